@@ -1,0 +1,156 @@
+import { z } from 'zod';
+
+/**
+ * The one place that reads `process.env`. Every function, script and adapter gets its
+ * settings from the object parsed here, so a missing or malformed variable fails at load
+ * time with a message naming it, not halfway through a request.
+ */
+
+const nonEmpty = z.string().trim().min(1);
+const url = z.url();
+
+const configSchema = z
+  .object({
+    STAGE: z.string().default('local'),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+
+    // Application role: owns nothing, no BYPASSRLS (see migrations/).
+    DATABASE_URL: url.optional(),
+    // Schema owner, used only by migrations and the operator's admin command.
+    DATABASE_ADMIN_URL: url.optional(),
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(5),
+
+    INFLUX_URL: url.optional(),
+    INFLUX_DB: z.string().default('iot_data'),
+    INFLUX_USERNAME: z.string().optional(),
+    INFLUX_PASSWORD: z.string().optional(),
+    INFLUX_TOKEN: z.string().optional(),
+
+    JWT_ISSUER: nonEmpty.default('easysmart'),
+    JWT_AUDIENCE: nonEmpty.default('easysmart-api'),
+    // A private JWK (JSON) used to sign access tokens; its public half is published as JWKS.
+    JWT_PRIVATE_JWK: z.string().optional(),
+    JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+
+    LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
+    LOGIN_LOCK_SECONDS: z.coerce.number().int().min(1).default(900),
+    BCRYPT_ROUNDS: z.coerce.number().int().min(4).max(15).default(10),
+
+    DEVICE_PROVISIONER: z.enum(['mosquitto', 'aws-iot']).default('mosquitto'),
+    MQTT_ADMIN_URL: url.optional(),
+    MQTT_ADMIN_USERNAME: z.string().optional(),
+    MQTT_ADMIN_PASSWORD: z.string().optional(),
+    // What a device is told to connect to (shown with its credential).
+    MQTT_PUBLIC_URL: z.string().optional(),
+
+    AWS_REGION: z.string().default('us-east-1'),
+    IOT_DEVICE_POLICY_NAME: z.string().default('easysmart-device'),
+    IOT_DATA_ENDPOINT: url.optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.DEVICE_PROVISIONER === 'mosquitto') {
+      for (const key of ['MQTT_ADMIN_URL', 'MQTT_ADMIN_USERNAME', 'MQTT_ADMIN_PASSWORD'] as const) {
+        if (!env[key]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `required when DEVICE_PROVISIONER=mosquitto`,
+          });
+        }
+      }
+    }
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+export interface AppConfig {
+  stage: string;
+  logLevel: RawConfig['LOG_LEVEL'];
+  database: { url?: string; adminUrl?: string; poolMax: number };
+  influx: {
+    url?: string;
+    db: string;
+    username?: string;
+    password?: string;
+    token?: string;
+  };
+  jwt: { issuer: string; audience: string; privateJwk?: string; ttlSeconds: number };
+  login: { maxFailures: number; lockSeconds: number; bcryptRounds: number };
+  devices: {
+    provisioner: RawConfig['DEVICE_PROVISIONER'];
+    mqttAdmin?: { url: string; username: string; password: string };
+    mqttPublicUrl?: string;
+  };
+  aws: { region: string; iotDevicePolicyName: string; iotDataEndpoint?: string };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses an environment; pure so tests can feed their own. */
+export function parseConfig(env: Record<string, string | undefined>): AppConfig {
+  const blanksRemoved = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const result = configSchema.safeParse(blanksRemoved);
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+      .join('; ');
+    throw new ConfigError(`invalid configuration: ${problems}`);
+  }
+  const c = result.data;
+  return {
+    stage: c.STAGE,
+    logLevel: c.LOG_LEVEL,
+    database: { url: c.DATABASE_URL, adminUrl: c.DATABASE_ADMIN_URL, poolMax: c.DATABASE_POOL_MAX },
+    influx: {
+      url: c.INFLUX_URL,
+      db: c.INFLUX_DB,
+      username: c.INFLUX_USERNAME,
+      password: c.INFLUX_PASSWORD,
+      token: c.INFLUX_TOKEN,
+    },
+    jwt: {
+      issuer: c.JWT_ISSUER,
+      audience: c.JWT_AUDIENCE,
+      privateJwk: c.JWT_PRIVATE_JWK,
+      ttlSeconds: c.JWT_TTL_SECONDS,
+    },
+    login: {
+      maxFailures: c.LOGIN_MAX_FAILURES,
+      lockSeconds: c.LOGIN_LOCK_SECONDS,
+      bcryptRounds: c.BCRYPT_ROUNDS,
+    },
+    devices: {
+      provisioner: c.DEVICE_PROVISIONER,
+      mqttAdmin:
+        c.MQTT_ADMIN_URL && c.MQTT_ADMIN_USERNAME && c.MQTT_ADMIN_PASSWORD
+          ? { url: c.MQTT_ADMIN_URL, username: c.MQTT_ADMIN_USERNAME, password: c.MQTT_ADMIN_PASSWORD }
+          : undefined,
+      mqttPublicUrl: c.MQTT_PUBLIC_URL ?? c.MQTT_ADMIN_URL,
+    },
+    aws: {
+      region: c.AWS_REGION,
+      iotDevicePolicyName: c.IOT_DEVICE_POLICY_NAME,
+      iotDataEndpoint: c.IOT_DATA_ENDPOINT,
+    },
+  };
+}
+
+/** Throws a ConfigError naming the variable when a required setting is absent. */
+export function required<T>(value: T | undefined, variable: string): T {
+  if (value === undefined || value === null || value === '') {
+    throw new ConfigError(`invalid configuration: ${variable} is required here`);
+  }
+  return value;
+}
+
+let loaded: AppConfig | undefined;
+
+/** The process's configuration, parsed once on first use. */
+export function config(): AppConfig {
+  loaded ??= parseConfig(process.env);
+  return loaded;
+}

@@ -1,0 +1,54 @@
+import pg from 'pg';
+
+// int8 (counts, bigserial ids) as numbers: every value we store fits in 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export function createPool(connectionString: string, max: number): pg.Pool {
+  // Lambda keeps few concurrent requests per instance; RDS Proxy does the real pooling.
+  return new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 });
+}
+
+/**
+ * Runs `work` in one transaction whose row-level-security context is `tenantId`.
+ * `set_config(..., true)` is transaction-local, so a pooled connection never carries one
+ * tenant's context into another request.
+ */
+export async function inTenantTransaction<T>(
+  pool: pg.Pool,
+  tenantId: number,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return inTransaction(pool, async (client) => {
+    await setTenantContext(client, tenantId);
+    return work(client);
+  });
+}
+
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const pgError = error as { code?: string; constraint?: string };
+  return pgError?.code === '23505' && (constraint === undefined || pgError.constraint === constraint);
+}
+
+export function setTenantContext(client: Queryable, tenantId: number) {
+  return client.query(`SELECT set_config('app.current_tenant_id', $1, true)`, [String(tenantId)]);
+}

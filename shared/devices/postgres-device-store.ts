@@ -1,0 +1,175 @@
+import type pg from 'pg';
+import { type Queryable, inTenantTransaction, isUniqueViolation } from '../db/postgres.ts';
+import { HttpError, conflict } from '../http/errors.ts';
+import type { DeviceCredentials } from './credential-provisioner.ts';
+import type { DeviceStore } from './device-store.ts';
+import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
+
+const DEVICE_COLUMNS = `d.id, d.tenant_id, d.device_id, d.name, d.type, d.location, d.status,
+  d.discovery_mode, d.config, to_json(d.last_seen) #>> '{}' AS last_seen,
+  to_json(d.created_at) #>> '{}' AS created_at, to_json(d.updated_at) #>> '{}' AS updated_at,
+  (SELECT count(*) FROM entities e WHERE e.device_id = d.id)::integer AS entity_count`;
+const ENTITY_COLUMNS = `e.id, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config,
+  e.discovery_mode, to_json(e.created_at) #>> '{}' AS created_at`;
+
+async function selectDevice(client: Queryable, id: number): Promise<Device | null> {
+  const { rows } = await client.query<Device>(
+    `SELECT ${DEVICE_COLUMNS} FROM devices d WHERE d.id = $1`,
+    [id],
+  );
+  return rows[0] ?? null;
+}
+
+async function audit(
+  client: Queryable,
+  tenantId: number,
+  userId: number,
+  action: string,
+  device: Pick<Device, 'id' | 'device_id'>,
+  details?: object,
+) {
+  await client.query(
+    `INSERT INTO audit_log (tenant_id, user_id, action, target, details) VALUES ($1, $2, $3, $4, $5)`,
+    [
+      tenantId,
+      userId,
+      action,
+      `device:${device.id}`,
+      JSON.stringify({ device_id: device.device_id, ...details }),
+    ],
+  );
+}
+
+export class PostgresDeviceStore implements DeviceStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  list(tenantId: number): Promise<Device[]> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<Device>(
+        `SELECT ${DEVICE_COLUMNS} FROM devices d ORDER BY d.id`,
+      );
+      return rows;
+    });
+  }
+
+  get(tenantId: number, id: number) {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const device = await selectDevice(client, id);
+      if (!device) return null;
+      const { rows } = await client.query<Entity>(
+        `SELECT ${ENTITY_COLUMNS} FROM entities e WHERE e.device_id = $1 ORDER BY e.entity_id`,
+        [id],
+      );
+      return { device, entities: rows };
+    });
+  }
+
+  async create(
+    tenantId: number,
+    userId: number,
+    input: NewDevice,
+    credentials: {
+      provider: string;
+      provision: (deviceId: string) => Promise<DeviceCredentials>;
+      revoke: (deviceId: string) => Promise<void>;
+    },
+  ): Promise<{ device: Device; credentials: DeviceCredentials }> {
+    let provisioned: DeviceCredentials | undefined;
+    try {
+      return await inTenantTransaction(this.pool, tenantId, async (client) => {
+        // Locking the tenant row serialises concurrent registrations against the limit.
+        const { rows } = await client.query<{ max_devices: number | null; devices: number }>(
+          `SELECT p.max_devices, (SELECT count(*) FROM devices)::integer AS devices
+           FROM tenants t JOIN tenant_plan tp ON tp.tenant_id = t.id JOIN plans p ON p.name = tp.plan
+           FOR UPDATE OF t`,
+        );
+        const limit = rows[0];
+        if (limit && limit.max_devices !== null && limit.devices >= limit.max_devices) {
+          throw new HttpError(
+            403,
+            'plan_limit_reached',
+            `Your plan allows ${limit.max_devices} devices; upgrade to register more`,
+          );
+        }
+        const inserted = await client.query<{ id: number }>(
+          `INSERT INTO devices (tenant_id, user_id, device_id, name, type, location, config)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+          [
+            tenantId,
+            userId,
+            input.device_id,
+            input.name,
+            input.type,
+            input.location ?? null,
+            input.config ? JSON.stringify(input.config) : null,
+          ],
+        );
+        const id = inserted.rows[0]?.id as number;
+        provisioned = await credentials.provision(input.device_id);
+        await client.query(
+          `INSERT INTO device_credentials (device_id, tenant_id, provider, client_id, certificate_id)
+           VALUES ($1, $2, $3, $4, $5)`,
+          [id, tenantId, credentials.provider, provisioned.client_id, provisioned.certificate_id ?? null],
+        );
+        await audit(client, tenantId, userId, 'device.register', { id, device_id: input.device_id });
+        return { device: (await selectDevice(client, id)) as Device, credentials: provisioned };
+      });
+    } catch (error) {
+      // The broker accepted a credential for a device the registry does not have: take it back.
+      if (provisioned) await credentials.revoke(input.device_id).catch(() => {});
+      if (isUniqueViolation(error)) {
+        throw conflict('device_id_taken', 'A device with this device_id is already registered');
+      }
+      throw error;
+    }
+  }
+
+  update(tenantId: number, userId: number, id: number, patch: DevicePatch): Promise<Device | null> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rowCount } = await client.query(
+        `UPDATE devices SET
+           name = CASE WHEN $2::boolean THEN $3 ELSE name END,
+           type = CASE WHEN $4::boolean THEN $5 ELSE type END,
+           location = CASE WHEN $6::boolean THEN $7 ELSE location END,
+           config = CASE WHEN $8::boolean THEN $9::jsonb ELSE config END,
+           updated_at = now()
+         WHERE id = $1`,
+        [
+          id,
+          patch.name !== undefined,
+          patch.name ?? null,
+          patch.type !== undefined,
+          patch.type ?? null,
+          patch.location !== undefined,
+          patch.location ?? null,
+          patch.config !== undefined,
+          patch.config ? JSON.stringify(patch.config) : null,
+        ],
+      );
+      if (!rowCount) return null;
+      const device = (await selectDevice(client, id)) as Device;
+      await audit(client, tenantId, userId, 'device.update', device, { fields: Object.keys(patch) });
+      return device;
+    });
+  }
+
+  remove(
+    tenantId: number,
+    userId: number,
+    id: number,
+    revoke: (deviceId: string) => Promise<void>,
+  ): Promise<boolean> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{ device_id: string }>(
+        `DELETE FROM devices WHERE id = $1 RETURNING device_id`,
+        [id],
+      );
+      const deleted = rows[0];
+      if (!deleted) return false;
+      // Revoked before commit: if the broker refuses, the device stays registered and visible.
+      await revoke(deleted.device_id);
+      await audit(client, tenantId, userId, 'device.delete', { id, device_id: deleted.device_id });
+      return true;
+    });
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * The one error type the HTTP layer maps to `{"error":{"code","message"}}`.
+ * As in middy's http-errors: 4xx messages are written for the client and exposed; anything
+ * else is answered with a generic message and the detail stays in `cause` for the logs.
+ */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  readonly status: number;
+  readonly code: string;
+  readonly expose: boolean;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    options: { cause?: unknown; expose?: boolean; headers?: Record<string, string> } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.status = status;
+    this.code = code;
+    this.expose = options.expose ?? status < 500;
+    this.headers = options.headers ?? {};
+  }
+}
+
+export const badRequest = (code: string, message: string, cause?: unknown) =>
+  new HttpError(400, code, message, { cause });
+export const unauthorized = (message = 'Authentication required', cause?: unknown) =>
+  new HttpError(401, 'unauthorized', message, {
+    cause,
+    headers: { 'www-authenticate': 'Bearer' },
+  });
+export const forbidden = (code: string, message: string) => new HttpError(403, code, message);
+export const notFound = (code: string, message: string) => new HttpError(404, code, message);
+export const conflict = (code: string, message: string) => new HttpError(409, code, message);
