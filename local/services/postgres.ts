@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort, spawnManaged, waitUntil } from './process.ts';
+import { readOrCreateSecret } from './secrets.ts';
+import { assertTraversable, type SystemUser, serviceAccountWhenRoot } from './system-user.ts';
 
 export const LOCAL_DATABASE = 'easysmart';
 const SUPERUSER = 'postgres';
@@ -49,58 +49,11 @@ function postgresBinaries(): PostgresBinaries {
   return { initdb: path.join(binDir, 'initdb'), postgres: path.join(binDir, 'postgres') };
 }
 
-interface RunAs {
-  uid?: number;
-  gid?: number;
-}
-
-/** PostgreSQL refuses to run as root, so as root it runs as the `postgres` system user. */
-function postgresUser(): RunAs {
-  if (process.getuid?.() !== 0) return {};
-  try {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-    return { uid, gid };
-  } catch {
-    throw new Error(
-      "running as root needs a 'postgres' system user: run 'useradd --system --user-group postgres'",
-    );
-  }
-}
-
-/** Fails early, with the fix, when the postgres user cannot reach the data directory. */
-function assertTraversable(dir: string, runAs: RunAs): void {
-  if (runAs.uid === undefined) return;
-  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
-    const stat = statSync(current);
-    const traversable =
-      (stat.mode & 0o001) !== 0 ||
-      (stat.uid === runAs.uid && (stat.mode & 0o100) !== 0) ||
-      (stat.gid === runAs.gid && (stat.mode & 0o010) !== 0);
-    if (!traversable) {
-      throw new Error(
-        `the postgres user cannot enter ${current}: run 'chmod o+x ${current}' or choose another LOCAL_DATA_DIR`,
-      );
-    }
-    if (current === path.dirname(current)) return;
-  }
-}
-
-async function readOrCreateSecret(file: string): Promise<string> {
-  try {
-    return (await readFile(file, 'utf8')).trim();
-  } catch {
-    const secret = randomBytes(24).toString('base64url');
-    await writeFile(file, `${secret}\n`, { mode: 0o600 });
-    return secret;
-  }
-}
-
 async function initialiseCluster(
   binaries: PostgresBinaries,
   clusterDir: string,
   password: string,
-  runAs: RunAs,
+  runAs: SystemUser | undefined,
   logFile: string,
 ): Promise<void> {
   // A half-made cluster from an interrupted first start would make initdb refuse to run.
@@ -108,7 +61,7 @@ async function initialiseCluster(
   await mkdir(clusterDir, { mode: 0o700 });
   const passwordFile = path.join(path.dirname(clusterDir), '.initdb-password');
   await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
-  if (runAs.uid !== undefined && runAs.gid !== undefined) {
+  if (runAs) {
     await chown(clusterDir, runAs.uid, runAs.gid);
     await chown(passwordFile, runAs.uid, runAs.gid);
   }
@@ -126,7 +79,8 @@ async function initialiseCluster(
         '--no-instructions',
       ],
       logFile,
-      ...runAs,
+      uid: runAs?.uid,
+      gid: runAs?.gid,
     });
     await waitUntil('initdb', async () => initdb.exitDescription !== undefined, {
       timeoutMs: 60_000,
@@ -153,10 +107,11 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
   const clusterDir = path.join(dataDir, 'cluster');
   const logFile = path.join(dataDir, 'postgres.log');
   const binaries = postgresBinaries();
-  const runAs = postgresUser();
+  // PostgreSQL refuses to run as root, so as root it runs as the `postgres` system user.
+  const runAs = serviceAccountWhenRoot('postgres', 'useradd --system --user-group postgres');
 
   await mkdir(dataDir, { recursive: true });
-  if (runAs.uid !== undefined) {
+  if (runAs) {
     // The postgres user only needs to pass through this directory, never to list it.
     await chmod(dataDir, 0o711);
     assertTraversable(dataDir, runAs);
@@ -187,7 +142,8 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
     // SIGINT is PostgreSQL's "fast shutdown": it rolls back open sessions instead of
     // waiting for clients (a test's pool) to disconnect.
     stopSignal: 'SIGINT',
-    ...runAs,
+    uid: runAs?.uid,
+    gid: runAs?.gid,
   });
 
   const adminUrl = new URL(`postgres://127.0.0.1:${port}/${LOCAL_DATABASE}`);

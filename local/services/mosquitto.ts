@@ -1,0 +1,238 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import { DynsecControlClient } from '../../shared/iot/mosquitto-dynsec-provisioner.ts';
+import { findBinary } from './binaries.ts';
+import { freePort, type ManagedProcess, spawnManaged, waitUntil } from './process.ts';
+import { readOrCreateSecret } from './secrets.ts';
+import { assertTraversable, serviceAccountWhenRoot } from './system-user.ts';
+
+export const ADMIN_USERNAME = 'admin';
+export const PLATFORM_USERNAME = 'easysmart-platform';
+const PLATFORM_ROLE = 'easysmart-platform';
+
+export interface StartMosquittoOptions {
+  /** Directory owned by this service: config, dynsec state, persistence, secrets, log. */
+  dataDir: string;
+  port?: number;
+  host?: string;
+}
+
+export interface MqttCredentials {
+  username: string;
+  password: string;
+}
+
+export interface RunningMosquitto {
+  url: string;
+  port: number;
+  /** May use the dynamic-security API only. */
+  admin: MqttCredentials;
+  /** Publishes and subscribes under devices/# (rules emulator, data-plane endpoint). */
+  platform: MqttCredentials;
+  /** Resolves with a message if the broker exits without `stop()`; renewed by each `start()`. */
+  unexpectedExit(): Promise<string>;
+  stop(): Promise<void>;
+  /** Starts it again after `stop()`, same port and state. */
+  start(): Promise<void>;
+}
+
+const pluginCandidates = [
+  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/mosquitto_dynamic_security.so',
+  '/usr/local/lib/mosquitto_dynamic_security.so',
+  '/usr/lib64/mosquitto_dynamic_security.so',
+];
+
+function findDynsecPlugin(): string {
+  const known = pluginCandidates.find((candidate) => existsSync(candidate));
+  if (known) return known;
+  // Other multiarch triplets: ask dpkg where the mosquitto package put it.
+  try {
+    const listed = execFileSync('dpkg', ['-L', 'mosquitto'], { encoding: 'utf8' })
+      .split('\n')
+      .find((file) => file.endsWith('/mosquitto_dynamic_security.so'));
+    if (listed && existsSync(listed)) return listed;
+  } catch {
+    // not a dpkg system
+  }
+  throw new Error(
+    `mosquitto's dynamic security plugin is missing: run 'sudo apt-get install -y mosquitto' (2.0 or later)`,
+  );
+}
+
+function brokerConfig(options: {
+  host: string;
+  port: number;
+  plugin: string;
+  stateDir: string;
+}): string {
+  return `# Written by the EasySmart local stack at every start; edits are overwritten.
+listener ${options.port} ${options.host}
+allow_anonymous false
+plugin ${options.plugin}
+plugin_opt_config_file ${path.join(options.stateDir, 'dynsec.json')}
+persistence true
+persistence_location ${options.stateDir}/
+autosave_interval 30
+log_dest stdout
+log_type error
+log_type warning
+log_type notice
+log_timestamp_format %Y-%m-%dT%H:%M:%S
+`;
+}
+
+async function canConnect(url: string, credentials: MqttCredentials): Promise<boolean> {
+  const client = await mqtt.connectAsync(url, {
+    ...credentials,
+    reconnectPeriod: 0,
+    connectTimeout: 2000,
+    clientId: `easysmart-probe-${process.pid}-${Date.now()}`,
+  });
+  await client.endAsync(true);
+  return true;
+}
+
+/**
+ * Runs Mosquitto with the dynamic-security plugin, no anonymous access, listening on
+ * 127.0.0.1 only. Its admin and platform credentials are generated on first start and kept
+ * in the data directory.
+ */
+export async function startMosquitto(options: StartMosquittoOptions): Promise<RunningMosquitto> {
+  const mosquitto = findBinary('mosquitto');
+  const mosquittoCtrl = findBinary('mosquitto_ctrl');
+  if (!mosquitto) {
+    throw new Error(`mosquitto is not installed: run 'sudo apt-get install -y mosquitto'`);
+  }
+  if (!mosquittoCtrl) {
+    throw new Error(
+      `mosquitto_ctrl is not installed: run 'sudo apt-get install -y mosquitto-clients'`,
+    );
+  }
+  const plugin = findDynsecPlugin();
+  const dataDir = path.resolve(options.dataDir);
+  // The broker writes dynsec.json and its persistence file here.
+  const stateDir = path.join(dataDir, 'state');
+  const configFile = path.join(dataDir, 'mosquitto.conf');
+  const logFile = path.join(dataDir, 'mosquitto.log');
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? (await freePort());
+  const url = `mqtt://${host}:${port}`;
+
+  await mkdir(stateDir, { recursive: true });
+  const admin = {
+    username: ADMIN_USERNAME,
+    password: await readOrCreateSecret(path.join(dataDir, 'admin-password')),
+  };
+  const platform = {
+    username: PLATFORM_USERNAME,
+    password: await readOrCreateSecret(path.join(dataDir, 'platform-password')),
+  };
+  const dynsecFile = path.join(stateDir, 'dynsec.json');
+  if (!existsSync(dynsecFile)) {
+    execFileSync(mosquittoCtrl, ['dynsec', 'init', dynsecFile, admin.username, admin.password], {
+      stdio: 'ignore',
+    });
+    await chmod(dynsecFile, 0o600);
+  }
+  // Started as root, mosquitto drops to the `mosquitto` user, which must own its state.
+  const brokerUser = serviceAccountWhenRoot(
+    'mosquitto',
+    'useradd --system --user-group --no-create-home mosquitto',
+  );
+  if (brokerUser) {
+    await chmod(dataDir, 0o711);
+    assertTraversable(dataDir, brokerUser);
+    await chown(stateDir, brokerUser.uid, brokerUser.gid);
+    for (const file of await readdir(stateDir)) {
+      await chown(path.join(stateDir, file), brokerUser.uid, brokerUser.gid);
+    }
+  }
+  await writeFile(configFile, brokerConfig({ host, port, plugin, stateDir }));
+
+  let server: ManagedProcess | undefined;
+  const start = async () => {
+    if (server && server.exitDescription === undefined) return;
+    const started = spawnManaged({
+      name: 'mosquitto',
+      command: mosquitto,
+      args: ['-c', configFile],
+      logFile,
+    });
+    server = started;
+    try {
+      await waitUntil(`mosquitto on ${url} (log: ${logFile})`, () => canConnect(url, admin), {
+        timeoutMs: 20_000,
+        intervalMs: 50,
+        abort: () => started.exitDescription,
+      });
+    } catch (error) {
+      await started.stop();
+      throw error;
+    }
+  };
+
+  await start();
+  try {
+    await ensurePlatformClient(url, admin, platform);
+  } catch (error) {
+    await server?.stop();
+    throw error;
+  }
+
+  return {
+    url,
+    port,
+    admin,
+    platform,
+    unexpectedExit: () => server?.unexpectedExit ?? new Promise(() => {}),
+    stop: async () => {
+      await server?.stop(15_000);
+    },
+    start,
+  };
+}
+
+/** The platform's own broker account, created on first start and left alone afterwards. */
+async function ensurePlatformClient(
+  url: string,
+  admin: MqttCredentials,
+  platform: MqttCredentials,
+): Promise<void> {
+  const control = new DynsecControlClient({ url, ...admin });
+  try {
+    const topic = 'devices/#';
+    await control.executeOrThrow(
+      [
+        {
+          command: 'createRole',
+          rolename: PLATFORM_ROLE,
+          textdescription: 'EasySmart services: rules emulator, IoT data-plane endpoint',
+          acls: (
+            [
+              'publishClientSend',
+              'publishClientReceive',
+              'subscribePattern',
+              'unsubscribePattern',
+            ] as const
+          ).map((acltype) => ({ acltype, topic, allow: true, priority: 0 })),
+        },
+        {
+          command: 'createClient',
+          username: platform.username,
+          password: platform.password,
+          roles: [{ rolename: PLATFORM_ROLE, priority: 0 }],
+        },
+        // Keeps the stored password authoritative if the client already existed.
+        { command: 'setClientPassword', username: platform.username, password: platform.password },
+      ],
+      (result) => /already exists/i.test(result.error ?? ''),
+    );
+  } finally {
+    await control.close();
+  }
+}
