@@ -1,4 +1,3 @@
-import { IoTClient } from '@aws-sdk/client-iot';
 import type pg from 'pg';
 import { AccountService } from './accounts/account-service.ts';
 import { PasswordHasher } from './accounts/passwords.ts';
@@ -6,19 +5,14 @@ import { PostgresAccountStore } from './accounts/postgres-account-store.ts';
 import { AccessTokens } from './accounts/tokens.ts';
 import { config, required } from './config.ts';
 import { createPool } from './db/postgres.ts';
-import type { DeviceCredentialProvisioner } from './devices/credential-provisioner.ts';
-import { DeviceService } from './devices/device-service.ts';
-import { PostgresDeviceStore } from './devices/postgres-device-store.ts';
-import { AwsIotProvisioner } from './iot/aws-iot-provisioner.ts';
-import { MosquittoDynsecProvisioner } from './iot/mosquitto-dynsec-provisioner.ts';
-import { type Logger, createLogger } from './logger.ts';
+import { createLogger, type Logger } from './logger.ts';
 
 /**
  * Builds each dependency once per process (a Lambda container keeps them between
  * invocations) and only when a function first asks for it, so a function that never
  * touches the broker never needs broker settings.
  */
-function once<T>(build: () => T): () => T {
+export function once<T>(build: () => T): () => T {
   let built: { value: T } | undefined;
   return () => {
     built ??= { value: build() };
@@ -53,30 +47,3 @@ export const accountService = once(() => {
     { maxFailures: login.maxFailures, lockSeconds: login.lockSeconds },
   );
 });
-
-export const credentialProvisioner = once<DeviceCredentialProvisioner>(() => {
-  const { devices, aws } = config();
-  if (devices.provisioner === 'aws-iot') {
-    return new AwsIotProvisioner({
-      client: new IoTClient({ region: aws.region }),
-      policyName: aws.iotDevicePolicyName,
-      brokerUrl: devices.mqttPublicUrl,
-    });
-  }
-  const admin = required(devices.mqttAdmin, 'MQTT_ADMIN_URL');
-  return new MosquittoDynsecProvisioner({
-    url: admin.url,
-    username: admin.username,
-    password: admin.password,
-    brokerUrlForDevices: devices.mqttPublicUrl,
-  });
-});
-
-export const deviceService = once(
-  () =>
-    new DeviceService(
-      new PostgresDeviceStore(databasePool()),
-      credentialProvisioner(),
-      config().devices.provisioner,
-    ),
-);

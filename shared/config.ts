@@ -12,6 +12,8 @@ const url = z.url();
 const configSchema = z
   .object({
     STAGE: z.string().default('local'),
+    // Where the local stack keeps its data; operator commands find its database there.
+    LOCAL_DATA_DIR: z.string().default('.local'),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 
     // Application role: owns nothing, no BYPASSRLS (see migrations/).
@@ -65,6 +67,7 @@ export type RawConfig = z.infer<typeof configSchema>;
 
 export interface AppConfig {
   stage: string;
+  localDataDir: string;
   logLevel: RawConfig['LOG_LEVEL'];
   database: { url?: string; adminUrl?: string; poolMax: number };
   influx: {
@@ -103,6 +106,7 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
   const c = result.data;
   return {
     stage: c.STAGE,
+    localDataDir: c.LOCAL_DATA_DIR,
     logLevel: c.LOG_LEVEL,
     database: { url: c.DATABASE_URL, adminUrl: c.DATABASE_ADMIN_URL, poolMax: c.DATABASE_POOL_MAX },
     influx: {
@@ -127,7 +131,11 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       provisioner: c.DEVICE_PROVISIONER,
       mqttAdmin:
         c.MQTT_ADMIN_URL && c.MQTT_ADMIN_USERNAME && c.MQTT_ADMIN_PASSWORD
-          ? { url: c.MQTT_ADMIN_URL, username: c.MQTT_ADMIN_USERNAME, password: c.MQTT_ADMIN_PASSWORD }
+          ? {
+              url: c.MQTT_ADMIN_URL,
+              username: c.MQTT_ADMIN_USERNAME,
+              password: c.MQTT_ADMIN_PASSWORD,
+            }
           : undefined,
       mqttPublicUrl: c.MQTT_PUBLIC_URL ?? c.MQTT_ADMIN_URL,
     },

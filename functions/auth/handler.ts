@@ -13,10 +13,13 @@ const accounts = accountService();
 
 export const handler = httpApi(
   {
-    'POST /api/auth/register': route({ access: 'public', body: registerBody }, async ({ body }) => ({
-      status: 201,
-      body: await accounts.register(body),
-    })),
+    'POST /api/auth/register': route(
+      { access: 'public', body: registerBody },
+      async ({ body }) => ({
+        status: 201,
+        body: await accounts.register(body),
+      }),
+    ),
     'POST /api/auth/login': route({ access: 'public', body: loginBody }, async ({ body }) => ({
       status: 200,
       body: await accounts.login(body),

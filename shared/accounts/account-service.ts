@@ -23,7 +23,13 @@ export class AccountService {
     email: string;
     password: string;
     plan?: PlanName;
-  }): Promise<{ token: string; token_type: 'Bearer'; expires_in: number; user: User; tenant: Tenant }> {
+  }): Promise<{
+    token: string;
+    token_type: 'Bearer';
+    expires_in: number;
+    user: User;
+    tenant: Tenant;
+  }> {
     const passwordHash = await this.passwords.hash(input.password);
     const { tenant, user } = await this.store.createTenantWithOwner({
       tenantName: input.tenant_name,
@@ -32,7 +38,11 @@ export class AccountService {
       email: input.email,
       passwordHash,
     });
-    const token = await this.tokens.issue({ userId: user.id, tenantId: tenant.id, role: user.role });
+    const token = await this.tokens.issue({
+      userId: user.id,
+      tenantId: tenant.id,
+      role: user.role,
+    });
     return { token, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds, user, tenant };
   }
 

@@ -1,5 +1,5 @@
-import type { Role } from './tokens.ts';
 import type { LoginCandidate, PlanName, Tenant, TenantOverview, User } from './model.ts';
+import type { Role } from './tokens.ts';
 
 /** Port: tenants and their users. The PostgreSQL adapter sits beside it. */
 export interface AccountStore {
@@ -32,5 +32,11 @@ export interface AccountStore {
   /** Refuses to leave the tenant without an owner. */
   changeUserRole(tenantId: number, userId: number, role: Role): Promise<User | null>;
   removeUser(tenantId: number, userId: number): Promise<boolean>;
-  audit(tenantId: number, userId: number | null, action: string, target: string, details?: object): Promise<void>;
+  audit(
+    tenantId: number,
+    userId: number | null,
+    action: string,
+    target: string,
+    details?: object,
+  ): Promise<void>;
 }

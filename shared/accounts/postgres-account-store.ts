@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import {
-  type Queryable,
   inTenantTransaction,
   inTransaction,
   isUniqueViolation,
+  type Queryable,
   setTenantContext,
 } from '../db/postgres.ts';
-import { HttpError, conflict } from '../http/errors.ts';
+import { conflict, HttpError } from '../http/errors.ts';
 import type { AccountStore } from './account-store.ts';
 import type { LoginCandidate, Plan, PlanName, Tenant, TenantOverview, User } from './model.ts';
 import type { Role } from './tokens.ts';
@@ -77,7 +77,10 @@ export class PostgresAccountStore implements AccountStore {
           `INSERT INTO audit_log (tenant_id, user_id, action, target) VALUES ($1, $2, 'tenant.register', $3)`,
           [tenantId, userId, `tenant:${tenantId}`],
         );
-        return { tenant: await selectTenant(client), user: (await selectUser(client, userId)) as User };
+        return {
+          tenant: await selectTenant(client),
+          user: (await selectUser(client, userId)) as User,
+        };
       });
     } catch (error) {
       throw conflictFromUniqueViolation(error);
@@ -157,13 +160,19 @@ export class PostgresAccountStore implements AccountStore {
                 (SELECT count(*) FROM users)::integer AS users,
                 (SELECT count(*) FROM entities)::integer AS entities`,
       );
-      return { tenant, plan: plan.rows[0] as Plan, usage: usage.rows[0] as TenantOverview['usage'] };
+      return {
+        tenant,
+        plan: plan.rows[0] as Plan,
+        usage: usage.rows[0] as TenantOverview['usage'],
+      };
     });
   }
 
   async listUsers(tenantId: number): Promise<User[]> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
-      const { rows } = await client.query<User>(`SELECT ${USER_COLUMNS} FROM users u ORDER BY u.id`);
+      const { rows } = await client.query<User>(
+        `SELECT ${USER_COLUMNS} FROM users u ORDER BY u.id`,
+      );
       return rows;
     });
   }

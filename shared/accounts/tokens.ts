@@ -1,4 +1,4 @@
-import { type JWK, type JWTPayload, SignJWT, createLocalJWKSet, importJWK, jwtVerify } from 'jose';
+import { createLocalJWKSet, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { unauthorized } from '../http/errors.ts';
 
 export type Role = 'owner' | 'admin' | 'viewer';

@@ -6,7 +6,10 @@ import pg from 'pg';
 export const APP_ROLE = 'easysmart_app';
 export const DEFINER_ROLE = 'easysmart_definer';
 
-const migrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+const migrationsDir = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../migrations',
+);
 
 export interface MigrateOptions {
   /** A connection as the schema owner (a superuser locally, the master user on RDS). */

@@ -46,7 +46,9 @@ export async function inTransaction<T>(
 
 export function isUniqueViolation(error: unknown, constraint?: string): boolean {
   const pgError = error as { code?: string; constraint?: string };
-  return pgError?.code === '23505' && (constraint === undefined || pgError.constraint === constraint);
+  return (
+    pgError?.code === '23505' && (constraint === undefined || pgError.constraint === constraint)
+  );
 }
 
 export function setTenantContext(client: Queryable, tenantId: number) {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { type Queryable, inTenantTransaction, isUniqueViolation } from '../db/postgres.ts';
-import { HttpError, conflict } from '../http/errors.ts';
+import { inTenantTransaction, isUniqueViolation, type Queryable } from '../db/postgres.ts';
+import { conflict, HttpError } from '../http/errors.ts';
 import type { DeviceCredentials } from './credential-provisioner.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
@@ -109,9 +109,18 @@ export class PostgresDeviceStore implements DeviceStore {
         await client.query(
           `INSERT INTO device_credentials (device_id, tenant_id, provider, client_id, certificate_id)
            VALUES ($1, $2, $3, $4, $5)`,
-          [id, tenantId, credentials.provider, provisioned.client_id, provisioned.certificate_id ?? null],
+          [
+            id,
+            tenantId,
+            credentials.provider,
+            provisioned.client_id,
+            provisioned.certificate_id ?? null,
+          ],
         );
-        await audit(client, tenantId, userId, 'device.register', { id, device_id: input.device_id });
+        await audit(client, tenantId, userId, 'device.register', {
+          id,
+          device_id: input.device_id,
+        });
         return { device: (await selectDevice(client, id)) as Device, credentials: provisioned };
       });
     } catch (error) {
@@ -148,7 +157,9 @@ export class PostgresDeviceStore implements DeviceStore {
       );
       if (!rowCount) return null;
       const device = (await selectDevice(client, id)) as Device;
-      await audit(client, tenantId, userId, 'device.update', device, { fields: Object.keys(patch) });
+      await audit(client, tenantId, userId, 'device.update', device, {
+        fields: Object.keys(patch),
+      });
       return device;
     });
   }

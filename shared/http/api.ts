@@ -4,7 +4,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'a
 import type { z } from 'zod';
 import type { AccessTokens, Caller, Role } from '../accounts/tokens.ts';
 import type { Logger } from '../logger.ts';
-import { HttpError, badRequest, forbidden, notFound, unauthorized } from './errors.ts';
+import { badRequest, forbidden, HttpError, notFound, unauthorized } from './errors.ts';
 
 /** Who may call a route: anyone, any signed-in user, or users whose role may change things. */
 export type Access = 'public' | 'read' | 'write';
@@ -30,7 +30,12 @@ export interface RouteResult {
 
 export interface Route {
   access: Access;
-  run(event: APIGatewayProxyEventV2, caller: Caller | undefined, requestId: string, logger: Logger): Promise<RouteResult>;
+  run(
+    event: APIGatewayProxyEventV2,
+    caller: Caller | undefined,
+    requestId: string,
+    logger: Logger,
+  ): Promise<RouteResult>;
 }
 
 interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType> {
@@ -50,9 +55,7 @@ export function route<
   P extends z.ZodType = z.ZodType<Record<string, string>>,
 >(
   spec: RouteSpec<B, Q, P>,
-  handle: (
-    request: RouteRequest<z.output<B>, z.output<Q>, z.output<P>>,
-  ) => Promise<RouteResult>,
+  handle: (request: RouteRequest<z.output<B>, z.output<Q>, z.output<P>>) => Promise<RouteResult>,
 ): Route {
   return {
     access: spec.access,
@@ -82,9 +85,15 @@ function readJsonBody(event: APIGatewayProxyEventV2): unknown {
   if (event.body === undefined || event.body === null || event.body === '') {
     throw badRequest('invalid_body', 'A JSON request body is required');
   }
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const text = event.isBase64Encoded
+    ? Buffer.from(event.body, 'base64').toString('utf8')
+    : event.body;
   if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
-    throw new HttpError(413, 'body_too_large', `Request body must be at most ${MAX_BODY_BYTES} bytes`);
+    throw new HttpError(
+      413,
+      'body_too_large',
+      `Request body must be at most ${MAX_BODY_BYTES} bytes`,
+    );
   }
   const contentType = event.headers?.['content-type'] ?? '';
   if (contentType && !/^application\/([\w.+-]*\+)?json\b/i.test(contentType)) {

@@ -4,7 +4,10 @@ import { DEVICE_ID_PATTERN } from '../devices/model.ts';
 const text = (max: number) => z.string().trim().min(1).max(max);
 
 export const idParam = z.object({
-  id: z.string().regex(/^[1-9][0-9]{0,9}$/, 'must be a positive integer').transform(Number),
+  id: z
+    .string()
+    .regex(/^[1-9][0-9]{0,9}$/, 'must be a positive integer')
+    .transform(Number),
 });
 
 export const registerBody = z.strictObject({

@@ -1,0 +1,146 @@
+/**
+ * Operator commands, run with the schema owner's connection (DATABASE_ADMIN_URL, or the
+ * local stack's database when that is unset):
+ *
+ *   npm run admin -- set-plan TENANT PLAN [--trial-days N]
+ *   npm run admin -- list-tenants
+ *   npm run admin -- migrate
+ *
+ * TENANT is a tenant id or name. Limits apply at once: every request reads the plan afresh.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { PLAN_NAMES, type PlanName } from '../shared/accounts/model.ts';
+import { config } from '../shared/config.ts';
+import { migrate } from '../shared/db/migrate.ts';
+
+class UsageError extends Error {}
+
+async function adminUrl(): Promise<string> {
+  const { database, localDataDir } = config();
+  if (database.adminUrl) return database.adminUrl;
+  const stackFile = path.resolve(localDataDir, 'stack.json');
+  try {
+    const stack = JSON.parse(await readFile(stackFile, 'utf8')) as { databaseAdminUrl?: string };
+    if (stack.databaseAdminUrl) return stack.databaseAdminUrl;
+  } catch {
+    // Fall through to the message below.
+  }
+  throw new UsageError(
+    `no database: set DATABASE_ADMIN_URL, or start the local stack (npm start) so ${stackFile} exists`,
+  );
+}
+
+export interface PlanChange {
+  tenant: { id: number; name: string };
+  from: string;
+  to: PlanName;
+  trial_ends_at: string | null;
+}
+
+export async function setPlan(
+  client: pg.ClientBase,
+  tenantRef: string,
+  plan: string,
+  trialDays?: number,
+): Promise<PlanChange> {
+  if (!PLAN_NAMES.includes(plan as PlanName)) {
+    throw new UsageError(`unknown plan '${plan}': use one of ${PLAN_NAMES.join(', ')}`);
+  }
+  const byId = /^[0-9]+$/.test(tenantRef);
+  await client.query('BEGIN');
+  try {
+    const found = await client.query<{ id: number; name: string; plan: string }>(
+      `SELECT id, name, plan FROM tenants WHERE ${byId ? 'id = $1::integer' : 'lower(name) = lower($1)'} FOR UPDATE`,
+      [tenantRef],
+    );
+    const tenant = found.rows[0];
+    if (!tenant) throw new UsageError(`no tenant with ${byId ? 'id' : 'name'} '${tenantRef}'`);
+    const updated = await client.query<{ trial_ends_at: string | null }>(
+      `UPDATE tenants SET plan = $2,
+         trial_ends_at = CASE WHEN $3::integer IS NULL THEN NULL ELSE now() + make_interval(days => $3::integer) END
+       WHERE id = $1 RETURNING to_json(trial_ends_at) #>> '{}' AS trial_ends_at`,
+      [tenant.id, plan, trialDays ?? null],
+    );
+    await client.query(
+      `INSERT INTO audit_log (tenant_id, user_id, action, target, details)
+       VALUES ($1, NULL, 'tenant.plan', $2, $3)`,
+      [
+        tenant.id,
+        `tenant:${tenant.id}`,
+        JSON.stringify({ from: tenant.plan, to: plan, trial_days: trialDays ?? null }),
+      ],
+    );
+    await client.query('COMMIT');
+    return {
+      tenant: { id: tenant.id, name: tenant.name },
+      from: tenant.plan,
+      to: plan as PlanName,
+      trial_ends_at: updated.rows[0]?.trial_ends_at ?? null,
+    };
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  }
+}
+
+function parseTrialDays(args: string[]): number | undefined {
+  const at = args.indexOf('--trial-days');
+  if (at === -1) return undefined;
+  const value = Number(args[at + 1]);
+  if (!Number.isInteger(value) || value < 1 || value > 3650) {
+    throw new UsageError('--trial-days takes a whole number of days between 1 and 3650');
+  }
+  args.splice(at, 2);
+  return value;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const args = [...argv];
+  const command = args.shift();
+  const url = await adminUrl();
+  if (command === 'migrate') {
+    const flag = args.indexOf('--app-password');
+    const appPassword = flag === -1 ? undefined : args[flag + 1];
+    if (!appPassword)
+      throw new UsageError('migrate needs --app-password PASSWORD for the application role');
+    await migrate({ adminUrl: url, appPassword, log: (line) => console.log(line) });
+    console.log('migrations applied');
+    return;
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    if (command === 'set-plan') {
+      const trialDays = parseTrialDays(args);
+      const [tenantRef, plan] = args;
+      if (!tenantRef || !plan) throw new UsageError('usage: set-plan TENANT PLAN [--trial-days N]');
+      const change = await setPlan(client, tenantRef, plan, trialDays);
+      console.log(
+        `tenant ${change.tenant.id} (${change.tenant.name}): ${change.from} -> ${change.to}` +
+          (change.trial_ends_at ? `, trial ends ${change.trial_ends_at}` : ''),
+      );
+    } else if (command === 'list-tenants') {
+      const { rows } = await client.query(
+        `SELECT t.id, t.name, t.plan, t.status, t.trial_ends_at,
+                (SELECT count(*) FROM devices d WHERE d.tenant_id = t.id)::integer AS devices
+         FROM tenants t ORDER BY t.id`,
+      );
+      console.table(rows);
+    } else {
+      throw new UsageError(
+        'commands: set-plan TENANT PLAN [--trial-days N] | list-tenants | migrate --app-password P',
+      );
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(error instanceof UsageError ? error.message : error);
+    process.exit(error instanceof UsageError ? 2 : 1);
+  });
+}

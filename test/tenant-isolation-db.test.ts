@@ -1,0 +1,105 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { APP_ROLE } from '../shared/db/migrate.ts';
+import { callRoute } from './support/api-event.ts';
+import { unique, useTestStack } from './support/stack-env.ts';
+
+const stack = useTestStack();
+const auth = (await import('../functions/auth/handler.ts')).handler;
+const app = new pg.Pool({ connectionString: stack.databaseUrl, max: 2 });
+const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
+afterAll(async () => {
+  await app.end();
+  await admin.end();
+});
+
+async function tenantTables(): Promise<string[]> {
+  const { rows } = await admin.query<{ table_name: string }>(
+    `SELECT DISTINCT c.table_name FROM information_schema.columns c
+     JOIN information_schema.tables t USING (table_schema, table_name)
+     WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+       AND (c.column_name = 'tenant_id' OR c.table_name = 'tenants')`,
+  );
+  return rows.map((row) => row.table_name).sort();
+}
+
+describe('row-level security at the database', () => {
+  it('every tenant table has RLS enabled and forced', async () => {
+    const tables = await tenantTables();
+    expect(tables).toEqual(expect.arrayContaining(['audit_log', 'device_credentials', 'devices', 'entities', 'tenants', 'users']));
+    const { rows } = await admin.query(
+      `SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
+       WHERE relname = ANY($1) AND relkind = 'r'`,
+      [tables],
+    );
+    expect(rows).toHaveLength(tables.length);
+    for (const row of rows) {
+      expect(row, row.relname).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
+    }
+  });
+
+  it('the application role owns nothing and has neither superuser nor BYPASSRLS', async () => {
+    const role = await admin.query(`SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1`, [APP_ROLE]);
+    expect(role.rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, rolcreaterole: false, rolcreatedb: false });
+    const owned = await admin.query(
+      `SELECT count(*)::integer AS n FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = $1`,
+      [APP_ROLE],
+    );
+    expect(owned.rows[0].n).toBe(0);
+    const connected = await app.query('SELECT current_user');
+    expect(connected.rows[0].current_user).toBe(APP_ROLE);
+  });
+
+  it('with no tenant context the application role sees 0 rows in every tenant table', async () => {
+    const name = unique('rls');
+    const registered = await callRoute(auth, 'POST /api/auth/register', {
+      body: { tenant_name: unique('RLS'), username: name, email: `${name}@example.com`, password: 'rls-password' },
+    });
+    expect(registered.status).toBe(201);
+    for (const table of await tenantTables()) {
+      const asAdmin = await admin.query(`SELECT count(*)::integer AS n FROM ${table}`);
+      if (['tenants', 'users', 'audit_log'].includes(table)) expect(asAdmin.rows[0].n).toBeGreaterThan(0);
+      const asApp = await app.query(`SELECT count(*)::integer AS n FROM ${table}`);
+      expect(asApp.rows[0].n, table).toBe(0);
+      // An empty context is no context.
+      const client = await app.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`SELECT set_config('app.current_tenant_id', '', true)`);
+        const empty = await client.query(`SELECT count(*)::integer AS n FROM ${table}`);
+        expect(empty.rows[0].n, table).toBe(0);
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    }
+  });
+
+  it('within one tenant’s context, the role sees only that tenant and cannot write into another', async () => {
+    const names = [unique('iso'), unique('iso')];
+    const tenants: number[] = [];
+    for (const name of names) {
+      const response = await callRoute(auth, 'POST /api/auth/register', {
+        body: { tenant_name: unique('ISO'), username: name, email: `${name}@example.com`, password: 'iso-password' },
+      });
+      tenants.push(response.body.tenant.id);
+    }
+    const [mine, theirs] = tenants as [number, number];
+    const client = await app.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT set_config('app.current_tenant_id', $1, true)`, [String(mine)]);
+      const visible = await client.query('SELECT DISTINCT tenant_id FROM users');
+      expect(visible.rows).toEqual([{ tenant_id: mine }]);
+      await expect(
+        client.query(`INSERT INTO devices (tenant_id, device_id, name, type) VALUES ($1, $2, 'x', 'y')`, [theirs, unique('X')]),
+      ).rejects.toThrow(/row-level security/);
+      await client.query('ROLLBACK');
+      // The context was transaction-local: the pooled connection carries nothing over.
+      const after = await client.query(`SELECT count(*)::integer AS n FROM users`);
+      expect(after.rows[0].n).toBe(0);
+    } finally {
+      client.release();
+    }
+  });
+});
