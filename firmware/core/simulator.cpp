@@ -4,6 +4,10 @@
 
 namespace es {
 
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+}  // namespace
+
 bool parseFaultKind(const std::string& text, FaultKind& out) {
   if (text == "none") out = FaultKind::None;
   else if (text == "spike") out = FaultKind::Spike;
@@ -48,7 +52,7 @@ double Simulator::uniform() { return (static_cast<double>(rng_.nextU32()) + 1.0)
 double Simulator::gaussian() {
   const double u1 = uniform();
   const double u2 = uniform();
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * kPi * u2);
 }
 
 bool Simulator::sample(const std::string& entity, double epoch, double& out) {
@@ -60,13 +64,15 @@ bool Simulator::sample(const std::string& entity, double epoch, double& out) {
     return true;
   }
 
+  const double target = relayOn_ ? 1.0 : 0.0;
+  // A device booting next to a machine finds it in steady state, not mid warm-up.
+  if (!c->started) c->lag = target;
   const double dt = c->started ? std::fmax(0.0, epoch - c->lastEpoch) : 0.0;
   c->lastEpoch = epoch;
   c->started = true;
 
   // The machine warms up and cools down with a time constant of about two minutes
   // rather than stepping the instant the relay switches.
-  const double target = relayOn_ ? 1.0 : 0.0;
   const double tau = 120.0;
   c->lag += (target - c->lag) * (1.0 - std::exp(-dt / tau));
 
@@ -78,7 +84,7 @@ bool Simulator::sample(const std::string& entity, double epoch, double& out) {
 
   // Warmest mid-afternoon (15:00 UTC), coolest around 03:00.
   const double dayFraction = std::fmod(epoch, 86400.0) / 86400.0;
-  const double cycle = std::sin(2.0 * M_PI * (dayFraction - 0.375));
+  const double cycle = std::sin(2.0 * kPi * (dayFraction - 0.375));
 
   double v = c->base + c->relayDelta * c->lag + c->daily * cycle + c->ou + c->noise * gaussian();
 

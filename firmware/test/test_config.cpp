@@ -1,0 +1,104 @@
+#include <doctest/doctest.h>
+
+#include "config.hpp"
+#include "console.hpp"
+#include "fakes.hpp"
+
+TEST_CASE("broker URLs") {
+  es::BrokerUrl u;
+  REQUIRE(es::parseBrokerUrl("mqtt://127.0.0.1:1883", u));
+  CHECK_FALSE(u.tls);
+  CHECK(u.host == "127.0.0.1");
+  CHECK(u.port == 1883);
+  REQUIRE(es::parseBrokerUrl("mqtts://abc-ats.iot.eu-west-1.amazonaws.com", u));
+  CHECK(u.tls);
+  CHECK(u.port == 8883);
+  REQUIRE(es::parseBrokerUrl("mqtt://broker.local/", u));
+  CHECK(u.port == 1883);
+  REQUIRE(es::parseBrokerUrl("mqtt://[::1]:1884", u));
+  CHECK(u.host == "::1");
+  CHECK(u.port == 1884);
+  for (const char* bad : {"", "http://x", "mqtt://", "mqtt://:1883", "mqtt://h:0", "mqtt://h:65536",
+                          "mqtt://h:abc", "mqtt://h:", "mqtt://u:p@h", "mqtt://h/path", "mqtt://a b",
+                          "mqtt://[::1", "mqtt://::1"}) {
+    INFO(bad);
+    CHECK_FALSE(es::parseBrokerUrl(bad, u));
+  }
+}
+
+TEST_CASE("console sets, shows, masks secrets and validates") {
+  es_test::MemoryStore store;
+  es::Console c(store);
+  CHECK(c.handleLine("set device_id COMP_001")[0].rfind("ok:", 0) == 0);
+  CHECK(c.handleLine("set wifi_ssid My Home Net\r")[0].rfind("ok:", 0) == 0);
+  CHECK(store.data["wifi_ssid"] == "My Home Net");
+  CHECK(c.handleLine("set wifi_pass s3cret-pass")[0].rfind("ok:", 0) == 0);
+  CHECK(c.handleLine("set device_id bad/id")[0].rfind("error:", 0) == 0);
+  CHECK(store.data["device_id"] == "COMP_001");
+  CHECK(c.handleLine("set mqtt_url http://x")[0].rfind("error:", 0) == 0);
+  CHECK(c.handleLine("set interval_ms 50")[0].rfind("error:", 0) == 0);
+  CHECK(c.handleLine("set interval_ms 2000")[0].rfind("ok:", 0) == 0);
+  CHECK(c.handleLine("set nonsense 1")[0].rfind("error:", 0) == 0);
+  CHECK(c.handleLine("set mqtt_user")[0].rfind("error:", 0) == 0);
+  CHECK(c.handleLine("frobnicate")[0].rfind("error:", 0) == 0);
+  CHECK(c.handleLine("").empty());
+
+  const auto shown = c.handleLine("show");
+  bool sawId = false, sawPass = false;
+  for (const auto& l : shown) {
+    if (l == "device_id = COMP_001") sawId = true;
+    if (l == "wifi_pass = (set, hidden)") sawPass = true;
+    CHECK(l.find("s3cret") == std::string::npos);
+  }
+  CHECK(sawId);
+  CHECK(sawPass);
+
+  CHECK(c.handleLine("unset wifi_pass")[0].rfind("ok:", 0) == 0);
+  CHECK(store.data.count("wifi_pass") == 0);
+  CHECK_FALSE(c.rebootRequested());
+  c.handleLine("reboot");
+  CHECK(c.rebootRequested());
+  CHECK(c.handleLine("help").size() > 5);
+}
+
+TEST_CASE("console collects multi-line PEM values") {
+  es_test::MemoryStore store;
+  es::Console c(store);
+  auto out = c.handleLine("set ca_cert");
+  CHECK(c.collecting());
+  CHECK(c.handleLine("-----BEGIN CERTIFICATE-----").empty());
+  CHECK(c.handleLine("MIIB  ").empty());
+  out = c.handleLine("-----END CERTIFICATE-----\r");
+  CHECK_FALSE(c.collecting());
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].rfind("ok:", 0) == 0);
+  CHECK(store.data["ca_cert"] ==
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  CHECK(c.handleLine("show").size() == es::configKeys().size());
+  CHECK(c.handleLine("set ca_cert not a pem")[0].rfind("error:", 0) == 0);
+}
+
+TEST_CASE("loadConfig applies defaults and readiness checks") {
+  es_test::MemoryStore store;
+  auto cfg = es::loadConfig(store);
+  CHECK(cfg.intervalMs == 5000);
+  CHECK(cfg.batch == 1);
+  std::string why;
+  CHECK_FALSE(es::configReady(cfg, true, why));
+  CHECK(why.find("device_id") != std::string::npos);
+  store.data = {{"device_id", "d1"}, {"wifi_ssid", "n"}, {"mqtt_url", "mqtts://h"},
+                {"interval_ms", "oops"}, {"batch", "10"}};
+  cfg = es::loadConfig(store);
+  CHECK(cfg.intervalMs == 5000);
+  CHECK(cfg.batch == 10);
+  CHECK_FALSE(es::configReady(cfg, true, why));
+  CHECK(why.find("ca_cert") != std::string::npos);
+  store.data["ca_cert"] = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+  store.data["client_cert"] = store.data["ca_cert"];
+  cfg = es::loadConfig(store);
+  CHECK_FALSE(es::configReady(cfg, true, why));
+  CHECK(why.find("client_key") != std::string::npos);
+  store.data["client_key"] = store.data["ca_cert"];
+  cfg = es::loadConfig(store);
+  CHECK(es::configReady(cfg, true, why));
+}

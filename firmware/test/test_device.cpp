@@ -1,0 +1,393 @@
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "device.hpp"
+#include "fakes.hpp"
+
+using nlohmann::json;
+
+namespace {
+
+struct Rig {
+  es_test::FakeClock clock;
+  es_test::FakeTransport mqtt;
+  es::SplitMix rng{3};
+  es_test::CountingSensors sensors;
+  es_test::RecordingActuators actuators;
+  es_test::EventLog events;
+  es::EntityRegistry entities;
+  es::CoreOptions options;
+  std::unique_ptr<es::DeviceCore> core;
+
+  explicit Rig(size_t buffer = 100, uint32_t batch = 1) {
+    es::addDefaultEntities(entities);
+    options.deviceId = "dev-1";
+    options.username = "dev-1";
+    options.password = "pw";
+    options.info = {"Test", "compressor", es::kFirmwareVersion};
+    options.intervalMs = 1000;
+    options.bufferCapacity = buffer;
+    options.batch = batch;
+    options.backoffBaseMs = 100;
+    options.backoffCapMs = 1000;
+    options.maxInflight = 4;
+    core.reset(new es::DeviceCore(options, entities, mqtt, clock, rng, sensors, &actuators,
+                                  &events));
+  }
+  // Sensor state messages (value numbers) in publish order.
+  std::vector<double> sensorValues() const {
+    std::vector<double> v;
+    for (const auto& p : mqtt.published) {
+      if (p.topic.find("/state") == std::string::npos) continue;
+      if (p.topic.find("temperature") == std::string::npos &&
+          p.topic.find("pressure") == std::string::npos &&
+          p.topic.find("vibration") == std::string::npos) {
+        continue;
+      }
+      v.push_back(json::parse(p.payload)["value"].get<double>());
+    }
+    return v;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("connect handshake: LWT, retained online, retained discovery, subscription") {
+  Rig r;
+  r.core->begin();
+  r.core->loop();  // connect() issued
+  CHECK(r.mqtt.connectCalls == 1);
+  CHECK(r.mqtt.lastOptions.clientId == "dev-1");
+  CHECK(r.mqtt.lastOptions.username == "dev-1");
+  CHECK(r.mqtt.lastOptions.willTopic == "devices/dev-1/status");
+  CHECK(r.mqtt.lastOptions.willPayload == "offline");
+  CHECK(r.mqtt.lastOptions.willRetain);
+  r.core->loop();  // CONNACK
+  REQUIRE(r.core->online());
+  auto status = r.mqtt.onTopic("devices/dev-1/status");
+  REQUIRE(status.size() == 1);
+  CHECK(status[0].payload == "online");
+  CHECK(status[0].retain);
+  auto disc = r.mqtt.onTopic("devices/dev-1/discovery");
+  REQUIRE(disc.size() == 1);
+  CHECK(disc[0].retain);
+  CHECK(json::parse(disc[0].payload)["entities"].size() == 6);
+  CHECK(r.mqtt.subscriptions == std::vector<std::string>{"devices/dev-1/+/set"});
+  // current actuator states are announced
+  auto relay = r.mqtt.onTopic("devices/dev-1/relay_main/state");
+  REQUIRE(relay.size() == 1);
+  CHECK(json::parse(relay[0].payload)["value"] == true);
+  CHECK(r.mqtt.onTopic("devices/dev-1/setpoint/state").size() == 1);
+  CHECK(r.mqtt.onTopic("devices/dev-1/label/state").size() == 1);
+  CHECK(r.events.contains(R"("event":"connected")"));
+}
+
+TEST_CASE("readings are published as state messages and removed only when acked") {
+  Rig r;
+  r.core->begin();
+  r.core->loop();
+  r.core->loop();
+  // the first sampling happened in the first loop: three sensors
+  CHECK(r.core->buffered() == 3);
+  auto temp = r.mqtt.onTopic("devices/dev-1/temperature/state");
+  REQUIRE(temp.size() == 1);
+  json j = json::parse(temp[0].payload);
+  CHECK(j["value"] == 0.0);
+  CHECK(j["timestamp"].get<double>() == doctest::Approx(1700000001.0));
+  CHECK(j["unit"] == "\xC2\xB0" "C");
+  CHECK(temp[0].qos == 1);
+  CHECK_FALSE(temp[0].retain);
+  r.mqtt.ackAll();
+  CHECK(r.core->buffered() == 0);
+  CHECK(r.core->sent() == 3);
+}
+
+TEST_CASE("offline readings are buffered and flushed oldest first exactly once") {
+  Rig r;
+  r.mqtt.refuse = true;
+  r.core->begin();
+  for (int i = 0; i < 10; ++i) {
+    r.core->loop();
+    r.clock.advance(1000);
+  }
+  CHECK(r.mqtt.published.empty());
+  CHECK(r.core->buffered() == 30);
+  CHECK(r.events.contains(R"("event":"connect_failed")"));
+
+  r.mqtt.refuse = false;
+  // drive until connected and drained, acking as the broker would
+  for (int i = 0; i < 200 && !(r.core->online() && r.core->buffered() == 0); ++i) {
+    r.core->loop();
+    r.mqtt.ackAll();
+    r.clock.advance(50);
+  }
+  REQUIRE(r.core->online());
+  const auto values = r.sensorValues();
+  REQUIRE(values.size() >= 30);
+  for (size_t i = 0; i < values.size(); ++i) CHECK(values[i] == static_cast<double>(i));
+  CHECK(r.core->sent() == values.size());
+  CHECK(r.core->dropped() == 0);
+}
+
+TEST_CASE("a disconnect before the ack re-sends unacknowledged readings, in order") {
+  Rig r;
+  r.core->begin();
+  r.core->loop();
+  r.core->loop();
+  REQUIRE(r.core->online());
+  CHECK(r.core->inflight() == 3);
+  // ack only the first reading, then lose the connection
+  for (auto& p : r.mqtt.published) {
+    if (p.topic == "devices/dev-1/temperature/state") {
+      r.core->onPublishAcked(p.ackId);
+      p.ackId = -p.ackId;
+    }
+  }
+  CHECK(r.core->buffered() == 2);
+  r.mqtt.published.clear();
+  r.mqtt.dropConnection();
+  CHECK_FALSE(r.core->online());
+  CHECK(r.core->inflight() == 0);
+  CHECK(r.events.contains(R"("event":"disconnected")"));
+  for (int i = 0; i < 100 && !r.core->online(); ++i) {
+    r.core->loop();
+    r.clock.advance(20);
+  }
+  REQUIRE(r.core->online());
+  const auto values = r.sensorValues();
+  REQUIRE(values.size() >= 2);
+  CHECK(values[0] == 1.0);  // pressure, the oldest unacked
+  CHECK(values[1] == 2.0);
+  r.mqtt.ackAll();
+  CHECK(r.core->sent() >= 3);
+}
+
+TEST_CASE("acks arriving out of order complete the buffer in order") {
+  Rig r;
+  r.core->begin();
+  r.core->loop();
+  r.core->loop();
+  std::vector<int> ids;
+  for (const auto& p : r.mqtt.published) {
+    if (p.topic.find("temperature/state") != std::string::npos ||
+        p.topic.find("pressure/state") != std::string::npos ||
+        p.topic.find("vibration/state") != std::string::npos) {
+      ids.push_back(p.ackId);
+    }
+  }
+  REQUIRE(ids.size() == 3);
+  r.core->onPublishAcked(ids[2]);
+  CHECK(r.core->buffered() == 3);
+  r.core->onPublishAcked(ids[0]);
+  CHECK(r.core->buffered() == 2);
+  r.core->onPublishAcked(ids[1]);
+  CHECK(r.core->buffered() == 0);
+  r.core->onPublishAcked(ids[1]);  // duplicate ack is ignored
+  r.core->onPublishAcked(9999);     // unknown ack is ignored
+  CHECK(r.core->sent() == 3);
+}
+
+TEST_CASE("overflow while offline keeps the newest readings and counts drops") {
+  Rig r(10);
+  r.mqtt.refuse = true;
+  r.core->begin();
+  for (int i = 0; i < 10; ++i) {
+    r.core->loop();
+    r.clock.advance(1000);
+  }
+  CHECK(r.core->buffered() == 10);
+  CHECK(r.core->dropped() == 20);
+  CHECK(r.core->buffer().front().value == 20.0);
+  r.core->emitStats();
+  CHECK(r.events.contains(R"("dropped":20)"));
+}
+
+TEST_CASE("batch mode sends telemetry arrays grouped by sampling round") {
+  Rig r(100, 6);
+  r.mqtt.refuse = true;
+  r.core->begin();
+  for (int i = 0; i < 2; ++i) {
+    r.core->loop();
+    r.clock.advance(1000);
+  }
+  r.mqtt.refuse = false;
+  for (int i = 0; i < 100 && !r.core->online(); ++i) {
+    r.core->loop();
+    r.clock.advance(10);
+  }
+  auto tele = r.mqtt.onTopic("devices/dev-1/telemetry");
+  REQUIRE(tele.size() >= 1);
+  json j = json::parse(tele[0].payload);
+  REQUIRE(j.is_array());
+  REQUIRE(j.size() == 2);
+  CHECK(j[0]["values"]["temperature"] == 0.0);
+  CHECK(j[0]["values"]["vibration"] == 2.0);
+  CHECK(j[1]["values"]["temperature"] == 3.0);
+  CHECK(j[1]["timestamp"].get<double>() - j[0]["timestamp"].get<double>() == doctest::Approx(1.0));
+  r.mqtt.ackAll();
+  CHECK(r.core->sent() >= 6);
+}
+
+TEST_CASE("clients without acknowledgements complete on acceptance") {
+  Rig r;
+  r.mqtt.acksEnabled = false;
+  r.core->begin();
+  r.core->loop();
+  r.core->loop();
+  CHECK(r.core->buffered() == 0);
+  CHECK(r.core->sent() == 3);
+  CHECK(r.core->inflight() == 0);
+}
+
+TEST_CASE("a refused publish keeps the reading for later") {
+  Rig r;
+  r.core->begin();
+  r.mqtt.acceptPublishes = false;
+  r.core->loop();
+  r.core->loop();
+  CHECK(r.core->buffered() == 3);
+  CHECK(r.core->inflight() == 0);
+  r.mqtt.acceptPublishes = true;
+  r.core->loop();
+  r.mqtt.ackAll();
+  CHECK(r.core->buffered() == 0);
+}
+
+TEST_CASE("readings taken before NTP are dated once the clock is known") {
+  Rig r;
+  r.clock.epochKnown = false;
+  r.mqtt.refuse = true;
+  r.core->begin();
+  r.core->loop();  // sample at mono 1000 with no wall clock
+  r.clock.advance(5000);
+  r.clock.epochKnown = true;
+  r.mqtt.refuse = false;
+  for (int i = 0; i < 100 && !r.core->online(); ++i) {
+    r.core->loop();
+    r.clock.advance(10);
+  }
+  auto temp = r.mqtt.onTopic("devices/dev-1/temperature/state");
+  REQUIRE(!temp.empty());
+  CHECK(json::parse(temp[0].payload)["timestamp"].get<double>() ==
+        doctest::Approx(1700000001.0).epsilon(1e-12));
+}
+
+TEST_CASE("non-finite or failed sensor readings are never buffered") {
+  Rig r;
+  r.sensors.nonFinite = true;
+  r.mqtt.refuse = true;
+  r.core->begin();
+  r.core->loop();
+  CHECK(r.core->buffered() == 0);
+  r.core->emitStats();
+  CHECK(r.events.contains(R"("invalid_readings":3)"));
+}
+
+TEST_CASE("commands are applied and confirmed with the command id") {
+  Rig r;
+  r.core->begin();
+  r.core->loop();
+  r.core->loop();
+  r.mqtt.published.clear();
+  r.core->onMessage("devices/dev-1/relay_main/set", R"({"value":false,"command_id":"abc"})");
+  REQUIRE(r.actuators.applied.size() == 1);
+  CHECK(r.actuators.applied[0].first == "relay_main");
+  CHECK(r.actuators.applied[0].second == es::Value::boolean(false));
+  auto st = r.mqtt.onTopic("devices/dev-1/relay_main/state");
+  REQUIRE(st.size() == 1);
+  json j = json::parse(st[0].payload);
+  CHECK(j["value"] == false);
+  CHECK(j["command_id"] == "abc");
+  CHECK(j.contains("timestamp"));
+  CHECK(r.events.contains(R"({"event":"command","entity_id":"relay_main","value":false,"command_id":"abc"})"));
+
+  r.core->onMessage("devices/dev-1/setpoint/set", R"({"value":55.5})");
+  st = r.mqtt.onTopic("devices/dev-1/setpoint/state");
+  REQUIRE(st.size() == 1);
+  CHECK(json::parse(st[0].payload)["value"] == 55.5);
+  CHECK(r.entities.value(static_cast<size_t>(r.entities.indexOf("setpoint"))).n == 55.5);
+
+  r.core->onMessage("devices/dev-1/label/set", R"({"value":"Pump \"7\""})");
+  st = r.mqtt.onTopic("devices/dev-1/label/state");
+  REQUIRE(st.size() == 1);
+  CHECK(json::parse(st[0].payload)["value"] == "Pump \"7\"");
+}
+
+TEST_CASE("bad commands are rejected, counted and change nothing") {
+  Rig r;
+  r.core->begin();
+  r.core->loop();
+  r.core->loop();
+  r.mqtt.published.clear();
+  r.core->onMessage("devices/dev-1/setpoint/set", R"({"value":1000,"command_id":"big"})");
+  r.core->onMessage("devices/dev-1/relay_main/set", "not json");
+  r.core->onMessage("devices/dev-1/temperature/set", R"({"value":3})");
+  r.core->onMessage("devices/other/relay_main/set", R"({"value":false})");
+  r.core->onMessage("devices/dev-1/relay_main/state", R"({"value":false})");
+  r.core->onMessage("garbage", "");
+  CHECK(r.actuators.applied.empty());
+  CHECK(r.mqtt.published.empty());
+  CHECK(r.core->rejectedCommands() == 3);
+  CHECK(r.events.contains(R"("reason":"out_of_range","command_id":"big")"));
+  CHECK(r.events.contains(R"("reason":"read_only_entity")"));
+  CHECK(r.entities.value(0).b == true);
+}
+
+TEST_CASE("reconnection uses growing jittered delays and resets after a stable session") {
+  Rig r;
+  r.mqtt.refuse = true;
+  r.core->begin();
+  int attempts = 0;
+  uint32_t elapsed = 0;
+  while (attempts < 6) {
+    const int before = r.mqtt.connectCalls;
+    r.core->loop();
+    if (r.mqtt.connectCalls != before) ++attempts;
+    r.clock.advance(10);
+    elapsed += 10;
+  }
+  // bounds 100,200,400,800,1000: five waits of at most ~2.5 s total
+  CHECK(elapsed <= 2600);
+  CHECK(r.events.contains(R"("attempt":5)"));
+
+  r.mqtt.refuse = false;
+  for (int i = 0; i < 200 && !r.core->online(); ++i) {
+    r.core->loop();
+    r.clock.advance(10);
+  }
+  REQUIRE(r.core->online());
+  r.clock.advance(11000);
+  r.mqtt.dropConnection();
+  CHECK(r.events.lines.back().find(R"("attempt":1)") != std::string::npos);
+}
+
+TEST_CASE("a connection without CONNACK times out") {
+  Rig r;
+  r.mqtt.autoConnack = false;
+  r.options.connectTimeoutMs = 15000;
+  r.core->begin();
+  r.core->loop();
+  CHECK(r.mqtt.connectCalls == 1);
+  r.clock.advance(14000);
+  r.core->loop();
+  CHECK_FALSE(r.events.contains("connect_timeout"));
+  r.clock.advance(2000);
+  r.core->loop();
+  CHECK(r.events.contains("connect_timeout"));
+}
+
+TEST_CASE("shutdown announces offline before disconnecting") {
+  Rig r;
+  r.mqtt.acksEnabled = false;
+  r.core->begin();
+  r.core->loop();
+  r.core->loop();
+  r.core->shutdown(100);
+  auto status = r.mqtt.onTopic("devices/dev-1/status");
+  REQUIRE(status.size() == 2);
+  CHECK(status[1].payload == "offline");
+  CHECK(status[1].retain);
+  CHECK_FALSE(r.mqtt.isConnected);
+  CHECK(r.events.contains(R"("event":"stopped")"));
+}
