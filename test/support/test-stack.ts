@@ -1,0 +1,45 @@
+import { type AppConfig, parseConfig } from '../../shared/config.ts';
+
+/** The servers the global setup started for this run; JSON-serialisable for `provide`. */
+export interface TestStack {
+  /** Superuser URL to the migrated `easysmart` database. */
+  databaseAdminUrl: string;
+  /** The application role (no BYPASSRLS), as the functions connect. */
+  databaseUrl: string;
+  influxUrl: string;
+  mqttUrl: string;
+  /** May use Mosquitto's dynamic-security API only. */
+  mqttAdmin: { username: string; password: string };
+  /** Publishes and subscribes under devices/#. */
+  mqttPlatform: { username: string; password: string };
+  /** ES256 private JWK as a JSON string, the format of JWT_PRIVATE_JWK. */
+  jwtPrivateJwk: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    testStack: TestStack;
+  }
+}
+
+/** The environment variables a function deployed against this stack would get. */
+export function stackEnvironment(stack: TestStack): Record<string, string> {
+  return {
+    STAGE: 'test',
+    LOG_LEVEL: 'error',
+    DATABASE_URL: stack.databaseUrl,
+    DATABASE_ADMIN_URL: stack.databaseAdminUrl,
+    INFLUX_URL: stack.influxUrl,
+    JWT_PRIVATE_JWK: stack.jwtPrivateJwk,
+    DEVICE_PROVISIONER: 'mosquitto',
+    MQTT_ADMIN_URL: stack.mqttUrl,
+    MQTT_ADMIN_USERNAME: stack.mqttAdmin.username,
+    MQTT_ADMIN_PASSWORD: stack.mqttAdmin.password,
+    MQTT_PUBLIC_URL: stack.mqttUrl,
+  };
+}
+
+/** An AppConfig pointing at the test stack, as `config()` would parse it in a function. */
+export function testConfig(stack: TestStack, overrides: Record<string, string> = {}): AppConfig {
+  return parseConfig({ ...stackEnvironment(stack), ...overrides });
+}
