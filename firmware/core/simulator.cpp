@@ -104,6 +104,9 @@ bool Simulator::sample(const std::string& entity, double epoch, double& out) {
       v += c->driftPerMin * (epoch - faultStart_) / 60.0;
     }
   }
+  // Real transducers resolve about three decimals; more digits would only be noise on
+  // the wire.
+  v = std::round(v * 1000.0) / 1000.0;
   c->last = v;
   out = v;
   return true;

@@ -1,0 +1,258 @@
+// Virtual device: the firmware core over libmosquitto with simulated sensors, so the
+// platform can be exercised end to end without hardware. Prints one JSON object per line
+// on stdout for every event; diagnostics go to stderr.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "config.hpp"
+#include "device.hpp"
+#include "json.hpp"
+#include "mosquitto_transport.hpp"
+#include "simulator.hpp"
+
+namespace {
+
+volatile sig_atomic_t gStop = 0;
+void onSignal(int) { gStop = 1; }
+
+class HostClock : public es::Clock {
+ public:
+  uint32_t monotonicMs() override {
+    using namespace std::chrono;
+    return static_cast<uint32_t>(
+        duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+  }
+  // The host is assumed to keep its clock in sync (NTP via systemd-timesyncd or chrony),
+  // which is what NTP gives the ESP32.
+  double epochSeconds() override {
+    using namespace std::chrono;
+    return static_cast<double>(
+               duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()) /
+           1000.0;
+  }
+};
+
+class StdoutSink : public es::EventSink {
+ public:
+  void emit(const std::string& line) override {
+    std::fputs(line.c_str(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);  // followers read line by line through a pipe
+  }
+};
+
+class SimulatedSensors : public es::SensorSource {
+ public:
+  explicit SimulatedSensors(es::Simulator& sim) : sim_(sim) {}
+  bool read(const es::EntitySpec& spec, double epoch, double& out) override {
+    return !std::isnan(epoch) && sim_.sample(spec.id, epoch, out);
+  }
+
+ private:
+  es::Simulator& sim_;
+};
+
+class SimulatedActuators : public es::ActuatorSink {
+ public:
+  explicit SimulatedActuators(es::Simulator& sim) : sim_(sim) {}
+  void apply(const es::EntitySpec& spec, const es::Value& v) override {
+    if (spec.id == "relay_main" && v.type == es::Value::Type::Bool) sim_.setRelay(v.b);
+  }
+
+ private:
+  es::Simulator& sim_;
+};
+
+const char* kUsage =
+    "usage: virtual-device --device-id ID [--username U] [--password P]\n"
+    "                      [--mqtt mqtt://127.0.0.1:1883 | mqtts://host:8883]\n"
+    "                      [--ca FILE] [--cert FILE] [--key FILE]\n"
+    "                      [--interval-ms N] [--batch N] [--buffer N] [--stats-ms N]\n"
+    "                      [--fault spike|drift|stuck] [--fault-after-s N]\n"
+    "                      [--fault-entity temperature|pressure|vibration]\n"
+    "                      [--degrade-per-hour X] [--backoff-base-ms N] [--backoff-max-ms N]\n"
+    "                      [--name NAME] [--type TYPE] [--seed N]\n";
+
+[[noreturn]] void usageError(const std::string& msg) {
+  std::fprintf(stderr, "virtual-device: %s\n%s", msg.c_str(), kUsage);
+  std::exit(2);
+}
+
+bool parseNumber(const std::string& s, double lo, double hi, double& out) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) return false;
+  out = v;
+  return true;
+}
+
+uint32_t uintArg(const std::map<std::string, std::string>& a, const char* k, uint32_t def,
+                 uint32_t lo, uint32_t hi) {
+  auto it = a.find(k);
+  if (it == a.end()) return def;
+  double v;
+  if (!parseNumber(it->second, lo, hi, v) || v != std::floor(v)) {
+    usageError(std::string("--") + k + " expects an integer in " + std::to_string(lo) + ".." +
+               std::to_string(hi));
+  }
+  return static_cast<uint32_t>(v);
+}
+
+std::string strArg(const std::map<std::string, std::string>& a, const char* k,
+                   const std::string& def) {
+  auto it = a.find(k);
+  return it == a.end() ? def : it->second;
+}
+
+// When started by the Node launcher, die with it: the launcher being SIGKILLed must look
+// to the broker exactly like the device being SIGKILLed (the LWT fires).
+void followParent() {
+  const char* ppid = std::getenv("EASYSMART_PARENT_PID");
+  if (!ppid) return;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (std::to_string(getppid()) != ppid) std::_Exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  static const char* known[] = {"device-id", "username", "password", "mqtt", "ca", "cert", "key",
+                                "interval-ms", "batch", "buffer", "stats-ms", "fault",
+                                "fault-after-s", "fault-entity", "degrade-per-hour",
+                                "backoff-base-ms", "backoff-max-ms", "name", "type", "seed"};
+  std::map<std::string, std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stderr);
+      return 0;
+    }
+    if (a.compare(0, 2, "--") != 0) usageError("unexpected argument '" + a + "'");
+    a = a.substr(2);
+    std::string value;
+    const size_t eq = a.find('=');
+    if (eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    } else {
+      if (i + 1 >= argc) usageError("--" + a + " needs a value");
+      value = argv[++i];
+    }
+    bool ok = false;
+    for (const char* k : known) ok = ok || a == k;
+    if (!ok) usageError("unknown option --" + a);
+    args[a] = value;
+  }
+
+  const std::string deviceId = strArg(args, "device-id", "");
+  if (!es::isValidDeviceId(deviceId)) usageError("--device-id must match [a-zA-Z0-9:_-]{1,128}");
+  es::BrokerUrl url;
+  const std::string mqttUrl = strArg(args, "mqtt", "mqtt://127.0.0.1:1883");
+  if (!es::parseBrokerUrl(mqttUrl, url)) usageError("--mqtt expects mqtt://host:port or mqtts://host:port");
+
+  es::FaultKind fault = es::FaultKind::None;
+  if (!es::parseFaultKind(strArg(args, "fault", "none"), fault)) {
+    usageError("--fault expects spike, drift or stuck");
+  }
+  const std::string faultEntity = strArg(args, "fault-entity", "temperature");
+  if (faultEntity != "temperature" && faultEntity != "pressure" && faultEntity != "vibration") {
+    usageError("--fault-entity expects temperature, pressure or vibration");
+  }
+  double faultAfter = 0;
+  if (args.count("fault-after-s") && !parseNumber(args["fault-after-s"], 0, 1e7, faultAfter)) {
+    usageError("--fault-after-s expects seconds >= 0");
+  }
+  double degrade = 0.05;
+  if (args.count("degrade-per-hour") && !parseNumber(args["degrade-per-hour"], 0, 1e6, degrade)) {
+    usageError("--degrade-per-hour expects a number >= 0");
+  }
+
+  es::CoreOptions opt;
+  opt.deviceId = deviceId;
+  // The platform's convention is username == device id, so it is the default.
+  opt.username = strArg(args, "username", deviceId);
+  opt.password = strArg(args, "password", "");
+  opt.info.name = strArg(args, "name", "Virtual " + deviceId);
+  opt.info.type = strArg(args, "type", "virtual-compressor");
+  opt.info.firmware = std::string(es::kFirmwareVersion) + "-host";
+  opt.intervalMs = uintArg(args, "interval-ms", 1000, 10, 3600000);
+  opt.batch = uintArg(args, "batch", 1, 1, 500);
+  opt.bufferCapacity = uintArg(args, "buffer", 1000, 1, 10000000);
+  opt.statsIntervalMs = uintArg(args, "stats-ms", 1000, 0, 3600000);
+  opt.backoffBaseMs = uintArg(args, "backoff-base-ms", 250, 1, 3600000);
+  opt.backoffCapMs = uintArg(args, "backoff-max-ms", 5000, 1, 3600000);
+  opt.keepAliveSeconds = 10;
+
+  es_host::TlsFiles tls{strArg(args, "ca", ""), strArg(args, "cert", ""), strArg(args, "key", "")};
+  if (tls.certFile.empty() != tls.keyFile.empty()) usageError("--cert and --key go together");
+
+  followParent();
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_handler = onSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  HostClock clock;
+  const uint64_t seed = args.count("seed")
+                            ? std::strtoull(args["seed"].c_str(), nullptr, 10)
+                            : static_cast<uint64_t>(clock.epochSeconds() * 1000) ^
+                                  (static_cast<uint64_t>(getpid()) << 32);
+  es::SplitMix rng(seed);
+  es::SplitMix simRng(seed ^ 0x5DEECE66DULL);
+  const double start = clock.epochSeconds();
+  es::Simulator sim(simRng, start);
+  sim.setDegradationPerHour(degrade);
+  if (fault != es::FaultKind::None) sim.setFault(fault, start + faultAfter, faultEntity);
+
+  es::EntityRegistry entities;
+  es::addDefaultEntities(entities);
+  SimulatedSensors sensors(sim);
+  SimulatedActuators actuators(sim);
+  StdoutSink events;
+  es_host::MosquittoTransport mqtt(url.host, url.port, url.tls, tls);
+  es::DeviceCore core(opt, entities, mqtt, clock, rng, sensors, &actuators, &events);
+
+  {
+    es::JsonWriter w;
+    w.beginObject()
+        .key("event").value("started")
+        .key("device_id").value(deviceId)
+        .key("mqtt").value(mqttUrl)
+        .key("interval_ms").value(static_cast<unsigned long long>(opt.intervalMs))
+        .key("batch").value(static_cast<unsigned long long>(opt.batch))
+        .key("buffer").value(static_cast<unsigned long long>(opt.bufferCapacity))
+        .key("fault").value(es::faultKindName(fault))
+        .key("pid").value(static_cast<long long>(getpid()))
+        .endObject();
+    events.emit(w.str());
+  }
+
+  core.begin();
+  bool faultAnnounced = false;
+  while (!gStop) {
+    core.loop();
+    if (!faultAnnounced && sim.faultActive(clock.epochSeconds())) {
+      faultAnnounced = true;
+      es::JsonWriter w;
+      w.beginObject()
+          .key("event").value("fault")
+          .key("kind").value(es::faultKindName(fault))
+          .key("entity_id").value(faultEntity)
+          .endObject();
+      events.emit(w.str());
+    }
+  }
+  core.shutdown(1000);
+  return 0;
+}
