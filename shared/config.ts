@@ -38,6 +38,8 @@ const configSchema = z
     LOGIN_LOCK_SECONDS: z.coerce.number().int().min(1).default(900),
     BCRYPT_ROUNDS: z.coerce.number().int().min(4).max(15).default(10),
 
+    COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+
     DEVICE_PROVISIONER: z.enum(['mosquitto', 'aws-iot']).default('mosquitto'),
     MQTT_ADMIN_URL: url.optional(),
     MQTT_ADMIN_USERNAME: z.string().optional(),
@@ -48,6 +50,8 @@ const configSchema = z
     AWS_REGION: z.string().default('us-east-1'),
     IOT_DEVICE_POLICY_NAME: z.string().default('easysmart-device'),
     IOT_DATA_ENDPOINT: url.optional(),
+    // API Gateway's WebSocket management endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
+    WEBSOCKET_MANAGEMENT_ENDPOINT: url.optional(),
   })
   .superRefine((env, ctx) => {
     if (env.DEVICE_PROVISIONER === 'mosquitto') {
@@ -80,11 +84,17 @@ export interface AppConfig {
   jwt: { issuer: string; audience: string; privateJwk?: string; ttlSeconds: number };
   login: { maxFailures: number; lockSeconds: number; bcryptRounds: number };
   devices: {
+    commandTimeoutSeconds: number;
     provisioner: RawConfig['DEVICE_PROVISIONER'];
     mqttAdmin?: { url: string; username: string; password: string };
     mqttPublicUrl?: string;
   };
-  aws: { region: string; iotDevicePolicyName: string; iotDataEndpoint?: string };
+  aws: {
+    region: string;
+    iotDevicePolicyName: string;
+    iotDataEndpoint?: string;
+    websocketManagementEndpoint?: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -128,6 +138,7 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       bcryptRounds: c.BCRYPT_ROUNDS,
     },
     devices: {
+      commandTimeoutSeconds: c.COMMAND_TIMEOUT_SECONDS,
       provisioner: c.DEVICE_PROVISIONER,
       mqttAdmin:
         c.MQTT_ADMIN_URL && c.MQTT_ADMIN_USERNAME && c.MQTT_ADMIN_PASSWORD
@@ -143,6 +154,7 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       region: c.AWS_REGION,
       iotDevicePolicyName: c.IOT_DEVICE_POLICY_NAME,
       iotDataEndpoint: c.IOT_DATA_ENDPOINT,
+      websocketManagementEndpoint: c.WEBSOCKET_MANAGEMENT_ENDPOINT,
     },
   };
 }

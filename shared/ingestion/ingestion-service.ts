@@ -1,0 +1,278 @@
+import type { Logger } from '../logger.ts';
+import type { Reading } from '../timeseries/reading.ts';
+import type { ReadingStore } from '../timeseries/reading-store.ts';
+import type {
+  CommandConfirmation,
+  DeviceContext,
+  DeviceDirectory,
+  RejectionCount,
+  SeenUpdate,
+} from './device-directory.ts';
+import {
+  type InboundMessage,
+  type RawReading,
+  Rejection,
+  type RejectionReason,
+  decodeRuleEvent,
+  topicDeviceId,
+} from './inbound.ts';
+
+/** A change worth telling connected dashboards about. */
+export type LiveEvent =
+  | {
+      type: 'readings';
+      device_id: number;
+      readings: Array<{ entity_id: string; value: Reading['value']; time: string }>;
+    }
+  | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string };
+
+export interface LivePublisher {
+  publish(tenantId: number, events: LiveEvent[]): Promise<void>;
+}
+
+export interface IngestionSummary {
+  messages: number;
+  readings: number;
+  rejected: Partial<Record<RejectionReason, number>>;
+}
+
+const FUTURE_TOLERANCE_MS = 5 * 60_000;
+const DAY_MS = 86_400_000;
+
+/** Caches registry answers in the function instance: one look-up per device per TTL. */
+class ContextCache {
+  readonly #entries = new Map<string, { context: DeviceContext | null; expiresAt: number }>();
+  constructor(
+    private readonly resolve: (deviceId: string) => Promise<DeviceContext | null>,
+    private readonly ttlMs: number,
+    private readonly negativeTtlMs: number,
+  ) {}
+
+  async get(deviceId: string, now: number): Promise<DeviceContext | null> {
+    const cached = this.#entries.get(deviceId);
+    if (cached && cached.expiresAt > now) return cached.context;
+    const context = await this.resolve(deviceId);
+    if (this.#entries.size > 50_000) this.#entries.clear();
+    this.#entries.set(deviceId, {
+      context,
+      expiresAt: now + (context ? this.ttlMs : this.negativeTtlMs),
+    });
+    return context;
+  }
+
+  forget(deviceId: string): void {
+    this.#entries.delete(deviceId);
+  }
+}
+
+function valueFits(type: DeviceContext['entities'][string]['type'], value: RawReading['value']) {
+  switch (type) {
+    case 'switch':
+      return typeof value === 'boolean';
+    case 'sensor':
+    case 'number':
+      return typeof value === 'number';
+    case 'text':
+      return typeof value === 'string';
+  }
+}
+
+/**
+ * Turns IoT rule events into stored readings, registry updates and live events. Every
+ * message is checked whole before any of it is kept: a message with one bad reading is
+ * rejected entirely, counted by reason, and never stops the rest of the batch. Only
+ * infrastructure failures throw, so the caller (the rule's retry, the emulator) tries the
+ * whole batch again; every write is idempotent for that.
+ */
+export class IngestionService {
+  readonly #contexts: ContextCache;
+  /** Last time each device's last_seen was written, so readings do not UPDATE per message. */
+  readonly #seenWrittenAt = new Map<number, { at: number; online: boolean }>();
+
+  constructor(
+    private readonly directory: DeviceDirectory,
+    private readonly readings: ReadingStore,
+    private readonly logger: Logger,
+    private readonly live?: LivePublisher,
+    private readonly options = { contextTtlMs: 30_000, unknownTtlMs: 5_000, seenIntervalMs: 60_000 },
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#contexts = new ContextCache(
+      (deviceId) => directory.resolve(deviceId),
+      options.contextTtlMs,
+      options.unknownTtlMs,
+    );
+  }
+
+  async ingest(events: unknown[]): Promise<IngestionSummary> {
+    const now = this.now();
+    const rejections = new Map<string, RejectionCount>();
+    const pending: Array<{ device: DeviceContext; readings: Reading[] }> = [];
+    const seen = new Map<number, SeenUpdate>();
+    const liveByTenant = new Map<number, LiveEvent[]>();
+
+    const reject = (rejection: Rejection, topic: string) => {
+      const deviceId = topicDeviceId(topic) ?? null;
+      const key = `${rejection.reason}\u0000${deviceId ?? ''}`;
+      const entry = rejections.get(key) ?? {
+        reason: rejection.reason,
+        device_id: deviceId,
+        count: 0,
+        last_topic: topic,
+      };
+      entry.count += 1;
+      entry.last_topic = topic;
+      rejections.set(key, entry);
+      this.logger.warn('message rejected', {
+        reason: rejection.reason,
+        detail: rejection.message,
+        topic: topic.slice(0, 200),
+      });
+    };
+    const noteSeen = (device: DeviceContext, update: Omit<SeenUpdate, 'device'>) => {
+      const current = seen.get(device.id) ?? { device };
+      if (update.online !== undefined) current.online = update.online;
+      if (update.lastSeenMs !== undefined) {
+        current.lastSeenMs = Math.max(current.lastSeenMs ?? 0, update.lastSeenMs);
+      }
+      seen.set(device.id, current);
+    };
+    const liveFor = (tenantId: number) => {
+      const list = liveByTenant.get(tenantId) ?? [];
+      liveByTenant.set(tenantId, list);
+      return list;
+    };
+
+    for (const event of events) {
+      const topic = String((event as { topic?: unknown })?.topic ?? '');
+      try {
+        const message = decodeRuleEvent(event);
+        const device = await this.#contexts.get(message.deviceId, now);
+        if (!device) throw new Rejection('unknown_device', `${message.deviceId} is not registered`);
+        await this.#accept(message, device, now, pending, noteSeen, liveFor);
+      } catch (error) {
+        if (!(error instanceof Rejection)) throw error;
+        reject(error, topic);
+      }
+    }
+
+    let stored = 0;
+    if (pending.length > 0) {
+      const all = pending.flatMap((entry) => entry.readings);
+      const result = await this.readings.writeReadings(all);
+      stored = result.written;
+      for (const tooOld of result.beyondRetention) {
+        reject(
+          new Rejection('beyond_retention', 'older than the plan keeps data'),
+          `devices/${tooOld.deviceId}/${tooOld.entityId}/state`,
+        );
+      }
+    }
+
+    const dueSeen = this.#dueSeenUpdates([...seen.values()], now);
+    await this.directory.recordSeen(dueSeen);
+    for (const update of dueSeen) {
+      const online = update.online ?? this.#seenWrittenAt.get(update.device.id)?.online ?? true;
+      this.#seenWrittenAt.set(update.device.id, { at: now, online });
+    }
+    await this.directory.recordRejections([...rejections.values()]);
+    if (this.live) {
+      for (const [tenantId, liveEvents] of liveByTenant) {
+        await this.live.publish(tenantId, liveEvents).catch((error: unknown) => {
+          // Dashboards catch up from the API; a lost live push must not fail ingestion.
+          this.logger.warn('live update failed', { tenantId, error });
+        });
+      }
+    }
+    const rejected: IngestionSummary['rejected'] = {};
+    for (const entry of rejections.values()) {
+      rejected[entry.reason] = (rejected[entry.reason] ?? 0) + entry.count;
+    }
+    return { messages: events.length, readings: stored, rejected };
+  }
+
+  async #accept(
+    message: InboundMessage,
+    device: DeviceContext,
+    now: number,
+    pending: Array<{ device: DeviceContext; readings: Reading[] }>,
+    noteSeen: (device: DeviceContext, update: Omit<SeenUpdate, 'device'>) => void,
+    liveFor: (tenantId: number) => LiveEvent[],
+  ): Promise<void> {
+    if (message.kind === 'status') {
+      noteSeen(device, {
+        online: message.online,
+        ...(message.online ? { lastSeenMs: message.receivedAtMs } : {}),
+      });
+      // A status change must be written now, whatever the throttle says.
+      this.#seenWrittenAt.delete(device.id);
+      liveFor(device.tenantId).push({
+        type: 'status',
+        device_id: device.id,
+        status: message.online ? 'online' : 'offline',
+        time: new Date(message.receivedAtMs).toISOString(),
+      });
+      return;
+    }
+    if (message.kind === 'discovery') {
+      await this.directory.applyDiscovery(device, message.discovery);
+      this.#contexts.forget(device.deviceId);
+      noteSeen(device, { lastSeenMs: message.receivedAtMs });
+      return;
+    }
+
+    const oldestAllowed = device.retentionDays === null ? 0 : now - device.retentionDays * DAY_MS;
+    const readings: Reading[] = [];
+    for (const raw of message.readings) {
+      const entity = device.entities[raw.entityId];
+      if (!entity) throw new Rejection('unknown_entity', `${raw.entityId} was never announced`);
+      if (!valueFits(entity.type, raw.value)) {
+        throw new Rejection('wrong_value_type', `${typeof raw.value} for a ${entity.type}`);
+      }
+      if (raw.timeMs > now + FUTURE_TOLERANCE_MS) {
+        throw new Rejection('timestamp_in_future', `reading dated ${new Date(raw.timeMs).toISOString()}`);
+      }
+      if (raw.timeMs < oldestAllowed) {
+        throw new Rejection('beyond_retention', `the ${device.plan} plan keeps ${device.retentionDays} days`);
+      }
+      readings.push({
+        tenantId: device.tenantId,
+        deviceId: device.deviceId,
+        entityId: raw.entityId,
+        entityType: entity.type,
+        value: raw.value,
+        timeMs: raw.timeMs,
+        retentionPolicy: device.retentionPolicy,
+      });
+    }
+    pending.push({ device, readings });
+    const latest = Math.max(...message.readings.map((reading) => reading.timeMs));
+    noteSeen(device, { online: true, lastSeenMs: Math.min(latest, message.receivedAtMs) });
+
+    // States that answer a command: confirm it and credit the relay change to its sender.
+    const confirmations: CommandConfirmation[] = message.readings
+      .filter((raw) => raw.commandId !== undefined || device.entities[raw.entityId]?.type !== 'sensor')
+      .map((raw) => ({ entityId: raw.entityId, value: raw.value, commandId: raw.commandId }));
+    const triggeredBy = await this.directory.confirmCommands(device, confirmations);
+    for (const reading of readings) {
+      if (reading.entityType === 'switch') reading.triggeredBy = triggeredBy.get(reading.entityId) ?? 'device';
+    }
+    liveFor(device.tenantId).push({
+      type: 'readings',
+      device_id: device.id,
+      readings: readings.map((reading) => ({
+        entity_id: reading.entityId,
+        value: reading.value,
+        time: new Date(reading.timeMs).toISOString(),
+      })),
+    });
+  }
+
+  #dueSeenUpdates(updates: SeenUpdate[], now: number): SeenUpdate[] {
+    return updates.filter((update) => {
+      const last = this.#seenWrittenAt.get(update.device.id);
+      const online = update.online ?? last?.online ?? true;
+      return !last || last.online !== online || now - last.at >= this.options.seenIntervalMs;
+    });
+  }
+}

@@ -1,0 +1,147 @@
+import type pg from 'pg';
+import { inTenantTransaction } from '../db/postgres.ts';
+import type { EntityType } from '../devices/model.ts';
+import type {
+  CommandConfirmation,
+  DeviceContext,
+  DeviceDirectory,
+  RejectionCount,
+  SeenUpdate,
+} from './device-directory.ts';
+import type { Discovery } from './inbound.ts';
+
+interface ContextRow {
+  id: number;
+  tenant_id: number;
+  plan: string;
+  retention_policy: string;
+  retention_days: number | null;
+  entities: Record<string, { type: EntityType; config: Record<string, unknown> | null }>;
+}
+
+export class PostgresDeviceDirectory implements DeviceDirectory {
+  constructor(
+    private readonly pool: pg.Pool,
+    /** Commands older than this are timed out and no longer confirmed. */
+    private readonly commandTimeoutSeconds: number,
+  ) {}
+
+  async resolve(deviceId: string): Promise<DeviceContext | null> {
+    const { rows } = await this.pool.query<ContextRow>(
+      'SELECT * FROM ingest_device_context($1)',
+      [deviceId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      id: row.id,
+      deviceId,
+      tenantId: row.tenant_id,
+      plan: row.plan,
+      retentionPolicy: row.retention_policy,
+      retentionDays: row.retention_days,
+      entities: row.entities,
+    };
+  }
+
+  async applyDiscovery(device: DeviceContext, discovery: Discovery): Promise<void> {
+    await inTenantTransaction(this.pool, device.tenantId, async (client) => {
+      if (discovery.entities.length > 0) {
+        await client.query(
+          `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic)
+           SELECT $1, $2, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config, 'auto',
+                  'devices/' || $3 || '/' || e.entity_id || '/state'
+           FROM jsonb_to_recordset($4::jsonb)
+             AS e(entity_id text, entity_type text, name text, unit text, icon text, config jsonb)
+           ON CONFLICT (device_id, entity_id) DO UPDATE
+             SET entity_type = EXCLUDED.entity_type, name = EXCLUDED.name, unit = EXCLUDED.unit,
+                 icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic
+             WHERE entities.discovery_mode = 'auto'`,
+          [device.id, device.tenantId, device.deviceId, JSON.stringify(discovery.entities)],
+        );
+      }
+      // Only fill what the user has not set: a name given at registration wins.
+      await client.query(
+        `UPDATE devices SET
+           discovery_mode = 'auto',
+           config = COALESCE(config, '{}'::jsonb) || jsonb_strip_nulls(jsonb_build_object('firmware', $2::text)),
+           updated_at = now()
+         WHERE id = $1`,
+        [device.id, discovery.firmware ?? null],
+      );
+    });
+  }
+
+  async recordSeen(updates: SeenUpdate[]): Promise<void> {
+    const byTenant = new Map<number, SeenUpdate[]>();
+    for (const update of updates) {
+      const list = byTenant.get(update.device.tenantId) ?? [];
+      list.push(update);
+      byTenant.set(update.device.tenantId, list);
+    }
+    for (const [tenantId, list] of byTenant) {
+      await inTenantTransaction(this.pool, tenantId, (client) =>
+        client.query(
+          `UPDATE devices d SET
+             status = COALESCE(u.status, d.status),
+             last_seen = GREATEST(d.last_seen, u.last_seen)
+           FROM jsonb_to_recordset($1::jsonb) AS u(id integer, status text, last_seen timestamptz)
+           WHERE d.id = u.id`,
+          [
+            JSON.stringify(
+              list.map((update) => ({
+                id: update.device.id,
+                status: update.online === undefined ? null : update.online ? 'online' : 'offline',
+                last_seen:
+                  update.lastSeenMs === undefined ? null : new Date(update.lastSeenMs).toISOString(),
+              })),
+            ),
+          ],
+        ),
+      );
+    }
+  }
+
+  async confirmCommands(
+    device: DeviceContext,
+    confirmations: CommandConfirmation[],
+  ): Promise<Map<string, string>> {
+    if (confirmations.length === 0) return new Map();
+    return inTenantTransaction(this.pool, device.tenantId, async (client) => {
+      // A state echoing the command id confirms that command; a state without one confirms
+      // the latest pending command for the entity that asked for this very value.
+      const { rows } = await client.query<{ entity_id: string; triggered_by: string }>(
+        `WITH reported AS (
+           SELECT * FROM jsonb_to_recordset($2::jsonb) AS r(entity_id text, value jsonb, command_id text)
+         ), matched AS (
+           SELECT DISTINCT ON (c.entity_id) c.id
+           FROM commands c JOIN reported r ON r.entity_id = c.entity_id
+           WHERE c.device_id = $1 AND c.status = 'sent'
+             AND c.created_at >= now() - make_interval(secs => $3)
+             AND (c.id::text = r.command_id OR (r.command_id IS NULL AND c.value = r.value))
+           ORDER BY c.entity_id, c.created_at DESC
+         )
+         UPDATE commands c SET status = 'confirmed', updated_at = now()
+         FROM matched WHERE c.id = matched.id
+         RETURNING c.entity_id, c.triggered_by`,
+        [
+          device.id,
+          JSON.stringify(
+            confirmations.map((confirmation) => ({
+              entity_id: confirmation.entityId,
+              value: confirmation.value,
+              command_id: confirmation.commandId ?? null,
+            })),
+          ),
+          this.commandTimeoutSeconds,
+        ],
+      );
+      return new Map(rows.map((row) => [row.entity_id, row.triggered_by]));
+    });
+  }
+
+  async recordRejections(counts: RejectionCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    await this.pool.query('SELECT record_ingestion_rejections($1::jsonb)', [JSON.stringify(counts)]);
+  }
+}

@@ -1,0 +1,15 @@
+import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
+import { databasePool, once } from '../composition.ts';
+import { config, required } from '../config.ts';
+import { LiveConnections } from './live-connections.ts';
+
+export const liveConnections = once(() => {
+  const { aws } = config();
+  return new LiveConnections(
+    databasePool(),
+    new ApiGatewayManagementApiClient({
+      region: aws.region,
+      endpoint: required(aws.websocketManagementEndpoint, 'WEBSOCKET_MANAGEMENT_ENDPOINT'),
+    }),
+  );
+});
