@@ -15,6 +15,8 @@ export interface RunningInfluxdb {
   httpPort: number;
   /** Resolves with a message if influxd exits without `stop()`; renewed by each `start()`. */
   unexpectedExit(): Promise<string>;
+  /** True when `GET /ping` answers 204. */
+  healthy(): Promise<boolean>;
   stop(): Promise<void>;
   /** Starts it again after `stop()`, same port and data. */
   start(): Promise<void>;
@@ -38,7 +40,7 @@ bind-address = "127.0.0.1:${rpcPort}"
 `;
 }
 
-async function answersPing(url: string): Promise<boolean> {
+export async function answersPing(url: string): Promise<boolean> {
   const response = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) });
   return response.status === 204;
 }
@@ -86,6 +88,7 @@ export async function startInfluxdb(options: StartInfluxdbOptions): Promise<Runn
     url,
     httpPort,
     unexpectedExit: () => server?.unexpectedExit ?? new Promise(() => {}),
+    healthy: () => answersPing(url),
     stop: async () => {
       await server?.stop(15_000);
     },

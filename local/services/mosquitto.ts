@@ -34,6 +34,8 @@ export interface RunningMosquitto {
   platform: MqttCredentials;
   /** Resolves with a message if the broker exits without `stop()`; renewed by each `start()`. */
   unexpectedExit(): Promise<string>;
+  /** True when the admin can open an MQTT session. */
+  healthy(): Promise<boolean>;
   stop(): Promise<void>;
   /** Starts it again after `stop()`, same port and state. */
   start(): Promise<void>;
@@ -190,6 +192,7 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
     admin,
     platform,
     unexpectedExit: () => server?.unexpectedExit ?? new Promise(() => {}),
+    healthy: () => canConnect(url, admin),
     stop: async () => {
       await server?.stop(15_000);
     },

@@ -21,7 +21,9 @@ export interface RunningPostgres {
   adminUrl: string;
   port: number;
   /** Resolves with a message if the server exits without `stop()` being called. */
-  unexpectedExit: Promise<string>;
+  unexpectedExit(): Promise<string>;
+  /** True when the server accepts a connection and answers a query. */
+  healthy(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -91,6 +93,19 @@ async function initialiseCluster(
     }
   } finally {
     await rm(passwordFile, { force: true });
+  }
+}
+
+/** True when a connection to `url` opens and answers a query. */
+export async function postgresAnswers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } finally {
+    await client.end().catch(() => {});
   }
 }
 
@@ -188,7 +203,8 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
   return {
     adminUrl: adminUrl.toString(),
     port,
-    unexpectedExit: server.unexpectedExit,
+    unexpectedExit: () => server.unexpectedExit,
+    healthy: () => postgresAnswers(adminUrl.toString()),
     stop: () => server.stop(30_000),
   };
 }

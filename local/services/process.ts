@@ -1,7 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Resolves true if nothing listens on `port` at 127.0.0.1 right now. */
+export function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
 
 /** A port nobody listens on right now on 127.0.0.1 (the OS picks it). */
 export function freePort(): Promise<number> {
@@ -69,6 +80,8 @@ export interface ManagedProcessOptions {
   gid?: number;
   /** Signal that asks the server to shut down cleanly. */
   stopSignal?: NodeJS.Signals;
+  /** Also receives each line of output, e.g. to echo it with a prefix. */
+  onOutputLine?: (line: string) => void;
 }
 
 export interface ManagedProcess {
@@ -89,9 +102,21 @@ export function spawnManaged(options: ManagedProcessOptions): ManagedProcess {
     uid: options.uid,
     gid: options.gid,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: a Ctrl-C in the terminal reaches only the supervisor, which
+    // then stops the servers in order instead of all of them dying at once.
+    detached: true,
   });
-  child.stdout?.pipe(log, { end: false });
-  child.stderr?.pipe(log, { end: false });
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    stream.pipe(log, { end: false });
+    const onOutputLine = options.onOutputLine;
+    if (onOutputLine) {
+      createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on(
+        'line',
+        onOutputLine,
+      );
+    }
+  }
   trackChild(child);
 
   let stopping = false;

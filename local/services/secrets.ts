@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
  */
 export async function readOrCreateSecret(
   file: string,
-  generate: () => string = () => randomBytes(24).toString('base64url'),
+  generate: () => string | Promise<string> = () => randomBytes(24).toString('base64url'),
 ): Promise<string> {
   try {
     const existing = (await readFile(file, 'utf8')).trim();
@@ -15,7 +15,7 @@ export async function readOrCreateSecret(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const secret = generate();
+  const secret = await generate();
   // 'wx' so two processes racing on a first start cannot silently overwrite each other.
   await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   return secret;

@@ -1,0 +1,225 @@
+/**
+ * The local stack (`npm start`): PostgreSQL, InfluxDB and Mosquitto, the functions under
+ * serverless-offline, and the dashboard, all in the foreground. Prints one READY line once
+ * every part answers; Ctrl-C stops everything it started.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { migrate } from '../shared/db/migrate.ts';
+import { ensureBinaries, type LocalBinary } from './services/binaries.ts';
+import { startDashboard } from './services/dashboard.ts';
+import { answersPing, startInfluxdb } from './services/influxdb.ts';
+import { generateSigningJwk } from './services/jwt-key.ts';
+import { startMosquitto } from './services/mosquitto.ts';
+import { postgresAnswers, startPostgres } from './services/postgres.ts';
+import { isPortFree } from './services/process.ts';
+import { readOrCreateSecret } from './services/secrets.ts';
+import { startServerlessOffline } from './services/serverless-offline.ts';
+import { type SupervisedService, Supervisor } from './supervisor.ts';
+
+const port = z.coerce.number().int().min(1).max(65_535);
+const settingsSchema = z.object({
+  API_PORT: port.default(3000),
+  MQTT_PORT: port.default(1883),
+  DASHBOARD_PORT: port.optional(),
+  LOCAL_DATA_DIR: z.string().min(1).default('.local'),
+  // An admin (schema owner) URL of a PostgreSQL to use instead of starting one.
+  DATABASE_URL: z.url().optional(),
+  // An InfluxDB (v1 API) to use instead of starting one.
+  INFLUX_URL: z.url().optional(),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+// The only place the supervisor reads its environment; the rest gets `settings`.
+const inheritedEnvironment = { ...process.env };
+const parsed = settingsSchema.safeParse(
+  Object.fromEntries(Object.entries(inheritedEnvironment).filter(([, value]) => value !== '')),
+);
+if (!parsed.success) {
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+  console.error(`[stack] invalid settings: ${problems}`);
+  process.exit(2);
+}
+const settings = {
+  ...parsed.data,
+  DASHBOARD_PORT: parsed.data.DASHBOARD_PORT ?? parsed.data.API_PORT + 80,
+};
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dataDir = path.resolve(settings.LOCAL_DATA_DIR);
+const stackFile = path.join(dataDir, 'stack.json');
+const apiUrl = `http://127.0.0.1:${settings.API_PORT}`;
+const mqttUrl = `mqtt://127.0.0.1:${settings.MQTT_PORT}`;
+const dashboardUrl = `http://127.0.0.1:${settings.DASHBOARD_PORT}`;
+
+function log(service: string, message: string): void {
+  console.log(`[${service}] ${message}`);
+}
+
+const supervisor = new Supervisor(log);
+let exiting = false;
+
+async function stopAndExit(code: number, reason?: string): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  if (reason) log('stack', reason);
+  log('stack', 'stopping');
+  await supervisor.shutdown();
+  await rm(stackFile, { force: true });
+  log('stack', 'stopped');
+  process.exit(code);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => void stopAndExit(0, `${signal} received`));
+}
+supervisor.failure.then((reason) => stopAndExit(1, `${reason}; stopping everything`));
+
+/** A server this stack uses but does not run: only its health is watched. */
+function externalService(healthy: () => Promise<boolean>): SupervisedService {
+  return { healthy, unexpectedExit: () => new Promise(() => {}), stop: async () => {} };
+}
+
+async function assertPortsFree(): Promise<void> {
+  const wanted: Array<[string, number]> = [
+    ['API_PORT', settings.API_PORT],
+    ['MQTT_PORT', settings.MQTT_PORT],
+    ['DASHBOARD_PORT', settings.DASHBOARD_PORT],
+  ];
+  for (const [name, value] of wanted) {
+    if (!(await isPortFree(value))) {
+      throw new Error(`port ${value} (${name}) is already in use: set ${name} to a free port`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  await assertPortsFree();
+  const binaries: LocalBinary[] = ['mosquitto', 'mosquitto_ctrl'];
+  if (!settings.INFLUX_URL) binaries.push('influxd');
+  ensureBinaries(binaries, (message) => log('stack', message));
+  await mkdir(dataDir, { recursive: true });
+
+  const startDatabase = async () => {
+    if (settings.DATABASE_URL) {
+      return { adminUrl: settings.DATABASE_URL, service: undefined };
+    }
+    const server = await supervisor.start('postgres', () =>
+      startPostgres({ dataDir: path.join(dataDir, 'postgres') }),
+    );
+    return { adminUrl: server.adminUrl, service: server };
+  };
+  const startTimeSeries = async () => {
+    const externalUrl = settings.INFLUX_URL;
+    if (externalUrl) {
+      const url = externalUrl.replace(/\/+$/, '');
+      await supervisor.start('influxdb', async () => externalService(() => answersPing(url)));
+      return url;
+    }
+    const server = await supervisor.start('influxdb', () =>
+      startInfluxdb({ dataDir: path.join(dataDir, 'influxdb') }),
+    );
+    return server.url;
+  };
+
+  const [database, influxUrl, broker, jwtPrivateJwk, appPassword] = await Promise.all([
+    startDatabase(),
+    startTimeSeries(),
+    supervisor.start('mosquitto', () =>
+      startMosquitto({ dataDir: path.join(dataDir, 'mosquitto'), port: settings.MQTT_PORT }),
+    ),
+    readOrCreateSecret(path.join(dataDir, 'jwt-private-jwk.json'), generateSigningJwk),
+    readOrCreateSecret(path.join(dataDir, 'database-app-password')),
+  ]);
+  log('stack', `postgres, influxdb and mosquitto are up (data in ${dataDir})`);
+
+  const { appUrl } = await migrate({ adminUrl: database.adminUrl, appPassword });
+  log('postgres', 'migrations applied');
+  if (!database.service) {
+    await supervisor.start('postgres', async () =>
+      externalService(() => postgresAnswers(database.adminUrl)),
+    );
+  }
+
+  await writeFile(
+    stackFile,
+    `${JSON.stringify(
+      {
+        pid: process.pid,
+        apiUrl,
+        mqttUrl,
+        dashboardUrl,
+        databaseAdminUrl: database.adminUrl,
+        databaseUrl: appUrl,
+        influxUrl,
+        mqttAdmin: broker.admin,
+        mqttPlatform: broker.platform,
+      },
+      null,
+      2,
+    )}\n`,
+    { mode: 0o600 },
+  );
+
+  let apiReady = false;
+  const api = await supervisor.start('api', () =>
+    startServerlessOffline({
+      serviceDir: repoRoot,
+      workDir: path.join(dataDir, 'serverless'),
+      httpPort: settings.API_PORT,
+      stage: 'local',
+      readinessPath: '/.well-known/jwks.json',
+      env: functionEnvironment({ appUrl, influxUrl, jwtPrivateJwk, broker }),
+      // The route table and bundling chatter stay in the log file; function output is shown.
+      onOutputLine: (line) => {
+        if (apiReady && line.trim()) log('api', line);
+      },
+    }),
+  );
+  apiReady = true;
+  log('api', `serverless-offline up (lambda ${api.lambdaEndpoint}, log ${api.logFile})`);
+
+  await supervisor.start('dashboard', () =>
+    startDashboard({
+      port: settings.DASHBOARD_PORT,
+      distDir: path.join(repoRoot, 'dashboard', 'dist'),
+      apiUrl,
+      mqttUrl,
+    }),
+  );
+
+  await supervisor.waitUntilHealthy(30_000);
+  console.log(`READY api=${apiUrl} mqtt=${mqttUrl} dashboard=${dashboardUrl}`);
+}
+
+function functionEnvironment(parts: {
+  appUrl: string;
+  influxUrl: string;
+  jwtPrivateJwk: string;
+  broker: { url: string; admin: { username: string; password: string } };
+}): NodeJS.ProcessEnv {
+  const environment: NodeJS.ProcessEnv = {
+    ...inheritedEnvironment,
+    STAGE: 'local',
+    LOG_LEVEL: settings.LOG_LEVEL,
+    LOCAL_DATA_DIR: dataDir,
+    DATABASE_URL: parts.appUrl,
+    INFLUX_URL: parts.influxUrl,
+    JWT_PRIVATE_JWK: parts.jwtPrivateJwk,
+    DEVICE_PROVISIONER: 'mosquitto',
+    MQTT_ADMIN_URL: parts.broker.url,
+    MQTT_ADMIN_USERNAME: parts.broker.admin.username,
+    MQTT_ADMIN_PASSWORD: parts.broker.admin.password,
+    MQTT_PUBLIC_URL: mqttUrl,
+  };
+  // Functions connect as the application role only, never as the schema owner.
+  delete environment.DATABASE_ADMIN_URL;
+  return environment;
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  void stopAndExit(1, `failed to start: ${message}`);
+});
