@@ -1,4 +1,4 @@
-import { SignJWT, base64url, exportJWK, generateKeyPair, importJWK } from 'jose';
+import { base64url, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callRoute } from './support/api-event.ts';
@@ -29,7 +29,11 @@ describe('register, login and me', () => {
     expect(response.status).toBe(201);
     expect(response.body.user).toMatchObject({ username: body.username, role: 'owner' });
     expect(response.body.user).not.toHaveProperty('password');
-    expect(response.body.tenant).toMatchObject({ name: body.tenant_name, plan: 'free', status: 'active' });
+    expect(response.body.tenant).toMatchObject({
+      name: body.tenant_name,
+      plan: 'free',
+      status: 'active',
+    });
     const who = await me(response.body.token);
     expect(who.status).toBe(200);
     expect(who.body.user.id).toBe(response.body.user.id);
@@ -105,20 +109,60 @@ describe('bad sign-up input gets a 4xx with a code and writes nothing', () => {
     email: `${marker}-${n}@example.com`,
     password: 'longenough',
   });
-  const cases: Array<[string, { rawBody?: string; body?: unknown; headers?: Record<string, string> }, number, string]> = [
-    ['malformed JSON', { rawBody: `${JSON.stringify(valid(0)).slice(0, -1)},` }, 400, 'invalid_json'],
+  const cases: Array<
+    [string, { rawBody?: string; body?: unknown; headers?: Record<string, string> }, number, string]
+  > = [
+    [
+      'malformed JSON',
+      { rawBody: `${JSON.stringify(valid(0)).slice(0, -1)},` },
+      400,
+      'invalid_json',
+    ],
     ['no body', { rawBody: '' }, 400, 'invalid_body'],
     ['a JSON array', { body: [valid(1)] }, 400, 'validation_failed'],
     ['missing fields', { body: { username: `${marker}-2` } }, 400, 'validation_failed'],
-    ['wrong-typed fields', { body: { ...valid(3), tenant_name: 5, email: true, password: 12345678 } }, 400, 'validation_failed'],
-    ['an over-long tenant name', { body: { ...valid(4), tenant_name: 'x'.repeat(256) } }, 400, 'validation_failed'],
-    ['an over-long username', { body: { ...valid(5), username: 'u'.repeat(101) } }, 400, 'validation_failed'],
+    [
+      'wrong-typed fields',
+      { body: { ...valid(3), tenant_name: 5, email: true, password: 12345678 } },
+      400,
+      'validation_failed',
+    ],
+    [
+      'an over-long tenant name',
+      { body: { ...valid(4), tenant_name: 'x'.repeat(256) } },
+      400,
+      'validation_failed',
+    ],
+    [
+      'an over-long username',
+      { body: { ...valid(5), username: 'u'.repeat(101) } },
+      400,
+      'validation_failed',
+    ],
     ['a bad email', { body: { ...valid(6), email: 'not-an-email' } }, 400, 'validation_failed'],
     ['a short password', { body: { ...valid(7), password: 'short' } }, 400, 'validation_failed'],
-    ['a password over 72 bytes', { body: { ...valid(8), password: 'é'.repeat(37) } }, 400, 'password_too_long'],
+    [
+      'a password over 72 bytes',
+      { body: { ...valid(8), password: 'é'.repeat(37) } },
+      400,
+      'password_too_long',
+    ],
     ['an unknown field', { body: { ...valid(9), plan: 'industrial' } }, 400, 'validation_failed'],
-    ['a non-JSON content type', { rawBody: JSON.stringify(valid(10)), headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 'unsupported_media_type'],
-    ['a huge body', { rawBody: JSON.stringify({ ...valid(11), padding: 'x'.repeat(70_000) }) }, 413, 'body_too_large'],
+    [
+      'a non-JSON content type',
+      {
+        rawBody: JSON.stringify(valid(10)),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      },
+      415,
+      'unsupported_media_type',
+    ],
+    [
+      'a huge body',
+      { rawBody: JSON.stringify({ ...valid(11), padding: 'x'.repeat(70_000) }) },
+      413,
+      'body_too_large',
+    ],
   ];
 
   it.each(cases)('%s', async (_, request, status, code) => {
@@ -129,8 +173,13 @@ describe('bad sign-up input gets a 4xx with a code and writes nothing', () => {
   });
 
   it('none of the refused requests created a tenant or a user', async () => {
-    const tenants = await admin.query(`SELECT count(*) FROM tenants WHERE name LIKE $1`, [`${marker}%`]);
-    const users = await admin.query(`SELECT count(*) FROM users WHERE username LIKE $1 OR email LIKE $1`, [`${marker}%`]);
+    const tenants = await admin.query(`SELECT count(*) FROM tenants WHERE name LIKE $1`, [
+      `${marker}%`,
+    ]);
+    const users = await admin.query(
+      `SELECT count(*) FROM users WHERE username LIKE $1 OR email LIKE $1`,
+      [`${marker}%`],
+    );
     expect(Number(tenants.rows[0].count)).toBe(0);
     expect(Number(users.rows[0].count)).toBe(0);
   });
@@ -158,7 +207,6 @@ describe('bad sign-up input gets a 4xx with a code and writes nothing', () => {
     ]);
     expect(Number(tenants.rows[0].count)).toBe(0);
   });
-
 });
 
 describe('forged or broken tokens are refused with 401', () => {
@@ -253,7 +301,12 @@ describe('users and roles', () => {
     const viewerName = unique('viewer');
     const added = await callRoute(handler, 'POST /api/users', {
       token: owner,
-      body: { username: viewerName, email: `${viewerName}@example.com`, password: 'viewer-password', role: 'viewer' },
+      body: {
+        username: viewerName,
+        email: `${viewerName}@example.com`,
+        password: 'viewer-password',
+        role: 'viewer',
+      },
     });
     expect(added.status).toBe(201);
     expect(added.body.user.role).toBe('viewer');
@@ -280,13 +333,23 @@ describe('users and roles', () => {
     const name = unique('admin');
     const second = await callRoute(handler, 'POST /api/users', {
       token: owner,
-      body: { username: name, email: `${name}@example.com`, password: 'admin-password', role: 'admin' },
+      body: {
+        username: name,
+        email: `${name}@example.com`,
+        password: 'admin-password',
+        role: 'admin',
+      },
     });
     expect(second.status).toBe(201);
     const third = unique('third');
     const refused = await callRoute(handler, 'POST /api/users', {
       token: owner,
-      body: { username: third, email: `${third}@example.com`, password: 'third-password', role: 'viewer' },
+      body: {
+        username: third,
+        email: `${third}@example.com`,
+        password: 'third-password',
+        role: 'viewer',
+      },
     });
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe('plan_limit_reached');
@@ -306,7 +369,12 @@ describe('users and roles', () => {
     const name = unique('temp');
     const added = await callRoute(handler, 'POST /api/users', {
       token: owner,
-      body: { username: name, email: `${name}@example.com`, password: 'temp-password', role: 'admin' },
+      body: {
+        username: name,
+        email: `${name}@example.com`,
+        password: 'temp-password',
+        role: 'admin',
+      },
     });
     const login = await callRoute(handler, 'POST /api/auth/login', {
       body: { username: name, password: 'temp-password' },

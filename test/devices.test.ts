@@ -21,7 +21,12 @@ async function signUp(): Promise<Session> {
   const name = unique('owner');
   const tenantName = unique('Plant');
   const response = await callRoute(auth, 'POST /api/auth/register', {
-    body: { tenant_name: tenantName, username: name, email: `${name}@example.com`, password: 'owner-password' },
+    body: {
+      tenant_name: tenantName,
+      username: name,
+      email: `${name}@example.com`,
+      password: 'owner-password',
+    },
   });
   expect(response.status).toBe(201);
   return { token: response.body.token, tenantId: response.body.tenant.id, tenantName };
@@ -34,7 +39,11 @@ const byId = (routeKey: string, session: Session, id: number, body?: unknown) =>
 
 function connect(options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(stack.mqttUrl, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+    const client = mqtt.connect(stack.mqttUrl, {
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...options,
+    });
     client.once('connect', () => resolve(client));
     client.once('error', (error) => {
       client.end(true);
@@ -48,11 +57,23 @@ describe('device registry', () => {
   let b: Session;
   beforeAll(async () => {
     [a, b] = await Promise.all([signUp(), signUp()]);
+    const client = await admin.connect();
+    try {
+      // These two register more devices than the free plan allows.
+      for (const session of [a, b]) await setPlan(client, String(session.tenantId), 'professional');
+    } finally {
+      client.release();
+    }
   });
 
   it('registers a device, shows its credential once, and lists and reads it', async () => {
     const deviceId = unique('COMP');
-    const created = await register(a, { device_id: deviceId, name: 'Compressor 1', type: 'compressor', location: 'Hall A' });
+    const created = await register(a, {
+      device_id: deviceId,
+      name: 'Compressor 1',
+      type: 'compressor',
+      location: 'Hall A',
+    });
     expect(created.status).toBe(201);
     expect(created.body.device).toMatchObject({
       device_id: deviceId,
@@ -77,11 +98,24 @@ describe('device registry', () => {
   });
 
   it('updates only the fields given', async () => {
-    const created = await register(a, { device_id: unique('PUMP'), name: 'Pump', type: 'pump', location: 'Hall B' });
-    const patched = await byId('PATCH /api/devices/{id}', a, created.body.device.id, { name: 'Main pump' });
+    const created = await register(a, {
+      device_id: unique('PUMP'),
+      name: 'Pump',
+      type: 'pump',
+      location: 'Hall B',
+    });
+    const patched = await byId('PATCH /api/devices/{id}', a, created.body.device.id, {
+      name: 'Main pump',
+    });
     expect(patched.status).toBe(200);
-    expect(patched.body.device).toMatchObject({ name: 'Main pump', type: 'pump', location: 'Hall B' });
-    const cleared = await byId('PATCH /api/devices/{id}', a, created.body.device.id, { location: null });
+    expect(patched.body.device).toMatchObject({
+      name: 'Main pump',
+      type: 'pump',
+      location: 'Hall B',
+    });
+    const cleared = await byId('PATCH /api/devices/{id}', a, created.body.device.id, {
+      location: null,
+    });
     expect(cleared.body.device.location).toBeNull();
   });
 
@@ -107,7 +141,9 @@ describe('device registry', () => {
 
   it('rejects a device_id registered anywhere with 409, without saying by whom', async () => {
     const deviceId = unique('DUP');
-    expect((await register(a, { device_id: deviceId, name: 'First', type: 'pump' })).status).toBe(201);
+    expect((await register(a, { device_id: deviceId, name: 'First', type: 'pump' })).status).toBe(
+      201,
+    );
     for (const session of [a, b]) {
       const again = await register(session, { device_id: deviceId, name: 'Second', type: 'pump' });
       expect(again.status).toBe(409);
@@ -115,7 +151,9 @@ describe('device registry', () => {
       expect(again.body.error.message).not.toContain(a.tenantName);
       expect(again.body.error.message).not.toMatch(/tenant/i);
     }
-    const { rows } = await admin.query('SELECT count(*) FROM devices WHERE device_id = $1', [deviceId]);
+    const { rows } = await admin.query('SELECT count(*) FROM devices WHERE device_id = $1', [
+      deviceId,
+    ]);
     expect(Number(rows[0].count)).toBe(1);
   });
 
@@ -140,24 +178,36 @@ describe('device registry', () => {
       expect(response.status, JSON.stringify(body).slice(0, 80)).toBe(400);
       expect(response.body.error.code).toBe(code);
     }
-    const malformed = await callRoute(devices, 'POST /api/devices', { token: a.token, rawBody: '{"device_id":' });
+    const malformed = await callRoute(devices, 'POST /api/devices', {
+      token: a.token,
+      rawBody: '{"device_id":',
+    });
     expect(malformed.status).toBe(400);
     expect(malformed.body.error.code).toBe('invalid_json');
-    const badId = await callRoute(devices, 'GET /api/devices/{id}', { token: a.token, params: { id: '1 OR 1=1' } });
+    const badId = await callRoute(devices, 'GET /api/devices/{id}', {
+      token: a.token,
+      params: { id: '1 OR 1=1' },
+    });
     expect(badId.status).toBe(400);
-    const { rows } = await admin.query('SELECT count(*) FROM devices WHERE device_id LIKE $1', [`${marker}%`]);
+    const { rows } = await admin.query('SELECT count(*) FROM devices WHERE device_id LIKE $1', [
+      `${marker}%`,
+    ]);
     expect(Number(rows[0].count)).toBe(0);
   });
 
   it('enforces the plan’s device limit, and a plan change applies at once', async () => {
     const tenant = await signUp();
     for (let n = 0; n < 3; n++) {
-      expect((await register(tenant, { device_id: unique('LIM'), name: `d${n}`, type: 't' })).status).toBe(201);
+      expect(
+        (await register(tenant, { device_id: unique('LIM'), name: `d${n}`, type: 't' })).status,
+      ).toBe(201);
     }
     const over = await register(tenant, { device_id: unique('LIM'), name: 'fourth', type: 't' });
     expect(over.status).toBe(403);
     expect(over.body.error.code).toBe('plan_limit_reached');
-    const { rows } = await admin.query('SELECT count(*) FROM devices WHERE tenant_id = $1', [tenant.tenantId]);
+    const { rows } = await admin.query('SELECT count(*) FROM devices WHERE tenant_id = $1', [
+      tenant.tenantId,
+    ]);
     expect(Number(rows[0].count)).toBe(3);
 
     const client = await admin.connect();
@@ -166,7 +216,9 @@ describe('device registry', () => {
     } finally {
       client.release();
     }
-    expect((await register(tenant, { device_id: unique('LIM'), name: 'fourth', type: 't' })).status).toBe(201);
+    expect(
+      (await register(tenant, { device_id: unique('LIM'), name: 'fourth', type: 't' })).status,
+    ).toBe(201);
     const overview = await callRoute(auth, 'GET /api/tenant', { token: tenant.token });
     expect(overview.body.plan).toMatchObject({ name: 'starter', max_devices: 25 });
     expect(overview.body.usage.devices).toBe(4);
@@ -175,7 +227,9 @@ describe('device registry', () => {
   it('concurrent registrations cannot exceed the limit', async () => {
     const tenant = await signUp();
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, n) => register(tenant, { device_id: unique('RACE'), name: `r${n}`, type: 't' })),
+      Array.from({ length: 6 }, (_, n) =>
+        register(tenant, { device_id: unique('RACE'), name: `r${n}`, type: 't' }),
+      ),
     );
     expect(results.filter((r) => r.status === 201)).toHaveLength(3);
     expect(results.filter((r) => r.status === 403)).toHaveLength(3);
@@ -188,7 +242,10 @@ describe('device registry', () => {
       await setPlan(client, String(tenant.tenantId), 'professional', 14);
       const during = await callRoute(auth, 'GET /api/tenant', { token: tenant.token });
       expect(during.body.tenant.effective_plan).toBe('professional');
-      await client.query(`UPDATE tenants SET trial_ends_at = now() - interval '1 minute' WHERE id = $1`, [tenant.tenantId]);
+      await client.query(
+        `UPDATE tenants SET trial_ends_at = now() - interval '1 minute' WHERE id = $1`,
+        [tenant.tenantId],
+      );
     } finally {
       client.release();
     }
@@ -203,11 +260,20 @@ describe('device registry', () => {
     const viewerName = unique('viewer');
     await callRoute(auth, 'POST /api/users', {
       token: owner.token,
-      body: { username: viewerName, email: `${viewerName}@example.com`, password: 'viewer-password', role: 'viewer' },
+      body: {
+        username: viewerName,
+        email: `${viewerName}@example.com`,
+        password: 'viewer-password',
+        role: 'viewer',
+      },
     });
-    const login = await callRoute(auth, 'POST /api/auth/login', { body: { username: viewerName, password: 'viewer-password' } });
+    const login = await callRoute(auth, 'POST /api/auth/login', {
+      body: { username: viewerName, password: 'viewer-password' },
+    });
     const viewer = { ...owner, token: login.body.token };
-    expect((await callRoute(devices, 'GET /api/devices', { token: viewer.token })).status).toBe(200);
+    expect((await callRoute(devices, 'GET /api/devices', { token: viewer.token })).status).toBe(
+      200,
+    );
     const attempts = [
       await register(viewer, { device_id: unique('VIEW'), name: 'No', type: 't' }),
       await byId('PATCH /api/devices/{id}', viewer, created.body.device.id, { name: 'No' }),
@@ -217,7 +283,9 @@ describe('device registry', () => {
       expect(response.status).toBe(403);
       expect(response.body.error.code).toBe('insufficient_role');
     }
-    expect((await byId('GET /api/devices/{id}', owner, created.body.device.id)).body.device.name).toBe('Seen');
+    expect(
+      (await byId('GET /api/devices/{id}', owner, created.body.device.id)).body.device.name,
+    ).toBe('Seen');
   });
 });
 
@@ -225,10 +293,18 @@ describe('device credentials in Mosquitto', () => {
   it('a registered device connects as itself and stays in its topics; a deleted one cannot connect', async () => {
     const owner = await signUp();
     const deviceId = unique('MQTT');
-    const created = await register(owner, { device_id: deviceId, name: 'Broker test', type: 'pump' });
+    const created = await register(owner, {
+      device_id: deviceId,
+      name: 'Broker test',
+      type: 'pump',
+    });
     const { username, password, client_id } = created.body.credentials;
 
-    const platform = await connect({ username: stack.mqttPlatform.username, password: stack.mqttPlatform.password, clientId: unique('platform') });
+    const platform = await connect({
+      username: stack.mqttPlatform.username,
+      password: stack.mqttPlatform.password,
+      clientId: unique('platform'),
+    });
     const received: string[] = [];
     platform.on('message', (topic) => received.push(topic));
     await platform.subscribeAsync('devices/#', { qos: 1 });
@@ -249,7 +325,10 @@ describe('device credentials in Mosquitto', () => {
     });
     expect(removed.status).toBe(204);
     await expect(connect({ username, password, clientId: client_id })).rejects.toThrow();
-    const gone = await callRoute(devices, 'GET /api/devices/{id}', { token: owner.token, params: { id: String(created.body.device.id) } });
+    const gone = await callRoute(devices, 'GET /api/devices/{id}', {
+      token: owner.token,
+      params: { id: String(created.body.device.id) },
+    });
     expect(gone.status).toBe(404);
     platform.end(true);
   });

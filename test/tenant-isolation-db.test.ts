@@ -26,7 +26,16 @@ async function tenantTables(): Promise<string[]> {
 describe('row-level security at the database', () => {
   it('every tenant table has RLS enabled and forced', async () => {
     const tables = await tenantTables();
-    expect(tables).toEqual(expect.arrayContaining(['audit_log', 'device_credentials', 'devices', 'entities', 'tenants', 'users']));
+    expect(tables).toEqual(
+      expect.arrayContaining([
+        'audit_log',
+        'device_credentials',
+        'devices',
+        'entities',
+        'tenants',
+        'users',
+      ]),
+    );
     const { rows } = await admin.query(
       `SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
        WHERE relname = ANY($1) AND relkind = 'r'`,
@@ -39,8 +48,16 @@ describe('row-level security at the database', () => {
   });
 
   it('the application role owns nothing and has neither superuser nor BYPASSRLS', async () => {
-    const role = await admin.query(`SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1`, [APP_ROLE]);
-    expect(role.rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, rolcreaterole: false, rolcreatedb: false });
+    const role = await admin.query(
+      `SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1`,
+      [APP_ROLE],
+    );
+    expect(role.rows[0]).toEqual({
+      rolsuper: false,
+      rolbypassrls: false,
+      rolcreaterole: false,
+      rolcreatedb: false,
+    });
     const owned = await admin.query(
       `SELECT count(*)::integer AS n FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = $1`,
       [APP_ROLE],
@@ -53,12 +70,18 @@ describe('row-level security at the database', () => {
   it('with no tenant context the application role sees 0 rows in every tenant table', async () => {
     const name = unique('rls');
     const registered = await callRoute(auth, 'POST /api/auth/register', {
-      body: { tenant_name: unique('RLS'), username: name, email: `${name}@example.com`, password: 'rls-password' },
+      body: {
+        tenant_name: unique('RLS'),
+        username: name,
+        email: `${name}@example.com`,
+        password: 'rls-password',
+      },
     });
     expect(registered.status).toBe(201);
     for (const table of await tenantTables()) {
       const asAdmin = await admin.query(`SELECT count(*)::integer AS n FROM ${table}`);
-      if (['tenants', 'users', 'audit_log'].includes(table)) expect(asAdmin.rows[0].n).toBeGreaterThan(0);
+      if (['tenants', 'users', 'audit_log'].includes(table))
+        expect(asAdmin.rows[0].n).toBeGreaterThan(0);
       const asApp = await app.query(`SELECT count(*)::integer AS n FROM ${table}`);
       expect(asApp.rows[0].n, table).toBe(0);
       // An empty context is no context.
@@ -80,7 +103,12 @@ describe('row-level security at the database', () => {
     const tenants: number[] = [];
     for (const name of names) {
       const response = await callRoute(auth, 'POST /api/auth/register', {
-        body: { tenant_name: unique('ISO'), username: name, email: `${name}@example.com`, password: 'iso-password' },
+        body: {
+          tenant_name: unique('ISO'),
+          username: name,
+          email: `${name}@example.com`,
+          password: 'iso-password',
+        },
       });
       tenants.push(response.body.tenant.id);
     }
@@ -92,7 +120,10 @@ describe('row-level security at the database', () => {
       const visible = await client.query('SELECT DISTINCT tenant_id FROM users');
       expect(visible.rows).toEqual([{ tenant_id: mine }]);
       await expect(
-        client.query(`INSERT INTO devices (tenant_id, device_id, name, type) VALUES ($1, $2, 'x', 'y')`, [theirs, unique('X')]),
+        client.query(
+          `INSERT INTO devices (tenant_id, device_id, name, type) VALUES ($1, $2, 'x', 'y')`,
+          [theirs, unique('X')],
+        ),
       ).rejects.toThrow(/row-level security/);
       await client.query('ROLLBACK');
       // The context was transaction-local: the pooled connection carries nothing over.

@@ -34,7 +34,8 @@ export async function handler(event: WebsocketEvent): Promise<APIGatewayProxyRes
       await connections.connect(connectionId, caller.tenantId, caller.userId);
       return { statusCode: 200, body: '' };
     } catch (error) {
-      if (error instanceof HttpError && error.status === 401) return { statusCode: 401, body: 'Unauthorized' };
+      if (error instanceof HttpError && error.status === 401)
+        return { statusCode: 401, body: 'Unauthorized' };
       log.error('connect failed', { error });
       return { statusCode: 500, body: '' };
     }
@@ -52,7 +53,10 @@ export async function handler(event: WebsocketEvent): Promise<APIGatewayProxyRes
   if (!parsed.success) {
     await connections.send(connectionId, {
       type: 'error',
-      error: { code: 'invalid_message', message: 'Send {"action":"subscribe","device_ids":[...]} or {"action":"ping"}' },
+      error: {
+        code: 'invalid_message',
+        message: 'Send {"action":"subscribe","device_ids":[...]} or {"action":"ping"}',
+      },
     });
     return { statusCode: 200, body: '' };
   }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Caller } from '../accounts/tokens.ts';
 import { inTenantTransaction } from '../db/postgres.ts';
-import { HttpError, badRequest, notFound } from '../http/errors.ts';
+import { badRequest, HttpError, notFound } from '../http/errors.ts';
 import type { CommandPublisher } from './command-publisher.ts';
 
 export type CommandStatus = 'sent' | 'confirmed' | 'timed_out' | 'failed';
@@ -34,11 +34,15 @@ const finiteOr = (value: unknown, fallback: number) =>
   typeof value === 'number' && Number.isFinite(value) ? value : fallback;
 
 /** Checks a commanded value against what the entity accepts; the device is never sent junk. */
-export function validateCommandValue(entity: Pick<EntityRow, 'entity_type' | 'config'>, value: unknown) {
+export function validateCommandValue(
+  entity: Pick<EntityRow, 'entity_type' | 'config'>,
+  value: unknown,
+) {
   const config = entity.config ?? {};
   switch (entity.entity_type) {
     case 'switch':
-      if (typeof value !== 'boolean') throw badRequest('invalid_value', 'A switch takes true or false');
+      if (typeof value !== 'boolean')
+        throw badRequest('invalid_value', 'A switch takes true or false');
       return;
     case 'number': {
       if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -47,13 +51,19 @@ export function validateCommandValue(entity: Pick<EntityRow, 'entity_type' | 'co
       const min = finiteOr(config.min, Number.NEGATIVE_INFINITY);
       const max = finiteOr(config.max, Number.POSITIVE_INFINITY);
       if (value < min || value > max) {
-        throw badRequest('invalid_value', `Value must be between ${config.min ?? '-∞'} and ${config.max ?? '∞'}`);
+        throw badRequest(
+          'invalid_value',
+          `Value must be between ${config.min ?? '-∞'} and ${config.max ?? '∞'}`,
+        );
       }
       const step = finiteOr(config.step, 0);
       if (step > 0) {
         const steps = (value - (Number.isFinite(min) ? min : 0)) / step;
         if (Math.abs(steps - Math.round(steps)) > 1e-9) {
-          throw badRequest('invalid_value', `Value must be a multiple of ${step}${Number.isFinite(min) ? ` from ${min}` : ''}`);
+          throw badRequest(
+            'invalid_value',
+            `Value must be a multiple of ${step}${Number.isFinite(min) ? ` from ${min}` : ''}`,
+          );
         }
       }
       return;
@@ -61,7 +71,10 @@ export function validateCommandValue(entity: Pick<EntityRow, 'entity_type' | 'co
     case 'text': {
       const maxLength = Math.min(finiteOr(config.max_length, 255), 1024);
       if (typeof value !== 'string' || value.length > maxLength) {
-        throw badRequest('invalid_value', `A text entity takes a string of at most ${maxLength} characters`);
+        throw badRequest(
+          'invalid_value',
+          `A text entity takes a string of at most ${maxLength} characters`,
+        );
       }
       return;
     }
@@ -76,32 +89,48 @@ export class CommandService {
   constructor(
     private readonly pool: pg.Pool,
     private readonly publisher: CommandPublisher,
-    private readonly timeoutSeconds: number,
+    timeoutSeconds: number,
   ) {
     this.#columns = COMMAND_COLUMNS.replace('$TIMEOUT', String(Math.trunc(timeoutSeconds)));
   }
 
-  async send(caller: Caller, deviceRowId: number, entityId: string, value: unknown): Promise<Command> {
+  async send(
+    caller: Caller,
+    deviceRowId: number,
+    entityId: string,
+    value: unknown,
+  ): Promise<Command> {
     const commandId = randomUUID();
-    const { entity, command } = await inTenantTransaction(this.pool, caller.tenantId, async (client) => {
-      const found = await client.query<EntityRow>(
-        `SELECT d.device_id, e.entity_type, e.config FROM devices d
+    const { entity, command } = await inTenantTransaction(
+      this.pool,
+      caller.tenantId,
+      async (client) => {
+        const found = await client.query<EntityRow>(
+          `SELECT d.device_id, e.entity_type, e.config FROM devices d
          LEFT JOIN entities e ON e.device_id = d.id AND e.entity_id = $2
          WHERE d.id = $1`,
-        [deviceRowId, entityId],
-      );
-      const row = found.rows[0];
-      if (!row) throw notFound('device_not_found', 'No such device');
-      if (!row.entity_type) throw notFound('entity_not_found', 'The device has no such entity');
-      validateCommandValue(row, value);
-      const inserted = await client.query<Command>(
-        `INSERT INTO commands (id, tenant_id, device_id, entity_id, value, triggered_by)
+          [deviceRowId, entityId],
+        );
+        const row = found.rows[0];
+        if (!row) throw notFound('device_not_found', 'No such device');
+        if (!row.entity_type) throw notFound('entity_not_found', 'The device has no such entity');
+        validateCommandValue(row, value);
+        const inserted = await client.query<Command>(
+          `INSERT INTO commands (id, tenant_id, device_id, entity_id, value, triggered_by)
          VALUES ($1, $2, $3, $4, $5::jsonb, $6)
          RETURNING ${this.#columns}`,
-        [commandId, caller.tenantId, deviceRowId, entityId, JSON.stringify(value), `user_${caller.userId}`],
-      );
-      return { entity: row, command: inserted.rows[0] as Command };
-    });
+          [
+            commandId,
+            caller.tenantId,
+            deviceRowId,
+            entityId,
+            JSON.stringify(value),
+            `user_${caller.userId}`,
+          ],
+        );
+        return { entity: row, command: inserted.rows[0] as Command };
+      },
+    );
 
     try {
       await this.publisher.publish(`devices/${entity.device_id}/${entityId}/set`, {
@@ -110,18 +139,28 @@ export class CommandService {
       });
     } catch (error) {
       await inTenantTransaction(this.pool, caller.tenantId, (client) =>
-        client.query(`UPDATE commands SET status = 'failed', updated_at = now() WHERE id = $1`, [commandId]),
+        client.query(`UPDATE commands SET status = 'failed', updated_at = now() WHERE id = $1`, [
+          commandId,
+        ]),
       );
-      throw new HttpError(502, 'broker_unavailable', 'The command could not be delivered to the broker', {
-        cause: error,
-        expose: true,
-      });
+      throw new HttpError(
+        502,
+        'broker_unavailable',
+        'The command could not be delivered to the broker',
+        {
+          cause: error,
+          expose: true,
+        },
+      );
     }
     return command;
   }
 
   async get(caller: Caller, deviceRowId: number, commandId: string): Promise<Command> {
-    const commands = await this.#select(caller, 'device_id = $1 AND id::text = $2', [deviceRowId, commandId]);
+    const commands = await this.#select(caller, 'device_id = $1 AND id::text = $2', [
+      deviceRowId,
+      commandId,
+    ]);
     if (!commands[0]) throw notFound('command_not_found', 'No such command');
     return commands[0];
   }
@@ -132,7 +171,10 @@ export class CommandService {
 
   #select(caller: Caller, where: string, params: unknown[]): Promise<Command[]> {
     return inTenantTransaction(this.pool, caller.tenantId, async (client) => {
-      const { rows } = await client.query<Command>(`SELECT ${this.#columns} FROM commands WHERE ${where}`, params);
+      const { rows } = await client.query<Command>(
+        `SELECT ${this.#columns} FROM commands WHERE ${where}`,
+        params,
+      );
       return rows;
     });
   }

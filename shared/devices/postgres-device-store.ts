@@ -77,11 +77,12 @@ export class PostgresDeviceStore implements DeviceStore {
     let provisioned: DeviceCredentials | undefined;
     try {
       return await inTenantTransaction(this.pool, tenantId, async (client) => {
-        // Locking the tenant row serialises concurrent registrations against the limit.
+        // Lock first, count after: in READ COMMITTED a statement that waited for the lock
+        // still counts with its earlier snapshot, so the count needs a statement of its own.
+        await client.query('SELECT 1 FROM tenants FOR UPDATE');
         const { rows } = await client.query<{ max_devices: number | null; devices: number }>(
           `SELECT p.max_devices, (SELECT count(*) FROM devices)::integer AS devices
-           FROM tenants t JOIN tenant_plan tp ON tp.tenant_id = t.id JOIN plans p ON p.name = tp.plan
-           FOR UPDATE OF t`,
+           FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,
         );
         const limit = rows[0];
         if (limit && limit.max_devices !== null && limit.devices >= limit.max_devices) {

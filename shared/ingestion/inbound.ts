@@ -149,7 +149,10 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
     throw new Rejection('unknown_topic', `not a device topic: ${topic.slice(0, 200)}`);
   }
   if (event.data.client_id !== undefined && event.data.client_id !== deviceId) {
-    throw new Rejection('client_mismatch', `client ${event.data.client_id} published as ${deviceId}`);
+    throw new Rejection(
+      'client_mismatch',
+      `client ${event.data.client_id} published as ${deviceId}`,
+    );
   }
   const bytes = Buffer.from(event.data.payload, 'base64');
   if (bytes.length > MAX_PAYLOAD_BYTES) {

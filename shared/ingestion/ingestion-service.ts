@@ -9,11 +9,11 @@ import type {
   SeenUpdate,
 } from './device-directory.ts';
 import {
+  decodeRuleEvent,
   type InboundMessage,
   type RawReading,
   Rejection,
   type RejectionReason,
-  decodeRuleEvent,
   topicDeviceId,
 } from './inbound.ts';
 
@@ -94,7 +94,11 @@ export class IngestionService {
     private readonly readings: ReadingStore,
     private readonly logger: Logger,
     private readonly live?: LivePublisher,
-    private readonly options = { contextTtlMs: 30_000, unknownTtlMs: 5_000, seenIntervalMs: 60_000 },
+    private readonly options = {
+      contextTtlMs: 30_000,
+      unknownTtlMs: 5_000,
+      seenIntervalMs: 60_000,
+    },
     private readonly now: () => number = Date.now,
   ) {
     this.#contexts = new ContextCache(
@@ -230,10 +234,16 @@ export class IngestionService {
         throw new Rejection('wrong_value_type', `${typeof raw.value} for a ${entity.type}`);
       }
       if (raw.timeMs > now + FUTURE_TOLERANCE_MS) {
-        throw new Rejection('timestamp_in_future', `reading dated ${new Date(raw.timeMs).toISOString()}`);
+        throw new Rejection(
+          'timestamp_in_future',
+          `reading dated ${new Date(raw.timeMs).toISOString()}`,
+        );
       }
       if (raw.timeMs < oldestAllowed) {
-        throw new Rejection('beyond_retention', `the ${device.plan} plan keeps ${device.retentionDays} days`);
+        throw new Rejection(
+          'beyond_retention',
+          `the ${device.plan} plan keeps ${device.retentionDays} days`,
+        );
       }
       readings.push({
         tenantId: device.tenantId,
@@ -251,11 +261,14 @@ export class IngestionService {
 
     // States that answer a command: confirm it and credit the relay change to its sender.
     const confirmations: CommandConfirmation[] = message.readings
-      .filter((raw) => raw.commandId !== undefined || device.entities[raw.entityId]?.type !== 'sensor')
+      .filter(
+        (raw) => raw.commandId !== undefined || device.entities[raw.entityId]?.type !== 'sensor',
+      )
       .map((raw) => ({ entityId: raw.entityId, value: raw.value, commandId: raw.commandId }));
     const triggeredBy = await this.directory.confirmCommands(device, confirmations);
     for (const reading of readings) {
-      if (reading.entityType === 'switch') reading.triggeredBy = triggeredBy.get(reading.entityId) ?? 'device';
+      if (reading.entityType === 'switch')
+        reading.triggeredBy = triggeredBy.get(reading.entityId) ?? 'device';
     }
     liveFor(device.tenantId).push({
       type: 'readings',

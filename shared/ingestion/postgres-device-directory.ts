@@ -27,10 +27,9 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
   ) {}
 
   async resolve(deviceId: string): Promise<DeviceContext | null> {
-    const { rows } = await this.pool.query<ContextRow>(
-      'SELECT * FROM ingest_device_context($1)',
-      [deviceId],
-    );
+    const { rows } = await this.pool.query<ContextRow>('SELECT * FROM ingest_device_context($1)', [
+      deviceId,
+    ]);
     const row = rows[0];
     if (!row) return null;
     return {
@@ -93,7 +92,9 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
                 id: update.device.id,
                 status: update.online === undefined ? null : update.online ? 'online' : 'offline',
                 last_seen:
-                  update.lastSeenMs === undefined ? null : new Date(update.lastSeenMs).toISOString(),
+                  update.lastSeenMs === undefined
+                    ? null
+                    : new Date(update.lastSeenMs).toISOString(),
               })),
             ),
           ],
@@ -142,6 +143,8 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
 
   async recordRejections(counts: RejectionCount[]): Promise<void> {
     if (counts.length === 0) return;
-    await this.pool.query('SELECT record_ingestion_rejections($1::jsonb)', [JSON.stringify(counts)]);
+    await this.pool.query('SELECT record_ingestion_rejections($1::jsonb)', [
+      JSON.stringify(counts),
+    ]);
   }
 }

@@ -75,7 +75,10 @@ export class LiveConnections implements LivePublisher {
         try {
           await this.send(connection.connection_id, { type: 'events', events: relevant });
         } catch (error) {
-          if (error instanceof GoneException || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 410) {
+          if (
+            error instanceof GoneException ||
+            (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 410
+          ) {
             gone.push(connection.connection_id);
           } else {
             throw error;

@@ -6,7 +6,10 @@ import type {
   Context,
 } from 'aws-lambda';
 
-type LambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
+type LambdaHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyResultV2>;
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -49,7 +52,13 @@ export async function callRoute(
     body,
     isBase64Encoded: false,
     requestContext: {
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
+      http: {
+        method,
+        path: rawPath,
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 'test',
+      },
       requestId: randomUUID(),
       routeKey,
       stage: '$default',
