@@ -78,6 +78,7 @@ const std::vector<ConfigKey>& configKeys() {
       {"batch", "readings per telemetry message, 1 = one state message each (1..50)", false,
        false},
       {"buffer", "readings kept while offline (10..5000, applied at boot)", false, false},
+      {"sensors", "hw (wired sensors) or sim (simulated machine, for demos)", false, false},
   };
   return keys;
 }
@@ -125,6 +126,7 @@ std::string validateConfigValue(const std::string& key, const std::string& value
   if ((key == "ca_cert" || key == "client_cert" || key == "client_key") && !looksLikePem(value)) {
     return "expected a PEM block (-----BEGIN ... -----END ...)";
   }
+  if (key == "sensors" && value != "hw" && value != "sim") return "expected hw or sim";
   if (key == "wifi_ssid" && value.size() > 32) return "an SSID has at most 32 bytes";
   if (key == "wifi_pass" && !value.empty() && (value.size() < 8 || value.size() > 63)) {
     return "a WPA2 passphrase has 8..63 characters";
@@ -148,6 +150,7 @@ DeviceConfig loadConfig(KeyValueStore& store) {
   str("ca_cert", c.caCert);
   str("client_cert", c.clientCert);
   str("client_key", c.clientKey);
+  if (store.get("sensors", v) && (v == "hw" || v == "sim")) c.sensors = v;
   uint32_t n;
   if (store.get("interval_ms", v) && parseUint(v, 100, 3600000, n)) c.intervalMs = n;
   if (store.get("batch", v) && parseUint(v, 1, 50, n)) c.batch = n;

@@ -44,6 +44,7 @@ struct DeviceConfig {
   uint32_t intervalMs = 5000;
   uint32_t batch = 1;
   uint32_t buffer = 500;
+  std::string sensors = "sim";
 };
 
 // Reads every key, falling back to defaults for missing or unparsable numbers.

@@ -102,3 +102,43 @@ TEST_CASE("loadConfig applies defaults and readiness checks") {
   cfg = es::loadConfig(store);
   CHECK(es::configReady(cfg, true, why));
 }
+
+#include "portal.hpp"
+
+TEST_CASE("portal page escapes values and never reveals secrets") {
+  es_test::MemoryStore store;
+  store.data = {{"name", "<script>alert(\"x\")</script>"}, {"wifi_pass", "topsecret1"}};
+  const std::string page = es::renderPortalPage(store, "AP EasySmart-1234", {"bad & worse"});
+  CHECK(page.find("<script>alert") == std::string::npos);
+  CHECK(page.find("&lt;script&gt;alert(&quot;x&quot;)") != std::string::npos);
+  CHECK(page.find("topsecret1") == std::string::npos);
+  CHECK(page.find("bad &amp; worse") != std::string::npos);
+  for (const auto& k : es::configKeys()) CHECK(page.find(std::string("name=\"") + k.key) != std::string::npos);
+}
+
+TEST_CASE("portal form is validated as a whole and keeps empty fields") {
+  es_test::MemoryStore store;
+  store.data = {{"wifi_pass", "old-password"}};
+  std::map<std::string, std::string> form = {{"device_id", "COMP_9"},
+                                             {"wifi_ssid", "Plant WiFi "},
+                                             {"wifi_pass", ""},
+                                             {"mqtt_url", "mqtt://10.0.0.2:1883"},
+                                             {"ca_cert", "-----BEGIN CERTIFICATE-----\r\nAA\r\n-----END CERTIFICATE-----"}};
+  auto field = [&](const std::string& k, std::string& out) {
+    auto it = form.find(k);
+    if (it == form.end()) return false;
+    out = it->second;
+    return true;
+  };
+  CHECK(es::applyPortalForm(store, field).empty());
+  CHECK(store.data["device_id"] == "COMP_9");
+  CHECK(store.data["wifi_ssid"] == "Plant WiFi");
+  CHECK(store.data["wifi_pass"] == "old-password");
+  CHECK(store.data["ca_cert"] == "-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n");
+
+  form = {{"device_id", "NEW"}, {"mqtt_url", "ftp://nope"}};
+  const auto problems = es::applyPortalForm(store, field);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].find("mqtt_url") == 0);
+  CHECK(store.data["device_id"] == "COMP_9");  // nothing applied
+}
