@@ -9,9 +9,10 @@
 #include <WebServer.h>
 #include <WiFi.h>
 #include <WiFiClientSecure.h>
-#include <esp_random.h>
+#include <esp_system.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
