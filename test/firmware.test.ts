@@ -49,7 +49,8 @@ async function waitFor<T>(
   for (;;) {
     const value = probe();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -261,15 +262,24 @@ describe('virtual device against a real Mosquitto', () => {
 
   it('connects and publishes retained online and discovery', async () => {
     device = new VirtualDevice([
-      '--device-id', deviceId,
-      '--username', deviceId,
-      '--password', 'unused-by-anonymous-broker',
-      '--mqtt', url,
-      '--interval-ms', String(INTERVAL_MS),
-      '--stats-ms', '250',
-      '--buffer', '2000',
-      '--backoff-base-ms', '100',
-      '--backoff-max-ms', '800',
+      '--device-id',
+      deviceId,
+      '--username',
+      deviceId,
+      '--password',
+      'unused-by-anonymous-broker',
+      '--mqtt',
+      url,
+      '--interval-ms',
+      String(INTERVAL_MS),
+      '--stats-ms',
+      '250',
+      '--buffer',
+      '2000',
+      '--backoff-base-ms',
+      '100',
+      '--backoff-max-ms',
+      '800',
     ]);
     await device.waitForEvent('connected', (e) => e.event === 'connected');
 
@@ -314,7 +324,11 @@ describe('virtual device against a real Mosquitto', () => {
     expect(byId.get('relay_main')?.entity_type).toBe('switch');
     for (const s of SENSORS) expect(byId.get(s)?.entity_type).toBe('sensor');
     const number = doc.entities.find((e) => e.entity_type === 'number');
-    expect(number?.config).toEqual({ min: expect.any(Number), max: expect.any(Number), step: expect.any(Number) });
+    expect(number?.config).toEqual({
+      min: expect.any(Number),
+      max: expect.any(Number),
+      step: expect.any(Number),
+    });
     expect(doc.entities.some((e) => e.entity_type === 'text')).toBe(true);
     for (const e of doc.entities) {
       expect(['status', 'discovery', 'telemetry']).not.toContain(e.entity_id);
@@ -324,7 +338,11 @@ describe('virtual device against a real Mosquitto', () => {
   });
 
   it('publishes sensor readings with finite values and epoch-second timestamps', async () => {
-    await waitFor('three readings of each sensor', () => SENSORS.every((s) => readings(s).length >= 3), 10_000);
+    await waitFor(
+      'three readings of each sensor',
+      () => SENSORS.every((s) => readings(s).length >= 3),
+      10_000,
+    );
     const now = Date.now() / 1000;
     for (const s of SENSORS) {
       for (const r of readings(s)) {
@@ -364,9 +382,13 @@ describe('virtual device against a real Mosquitto', () => {
     );
 
     // A bad command is rejected and the device carries on.
-    await subscriber!.publishAsync(`devices/${deviceId}/setpoint/set`, '{"value":1e6,"command_id":"bad-1"}', {
-      qos: 1,
-    });
+    await subscriber!.publishAsync(
+      `devices/${deviceId}/setpoint/set`,
+      '{"value":1e6,"command_id":"bad-1"}',
+      {
+        qos: 1,
+      },
+    );
     const rejected = await device!.waitForEvent(
       'rejection',
       (e) => e.event === 'command_rejected' && e.command_id === 'bad-1',
@@ -381,7 +403,12 @@ describe('virtual device against a real Mosquitto', () => {
     const eventsBefore = device!.events.length;
     const stoppedAt = Date.now() / 1000;
     await broker.stop();
-    await device!.waitForEvent('disconnect', (e) => e.event === 'disconnected', 5_000, eventsBefore);
+    await device!.waitForEvent(
+      'disconnect',
+      (e) => e.event === 'disconnected',
+      5_000,
+      eventsBefore,
+    );
     await new Promise((r) => setTimeout(r, 3_000));
     const outage = await device!.waitForEvent(
       'stats while offline',
@@ -394,7 +421,12 @@ describe('virtual device against a real Mosquitto', () => {
     const restartedAt = Date.now() / 1000;
     const eventsAtRestart = device!.events.length;
     await broker.start();
-    await device!.waitForEvent('reconnect', (e) => e.event === 'connected', 10_000, eventsAtRestart);
+    await device!.waitForEvent(
+      'reconnect',
+      (e) => e.event === 'connected',
+      10_000,
+      eventsAtRestart,
+    );
     await device!.waitForEvent(
       'buffer drained',
       (e) => e.event === 'stats' && e.connected === true && e.buffered === 0 && e.inflight === 0,
@@ -416,16 +448,22 @@ describe('virtual device against a real Mosquitto', () => {
       }
       // Readings taken during the outage were delivered...
       const during = ts.filter((t) => t > stoppedAt && t < restartedAt);
-      expect(during.length, s).toBeGreaterThanOrEqual(Math.floor((restartedAt - stoppedAt) * 1000 / INTERVAL_MS) - 3);
+      expect(during.length, s).toBeGreaterThanOrEqual(
+        Math.floor(((restartedAt - stoppedAt) * 1000) / INTERVAL_MS) - 3,
+      );
       // ...and none went missing: sampling is periodic, so no gap exceeds a few intervals.
       const fromOutage = ts.filter((t) => t >= lastBefore);
       for (let i = 1; i < fromOutage.length; i++) {
-        expect(fromOutage[i] - fromOutage[i - 1], `${s} gap`).toBeLessThan((INTERVAL_MS * 4) / 1000);
+        expect(fromOutage[i] - fromOutage[i - 1], `${s} gap`).toBeLessThan(
+          (INTERVAL_MS * 4) / 1000,
+        );
       }
     }
     for (const redelivery of received.filter((m) => m.dup)) {
       expect(
-        received.some((m) => !m.dup && m.topic === redelivery.topic && m.payload === redelivery.payload),
+        received.some(
+          (m) => !m.dup && m.topic === redelivery.topic && m.payload === redelivery.payload,
+        ),
         `DUP delivery without an original: ${redelivery.payload}`,
       ).toBe(true);
     }
@@ -449,7 +487,10 @@ describe('virtual device against a real Mosquitto', () => {
 
   it('exits cleanly on SIGTERM and announces offline itself', async () => {
     const id = `${deviceId}-term`;
-    const watcher = mqtt.connect(url, { clientId: `fw-test-term-${process.pid}`, protocolVersion: 4 });
+    const watcher = mqtt.connect(url, {
+      clientId: `fw-test-term-${process.pid}`,
+      protocolVersion: 4,
+    });
     extraClients.push(watcher);
     const statuses: string[] = [];
     watcher.on('message', (_topic, payload) => statuses.push(payload.toString()));
