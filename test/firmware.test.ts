@@ -249,7 +249,7 @@ describe('virtual device against a real Mosquitto', () => {
         at: Date.now(),
       });
     });
-    await once(subscriber, 'connect');
+    await new Promise<void>((resolve) => subscriber?.once('connect', () => resolve()));
     await subscriber.subscribeAsync(`devices/${deviceId}/#`, { qos: 1 });
   }, 180_000);
 
@@ -290,7 +290,7 @@ describe('virtual device against a real Mosquitto', () => {
     late.on('message', (topic, payload, packet) => {
       retained.push({ topic, payload: payload.toString(), retain: packet.retain, at: Date.now() });
     });
-    await once(late, 'connect');
+    await new Promise<void>((resolve) => late.once('connect', () => resolve()));
     await late.subscribeAsync([`devices/${deviceId}/status`, `devices/${deviceId}/discovery`], {
       qos: 1,
     });
@@ -444,7 +444,7 @@ describe('virtual device against a real Mosquitto', () => {
       const ts = readings(s).map((r) => r.timestamp);
       // Strictly increasing in arrival order: oldest first, no duplicates.
       for (let i = 1; i < ts.length; i++) {
-        expect(ts[i], `${s} reading ${i} out of order or duplicated`).toBeGreaterThan(ts[i - 1]);
+        expect(ts[i], `${s} reading ${i} out of order or duplicated`).toBeGreaterThan(ts[i - 1]!);
       }
       // Readings taken during the outage were delivered...
       const during = ts.filter((t) => t > stoppedAt && t < restartedAt);
@@ -454,7 +454,7 @@ describe('virtual device against a real Mosquitto', () => {
       // ...and none went missing: sampling is periodic, so no gap exceeds a few intervals.
       const fromOutage = ts.filter((t) => t >= lastBefore);
       for (let i = 1; i < fromOutage.length; i++) {
-        expect(fromOutage[i] - fromOutage[i - 1], `${s} gap`).toBeLessThan(
+        expect(fromOutage[i]! - fromOutage[i - 1]!, `${s} gap`).toBeLessThan(
           (INTERVAL_MS * 4) / 1000,
         );
       }
@@ -494,7 +494,7 @@ describe('virtual device against a real Mosquitto', () => {
     extraClients.push(watcher);
     const statuses: string[] = [];
     watcher.on('message', (_topic, payload) => statuses.push(payload.toString()));
-    await once(watcher, 'connect');
+    await new Promise<void>((resolve) => watcher.once('connect', () => resolve()));
     await watcher.subscribeAsync(`devices/${id}/status`, { qos: 1 });
     const d = new VirtualDevice(['--device-id', id, '--mqtt', url, '--interval-ms', '500']);
     extraDevices.push(d);
