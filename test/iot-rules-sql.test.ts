@@ -49,6 +49,19 @@ describe('IoT SQL parsing', () => {
     expect(rule.needsJson).toBe(false);
   });
 
+  it('reads fields whose names are SQL words', () => {
+    const msg = message('a', '{"value":5,"set":1,"order":2,"case":3,"limit":4}');
+    expect(output("SELECT value, set, order, case, limit FROM 'a' WHERE value > 1", msg)).toEqual({
+      value: 5,
+      set: 1,
+      order: 2,
+      case: 3,
+      limit: 4,
+    });
+    expect(output("SELECT value FROM 'a'", msg)).toEqual({ value: 5 });
+    expect(output("SELECT value AS v FROM 'a'", msg)).toEqual({ v: 5 });
+  });
+
   it('names unaliased fields after their last key, as AWS does', () => {
     expect(
       output(
@@ -76,8 +89,10 @@ describe('IoT SQL parsing', () => {
     ],
     ["SELECT * FROM 'a' WHERE x IN (1, 2)", /the IN operator is not supported/],
     ["SELECT * FROM 'a' WHERE x LIKE 'b%'", /the LIKE operator is not supported/],
-    ["SELECT CASE x WHEN 1 THEN 2 END AS y FROM 'a'", /CASE is not supported/],
-    ["SELECT VALUE x FROM 'a'", /VALUE is not supported/],
+    ["SELECT CASE x WHEN 1 THEN 2 END AS y FROM 'a'", /CASE expressions are not supported/],
+    ["SELECT * FROM 'a' WHERE x = NULL", /NULL is not supported/],
+    ["SELECT VALUE x FROM 'a'", /SELECT VALUE is not supported/],
+    ["SELECT VALUE * FROM 'a'", /SELECT VALUE is not supported/],
     ["SELECT timestamp() FROM 'a'", /give this SELECT item a name with AS/],
     ["SELECT 'x' FROM 'a'", /give this SELECT item a name with AS/],
     ['SELECT "a" FROM \'a\'', /quoted identifiers/],

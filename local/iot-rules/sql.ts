@@ -174,22 +174,10 @@ function tokenize(sql: string): Token[] {
 }
 
 const KEYWORDS = new Set(['SELECT', 'FROM', 'WHERE', 'AS', 'AND', 'OR', 'NOT', 'TRUE', 'FALSE']);
-const UNSUPPORTED_KEYWORDS = new Set([
-  'IN',
-  'LIKE',
-  'IS',
-  'BETWEEN',
-  'CASE',
-  'SET',
-  'VALUE',
-  'DISTINCT',
-  'NULL',
-  'UNDEFINED',
-  'ORDER',
-  'GROUP',
-  'LIMIT',
-  'JOIN',
-]);
+// Recognised only where they cannot be a field name (payloads do have fields called `value`
+// or `set`), to say plainly that they are unsupported rather than report a syntax error.
+const UNSUPPORTED_OPERATORS = new Set(['IN', 'LIKE', 'IS', 'BETWEEN']);
+const UNSUPPORTED_LITERALS = new Set(['NULL', 'UNDEFINED']);
 const FUNCTIONS = "topic(), topic(n), clientid(), timestamp(), encode(*, 'base64')";
 
 // ---------------------------------------------------------------------------------------
@@ -235,6 +223,18 @@ class Parser {
 
   private parseSelectList(): SelectItem[] {
     const items: SelectItem[] = [];
+    const first = this.peek();
+    const second = this.tokens[this.index + 1];
+    if (
+      first.type === 'ident' &&
+      first.upper === 'VALUE' &&
+      second &&
+      (second.type === 'ident'
+        ? second.upper !== 'FROM' && second.upper !== 'AS'
+        : second.type !== 'op' || second.text === '(' || second.text === '*')
+    ) {
+      this.fail('SELECT VALUE is not supported by the local IoT rules emulator', first);
+    }
     for (;;) {
       const token = this.peek();
       if (token.type === 'op' && token.text === '*') {
@@ -311,7 +311,7 @@ class Parser {
       }
       return { kind: 'compare', op: token.text as CompareOp, left, right };
     }
-    if (token.type === 'ident' && UNSUPPORTED_KEYWORDS.has(token.upper)) {
+    if (token.type === 'ident' && UNSUPPORTED_OPERATORS.has(token.upper)) {
       this.fail(
         `the ${token.upper} operator is not supported by the local IoT rules emulator`,
         token,
@@ -345,8 +345,14 @@ class Parser {
     if (token.upper === 'TRUE' || token.upper === 'FALSE') {
       return { kind: 'literal', value: token.upper === 'TRUE' };
     }
-    if (UNSUPPORTED_KEYWORDS.has(token.upper)) {
+    if (UNSUPPORTED_LITERALS.has(token.upper)) {
       this.fail(`${token.upper} is not supported by the local IoT rules emulator`, token);
+    }
+    if (
+      token.upper === 'CASE' &&
+      this.tokens.some((t) => t.type === 'ident' && t.upper === 'WHEN')
+    ) {
+      this.fail('CASE expressions are not supported by the local IoT rules emulator', token);
     }
     if (KEYWORDS.has(token.upper)) this.fail(`unexpected keyword ${token.upper}`, token);
     const open = this.peek();

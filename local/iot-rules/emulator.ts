@@ -1,0 +1,632 @@
+/**
+ * The local stand-in for AWS IoT Core's rules engine: it reads the `iot` events in
+ * serverless.yml, subscribes to Mosquitto with each rule's topic filter, evaluates the rule's
+ * SQL and invokes the rule's function through serverless-offline's Lambda Invoke API with the
+ * rule's output, as AWS IoT's Lambda action does.
+ *
+ * Delivery is at least once. The emulator keeps a persistent MQTT session and acknowledges a
+ * message only once every function its rules fired for has taken it (or it has been written
+ * to the dead-letter store), so a message is never lost to an emulator restart, a failing
+ * function or a stack that was down: the broker keeps and redelivers it.
+ */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../../shared/logger.ts';
+import {
+  type BatchSettings,
+  type IotRulesConfig,
+  loadIotRulesConfig,
+  type RuleDefinition,
+} from './config.ts';
+import { DeadLetterStore } from './dead-letter-store.ts';
+import { invokeFunction } from './lambda.ts';
+import { evaluateRule, topicMatches } from './sql.ts';
+
+export type EmulatorLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+export interface RetrySettings {
+  /** Delay before the first retry; doubles after each failed attempt. */
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** Past this much time since the first attempt, a failure is dead-lettered. */
+  maxElapsedMs: number;
+}
+
+export interface IotRulesEmulatorOptions {
+  serverlessYmlPath: string;
+  stage: string;
+  /** Defaults to serverless.yml's `service`. */
+  service?: string;
+  /** The platform's broker account (may subscribe to every rule's filter). */
+  mqtt: { url: string; username: string; password: string };
+  /** serverless-offline's Lambda endpoint, e.g. `http://127.0.0.1:3002`. */
+  lambdaEndpoint: string;
+  deadLetterDir: string;
+  /** Fixed across restarts: the broker keeps this client's session and queued messages. */
+  clientId: string;
+  log: EmulatorLog;
+  /** Defaults: 200 ms doubling to 10 s, dead-lettered after 60 s. */
+  retry?: Partial<RetrySettings>;
+  /** An invocation that has not answered by then counts as failed. Default 30 s. */
+  invokeTimeoutMs?: number;
+  /** Invocations (or batches) of one function in flight at once, unless batch settings say otherwise. Default 4. */
+  maxInFlightPerFunction?: number;
+  /** How long `stop()` lets running invocations finish before abandoning them. Default 5 s. */
+  stopTimeoutMs?: number;
+}
+
+export interface FunctionStats {
+  /** Rule outputs routed to the function. */
+  received: number;
+  /** HTTP invocations made, retries included. */
+  invoked: number;
+  /** Rule outputs the function took. */
+  succeeded: number;
+  /** Invocations that failed and were tried again. */
+  retried: number;
+  /** Rule outputs written to the dead-letter store. */
+  deadLettered: number;
+  /** Rule outputs in an invocation or waiting for a retry. */
+  inFlight: number;
+  /** Rule outputs waiting for an invocation slot, a batch, or an earlier message on their topic. */
+  queued: number;
+}
+
+export interface IotRulesEmulatorStats {
+  connected: boolean;
+  /** PUBLISH packets the broker delivered: one per matching rule filter, as Mosquitto sends them. */
+  messages: number;
+  /** Messages acknowledged to the broker. */
+  acknowledged: number;
+  /** Messages the broker delivered again (DUP flag) after a reconnect. */
+  redelivered: number;
+  /** Rule evaluations whose WHERE clause was not true. */
+  filtered: number;
+  /** Rule evaluations that needed a JSON payload and did not get one (the rule does not fire). */
+  notJson: number;
+  /** Messages matching no current rule (a subscription left from an earlier configuration). */
+  unrouted: number;
+  functions: Record<string, FunctionStats>;
+}
+
+export interface RunningIotRulesEmulator {
+  stats(): IotRulesEmulatorStats;
+  /** Resolves once the emulator is idle: nothing queued, in flight or waiting for an ack. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_RETRY: RetrySettings = {
+  initialDelayMs: 200,
+  maxDelayMs: 10_000,
+  maxElapsedMs: 60_000,
+};
+/** MQTT 5 Session Expiry Interval meaning "never": queued messages wait however long we are down. */
+const SESSION_NEVER_EXPIRES = 0xffff_ffff;
+/** The largest Receive Maximum MQTT 5 allows: the broker may send that many unacknowledged. */
+const RECEIVE_MAXIMUM = 65_535;
+
+/** One PUBLISH from the broker, acknowledged once each rule output made from it is settled. */
+interface Delivery {
+  topic: string;
+  payload: Buffer;
+  receivedAt: number;
+  messageId: number;
+  /** The connection it came on; a PUBACK is only valid on that one. */
+  stream: unknown;
+  /** Set when that connection closed: the broker will deliver the message again. */
+  stale: boolean;
+  outstanding: number;
+}
+
+interface Item {
+  delivery: Delivery;
+  definition: RuleDefinition;
+  event: unknown;
+  enqueuedAt: number;
+}
+
+/**
+ * `clientid()` locally: Mosquitto does not tell a subscriber who published. The broker's
+ * per-device ACL lets a device publish only under `devices/<its id>/#`, and a device's client
+ * id is its device id, so for those topics the second level is the publisher's client id.
+ * (On AWS, `clientid()` is the real MQTT client id of the publisher.)
+ */
+export function localClientId(topic: string): string | undefined {
+  const levels = topic.split('/');
+  return levels[0] === 'devices' && levels[1] ? levels[1] : undefined;
+}
+
+/** PUBACK, success, in its short form (MQTT 5 §3.4.2.1: reason code 0 may be omitted). */
+function pubackPacket(messageId: number): Buffer {
+  return Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]);
+}
+
+// Given to mqtt.js's ack callback to stop it acknowledging by itself (see `onPublish`).
+const DEFERRED_ACK = new Error('acknowledged later by the IoT rules emulator');
+
+class FunctionDispatcher {
+  readonly stats: FunctionStats = {
+    received: 0,
+    invoked: 0,
+    succeeded: 0,
+    retried: 0,
+    deadLettered: 0,
+    inFlight: 0,
+    queued: 0,
+  };
+  /** Per topic, in arrival order; Map order gives topics a rough round-robin. */
+  private readonly queues = new Map<string, Item[]>();
+  /** Topics with an item in an invocation: later items of the topic wait, to keep order. */
+  private readonly busyTopics = new Set<string>();
+  private running = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly inFlightBatches = new Set<Promise<void>>();
+
+  constructor(
+    readonly functionKey: string,
+    readonly functionName: string,
+    private readonly batch: BatchSettings | undefined,
+    private readonly maxInFlight: number,
+    private readonly emulator: Emulator,
+  ) {}
+
+  enqueue(item: Item): void {
+    this.stats.received += 1;
+    this.stats.queued += 1;
+    const queue = this.queues.get(item.delivery.topic);
+    if (queue) queue.push(item);
+    else this.queues.set(item.delivery.topic, [item]);
+    this.pump();
+  }
+
+  /** Forgets queued items from a closed connection: the broker redelivers them. */
+  dropStale(): void {
+    for (const [topic, queue] of this.queues) {
+      const kept = queue.filter((item) => !item.delivery.stale);
+      this.stats.queued -= queue.length - kept.length;
+      if (kept.length === 0) this.queues.delete(topic);
+      else this.queues.set(topic, kept);
+    }
+  }
+
+  busy(): boolean {
+    return this.running > 0 || this.queues.size > 0;
+  }
+
+  async settle(): Promise<void> {
+    clearTimeout(this.timer);
+    await Promise.allSettled([...this.inFlightBatches]);
+  }
+
+  pump(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.emulator.stopping) return;
+    const maxRecords = this.batch?.maxRecords ?? 1;
+    const maxWaitMs = this.batch?.maxWaitMs ?? 0;
+    while (this.running < this.maxInFlight) {
+      let ready = 0;
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const [topic, queue] of this.queues) {
+        if (this.busyTopics.has(topic)) continue;
+        ready += queue.length;
+        oldest = Math.min(oldest, (queue[0] as Item).enqueuedAt);
+        if (ready >= maxRecords) break;
+      }
+      if (ready === 0) return;
+      const waited = Date.now() - oldest;
+      if (ready < maxRecords && waited < maxWaitMs) {
+        this.timer = setTimeout(() => this.pump(), maxWaitMs - waited);
+        return;
+      }
+      const items: Item[] = [];
+      for (const [topic, queue] of this.queues) {
+        if (items.length >= maxRecords) break;
+        if (this.busyTopics.has(topic)) continue;
+        this.busyTopics.add(topic);
+        const taken = queue.splice(0, maxRecords - items.length);
+        items.push(...taken);
+        if (queue.length === 0) this.queues.delete(topic);
+      }
+      this.stats.queued -= items.length;
+      this.stats.inFlight += items.length;
+      this.running += 1;
+      const run = this.invoke(items).finally(() => {
+        this.running -= 1;
+        this.stats.inFlight -= items.length;
+        for (const item of items) this.busyTopics.delete(item.delivery.topic);
+        this.inFlightBatches.delete(run);
+        this.pump();
+        this.emulator.checkIdle();
+      });
+      this.inFlightBatches.add(run);
+    }
+  }
+
+  private async invoke(items: Item[]): Promise<void> {
+    const { retry, log } = this.emulator;
+    const payload = this.batch ? items.map((item) => item.event) : (items[0] as Item).event;
+    const started = Date.now();
+    let delay = retry.initialDelayMs;
+    for (let attempt = 1; ; attempt += 1) {
+      this.stats.invoked += 1;
+      const outcome = await invokeFunction({
+        lambdaEndpoint: this.emulator.options.lambdaEndpoint,
+        functionName: this.functionName,
+        payload,
+        timeoutMs: this.emulator.invokeTimeoutMs,
+        signal: this.emulator.abort.signal,
+      });
+      if (outcome.ok) {
+        this.stats.succeeded += items.length;
+        for (const item of items) this.emulator.settle(item.delivery);
+        return;
+      }
+      // Stopping, or every message will come again on the new connection: leave them unacked.
+      if (this.emulator.stopping || items.every((item) => item.delivery.stale)) return;
+      if (Date.now() - started + delay > retry.maxElapsedMs) {
+        await this.deadLetter(items, outcome.error, attempt);
+        return;
+      }
+      this.stats.retried += 1;
+      log.warn('IoT rule action failed; retrying', {
+        function: this.functionKey,
+        records: items.length,
+        attempt,
+        retryInMs: delay,
+        error: outcome.error,
+      });
+      await this.emulator.sleep(delay);
+      if (this.emulator.stopping) return;
+      delay = Math.min(delay * 2, retry.maxDelayMs);
+    }
+  }
+
+  private async deadLetter(items: Item[], error: string, attempts: number): Promise<void> {
+    const { log } = this.emulator;
+    try {
+      const stored = await this.emulator.deadLetters.append(
+        items.map((item) => ({
+          rule: item.definition.id,
+          sql: item.definition.rule.sql,
+          function: this.functionKey,
+          functionName: this.functionName,
+          batched: this.batch !== undefined,
+          topic: item.delivery.topic,
+          payloadBase64: item.delivery.payload.toString('base64'),
+          event: item.event,
+          error,
+          attempts,
+          receivedAt: new Date(item.delivery.receivedAt).toISOString(),
+        })),
+      );
+      this.stats.deadLettered += items.length;
+      log.error('IoT rule action failed for good; dead-lettered (see npm run dlq -- list)', {
+        function: this.functionKey,
+        records: items.length,
+        attempts,
+        error,
+        ids: stored.map((record) => record.id),
+      });
+      for (const item of items) this.emulator.settle(item.delivery);
+    } catch (failure) {
+      // Unacknowledged, the messages come back when the emulator next connects.
+      log.error('could not write the dead-letter store; the messages stay unacknowledged', {
+        function: this.functionKey,
+        error: failure,
+      });
+    }
+  }
+}
+
+class Emulator {
+  stopping = false;
+  /** Cancels invocations under way (when `stop()` has waited long enough). */
+  readonly abort = new AbortController();
+  /** Cuts short the waits between retries. */
+  readonly retryAbort = new AbortController();
+  readonly retry: RetrySettings;
+  readonly invokeTimeoutMs: number;
+  readonly deadLetters: DeadLetterStore;
+  readonly log: EmulatorLog;
+  private readonly dispatchers = new Map<string, FunctionDispatcher>();
+  /** Rules by MQTT 5 subscription identifier (1-based index into `filters`). */
+  private readonly rulesBySubscription = new Map<number, RuleDefinition[]>();
+  private readonly filters: string[];
+  private readonly counters = {
+    messages: 0,
+    acknowledged: 0,
+    redelivered: 0,
+    filtered: 0,
+    notJson: 0,
+    unrouted: 0,
+  };
+  /** Deliveries not yet acknowledged, on the current connection. */
+  private readonly pending = new Set<Delivery>();
+  private idleWaiters: Array<() => void> = [];
+  private client: MqttClient | undefined;
+
+  constructor(
+    readonly options: IotRulesEmulatorOptions,
+    config: IotRulesConfig,
+  ) {
+    this.log = options.log;
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.invokeTimeoutMs = options.invokeTimeoutMs ?? 30_000;
+    this.deadLetters = new DeadLetterStore(options.deadLetterDir);
+    this.filters = [...new Set(config.rules.map((definition) => definition.rule.from))];
+    for (const [index, filter] of this.filters.entries()) {
+      this.rulesBySubscription.set(
+        index + 1,
+        config.rules.filter((definition) => definition.rule.from === filter),
+      );
+    }
+    for (const definition of config.rules) {
+      if (this.dispatchers.has(definition.functionKey)) continue;
+      const batch = config.batch.get(definition.functionKey);
+      this.dispatchers.set(
+        definition.functionKey,
+        new FunctionDispatcher(
+          definition.functionKey,
+          definition.functionName,
+          batch,
+          batch?.maxInFlight ?? options.maxInFlightPerFunction ?? 4,
+          this,
+        ),
+      );
+    }
+  }
+
+  async connect(): Promise<void> {
+    const { url, username, password } = this.options.mqtt;
+    const clientOptions: IClientOptions = {
+      username,
+      password,
+      clientId: this.options.clientId,
+      protocolVersion: 5,
+      clean: false,
+      properties: {
+        sessionExpiryInterval: SESSION_NEVER_EXPIRES,
+        receiveMaximum: RECEIVE_MAXIMUM,
+      },
+      // Subscriptions are renewed on every connect below.
+      resubscribe: false,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      customHandleAcks: (topic, payload, packet, callback) => {
+        this.onPublish(topic, payload, packet);
+        callback(DEFERRED_ACK);
+      },
+    };
+    // `connect`, not `connectAsync`: with a stored session the broker sends queued messages
+    // right after CONNACK, and `onPublish` must be wired up before they arrive.
+    const client = mqtt.connect(url, clientOptions);
+    this.client = client;
+    client.on('error', (error) => {
+      if (error !== DEFERRED_ACK) this.log.warn('IoT rules emulator MQTT error', { error });
+    });
+    client.on('close', () => this.onConnectionClosed());
+    let subscribed: Promise<void> | undefined;
+    client.on('connect', (connack) => {
+      this.log.info('IoT rules emulator connected', {
+        broker: url,
+        sessionPresent: connack.sessionPresent,
+        filters: this.filters,
+      });
+      subscribed = this.subscribe(client);
+      subscribed.catch((error: unknown) => {
+        this.log.error('IoT rules emulator could not subscribe', { error });
+      });
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onConnect = () => {
+          client.off('error', onError);
+          resolve();
+        };
+        const onError = (error: Error) => {
+          if (error === DEFERRED_ACK) return;
+          client.off('connect', onConnect);
+          reject(new Error(`IoT rules emulator cannot connect to ${url}: ${error.message}`));
+        };
+        client.once('connect', onConnect);
+        client.on('error', onError);
+      });
+      // Without this, a first start would miss messages published before SUBACK.
+      await subscribed;
+    } catch (error) {
+      this.stopping = true;
+      await client.endAsync(true);
+      throw error;
+    }
+  }
+
+  private async subscribe(client: MqttClient): Promise<void> {
+    for (const [index, filter] of this.filters.entries()) {
+      // Retain handling 2: AWS rules see messages as they are published, never a topic's
+      // retained message replayed at subscribe time (which would re-ingest it each start).
+      const granted = await client.subscribeAsync(filter, {
+        qos: 1,
+        rh: 2,
+        properties: { subscriptionIdentifier: index + 1 },
+      });
+      const refused = granted.find((grant) => grant.qos >= 0x80);
+      if (refused) {
+        throw new Error(
+          `the broker refused the subscription to '${filter}' (reason code ${refused.qos}): the emulator's MQTT account may not subscribe to it`,
+        );
+      }
+    }
+  }
+
+  private onPublish(topic: string, payload: Buffer, packet: Record<string, unknown>): void {
+    const client = this.client as MqttClient;
+    this.counters.messages += 1;
+    if (packet.dup) this.counters.redelivered += 1;
+    const delivery: Delivery = {
+      topic,
+      payload,
+      receivedAt: Date.now(),
+      messageId: packet.messageId as number,
+      stream: client.stream,
+      stale: false,
+      outstanding: 0,
+    };
+    this.pending.add(delivery);
+    const properties = packet.properties as
+      | { subscriptionIdentifier?: number | number[] }
+      | undefined;
+    const ids = properties?.subscriptionIdentifier;
+    const definitions =
+      ids === undefined
+        ? this.filters.flatMap((_, index) => this.rulesBySubscription.get(index + 1) ?? [])
+        : [ids].flat().flatMap((id) => this.rulesBySubscription.get(id) ?? []);
+    const matching = definitions.filter((definition) => topicMatches(definition.rule.from, topic));
+    if (matching.length === 0) this.counters.unrouted += 1;
+    const items: Item[] = [];
+    for (const definition of matching) {
+      const result = evaluateRule(definition.rule, {
+        topic,
+        payload,
+        clientId: localClientId(topic),
+        timestamp: delivery.receivedAt,
+      });
+      if (result.fired) {
+        items.push({ delivery, definition, event: result.output, enqueuedAt: delivery.receivedAt });
+        continue;
+      }
+      if (result.reason === 'where') {
+        this.counters.filtered += 1;
+      } else {
+        this.counters.notJson += 1;
+        this.log.warn(
+          'IoT rule did not fire: its SQL reads JSON fields and the payload is not a JSON object',
+          {
+            rule: definition.id,
+            topic,
+            reason: result.reason,
+          },
+        );
+      }
+    }
+    delivery.outstanding = items.length;
+    if (items.length === 0) {
+      this.ack(delivery);
+      return;
+    }
+    for (const item of items) {
+      (this.dispatchers.get(item.definition.functionKey) as FunctionDispatcher).enqueue(item);
+    }
+  }
+
+  /** One rule output of the delivery is done with (taken or dead-lettered). */
+  settle(delivery: Delivery): void {
+    delivery.outstanding -= 1;
+    if (delivery.outstanding === 0) this.ack(delivery);
+  }
+
+  private ack(delivery: Delivery): void {
+    // A message from a connection that has since closed is not acknowledged: the broker
+    // delivers it again on the new one, where it is handled afresh.
+    if (delivery.stale) return;
+    this.pending.delete(delivery);
+    const client = this.client;
+    // mqtt.js was told not to acknowledge (so that its packet loop never waits for a
+    // function), so the PUBACK goes straight onto the connection the message came on.
+    if (client?.connected && client.stream === delivery.stream && client.stream.writable) {
+      client.stream.write(pubackPacket(delivery.messageId));
+      this.counters.acknowledged += 1;
+    }
+    this.checkIdle();
+  }
+
+  private onConnectionClosed(): void {
+    for (const delivery of this.pending) delivery.stale = true;
+    this.pending.clear();
+    for (const dispatcher of this.dispatchers.values()) dispatcher.dropStale();
+    if (!this.stopping)
+      this.log.warn('IoT rules emulator lost its broker connection; reconnecting');
+    this.checkIdle();
+  }
+
+  checkIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private isIdle(): boolean {
+    return (
+      this.pending.size === 0 &&
+      [...this.dispatchers.values()].every((dispatcher) => !dispatcher.busy())
+    );
+  }
+
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const signal = this.retryAbort.signal;
+      if (signal.aborted) {
+        resolve();
+        return;
+      }
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  stats(): IotRulesEmulatorStats {
+    return {
+      connected: this.client?.connected ?? false,
+      ...this.counters,
+      functions: Object.fromEntries(
+        [...this.dispatchers].map(([key, dispatcher]) => [key, { ...dispatcher.stats }]),
+      ),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    // Invocations under way may finish and be acknowledged; waiting retries are not made.
+    this.retryAbort.abort();
+    const settled = Promise.all([...this.dispatchers.values()].map((d) => d.settle()));
+    let timer: NodeJS.Timeout | undefined;
+    const waitedTooLong = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.options.stopTimeoutMs ?? 5000);
+    });
+    await Promise.race([settled, waitedTooLong]);
+    clearTimeout(timer);
+    this.abort.abort();
+    await this.client?.endAsync();
+  }
+}
+
+/**
+ * Starts the emulator: loads the rules, connects (waiting for the first CONNACK) and keeps
+ * reconnecting if the broker goes away. Rejects if serverless.yml has a rule it cannot run or
+ * the broker refuses the connection.
+ */
+export async function startIotRulesEmulator(
+  options: IotRulesEmulatorOptions,
+): Promise<RunningIotRulesEmulator> {
+  const config = await loadIotRulesConfig(options);
+  for (const warning of config.warnings) options.log.warn(warning);
+  const emulator = new Emulator(options, config);
+  await emulator.connect();
+  return {
+    stats: () => emulator.stats(),
+    idle: () => emulator.idle(),
+    stop: () => emulator.stop(),
+  };
+}

@@ -1,0 +1,586 @@
+/**
+ * The IoT rules emulator against a real Mosquitto (the run's shared broker) and a simulated
+ * Lambda endpoint: a small HTTP server answering serverless-offline's Invoke route the way
+ * serverless-offline@13 does. The end-to-end test with serverless-offline itself is separate.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { DeadLetterStore } from '../local/iot-rules/dead-letter-store.ts';
+import {
+  type IotRulesEmulatorOptions,
+  localClientId,
+  type RunningIotRulesEmulator,
+  startIotRulesEmulator,
+} from '../local/iot-rules/emulator.ts';
+
+const stack = inject('testStack');
+const quietLog = { debug() {}, info() {}, warn() {}, error() {} };
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+interface Invocation {
+  functionName: string;
+  event: unknown;
+}
+
+/** Mimics serverless-offline@13's `POST /2015-03-31/functions/{name}/invocations`. */
+class SimulatedLambdaEndpoint {
+  readonly calls: Invocation[] = [];
+  readonly succeeded: Invocation[] = [];
+  concurrent = 0;
+  maxConcurrent = 0;
+  behaviour: (call: Invocation) => Promise<void> | void = () => {};
+  private server: Server | undefined;
+  url = '';
+
+  constructor(private readonly functionNames: string[]) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', async () => {
+        const match = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(request.url ?? '');
+        const functionName = decodeURIComponent(match?.[1] ?? '');
+        if (request.method !== 'POST' || !this.functionNames.includes(functionName)) {
+          response.writeHead(404, {
+            'content-type': 'application/json',
+            'x-amzn-ErrorType': 'ResourceNotFoundException',
+          });
+          response.end(
+            JSON.stringify({ Message: `Function not found: ${functionName}`, Type: 'User' }),
+          );
+          return;
+        }
+        const text = Buffer.concat(chunks).toString('utf8');
+        const call = { functionName, event: text ? JSON.parse(text) : {} };
+        this.calls.push(call);
+        this.concurrent += 1;
+        this.maxConcurrent = Math.max(this.maxConcurrent, this.concurrent);
+        try {
+          await this.behaviour(call);
+          this.succeeded.push(call);
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.end('{"ok":true}');
+        } catch (error) {
+          response.writeHead(200, {
+            'content-type': 'application/json',
+            'X-Amz-Function-Error': 'Unhandled',
+          });
+          response.end(
+            JSON.stringify({
+              errorMessage: (error as Error).message,
+              errorType: 'Error',
+              trace: [],
+            }),
+          );
+        } finally {
+          this.concurrent -= 1;
+        }
+      });
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+}
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+let publisher: MqttClient;
+beforeAll(async () => {
+  publisher = await mqtt.connectAsync(stack.mqttUrl, {
+    ...stack.mqttPlatform,
+    clientId: unique('rules-test-publisher'),
+    protocolVersion: 5,
+  });
+});
+afterAll(async () => {
+  await publisher.endAsync();
+});
+
+async function publish(topic: string, payload: string | Buffer, retain = false): Promise<void> {
+  await publisher.publishAsync(topic, payload, { qos: 1, retain });
+}
+
+/** A test's own directory, serverless.yml, fake Lambda endpoint and emulator settings. */
+async function setup(options: {
+  yml: string;
+  functionNames: string[];
+  overrides?: Partial<IotRulesEmulatorOptions>;
+}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'easysmart-rules-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const serverlessYmlPath = path.join(dir, 'serverless.yml');
+  await writeFile(serverlessYmlPath, options.yml);
+  const lambda = new SimulatedLambdaEndpoint(options.functionNames);
+  await lambda.start();
+  cleanups.push(() => lambda.stop());
+  const clientId = unique('rules-emulator');
+  cleanups.push(() => forgetSession(clientId));
+  const emulatorOptions: IotRulesEmulatorOptions = {
+    serverlessYmlPath,
+    stage: 'test',
+    mqtt: { url: stack.mqttUrl, ...stack.mqttPlatform },
+    lambdaEndpoint: lambda.url,
+    deadLetterDir: path.join(dir, 'dead-letters'),
+    clientId,
+    log: quietLog,
+    retry: { initialDelayMs: 20, maxDelayMs: 100, maxElapsedMs: 10_000 },
+    ...options.overrides,
+  };
+  const started: RunningIotRulesEmulator[] = [];
+  const start = async (extra: Partial<IotRulesEmulatorOptions> = {}) => {
+    const emulator = await startIotRulesEmulator({ ...emulatorOptions, ...extra });
+    started.push(emulator);
+    return emulator;
+  };
+  cleanups.push(() => Promise.all(started.map((emulator) => emulator.stop())));
+  return { dir, lambda, start, deadLetters: new DeadLetterStore(emulatorOptions.deadLetterDir) };
+}
+
+/** Ends the emulator's persistent session so the shared broker does not keep queueing for it. */
+async function forgetSession(clientId: string): Promise<void> {
+  const client = await mqtt.connectAsync(stack.mqttUrl, {
+    ...stack.mqttPlatform,
+    clientId,
+    clean: true,
+    protocolVersion: 5,
+    properties: { sessionExpiryInterval: 0 },
+  });
+  await client.endAsync();
+}
+
+describe('IoT rules emulator (simulated Lambda endpoint)', () => {
+  it('evaluates each rule and invokes its function with the rule output', async () => {
+    const device = unique('dev');
+    const yml = `service: easysmart
+provider:
+  name: aws
+  stage: \${opt:stage, 'dev'}
+functions:
+  ingest:
+    handler: functions/ingest/handler.handler
+    events:
+      - iot:
+          sql: "SELECT *, topic(2) AS device_id, topic() AS topic, clientid() AS client_id, timestamp() AS received_at FROM 'devices/${device}/+/state' WHERE value > 10"
+          sqlVersion: '2016-03-23'
+      - iot:
+          sql: "SELECT values.t AS t FROM 'devices/${device}/telemetry'"
+          sqlVersion: '2016-03-23'
+      - iot:
+          sql: "SELECT * FROM 'devices/${device}/ignored'"
+          sqlVersion: '2016-03-23'
+          enabled: false
+  audit:
+    handler: functions/audit/handler.handler
+    name: custom-audit-name
+    events:
+      - httpApi: 'GET /api/audit'
+      - iot:
+          sql: "SELECT topic(3) AS entity FROM 'devices/${device}/#' WHERE NOT topic(3) = 'telemetry'"
+          sqlVersion: '2016-03-23'
+resources:
+  Resources:
+    Role:
+      Type: AWS::IAM::Role
+      Properties:
+        RoleName: !Sub '\${AWS::StackName}-role'
+        Arn: !GetAtt [Role, Arn]
+`;
+    const { lambda, start } = await setup({
+      yml,
+      functionNames: ['easysmart-test-ingest', 'custom-audit-name'],
+    });
+    const emulator = await start();
+    const before = Date.now();
+    await publish(`devices/${device}/temp/state`, '{"value": 21, "unit": "C"}');
+    await publish(`devices/${device}/temp/state`, '{"value": 5}');
+    await publish(`devices/${device}/telemetry`, '{"values": {"t": 3}}');
+    await publish(`devices/${device}/ignored`, '{"x": 1}');
+    await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(5), { timeout: 5000 });
+    await emulator.idle();
+
+    const ingest = lambda.succeeded.filter((call) => call.functionName === 'easysmart-test-ingest');
+    expect(ingest.map((call) => call.event)).toEqual([
+      {
+        value: 21,
+        unit: 'C',
+        device_id: device,
+        topic: `devices/${device}/temp/state`,
+        client_id: device,
+        received_at: expect.any(Number),
+      },
+      { t: 3 },
+    ]);
+    const receivedAt = (ingest[0]?.event as { received_at?: number } | undefined)?.received_at;
+    expect(receivedAt).toBeGreaterThanOrEqual(before);
+    expect(receivedAt).toBeLessThanOrEqual(Date.now());
+    const audit = lambda.succeeded.filter((call) => call.functionName === 'custom-audit-name');
+    // Different topics are invoked concurrently: only per-topic order is kept.
+    const entities = audit.map((call) => call.event as { entity: string });
+    expect(entities.sort((a, b) => a.entity.localeCompare(b.entity))).toEqual([
+      { entity: 'ignored' },
+      { entity: 'temp' },
+      { entity: 'temp' },
+    ]);
+
+    const stats = emulator.stats();
+    // Mosquitto sends one copy per matching subscription: the state messages match two filters.
+    expect(stats).toMatchObject({ connected: true, messages: 7, acknowledged: 7, filtered: 2 });
+    expect(stats.functions.ingest).toMatchObject({
+      received: 2,
+      invoked: 2,
+      succeeded: 2,
+      retried: 0,
+      deadLettered: 0,
+      inFlight: 0,
+      queued: 0,
+    });
+    expect(stats.functions.audit).toMatchObject({ received: 3, succeeded: 3 });
+  });
+
+  it("passes a malformed payload to the function through encode(*, 'base64') and skips JSON rules", async () => {
+    const device = unique('dev');
+    const yml = JSON.stringify({
+      service: 'easysmart',
+      functions: {
+        ingest: {
+          handler: 'h.handler',
+          events: [
+            {
+              iot: {
+                sql: `SELECT encode(*, 'base64') AS payload, topic() AS topic, clientid() AS client_id, timestamp() AS received_at FROM 'devices/${device}/#'`,
+                sqlVersion: '2016-03-23',
+              },
+            },
+          ],
+        },
+        fields: {
+          handler: 'h.handler',
+          events: [
+            { iot: { sql: `SELECT value FROM 'devices/${device}/#'`, sqlVersion: '2016-03-23' } },
+          ],
+        },
+      },
+    });
+    const { lambda, start } = await setup({
+      yml,
+      functionNames: ['easysmart-test-ingest', 'easysmart-test-fields'],
+    });
+    const emulator = await start();
+    const garbage = Buffer.from([0x7b, 0x22, 0xff, 0x00, 0x0a]);
+    await publish(`devices/${device}/x/state`, garbage);
+    await publish(`devices/${device}/status`, 'online');
+    await publish(`devices/${device}/x/state`, '{"value": true}');
+    await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(4), { timeout: 5000 });
+    await emulator.idle();
+    const ingest = lambda.succeeded
+      .filter((call) => call.functionName === 'easysmart-test-ingest')
+      .map((call) => call.event as { payload: string; topic: string; client_id: string });
+    expect(ingest.map((event) => Buffer.from(event.payload, 'base64'))).toEqual([
+      garbage,
+      Buffer.from('online'),
+      Buffer.from('{"value": true}'),
+    ]);
+    expect(ingest[0]).toMatchObject({ topic: `devices/${device}/x/state`, client_id: device });
+    expect(
+      lambda.succeeded
+        .filter((call) => call.functionName === 'easysmart-test-fields')
+        .map((c) => c.event),
+    ).toEqual([{ value: true }]);
+    expect(emulator.stats()).toMatchObject({ notJson: 2, messages: 3, acknowledged: 3 });
+  });
+
+  it('retries a failing function with backoff until it succeeds', async () => {
+    const device = unique('dev');
+    const { lambda, start, deadLetters } = await setup({
+      yml: singleRuleYml(device),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    let failures = 3;
+    lambda.behaviour = () => {
+      if (failures > 0) {
+        failures -= 1;
+        throw new Error('InfluxDB is down');
+      }
+    };
+    const emulator = await start();
+    await publish(`devices/${device}/telemetry`, '{"n": 1}');
+    await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(1), { timeout: 5000 });
+    await emulator.idle();
+    expect(lambda.calls).toHaveLength(4);
+    expect(emulator.stats().functions.ingest).toMatchObject({
+      invoked: 4,
+      retried: 3,
+      succeeded: 1,
+      deadLettered: 0,
+    });
+    expect(emulator.stats().acknowledged).toBe(1);
+    expect(await deadLetters.list()).toEqual([]);
+  });
+
+  it('dead-letters a message after the retry budget and acknowledges it', async () => {
+    const device = unique('dev');
+    const { lambda, start, deadLetters, dir } = await setup({
+      yml: singleRuleYml(device),
+      functionNames: ['easysmart-test-ingest'],
+      overrides: { retry: { initialDelayMs: 20, maxDelayMs: 60, maxElapsedMs: 300 } },
+    });
+    lambda.behaviour = () => {
+      throw new Error('InfluxDB is down');
+    };
+    const emulator = await start();
+    await publish(`devices/${device}/telemetry`, '{"n": 1}');
+    await vi.waitFor(async () => expect(await deadLetters.list()).toHaveLength(1), {
+      timeout: 5000,
+    });
+    await emulator.idle();
+    const [record] = await deadLetters.list();
+    expect(record).toMatchObject({
+      rule: 'ingest#1',
+      function: 'ingest',
+      functionName: 'easysmart-test-ingest',
+      batched: false,
+      topic: `devices/${device}/telemetry`,
+      payloadBase64: Buffer.from('{"n": 1}').toString('base64'),
+      event: { n: 1, device_id: device },
+      error: 'Unhandled: Error: InfluxDB is down',
+    });
+    expect(record?.attempts).toBeGreaterThan(2);
+    expect(lambda.calls).toHaveLength(record?.attempts ?? -1);
+    expect(emulator.stats().functions.ingest).toMatchObject({ deadLettered: 1, succeeded: 0 });
+    expect(emulator.stats().acknowledged).toBe(1);
+    const lines = (await readFile(path.join(dir, 'dead-letters', 'dead-letters.jsonl'), 'utf8'))
+      .trim()
+      .split('\n');
+    expect(lines).toHaveLength(1);
+
+    // Acknowledged means gone from the broker: a restarted emulator gets nothing again.
+    await emulator.stop();
+    lambda.behaviour = () => {};
+    const calls = lambda.calls.length;
+    const restarted = await start();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(restarted.stats().messages).toBe(0);
+    expect(lambda.calls).toHaveLength(calls);
+  });
+
+  it('acknowledges only after success: an emulator stopped mid-stream loses nothing', async () => {
+    const device = unique('dev');
+    const { lambda, start, deadLetters } = await setup({
+      yml: singleRuleYml(device),
+      functionNames: ['easysmart-test-ingest'],
+      overrides: { retry: { initialDelayMs: 50, maxDelayMs: 200, maxElapsedMs: 60_000 } },
+    });
+    const first = await start();
+    // The function fails until the stack is "fixed"; meanwhile messages keep coming.
+    let healthy = false;
+    lambda.behaviour = () => {
+      if (!healthy) throw new Error('database unavailable');
+    };
+    const total = 200;
+    for (let n = 0; n < 100; n += 1)
+      await publish(`devices/${device}/telemetry`, JSON.stringify({ n }));
+    await vi.waitFor(() => expect(lambda.calls.length).toBeGreaterThan(3), { timeout: 5000 });
+    await first.stop();
+    expect(first.stats().acknowledged).toBe(0);
+    // Published while no emulator runs: queued by the broker in the persistent session.
+    for (let n = 100; n < total; n += 1)
+      await publish(`devices/${device}/telemetry`, JSON.stringify({ n }));
+
+    healthy = true;
+    const second = await start();
+    await vi.waitFor(
+      () => {
+        const delivered = new Set(lambda.succeeded.map((call) => (call.event as { n: number }).n));
+        expect(delivered.size).toBe(total);
+      },
+      { timeout: 10_000 },
+    );
+    await second.idle();
+    expect(second.stats().redelivered).toBeGreaterThan(0);
+    expect(second.stats().acknowledged).toBe(second.stats().messages);
+    // Per-topic order holds across the restart.
+    const order = lambda.succeeded.map((call) => (call.event as { n: number }).n);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(await deadLetters.list()).toEqual([]);
+  });
+
+  it('batches records, keeps per-topic order, delivers each once, and keeps batches in flight concurrently', async () => {
+    const prefix = unique('batch');
+    const devices = Array.from({ length: 12 }, (_, i) => `${prefix}-${i}`);
+    const yml = JSON.stringify({
+      service: 'easysmart',
+      functions: {
+        ingest: {
+          handler: 'h.handler',
+          events: [
+            {
+              iot: {
+                sql: `SELECT *, topic(2) AS device_id FROM 'devices/+/${prefix}'`,
+                sqlVersion: '2016-03-23',
+              },
+            },
+          ],
+        },
+      },
+      custom: { iotRulesEmulator: { batch: { ingest: { maxRecords: 25, maxWaitMs: 30 } } } },
+    });
+    const { lambda, start } = await setup({ yml, functionNames: ['easysmart-test-ingest'] });
+    let invocation = 0;
+    lambda.behaviour = async () => {
+      invocation += 1;
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      // Every fifth invocation fails: its batch is retried whole.
+      if (invocation % 5 === 0) throw new Error('transient');
+    };
+    const emulator = await start();
+    const perDevice = 60;
+    const sends: Array<Promise<void>> = [];
+    for (let n = 0; n < perDevice; n += 1) {
+      for (const device of devices)
+        sends.push(publish(`devices/${device}/${prefix}`, JSON.stringify({ n })));
+    }
+    await Promise.all(sends);
+    const total = devices.length * perDevice;
+    await vi.waitFor(
+      () => expect(lambda.succeeded.flatMap((call) => call.event as unknown[])).toHaveLength(total),
+      { timeout: 20_000 },
+    );
+    await emulator.idle();
+    for (const call of lambda.calls) {
+      expect(Array.isArray(call.event)).toBe(true);
+      expect((call.event as unknown[]).length).toBeLessThanOrEqual(25);
+    }
+    const records = lambda.succeeded.flatMap(
+      (call) => call.event as Array<{ n: number; device_id: string }>,
+    );
+    for (const device of devices) {
+      const sequence = records.filter((r) => r.device_id === device).map((r) => r.n);
+      expect(sequence).toEqual(Array.from({ length: perDevice }, (_, n) => n));
+    }
+    expect(lambda.succeeded.length).toBeLessThan(total / 5);
+    expect(lambda.maxConcurrent).toBeGreaterThan(1);
+    expect(lambda.maxConcurrent).toBeLessThanOrEqual(4);
+    expect(emulator.stats().functions.ingest).toMatchObject({
+      received: total,
+      succeeded: total,
+      deadLettered: 0,
+      inFlight: 0,
+      queued: 0,
+    });
+    expect(emulator.stats().functions.ingest?.retried).toBeGreaterThan(0);
+    expect(emulator.stats().acknowledged).toBe(total);
+  });
+
+  it('dead-letters a failed batch record by record', async () => {
+    const device = unique('dev');
+    const yml = JSON.stringify({
+      service: 'easysmart',
+      functions: {
+        ingest: {
+          handler: 'h.handler',
+          events: [
+            {
+              iot: { sql: `SELECT * FROM 'devices/${device}/telemetry'`, sqlVersion: '2016-03-23' },
+            },
+          ],
+        },
+      },
+      custom: { iotRulesEmulator: { batch: { ingest: { maxRecords: 10, maxWaitMs: 200 } } } },
+    });
+    const { lambda, start, deadLetters } = await setup({
+      yml,
+      functionNames: ['easysmart-test-ingest'],
+      overrides: { retry: { initialDelayMs: 10, maxDelayMs: 20, maxElapsedMs: 100 } },
+    });
+    lambda.behaviour = () => {
+      throw new Error('always');
+    };
+    const emulator = await start();
+    await Promise.all(
+      [0, 1, 2].map((n) => publish(`devices/${device}/telemetry`, JSON.stringify({ n }))),
+    );
+    await vi.waitFor(async () => expect(await deadLetters.list()).toHaveLength(3), {
+      timeout: 5000,
+    });
+    await emulator.idle();
+    const records = await deadLetters.list();
+    expect(records.map((record) => record.event)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+    expect(records.every((record) => record.batched)).toBe(true);
+    expect(new Set(records.map((record) => record.id)).size).toBe(3);
+    expect(lambda.calls.every((call) => (call.event as unknown[]).length === 3)).toBe(true);
+  });
+
+  it('refuses rules it cannot run, naming the rule', async () => {
+    const { start } = await setup({
+      yml: JSON.stringify({
+        service: 'easysmart',
+        functions: {
+          ingest: {
+            handler: 'h.handler',
+            events: [
+              { iot: { sql: "SELECT upper(x) AS y FROM 'devices/#'", sqlVersion: '2016-03-23' } },
+            ],
+          },
+        },
+      }),
+      functionNames: [],
+    });
+    await expect(start()).rejects.toThrow(
+      /functions\.ingest\.events\[iot #1\]: function upper\(\) is not supported/,
+    );
+  });
+
+  it('refuses to start with credentials the broker rejects', async () => {
+    const { start } = await setup({ yml: singleRuleYml(unique('dev')), functionNames: [] });
+    await expect(
+      start({
+        mqtt: { url: stack.mqttUrl, username: stack.mqttPlatform.username, password: 'wrong' },
+      }),
+    ).rejects.toThrow(/IoT rules emulator cannot connect/);
+  });
+});
+
+describe('localClientId', () => {
+  it('is the device id for topics under devices/', () => {
+    expect(localClientId('devices/dev-1/temp/state')).toBe('dev-1');
+    expect(localClientId('other/dev-1')).toBeUndefined();
+    expect(localClientId('devices')).toBeUndefined();
+  });
+});
+
+function singleRuleYml(device: string): string {
+  return JSON.stringify({
+    service: 'easysmart',
+    functions: {
+      ingest: {
+        handler: 'h.handler',
+        events: [
+          {
+            iot: {
+              sql: `SELECT *, topic(2) AS device_id FROM 'devices/${device}/telemetry'`,
+              sqlVersion: '2016-03-23',
+            },
+          },
+        ],
+      },
+    },
+  });
+}
