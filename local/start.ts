@@ -106,8 +106,8 @@ async function main(): Promise<void> {
     if (settings.DATABASE_URL) {
       return { adminUrl: settings.DATABASE_URL, service: undefined };
     }
-    const server = await supervisor.start('postgres', () =>
-      startPostgres({ dataDir: path.join(dataDir, 'postgres') }),
+    const server = await supervisor.start('postgres', (cancelled) =>
+      startPostgres({ dataDir: path.join(dataDir, 'postgres'), cancelled }),
     );
     return { adminUrl: server.adminUrl, service: server };
   };
@@ -118,8 +118,8 @@ async function main(): Promise<void> {
       await supervisor.start('influxdb', async () => externalService(() => answersPing(url)));
       return url;
     }
-    const server = await supervisor.start('influxdb', () =>
-      startInfluxdb({ dataDir: path.join(dataDir, 'influxdb') }),
+    const server = await supervisor.start('influxdb', (cancelled) =>
+      startInfluxdb({ dataDir: path.join(dataDir, 'influxdb'), cancelled }),
     );
     return server.url;
   };
@@ -127,8 +127,12 @@ async function main(): Promise<void> {
   const [database, influxUrl, broker, jwtPrivateJwk, appPassword] = await Promise.all([
     startDatabase(),
     startTimeSeries(),
-    supervisor.start('mosquitto', () =>
-      startMosquitto({ dataDir: path.join(dataDir, 'mosquitto'), port: settings.MQTT_PORT }),
+    supervisor.start('mosquitto', (cancelled) =>
+      startMosquitto({
+        dataDir: path.join(dataDir, 'mosquitto'),
+        port: settings.MQTT_PORT,
+        cancelled,
+      }),
     ),
     readOrCreateSecret(path.join(dataDir, 'jwt-private-jwk.json'), generateSigningJwk),
     readOrCreateSecret(path.join(dataDir, 'database-app-password')),
@@ -164,8 +168,9 @@ async function main(): Promise<void> {
   );
 
   let apiReady = false;
-  const api = await supervisor.start('api', () =>
+  const api = await supervisor.start('api', (cancelled) =>
     startServerlessOffline({
+      cancelled,
       serviceDir: repoRoot,
       workDir: path.join(dataDir, 'serverless'),
       httpPort: settings.API_PORT,

@@ -25,6 +25,8 @@ export class Supervisor {
   private readonly running: Entry[] = [];
   private readonly starting = new Set<Promise<unknown>>();
   private shutdownPromise: Promise<void> | undefined;
+  // Cancels the waits of services still starting when shutdown begins (Ctrl-C during startup).
+  private readonly startupCancellation = new AbortController();
   private resolveFailure: (reason: string) => void = () => {};
   /** Resolves with a message when a service dies unexpectedly. */
   readonly failure = new Promise<string>((resolve) => {
@@ -38,9 +40,12 @@ export class Supervisor {
   }
 
   /** Starts a service and supervises it from then on. */
-  async start<T extends SupervisedService>(name: string, start: () => Promise<T>): Promise<T> {
+  async start<T extends SupervisedService>(
+    name: string,
+    start: (cancelled: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     if (this.shuttingDown) throw new Error(`not starting ${name}: the stack is shutting down`);
-    const started = start();
+    const started = start(this.startupCancellation.signal);
     this.starting.add(started);
     try {
       const service = await started;
@@ -70,6 +75,7 @@ export class Supervisor {
   /** Stops everything, newest first; safe to call more than once. */
   shutdown(): Promise<void> {
     this.shutdownPromise ??= (async () => {
+      this.startupCancellation.abort();
       // Services still starting register (and are stopped by `start`) before we go on.
       await Promise.allSettled([...this.starting]);
       for (const { name, service } of [...this.running].reverse()) {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { descendantsOf, isAlive } from './support/processes.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { commandOf, descendantsOf, isAlive } from './support/processes.ts';
 import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,8 +62,14 @@ async function startStack(): Promise<RunningStack> {
       120_000,
     ).unref();
   });
-  const stack = { child, ready: await ready, output, exited };
+  const stack: RunningStack = {
+    child,
+    ready: { api: '', mqtt: '', dashboard: '' },
+    output,
+    exited,
+  };
   current = stack;
+  stack.ready = await ready;
   return stack;
 }
 
@@ -118,18 +124,22 @@ beforeAll(async () => {
   ports = { api: await freePort(), mqtt: await freePort(), dashboard: await freePort() };
 });
 
+/** Stops a stack a failed assertion left running, so its ports and processes go too. */
+async function forceStop(stack: RunningStack): Promise<void> {
+  const pid = stack.child.pid as number;
+  const started = [pid, ...descendantsOf(pid)];
+  if (stack.child.exitCode === null) process.kill(-pid, 'SIGINT');
+  await Promise.race([stack.exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+  for (const leftover of started.filter(isAlive)) process.kill(leftover, 'SIGKILL');
+}
+
+afterEach(async () => {
+  const left = current;
+  current = undefined;
+  if (left) await forceStop(left);
+});
+
 afterAll(async () => {
-  // Only reached with a stack still up when an assertion failed midway.
-  if (current?.child.pid) {
-    const pid = current.child.pid;
-    for (const orphan of [pid, ...descendantsOf(pid)]) {
-      try {
-        process.kill(orphan, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
   await data?.remove();
 });
 
@@ -238,5 +248,25 @@ describe('the local stack (npm start)', () => {
     const { code, leftovers } = await interrupt(stack);
     expect(code).toBe(0);
     expect(leftovers).toEqual([]);
+  }, 240_000);
+
+  it('stops everything and exits non-zero when one of its servers dies', async () => {
+    const stack = await startStack();
+    const pid = stack.child.pid as number;
+    const started = [pid, ...descendantsOf(pid)];
+    const broker = started.find((p) => commandOf(p).includes('mosquitto'));
+    expect(broker).toBeDefined();
+    process.kill(broker as number, 'SIGKILL');
+
+    expect(await stack.exited).not.toBe(0);
+    current = undefined;
+    expect(stack.output.join('\n')).toMatch(/mosquitto stopped unexpectedly: .*killed by SIGKILL/);
+    await waitUntil(
+      'every process of the stack to exit',
+      async () => started.every((p) => !isAlive(p)),
+      {
+        timeoutMs: 10_000,
+      },
+    );
   }, 240_000);
 });

@@ -1,9 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { findBinary } from './binaries.ts';
-import { freePort, type ManagedProcess, spawnManaged, waitUntil } from './process.ts';
+import { freePort, type ManagedProcess, spawnManaged, startupAbort, waitUntil } from './process.ts';
 
 export interface StartInfluxdbOptions {
+  /** Stops waiting for the server to come up (the stack is shutting down). */
+  cancelled?: AbortSignal;
   /** Directory owned by this service: config, meta, data, WAL and log. */
   dataDir: string;
   httpPort?: number;
@@ -75,7 +77,7 @@ export async function startInfluxdb(options: StartInfluxdbOptions): Promise<Runn
       await waitUntil(`influxd on ${url} (log: ${logFile})`, () => answersPing(url), {
         timeoutMs: 30_000,
         intervalMs: 50,
-        abort: () => started.exitDescription,
+        abort: startupAbort(started, options.cancelled),
       });
     } catch (error) {
       await started.stop();

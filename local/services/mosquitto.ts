@@ -5,7 +5,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { DynsecControlClient } from '../../shared/iot/mosquitto-dynsec-provisioner.ts';
 import { findBinary } from './binaries.ts';
-import { freePort, type ManagedProcess, spawnManaged, waitUntil } from './process.ts';
+import { freePort, type ManagedProcess, spawnManaged, startupAbort, waitUntil } from './process.ts';
 import { readOrCreateSecret } from './secrets.ts';
 import { assertTraversable, serviceAccountWhenRoot } from './system-user.ts';
 
@@ -14,6 +14,8 @@ export const PLATFORM_USERNAME = 'easysmart-platform';
 const PLATFORM_ROLE = 'easysmart-platform';
 
 export interface StartMosquittoOptions {
+  /** Stops waiting for the server to come up (the stack is shutting down). */
+  cancelled?: AbortSignal;
   /** Directory owned by this service: config, dynsec state, persistence, secrets, log. */
   dataDir: string;
   port?: number;
@@ -170,7 +172,7 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
       await waitUntil(`mosquitto on ${url} (log: ${logFile})`, () => canConnect(url, admin), {
         timeoutMs: 20_000,
         intervalMs: 50,
-        abort: () => started.exitDescription,
+        abort: startupAbort(started, options.cancelled),
       });
     } catch (error) {
       await started.stop();

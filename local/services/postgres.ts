@@ -3,7 +3,7 @@ import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
-import { freePort, spawnManaged, waitUntil } from './process.ts';
+import { freePort, spawnManaged, startupAbort, waitUntil } from './process.ts';
 import { readOrCreateSecret } from './secrets.ts';
 import { assertTraversable, type SystemUser, serviceAccountWhenRoot } from './system-user.ts';
 
@@ -11,6 +11,8 @@ export const LOCAL_DATABASE = 'easysmart';
 const SUPERUSER = 'postgres';
 
 export interface StartPostgresOptions {
+  /** Stops waiting for the server to come up (the stack is shutting down). */
+  cancelled?: AbortSignal;
   /** Directory owned by this service: the cluster, its log and its superuser password. */
   dataDir: string;
   port?: number;
@@ -184,7 +186,7 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
           throw error;
         }
       },
-      { timeoutMs: 30_000, intervalMs: 50, abort: () => server.exitDescription },
+      { timeoutMs: 30_000, intervalMs: 50, abort: startupAbort(server, options.cancelled) },
     );
     if (maintenance) {
       try {

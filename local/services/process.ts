@@ -28,6 +28,14 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** An abort check for `waitUntil`: why to stop waiting for `server`, if there is a reason. */
+export function startupAbort(
+  server: { readonly exitDescription: string | undefined },
+  cancelled: AbortSignal | undefined,
+): () => string | undefined {
+  return () => server.exitDescription ?? (cancelled?.aborted ? 'startup cancelled' : undefined);
+}
+
 /** Polls `probe` until it returns true, failing with `what` in the message after `timeoutMs`. */
 export async function waitUntil(
   what: string,

@@ -1,8 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { freePort, spawnManaged, waitUntil } from './process.ts';
+import { freePort, spawnManaged, startupAbort, waitUntil } from './process.ts';
 
 export interface StartServerlessOfflineOptions {
+  /** Stops waiting for the server to come up (the stack is shutting down). */
+  cancelled?: AbortSignal;
   /** The directory holding serverless.yml. */
   serviceDir: string;
   /** Per-stack working directory: bundles and the log go here, so two stacks never share them. */
@@ -46,6 +48,10 @@ export async function startServerlessOffline(
   const logFile = path.join(workDir, 'serverless-offline.log');
   const cli = path.join(options.serviceDir, 'node_modules', 'osls', 'bin', 'serverless.js');
 
+  // osls prints a failed build or a bad serverless.yml and then stays up without serving,
+  // so startup watches the output for the error instead of waiting out the timeout.
+  const recentLines: string[] = [];
+  let fatalAt: number | undefined;
   const server = spawnManaged({
     name: 'serverless-offline',
     command: process.execPath,
@@ -77,8 +83,22 @@ export async function startServerlessOffline(
     },
     logFile,
     stopSignal: 'SIGINT',
-    onOutputLine: options.onOutputLine,
+    onOutputLine: (line) => {
+      recentLines.push(line);
+      if (fatalAt === undefined && /^(Error:|✘ \[ERROR\])/.test(line.trim())) {
+        fatalAt = recentLines.length - 1;
+      }
+      options.onOutputLine?.(line);
+    },
   });
+  const fatalError = () =>
+    fatalAt === undefined
+      ? undefined
+      : `serverless failed:\n${recentLines
+          .slice(fatalAt, fatalAt + 12)
+          .filter((line) => line.trim())
+          .join('\n')}`;
+  const cancelledOrDead = startupAbort(server, options.cancelled);
 
   const healthy = async () => {
     const response = await fetch(`${url}${options.readinessPath}`, {
@@ -98,7 +118,7 @@ export async function startServerlessOffline(
     await waitUntil(`serverless-offline on ${url} (log: ${logFile})`, healthy, {
       timeoutMs: 120_000,
       intervalMs: 250,
-      abort: () => server.exitDescription,
+      abort: () => cancelledOrDead() ?? fatalError(),
     });
   } catch (error) {
     await server.stop();
