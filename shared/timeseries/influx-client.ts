@@ -1,0 +1,359 @@
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import type { InfluxQL } from './influxql.ts';
+
+const gzip = promisify(gzipCallback);
+
+/**
+ * A client for InfluxDB's v1 HTTP API (`/write`, `/query`, `/ping`): the API that InfluxDB
+ * 1.x, 2.x (v1 compatibility), 3.x and Timestream for InfluxDB all serve.
+ */
+
+export type InfluxAuth =
+  | { username: string; password: string }
+  /** InfluxDB 2.x/3.x and Timestream tokens. */
+  | { token: string };
+
+export interface InfluxClientOptions {
+  url: string;
+  /** Default `db` for writes and queries. */
+  database: string;
+  auth?: InfluxAuth;
+  /** Per request; a hung server must not hang a Lambda. */
+  timeoutMs?: number;
+  /** Lines per write request. */
+  batchSize?: number;
+  /** Bytes per write request, so long string fields cannot exceed the server's body limit. */
+  maxBatchBytes?: number;
+  gzip?: boolean;
+}
+
+export type InfluxValue = number | string | boolean | null;
+
+export interface InfluxSeries {
+  name: string;
+  tags: Record<string, string>;
+  columns: string[];
+  values: InfluxValue[][];
+}
+
+/** One statement's answer. */
+export interface StatementResult {
+  series: InfluxSeries[];
+}
+
+export class InfluxError extends Error {
+  override readonly name: string = 'InfluxError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The server is down, overloaded, timed out or answered 5xx: the caller should retry. */
+export class InfluxUnavailableError extends InfluxError {
+  override readonly name = 'InfluxUnavailableError';
+}
+
+/** A 4xx answer that is not one of the typed refusals below (bad request, auth, no such db). */
+export class InfluxRequestError extends InfluxError {
+  override readonly name = 'InfluxRequestError';
+}
+
+/** A statement the server refused; `statement` is its index in the request. */
+export class InfluxQueryError extends InfluxError {
+  override readonly name = 'InfluxQueryError';
+  constructor(
+    message: string,
+    readonly statement?: number,
+    status?: number,
+  ) {
+    super(message, status);
+  }
+}
+
+export interface RefusedBatch {
+  /** Index of the batch's first line in the lines given to `write`. */
+  offset: number;
+  lines: number;
+  dropped: number;
+}
+
+/**
+ * Points older than the policy's duration were dropped; the other points of each batch were
+ * stored. `batches` says where, so the caller can tell which points were refused.
+ */
+export class BeyondRetentionError extends InfluxError {
+  override readonly name = 'BeyondRetentionError';
+  constructor(
+    readonly dropped: number,
+    readonly batches: RefusedBatch[],
+    message = `partial write: points beyond retention policy dropped=${dropped}`,
+  ) {
+    super(message, 400);
+  }
+}
+
+/** A field was written with another type than the one the shard already has. */
+export class FieldTypeConflictError extends InfluxError {
+  override readonly name = 'FieldTypeConflictError';
+  constructor(
+    message: string,
+    readonly dropped: number | undefined,
+    readonly measurement: string | undefined,
+    readonly field: string | undefined,
+    status?: number,
+  ) {
+    super(message, status);
+  }
+}
+
+const RETENTION_REFUSAL = /points beyond retention policy dropped=(\d+)/;
+const TYPE_CONFLICT = /field type conflict/;
+
+function refusalOf(message: string, status: number): InfluxError {
+  const dropped = /dropped=(\d+)/.exec(message);
+  if (TYPE_CONFLICT.test(message)) {
+    const detail = /input field "([^"]*)" on measurement "([^"]*)"/.exec(message);
+    return new FieldTypeConflictError(
+      message,
+      dropped ? Number(dropped[1]) : undefined,
+      detail?.[2],
+      detail?.[1],
+      status,
+    );
+  }
+  return new InfluxRequestError(message, status);
+}
+
+async function errorMessage(response: Response): Promise<string> {
+  const text = await response.text().catch(() => '');
+  try {
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+    if (typeof body.error === 'string') return body.error;
+    if (typeof body.message === 'string') return body.message;
+  } catch {
+    // Not JSON (a proxy's page, say): the text itself is the best message there is.
+  }
+  return text.trim() || response.headers.get('x-influxdb-error') || `HTTP ${response.status}`;
+}
+
+function isSeries(value: unknown): value is {
+  name?: string;
+  tags?: Record<string, string>;
+  columns: string[];
+  values?: InfluxValue[][];
+  partial?: boolean;
+} {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as { columns?: unknown }).columns)
+  );
+}
+
+export class InfluxClient {
+  readonly database: string;
+  readonly #url: string;
+  readonly #headers: Record<string, string>;
+  readonly #timeoutMs: number;
+  readonly #batchSize: number;
+  readonly #maxBatchBytes: number;
+  readonly #gzip: boolean;
+
+  constructor(options: InfluxClientOptions) {
+    this.#url = options.url.replace(/\/+$/, '');
+    this.database = options.database;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#batchSize = Math.min(options.batchSize ?? 5000, 5000);
+    this.#maxBatchBytes = options.maxBatchBytes ?? 8 * 1024 * 1024;
+    this.#gzip = options.gzip ?? false;
+    this.#headers = {};
+    const auth = options.auth;
+    // Headers, not u/p query parameters: URLs end up in proxies' and servers' logs.
+    if (auth && 'token' in auth) this.#headers.authorization = `Token ${auth.token}`;
+    else if (auth) {
+      const basic = Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
+      this.#headers.authorization = `Basic ${basic}`;
+    }
+  }
+
+  async #request(
+    path: string,
+    init: {
+      method: string;
+      body?: string | Uint8Array<ArrayBuffer>;
+      headers?: Record<string, string>;
+    },
+    timeoutMs = this.#timeoutMs,
+  ): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.#url}${path}`, {
+        method: init.method,
+        headers: { ...this.#headers, ...init.headers },
+        body: init.body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      const timedOut = error instanceof Error && error.name === 'TimeoutError';
+      throw new InfluxUnavailableError(
+        timedOut
+          ? `InfluxDB did not answer within ${timeoutMs} ms`
+          : `InfluxDB is unreachable at ${this.#url}: ${error instanceof Error ? error.message : String(error)}`,
+        undefined,
+        { cause: error },
+      );
+    }
+    if (response.status >= 500 || response.status === 429) {
+      throw new InfluxUnavailableError(
+        `InfluxDB answered ${response.status}: ${await errorMessage(response)}`,
+        response.status,
+      );
+    }
+    return response;
+  }
+
+  /** True when the server answers `/ping`; never throws. */
+  async ping(timeoutMs = Math.min(this.#timeoutMs, 2000)): Promise<boolean> {
+    try {
+      const response = await this.#request('/ping', { method: 'GET' }, timeoutMs);
+      await response.body?.cancel();
+      return response.status === 204 || response.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  #batches(lines: readonly string[]): Array<{ offset: number; lines: readonly string[] }> {
+    const batches: Array<{ offset: number; lines: readonly string[] }> = [];
+    let start = 0;
+    let bytes = 0;
+    for (let index = 0; index < lines.length; index++) {
+      const size = Buffer.byteLength(lines[index] as string) + 1;
+      if (
+        index > start &&
+        (index - start >= this.#batchSize || bytes + size > this.#maxBatchBytes)
+      ) {
+        batches.push({ offset: start, lines: lines.slice(start, index) });
+        start = index;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    if (start < lines.length) batches.push({ offset: start, lines: lines.slice(start) });
+    return batches;
+  }
+
+  /**
+   * Writes line protocol (millisecond timestamps) in batches of at most `batchSize` lines.
+   * Batches refused in part for retention go on; the refusals are reported together as one
+   * `BeyondRetentionError` at the end. Any other failure stops at the failing batch (the
+   * earlier batches are stored; writes are idempotent, so retrying all of them is safe).
+   */
+  async write(
+    lines: readonly string[],
+    options: { retentionPolicy?: string; database?: string } = {},
+  ): Promise<void> {
+    const params = new URLSearchParams({ db: options.database ?? this.database, precision: 'ms' });
+    if (options.retentionPolicy) params.set('rp', options.retentionPolicy);
+    const refused: RefusedBatch[] = [];
+    for (const batch of this.#batches(lines)) {
+      const text = batch.lines.join('\n');
+      const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+      let body: string | Uint8Array<ArrayBuffer> = text;
+      if (this.#gzip) {
+        body = new Uint8Array(await gzip(text));
+        headers['content-encoding'] = 'gzip';
+      }
+      const response = await this.#request(`/write?${params}`, { method: 'POST', body, headers });
+      if (response.status === 204 || response.status === 200) {
+        await response.body?.cancel();
+        continue;
+      }
+      const message = await errorMessage(response);
+      const beyond = RETENTION_REFUSAL.exec(message);
+      if (beyond && !TYPE_CONFLICT.test(message)) {
+        refused.push({
+          offset: batch.offset,
+          lines: batch.lines.length,
+          dropped: Number(beyond[1]),
+        });
+        continue;
+      }
+      throw refusalOf(message, response.status);
+    }
+    if (refused.length > 0) {
+      const dropped = refused.reduce((sum, batch) => sum + batch.dropped, 0);
+      throw new BeyondRetentionError(dropped, refused);
+    }
+  }
+
+  /**
+   * Runs InfluxQL (one or more statements) with millisecond epoch times. Throws
+   * `InfluxQueryError` with the server's message if any statement failed, or if the server
+   * truncated a result (its `max-row-limit`): a silently short answer would be wrong.
+   */
+  async query(
+    statement: InfluxQL,
+    options: { database?: string; timeoutMs?: number } = {},
+  ): Promise<StatementResult[]> {
+    const form = new URLSearchParams({ q: statement, epoch: 'ms' });
+    const database = options.database ?? this.database;
+    if (database) form.set('db', database);
+    const response = await this.#request(
+      '/query',
+      {
+        method: 'POST',
+        body: form.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      },
+      options.timeoutMs,
+    );
+    if (response.status !== 200) {
+      const message = await errorMessage(response);
+      if (response.status === 400) throw new InfluxQueryError(message, undefined, response.status);
+      throw new InfluxRequestError(message, response.status);
+    }
+    let body: { results?: unknown; error?: unknown };
+    try {
+      body = (await response.json()) as typeof body;
+    } catch (error) {
+      throw new InfluxUnavailableError('InfluxDB sent an unreadable query answer', 200, {
+        cause: error,
+      });
+    }
+    if (typeof body.error === 'string') throw new InfluxQueryError(body.error, undefined, 200);
+    const results = Array.isArray(body.results) ? body.results : [];
+    return results.map((raw: unknown, index) => {
+      const result = (raw ?? {}) as { error?: unknown; series?: unknown; partial?: unknown };
+      if (typeof result.error === 'string') throw new InfluxQueryError(result.error, index, 200);
+      const series = Array.isArray(result.series) ? result.series.filter(isSeries) : [];
+      if (result.partial === true || series.some((s) => s.partial === true)) {
+        throw new InfluxQueryError(
+          'InfluxDB truncated the result (max-row-limit); narrow the query',
+          index,
+          200,
+        );
+      }
+      return {
+        series: series.map((s) => ({
+          name: s.name ?? '',
+          tags: s.tags ?? {},
+          columns: s.columns,
+          values: s.values ?? [],
+        })),
+      };
+    });
+  }
+}
+
+/** A series' rows as objects keyed by column. */
+export function rowsOf(series: InfluxSeries): Array<Record<string, InfluxValue>> {
+  return series.values.map((row) =>
+    Object.fromEntries(series.columns.map((column, index) => [column, row[index] ?? null])),
+  );
+}

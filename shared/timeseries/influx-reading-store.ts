@@ -1,0 +1,672 @@
+import {
+  BeyondRetentionError,
+  type InfluxClient,
+  type InfluxSeries,
+  type InfluxValue,
+} from './influx-client.ts';
+import {
+  type Aggregate,
+  durationMs,
+  type FieldExpr,
+  type InfluxQL,
+  InfluxQLError,
+  policyDurationMs,
+  type Source,
+  statements,
+  type TagFilter,
+  tenantDelete,
+  tenantSelect,
+} from './influxql.ts';
+import {
+  FIELDS,
+  InvalidReadingError,
+  MEASUREMENTS,
+  type Reading,
+  readingProblem,
+  readingToLine,
+  storageOf,
+} from './reading.ts';
+import {
+  type EntityRef,
+  type LatestValue,
+  type ReadingStore,
+  SERIES_FUNCTIONS,
+  type SeriesFunction,
+  type SeriesPoint,
+  type SeriesQuery,
+  SeriesQueryError,
+  type SeriesResult,
+  type SeriesSource,
+  TooManyPointsError,
+  type WriteResult,
+} from './reading-store.ts';
+import {
+  backfillRollups,
+  DEFAULT_RETENTION_PLANS,
+  LATE_READING_MS,
+  type RetentionPlan,
+  ROLLUPS,
+  type Rollup,
+  rollupPolicy,
+} from './schema.ts';
+
+export interface InfluxReadingStoreOptions {
+  client: InfluxClient;
+  /** Defaults to the client's database. */
+  database?: string;
+  plans?: readonly RetentionPlan[];
+  /** Most points one `series` call returns. */
+  maxPoints?: number;
+  /**
+   * Recompute the rollups of readings that arrive later than the CQs look back (a device
+   * flushing a long offline buffer), so long-range charts include them.
+   */
+  refreshLateRollups?: boolean;
+  /** Timeout for maintenance statements (backfill, plan moves). */
+  maintenanceTimeoutMs?: number;
+  now?: () => number;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+/** Raw points are read for spans up to this; the 5m rollup up to `FIVE_MINUTE_SPAN_MS`. */
+const RAW_SPAN_MS = DAY_MS;
+const FIVE_MINUTE_SPAN_MS = 31 * DAY_MS;
+/**
+ * A plan move copies what is this much younger than the new policy's limit: older points
+ * could cross it between our clock and the server's and be refused mid-copy.
+ */
+const MOVE_EDGE_MARGIN_MS = 60_000;
+/** Purges after a move spare this much beyond the new limit, for the same reason. */
+const PURGE_MARGIN_MS = HOUR_MS;
+/** Writes in flight under the old plan while a move runs land in this recent window. */
+const MOVE_RECOPY_MS = 2 * HOUR_MS;
+
+type Kind = 'numeric' | 'text' | 'switch';
+const KINDS: readonly Kind[] = ['numeric', 'text', 'switch'];
+
+function kindOf(ref: EntityRef): Kind {
+  if (ref.entityType === 'switch') return 'switch';
+  return ref.entityType === 'text' ? 'text' : 'numeric';
+}
+
+const STORAGE: Record<Kind, { measurement: string; field: string }> = {
+  numeric: storageOf('sensor'),
+  text: storageOf('text'),
+  switch: storageOf('switch'),
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function timeOf(value: InfluxValue): number {
+  if (typeof value !== 'number')
+    throw new Error(`InfluxDB sent a non-numeric time: ${String(value)}`);
+  return value;
+}
+
+/** What an aggregate over a rollup's fields is, per requested function. */
+const ROLLUP_EXPRESSIONS: Record<SeriesFunction, FieldExpr> = {
+  // Exact over any multiple of the rollup interval, unlike a mean of means.
+  mean: {
+    divide: [
+      { fn: 'sum', field: 'sum' },
+      { fn: 'sum', field: 'count' },
+    ],
+  },
+  min: { fn: 'min', field: 'min' },
+  max: { fn: 'max', field: 'max' },
+  count: { fn: 'sum', field: 'count' },
+  last: { fn: 'last', field: 'last' },
+};
+
+interface Read {
+  statement: InfluxQL;
+  /** Turns the statement's series into per-entity points. */
+  collect(series: InfluxSeries[], into: (entityId: string, points: SeriesPoint[]) => void): void;
+}
+
+function collectValues(
+  series: InfluxSeries[],
+  into: (entityId: string, points: SeriesPoint[]) => void,
+) {
+  for (const s of series) {
+    const entityId = s.tags.entity_id;
+    if (entityId === undefined) continue;
+    const valueColumn = s.columns.indexOf('value');
+    const points: SeriesPoint[] = [];
+    for (const row of s.values) {
+      const value = row[valueColumn];
+      if (value === null || value === undefined) continue;
+      points.push({ time: iso(timeOf(row[0] ?? null)), value });
+    }
+    into(entityId, points);
+  }
+}
+
+/**
+ * `ReadingStore` over InfluxDB: raw points in each plan's policy, 5m/1h rollups (filled by
+ * the CQs from `ensureTimeseriesSchema`) in `<policy>_5m` / `<policy>_1h`.
+ */
+export class InfluxReadingStore implements ReadingStore {
+  readonly #client: InfluxClient;
+  readonly #database: string;
+  readonly #plans: Map<string, RetentionPlan>;
+  readonly #maxPoints: number;
+  readonly #refreshLateRollups: boolean;
+  readonly #maintenanceTimeoutMs: number;
+  readonly #now: () => number;
+
+  constructor(options: InfluxReadingStoreOptions) {
+    this.#client = options.client;
+    this.#database = options.database ?? options.client.database;
+    this.#plans = new Map(
+      (options.plans ?? DEFAULT_RETENTION_PLANS).map((plan) => [plan.policy, plan]),
+    );
+    this.#maxPoints = options.maxPoints ?? 100_000;
+    this.#refreshLateRollups = options.refreshLateRollups ?? true;
+    this.#maintenanceTimeoutMs = options.maintenanceTimeoutMs ?? 120_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  #plan(policy: string): RetentionPlan {
+    const plan = this.#plans.get(policy);
+    if (!plan) throw new SeriesQueryError('unknown_policy', `unknown retention policy ${policy}`);
+    return plan;
+  }
+
+  #source(policy: string, measurement: string): Source {
+    return { database: this.#database, retentionPolicy: policy, measurement };
+  }
+
+  async writeReadings(readings: Reading[]): Promise<WriteResult> {
+    const problems = readings.flatMap((reading) => {
+      const problem = readingProblem(reading);
+      return problem ? [{ reading, problem }] : [];
+    });
+    // All or nothing: a batch with a wrong reading is the caller's bug, not a partial write.
+    if (problems.length > 0) throw new InvalidReadingError(problems);
+    const byPolicy = new Map<string, Reading[]>();
+    for (const reading of readings) {
+      this.#plan(reading.retentionPolicy);
+      const group = byPolicy.get(reading.retentionPolicy);
+      if (group) group.push(reading);
+      else byPolicy.set(reading.retentionPolicy, [reading]);
+    }
+    const beyondRetention: Reading[] = [];
+    for (const [policy, group] of byPolicy) {
+      beyondRetention.push(...(await this.#writePolicy(policy, group)));
+    }
+    if (this.#refreshLateRollups) {
+      const refused = new Set(beyondRetention);
+      await this.#refreshRollups(readings.filter((reading) => !refused.has(reading)));
+    }
+    return { written: readings.length - beyondRetention.length, beyondRetention };
+  }
+
+  /**
+   * On a retention refusal InfluxDB stores the rest of the batch and drops the points older
+   * than its `now - duration`, sparing those that share a shard group with a kept point.
+   * Either way the dropped ones are the batch's oldest, and the server's count says how
+   * many: that identifies them exactly, whatever the skew between its clock and ours. The
+   * rest is written again (idempotent: same series and timestamps), in case a server refused
+   * the whole batch; if the limit moved meanwhile, the next refusal names the next oldest.
+   */
+  async #writePolicy(policy: string, readings: Reading[]): Promise<Reading[]> {
+    const beyond: Reading[] = [];
+    let pending = readings;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      try {
+        await this.#client.write(pending.map(readingToLine), { retentionPolicy: policy });
+        break;
+      } catch (error) {
+        if (!(error instanceof BeyondRetentionError)) throw error;
+        const retry: Reading[] = [];
+        for (const batch of error.batches) {
+          const sorted = pending
+            .slice(batch.offset, batch.offset + batch.lines)
+            .sort((a, b) => a.timeMs - b.timeMs);
+          beyond.push(...sorted.slice(0, batch.dropped));
+          retry.push(...sorted.slice(batch.dropped));
+        }
+        // The kept points were stored by the refused request itself: a third round only
+        // chases a limit that keeps moving.
+        if (attempt >= 2) break;
+        pending = retry;
+      }
+    }
+    return beyond;
+  }
+
+  async #refreshRollups(readings: Reading[]): Promise<void> {
+    const lateBefore = this.#now() - LATE_READING_MS;
+    const ranges = new Map<string, { reading: Reading; from: number; to: number }>();
+    for (const reading of readings) {
+      if (reading.timeMs >= lateBefore || storageOf(reading.entityType).field !== FIELDS.value)
+        continue;
+      const key = `${reading.retentionPolicy}\u0000${reading.tenantId}\u0000${reading.deviceId}`;
+      const range = ranges.get(key);
+      if (!range) ranges.set(key, { reading, from: reading.timeMs, to: reading.timeMs });
+      else {
+        range.from = Math.min(range.from, reading.timeMs);
+        range.to = Math.max(range.to, reading.timeMs);
+      }
+    }
+    for (const { reading, from, to } of ranges.values()) {
+      await backfillRollups(this.#client, {
+        database: this.#database,
+        plans: [this.#plan(reading.retentionPolicy)],
+        tenantId: reading.tenantId,
+        tags: { device_id: reading.deviceId },
+        from,
+        to: to + 1,
+        timeoutMs: this.#maintenanceTimeoutMs,
+        now: this.#now,
+      });
+    }
+  }
+
+  async latest(
+    tenantId: number,
+    deviceId: string,
+    entities: EntityRef[],
+    retentionPolicy: string,
+  ): Promise<Map<string, LatestValue>> {
+    this.#plan(retentionPolicy);
+    const latest = new Map<string, LatestValue>();
+    const byKind = new Map<Kind, string[]>();
+    for (const entity of entities) {
+      const ids = byKind.get(kindOf(entity)) ?? [];
+      ids.push(entity.entityId);
+      byKind.set(kindOf(entity), ids);
+    }
+    if (byKind.size === 0) return latest;
+    const kinds = [...byKind.keys()];
+    // One request; a statement per field because last() reports its point's time only
+    // when it is the statement's only selector.
+    const results = await this.#client.query(
+      statements(
+        kinds.map((kind) =>
+          tenantSelect({
+            tenantId,
+            from: this.#source(retentionPolicy, STORAGE[kind].measurement),
+            select: [{ expr: { fn: 'last', field: STORAGE[kind].field }, as: 'value' }],
+            tags: { device_id: deviceId, entity_id: byKind.get(kind) ?? [] },
+            groupBy: { tags: ['entity_id'] },
+          }),
+        ),
+      ),
+    );
+    for (const result of results) {
+      collectValues(result.series, (entityId, points) => {
+        const point = points[0];
+        if (point) latest.set(entityId, point);
+      });
+    }
+    return latest;
+  }
+
+  #chooseSource(spanMs: number, everyMs: number | undefined): SeriesSource {
+    let source: SeriesSource =
+      spanMs <= RAW_SPAN_MS ? 'raw' : spanMs <= FIVE_MINUTE_SPAN_MS ? '5m' : '1h';
+    // A bucket must be made of whole rollup intervals, or a rollup cannot serve it.
+    const serves = (rollup: SeriesSource) =>
+      rollup === 'raw' || everyMs === undefined || everyMs % durationMs(rollup) === 0;
+    while (!serves(source)) source = source === '1h' ? '5m' : 'raw';
+    return source;
+  }
+
+  async series(query: SeriesQuery): Promise<SeriesResult> {
+    const fromMs = query.from.getTime();
+    const toMs = query.to.getTime();
+    if (!Number.isFinite(fromMs) || !Number.isFinite(toMs) || fromMs > toMs) {
+      throw new SeriesQueryError('invalid_range', '`from` must be a time before `to`');
+    }
+    let everyMs: number | undefined;
+    if (query.every !== undefined) {
+      try {
+        everyMs = durationMs(query.every);
+      } catch (error) {
+        if (error instanceof InfluxQLError)
+          throw new SeriesQueryError('invalid_every', error.message);
+        throw error;
+      }
+    }
+    const fn = query.fn ?? 'mean';
+    if (!SERIES_FUNCTIONS.includes(fn)) {
+      throw new SeriesQueryError('invalid_fn', `fn must be one of ${SERIES_FUNCTIONS.join(', ')}`);
+    }
+    this.#plan(query.retentionPolicy);
+
+    // Entity filters per kind: typed refs read only their measurement; bare ids read all.
+    const filters = new Map<Kind, string[] | undefined>();
+    const order: string[] = [];
+    if (query.entities) {
+      for (const entity of query.entities) {
+        const ids = filters.get(kindOf(entity)) ?? [];
+        ids.push(entity.entityId);
+        filters.set(kindOf(entity), ids);
+        order.push(entity.entityId);
+      }
+    } else {
+      for (const kind of KINDS)
+        filters.set(kind, query.entityIds ? [...query.entityIds] : undefined);
+      order.push(...(query.entityIds ?? []));
+    }
+
+    const source = this.#chooseSource(toMs - fromMs, everyMs);
+    const collected = new Map<string, SeriesPoint[]>(order.map((id) => [id, []]));
+    const add = (entityId: string, points: SeriesPoint[]) => {
+      const list = collected.get(entityId);
+      if (list) list.push(...points);
+      else collected.set(entityId, [...points]);
+    };
+    if (filters.size > 0) {
+      const reads = await this.#plannedReads(query, filters, source, fn, fromMs, toMs, everyMs);
+      if (reads.length > 0) {
+        const results = await this.#client.query(statements(reads.map((read) => read.statement)));
+        reads.forEach((read, index) => {
+          read.collect(results[index]?.series ?? [], add);
+        });
+      }
+    }
+
+    let total = 0;
+    const series = [...collected.entries()]
+      .sort(([a], [b]) =>
+        order.length > 0 ? order.indexOf(a) - order.indexOf(b) : a < b ? -1 : a > b ? 1 : 0,
+      )
+      .map(([entityId, points]) => {
+        points.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+        total += points.length;
+        return { entity_id: entityId, points };
+      });
+    if (total > this.#maxPoints) throw new TooManyPointsError(total, this.#maxPoints);
+    return { source, series };
+  }
+
+  async #plannedReads(
+    query: SeriesQuery,
+    filters: Map<Kind, string[] | undefined>,
+    source: SeriesSource,
+    fn: SeriesFunction,
+    fromMs: number,
+    toMs: number,
+    everyMs: number | undefined,
+  ): Promise<Read[]> {
+    const tagsFor = (kind: Kind): TagFilter => {
+      const ids = filters.get(kind);
+      return ids ? { device_id: query.deviceId, entity_id: ids } : { device_id: query.deviceId };
+    };
+    const raw = (kind: Kind) => this.#source(query.retentionPolicy, STORAGE[kind].measurement);
+    const inclusive = { from: fromMs, to: toMs, toInclusive: true };
+    const kinds = [...filters.keys()];
+
+    // Every point of the range, unaggregated: count first so a huge answer is refused
+    // before it is fetched.
+    const rawPointKinds = kinds.filter(
+      (kind) =>
+        (everyMs === undefined && (kind !== 'numeric' || source === 'raw')) ||
+        (everyMs !== undefined && kind === 'switch' && fn === 'mean'),
+    );
+    if (rawPointKinds.length > 0) {
+      const counts = await this.#client.query(
+        statements(
+          rawPointKinds.map((kind) =>
+            tenantSelect({
+              tenantId: query.tenantId,
+              from: raw(kind),
+              select: [{ expr: { fn: 'count', field: STORAGE[kind].field }, as: 'value' }],
+              tags: tagsFor(kind),
+              time: inclusive,
+            }),
+          ),
+        ),
+      );
+      let total = 0;
+      for (const result of counts) {
+        for (const s of result.series) for (const row of s.values) total += Number(row[1] ?? 0);
+      }
+      if (total > this.#maxPoints) throw new TooManyPointsError(total, this.#maxPoints);
+    }
+    if (everyMs !== undefined) {
+      const buckets = Math.ceil((toMs - fromMs + 1) / everyMs);
+      if (buckets > this.#maxPoints) throw new TooManyPointsError(buckets, this.#maxPoints);
+    }
+
+    const reads: Read[] = [];
+    const pointsRead = (kind: Kind): Read => ({
+      statement: tenantSelect({
+        tenantId: query.tenantId,
+        from: raw(kind),
+        select: [{ expr: { field: STORAGE[kind].field }, as: 'value' }],
+        tags: tagsFor(kind),
+        time: inclusive,
+        groupBy: { tags: ['entity_id'] },
+      }),
+      collect: collectValues,
+    });
+    const every = query.every;
+    for (const kind of kinds) {
+      if (kind === 'numeric' && source !== 'raw') {
+        reads.push(...this.#rollupReads(query, source, fn, fromMs, toMs, everyMs, tagsFor(kind)));
+      } else if (every === undefined || everyMs === undefined) {
+        reads.push(pointsRead(kind));
+      } else if (kind === 'switch' && fn === 'mean') {
+        const read = pointsRead(kind);
+        const bucketMs = everyMs;
+        reads.push({
+          statement: read.statement,
+          collect: (series, into) => {
+            read.collect(series, (entityId, points) =>
+              into(entityId, meanOfStates(points, bucketMs)),
+            );
+          },
+        });
+      } else {
+        // Text has no order or average: every function but count gives the bucket's last.
+        const aggregate: Aggregate = kind === 'text' && fn !== 'count' ? 'last' : fn;
+        reads.push({
+          statement: tenantSelect({
+            tenantId: query.tenantId,
+            from: raw(kind),
+            select: [{ expr: { fn: aggregate, field: STORAGE[kind].field }, as: 'value' }],
+            tags: tagsFor(kind),
+            time: inclusive,
+            groupBy: { every, tags: ['entity_id'] },
+            fill: 'none',
+          }),
+          collect: collectValues,
+        });
+      }
+    }
+    return reads;
+  }
+
+  /**
+   * A rollup read, with the recent tail read raw: the CQs may not have written its buckets
+   * yet, and revise them for late readings as long as they resample. Before the split the
+   * rollups are final (readings arriving later than that are refreshed by `writeReadings`).
+   * The split is on a bucket boundary, so each bucket comes whole from one source.
+   */
+  #rollupReads(
+    query: SeriesQuery,
+    source: Exclude<SeriesSource, 'raw'>,
+    fn: SeriesFunction,
+    fromMs: number,
+    toMs: number,
+    everyMs: number | undefined,
+    tags: TagFilter,
+  ): Read[] {
+    const rollup = ROLLUPS.find((candidate) => candidate.name === source) as Rollup;
+    const intervalMs = durationMs(rollup.interval);
+    const every = query.every ?? rollup.interval;
+    const bucketMs = everyMs ?? intervalMs;
+    const settled = Math.max(durationMs(rollup.resampleFor), LATE_READING_MS + intervalMs);
+    const split = Math.floor((this.#now() - settled) / bucketMs) * bucketMs;
+    const end = toMs + 1;
+    const reads: Read[] = [];
+    const read = (from: Source, expr: FieldExpr, time: { from: number; to: number }): Read => ({
+      statement: tenantSelect({
+        tenantId: query.tenantId,
+        from,
+        select: [{ expr, as: 'value' }],
+        tags,
+        time,
+        groupBy: { every, tags: ['entity_id'] },
+        fill: 'none',
+      }),
+      collect: collectValues,
+    });
+    if (fromMs < Math.min(split, end)) {
+      reads.push(
+        read(
+          this.#source(rollupPolicy(query.retentionPolicy, rollup), MEASUREMENTS.sensor),
+          ROLLUP_EXPRESSIONS[fn],
+          { from: fromMs, to: Math.min(split, end) },
+        ),
+      );
+    }
+    if (Math.max(fromMs, split) < end) {
+      reads.push(
+        read(
+          this.#source(query.retentionPolicy, MEASUREMENTS.sensor),
+          { fn, field: FIELDS.value },
+          { from: Math.max(fromMs, split), to: end },
+        ),
+      );
+    }
+    return reads;
+  }
+
+  /**
+   * Moves a tenant's history to its new plan's policy after a plan change (call it once the
+   * tenant's plan, and so its writes, point to `toPolicy`).
+   *
+   * InfluxDB 1.x cannot delete from one retention policy: DELETE and DROP SERIES act on every
+   * policy of the database, so deleting the tenant from the old policy would also delete the
+   * copies and whatever was already written under the new plan. So the move copies (raw
+   * measurements and both rollups, `SELECT * INTO ... GROUP BY *`, day by day, only what the
+   * new policy keeps), and then deletes only the tenant's points older than the new policy
+   * keeps, in every policy: points the tenant can no longer see anyway. What the copy left
+   * in the old policy is invisible (reads follow the tenant's current policy), expires with
+   * that policy, and never doubles anything: a later move back overwrites the same series
+   * and timestamps instead of adding points.
+   */
+  async moveTenant(tenantId: number, fromPolicy: string, toPolicy: string): Promise<void> {
+    if (fromPolicy === toPolicy) return;
+    this.#plan(fromPolicy);
+    const target = this.#plan(toPolicy);
+    const keepMs = policyDurationMs(target.duration);
+    const now = this.#now();
+    const oldest = Number.isFinite(keepMs) ? now - keepMs + MOVE_EDGE_MARGIN_MS : undefined;
+
+    const pairs: Array<{ from: string; to: string; measurements: string[] }> = [
+      {
+        from: fromPolicy,
+        to: toPolicy,
+        measurements: [MEASUREMENTS.sensor, MEASUREMENTS.relay, MEASUREMENTS.predictions],
+      },
+      ...ROLLUPS.map((rollup) => ({
+        from: rollupPolicy(fromPolicy, rollup),
+        to: rollupPolicy(toPolicy, rollup),
+        measurements: [MEASUREMENTS.sensor],
+      })),
+    ];
+    for (const pair of pairs) {
+      for (const measurement of pair.measurements) {
+        await this.#copyTenant(tenantId, pair.from, pair.to, measurement, oldest);
+      }
+    }
+    // Writes that were in flight under the old plan while the bulk copy ran.
+    const recent = Math.max(now - MOVE_RECOPY_MS, oldest ?? -Infinity);
+    for (const measurement of pairs[0]?.measurements ?? []) {
+      await this.#copyTenant(tenantId, fromPolicy, toPolicy, measurement, recent);
+    }
+    // Rollup buckets copied while a bucket straddled the switch hold only the old policy's
+    // share: recompute the recent ones from the merged raw points.
+    await backfillRollups(this.#client, {
+      database: this.#database,
+      plans: [target],
+      tenantId,
+      from: now - 3 * HOUR_MS,
+      to: now,
+      timeoutMs: this.#maintenanceTimeoutMs,
+      now: this.#now,
+    });
+    await this.purgeBeyondRetention(tenantId, toPolicy);
+  }
+
+  /**
+   * Deletes the tenant's points older than `policy` keeps, from every policy (see
+   * `moveTenant`): the tenant on that plan can no longer see them, and an old plan's
+   * INF policy would otherwise keep them forever.
+   */
+  async purgeBeyondRetention(tenantId: number, policy: string): Promise<void> {
+    const keepMs = policyDurationMs(this.#plan(policy).duration);
+    if (!Number.isFinite(keepMs)) return;
+    await this.#client.query(
+      tenantDelete({
+        tenantId,
+        database: this.#database,
+        time: { to: this.#now() - keepMs - PURGE_MARGIN_MS },
+      }),
+      { timeoutMs: this.#maintenanceTimeoutMs },
+    );
+  }
+
+  async #copyTenant(
+    tenantId: number,
+    fromPolicy: string,
+    toPolicy: string,
+    measurement: string,
+    oldest: number | undefined,
+  ): Promise<void> {
+    const from = this.#source(fromPolicy, measurement);
+    const bound = async (desc: boolean): Promise<number | undefined> => {
+      const [result] = await this.#client.query(
+        tenantSelect({
+          tenantId,
+          from,
+          select: [{ expr: { all: true } }],
+          ...(oldest !== undefined ? { time: { from: oldest } } : {}),
+          limit: 1,
+          orderDesc: desc,
+        }),
+      );
+      const row = result?.series[0]?.values[0];
+      return row ? timeOf(row[0] ?? null) : undefined;
+    };
+    const first = await bound(false);
+    if (first === undefined) return;
+    const last = (await bound(true)) ?? first;
+    // Day by day, so a long history is not one statement racing the request timeout.
+    for (let start = first; start <= last; start += DAY_MS) {
+      await this.#client.query(
+        tenantSelect({
+          tenantId,
+          from,
+          into: this.#source(toPolicy, measurement),
+          select: [{ expr: { all: true } }],
+          time: { from: start, to: Math.min(start + DAY_MS, last + 1) },
+          groupBy: { tags: '*' },
+        }),
+        { timeoutMs: this.#maintenanceTimeoutMs },
+      );
+    }
+  }
+}
+
+/** Share of `true` states per bucket: InfluxQL has no mean over booleans. */
+function meanOfStates(points: SeriesPoint[], everyMs: number): SeriesPoint[] {
+  const buckets = new Map<number, { on: number; all: number }>();
+  for (const point of points) {
+    const start = Math.floor(Date.parse(point.time) / everyMs) * everyMs;
+    const bucket = buckets.get(start) ?? { on: 0, all: 0 };
+    bucket.all++;
+    if (point.value === true) bucket.on++;
+    buckets.set(start, bucket);
+  }
+  return [...buckets.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([start, bucket]) => ({ time: iso(start), value: bucket.on / bucket.all }));
+}

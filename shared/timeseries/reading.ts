@@ -1,0 +1,127 @@
+import { DEVICE_ID_PATTERN, ENTITY_ID_PATTERN, type EntityType } from '../devices/model.ts';
+import { type LinePoint, lineProblem, toLine } from './line-protocol.ts';
+
+/**
+ * The one internal shape every inbound payload (state message, telemetry batch, command
+ * confirmation) is converted to before it reaches the time-series store.
+ */
+export interface Reading {
+  tenantId: number;
+  deviceId: string;
+  entityId: string;
+  entityType: EntityType;
+  value: number | boolean | string;
+  /** Epoch milliseconds; always written explicitly so a redelivery overwrites, not adds. */
+  timeMs: number;
+  /** The tenant's plan policy (`free_plan`, ...), resolved from the registry, never the payload. */
+  retentionPolicy: string;
+  /** Switches only: who caused the change (`device`, `user_3`, ...). */
+  triggeredBy?: string;
+  unit?: string;
+}
+
+export const MEASUREMENTS = {
+  sensor: 'sensor_data',
+  relay: 'relay_states',
+  predictions: 'ml_predictions',
+} as const;
+
+/** Field names, per entity type. `text` is its own field so it never clashes with float `value`. */
+export const FIELDS = { value: 'value', text: 'text', state: 'state', triggeredBy: 'triggered_by' };
+
+/** Where an entity type's readings live. */
+export function storageOf(entityType: EntityType): { measurement: string; field: string } {
+  switch (entityType) {
+    case 'sensor':
+    case 'number':
+      return { measurement: MEASUREMENTS.sensor, field: FIELDS.value };
+    case 'text':
+      return { measurement: MEASUREMENTS.sensor, field: FIELDS.text };
+    case 'switch':
+      return { measurement: MEASUREMENTS.relay, field: FIELDS.state };
+  }
+}
+
+// InfluxDB stores time as int64 nanoseconds: 1677-09-21 .. 2262-04-11.
+const MIN_TIME_MS = -9_223_372_036_854;
+const MAX_TIME_MS = 9_223_372_036_854;
+
+export class InvalidReadingError extends Error {
+  override readonly name = 'InvalidReadingError';
+  constructor(readonly problems: Array<{ reading: Reading; problem: string }>) {
+    const first = problems[0];
+    super(
+      `${problems.length} invalid reading(s)` +
+        (first
+          ? `; first: ${first.reading.deviceId}/${first.reading.entityId}: ${first.problem}`
+          : ''),
+    );
+  }
+}
+
+function valueProblem(reading: Reading): string | undefined {
+  const { entityType, value } = reading;
+  switch (entityType) {
+    case 'sensor':
+    case 'number':
+      if (typeof value !== 'number') return `a ${entityType} value must be a number`;
+      if (!Number.isFinite(value)) return `a ${entityType} value must be finite`;
+      return undefined;
+    case 'switch':
+      return typeof value === 'boolean' ? undefined : 'a switch value must be a boolean';
+    case 'text':
+      return typeof value === 'string' ? undefined : 'a text value must be a string';
+    default:
+      return `unknown entity type ${String(entityType)}`;
+  }
+}
+
+/** Why a reading cannot be stored exactly as given, or undefined if it can. */
+export function readingProblem(reading: Reading): string | undefined {
+  if (!Number.isSafeInteger(reading.tenantId) || reading.tenantId <= 0) {
+    return 'tenantId must be a positive integer';
+  }
+  if (!DEVICE_ID_PATTERN.test(reading.deviceId)) return 'invalid deviceId';
+  if (!ENTITY_ID_PATTERN.test(reading.entityId)) return 'invalid entityId';
+  if (
+    !Number.isSafeInteger(reading.timeMs) ||
+    reading.timeMs < MIN_TIME_MS ||
+    reading.timeMs > MAX_TIME_MS
+  ) {
+    return 'timeMs must be an integer epoch in milliseconds within InfluxDB range';
+  }
+  if (typeof reading.retentionPolicy !== 'string' || reading.retentionPolicy === '') {
+    return 'retentionPolicy is required';
+  }
+  const problem = valueProblem(reading);
+  if (problem) return problem;
+  return lineProblem(pointOf(reading));
+}
+
+/** The line-protocol point a reading becomes (not validated: see `readingProblem`). */
+export function pointOf(reading: Reading): LinePoint {
+  const storage = storageOf(reading.entityType);
+  const fields: LinePoint['fields'] = { [storage.field]: reading.value };
+  if (reading.entityType === 'switch' && reading.triggeredBy !== undefined) {
+    fields[FIELDS.triggeredBy] = reading.triggeredBy;
+  }
+  if (reading.entityType !== 'switch' && reading.unit !== undefined) fields.unit = reading.unit;
+  return {
+    measurement: storage.measurement,
+    tags: {
+      tenant_id: String(reading.tenantId),
+      device_id: reading.deviceId,
+      entity_id: reading.entityId,
+      entity_type: reading.entityType,
+    },
+    fields,
+    timeMs: reading.timeMs,
+  };
+}
+
+/** Line protocol for a reading; throws `InvalidReadingError` rather than write a wrong point. */
+export function readingToLine(reading: Reading): string {
+  const problem = readingProblem(reading);
+  if (problem) throw new InvalidReadingError([{ reading, problem }]);
+  return toLine(pointOf(reading));
+}

@@ -1,0 +1,818 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startInfluxdb } from '../local/services/influxdb.ts';
+import {
+  BeyondRetentionError,
+  FieldTypeConflictError,
+  InfluxClient,
+  InfluxQueryError,
+  InfluxRequestError,
+  InfluxUnavailableError,
+  rowsOf,
+} from '../shared/timeseries/influx-client.ts';
+import { InfluxReadingStore } from '../shared/timeseries/influx-reading-store.ts';
+import {
+  alterRetentionPolicy,
+  dropDatabase,
+  duration,
+  InfluxQLError,
+  ident,
+  showContinuousQueries,
+  showRetentionPolicies,
+  stringLiteral,
+  tenantDelete,
+  tenantSelect,
+} from '../shared/timeseries/influxql.ts';
+import {
+  formatFloat,
+  LineProtocolError,
+  lineProblem,
+  toLine,
+} from '../shared/timeseries/line-protocol.ts';
+import { InvalidReadingError, type Reading, readingToLine } from '../shared/timeseries/reading.ts';
+import { TooManyPointsError } from '../shared/timeseries/reading-store.ts';
+import {
+  backfillRollups,
+  DEFAULT_RETENTION_PLANS,
+  ensureTimeseriesSchema,
+} from '../shared/timeseries/schema.ts';
+
+/**
+ * The InfluxDB from the global setup when there is one, else one of this file's own.
+ * A missing influxd fails the run (startInfluxdb throws): never a silent skip.
+ */
+async function influxUrl(): Promise<{ url: string; stop(): Promise<void> }> {
+  const stack = (inject as unknown as (key: string) => unknown)('testStack') as
+    | { influxUrl?: string }
+    | undefined;
+  if (stack?.influxUrl) return { url: stack.influxUrl, stop: async () => {} };
+  const dir = await mkdtemp(path.join(tmpdir(), 'easysmart-timeseries-'));
+  const influx = await startInfluxdb({ dataDir: dir });
+  return {
+    url: influx.url,
+    stop: async () => {
+      await influx.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const database = `ts_test_${randomBytes(4).toString('hex')}`;
+let server: { url: string; stop(): Promise<void> };
+let client: InfluxClient;
+let store: InfluxReadingStore;
+let nextTenant = 1;
+const tenant = () => nextTenant++;
+
+beforeAll(async () => {
+  server = await influxUrl();
+  client = new InfluxClient({ url: server.url, database, timeoutMs: 10_000 });
+  await ensureTimeseriesSchema(client, { database });
+  // The test controls rollups itself; the automatic refresh has a test of its own.
+  store = new InfluxReadingStore({ client, refreshLateRollups: false });
+});
+
+afterAll(async () => {
+  await client?.query(dropDatabase(database)).catch(() => {});
+  await server?.stop();
+});
+
+function reading(overrides: Partial<Reading> & Pick<Reading, 'tenantId' | 'timeMs'>): Reading {
+  return {
+    deviceId: 'COMP_001',
+    entityId: 'temp_oil',
+    entityType: 'sensor',
+    value: 1,
+    retentionPolicy: 'free_plan',
+    ...overrides,
+  };
+}
+
+/** Every raw value of one field, as stored, for a tenant. */
+async function stored(
+  tenantId: number,
+  policy: string,
+  measurement = 'sensor_data',
+  field = 'value',
+) {
+  const [result] = await client.query(
+    tenantSelect({
+      tenantId,
+      from: { database, retentionPolicy: policy, measurement },
+      select: [{ expr: { field } }],
+      groupBy: { tags: ['entity_id'] },
+    }),
+  );
+  return (result?.series ?? []).flatMap((series) =>
+    rowsOf(series).map((row) => ({
+      entity: series.tags.entity_id,
+      time: row.time,
+      value: row[field],
+    })),
+  );
+}
+
+describe('line protocol', () => {
+  it('escapes measurement, tag and field syntax characters', () => {
+    expect(
+      toLine({
+        measurement: 'm e,a=s',
+        tags: { 'z key': 'v,a=l ue', a: 'x\\y"' },
+        fields: { 'f=1': 'say "hi" \\o/', n: 42, b: false },
+        timeMs: 1700000000123,
+      }),
+    ).toBe(
+      'm\\ e\\,a=s,a=x\\y",z\\ key=v\\,a\\=l\\ ue f\\=1="say \\"hi\\" \\\\o/",n=42,b=false 1700000000123',
+    );
+  });
+
+  it('refuses what it cannot write unambiguously', () => {
+    const point = (tags: Record<string, string>, text = 'ok') => ({
+      measurement: 'm',
+      tags,
+      fields: { text },
+      timeMs: 1,
+    });
+    expect(lineProblem(point({ a: 'line\nbreak' }))).toMatch(/line break/);
+    expect(lineProblem(point({ a: 'ok' }, 'two\nlines'))).toMatch(/line break/);
+    expect(lineProblem(point({ a: 'ok' }, 'carriage\rreturn'))).toMatch(/line break/);
+    expect(lineProblem(point({ a: 'ends with \\' }))).toMatch(/backslash/);
+    expect(lineProblem(point({ a: 'slash\\,comma' }))).toMatch(/backslash/);
+    expect(lineProblem(point({ a: '' }))).toMatch(/empty/);
+    expect(lineProblem(point({ a: 'lone \uD800' }))).toMatch(/Unicode/);
+    expect(() => toLine({ measurement: 'm', tags: {}, fields: {}, timeMs: 1 })).toThrow(
+      LineProtocolError,
+    );
+  });
+
+  it('writes floats in a form that parses back to the same double', () => {
+    expect(formatFloat(42)).toBe('42');
+    expect(formatFloat(-0)).toBe('-0');
+    expect(formatFloat(1e21)).toBe('1e+21');
+    expect(formatFloat(5e-324)).toBe('5e-324');
+    expect(formatFloat(0.1 + 0.2)).toBe('0.30000000000000004');
+    expect(() => formatFloat(Number.NaN)).toThrow(LineProtocolError);
+    expect(() => formatFloat(Number.POSITIVE_INFINITY)).toThrow(LineProtocolError);
+  });
+
+  it('stores escaped names and strings exactly as given', async () => {
+    const t = tenant();
+    const tagValue = 'a b,c=d"e\\f';
+    const text = 'quote " backslash \\ end\\';
+    await client.write(
+      [
+        toLine({
+          measurement: 'lp_check',
+          tags: { tenant_id: String(t), entity_id: tagValue },
+          fields: { text, 'odd key,=': -0 },
+          timeMs: Date.now(),
+        }),
+      ],
+      { retentionPolicy: 'free_plan' },
+    );
+    const [result] = await client.query(
+      tenantSelect({
+        tenantId: t,
+        from: { database, retentionPolicy: 'free_plan', measurement: 'lp_check' },
+        select: [{ expr: { field: 'text' } }, { expr: { field: 'odd key,=' } }],
+        tags: { entity_id: tagValue },
+        groupBy: { tags: ['entity_id'] },
+      }),
+    );
+    const series = result?.series[0];
+    expect(series?.tags.entity_id).toBe(tagValue);
+    const row = series ? rowsOf(series)[0] : undefined;
+    expect(row?.text).toBe(text);
+    expect(Object.is(row?.['odd key,='], -0)).toBe(true);
+  });
+});
+
+describe('InfluxQL builder', () => {
+  it('quotes and escapes identifiers and strings', () => {
+    expect(ident('my "db"\\x')).toBe('"my \\"db\\"\\\\x"');
+    expect(stringLiteral("it's a \\ test\n")).toBe("'it\\'s a \\\\ test\\n'");
+    expect(duration('30d')).toBe('30d');
+    for (const bad of ['0d', '5', '1.5h', '5m; DROP DATABASE x', '5y', '-1h', '05m']) {
+      expect(() => duration(bad)).toThrow(InfluxQLError);
+    }
+  });
+
+  it('puts the tenant in every tenant statement and nowhere else can it come from', () => {
+    const from = { database: 'd', retentionPolicy: 'free_plan', measurement: 'sensor_data' };
+    const select = tenantSelect({ tenantId: 7, from, select: [{ expr: { field: 'value' } }] });
+    expect(select).toBe(
+      `SELECT "value" FROM "d"."free_plan"."sensor_data" WHERE "tenant_id" = '7'`,
+    );
+    expect(tenantDelete({ tenantId: 7, database: 'd', time: { to: 1000 } })).toBe(
+      `DELETE WHERE "tenant_id" = '7' AND time < 1000ms`,
+    );
+    expect(() =>
+      tenantSelect({ tenantId: 0, from, select: [{ expr: { field: 'value' } }] }),
+    ).toThrow(InfluxQLError);
+    expect(() =>
+      tenantSelect({
+        tenantId: 7,
+        from,
+        select: [{ expr: { field: 'value' } }],
+        tags: { tenant_id: '8' },
+      }),
+    ).toThrow(InfluxQLError);
+  });
+
+  it('runs a query whose literals hold quotes, backslashes and newlines', async () => {
+    const t = tenant();
+    const odd = `it's "odd" a\\b`;
+    await client.write(
+      [
+        toLine({
+          measurement: 'ql_check',
+          tags: { tenant_id: String(t), entity_id: odd },
+          fields: { value: 3.5 },
+          timeMs: Date.now(),
+        }),
+      ],
+      { retentionPolicy: 'free_plan' },
+    );
+    const query = (entity: string) =>
+      client.query(
+        tenantSelect({
+          tenantId: t,
+          from: { database, retentionPolicy: 'free_plan', measurement: 'ql_check' },
+          select: [{ expr: { field: 'value' } }],
+          tags: { entity_id: entity },
+        }),
+      );
+    expect((await query(odd))[0]?.series[0]?.values[0]?.[1]).toBe(3.5);
+    expect((await query(`${odd}\nor 1=1`))[0]?.series).toEqual([]);
+  });
+});
+
+describe('schema', () => {
+  it('creates the plan and rollup policies and CQs, idempotently, correcting durations', async () => {
+    const other = `${database}_schema`;
+    const otherClient = new InfluxClient({ url: server.url, database: other });
+    try {
+      await ensureTimeseriesSchema(otherClient, { database: other });
+      // A policy shortened by hand is put back.
+      await otherClient.query(
+        alterRetentionPolicy({ database: other, name: 'starter_plan', duration: '7d' }),
+      );
+      await ensureTimeseriesSchema(otherClient, { database: other });
+      await ensureTimeseriesSchema(otherClient, { database: other });
+
+      const [policies] = await otherClient.query(showRetentionPolicies(other));
+      const rows = policies?.series[0] ? rowsOf(policies.series[0]) : [];
+      const byName = new Map(rows.map((row) => [row.name, row]));
+      const expected: Record<string, string> = {
+        free_plan: '720h0m0s',
+        starter_plan: '2160h0m0s',
+        professional_plan: '8760h0m0s',
+        industrial_plan: '0s',
+      };
+      for (const [plan, goDuration] of Object.entries(expected)) {
+        for (const name of [plan, `${plan}_5m`, `${plan}_1h`]) {
+          expect(byName.get(name)?.duration, name).toBe(goDuration);
+        }
+      }
+      expect(rows.filter((row) => row.default === true).map((row) => row.name)).toEqual([
+        'free_plan',
+      ]);
+
+      const [cqs] = await otherClient.query(showContinuousQueries());
+      const mine = cqs?.series.find((series) => series.name === other);
+      const queries = mine ? rowsOf(mine) : [];
+      expect(queries.map((row) => row.name).sort()).toEqual(
+        DEFAULT_RETENTION_PLANS.flatMap((plan) => [
+          `cq_${plan.policy}_1h`,
+          `cq_${plan.policy}_5m`,
+        ]).sort(),
+      );
+      const fiveMinute = String(queries.find((row) => row.name === 'cq_free_plan_5m')?.query);
+      expect(fiveMinute).toContain('RESAMPLE EVERY 5m FOR 2h');
+      expect(fiveMinute).toContain('GROUP BY time(5m), *');
+      for (const fn of ['mean', 'min', 'max', 'count', 'sum', 'last']) {
+        expect(fiveMinute).toContain(`${fn}(value) AS ${fn}`);
+      }
+    } finally {
+      await otherClient.query(dropDatabase(other)).catch(() => {});
+    }
+  });
+});
+
+describe('client', () => {
+  let hanging: Server;
+  let failing: Server;
+  const listen = async (handler: Parameters<typeof createServer>[1]) => {
+    const http = createServer(handler);
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    return http;
+  };
+  const urlOf = (http: Server) => `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  beforeAll(async () => {
+    hanging = await listen(() => {});
+    failing = await listen((_request, response) => {
+      response.writeHead(503, { 'content-type': 'application/json' });
+      response.end('{"error":"overloaded"}');
+    });
+  });
+  afterAll(() => {
+    hanging.closeAllConnections();
+    hanging.close();
+    failing.close();
+  });
+
+  it('reports an unreachable, hung or failing server as unavailable', async () => {
+    const select = tenantSelect({
+      tenantId: 1,
+      from: { database, retentionPolicy: 'free_plan', measurement: 'sensor_data' },
+      select: [{ expr: { field: 'value' } }],
+    });
+    const down = new InfluxClient({ url: 'http://127.0.0.1:1', database, timeoutMs: 500 });
+    await expect(down.write(['m v=1 1'])).rejects.toBeInstanceOf(InfluxUnavailableError);
+    expect(await down.ping()).toBe(false);
+    const hung = new InfluxClient({ url: urlOf(hanging), database, timeoutMs: 200 });
+    const started = Date.now();
+    await expect(hung.query(select)).rejects.toThrow(/within 200 ms/);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const failingClient = new InfluxClient({ url: urlOf(failing), database });
+    await expect(failingClient.write(['m v=1 1'])).rejects.toThrow(InfluxUnavailableError);
+    expect(await client.ping()).toBe(true);
+  });
+
+  it('types field conflicts, query errors and unknown databases', async () => {
+    const now = Date.now();
+    await client.write([`conflict,tenant_id=1 v=1 ${now}`], { retentionPolicy: 'free_plan' });
+    const conflict = await client
+      .write([`conflict,tenant_id=1 v="text" ${now + 1}`], { retentionPolicy: 'free_plan' })
+      .catch((error: unknown) => error);
+    expect(conflict).toBeInstanceOf(FieldTypeConflictError);
+    expect(conflict).toMatchObject({ measurement: 'conflict', field: 'v', dropped: 1 });
+
+    const missing = await new InfluxClient({ url: server.url, database: 'no_such_db' })
+      .write(['m v=1 1'])
+      .catch((error: unknown) => error);
+    expect(missing).toBeInstanceOf(InfluxRequestError);
+    expect((missing as InfluxRequestError).status).toBe(404);
+    expect((missing as Error).message).toMatch(/database not found/);
+
+    await client.write([`relay_states,tenant_id=1,entity_id=r state=true ${now}`], {
+      retentionPolicy: 'free_plan',
+    });
+    await expect(
+      client.query(
+        tenantSelect({
+          tenantId: 1,
+          from: { database, retentionPolicy: 'free_plan', measurement: 'relay_states' },
+          select: [{ expr: { fn: 'mean', field: 'state' } }],
+        }),
+      ),
+    ).rejects.toThrow(InfluxQueryError);
+  });
+
+  it('writes in batches and says which batch lost points to retention', async () => {
+    const t = tenant();
+    const now = Date.now();
+    const lines = Array.from({ length: 12_001 }, (_, index) =>
+      toLine({
+        measurement: 'batch_check',
+        tags: { tenant_id: String(t) },
+        fields: { value: index },
+        // Two points in the second batch are older than free_plan keeps.
+        timeMs: index === 5003 || index === 5004 ? now - 40 * DAY : now - index,
+      }),
+    );
+    const error = await client
+      .write(lines, { retentionPolicy: 'free_plan' })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BeyondRetentionError);
+    expect((error as BeyondRetentionError).dropped).toBe(2);
+    expect((error as BeyondRetentionError).batches).toEqual([
+      { offset: 5000, lines: 5000, dropped: 2 },
+    ]);
+    const [count] = await client.query(
+      tenantSelect({
+        tenantId: t,
+        from: { database, retentionPolicy: 'free_plan', measurement: 'batch_check' },
+        select: [{ expr: { fn: 'count', field: 'value' } }],
+      }),
+    );
+    expect(count?.series[0]?.values[0]?.[1]).toBe(11_999);
+    const gzipped = new InfluxClient({ url: server.url, database, gzip: true });
+    await gzipped.write(lines.slice(0, 10), { retentionPolicy: 'free_plan' });
+  });
+});
+
+describe('reading store', () => {
+  it('stores each entity type where it belongs and reads the latest values', async () => {
+    const t = tenant();
+    const now = Date.now();
+    const result = await store.writeReadings([
+      reading({ tenantId: t, entityId: 'temp', value: 20.5, timeMs: now - 2000, unit: '°C' }),
+      reading({ tenantId: t, entityId: 'temp', value: 21.25, timeMs: now - 1000, unit: '°C' }),
+      reading({
+        tenantId: t,
+        entityId: 'speed',
+        entityType: 'number',
+        value: 1e-7,
+        timeMs: now - 500,
+      }),
+      reading({
+        tenantId: t,
+        entityId: 'mode',
+        entityType: 'text',
+        value: 'auto "eco"',
+        timeMs: now - 700,
+      }),
+      reading({
+        tenantId: t,
+        entityId: 'relay',
+        entityType: 'switch',
+        value: true,
+        timeMs: now - 900,
+        triggeredBy: 'user_3',
+      }),
+      reading({
+        tenantId: t,
+        entityId: 'relay',
+        entityType: 'switch',
+        value: false,
+        timeMs: now - 100,
+      }),
+    ]);
+    expect(result).toEqual({ written: 6, beyondRetention: [] });
+    const latest = await store.latest(
+      t,
+      'COMP_001',
+      [
+        { entityId: 'temp', entityType: 'sensor' },
+        { entityId: 'speed', entityType: 'number' },
+        { entityId: 'mode', entityType: 'text' },
+        { entityId: 'relay', entityType: 'switch' },
+        { entityId: 'silent', entityType: 'sensor' },
+      ],
+      'free_plan',
+    );
+    expect(Object.fromEntries(latest)).toEqual({
+      temp: { value: 21.25, time: new Date(now - 1000).toISOString() },
+      speed: { value: 1e-7, time: new Date(now - 500).toISOString() },
+      mode: { value: 'auto "eco"', time: new Date(now - 700).toISOString() },
+      relay: { value: false, time: new Date(now - 100).toISOString() },
+    });
+    const relays = await stored(t, 'free_plan', 'relay_states', 'triggered_by');
+    expect(relays.map((row) => row.value)).toEqual(['user_3']);
+    const units = await stored(t, 'free_plan', 'sensor_data', 'unit');
+    expect(units.map((row) => row.value)).toEqual(['°C', '°C']);
+  });
+
+  it('stores a point written twice once', async () => {
+    const t = tenant();
+    const point = reading({ tenantId: t, value: 7, timeMs: Date.now() - 5000 });
+    await store.writeReadings([point]);
+    await store.writeReadings([point, { ...point }]);
+    expect(await stored(t, 'free_plan')).toHaveLength(1);
+  });
+
+  it('refuses invalid readings up front and writes nothing of the batch', async () => {
+    const t = tenant();
+    const now = Date.now();
+    const good = reading({ tenantId: t, timeMs: now });
+    for (const bad of [
+      reading({ tenantId: t, value: Number.NaN, timeMs: now }),
+      reading({ tenantId: t, value: Number.POSITIVE_INFINITY, timeMs: now }),
+      reading({ tenantId: t, entityType: 'text', value: 'two\nlines', timeMs: now }),
+      reading({ tenantId: t, entityType: 'switch', value: 1, timeMs: now }),
+      reading({ tenantId: t, entityId: 'bad id', timeMs: now }),
+      reading({ tenantId: t, timeMs: now + 0.5 }),
+    ]) {
+      await expect(store.writeReadings([good, bad])).rejects.toBeInstanceOf(InvalidReadingError);
+      expect(() => readingToLine(bad)).toThrow(InvalidReadingError);
+    }
+    expect(await stored(t, 'free_plan')).toEqual([]);
+  });
+
+  it('returns readings older than the plan keeps and stores the rest', async () => {
+    const t = tenant();
+    const now = Date.now();
+    const old = [
+      reading({ tenantId: t, value: 1, timeMs: now - 45 * DAY }),
+      reading({ tenantId: t, value: 2, timeMs: now - 40 * DAY }),
+    ];
+    const fresh = [
+      reading({ tenantId: t, value: 3, timeMs: now - 10 * DAY }),
+      reading({ tenantId: t, value: 4, timeMs: now - HOUR }),
+      reading({ tenantId: t, value: 5, timeMs: now }),
+    ];
+    const starter = reading({
+      tenantId: t,
+      value: 6,
+      timeMs: now - 40 * DAY,
+      retentionPolicy: 'starter_plan',
+    });
+    const result = await store.writeReadings([
+      fresh[0],
+      old[0],
+      fresh[1],
+      starter,
+      old[1],
+      fresh[2],
+    ] as Reading[]);
+    expect(result.written).toBe(4);
+    expect(new Set(result.beyondRetention)).toEqual(new Set(old));
+    expect((await stored(t, 'free_plan')).map((row) => row.value).sort()).toEqual([3, 4, 5]);
+    expect((await stored(t, 'starter_plan')).map((row) => row.value)).toEqual([6]);
+  });
+
+  it('serves raw series exactly and refuses answers that are too large', async () => {
+    const t = tenant();
+    const base = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
+    const values = [1.5, -2, 0.1 + 0.2, 1e300, -0];
+    await store.writeReadings(
+      values.map((value, index) => reading({ tenantId: t, value, timeMs: base + index * MINUTE })),
+    );
+    const answer = await store.series({
+      tenantId: t,
+      deviceId: 'COMP_001',
+      entityIds: ['temp_oil'],
+      from: new Date(base - HOUR),
+      to: new Date(base + HOUR),
+      retentionPolicy: 'free_plan',
+    });
+    expect(answer.source).toBe('raw');
+    expect(answer.series).toHaveLength(1);
+    const points = answer.series[0]?.points ?? [];
+    expect(points.map((point) => point.time)).toEqual(
+      values.map((_, index) => new Date(base + index * MINUTE).toISOString()),
+    );
+    points.forEach((point, index) => {
+      expect(Object.is(point.value, values[index])).toBe(true);
+    });
+
+    const small = new InfluxReadingStore({ client, maxPoints: 3, refreshLateRollups: false });
+    const query = {
+      tenantId: t,
+      deviceId: 'COMP_001',
+      from: new Date(base - HOUR),
+      to: new Date(base + HOUR),
+      retentionPolicy: 'free_plan',
+    };
+    await expect(small.series(query)).rejects.toThrow(TooManyPointsError);
+    await expect(small.series(query)).rejects.toThrow(/every/);
+    await expect(small.series({ ...query, every: '1m' })).rejects.toThrow(TooManyPointsError);
+    expect(
+      (await small.series({ ...query, every: '1h' })).series[0]?.points.length,
+    ).toBeLessThanOrEqual(3);
+  });
+
+  it('computes rollups by backfill and serves long spans from them', async () => {
+    const t = tenant();
+    const day = Math.floor(Date.now() / DAY) * DAY - 10 * DAY;
+    // Hour h of the day holds minutes 0, 10, 20 with values h, h+1, h+2 (and a 4th at 50 for h even).
+    const readings: Reading[] = [];
+    for (let hour = 0; hour < 24; hour++) {
+      const offsets = hour % 2 === 0 ? [0, 10, 20, 50] : [0, 10, 20];
+      offsets.forEach((minute, index) => {
+        readings.push(
+          reading({
+            tenantId: t,
+            value: hour + index,
+            timeMs: day + hour * HOUR + minute * MINUTE,
+          }),
+        );
+      });
+    }
+    readings.push(
+      reading({ tenantId: t, entityId: 'mode', entityType: 'text', value: 'on', timeMs: day }),
+    );
+    await store.writeReadings(readings);
+    await backfillRollups(client, { database, from: day, to: day + DAY, tenantId: t });
+
+    const numeric = readings.filter((r) => r.entityType === 'sensor');
+    const hourly = (hour: number) =>
+      numeric.filter((r) => r.timeMs >= day + hour * HOUR && r.timeMs < day + (hour + 1) * HOUR);
+    const base = {
+      tenantId: t,
+      deviceId: 'COMP_001',
+      entities: [{ entityId: 'temp_oil', entityType: 'sensor' as const }],
+      retentionPolicy: 'free_plan',
+    };
+
+    // 7-day span: the 5m rollup; hourly buckets from 5m rollup points.
+    const week = { ...base, from: new Date(day - 3 * DAY), to: new Date(day + 4 * DAY) };
+    for (const fn of ['mean', 'min', 'max', 'count', 'last'] as const) {
+      const answer = await store.series({ ...week, every: '1h', fn });
+      expect(answer.source).toBe('5m');
+      const points = answer.series[0]?.points ?? [];
+      expect(points).toHaveLength(24);
+      points.forEach((point, hour) => {
+        const values = hourly(hour).map((r) => r.value as number);
+        const expected = {
+          mean: values.reduce((a, b) => a + b, 0) / values.length,
+          min: Math.min(...values),
+          max: Math.max(...values),
+          count: values.length,
+          last: values[values.length - 1],
+        }[fn];
+        expect(point, `${fn} hour ${hour}`).toEqual({
+          time: new Date(day + hour * HOUR).toISOString(),
+          value: expected,
+        });
+      });
+    }
+    // Without every: the rollup's own 5-minute points.
+    const own = await store.series({ ...week, fn: 'max' });
+    expect(own.source).toBe('5m');
+    expect(own.series[0]?.points).toHaveLength(numeric.length);
+
+    // 40-day span: the 1h rollup; a whole-day mean from sums and counts is exact.
+    const month = { ...base, from: new Date(day - 20 * DAY), to: new Date(day + 20 * DAY) };
+    const daily = await store.series({ ...month, every: '1d', fn: 'mean' });
+    expect(daily.source).toBe('1h');
+    const all = numeric.map((r) => r.value as number);
+    expect(daily.series[0]?.points).toEqual([
+      { time: new Date(day).toISOString(), value: all.reduce((a, b) => a + b, 0) / all.length },
+    ]);
+    const hours = await store.series({ ...month, fn: 'count' });
+    expect(hours.source).toBe('1h');
+    expect(hours.series[0]?.points.map((point) => point.value)).toEqual(
+      Array.from({ length: 24 }, (_, hour) => hourly(hour).length),
+    );
+
+    // A finer `every` than the span's rollup moves to the finest source that can serve it.
+    expect((await store.series({ ...month, every: '10m' })).source).toBe('5m');
+    expect((await store.series({ ...month, every: '7m' })).source).toBe('raw');
+    expect((await store.series({ ...week, every: '1m' })).source).toBe('raw');
+    const short = { ...base, from: new Date(day), to: new Date(day + 12 * HOUR) };
+    expect((await store.series({ ...short, every: '1h' })).source).toBe('raw');
+
+    // Text reads raw whatever the span.
+    const text = await store.series({
+      ...week,
+      entities: [{ entityId: 'mode', entityType: 'text' }],
+      every: '1d',
+      fn: 'mean',
+    });
+    expect(text.series).toEqual([
+      { entity_id: 'mode', points: [{ time: new Date(day).toISOString(), value: 'on' }] },
+    ]);
+  });
+
+  it('fills the recent tail the CQs have not written yet from raw points', async () => {
+    const t = tenant();
+    const now = Date.now();
+    const recent = [now - 20 * MINUTE, now - 10 * MINUTE, now - MINUTE];
+    await store.writeReadings(
+      recent.map((timeMs, index) => reading({ tenantId: t, value: index, timeMs })),
+    );
+    const answer = await store.series({
+      tenantId: t,
+      deviceId: 'COMP_001',
+      from: new Date(now - 3 * DAY),
+      to: new Date(now),
+      every: '5m',
+      fn: 'count',
+      retentionPolicy: 'free_plan',
+    });
+    expect(answer.source).toBe('5m');
+    const points = answer.series[0]?.points ?? [];
+    expect(points.reduce((sum, point) => sum + (point.value as number), 0)).toBe(3);
+  });
+
+  it('refreshes the rollups of readings that arrive after the CQs stopped looking', async () => {
+    const t = tenant();
+    const refreshing = new InfluxReadingStore({ client });
+    const late = Math.floor(Date.now() / HOUR) * HOUR - 5 * HOUR;
+    await refreshing.writeReadings([
+      reading({ tenantId: t, value: 10, timeMs: late + MINUTE }),
+      reading({ tenantId: t, value: 20, timeMs: late + 2 * MINUTE }),
+    ]);
+    const answer = await refreshing.series({
+      tenantId: t,
+      deviceId: 'COMP_001',
+      from: new Date(late - 2 * DAY),
+      to: new Date(late + HOUR),
+      every: '1h',
+      retentionPolicy: 'free_plan',
+    });
+    expect(answer.source).toBe('5m');
+    expect(answer.series[0]?.points).toEqual([{ time: new Date(late).toISOString(), value: 15 }]);
+    const hourly = await refreshing.series({
+      tenantId: t,
+      deviceId: 'COMP_001',
+      from: new Date(late - 40 * DAY + DAY),
+      to: new Date(late + HOUR),
+      retentionPolicy: 'free_plan',
+      fn: 'max',
+    });
+    expect(hourly.source).toBe('1h');
+    expect(hourly.series[0]?.points).toEqual([{ time: new Date(late).toISOString(), value: 20 }]);
+  });
+
+  it('aggregates switch states', async () => {
+    const t = tenant();
+    const hour = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    const states = [true, false, true, true];
+    await store.writeReadings(
+      states.map((value, index) =>
+        reading({
+          tenantId: t,
+          entityId: 'relay',
+          entityType: 'switch',
+          value,
+          timeMs: hour + index * MINUTE,
+        }),
+      ),
+    );
+    const query = {
+      tenantId: t,
+      deviceId: 'COMP_001',
+      entities: [{ entityId: 'relay', entityType: 'switch' as const }],
+      from: new Date(hour - HOUR),
+      to: new Date(hour + HOUR),
+      every: '1h',
+      retentionPolicy: 'free_plan',
+    };
+    const value = async (fn: 'mean' | 'count' | 'last' | 'min' | 'max') =>
+      (await store.series({ ...query, fn })).series[0]?.points.map((point) => point.value);
+    expect(await value('last')).toEqual([true]);
+    expect(await value('count')).toEqual([4]);
+    expect(await value('mean')).toEqual([0.75]);
+    expect(await value('min')).toEqual([false]);
+    expect(await value('max')).toEqual([true]);
+  });
+
+  it('moves a tenant between plans without losing visible points or doubling any', async () => {
+    const t = tenant();
+    const now = Date.now();
+    const times = [now - 60 * DAY, now - 20 * DAY, now - 2 * DAY, now - 10 * MINUTE];
+    await store.writeReadings([
+      ...times.map((timeMs, index) =>
+        reading({ tenantId: t, value: index, timeMs, retentionPolicy: 'starter_plan' }),
+      ),
+      reading({
+        tenantId: t,
+        entityId: 'relay',
+        entityType: 'switch',
+        value: true,
+        timeMs: now - 3 * DAY,
+        triggeredBy: 'user_1',
+        retentionPolicy: 'starter_plan',
+      }),
+    ]);
+    await backfillRollups(client, {
+      database,
+      from: now - 61 * DAY,
+      to: now,
+      tenantId: t,
+      policies: ['starter_plan'],
+    });
+    const bystander = tenant();
+    await store.writeReadings([
+      reading({
+        tenantId: bystander,
+        value: 99,
+        timeMs: now - 60 * DAY,
+        retentionPolicy: 'starter_plan',
+      }),
+    ]);
+
+    // Downgrade: what free keeps (30 days) follows, the rest is gone everywhere.
+    await store.moveTenant(t, 'starter_plan', 'free_plan');
+    const visible = (await stored(t, 'free_plan')).map((row) => [row.time, row.value]);
+    expect(visible).toEqual(times.slice(1).map((time, index) => [time, index + 1]));
+    expect(await stored(t, 'free_plan', 'relay_states', 'triggered_by')).toEqual([
+      { entity: 'relay', time: now - 3 * DAY, value: 'user_1' },
+    ]);
+    const rolledUp = await stored(t, 'free_plan_1h', 'sensor_data', 'count');
+    expect(rolledUp.map((row) => [row.time, row.value])).toEqual(
+      times.slice(1).map((time) => [Math.floor(time / HOUR) * HOUR, 1]),
+    );
+    expect((await stored(t, 'starter_plan')).map((row) => row.value)).toEqual([1, 2, 3]);
+    expect((await stored(bystander, 'starter_plan')).map((row) => row.value)).toEqual([99]);
+
+    const week = await store.series({
+      tenantId: t,
+      deviceId: 'COMP_001',
+      from: new Date(now - 7 * DAY),
+      to: new Date(now),
+      every: '1d',
+      fn: 'count',
+      retentionPolicy: 'free_plan',
+    });
+    expect(week.source).toBe('5m');
+    const counts = week.series.find((s) => s.entity_id === 'temp_oil')?.points;
+    expect(counts?.reduce((sum, point) => sum + (point.value as number), 0)).toBe(2);
+
+    // And back up again: no point doubles.
+    await store.writeReadings([reading({ tenantId: t, value: 4, timeMs: now - 5 * MINUTE })]);
+    await store.moveTenant(t, 'free_plan', 'starter_plan');
+    expect((await stored(t, 'starter_plan')).map((row) => row.value)).toEqual([1, 2, 3, 4]);
+  });
+});
