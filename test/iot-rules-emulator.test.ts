@@ -3,11 +3,13 @@
  * Lambda endpoint: a small HTTP server answering serverless-offline's Invoke route the way
  * serverless-offline@13 does. The end-to-end test with serverless-offline itself is separate.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DeadLetterStore } from '../local/iot-rules/dead-letter-store.ts';
@@ -19,6 +21,8 @@ import {
 } from '../local/iot-rules/emulator.ts';
 
 const stack = inject('testStack');
+const run = promisify(execFile);
+const repoRoot = path.resolve(import.meta.dirname, '..');
 const quietLog = { debug() {}, info() {}, warn() {}, error() {} };
 
 function unique(prefix: string): string {
@@ -335,7 +339,7 @@ resources:
     expect(await deadLetters.list()).toEqual([]);
   });
 
-  it('dead-letters a message after the retry budget and acknowledges it', async () => {
+  it('dead-letters a message after the retry budget, acknowledges it, and replays it with npm run dlq', async () => {
     const device = unique('dev');
     const { lambda, start, deadLetters, dir } = await setup({
       yml: singleRuleYml(device),
@@ -379,6 +383,20 @@ resources:
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(restarted.stats().messages).toBe(0);
     expect(lambda.calls).toHaveLength(calls);
+
+    // The operator replays it once the function works again.
+    await writeFile(
+      path.join(dir, 'stack.json'),
+      JSON.stringify({ pid: process.pid, lambdaEndpoint: lambda.url }),
+    );
+    const replay = await run(
+      process.execPath,
+      ['--import', 'tsx', path.join(repoRoot, 'local/dead-letters.ts'), 'replay', record?.id ?? ''],
+      { cwd: repoRoot, env: { ...process.env, LOCAL_DATA_DIR: dir } },
+    );
+    expect(replay.stdout).toContain('replayed 1 of 1');
+    expect(lambda.succeeded.map((call) => call.event)).toEqual([{ n: 1, device_id: device }]);
+    expect(await deadLetters.list()).toEqual([]);
   });
 
   it('acknowledges only after success: an emulator stopped mid-stream loses nothing', async () => {
