@@ -1,0 +1,527 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { ApiError, describeError } from '../api.ts';
+import { mayWrite, useApp, useInterval, useLiveEvents, useNow } from '../context.ts';
+import { absoluteTime, formatValue, relativeTime } from '../format.ts';
+import { applyToDevice, applyToEntities } from '../live-state.ts';
+import { DEFAULT_RANGE, describeSource, type HistoryRange, RANGES } from '../ranges.ts';
+import { href, navigate } from '../router.ts';
+import { appendReading, EMPTY_SERIES, fromPoints, type Series } from '../series.ts';
+import type { Anomaly, Device, Entity, Plan } from '../types.ts';
+import { NumberControl, SwitchControl, TextControl } from './Controls.tsx';
+import { type AnomalyMark, SensorChart } from './SensorChart.tsx';
+import { EmptyState, ErrorPanel, LastSeen, Loading, Notice, StatusBadge } from './ui.tsx';
+
+const POLL_MS = 15_000;
+const NO_MARKS: AnomalyMark[] = [];
+
+type AnomalyState =
+  | { kind: 'loading' }
+  | { kind: 'hidden' }
+  | { kind: 'upgrade'; plan: string }
+  | {
+      kind: 'shown';
+      marks: Record<string, AnomalyMark[]>;
+      everywhere: AnomalyMark[];
+      total: number;
+    };
+
+interface History {
+  range: HistoryRange;
+  fromMs: number;
+  toMs: number;
+  source: string | null;
+  series: Record<string, Series>;
+  loading: boolean;
+  error: string | null;
+}
+
+export function DevicePage({ id }: { id: number }) {
+  const { api, profile, live } = useApp();
+  const canWrite = mayWrite(profile.user.role);
+  const now = useNow();
+  const [device, setDevice] = useState<Device | null>(null);
+  const [entities, setEntities] = useState<Entity[]>([]);
+  const [error, setError] = useState<{ message: string; notFound: boolean } | null>(null);
+  const [history, setHistory] = useState<History>(() => ({
+    range: DEFAULT_RANGE,
+    fromMs: Date.now() - DEFAULT_RANGE.ms,
+    toMs: Date.now(),
+    source: null,
+    series: {},
+    loading: true,
+    error: null,
+  }));
+  const [plan, setPlan] = useState<Plan | null>(null);
+  const [anomalies, setAnomalies] = useState<AnomalyState>({ kind: 'loading' });
+  const [editing, setEditing] = useState(false);
+  const entitiesRef = useRef(entities);
+  entitiesRef.current = entities;
+  const historyRef = useRef(history);
+  historyRef.current = history;
+
+  const sensors = useMemo(() => entities.filter((e) => e.entity_type === 'sensor'), [entities]);
+  const sensorKey = sensors.map((s) => s.entity_id).join(',');
+
+  const loadDevice = useCallback(async () => {
+    try {
+      const detail = await api.device(id);
+      setDevice(detail.device);
+      setEntities(detail.entities);
+      setError(null);
+    } catch (failure) {
+      setError({
+        message: describeError(failure),
+        notFound: failure instanceof ApiError && failure.status === 404,
+      });
+    }
+  }, [api, id]);
+
+  useEffect(() => {
+    void loadDevice();
+  }, [loadDevice]);
+
+  useEffect(() => {
+    api.tenant().then(
+      (overview) => setPlan(overview.plan),
+      () => setPlan(null),
+    );
+  }, [api]);
+
+  const loadHistory = useCallback(
+    async (range: HistoryRange) => {
+      const toMs = Date.now();
+      const fromMs = toMs - range.ms;
+      setHistory((h) => ({ ...h, range, fromMs, toMs, loading: true, error: null }));
+      const ids = sensorKey ? sensorKey.split(',') : [];
+      if (ids.length === 0) {
+        setHistory((h) => ({ ...h, loading: false, series: {}, source: null }));
+        return;
+      }
+      try {
+        const telemetry = await api.telemetry(id, {
+          entityIds: ids,
+          from: new Date(fromMs),
+          to: new Date(toMs),
+          every: range.every,
+        });
+        if (historyRef.current.range.key !== range.key) return;
+        const series: Record<string, Series> = {};
+        for (const s of telemetry.series) series[s.entity_id] = fromPoints(s.points);
+        setHistory((h) => ({ ...h, loading: false, source: telemetry.source, series }));
+      } catch (failure) {
+        if (historyRef.current.range.key !== range.key) return;
+        setHistory((h) => ({ ...h, loading: false, error: describeError(failure) }));
+      }
+    },
+    [api, id, sensorKey],
+  );
+
+  useEffect(() => {
+    void loadHistory(historyRef.current.range);
+  }, [loadHistory]);
+
+  const loadAnomalies = useCallback(async () => {
+    if (!plan) return;
+    if (plan.anomaly_detection === 'none') {
+      setAnomalies({ kind: 'upgrade', plan: plan.display_name });
+      return;
+    }
+    const { fromMs, toMs } = historyRef.current;
+    try {
+      const found = await api.anomalies(id, new Date(fromMs), new Date(toMs));
+      setAnomalies({ kind: 'shown', ...groupAnomalies(found), total: found.length });
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.code === 'plan_required') {
+        setAnomalies({ kind: 'upgrade', plan: plan.display_name });
+      } else {
+        // No anomaly service in this deployment (404) or it failed: charts stand on their own.
+        setAnomalies({ kind: 'hidden' });
+      }
+    }
+  }, [api, id, plan]);
+
+  useEffect(() => {
+    void loadAnomalies();
+  }, [loadAnomalies, history.range.key]);
+
+  useInterval(() => void loadDevice(), POLL_MS, live !== 'open');
+
+  useLiveEvents((events) => {
+    const mine = events.filter((event) => event.device_id === id);
+    if (mine.length === 0) return;
+    setDevice((d) => (d ? applyToDevice(d, mine) : d));
+    const applied = applyToEntities(id, entitiesRef.current, mine);
+    if (applied.unknown.length > 0) void loadDevice();
+    if (applied.entities !== entitiesRef.current) {
+      entitiesRef.current = applied.entities;
+      setEntities(applied.entities);
+    }
+    const sensorIds = new Set(
+      entitiesRef.current.filter((e) => e.entity_type === 'sensor').map((e) => e.entity_id),
+    );
+    setHistory((h) => {
+      const nowMs = Date.now();
+      const series = { ...h.series };
+      let changed = false;
+      for (const event of mine) {
+        if (event.type !== 'readings') continue;
+        for (const reading of event.readings) {
+          if (!sensorIds.has(reading.entity_id)) continue;
+          const current = series[reading.entity_id] ?? EMPTY_SERIES;
+          const next = appendReading(
+            current,
+            Date.parse(reading.time),
+            reading.value,
+            h.range,
+            nowMs,
+          );
+          if (next !== current) {
+            series[reading.entity_id] = next;
+            changed = true;
+          }
+        }
+      }
+      return changed ? { ...h, series, toMs: nowMs, fromMs: nowMs - h.range.ms } : h;
+    });
+  });
+
+  if (error) {
+    return error.notFound ? (
+      <EmptyState
+        title="Device not found"
+        action={
+          <a class="button" href={href({ name: 'devices' })}>
+            Back to devices
+          </a>
+        }
+      >
+        <p>It may have been removed, or it belongs to another organisation.</p>
+      </EmptyState>
+    ) : (
+      <ErrorPanel message={error.message} onRetry={() => void loadDevice()} />
+    );
+  }
+  if (!device) return <Loading label="Loading device…" />;
+
+  const switches = entities.filter((e) => e.entity_type === 'switch');
+  const numbers = entities.filter((e) => e.entity_type === 'number');
+  const texts = entities.filter((e) => e.entity_type === 'text');
+  const controls = { deviceId: id, canWrite, now, onSettled: () => void loadDevice() };
+
+  return (
+    <>
+      <nav aria-label="Breadcrumb" class="crumbs">
+        <a href={href({ name: 'devices' })}>Devices</a> <span aria-hidden="true">/</span>{' '}
+        <span aria-current="page">{device.name}</span>
+      </nav>
+      <div class="page-head">
+        <div>
+          <h1 class="device-title">
+            {device.name} <StatusBadge status={device.status} />
+          </h1>
+          <p class="device-meta">
+            <span class="mono">{device.device_id}</span>
+            <span>{device.type}</span>
+            {device.location && <span>{device.location}</span>}
+            <span>
+              Last seen <LastSeen iso={device.last_seen} now={now} />
+            </span>
+          </p>
+        </div>
+        {canWrite && !editing && (
+          <button type="button" class="button button-ghost" onClick={() => setEditing(true)}>
+            Edit details
+          </button>
+        )}
+      </div>
+      {editing && (
+        <EditDevice
+          device={device}
+          onSaved={(saved) => {
+            setDevice(saved);
+            setEditing(false);
+          }}
+          onCancel={() => setEditing(false)}
+        />
+      )}
+      {!canWrite && (
+        <Notice tone="info">
+          Your viewer role can watch this device but not send commands to it.
+        </Notice>
+      )}
+
+      {entities.length === 0 ? (
+        <EmptyState title="No entities announced yet">
+          <p>
+            Entities appear when the device connects and publishes its discovery message on{' '}
+            <code>devices/{device.device_id}/discovery</code>. This page updates by itself.
+          </p>
+        </EmptyState>
+      ) : (
+        <>
+          {switches.length + numbers.length + texts.length > 0 && (
+            <section aria-labelledby="controls-title" class="section">
+              <h2 id="controls-title">Controls</h2>
+              <div class="control-grid">
+                {switches.map((entity) => (
+                  <SwitchControl key={entity.entity_id} entity={entity} {...controls} />
+                ))}
+                {numbers.map((entity) => (
+                  <NumberControl key={entity.entity_id} entity={entity} {...controls} />
+                ))}
+                {texts.map((entity) => (
+                  <TextControl key={entity.entity_id} entity={entity} {...controls} />
+                ))}
+              </div>
+            </section>
+          )}
+          {sensors.length > 0 && (
+            <section aria-labelledby="sensors-title" class="section">
+              <div class="section-head">
+                <h2 id="sensors-title">Sensors</h2>
+                <RangePicker
+                  current={history.range}
+                  onPick={(range) => void loadHistory(range)}
+                  disabled={history.loading}
+                />
+              </div>
+              <p class="small muted history-meta" aria-live="polite">
+                {history.loading
+                  ? 'Loading history…'
+                  : history.source
+                    ? `Last ${history.range.label} · ${describeSource(history.source)} · mean per ${history.range.every}`
+                    : ''}
+                <span data-source={history.source ?? ''} class="source-tag">
+                  {history.source ? `source: ${history.source}` : ''}
+                </span>
+              </p>
+              {history.error && (
+                <Notice
+                  tone="error"
+                  action={
+                    <button
+                      type="button"
+                      class="button"
+                      onClick={() => void loadHistory(history.range)}
+                    >
+                      Try again
+                    </button>
+                  }
+                >
+                  History did not load: {history.error}
+                </Notice>
+              )}
+              <AnomalyNote state={anomalies} />
+              <div class="sensor-grid">
+                {sensors.map((entity) => (
+                  <article
+                    key={entity.entity_id}
+                    class="sensor-card"
+                    data-entity-id={entity.entity_id}
+                  >
+                    <header class="sensor-head">
+                      <h3>{entity.name}</h3>
+                      <div class="sensor-value">
+                        <span class="big mono">
+                          {formatValue(entity.latest?.value, entity.unit)}
+                        </span>
+                        <span class="small muted" title={absoluteTime(entity.latest?.time)}>
+                          {entity.latest ? relativeTime(entity.latest.time, now) : 'no reading yet'}
+                        </span>
+                      </div>
+                    </header>
+                    <SensorChart
+                      label={entity.name}
+                      unit={entity.unit}
+                      series={history.series[entity.entity_id] ?? EMPTY_SERIES}
+                      fromSec={history.fromMs / 1000}
+                      toSec={history.toMs / 1000}
+                      anomalies={
+                        anomalies.kind === 'shown'
+                          ? [...(anomalies.marks[entity.entity_id] ?? []), ...anomalies.everywhere]
+                          : NO_MARKS
+                      }
+                    />
+                  </article>
+                ))}
+              </div>
+            </section>
+          )}
+        </>
+      )}
+    </>
+  );
+}
+
+function RangePicker({
+  current,
+  onPick,
+  disabled,
+}: {
+  current: HistoryRange;
+  onPick: (range: HistoryRange) => void;
+  disabled: boolean;
+}) {
+  return (
+    <fieldset class="segmented">
+      <legend class="sr-only">History range</legend>
+      {RANGES.map((range) => (
+        <button
+          key={range.key}
+          type="button"
+          aria-pressed={range.key === current.key}
+          aria-label={`Show the last ${range.label}`}
+          disabled={disabled && range.key !== current.key}
+          onClick={() => onPick(range)}
+        >
+          {range.label}
+        </button>
+      ))}
+    </fieldset>
+  );
+}
+
+function AnomalyNote({ state }: { state: AnomalyState }) {
+  if (state.kind === 'upgrade') {
+    return (
+      <Notice tone="info" title="Anomaly detection is not in your plan">
+        The {state.plan} plan does not include anomaly detection. An owner can upgrade the plan to
+        have unusual readings marked on these charts.{' '}
+        <a href={href({ name: 'tenant' })}>See plan and limits</a>
+      </Notice>
+    );
+  }
+  if (state.kind === 'shown') {
+    return (
+      <p class="small muted anomaly-legend">
+        <span class="anomaly-key" aria-hidden="true" />
+        {state.total === 0
+          ? 'Anomaly detection is on: nothing unusual in this range.'
+          : `${state.total} ${state.total === 1 ? 'anomaly' : 'anomalies'} in this range, marked in red.`}
+      </p>
+    );
+  }
+  return null;
+}
+
+/** Anomalies without an entity concern the whole device and are marked on every chart. */
+function groupAnomalies(anomalies: Anomaly[]): {
+  marks: Record<string, AnomalyMark[]>;
+  everywhere: AnomalyMark[];
+} {
+  const grouped: Record<string, AnomalyMark[]> = {};
+  const everywhere: AnomalyMark[] = [];
+  for (const anomaly of anomalies) {
+    const start = Date.parse(anomaly.time ?? anomaly.start ?? '');
+    if (Number.isNaN(start)) continue;
+    const end = anomaly.end ? Date.parse(anomaly.end) : Number.NaN;
+    const mark: AnomalyMark = {
+      t: start / 1000,
+      ...(Number.isNaN(end) ? {} : { end: end / 1000 }),
+      ...(typeof anomaly.value === 'number' ? { v: anomaly.value } : {}),
+      label:
+        anomaly.severity ?? (anomaly.score !== undefined ? `score ${anomaly.score}` : 'anomaly'),
+    };
+    if (anomaly.entity_id) {
+      const list = grouped[anomaly.entity_id] ?? [];
+      list.push(mark);
+      grouped[anomaly.entity_id] = list;
+    } else everywhere.push(mark);
+  }
+  return { marks: grouped, everywhere };
+}
+
+function EditDevice({
+  device,
+  onSaved,
+  onCancel,
+}: {
+  device: Device;
+  onSaved: (device: Device) => void;
+  onCancel: () => void;
+}) {
+  const { api } = useApp();
+  const [form, setForm] = useState({
+    name: device.name,
+    type: device.type,
+    location: device.location ?? '',
+  });
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const field = (key: keyof typeof form) => ({
+    value: form[key],
+    onInput: (e: Event) => setForm({ ...form, [key]: (e.currentTarget as HTMLInputElement).value }),
+  });
+  const save = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const location = form.location.trim();
+      onSaved(
+        await api.updateDevice(device.id, {
+          name: form.name.trim(),
+          type: form.type.trim(),
+          location: location || null,
+        }),
+      );
+    } catch (failure) {
+      setError(describeError(failure));
+      setBusy(false);
+    }
+  };
+  const remove = async () => {
+    if (
+      !window.confirm(
+        `Remove ${device.name} (${device.device_id})? Its credential stops working at once and its entities are deleted.`,
+      )
+    )
+      return;
+    setBusy(true);
+    try {
+      await api.removeDevice(device.id);
+      navigate({ name: 'devices' });
+    } catch (failure) {
+      setError(describeError(failure));
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="panel form-grid" onSubmit={save} aria-labelledby="edit-title">
+      <h2 id="edit-title">Edit details</h2>
+      {error && (
+        <div class="span-all">
+          <Notice tone="error">{error}</Notice>
+        </div>
+      )}
+      <div class="field">
+        <label for="edit-name">Name</label>
+        <input id="edit-name" required maxLength={255} {...field('name')} />
+      </div>
+      <div class="field">
+        <label for="edit-type">Type</label>
+        <input id="edit-type" required maxLength={100} {...field('type')} />
+      </div>
+      <div class="field">
+        <label for="edit-location">Location</label>
+        <input id="edit-location" maxLength={255} {...field('location')} />
+      </div>
+      <div class="form-actions span-all">
+        <button type="submit" class="button button-primary" disabled={busy}>
+          Save
+        </button>
+        <button type="button" class="button button-ghost" onClick={onCancel}>
+          Cancel
+        </button>
+        <button
+          type="button"
+          class="button button-danger push-right"
+          onClick={remove}
+          disabled={busy}
+        >
+          Remove device
+        </button>
+      </div>
+    </form>
+  );
+}

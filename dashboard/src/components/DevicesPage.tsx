@@ -1,0 +1,224 @@
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { describeError } from '../api.ts';
+import { mayWrite, useApp, useInterval, useLiveEvents, useNow } from '../context.ts';
+import { formatValue } from '../format.ts';
+import { applyToDevice, applyToEntities, ENTITY_ORDER, eachLimited } from '../live-state.ts';
+import { href } from '../router.ts';
+import type { Credentials, Device, Entity } from '../types.ts';
+import { CredentialsPanel, RegisterDeviceForm } from './RegisterDevice.tsx';
+import { EmptyState, ErrorPanel, LastSeen, Loading, Notice, StatusBadge } from './ui.tsx';
+
+const MAX_VALUES_ON_CARD = 6;
+const POLL_MS = 15_000;
+
+export function DevicesPage() {
+  const { api, profile, live } = useApp();
+  const [devices, setDevicesState] = useState<Device[] | null>(null);
+  const [entities, setEntitiesState] = useState<Record<number, Entity[]>>({});
+  // Mirrors of the state: several WebSocket messages can arrive before the next render.
+  const devicesRef = useRef(devices);
+  const entitiesRef = useRef(entities);
+  const setDevices = useCallback((update: (current: Device[] | null) => Device[] | null) => {
+    devicesRef.current = update(devicesRef.current);
+    setDevicesState(devicesRef.current);
+  }, []);
+  const setEntities = useCallback(
+    (update: (current: Record<number, Entity[]>) => Record<number, Entity[]>) => {
+      entitiesRef.current = update(entitiesRef.current);
+      setEntitiesState(entitiesRef.current);
+    },
+    [],
+  );
+  const [error, setError] = useState<string | null>(null);
+  const [registering, setRegistering] = useState(false);
+  const [issued, setIssued] = useState<{ device: Device; credentials: Credentials } | null>(null);
+  const now = useNow();
+  const canWrite = mayWrite(profile.user.role);
+  const reloading = useRef(new Set<number>());
+
+  const loadDetail = useCallback(
+    async (id: number) => {
+      if (reloading.current.has(id)) return;
+      reloading.current.add(id);
+      try {
+        const detail = await api.device(id);
+        setEntities((current) => ({ ...current, [id]: detail.entities }));
+        setDevices(
+          (current) => current?.map((d) => (d.id === id ? { ...d, ...detail.device } : d)) ?? null,
+        );
+      } catch {
+        // The card keeps what it had; the list itself reports failures.
+      } finally {
+        reloading.current.delete(id);
+      }
+    },
+    [api, setDevices, setEntities],
+  );
+
+  const load = useCallback(async () => {
+    try {
+      const list = await api.devices();
+      setDevices(() => list);
+      setError(null);
+      await eachLimited(list, 4, (device) => loadDetail(device.id));
+    } catch (failure) {
+      setError(describeError(failure));
+    }
+  }, [api, loadDetail, setDevices]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  useInterval(() => void load(), POLL_MS, live !== 'open');
+
+  useLiveEvents((events) => {
+    const current = devicesRef.current;
+    if (!current) return;
+    const known = new Set(current.map((d) => d.id));
+    if (events.some((event) => !known.has(event.device_id))) {
+      void load();
+      return;
+    }
+    setDevices((list) => list?.map((device) => applyToDevice(device, events)) ?? null);
+    const stale: number[] = [];
+    setEntities((all) => {
+      let next = all;
+      for (const device of current) {
+        const list = all[device.id];
+        if (!list) continue;
+        const applied = applyToEntities(device.id, list, events);
+        if (applied.unknown.length > 0) stale.push(device.id);
+        if (applied.entities !== list) next = { ...next, [device.id]: applied.entities };
+      }
+      return next;
+    });
+    for (const id of stale) void loadDetail(id);
+  });
+
+  const registered = (device: Device, credentials: Credentials) => {
+    setRegistering(false);
+    setIssued({ device, credentials });
+    setDevices((current) => [...(current ?? []).filter((d) => d.id !== device.id), device]);
+    setEntities((current) => ({ ...current, [device.id]: [] }));
+  };
+
+  const online = devices?.filter((d) => d.status === 'online').length ?? 0;
+  const registerButton = canWrite && !registering && !issued && (
+    <button type="button" class="button button-primary" onClick={() => setRegistering(true)}>
+      Register device
+    </button>
+  );
+
+  return (
+    <>
+      <div class="page-head">
+        <div>
+          <h1>Devices</h1>
+          {devices && devices.length > 0 && (
+            <p class="muted" aria-live="polite">
+              {devices.length} {devices.length === 1 ? 'device' : 'devices'} · {online} online
+            </p>
+          )}
+        </div>
+        {devices && devices.length > 0 && registerButton}
+      </div>
+      {issued && (
+        <CredentialsPanel
+          device={issued.device}
+          credentials={issued.credentials}
+          onDone={() => setIssued(null)}
+        />
+      )}
+      {registering && (
+        <RegisterDeviceForm onRegistered={registered} onCancel={() => setRegistering(false)} />
+      )}
+      {error && <ErrorPanel message={error} onRetry={() => void load()} />}
+      {!devices && !error && <Loading label="Loading devices…" />}
+      {devices?.length === 0 && !registering && !issued && (
+        <EmptyState title="No devices yet" action={registerButton}>
+          {canWrite ? (
+            <p>
+              Register your first device to get its MQTT credential, then flash it onto an ESP32 or
+              start a virtual device with <code>npm run device</code>.
+            </p>
+          ) : (
+            <p>
+              Your role can view devices but not add them. Ask an owner or admin to register one.
+            </p>
+          )}
+        </EmptyState>
+      )}
+      {devices && devices.length > 0 && (
+        <ul class="device-grid" aria-label="Devices">
+          {devices.map((device) => (
+            <DeviceCard key={device.id} device={device} entities={entities[device.id]} now={now} />
+          ))}
+        </ul>
+      )}
+      {!canWrite && devices && devices.length > 0 && (
+        <Notice tone="info">
+          You have the viewer role: you can watch devices but not register or command them.
+        </Notice>
+      )}
+    </>
+  );
+}
+
+function DeviceCard({
+  device,
+  entities,
+  now,
+}: {
+  device: Device;
+  entities: Entity[] | undefined;
+  now: number;
+}) {
+  const sorted = entities
+    ? [...entities].sort((a, b) => ENTITY_ORDER[a.entity_type] - ENTITY_ORDER[b.entity_type])
+    : [];
+  const shown = sorted.slice(0, MAX_VALUES_ON_CARD);
+  return (
+    <li class="device-card" data-device-id={device.device_id}>
+      <div class="device-card-head">
+        <h2>
+          <a href={href({ name: 'device', id: device.id })}>{device.name}</a>
+        </h2>
+        <StatusBadge status={device.status} />
+      </div>
+      <p class="device-meta">
+        <span class="mono">{device.device_id}</span>
+        <span>{device.type}</span>
+        {device.location && <span>{device.location}</span>}
+      </p>
+      <p class="device-seen">
+        Last seen <LastSeen iso={device.last_seen} now={now} />
+      </p>
+      {entities === undefined ? (
+        <p class="muted small">Loading values…</p>
+      ) : entities.length === 0 ? (
+        <p class="muted small">
+          No entities yet: they appear when the device connects and announces them.
+        </p>
+      ) : (
+        <dl class="values">
+          {shown.map((entity) => (
+            <div key={entity.entity_id} class="value-row" data-entity-id={entity.entity_id}>
+              <dt>{entity.name}</dt>
+              <dd class="mono">{formatValue(entity.latest?.value, entity.unit)}</dd>
+            </div>
+          ))}
+          {sorted.length > shown.length && (
+            <div class="value-row more">
+              <dt>
+                <a href={href({ name: 'device', id: device.id })}>
+                  {sorted.length - shown.length} more on the device page
+                </a>
+              </dt>
+            </div>
+          )}
+        </dl>
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,150 @@
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+import type { Series } from '../series.ts';
+
+export interface AnomalyMark {
+  /** Seconds since the epoch. */
+  t: number;
+  end?: number;
+  v?: number;
+  label: string;
+}
+
+interface ChartProps {
+  label: string;
+  unit: string | null;
+  series: Series;
+  /** The visible window, seconds since the epoch; the right edge follows the clock. */
+  fromSec: number;
+  toSec: number;
+  anomalies: AnomalyMark[];
+}
+
+const HEIGHT = 200;
+const LINE = '#1769aa';
+const FILL = 'rgba(23, 105, 170, 0.10)';
+const ANOMALY = '#c62828';
+
+/**
+ * One uPlot per sensor. uPlot draws on a canvas outside Preact's tree, so the instance is
+ * created once and fed new data; Preact only owns the wrapper element.
+ */
+export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: ChartProps) {
+  const host = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const view = useRef({ fromSec, toSec, anomalies });
+  view.current = { fromSec, toSec, anomalies };
+
+  useEffect(() => {
+    const element = host.current;
+    if (!element) return;
+    const drawAnomalies = (u: uPlot) => {
+      const marks = view.current.anomalies;
+      if (marks.length === 0) return;
+      const { ctx } = u;
+      const ratio = devicePixelRatio || 1;
+      ctx.save();
+      for (const mark of marks) {
+        const x = u.valToPos(mark.t, 'x', true);
+        if (mark.end !== undefined || mark.v === undefined) {
+          const x2 = mark.end !== undefined ? u.valToPos(mark.end, 'x', true) : x + 2 * ratio;
+          ctx.fillStyle = 'rgba(198, 40, 40, 0.14)';
+          ctx.fillRect(x, u.bbox.top, Math.max(2 * ratio, x2 - x), u.bbox.height);
+        }
+        if (mark.v !== undefined) {
+          const y = u.valToPos(mark.v, 'y', true);
+          ctx.beginPath();
+          ctx.arc(x, y, 4.5 * ratio, 0, 2 * Math.PI);
+          ctx.lineWidth = 2 * ratio;
+          ctx.strokeStyle = ANOMALY;
+          ctx.fillStyle = '#fff';
+          ctx.fill();
+          ctx.stroke();
+        }
+      }
+      ctx.restore();
+    };
+    const formatValue = (_u: uPlot, value: number | null) =>
+      value === null || value === undefined
+        ? '—'
+        : `${value.toLocaleString(undefined, { maximumFractionDigits: 2 })}${unit ? ` ${unit}` : ''}`;
+    const options: uPlot.Options = {
+      width: Math.max(element.clientWidth, 200),
+      height: HEIGHT,
+      cursor: { drag: { x: false, y: false } },
+      legend: { show: true, live: true },
+      scales: {
+        x: {
+          time: true,
+          range: (_u, min, max) => [
+            Math.min(view.current.fromSec, min ?? view.current.fromSec),
+            Math.max(view.current.toSec, max ?? view.current.toSec),
+          ],
+        },
+        y: {
+          range: (_u, min, max) => {
+            if (min === null || max === null || min === undefined || max === undefined)
+              return [0, 1];
+            const pad = min === max ? Math.abs(min) * 0.1 || 1 : (max - min) * 0.12;
+            return [min - pad, max + pad];
+          },
+        },
+      },
+      axes: [
+        { stroke: '#5b6673', grid: { stroke: '#e6e9ed', width: 1 }, ticks: { stroke: '#d5dae0' } },
+        {
+          stroke: '#5b6673',
+          grid: { stroke: '#e6e9ed', width: 1 },
+          ticks: { stroke: '#d5dae0' },
+          size: 56,
+          values: (_u, splits) =>
+            splits.map((s) => s.toLocaleString(undefined, { maximumFractionDigits: 2 })),
+        },
+      ],
+      series: [
+        {},
+        {
+          label,
+          stroke: LINE,
+          width: 2,
+          fill: FILL,
+          spanGaps: false,
+          points: { show: false },
+          value: formatValue,
+        },
+      ],
+      hooks: { draw: [drawAnomalies] },
+    };
+    const instance = new uPlot(options, [series.t, series.v], element);
+    plot.current = instance;
+    const resize = new ResizeObserver(() => {
+      const width = Math.max(element.clientWidth, 200);
+      if (width !== instance.width) instance.setSize({ width, height: HEIGHT });
+    });
+    resize.observe(element);
+    return () => {
+      resize.disconnect();
+      instance.destroy();
+      plot.current = null;
+    };
+    // The instance lives for the component; data and window updates go through setData below.
+  }, []);
+
+  useEffect(() => {
+    plot.current?.setData([series.t, series.v]);
+  }, [series, fromSec, toSec, anomalies]);
+
+  const latest = series.v.length > 0 ? series.v[series.v.length - 1] : null;
+  const summary =
+    series.t.length === 0
+      ? `${label}: no readings in this range`
+      : `${label}: ${series.t.length} points, latest ${latest ?? 'none'}${unit ? ` ${unit}` : ''}${
+          anomalies.length ? `, ${anomalies.length} anomalies marked` : ''
+        }`;
+  return (
+    <div class="chart-wrap">
+      <div class="chart" ref={host} role="img" aria-label={summary} />
+      {series.t.length === 0 && <div class="chart-empty">No readings in this range yet</div>}
+    </div>
+  );
+}
