@@ -115,6 +115,18 @@ describe('MosquittoDynsecProvisioner against a real Mosquitto', () => {
     expect(await subscribeRefusal(device, 'devices/#')).toBe(0x80);
     expect(await subscribeRefusal(device, '#')).toBe(0x80);
 
+    // MQTT 5 reports the same refusal as reason code 135 (not authorized).
+    const v5Id = uniqueDeviceId();
+    const v5 = await provisioner.provision(v5Id);
+    const v5Device = await connect({
+      clientId: v5Id,
+      username: v5Id,
+      password: v5.password,
+      protocolVersion: 5,
+    });
+    expect(await subscribeRefusal(v5Device, `devices/${deviceId}/#`)).toBe(135);
+    expect(await subscribeRefusal(v5Device, `devices/${v5Id}/#`)).toBe(undefined);
+
     const granted = await device.subscribeAsync(`devices/${deviceId}/+/set`, { qos: 1 });
     expect(granted[0]?.qos).toBe(1);
     const command = new Promise<string>((resolve) =>
