@@ -13,6 +13,7 @@ import {
   InfluxQueryError,
   InfluxRequestError,
   InfluxUnavailableError,
+  influxAuth,
   rowsOf,
 } from '../shared/timeseries/influx-client.ts';
 import { InfluxReadingStore } from '../shared/timeseries/influx-reading-store.ts';
@@ -345,6 +346,30 @@ describe('client', () => {
     const failingClient = new InfluxClient({ url: urlOf(failing), database });
     await expect(failingClient.write(['m v=1 1'])).rejects.toThrow(InfluxUnavailableError);
     expect(await client.ping()).toBe(true);
+  });
+
+  it('sends credentials in headers, never in the URL', async () => {
+    const seen: Array<{ url?: string; authorization?: string }> = [];
+    const recorder = await listen((request, response) => {
+      seen.push({ url: request.url, authorization: request.headers.authorization });
+      response.writeHead(204).end();
+    });
+    try {
+      const basic = influxAuth({ username: 'writer', password: 'p:w' });
+      await new InfluxClient({ url: urlOf(recorder), database, auth: basic }).write(['m v=1 1']);
+      const token = influxAuth({ username: 'ignored', token: 'tok' });
+      await new InfluxClient({ url: urlOf(recorder), database, auth: token }).write(['m v=1 1']);
+      expect(seen).toEqual([
+        {
+          url: `/write?db=${database}&precision=ms`,
+          authorization: `Basic ${Buffer.from('writer:p:w').toString('base64')}`,
+        },
+        { url: `/write?db=${database}&precision=ms`, authorization: 'Token tok' },
+      ]);
+      expect(influxAuth({})).toBeUndefined();
+    } finally {
+      recorder.close();
+    }
   });
 
   it('types field conflicts, query errors and unknown databases', async () => {

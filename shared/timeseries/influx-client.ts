@@ -14,6 +14,17 @@ export type InfluxAuth =
   /** InfluxDB 2.x/3.x and Timestream tokens. */
   | { token: string };
 
+/** The auth optional settings describe: a token wins over a username and password. */
+export function influxAuth(settings: {
+  username?: string | undefined;
+  password?: string | undefined;
+  token?: string | undefined;
+}): InfluxAuth | undefined {
+  if (settings.token) return { token: settings.token };
+  if (settings.username) return { username: settings.username, password: settings.password ?? '' };
+  return undefined;
+}
+
 export interface InfluxClientOptions {
   url: string;
   /** Default `db` for writes and queries. */

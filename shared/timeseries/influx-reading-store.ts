@@ -59,7 +59,9 @@ export interface InfluxReadingStoreOptions {
   maxPoints?: number;
   /**
    * Recompute the rollups of readings that arrive later than the CQs look back (a device
-   * flushing a long offline buffer), so long-range charts include them.
+   * flushing a long offline buffer), so long-range charts include them. If that fails the
+   * write call fails too, although the points are stored: a retry rewrites them (idempotent)
+   * and refreshes again.
    */
   refreshLateRollups?: boolean;
   /** Timeout for maintenance statements (backfill, plan moves). */
