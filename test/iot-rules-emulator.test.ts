@@ -3,9 +3,9 @@
  * Lambda endpoint: a small HTTP server answering serverless-offline's Invoke route the way
  * serverless-offline@13 does. The end-to-end test with serverless-offline itself is separate.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,7 @@ import {
   type RunningIotRulesEmulator,
   startIotRulesEmulator,
 } from '../local/iot-rules/emulator.ts';
+import { startMosquitto } from '../local/services/mosquitto.ts';
 
 const stack = inject('testStack');
 const run = promisify(execFile);
@@ -438,6 +439,123 @@ resources:
     const order = lambda.succeeded.map((call) => (call.event as { n: number }).n);
     expect(order).toEqual([...order].sort((a, b) => a - b));
     expect(await deadLetters.list()).toEqual([]);
+  });
+
+  it('loses nothing when the emulator process is killed mid-stream (SIGKILL)', async () => {
+    const device = unique('dev');
+    const { lambda, start, dir } = await setup({
+      yml: singleRuleYml(device),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    const clientId = unique('rules-emulator-killed');
+    cleanups.push(() => forgetSession(clientId));
+    // Half the invocations succeed: some messages are acknowledged, others are not, when it dies.
+    let count = 0;
+    lambda.behaviour = () => {
+      count += 1;
+      if (count % 2 === 0) throw new Error('flaky');
+    };
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const { startIotRulesEmulator } = await import(${JSON.stringify(path.join(repoRoot, 'local/iot-rules/emulator.ts'))});
+         const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+         await startIotRulesEmulator({ ...JSON.parse(process.env.EMULATOR_OPTIONS), log: quiet });
+         console.log('started');`,
+      ],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: {
+          ...process.env,
+          EMULATOR_OPTIONS: JSON.stringify({
+            serverlessYmlPath: path.join(dir, 'serverless.yml'),
+            stage: 'test',
+            mqtt: { url: stack.mqttUrl, ...stack.mqttPlatform },
+            lambdaEndpoint: lambda.url,
+            deadLetterDir: path.join(dir, 'dead-letters'),
+            clientId,
+            retry: { initialDelayMs: 20, maxDelayMs: 100, maxElapsedMs: 60_000 },
+          }),
+        },
+      },
+    );
+    cleanups.push(async () => child.kill('SIGKILL'));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('started')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`emulator child exited with ${code}`)));
+    });
+    const total = 150;
+    for (let n = 0; n < total; n += 1)
+      await publish(`devices/${device}/telemetry`, JSON.stringify({ n }));
+    await vi.waitFor(() => expect(lambda.succeeded.length).toBeGreaterThan(10), { timeout: 5000 });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    expect(lambda.succeeded.length).toBeLessThan(total);
+
+    lambda.behaviour = () => {};
+    const restarted = await start({ clientId });
+    await vi.waitFor(
+      () => {
+        const delivered = new Set(lambda.succeeded.map((call) => (call.event as { n: number }).n));
+        expect(delivered.size).toBe(total);
+      },
+      { timeout: 10_000 },
+    );
+    await restarted.idle();
+    expect(restarted.stats().acknowledged).toBe(restarted.stats().messages);
+  });
+
+  it('rides out a broker restart: reconnects to its stored session and delivers everything', async () => {
+    const brokerDir = await mkdtemp(path.join(tmpdir(), 'easysmart-rules-broker-'));
+    await chmod(brokerDir, 0o755);
+    const broker = await startMosquitto({ dataDir: brokerDir });
+    cleanups.push(async () => {
+      await broker.stop();
+      await rm(brokerDir, { recursive: true, force: true });
+    });
+    const device = unique('dev');
+    const { lambda, start } = await setup({
+      yml: singleRuleYml(device),
+      functionNames: ['easysmart-test-ingest'],
+      overrides: { mqtt: { url: broker.url, ...broker.platform } },
+    });
+    let healthy = false;
+    lambda.behaviour = () => {
+      if (!healthy) throw new Error('not yet');
+    };
+    const emulator = await start();
+    const sender = await mqtt.connectAsync(broker.url, {
+      ...broker.platform,
+      clientId: unique('sender'),
+      protocolVersion: 5,
+    });
+    for (let n = 0; n < 50; n += 1)
+      await sender.publishAsync(`devices/${device}/telemetry`, JSON.stringify({ n }), { qos: 1 });
+    await sender.endAsync();
+    await vi.waitFor(() => expect(emulator.stats().messages).toBe(50));
+    await broker.stop();
+    await vi.waitFor(() => expect(emulator.stats().connected).toBe(false));
+    healthy = true;
+    await broker.start();
+    await vi.waitFor(
+      () => {
+        const delivered = new Set(lambda.succeeded.map((call) => (call.event as { n: number }).n));
+        expect(delivered.size).toBe(50);
+      },
+      { timeout: 15_000 },
+    );
+    await emulator.idle();
+    expect(emulator.stats().connected).toBe(true);
+    const order = lambda.succeeded.map((call) => (call.event as { n: number }).n);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
   });
 
   it('batches records, keeps per-topic order, delivers each once, and keeps batches in flight concurrently', async () => {
