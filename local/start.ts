@@ -8,6 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { migrate } from '../shared/db/migrate.ts';
+import { InfluxClient } from '../shared/timeseries/influx-client.ts';
+import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 import { ensureBinaries, type LocalBinary } from './services/binaries.ts';
 import { startDashboard } from './services/dashboard.ts';
 import { answersPing, startInfluxdb } from './services/influxdb.ts';
@@ -141,6 +143,8 @@ async function main(): Promise<void> {
 
   const { appUrl } = await migrate({ adminUrl: database.adminUrl, appPassword });
   log('postgres', 'migrations applied');
+  await ensureTimeseriesSchema(new InfluxClient({ url: influxUrl, database: DEFAULT_DATABASE }));
+  log('influxdb', 'database, retention policies and continuous queries in place');
   if (!database.service) {
     await supervisor.start('postgres', async () =>
       externalService(() => postgresAnswers(database.adminUrl)),

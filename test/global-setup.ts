@@ -6,6 +6,8 @@ import { generateSigningJwk } from '../local/services/jwt-key.ts';
 import { startMosquitto } from '../local/services/mosquitto.ts';
 import { startPostgres } from '../local/services/postgres.ts';
 import { migrate } from '../shared/db/migrate.ts';
+import { InfluxClient } from '../shared/timeseries/influx-client.ts';
+import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import type { TestStack } from './support/test-stack.ts';
 
@@ -40,6 +42,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
       adminUrl: postgres.value.adminUrl,
       appPassword: 'test-app-password',
     });
+    await ensureTimeseriesSchema(
+      new InfluxClient({ url: influx.value.url, database: DEFAULT_DATABASE }),
+    );
     const testStack: TestStack = {
       databaseAdminUrl: postgres.value.adminUrl,
       databaseUrl: appUrl,

@@ -3,6 +3,7 @@ import { databasePool, once } from '../composition.ts';
 import { config, required } from '../config.ts';
 import { AwsIotProvisioner } from '../iot/aws-iot-provisioner.ts';
 import { MosquittoDynsecProvisioner } from '../iot/mosquitto-dynsec-provisioner.ts';
+import { readingStore } from '../timeseries/composition.ts';
 import type { DeviceCredentialProvisioner } from './credential-provisioner.ts';
 import { DeviceService } from './device-service.ts';
 import { PostgresDeviceStore } from './postgres-device-store.ts';
@@ -33,5 +34,6 @@ export const deviceService = once(
       new PostgresDeviceStore(databasePool()),
       credentialProvisioner(),
       config().devices.provisioner,
+      readingStore(),
     ),
 );

@@ -1,5 +1,10 @@
 import type { Caller } from '../accounts/tokens.ts';
-import { HttpError, notFound } from '../http/errors.ts';
+import { badRequest, HttpError, notFound } from '../http/errors.ts';
+import {
+  type ReadingStore,
+  type SeriesFunction,
+  SeriesQueryError,
+} from '../timeseries/reading-store.ts';
 import type { DeviceCredentialProvisioner } from './credential-provisioner.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { DevicePatch, NewDevice } from './model.ts';
@@ -13,21 +18,75 @@ function brokerFailure(error: unknown): HttpError {
   });
 }
 
+export interface TelemetryQuery {
+  entityIds?: string[];
+  from: Date;
+  to: Date;
+  every?: string;
+  fn?: SeriesFunction;
+}
+
 export class DeviceService {
   constructor(
     private readonly store: DeviceStore,
     private readonly provisioner: DeviceCredentialProvisioner,
     private readonly provider: string,
+    private readonly readings: ReadingStore,
   ) {}
 
   async list(caller: Caller) {
     return { devices: await this.store.list(caller.tenantId) };
   }
 
+  /** The seed's read path: metadata from PostgreSQL, each entity's latest value from InfluxDB. */
   async get(caller: Caller, id: number) {
     const found = await this.store.get(caller.tenantId, id);
     if (!found) throw deviceNotFound();
-    return found;
+    const latest = await this.readings.latest(
+      caller.tenantId,
+      found.device.device_id,
+      found.entities.map((entity) => ({
+        entityId: entity.entity_id,
+        entityType: entity.entity_type,
+      })),
+      found.retentionPolicy,
+    );
+    return {
+      device: found.device,
+      entities: found.entities.map((entity) => ({
+        ...entity,
+        latest: latest.get(entity.entity_id) ?? null,
+      })),
+    };
+  }
+
+  async telemetry(caller: Caller, id: number, query: TelemetryQuery) {
+    const found = await this.store.get(caller.tenantId, id);
+    if (!found) throw deviceNotFound();
+    const known = new Set(found.entities.map((entity) => entity.entity_id));
+    const unknown = query.entityIds?.filter((entityId) => !known.has(entityId)) ?? [];
+    if (unknown.length > 0) {
+      throw notFound('entity_not_found', `The device has no entity ${unknown.join(', ')}`);
+    }
+    if (query.from >= query.to) throw badRequest('invalid_range', '`from` must be before `to`');
+    const result = await this.readings
+      .series({
+        tenantId: caller.tenantId,
+        deviceId: found.device.device_id,
+        entities: found.entities
+          .filter((entity) => !query.entityIds || query.entityIds.includes(entity.entity_id))
+          .map((entity) => ({ entityId: entity.entity_id, entityType: entity.entity_type })),
+        from: query.from,
+        to: query.to,
+        every: query.every,
+        fn: query.fn,
+        retentionPolicy: found.retentionPolicy,
+      })
+      .catch((error: unknown) => {
+        if (error instanceof SeriesQueryError) throw badRequest(error.code, error.message, error);
+        throw error;
+      });
+    return { device_id: found.device.device_id, ...result };
   }
 
   register(caller: Caller, input: NewDevice) {

@@ -4,7 +4,11 @@ import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
 /** Port: a tenant's device registry. Every call is scoped to one tenant. */
 export interface DeviceStore {
   list(tenantId: number): Promise<Device[]>;
-  get(tenantId: number, id: number): Promise<{ device: Device; entities: Entity[] } | null>;
+  /** The device, its entities, and the retention policy its tenant's plan writes to. */
+  get(
+    tenantId: number,
+    id: number,
+  ): Promise<{ device: Device; entities: Entity[]; retentionPolicy: string } | null>;
   /**
    * Registers a device within the plan's limit. `provision` runs inside the same
    * transaction, so a broker failure leaves no row, and a failed commit is compensated by

@@ -60,7 +60,14 @@ export class PostgresDeviceStore implements DeviceStore {
         `SELECT ${ENTITY_COLUMNS} FROM entities e WHERE e.device_id = $1 ORDER BY e.entity_id`,
         [id],
       );
-      return { device, entities: rows };
+      const policy = await client.query<{ influx_retention_policy: string }>(
+        `SELECT p.influx_retention_policy FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,
+      );
+      return {
+        device,
+        entities: rows,
+        retentionPolicy: policy.rows[0]?.influx_retention_policy as string,
+      };
     });
   }
 

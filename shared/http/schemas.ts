@@ -54,3 +54,45 @@ export const devicePatchBody = z
     config: deviceConfig.nullable().optional(),
   })
   .refine((patch) => Object.keys(patch).length > 0, 'at least one field is required');
+
+const instant = z
+  .string()
+  .refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 time')
+  .transform((value) => new Date(value));
+
+export const telemetryQuery = z
+  .object({
+    entity_id: z
+      .string()
+      .regex(
+        /^[a-zA-Z0-9_-]{1,100}(,[a-zA-Z0-9_-]{1,100}){0,49}$/,
+        'one or more entity ids, comma-separated',
+      )
+      .transform((value) => value.split(','))
+      .optional(),
+    from: instant.optional(),
+    to: instant.optional(),
+    every: z
+      .string()
+      .regex(/^[1-9][0-9]{0,5}(s|m|h|d|w)$/, 'a duration such as 30s, 5m, 1h or 1d')
+      .optional(),
+    fn: z.enum(['mean', 'min', 'max', 'count', 'last']).optional(),
+  })
+  .transform(({ entity_id, from, to, every, fn }) => {
+    const end = to ?? new Date();
+    return {
+      entityIds: entity_id,
+      from: from ?? new Date(end.getTime() - 3_600_000),
+      to: end,
+      every,
+      fn,
+    };
+  });
+
+export const entityParams = idParam.extend({
+  entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
+});
+export const commandParams = idParam.extend({ command_id: z.uuid() });
+export const commandBody = z.strictObject({
+  value: z.union([z.boolean(), z.number(), z.string().max(1024)]),
+});

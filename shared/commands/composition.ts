@@ -1,0 +1,19 @@
+import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
+import { databasePool, once } from '../composition.ts';
+import { config } from '../config.ts';
+import { IotDataPlanePublisher } from './command-publisher.ts';
+import { CommandService } from './command-service.ts';
+
+export const commandService = once(() => {
+  const { aws, devices } = config();
+  // Without an explicit endpoint the SDK finds the account's IoT data endpoint itself.
+  const client = new IoTDataPlaneClient({
+    region: aws.region,
+    ...(aws.iotDataEndpoint ? { endpoint: aws.iotDataEndpoint } : {}),
+  });
+  return new CommandService(
+    databasePool(),
+    new IotDataPlanePublisher(client),
+    devices.commandTimeoutSeconds,
+  );
+});

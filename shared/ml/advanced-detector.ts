@@ -1,0 +1,141 @@
+import {
+  BASIC_FEATURES,
+  type BasicConfig,
+  type BasicFeature,
+  type BasicState,
+  DEFAULT_BASIC_CONFIG,
+  newBasicState,
+  observeBasic,
+} from './basic-detector.ts';
+import type { Forecaster } from './model.ts';
+import { newTail, type TailConfig, type TailState, tailSurprise, updateTail } from './stats.ts';
+
+/**
+ * The advanced (Industrial plan) detector: the basic ensemble plus the forecast error of the
+ * entity's trained model. The forecast error is standardised by the model's own training
+ * residuals, so "unusual" means unusual for this entity, and then tail-calibrated online
+ * like the basic statistics, so a model that drifts out of date degrades to basic-like
+ * behaviour instead of alarming forever.
+ */
+
+export const MODEL_FEATURES = ['forecast', 'forecastShift'] as const;
+export type ModelFeature = (typeof MODEL_FEATURES)[number];
+
+export interface AdvancedConfig {
+  basic: BasicConfig;
+  tail: TailConfig;
+  /** Weight of the running mean of standardised residuals (a sustained bias). */
+  shiftAlpha: number;
+  /** Extra weight on the model's surprise relative to the basic statistics. */
+  modelWeight: number;
+  /** Recent readings kept for the model's input window. */
+  recentCapacity: number;
+}
+
+export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
+  basic: DEFAULT_BASIC_CONFIG,
+  tail: DEFAULT_BASIC_CONFIG.tail,
+  shiftAlpha: 0.25,
+  modelWeight: 1,
+  recentCapacity: 64,
+};
+
+export interface AdvancedState {
+  basic: BasicState;
+  /** The last readings, as many as the model's window, oldest first. */
+  recent: number[];
+  modelVersion: string | null;
+  forecastTail: TailState;
+  shiftTail: TailState;
+  residualFast: number;
+}
+
+export function newAdvancedState(config: AdvancedConfig): AdvancedState {
+  return {
+    basic: newBasicState(config.basic),
+    recent: [],
+    modelVersion: null,
+    forecastTail: newTail(config.tail),
+    shiftTail: newTail(config.tail),
+    residualFast: 0,
+  };
+}
+
+/**
+ * Points the state at a (new) model. The model-specific calibration restarts from the
+ * model's training distribution; the basic statistics and the recent readings carry over.
+ */
+export function attachModel(
+  state: AdvancedState,
+  config: AdvancedConfig,
+  forecaster: Forecaster,
+): void {
+  const model = forecaster.model;
+  if (state.modelVersion === model.version) return;
+  state.modelVersion = model.version;
+  state.forecastTail = {
+    threshold: model.threshold,
+    meanExcess: model.tailExcess,
+    count: 0,
+  };
+  state.shiftTail = newTail(config.tail);
+  state.residualFast = 0;
+}
+
+const LN_ALL = Math.log(BASIC_FEATURES.length + MODEL_FEATURES.length);
+
+export interface AdvancedSignals {
+  surprise: number;
+  features: Record<BasicFeature | ModelFeature, number>;
+}
+
+export function observeAdvanced(
+  state: AdvancedState,
+  config: AdvancedConfig,
+  forecaster: Forecaster | null,
+  timeMs: number,
+  value: number,
+): AdvancedSignals {
+  const basic = observeBasic(state.basic, config.basic, timeMs, value);
+  const features: Record<BasicFeature | ModelFeature, number> = {
+    ...basic.features,
+    forecast: 0,
+    forecastShift: 0,
+  };
+  const model = forecaster?.model;
+  const usable =
+    forecaster !== null &&
+    model !== undefined &&
+    state.modelVersion === model.version &&
+    state.recent.length >= model.windowSize;
+  let surprise = basic.surprise;
+  if (usable) {
+    const window =
+      state.recent.length === model.windowSize
+        ? state.recent
+        : state.recent.slice(-model.windowSize);
+    const predicted = forecaster.predict(window, timeMs);
+    const standardised =
+      ((value - predicted) / model.normalisation.std - model.residual.mean) / model.residual.std;
+    const deviation = Math.abs(standardised);
+    const fast = state.residualFast + config.shiftAlpha * (standardised - state.residualFast);
+    // A running mean of k independent residuals has a standard deviation shrunk by sqrt(k_eff).
+    const shift = Math.abs(fast) / Math.sqrt(config.shiftAlpha / (2 - config.shiftAlpha));
+    features.forecast =
+      config.modelWeight * tailSurprise(state.forecastTail, config.tail, deviation);
+    features.forecastShift = config.modelWeight * tailSurprise(state.shiftTail, config.tail, shift);
+    updateTail(state.forecastTail, config.tail, Math.min(deviation, 1e6));
+    updateTail(state.shiftTail, config.tail, Math.min(shift, 1e6));
+    state.residualFast = Math.max(-1e6, Math.min(1e6, fast));
+    let best = 0;
+    for (const key of Object.keys(features) as Array<keyof typeof features>) {
+      best = Math.max(best, features[key]);
+    }
+    surprise = Math.max(0, best - LN_ALL);
+  }
+  state.recent.push(value);
+  // Kept even without a model, so a newly trained model scores from its first reading.
+  const keep = Math.max(model?.windowSize ?? 0, config.recentCapacity);
+  while (state.recent.length > keep) state.recent.shift();
+  return { surprise, features };
+}

@@ -1,0 +1,244 @@
+import {
+  type AdvancedConfig,
+  type AdvancedState,
+  attachModel,
+  DEFAULT_ADVANCED_CONFIG,
+  newAdvancedState,
+  observeAdvanced,
+} from './advanced-detector.ts';
+import {
+  type BasicConfig,
+  type BasicState,
+  DEFAULT_BASIC_CONFIG,
+  newBasicState,
+  observeBasic,
+  postProcess,
+  surpriseToScore,
+} from './basic-detector.ts';
+import { Forecaster, type TrainedModel } from './model.ts';
+
+/**
+ * The anomaly detection port. Both detectors are strictly online: a reading's score depends
+ * only on that reading and the ones before it, with one fixed configuration for every
+ * series. Their whole state is JSON, so the ingestion path can keep one detector per entity
+ * across Lambda invocations: restore, score the new readings, snapshot, store.
+ *
+ * This module does not import TensorFlow.js: the advanced detector evaluates its trained
+ * network in TypeScript, and only training (`training.ts`) needs tf.js.
+ */
+
+export type DetectorKind = 'basic' | 'advanced';
+
+export interface DetectorResult {
+  /** In [0, 1]; higher is more anomalous. Comparable across entities. */
+  score: number;
+  /** Whether the score reaches the detector's alarm level (after warm-up and de-duplication). */
+  anomalous: boolean;
+  /** The signal that contributed most, for explanations; null when nothing stood out. */
+  reason: string | null;
+}
+
+export interface AnomalyDetector {
+  readonly name: string;
+  readonly version: string;
+  readonly kind: DetectorKind;
+  score(timeMs: number, value: number): DetectorResult;
+  snapshot(): DetectorState;
+}
+
+export interface AdvancedAnomalyDetector extends AnomalyDetector {
+  readonly kind: 'advanced';
+  /** Version of the model in use; null while the entity has no trained model yet. */
+  readonly modelVersion: string | null;
+  /** Switches to a newly trained model; earlier scores are unaffected. */
+  useModel(model: TrainedModel): void;
+}
+
+export const BASIC_DETECTOR = { name: 'easysmart-basic', version: '1.0.0' } as const;
+export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.0.0' } as const;
+
+export interface BasicDetectorState {
+  kind: 'basic';
+  version: string;
+  state: BasicState;
+}
+
+export interface AdvancedDetectorState {
+  kind: 'advanced';
+  version: string;
+  state: AdvancedState;
+}
+
+export type DetectorState = BasicDetectorState | AdvancedDetectorState;
+
+/** A persisted state this code cannot continue from; start a fresh detector instead. */
+export class DetectorStateError extends Error {
+  override readonly name = 'DetectorStateError';
+}
+
+/** Readings must be finite: a NaN folded into the statistics would poison them for good. */
+function checkReading(timeMs: number, value: number): void {
+  if (!Number.isFinite(timeMs)) throw new RangeError(`reading time ${timeMs} is not finite`);
+  if (!Number.isFinite(value)) throw new RangeError(`reading value ${value} is not finite`);
+}
+
+function strongest(features: Record<string, number>): string | null {
+  let best: string | null = null;
+  let bestValue = 0;
+  for (const [key, value] of Object.entries(features)) {
+    if (value > bestValue) {
+      best = key;
+      bestValue = value;
+    }
+  }
+  return best;
+}
+
+class BasicDetector implements AnomalyDetector {
+  readonly name = BASIC_DETECTOR.name;
+  readonly version = BASIC_DETECTOR.version;
+  readonly kind = 'basic' as const;
+
+  constructor(
+    private readonly state: BasicState,
+    private readonly config: BasicConfig,
+  ) {}
+
+  score(timeMs: number, value: number): DetectorResult {
+    checkReading(timeMs, value);
+    const signals = observeBasic(this.state, this.config, timeMs, value);
+    const result = postProcess(
+      this.state,
+      this.config,
+      surpriseToScore(signals.surprise, this.config.surpriseScale),
+    );
+    return { ...result, reason: result.anomalous ? strongest(signals.features) : null };
+  }
+
+  snapshot(): BasicDetectorState {
+    return { kind: 'basic', version: this.version, state: structuredClone(this.state) };
+  }
+}
+
+class AdvancedDetector implements AdvancedAnomalyDetector {
+  readonly name = ADVANCED_DETECTOR.name;
+  readonly version = ADVANCED_DETECTOR.version;
+  readonly kind = 'advanced' as const;
+  private forecaster: Forecaster | null = null;
+
+  constructor(
+    private readonly state: AdvancedState,
+    private readonly config: AdvancedConfig,
+    model: TrainedModel | null,
+  ) {
+    if (model) this.useModel(model);
+  }
+
+  get modelVersion(): string | null {
+    return this.forecaster?.model.version ?? null;
+  }
+
+  useModel(model: TrainedModel): void {
+    this.forecaster = new Forecaster(model);
+    attachModel(this.state, this.config, this.forecaster);
+  }
+
+  score(timeMs: number, value: number): DetectorResult {
+    checkReading(timeMs, value);
+    const signals = observeAdvanced(this.state, this.config, this.forecaster, timeMs, value);
+    const basic = this.config.basic;
+    const result = postProcess(
+      this.state.basic,
+      basic,
+      surpriseToScore(signals.surprise, basic.surpriseScale),
+    );
+    return { ...result, reason: result.anomalous ? strongest(signals.features) : null };
+  }
+
+  snapshot(): AdvancedDetectorState {
+    return { kind: 'advanced', version: this.version, state: structuredClone(this.state) };
+  }
+}
+
+export type DetectorOptions =
+  | { kind: 'basic'; config?: BasicConfig }
+  | {
+      kind: 'advanced';
+      /** The entity's trained model; without one the detector runs on the basic signals. */
+      model?: TrainedModel | null;
+      config?: AdvancedConfig;
+    };
+
+export function createDetector(options: DetectorOptions): AnomalyDetector {
+  if (options.kind === 'basic') {
+    const config = options.config ?? DEFAULT_BASIC_CONFIG;
+    return new BasicDetector(newBasicState(config), config);
+  }
+  const config = options.config ?? DEFAULT_ADVANCED_CONFIG;
+  return new AdvancedDetector(newAdvancedState(config), config, options.model ?? null);
+}
+
+export function createAdvancedDetector(
+  model: TrainedModel | null,
+  config: AdvancedConfig = DEFAULT_ADVANCED_CONFIG,
+): AdvancedAnomalyDetector {
+  return new AdvancedDetector(newAdvancedState(config), config, model);
+}
+
+/**
+ * Continues a detector from `snapshot()` output (after a JSON round trip). An advanced
+ * detector takes the entity's current model; if it differs from the one the state was
+ * scoring with, the model calibration restarts while the basic statistics carry over.
+ */
+export function restoreDetector(
+  snapshot: unknown,
+  options: {
+    model?: TrainedModel | null;
+    basicConfig?: BasicConfig;
+    advancedConfig?: AdvancedConfig;
+  } = {},
+): AnomalyDetector {
+  if (typeof snapshot !== 'object' || snapshot === null) {
+    throw new DetectorStateError('detector state must be an object');
+  }
+  const { kind, version, state } = snapshot as Partial<DetectorState>;
+  if (kind === 'basic') {
+    if (version !== BASIC_DETECTOR.version) {
+      throw new DetectorStateError(
+        `basic detector state version ${String(version)} is not ${BASIC_DETECTOR.version}`,
+      );
+    }
+    if (!isBasicState(state)) throw new DetectorStateError('basic detector state is malformed');
+    return new BasicDetector(structuredClone(state), options.basicConfig ?? DEFAULT_BASIC_CONFIG);
+  }
+  if (kind === 'advanced') {
+    if (version !== ADVANCED_DETECTOR.version) {
+      throw new DetectorStateError(
+        `advanced detector state version ${String(version)} is not ${ADVANCED_DETECTOR.version}`,
+      );
+    }
+    const advanced = state as AdvancedState | undefined;
+    if (!advanced || !isBasicState(advanced.basic) || !Array.isArray(advanced.recent)) {
+      throw new DetectorStateError('advanced detector state is malformed');
+    }
+    return new AdvancedDetector(
+      structuredClone(advanced),
+      options.advancedConfig ?? DEFAULT_ADVANCED_CONFIG,
+      options.model ?? null,
+    );
+  }
+  throw new DetectorStateError(`unknown detector kind ${String(kind)}`);
+}
+
+function isBasicState(value: unknown): value is BasicState {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Partial<BasicState>;
+  return (
+    typeof s.count === 'number' &&
+    typeof s.quiet === 'number' &&
+    Array.isArray(s.daily) &&
+    typeof s.tails === 'object' &&
+    s.window !== undefined &&
+    Array.isArray(s.window.values)
+  );
+}

@@ -1,0 +1,203 @@
+import { z } from 'zod';
+
+/**
+ * A trained per-entity model as it is stored (PostgreSQL row, S3 object) and loaded for
+ * inference. It is plain JSON: the weights are float32 tensors in TensorFlow.js's weight
+ * format (specs plus one little-endian buffer, base64), so `loadTfModel` can rebuild the
+ * tf.js model, and `forecast` evaluates the same network in plain TypeScript so the
+ * ingestion path can score readings without loading TensorFlow.js at all.
+ */
+
+export const MODEL_KIND = 'dense-forecaster';
+/** Format of the stored model; bump when inputs, layout or meaning change. */
+export const MODEL_FORMAT = 1;
+
+const finite = z.number().refine(Number.isFinite, 'must be finite');
+
+export const trainedModelSchema = z.object({
+  kind: z.literal(MODEL_KIND),
+  format: z.literal(MODEL_FORMAT),
+  /** Content-derived id: two models with the same weights and settings share it. */
+  version: z.string().min(1),
+  trainedAt: z.string(),
+  windowSize: z.number().int().min(2).max(256),
+  normalisation: z.object({ mean: finite, std: finite.refine((s) => s > 0, 'must be > 0') }),
+  /** Distribution of the training forecast residuals, in normalised units. */
+  residual: z.object({ mean: finite, std: finite.refine((s) => s > 0, 'must be > 0') }),
+  /** |standardised residual| above which a reading is in the tail, with the tail's mean excess. */
+  threshold: finite,
+  tailExcess: finite,
+  layers: z
+    .array(
+      z.object({
+        units: z.number().int().min(1),
+        activation: z.enum(['relu', 'tanh', 'linear']),
+      }),
+    )
+    .min(1),
+  metrics: z.object({
+    trainingPoints: z.number().int(),
+    windows: z.number().int(),
+    epochs: z.number().int(),
+    trainLoss: finite,
+    validationLoss: finite,
+    /** Validation loss of repeating the last value: the model should beat it. */
+    naiveValidationLoss: finite,
+    durationMs: finite,
+    backend: z.string(),
+  }),
+  weights: z.object({
+    specs: z.array(
+      z.object({
+        name: z.string(),
+        shape: z.array(z.number().int().min(1)),
+        dtype: z.literal('float32'),
+      }),
+    ),
+    dataBase64: z.string(),
+  }),
+});
+
+export type TrainedModel = z.infer<typeof trainedModelSchema>;
+
+/** Extra inputs after the window: time of day as a point on the unit circle. */
+export const TIME_FEATURES = 2;
+const DAY_MS = 86_400_000;
+
+export function inputSize(windowSize: number): number {
+  return windowSize - 1 + TIME_FEATURES;
+}
+
+/**
+ * Network input for the reading at `timeMs` given the `windowSize` readings before it.
+ * Values are taken relative to the latest one, so a level shift moves the input only as
+ * long as it is inside the window: the model learns shapes, not absolute levels (the basic
+ * signals watch levels).
+ */
+export function buildInput(
+  window: readonly number[],
+  timeMs: number,
+  normalisation: { std: number },
+  out: Float64Array | Float32Array,
+): void {
+  const n = window.length;
+  const last = window[n - 1] as number;
+  for (let i = 0; i < n - 1; i++) out[i] = ((window[i] as number) - last) / normalisation.std;
+  const angle = ((((timeMs % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS) * 2 * Math.PI;
+  out[n - 1] = Math.sin(angle);
+  out[n] = Math.cos(angle);
+}
+
+export function encodeFloat32(arrays: readonly Float32Array[]): string {
+  const total = arrays.reduce((sum, a) => sum + a.length, 0);
+  const joined = new Float32Array(total);
+  let offset = 0;
+  for (const a of arrays) {
+    joined.set(a, offset);
+    offset += a.length;
+  }
+  return bytesToBase64(new Uint8Array(joined.buffer));
+}
+
+function bytesToBase64(bytes: Uint8Array): string {
+  let binary = '';
+  const chunk = 0x8000;
+  for (let i = 0; i < bytes.length; i += chunk) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + chunk));
+  }
+  return btoa(binary);
+}
+
+function base64ToBytes(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** The weights as tf.js orders them: kernel then bias, layer by layer. */
+export function decodeWeights(model: Pick<TrainedModel, 'weights'>): Float32Array[] {
+  const bytes = base64ToBytes(model.weights.dataBase64);
+  const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const out: Float32Array[] = [];
+  let offset = 0;
+  for (const spec of model.weights.specs) {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    if (offset + size > all.length) throw new RangeError('model weights are truncated');
+    out.push(all.slice(offset, offset + size));
+    offset += size;
+  }
+  if (offset !== all.length) throw new RangeError('model weights have trailing data');
+  return out;
+}
+
+interface DenseLayer {
+  inputs: number;
+  units: number;
+  activation: 'relu' | 'tanh' | 'linear';
+  kernel: Float32Array;
+  bias: Float32Array;
+}
+
+/** A stored model made ready for repeated inference. */
+export class Forecaster {
+  private readonly layers: DenseLayer[];
+  private readonly buffers: Float64Array[];
+  readonly input: Float64Array;
+
+  constructor(readonly model: TrainedModel) {
+    const weights = decodeWeights(model);
+    if (weights.length !== model.layers.length * 2) {
+      throw new RangeError('model weights do not match its layers');
+    }
+    let inputs = inputSize(model.windowSize);
+    this.layers = model.layers.map((layer, i) => {
+      const kernel = weights[i * 2] as Float32Array;
+      const bias = weights[i * 2 + 1] as Float32Array;
+      if (kernel.length !== inputs * layer.units || bias.length !== layer.units) {
+        throw new RangeError(`model layer ${i} has the wrong shape`);
+      }
+      const dense: DenseLayer = {
+        inputs,
+        units: layer.units,
+        activation: layer.activation,
+        kernel,
+        bias,
+      };
+      inputs = layer.units;
+      return dense;
+    });
+    if (inputs !== 1) throw new RangeError('model must end in one output');
+    this.input = new Float64Array(inputSize(model.windowSize));
+    this.buffers = this.layers.map((l) => new Float64Array(l.units));
+  }
+
+  /** Predicted value of the reading at `timeMs` from the `windowSize` readings before it. */
+  predict(window: readonly number[], timeMs: number): number {
+    buildInput(window, timeMs, this.model.normalisation, this.input);
+    let x: Float64Array = this.input;
+    for (let l = 0; l < this.layers.length; l++) {
+      const layer = this.layers[l] as DenseLayer;
+      const y = this.buffers[l] as Float64Array;
+      for (let j = 0; j < layer.units; j++) {
+        let sum = layer.bias[j] as number;
+        for (let i = 0; i < layer.inputs; i++) {
+          sum += (x[i] as number) * (layer.kernel[i * layer.units + j] as number);
+        }
+        y[j] =
+          layer.activation === 'relu'
+            ? Math.max(0, sum)
+            : layer.activation === 'tanh'
+              ? Math.tanh(sum)
+              : sum;
+      }
+      x = y;
+    }
+    const delta = x[0] as number;
+    return (window[window.length - 1] as number) + delta * this.model.normalisation.std;
+  }
+}
+
+export function parseTrainedModel(json: unknown): TrainedModel {
+  return trainedModelSchema.parse(json);
+}

@@ -1,0 +1,320 @@
+import type * as TF from '@tensorflow/tfjs';
+import {
+  buildInput,
+  decodeWeights,
+  encodeFloat32,
+  Forecaster,
+  inputSize,
+  MODEL_FORMAT,
+  MODEL_KIND,
+  parseTrainedModel,
+  type TrainedModel,
+} from './model.ts';
+import { type TfRuntimeOptions, useTfBackend } from './tf-runtime.ts';
+
+/**
+ * Trains the advanced detector's per-entity model with TensorFlow.js: a small dense network
+ * that forecasts the next reading from the previous `windowSize` readings and the time of
+ * day. Its residuals on the training history become the reference distribution that new
+ * readings' forecast errors are compared with.
+ */
+
+export interface HistoryPoint {
+  timeMs: number;
+  value: number;
+}
+
+export type TrainingFailure = 'too-few-points' | 'non-finite' | 'constant';
+
+/** The history cannot produce a useful model; the entity stays on the basic detector. */
+export class TrainingDataError extends Error {
+  override readonly name = 'TrainingDataError';
+  constructor(
+    readonly reason: TrainingFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface TrainingOptions extends TfRuntimeOptions {
+  windowSize?: number;
+  hidden?: number[];
+  /** Gradient steps to aim for; epochs follow from it and the history's length. */
+  targetSteps?: number;
+  /** Fixed epoch count, overriding `targetSteps`. */
+  epochs?: number;
+  learningRate?: number;
+  seed?: number;
+  /** Most recent windows used at most, which bounds training time on long histories. */
+  maxWindows?: number;
+  /** Clock for `trainedAt`, so tests can pin it. */
+  now?: () => Date;
+}
+
+export const DEFAULT_TRAINING = {
+  windowSize: 24,
+  hidden: [16, 8],
+  targetSteps: 300,
+  learningRate: 0.005,
+  seed: 7,
+  maxWindows: 50_000,
+} as const;
+
+export function minimumTrainingPoints(windowSize: number): number {
+  return windowSize + 100;
+}
+
+/** Deterministic PRNG for the shuffle, so the same history trains the same model. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+function validate(history: readonly HistoryPoint[], windowSize: number): void {
+  const needed = minimumTrainingPoints(windowSize);
+  if (history.length < needed) {
+    throw new TrainingDataError(
+      'too-few-points',
+      `training needs at least ${needed} readings, got ${history.length}`,
+    );
+  }
+  for (let i = 0; i < history.length; i++) {
+    const p = history[i] as HistoryPoint;
+    if (!Number.isFinite(p.value) || !Number.isFinite(p.timeMs)) {
+      throw new TrainingDataError('non-finite', `reading ${i} has a non-finite time or value`);
+    }
+  }
+  const first = (history[0] as HistoryPoint).value;
+  if (history.every((p) => p.value === first)) {
+    throw new TrainingDataError(
+      'constant',
+      `every reading has the value ${first}: nothing to learn`,
+    );
+  }
+}
+
+function meanStd(values: ArrayLike<number>): { mean: number; std: number } {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] as number;
+  const mean = sum / values.length;
+  let sq = 0;
+  for (let i = 0; i < values.length; i++) sq += ((values[i] as number) - mean) ** 2;
+  return { mean, std: Math.sqrt(sq / values.length) };
+}
+
+export async function trainModel(
+  history: readonly HistoryPoint[],
+  options: TrainingOptions = {},
+): Promise<TrainedModel> {
+  const started = performance.now();
+  const windowSize = options.windowSize ?? DEFAULT_TRAINING.windowSize;
+  const hidden = options.hidden ?? [...DEFAULT_TRAINING.hidden];
+  validate(history, windowSize);
+  const tf = await useTfBackend(options);
+
+  const values = history.map((p) => p.value);
+  const normalisation = meanStd(values);
+  if (!(normalisation.std > 0)) {
+    throw new TrainingDataError('constant', 'the readings have no spread: nothing to learn');
+  }
+
+  const firstTarget = Math.max(
+    windowSize,
+    history.length - (options.maxWindows ?? DEFAULT_TRAINING.maxWindows),
+  );
+  const count = history.length - firstTarget;
+  const features = inputSize(windowSize);
+  const xs = new Float32Array(count * features);
+  const ys = new Float32Array(count);
+  const row = new Float32Array(features);
+  for (let k = 0; k < count; k++) {
+    const t = firstTarget + k;
+    const window = values.slice(t - windowSize, t);
+    buildInput(window, (history[t] as HistoryPoint).timeMs, normalisation, row);
+    xs.set(row, k * features);
+    ys[k] = ((values[t] as number) - (values[t - 1] as number)) / normalisation.std;
+  }
+
+  // Chronological split: validation is the most recent tenth, as it would be in production.
+  const validationCount = Math.max(1, Math.floor(count * 0.1));
+  const trainCount = count - validationCount;
+  const random = mulberry32(options.seed ?? DEFAULT_TRAINING.seed);
+  const order = Array.from({ length: trainCount }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  const trainXs = new Float32Array(trainCount * features);
+  const trainYs = new Float32Array(trainCount);
+  order.forEach((src, dst) => {
+    trainXs.set(xs.subarray(src * features, (src + 1) * features), dst * features);
+    trainYs[dst] = ys[src] as number;
+  });
+
+  const batchSize = Math.min(
+    512,
+    Math.max(32, 2 ** Math.round(Math.log2(Math.max(1, trainCount / 50)))),
+  );
+  const batches = Math.ceil(trainCount / batchSize);
+  const epochs =
+    options.epochs ??
+    Math.min(
+      60,
+      Math.max(3, Math.ceil((options.targetSteps ?? DEFAULT_TRAINING.targetSteps) / batches)),
+    );
+
+  const seed = options.seed ?? DEFAULT_TRAINING.seed;
+  const layers = [
+    ...hidden.map((units) => ({ units, activation: 'relu' as const })),
+    { units: 1, activation: 'linear' as const },
+  ];
+  const net = tf.sequential();
+  layers.forEach((layer, i) => {
+    net.add(
+      tf.layers.dense({
+        ...(i === 0 ? { inputShape: [features] } : {}),
+        units: layer.units,
+        activation: layer.activation,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed + i }),
+        biasInitializer: 'zeros',
+      }),
+    );
+  });
+  net.compile({
+    optimizer: tf.train.adam(options.learningRate ?? DEFAULT_TRAINING.learningRate),
+    loss: 'meanSquaredError',
+  });
+
+  let trainLoss = Number.NaN;
+  let weights: Float32Array[];
+  const xTrain = tf.tensor2d(trainXs, [trainCount, features]);
+  const yTrain = tf.tensor2d(trainYs, [trainCount, 1]);
+  try {
+    const fitted = await net.fit(xTrain, yTrain, { epochs, batchSize, shuffle: false, verbose: 0 });
+    const losses = fitted.history.loss as number[];
+    trainLoss = losses[losses.length - 1] ?? Number.NaN;
+    weights = net
+      .getWeights()
+      .map((w: TF.Tensor) => w.dataSync() as Float32Array)
+      .map((w) => Float32Array.from(w));
+  } finally {
+    xTrain.dispose();
+    yTrain.dispose();
+    net.dispose();
+  }
+
+  const specs = layers.flatMap((layer, i) => [
+    {
+      name: `dense_${i}/kernel`,
+      shape: [i === 0 ? features : (layers[i - 1] as { units: number }).units, layer.units],
+      dtype: 'float32' as const,
+    },
+    { name: `dense_${i}/bias`, shape: [layer.units], dtype: 'float32' as const },
+  ]);
+  const draft: TrainedModel = {
+    kind: MODEL_KIND,
+    format: MODEL_FORMAT,
+    version: '',
+    trainedAt: (options.now?.() ?? new Date()).toISOString(),
+    windowSize,
+    normalisation,
+    residual: { mean: 0, std: 1 },
+    threshold: 0,
+    tailExcess: 1,
+    layers,
+    metrics: {
+      trainingPoints: history.length,
+      windows: count,
+      epochs,
+      trainLoss: Number.isFinite(trainLoss) ? trainLoss : 0,
+      validationLoss: 0,
+      naiveValidationLoss: 0,
+      durationMs: 0,
+      backend: tf.getBackend(),
+    },
+    weights: { specs, dataBase64: encodeFloat32(weights) },
+  };
+
+  // The reference distribution is measured with the same TypeScript forward pass that scores
+  // live readings, so training and inference can never disagree about what "normal" is.
+  const forecaster = new Forecaster(draft);
+  const residuals = new Float64Array(count);
+  let validationSq = 0;
+  let naiveSq = 0;
+  for (let k = 0; k < count; k++) {
+    const t = firstTarget + k;
+    const window = values.slice(t - windowSize, t);
+    const predicted = forecaster.predict(window, (history[t] as HistoryPoint).timeMs);
+    const r = ((values[t] as number) - predicted) / normalisation.std;
+    residuals[k] = r;
+    if (k >= trainCount) {
+      validationSq += r * r;
+      naiveSq += (ys[k] as number) ** 2;
+    }
+  }
+  const residual = meanStd(residuals);
+  residual.std = Math.max(residual.std, 1e-3);
+  const deviations = Array.from(residuals, (r) => Math.abs(r - residual.mean) / residual.std).sort(
+    (a, b) => a - b,
+  );
+  const threshold = deviations[Math.floor(0.98 * (deviations.length - 1))] as number;
+  const tail = deviations.filter((d) => d > threshold);
+  const tailExcess = Math.max(
+    0.25,
+    tail.length > 0 ? tail.reduce((s, d) => s + d - threshold, 0) / tail.length : 1,
+  );
+
+  const model: TrainedModel = {
+    ...draft,
+    residual,
+    threshold,
+    tailExcess,
+    metrics: {
+      ...draft.metrics,
+      validationLoss: validationSq / validationCount,
+      naiveValidationLoss: naiveSq / validationCount,
+      durationMs: Math.round(performance.now() - started),
+    },
+  };
+  model.version = `${MODEL_KIND}-${MODEL_FORMAT}-${fnv1a(model.weights.dataBase64 + JSON.stringify([windowSize, normalisation, residual, threshold]))}`;
+  return parseTrainedModel(model);
+}
+
+/** Rebuilds the tf.js network of a stored model, for batch inference or export. */
+export async function loadTfModel(
+  model: TrainedModel,
+  options: TfRuntimeOptions = {},
+): Promise<TF.Sequential> {
+  const tf = await useTfBackend(options);
+  const net = tf.sequential();
+  model.layers.forEach((layer, i) => {
+    net.add(
+      tf.layers.dense({
+        ...(i === 0 ? { inputShape: [inputSize(model.windowSize)] } : {}),
+        units: layer.units,
+        activation: layer.activation,
+      }),
+    );
+  });
+  const weights = decodeWeights(model);
+  const tensors = weights.map((w, i) => tf.tensor(w, model.weights.specs[i]?.shape));
+  net.setWeights(tensors);
+  for (const t of tensors) t.dispose();
+  return net;
+}
