@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import type { Reading } from '../timeseries/reading.ts';
+import { type Reading, readingProblem } from '../timeseries/reading.ts';
 import type { ReadingStore } from '../timeseries/reading-store.ts';
 import type {
   CommandConfirmation,
@@ -245,7 +245,7 @@ export class IngestionService {
           `the ${device.plan} plan keeps ${device.retentionDays} days`,
         );
       }
-      readings.push({
+      const reading: Reading = {
         tenantId: device.tenantId,
         deviceId: device.deviceId,
         entityId: raw.entityId,
@@ -253,7 +253,12 @@ export class IngestionService {
         value: raw.value,
         timeMs: raw.timeMs,
         retentionPolicy: device.retentionPolicy,
-      });
+      };
+      // What the store could not keep exactly (a line break in a text value, say) is refused
+      // here, one message at a time, rather than failing the whole batch at write time.
+      const problem = readingProblem(reading);
+      if (problem) throw new Rejection('invalid_payload', problem);
+      readings.push(reading);
     }
     pending.push({ device, readings });
     const latest = Math.max(...message.readings.map((reading) => reading.timeMs));

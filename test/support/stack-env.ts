@@ -19,6 +19,10 @@ export function useTestStack(overrides: Record<string, string> = {}) {
     MQTT_ADMIN_URL: stack.mqttUrl,
     MQTT_ADMIN_USERNAME: stack.mqttAdmin.username,
     MQTT_ADMIN_PASSWORD: stack.mqttAdmin.password,
+    // The AWS SDK clients talk to the stack's local endpoints, which ignore signatures.
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_REGION: 'us-east-1',
     // Real bcrypt, fewer rounds: the suite signs up hundreds of users.
     BCRYPT_ROUNDS: '4',
     ...overrides,

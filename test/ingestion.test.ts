@@ -1,0 +1,466 @@
+import fc from 'fast-check';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setPlan } from '../infra/admin.ts';
+import { startDataPlaneEndpoint } from '../local/data-plane/endpoint.ts';
+import { callRoute } from './support/api-event.ts';
+import { unique, useTestStack } from './support/stack-env.ts';
+
+/**
+ * Ingestion, the read path and commands with the functions invoked in-process, as the IoT
+ * rules engine and API Gateway would, against real PostgreSQL, InfluxDB and Mosquitto.
+ */
+const stack = useTestStack();
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+const dataPlane = await startDataPlaneEndpoint({
+  mqtt: { url: stack.mqttUrl, ...stack.mqttPlatform },
+  log: silent,
+});
+process.env.IOT_DATA_ENDPOINT = dataPlane.url;
+process.env.COMMAND_TIMEOUT_SECONDS = '3';
+const auth = (await import('../functions/auth/handler.ts')).handler;
+const devices = (await import('../functions/devices/handler.ts')).handler;
+const ingest = (await import('../functions/ingest/handler.ts')).handler;
+const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
+afterAll(async () => {
+  await admin.end();
+  await dataPlane.stop();
+});
+
+const DISCOVERY = {
+  name: 'Compressor',
+  type: 'compressor',
+  firmware: '1.2.0',
+  entities: [
+    { entity_id: 'temp_oil', entity_type: 'sensor', name: 'Oil temperature', unit: '°C' },
+    { entity_id: 'pressure', entity_type: 'sensor', name: 'Pressure', unit: 'bar' },
+    { entity_id: 'relay_main', entity_type: 'switch', name: 'Main relay' },
+    {
+      entity_id: 'setpoint',
+      entity_type: 'number',
+      name: 'Setpoint',
+      config: { min: 0, max: 100, step: 0.5 },
+    },
+    { entity_id: 'label', entity_type: 'text', name: 'Label' },
+  ],
+};
+
+interface Setup {
+  token: string;
+  tenantId: number;
+  id: number;
+  deviceId: string;
+}
+
+function event(
+  topic: string,
+  payload: string | Buffer | object,
+  receivedAt = Date.now(),
+  clientId?: string,
+) {
+  const bytes = Buffer.isBuffer(payload)
+    ? payload
+    : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+  return {
+    payload: bytes.toString('base64'),
+    topic,
+    client_id: clientId ?? topic.split('/')[1],
+    received_at: receivedAt,
+  };
+}
+
+async function setUp(plan?: string): Promise<Setup> {
+  const name = unique('ing');
+  const registered = await callRoute(auth, 'POST /api/auth/register', {
+    body: {
+      tenant_name: unique('Ingest'),
+      username: name,
+      email: `${name}@example.com`,
+      password: 'ingest-password',
+    },
+  });
+  const token = registered.body.token;
+  const tenantId = registered.body.tenant.id;
+  if (plan) {
+    const client = await admin.connect();
+    await setPlan(client, String(tenantId), plan).finally(() => client.release());
+  }
+  const deviceId = unique('DEV');
+  const created = await callRoute(devices, 'POST /api/devices', {
+    token,
+    body: { device_id: deviceId, name: 'Compressor 7', type: 'compressor' },
+  });
+  const summary = await ingest([
+    event(`devices/${deviceId}/discovery`, DISCOVERY),
+    event(`devices/${deviceId}/status`, 'online'),
+  ]);
+  expect(summary.rejected).toEqual({});
+  return { token, tenantId, id: created.body.device.id, deviceId };
+}
+
+const telemetry = (s: Setup, query: Record<string, string>) =>
+  callRoute(devices, 'GET /api/devices/{id}/telemetry', {
+    token: s.token,
+    params: { id: String(s.id) },
+    query,
+  });
+const detail = (s: Setup) =>
+  callRoute(devices, 'GET /api/devices/{id}', { token: s.token, params: { id: String(s.id) } });
+
+describe('ingestion and the read path', () => {
+  let s: Setup;
+  beforeAll(async () => {
+    s = await setUp();
+  });
+
+  it('discovery creates the entities and status makes the device online', async () => {
+    const response = await detail(s);
+    expect(response.body.device.status).toBe('online');
+    expect(response.body.device.last_seen).not.toBeNull();
+    expect(response.body.entities.map((e: { entity_id: string }) => e.entity_id).sort()).toEqual([
+      'label',
+      'pressure',
+      'relay_main',
+      'setpoint',
+      'temp_oil',
+    ]);
+    const setpoint = response.body.entities.find(
+      (e: { entity_id: string }) => e.entity_id === 'setpoint',
+    );
+    expect(setpoint).toMatchObject({
+      entity_type: 'number',
+      config: { min: 0, max: 100, step: 0.5 },
+      latest: null,
+    });
+  });
+
+  it('stores state and telemetry readings exactly, and serves them with the latest values', async () => {
+    const base = Math.floor(Date.now() / 1000) - 600;
+    const states = Array.from({ length: 50 }, (_, n) =>
+      event(`devices/${s.deviceId}/temp_oil/state`, {
+        value: 20 + n / 8,
+        unit: '°C',
+        timestamp: base + n,
+      }),
+    );
+    const batches = Array.from({ length: 10 }, (_, n) =>
+      event(`devices/${s.deviceId}/telemetry`, {
+        timestamp: base + 100 + n,
+        values: { pressure: 1 + n / 10, relay_main: n % 2 === 0, label: `run, "${n}" = \\ok` },
+      }),
+    );
+    const summary = await ingest([...states, ...batches]);
+    expect(summary).toMatchObject({ messages: 60, readings: 80, rejected: {} });
+
+    const response = await telemetry(s, {
+      entity_id: 'temp_oil,pressure,relay_main,label',
+      from: new Date((base - 1) * 1000).toISOString(),
+      to: new Date((base + 200) * 1000).toISOString(),
+    });
+    expect(response.status).toBe(200);
+    expect(response.body.source).toBe('raw');
+    const byEntity = Object.fromEntries(
+      response.body.series.map((series: { entity_id: string; points: unknown[] }) => [
+        series.entity_id,
+        series.points,
+      ]),
+    );
+    expect(byEntity.temp_oil).toHaveLength(50);
+    expect(byEntity.temp_oil[7]).toEqual({
+      time: new Date((base + 7) * 1000).toISOString(),
+      value: 20 + 7 / 8,
+    });
+    expect(byEntity.pressure.map((p: { value: number }) => p.value)).toEqual(
+      Array.from({ length: 10 }, (_, n) => 1 + n / 10),
+    );
+    expect(byEntity.relay_main.map((p: { value: boolean }) => p.value)).toEqual(
+      Array.from({ length: 10 }, (_, n) => n % 2 === 0),
+    );
+    expect(byEntity.label[3].value).toBe('run, "3" = \\ok');
+
+    const latest = await detail(s);
+    const temp = latest.body.entities.find(
+      (e: { entity_id: string }) => e.entity_id === 'temp_oil',
+    );
+    expect(temp.latest).toEqual({
+      value: 20 + 49 / 8,
+      time: new Date((base + 49) * 1000).toISOString(),
+    });
+  });
+
+  it('stores a redelivered message once, and gives a reading without timestamp the receive time', async () => {
+    const at = Math.floor(Date.now() / 1000) - 300;
+    const message = event(`devices/${s.deviceId}/pressure/state`, { value: 4.25, timestamp: at });
+    await ingest([message]);
+    await ingest([message, message]);
+    const receivedAt = Date.now() - 1234;
+    await ingest([event(`devices/${s.deviceId}/pressure/state`, { value: 9.5 }, receivedAt)]);
+    const response = await telemetry(s, {
+      entity_id: 'pressure',
+      from: new Date((at - 1) * 1000).toISOString(),
+      to: new Date(Date.now() + 1000).toISOString(),
+    });
+    const points = response.body.series[0].points;
+    expect(points.filter((p: { value: number }) => p.value === 4.25)).toHaveLength(1);
+    expect(points.find((p: { value: number }) => p.value === 9.5).time).toBe(
+      new Date(receivedAt).toISOString(),
+    );
+  });
+
+  it('rejects and counts readings older than the plan keeps, and stores the rest of the batch', async () => {
+    const old = Math.floor(Date.now() / 1000) - 40 * 86_400;
+    const recent = Math.floor(Date.now() / 1000) - 30;
+    const summary = await ingest([
+      event(`devices/${s.deviceId}/temp_oil/state`, { value: 1.5, timestamp: old }),
+      event(`devices/${s.deviceId}/temp_oil/state`, { value: 2.5, timestamp: recent }),
+    ]);
+    expect(summary.rejected).toEqual({ beyond_retention: 1 });
+    expect(summary.readings).toBe(1);
+    const { rows } = await admin.query(
+      `SELECT sum(count)::integer AS n FROM ingestion_rejections WHERE device_id = $1 AND reason = 'beyond_retention'`,
+      [s.deviceId],
+    );
+    expect(rows[0].n).toBeGreaterThanOrEqual(1);
+  });
+
+  it('aggregates with every and fn', async () => {
+    // InfluxDB aligns GROUP BY time() buckets to the epoch, so the test does too.
+    const start = Math.floor(Date.now() / 600_000) * 600 - 3600;
+    await ingest(
+      Array.from({ length: 60 }, (_, n) =>
+        event(`devices/${s.deviceId}/pressure/state`, { value: n, timestamp: start + n * 30 }),
+      ),
+    );
+    const response = await telemetry(s, {
+      entity_id: 'pressure',
+      from: new Date(start * 1000).toISOString(),
+      to: new Date((start + 1800) * 1000).toISOString(),
+      every: '10m',
+      fn: 'max',
+    });
+    expect(response.status).toBe(200);
+    expect(response.body.series[0].points.map((p: { value: number }) => p.value)).toEqual([
+      19, 39, 59,
+    ]);
+    const bad = await telemetry(s, { every: '5 minutes' });
+    expect(bad.status).toBe(400);
+    const unknown = await telemetry(s, { entity_id: 'nope' });
+    expect(unknown.status).toBe(404);
+  });
+
+  it('status offline (the LWT) turns the device offline', async () => {
+    await ingest([event(`devices/${s.deviceId}/status`, 'offline')]);
+    expect((await detail(s)).body.device.status).toBe('offline');
+    await ingest([event(`devices/${s.deviceId}/status`, 'online')]);
+    expect((await detail(s)).body.device.status).toBe('online');
+  });
+
+  it('discovery never overwrites an entity the user manages', async () => {
+    await admin.query(
+      `UPDATE entities SET name = 'Named by user', discovery_mode = 'manual' WHERE entity_id = 'pressure' AND tenant_id = $1`,
+      [s.tenantId],
+    );
+    await ingest([event(`devices/${s.deviceId}/discovery`, DISCOVERY)]);
+    const pressure = (await detail(s)).body.entities.find(
+      (e: { entity_id: string }) => e.entity_id === 'pressure',
+    );
+    expect(pressure.name).toBe('Named by user');
+  });
+});
+
+describe('bad messages', () => {
+  it('1,000+ generated bad messages: 0 crashes, 0 points, each counted; good traffic alongside is stored', async () => {
+    const s = await setUp();
+    const other = await setUp();
+    const dev = s.deviceId;
+    const t = Math.floor(Date.now() / 1000) - 120;
+    const nasty = [',', '=', '"', '\\', '\n', ' ', '\u0000', '😀'];
+    const bad: Array<ReturnType<typeof event>> = [];
+    for (let n = 0; bad.length < 1100; n++) {
+      const ch = nasty[n % nasty.length] as string;
+      const variants = [
+        event(`devices/${dev}/temp_oil/state`, `{"value": ${n}`), // malformed JSON
+        event(`devices/${dev}/temp_oil/state`, '{"value": NaN}'),
+        event(`devices/${dev}/temp_oil/state`, { value: 'hot' }), // wrong type for a sensor
+        event(`devices/${dev}/relay_main/state`, { value: 1 }), // a switch takes booleans
+        event(`devices/${dev}/temp_oil/state`, { value: 1e400 }),
+        event(`devices/${dev}/temp_oil/state`, { value: n, timestamp: 'yesterday' }),
+        event(`devices/${dev}/temp_oil/state`, { value: n, timestamp: 12 }), // uptime, not a date
+        event(`devices/${dev}/temp_oil/state`, { value: n, timestamp: t + 86_400 * 365 }),
+        event(`devices/${dev}/temp_oil/state`, Buffer.alloc(200_000, 0x20)), // huge
+        event(`devices/${dev}/not_announced/state`, { value: n }),
+        event(`devices/${dev}/status/state`, { value: n }), // reserved entity id
+        event(`devices/${dev}/telemetry/state`, { value: n }),
+        event(`devices/UNKNOWN_${n}/temp_oil/state`, { value: n }),
+        event(`devices/${dev}/temp_oil/state`, { value: n }, Date.now(), other.deviceId), // another device's topic
+        event(`devices/${dev}/label/state`, { value: `line${ch}\nbreak` }),
+        event(`devices/${dev}/telemetry`, { values: { temp_oil: n, [`bad${ch}id`]: 1 } }),
+        event(`devices/${dev}/telemetry`, { values: { temp_oil: n, pressure: 'x' } }),
+        event(`devices/${dev}/telemetry`, [{ values: { temp_oil: n } }, { values: 'nope' }]),
+        event(`devices/${dev}/discovery`, {
+          entities: [{ entity_id: 'x', entity_type: 'laser', name: 'n' }],
+        }),
+        event(`devices/${dev}/status`, 'maybe'),
+        event(`devices/${dev}/x/y/state`, { value: n }),
+        { topic: `devices/${dev}/temp_oil/state`, payload: 42 },
+        null,
+      ];
+      bad.push(...(variants as Array<ReturnType<typeof event>>));
+    }
+    const good = Array.from({ length: 200 }, (_, n) =>
+      event(`devices/${dev}/temp_oil/state`, { value: 1000 + n, timestamp: t + n / 10 }),
+    );
+    // Interleave good and bad traffic in batches, as the emulator would deliver them.
+    const mixed = [...bad];
+    good.forEach((message, n) => mixed.splice(n * 6, 0, message));
+    let rejected = 0;
+    let stored = 0;
+    for (let i = 0; i < mixed.length; i += 250) {
+      const summary = await ingest(mixed.slice(i, i + 250));
+      rejected += Object.values(summary.rejected).reduce((a: number, b) => a + (b ?? 0), 0);
+      stored += summary.readings;
+    }
+    expect(rejected).toBe(bad.length);
+    expect(stored).toBe(200);
+    const series = await telemetry(s, {
+      from: new Date((t - 60) * 1000).toISOString(),
+      to: new Date(Date.now() + 60_000).toISOString(),
+    });
+    const values = series.body.series.flatMap((x: { points: Array<{ value: unknown }> }) =>
+      x.points.map((p) => p.value),
+    );
+    expect(values.sort((a: number, b: number) => a - b)).toEqual(good.map((_, n) => 1000 + n));
+    const otherSeries = await telemetry(other, {
+      from: new Date((t - 60) * 1000).toISOString(),
+      to: new Date(Date.now() + 60_000).toISOString(),
+    });
+    expect(otherSeries.body.series.every((x: { points: unknown[] }) => x.points.length === 0)).toBe(
+      true,
+    );
+    const counted = await admin.query(
+      `SELECT reason, sum(count)::integer AS n FROM ingestion_rejections WHERE device_id = $1 OR device_id LIKE 'UNKNOWN_%' GROUP BY reason`,
+      [dev],
+    );
+    const total = counted.rows.reduce((sum: number, row: { n: number }) => sum + row.n, 0);
+    expect(total).toBeGreaterThanOrEqual(bad.length - 100); // null events name no device
+  });
+
+  it('property: a value round-trips exactly or is rejected, and never reaches another tenant', async () => {
+    const a = await setUp();
+    const b = await setUp();
+    const t0 = Math.floor(Date.now() / 1000) - 3000;
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.double({ noNaN: false }), fc.string({ maxLength: 40 }), fc.boolean()),
+        fc.constantFrom('temp_oil', 'label', 'relay_main', 'ghost-entity', 'status'),
+        async (value, entityId) => {
+          n += 1;
+          const timestamp = t0 + n;
+          const summary = await ingest([
+            event(
+              `devices/${a.deviceId}/${entityId}/state`,
+              JSON.stringify({ value, timestamp }).replace('null', 'NaN'),
+            ),
+          ]);
+          const response = await telemetry(a, {
+            from: new Date(timestamp * 1000).toISOString(),
+            to: new Date(timestamp * 1000 + 1).toISOString(),
+          });
+          const stored = response.body.series.flatMap(
+            (x: { entity_id: string; points: Array<{ value: unknown }> }) =>
+              x.points.map((p) => ({ entity: x.entity_id, value: p.value })),
+          );
+          if (summary.readings === 1) {
+            expect(stored).toEqual([
+              { entity: entityId, value: Object.is(value, -0) ? -0 : value },
+            ]);
+          } else {
+            expect(stored).toEqual([]);
+          }
+          const leaked = await telemetry(b, {
+            from: new Date(timestamp * 1000).toISOString(),
+            to: new Date(timestamp * 1000 + 1).toISOString(),
+          });
+          expect(
+            leaked.body.series.every((x: { points: unknown[] }) => x.points.length === 0),
+          ).toBe(true);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('commands', () => {
+  it('a command reaches the device on .../set and is confirmed by the matching state', async () => {
+    const s = await setUp();
+    const seen: Array<{ topic: string; payload: any }> = [];
+    const platform = mqtt.connect(stack.mqttUrl, {
+      ...stack.mqttPlatform,
+      clientId: unique('sub'),
+    });
+    await new Promise<void>((resolve) => platform.once('connect', () => resolve()));
+    platform.on('message', (topic, payload) =>
+      seen.push({ topic, payload: JSON.parse(payload.toString()) }),
+    );
+    await platform.subscribeAsync(`devices/${s.deviceId}/+/set`, { qos: 1 });
+
+    const sent = await callRoute(devices, 'POST /api/devices/{id}/entities/{entity_id}/commands', {
+      token: s.token,
+      params: { id: String(s.id), entity_id: 'relay_main' },
+      body: { value: true },
+    });
+    expect(sent.status).toBe(202);
+    expect(sent.body.status).toBe('sent');
+    await expect.poll(() => seen.length).toBe(1);
+    expect(seen[0]).toEqual({
+      topic: `devices/${s.deviceId}/relay_main/set`,
+      payload: { value: true, command_id: sent.body.command_id },
+    });
+
+    await ingest([
+      event(`devices/${s.deviceId}/relay_main/state`, {
+        value: true,
+        command_id: sent.body.command_id,
+      }),
+    ]);
+    const status = await callRoute(devices, 'GET /api/devices/{id}/commands/{command_id}', {
+      token: s.token,
+      params: { id: String(s.id), command_id: sent.body.command_id },
+    });
+    expect(status.body.status).toBe('confirmed');
+    platform.end(true);
+  });
+
+  it('validates values against the entity, and times out an unanswered command', async () => {
+    const s = await setUp();
+    const send = (entity_id: string, value: unknown) =>
+      callRoute(devices, 'POST /api/devices/{id}/entities/{entity_id}/commands', {
+        token: s.token,
+        params: { id: String(s.id), entity_id },
+        body: { value },
+      });
+    expect((await send('relay_main', 'on')).status).toBe(400);
+    expect((await send('setpoint', 101)).status).toBe(400);
+    expect((await send('setpoint', 10.25)).status).toBe(400);
+    expect((await send('temp_oil', 3)).body.error.code).toBe('not_commandable');
+    expect((await send('ghost', true)).status).toBe(404);
+    const ok = await send('setpoint', 42.5);
+    expect(ok.status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 3200));
+    // A late confirmation no longer counts.
+    await ingest([
+      event(`devices/${s.deviceId}/setpoint/state`, {
+        value: 42.5,
+        command_id: ok.body.command_id,
+      }),
+    ]);
+    const status = await callRoute(devices, 'GET /api/devices/{id}/commands/{command_id}', {
+      token: s.token,
+      params: { id: String(s.id), command_id: ok.body.command_id },
+    });
+    expect(status.body.status).toBe('timed_out');
+  });
+});
