@@ -284,7 +284,7 @@ describe('bad messages', () => {
         event(`devices/${dev}/temp_oil/state`, '{"value": NaN}'),
         event(`devices/${dev}/temp_oil/state`, { value: 'hot' }), // wrong type for a sensor
         event(`devices/${dev}/relay_main/state`, { value: 1 }), // a switch takes booleans
-        event(`devices/${dev}/temp_oil/state`, { value: 1e400 }),
+        event(`devices/${dev}/temp_oil/state`, '{"value": 1e400}'), // parses to Infinity
         event(`devices/${dev}/temp_oil/state`, { value: n, timestamp: 'yesterday' }),
         event(`devices/${dev}/temp_oil/state`, { value: n, timestamp: 12 }), // uptime, not a date
         event(`devices/${dev}/temp_oil/state`, { value: n, timestamp: t + 86_400 * 365 }),
@@ -313,7 +313,7 @@ describe('bad messages', () => {
     );
     // Interleave good and bad traffic in batches, as the emulator would deliver them.
     const mixed = [...bad];
-    good.forEach((message, n) => mixed.splice(n * 6, 0, message));
+    for (const [n, message] of good.entries()) mixed.splice(n * 6, 0, message);
     let rejected = 0;
     let stored = 0;
     for (let i = 0; i < mixed.length; i += 250) {
