@@ -141,7 +141,7 @@ function pubackPacket(messageId: number): Buffer {
   return Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]);
 }
 
-// Given to mqtt.js's ack callback to stop it acknowledging by itself (see `onPublish`).
+// Given to mqtt.js's ack callback to stop it acknowledging by itself (see `connect`).
 const DEFERRED_ACK = new Error('acknowledged later by the IoT rules emulator');
 
 class FunctionDispatcher {
@@ -393,6 +393,10 @@ class Emulator {
       resubscribe: false,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
+      // mqtt.js reads the next packet (PINGRESP included) only once this callback has been
+      // called, so holding it until the function answered would handle one message at a time
+      // and starve keepalive. An error here makes mqtt.js skip its own PUBACK (and emit the
+      // error, ignored below); `ack()` sends the PUBACK once the message is settled.
       customHandleAcks: (topic, payload, packet, callback) => {
         this.onPublish(topic, payload, packet);
         callback(DEFERRED_ACK);
