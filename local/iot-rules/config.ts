@@ -165,7 +165,10 @@ export async function loadIotRulesConfig(options: {
       } catch (error) {
         throw new Error(`${file}: ${where}: ${(error as Error).message}`, { cause: error });
       }
-      const id = typeof iot.name === 'string' ? iot.name : `${functionKey}#${count}`;
+      const id =
+        typeof iot.name === 'string'
+          ? resolveVariables(iot.name, `${where}.name`, vars)
+          : `${functionKey}#${count}`;
       rules.push({ id, functionKey, functionName, rule });
     }
   }
