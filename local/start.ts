@@ -10,13 +10,15 @@ import { z } from 'zod';
 import { migrate } from '../shared/db/migrate.ts';
 import { InfluxClient } from '../shared/timeseries/influx-client.ts';
 import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
+import { startDataPlaneEndpoint } from './data-plane/endpoint.ts';
+import { startIotRulesEmulator } from './iot-rules/emulator.ts';
 import { ensureBinaries, type LocalBinary } from './services/binaries.ts';
 import { startDashboard } from './services/dashboard.ts';
 import { answersPing, startInfluxdb } from './services/influxdb.ts';
 import { generateSigningJwk } from './services/jwt-key.ts';
 import { startMosquitto } from './services/mosquitto.ts';
 import { postgresAnswers, startPostgres } from './services/postgres.ts';
-import { isPortFree } from './services/process.ts';
+import { freePort, isPortFree } from './services/process.ts';
 import { readOrCreateSecret } from './services/secrets.ts';
 import { startServerlessOffline } from './services/serverless-offline.ts';
 import { type SupervisedService, Supervisor } from './supervisor.ts';
@@ -151,6 +153,87 @@ async function main(): Promise<void> {
     );
   }
 
+  const componentLog = (service: string) => ({
+    debug: () => {},
+    info: (message: string) => log(service, message),
+    warn: (message: string, fields?: Record<string, unknown>) =>
+      log(service, `${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
+    error: (message: string, fields?: Record<string, unknown>) =>
+      log(service, `${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
+  });
+  const platformAccount = { url: broker.url, ...broker.platform };
+
+  // Commands leave the functions through the AWS IoT data-plane SDK, answered here locally.
+  const dataPlane = await supervisor.start('data-plane', async () => {
+    const endpoint = await startDataPlaneEndpoint({
+      mqtt: platformAccount,
+      log: componentLog('data-plane'),
+      clientId: `easysmart-data-plane-${settings.MQTT_PORT}`,
+    });
+    return {
+      ...endpoint,
+      healthy: async () => true,
+      unexpectedExit: () => new Promise<string>(() => {}),
+    };
+  });
+
+  const websocketPort = await freePort();
+  let apiReady = false;
+  const api = await supervisor.start('api', (cancelled) =>
+    startServerlessOffline({
+      cancelled,
+      serviceDir: repoRoot,
+      workDir: path.join(dataDir, 'serverless'),
+      httpPort: settings.API_PORT,
+      websocketPort,
+      stage: 'local',
+      readinessPath: '/.well-known/jwks.json',
+      env: functionEnvironment({
+        appUrl,
+        influxUrl,
+        jwtPrivateJwk,
+        broker,
+        dataPlaneUrl: dataPlane.url,
+        websocketManagementUrl: `http://127.0.0.1:${websocketPort}`,
+      }),
+      // The route table and bundling chatter stay in the log file; function output is shown.
+      onOutputLine: (line) => {
+        if (apiReady && line.trim()) log('api', line);
+      },
+    }),
+  );
+  apiReady = true;
+  log('api', `serverless-offline up (lambda ${api.lambdaEndpoint}, log ${api.logFile})`);
+
+  // serverless-offline has no IoT events: this subscribes with each rule's filter and invokes.
+  await supervisor.start('iot-rules', async () => {
+    const emulator = await startIotRulesEmulator({
+      serverlessYmlPath: path.join(repoRoot, 'serverless.yml'),
+      stage: 'local',
+      mqtt: platformAccount,
+      lambdaEndpoint: api.lambdaEndpoint,
+      deadLetterDir: path.join(dataDir, 'dead-letters'),
+      // Fixed per stack, so the broker keeps what arrives while the stack is down.
+      clientId: `easysmart-iot-rules-${settings.MQTT_PORT}`,
+      log: componentLog('iot-rules'),
+    });
+    return {
+      ...emulator,
+      healthy: async () => emulator.stats().connected,
+      unexpectedExit: () => new Promise<string>(() => {}),
+    };
+  });
+
+  await supervisor.start('dashboard', () =>
+    startDashboard({
+      port: settings.DASHBOARD_PORT,
+      distDir: path.join(repoRoot, 'dashboard', 'dist'),
+      apiUrl,
+      mqttUrl,
+      wsUrl: `ws://127.0.0.1:${websocketPort}`,
+    }),
+  );
+
   await writeFile(
     stackFile,
     `${JSON.stringify(
@@ -164,39 +247,13 @@ async function main(): Promise<void> {
         influxUrl,
         mqttAdmin: broker.admin,
         mqttPlatform: broker.platform,
+        lambdaEndpoint: api.lambdaEndpoint,
+        websocketUrl: `ws://127.0.0.1:${websocketPort}`,
       },
       null,
       2,
     )}\n`,
     { mode: 0o600 },
-  );
-
-  let apiReady = false;
-  const api = await supervisor.start('api', (cancelled) =>
-    startServerlessOffline({
-      cancelled,
-      serviceDir: repoRoot,
-      workDir: path.join(dataDir, 'serverless'),
-      httpPort: settings.API_PORT,
-      stage: 'local',
-      readinessPath: '/.well-known/jwks.json',
-      env: functionEnvironment({ appUrl, influxUrl, jwtPrivateJwk, broker }),
-      // The route table and bundling chatter stay in the log file; function output is shown.
-      onOutputLine: (line) => {
-        if (apiReady && line.trim()) log('api', line);
-      },
-    }),
-  );
-  apiReady = true;
-  log('api', `serverless-offline up (lambda ${api.lambdaEndpoint}, log ${api.logFile})`);
-
-  await supervisor.start('dashboard', () =>
-    startDashboard({
-      port: settings.DASHBOARD_PORT,
-      distDir: path.join(repoRoot, 'dashboard', 'dist'),
-      apiUrl,
-      mqttUrl,
-    }),
   );
 
   await supervisor.waitUntilHealthy(30_000);
@@ -208,8 +265,14 @@ function functionEnvironment(parts: {
   influxUrl: string;
   jwtPrivateJwk: string;
   broker: { url: string; admin: { username: string; password: string } };
+  dataPlaneUrl: string;
+  websocketManagementUrl: string;
 }): NodeJS.ProcessEnv {
   const environment: NodeJS.ProcessEnv = {
+    // The SDK clients need some credentials to sign with; the local endpoints ignore them.
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_REGION: 'us-east-1',
     ...inheritedEnvironment,
     STAGE: 'local',
     LOG_LEVEL: settings.LOG_LEVEL,
@@ -222,6 +285,8 @@ function functionEnvironment(parts: {
     MQTT_ADMIN_USERNAME: parts.broker.admin.username,
     MQTT_ADMIN_PASSWORD: parts.broker.admin.password,
     MQTT_PUBLIC_URL: mqttUrl,
+    IOT_DATA_ENDPOINT: parts.dataPlaneUrl,
+    WEBSOCKET_MANAGEMENT_ENDPOINT: parts.websocketManagementUrl,
   };
   // Functions connect as the application role only, never as the schema owner.
   delete environment.DATABASE_ADMIN_URL;

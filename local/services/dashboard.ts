@@ -9,6 +9,8 @@ export interface StartDashboardOptions {
   distDir: string;
   apiUrl: string;
   mqttUrl: string;
+  /** The WebSocket API (live updates). */
+  wsUrl: string;
 }
 
 export interface RunningDashboard {
@@ -74,7 +76,11 @@ async function fileIfExists(file: string): Promise<string | undefined> {
  */
 export function startDashboard(options: StartDashboardOptions): Promise<RunningDashboard> {
   const distDir = path.resolve(options.distDir);
-  const runtimeConfig = JSON.stringify({ apiUrl: options.apiUrl, mqttUrl: options.mqttUrl });
+  const runtimeConfig = JSON.stringify({
+    apiUrl: options.apiUrl,
+    mqttUrl: options.mqttUrl,
+    wsUrl: options.wsUrl,
+  });
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') {

@@ -82,6 +82,8 @@ plugin_opt_config_file ${path.join(options.stateDir, 'dynsec.json')}
 persistence true
 persistence_location ${options.stateDir}/
 autosave_interval 30
+# The rules emulator's persistent session must not lose what arrives while it is down.
+max_queued_messages 1000000
 log_dest stdout
 log_type error
 log_type warning
