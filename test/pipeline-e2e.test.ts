@@ -1,0 +1,278 @@
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type LocalStack, startLocalStack } from './support/local-stack.ts';
+import { privateInfluxdb } from './support/servers.ts';
+import { unique } from './support/stack-env.ts';
+
+/**
+ * The telemetry pipeline end to end, through the real local stack (serverless-offline, the
+ * IoT rules emulator, Mosquitto with per-device credentials, PostgreSQL, InfluxDB): a
+ * device publishes with its own credential, the API serves back every reading, a dashboard
+ * WebSocket sees them live, commands round-trip, and an InfluxDB outage loses nothing the
+ * broker acknowledged.
+ */
+let influx: Awaited<ReturnType<typeof privateInfluxdb>>;
+let stack: LocalStack;
+let token: string;
+let deviceRowId: number;
+let deviceId: string;
+let credentials: { client_id: string; username: string; password: string };
+const liveReadings: Array<{ entity_id: string; value: unknown }> = [];
+const liveStatuses: string[] = [];
+let socket: WebSocket;
+
+beforeAll(async () => {
+  // The test owns InfluxDB so it can take it away mid-stream.
+  influx = await privateInfluxdb();
+  stack = await startLocalStack({ INFLUX_URL: influx.url });
+  const name = unique('e2e');
+  const registered = await stack.request('POST', '/api/auth/register', {
+    tenant_name: unique('E2E Plant'),
+    username: name,
+    email: `${name}@example.com`,
+    password: 'pipeline-password',
+  });
+  expect(registered.status).toBe(201);
+  token = registered.body.token;
+  deviceId = unique('COMP');
+  const created = await stack.request(
+    'POST',
+    '/api/devices',
+    { device_id: deviceId, name: 'Compressor', type: 'compressor' },
+    token,
+  );
+  expect(created.status).toBe(201);
+  deviceRowId = created.body.device.id;
+  credentials = created.body.credentials;
+
+  const { websocketUrl } = await stack.details();
+  socket = new WebSocket(`${websocketUrl}?token=${encodeURIComponent(token)}`);
+  await new Promise((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', reject);
+  });
+  socket.on('message', (data) => {
+    const message = JSON.parse(String(data));
+    if (message.type !== 'events') return;
+    for (const event of message.events) {
+      if (event.type === 'readings') liveReadings.push(...event.readings);
+      if (event.type === 'status') liveStatuses.push(event.status);
+    }
+  });
+}, 180_000);
+
+afterAll(async () => {
+  socket?.close();
+  await stack?.stop();
+  await influx?.dispose();
+});
+
+function connectDevice(): Promise<mqtt.MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(stack.mqtt, {
+      clientId: credentials.client_id,
+      username: credentials.username,
+      password: credentials.password,
+      reconnectPeriod: 0,
+      will: {
+        topic: `devices/${deviceId}/status`,
+        payload: Buffer.from('offline'),
+        qos: 1,
+        retain: true,
+      },
+    });
+    client.once('connect', () => resolve(client));
+    client.once('error', reject);
+  });
+}
+
+async function series(entityId: string, from: number, to: number) {
+  const query = new URLSearchParams({
+    entity_id: entityId,
+    from: new Date(from).toISOString(),
+    to: new Date(to).toISOString(),
+  });
+  const response = await stack.request(
+    'GET',
+    `/api/devices/${deviceRowId}/telemetry?${query}`,
+    undefined,
+    token,
+  );
+  expect(response.status).toBe(200);
+  return response.body.series[0].points as Array<{ time: string; value: number }>;
+}
+
+const deviceStatus = async () =>
+  (await stack.request('GET', `/api/devices/${deviceRowId}`, undefined, token)).body.device.status;
+
+describe('telemetry pipeline through the local stack', () => {
+  let device: mqtt.MqttClient;
+  const base = Date.now() - 20 * 60_000;
+
+  it('discovery and online, then 1,000 state messages and 100 telemetry batches of 50, every reading served exactly', async () => {
+    device = await connectDevice();
+    await device.publishAsync(
+      `devices/${deviceId}/discovery`,
+      JSON.stringify({
+        name: 'Compressor',
+        entities: [
+          { entity_id: 'temp_oil', entity_type: 'sensor', name: 'Oil temperature', unit: '°C' },
+          { entity_id: 'pressure', entity_type: 'sensor', name: 'Pressure', unit: 'bar' },
+          { entity_id: 'relay_main', entity_type: 'switch', name: 'Main relay' },
+        ],
+      }),
+      { qos: 1, retain: true },
+    );
+    await device.publishAsync(`devices/${deviceId}/status`, 'online', { qos: 1, retain: true });
+    await expect.poll(deviceStatus, { timeout: 10_000 }).toBe('online');
+    await expect
+      .poll(
+        async () =>
+          (await stack.request('GET', `/api/devices/${deviceRowId}`, undefined, token)).body
+            .entities.length,
+        { timeout: 10_000 },
+      )
+      .toBe(3);
+
+    const states = Array.from({ length: 1000 }, (_, n) =>
+      device.publishAsync(
+        `devices/${deviceId}/temp_oil/state`,
+        JSON.stringify({ value: 60 + n / 16, timestamp: (base + n * 100) / 1000 }),
+        { qos: 1 },
+      ),
+    );
+    const batches = Array.from({ length: 100 }, (_, b) =>
+      device.publishAsync(
+        `devices/${deviceId}/telemetry`,
+        JSON.stringify(
+          Array.from({ length: 50 }, (_, n) => ({
+            timestamp: (base + (b * 50 + n) * 10) / 1000,
+            values: { pressure: b + n / 100 },
+          })),
+        ),
+        { qos: 1 },
+      ),
+    );
+    await Promise.all([...states, ...batches]);
+    // A QoS 1 redelivery carries the same device timestamp: it must overwrite, not add.
+    await device.publishAsync(
+      `devices/${deviceId}/temp_oil/state`,
+      JSON.stringify({ value: 60, timestamp: base / 1000 }),
+      { qos: 1 },
+    );
+
+    await expect
+      .poll(async () => (await series('temp_oil', base, base + 100_000)).length, {
+        timeout: 30_000,
+        interval: 500,
+      })
+      .toBe(1000);
+    const temps = await series('temp_oil', base, base + 100_000);
+    expect(temps.map((p) => p.value)).toEqual(Array.from({ length: 1000 }, (_, n) => 60 + n / 16));
+    expect(temps[10]?.time).toBe(new Date(base + 1000).toISOString());
+
+    await expect
+      .poll(async () => (await series('pressure', base, base + 50_000)).length, {
+        timeout: 30_000,
+        interval: 500,
+      })
+      .toBe(5000);
+    const pressures = await series('pressure', base, base + 50_000);
+    expect(pressures.map((p) => p.value)).toEqual(
+      Array.from({ length: 5000 }, (_, i) => Math.floor(i / 50) + (i % 50) / 100),
+    );
+  });
+
+  it('the WebSocket client saw the readings live', async () => {
+    await expect
+      .poll(() => liveReadings.filter((r) => r.entity_id === 'temp_oil').length, {
+        timeout: 10_000,
+      })
+      .toBeGreaterThanOrEqual(1000);
+    expect(liveReadings.filter((r) => r.entity_id === 'pressure').length).toBeGreaterThanOrEqual(
+      5000,
+    );
+    expect(liveStatuses).toContain('online');
+  });
+
+  it('a command from the API reaches the device on .../set and is confirmed by the matching state', async () => {
+    const received: Array<{ value: unknown; command_id: string }> = [];
+    device.on('message', (topic, payload) => {
+      if (topic === `devices/${deviceId}/relay_main/set`) {
+        const command = JSON.parse(payload.toString());
+        received.push(command);
+        device.publish(
+          `devices/${deviceId}/relay_main/state`,
+          JSON.stringify({ value: command.value, command_id: command.command_id }),
+          { qos: 1 },
+        );
+      }
+    });
+    await device.subscribeAsync(`devices/${deviceId}/+/set`, { qos: 1 });
+    const sent = await stack.request(
+      'POST',
+      `/api/devices/${deviceRowId}/entities/relay_main/commands`,
+      { value: true },
+      token,
+    );
+    expect(sent.status).toBe(202);
+    await expect.poll(() => received.length, { timeout: 5000 }).toBe(1);
+    expect(received[0]).toEqual({ value: true, command_id: sent.body.command_id });
+    await expect
+      .poll(
+        async () =>
+          (
+            await stack.request(
+              'GET',
+              `/api/devices/${deviceRowId}/commands/${sent.body.command_id}`,
+              undefined,
+              token,
+            )
+          ).body.status,
+        { timeout: 10_000 },
+      )
+      .toBe('confirmed');
+  });
+
+  it('killing InfluxDB for ten seconds mid-stream loses no acknowledged reading', async () => {
+    const start = Date.now() - 10 * 60_000;
+    const acknowledged: number[] = [];
+    let n = 0;
+    const stream = setInterval(() => {
+      const index = n++;
+      device
+        .publishAsync(
+          `devices/${deviceId}/pressure/state`,
+          JSON.stringify({ value: 1000 + index, timestamp: (start + index * 10) / 1000 }),
+          { qos: 1 },
+        )
+        .then(
+          () => acknowledged.push(index),
+          () => {},
+        );
+    }, 25);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await influx.stop();
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    await influx.start();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    clearInterval(stream);
+    await expect.poll(() => acknowledged.length, { timeout: 10_000 }).toBe(n);
+    expect(n).toBeGreaterThan(400);
+    await expect
+      .poll(async () => (await series('pressure', start, start + n * 10)).length, {
+        timeout: 90_000,
+        interval: 1000,
+      })
+      .toBe(n);
+    const stored = await series('pressure', start, start + n * 10);
+    expect(stored.map((p) => p.value)).toEqual(Array.from({ length: n }, (_, i) => 1000 + i));
+  }, 150_000);
+
+  it('killing the device’s connection turns it offline through the LWT', async () => {
+    device.stream.destroy();
+    await expect.poll(deviceStatus, { timeout: 15_000 }).toBe('offline');
+    await expect.poll(() => liveStatuses.at(-1), { timeout: 5000 }).toBe('offline');
+  });
+});

@@ -1,0 +1,119 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { descendantsOf, isAlive } from './processes.ts';
+import { freePort, temporaryDataDir, waitUntil } from './servers.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+
+export interface LocalStack {
+  child: ChildProcess;
+  api: string;
+  mqtt: string;
+  dashboard: string;
+  dataDir: string;
+  output: string[];
+  exited: Promise<number | null>;
+  /** What the supervisor wrote to `<data>/stack.json` (internal endpoints and accounts). */
+  details(): Promise<{
+    websocketUrl: string;
+    lambdaEndpoint: string;
+    mqttPlatform: { username: string; password: string };
+    databaseAdminUrl: string;
+  }>;
+  /** JSON request to the API; returns status and parsed body. */
+  request(
+    method: string,
+    route: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<{ status: number; body: any }>;
+  /** Ctrl-C to the whole process group; kills what is left after 20 s. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Runs `tsx local/start.ts` (what `npm start` runs) on free ports in a temporary data
+ * directory, as its own process group, and resolves once it prints READY.
+ */
+export async function startLocalStack(
+  env: Record<string, string> = {},
+  dataDir?: string,
+): Promise<LocalStack> {
+  const dir = dataDir ?? (await temporaryDataDir('stack')).dir;
+  const child = spawn(process.execPath, [tsxCli, 'local/start.ts'], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      API_PORT: String(await freePort()),
+      MQTT_PORT: String(await freePort()),
+      DASHBOARD_PORT: String(await freePort()),
+      LOCAL_DATA_DIR: dir,
+      DATABASE_URL: '',
+      INFLUX_URL: '',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const ready = await new Promise<[string, string, string]>((resolve, reject) => {
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        output.push(line);
+        if (output.length > 5000) output.splice(0, 1000);
+        const match = /^READY api=(\S+) mqtt=(\S+) dashboard=(\S+)$/.exec(line);
+        if (match) resolve([match[1] as string, match[2] as string, match[3] as string]);
+      });
+    }
+    exited.then((code) =>
+      reject(new Error(`the stack exited with ${code} before READY:\n${output.join('\n')}`)),
+    );
+    setTimeout(
+      () => reject(new Error(`no READY within 150 s:\n${output.join('\n')}`)),
+      150_000,
+    ).unref();
+  });
+  const [api, mqtt, dashboard] = ready;
+  return {
+    child,
+    api,
+    mqtt,
+    dashboard,
+    dataDir: dir,
+    output,
+    exited,
+    details: async () => JSON.parse(await readFile(path.join(dir, 'stack.json'), 'utf8')),
+    async request(method, route, body, token) {
+      const response = await fetch(`${api}${route}`, {
+        method,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    },
+    async stop() {
+      const pid = child.pid as number;
+      const started = [pid, ...descendantsOf(pid)];
+      if (child.exitCode === null) process.kill(-pid, 'SIGINT');
+      const code = await Promise.race([
+        exited,
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 20_000)),
+      ]);
+      await waitUntil('the stack to exit', async () => started.every((p) => !isAlive(p)), {
+        timeoutMs: 5000,
+      }).catch(() => {});
+      for (const leftover of started.filter(isAlive)) process.kill(leftover, 'SIGKILL');
+      return code;
+    },
+  };
+}
