@@ -35,7 +35,7 @@ export interface AdvancedConfig {
 export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
   basic: DEFAULT_BASIC_CONFIG,
   tail: DEFAULT_BASIC_CONFIG.tail,
-  shiftAlpha: 0.25,
+  shiftAlpha: 0.1,
   modelWeight: 1,
   recentCapacity: 64,
 };

@@ -70,17 +70,17 @@ export const DEFAULT_BASIC_CONFIG: BasicConfig = {
   tail: {
     quantile: 0.98,
     step: 0.05,
-    excessAlpha: 0.02,
+    excessAlpha: 0.05,
     minExcess: 0.25,
     initialThreshold: 3,
     initialExcess: 1,
   },
   surpriseScale: 8,
-  alarmScore: 0.5,
-  refractory: 100,
+  alarmScore: 0.48,
+  refractory: 120,
   refractoryDamping: 0.1,
   minRepeatRate: 0.01,
-  dailyBins: 48,
+  dailyBins: 96,
   dailyAlpha: 0.1,
 };
 
