@@ -1,0 +1,218 @@
+/**
+ * Telemetry pipeline benchmark, all in one run on this machine:
+ *   1. raw broker throughput: QoS 1 messages through a Mosquitto configured like the stack's;
+ *   2. raw InfluxDB throughput: 5,000-point line-protocol batches from 2 concurrent writers;
+ *   3. the pipeline (device -> Mosquitto -> IoT rules emulator -> serverless-offline ->
+ *      ingest function -> InfluxDB): sustained readings per second and p50/p99
+ *      publish-to-queryable latency, (a) one reading per QoS 1 message, (b) 50 per message.
+ * Ratios are against the baselines measured in the same run.
+ *
+ *   npx tsx bench/pipeline.ts [--messages-a 30000] [--messages-b 2000]
+ */
+import mqtt from 'mqtt';
+import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
+import { startLocalStack } from '../test/support/local-stack.ts';
+import { privateMosquitto } from '../test/support/servers.ts';
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : Number(process.argv[at + 1]);
+}
+const MESSAGES_A = option('messages-a', 30_000);
+const MESSAGES_B = option('messages-b', 2_000);
+const INFLIGHT = 1_000;
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+};
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function connect(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(url, { reconnectPeriod: 0, ...options });
+    client.once('connect', () => resolve(client));
+    client.once('error', reject);
+  });
+}
+
+/** Publishes `count` QoS 1 messages keeping at most INFLIGHT unacknowledged. */
+async function publishAll(client: mqtt.MqttClient, count: number, message: (n: number) => [string, string]) {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const n = next++;
+      const [topic, payload] = message(n);
+      await client.publishAsync(topic, payload, { qos: 1 });
+    }
+  };
+  await Promise.all(Array.from({ length: INFLIGHT }, worker));
+}
+
+async function rawBroker(): Promise<number> {
+  const broker = await privateMosquitto();
+  try {
+    const account = { username: broker.platform.username, password: broker.platform.password };
+    const subscriber = await connect(broker.url, { ...account, clientId: 'bench-sub' });
+    const publisher = await connect(broker.url, { ...account, clientId: 'bench-pub' });
+    const count = 50_000;
+    let received = 0;
+    const done = new Promise<void>((resolve) =>
+      subscriber.on('message', () => {
+        if (++received === count) resolve();
+      }),
+    );
+    await subscriber.subscribeAsync('devices/bench/#', { qos: 1 });
+    const started = performance.now();
+    await publishAll(publisher, count, (n) => ['devices/bench/x/state', `{"value":${n}}`]);
+    await done;
+    const rate = count / ((performance.now() - started) / 1000);
+    subscriber.end(true);
+    publisher.end(true);
+    return rate;
+  } finally {
+    await broker.dispose();
+  }
+}
+
+async function rawInflux(url: string): Promise<number> {
+  const client = new InfluxClient({ url, database: 'bench_raw' });
+  await client.query('CREATE DATABASE bench_raw' as never);
+  const perBatch = 5_000;
+  const batches = 60;
+  const base = Date.now() - 3_600_000;
+  const lines = (b: number) =>
+    Array.from(
+      { length: perBatch },
+      (_, n) =>
+        `sensor_data,tenant_id=1,device_id=D${n % 50},entity_id=e${n % 7},entity_type=sensor value=${b + n / 1000} ${base + b * perBatch + n}`,
+    );
+  let next = 0;
+  const started = performance.now();
+  const writer = async () => {
+    while (next < batches) await client.write(lines(next++));
+  };
+  await Promise.all([writer(), writer()]);
+  const rate = (batches * perBatch) / ((performance.now() - started) / 1000);
+  await client.query('DROP DATABASE bench_raw' as never);
+  return rate;
+}
+
+async function main() {
+  console.log('raw broker baseline ...');
+  const brokerRate = await rawBroker();
+  console.log('starting the local stack ...');
+  const stack = await startLocalStack({ LOG_LEVEL: 'error' });
+  const details = (await stack.details()) as Awaited<ReturnType<typeof stack.details>> & { influxUrl: string };
+  try {
+    console.log('raw InfluxDB baseline ...');
+    const influxRate = await rawInflux(details.influxUrl);
+    const influx = new InfluxClient({ url: details.influxUrl, database: 'iot_data' });
+
+    const registered = await stack.request('POST', '/api/auth/register', {
+      tenant_name: 'Bench',
+      username: 'bench',
+      email: 'bench@example.com',
+      password: 'bench-password',
+    });
+    const token = registered.body.token;
+    // Industrial keeps data forever, so no reading of the run is ever refused as too old.
+    const results: string[] = [];
+
+    const run = async (label: string, deviceId: string, messages: number, perMessage: number) => {
+      const created = await stack.request('POST', '/api/devices', { device_id: deviceId, name: label, type: 'bench' }, token);
+      const { username, password, client_id } = created.body.credentials;
+      const device = await connect(stack.mqtt, { username, password, clientId: client_id });
+      await device.publishAsync(
+        `devices/${deviceId}/discovery`,
+        JSON.stringify({ entities: [{ entity_id: 'v', entity_type: 'sensor', name: 'v' }] }),
+        { qos: 1 },
+      );
+      await sleep(1000);
+      const base = Date.now() - 30 * 60_000;
+      const total = messages * perMessage;
+      const publishedAt = new Map<number, number>();
+      const sampleEvery = Math.max(1, Math.floor(messages / 200));
+      const started = performance.now();
+      const publishing = publishAll(device, messages, (n) => {
+        if (n % sampleEvery === 0) publishedAt.set(n, performance.now());
+        if (perMessage === 1) {
+          return [`devices/${deviceId}/v/state`, JSON.stringify({ value: n, timestamp: (base + n) / 1000 })];
+        }
+        return [
+          `devices/${deviceId}/telemetry`,
+          JSON.stringify(
+            Array.from({ length: perMessage }, (_, i) => ({
+              timestamp: (base + n * perMessage + i) / 1000,
+              values: { v: n * perMessage + i },
+            })),
+          ),
+        ];
+      });
+      // Latency: each sampled message is polled for in InfluxDB until it is queryable.
+      const latencies: number[] = [];
+      const pollSamples = (async () => {
+        const pending = new Set<number>();
+        let done = false;
+        void publishing.then(() => {
+          done = true;
+        });
+        while (!done || pending.size > 0 || publishedAt.size > latencies.length + pending.size) {
+          for (const n of publishedAt.keys()) if (!pending.has(n) && latencies.length + pending.size < publishedAt.size) pending.add(n);
+          for (const n of [...pending]) {
+            const time = base + n * perMessage;
+            const found = await influx.query(
+              `SELECT count(value) FROM "free_plan"."sensor_data" WHERE device_id = '${deviceId}' AND time = ${time}ms` as never,
+            );
+            if (found[0]?.series[0]) {
+              latencies.push(performance.now() - (publishedAt.get(n) as number));
+              pending.delete(n);
+              publishedAt.delete(n);
+            }
+          }
+          await sleep(5);
+          if (latencies.length >= 200) break;
+        }
+      })();
+      await publishing;
+      let stored = 0;
+      while (stored < total) {
+        const counted = await influx.query(
+          `SELECT count(value) FROM "free_plan"."sensor_data" WHERE device_id = '${deviceId}' AND time >= ${base}ms` as never,
+        );
+        const row = counted[0]?.series[0] ? rowsOf(counted[0].series[0])[0] : undefined;
+        stored = Number(row?.count ?? 0);
+        if (stored < total) await sleep(50);
+        if (performance.now() - started > 600_000) throw new Error(`${label}: only ${stored}/${total} stored after 10 min`);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      await Promise.race([pollSamples, sleep(5000)]);
+      device.end(true);
+      return { rate: total / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), samples: latencies.length, seconds };
+    };
+
+    console.log(`pipeline (a): ${MESSAGES_A} messages x 1 reading ...`);
+    const a = await run('one reading per message', 'BENCH_A', MESSAGES_A, 1);
+    console.log(`pipeline (b): ${MESSAGES_B} messages x 50 readings ...`);
+    const b = await run('50 readings per message', 'BENCH_B', MESSAGES_B, 50);
+
+    const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+    results.push(
+      `raw broker (QoS 1, mqtt.js)             ${fmt(brokerRate)} msg/s`,
+      `raw InfluxDB (5,000-point batches, 2w)  ${fmt(influxRate)} points/s`,
+      `pipeline (a) 1 reading/message           ${fmt(a.rate)} readings/s = ${(a.rate / brokerRate).toFixed(2)} x raw broker; latency p50 ${fmt(a.p50)} ms, p99 ${fmt(a.p99)} ms (${a.samples} samples)`,
+      `pipeline (b) 50 readings/message         ${fmt(b.rate)} readings/s = ${(b.rate / influxRate).toFixed(2)} x raw InfluxDB; latency p50 ${fmt(b.p50)} ms, p99 ${fmt(b.p99)} ms (${b.samples} samples)`,
+    );
+    console.log(`\n${results.join('\n')}`);
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
