@@ -25,6 +25,5 @@ export const RANGES: readonly HistoryRange[] = [
 export const DEFAULT_RANGE = RANGES[0] as HistoryRange;
 
 export function describeSource(source: string): string {
-  if (source === 'raw') return 'raw readings';
-  return `${source} rollup`;
+  return source === 'raw' ? 'raw' : `${source} rollup`;
 }

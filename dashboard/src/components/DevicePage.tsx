@@ -223,9 +223,7 @@ export function DevicePage({ id }: { id: number }) {
             <span class="mono">{device.device_id}</span>
             <span>{device.type}</span>
             {device.location && <span>{device.location}</span>}
-            <span>
-              Last seen <LastSeen iso={device.last_seen} now={now} />
-            </span>
+            <LastSeen iso={device.last_seen} now={now} />
           </p>
         </div>
         {canWrite && !editing && (
@@ -289,10 +287,12 @@ export function DevicePage({ id }: { id: number }) {
                 {history.loading
                   ? 'Loading history…'
                   : history.source
-                    ? `Last ${history.range.label} · ${describeSource(history.source)} · mean per ${history.range.every}`
+                    ? `Last ${history.range.label} · mean per ${history.range.every}`
                     : ''}
                 <span data-source={history.source ?? ''} class="source-tag">
-                  {history.source ? `source: ${history.source}` : ''}
+                  {history.source && !history.loading
+                    ? `source: ${describeSource(history.source)}`
+                    : ''}
                 </span>
               </p>
               {history.error && (

@@ -192,7 +192,7 @@ function DeviceCard({
         {device.location && <span>{device.location}</span>}
       </p>
       <p class="device-seen">
-        Last seen <LastSeen iso={device.last_seen} now={now} />
+        <LastSeen iso={device.last_seen} now={now} />
       </p>
       {entities === undefined ? (
         <p class="muted small">Loading values…</p>

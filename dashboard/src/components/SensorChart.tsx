@@ -32,8 +32,8 @@ const ANOMALY = '#c62828';
 export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: ChartProps) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const view = useRef({ fromSec, toSec, anomalies });
-  view.current = { fromSec, toSec, anomalies };
+  const view = useRef({ fromSec, toSec, anomalies, series });
+  view.current = { fromSec, toSec, anomalies, series };
 
   useEffect(() => {
     const element = host.current;
@@ -76,10 +76,13 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
       scales: {
         x: {
           time: true,
-          range: (_u, min, max) => [
-            Math.min(view.current.fromSec, min ?? view.current.fromSec),
-            Math.max(view.current.toSec, max ?? view.current.toSec),
-          ],
+          // Always the chosen window, not the data's extent: uPlot widens a single point by
+          // 1000 days when timestamps are in seconds, and a new device has one bucket per range.
+          range: () => {
+            const { fromSec: from, toSec: to, series: data } = view.current;
+            const last = data.t[data.t.length - 1];
+            return [from, Math.max(to, last ?? to)];
+          },
         },
         y: {
           range: (_u, min, max) => {
@@ -109,7 +112,8 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
           width: 2,
           fill: FILL,
           spanGaps: false,
-          points: { show: false },
+          // uPlot's default shows dots only while the data is sparse: a lone bucket stays visible.
+          points: { size: 6, fill: LINE },
           value: formatValue,
         },
       ],

@@ -222,7 +222,9 @@ function UsersPanel({ onChanged }: { onChanged: () => void }) {
               <tr>
                 <th scope="col">User</th>
                 <th scope="col">Role</th>
-                <th scope="col">Last sign-in</th>
+                <th scope="col" class="hide-phone">
+                  Last sign-in
+                </th>
                 {canManage && (
                   <th scope="col">
                     <span class="sr-only">Actions</span>
@@ -239,7 +241,7 @@ function UsersPanel({ onChanged }: { onChanged: () => void }) {
                     <td>
                       <strong>{user.username}</strong>
                       {self && <span class="muted"> (you)</span>}
-                      <div class="small muted">{user.email}</div>
+                      <div class="small muted email">{user.email}</div>
                     </td>
                     <td>
                       {editable ? (
@@ -259,7 +261,7 @@ function UsersPanel({ onChanged }: { onChanged: () => void }) {
                         <span class={`role role-${user.role}`}>{user.role}</span>
                       )}
                     </td>
-                    <td class="small">
+                    <td class="small hide-phone">
                       {user.last_login_at ? relativeTime(user.last_login_at) : 'never'}
                     </td>
                     {canManage && (

@@ -12,11 +12,14 @@ export function StatusBadge({ status }: { status: 'online' | 'offline' }) {
 }
 
 export function LastSeen({ iso, now }: { iso: string | null; now: number }) {
-  if (!iso) return <span class="muted">never seen</span>;
+  if (!iso) return <span>Never seen</span>;
   return (
-    <time dateTime={iso} title={absoluteTime(iso)}>
-      {relativeTime(iso, now)}
-    </time>
+    <span>
+      Last seen{' '}
+      <time dateTime={iso} title={absoluteTime(iso)}>
+        {relativeTime(iso, now)}
+      </time>
+    </span>
   );
 }
 

@@ -1,0 +1,428 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
+
+/**
+ * The dashboard in a real headless Chromium against the whole local stack (`local/start.ts`)
+ * and the virtual device from `firmware/`: what a person does on a first day, end to end.
+ */
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+const viteCli = path.join(repoRoot, 'node_modules', 'vite', 'bin', 'vite.js');
+const screenshots = path.join(repoRoot, 'docs', 'screenshots');
+
+interface Ready {
+  api: string;
+  mqtt: string;
+  dashboard: string;
+}
+
+interface Spawned {
+  child: ChildProcess;
+  output: string[];
+  exited: Promise<number | null>;
+}
+
+function spawnLogged(command: string, args: string[], env: NodeJS.ProcessEnv): Spawned {
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so the whole tree can be stopped like a terminal job.
+    detached: true,
+  });
+  const output: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream) createInterface({ input: stream }).on('line', (line) => output.push(line));
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { child, output, exited };
+}
+
+async function stop(spawned: Spawned | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!spawned?.child.pid || spawned.child.exitCode !== null) return;
+  try {
+    process.kill(-spawned.child.pid, signal);
+  } catch {
+    return;
+  }
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000));
+  if ((await Promise.race([spawned.exited, timeout])) === 'timeout') {
+    process.kill(-spawned.child.pid, 'SIGKILL');
+  }
+}
+
+const tail = (lines: string[]) => lines.slice(-40).join('\n');
+
+let data: Awaited<ReturnType<typeof temporaryDataDir>> | undefined;
+let stack: Spawned | undefined;
+let device: Spawned | undefined;
+let ready: Ready;
+let browser: Browser;
+let ownerContext: BrowserContext;
+let otherContext: BrowserContext;
+let page: Page;
+const pageErrors: string[] = [];
+
+const owner = {
+  tenant: 'Dashboard Acme',
+  username: 'dash-owner',
+  email: 'owner@dashboard.example',
+  password: 'correct horse battery staple',
+};
+const deviceId = `esp32-dash-${Date.now().toString(36)}`;
+const credential = { username: '', password: '', broker: '' };
+let deviceRowId = 0;
+
+async function startStack(): Promise<Ready> {
+  const ports = { api: await freePort(), mqtt: await freePort(), dashboard: await freePort() };
+  data = await temporaryDataDir('dashboard');
+  stack = spawnLogged(process.execPath, [tsxCli, 'local/start.ts'], {
+    API_PORT: String(ports.api),
+    MQTT_PORT: String(ports.mqtt),
+    DASHBOARD_PORT: String(ports.dashboard),
+    LOCAL_DATA_DIR: data.dir,
+    DATABASE_URL: '',
+    INFLUX_URL: '',
+  });
+  const running = stack;
+  let found: Ready | undefined;
+  await waitUntil(
+    'the READY line of local/start.ts',
+    async () => {
+      for (const line of running.output) {
+        const match = /^READY api=(\S+) mqtt=(\S+) dashboard=(\S+)$/.exec(line);
+        if (match)
+          found = {
+            api: match[1] as string,
+            mqtt: match[2] as string,
+            dashboard: match[3] as string,
+          };
+      }
+      return found !== undefined;
+    },
+    {
+      timeoutMs: 150_000,
+      intervalMs: 250,
+      abort: () =>
+        running.child.exitCode !== null
+          ? `the stack exited with ${running.child.exitCode}:\n${tail(running.output)}`
+          : undefined,
+    },
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}\n--- stack output ---\n${tail(running.output)}`);
+  });
+  return found as Ready;
+}
+
+async function newPage(context: BrowserContext, width = 1280): Promise<Page> {
+  const created = await context.newPage();
+  await created.setViewportSize({ width, height: 900 });
+  created.on('pageerror', (error) => pageErrors.push(error.message));
+  return created;
+}
+
+async function signUp(target: Page, account: typeof owner): Promise<void> {
+  await target.goto(`${ready.dashboard}/#/signup`);
+  await target.getByLabel('Organisation name').fill(account.tenant);
+  await target.getByLabel('Username').fill(account.username);
+  await target.getByLabel('Email').fill(account.email);
+  await target.getByLabel('Password').fill(account.password);
+  await target.getByRole('button', { name: 'Create organisation' }).click();
+  await target.getByRole('heading', { name: 'Devices', exact: true }).waitFor({ timeout: 15_000 });
+}
+
+/** The text of the value rows on a device card, e.g. "Temperature=21.3 °C|Pressure=...". */
+async function cardValues(target: Page): Promise<string> {
+  return target
+    .locator(`li[data-device-id="${deviceId}"] .value-row`)
+    .evaluateAll((rows) =>
+      rows
+        .map(
+          (row) =>
+            `${row.querySelector('dt')?.textContent}=${row.querySelector('dd')?.textContent}`,
+        )
+        .join('|'),
+    );
+}
+
+beforeAll(async () => {
+  // The test checks the dashboard as it is in the tree, not a stale build.
+  const build = spawnSync(process.execPath, [viteCli, 'build', 'dashboard', '--logLevel', 'warn'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
+  await mkdir(screenshots, { recursive: true });
+  ready = await startStack();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
+  });
+  ownerContext = await browser.newContext();
+  otherContext = await browser.newContext();
+  page = await newPage(ownerContext);
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close().catch(() => {});
+  await stop(device, 'SIGTERM');
+  await stop(stack, 'SIGINT');
+  await data?.remove();
+}, 60_000);
+
+describe('the dashboard against the local stack', () => {
+  it('is served with a config.json naming the API and the WebSocket API', async () => {
+    const index = await fetch(`${ready.dashboard}/`);
+    expect(index.status).toBe(200);
+    expect(await index.text()).toContain('<div id="app">');
+    const config = (await (await fetch(`${ready.dashboard}/config.json`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(config.apiUrl).toBe(ready.api);
+    expect(config.wsUrl, 'config.json must carry wsUrl for live updates').toMatch(/^wss?:\/\//);
+  });
+
+  it('signs up a new organisation and keeps the token in sessionStorage only', async () => {
+    await signUp(page, owner);
+    await page.getByRole('heading', { name: 'No devices yet' }).waitFor({ timeout: 10_000 });
+    const storage = await page.evaluate(() => ({
+      session: Object.keys(sessionStorage),
+      local: Object.keys(localStorage),
+    }));
+    expect(storage.session).toContain('easysmart.session');
+    expect(storage.local).toEqual([]);
+  }, 30_000);
+
+  it('registers a device and shows its credential once, with firmware snippets', async () => {
+    await page.getByRole('button', { name: 'Register device' }).first().click();
+    await page.getByLabel('Device ID').fill(deviceId);
+    await page.getByLabel('Name', { exact: true }).fill('Boiler room');
+    await page.getByLabel('Type').fill('esp32');
+    await page.getByLabel(/^Location/).fill('Plant 2, line A');
+    await page.getByRole('button', { name: 'Register device' }).click();
+    await page.locator('#cred-password').waitFor({ timeout: 15_000 });
+    credential.username = (await page.locator('#cred-username').textContent()) ?? '';
+    credential.password = (await page.locator('#cred-password').textContent()) ?? '';
+    credential.broker = (await page.locator('#cred-broker').textContent()) ?? '';
+    expect(credential.username).toBe(deviceId);
+    expect(credential.password.length).toBeGreaterThanOrEqual(16);
+    expect(credential.broker).toBe(ready.mqtt);
+    const serial = await page.locator('#snippet-serial').textContent();
+    expect(serial).toContain(`set device_id ${deviceId}`);
+    expect(serial).toContain(`set mqtt_url ${ready.mqtt}`);
+    expect(serial).toContain(`set mqtt_pass ${credential.password}`);
+    const cli = await page.locator('#snippet-cli').textContent();
+    expect(cli).toContain(`npm run device -- --device-id ${deviceId} --username ${deviceId}`);
+    const href = await page.getByRole('link', { name: 'Open device' }).getAttribute('href');
+    deviceRowId = Number(/#\/devices\/(\d+)$/.exec(href ?? '')?.[1]);
+    expect(deviceRowId).toBeGreaterThan(0);
+
+    await page.getByRole('button', { name: 'I have saved it' }).click();
+    await expect(page.locator('#cred-password').count()).resolves.toBe(0);
+    const card = page.locator(`li[data-device-id="${deviceId}"]`);
+    await expect(card.textContent()).resolves.toMatch(/Offline/i);
+  }, 30_000);
+
+  it('shows the virtual device come online with live values', async () => {
+    device = spawnLogged(
+      process.execPath,
+      [
+        'firmware/host/run-virtual-device.mjs',
+        '--device-id',
+        deviceId,
+        '--username',
+        credential.username,
+        '--password',
+        credential.password,
+        '--mqtt',
+        credential.broker,
+        '--interval-ms',
+        '500',
+      ],
+      {},
+    );
+    const running = device;
+    const card = page.locator(`li[data-device-id="${deviceId}"]`);
+    await waitUntil(
+      'the device card to show Online and a temperature',
+      async () => {
+        const badge = await card.locator('.badge').textContent();
+        const temperature = await card
+          .locator('[data-entity-id="temperature"] dd')
+          .textContent({ timeout: 500 })
+          .catch(() => null);
+        return /online/i.test(badge ?? '') && /\d/.test(temperature ?? '');
+      },
+      {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        abort: () =>
+          running.child.exitCode !== null
+            ? `the virtual device exited with ${running.child.exitCode}:\n${tail(running.output)}`
+            : undefined,
+      },
+    ).catch((error: Error) => {
+      throw new Error(
+        `${error.message}\n--- virtual device ---\n${tail(running.output)}\n--- stack ---\n${tail(stack?.output ?? [])}`,
+      );
+    });
+    for (const entity of ['relay_main', 'temperature', 'pressure']) {
+      await expect(card.locator(`[data-entity-id="${entity}"]`).count()).resolves.toBe(1);
+    }
+
+    // Live: the values move without a reload, faster than the 15 s polling fallback.
+    const before = await cardValues(page);
+    await waitUntil(
+      'the card values to change without a reload',
+      async () => (await cardValues(page)) !== before,
+      {
+        timeoutMs: 10_000,
+        intervalMs: 250,
+      },
+    );
+    await expect(card.textContent()).resolves.toMatch(/Last seen (just now|\d+ s ago)/);
+    await page.screenshot({ path: path.join(screenshots, 'devices.png'), fullPage: true });
+  }, 90_000);
+
+  it('receives them through the WebSocket API', async () => {
+    await page.locator('.live-open').waitFor({ timeout: 10_000 });
+  }, 15_000);
+
+  it('opens the device page, toggles the relay and sees the command confirmed', async () => {
+    await page.getByRole('link', { name: 'Boiler room' }).click();
+    const relay = page.locator('[data-entity-id="relay_main"]');
+    const toggle = relay.getByRole('switch', { name: 'Main relay' });
+    await toggle.waitFor({ timeout: 15_000 });
+    for (const kind of ['Controls', 'Sensors']) {
+      await expect(
+        page.getByRole('heading', { name: kind, exact: true }).isVisible(),
+      ).resolves.toBe(true);
+    }
+    await expect(
+      page.locator('[data-entity-id="setpoint"] input[type="number"]').count(),
+    ).resolves.toBe(1);
+    await expect(page.locator('[data-entity-id="label"] input').count()).resolves.toBe(1);
+
+    const wasOn = (await toggle.getAttribute('aria-checked')) === 'true';
+    await toggle.click();
+    const status = relay.locator('[data-command-status]');
+    await waitUntil(
+      'the relay command to be sent',
+      async () =>
+        ['sent', 'confirmed'].includes((await status.getAttribute('data-command-status')) ?? ''),
+      { timeoutMs: 10_000 },
+    );
+    await waitUntil(
+      'the relay command to be confirmed',
+      async () => {
+        const phase = await status.getAttribute('data-command-status');
+        if (phase && ['timed_out', 'failed', 'error'].includes(phase)) {
+          throw new Error(`command ended as ${phase}: ${await status.textContent()}`);
+        }
+        return phase === 'confirmed';
+      },
+      { timeoutMs: 45_000, intervalMs: 250 },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\n--- virtual device ---\n${tail(device?.output ?? [])}`);
+    });
+    await expect(toggle.getAttribute('aria-checked')).resolves.toBe(String(!wasOn));
+  }, 75_000);
+
+  it('draws live charts and switches the history to 7 d, showing the source', async () => {
+    const chart = page.locator('[data-entity-id="temperature"] .chart canvas');
+    await chart.waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Show the last 7 d' }).click();
+    await expect(
+      page.getByRole('button', { name: 'Show the last 7 d' }).getAttribute('aria-pressed'),
+    ).resolves.toBe('true');
+    const source = page.locator('.source-tag');
+    await waitUntil(
+      'the history source to be shown',
+      async () => /source: (raw|5m|1h)/.test((await source.textContent()) ?? ''),
+      {
+        timeoutMs: 15_000,
+        intervalMs: 250,
+      },
+    ).catch(async (error: Error) => {
+      const problem = await page.locator('.notice-error').allTextContents();
+      throw new Error(`${error.message}; page says: ${problem.join(' | ') || '(nothing)'}`);
+    });
+    const label = await page
+      .locator('[data-entity-id="temperature"] .chart')
+      .getAttribute('aria-label');
+    expect(label).toMatch(/Temperature: \d+ points/);
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: path.join(screenshots, 'device.png'), fullPage: true });
+  }, 40_000);
+
+  it('fits a 375 px phone without sideways scrolling', async () => {
+    // The same tab: sessionStorage, and so the session, belongs to one tab only.
+    await page.setViewportSize({ width: 375, height: 800 });
+    for (const route of ['#/devices', `#/devices/${deviceRowId}`, '#/tenant']) {
+      await page.goto(`${ready.dashboard}/${route}`);
+      await page.locator('#main h1').waitFor({ timeout: 15_000 });
+      await page.waitForTimeout(500);
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(width, `${route} is ${width} px wide`).toBeLessThanOrEqual(375);
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }, 45_000);
+
+  it('shows another tenant none of it', async () => {
+    const other = await newPage(otherContext);
+    await signUp(other, {
+      tenant: 'Other Works',
+      username: 'other-owner',
+      email: 'owner@other.example',
+      password: 'another long password',
+    });
+    await other.getByRole('heading', { name: 'No devices yet' }).waitFor({ timeout: 10_000 });
+    await expect(other.locator(`li[data-device-id="${deviceId}"]`).count()).resolves.toBe(0);
+    await other.goto(`${ready.dashboard}/#/devices/${deviceRowId}`);
+    await other.getByRole('heading', { name: 'Device not found' }).waitFor({ timeout: 10_000 });
+    await expect(other.locator('body').textContent()).resolves.not.toContain(deviceId);
+    await other.close();
+  }, 30_000);
+
+  it('goes back to sign-in with a message when the API refuses the token', async () => {
+    const stale = await newPage(otherContext);
+    await stale.goto(`${ready.dashboard}/#/tenant`);
+    await stale.evaluate(() =>
+      sessionStorage.setItem(
+        'easysmart.session',
+        JSON.stringify({ token: 'not.a-valid.token', expiresAt: Date.now() + 3_600_000 }),
+      ),
+    );
+    await stale.reload();
+    await stale.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 10_000 });
+    await expect(stale.getByRole('status').first().textContent()).resolves.toMatch(
+      /sign in again/i,
+    );
+    await stale.getByLabel('Username or email').fill('other-owner');
+    await stale.getByLabel('Password').fill('another long password');
+    await stale.getByRole('button', { name: 'Sign in' }).click();
+    // Back where the person was when the session ended.
+    await stale.getByRole('heading', { name: 'Organisation' }).waitFor({ timeout: 10_000 });
+    await stale.close();
+  }, 30_000);
+
+  it('raised no uncaught errors in the page', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
