@@ -22,7 +22,6 @@ import {
   InvalidReadingError,
   MEASUREMENTS,
   type Reading,
-  readingProblem,
   readingToLine,
   storageOf,
 } from './reading.ts';
@@ -181,9 +180,16 @@ export class InfluxReadingStore implements ReadingStore {
   }
 
   async writeReadings(readings: Reading[]): Promise<WriteResult> {
+    // Each line is built (and so validated) once, here; the writes below reuse it.
+    const lines = new Map<Reading, string>();
     const problems = readings.flatMap((reading) => {
-      const problem = readingProblem(reading);
-      return problem ? [{ reading, problem }] : [];
+      try {
+        lines.set(reading, readingToLine(reading));
+        return [];
+      } catch (error) {
+        if (error instanceof InvalidReadingError) return error.problems;
+        throw error;
+      }
     });
     // All or nothing: a batch with a wrong reading is the caller's bug, not a partial write.
     if (problems.length > 0) throw new InvalidReadingError(problems);
@@ -196,7 +202,7 @@ export class InfluxReadingStore implements ReadingStore {
     }
     const beyondRetention: Reading[] = [];
     for (const [policy, group] of byPolicy) {
-      beyondRetention.push(...(await this.#writePolicy(policy, group)));
+      beyondRetention.push(...(await this.#writePolicy(policy, group, lines)));
     }
     if (this.#refreshLateRollups) {
       const refused = new Set(beyondRetention);
@@ -213,12 +219,19 @@ export class InfluxReadingStore implements ReadingStore {
    * rest is written again (idempotent: same series and timestamps), in case a server refused
    * the whole batch; if the limit moved meanwhile, the next refusal names the next oldest.
    */
-  async #writePolicy(policy: string, readings: Reading[]): Promise<Reading[]> {
+  async #writePolicy(
+    policy: string,
+    readings: Reading[],
+    lines: Map<Reading, string>,
+  ): Promise<Reading[]> {
     const beyond: Reading[] = [];
     let pending = readings;
     for (let attempt = 0; pending.length > 0; attempt++) {
       try {
-        await this.#client.write(pending.map(readingToLine), { retentionPolicy: policy });
+        await this.#client.write(
+          pending.map((reading) => lines.get(reading) as string),
+          { retentionPolicy: policy },
+        );
         break;
       } catch (error) {
         if (!(error instanceof BeyondRetentionError)) throw error;

@@ -1,5 +1,5 @@
 import { DEVICE_ID_PATTERN, ENTITY_ID_PATTERN, type EntityType } from '../devices/model.ts';
-import { type LinePoint, lineProblem, toLine } from './line-protocol.ts';
+import { type LinePoint, LineProtocolError, lineProblem, toLine } from './line-protocol.ts';
 
 /**
  * The one internal shape every inbound payload (state message, telemetry batch, command
@@ -76,8 +76,8 @@ function valueProblem(reading: Reading): string | undefined {
   }
 }
 
-/** Why a reading cannot be stored exactly as given, or undefined if it can. */
-export function readingProblem(reading: Reading): string | undefined {
+/** What can be said about a reading without building its line. */
+function fieldProblem(reading: Reading): string | undefined {
   if (!Number.isSafeInteger(reading.tenantId) || reading.tenantId <= 0) {
     return 'tenantId must be a positive integer';
   }
@@ -93,9 +93,12 @@ export function readingProblem(reading: Reading): string | undefined {
   if (typeof reading.retentionPolicy !== 'string' || reading.retentionPolicy === '') {
     return 'retentionPolicy is required';
   }
-  const problem = valueProblem(reading);
-  if (problem) return problem;
-  return lineProblem(pointOf(reading));
+  return valueProblem(reading);
+}
+
+/** Why a reading cannot be stored exactly as given, or undefined if it can. */
+export function readingProblem(reading: Reading): string | undefined {
+  return fieldProblem(reading) ?? lineProblem(pointOf(reading));
 }
 
 /** The line-protocol point a reading becomes (not validated: see `readingProblem`). */
@@ -121,7 +124,14 @@ export function pointOf(reading: Reading): LinePoint {
 
 /** Line protocol for a reading; throws `InvalidReadingError` rather than write a wrong point. */
 export function readingToLine(reading: Reading): string {
-  const problem = readingProblem(reading);
+  const problem = fieldProblem(reading);
   if (problem) throw new InvalidReadingError([{ reading, problem }]);
-  return toLine(pointOf(reading));
+  try {
+    return toLine(pointOf(reading));
+  } catch (error) {
+    if (error instanceof LineProtocolError) {
+      throw new InvalidReadingError([{ reading, problem: error.message }]);
+    }
+    throw error;
+  }
 }
