@@ -367,9 +367,21 @@ describe('the dashboard against the local stack', () => {
       .locator('[data-entity-id="temperature"] .chart')
       .getAttribute('aria-label');
     expect(label).toMatch(/Temperature: \d+ points/);
-    await page.waitForTimeout(1500);
+
+    // Back to the live hour for the screenshot: a device a minute old has one 7-day bucket.
+    await page.getByRole('button', { name: 'Show the last 1 h' }).click();
+    await waitUntil(
+      'the live hour to have a few points',
+      async () => {
+        const text = await page
+          .locator('[data-entity-id="temperature"] .chart')
+          .getAttribute('aria-label');
+        return Number(/(\d+) points/.exec(text ?? '')?.[1] ?? 0) >= 4;
+      },
+      { timeoutMs: 45_000, intervalMs: 500 },
+    );
     await page.screenshot({ path: path.join(screenshots, 'device.png'), fullPage: true });
-  }, 40_000);
+  }, 90_000);
 
   it('fits a 375 px phone without sideways scrolling', async () => {
     // The same tab: sessionStorage, and so the session, belongs to one tab only.

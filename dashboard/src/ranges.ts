@@ -15,7 +15,7 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 export const RANGES: readonly HistoryRange[] = [
-  { key: '1h', label: '1 h', ms: HOUR, every: '15s', everyMs: 15_000 },
+  { key: '1h', label: '1 h', ms: HOUR, every: '10s', everyMs: 10_000 },
   { key: '24h', label: '24 h', ms: DAY, every: '5m', everyMs: 5 * MINUTE },
   { key: '7d', label: '7 d', ms: 7 * DAY, every: '30m', everyMs: 30 * MINUTE },
   { key: '30d', label: '30 d', ms: 30 * DAY, every: '2h', everyMs: 2 * HOUR },
