@@ -1,0 +1,200 @@
+/**
+ * Local osls plugin for the two things Serverless Framework v3 leaves out:
+ *
+ * 1. Least-privilege IAM per function. osls gives every function one shared role, so the
+ *    union of all permissions would reach every function. Here each function gets its own
+ *    role: write access to its own log group only, plus the statements listed under the
+ *    function's `iamRoleStatements` (the same key the community plugin
+ *    serverless-iam-roles-per-function uses, which cannot be installed offline here). A
+ *    function added later without statements gets a logs-only role, never more.
+ * 2. An error action on every IoT topic rule. The `iot` event schema has no `errorAction`,
+ *    and patching each rule through resources.extensions would duplicate its SQL (which the
+ *    local rules emulator reads from the events). `custom.iotRules.errorAction` is applied to
+ *    each AWS::IoT::TopicRule that has none.
+ *
+ * 3. A CloudWatch alarm on each function's errors (custom.functionAlarms), for the same
+ *    reason: a function added later is covered without anyone remembering to add one.
+ *
+ * 4. A check before `deploy` that the stage has the settings it cannot work without
+ *    (custom.deployChecks), so a forgotten parameter fails with its name instead of
+ *    deploying functions that cannot connect.
+ *
+ * It only touches the compiled template during `package`; serverless-offline is unaffected.
+ */
+
+const VPC_ACCESS_POLICY = {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+  'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
+};
+
+export default class EasySmartInfraPlugin {
+  constructor(serverless) {
+    this.serverless = serverless;
+    this.provider = serverless.getProvider('aws');
+    serverless.configSchemaHandler.defineFunctionProperties('aws', {
+      properties: {
+        iamRoleStatements: { $ref: '#/definitions/awsIamPolicyStatements' },
+      },
+    });
+    serverless.configSchemaHandler.defineCustomProperties({
+      properties: {
+        iotRules: {
+          type: 'object',
+          properties: { errorAction: { type: 'object' } },
+          additionalProperties: false,
+        },
+        functionAlarms: {
+          type: 'object',
+          properties: {
+            alarmActions: { type: 'array' },
+            threshold: { type: 'number' },
+            periodSeconds: { type: 'number' },
+          },
+          required: ['alarmActions'],
+          additionalProperties: false,
+        },
+        deployChecks: { type: 'object' },
+      },
+    });
+    this.hooks = {
+      'before:package:finalize': () => {
+        this.assignFunctionRoles();
+        this.addTopicRuleErrorActions();
+        this.addFunctionErrorAlarms();
+      },
+      'before:deploy:deploy': () => this.checkDeploySettings(),
+    };
+  }
+
+  get template() {
+    return this.serverless.service.provider.compiledCloudFormationTemplate;
+  }
+
+  assignFunctionRoles() {
+    const { naming } = this.provider;
+    const resources = this.template.Resources;
+    const defaultRoleId = naming.getRoleLogicalId();
+    for (const name of this.serverless.service.getAllFunctions()) {
+      const fn = this.serverless.service.getFunction(name);
+      // An explicit role (a shared or pre-existing one) is the author's decision.
+      if (fn.role) continue;
+      const functionResource = resources[naming.getLambdaLogicalId(name)];
+      if (!functionResource) continue;
+      const roleId = `${naming.getNormalizedFunctionName(name)}IamRole`;
+      const logGroupArn = {
+        'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${naming.getLogGroupName(fn.name)}:*`,
+      };
+      const statements = [
+        // The log group is a stack resource, so the function never needs CreateLogGroup.
+        {
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: [logGroupArn],
+        },
+        ...(fn.iamRoleStatements ?? []),
+      ];
+      resources[roleId] = {
+        Type: 'AWS::IAM::Role',
+        Properties: {
+          AssumeRolePolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: { Service: ['lambda.amazonaws.com'] },
+                Action: ['sts:AssumeRole'],
+              },
+            ],
+          },
+          // Network interfaces for a function in a VPC have no resource-level permissions;
+          // AWS's managed policy is the narrowest grant for them.
+          ...(functionResource.Properties.VpcConfig
+            ? { ManagedPolicyArns: [VPC_ACCESS_POLICY] }
+            : {}),
+          Policies: [
+            {
+              PolicyName: `${name}-function`,
+              PolicyDocument: { Version: '2012-10-17', Statement: statements },
+            },
+          ],
+          Tags: [{ Key: 'easysmart:function', Value: name }],
+        },
+      };
+      functionResource.Properties.Role = { 'Fn::GetAtt': [roleId, 'Arn'] };
+      const dependsOn = [functionResource.DependsOn ?? []]
+        .flat()
+        .filter((id) => id !== defaultRoleId);
+      functionResource.DependsOn = [...dependsOn, roleId];
+    }
+    // osls creates the shared role before plugins run; dropped once nothing refers to it.
+    const { [defaultRoleId]: defaultRole, ...others } = resources;
+    if (defaultRole && !JSON.stringify(others).includes(`"${defaultRoleId}"`)) {
+      delete resources[defaultRoleId];
+    }
+  }
+
+  addTopicRuleErrorActions() {
+    const errorAction = this.serverless.service.custom?.iotRules?.errorAction;
+    if (!errorAction) return;
+    for (const resource of Object.values(this.template.Resources)) {
+      if (resource.Type !== 'AWS::IoT::TopicRule') continue;
+      const payload = resource.Properties.TopicRulePayload;
+      payload.ErrorAction ??= structuredClone(errorAction);
+    }
+  }
+
+  addFunctionErrorAlarms() {
+    const settings = this.serverless.service.custom?.functionAlarms;
+    if (!settings) return;
+    const { naming } = this.provider;
+    const resources = this.template.Resources;
+    for (const name of this.serverless.service.getAllFunctions()) {
+      const functionId = naming.getLambdaLogicalId(name);
+      if (!resources[functionId]) continue;
+      resources[`${naming.getNormalizedFunctionName(name)}ErrorsAlarm`] = {
+        Type: 'AWS::CloudWatch::Alarm',
+        Properties: {
+          AlarmDescription: `Function ${name} failed (uncaught errors or timeouts)`,
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Errors',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId } }],
+          Statistic: 'Sum',
+          Period: settings.periodSeconds ?? 300,
+          EvaluationPeriods: 1,
+          Threshold: settings.threshold ?? 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: settings.alarmActions,
+          OKActions: settings.alarmActions,
+        },
+      };
+    }
+  }
+
+  checkDeploySettings() {
+    const settings = this.serverless.service.custom?.deployChecks;
+    if (settings?.environment !== 'aws') return;
+    const missing = [];
+    const need = (name, ok) => {
+      if (!ok) missing.push(name);
+    };
+    need('influxUrl', settings.influxUrl);
+    need('mqttPublicUrl', settings.mqttPublicUrl);
+    if (settings.createDatabase === 'true') {
+      need('vpc (private)', settings.vpc === 'private');
+      need('vpcId', settings.vpcId);
+    } else {
+      need('databaseHost', settings.databaseHost);
+    }
+    if (settings.vpc === 'private') {
+      need('vpcSubnetIds', Array.isArray(settings.vpcSubnetIds) && settings.vpcSubnetIds.length);
+      need('functionSecurityGroupId', settings.functionSecurityGroupId);
+    }
+    if (missing.length > 0) {
+      const stage = this.provider.getStage();
+      throw new this.serverless.classes.Error(
+        `Stage ${stage} is missing settings: ${missing.join(', ')}. Set them under params.${stage} in serverless.yml or with --param="name=value" (docs/deploy.md).`,
+      );
+    }
+  }
+}
