@@ -1,0 +1,345 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The AWS shape of the platform, checked on what `osls package --stage prod` produces
+ * offline (no AWS account involved): the CloudFormation template and the function zips.
+ */
+
+const run = promisify(execFile);
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+type Json = any;
+interface Resource {
+  Type: string;
+  Properties: Json;
+  Condition?: string;
+  DependsOn?: string | string[];
+}
+
+/** Zipped bytes each function may reach; a new function gets a limit when it is added. */
+const BUNDLE_LIMITS: Record<string, number> = {
+  auth: 400_000,
+  devices: 900_000,
+  ingest: 700_000,
+  live: 700_000,
+  docs: 250_000,
+  migrate: 600_000,
+};
+const DEFAULT_BUNDLE_LIMIT = 5_000_000;
+
+const AUTH_LOG_GROUP =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub placeholders
+  'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/easysmart-prod-auth:*';
+
+let workDir: string;
+let template: { Resources: Record<string, Resource>; Conditions?: Json };
+let service: { functions: Record<string, Json> };
+
+const resources = (type: string) =>
+  Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+
+function osls(args: string[], env: Record<string, string> = {}) {
+  return run(
+    process.execPath,
+    [path.join(repoRoot, 'node_modules/osls/bin/serverless.js'), ...args],
+    {
+      cwd: repoRoot,
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
+      env: {
+        ...process.env,
+        SLS_TELEMETRY_DISABLED: '1',
+        SLS_NOTIFICATIONS_MODE: 'off',
+        SLS_INTERACTIVE_SETUP_DISABLE: '1',
+        // No credentials at all: packaging must not need AWS.
+        AWS_ACCESS_KEY_ID: '',
+        AWS_SECRET_ACCESS_KEY: '',
+        AWS_PROFILE: '',
+        ...env,
+      },
+    },
+  );
+}
+
+/** Entry names and uncompressed sizes from a zip's central directory. */
+async function zipEntries(file: string): Promise<Map<string, number>> {
+  const zip = await readFile(file);
+  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (end < 0) throw new Error(`${file} is not a zip`);
+  const count = zip.readUInt16LE(end + 10);
+  let at = zip.readUInt32LE(end + 16);
+  const entries = new Map<string, number>();
+  for (let i = 0; i < count; i++) {
+    const nameLength = zip.readUInt16LE(at + 28);
+    const extraLength = zip.readUInt16LE(at + 30);
+    const commentLength = zip.readUInt16LE(at + 32);
+    const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
+    entries.set(name, zip.readUInt32LE(at + 24));
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return entries;
+}
+
+/** The ThingName policy variable, as written inside Fn::Sub (escaped) or plain. */
+const THING = /\$\{!?iot:Connection\.Thing\.ThingName\}/;
+
+function policyResources(statement: Json): string[] {
+  return [statement.Resource]
+    .flat()
+    .map((resource: Json) =>
+      typeof resource === 'string' ? resource : (resource?.['Fn::Sub'] ?? JSON.stringify(resource)),
+    );
+}
+
+beforeAll(async () => {
+  workDir = await mkdtemp(path.join(tmpdir(), 'easysmart-package-'));
+  await osls(['package', '--stage', 'prod', '--package', path.join(workDir, 'package')], {
+    // Its own esbuild folder, so a concurrent local stack's bundles are left alone.
+    ESBUILD_WORK_FOLDER: path.relative(repoRoot, path.join(workDir, 'esbuild')),
+  });
+  template = JSON.parse(
+    await readFile(path.join(workDir, 'package/cloudformation-template-update-stack.json'), 'utf8'),
+  );
+  service = JSON.parse(
+    await readFile(path.join(workDir, 'package/serverless-state.json'), 'utf8'),
+  ).service;
+}, 180_000);
+
+afterAll(async () => {
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+describe('osls package --stage prod (offline)', () => {
+  it('compiles a topic rule per MQTT rule, each with the dead-letter queue as error action', () => {
+    const declared = Object.values(service.functions).flatMap((fn: Json) =>
+      (fn.events ?? []).filter((event: Json) => event.iot).map((event: Json) => event.iot),
+    );
+    expect(declared.length).toBeGreaterThan(0);
+    const rules = resources('AWS::IoT::TopicRule').map(([, rule]) => rule.Properties);
+    expect(rules.map((rule) => rule.RuleName).sort()).toEqual(
+      declared.map((rule: Json) => rule.name).sort(),
+    );
+    for (const rule of rules) {
+      expect(rule.TopicRulePayload.Sql).toBe(
+        declared.find((event: Json) => event.name === rule.RuleName).sql,
+      );
+      expect(rule.TopicRulePayload.ErrorAction, rule.RuleName).toEqual({
+        Sqs: {
+          QueueUrl: { Ref: 'IotDeadLetterQueue' },
+          RoleArn: { 'Fn::GetAtt': ['IotRuleErrorActionRole', 'Arn'] },
+          UseBase64: false,
+        },
+      });
+    }
+    expect(template.Resources.IotDeadLetterQueue?.Type).toBe('AWS::SQS::Queue');
+    // Failures inside the (asynchronously invoked) function end in the same queue.
+    const invokeConfigs = resources('AWS::Lambda::EventInvokeConfig').map(([, r]) => r.Properties);
+    expect(invokeConfigs).toContainEqual(
+      expect.objectContaining({
+        FunctionName: { Ref: 'IngestLambdaFunction' },
+        DestinationConfig: {
+          OnFailure: { Destination: { 'Fn::GetAtt': ['IotDeadLetterQueue', 'Arn'] } },
+        },
+      }),
+    );
+  });
+
+  it('routes every httpApi and websocket event', () => {
+    const events = Object.values(service.functions).flatMap((fn: Json) => fn.events ?? []);
+    const httpRoutes = events.filter((e: Json) => e.httpApi).map((e: Json) => e.httpApi);
+    const wsRoutes = events
+      .filter((e: Json) => e.websocket)
+      .map((e: Json) => (typeof e.websocket === 'string' ? e.websocket : e.websocket.route));
+    const routes = resources('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
+    const httpKeys = routes.filter((r) => r.ApiId.Ref === 'HttpApi').map((r) => r.RouteKey);
+    const wsKeys = routes.filter((r) => r.ApiId.Ref === 'WebsocketsApi').map((r) => r.RouteKey);
+    expect(httpKeys.sort()).toEqual(
+      httpRoutes.map((r: Json) => (typeof r === 'string' ? r : `${r.method} ${r.path}`)).sort(),
+    );
+    expect(httpKeys).toContain('GET /api/openapi.json');
+    expect(wsKeys.sort()).toEqual([...wsRoutes].sort());
+    expect(wsKeys).toEqual(expect.arrayContaining(['$connect', '$disconnect', '$default']));
+  });
+
+  it('lets a device use only topics under its own thing name', () => {
+    const policies = resources('AWS::IoT::Policy');
+    expect(policies.length).toBeGreaterThan(0);
+    for (const [id, policy] of policies) {
+      for (const statement of policy.Properties.PolicyDocument.Statement) {
+        expect(statement.Effect, id).toBe('Allow');
+        for (const resource of policyResources(statement)) {
+          const scope = /:(topic|topicfilter|client)\/(.*)$/.exec(resource);
+          expect(scope, `${id}: ${resource}`).not.toBeNull();
+          const name = scope?.[2] ?? '';
+          // Any wildcard must come after the device's own id.
+          const thing = THING.exec(name);
+          expect(thing, `${id}: ${resource} is not scoped to the thing`).not.toBeNull();
+          const wildcard = name.search(/[*+#]/);
+          if (wildcard >= 0) expect(wildcard, resource).toBeGreaterThan(thing?.index ?? 0);
+        }
+      }
+    }
+  });
+
+  it('gives each function a role of its own, with no wildcard action', () => {
+    const functions = resources('AWS::Lambda::Function');
+    const roleIds = functions.map(([, fn]) => fn.Properties.Role?.['Fn::GetAtt']?.[0]);
+    expect(roleIds.every(Boolean)).toBe(true);
+    expect(new Set(roleIds).size).toBe(functions.length);
+    expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
+    // No statement may grant '*' actions; '*' resources only where AWS has no narrower form.
+    const starResourceAllowed = new Set(['iot:CreateKeysAndCertificate']);
+    for (const [id, role] of resources('AWS::IAM::Role')) {
+      for (const policy of role.Properties.Policies ?? []) {
+        for (const statement of policy.PolicyDocument.Statement) {
+          const actions: string[] = [statement.Action].flat();
+          for (const action of actions) {
+            expect(action, id).not.toBe('*');
+            expect(action, id).not.toMatch(/:\*$/);
+          }
+          if ([statement.Resource].flat().includes('*')) {
+            for (const action of actions)
+              expect(starResourceAllowed, `${id}: ${action}`).toContain(action);
+          }
+        }
+      }
+    }
+    // Logs only to the function's own log group.
+    const auth = template.Resources.AuthIamRole?.Properties.Policies[0].PolicyDocument.Statement;
+    expect(auth).toEqual([
+      expect.objectContaining({
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: [
+          {
+            'Fn::Sub': AUTH_LOG_GROUP,
+          },
+        ],
+      }),
+    ]);
+  });
+
+  it('keeps secrets out of the template: only dynamic references to Secrets Manager', () => {
+    const secretVariables = [
+      'DATABASE_URL',
+      'DATABASE_ADMIN_URL',
+      'JWT_PRIVATE_JWK',
+      'INFLUX_TOKEN',
+    ];
+    for (const [id, fn] of resources('AWS::Lambda::Function')) {
+      const variables = fn.Properties.Environment?.Variables ?? {};
+      for (const name of secretVariables) {
+        if (!(name in variables)) continue;
+        expect(JSON.stringify(variables[name]), `${id} ${name}`).toContain(
+          '{{resolve:secretsmanager:',
+        );
+      }
+    }
+    const env = (id: string) => template.Resources[id]?.Properties.Environment.Variables;
+    // The signing key reaches only the functions that sign or verify tokens.
+    expect(env('IngestLambdaFunction').JWT_PRIVATE_JWK).toBeUndefined();
+    expect(env('DocsLambdaFunction').JWT_PRIVATE_JWK).toBeUndefined();
+    expect(env('AuthLambdaFunction').JWT_PRIVATE_JWK).toBeDefined();
+    expect(env('MigrateLambdaFunction').DATABASE_ADMIN_URL).toBeDefined();
+    expect(env('AuthLambdaFunction').DATABASE_ADMIN_URL).toBeUndefined();
+    expect(env('IngestLambdaFunction').WEBSOCKET_MANAGEMENT_ENDPOINT).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          'https://',
+          { Ref: 'WebsocketsApi' },
+          '.execute-api.',
+          { Ref: 'AWS::Region' },
+          '.amazonaws.com/prod',
+        ],
+      ],
+    });
+  });
+
+  it('runs on nodejs22.x arm64 and migrates on every deploy', () => {
+    for (const [id, fn] of resources('AWS::Lambda::Function')) {
+      expect(fn.Properties.Runtime, id).toBe('nodejs22.x');
+      expect(fn.Properties.Architectures, id).toEqual(['arm64']);
+    }
+    const migrations = template.Resources.DatabaseMigrations;
+    expect(migrations?.Properties.ServiceToken).toEqual({
+      'Fn::GetAtt': ['MigrateLambdaFunction', 'Arn'],
+    });
+    // A fresh value per deploy makes CloudFormation call the function every time.
+    expect(migrations?.Properties.DeployId).toMatch(/\S{8,}/);
+  });
+
+  it('declares the optional database, storage and alarms', () => {
+    const conditional = Object.entries(template.Resources)
+      .filter(([id]) => id.startsWith('Database') && id !== 'DatabaseMigrations')
+      .map(([, r]) => r.Condition);
+    expect(conditional.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(conditional)).toEqual(new Set(['CreateDatabase']));
+    expect(template.Resources.DatabaseProxy?.Properties.RequireTLS).toBe(true);
+    for (const bucket of ['ModelBucket', 'DashboardBucket']) {
+      const properties = template.Resources[bucket]?.Properties;
+      expect(properties.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(properties.BucketEncryption).toBeDefined();
+    }
+    const origin =
+      template.Resources.DashboardDistribution?.Properties.DistributionConfig.Origins[0];
+    expect(origin.OriginAccessControlId).toEqual({
+      'Fn::GetAtt': ['DashboardOriginAccessControl', 'Id'],
+    });
+    const alarms = resources('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    expect(alarms.map((a) => a.MetricName)).toEqual(
+      expect.arrayContaining(['ApproximateNumberOfMessagesVisible', 'RejectedMessages']),
+    );
+    for (const [id] of resources('AWS::Lambda::Function')) {
+      expect(alarms, `errors alarm for ${id}`).toContainEqual(
+        expect.objectContaining({
+          MetricName: 'Errors',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: id } }],
+        }),
+      );
+    }
+  });
+
+  it('ships one small bundle per function, without source maps', async () => {
+    const report: Array<{ function: string; zipped: number; unzipped: number; limit: number }> = [];
+    for (const name of Object.keys(service.functions)) {
+      const zip = path.join(workDir, 'package', `${name}.zip`);
+      const zipped = (await stat(zip)).size;
+      const entries = await zipEntries(zip);
+      const unzipped = [...entries.values()].reduce((sum, size) => sum + size, 0);
+      const limit = BUNDLE_LIMITS[name] ?? DEFAULT_BUNDLE_LIMIT;
+      report.push({ function: name, zipped, unzipped, limit });
+      expect(
+        [...entries.keys()].filter((entry) => entry.endsWith('.map')),
+        name,
+      ).toEqual([]);
+      expect(zipped, `${name}.zip is ${zipped} bytes`).toBeLessThanOrEqual(limit);
+    }
+    console.table(report);
+    const migrate = await zipEntries(path.join(workDir, 'package', 'migrate.zip'));
+    expect([...migrate.keys()].filter((entry) => /^migrations\/.*\.sql$/.test(entry)).length).toBe(
+      (await import('node:fs'))
+        .readdirSync(path.join(repoRoot, 'migrations'))
+        .filter((f) => f.endsWith('.sql')).length,
+    );
+  });
+});
+
+describe('docker-compose.yml', () => {
+  it('is a valid compose file (docker-compose config -q)', async () => {
+    await run('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], {
+      cwd: repoRoot,
+      timeout: 30_000,
+    });
+  });
+});
