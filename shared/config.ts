@@ -40,6 +40,15 @@ const configSchema = z
 
     COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
 
+    // Where trained models are kept: a folder (local, docker) or an S3 bucket (AWS).
+    ML_MODEL_STORE: z.enum(['file', 's3']).default('file'),
+    ML_MODEL_DIR: z.string().optional(),
+    ML_MODEL_BUCKET: z.string().optional(),
+    ML_RETRAIN_DAYS: z.coerce.number().int().min(1).max(365).default(7),
+    // TensorFlow.js backend for training: 'wasm' here; 'tensorflow' where tfjs-node exists.
+    TFJS_BACKEND: z.string().default('wasm'),
+    TFJS_WASM_PATHS: z.string().optional(),
+
     DEVICE_PROVISIONER: z.enum(['mosquitto', 'aws-iot']).default('mosquitto'),
     MQTT_ADMIN_URL: url.optional(),
     MQTT_ADMIN_USERNAME: z.string().optional(),
@@ -83,6 +92,14 @@ export interface AppConfig {
   };
   jwt: { issuer: string; audience: string; privateJwk?: string; ttlSeconds: number };
   login: { maxFailures: number; lockSeconds: number; bcryptRounds: number };
+  ml: {
+    modelStore: RawConfig['ML_MODEL_STORE'];
+    modelDir: string;
+    modelBucket?: string;
+    retrainDays: number;
+    tfjsBackend: string;
+    tfjsWasmPaths?: string;
+  };
   devices: {
     commandTimeoutSeconds: number;
     provisioner: RawConfig['DEVICE_PROVISIONER'];
@@ -136,6 +153,14 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       maxFailures: c.LOGIN_MAX_FAILURES,
       lockSeconds: c.LOGIN_LOCK_SECONDS,
       bcryptRounds: c.BCRYPT_ROUNDS,
+    },
+    ml: {
+      modelStore: c.ML_MODEL_STORE,
+      modelDir: c.ML_MODEL_DIR ?? `${c.LOCAL_DATA_DIR}/models`,
+      modelBucket: c.ML_MODEL_BUCKET,
+      retrainDays: c.ML_RETRAIN_DAYS,
+      tfjsBackend: c.TFJS_BACKEND,
+      tfjsWasmPaths: c.TFJS_WASM_PATHS,
     },
     devices: {
       commandTimeoutSeconds: c.COMMAND_TIMEOUT_SECONDS,

@@ -1,3 +1,4 @@
+import { anomalyScorer } from '../anomalies/composition.ts';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { liveConnections } from '../live/composition.ts';
@@ -13,5 +14,6 @@ export const ingestionService = once(() => {
     logger().child({ component: 'ingestion' }),
     // Without a WebSocket API there is nobody to push to.
     aws.websocketManagementEndpoint ? liveConnections() : undefined,
+    anomalyScorer(),
   );
 });

@@ -11,6 +11,8 @@ export interface DeviceContext {
   retentionPolicy: string;
   /** null: kept forever. */
   retentionDays: number | null;
+  /** The plan's anomaly detection: none, basic (Professional) or advanced (Industrial). */
+  anomalyDetection: 'none' | 'basic' | 'advanced';
   entities: Record<string, { type: EntityType; config: Record<string, unknown> | null }>;
 }
 

@@ -24,7 +24,26 @@ export type LiveEvent =
       device_id: number;
       readings: Array<{ entity_id: string; value: Reading['value']; time: string }>;
     }
-  | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string };
+  | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string }
+  | {
+      type: 'anomaly';
+      device_id: number;
+      entity_id: string;
+      time: string;
+      score: number;
+      value: number;
+      reason: string | null;
+    };
+
+/** Port: the plan's anomaly detector, run on readings once they are stored. */
+export interface ReadingScorer {
+  score(
+    device: DeviceContext,
+    readings: Reading[],
+  ): Promise<
+    Array<{ entityId: string; timeMs: number; score: number; value: number; reason: string | null }>
+  >;
+}
 
 export interface LivePublisher {
   publish(tenantId: number, events: LiveEvent[]): Promise<void>;
@@ -94,6 +113,7 @@ export class IngestionService {
     private readonly readings: ReadingStore,
     private readonly logger: Logger,
     private readonly live?: LivePublisher,
+    private readonly scorer?: ReadingScorer,
     private readonly options = {
       contextTtlMs: 30_000,
       unknownTtlMs: 5_000,
@@ -171,6 +191,7 @@ export class IngestionService {
           `devices/${tooOld.deviceId}/${tooOld.entityId}/state`,
         );
       }
+      if (this.scorer) await this.#score(pending, new Set(result.beyondRetention), liveFor);
     }
 
     const dueSeen = this.#dueSeenUpdates([...seen.values()], now);
@@ -284,6 +305,34 @@ export class IngestionService {
         time: new Date(reading.timeMs).toISOString(),
       })),
     });
+  }
+
+  async #score(
+    pending: Array<{ device: DeviceContext; readings: Reading[] }>,
+    refused: Set<Reading>,
+    liveFor: (tenantId: number) => LiveEvent[],
+  ): Promise<void> {
+    const byDevice = new Map<number, { device: DeviceContext; readings: Reading[] }>();
+    for (const entry of pending) {
+      if (entry.device.anomalyDetection === 'none') continue;
+      const group = byDevice.get(entry.device.id) ?? { device: entry.device, readings: [] };
+      group.readings.push(...entry.readings.filter((reading) => !refused.has(reading)));
+      byDevice.set(entry.device.id, group);
+    }
+    for (const { device, readings } of byDevice.values()) {
+      const anomalies = await (this.scorer as ReadingScorer).score(device, readings);
+      for (const anomaly of anomalies) {
+        liveFor(device.tenantId).push({
+          type: 'anomaly',
+          device_id: device.id,
+          entity_id: anomaly.entityId,
+          time: new Date(anomaly.timeMs).toISOString(),
+          score: anomaly.score,
+          value: anomaly.value,
+          reason: anomaly.reason,
+        });
+      }
+    }
   }
 
   #dueSeenUpdates(updates: SeenUpdate[], now: number): SeenUpdate[] {

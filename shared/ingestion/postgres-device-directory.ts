@@ -16,6 +16,7 @@ interface ContextRow {
   plan: string;
   retention_policy: string;
   retention_days: number | null;
+  anomaly_detection: DeviceContext['anomalyDetection'];
   entities: Record<string, { type: EntityType; config: Record<string, unknown> | null }>;
 }
 
@@ -39,6 +40,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
       plan: row.plan,
       retentionPolicy: row.retention_policy,
       retentionDays: row.retention_days,
+      anomalyDetection: row.anomaly_detection,
       entities: row.entities,
     };
   }

@@ -1,0 +1,71 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { parseTrainedModel, type TrainedModel } from '../ml/model.ts';
+
+/** Port: where trained models are kept (a folder locally, S3 on AWS). */
+export interface ModelStore {
+  save(key: string, model: TrainedModel): Promise<void>;
+  /** null when no model is stored under the key. */
+  load(key: string): Promise<TrainedModel | null>;
+}
+
+const SAFE_KEY = /^[a-zA-Z0-9/_:.-]{1,512}$/;
+
+function checkKey(key: string): string {
+  if (!SAFE_KEY.test(key) || key.includes('..')) throw new Error(`invalid model key ${key}`);
+  return key;
+}
+
+export class FileModelStore implements ModelStore {
+  constructor(private readonly dir: string) {}
+
+  async save(key: string, model: TrainedModel): Promise<void> {
+    const file = path.join(this.dir, `${checkKey(key)}.json`);
+    await mkdir(path.dirname(file), { recursive: true });
+    // Written aside and renamed, so a reader never sees half a model.
+    await writeFile(`${file}.tmp`, JSON.stringify(model));
+    await rename(`${file}.tmp`, file);
+  }
+
+  async load(key: string): Promise<TrainedModel | null> {
+    try {
+      return parseTrainedModel(
+        JSON.parse(await readFile(path.join(this.dir, `${checkKey(key)}.json`), 'utf8')),
+      );
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+}
+
+export class S3ModelStore implements ModelStore {
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  async save(key: string, model: TrainedModel): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: `${checkKey(key)}.json`,
+        Body: JSON.stringify(model),
+        ContentType: 'application/json',
+      }),
+    );
+  }
+
+  async load(key: string): Promise<TrainedModel | null> {
+    try {
+      const object = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: `${checkKey(key)}.json` }),
+      );
+      return parseTrainedModel(JSON.parse((await object.Body?.transformToString()) ?? 'null'));
+    } catch (error) {
+      if (error instanceof NoSuchKey) return null;
+      throw error;
+    }
+  }
+}

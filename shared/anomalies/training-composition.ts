@@ -1,0 +1,23 @@
+import { databasePool, logger, once } from '../composition.ts';
+import { config } from '../config.ts';
+import { trainModel } from '../ml/training.ts';
+import { readingStore } from '../timeseries/composition.ts';
+import { AnomalyService } from './anomaly-service.ts';
+import { modelStore, predictionStore } from './composition.ts';
+
+/** Anomaly results and model training: the functions that may load TensorFlow.js. */
+export const anomalyService = once(() => {
+  const { ml } = config();
+  return new AnomalyService(
+    databasePool(),
+    readingStore(),
+    predictionStore(),
+    modelStore(),
+    (history) =>
+      trainModel(history, {
+        backend: ml.tfjsBackend,
+        ...(ml.tfjsWasmPaths ? { wasmPaths: ml.tfjsWasmPaths } : {}),
+      }),
+    logger().child({ component: 'ml' }),
+  );
+});

@@ -1,0 +1,221 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { setPlan } from '../infra/admin.ts';
+import { callRoute } from './support/api-event.ts';
+import { temporaryDataDir } from './support/servers.ts';
+import { unique, useTestStack } from './support/stack-env.ts';
+
+/**
+ * Plan-gated anomaly detection with the functions invoked in-process against real
+ * PostgreSQL and InfluxDB: readings go through ingestion, are scored by the plan's
+ * detector, and come back through the anomalies API; models train on request.
+ */
+const models = await temporaryDataDir('models');
+const stack = useTestStack({ ML_MODEL_DIR: models.dir, TFJS_BACKEND: 'wasm' });
+const auth = (await import('../functions/auth/handler.ts')).handler;
+const devices = (await import('../functions/devices/handler.ts')).handler;
+const ml = (await import('../functions/ml/handler.ts')).handler;
+const ingest = (await import('../functions/ingest/handler.ts')).handler;
+const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
+afterAll(async () => {
+  await admin.end();
+  await models.remove();
+});
+
+const MINUTE = 60_000;
+
+function event(topic: string, payload: object) {
+  return {
+    payload: Buffer.from(JSON.stringify(payload)).toString('base64'),
+    topic,
+    client_id: topic.split('/')[1],
+    received_at: Date.now(),
+  };
+}
+
+async function tenantWithDevice(plan: string) {
+  const name = unique('ml');
+  const registered = await callRoute(auth, 'POST /api/auth/register', {
+    body: {
+      tenant_name: unique('ML'),
+      username: name,
+      email: `${name}@example.com`,
+      password: 'ml-password',
+    },
+  });
+  const client = await admin.connect();
+  await setPlan(client, String(registered.body.tenant.id), plan).finally(() => client.release());
+  const deviceId = unique('PUMP');
+  const created = await callRoute(devices, 'POST /api/devices', {
+    token: registered.body.token,
+    body: { device_id: deviceId, name: 'Pump', type: 'pump' },
+  });
+  await ingest([
+    event(`devices/${deviceId}/discovery`, {
+      entities: [
+        { entity_id: 'vibration', entity_type: 'sensor', name: 'Vibration', unit: 'mm/s' },
+        { entity_id: 'relay', entity_type: 'switch', name: 'Relay' },
+      ],
+    }),
+  ]);
+  return { token: registered.body.token as string, id: created.body.device.id as number, deviceId };
+}
+
+/** A daily cycle with deterministic noise: one reading a minute, ending `end`. */
+function normalSignal(deviceId: string, count: number, end: number) {
+  return Array.from({ length: count }, (_, n) => {
+    const time = end - (count - n) * MINUTE;
+    const value = 4 + Math.sin((2 * Math.PI * time) / 86_400_000) + 0.05 * Math.sin(n * 12.9898);
+    return event(`devices/${deviceId}/vibration/state`, { value, timestamp: time / 1000 });
+  });
+}
+
+const anomaliesOf = (s: { token: string; id: number }, from: number) =>
+  callRoute(ml, 'GET /api/devices/{id}/anomalies', {
+    token: s.token,
+    params: { id: String(s.id) },
+    query: { from: new Date(from).toISOString(), to: new Date(Date.now() + MINUTE).toISOString() },
+  });
+
+describe('anomaly detection by plan', () => {
+  it('Industrial: a fault after a normal signal shows up through the anomalies API', async () => {
+    const s = await tenantWithDevice('industrial');
+    const faultAt = Date.now() - 5 * MINUTE;
+    for (const batch of chunk(normalSignal(s.deviceId, 600, faultAt), 200)) await ingest(batch);
+    const quiet = await anomaliesOf(s, faultAt - 600 * MINUTE);
+    expect(quiet.status).toBe(200);
+    expect(quiet.body.detector).toBe('advanced');
+    const falseAlarms = quiet.body.anomalies.length;
+    expect(falseAlarms).toBeLessThanOrEqual(3);
+
+    await ingest([
+      event(`devices/${s.deviceId}/vibration/state`, { value: 25, timestamp: faultAt / 1000 }),
+    ]);
+    const found = await anomaliesOf(s, faultAt - MINUTE);
+    expect(found.body.anomalies).toHaveLength(1);
+    expect(found.body.anomalies[0]).toMatchObject({
+      entity_id: 'vibration',
+      value: 25,
+      anomalous: true,
+      time: new Date(faultAt).toISOString(),
+    });
+    expect(found.body.anomalies[0].score).toBeGreaterThan(0.5);
+
+    const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
+      token: s.token,
+      params: { id: String(s.id) },
+      query: {
+        from: new Date(faultAt - 600 * MINUTE).toISOString(),
+        to: new Date(faultAt + 1).toISOString(),
+      },
+    });
+    expect(scores.body.predictions).toHaveLength(601);
+    for (const p of scores.body.predictions) expect(p.score).toBeGreaterThanOrEqual(0);
+  });
+
+  it('Professional gets the basic detector; a redelivered batch is not scored twice', async () => {
+    const s = await tenantWithDevice('professional');
+    const end = Date.now() - MINUTE;
+    const signal = normalSignal(s.deviceId, 300, end);
+    await ingest(signal);
+    await ingest(signal);
+    const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
+      token: s.token,
+      params: { id: String(s.id) },
+      query: {
+        from: new Date(end - 400 * MINUTE).toISOString(),
+        to: new Date(end + 1).toISOString(),
+      },
+    });
+    expect(scores.body.detector).toBe('basic');
+    expect(scores.body.predictions).toHaveLength(300);
+    expect(scores.body.predictions[0].model).toBe('easysmart-basic');
+  });
+
+  it('Starter and free get plan_required, and nothing is scored for them', async () => {
+    for (const plan of ['starter', 'free']) {
+      const s = await tenantWithDevice(plan);
+      await ingest(normalSignal(s.deviceId, 50, Date.now()));
+      const response = await anomaliesOf(s, Date.now() - 100 * MINUTE);
+      expect(response.status).toBe(403);
+      expect(response.body.error.code).toBe('plan_required');
+      const train = await callRoute(ml, 'POST /api/ml/models', {
+        token: s.token,
+        body: { device_id: s.id, entity_id: 'vibration' },
+      });
+      expect(train.status).toBe(403);
+    }
+  });
+});
+
+describe('trained models (Industrial)', () => {
+  it('trains on request, keeps the model, and scores new readings with it', async () => {
+    const s = await tenantWithDevice('industrial');
+    const end = Date.now() - 10 * MINUTE;
+    for (const batch of chunk(normalSignal(s.deviceId, 1500, end), 500)) await ingest(batch);
+    const trained = await callRoute(ml, 'POST /api/ml/models', {
+      token: s.token,
+      body: { device_id: s.id, entity_id: 'vibration' },
+    });
+    expect(trained.status).toBe(201);
+    expect(trained.body.model).toMatchObject({
+      device_id: s.id,
+      entity_id: 'vibration',
+      status: 'active',
+    });
+    expect(trained.body.model.training_points).toBeGreaterThanOrEqual(1400);
+    const version = trained.body.model.version;
+
+    const listed = await callRoute(ml, 'GET /api/ml/models', { token: s.token });
+    expect(listed.body.models.map((m: { version: string }) => m.version)).toContain(version);
+
+    await ingest(normalSignal(s.deviceId, 5, Date.now()));
+    const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
+      token: s.token,
+      params: { id: String(s.id) },
+      query: {
+        from: new Date(Date.now() - 6 * MINUTE).toISOString(),
+        to: new Date(Date.now() + MINUTE).toISOString(),
+      },
+    });
+    expect(scores.body.predictions.length).toBeGreaterThanOrEqual(5);
+    expect(scores.body.predictions.at(-1).model_version).toBe(version);
+  }, 60_000);
+
+  it('training with too little or constant data fails with a clear error', async () => {
+    const s = await tenantWithDevice('industrial');
+    await ingest(normalSignal(s.deviceId, 10, Date.now()));
+    const few = await callRoute(ml, 'POST /api/ml/models', {
+      token: s.token,
+      body: { device_id: s.id, entity_id: 'vibration' },
+    });
+    expect(few.status).toBe(422);
+    expect(few.body.error.code).toBe('training_failed');
+    const flat = await tenantWithDevice('industrial');
+    await ingest(
+      Array.from({ length: 600 }, (_, n) =>
+        event(`devices/${flat.deviceId}/vibration/state`, {
+          value: 3,
+          timestamp: (Date.now() - (600 - n) * MINUTE) / 1000,
+        }),
+      ),
+    );
+    const constant = await callRoute(ml, 'POST /api/ml/models', {
+      token: flat.token,
+      body: { device_id: flat.id, entity_id: 'vibration' },
+    });
+    expect(constant.status).toBe(422);
+    expect(constant.body.error.message).toMatch(/every reading has the value 3/);
+    const relay = await callRoute(ml, 'POST /api/ml/models', {
+      token: flat.token,
+      body: { device_id: flat.id, entity_id: 'relay' },
+    });
+    expect(relay.status).toBe(400);
+  }, 60_000);
+});
+
+function chunk<T>(items: T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) =>
+    items.slice(i * size, (i + 1) * size),
+  );
+}
