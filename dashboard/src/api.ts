@@ -33,6 +33,8 @@ export interface ApiOptions {
 
 type Query = Record<string, string | undefined>;
 
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export class Api {
   constructor(private readonly options: ApiOptions) {}
 
@@ -51,8 +53,17 @@ export class Api {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        // A hung request would leave a spinner forever; failing lets the page offer a retry.
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
-    } catch {
+    } catch (error) {
+      if (error instanceof DOMException && error.name === 'TimeoutError') {
+        throw new ApiError(
+          0,
+          'timeout',
+          `The EasySmart API did not answer within ${REQUEST_TIMEOUT_MS / 1000} s. Try again in a moment.`,
+        );
+      }
       throw new ApiError(
         0,
         'network',

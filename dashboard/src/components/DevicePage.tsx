@@ -62,7 +62,11 @@ export function DevicePage({ id }: { id: number }) {
   const sensors = useMemo(() => entities.filter((e) => e.entity_type === 'sensor'), [entities]);
   const sensorKey = sensors.map((s) => s.entity_id).join(',');
 
+  const fetching = useRef(false);
   const loadDevice = useCallback(async () => {
+    // Readings for entities not yet known arrive every few hundred ms during discovery.
+    if (fetching.current) return;
+    fetching.current = true;
     try {
       const detail = await api.device(id);
       setDevice(detail.device);
@@ -73,6 +77,8 @@ export function DevicePage({ id }: { id: number }) {
         message: describeError(failure),
         notFound: failure instanceof ApiError && failure.status === 404,
       });
+    } finally {
+      fetching.current = false;
     }
   }, [api, id]);
 

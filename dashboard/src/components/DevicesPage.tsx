@@ -55,7 +55,11 @@ export function DevicesPage() {
     [api, setDevices, setEntities],
   );
 
+  const listing = useRef(false);
   const load = useCallback(async () => {
+    // Live events for a device the page does not know yet ask for a reload each; one is enough.
+    if (listing.current) return;
+    listing.current = true;
     try {
       const list = await api.devices();
       setDevices(() => list);
@@ -63,6 +67,8 @@ export function DevicesPage() {
       await eachLimited(list, 4, (device) => loadDetail(device.id));
     } catch (failure) {
       setError(describeError(failure));
+    } finally {
+      listing.current = false;
     }
   }, [api, loadDetail, setDevices]);
 

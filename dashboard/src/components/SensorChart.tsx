@@ -44,6 +44,9 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
       const { ctx } = u;
       const ratio = devicePixelRatio || 1;
       ctx.save();
+      ctx.beginPath();
+      ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+      ctx.clip();
       for (const mark of marks) {
         const x = u.valToPos(mark.t, 'x', true);
         if (mark.end !== undefined || mark.v === undefined) {
@@ -85,9 +88,14 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
           },
         },
         y: {
-          range: (_u, min, max) => {
-            if (min === null || max === null || min === undefined || max === undefined)
-              return [0, 1];
+          range: (_u, dataMin, dataMax) => {
+            if (dataMin === null || dataMax === null) return [0, 1];
+            // Anomalies carry the reading that was flagged; the scale keeps them in view.
+            const flagged = view.current.anomalies.flatMap((mark) =>
+              mark.v === undefined ? [] : [mark.v],
+            );
+            const min = Math.min(dataMin, ...flagged);
+            const max = Math.max(dataMax, ...flagged);
             const pad = min === max ? Math.abs(min) * 0.1 || 1 : (max - min) * 0.12;
             return [min - pad, max + pad];
           },
