@@ -11,6 +11,7 @@ import { migrate } from '../shared/db/migrate.ts';
 import { InfluxClient } from '../shared/timeseries/influx-client.ts';
 import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 import { startDataPlaneEndpoint } from './data-plane/endpoint.ts';
+import { startDemo } from './demo.ts';
 import { startIotRulesEmulator } from './iot-rules/emulator.ts';
 import { ensureBinaries, type LocalBinary } from './services/binaries.ts';
 import { startDashboard } from './services/dashboard.ts';
@@ -34,6 +35,11 @@ const settingsSchema = z.object({
   // An InfluxDB (v1 API) to use instead of starting one.
   INFLUX_URL: z.url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  // 1: a demo tenant with a few virtual devices runs alongside (see local/demo.ts).
+  DEMO: z
+    .enum(['0', '1'])
+    .default('1')
+    .transform((value) => value === '1'),
 });
 
 // The only place the supervisor reads its environment; the rest gets `settings`.
@@ -258,6 +264,25 @@ async function main(): Promise<void> {
 
   await supervisor.waitUntilHealthy(30_000);
   console.log(`READY api=${apiUrl} mqtt=${mqttUrl} dashboard=${dashboardUrl}`);
+
+  // After READY: signing in, registering and building the firmware must not delay it, and
+  // a demo that fails to start leaves the platform running.
+  if (settings.DEMO) {
+    supervisor
+      .start('demo', (cancelled) =>
+        startDemo({
+          apiUrl,
+          mqttUrl,
+          dashboardUrl,
+          dataDir,
+          cancelled,
+          log: (message) => log('demo', message),
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!supervisor.shuttingDown) log('demo', `not started: ${(error as Error).message}`);
+      });
+  }
 }
 
 function functionEnvironment(parts: {

@@ -55,6 +55,7 @@ export async function startLocalStack(
       DATABASE_URL: '',
       INFLUX_URL: '',
       LOG_LEVEL: 'warn',
+      DEMO: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
