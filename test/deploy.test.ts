@@ -30,6 +30,9 @@ const BUNDLE_LIMITS: Record<string, number> = {
   live: 700_000,
   docs: 250_000,
   migrate: 600_000,
+  // TensorFlow.js and its WASM backend.
+  ml: 2_500_000,
+  'ml-training': 2_500_000,
 };
 const DEFAULT_BUNDLE_LIMIT = 5_000_000;
 

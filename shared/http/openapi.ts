@@ -26,7 +26,7 @@ type Access = 'public' | 'read' | 'write';
 
 interface Operation {
   summary: string;
-  tag: 'auth' | 'tenant' | 'users' | 'devices' | 'commands' | 'meta';
+  tag: 'auth' | 'tenant' | 'users' | 'devices' | 'commands' | 'ml' | 'meta';
   access: Access;
   params?: z.ZodType;
   query?: z.ZodType;
@@ -144,6 +144,32 @@ const jwks = z.object({
   keys: z.array(z.looseObject({ kty: z.string(), kid: z.string().optional() })),
 });
 
+// Same as functions/ml/handler.ts's body schema (to move into schemas.ts and import here).
+const trainModelBody = z.strictObject({
+  device_id: z.number().int().positive(),
+  entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
+});
+
+const model = z.looseObject({
+  id: z.number().int(),
+  device_id: z.number().int(),
+  entity_id: z.string(),
+  kind: z.string(),
+  version: z.string(),
+  threshold: z.number(),
+  training_points: z.number().int(),
+  metrics: z.record(z.string(), z.unknown()),
+  status: z.enum(['active', 'superseded']),
+  trained_at: isoTime,
+});
+
+const mlResults = (key: 'anomalies' | 'predictions') =>
+  z.looseObject({
+    device_id: z.string(),
+    detector: z.string().nullable(),
+    [key]: z.array(z.looseObject({})),
+  });
+
 export const errorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 });
@@ -250,7 +276,7 @@ export const operations: Record<string, Operation> = {
       description: 'The device and its credential',
       schema: z.looseObject({ device, credentials }),
     },
-    errors: [402, 409, 502],
+    errors: [409, 502],
   },
   'GET /api/devices/{id}': {
     summary: "A device and each entity's latest value",
@@ -319,6 +345,38 @@ export const operations: Record<string, Operation> = {
     success: { status: 200, description: 'The command', schema: storedCommand },
     errors: [404],
   },
+  'GET /api/devices/{id}/anomalies': {
+    summary: "Anomalies the plan's detector found in a time range",
+    tag: 'ml',
+    access: 'read',
+    params: idParam,
+    query: telemetryQuery,
+    success: { status: 200, description: 'Anomalies', schema: mlResults('anomalies') },
+    errors: [403, 404],
+  },
+  'GET /api/devices/{id}/predictions': {
+    summary: "Every score the plan's detector gave in a time range",
+    tag: 'ml',
+    access: 'read',
+    params: idParam,
+    query: telemetryQuery,
+    success: { status: 200, description: 'Scores', schema: mlResults('predictions') },
+    errors: [403, 404],
+  },
+  'GET /api/ml/models': {
+    summary: "The tenant's trained models",
+    tag: 'ml',
+    access: 'read',
+    success: { status: 200, description: 'Models', schema: z.object({ models: z.array(model) }) },
+  },
+  'POST /api/ml/models': {
+    summary: "Train an entity's model now (plans with custom models)",
+    tag: 'ml',
+    access: 'write',
+    body: trainModelBody,
+    success: { status: 201, description: 'The new model', schema: z.object({ model }) },
+    errors: [404, 422],
+  },
   'GET /api/openapi.json': {
     summary: 'This document',
     tag: 'meta',
@@ -360,10 +418,10 @@ function parameters(schema: z.ZodType | undefined, where: 'path' | 'query') {
 const errorDescriptions: Record<number, string> = {
   400: 'The request is invalid (validation_failed, invalid_json, ...)',
   401: 'No valid access token',
-  402: "The tenant's plan does not allow it",
-  403: 'The caller may not do this',
+  403: "The caller's role or the tenant's plan does not allow it",
   404: 'Not found in the caller’s tenant',
   409: 'Conflicts with existing data',
+  422: 'Not enough data to do it',
   413: 'The body is too large',
   415: 'The body is not JSON',
   429: 'Too many attempts: try later',
@@ -460,6 +518,7 @@ export function openApiDocument(options: { serverUrl?: string } = {}) {
       { name: 'users' },
       { name: 'devices' },
       { name: 'commands' },
+      { name: 'ml' },
       { name: 'meta' },
     ],
     paths,

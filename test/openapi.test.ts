@@ -1,0 +1,269 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openApiDocument, operations } from '../shared/http/openapi.ts';
+import { type ApiResponse, callRoute } from './support/api-event.ts';
+import { unique, useTestStack } from './support/stack-env.ts';
+
+/**
+ * The OpenAPI document tells the truth: it lists exactly the HTTP routes serverless.yml
+ * deploys, and real answers of the handlers (called in-process against the test stack)
+ * validate against the response schemas it gives for their status.
+ */
+
+useTestStack();
+const auth = (await import('../functions/auth/handler.ts')).handler;
+const devices = (await import('../functions/devices/handler.ts')).handler;
+const docs = (await import('../functions/docs/handler.ts')).handler;
+const ml = (await import('../functions/ml/handler.ts')).handler;
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const document = openApiDocument() as any;
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+// The formats zod emits for these schemas.
+ajv.addFormat('email', /^[^\s@]+@[^\s@]+\.[^\s@]+$/);
+ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+ajv.addSchema(document, 'openapi');
+
+/** routeKey -> statuses whose answers were validated. */
+const validated = new Map<string, Set<number>>();
+
+function responseSchema(routeKey: string, status: number): unknown {
+  const [method, route] = routeKey.split(' ') as [string, string];
+  const operation = document.paths[route]?.[method.toLowerCase()];
+  expect(operation, `${routeKey} is documented`).toBeDefined();
+  const response = operation.responses[String(status)];
+  expect(response, `${routeKey} documents status ${status}`).toBeDefined();
+  const resolved = response.$ref
+    ? document.components.responses[response.$ref.split('/').pop()]
+    : response;
+  return resolved.content?.['application/json']?.schema;
+}
+
+/** Asserts the answer matches the document, and returns it. */
+function checked(routeKey: string, response: ApiResponse): ApiResponse {
+  const schema = responseSchema(routeKey, response.status);
+  if (schema === undefined) {
+    expect(response.body, `${routeKey} ${response.status} has no body`).toBeUndefined();
+  } else {
+    const validate = ajv.compile({ $ref: `openapi#${pointerTo(routeKey, response.status)}` });
+    const valid = validate(response.body);
+    expect(
+      valid,
+      `${routeKey} ${response.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(response.body).slice(0, 500)}`,
+    ).toBe(true);
+  }
+  const statuses = validated.get(routeKey) ?? new Set<number>();
+  statuses.add(response.status);
+  validated.set(routeKey, statuses);
+  return response;
+}
+
+function pointerTo(routeKey: string, status: number): string {
+  const [method, route] = routeKey.split(' ') as [string, string];
+  const response = document.paths[route][method.toLowerCase()].responses[String(status)];
+  const pointerEscape = (part: string) => part.replace(/~/g, '~0').replace(/\//g, '~1');
+  if (response.$ref) return `${response.$ref.slice(1)}/content/application~1json/schema`;
+  return `/paths/${pointerEscape(route)}/${method.toLowerCase()}/responses/${status}/content/application~1json/schema`;
+}
+
+type Handler = Parameters<typeof callRoute>[0];
+const call = (handler: Handler, routeKey: string, options: Parameters<typeof callRoute>[2] = {}) =>
+  callRoute(handler, routeKey, options).then((response) => checked(routeKey, response));
+
+async function deployedRoutes(): Promise<string[]> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      path.join(repoRoot, 'node_modules/osls/bin/serverless.js'),
+      'print',
+      '--stage',
+      'prod',
+      '--format',
+      'json',
+    ],
+    {
+      cwd: repoRoot,
+      timeout: 60_000,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+    },
+  );
+  const config = JSON.parse(stdout.slice(stdout.indexOf('{')));
+  return Object.values(config.functions as Record<string, any>).flatMap((fn) =>
+    (fn.events ?? [])
+      .filter((event: any) => event.httpApi)
+      .map((event: any) =>
+        typeof event.httpApi === 'string'
+          ? event.httpApi
+          : `${event.httpApi.method} ${event.httpApi.path}`,
+      ),
+  );
+}
+
+describe('OpenAPI document', () => {
+  it('lists exactly the httpApi routes of serverless.yml', async () => {
+    const routes = await deployedRoutes();
+    const documented = Object.entries(document.paths).flatMap(([route, methods]) =>
+      Object.keys(methods as object).map((method) => `${method.toUpperCase()} ${route}`),
+    );
+    expect(documented.sort()).toEqual([...new Set(routes)].sort());
+    expect(Object.keys(operations).sort()).toEqual(documented.sort());
+  }, 60_000);
+
+  it('is served by the docs function and is valid OpenAPI 3.1 with compilable schemas', async () => {
+    const served = await call(docs as Handler, 'GET /api/openapi.json');
+    expect(served.status).toBe(200);
+    expect(served.body).toEqual(document);
+    expect(document.openapi).toBe('3.1.0');
+    for (const [route, methods] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(methods as Record<string, any>)) {
+        for (const parameter of operation.parameters) {
+          expect(
+            () => ajv.compile(parameter.schema),
+            `${method} ${route} ${parameter.name}`,
+          ).not.toThrow();
+          if (parameter.in === 'path') expect(route).toContain(`{${parameter.name}}`);
+        }
+        const body = operation.requestBody?.content['application/json'].schema;
+        if (body) expect(() => ajv.compile(body)).not.toThrow();
+      }
+    }
+  });
+});
+
+describe('real answers match the document', () => {
+  let token = '';
+  let deviceId = 0;
+  let userId = 0;
+  const owner = unique('owner');
+
+  beforeAll(async () => {
+    const registered = await call(auth, 'POST /api/auth/register', {
+      body: {
+        tenant_name: unique('Plant'),
+        username: owner,
+        email: `${owner}@example.com`,
+        password: 'owner-password',
+      },
+    });
+    expect(registered.status).toBe(201);
+    token = registered.body.token;
+  });
+
+  it('auth, tenant and users', async () => {
+    expect(
+      (
+        await call(auth, 'POST /api/auth/login', {
+          body: { username: owner, password: 'owner-password' },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await call(auth, 'POST /api/auth/login', {
+          body: { username: owner, password: 'wrong-password' },
+        })
+      ).status,
+    ).toBe(401);
+    expect((await call(auth, 'POST /api/auth/register', { body: { username: 'x' } })).status).toBe(
+      400,
+    );
+    expect((await call(auth, 'GET /api/auth/me', { token })).status).toBe(200);
+    expect((await call(auth, 'GET /api/auth/me')).status).toBe(401);
+    expect((await call(auth, 'GET /.well-known/jwks.json')).status).toBe(200);
+    expect((await call(auth, 'GET /api/tenant', { token })).status).toBe(200);
+    const viewer = unique('viewer');
+    const added = await call(auth, 'POST /api/users', {
+      token,
+      body: {
+        username: viewer,
+        email: `${viewer}@example.com`,
+        password: 'viewer-password',
+        role: 'viewer',
+      },
+    });
+    expect(added.status).toBe(201);
+    userId = added.body.user.id;
+    expect((await call(auth, 'GET /api/users', { token })).status).toBe(200);
+    const params = { id: String(userId) };
+    expect(
+      (await call(auth, 'PATCH /api/users/{id}', { token, params, body: { role: 'admin' } }))
+        .status,
+    ).toBe(200);
+    expect((await call(auth, 'DELETE /api/users/{id}', { token, params })).status).toBe(204);
+    expect((await call(auth, 'DELETE /api/users/{id}', { token, params })).status).toBe(404);
+  });
+
+  it('devices, telemetry and commands', async () => {
+    const registered = await call(devices, 'POST /api/devices', {
+      token,
+      body: { device_id: unique('DEV'), name: 'Pump 1', type: 'pump', location: 'Hall A' },
+    });
+    expect(registered.status).toBe(201);
+    deviceId = registered.body.device.id;
+    const params = { id: String(deviceId) };
+    expect((await call(devices, 'GET /api/devices', { token })).status).toBe(200);
+    expect((await call(devices, 'GET /api/devices/{id}', { token, params })).status).toBe(200);
+    expect(
+      (await call(devices, 'GET /api/devices/{id}', { token, params: { id: '999999999' } })).status,
+    ).toBe(404);
+    expect(
+      (await call(devices, 'PATCH /api/devices/{id}', { token, params, body: { name: 'Pump 2' } }))
+        .status,
+    ).toBe(200);
+    expect((await call(devices, 'GET /api/devices/{id}/telemetry', { token, params })).status).toBe(
+      200,
+    );
+    expect(
+      (
+        await call(devices, 'GET /api/devices/{id}/telemetry', {
+          token,
+          params,
+          query: { fn: 'median' },
+        })
+      ).status,
+    ).toBe(400);
+    expect((await call(devices, 'GET /api/devices/{id}/commands', { token, params })).status).toBe(
+      200,
+    );
+    // No entity yet: the command is refused, in the documented error shape.
+    const command = await call(devices, 'POST /api/devices/{id}/entities/{entity_id}/commands', {
+      token,
+      params: { ...params, entity_id: 'relay_1' },
+      body: { value: true },
+    });
+    expect(command.status).toBe(404);
+    expect(
+      (
+        await call(devices, 'GET /api/devices/{id}/commands/{command_id}', {
+          token,
+          params: { ...params, command_id: '00000000-0000-4000-8000-000000000000' },
+        })
+      ).status,
+    ).toBe(404);
+    // A free tenant: machine learning is refused, in the documented error shape.
+    for (const routeKey of [
+      'GET /api/devices/{id}/anomalies',
+      'GET /api/devices/{id}/predictions',
+    ]) {
+      expect([200, 403]).toContain((await call(ml, routeKey, { token, params })).status);
+    }
+    expect((await call(ml, 'GET /api/ml/models', { token })).status).toBe(200);
+    const training = await call(ml, 'POST /api/ml/models', {
+      token,
+      body: { device_id: deviceId, entity_id: 'temperature' },
+    });
+    expect([403, 404]).toContain(training.status);
+    expect((await call(devices, 'DELETE /api/devices/{id}', { token, params })).status).toBe(204);
+  });
+
+  afterAll(() => {
+    // Every documented route answered at least once above, so none is documented blind.
+    const untested = Object.keys(operations).filter((routeKey) => !validated.has(routeKey));
+    expect(untested).toEqual([]);
+  });
+});
