@@ -368,6 +368,14 @@ describe('the dashboard against the local stack', () => {
       .getAttribute('aria-label');
     expect(label).toMatch(/Temperature: \d+ points/);
 
+    // The free plan has no anomaly detection: the API refuses with plan_required.
+    await page
+      .getByText('Anomaly detection is not in your plan')
+      .waitFor({ timeout: 30_000 })
+      .catch((error: Error) => {
+        throw new Error(`${error.message}\n(the anomalies route should answer 403 plan_required)`);
+      });
+
     // Back to the live hour for the screenshot: a device a minute old has one 7-day bucket.
     await page.getByRole('button', { name: 'Show the last 1 h' }).click();
     await waitUntil(

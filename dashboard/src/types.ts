@@ -119,6 +119,7 @@ export interface Anomaly {
   value?: number;
   score?: number;
   severity?: string;
+  reason?: string | null;
 }
 
 export type LiveEvent =

@@ -6,7 +6,7 @@ import { applyToDevice, applyToEntities } from '../live-state.ts';
 import { DEFAULT_RANGE, describeSource, type HistoryRange, RANGES } from '../ranges.ts';
 import { href, navigate } from '../router.ts';
 import { appendReading, EMPTY_SERIES, fromPoints, type Series } from '../series.ts';
-import type { Anomaly, Device, Entity, Plan } from '../types.ts';
+import type { Anomaly, Device, Entity } from '../types.ts';
 import { NumberControl, SwitchControl, TextControl } from './Controls.tsx';
 import { type AnomalyMark, SensorChart } from './SensorChart.tsx';
 import { EmptyState, ErrorPanel, LastSeen, Loading, Notice, StatusBadge } from './ui.tsx';
@@ -17,7 +17,7 @@ const NO_MARKS: AnomalyMark[] = [];
 type AnomalyState =
   | { kind: 'loading' }
   | { kind: 'hidden' }
-  | { kind: 'upgrade'; plan: string }
+  | { kind: 'upgrade'; message: string }
   | {
       kind: 'shown';
       marks: Record<string, AnomalyMark[]>;
@@ -51,7 +51,6 @@ export function DevicePage({ id }: { id: number }) {
     loading: true,
     error: null,
   }));
-  const [plan, setPlan] = useState<Plan | null>(null);
   const [anomalies, setAnomalies] = useState<AnomalyState>({ kind: 'loading' });
   const [editing, setEditing] = useState(false);
   const entitiesRef = useRef(entities);
@@ -86,13 +85,6 @@ export function DevicePage({ id }: { id: number }) {
     void loadDevice();
   }, [loadDevice]);
 
-  useEffect(() => {
-    api.tenant().then(
-      (overview) => setPlan(overview.plan),
-      () => setPlan(null),
-    );
-  }, [api]);
-
   const loadHistory = useCallback(
     async (range: HistoryRange) => {
       const toMs = Date.now();
@@ -126,25 +118,22 @@ export function DevicePage({ id }: { id: number }) {
     void loadHistory(historyRef.current.range);
   }, [loadHistory]);
 
+  // Always asked, never inferred from the plan: the API knows trials and plan changes, and
+  // its refusal names the plan that includes the feature.
   const loadAnomalies = useCallback(async () => {
-    if (!plan) return;
-    if (plan.anomaly_detection === 'none') {
-      setAnomalies({ kind: 'upgrade', plan: plan.display_name });
-      return;
-    }
     const { fromMs, toMs } = historyRef.current;
     try {
       const found = await api.anomalies(id, new Date(fromMs), new Date(toMs));
       setAnomalies({ kind: 'shown', ...groupAnomalies(found), total: found.length });
     } catch (failure) {
       if (failure instanceof ApiError && failure.code === 'plan_required') {
-        setAnomalies({ kind: 'upgrade', plan: plan.display_name });
+        setAnomalies({ kind: 'upgrade', message: failure.message });
       } else {
         // No anomaly service in this deployment (404) or it failed: charts stand on their own.
         setAnomalies({ kind: 'hidden' });
       }
     }
-  }, [api, id, plan]);
+  }, [api, id]);
 
   useEffect(() => {
     void loadAnomalies();
@@ -391,9 +380,8 @@ function AnomalyNote({ state }: { state: AnomalyState }) {
   if (state.kind === 'upgrade') {
     return (
       <Notice tone="info" title="Anomaly detection is not in your plan">
-        The {state.plan} plan does not include anomaly detection. An owner can upgrade the plan to
-        have unusual readings marked on these charts.{' '}
-        <a href={href({ name: 'tenant' })}>See plan and limits</a>
+        {state.message.replace(/\.?$/, '.')} With it, unusual readings are marked on these charts.
+        An owner can change the plan. <a href={href({ name: 'tenant' })}>See plan and limits</a>
       </Notice>
     );
   }
@@ -426,7 +414,9 @@ function groupAnomalies(anomalies: Anomaly[]): {
       ...(Number.isNaN(end) ? {} : { end: end / 1000 }),
       ...(typeof anomaly.value === 'number' ? { v: anomaly.value } : {}),
       label:
-        anomaly.severity ?? (anomaly.score !== undefined ? `score ${anomaly.score}` : 'anomaly'),
+        anomaly.reason ??
+        anomaly.severity ??
+        (anomaly.score !== undefined ? `score ${anomaly.score}` : 'anomaly'),
     };
     if (anomaly.entity_id) {
       const list = grouped[anomaly.entity_id] ?? [];
