@@ -1,0 +1,250 @@
+/**
+ * Backups of a stage's two databases into one directory, and restores from it:
+ *
+ *   npx tsx infra/backup.ts backup  --to DIR   [--postgres URL] [--influx-rpc HOST:PORT]
+ *   npx tsx infra/backup.ts restore --from DIR [--postgres URL] [--influx-rpc HOST:PORT]
+ *                                             [--influx-url URL]
+ *
+ * PostgreSQL: `pg_dump -Fc` of the whole database (schema, row-level security policies,
+ * grants, data) as postgres.dump; restored with `pg_restore` into an empty database after
+ * creating the roles the schema grants to. --postgres is a schema-owner URL (default
+ * DATABASE_ADMIN_URL). pg_dump must be at least the server's major version (--pg-bin DIR
+ * picks another installation).
+ *
+ * InfluxDB 1.x: `influxd backup -portable` through the server's RPC address (bind-address,
+ * port 8088 by default) into influxdb/; `influxd restore -portable` refuses a database that
+ * exists, so restore targets a fresh server (or --influx-db-as NAME). --influx-url lets the
+ * restore put back the continuous queries, which a portable backup does not carry.
+ * Managed InfluxDB (Timestream for InfluxDB, InfluxDB Cloud) has its own snapshots instead.
+ *
+ * Either half is skipped when its option is absent; the manifest records what was taken.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { config } from '../shared/config.ts';
+import { APP_ROLE, DEFINER_ROLE } from '../shared/db/migrate.ts';
+import { InfluxClient } from '../shared/timeseries/influx-client.ts';
+import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
+
+const run = promisify(execFile);
+const HOUR_MS = 3_600_000;
+
+export class BackupError extends Error {
+  override readonly name = 'BackupError';
+}
+
+export interface Manifest {
+  created_at: string;
+  postgres?: { file: string; server_version: string; pg_dump_version: string };
+  influxdb?: { dir: string; database: string };
+}
+
+function tool(pgBin: string | undefined, name: string): string {
+  return pgBin ? path.join(pgBin, name) : name;
+}
+
+async function command(file: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+  try {
+    return await run(file, args, { env, timeout: 6 * HOUR_MS, maxBuffer: 64 * 1024 * 1024 });
+  } catch (error) {
+    const failure = error as NodeJS.ErrnoException & { stderr?: string };
+    if (failure.code === 'ENOENT') throw new BackupError(`${file} is not installed or not on PATH`);
+    const detail = (failure.stderr ?? failure.message).trim().split('\n').slice(-3).join(' ');
+    throw new BackupError(`${path.basename(file)} failed: ${detail}`);
+  }
+}
+
+const majorOf = (version: string) => Number(/(\d+)/.exec(version)?.[1] ?? Number.NaN);
+
+/**
+ * libpq tools take the password from the environment rather than the command line, where
+ * other users of the machine could read it in the process list.
+ */
+function libpq(url: string): { env: NodeJS.ProcessEnv; dbname: string } {
+  const parsed = new URL(url);
+  const password = decodeURIComponent(parsed.password);
+  parsed.password = '';
+  return { env: { ...process.env, PGPASSWORD: password }, dbname: parsed.toString() };
+}
+
+async function serverVersion(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+    return rows[0]?.server_version ?? '';
+  } finally {
+    await client.end();
+  }
+}
+
+export async function backupPostgres(
+  url: string,
+  file: string,
+  options: { pgBin?: string } = {},
+): Promise<NonNullable<Manifest['postgres']>> {
+  const pgDump = tool(options.pgBin, 'pg_dump');
+  const [{ stdout }, server] = await Promise.all([
+    command(pgDump, ['--version']),
+    serverVersion(url),
+  ]);
+  const dumpVersion = stdout.trim().replace(/^pg_dump \(PostgreSQL\) /, '');
+  // pg_dump refuses a newer server anyway; saying which client to install is the help.
+  if (majorOf(dumpVersion) < majorOf(server)) {
+    throw new BackupError(
+      `pg_dump ${dumpVersion} cannot dump PostgreSQL ${server}: install the PostgreSQL ${majorOf(server)} client tools and pass --pg-bin <their bin directory>`,
+    );
+  }
+  const { env, dbname } = libpq(url);
+  await command(
+    pgDump,
+    ['--format=custom', '--compress=6', `--file=${file}`, `--dbname=${dbname}`],
+    env,
+  );
+  return { file: path.basename(file), server_version: server, pg_dump_version: dumpVersion };
+}
+
+export async function restorePostgres(
+  url: string,
+  file: string,
+  options: { pgBin?: string } = {},
+): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ tables: number }>(
+      `SELECT count(*)::integer AS tables FROM pg_tables WHERE schemaname = 'public'`,
+    );
+    if ((rows[0]?.tables ?? 0) > 0) {
+      throw new BackupError(
+        'the target database is not empty: restore into a new database (and point the stage at it)',
+      );
+    }
+    // Grants and policies name these roles; the app role's password is set by the next
+    // migrate (infra/migrate.ts), which every deploy runs.
+    await client.query(
+      `DO $$ BEGIN
+         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
+           CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+         END IF;
+         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${DEFINER_ROLE}') THEN
+           CREATE ROLE ${DEFINER_ROLE} NOLOGIN BYPASSRLS;
+         END IF;
+       END $$`,
+    );
+  } finally {
+    await client.end();
+  }
+  const { env, dbname } = libpq(url);
+  await command(
+    tool(options.pgBin, 'pg_restore'),
+    ['--exit-on-error', '--single-transaction', `--dbname=${dbname}`, file],
+    env,
+  );
+}
+
+export async function backupInflux(rpcAddress: string, database: string, dir: string) {
+  await command('influxd', ['backup', '-portable', '-host', rpcAddress, '-db', database, dir]);
+  return { dir: path.basename(dir), database };
+}
+
+export async function restoreInflux(
+  rpcAddress: string,
+  dir: string,
+  options: { database: string; restoreAs?: string; influxUrl?: string },
+): Promise<void> {
+  const target = options.restoreAs ?? options.database;
+  await command('influxd', [
+    'restore',
+    '-portable',
+    '-host',
+    rpcAddress,
+    '-db',
+    options.database,
+    '-newdb',
+    target,
+    dir,
+  ]);
+  if (options.influxUrl) {
+    await ensureTimeseriesSchema(new InfluxClient({ url: options.influxUrl, database: target }), {
+      database: target,
+    });
+  }
+}
+
+function option(args: string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  if (at === -1) return undefined;
+  const value = args[at + 1];
+  if (!value || value.startsWith('--')) throw new BackupError(`${name} needs a value`);
+  return value;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [action, ...args] = argv;
+  const postgresUrl = option(args, '--postgres') ?? config().database.adminUrl;
+  const influxRpc = option(args, '--influx-rpc');
+  const influxDb = option(args, '--influx-db') ?? DEFAULT_DATABASE;
+  const pgBin = option(args, '--pg-bin');
+  if (action === 'backup') {
+    const dir = path.resolve(option(args, '--to') ?? '');
+    if (!option(args, '--to')) throw new BackupError('backup needs --to DIR');
+    await mkdir(dir, { recursive: true });
+    const manifest: Manifest = { created_at: new Date().toISOString() };
+    if (postgresUrl) {
+      manifest.postgres = await backupPostgres(postgresUrl, path.join(dir, 'postgres.dump'), {
+        ...(pgBin ? { pgBin } : {}),
+      });
+      console.log(`postgresql: ${manifest.postgres.file}`);
+    }
+    if (influxRpc) {
+      manifest.influxdb = await backupInflux(influxRpc, influxDb, path.join(dir, 'influxdb'));
+      console.log(`influxdb: ${manifest.influxdb.dir}/`);
+    }
+    if (!manifest.postgres && !manifest.influxdb) {
+      throw new BackupError(
+        'nothing to back up: give --postgres URL and/or --influx-rpc HOST:PORT',
+      );
+    }
+    await writeFile(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  } else if (action === 'restore') {
+    const from = option(args, '--from');
+    if (!from) throw new BackupError('restore needs --from DIR');
+    const dir = path.resolve(from);
+    const manifest = JSON.parse(
+      await readFile(path.join(dir, 'manifest.json'), 'utf8'),
+    ) as Manifest;
+    if (manifest.postgres && postgresUrl) {
+      await restorePostgres(postgresUrl, path.join(dir, manifest.postgres.file), {
+        ...(pgBin ? { pgBin } : {}),
+      });
+      console.log(
+        'postgresql: restored; run infra/migrate.ts (or deploy) to set the app role password',
+      );
+    }
+    if (manifest.influxdb && influxRpc) {
+      const restoreAs = option(args, '--influx-db-as');
+      const influxUrl = option(args, '--influx-url');
+      await restoreInflux(influxRpc, path.join(dir, manifest.influxdb.dir), {
+        database: manifest.influxdb.database,
+        ...(restoreAs ? { restoreAs } : {}),
+        ...(influxUrl ? { influxUrl } : {}),
+      });
+      console.log('influxdb: restored');
+    }
+  } else {
+    throw new BackupError(
+      'usage: backup --to DIR | restore --from DIR, with --postgres URL and/or --influx-rpc HOST:PORT',
+    );
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(error instanceof BackupError ? error.message : error);
+    process.exit(error instanceof BackupError ? 2 : 1);
+  });
+}
