@@ -414,7 +414,7 @@ describe('commands', () => {
     });
     expect(sent.status).toBe(202);
     expect(sent.body.status).toBe('sent');
-    await expect.poll(() => seen.length).toBe(1);
+    await expect.poll(() => seen.length, { timeout: 5000 }).toBe(1);
     expect(seen[0]).toEqual({
       topic: `devices/${s.deviceId}/relay_main/set`,
       payload: { value: true, command_id: sent.body.command_id },

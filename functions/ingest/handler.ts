@@ -1,8 +1,10 @@
 import { logger } from '../../shared/composition.ts';
+import { config } from '../../shared/config.ts';
 import { ingestionService } from '../../shared/ingestion/composition.ts';
+import { emitMetrics } from '../../shared/metrics.ts';
 
 const ingestion = ingestionService();
-const log = logger().child({ function: 'ingest' });
+const metrics = { logger: logger().child({ function: 'ingest' }), stage: config().stage };
 
 /**
  * IoT rule action. AWS invokes it with one rule output per message; the local rules
@@ -14,25 +16,10 @@ export async function handler(event: unknown) {
   const events = Array.isArray(event) ? event : [event];
   const summary = await ingestion.ingest(events);
   const rejected = Object.values(summary.rejected).reduce((sum, n) => sum + (n ?? 0), 0);
-  // CloudWatch embedded metric format: the log line is also the metric.
-  log.info('ingested', {
-    _aws: {
-      Timestamp: Date.now(),
-      CloudWatchMetrics: [
-        {
-          Namespace: 'EasySmart',
-          Dimensions: [[]],
-          Metrics: [
-            { Name: 'IngestedReadings', Unit: 'Count' },
-            { Name: 'RejectedMessages', Unit: 'Count' },
-          ],
-        },
-      ],
-    },
-    IngestedReadings: summary.readings,
-    RejectedMessages: rejected,
-    messages: summary.messages,
-    rejected: summary.rejected,
-  });
+  emitMetrics(
+    metrics,
+    { IngestedReadings: summary.readings, RejectedMessages: rejected },
+    { fields: { messages: summary.messages, rejected: summary.rejected } },
+  );
   return summary;
 }

@@ -6,9 +6,10 @@ import {
   type Queryable,
   setTenantContext,
 } from '../db/postgres.ts';
-import { conflict, HttpError } from '../http/errors.ts';
+import { conflict } from '../http/errors.ts';
 import type { AccountStore } from './account-store.ts';
 import type { LoginCandidate, Plan, PlanName, Tenant, TenantOverview, User } from './model.ts';
+import { assertWithinPlanLimit } from './plan-limits.ts';
 import type { Role } from './tokens.ts';
 
 const TENANT_COLUMNS = `t.id, t.name, t.plan, tp.plan AS effective_plan, t.status,
@@ -183,21 +184,7 @@ export class PostgresAccountStore implements AccountStore {
   ): Promise<User> {
     try {
       return await inTenantTransaction(this.pool, tenantId, async (client) => {
-        // Lock first, count after: in READ COMMITTED a statement that waited for the lock
-        // still counts with its earlier snapshot, so the count needs a statement of its own.
-        await client.query('SELECT 1 FROM tenants FOR UPDATE');
-        const { rows } = await client.query<{ max_users: number | null; users: number }>(
-          `SELECT p.max_users, (SELECT count(*) FROM users)::integer AS users
-           FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,
-        );
-        const limit = rows[0];
-        if (limit && limit.max_users !== null && limit.users >= limit.max_users) {
-          throw new HttpError(
-            403,
-            'plan_limit_reached',
-            `Your plan allows ${limit.max_users} users; upgrade to add more`,
-          );
-        }
+        await assertWithinPlanLimit(client, 'users');
         const inserted = await client.query<{ id: number }>(
           `INSERT INTO users (tenant_id, username, email, password, role)
            VALUES ($1, $2, $3, $4, $5) RETURNING id`,

@@ -1,6 +1,7 @@
 import type pg from 'pg';
+import { assertWithinPlanLimit } from '../accounts/plan-limits.ts';
 import { inTenantTransaction, isUniqueViolation, type Queryable } from '../db/postgres.ts';
-import { conflict, HttpError } from '../http/errors.ts';
+import { conflict } from '../http/errors.ts';
 import type { DeviceCredentials } from './credential-provisioner.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
@@ -84,21 +85,7 @@ export class PostgresDeviceStore implements DeviceStore {
     let provisioned: DeviceCredentials | undefined;
     try {
       return await inTenantTransaction(this.pool, tenantId, async (client) => {
-        // Lock first, count after: in READ COMMITTED a statement that waited for the lock
-        // still counts with its earlier snapshot, so the count needs a statement of its own.
-        await client.query('SELECT 1 FROM tenants FOR UPDATE');
-        const { rows } = await client.query<{ max_devices: number | null; devices: number }>(
-          `SELECT p.max_devices, (SELECT count(*) FROM devices)::integer AS devices
-           FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,
-        );
-        const limit = rows[0];
-        if (limit && limit.max_devices !== null && limit.devices >= limit.max_devices) {
-          throw new HttpError(
-            403,
-            'plan_limit_reached',
-            `Your plan allows ${limit.max_devices} devices; upgrade to register more`,
-          );
-        }
+        await assertWithinPlanLimit(client, 'devices');
         const inserted = await client.query<{ id: number }>(
           `INSERT INTO devices (tenant_id, user_id, device_id, name, type, location, config)
            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,

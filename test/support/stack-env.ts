@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
+import { stackEnvironment } from './test-stack.ts';
 
 /**
  * Points the functions' configuration at the servers the global setup started. Call before
@@ -9,16 +10,7 @@ import { inject } from 'vitest';
 export function useTestStack(overrides: Record<string, string> = {}) {
   const stack = inject('testStack');
   Object.assign(process.env, {
-    STAGE: 'test',
-    LOG_LEVEL: 'error',
-    DATABASE_URL: stack.databaseUrl,
-    DATABASE_ADMIN_URL: stack.databaseAdminUrl,
-    INFLUX_URL: stack.influxUrl,
-    JWT_PRIVATE_JWK: stack.jwtPrivateJwk,
-    DEVICE_PROVISIONER: 'mosquitto',
-    MQTT_ADMIN_URL: stack.mqttUrl,
-    MQTT_ADMIN_USERNAME: stack.mqttAdmin.username,
-    MQTT_ADMIN_PASSWORD: stack.mqttAdmin.password,
+    ...stackEnvironment(stack),
     // The AWS SDK clients talk to the stack's local endpoints, which ignore signatures.
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',

@@ -1,5 +1,3 @@
-import { type AppConfig, parseConfig } from '../../shared/config.ts';
-
 /** The servers the global setup started for this run; JSON-serialisable for `provide`. */
 export interface TestStack {
   /** Superuser URL to the migrated `easysmart` database. */
@@ -37,9 +35,4 @@ export function stackEnvironment(stack: TestStack): Record<string, string> {
     MQTT_ADMIN_PASSWORD: stack.mqttAdmin.password,
     MQTT_PUBLIC_URL: stack.mqttUrl,
   };
-}
-
-/** An AppConfig pointing at the test stack, as `config()` would parse it in a function. */
-export function testConfig(stack: TestStack, overrides: Record<string, string> = {}): AppConfig {
-  return parseConfig({ ...stackEnvironment(stack), ...overrides });
 }
