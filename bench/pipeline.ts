@@ -7,9 +7,14 @@
  *      publish-to-queryable latency, (a) one reading per QoS 1 message, (b) 50 per message.
  * Ratios are against the baselines measured in the same run.
  *
- *   npx tsx bench/pipeline.ts [--messages-a 30000] [--messages-b 2000]
+ * The readings come from DEVICES devices at once, as a plant's would: the rules engine keeps
+ * each topic's messages in order, so one device alone is served one batch at a time.
+ *
+ *   npx tsx bench/pipeline.ts [--messages-a 30000] [--messages-b 2000] [--devices 8]
  */
 import mqtt from 'mqtt';
+import pg from 'pg';
+import { setPlan } from '../infra/admin.ts';
 import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
 import { startLocalStack } from '../test/support/local-stack.ts';
 import { privateMosquitto } from '../test/support/servers.ts';
@@ -20,6 +25,7 @@ function option(name: string, fallback: number): number {
 }
 const MESSAGES_A = option('messages-a', 30_000);
 const MESSAGES_B = option('messages-b', 2_000);
+const DEVICES = option('devices', 8);
 const INFLIGHT = 1_000;
 
 const percentile = (values: number[], p: number) => {
@@ -116,39 +122,56 @@ async function main() {
       password: 'bench-password',
     });
     const token = registered.body.token;
-    // Industrial keeps data forever, so no reading of the run is ever refused as too old.
+    // Starter allows the devices and runs no detector: this measures the pipeline itself.
+    const operator = new pg.Client({ connectionString: details.databaseAdminUrl });
+    await operator.connect();
+    await setPlan(operator, 'Bench', 'starter');
+    await operator.end();
     const results: string[] = [];
 
-    const run = async (label: string, deviceId: string, messages: number, perMessage: number) => {
-      const created = await stack.request('POST', '/api/devices', { device_id: deviceId, name: label, type: 'bench' }, token);
-      const { username, password, client_id } = created.body.credentials;
-      const device = await connect(stack.mqtt, { username, password, clientId: client_id });
-      await device.publishAsync(
-        `devices/${deviceId}/discovery`,
-        JSON.stringify({ entities: [{ entity_id: 'v', entity_type: 'sensor', name: 'v' }] }),
-        { qos: 1 },
-      );
-      await sleep(1000);
+    const run = async (label: string, prefix: string, messages: number, perMessage: number) => {
+      const deviceIds = Array.from({ length: DEVICES }, (_, d) => `${prefix}_${d}`);
+      const connections: mqtt.MqttClient[] = [];
+      for (const deviceId of deviceIds) {
+        const created = await stack.request('POST', '/api/devices', { device_id: deviceId, name: label, type: 'bench' }, token);
+        const { username, password, client_id } = created.body.credentials;
+        const device = await connect(stack.mqtt, { username, password, clientId: client_id });
+        await device.publishAsync(
+          `devices/${deviceId}/discovery`,
+          JSON.stringify({ entities: [{ entity_id: 'v', entity_type: 'sensor', name: 'v' }] }),
+          { qos: 1 },
+        );
+        connections.push(device);
+      }
+      await sleep(1500);
       const base = Date.now() - 30 * 60_000;
       const total = messages * perMessage;
       const publishedAt = new Map<number, number>();
       const sampleEvery = Math.max(1, Math.floor(messages / 200));
+      // Message n goes to device n % DEVICES, and its readings are dated from n: unique per device.
+      const deviceOf = (n: number) => deviceIds[n % DEVICES] as string;
       const started = performance.now();
-      const publishing = publishAll(device, messages, (n) => {
-        if (n % sampleEvery === 0) publishedAt.set(n, performance.now());
-        if (perMessage === 1) {
-          return [`devices/${deviceId}/v/state`, JSON.stringify({ value: n, timestamp: (base + n) / 1000 })];
-        }
-        return [
-          `devices/${deviceId}/telemetry`,
-          JSON.stringify(
-            Array.from({ length: perMessage }, (_, i) => ({
-              timestamp: (base + n * perMessage + i) / 1000,
-              values: { v: n * perMessage + i },
-            })),
-          ),
-        ];
-      });
+      const publishing = Promise.all(
+        connections.map((device, d) =>
+          publishAll(device, Math.ceil((messages - d) / DEVICES), (k) => {
+            const n = k * DEVICES + d;
+            if (n % sampleEvery === 0) publishedAt.set(n, performance.now());
+            const deviceId = deviceOf(n);
+            if (perMessage === 1) {
+              return [`devices/${deviceId}/v/state`, JSON.stringify({ value: n, timestamp: (base + n) / 1000 })];
+            }
+            return [
+              `devices/${deviceId}/telemetry`,
+              JSON.stringify(
+                Array.from({ length: perMessage }, (_, i) => ({
+                  timestamp: (base + n * perMessage + i) / 1000,
+                  values: { v: n * perMessage + i },
+                })),
+              ),
+            ];
+          }),
+        ),
+      );
       // Latency: each sampled message is polled for in InfluxDB until it is queryable.
       const latencies: number[] = [];
       const pollSamples = (async () => {
@@ -162,7 +185,7 @@ async function main() {
           for (const n of [...pending]) {
             const time = base + n * perMessage;
             const found = await influx.query(
-              `SELECT count(value) FROM "free_plan"."sensor_data" WHERE device_id = '${deviceId}' AND time = ${time}ms` as never,
+              `SELECT count(value) FROM "starter_plan"."sensor_data" WHERE device_id = '${deviceOf(n)}' AND time = ${time}ms` as never,
             );
             if (found[0]?.series[0]) {
               latencies.push(performance.now() - (publishedAt.get(n) as number));
@@ -178,7 +201,7 @@ async function main() {
       let stored = 0;
       while (stored < total) {
         const counted = await influx.query(
-          `SELECT count(value) FROM "free_plan"."sensor_data" WHERE device_id = '${deviceId}' AND time >= ${base}ms` as never,
+          `SELECT count(value) FROM "starter_plan"."sensor_data" WHERE device_id =~ /^${prefix}_/ AND time >= ${base}ms` as never,
         );
         const row = counted[0]?.series[0] ? rowsOf(counted[0].series[0])[0] : undefined;
         stored = Number(row?.count ?? 0);
@@ -187,14 +210,14 @@ async function main() {
       }
       const seconds = (performance.now() - started) / 1000;
       await Promise.race([pollSamples, sleep(5000)]);
-      device.end(true);
+      for (const device of connections) device.end(true);
       return { rate: total / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), samples: latencies.length, seconds };
     };
 
     console.log(`pipeline (a): ${MESSAGES_A} messages x 1 reading ...`);
-    const a = await run('one reading per message', 'BENCH_A', MESSAGES_A, 1);
+    const a = await run('one reading per message', 'BENCHA', MESSAGES_A, 1);
     console.log(`pipeline (b): ${MESSAGES_B} messages x 50 readings ...`);
-    const b = await run('50 readings per message', 'BENCH_B', MESSAGES_B, 50);
+    const b = await run('50 readings per message', 'BENCHB', MESSAGES_B, 50);
 
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
     results.push(

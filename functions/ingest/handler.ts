@@ -18,7 +18,12 @@ export async function handler(event: unknown) {
   const rejected = Object.values(summary.rejected).reduce((sum, n) => sum + (n ?? 0), 0);
   emitMetrics(
     metrics,
-    { IngestedReadings: summary.readings, RejectedMessages: rejected },
+    {
+      IngestedReadings: summary.readings,
+      RejectedMessages: rejected,
+      CommandsConfirmed: summary.confirmedCommands,
+      AnomaliesDetected: summary.anomalies,
+    },
     { fields: { messages: summary.messages, rejected: summary.rejected } },
   );
   return summary;

@@ -1,15 +1,9 @@
-import { z } from 'zod';
 import { anomalyService } from '../../shared/anomalies/training-composition.ts';
 import { accessTokens, logger } from '../../shared/composition.ts';
 import { httpApi, route } from '../../shared/http/api.ts';
-import { idParam, telemetryQuery } from '../../shared/http/schemas.ts';
+import { idParam, telemetryQuery, trainModelBody } from '../../shared/http/schemas.ts';
 
 const anomalies = anomalyService();
-
-const trainBody = z.strictObject({
-  device_id: z.number().int().positive(),
-  entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
-});
 
 export const handler = httpApi(
   {
@@ -32,7 +26,7 @@ export const handler = httpApi(
       body: { models: await anomalies.listModels(caller) },
     })),
     'POST /api/ml/models': route(
-      { access: 'write', body: trainBody },
+      { access: 'write', body: trainModelBody },
       async ({ caller, body }) => ({
         status: 201,
         body: { model: await anomalies.trainOnRequest(caller, body.device_id, body.entity_id) },

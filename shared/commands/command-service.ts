@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { Caller } from '../accounts/tokens.ts';
 import { inTenantTransaction } from '../db/postgres.ts';
 import { badRequest, HttpError, notFound } from '../http/errors.ts';
+import { emitMetrics, type MetricsContext } from '../metrics.ts';
 import type { CommandPublisher } from './command-publisher.ts';
 
 export type CommandStatus = 'sent' | 'confirmed' | 'timed_out' | 'failed';
@@ -90,6 +91,7 @@ export class CommandService {
     private readonly pool: pg.Pool,
     private readonly publisher: CommandPublisher,
     timeoutSeconds: number,
+    private readonly metrics?: MetricsContext,
   ) {
     this.#columns = COMMAND_COLUMNS.replace('$TIMEOUT', String(Math.trunc(timeoutSeconds)));
   }
@@ -138,6 +140,7 @@ export class CommandService {
         command_id: commandId,
       });
     } catch (error) {
+      this.#count('failed');
       await inTenantTransaction(this.pool, caller.tenantId, (client) =>
         client.query(`UPDATE commands SET status = 'failed', updated_at = now() WHERE id = $1`, [
           commandId,
@@ -153,7 +156,13 @@ export class CommandService {
         },
       );
     }
+    this.#count('sent');
     return command;
+  }
+
+  #count(outcome: 'sent' | 'failed'): void {
+    if (this.metrics)
+      emitMetrics(this.metrics, { Commands: 1 }, { dimensions: { Outcome: outcome } });
   }
 
   async get(caller: Caller, deviceRowId: number, commandId: string): Promise<Command> {

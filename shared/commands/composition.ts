@@ -1,5 +1,5 @@
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
-import { databasePool, once } from '../composition.ts';
+import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { IotDataPlanePublisher } from './command-publisher.ts';
 import { CommandService } from './command-service.ts';
@@ -15,5 +15,6 @@ export const commandService = once(() => {
     databasePool(),
     new IotDataPlanePublisher(client),
     devices.commandTimeoutSeconds,
+    { logger: logger().child({ component: 'commands' }), stage: config().stage },
   );
 });

@@ -137,13 +137,26 @@ async function authenticate(
   return caller;
 }
 
-function respond(result: RouteResult, requestId: string): APIGatewayProxyResultV2 {
+const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's correlation id when it sent a sane one, else this request's id. */
+function correlationIdOf(event: APIGatewayProxyEventV2 | undefined, requestId: string): string {
+  const given = event?.headers?.['x-correlation-id'];
+  return given && CORRELATION_ID.test(given) ? given : requestId;
+}
+
+function respond(
+  result: RouteResult,
+  requestId: string,
+  correlationId: string,
+): APIGatewayProxyResultV2 {
   return {
     statusCode: result.status,
     headers: {
       'content-type': 'application/json; charset=utf-8',
       'cache-control': 'no-store',
       'x-request-id': requestId,
+      'x-correlation-id': correlationId,
       ...result.headers,
     },
     body: result.body === undefined ? '' : JSON.stringify(result.body),
@@ -161,12 +174,17 @@ export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
     .use({
       onError: async (request) => {
         const requestId = request.context?.awsRequestId ?? 'unknown';
+        const correlationId = correlationIdOf(request.event, requestId);
         const error = request.error;
         const httpError =
           error instanceof HttpError
             ? error
             : new HttpError(500, 'internal_error', 'Internal error', { cause: error });
-        const log = deps.logger.child({ requestId, routeKey: request.event?.routeKey });
+        const log = deps.logger.child({
+          requestId,
+          correlationId,
+          routeKey: request.event?.routeKey,
+        });
         if (httpError.status >= 500) log.error('request failed', { error: httpError });
         else log.info('request refused', { status: httpError.status, code: httpError.code });
         request.response = respond(
@@ -181,19 +199,28 @@ export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
             },
           },
           requestId,
+          correlationId,
         );
       },
     })
     .handler(async (event, context) => {
+      const started = performance.now();
       const requestId = context.awsRequestId;
+      const correlationId = correlationIdOf(event, requestId);
       const matched = routes[event.routeKey];
       if (!matched) throw notFound('route_not_found', `No route ${event.routeKey}`);
       const caller = await authenticate(event, matched.access, deps.tokens);
       const logger = deps.logger.child({
         requestId,
+        correlationId,
         routeKey: event.routeKey,
         ...(caller ? { tenantId: caller.tenantId, userId: caller.userId } : {}),
       });
-      return respond(await matched.run(event, caller, requestId, logger), requestId);
+      const result = await matched.run(event, caller, requestId, logger);
+      logger.info('request served', {
+        status: result.status,
+        durationMs: Math.round(performance.now() - started),
+      });
+      return respond(result, requestId, correlationId);
     });
 }

@@ -12,6 +12,7 @@ import {
   registerBody,
   roleSchema,
   telemetryQuery,
+  trainModelBody,
 } from './schemas.ts';
 
 /**
@@ -142,12 +143,6 @@ const telemetry = z.looseObject({
 
 const jwks = z.object({
   keys: z.array(z.looseObject({ kty: z.string(), kid: z.string().optional() })),
-});
-
-// Same as functions/ml/handler.ts's body schema (to move into schemas.ts and import here).
-const trainModelBody = z.strictObject({
-  device_id: z.number().int().positive(),
-  entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
 });
 
 const model = z.looseObject({

@@ -96,3 +96,8 @@ export const commandParams = idParam.extend({ command_id: z.uuid() });
 export const commandBody = z.strictObject({
   value: z.union([z.boolean(), z.number(), z.string().max(1024)]),
 });
+
+export const trainModelBody = z.strictObject({
+  device_id: z.number().int().positive(),
+  entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
+});

@@ -52,6 +52,8 @@ export interface LivePublisher {
 export interface IngestionSummary {
   messages: number;
   readings: number;
+  confirmedCommands: number;
+  anomalies: number;
   rejected: Partial<Record<RejectionReason, number>>;
 }
 
@@ -134,6 +136,7 @@ export class IngestionService {
     const pending: Array<{ device: DeviceContext; readings: Reading[] }> = [];
     const seen = new Map<number, SeenUpdate>();
     const liveByTenant = new Map<number, LiveEvent[]>();
+    const confirmed = { count: 0 };
 
     const reject = (rejection: Rejection, topic: string) => {
       const deviceId = topicDeviceId(topic) ?? null;
@@ -173,7 +176,7 @@ export class IngestionService {
         const message = decodeRuleEvent(event);
         const device = await this.#contexts.get(message.deviceId, now);
         if (!device) throw new Rejection('unknown_device', `${message.deviceId} is not registered`);
-        await this.#accept(message, device, now, pending, noteSeen, liveFor);
+        confirmed.count += await this.#accept(message, device, now, pending, noteSeen, liveFor);
       } catch (error) {
         if (!(error instanceof Rejection)) throw error;
         reject(error, topic);
@@ -181,6 +184,7 @@ export class IngestionService {
     }
 
     let stored = 0;
+    let anomalies = 0;
     if (pending.length > 0) {
       const all = pending.flatMap((entry) => entry.readings);
       const result = await this.readings.writeReadings(all);
@@ -191,7 +195,8 @@ export class IngestionService {
           `devices/${tooOld.deviceId}/${tooOld.entityId}/state`,
         );
       }
-      if (this.scorer) await this.#score(pending, new Set(result.beyondRetention), liveFor);
+      if (this.scorer)
+        anomalies = await this.#score(pending, new Set(result.beyondRetention), liveFor);
     }
 
     const dueSeen = this.#dueSeenUpdates([...seen.values()], now);
@@ -213,7 +218,13 @@ export class IngestionService {
     for (const entry of rejections.values()) {
       rejected[entry.reason] = (rejected[entry.reason] ?? 0) + entry.count;
     }
-    return { messages: events.length, readings: stored, rejected };
+    return {
+      messages: events.length,
+      readings: stored,
+      confirmedCommands: confirmed.count,
+      anomalies,
+      rejected,
+    };
   }
 
   async #accept(
@@ -223,7 +234,7 @@ export class IngestionService {
     pending: Array<{ device: DeviceContext; readings: Reading[] }>,
     noteSeen: (device: DeviceContext, update: Omit<SeenUpdate, 'device'>) => void,
     liveFor: (tenantId: number) => LiveEvent[],
-  ): Promise<void> {
+  ): Promise<number> {
     if (message.kind === 'status') {
       noteSeen(device, {
         online: message.online,
@@ -237,13 +248,13 @@ export class IngestionService {
         status: message.online ? 'online' : 'offline',
         time: new Date(message.receivedAtMs).toISOString(),
       });
-      return;
+      return 0;
     }
     if (message.kind === 'discovery') {
       await this.directory.applyDiscovery(device, message.discovery);
       this.#contexts.forget(device.deviceId);
       noteSeen(device, { lastSeenMs: message.receivedAtMs });
-      return;
+      return 0;
     }
 
     const oldestAllowed = device.retentionDays === null ? 0 : now - device.retentionDays * DAY_MS;
@@ -305,13 +316,15 @@ export class IngestionService {
         time: new Date(reading.timeMs).toISOString(),
       })),
     });
+    return triggeredBy.size;
   }
 
   async #score(
     pending: Array<{ device: DeviceContext; readings: Reading[] }>,
     refused: Set<Reading>,
     liveFor: (tenantId: number) => LiveEvent[],
-  ): Promise<void> {
+  ): Promise<number> {
+    let found = 0;
     const byDevice = new Map<number, { device: DeviceContext; readings: Reading[] }>();
     for (const entry of pending) {
       if (entry.device.anomalyDetection === 'none') continue;
@@ -321,6 +334,7 @@ export class IngestionService {
     }
     for (const { device, readings } of byDevice.values()) {
       const anomalies = await (this.scorer as ReadingScorer).score(device, readings);
+      found += anomalies.length;
       for (const anomaly of anomalies) {
         liveFor(device.tenantId).push({
           type: 'anomaly',
@@ -333,6 +347,7 @@ export class IngestionService {
         });
       }
     }
+    return found;
   }
 
   #dueSeenUpdates(updates: SeenUpdate[], now: number): SeenUpdate[] {
