@@ -43,7 +43,11 @@ function connect(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttCl
 }
 
 /** Publishes `count` QoS 1 messages keeping at most INFLIGHT unacknowledged. */
-async function publishAll(client: mqtt.MqttClient, count: number, message: (n: number) => [string, string]) {
+async function publishAll(
+  client: mqtt.MqttClient,
+  count: number,
+  message: (n: number) => [string, string],
+) {
   let next = 0;
   const worker = async () => {
     while (next < count) {
@@ -53,6 +57,25 @@ async function publishAll(client: mqtt.MqttClient, count: number, message: (n: n
     }
   };
   await Promise.all(Array.from({ length: INFLIGHT }, worker));
+}
+
+/** Publishes `count` QoS 1 messages at `perSecond`, as a device on a schedule would. */
+async function publishPaced(
+  client: mqtt.MqttClient,
+  count: number,
+  perSecond: number,
+  message: (n: number) => [string, string],
+) {
+  const started = performance.now();
+  const acks: Array<Promise<unknown>> = [];
+  for (let n = 0; n < count; n++) {
+    const due = started + (n * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const [topic, payload] = message(n);
+    acks.push(client.publishAsync(topic, payload, { qos: 1 }));
+  }
+  await Promise.all(acks);
 }
 
 async function rawBroker(): Promise<number> {
@@ -109,7 +132,9 @@ async function main() {
   const brokerRate = await rawBroker();
   console.log('starting the local stack ...');
   const stack = await startLocalStack({ LOG_LEVEL: 'error' });
-  const details = (await stack.details()) as Awaited<ReturnType<typeof stack.details>> & { influxUrl: string };
+  const details = (await stack.details()) as Awaited<ReturnType<typeof stack.details>> & {
+    influxUrl: string;
+  };
   try {
     console.log('raw InfluxDB baseline ...');
     const influxRate = await rawInflux(details.influxUrl);
@@ -129,11 +154,22 @@ async function main() {
     await operator.end();
     const results: string[] = [];
 
-    const run = async (label: string, prefix: string, messages: number, perMessage: number) => {
+    const run = async (
+      label: string,
+      prefix: string,
+      messages: number,
+      perMessage: number,
+      pacedPerSecond?: number,
+    ) => {
       const deviceIds = Array.from({ length: DEVICES }, (_, d) => `${prefix}_${d}`);
       const connections: mqtt.MqttClient[] = [];
       for (const deviceId of deviceIds) {
-        const created = await stack.request('POST', '/api/devices', { device_id: deviceId, name: label, type: 'bench' }, token);
+        const created = await stack.request(
+          'POST',
+          '/api/devices',
+          { device_id: deviceId, name: label, type: 'bench' },
+          token,
+        );
         const { username, password, client_id } = created.body.credentials;
         const device = await connect(stack.mqtt, { username, password, clientId: client_id });
         await device.publishAsync(
@@ -153,12 +189,19 @@ async function main() {
       const started = performance.now();
       const publishing = Promise.all(
         connections.map((device, d) =>
-          publishAll(device, Math.ceil((messages - d) / DEVICES), (k) => {
+          (pacedPerSecond
+            ? (count: number, message: (k: number) => [string, string]) =>
+                publishPaced(device, count, pacedPerSecond / DEVICES, message)
+            : (count: number, message: (k: number) => [string, string]) =>
+                publishAll(device, count, message))(Math.ceil((messages - d) / DEVICES), (k) => {
             const n = k * DEVICES + d;
             if (n % sampleEvery === 0) publishedAt.set(n, performance.now());
             const deviceId = deviceOf(n);
             if (perMessage === 1) {
-              return [`devices/${deviceId}/v/state`, JSON.stringify({ value: n, timestamp: (base + n) / 1000 })];
+              return [
+                `devices/${deviceId}/v/state`,
+                JSON.stringify({ value: n, timestamp: (base + n) / 1000 }),
+              ];
             }
             return [
               `devices/${deviceId}/telemetry`,
@@ -175,26 +218,23 @@ async function main() {
       // Latency: each sampled message is polled for in InfluxDB until it is queryable.
       const latencies: number[] = [];
       const pollSamples = (async () => {
-        const pending = new Set<number>();
+        const measured = new Set<number>();
         let done = false;
         void publishing.then(() => {
           done = true;
         });
-        while (!done || pending.size > 0 || publishedAt.size > latencies.length + pending.size) {
-          for (const n of publishedAt.keys()) if (!pending.has(n) && latencies.length + pending.size < publishedAt.size) pending.add(n);
-          for (const n of [...pending]) {
-            const time = base + n * perMessage;
+        while ((!done || measured.size < publishedAt.size) && latencies.length < 200) {
+          for (const [n, at] of publishedAt) {
+            if (measured.has(n)) continue;
             const found = await influx.query(
-              `SELECT count(value) FROM "starter_plan"."sensor_data" WHERE device_id = '${deviceOf(n)}' AND time = ${time}ms` as never,
+              `SELECT count(value) FROM "starter_plan"."sensor_data" WHERE device_id = '${deviceOf(n)}' AND time = ${base + n * perMessage}ms` as never,
             );
             if (found[0]?.series[0]) {
-              latencies.push(performance.now() - (publishedAt.get(n) as number));
-              pending.delete(n);
-              publishedAt.delete(n);
+              latencies.push(performance.now() - at);
+              measured.add(n);
             }
           }
           await sleep(5);
-          if (latencies.length >= 200) break;
         }
       })();
       await publishing;
@@ -206,12 +246,19 @@ async function main() {
         const row = counted[0]?.series[0] ? rowsOf(counted[0].series[0])[0] : undefined;
         stored = Number(row?.count ?? 0);
         if (stored < total) await sleep(50);
-        if (performance.now() - started > 600_000) throw new Error(`${label}: only ${stored}/${total} stored after 10 min`);
+        if (performance.now() - started > 600_000)
+          throw new Error(`${label}: only ${stored}/${total} stored after 10 min`);
       }
       const seconds = (performance.now() - started) / 1000;
       await Promise.race([pollSamples, sleep(5000)]);
       for (const device of connections) device.end(true);
-      return { rate: total / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), samples: latencies.length, seconds };
+      return {
+        rate: total / seconds,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        samples: latencies.length,
+        seconds,
+      };
     };
 
     console.log(`pipeline (a): ${MESSAGES_A} messages x 1 reading ...`);
@@ -219,12 +266,18 @@ async function main() {
     console.log(`pipeline (b): ${MESSAGES_B} messages x 50 readings ...`);
     const b = await run('50 readings per message', 'BENCHB', MESSAGES_B, 50);
 
+    console.log(
+      'pipeline (c): 1 reading per message at 500 messages/s, for latency at ordinary load ...',
+    );
+    const c = await run('paced', 'BENCHC', 5_000, 1, 500);
+
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
     results.push(
       `raw broker (QoS 1, mqtt.js)             ${fmt(brokerRate)} msg/s`,
       `raw InfluxDB (5,000-point batches, 2w)  ${fmt(influxRate)} points/s`,
       `pipeline (a) 1 reading/message           ${fmt(a.rate)} readings/s = ${(a.rate / brokerRate).toFixed(2)} x raw broker; latency p50 ${fmt(a.p50)} ms, p99 ${fmt(a.p99)} ms (${a.samples} samples)`,
       `pipeline (b) 50 readings/message         ${fmt(b.rate)} readings/s = ${(b.rate / influxRate).toFixed(2)} x raw InfluxDB; latency p50 ${fmt(b.p50)} ms, p99 ${fmt(b.p99)} ms (${b.samples} samples)`,
+      `pipeline (c) 500 messages/s, paced       latency p50 ${fmt(c.p50)} ms, p99 ${fmt(c.p99)} ms (${c.samples} samples)`,
     );
     console.log(`\n${results.join('\n')}`);
   } finally {
