@@ -16,6 +16,7 @@ const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const ml = (await import('../functions/ml/handler.ts')).handler;
 const ingest = (await import('../functions/ingest/handler.ts')).handler;
+const scheduledTraining = (await import('../functions/ml-training/handler.ts')).handler;
 const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
 afterAll(async () => {
   await admin.end();
@@ -182,6 +183,26 @@ describe('trained models (Industrial)', () => {
     expect(scores.body.predictions.length).toBeGreaterThanOrEqual(5);
     expect(scores.body.predictions.at(-1).model_version).toBe(version);
   }, 60_000);
+
+  it('the scheduled run trains Industrial entities without a model, once', async () => {
+    const s = await tenantWithDevice('industrial');
+    for (const batch of chunk(normalSignal(s.deviceId, 1500, Date.now() - MINUTE), 500))
+      await ingest(batch);
+    const countModels = async () =>
+      (await callRoute(ml, 'GET /api/ml/models', { token: s.token })).body.models.filter(
+        (m: { device_id: number }) => m.device_id === s.id,
+      );
+    expect(await countModels()).toHaveLength(0);
+    // Other tests' Industrial tenants may be trained in the same run: only ours is checked.
+    for (let run = 0; run < 5 && (await countModels()).length === 0; run++) {
+      await scheduledTraining({} as never);
+    }
+    const trained = await countModels();
+    expect(trained).toHaveLength(1);
+    expect(trained[0]).toMatchObject({ entity_id: 'vibration', status: 'active' });
+    await scheduledTraining({} as never);
+    expect(await countModels()).toHaveLength(1);
+  }, 120_000);
 
   it('training with too little or constant data fails with a clear error', async () => {
     const s = await tenantWithDevice('industrial');
