@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,11 @@ import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const viteCli = path.join(repoRoot, 'node_modules', 'vite', 'bin', 'vite.js');
-const screenshots = path.join(repoRoot, 'docs', 'screenshots');
+// The README's screenshots are refreshed on request (`npm run screenshots`); an ordinary run
+// keeps its own in a temporary folder so `npm test` leaves the work tree as it was.
+const screenshots = process.env.UPDATE_SCREENSHOTS
+  ? path.join(repoRoot, 'docs', 'screenshots')
+  : path.join(tmpdir(), 'easysmart-dashboard-screenshots');
 
 interface Ready {
   api: string;
