@@ -204,7 +204,7 @@ async function main(): Promise<void> {
       }),
       // The route table and bundling chatter stay in the log file; function output is shown.
       onOutputLine: (line) => {
-        if (apiReady && line.trim()) log('api', line);
+        if (apiReady && worthShowing(line)) log('api', line);
       },
     }),
   );
@@ -285,6 +285,26 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * What of the functions' output reaches the terminal: their warnings and errors and anything
+ * unstructured. Per-request lines and info logs (one per ingest batch) stay in the log file.
+ */
+function worthShowing(line: string): boolean {
+  const text = line.trim();
+  if (!text) return false;
+  if (/^(GET|POST|PUT|PATCH|DELETE|OPTIONS|HEAD) \//.test(text)) return false;
+  if (/\(λ: [\w-]+\) RequestId:/.test(text)) return false;
+  if (text.startsWith('{')) {
+    try {
+      const level = (JSON.parse(text) as { level?: unknown }).level;
+      return level === 'warn' || level === 'error';
+    } catch {
+      return true;
+    }
+  }
+  return true;
+}
+
 function functionEnvironment(parts: {
   appUrl: string;
   influxUrl: string;
@@ -311,6 +331,9 @@ function functionEnvironment(parts: {
     MQTT_ADMIN_PASSWORD: parts.broker.admin.password,
     MQTT_PUBLIC_URL: mqttUrl,
     IOT_DATA_ENDPOINT: parts.dataPlaneUrl,
+    // Bundled functions cannot find the WASM backend's files next to themselves.
+    TFJS_WASM_PATHS: `${path.join(repoRoot, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`,
+    ML_MODEL_DIR: path.join(dataDir, 'models'),
     WEBSOCKET_MANAGEMENT_ENDPOINT: parts.websocketManagementUrl,
   };
   // Functions connect as the application role only, never as the schema owner.

@@ -93,6 +93,7 @@ async function startStack(): Promise<Ready> {
     MQTT_PORT: String(ports.mqtt),
     DASHBOARD_PORT: String(ports.dashboard),
     LOCAL_DATA_DIR: data.dir,
+    DEMO: '0',
     DATABASE_URL: '',
     INFLUX_URL: '',
   });

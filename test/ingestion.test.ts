@@ -269,6 +269,46 @@ describe('ingestion and the read path', () => {
   });
 });
 
+describe('several function instances', () => {
+  it('an instance that cached a device before its discovery accepts the new entities after a recheck', async () => {
+    const { IngestionService } = await import('../shared/ingestion/ingestion-service.ts');
+    const { PostgresDeviceDirectory } = await import(
+      '../shared/ingestion/postgres-device-directory.ts'
+    );
+    const { databasePool, logger } = await import('../shared/composition.ts');
+    const { readingStore } = await import('../shared/timeseries/composition.ts');
+    const instance = () =>
+      new IngestionService(
+        new PostgresDeviceDirectory(databasePool(), 30),
+        readingStore(),
+        logger(),
+      );
+    const [first, second] = [instance(), instance()];
+    const name = unique('inst');
+    const registered = await callRoute(auth, 'POST /api/auth/register', {
+      body: {
+        tenant_name: unique('Inst'),
+        username: name,
+        email: `${name}@example.com`,
+        password: 'instance-password',
+      },
+    });
+    const deviceId = unique('DEV');
+    await callRoute(devices, 'POST /api/devices', {
+      token: registered.body.token,
+      body: { device_id: deviceId, name: 'Late discovery', type: 'pump' },
+    });
+    const reading = () => event(`devices/${deviceId}/temp_oil/state`, { value: 1.25 });
+    // The first instance caches the device while it has no entities yet.
+    expect((await first.ingest([reading()])).rejected).toEqual({ unknown_entity: 1 });
+    await second.ingest([event(`devices/${deviceId}/discovery`, DISCOVERY)]);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const after = await first.ingest([reading()]);
+    expect(after.rejected).toEqual({});
+    expect(after.readings).toBe(1);
+  });
+});
+
 describe('bad messages', () => {
   it('1,000+ generated bad messages: 0 crashes, 0 points, each counted; good traffic alongside is stored', async () => {
     const s = await setUp();

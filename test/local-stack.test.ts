@@ -32,6 +32,7 @@ async function startStack(): Promise<RunningStack> {
       MQTT_PORT: String(ports.mqtt),
       DASHBOARD_PORT: String(ports.dashboard),
       LOCAL_DATA_DIR: data.dir,
+      DEMO: '0',
       DATABASE_URL: '',
       INFLUX_URL: '',
     },

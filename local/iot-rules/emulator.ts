@@ -100,6 +100,15 @@ const DEFAULT_RETRY: RetrySettings = {
   maxDelayMs: 10_000,
   maxElapsedMs: 60_000,
 };
+/**
+ * Messages with the same key are invoked in arrival order. A device's messages share one key
+ * across its topics, so its discovery is stored before the readings it announces, as the
+ * device published them; other topics keep their own order.
+ */
+export function orderingKey(topic: string): string {
+  return /^devices\/[^/]+/.exec(topic)?.[0] ?? topic;
+}
+
 /** MQTT 5 Session Expiry Interval meaning "never": queued messages wait however long we are down. */
 const SESSION_NEVER_EXPIRES = 0xffff_ffff;
 /** The largest Receive Maximum MQTT 5 allows: the broker may send that many unacknowledged. */
@@ -154,9 +163,9 @@ class FunctionDispatcher {
     inFlight: 0,
     queued: 0,
   };
-  /** Per topic, in arrival order; Map order gives topics a rough round-robin. */
+  /** Per ordering key, in arrival order; Map order gives keys a rough round-robin. */
   private readonly queues = new Map<string, Item[]>();
-  /** Topics with an item in an invocation: later items of the topic wait, to keep order. */
+  /** Keys with an item in an invocation: later items of the key wait, to keep order. */
   private readonly busyTopics = new Set<string>();
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -173,9 +182,10 @@ class FunctionDispatcher {
   enqueue(item: Item): void {
     this.stats.received += 1;
     this.stats.queued += 1;
-    const queue = this.queues.get(item.delivery.topic);
+    const key = orderingKey(item.delivery.topic);
+    const queue = this.queues.get(key);
     if (queue) queue.push(item);
-    else this.queues.set(item.delivery.topic, [item]);
+    else this.queues.set(key, [item]);
     this.pump();
   }
 
@@ -234,7 +244,7 @@ class FunctionDispatcher {
       const run = this.invoke(items).finally(() => {
         this.running -= 1;
         this.stats.inFlight -= items.length;
-        for (const item of items) this.busyTopics.delete(item.delivery.topic);
+        for (const item of items) this.busyTopics.delete(orderingKey(item.delivery.topic));
         this.inFlightBatches.delete(run);
         this.pump();
         this.emulator.checkIdle();

@@ -84,7 +84,16 @@ class ContextCache {
   forget(deviceId: string): void {
     this.#entries.delete(deviceId);
   }
+
+  /** True when the cached answer is older than `ms`: worth asking the registry again. */
+  olderThan(deviceId: string, now: number, ms: number): boolean {
+    const cached = this.#entries.get(deviceId);
+    return !cached || cached.expiresAt - this.ttlMs <= now - ms;
+  }
 }
+
+/** A cached device older than this is looked up again before a reading of it is refused. */
+const RECHECK_AFTER_MS = 1_000;
 
 function valueFits(type: DeviceContext['entities'][string]['type'], value: RawReading['value']) {
   switch (type) {
@@ -176,7 +185,21 @@ export class IngestionService {
         const message = decodeRuleEvent(event);
         const device = await this.#contexts.get(message.deviceId, now);
         if (!device) throw new Rejection('unknown_device', `${message.deviceId} is not registered`);
-        confirmed.count += await this.#accept(message, device, now, pending, noteSeen, liveFor);
+        try {
+          confirmed.count += await this.#accept(message, device, now, pending, noteSeen, liveFor);
+        } catch (error) {
+          // Another function instance may have stored this device's discovery since we
+          // cached it: check once more before refusing a reading of a new entity.
+          const stale =
+            error instanceof Rejection &&
+            error.reason === 'unknown_entity' &&
+            this.#contexts.olderThan(message.deviceId, now, RECHECK_AFTER_MS);
+          if (!stale) throw error;
+          this.#contexts.forget(message.deviceId);
+          const fresh = await this.#contexts.get(message.deviceId, now);
+          if (!fresh) throw new Rejection('unknown_device', `${message.deviceId} is not registered`);
+          confirmed.count += await this.#accept(message, fresh, now, pending, noteSeen, liveFor);
+        }
       } catch (error) {
         if (!(error instanceof Rejection)) throw error;
         reject(error, topic);
