@@ -17,7 +17,7 @@ import { ensureBinaries, type LocalBinary } from './services/binaries.ts';
 import { startDashboard } from './services/dashboard.ts';
 import { answersPing, startInfluxdb } from './services/influxdb.ts';
 import { generateSigningJwk } from './services/jwt-key.ts';
-import { startMosquitto } from './services/mosquitto.ts';
+import { canConnect, startMosquitto } from './services/mosquitto.ts';
 import { postgresAnswers, startPostgres } from './services/postgres.ts';
 import { freePort, isPortFree } from './services/process.ts';
 import { readOrCreateSecret } from './services/secrets.ts';
@@ -25,22 +25,45 @@ import { startServerlessOffline } from './services/serverless-offline.ts';
 import { type SupervisedService, Supervisor } from './supervisor.ts';
 
 const port = z.coerce.number().int().min(1).max(65_535);
-const settingsSchema = z.object({
-  API_PORT: port.default(3000),
-  MQTT_PORT: port.default(1883),
-  DASHBOARD_PORT: port.optional(),
-  LOCAL_DATA_DIR: z.string().min(1).default('.local'),
-  // An admin (schema owner) URL of a PostgreSQL to use instead of starting one.
-  DATABASE_URL: z.url().optional(),
-  // An InfluxDB (v1 API) to use instead of starting one.
-  INFLUX_URL: z.url().optional(),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  // 1: a demo tenant with a few virtual devices runs alongside (see local/demo.ts).
-  DEMO: z
-    .enum(['0', '1'])
-    .default('1')
-    .transform((value) => value === '1'),
-});
+const settingsSchema = z
+  .object({
+    API_PORT: port.default(3000),
+    MQTT_PORT: port.default(1883),
+    DASHBOARD_PORT: port.optional(),
+    LOCAL_DATA_DIR: z.string().min(1).default('.local'),
+    // An admin (schema owner) URL of a PostgreSQL to use instead of starting one.
+    DATABASE_URL: z.url().optional(),
+    // An InfluxDB (v1 API) to use instead of starting one.
+    INFLUX_URL: z.url().optional(),
+    // A Mosquitto (with dynamic security) to use instead of starting one, and its accounts.
+    MQTT_URL: z.url().optional(),
+    MQTT_ADMIN_USERNAME: z.string().min(1).optional(),
+    MQTT_ADMIN_PASSWORD: z.string().min(1).optional(),
+    MQTT_PLATFORM_USERNAME: z.string().min(1).optional(),
+    MQTT_PLATFORM_PASSWORD: z.string().min(1).optional(),
+    // What devices are told to connect to, when not the local broker (e.g. in Docker).
+    MQTT_PUBLIC_URL: z.string().min(1).optional(),
+    // Where the API, WebSocket and dashboard listen (0.0.0.0 in a container) and the host
+    // name printed in URLs.
+    BIND_HOST: z.string().min(1).default('127.0.0.1'),
+    PUBLIC_HOST: z.string().min(1).default('127.0.0.1'),
+    WEBSOCKET_PORT: port.optional(),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    // 1: a demo tenant with a few virtual devices runs alongside (see local/demo.ts).
+    DEMO: z
+      .enum(['0', '1'])
+      .default('1')
+      .transform((value) => value === '1'),
+  })
+  .refine(
+    (env) =>
+      !env.MQTT_URL ||
+      (env.MQTT_ADMIN_USERNAME &&
+        env.MQTT_ADMIN_PASSWORD &&
+        env.MQTT_PLATFORM_USERNAME &&
+        env.MQTT_PLATFORM_PASSWORD),
+    { message: 'MQTT_URL needs MQTT_ADMIN_USERNAME/PASSWORD and MQTT_PLATFORM_USERNAME/PASSWORD' },
+  );
 
 // The only place the supervisor reads its environment; the rest gets `settings`.
 const inheritedEnvironment = { ...process.env };
@@ -60,9 +83,11 @@ const settings = {
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = path.resolve(settings.LOCAL_DATA_DIR);
 const stackFile = path.join(dataDir, 'stack.json');
-const apiUrl = `http://127.0.0.1:${settings.API_PORT}`;
-const mqttUrl = `mqtt://127.0.0.1:${settings.MQTT_PORT}`;
-const dashboardUrl = `http://127.0.0.1:${settings.DASHBOARD_PORT}`;
+const publicHost = settings.PUBLIC_HOST;
+const apiUrl = `http://${publicHost}:${settings.API_PORT}`;
+const mqttUrl =
+  settings.MQTT_PUBLIC_URL ?? settings.MQTT_URL ?? `mqtt://${publicHost}:${settings.MQTT_PORT}`;
+const dashboardUrl = `http://${publicHost}:${settings.DASHBOARD_PORT}`;
 
 function log(service: string, message: string): void {
   console.log(`[${service}] ${message}`);
@@ -95,7 +120,7 @@ function externalService(healthy: () => Promise<boolean>): SupervisedService {
 async function assertPortsFree(): Promise<void> {
   const wanted: Array<[string, number]> = [
     ['API_PORT', settings.API_PORT],
-    ['MQTT_PORT', settings.MQTT_PORT],
+    ...(settings.MQTT_URL ? [] : [['MQTT_PORT', settings.MQTT_PORT] as [string, number]]),
     ['DASHBOARD_PORT', settings.DASHBOARD_PORT],
   ];
   for (const [name, value] of wanted) {
@@ -107,7 +132,7 @@ async function assertPortsFree(): Promise<void> {
 
 async function main(): Promise<void> {
   await assertPortsFree();
-  const binaries: LocalBinary[] = ['mosquitto', 'mosquitto_ctrl'];
+  const binaries: LocalBinary[] = settings.MQTT_URL ? [] : ['mosquitto', 'mosquitto_ctrl'];
   if (!settings.INFLUX_URL) binaries.push('influxd');
   ensureBinaries(binaries, (message) => log('stack', message));
   await mkdir(dataDir, { recursive: true });
@@ -134,16 +159,35 @@ async function main(): Promise<void> {
     return server.url;
   };
 
-  const [database, influxUrl, broker, jwtPrivateJwk, appPassword] = await Promise.all([
-    startDatabase(),
-    startTimeSeries(),
-    supervisor.start('mosquitto', (cancelled) =>
+  const startBroker = async () => {
+    const externalUrl = settings.MQTT_URL;
+    if (externalUrl) {
+      const admin = {
+        username: settings.MQTT_ADMIN_USERNAME as string,
+        password: settings.MQTT_ADMIN_PASSWORD as string,
+      };
+      const platform = {
+        username: settings.MQTT_PLATFORM_USERNAME as string,
+        password: settings.MQTT_PLATFORM_PASSWORD as string,
+      };
+      await supervisor.start('mosquitto', async () =>
+        externalService(() => canConnect(externalUrl, admin)),
+      );
+      return { url: externalUrl, admin, platform };
+    }
+    return supervisor.start('mosquitto', (cancelled) =>
       startMosquitto({
         dataDir: path.join(dataDir, 'mosquitto'),
         port: settings.MQTT_PORT,
         cancelled,
       }),
-    ),
+    );
+  };
+
+  const [database, influxUrl, broker, jwtPrivateJwk, appPassword] = await Promise.all([
+    startDatabase(),
+    startTimeSeries(),
+    startBroker(),
     readOrCreateSecret(path.join(dataDir, 'jwt-private-jwk.json'), generateSigningJwk),
     readOrCreateSecret(path.join(dataDir, 'database-app-password')),
   ]);
@@ -183,7 +227,7 @@ async function main(): Promise<void> {
     };
   });
 
-  const websocketPort = await freePort();
+  const websocketPort = settings.WEBSOCKET_PORT ?? (await freePort());
   let apiReady = false;
   const api = await supervisor.start('api', (cancelled) =>
     startServerlessOffline({
@@ -192,6 +236,7 @@ async function main(): Promise<void> {
       workDir: path.join(dataDir, 'serverless'),
       httpPort: settings.API_PORT,
       websocketPort,
+      host: settings.BIND_HOST,
       stage: 'local',
       readinessPath: '/.well-known/jwks.json',
       env: functionEnvironment({
@@ -236,7 +281,8 @@ async function main(): Promise<void> {
       distDir: path.join(repoRoot, 'dashboard', 'dist'),
       apiUrl,
       mqttUrl,
-      wsUrl: `ws://127.0.0.1:${websocketPort}`,
+      wsUrl: `ws://${publicHost}:${websocketPort}`,
+      host: settings.BIND_HOST,
     }),
   );
 
@@ -254,7 +300,7 @@ async function main(): Promise<void> {
         mqttAdmin: broker.admin,
         mqttPlatform: broker.platform,
         lambdaEndpoint: api.lambdaEndpoint,
-        websocketUrl: `ws://127.0.0.1:${websocketPort}`,
+        websocketUrl: `ws://${publicHost}:${websocketPort}`,
       },
       null,
       2,

@@ -5,6 +5,8 @@ import path from 'node:path';
 
 export interface StartDashboardOptions {
   port: number;
+  /** Where to listen; 127.0.0.1 unless in a container. */
+  host?: string;
   /** The dashboard's build output (`dashboard/dist`); a placeholder is served until it exists. */
   distDir: string;
   apiUrl: string;
@@ -135,7 +137,7 @@ export function startDashboard(options: StartDashboardOptions): Promise<RunningD
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, '127.0.0.1', () => {
+    server.listen(options.port, options.host ?? '127.0.0.1', () => {
       server.removeListener('error', reject);
       resolve({
         url,

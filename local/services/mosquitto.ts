@@ -92,7 +92,8 @@ log_timestamp_format %Y-%m-%dT%H:%M:%S
 `;
 }
 
-async function canConnect(url: string, credentials: MqttCredentials): Promise<boolean> {
+/** True when `account` can open an MQTT session on the broker at `url`. */
+export async function canConnect(url: string, credentials: MqttCredentials): Promise<boolean> {
   const client = await mqtt.connectAsync(url, {
     ...credentials,
     reconnectPeriod: 0,

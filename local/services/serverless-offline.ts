@@ -10,6 +10,8 @@ export interface StartServerlessOfflineOptions {
   /** Per-stack working directory: bundles and the log go here, so two stacks never share them. */
   workDir: string;
   httpPort: number;
+  /** Where the HTTP and WebSocket APIs listen; 127.0.0.1 unless in a container. */
+  host?: string;
   lambdaPort?: number;
   websocketPort?: number;
   stage: string;
@@ -62,7 +64,7 @@ export async function startServerlessOffline(
       '--stage',
       options.stage,
       '--host',
-      '127.0.0.1',
+      options.host ?? '127.0.0.1',
       '--httpPort',
       String(options.httpPort),
       '--lambdaPort',
