@@ -124,7 +124,7 @@ it('Industrial sees a fault within a minute; the model survives a restart; Start
   device.end(true);
 
   // Restart on the same data directory: the model must still be there and in use.
-  expect(await stack.stop()).toBe(0);
+  expect((await stack.stop()).code).toBe(0);
   stack = await startLocalStack({}, data.dir);
   const models = await stack.request('GET', '/api/ml/models', undefined, token);
   expect(

@@ -1,123 +1,27 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalStack, startLocalStack } from './support/local-stack.ts';
 import { commandOf, descendantsOf, isAlive } from './support/processes.ts';
 import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-
-interface RunningStack {
-  child: ChildProcess;
-  ready: { api: string; mqtt: string; dashboard: string };
-  output: string[];
-  exited: Promise<number | null>;
-}
-
 let data: Awaited<ReturnType<typeof temporaryDataDir>>;
 let ports: { api: number; mqtt: number; dashboard: number };
-let current: RunningStack | undefined;
+let current: LocalStack | undefined;
 
-/** `tsx local/start.ts` (what `npm start` runs), in its own process group like a terminal job. */
-async function startStack(): Promise<RunningStack> {
-  const child = spawn(process.execPath, [tsxCli, 'local/start.ts'], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
+/** `npm start` on this test's fixed ports and data directory, as a terminal job. */
+async function startStack(): Promise<LocalStack> {
+  current = await startLocalStack(
+    {
       API_PORT: String(ports.api),
       MQTT_PORT: String(ports.mqtt),
       DASHBOARD_PORT: String(ports.dashboard),
-      LOCAL_DATA_DIR: data.dir,
-      DEMO: '0',
-      DATABASE_URL: '',
-      INFLUX_URL: '',
+      LOG_LEVEL: 'info',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const ready = new Promise<RunningStack['ready']>((resolve, reject) => {
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      createInterface({ input: stream }).on('line', (line) => {
-        output.push(line);
-        const match = /^READY api=(\S+) mqtt=(\S+) dashboard=(\S+)$/.exec(line);
-        if (match)
-          resolve({
-            api: match[1] as string,
-            mqtt: match[2] as string,
-            dashboard: match[3] as string,
-          });
-      });
-    }
-    exited.then((code) =>
-      reject(new Error(`the stack exited with ${code} before READY:\n${output.join('\n')}`)),
-    );
-    setTimeout(
-      () => reject(new Error(`no READY within 120 s:\n${output.join('\n')}`)),
-      120_000,
-    ).unref();
-  });
-  const stack: RunningStack = {
-    child,
-    ready: { api: '', mqtt: '', dashboard: '' },
-    output,
-    exited,
-  };
-  current = stack;
-  stack.ready = await ready;
-  return stack;
-}
-
-/** Ctrl-C: SIGINT to the whole foreground process group. */
-async function interrupt(
-  stack: RunningStack,
-): Promise<{ code: number | null; leftovers: number[] }> {
-  const pid = stack.child.pid as number;
-  const started = [pid, ...descendantsOf(pid)];
-  process.kill(-pid, 'SIGINT');
-  const code = await stack.exited;
-  current = undefined;
-  await waitUntil(
-    'every process of the stack to exit',
-    async () => started.every((p) => !isAlive(p)),
-    {
-      timeoutMs: 5000,
-    },
-  ).catch(() => {});
-  return { code, leftovers: started.filter(isAlive) };
-}
-
-/** The fields of API answers this test reads. */
-interface ApiBody {
-  token?: string;
-  device?: Record<string, unknown>;
-  credentials?: { client_id: string; username: string; password: string };
-  [field: string]: unknown;
-}
-
-async function api(
-  stack: RunningStack,
-  method: string,
-  route: string,
-  body?: unknown,
-  token?: string,
-): Promise<{ status: number; body: ApiBody }> {
-  const response = await fetch(`${stack.ready.api}${route}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+    data.dir,
+  );
+  return current;
 }
 
 beforeAll(async () => {
@@ -125,19 +29,11 @@ beforeAll(async () => {
   ports = { api: await freePort(), mqtt: await freePort(), dashboard: await freePort() };
 });
 
-/** Stops a stack a failed assertion left running, so its ports and processes go too. */
-async function forceStop(stack: RunningStack): Promise<void> {
-  const pid = stack.child.pid as number;
-  const started = [pid, ...descendantsOf(pid)];
-  if (stack.child.exitCode === null) process.kill(-pid, 'SIGINT');
-  await Promise.race([stack.exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
-  for (const leftover of started.filter(isAlive)) process.kill(leftover, 'SIGKILL');
-}
-
+// Stops a stack a failed assertion left running, so its ports and processes go too.
 afterEach(async () => {
   const left = current;
   current = undefined;
-  if (left) await forceStop(left);
+  await left?.stop();
 });
 
 afterAll(async () => {
@@ -156,14 +52,14 @@ describe('the local stack (npm start)', () => {
 
   it('starts, serves the API, registers a device that can publish, and stops on Ctrl-C', async () => {
     const stack = await startStack();
-    expect(stack.ready).toEqual({
+    expect({ api: stack.api, mqtt: stack.mqtt, dashboard: stack.dashboard }).toEqual({
       api: `http://127.0.0.1:${ports.api}`,
       mqtt: `mqtt://127.0.0.1:${ports.mqtt}`,
       dashboard: `http://127.0.0.1:${ports.dashboard}`,
     });
     expect(stack.output.filter((line) => line.startsWith('READY'))).toHaveLength(1);
 
-    const registered = await api(stack, 'POST', '/api/auth/register', account);
+    const registered = await stack.request('POST', '/api/auth/register', account);
     expect(registered.status).toBe(201);
     expect(registered.body).toMatchObject({
       token: expect.any(String),
@@ -171,14 +67,14 @@ describe('the local stack (npm start)', () => {
       tenant: { name: account.tenant_name },
     });
 
-    const login = await api(stack, 'POST', '/api/auth/login', {
+    const login = await stack.request('POST', '/api/auth/login', {
       username: account.username,
       password: account.password,
     });
     expect(login.status).toBe(200);
     const token = login.body.token;
 
-    const created = await api(stack, 'POST', '/api/devices', device, token);
+    const created = await stack.request('POST', '/api/devices', device, token);
     expect(created.status).toBe(201);
     expect(created.body.device).toMatchObject({ device_id: device.device_id, name: device.name });
     credentials = created.body.credentials as typeof credentials;
@@ -188,13 +84,13 @@ describe('the local stack (npm start)', () => {
       password: expect.any(String),
     });
 
-    const listed = await api(stack, 'GET', '/api/devices', undefined, token);
+    const listed = await stack.request('GET', '/api/devices', undefined, token);
     expect(listed.status).toBe(200);
     expect(JSON.stringify(listed.body)).toContain(device.device_id);
 
     // The platform account the stack created hears what the device publishes.
-    const stackInfo = JSON.parse(readFileSync(path.join(data.dir, 'stack.json'), 'utf8'));
-    const platform = await mqtt.connectAsync(stack.ready.mqtt, {
+    const stackInfo = await stack.details();
+    const platform = await mqtt.connectAsync(stack.mqtt, {
       ...stackInfo.mqttPlatform,
       reconnectPeriod: 0,
     });
@@ -202,7 +98,7 @@ describe('the local stack (npm start)', () => {
       platform.on('message', (topic, payload) => resolve(`${topic} ${payload}`)),
     );
     await platform.subscribeAsync(`devices/${device.device_id}/#`, { qos: 1 });
-    const esp32 = await mqtt.connectAsync(stack.ready.mqtt, {
+    const esp32 = await mqtt.connectAsync(stack.mqtt, {
       clientId: credentials.client_id,
       username: credentials.username,
       password: credentials.password,
@@ -213,10 +109,11 @@ describe('the local stack (npm start)', () => {
     await esp32.endAsync();
     await platform.endAsync();
 
-    const dashboard = await fetch(stack.ready.dashboard);
+    const dashboard = await fetch(stack.dashboard);
     expect(dashboard.status).toBe(200);
 
-    const { code, leftovers } = await interrupt(stack);
+    current = undefined;
+    const { code, leftovers } = await stack.stop();
     expect(code).toBe(0);
     expect(leftovers).toEqual([]);
     expect(existsSync(path.join(data.dir, 'stack.json'))).toBe(false);
@@ -229,16 +126,16 @@ describe('the local stack (npm start)', () => {
     expect(credentials).toBeDefined();
     const stack = await startStack();
 
-    const login = await api(stack, 'POST', '/api/auth/login', {
+    const login = await stack.request('POST', '/api/auth/login', {
       username: account.email,
       password: account.password,
     });
     expect(login.status).toBe(200);
-    const listed = await api(stack, 'GET', '/api/devices', undefined, login.body.token);
+    const listed = await stack.request('GET', '/api/devices', undefined, login.body.token);
     expect(listed.status).toBe(200);
     expect(JSON.stringify(listed.body)).toContain(device.device_id);
 
-    const esp32 = await mqtt.connectAsync(stack.ready.mqtt, {
+    const esp32 = await mqtt.connectAsync(stack.mqtt, {
       clientId: credentials.client_id,
       username: credentials.username,
       password: credentials.password,
@@ -246,7 +143,8 @@ describe('the local stack (npm start)', () => {
     });
     await esp32.endAsync();
 
-    const { code, leftovers } = await interrupt(stack);
+    current = undefined;
+    const { code, leftovers } = await stack.stop();
     expect(code).toBe(0);
     expect(leftovers).toEqual([]);
   }, 240_000);

@@ -197,7 +197,8 @@ export class IngestionService {
           if (!stale) throw error;
           this.#contexts.forget(message.deviceId);
           const fresh = await this.#contexts.get(message.deviceId, now);
-          if (!fresh) throw new Rejection('unknown_device', `${message.deviceId} is not registered`);
+          if (!fresh)
+            throw new Rejection('unknown_device', `${message.deviceId} is not registered`);
           confirmed.count += await this.#accept(message, fresh, now, pending, noteSeen, liveFor);
         }
       } catch (error) {

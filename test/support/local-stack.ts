@@ -31,8 +31,11 @@ export interface LocalStack {
     body?: unknown,
     token?: string,
   ): Promise<{ status: number; body: any }>;
-  /** Ctrl-C to the whole process group; kills what is left after 20 s. */
-  stop(): Promise<number | null>;
+  /**
+   * Ctrl-C to the whole process group, as a terminal sends it. Resolves with the exit code
+   * and the processes still alive 5 s after it exited (then killed), which should be none.
+   */
+  stop(): Promise<{ code: number | null; leftovers: number[] }>;
 }
 
 /**
@@ -113,8 +116,9 @@ export async function startLocalStack(
       await waitUntil('the stack to exit', async () => started.every((p) => !isAlive(p)), {
         timeoutMs: 5000,
       }).catch(() => {});
-      for (const leftover of started.filter(isAlive)) process.kill(leftover, 'SIGKILL');
-      return code;
+      const leftovers = started.filter(isAlive);
+      for (const leftover of leftovers) process.kill(leftover, 'SIGKILL');
+      return { code, leftovers };
     },
   };
 }
