@@ -25,7 +25,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { config } from '../shared/config.ts';
-import { APP_ROLE, DEFINER_ROLE } from '../shared/db/migrate.ts';
+import { createRolesIfMissing } from '../shared/db/migrate.ts';
 import { InfluxClient } from '../shared/timeseries/influx-client.ts';
 import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 
@@ -125,16 +125,7 @@ export async function restorePostgres(
     }
     // Grants and policies name these roles; the app role's password is set by the next
     // migrate (infra/migrate.ts), which every deploy runs.
-    await client.query(
-      `DO $$ BEGIN
-         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
-           CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-         END IF;
-         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${DEFINER_ROLE}') THEN
-           CREATE ROLE ${DEFINER_ROLE} NOLOGIN BYPASSRLS;
-         END IF;
-       END $$`,
-    );
+    await createRolesIfMissing(client);
   } finally {
     await client.end();
   }

@@ -122,22 +122,22 @@ CREATE FUNCTION app_current_tenant() RETURNS integer
   LANGUAGE sql STABLE
   AS $$ SELECT NULLIF(current_setting('app.current_tenant_id', true), '')::integer $$;
 
-ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
-ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON tenants FOR ALL
-  USING (id = app_current_tenant()) WITH CHECK (id = app_current_tenant());
-
-DO $$
-DECLARE t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['users', 'devices', 'entities', 'device_credentials', 'audit_log'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+-- Every tenant table gets the same treatment: RLS enabled and forced (so the owner is bound
+-- too), and one policy for every command that pins rows to the current tenant.
+CREATE FUNCTION enable_tenant_isolation(tenant_table regclass, tenant_column name DEFAULT 'tenant_id')
+  RETURNS void LANGUAGE plpgsql AS $$
+  BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tenant_table);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tenant_table);
     EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I FOR ALL USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant())',
-      t);
-  END LOOP;
-END $$;
+      'CREATE POLICY tenant_isolation ON %s FOR ALL USING (%I = app_current_tenant()) WITH CHECK (%I = app_current_tenant())',
+      tenant_table, tenant_column, tenant_column);
+  END $$;
+REVOKE ALL ON FUNCTION enable_tenant_isolation(regclass, name) FROM PUBLIC;
+
+SELECT enable_tenant_isolation('tenants', 'id');
+SELECT enable_tenant_isolation(t)
+FROM unnest(ARRAY['users', 'devices', 'entities', 'device_credentials', 'audit_log']::regclass[]) AS t;
 
 -- The plan a tenant is entitled to now: an expired trial falls back to free.
 CREATE VIEW tenant_plan WITH (security_invoker = true) AS
@@ -178,4 +178,5 @@ DROP VIEW IF EXISTS tenant_plan;
 DROP FUNCTION IF EXISTS auth_find_user(text);
 DROP FUNCTION IF EXISTS device_registry_lookup(text);
 DROP TABLE IF EXISTS audit_log, device_credentials, entities, devices, users, tenants, plans;
+DROP FUNCTION IF EXISTS enable_tenant_isolation(regclass, name);
 DROP FUNCTION IF EXISTS app_current_tenant();

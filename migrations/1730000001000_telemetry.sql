@@ -27,17 +27,8 @@ CREATE TABLE ws_connections (
 );
 CREATE INDEX idx_ws_connections_tenant ON ws_connections (tenant_id);
 
-DO $$
-DECLARE t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['commands', 'ws_connections'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I FOR ALL USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant())',
-      t);
-  END LOOP;
-END $$;
+SELECT enable_tenant_isolation('commands');
+SELECT enable_tenant_isolation('ws_connections');
 
 -- What ingestion needs to know about a publishing device before its tenant is known:
 -- the tenant, the plan's retention policy, and the entities it may report.
@@ -80,10 +71,7 @@ CREATE TABLE ingestion_rejections (
   last_at     timestamptz NOT NULL,
   PRIMARY KEY (day, reason, device_id)
 );
-ALTER TABLE ingestion_rejections ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ingestion_rejections FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON ingestion_rejections FOR ALL
-  USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant());
+SELECT enable_tenant_isolation('ingestion_rejections');
 
 -- Ingestion counts rejections for devices of any tenant, and for no tenant at all.
 CREATE FUNCTION record_ingestion_rejections(counts jsonb)

@@ -34,17 +34,8 @@ CREATE TABLE ml_detector_states (
   FOREIGN KEY (device_id, tenant_id) REFERENCES devices (id, tenant_id) ON DELETE CASCADE
 );
 
-DO $$
-DECLARE t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['ml_models', 'ml_detector_states'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I FOR ALL USING (tenant_id = app_current_tenant()) WITH CHECK (tenant_id = app_current_tenant())',
-      t);
-  END LOOP;
-END $$;
+SELECT enable_tenant_isolation('ml_models');
+SELECT enable_tenant_isolation('ml_detector_states');
 
 -- Ingestion now also needs the plan's anomaly detection level.
 DROP FUNCTION ingest_device_context(text);

@@ -41,21 +41,27 @@ export async function migrate(options: MigrateOptions): Promise<{ appUrl: string
   return { appUrl: appUrl.toString() };
 }
 
+/** Creates the roles the schema's grants and policies name, where missing. */
+export async function createRolesIfMissing(client: pg.ClientBase): Promise<void> {
+  // Role names are constants, not input.
+  await client.query(
+    `DO $$ BEGIN
+       IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
+         CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+       END IF;
+       IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${DEFINER_ROLE}') THEN
+         CREATE ROLE ${DEFINER_ROLE} NOLOGIN BYPASSRLS;
+       END IF;
+     END $$`,
+  );
+}
+
 async function ensureRoles(adminUrl: string, appPassword: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    // Role names are constants and the password goes through format(%L), so no injection.
-    await client.query(
-      `DO $$ BEGIN
-         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE}') THEN
-           CREATE ROLE ${APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-         END IF;
-         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${DEFINER_ROLE}') THEN
-           CREATE ROLE ${DEFINER_ROLE} NOLOGIN BYPASSRLS;
-         END IF;
-       END $$`,
-    );
+    await createRolesIfMissing(client);
+    // The password goes through format(%L), so it cannot inject.
     await client.query(`SELECT set_config('easysmart.app_password', $1, false)`, [appPassword]);
     await client.query(
       `DO $$ BEGIN
