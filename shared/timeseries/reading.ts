@@ -98,7 +98,15 @@ function fieldProblem(reading: Reading): string | undefined {
 
 /** Why a reading cannot be stored exactly as given, or undefined if it can. */
 export function readingProblem(reading: Reading): string | undefined {
-  return fieldProblem(reading) ?? lineProblem(pointOf(reading));
+  const problem = fieldProblem(reading);
+  if (problem) return problem;
+  // Once its fields check out, a reading with no string field has only plain names and a
+  // finite number or boolean: its line cannot fail, so it is not built just to see.
+  const onlyPlainFields =
+    reading.entityType !== 'text' &&
+    reading.triggeredBy === undefined &&
+    reading.unit === undefined;
+  return onlyPlainFields ? undefined : lineProblem(pointOf(reading));
 }
 
 /** The line-protocol point a reading becomes (not validated: see `readingProblem`). */
