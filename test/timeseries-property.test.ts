@@ -1,10 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startInfluxdb } from '../local/services/influxdb.ts';
 import { InfluxClient } from '../shared/timeseries/influx-client.ts';
 import { InfluxReadingStore } from '../shared/timeseries/influx-reading-store.ts';
 import { dropDatabase } from '../shared/timeseries/influxql.ts';
@@ -12,21 +8,9 @@ import { InvalidReadingError, type Reading, readingProblem } from '../shared/tim
 import type { SeriesPoint } from '../shared/timeseries/reading-store.ts';
 import { ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 
-/** The global setup's InfluxDB, else one of this file's own (never a silent skip). */
+/** The InfluxDB the global setup started (a missing influxd fails the run there). */
 async function influxUrl(): Promise<{ url: string; stop(): Promise<void> }> {
-  const stack = (inject as unknown as (key: string) => unknown)('testStack') as
-    | { influxUrl?: string }
-    | undefined;
-  if (stack?.influxUrl) return { url: stack.influxUrl, stop: async () => {} };
-  const dir = await mkdtemp(path.join(tmpdir(), 'easysmart-timeseries-property-'));
-  const influx = await startInfluxdb({ dataDir: dir });
-  return {
-    url: influx.url,
-    stop: async () => {
-      await influx.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return { url: inject('testStack').influxUrl, stop: async () => {} };
 }
 
 const HOUR = 3_600_000;

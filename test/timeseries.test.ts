@@ -1,11 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startInfluxdb } from '../local/services/influxdb.ts';
 import {
   BeyondRetentionError,
   FieldTypeConflictError,
@@ -43,24 +39,9 @@ import {
   ensureTimeseriesSchema,
 } from '../shared/timeseries/schema.ts';
 
-/**
- * The InfluxDB from the global setup when there is one, else one of this file's own.
- * A missing influxd fails the run (startInfluxdb throws): never a silent skip.
- */
+/** The InfluxDB the global setup started (a missing influxd fails the run there). */
 async function influxUrl(): Promise<{ url: string; stop(): Promise<void> }> {
-  const stack = (inject as unknown as (key: string) => unknown)('testStack') as
-    | { influxUrl?: string }
-    | undefined;
-  if (stack?.influxUrl) return { url: stack.influxUrl, stop: async () => {} };
-  const dir = await mkdtemp(path.join(tmpdir(), 'easysmart-timeseries-'));
-  const influx = await startInfluxdb({ dataDir: dir });
-  return {
-    url: influx.url,
-    stop: async () => {
-      await influx.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return { url: inject('testStack').influxUrl, stop: async () => {} };
 }
 
 const MINUTE = 60_000;
