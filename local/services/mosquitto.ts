@@ -147,10 +147,7 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
     await chmod(dynsecFile, 0o600);
   }
   // Started as root, mosquitto drops to the `mosquitto` user, which must own its state.
-  const brokerUser = serviceAccountWhenRoot(
-    'mosquitto',
-    'useradd --system --user-group --no-create-home mosquitto',
-  );
+  const brokerUser = serviceAccountWhenRoot('mosquitto');
   if (brokerUser) {
     await chmod(dataDir, 0o711);
     assertTraversable(dataDir, brokerUser);

@@ -126,7 +126,7 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
   const logFile = path.join(dataDir, 'postgres.log');
   const binaries = postgresBinaries();
   // PostgreSQL refuses to run as root, so as root it runs as the `postgres` system user.
-  const runAs = serviceAccountWhenRoot('postgres', 'useradd --system --user-group postgres');
+  const runAs = serviceAccountWhenRoot('postgres');
 
   await mkdir(dataDir, { recursive: true });
   if (runAs) {

@@ -8,16 +8,43 @@ export interface SystemUser {
   gid: number;
 }
 
-/** The system account a server drops to when started as root; undefined when not root. */
-export function serviceAccountWhenRoot(name: string, howToCreate: string): SystemUser | undefined {
-  if (process.getuid?.() !== 0) return undefined;
+function lookUp(name: string): SystemUser | undefined {
   try {
     const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
     return { name, uid, gid };
   } catch {
-    throw new Error(`running as root needs a '${name}' system user: run '${howToCreate}'`);
+    return undefined;
   }
+}
+
+/**
+ * The system account a server drops to when started as root; undefined when not root.
+ * Root may create it, so a fresh machine needs no step by hand (Debian's packages create
+ * theirs the same way); only if that fails does the error name the command.
+ */
+export function serviceAccountWhenRoot(name: string): SystemUser | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const existing = lookUp(name);
+  if (existing) return existing;
+  const create = [
+    '--system',
+    '--user-group',
+    '--no-create-home',
+    '--shell',
+    '/usr/sbin/nologin',
+    name,
+  ];
+  try {
+    execFileSync('useradd', create, { stdio: 'ignore' });
+  } catch {
+    // Reported below with the command to run.
+  }
+  const created = lookUp(name);
+  if (created) return created;
+  throw new Error(
+    `running as root needs a '${name}' system user: run 'useradd ${create.join(' ')}'`,
+  );
 }
 
 /** Fails early, naming the fix, when `user` cannot reach `dir` through its ancestors. */
