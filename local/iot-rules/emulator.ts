@@ -269,7 +269,7 @@ class FunctionDispatcher {
       });
       if (outcome.ok) {
         this.stats.succeeded += items.length;
-        for (const item of items) this.emulator.settle(item.delivery);
+        this.emulator.settle(items.map((item) => item.delivery));
         return;
       }
       // Stopping, or every message will come again on the new connection: leave them unacked.
@@ -318,7 +318,7 @@ class FunctionDispatcher {
         error,
         ids: stored.map((record) => record.id),
       });
-      for (const item of items) this.emulator.settle(item.delivery);
+      this.emulator.settle(items.map((item) => item.delivery));
     } catch (failure) {
       // Unacknowledged, the messages come back when the emulator next connects.
       log.error('could not write the dead-letter store; the messages stay unacknowledged', {
@@ -525,7 +525,7 @@ class Emulator {
     }
     delivery.outstanding = items.length;
     if (items.length === 0) {
-      this.ack(delivery);
+      this.ack([delivery]);
       return;
     }
     for (const item of items) {
@@ -533,23 +533,33 @@ class Emulator {
     }
   }
 
-  /** One rule output of the delivery is done with (taken or dead-lettered). */
-  settle(delivery: Delivery): void {
-    delivery.outstanding -= 1;
-    if (delivery.outstanding === 0) this.ack(delivery);
+  /** One rule output of each delivery is done with (taken or dead-lettered). */
+  settle(deliveries: Delivery[]): void {
+    const done: Delivery[] = [];
+    for (const delivery of deliveries) {
+      delivery.outstanding -= 1;
+      if (delivery.outstanding === 0) done.push(delivery);
+    }
+    if (done.length > 0) this.ack(done);
   }
 
-  private ack(delivery: Delivery): void {
-    // A message from a connection that has since closed is not acknowledged: the broker
-    // delivers it again on the new one, where it is handled afresh.
-    if (delivery.stale) return;
-    this.pending.delete(delivery);
+  private ack(deliveries: Delivery[]): void {
     const client = this.client;
+    const stream = client?.connected && client.stream.writable ? client.stream : undefined;
+    const packets: Buffer[] = [];
+    for (const delivery of deliveries) {
+      // A message from a connection that has since closed is not acknowledged: the broker
+      // delivers it again on the new one, where it is handled afresh.
+      if (delivery.stale) continue;
+      this.pending.delete(delivery);
+      if (stream && stream === delivery.stream) packets.push(pubackPacket(delivery.messageId));
+    }
     // mqtt.js was told not to acknowledge (so that its packet loop never waits for a
-    // function), so the PUBACK goes straight onto the connection the message came on.
-    if (client?.connected && client.stream === delivery.stream && client.stream.writable) {
-      client.stream.write(pubackPacket(delivery.messageId));
-      this.counters.acknowledged += 1;
+    // function), so the PUBACKs go straight onto the connection the messages came on, a
+    // batch's worth in one write: one write per message cost the emulator a tenth of its CPU.
+    if (stream && packets.length > 0) {
+      stream.write(packets.length === 1 ? (packets[0] as Buffer) : Buffer.concat(packets));
+      this.counters.acknowledged += packets.length;
     }
     this.checkIdle();
   }
