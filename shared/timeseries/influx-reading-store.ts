@@ -181,32 +181,50 @@ export class InfluxReadingStore implements ReadingStore {
 
   async writeReadings(readings: Reading[]): Promise<WriteResult> {
     // Each line is built (and so validated) once, here; the writes below reuse it.
-    const lines = new Map<Reading, string>();
-    const problems = readings.flatMap((reading) => {
+    const lines: string[] = new Array(readings.length);
+    const problems: Array<{ reading: Reading; problem: string }> = [];
+    for (const [index, reading] of readings.entries()) {
       try {
-        lines.set(reading, readingToLine(reading));
-        return [];
+        lines[index] = readingToLine(reading);
       } catch (error) {
-        if (error instanceof InvalidReadingError) return error.problems;
-        throw error;
+        if (!(error instanceof InvalidReadingError)) throw error;
+        problems.push(...error.problems);
       }
-    });
+    }
     // All or nothing: a batch with a wrong reading is the caller's bug, not a partial write.
     if (problems.length > 0) throw new InvalidReadingError(problems);
-    const byPolicy = new Map<string, Reading[]>();
-    for (const reading of readings) {
-      this.#plan(reading.retentionPolicy);
-      const group = byPolicy.get(reading.retentionPolicy);
-      if (group) group.push(reading);
-      else byPolicy.set(reading.retentionPolicy, [reading]);
+    const byPolicy = new Map<string, { readings: Reading[]; lines: string[] }>();
+    const first = readings[0]?.retentionPolicy;
+    if (readings.every((reading) => reading.retentionPolicy === first)) {
+      // The usual batch (one tenant, or tenants on one plan) is written as given.
+      if (first !== undefined) {
+        this.#plan(first);
+        byPolicy.set(first, { readings, lines });
+      }
+    } else {
+      for (const [index, reading] of readings.entries()) {
+        this.#plan(reading.retentionPolicy);
+        const group = byPolicy.get(reading.retentionPolicy);
+        if (group) {
+          group.readings.push(reading);
+          group.lines.push(lines[index] as string);
+        } else {
+          byPolicy.set(reading.retentionPolicy, {
+            readings: [reading],
+            lines: [lines[index] as string],
+          });
+        }
+      }
     }
     const beyondRetention: Reading[] = [];
     for (const [policy, group] of byPolicy) {
-      beyondRetention.push(...(await this.#writePolicy(policy, group, lines)));
+      beyondRetention.push(...(await this.#writePolicy(policy, group.readings, group.lines)));
     }
     if (this.#refreshLateRollups) {
       const refused = new Set(beyondRetention);
-      await this.#refreshRollups(readings.filter((reading) => !refused.has(reading)));
+      await this.#refreshRollups(
+        refused.size === 0 ? readings : readings.filter((reading) => !refused.has(reading)),
+      );
     }
     return { written: readings.length - beyondRetention.length, beyondRetention };
   }
@@ -219,19 +237,14 @@ export class InfluxReadingStore implements ReadingStore {
    * rest is written again (idempotent: same series and timestamps), in case a server refused
    * the whole batch; if the limit moved meanwhile, the next refusal names the next oldest.
    */
-  async #writePolicy(
-    policy: string,
-    readings: Reading[],
-    lines: Map<Reading, string>,
-  ): Promise<Reading[]> {
+  async #writePolicy(policy: string, readings: Reading[], lines: string[]): Promise<Reading[]> {
     const beyond: Reading[] = [];
     let pending = readings;
+    let pendingLines = lines;
+    let lineOf: Map<Reading, string> | undefined;
     for (let attempt = 0; pending.length > 0; attempt++) {
       try {
-        await this.#client.write(
-          pending.map((reading) => lines.get(reading) as string),
-          { retentionPolicy: policy },
-        );
+        await this.#client.write(pendingLines, { retentionPolicy: policy });
         break;
       } catch (error) {
         if (!(error instanceof BeyondRetentionError)) throw error;
@@ -246,7 +259,10 @@ export class InfluxReadingStore implements ReadingStore {
         // The kept points were stored by the refused request itself: a third round only
         // chases a limit that keeps moving.
         if (attempt >= 2) break;
+        lineOf ??= new Map(readings.map((reading, index) => [reading, lines[index] as string]));
+        const known = lineOf;
         pending = retry;
+        pendingLines = retry.map((reading) => known.get(reading) as string);
       }
     }
     return beyond;

@@ -1,5 +1,11 @@
 import { DEVICE_ID_PATTERN, ENTITY_ID_PATTERN, type EntityType } from '../devices/model.ts';
-import { type LinePoint, LineProtocolError, lineProblem, toLine } from './line-protocol.ts';
+import {
+  formatFloat,
+  type LinePoint,
+  LineProtocolError,
+  lineProblem,
+  toLine,
+} from './line-protocol.ts';
 
 /**
  * The one internal shape every inbound payload (state message, telemetry batch, command
@@ -134,6 +140,20 @@ export function pointOf(reading: Reading): LinePoint {
 export function readingToLine(reading: Reading): string {
   const problem = fieldProblem(reading);
   if (problem) throw new InvalidReadingError([{ reading, problem }]);
+  if (
+    reading.entityType !== 'text' &&
+    reading.triggeredBy === undefined &&
+    reading.unit === undefined
+  ) {
+    // What `toLine(pointOf(reading))` makes, without its objects and sort, which were a
+    // tenth of the ingest function's time: once `fieldProblem` passed, the ids match
+    // patterns that need no escaping, the tags below are in sorted order and the value is
+    // a finite number or a boolean.
+    const { measurement, field } = storageOf(reading.entityType);
+    const value =
+      typeof reading.value === 'number' ? formatFloat(reading.value) : String(reading.value);
+    return `${measurement},device_id=${reading.deviceId},entity_id=${reading.entityId},entity_type=${reading.entityType},tenant_id=${reading.tenantId} ${field}=${value} ${reading.timeMs}`;
+  }
   try {
     return toLine(pointOf(reading));
   } catch (error) {

@@ -1,0 +1,216 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  decodeRuleEvent,
+  Rejection,
+  ruleEventSchema,
+  statePayload,
+  telemetryPayload,
+} from '../shared/ingestion/inbound.ts';
+import { toLine } from '../shared/timeseries/line-protocol.ts';
+import { pointOf, type Reading, readingToLine } from '../shared/timeseries/reading.ts';
+
+// The ingest path checks payloads by hand for speed; the zod schemas remain the definition.
+// These properties hold the two to the same verdicts and the same readings.
+
+const RECEIVED_AT = 1_700_000_000_000;
+const event = (topic: string, text: string) => ({
+  topic,
+  payload: Buffer.from(text).toString('base64'),
+  received_at: RECEIVED_AT,
+});
+
+function decoded(topic: string, text: string) {
+  try {
+    return { ok: true as const, message: decodeRuleEvent(event(topic, text)) };
+  } catch (error) {
+    if (!(error instanceof Rejection)) throw error;
+    return { ok: false as const, reason: error.reason };
+  }
+}
+
+const key = fc.constantFrom(
+  'v',
+  'temp_oil',
+  'a-b',
+  '42',
+  'status',
+  'telemetry',
+  '__proto__',
+  'constructor',
+  'bad id',
+  'x'.repeat(101),
+  '',
+);
+const number = fc.oneof(
+  fc.double(),
+  fc.integer(),
+  fc.constantFrom(946_684_800, 946_684_799.5, 32_503_680_000, 32_503_680_000.5, 0, -1),
+);
+const value = fc.oneof(
+  number,
+  fc.boolean(),
+  fc.string({ maxLength: 30 }),
+  fc.constantFrom('y'.repeat(1024), 'y'.repeat(1025)),
+  fc.constant(null),
+  fc.constant([1]),
+  fc.constant({}),
+);
+const timestamp = fc.oneof(number, fc.constant('1700000000'), fc.constant(null));
+const item = fc.oneof(
+  fc.record(
+    { timestamp, values: fc.dictionary(key, value, { maxKeys: 4 }) },
+    { requiredKeys: ['values'] },
+  ),
+  fc.record({ values: fc.oneof(value, fc.constant([])) }),
+  value,
+);
+const telemetry = fc.oneof(item, fc.array(item, { maxLength: 4 }));
+
+describe('hand-written inbound checks', () => {
+  it('telemetry: the same verdict and readings as telemetryPayload', () => {
+    fc.assert(
+      fc.property(telemetry, (payload) => {
+        const text = JSON.stringify(payload);
+        const parsed = JSON.parse(text);
+        const expected = telemetryPayload.safeParse(parsed);
+        const actual = decoded('devices/d1/telemetry', text);
+        expect(actual.ok).toBe(expected.success);
+        if (!actual.ok || !expected.success) {
+          if (!actual.ok) expect(actual.reason).toBe('invalid_payload');
+          return;
+        }
+        const items = Array.isArray(expected.data) ? expected.data : [expected.data];
+        const readings = items.flatMap((entry) =>
+          Object.entries(entry.values).map(([entityId, reading]) => ({
+            entityId,
+            value: reading,
+            timeMs:
+              entry.timestamp === undefined ? RECEIVED_AT : Math.round(entry.timestamp * 1000),
+          })),
+        );
+        expect(actual.message).toEqual({
+          kind: 'readings',
+          deviceId: 'd1',
+          readings,
+          receivedAtMs: RECEIVED_AT,
+        });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('telemetry: values zod refuses from JSON text, and the item count limits', () => {
+    for (const text of [
+      '{"values":{"v":1e400}}',
+      '{"timestamp":1e400,"values":{"v":1}}',
+      '[]',
+      JSON.stringify(Array.from({ length: 1001 }, () => ({ values: { v: 1 } }))),
+    ]) {
+      expect(telemetryPayload.safeParse(JSON.parse(text)).success).toBe(false);
+      expect(decoded('devices/d1/telemetry', text)).toEqual({
+        ok: false,
+        reason: 'invalid_payload',
+      });
+    }
+    const thousand = JSON.stringify(Array.from({ length: 1000 }, () => ({ values: { v: 1 } })));
+    expect(decoded('devices/d1/telemetry', thousand).ok).toBe(true);
+  });
+
+  it('state: the same verdict and reading as statePayload', () => {
+    const state = fc.oneof(
+      fc.record(
+        {
+          value,
+          timestamp,
+          unit: fc.oneof(fc.string({ maxLength: 55 }), fc.constant(null)),
+          command_id: fc.oneof(fc.string({ maxLength: 70 }), fc.integer()),
+        },
+        { requiredKeys: [] },
+      ),
+      value,
+    );
+    fc.assert(
+      fc.property(state, (payload) => {
+        const text = JSON.stringify(payload);
+        const expected = statePayload.safeParse(JSON.parse(text));
+        const actual = decoded('devices/d1/temp_oil/state', text);
+        expect(actual.ok).toBe(expected.success);
+        if (!actual.ok || !expected.success) return;
+        expect(actual.message).toEqual({
+          kind: 'readings',
+          deviceId: 'd1',
+          receivedAtMs: RECEIVED_AT,
+          readings: [
+            {
+              entityId: 'temp_oil',
+              value: expected.data.value,
+              timeMs:
+                expected.data.timestamp === undefined
+                  ? RECEIVED_AT
+                  : Math.round(expected.data.timestamp * 1000),
+              ...(expected.data.command_id ? { commandId: expected.data.command_id } : {}),
+            },
+          ],
+        });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('rule events: the same verdict as ruleEventSchema', () => {
+    const field = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom('', 'x'.repeat(128), 'x'.repeat(129), 'x'.repeat(512), 'x'.repeat(513)),
+      number,
+      fc.constant(null),
+      fc.constant(undefined),
+    );
+    const input = fc.oneof(
+      fc.record(
+        { payload: field, topic: field, client_id: field, received_at: field },
+        { requiredKeys: [] },
+      ),
+      field,
+      fc.constant([]),
+    );
+    fc.assert(
+      fc.property(input, (candidate) => {
+        let accepted = true;
+        try {
+          decodeRuleEvent(candidate);
+        } catch (error) {
+          if (!(error instanceof Rejection)) throw error;
+          accepted = error.reason !== 'invalid_event';
+        }
+        expect(accepted).toBe(ruleEventSchema.safeParse(candidate).success);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('readings without string fields: the same line as the general builder', () => {
+    const reading = fc.record({
+      tenantId: fc.integer({ min: 1, max: 2 ** 40 }),
+      deviceId: fc.stringMatching(/^[a-zA-Z0-9:_-]{1,20}$/),
+      entityId: fc.stringMatching(/^[a-zA-Z0-9_-]{1,20}$/),
+      timeMs: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+      retentionPolicy: fc.constant('free_plan'),
+      kind: fc.oneof(
+        fc.record({ entityType: fc.constantFrom('sensor', 'number'), value: fc.double() }),
+        fc.record({ entityType: fc.constant('switch'), value: fc.boolean() }),
+      ),
+    });
+    fc.assert(
+      fc.property(reading, ({ kind, ...rest }) => {
+        const candidate = { ...rest, ...kind } as Reading;
+        if (typeof candidate.value === 'number' && !Number.isFinite(candidate.value)) {
+          expect(() => readingToLine(candidate)).toThrow();
+          return;
+        }
+        expect(readingToLine(candidate)).toBe(toLine(pointOf(candidate)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
