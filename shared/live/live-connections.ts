@@ -58,14 +58,16 @@ export class LiveConnections implements LivePublisher {
     );
   }
 
-  async publish(tenantId: number, events: LiveEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  async publish(tenantId: number, pending: () => LiveEvent[]): Promise<void> {
     const connections = await inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rows } = await client.query<{ connection_id: string; device_ids: number[] | null }>(
         'SELECT connection_id, device_ids FROM ws_connections',
       );
       return rows;
     });
+    if (connections.length === 0) return;
+    const events = pending();
+    if (events.length === 0) return;
     const gone: string[] = [];
     await Promise.all(
       connections.map(async (connection) => {
