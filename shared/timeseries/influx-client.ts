@@ -36,6 +36,8 @@ export interface InfluxClientOptions {
   batchSize?: number;
   /** Bytes per write request, so long string fields cannot exceed the server's body limit. */
   maxBatchBytes?: number;
+  /** Write requests of one `write` call in flight at once. Default 2. */
+  writeConcurrency?: number;
   gzip?: boolean;
 }
 
@@ -173,6 +175,7 @@ export class InfluxClient {
   readonly #timeoutMs: number;
   readonly #batchSize: number;
   readonly #maxBatchBytes: number;
+  readonly #writeConcurrency: number;
   readonly #gzip: boolean;
 
   constructor(options: InfluxClientOptions) {
@@ -181,6 +184,7 @@ export class InfluxClient {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#batchSize = Math.min(options.batchSize ?? 5000, 5000);
     this.#maxBatchBytes = options.maxBatchBytes ?? 8 * 1024 * 1024;
+    this.#writeConcurrency = Math.max(1, options.writeConcurrency ?? 2);
     this.#gzip = options.gzip ?? false;
     this.#headers = {};
     const auth = options.auth;
@@ -266,10 +270,12 @@ export class InfluxClient {
   }
 
   /**
-   * Writes line protocol (millisecond timestamps) in batches of at most `batchSize` lines.
-   * Batches refused in part for retention go on; the refusals are reported together as one
-   * `BeyondRetentionError` at the end. Any other failure stops at the failing batch (the
-   * earlier batches are stored; writes are idempotent, so retrying all of them is safe).
+   * Writes line protocol (millisecond timestamps) in batches of at most `batchSize` lines,
+   * `writeConcurrency` of them at a time: the server parses one batch while the next is on
+   * its way. Batches refused in part for retention go on; the refusals are reported together
+   * as one `BeyondRetentionError` at the end. Any other failure stops sending batches and is
+   * thrown (the batches already written are stored; writes are idempotent, so retrying all
+   * of them is safe).
    */
   async write(
     lines: readonly string[],
@@ -277,36 +283,55 @@ export class InfluxClient {
   ): Promise<void> {
     const params = new URLSearchParams({ db: options.database ?? this.database, precision: 'ms' });
     if (options.retentionPolicy) params.set('rp', options.retentionPolicy);
+    const batches = this.#batches(lines);
     const refused: RefusedBatch[] = [];
-    for (const batch of this.#batches(lines)) {
-      const text = batch.lines.join('\n');
-      const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
-      let body: string | Uint8Array<ArrayBuffer> = text;
-      if (this.#gzip) {
-        body = new Uint8Array(await gzip(text));
-        headers['content-encoding'] = 'gzip';
+    let next = 0;
+    let failed: { error: unknown } | undefined;
+    const writer = async () => {
+      while (next < batches.length && !failed) {
+        const batch = batches[next++] as (typeof batches)[number];
+        try {
+          const refusal = await this.#writeBatch(batch, params);
+          if (refusal) refused.push(refusal);
+        } catch (error) {
+          failed ??= { error };
+        }
       }
-      const response = await this.#request(`/write?${params}`, { method: 'POST', body, headers });
-      if (response.status === 204 || response.status === 200) {
-        await response.body?.cancel();
-        continue;
-      }
-      const message = await errorMessage(response);
-      const beyond = RETENTION_REFUSAL.exec(message);
-      if (beyond && !TYPE_CONFLICT.test(message)) {
-        refused.push({
-          offset: batch.offset,
-          lines: batch.lines.length,
-          dropped: Number(beyond[1]),
-        });
-        continue;
-      }
-      throw refusalOf(message, response.status);
-    }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.#writeConcurrency, batches.length) }, writer),
+    );
+    if (failed) throw failed.error;
     if (refused.length > 0) {
+      refused.sort((a, b) => a.offset - b.offset);
       const dropped = refused.reduce((sum, batch) => sum + batch.dropped, 0);
       throw new BeyondRetentionError(dropped, refused);
     }
+  }
+
+  /** One write request; a partial refusal for retention is returned, any other thrown. */
+  async #writeBatch(
+    batch: { offset: number; lines: readonly string[] },
+    params: URLSearchParams,
+  ): Promise<RefusedBatch | undefined> {
+    const text = batch.lines.join('\n');
+    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+    let body: string | Uint8Array<ArrayBuffer> = text;
+    if (this.#gzip) {
+      body = new Uint8Array(await gzip(text));
+      headers['content-encoding'] = 'gzip';
+    }
+    const response = await this.#request(`/write?${params}`, { method: 'POST', body, headers });
+    if (response.status === 204 || response.status === 200) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    const message = await errorMessage(response);
+    const beyond = RETENTION_REFUSAL.exec(message);
+    if (beyond && !TYPE_CONFLICT.test(message)) {
+      return { offset: batch.offset, lines: batch.lines.length, dropped: Number(beyond[1]) };
+    }
+    throw refusalOf(message, response.status);
   }
 
   /**
