@@ -109,6 +109,12 @@ export function orderingKey(topic: string): string {
   return /^devices\/[^/]+/.exec(topic)?.[0] ?? topic;
 }
 
+/**
+ * Bytes of rule outputs per batched invocation: synchronous Lambda invocations (and
+ * serverless-offline's Invoke API) refuse requests over 6 MB.
+ */
+const MAX_BATCH_BYTES = 5 * 1024 * 1024;
+
 /** MQTT 5 Session Expiry Interval meaning "never": queued messages wait however long we are down. */
 const SESSION_NEVER_EXPIRES = 0xffff_ffff;
 /** The largest Receive Maximum MQTT 5 allows: the broker may send that many unacknowledged. */
@@ -132,6 +138,8 @@ interface Item {
   definition: RuleDefinition;
   event: unknown;
   enqueuedAt: number;
+  /** About how many bytes the rule output adds to an invocation's JSON, at most. */
+  bytes: number;
 }
 
 /**
@@ -230,12 +238,25 @@ class FunctionDispatcher {
         return;
       }
       const items: Item[] = [];
+      let bytes = 0;
+      let full = false;
       for (const [topic, queue] of this.queues) {
-        if (items.length >= maxRecords) break;
+        if (full || items.length >= maxRecords) break;
         if (this.busyTopics.has(topic)) continue;
+        let take = 0;
+        while (take < queue.length && items.length + take < maxRecords) {
+          const size = (queue[take] as Item).bytes;
+          // A batch stays under the Lambda payload limit; a lone larger message goes alone.
+          if (items.length + take > 0 && bytes + size > MAX_BATCH_BYTES) {
+            full = true;
+            break;
+          }
+          bytes += size;
+          take += 1;
+        }
+        if (take === 0) break;
         this.busyTopics.add(topic);
-        const taken = queue.splice(0, maxRecords - items.length);
-        items.push(...taken);
+        items.push(...queue.splice(0, take));
         if (queue.length === 0) this.queues.delete(topic);
       }
       this.stats.queued -= items.length;
@@ -506,7 +527,14 @@ class Emulator {
         timestamp: delivery.receivedAt,
       });
       if (result.fired) {
-        items.push({ delivery, definition, event: result.output, enqueuedAt: delivery.receivedAt });
+        items.push({
+          delivery,
+          definition,
+          event: result.output,
+          enqueuedAt: delivery.receivedAt,
+          // The payload base64-encoded (the largest a rule's output carries it), and the rest.
+          bytes: Math.ceil(payload.length / 3) * 4 + topic.length + 256,
+        });
         continue;
       }
       if (result.reason === 'where') {
