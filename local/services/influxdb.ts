@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { findBinary } from './binaries.ts';
-import { freePort, type ManagedProcess, spawnManaged, startupAbort, waitUntil } from './process.ts';
+import { freePort, type ManagedProcess, spawnUntilReady } from './process.ts';
 
 export interface StartInfluxdbOptions {
   /** Stops waiting for the server to come up (the stack is shutting down). */
@@ -66,23 +66,15 @@ export async function startInfluxdb(options: StartInfluxdbOptions): Promise<Runn
     // The RPC port is only used by backup tools; a fresh one each start avoids a clash
     // with whatever took the old one meanwhile.
     await writeFile(configFile, influxConfig(dataDir, await freePort(), httpPort));
-    const started = spawnManaged({
+    server = await spawnUntilReady({
       name: 'influxd',
       command: influxd,
       args: ['-config', configFile],
       logFile,
+      ready: () => answersPing(url),
+      timeoutMs: 30_000,
+      cancelled: options.cancelled,
     });
-    server = started;
-    try {
-      await waitUntil(`influxd on ${url} (log: ${logFile})`, () => answersPing(url), {
-        timeoutMs: 30_000,
-        intervalMs: 50,
-        abort: startupAbort(started, options.cancelled),
-      });
-    } catch (error) {
-      await started.stop();
-      throw error;
-    }
   };
 
   await start();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { DynsecControlClient } from '../../shared/iot/mosquitto-dynsec-provisioner.ts';
 import { findBinary } from './binaries.ts';
-import { freePort, type ManagedProcess, spawnManaged, startupAbort, waitUntil } from './process.ts';
+import { freePort, type ManagedProcess, spawnUntilReady } from './process.ts';
 import { readOrCreateSecret } from './secrets.ts';
 import { assertTraversable, serviceAccountWhenRoot } from './system-user.ts';
 
@@ -161,23 +161,15 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
   let server: ManagedProcess | undefined;
   const start = async () => {
     if (server && server.exitDescription === undefined) return;
-    const started = spawnManaged({
+    server = await spawnUntilReady({
       name: 'mosquitto',
       command: mosquitto,
       args: ['-c', configFile],
       logFile,
+      ready: () => canConnect(url, admin),
+      timeoutMs: 20_000,
+      cancelled: options.cancelled,
     });
-    server = started;
-    try {
-      await waitUntil(`mosquitto on ${url} (log: ${logFile})`, () => canConnect(url, admin), {
-        timeoutMs: 20_000,
-        intervalMs: 50,
-        abort: startupAbort(started, options.cancelled),
-      });
-    } catch (error) {
-      await started.stop();
-      throw error;
-    }
   };
 
   await start();

@@ -164,3 +164,29 @@ export function spawnManaged(options: ManagedProcessOptions): ManagedProcess {
     },
   };
 }
+
+/**
+ * Starts a server and waits until `ready` answers true; if it does not (timeout, the
+ * process died, the stack is shutting down), the process is stopped before the error is
+ * rethrown, so a failed start leaves nothing running.
+ */
+export async function spawnUntilReady(
+  options: ManagedProcessOptions & {
+    ready: () => Promise<boolean>;
+    timeoutMs: number;
+    cancelled?: AbortSignal;
+  },
+): Promise<ManagedProcess> {
+  const started = spawnManaged(options);
+  try {
+    await waitUntil(`${options.name} (log: ${options.logFile})`, options.ready, {
+      timeoutMs: options.timeoutMs,
+      intervalMs: 50,
+      abort: startupAbort(started, options.cancelled),
+    });
+  } catch (error) {
+    await started.stop();
+    throw error;
+  }
+  return started;
+}
