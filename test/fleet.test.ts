@@ -66,12 +66,10 @@ describe('npm run fleet', () => {
       interrupted: false,
     });
     expect(summary.sent).toBeGreaterThan(0);
-    // The fleet waits for the stored count to settle, so little is still in flight. Known
-    // platform race: under load a device's first sampling round can reach ingestion before
-    // its discovery has been recorded and is refused (unknown_entity), one round per device.
-    const inFlight = summary.buffered_at_stop + 3 * summary.registered;
-    expect(summary.stored).toBeGreaterThanOrEqual(summary.sent - inFlight);
-    expect(summary.stored).toBeLessThanOrEqual(summary.sent);
+    // Every acknowledged reading is stored once. Readings still buffered at the stop may have
+    // been published already (their PUBACK not yet back), so they may be stored too.
+    expect(summary.stored).toBeGreaterThanOrEqual(summary.sent);
+    expect(summary.stored).toBeLessThanOrEqual(summary.sent + summary.buffered_at_stop);
     expect(result.stdout).toMatch(/registered\s+5 in [\d.]+ s/);
     expect(result.stdout).toMatch(/connected\s+5\/5/);
     expect(result.stderr).toContain('plan free -> industrial');
