@@ -52,6 +52,11 @@ export interface IotRulesEmulatorOptions {
   maxInFlightPerFunction?: number;
   /** How long `stop()` lets running invocations finish before abandoning them. Default 5 s. */
   stopTimeoutMs?: number;
+  /**
+   * How long a message still being worked on may hold back the acknowledgement of the
+   * messages the broker sent after it. Default 5 s.
+   */
+  ackHoldLimitMs?: number;
 }
 
 export interface FunctionStats {
@@ -155,10 +160,10 @@ export function localClientId(topic: string): string | undefined {
 }
 
 /**
- * How long a message still being worked on (retried, or behind its device's earlier messages)
- * may hold back the acknowledgement of messages the broker sent after it. Past that, those
- * are acknowledged out of order: slower for the broker, but one stuck message must not fill
- * the Receive Maximum window and stall every device.
+ * Default for how long a message still being worked on (retried, or behind its device's
+ * earlier messages) may hold back the acknowledgement of messages the broker sent after it.
+ * Past that, those are acknowledged out of order: slower for the broker, but one stuck message
+ * must not fill the Receive Maximum window and stall every device.
  */
 const ACK_HOLD_LIMIT_MS = 5000;
 
@@ -367,6 +372,7 @@ class Emulator {
   readonly retryAbort = new AbortController();
   readonly retry: RetrySettings;
   readonly invokeTimeoutMs: number;
+  private readonly ackHoldLimitMs: number;
   readonly deadLetters: DeadLetterStore;
   readonly log: EmulatorLog;
   private readonly dispatchers = new Map<string, FunctionDispatcher>();
@@ -405,6 +411,7 @@ class Emulator {
     this.log = options.log;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.invokeTimeoutMs = options.invokeTimeoutMs ?? 30_000;
+    this.ackHoldLimitMs = options.ackHoldLimitMs ?? ACK_HOLD_LIMIT_MS;
     this.deadLetters = new DeadLetterStore(options.deadLetterDir);
     this.filters = [...new Set(config.rules.map((definition) => definition.rule.from))];
     for (const [index, filter] of this.filters.entries()) {
@@ -599,7 +606,7 @@ class Emulator {
 
   /**
    * Acknowledges the settled messages at the front of the broker's order. Messages settled
-   * behind one that has held them back for ACK_HOLD_LIMIT_MS are acknowledged out of order.
+   * behind one that has held them back for `ackHoldLimitMs` are acknowledged out of order.
    */
   private acknowledgeSettled(justSettled: Delivery[]): void {
     const order = this.inFlight;
@@ -619,13 +626,13 @@ class Emulator {
     const holding = order[from];
     if (holding) {
       const heldFor = Date.now() - holding.receivedAt;
-      if (heldFor < ACK_HOLD_LIMIT_MS) {
+      if (heldFor < this.ackHoldLimitMs) {
         if (this.ackHoldTimerFor !== holding) {
           clearTimeout(this.ackHoldTimer);
           this.ackHoldTimerFor = holding;
           this.ackHoldTimer = setTimeout(
             () => this.acknowledgeSettled([]),
-            ACK_HOLD_LIMIT_MS - heldFor,
+            this.ackHoldLimitMs - heldFor,
           );
           this.ackHoldTimer.unref();
         }
