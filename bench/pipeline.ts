@@ -45,37 +45,45 @@ function connect(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttCl
   });
 }
 
-/** Publishes `count` QoS 1 messages keeping at most INFLIGHT unacknowledged. */
+type Message = readonly [topic: string, payload: string];
+
+/**
+ * Publishes the messages with QoS 1, keeping at most INFLIGHT unacknowledged; `sent(k)` is
+ * called as message k goes out. The messages are made before the clock starts: devices do
+ * that work on their own CPUs, not on the platform's.
+ */
 async function publishAll(
   client: mqtt.MqttClient,
-  count: number,
-  message: (n: number) => [string, string],
+  messages: readonly Message[],
+  sent: (k: number) => void = () => {},
 ) {
   let next = 0;
   const worker = async () => {
-    while (next < count) {
-      const n = next++;
-      const [topic, payload] = message(n);
+    while (next < messages.length) {
+      const k = next++;
+      const [topic, payload] = messages[k] as Message;
+      sent(k);
       await client.publishAsync(topic, payload, { qos: 1 });
     }
   };
   await Promise.all(Array.from({ length: INFLIGHT }, worker));
 }
 
-/** Publishes `count` QoS 1 messages at `perSecond`, as a device on a schedule would. */
+/** Publishes the messages with QoS 1 at `perSecond`, as a device on a schedule would. */
 async function publishPaced(
   client: mqtt.MqttClient,
-  count: number,
+  messages: readonly Message[],
   perSecond: number,
-  message: (n: number) => [string, string],
+  sent: (k: number) => void,
 ) {
   const started = performance.now();
   const acks: Array<Promise<unknown>> = [];
-  for (let n = 0; n < count; n++) {
-    const due = started + (n * 1000) / perSecond;
+  for (let k = 0; k < messages.length; k++) {
+    const due = started + (k * 1000) / perSecond;
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
-    const [topic, payload] = message(n);
+    const [topic, payload] = messages[k] as Message;
+    sent(k);
     acks.push(client.publishAsync(topic, payload, { qos: 1 }));
   }
   await Promise.all(acks);
@@ -94,8 +102,12 @@ async function rawBroker(count: number): Promise<number> {
       }),
     );
     await subscriber.subscribeAsync('devices/bench/#', { qos: 1 });
+    const messages = Array.from(
+      { length: count },
+      (_, n): Message => ['devices/bench/x/state', `{"value":${n}}`],
+    );
     const started = performance.now();
-    await publishAll(publisher, count, (n) => ['devices/bench/x/state', `{"value":${n}}`]);
+    await publishAll(publisher, messages);
     await done;
     const rate = count / ((performance.now() - started) / 1000);
     subscriber.end(true);
@@ -198,35 +210,43 @@ async function main() {
       const sampleEvery = Math.max(1, Math.floor(messages / 200)) | 1;
       // Message n goes to device n % DEVICES, and its readings are dated from n: unique per device.
       const deviceOf = (n: number) => deviceIds[n % DEVICES] as string;
+      const messageOf = (n: number): Message => {
+        const deviceId = deviceOf(n);
+        if (perMessage === 1) {
+          return [
+            `devices/${deviceId}/v/state`,
+            JSON.stringify({ value: n, timestamp: (base + n) / 1000 }),
+          ];
+        }
+        return [
+          `devices/${deviceId}/telemetry`,
+          JSON.stringify(
+            Array.from({ length: perMessage }, (_, i) => ({
+              timestamp: (base + n * perMessage + i) / 1000,
+              values: { v: n * perMessage + i },
+            })),
+          ),
+        ];
+      };
+      // Device d sends messages d, d + DEVICES, d + 2 * DEVICES, ...
+      const perDevice = deviceIds.map((_, d) =>
+        Array.from({ length: Math.ceil((messages - d) / DEVICES) }, (_, k) =>
+          messageOf(k * DEVICES + d),
+        ),
+      );
       const started = performance.now();
       const cpuBefore = sampleCpu(stack.child.pid as number);
       const publishing = Promise.all(
-        connections.map((device, d) =>
-          (pacedPerSecond
-            ? (count: number, message: (k: number) => [string, string]) =>
-                publishPaced(device, count, pacedPerSecond / DEVICES, message)
-            : (count: number, message: (k: number) => [string, string]) =>
-                publishAll(device, count, message))(Math.ceil((messages - d) / DEVICES), (k) => {
+        connections.map((device, d) => {
+          const list = perDevice[d] as Message[];
+          const sent = (k: number) => {
             const n = k * DEVICES + d;
             if (n % sampleEvery === 0) publishedAt.set(n, performance.now());
-            const deviceId = deviceOf(n);
-            if (perMessage === 1) {
-              return [
-                `devices/${deviceId}/v/state`,
-                JSON.stringify({ value: n, timestamp: (base + n) / 1000 }),
-              ];
-            }
-            return [
-              `devices/${deviceId}/telemetry`,
-              JSON.stringify(
-                Array.from({ length: perMessage }, (_, i) => ({
-                  timestamp: (base + n * perMessage + i) / 1000,
-                  values: { v: n * perMessage + i },
-                })),
-              ),
-            ];
-          }),
-        ),
+          };
+          return pacedPerSecond
+            ? publishPaced(device, list, pacedPerSecond / DEVICES, sent)
+            : publishAll(device, list, sent);
+        }),
       );
       const series = `"starter_plan"."sensor_data"`;
       const timeOf = (n: number) => base + n * perMessage;

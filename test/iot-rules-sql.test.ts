@@ -251,6 +251,18 @@ describe('IoT SQL evaluation', () => {
     const out = (result as { output: Record<string, unknown> }).output;
     expect(Object.keys(out)).toEqual(['__proto__', 'a']);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // Merged with other items into a new object, it stays a field there too.
+    const merged = run(
+      "SELECT *, topic() AS t FROM '#'",
+      message('x', '{"__proto__":{"polluted":true},"a":1}'),
+    );
+    const mergedOut = (merged as { output: Record<string, unknown> }).output;
+    expect(Object.keys(mergedOut)).toEqual(['__proto__', 'a', 't']);
+    expect(Object.getPrototypeOf(mergedOut)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(mergedOut))).toEqual(
+      JSON.parse('{"__proto__":{"polluted":true},"a":1,"t":"x"}'),
+    );
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
 

@@ -60,9 +60,20 @@ export interface RuleDefinition {
   rule: IotRule;
 }
 
+/**
+ * Bytes of rule outputs per batched invocation, at most: synchronous Lambda invocations (and
+ * serverless-offline's Invoke API) refuse requests over 6 MB.
+ */
+export const MAX_BATCH_BYTES = 5 * 1024 * 1024;
+
 export interface BatchSettings {
   maxRecords: number;
   maxWaitMs: number;
+  /**
+   * Bytes of rule outputs per invocation, at most; never more than MAX_BATCH_BYTES (the
+   * Lambda request limit). A lone larger output still goes, alone.
+   */
+  maxBytes: number;
   /** Batches of this function being invoked at once. */
   maxInFlight?: number;
 }
@@ -190,9 +201,19 @@ export async function loadIotRulesConfig(options: {
       if (typeof maxWaitMs !== 'number' || !Number.isFinite(maxWaitMs) || maxWaitMs < 0) {
         throw new Error(`${where}.maxWaitMs must be a number of milliseconds (0 or more)`);
       }
+      const maxBytes =
+        settings.maxBytes === undefined
+          ? MAX_BATCH_BYTES
+          : positiveInteger(settings.maxBytes, `${where}.maxBytes`);
+      if (maxBytes > MAX_BATCH_BYTES) {
+        throw new Error(
+          `${where}.maxBytes must be at most ${MAX_BATCH_BYTES}: synchronous Lambda invocations refuse requests over 6 MB`,
+        );
+      }
       batch.set(functionKey, {
         maxRecords: positiveInteger(settings.maxRecords, `${where}.maxRecords`),
         maxWaitMs,
+        maxBytes,
         maxInFlight:
           settings.maxInFlight === undefined
             ? undefined

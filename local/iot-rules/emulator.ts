@@ -15,6 +15,7 @@ import {
   type BatchSettings,
   type IotRulesConfig,
   loadIotRulesConfig,
+  MAX_BATCH_BYTES,
   type RuleDefinition,
 } from './config.ts';
 import { DeadLetterStore } from './dead-letter-store.ts';
@@ -114,12 +115,6 @@ export function orderingKey(topic: string): string {
   return /^devices\/[^/]+/.exec(topic)?.[0] ?? topic;
 }
 
-/**
- * Bytes of rule outputs per batched invocation: synchronous Lambda invocations (and
- * serverless-offline's Invoke API) refuse requests over 6 MB.
- */
-const MAX_BATCH_BYTES = 5 * 1024 * 1024;
-
 /** MQTT 5 Session Expiry Interval meaning "never": queued messages wait however long we are down. */
 const SESSION_NEVER_EXPIRES = 0xffff_ffff;
 /** The largest Receive Maximum MQTT 5 allows: the broker may send that many unacknowledged. */
@@ -155,8 +150,9 @@ interface Item {
  * (On AWS, `clientid()` is the real MQTT client id of the publisher.)
  */
 export function localClientId(topic: string): string | undefined {
-  const levels = topic.split('/');
-  return levels[0] === 'devices' && levels[1] ? levels[1] : undefined;
+  if (!topic.startsWith('devices/')) return undefined;
+  const end = topic.indexOf('/', 'devices/'.length);
+  return topic.slice('devices/'.length, end === -1 ? undefined : end) || undefined;
 }
 
 /**
@@ -190,6 +186,7 @@ class FunctionDispatcher {
   /** Keys with an item in an invocation: later items of the key wait, to keep order. */
   private readonly busyTopics = new Set<string>();
   private running = 0;
+  private pumpScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlightBatches = new Set<Promise<void>>();
 
@@ -208,7 +205,15 @@ class FunctionDispatcher {
     const queue = this.queues.get(key);
     if (queue) queue.push(item);
     else this.queues.set(key, [item]);
-    this.pump();
+    // Once for all the messages of one read from the socket (hundreds when busy), not per
+    // message: each pump walks every ordering key's queue.
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        this.pump();
+      });
+    }
   }
 
   /** Forgets queued items from a closed connection: the broker redelivers them. */
@@ -235,6 +240,7 @@ class FunctionDispatcher {
     this.timer = undefined;
     if (this.emulator.stopping) return;
     const maxRecords = this.batch?.maxRecords ?? 1;
+    const maxBytes = this.batch?.maxBytes ?? MAX_BATCH_BYTES;
     const maxWaitMs = this.batch?.maxWaitMs ?? 0;
     while (this.running < this.maxInFlight) {
       let ready = 0;
@@ -260,8 +266,8 @@ class FunctionDispatcher {
         let take = 0;
         while (take < queue.length && items.length + take < maxRecords) {
           const size = (queue[take] as Item).bytes;
-          // A batch stays under the Lambda payload limit; a lone larger message goes alone.
-          if (items.length + take > 0 && bytes + size > MAX_BATCH_BYTES) {
+          // A batch stays under its byte limit; a lone larger message goes alone.
+          if (items.length + take > 0 && bytes + size > maxBytes) {
             full = true;
             break;
           }
@@ -379,6 +385,7 @@ class Emulator {
   /** Rules by MQTT 5 subscription identifier (1-based index into `filters`). */
   private readonly rulesBySubscription = new Map<number, RuleDefinition[]>();
   private readonly filters: string[];
+  private readonly allRules: RuleDefinition[];
   private readonly counters = {
     messages: 0,
     acknowledged: 0,
@@ -414,6 +421,7 @@ class Emulator {
     this.ackHoldLimitMs = options.ackHoldLimitMs ?? ACK_HOLD_LIMIT_MS;
     this.deadLetters = new DeadLetterStore(options.deadLetterDir);
     this.filters = [...new Set(config.rules.map((definition) => definition.rule.from))];
+    this.allRules = config.rules;
     for (const [index, filter] of this.filters.entries()) {
       this.rulesBySubscription.set(
         index + 1,
@@ -541,11 +549,13 @@ class Emulator {
       | { subscriptionIdentifier?: number | number[] }
       | undefined;
     const ids = properties?.subscriptionIdentifier;
-    const definitions =
-      ids === undefined
-        ? this.filters.flatMap((_, index) => this.rulesBySubscription.get(index + 1) ?? [])
-        : [ids].flat().flatMap((id) => this.rulesBySubscription.get(id) ?? []);
-    const matching = definitions.filter((definition) => topicMatches(definition.rule.from, topic));
+    // The broker says which subscriptions, so which filters, the message matched.
+    const matching =
+      typeof ids === 'number'
+        ? (this.rulesBySubscription.get(ids) ?? [])
+        : ids === undefined
+          ? this.allRules.filter((definition) => topicMatches(definition.rule.from, topic))
+          : ids.flatMap((id) => this.rulesBySubscription.get(id) ?? []);
     if (matching.length === 0) this.counters.unrouted += 1;
     const items: Item[] = [];
     for (const definition of matching) {

@@ -682,15 +682,29 @@ export function evaluateRule(rule: IotRule, message: RuleMessage): RuleResult {
     if (rule.select.length === 1) return { fired: true, output: payload };
     return { fired: false, reason: 'not-object' };
   }
-  // No prototype, so a payload key such as `__proto__` stays an ordinary field.
-  const output: Record<string, unknown> = Object.create(null);
+  // An ordinary object (outputs of one rule share a shape, which JSON.stringify is quick
+  // with); `__proto__` is defined, not assigned, so that it stays an ordinary field.
+  const output: Record<string, unknown> = {};
   for (const item of rule.select) {
     if (item.kind === 'star') {
-      for (const [key, value] of Object.entries(payload as object)) output[key] = value;
+      for (const [key, value] of Object.entries(payload as object)) setField(output, key, value);
       continue;
     }
     const value = evaluation.evaluate(item.expr);
-    if (value !== undefined) output[item.name] = value;
+    if (value !== undefined) setField(output, item.name, value);
   }
   return { fired: true, output };
+}
+
+function setField(output: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(output, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    output[key] = value;
+  }
 }
