@@ -137,9 +137,13 @@ interface Delivery {
 interface Item {
   delivery: Delivery;
   definition: RuleDefinition;
-  event: unknown;
+  /**
+   * The rule output as JSON, made once: its exact size bounds batches, and an invocation's
+   * body is these joined (one JSON.stringify of the whole batch cost as much again).
+   */
+  json: string;
   enqueuedAt: number;
-  /** About how many bytes the rule output adds to an invocation's JSON, at most. */
+  /** UTF-8 bytes of `json`. */
   bytes: number;
 }
 
@@ -296,7 +300,9 @@ class FunctionDispatcher {
 
   private async invoke(items: Item[]): Promise<void> {
     const { retry, log } = this.emulator;
-    const payload = this.batch ? items.map((item) => item.event) : (items[0] as Item).event;
+    const payload = this.batch
+      ? `[${items.map((item) => item.json).join(',')}]`
+      : (items[0] as Item).json;
     const started = Date.now();
     let delay = retry.initialDelayMs;
     for (let attempt = 1; ; attempt += 1) {
@@ -305,6 +311,7 @@ class FunctionDispatcher {
         lambdaEndpoint: this.emulator.options.lambdaEndpoint,
         functionName: this.functionName,
         payload,
+        payloadIsJson: true,
         timeoutMs: this.emulator.invokeTimeoutMs,
         signal: this.emulator.abort.signal,
       });
@@ -345,7 +352,7 @@ class FunctionDispatcher {
           batched: this.batch !== undefined,
           topic: item.delivery.topic,
           payloadBase64: item.delivery.payload.toString('base64'),
-          event: item.event,
+          event: JSON.parse(item.json),
           error,
           attempts,
           receivedAt: new Date(item.delivery.receivedAt).toISOString(),
@@ -566,13 +573,13 @@ class Emulator {
         timestamp: delivery.receivedAt,
       });
       if (result.fired) {
+        const json = JSON.stringify(result.output);
         items.push({
           delivery,
           definition,
-          event: result.output,
+          json,
           enqueuedAt: delivery.receivedAt,
-          // The payload base64-encoded (the largest a rule's output carries it), and the rest.
-          bytes: Math.ceil(payload.length / 3) * 4 + topic.length + 256,
+          bytes: Buffer.byteLength(json),
         });
         continue;
       }

@@ -12,7 +12,9 @@ export type InvokeOutcome = { ok: true } | { ok: false; error: string };
 export async function invokeFunction(options: {
   lambdaEndpoint: string;
   functionName: string;
+  /** The event: a value, or its JSON text when the caller has it already. */
   payload: unknown;
+  payloadIsJson?: boolean;
   timeoutMs: number;
   signal?: AbortSignal;
 }): Promise<InvokeOutcome> {
@@ -28,7 +30,7 @@ export async function invokeFunction(options: {
         'content-type': 'application/json',
         'x-amz-invocation-type': 'RequestResponse',
       },
-      body: JSON.stringify(options.payload),
+      body: options.payloadIsJson ? (options.payload as string) : JSON.stringify(options.payload),
       signal,
     });
     body = await response.text();
