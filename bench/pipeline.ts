@@ -206,6 +206,7 @@ async function main() {
     ) => {
       const deviceIds = Array.from({ length: DEVICES }, (_, d) => `${prefix}_${d}`);
       const connections: mqtt.MqttClient[] = [];
+      const registryIds: number[] = [];
       for (const deviceId of deviceIds) {
         const created = await stack.request(
           'POST',
@@ -213,6 +214,12 @@ async function main() {
           { device_id: deviceId, name: label, type: 'bench' },
           token,
         );
+        if (created.status !== 201) {
+          throw new Error(
+            `registering ${deviceId}: ${created.status} ${JSON.stringify(created.body)}`,
+          );
+        }
+        registryIds.push(created.body.device.id);
         const { username, password, client_id } = created.body.credentials;
         const device = await connect(stack.mqtt, { username, password, clientId: client_id });
         await device.publishAsync(
@@ -359,6 +366,11 @@ async function main() {
       const cpu = cpuBetween(cpuBefore, sampleCpu(stack.child.pid as number));
       await Promise.race([pollSamples, sleep(5000)]);
       for (const device of connections) device.end(true);
+      // The plan's device limit would stop the next run otherwise.
+      for (const id of registryIds) {
+        const removed = await stack.request('DELETE', `/api/devices/${id}`, undefined, token);
+        if (removed.status !== 204) throw new Error(`removing device ${id}: ${removed.status}`);
+      }
       return {
         rate: total / seconds,
         p50: percentile(latencies, 50),
