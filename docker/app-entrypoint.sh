@@ -13,4 +13,5 @@ export MQTT_ADMIN_PASSWORD="$(secret mqtt-admin-password)"
 export MQTT_PLATFORM_USERNAME=easysmart-platform
 export MQTT_PLATFORM_PASSWORD="$(secret mqtt-platform-password)"
 
-exec npx tsx local/start.ts
+# As package.json's start script.
+exec npx tsx --max-semi-space-size=64 local/start.ts

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCommand } from './support/local-stack.ts';
 import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
 
 /**
@@ -14,7 +15,6 @@ import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
  */
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const viteCli = path.join(repoRoot, 'node_modules', 'vite', 'bin', 'vite.js');
 // The README's screenshots are refreshed on request (`npm run screenshots`); an ordinary run
 // keeps its own in a temporary folder so `npm test` leaves the work tree as it was.
@@ -88,7 +88,7 @@ let deviceRowId = 0;
 async function startStack(): Promise<Ready> {
   const ports = { api: await freePort(), mqtt: await freePort(), dashboard: await freePort() };
   data = await temporaryDataDir('dashboard');
-  stack = spawnLogged(process.execPath, [tsxCli, 'local/start.ts'], {
+  stack = spawnLogged(process.execPath, startCommand(), {
     API_PORT: String(ports.api),
     MQTT_PORT: String(ports.mqtt),
     DASHBOARD_PORT: String(ports.dashboard),

@@ -661,6 +661,66 @@ resources:
     expect(emulator.stats().acknowledged).toBe(total);
   });
 
+  it('bounds each batch by maxBytes of rule output, a larger lone message going alone', async () => {
+    const device = unique('dev');
+    const batchYml = (batch: Record<string, unknown>) =>
+      JSON.stringify({
+        service: 'easysmart',
+        functions: {
+          ingest: {
+            handler: 'h.handler',
+            events: [
+              {
+                iot: {
+                  sql: `SELECT * FROM 'devices/${device}/telemetry'`,
+                  sqlVersion: '2016-03-23',
+                },
+              },
+            ],
+          },
+        },
+        custom: { iotRulesEmulator: { batch: { ingest: batch } } },
+      });
+    const { lambda, start } = await setup({
+      yml: batchYml({ maxRecords: 100, maxWaitMs: 100, maxBytes: 1000 }),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    const emulator = await start();
+    // Each output is about 110 bytes of JSON: at most 9 fit in 1,000.
+    const filler = 'x'.repeat(90);
+    await Promise.all(
+      Array.from({ length: 40 }, (_, n) =>
+        publish(`devices/${device}/telemetry`, JSON.stringify({ n, filler })),
+      ),
+    );
+    await publish(
+      `devices/${device}/telemetry`,
+      JSON.stringify({ n: 40, filler: 'y'.repeat(2000) }),
+    );
+    await vi.waitFor(
+      () => expect(lambda.succeeded.flatMap((call) => call.event as unknown[])).toHaveLength(41),
+      { timeout: 10_000 },
+    );
+    await emulator.idle();
+    const bodies = lambda.succeeded.map((call) => call.event as Array<{ n: number }>);
+    for (const body of bodies) {
+      if (body.length > 1)
+        expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThanOrEqual(1000);
+    }
+    expect(bodies.filter((body) => body.length > 1).length).toBeGreaterThan(3);
+    expect(bodies.find((body) => body.some((record) => record.n === 40))).toHaveLength(1);
+    expect(bodies.flat().map((record) => record.n)).toEqual(
+      Array.from({ length: 41 }, (_, n) => n),
+    );
+
+    // The Lambda request limit is a ceiling no setting may lift.
+    const tooBig = await setup({
+      yml: batchYml({ maxRecords: 100, maxBytes: 6 * 1024 * 1024 }),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    await expect(tooBig.start()).rejects.toThrow(/maxBytes must be at most 5242880/);
+  });
+
   it('dead-letters a failed batch record by record', async () => {
     const device = unique('dev');
     const yml = JSON.stringify({

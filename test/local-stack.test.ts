@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from './support/local-stack.ts';
+import { type LocalStack, START_ARGUMENTS, startLocalStack } from './support/local-stack.ts';
 import { commandOf, descendantsOf, isAlive } from './support/processes.ts';
 import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
 
@@ -41,6 +41,13 @@ afterAll(async () => {
 });
 
 describe('the local stack (npm start)', () => {
+  it('is started by these tests exactly as npm start starts it', () => {
+    const pkg = JSON.parse(
+      readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8'),
+    ) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe(`tsx ${START_ARGUMENTS.join(' ')}`);
+  });
+
   const account = {
     tenant_name: 'Local Acme',
     username: 'local-owner',

@@ -9,6 +9,10 @@ import { freePort, temporaryDataDir, waitUntil } from './servers.ts';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
+/** What `npm start` runs (package.json's `start`, minus `tsx`), for `node <tsx cli> ...`. */
+export const START_ARGUMENTS = ['--max-semi-space-size=64', 'local/start.ts'];
+export const startCommand = (): string[] => [tsxCli, ...START_ARGUMENTS];
+
 export interface LocalStack {
   child: ChildProcess;
   api: string;
@@ -39,7 +43,7 @@ export interface LocalStack {
 }
 
 /**
- * Runs `tsx local/start.ts` (what `npm start` runs) on free ports in a temporary data
+ * Runs what `npm start` runs on free ports in a temporary data
  * directory, as its own process group, and resolves once it prints READY.
  */
 export async function startLocalStack(
@@ -47,7 +51,7 @@ export async function startLocalStack(
   dataDir?: string,
 ): Promise<LocalStack> {
   const dir = dataDir ?? (await temporaryDataDir('stack')).dir;
-  const child = spawn(process.execPath, [tsxCli, 'local/start.ts'], {
+  const child = spawn(process.execPath, startCommand(), {
     cwd: repoRoot,
     env: {
       ...process.env,
