@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { InfluxQL } from './influxql.ts';
@@ -144,6 +146,10 @@ function refusalOf(message: string, status: number): InfluxError {
 
 async function errorMessage(response: Response): Promise<string> {
   const text = await response.text().catch(() => '');
+  return messageOf(text, response.headers.get('x-influxdb-error'), response.status);
+}
+
+function messageOf(text: string, errorHeader: string | null | undefined, status: number): string {
   try {
     const body = JSON.parse(text) as { error?: unknown; message?: unknown };
     if (typeof body.error === 'string') return body.error;
@@ -151,7 +157,13 @@ async function errorMessage(response: Response): Promise<string> {
   } catch {
     // Not JSON (a proxy's page, say): the text itself is the best message there is.
   }
-  return text.trim() || response.headers.get('x-influxdb-error') || `HTTP ${response.status}`;
+  return text.trim() || errorHeader || `HTTP ${status}`;
+}
+
+/** A write's answer: the status, and the server's message when it refused. */
+interface WriteAnswer {
+  status: number;
+  message: string;
 }
 
 function isSeries(value: unknown): value is {
@@ -177,6 +189,12 @@ export class InfluxClient {
   readonly #maxBatchBytes: number;
   readonly #writeConcurrency: number;
   readonly #gzip: boolean;
+  /**
+   * Writes go through node:http rather than fetch: fetch's web streams copy a 5,000-line
+   * body twice more, which cost the client about 0.2 us per line (a tenth of the ingest
+   * function's time). Connections are kept for the next invocation.
+   */
+  readonly #writeAgent: http.Agent;
 
   constructor(options: InfluxClientOptions) {
     this.#url = options.url.replace(/\/+$/, '');
@@ -186,6 +204,9 @@ export class InfluxClient {
     this.#maxBatchBytes = options.maxBatchBytes ?? 8 * 1024 * 1024;
     this.#writeConcurrency = Math.max(1, options.writeConcurrency ?? 2);
     this.#gzip = options.gzip ?? false;
+    this.#writeAgent = this.#url.startsWith('https:')
+      ? new https.Agent({ keepAlive: true })
+      : new http.Agent({ keepAlive: true });
     this.#headers = {};
     const auth = options.auth;
     // Headers, not u/p query parameters: URLs end up in proxies' and servers' logs.
@@ -230,6 +251,67 @@ export class InfluxClient {
       );
     }
     return response;
+  }
+
+  /** POSTs a write body; what `#request` does for fetch, for node:http. */
+  #post(
+    path: string,
+    body: string | Buffer,
+    headers: Record<string, string>,
+  ): Promise<WriteAnswer> {
+    const url = new URL(`${this.#url}${path}`);
+    const timeoutMs = this.#timeoutMs;
+    const transport = url.protocol === 'https:' ? https : http;
+    return new Promise<WriteAnswer>((resolve, reject) => {
+      const unavailable = (message: string, cause?: unknown) =>
+        reject(new InfluxUnavailableError(message, undefined, { cause }));
+      const request = transport.request(
+        url,
+        {
+          method: 'POST',
+          agent: this.#writeAgent,
+          headers: {
+            ...this.#headers,
+            ...headers,
+            'content-length': String(Buffer.byteLength(body)),
+          },
+        },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', (error) =>
+            unavailable(`InfluxDB is unreachable at ${this.#url}: ${error.message}`, error),
+          );
+          response.on('end', () => {
+            clearTimeout(timer);
+            const header = response.headers['x-influxdb-error'];
+            const message =
+              status === 204 || status === 200
+                ? ''
+                : messageOf(
+                    Buffer.concat(chunks).toString('utf8'),
+                    Array.isArray(header) ? header[0] : header,
+                    status,
+                  );
+            if (status >= 500 || status === 429) {
+              reject(new InfluxUnavailableError(`InfluxDB answered ${status}: ${message}`, status));
+            } else {
+              resolve({ status, message });
+            }
+          });
+        },
+      );
+      const timer = setTimeout(() => {
+        request.destroy();
+        unavailable(`InfluxDB did not answer within ${timeoutMs} ms`);
+      }, timeoutMs);
+      request.on('error', (error) => {
+        clearTimeout(timer);
+        unavailable(`InfluxDB is unreachable at ${this.#url}: ${error.message}`, error);
+      });
+      request.end(body);
+    });
   }
 
   /** True when the server answers `/ping`; never throws. */
@@ -316,22 +398,18 @@ export class InfluxClient {
   ): Promise<RefusedBatch | undefined> {
     const text = batch.lines.join('\n');
     const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
-    let body: string | Uint8Array<ArrayBuffer> = text;
+    let body: string | Buffer = text;
     if (this.#gzip) {
-      body = new Uint8Array(await gzip(text));
+      body = await gzip(text);
       headers['content-encoding'] = 'gzip';
     }
-    const response = await this.#request(`/write?${params}`, { method: 'POST', body, headers });
-    if (response.status === 204 || response.status === 200) {
-      await response.body?.cancel();
-      return undefined;
-    }
-    const message = await errorMessage(response);
+    const { status, message } = await this.#post(`/write?${params}`, body, headers);
+    if (status === 204 || status === 200) return undefined;
     const beyond = RETENTION_REFUSAL.exec(message);
     if (beyond && !TYPE_CONFLICT.test(message)) {
       return { offset: batch.offset, lines: batch.lines.length, dropped: Number(beyond[1]) };
     }
-    throw refusalOf(message, response.status);
+    throw refusalOf(message, status);
   }
 
   /**
