@@ -647,10 +647,12 @@ class Emulator {
         if (this.ackHoldTimerFor !== holding) {
           clearTimeout(this.ackHoldTimer);
           this.ackHoldTimerFor = holding;
-          this.ackHoldTimer = setTimeout(
-            () => this.acknowledgeSettled([]),
-            this.ackHoldLimitMs - heldFor,
-          );
+          this.ackHoldTimer = setTimeout(() => {
+            // Timers may fire a millisecond early by Date.now(): forget this one so that the
+            // check below arms another rather than waiting for a settle that may never come.
+            this.ackHoldTimerFor = undefined;
+            this.acknowledgeSettled([]);
+          }, this.ackHoldLimitMs - heldFor);
           this.ackHoldTimer.unref();
         }
       } else if (this.heldBackBy !== holding) {
