@@ -145,12 +145,15 @@ async function rawInflux(url: string, points: number): Promise<number> {
   await client.query('CREATE DATABASE bench_raw' as never);
   const perBatch = 5_000;
   const batches = Math.ceil(points / perBatch);
-  const base = Date.now() - 30 * 60_000;
-  // Made before the clock starts, as the pipeline's messages are.
+  const base = Date.now() - 2 * 60_000;
+  // Made before the clock starts, as the pipeline's messages are. Reading n is reading n % 50
+  // of message m = n / 50, which device m % DEVICES sends: the same points as phase (b)'s.
   const lines = Array.from({ length: batches }, (_, b) =>
-    Array.from({ length: perBatch }, (_, i) => {
-      const n = b * perBatch + i;
-      return `sensor_data,device_id=RAW_${Math.floor(n / 50) % DEVICES},entity_id=v,entity_type=sensor,tenant_id=1 value=${n} ${base + n}`;
+    Array.from({ length: perBatch }, (_, j) => {
+      const n = b * perBatch + j;
+      const m = Math.floor(n / 50);
+      const time = base + Math.floor(m / DEVICES) * 50 + (n % 50);
+      return `sensor_data,device_id=RAW_${m % DEVICES},entity_id=v,entity_type=sensor,tenant_id=1 value=${n} ${time}`;
     }),
   );
   let next = 0;
@@ -236,19 +239,22 @@ async function main() {
       }
       await sleep(1500);
       await waitUntilQuiet(stack.child.pid as number);
-      const base = Date.now() - 30 * 60_000;
+      // Recent readings, as devices online send: older than 10 minutes they would take the
+      // late path (their rollups refreshed as they are written).
+      const base = Date.now() - 2 * 60_000;
       const total = messages * perMessage;
       const publishedAt = new Map<number, number>();
       // Odd, so that with an even number of devices the samples come from every device.
       const sampleEvery = Math.max(1, Math.floor(messages / 200)) | 1;
-      // Message n goes to device n % DEVICES, and its readings are dated from n: unique per device.
+      // Message n goes to device n % DEVICES; each device's readings are a millisecond apart.
       const deviceOf = (n: number) => deviceIds[n % DEVICES] as string;
+      const timeOf = (n: number) => base + Math.floor(n / DEVICES) * perMessage;
       const messageOf = (n: number): Message => {
         const deviceId = deviceOf(n);
         if (perMessage === 1) {
           return [
             `devices/${deviceId}/v/state`,
-            Buffer.from(JSON.stringify({ value: n, timestamp: (base + n) / 1000 })),
+            Buffer.from(JSON.stringify({ value: n, timestamp: timeOf(n) / 1000 })),
           ];
         }
         return [
@@ -256,7 +262,7 @@ async function main() {
           Buffer.from(
             JSON.stringify(
               Array.from({ length: perMessage }, (_, i) => ({
-                timestamp: (base + n * perMessage + i) / 1000,
+                timestamp: (timeOf(n) + i) / 1000,
                 values: { v: n * perMessage + i },
               })),
             ),
@@ -284,7 +290,6 @@ async function main() {
         }),
       );
       const series = `"starter_plan"."sensor_data"`;
-      const timeOf = (n: number) => base + n * perMessage;
       /**
        * Each device's newest stored reading dated at or after its own start (one statement per
        * device: a start shared by all would make InfluxDB scan the others' newer points).

@@ -278,7 +278,7 @@ describe('schema', () => {
         ]).sort(),
       );
       const fiveMinute = String(queries.find((row) => row.name === 'cq_free_plan_5m')?.query);
-      expect(fiveMinute).toContain('RESAMPLE EVERY 5m FOR 2h');
+      expect(fiveMinute).toContain('RESAMPLE EVERY 5m FOR 30m');
       expect(fiveMinute).toContain('GROUP BY time(5m), *');
       for (const fn of ['mean', 'min', 'max', 'count', 'sum', 'last']) {
         expect(fiveMinute).toContain(`${fn}(value) AS ${fn}`);

@@ -41,21 +41,26 @@ export interface Rollup {
   name: '5m' | '1h';
   interval: string;
   /**
-   * How far back each CQ run recomputes. A device flushing an offline buffer delivers
-   * readings up to about an hour late; a CQ without RESAMPLE FOR only fills the latest
-   * interval and would miss them. 5m: the bucket of a reading 1 h late is still in a 2 h
-   * window at the next run (needs > 70 min); 1h: in a 3 h window (needs > 2 h).
+   * How far back each CQ run recomputes, so that it takes in readings that arrive up to
+   * LATE_READING_MS late: their bucket must still be in the window at the next run, which
+   * needs more than LATE_READING_MS + interval + the run interval (5m: 20 min, 1h: 2 h 10 min).
+   * Later readings are refreshed by the writer itself (`InfluxReadingStore.writeReadings`).
+   * Every run reads the whole window again, so it is kept short: with 2 h, each raw point was
+   * aggregated 24 times by the 5m CQ alone, more InfluxDB CPU than writing it.
    */
   resampleFor: string;
 }
 
 export const ROLLUPS: readonly Rollup[] = [
-  { name: '5m', interval: '5m', resampleFor: '2h' },
+  { name: '5m', interval: '5m', resampleFor: '30m' },
   { name: '1h', interval: '1h', resampleFor: '3h' },
 ];
 
-/** Readings older than this (relative to arrival) are past the CQs' reach: see `Rollup`. */
-export const LATE_READING_MS = 60 * 60 * 1000;
+/**
+ * Readings older than this (relative to arrival) are past the CQs' reach (see `Rollup`);
+ * the writer refreshes their rollup buckets itself, device by device.
+ */
+export const LATE_READING_MS = 10 * 60 * 1000;
 
 export function rollupPolicy(plan: string, rollup: Rollup): string {
   return `${plan}_${rollup.name}`;
