@@ -410,37 +410,33 @@ async function main() {
       `raw InfluxDB (5,000-point batches, 2w)  ${fmt(influxRate)} points/s${runs(raw)}`,
       ...cpuLines(raw),
     );
-    if (PHASES.includes('a')) {
-      console.log(`pipeline (a): ${MESSAGES_A} messages x 1 reading ...`);
-      const a = await median(REPEAT, (attempt) =>
-        run('one reading per message', `BENCHA${attempt}`, MESSAGES_A, 1, {
-          measureLatency: false,
-        }),
+    /** A saturated phase: median throughput without polling, then latency at that load. */
+    const saturated = async (
+      phase: 'a' | 'b',
+      perMessage: number,
+      messages: number,
+      baseline: { rate: number; name: string },
+    ) => {
+      const label = `${perMessage} reading${perMessage === 1 ? '' : 's'} per message`;
+      const prefix = `BENCH${phase.toUpperCase()}`;
+      console.log(`pipeline (${phase}): ${messages} messages x ${label} ...`);
+      const outcome = await median(REPEAT, (attempt) =>
+        run(label, `${prefix}${attempt}`, messages, perMessage, { measureLatency: false }),
       );
-      const aLatency = await run('one reading per message', 'BENCHAL', MESSAGES_A, 1, {
+      const latency = await run(label, `${prefix}L`, messages, perMessage, {
         measureLatency: true,
       });
       results.push(
-        `pipeline (a) 1 reading/message           ${fmt(a.rate)} readings/s = ${(a.rate / brokerRate).toFixed(2)} x raw broker${runs(a)}`,
-        ...cpuLines(a),
-        `    latency at that load                 p50 ${fmt(aLatency.p50)} ms, p99 ${fmt(aLatency.p99)} ms (${aLatency.samples} samples; that run: ${fmt(aLatency.rate)} readings/s)`,
+        `pipeline (${phase}) ${label.padEnd(26)} ${fmt(outcome.rate)} readings/s = ${(outcome.rate / baseline.rate).toFixed(2)} x ${baseline.name}${runs(outcome)}`,
+        ...cpuLines(outcome),
+        `    latency at that load                 p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms (${latency.samples} samples; that run: ${fmt(latency.rate)} readings/s)`,
       );
+    };
+    if (PHASES.includes('a')) {
+      await saturated('a', 1, MESSAGES_A, { rate: brokerRate, name: 'raw broker' });
     }
     if (PHASES.includes('b')) {
-      console.log(`pipeline (b): ${MESSAGES_B} messages x 50 readings ...`);
-      const b = await median(REPEAT, (attempt) =>
-        run('50 readings per message', `BENCHB${attempt}`, MESSAGES_B, 50, {
-          measureLatency: false,
-        }),
-      );
-      const bLatency = await run('50 readings per message', 'BENCHBL', MESSAGES_B, 50, {
-        measureLatency: true,
-      });
-      results.push(
-        `pipeline (b) 50 readings/message         ${fmt(b.rate)} readings/s = ${(b.rate / influxRate).toFixed(2)} x raw InfluxDB${runs(b)}`,
-        ...cpuLines(b),
-        `    latency at that load                 p50 ${fmt(bLatency.p50)} ms, p99 ${fmt(bLatency.p99)} ms (${bLatency.samples} samples; that run: ${fmt(bLatency.rate)} readings/s)`,
-      );
+      await saturated('b', 50, MESSAGES_B, { rate: influxRate, name: 'raw InfluxDB' });
     }
     if (PHASES.includes('c')) {
       console.log(
