@@ -437,9 +437,19 @@ describe('the dashboard against the local stack', () => {
     );
     await stale.reload();
     await stale.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 10_000 });
-    await expect(stale.getByRole('status').first().textContent()).resolves.toMatch(
-      /sign in again/i,
-    );
+    // This step failed twice in full runs (the page signed out without its notice): say what
+    // the page showed, so that the next failure explains itself.
+    const notice = await stale
+      .getByRole('status')
+      .first()
+      .textContent({ timeout: 10_000 })
+      .catch(async (error: Error) => {
+        const stored = await stale.evaluate(() => sessionStorage.getItem('easysmart.session'));
+        throw new Error(
+          `${error.message}\npage shows: ${await stale.locator('body').textContent()}\nsession: ${stored}`,
+        );
+      });
+    expect(notice).toMatch(/sign in again/i);
     await stale.getByLabel('Username or email').fill('other-owner');
     await stale.getByLabel('Password').fill('another long password');
     await stale.getByRole('button', { name: 'Sign in' }).click();
