@@ -117,8 +117,13 @@ export function orderingKey(topic: string): string {
 
 /** MQTT 5 Session Expiry Interval meaning "never": queued messages wait however long we are down. */
 const SESSION_NEVER_EXPIRES = 0xffff_ffff;
-/** The largest Receive Maximum MQTT 5 allows: the broker may send that many unacknowledged. */
-const RECEIVE_MAXIMUM = 65_535;
+/**
+ * MQTT 5 Receive Maximum: the broker sends at most this many unacknowledged, and queues the
+ * rest (cheaply, in C). It is more than the invocations in flight can take, and far less
+ * than the protocol's 65,535: with that many, the emulator held hundreds of megabytes of
+ * 50-reading messages and spent about a tenth more CPU per message (pipeline benchmark).
+ */
+const RECEIVE_MAXIMUM = 8192;
 
 /** One PUBLISH from the broker, acknowledged once each rule output made from it is settled. */
 interface Delivery {
