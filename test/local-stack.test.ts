@@ -46,6 +46,12 @@ describe('the local stack (npm start)', () => {
       readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8'),
     ) as { scripts: Record<string, string> };
     expect(pkg.scripts.start).toBe(`tsx ${START_ARGUMENTS.join(' ')}`);
+    // The Docker image runs it too, without npm in between (signals go straight to it).
+    const entrypoint = readFileSync(
+      path.join(import.meta.dirname, '..', 'docker', 'app-entrypoint.sh'),
+      'utf8',
+    );
+    expect(entrypoint).toContain(`\nexec npx tsx ${START_ARGUMENTS.join(' ')}\n`);
   });
 
   const account = {

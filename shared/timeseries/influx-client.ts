@@ -160,6 +160,17 @@ function messageOf(text: string, errorHeader: string | null | undefined, status:
   return text.trim() || errorHeader || `HTTP ${status}`;
 }
 
+/** Answers worth retrying later: the server is overloaded or failing, not refusing. */
+const isUnavailableStatus = (status: number) => status >= 500 || status === 429;
+
+const answeredError = (status: number, message: string) =>
+  new InfluxUnavailableError(`InfluxDB answered ${status}: ${message}`, status);
+
+const timeoutError = (timeoutMs: number, cause?: unknown) =>
+  new InfluxUnavailableError(`InfluxDB did not answer within ${timeoutMs} ms`, undefined, {
+    cause,
+  });
+
 /** A write's answer: the status, and the server's message when it refused. */
 interface WriteAnswer {
   status: number;
@@ -236,21 +247,23 @@ export class InfluxClient {
       });
     } catch (error) {
       const timedOut = error instanceof Error && error.name === 'TimeoutError';
-      throw new InfluxUnavailableError(
-        timedOut
-          ? `InfluxDB did not answer within ${timeoutMs} ms`
-          : `InfluxDB is unreachable at ${this.#url}: ${error instanceof Error ? error.message : String(error)}`,
-        undefined,
-        { cause: error },
-      );
+      throw timedOut ? timeoutError(timeoutMs, error) : this.#unreachable(error);
     }
-    if (response.status >= 500 || response.status === 429) {
-      throw new InfluxUnavailableError(
-        `InfluxDB answered ${response.status}: ${await errorMessage(response)}`,
-        response.status,
-      );
+    if (isUnavailableStatus(response.status)) {
+      throw answeredError(response.status, await errorMessage(response));
     }
     return response;
+  }
+
+  #unreachable(error: unknown): InfluxUnavailableError {
+    const detail = error instanceof Error ? error.message : String(error);
+    return new InfluxUnavailableError(
+      `InfluxDB is unreachable at ${this.#url}: ${detail}`,
+      undefined,
+      {
+        cause: error,
+      },
+    );
   }
 
   /** POSTs a write body; what `#request` does for fetch, for node:http. */
@@ -263,8 +276,6 @@ export class InfluxClient {
     const timeoutMs = this.#timeoutMs;
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise<WriteAnswer>((resolve, reject) => {
-      const unavailable = (message: string, cause?: unknown) =>
-        reject(new InfluxUnavailableError(message, undefined, { cause }));
       const request = transport.request(
         url,
         {
@@ -280,9 +291,7 @@ export class InfluxClient {
           const status = response.statusCode ?? 0;
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('error', (error) =>
-            unavailable(`InfluxDB is unreachable at ${this.#url}: ${error.message}`, error),
-          );
+          response.on('error', (error) => reject(this.#unreachable(error)));
           response.on('end', () => {
             clearTimeout(timer);
             const header = response.headers['x-influxdb-error'];
@@ -294,8 +303,8 @@ export class InfluxClient {
                     Array.isArray(header) ? header[0] : header,
                     status,
                   );
-            if (status >= 500 || status === 429) {
-              reject(new InfluxUnavailableError(`InfluxDB answered ${status}: ${message}`, status));
+            if (isUnavailableStatus(status)) {
+              reject(answeredError(status, message));
             } else {
               resolve({ status, message });
             }
@@ -304,11 +313,11 @@ export class InfluxClient {
       );
       const timer = setTimeout(() => {
         request.destroy();
-        unavailable(`InfluxDB did not answer within ${timeoutMs} ms`);
+        reject(timeoutError(timeoutMs));
       }, timeoutMs);
       request.on('error', (error) => {
         clearTimeout(timer);
-        unavailable(`InfluxDB is unreachable at ${this.#url}: ${error.message}`, error);
+        reject(this.#unreachable(error));
       });
       request.end(body);
     });
