@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 import { ensureBinaries } from '../local/services/binaries.ts';
 import { startInfluxdb } from '../local/services/influxdb.ts';
@@ -16,6 +18,25 @@ import type { TestStack } from './support/test-stack.ts';
  * temporary directory, and hands their addresses to the tests through `inject('testStack')`.
  * A server that cannot start fails the run: tests never skip for want of one.
  */
+const firmwareDir = path.join(import.meta.dirname, '..', 'firmware');
+
+/**
+ * Several files start the virtual device through its launcher, which builds it when a
+ * source is newer than the binary. Building it once here, before any file runs, keeps those
+ * launchers from building at the same moment and keeps compile time out of their timeouts.
+ */
+async function buildVirtualDevice(): Promise<void> {
+  try {
+    await promisify(execFile)('make', ['-j2', '-C', firmwareDir, 'virtual-device']);
+  } catch (error) {
+    const { message, stdout, stderr } = error as Error & { stdout?: string; stderr?: string };
+    throw new Error(
+      'the virtual device did not build (it needs g++, make and libmosquitto-dev): ' +
+        `${message}\n${stdout ?? ''}${stderr ?? ''}`,
+    );
+  }
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const data = await temporaryDataDir('test');
   const stops: Array<() => Promise<void>> = [];
@@ -26,14 +47,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     ensureBinaries(['mosquitto', 'mosquitto_ctrl', 'influxd']);
     // allSettled, not all: a server still starting when another fails must be stopped too.
-    const [postgres, influx, mosquitto] = await Promise.allSettled([
+    const [postgres, influx, mosquitto, virtualDevice] = await Promise.allSettled([
       startPostgres({ dataDir: path.join(data.dir, 'postgres') }),
       startInfluxdb({ dataDir: path.join(data.dir, 'influxdb') }),
       startMosquitto({ dataDir: path.join(data.dir, 'mosquitto') }),
+      buildVirtualDevice(),
     ]);
     for (const started of [postgres, influx, mosquitto]) {
       if (started.status === 'fulfilled') stops.push(started.value.stop);
     }
+    if (virtualDevice.status === 'rejected') throw virtualDevice.reason;
     if (postgres.status === 'rejected') throw postgres.reason;
     if (influx.status === 'rejected') throw influx.reason;
     if (mosquitto.status === 'rejected') throw mosquitto.reason;
