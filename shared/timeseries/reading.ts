@@ -136,6 +136,54 @@ export function pointOf(reading: Reading): LinePoint {
   };
 }
 
+/**
+ * `String(ms)` for an integer, three times as fast for today's epochs: 1.7e12 is not a small
+ * integer to V8, and its general number-to-string conversion showed in the ingest profile.
+ */
+function formatEpochMs(ms: number): string {
+  if (ms < 1e6) return String(ms);
+  const high = Math.floor(ms / 1e6);
+  return `${high}${String(1e6 + (ms - high * 1e6)).slice(1)}`;
+}
+
+interface SeriesPrefix {
+  tenantId: number;
+  entityType: EntityType;
+  /** The line up to the field value: `sensor_data,device_id=...,tenant_id=7 value=`. */
+  text: string;
+}
+
+/**
+ * Line prefixes of recent series, by device and entity. Each reading of a series starts its
+ * line with the same text; made once, it is one flat piece instead of nine to concatenate
+ * and, when the batch is joined, to copy out of a tree of pieces.
+ */
+const seriesPrefixes = new Map<string, Map<string, SeriesPrefix>>();
+const MAX_PREFIX_DEVICES = 10_000;
+
+/** For a reading `fieldProblem` passed, whose ids therefore need no escaping. */
+function seriesPrefix(reading: Reading): string {
+  let byEntity = seriesPrefixes.get(reading.deviceId);
+  const cached = byEntity?.get(reading.entityId);
+  if (cached && cached.tenantId === reading.tenantId && cached.entityType === reading.entityType) {
+    return cached.text;
+  }
+  const { measurement, field } = storageOf(reading.entityType);
+  // Tags in sorted order: what the server would produce anyway, and cheaper for it to index.
+  const text = `${measurement},device_id=${reading.deviceId},entity_id=${reading.entityId},entity_type=${reading.entityType},tenant_id=${reading.tenantId} ${field}=`;
+  if (!byEntity) {
+    if (seriesPrefixes.size >= MAX_PREFIX_DEVICES) seriesPrefixes.clear();
+    byEntity = new Map();
+    seriesPrefixes.set(reading.deviceId, byEntity);
+  }
+  byEntity.set(reading.entityId, {
+    tenantId: reading.tenantId,
+    entityType: reading.entityType,
+    text,
+  });
+  return text;
+}
+
 /** Line protocol for a reading; throws `InvalidReadingError` rather than write a wrong point. */
 export function readingToLine(reading: Reading): string {
   const problem = fieldProblem(reading);
@@ -147,12 +195,10 @@ export function readingToLine(reading: Reading): string {
   ) {
     // What `toLine(pointOf(reading))` makes, without its objects and sort, which were a
     // tenth of the ingest function's time: once `fieldProblem` passed, the ids match
-    // patterns that need no escaping, the tags below are in sorted order and the value is
-    // a finite number or a boolean.
-    const { measurement, field } = storageOf(reading.entityType);
+    // patterns that need no escaping and the value is a finite number or a boolean.
     const value =
       typeof reading.value === 'number' ? formatFloat(reading.value) : String(reading.value);
-    return `${measurement},device_id=${reading.deviceId},entity_id=${reading.entityId},entity_type=${reading.entityType},tenant_id=${reading.tenantId} ${field}=${value} ${reading.timeMs}`;
+    return `${seriesPrefix(reading)}${value} ${formatEpochMs(reading.timeMs)}`;
   }
   try {
     return toLine(pointOf(reading));
