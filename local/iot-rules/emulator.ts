@@ -143,13 +143,26 @@ interface Item {
   delivery: Delivery;
   definition: RuleDefinition;
   /**
-   * The rule output as JSON, made once: its exact size bounds batches, and an invocation's
-   * body is these joined (one JSON.stringify of the whole batch cost as much again).
+   * The rule output as JSON (UTF-8), made once: its size bounds batches, and an invocation's
+   * body is these concatenated (one JSON.stringify of the whole batch cost as much again).
    */
-  json: string;
+  json: Buffer;
   enqueuedAt: number;
-  /** UTF-8 bytes of `json`. */
-  bytes: number;
+}
+
+const OPEN_ARRAY = Buffer.from('[');
+const COMMA = Buffer.from(',');
+const CLOSE_ARRAY = Buffer.from(']');
+
+/** `[a,b,...]` from the items' JSON. */
+function jsonArrayOf(items: readonly Item[]): Buffer {
+  const parts: Buffer[] = [OPEN_ARRAY];
+  for (const [index, item] of items.entries()) {
+    if (index > 0) parts.push(COMMA);
+    parts.push(item.json);
+  }
+  parts.push(CLOSE_ARRAY);
+  return Buffer.concat(parts);
 }
 
 /**
@@ -276,7 +289,7 @@ class FunctionDispatcher {
         if (this.busyTopics.has(topic)) continue;
         let take = 0;
         while (take < queue.length && items.length + take < maxRecords) {
-          const size = (queue[take] as Item).bytes;
+          const size = (queue[take] as Item).json.length;
           // A batch stays under its byte limit; a lone larger message goes alone.
           if (items.length + take > 0 && bytes + size > maxBytes) {
             full = true;
@@ -307,9 +320,7 @@ class FunctionDispatcher {
 
   private async invoke(items: Item[]): Promise<void> {
     const { retry, log } = this.emulator;
-    const payload = this.batch
-      ? `[${items.map((item) => item.json).join(',')}]`
-      : (items[0] as Item).json;
+    const payload = this.batch ? jsonArrayOf(items) : (items[0] as Item).json;
     const started = Date.now();
     let delay = retry.initialDelayMs;
     for (let attempt = 1; ; attempt += 1) {
@@ -359,7 +370,7 @@ class FunctionDispatcher {
           batched: this.batch !== undefined,
           topic: item.delivery.topic,
           payloadBase64: item.delivery.payload.toString('base64'),
-          event: JSON.parse(item.json),
+          event: JSON.parse(item.json.toString('utf8')),
           error,
           attempts,
           receivedAt: new Date(item.delivery.receivedAt).toISOString(),
@@ -580,13 +591,11 @@ class Emulator {
         timestamp: delivery.receivedAt,
       });
       if (result.fired) {
-        const json = JSON.stringify(result.output);
         items.push({
           delivery,
           definition,
-          json,
+          json: Buffer.from(JSON.stringify(result.output)),
           enqueuedAt: delivery.receivedAt,
-          bytes: Buffer.byteLength(json),
         });
         continue;
       }
