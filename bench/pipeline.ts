@@ -10,7 +10,7 @@
  * The readings come from DEVICES devices at once, as a plant's would: the rules engine keeps
  * each topic's messages in order, so one device alone is served one batch at a time.
  *
- *   npx tsx bench/pipeline.ts [--messages-a 200000] [--messages-b 10000] [--devices 8]
+ *   npx tsx bench/pipeline.ts [--messages-a 200000] [--messages-b 40000] [--devices 8]
  *                             [--repeat 3] [--warmup 1] [--only a,b,c]
  *
  * Each rate is the median of --repeat runs, after --warmup runs that are not counted, and
@@ -25,13 +25,14 @@ import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
 import { startLocalStack } from '../test/support/local-stack.ts';
 import { privateMosquitto } from '../test/support/servers.ts';
 import { cpuBetween, sampleCpu, waitUntilQuiet } from './cpu.ts';
+import { MqttPublisher, type PublishPacket, publishPacket } from './mqtt-publisher.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
   return at === -1 ? fallback : Number(process.argv[at + 1]);
 }
 const MESSAGES_A = option('messages-a', 200_000);
-const MESSAGES_B = option('messages-b', 10_000);
+const MESSAGES_B = option('messages-b', 40_000);
 const DEVICES = option('devices', 8);
 const REPEAT = option('repeat', 3);
 const WARMUP = option('warmup', 1);
@@ -70,56 +71,21 @@ function connect(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttCl
   });
 }
 
-type Message = readonly [topic: string, payload: Buffer];
-
 /**
- * Publishes the messages with QoS 1, keeping at most INFLIGHT unacknowledged; `sent(k)` is
- * called as message k goes out. The messages are made before the clock starts: devices do
- * that work on their own CPUs, not on the platform's.
+ * A device's message as it goes on the wire, made before the clock starts: devices do that
+ * work on their own CPUs, not on the platform's.
  */
-async function publishAll(
-  client: mqtt.MqttClient,
-  messages: readonly Message[],
-  sent: (k: number) => void = () => {},
-) {
-  let next = 0;
-  const worker = async () => {
-    while (next < messages.length) {
-      const k = next++;
-      const [topic, payload] = messages[k] as Message;
-      sent(k);
-      await client.publishAsync(topic, payload, { qos: 1 });
-    }
-  };
-  await Promise.all(Array.from({ length: INFLIGHT }, worker));
-}
-
-/** Publishes the messages with QoS 1 at `perSecond`, as a device on a schedule would. */
-async function publishPaced(
-  client: mqtt.MqttClient,
-  messages: readonly Message[],
-  perSecond: number,
-  sent: (k: number) => void,
-) {
-  const started = performance.now();
-  const acks: Array<Promise<unknown>> = [];
-  for (let k = 0; k < messages.length; k++) {
-    const due = started + (k * 1000) / perSecond;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
-    const [topic, payload] = messages[k] as Message;
-    sent(k);
-    acks.push(client.publishAsync(topic, payload, { qos: 1 }));
-  }
-  await Promise.all(acks);
-}
+type Message = PublishPacket;
 
 async function rawBroker(count: number): Promise<number> {
   const broker = await privateMosquitto();
   try {
     const account = { username: broker.platform.username, password: broker.platform.password };
     const subscriber = await connect(broker.url, { ...account, clientId: 'bench-sub' });
-    const publisher = await connect(broker.url, { ...account, clientId: 'bench-pub' });
+    const publisher = await MqttPublisher.connect(broker.url, {
+      ...account,
+      clientId: 'bench-pub',
+    });
     let received = 0;
     const done = new Promise<void>((resolve) =>
       subscriber.on('message', () => {
@@ -129,14 +95,14 @@ async function rawBroker(count: number): Promise<number> {
     await subscriber.subscribeAsync('devices/bench/#', { qos: 1 });
     const messages = Array.from(
       { length: count },
-      (_, n): Message => ['devices/bench/x/state', Buffer.from(`{"value":${n}}`)],
+      (_, n): Message => publishPacket('devices/bench/x/state', Buffer.from(`{"value":${n}}`)),
     );
     const started = performance.now();
-    await publishAll(publisher, messages);
+    await publisher.publishAll(messages, INFLIGHT);
     await done;
     const rate = count / ((performance.now() - started) / 1000);
     subscriber.end(true);
-    publisher.end(true);
+    publisher.close();
     return rate;
   } finally {
     await broker.dispose();
@@ -220,7 +186,7 @@ async function main() {
     ) => {
       const { pacedPerSecond, measureLatency } = options;
       const deviceIds = Array.from({ length: DEVICES }, (_, d) => `${prefix}_${d}`);
-      const connections: mqtt.MqttClient[] = [];
+      const connections: MqttPublisher[] = [];
       const registryIds: number[] = [];
       for (const deviceId of deviceIds) {
         const created = await stack.request(
@@ -236,11 +202,15 @@ async function main() {
         }
         registryIds.push(created.body.device.id);
         const { username, password, client_id } = created.body.credentials;
-        const device = await connect(stack.mqtt, { username, password, clientId: client_id });
-        await device.publishAsync(
-          `devices/${deviceId}/discovery`,
-          JSON.stringify({ entities: [{ entity_id: 'v', entity_type: 'sensor', name: 'v' }] }),
-          { qos: 1 },
+        const device = await MqttPublisher.connect(stack.mqtt, {
+          username,
+          password,
+          clientId: client_id,
+        });
+        const discovery = { entities: [{ entity_id: 'v', entity_type: 'sensor', name: 'v' }] };
+        await device.publishAll(
+          [publishPacket(`devices/${deviceId}/discovery`, Buffer.from(JSON.stringify(discovery)))],
+          1,
         );
         connections.push(device);
       }
@@ -259,12 +229,12 @@ async function main() {
       const messageOf = (n: number): Message => {
         const deviceId = deviceOf(n);
         if (perMessage === 1) {
-          return [
+          return publishPacket(
             `devices/${deviceId}/v/state`,
             Buffer.from(JSON.stringify({ value: n, timestamp: timeOf(n) / 1000 })),
-          ];
+          );
         }
-        return [
+        return publishPacket(
           `devices/${deviceId}/telemetry`,
           Buffer.from(
             JSON.stringify(
@@ -274,7 +244,7 @@ async function main() {
               })),
             ),
           ),
-        ];
+        );
       };
       // Device d sends messages d, d + DEVICES, d + 2 * DEVICES, ...
       const perDevice = deviceIds.map((_, d) =>
@@ -292,8 +262,8 @@ async function main() {
             if (n % sampleEvery === 0) publishedAt.set(n, performance.now());
           };
           return pacedPerSecond
-            ? publishPaced(device, list, pacedPerSecond / DEVICES, sent)
-            : publishAll(device, list, sent);
+            ? device.publishPaced(list, pacedPerSecond / DEVICES, sent)
+            : device.publishAll(list, INFLIGHT, sent);
         }),
       );
       const series = `"starter_plan"."sensor_data"`;
@@ -401,7 +371,7 @@ async function main() {
       const seconds = (finished.at - started) / 1000;
       const cpu = cpuBetween(cpuBefore, finished.cpu);
       await Promise.race([pollSamples, sleep(5000)]);
-      for (const device of connections) device.end(true);
+      for (const device of connections) device.close();
       // The plan's device limit would stop the next run otherwise.
       for (const id of registryIds) {
         const removed = await stack.request('DELETE', `/api/devices/${id}`, undefined, token);
@@ -428,7 +398,7 @@ async function main() {
     const runs = (outcome: { rates: number[] }) =>
       REPEAT > 1 ? ` [median of ${outcome.rates.map(fmt).join(', ')}]` : '';
     results.push(
-      `raw broker (QoS 1, mqtt.js)             ${fmt(brokerRate)} msg/s${runs(broker)}`,
+      `raw broker (QoS 1)                      ${fmt(brokerRate)} msg/s${runs(broker)}`,
       `raw InfluxDB (5,000-point batches, 2w)  ${fmt(influxRate)} points/s${runs(raw)}`,
       ...cpuLines(raw),
     );
