@@ -18,14 +18,13 @@
  * measured in one more run at the same load: polling InfluxDB for samples takes CPU from what
  * is being measured (about 1 us per reading in (b)), so the throughput runs do not poll.
  */
-import mqtt from 'mqtt';
 import pg from 'pg';
 import { setPlan } from '../infra/admin.ts';
 import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
 import { startLocalStack } from '../test/support/local-stack.ts';
 import { privateMosquitto } from '../test/support/servers.ts';
 import { cpuBetween, sampleCpu, waitUntilQuiet } from './cpu.ts';
-import { MqttPublisher, type PublishPacket, publishPacket } from './mqtt-publisher.ts';
+import { LeanMqttClient, type PublishPacket, publishPacket } from './mqtt-client.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -63,14 +62,6 @@ async function median<T extends { rate: number }>(
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function connect(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
-  return new Promise((resolve, reject) => {
-    const client = mqtt.connect(url, { reconnectPeriod: 0, ...options });
-    client.once('connect', () => resolve(client));
-    client.once('error', reject);
-  });
-}
-
 /**
  * A device's message as it goes on the wire, made before the clock starts: devices do that
  * work on their own CPUs, not on the platform's.
@@ -81,18 +72,15 @@ async function rawBroker(count: number): Promise<number> {
   const broker = await privateMosquitto();
   try {
     const account = { username: broker.platform.username, password: broker.platform.password };
-    const subscriber = await connect(broker.url, { ...account, clientId: 'bench-sub' });
-    const publisher = await MqttPublisher.connect(broker.url, {
+    const subscriber = await LeanMqttClient.connect(broker.url, {
+      ...account,
+      clientId: 'bench-sub',
+    });
+    const publisher = await LeanMqttClient.connect(broker.url, {
       ...account,
       clientId: 'bench-pub',
     });
-    let received = 0;
-    const done = new Promise<void>((resolve) =>
-      subscriber.on('message', () => {
-        if (++received === count) resolve();
-      }),
-    );
-    await subscriber.subscribeAsync('devices/bench/#', { qos: 1 });
+    const { done } = await subscriber.receive('devices/bench/#', count);
     const messages = Array.from(
       { length: count },
       (_, n): Message => publishPacket('devices/bench/x/state', Buffer.from(`{"value":${n}}`)),
@@ -101,7 +89,7 @@ async function rawBroker(count: number): Promise<number> {
     await publisher.publishAll(messages, INFLIGHT);
     await done;
     const rate = count / ((performance.now() - started) / 1000);
-    subscriber.end(true);
+    subscriber.close();
     publisher.close();
     return rate;
   } finally {
@@ -186,7 +174,7 @@ async function main() {
     ) => {
       const { pacedPerSecond, measureLatency } = options;
       const deviceIds = Array.from({ length: DEVICES }, (_, d) => `${prefix}_${d}`);
-      const connections: MqttPublisher[] = [];
+      const connections: LeanMqttClient[] = [];
       const registryIds: number[] = [];
       for (const deviceId of deviceIds) {
         const created = await stack.request(
@@ -202,7 +190,7 @@ async function main() {
         }
         registryIds.push(created.body.device.id);
         const { username, password, client_id } = created.body.credentials;
-        const device = await MqttPublisher.connect(stack.mqtt, {
+        const device = await LeanMqttClient.connect(stack.mqtt, {
           username,
           password,
           clientId: client_id,
