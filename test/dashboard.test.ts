@@ -429,6 +429,10 @@ describe('the dashboard against the local stack', () => {
   it('goes back to sign-in with a message when the API refuses the token', async () => {
     const stale = await newPage(otherContext);
     await stale.goto(`${ready.dashboard}/#/tenant`);
+    // The app starts after the page's load event, once config.json is in: set the stale
+    // session only when it has, or a slow start reads it, is refused, and clears it before
+    // the reload below (which then showed the sign-in page without its notice).
+    await stale.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 10_000 });
     await stale.evaluate(() =>
       sessionStorage.setItem(
         'easysmart.session',
@@ -437,8 +441,7 @@ describe('the dashboard against the local stack', () => {
     );
     await stale.reload();
     await stale.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 10_000 });
-    // This step failed twice in full runs (the page signed out without its notice): say what
-    // the page showed, so that the next failure explains itself.
+    // Say what the page showed if the notice is missing, so that a failure explains itself.
     const notice = await stale
       .getByRole('status')
       .first()
