@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   decodeRuleEvent,
+  MAX_PAYLOAD_BYTES,
   Rejection,
   ruleEventSchema,
   statePayload,
@@ -66,6 +67,40 @@ const item = fc.oneof(
   value,
 );
 const telemetry = fc.oneof(item, fc.array(item, { maxLength: 4 }));
+
+describe('payload decoding', () => {
+  const telemetry = 'devices/PUMP_1/telemetry';
+  const padded = (bytes: number, value: number | string) => {
+    const json = JSON.stringify({ values: { t: value } });
+    return ' '.repeat(bytes - Buffer.byteLength(json)) + json;
+  };
+
+  it('takes a payload of exactly the size limit and refuses one byte more', () => {
+    expect(decoded(telemetry, padded(MAX_PAYLOAD_BYTES, 1))).toMatchObject({
+      ok: true,
+      message: { readings: [{ entityId: 't', value: 1 }] },
+    });
+    expect(decoded(telemetry, padded(MAX_PAYLOAD_BYTES + 1, 1))).toEqual({
+      ok: false,
+      reason: 'payload_too_large',
+    });
+    expect(decoded(telemetry, padded(4 * MAX_PAYLOAD_BYTES, 1))).toEqual({
+      ok: false,
+      reason: 'payload_too_large',
+    });
+  });
+
+  it('decodes each payload on its own: nothing of a longer one before it shows through', () => {
+    const texts = ['ü€😀 long '.repeat(80), 'short', 'çà'];
+    expect(decoded(telemetry, padded(MAX_PAYLOAD_BYTES, texts[0] as string)).ok).toBe(true);
+    for (const text of texts) {
+      expect(decoded(telemetry, JSON.stringify({ values: { t: text } }))).toMatchObject({
+        ok: true,
+        message: { readings: [{ entityId: 't', value: text }] },
+      });
+    }
+  });
+});
 
 describe('hand-written inbound checks', () => {
   it('telemetry: the same verdict and readings as telemetryPayload', () => {
