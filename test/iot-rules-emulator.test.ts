@@ -661,6 +661,51 @@ resources:
     expect(emulator.stats().acknowledged).toBe(total);
   });
 
+  it('hands every rule output over exactly, however long or far from ASCII, in and out of batches', async () => {
+    const prefix = unique('bytes');
+    const yml = JSON.stringify({
+      service: 'easysmart',
+      functions: {
+        ingest: {
+          handler: 'h.handler',
+          events: [
+            {
+              iot: {
+                sql: `SELECT *, topic(2) AS device_id FROM 'devices/+/${prefix}'`,
+                sqlVersion: '2016-03-23',
+              },
+            },
+          ],
+        },
+      },
+      custom: { iotRulesEmulator: { batch: { ingest: { maxRecords: 40, maxWaitMs: 10 } } } },
+    });
+    const { lambda, start } = await setup({ yml, functionNames: ['easysmart-test-ingest'] });
+    const emulator = await start();
+    // About 2 MB of output in all, so that it spans more than one of the emulator's
+    // buffers, with 1- to 4-byte characters and one output far larger than the rest.
+    const texts = Array.from({ length: 600 }, (_, n) =>
+      `${n} Größe ≤ 5 € 😀 "quoted" \\ line\nbreak `.repeat(1 + (n % 90)),
+    );
+    texts[300] = 'x€'.repeat(100_000);
+    for (const [n, text] of texts.entries()) {
+      await publish(`devices/dev-${n % 3}/${prefix}`, JSON.stringify({ n, text }));
+    }
+    await vi.waitFor(
+      () =>
+        expect(lambda.succeeded.flatMap((call) => call.event as unknown[])).toHaveLength(
+          texts.length,
+        ),
+      { timeout: 20_000 },
+    );
+    await emulator.idle();
+    const records = lambda.succeeded.flatMap(
+      (call) => call.event as Array<{ n: number; text: string; device_id: string }>,
+    );
+    records.sort((a, b) => a.n - b.n);
+    expect(records).toEqual(texts.map((text, n) => ({ n, text, device_id: `dev-${n % 3}` })));
+  });
+
   it('bounds each batch by maxBytes of rule output, a larger lone message going alone', async () => {
     const device = unique('dev');
     const batchYml = (batch: Record<string, unknown>) =>
