@@ -597,23 +597,11 @@ resources:
   it('batches records, keeps per-topic order, delivers each once, and keeps batches in flight concurrently', async () => {
     const prefix = unique('batch');
     const devices = Array.from({ length: 12 }, (_, i) => `${prefix}-${i}`);
-    const yml = JSON.stringify({
-      service: 'easysmart',
-      functions: {
-        ingest: {
-          handler: 'h.handler',
-          events: [
-            {
-              iot: {
-                sql: `SELECT *, topic(2) AS device_id FROM 'devices/+/${prefix}'`,
-                sqlVersion: '2016-03-23',
-              },
-            },
-          ],
-        },
-      },
-      custom: { iotRulesEmulator: { batch: { ingest: { maxRecords: 25, maxWaitMs: 30 } } } },
-    });
+    const yml = singleRuleYml(
+      prefix,
+      { iotRulesEmulator: { batch: { ingest: { maxRecords: 25, maxWaitMs: 30 } } } },
+      `devices/+/${prefix}`,
+    );
     const { lambda, start } = await setup({ yml, functionNames: ['easysmart-test-ingest'] });
     let invocation = 0;
     lambda.behaviour = async () => {
@@ -663,23 +651,11 @@ resources:
 
   it('hands every rule output over exactly, however long or far from ASCII, in and out of batches', async () => {
     const prefix = unique('bytes');
-    const yml = JSON.stringify({
-      service: 'easysmart',
-      functions: {
-        ingest: {
-          handler: 'h.handler',
-          events: [
-            {
-              iot: {
-                sql: `SELECT *, topic(2) AS device_id FROM 'devices/+/${prefix}'`,
-                sqlVersion: '2016-03-23',
-              },
-            },
-          ],
-        },
-      },
-      custom: { iotRulesEmulator: { batch: { ingest: { maxRecords: 40, maxWaitMs: 10 } } } },
-    });
+    const yml = singleRuleYml(
+      prefix,
+      { iotRulesEmulator: { batch: { ingest: { maxRecords: 40, maxWaitMs: 10 } } } },
+      `devices/+/${prefix}`,
+    );
     const { lambda, start } = await setup({ yml, functionNames: ['easysmart-test-ingest'] });
     const emulator = await start();
     // About 2 MB of output in all, so that it spans more than one of the emulator's
@@ -827,7 +803,12 @@ describe('localClientId', () => {
   });
 });
 
-function singleRuleYml(device: string, custom?: Record<string, unknown>): string {
+/** serverless.yml (as JSON) with one rule, `SELECT *, topic(2) AS device_id FROM from`. */
+function singleRuleYml(
+  device: string,
+  custom?: Record<string, unknown>,
+  from = `devices/${device}/telemetry`,
+): string {
   return JSON.stringify({
     service: 'easysmart',
     functions: {
@@ -836,7 +817,7 @@ function singleRuleYml(device: string, custom?: Record<string, unknown>): string
         events: [
           {
             iot: {
-              sql: `SELECT *, topic(2) AS device_id FROM 'devices/${device}/telemetry'`,
+              sql: `SELECT *, topic(2) AS device_id FROM '${from}'`,
               sqlVersion: '2016-03-23',
             },
           },

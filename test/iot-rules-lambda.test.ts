@@ -38,6 +38,19 @@ describe('invoking a function through the Lambda Invoke API', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
+  /** An empty event to `functionName`, with a 2 s timeout unless `options` say otherwise. */
+  const invoke = (
+    functionName: string,
+    options: { lambdaEndpoint?: string; timeoutMs?: number } = {},
+  ) =>
+    invokeFunction({
+      lambdaEndpoint: endpoint,
+      functionName,
+      payload: {},
+      timeoutMs: 2_000,
+      ...options,
+    });
+
   afterAll(async () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
@@ -73,53 +86,30 @@ describe('invoking a function through the Lambda Invoke API', () => {
   });
 
   it("fails with the function's own error when the handler threw, and with the API's when refused", async () => {
-    expect(
-      await invokeFunction({
-        lambdaEndpoint: endpoint,
-        functionName: 'throws',
-        payload: {},
-        timeoutMs: 2_000,
-      }),
-    ).toEqual({ ok: false, error: 'Unhandled: Error: InfluxDB is down' });
-    expect(
-      await invokeFunction({
-        lambdaEndpoint: endpoint,
-        functionName: 'missing',
-        payload: {},
-        timeoutMs: 2_000,
-      }),
-    ).toEqual({ ok: false, error: 'ResourceNotFoundException: Function not found: missing' });
+    expect(await invoke('throws')).toEqual({
+      ok: false,
+      error: 'Unhandled: Error: InfluxDB is down',
+    });
+    expect(await invoke('missing')).toEqual({
+      ok: false,
+      error: 'ResourceNotFoundException: Function not found: missing',
+    });
   });
 
   it('fails, without throwing, when the endpoint is down or does not answer in time', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
-    expect(
-      await invokeFunction({
-        lambdaEndpoint: closed,
-        functionName: 'ok',
-        payload: {},
-        timeoutMs: 2_000,
-      }),
-    ).toEqual({ ok: false, error: `cannot reach the Lambda endpoint ${closed}: ECONNREFUSED` });
+    expect(await invoke('ok', { lambdaEndpoint: closed })).toEqual({
+      ok: false,
+      error: `cannot reach the Lambda endpoint ${closed}: ECONNREFUSED`,
+    });
     const started = Date.now();
-    expect(
-      await invokeFunction({
-        lambdaEndpoint: endpoint,
-        functionName: 'slow',
-        payload: {},
-        timeoutMs: 200,
-      }),
-    ).toEqual({ ok: false, error: 'no answer from slow within 200 ms' });
+    expect(await invoke('slow', { timeoutMs: 200 })).toEqual({
+      ok: false,
+      error: 'no answer from slow within 200 ms',
+    });
     expect(Date.now() - started).toBeLessThan(900);
     // The connection it gave up on is not reused: the next call is answered normally.
-    expect(
-      await invokeFunction({
-        lambdaEndpoint: endpoint,
-        functionName: 'ok',
-        payload: {},
-        timeoutMs: 2_000,
-      }),
-    ).toEqual({ ok: true });
+    expect(await invoke('ok')).toEqual({ ok: true });
   });
 
   it('stops waiting when the caller aborts', async () => {
