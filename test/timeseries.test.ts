@@ -323,6 +323,9 @@ describe('client', () => {
     const hung = new InfluxClient({ url: urlOf(hanging), database, timeoutMs: 200 });
     const started = Date.now();
     await expect(hung.query(select)).rejects.toThrow(/within 200 ms/);
+    // Writes go through node:http, queries through fetch: both give up in time.
+    await expect(hung.write(['m v=1 1'])).rejects.toThrow(/within 200 ms/);
+    await expect(hung.write(['m v=1 1'])).rejects.toBeInstanceOf(InfluxUnavailableError);
     expect(Date.now() - started).toBeLessThan(2000);
     const failingClient = new InfluxClient({ url: urlOf(failing), database });
     await expect(failingClient.write(['m v=1 1'])).rejects.toThrow(InfluxUnavailableError);

@@ -1,72 +1,17 @@
-import http from 'node:http';
-import https from 'node:https';
+import {
+  headerOf,
+  keepAliveAgent,
+  type PostAnswer,
+  PostTimeoutError,
+  post,
+} from '../../shared/http/post.ts';
 
 export type InvokeOutcome = { ok: true } | { ok: false; error: string };
 
-// Invocations go through node:http with kept-alive connections rather than fetch: at
-// hundreds of thousands of readings a second, fetch's streams and text encoding were a
-// tenth of the emulator's time. Idle connections are closed after 4 s, before Node's HTTP
-// server (serverless-offline) closes them at 5 s and a request could be sent on one it is
-// closing.
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, timeout: 4_000 }),
-  'https:': new https.Agent({ keepAlive: true, timeout: 4_000 }),
-};
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-class NoAnswerError extends Error {}
-
-function post(
-  url: URL,
-  body: string | Buffer,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-): Promise<Answer> {
-  const transport = url.protocol === 'https:' ? https : http;
-  return new Promise<Answer>((resolve, reject) => {
-    const request = transport.request(
-      url,
-      {
-        method: 'POST',
-        agent: agents[url.protocol === 'https:' ? 'https:' : 'http:'],
-        headers: {
-          'content-type': 'application/json',
-          'content-length': String(Buffer.byteLength(body)),
-          'x-amz-invocation-type': 'RequestResponse',
-        },
-        ...(signal ? { signal } : {}),
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('error', reject);
-        response.on('end', () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-      },
-    );
-    // A timer of our own, not `request.setTimeout`: that one measures idle time between
-    // packets, and a function that takes long to answer sends none.
-    const timer = setTimeout(() => request.destroy(new NoAnswerError()), timeoutMs);
-    request.on('close', () => clearTimeout(timer));
-    request.on('error', reject);
-    request.end(body);
-  });
-}
-
-const headerOf = (headers: http.IncomingHttpHeaders, name: string): string | null => {
-  const value = headers[name];
-  return (Array.isArray(value) ? value[0] : value) ?? null;
-};
+// Idle connections are closed after 4 s, before Node's HTTP server (serverless-offline)
+// closes them at 5 s and a request could be sent on one it is closing.
+const IDLE_MS = 4_000;
+const agents = { http: keepAliveAgent('http:', IDLE_MS), https: keepAliveAgent('https:', IDLE_MS) };
 
 /**
  * Invokes a function synchronously through the Lambda Invoke API that serverless-offline
@@ -92,11 +37,19 @@ export async function invokeFunction(options: {
   const body = options.payloadIsJson
     ? (options.payload as string | Buffer)
     : JSON.stringify(options.payload);
-  let answer: Answer;
+  let answer: PostAnswer;
   try {
-    answer = await post(url, body, options.timeoutMs, options.signal);
+    answer = await post(url, body, {
+      agent: url.protocol === 'https:' ? agents.https : agents.http,
+      headers: {
+        'content-type': 'application/json',
+        'x-amz-invocation-type': 'RequestResponse',
+      },
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+    });
   } catch (error) {
-    if (error instanceof NoAnswerError) {
+    if (error instanceof PostTimeoutError) {
       return {
         ok: false,
         error: `no answer from ${options.functionName} within ${options.timeoutMs} ms`,
@@ -113,7 +66,7 @@ export async function invokeFunction(options: {
   if (answer.status === 200 && !functionError && !errorType) return { ok: true };
   return {
     ok: false,
-    error: describeFailure(answer.status, functionError ?? errorType, answer.body),
+    error: describeFailure(answer.status, functionError ?? errorType, answer.body.toString('utf8')),
   };
 }
 
