@@ -417,6 +417,69 @@ describe('client', () => {
     const gzipped = new InfluxClient({ url: server.url, database, gzip: true });
     await gzipped.write(lines.slice(0, 10), { retentionPolicy: 'free_plan' });
   });
+
+  it('keeps every batch whole while it reuses request buffers across writes', async () => {
+    // Small batches, several at once, from writes running side by side and one after
+    // another: each body is written into a buffer an earlier batch gave back.
+    const reusing = new InfluxClient({
+      url: server.url,
+      database,
+      batchSize: 7,
+      writeConcurrency: 3,
+    });
+    const t = tenant();
+    const now = Date.now();
+    const texts = [
+      'a',
+      'ü'.repeat(40),
+      '😀 with "quotes", commas and \\ backslashes',
+      'b'.repeat(300),
+    ];
+    const linesOf = (round: number) =>
+      Array.from({ length: 200 }, (_, index) =>
+        toLine({
+          measurement: 'reuse_check',
+          tags: { tenant_id: String(t), round: String(round) },
+          fields: { text: `${round}:${index}:${texts[(index + round) % texts.length]}` },
+          timeMs: now - index,
+        }),
+      );
+    await Promise.all([reusing.write(linesOf(1)), reusing.write(linesOf(2))]);
+    await reusing.write(linesOf(3));
+    const [result] = await reusing.query(
+      `SELECT "text" FROM "reuse_check" WHERE "tenant_id" = '${t}' GROUP BY "round"` as never,
+    );
+    for (const round of [1, 2, 3]) {
+      const series = result?.series.find((entry) => entry.tags?.round === String(round));
+      const values = new Set(series?.values.map((row) => row[1]));
+      const expected = Array.from(
+        { length: 200 },
+        (_, index) => `${round}:${index}:${texts[(index + round) % texts.length]}`,
+      );
+      expect(values).toEqual(new Set(expected));
+    }
+  });
+
+  it('writes encoded lines once and refuses to send them again', async () => {
+    const t = tenant();
+    const encoded = client.encode([
+      toLine({
+        measurement: 'encoded_check',
+        tags: { tenant_id: String(t) },
+        fields: { value: 1 },
+        timeMs: Date.now(),
+      }),
+    ]);
+    expect(encoded.count).toBe(1);
+    await client.write(encoded);
+    // Its buffers went back to the pool when the request was answered: sending them again
+    // could send another batch's points.
+    await expect(client.write(encoded)).rejects.toThrow(/already written/);
+    const [count] = await client.query(
+      `SELECT count("value") FROM "encoded_check" WHERE "tenant_id" = '${t}'` as never,
+    );
+    expect(count?.series[0]?.values[0]?.[1]).toBe(1);
+  });
 });
 
 describe('reading store', () => {

@@ -1,5 +1,6 @@
 import {
   BeyondRetentionError,
+  type EncodedLines,
   type InfluxClient,
   type InfluxSeries,
   type InfluxValue,
@@ -193,27 +194,32 @@ export class InfluxReadingStore implements ReadingStore {
     }
     // All or nothing: a batch with a wrong reading is the caller's bug, not a partial write.
     if (problems.length > 0) throw new InvalidReadingError(problems);
-    const byPolicy = new Map<string, { readings: Reading[]; lines: string[] }>();
+    // Encoded here, before any wait, so that the line strings die young (see `encode`).
+    const byPolicy = new Map<string, { readings: Reading[]; lines: EncodedLines }>();
     const first = readings[0]?.retentionPolicy;
     if (readings.every((reading) => reading.retentionPolicy === first)) {
       // The usual batch (one tenant, or tenants on one plan) is written as given.
       if (first !== undefined) {
         this.#plan(first);
-        byPolicy.set(first, { readings, lines });
+        byPolicy.set(first, { readings, lines: this.#client.encode(lines) });
       }
     } else {
+      const groups = new Map<string, { readings: Reading[]; lines: string[] }>();
       for (const [index, reading] of readings.entries()) {
         this.#plan(reading.retentionPolicy);
-        const group = byPolicy.get(reading.retentionPolicy);
+        const group = groups.get(reading.retentionPolicy);
         if (group) {
           group.readings.push(reading);
           group.lines.push(lines[index] as string);
         } else {
-          byPolicy.set(reading.retentionPolicy, {
+          groups.set(reading.retentionPolicy, {
             readings: [reading],
             lines: [lines[index] as string],
           });
         }
+      }
+      for (const [policy, group] of groups) {
+        byPolicy.set(policy, { readings: group.readings, lines: this.#client.encode(group.lines) });
       }
     }
     const beyondRetention: Reading[] = [];
@@ -237,11 +243,10 @@ export class InfluxReadingStore implements ReadingStore {
    * rest is written again (idempotent: same series and timestamps), in case a server refused
    * the whole batch; if the limit moved meanwhile, the next refusal names the next oldest.
    */
-  async #writePolicy(policy: string, readings: Reading[], lines: string[]): Promise<Reading[]> {
+  async #writePolicy(policy: string, readings: Reading[], lines: EncodedLines): Promise<Reading[]> {
     const beyond: Reading[] = [];
     let pending = readings;
-    let pendingLines = lines;
-    let lineOf: Map<Reading, string> | undefined;
+    let pendingLines: EncodedLines | string[] = lines;
     for (let attempt = 0; pending.length > 0; attempt++) {
       try {
         await this.#client.write(pendingLines, { retentionPolicy: policy });
@@ -259,10 +264,9 @@ export class InfluxReadingStore implements ReadingStore {
         // The kept points were stored by the refused request itself: a third round only
         // chases a limit that keeps moving.
         if (attempt >= 2) break;
-        lineOf ??= new Map(readings.map((reading, index) => [reading, lines[index] as string]));
-        const known = lineOf;
         pending = retry;
-        pendingLines = retry.map((reading) => known.get(reading) as string);
+        // Made again (they were checked when first made): the first lines were not kept.
+        pendingLines = retry.map(readingToLine);
       }
     }
     return beyond;
