@@ -8,8 +8,15 @@ import {
   statePayload,
   telemetryPayload,
 } from '../shared/ingestion/inbound.ts';
+import { InfluxClient } from '../shared/timeseries/influx-client.ts';
 import { toLine } from '../shared/timeseries/line-protocol.ts';
-import { pointOf, type Reading, readingToLine } from '../shared/timeseries/reading.ts';
+import {
+  InvalidReadingError,
+  pointOf,
+  type Reading,
+  readingToLine,
+  writeReadingLine,
+} from '../shared/timeseries/reading.ts';
 
 // The ingest path checks payloads by hand for speed; the zod schemas remain the definition.
 // These properties hold the two to the same verdicts and the same readings.
@@ -224,7 +231,7 @@ describe('hand-written inbound checks', () => {
     );
   });
 
-  it('readings without string fields: the same line as the general builder', () => {
+  it('readings without string fields: the same line as the general builder, as text and as bytes', () => {
     // Few devices, entities and tenants, so that series recur (their line prefixes are kept)
     // with another tenant or entity type than the one kept.
     const reading = fc.record({
@@ -240,24 +247,78 @@ describe('hand-written inbound checks', () => {
       timeMs: fc.oneof(
         fc.integer({ min: 0, max: 4_102_444_800_000 }),
         fc.integer({ min: -9_223_372_036_854, max: 9_223_372_036_854 }),
-        fc.constantFrom(0, 999_999, 1_000_000, 1_764_000_000_000, 1_764_000_000_999),
+        fc.constantFrom(0, 999_999, 1_000_000, 99_999_999, 100_000_000, 1_764_000_000_000),
       ),
       retentionPolicy: fc.constant('free_plan'),
       kind: fc.oneof(
-        fc.record({ entityType: fc.constantFrom('sensor', 'number'), value: fc.double() }),
+        fc.record({
+          entityType: fc.constantFrom('sensor', 'number'),
+          value: fc.oneof(
+            fc.double(),
+            fc.integer(),
+            fc.maxSafeInteger(),
+            fc.constantFrom(-0, 0, 99_999_999, 100_000_000, 2 ** 53, 1e21, 0.1, -1.5e-300),
+          ),
+        }),
         fc.record({ entityType: fc.constant('switch'), value: fc.boolean() }),
       ),
     });
+    // Bodies are written straight from readings, in batches of 7 lines here: the bytes must
+    // be the lines, whatever the batch boundaries.
+    const client = new InfluxClient({ url: 'http://127.0.0.1:9', database: 'none', batchSize: 7 });
+    const encoder = client.encoder();
+    const lines: string[] = [];
     fc.assert(
       fc.property(reading, ({ kind, ...rest }) => {
         const candidate = { ...rest, ...kind } as Reading;
         if (typeof candidate.value === 'number' && !Number.isFinite(candidate.value)) {
           expect(() => readingToLine(candidate)).toThrow();
+          expect(() => writeReadingLine(candidate, encoder)).toThrow(InvalidReadingError);
           return;
         }
-        expect(readingToLine(candidate)).toBe(toLine(pointOf(candidate)));
+        const line = toLine(pointOf(candidate));
+        expect(readingToLine(candidate)).toBe(line);
+        writeReadingLine(candidate, encoder);
+        lines.push(line);
       }),
       { numRuns: 3000 },
     );
+    const batches = encoder.finish().take();
+    expect(batches.every((batch) => batch.lines <= 7)).toBe(true);
+    expect(batches.map((batch) => batch.body.toString('utf8')).join('\n')).toBe(lines.join('\n'));
+  });
+
+  it('readings with string fields: written through as the general builder makes them', () => {
+    const client = new InfluxClient({ url: 'http://127.0.0.1:9', database: 'none' });
+    const encoder = client.encoder();
+    const base = { tenantId: 3, deviceId: 'PUMP_1', timeMs: 1_764_000_000_000 };
+    const readings: Reading[] = [
+      {
+        ...base,
+        entityId: 'note',
+        entityType: 'text',
+        value: 'ü "quoted" \\ 😀',
+        retentionPolicy: 'free_plan',
+      },
+      {
+        ...base,
+        entityId: 'temperature',
+        entityType: 'sensor',
+        value: 21.5,
+        unit: '°C',
+        retentionPolicy: 'free_plan',
+      },
+      {
+        ...base,
+        entityId: 'relay',
+        entityType: 'switch',
+        value: true,
+        triggeredBy: 'user_7',
+        retentionPolicy: 'free_plan',
+      },
+    ];
+    for (const candidate of readings) writeReadingLine(candidate, encoder);
+    const [batch] = encoder.finish().take();
+    expect(batch?.body.toString('utf8')).toBe(readings.map((r) => toLine(pointOf(r))).join('\n'));
   });
 });

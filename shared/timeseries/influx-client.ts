@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { headerOf, keepAliveAgent, type PostAnswer, PostTimeoutError, post } from '../http/post.ts';
 import type { InfluxQL } from './influxql.ts';
+import type { LineSink } from './line-protocol.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -191,13 +192,6 @@ function isSeries(value: unknown): value is {
   );
 }
 
-/** Lines `offset` on of those given to `write`; `chars` counts them with their newlines. */
-interface LineBatch {
-  offset: number;
-  lines: readonly string[];
-  chars: number;
-}
-
 /** One request's body: `lines` lines from `offset` on, in `body`, a part of `scratch`. */
 interface EncodedBatch {
   offset: number;
@@ -207,12 +201,10 @@ interface EncodedBatch {
 }
 
 const NEWLINE = 0x0a;
+/** What a request body buffer holds, unless one line alone needs more. */
+const BODY_BYTES = 1024 * 1024;
 
-/**
- * Request bodies are written line by line into buffers kept for the next batch. Joining the
- * lines into one string and then encoding it to UTF-8 cost three times as much, and left a
- * half-megabyte string per batch for the collector.
- */
+/** Request body buffers, kept for the next batches once their requests are answered. */
 class BodyBuffers {
   readonly #free: Buffer[] = [];
 
@@ -220,12 +212,94 @@ class BodyBuffers {
   take(bytes: number): Buffer {
     const free = this.#free.pop();
     if (free && free.length >= bytes) return free;
-    return Buffer.allocUnsafe(Math.max(bytes, 64 * 1024));
+    if (free) this.give(free);
+    return Buffer.allocUnsafe(Math.max(bytes, BODY_BYTES));
   }
 
   give(buffer: Buffer): void {
     // As many as the batches of a few invocations' writes at once.
-    if (this.#free.length < 32) this.#free.push(buffer);
+    if (this.#free.length < 32 && buffer.length <= BODY_BYTES) this.#free.push(buffer);
+  }
+}
+
+/**
+ * Builds write request bodies line by line, straight into pooled buffers, starting a new
+ * batch at `batchSize` lines, or when the next line might not fit in the buffer or within
+ * `maxBatchBytes` (a line larger than that goes alone). Joining line strings and encoding
+ * the result cost three times as much, and strings kept until their batch was sent were
+ * copied by every young-generation collection meanwhile.
+ */
+export class LineEncoder implements LineSink {
+  readonly #bodies: BodyBuffers;
+  readonly #batchSize: number;
+  readonly #maxBatchBytes: number;
+  readonly #batches: EncodedBatch[] = [];
+  #buffer: Buffer | undefined;
+  #length = 0;
+  #lines = 0;
+  #offset = 0;
+
+  constructor(bodies: BodyBuffers, batchSize: number, maxBatchBytes: number) {
+    this.#bodies = bodies;
+    this.#batchSize = batchSize;
+    this.#maxBatchBytes = maxBatchBytes;
+  }
+
+  get buffer(): Buffer {
+    return this.#buffer as Buffer;
+  }
+
+  get at(): number {
+    return this.#length;
+  }
+
+  reserve(maxBytes: number): void {
+    const room = maxBytes + 1;
+    if (
+      this.#lines > 0 &&
+      (this.#lines >= this.#batchSize ||
+        this.#length + room > (this.#buffer as Buffer).length ||
+        this.#length + room > this.#maxBatchBytes + 1)
+    ) {
+      this.#cut();
+    }
+    if (!this.#buffer || this.#length + room > this.#buffer.length) {
+      if (this.#buffer) this.#bodies.give(this.#buffer);
+      this.#buffer = this.#bodies.take(room);
+    }
+  }
+
+  commit(end: number): void {
+    (this.#buffer as Buffer)[end] = NEWLINE;
+    this.#length = end + 1;
+    this.#lines += 1;
+  }
+
+  line(text: string): void {
+    this.reserve(text.length * 3);
+    this.commit(this.#length + this.buffer.write(text, this.#length));
+  }
+
+  #cut(): void {
+    const scratch = this.#buffer as Buffer;
+    this.#batches.push({
+      offset: this.#offset,
+      lines: this.#lines,
+      body: scratch.subarray(0, this.#length - 1),
+      scratch,
+    });
+    this.#offset += this.#lines;
+    this.#lines = 0;
+    this.#length = 0;
+    this.#buffer = undefined;
+  }
+
+  /** The lines written, to `write` once. */
+  finish(): EncodedLines {
+    if (this.#lines > 0) this.#cut();
+    else if (this.#buffer) this.#bodies.give(this.#buffer);
+    this.#buffer = undefined;
+    return new EncodedLines([...this.#batches], this.#offset);
   }
 }
 
@@ -369,56 +443,19 @@ export class InfluxClient {
     }
   }
 
-  #batches(lines: readonly string[]): LineBatch[] {
-    const batches: LineBatch[] = [];
-    let start = 0;
-    while (start < lines.length) {
-      let end = Math.min(start + this.#batchSize, lines.length);
-      let chars = 0;
-      for (let index = start; index < end; index++) chars += (lines[index] as string).length + 1;
-      // A UTF-16 unit is at most 3 UTF-8 bytes: only a batch that could exceed the byte limit
-      // is measured exactly, line by line (measuring every line was a tenth of a write's time).
-      if (chars * 3 > this.#maxBatchBytes) {
-        let bytes = 0;
-        chars = 0;
-        for (let index = start; index < end; index++) {
-          const size = Buffer.byteLength(lines[index] as string) + 1;
-          if (index > start && bytes + size > this.#maxBatchBytes) {
-            end = index;
-            break;
-          }
-          bytes += size;
-          chars += (lines[index] as string).length + 1;
-        }
-      }
-      batches.push({ offset: start, lines: lines.slice(start, end), chars });
-      start = end;
-    }
-    return batches;
+  /** Builds request bodies line by line (see `LineEncoder`), for `write`. */
+  encoder(): LineEncoder {
+    return new LineEncoder(this.#bodies, this.#batchSize, this.#maxBatchBytes);
   }
 
   /**
-   * Makes lines into request bodies now. The ingest function holds thousands of readings
-   * while InfluxDB takes them; their line strings, kept until each batch was sent, were
-   * copied by every young-generation collection meanwhile. Encoded, the strings die at once
-   * and the bodies live outside the JavaScript heap.
+   * Makes lines into request bodies now, so that the caller's strings can die young; the
+   * bodies live outside the JavaScript heap until `write` sends them.
    */
   encode(lines: readonly string[]): EncodedLines {
-    const batches = this.#batches(lines).map((batch): EncodedBatch => {
-      const scratch = this.#bodies.take(batch.chars * 3);
-      let length = 0;
-      for (const line of batch.lines) {
-        length += scratch.write(line, length);
-        scratch[length++] = NEWLINE;
-      }
-      return {
-        offset: batch.offset,
-        lines: batch.lines.length,
-        body: scratch.subarray(0, length - 1),
-        scratch,
-      };
-    });
-    return new EncodedLines(batches, lines.length);
+    const encoder = this.encoder();
+    for (const line of lines) encoder.line(line);
+    return encoder.finish();
   }
 
   /**

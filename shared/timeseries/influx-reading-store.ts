@@ -25,6 +25,7 @@ import {
   type Reading,
   readingToLine,
   storageOf,
+  writeReadingLine,
 } from './reading.ts';
 import {
   type EntityRef,
@@ -181,49 +182,39 @@ export class InfluxReadingStore implements ReadingStore {
   }
 
   async writeReadings(readings: Reading[]): Promise<WriteResult> {
-    // Each line is built (and so validated) once, here; the writes below reuse it.
-    const lines: string[] = new Array(readings.length);
-    const problems: Array<{ reading: Reading; problem: string }> = [];
-    for (const [index, reading] of readings.entries()) {
-      try {
-        lines[index] = readingToLine(reading);
-      } catch (error) {
-        if (!(error instanceof InvalidReadingError)) throw error;
-        problems.push(...error.problems);
-      }
-    }
-    // All or nothing: a batch with a wrong reading is the caller's bug, not a partial write.
-    if (problems.length > 0) throw new InvalidReadingError(problems);
-    // Encoded here, before any wait, so that the line strings die young (see `encode`).
-    const byPolicy = new Map<string, { readings: Reading[]; lines: EncodedLines }>();
+    const byPolicy = new Map<string, Reading[]>();
     const first = readings[0]?.retentionPolicy;
     if (readings.every((reading) => reading.retentionPolicy === first)) {
       // The usual batch (one tenant, or tenants on one plan) is written as given.
-      if (first !== undefined) {
-        this.#plan(first);
-        byPolicy.set(first, { readings, lines: this.#client.encode(lines) });
-      }
+      if (first !== undefined) byPolicy.set(first, readings);
     } else {
-      const groups = new Map<string, { readings: Reading[]; lines: string[] }>();
-      for (const [index, reading] of readings.entries()) {
-        this.#plan(reading.retentionPolicy);
-        const group = groups.get(reading.retentionPolicy);
-        if (group) {
-          group.readings.push(reading);
-          group.lines.push(lines[index] as string);
-        } else {
-          groups.set(reading.retentionPolicy, {
-            readings: [reading],
-            lines: [lines[index] as string],
-          });
-        }
-      }
-      for (const [policy, group] of groups) {
-        byPolicy.set(policy, { readings: group.readings, lines: this.#client.encode(group.lines) });
+      for (const reading of readings) {
+        const group = byPolicy.get(reading.retentionPolicy);
+        if (group) group.push(reading);
+        else byPolicy.set(reading.retentionPolicy, [reading]);
       }
     }
-    const beyondRetention: Reading[] = [];
+    // Each line is made (and so checked) once, here, straight into the request bodies:
+    // before any wait, so that nothing of it outlives this loop in the JavaScript heap.
+    const encoded = new Map<string, { readings: Reading[]; lines: EncodedLines }>();
+    const problems: Array<{ reading: Reading; problem: string }> = [];
     for (const [policy, group] of byPolicy) {
+      const encoder = this.#client.encoder();
+      for (const reading of group) {
+        try {
+          writeReadingLine(reading, encoder);
+        } catch (error) {
+          if (!(error instanceof InvalidReadingError)) throw error;
+          problems.push(...error.problems);
+        }
+      }
+      encoded.set(policy, { readings: group, lines: encoder.finish() });
+    }
+    // All or nothing: a batch with a wrong reading is the caller's bug, not a partial write.
+    if (problems.length > 0) throw new InvalidReadingError(problems);
+    for (const policy of encoded.keys()) this.#plan(policy);
+    const beyondRetention: Reading[] = [];
+    for (const [policy, group] of encoded) {
       beyondRetention.push(...(await this.#writePolicy(policy, group.readings, group.lines)));
     }
     if (this.#refreshLateRollups) {

@@ -20,6 +20,20 @@ export interface LinePoint {
   timeMs: number;
 }
 
+/**
+ * Where lines are written as bytes, one at a time: `reserve` room for a line, write it into
+ * `buffer` from `at` on, then `commit` where it ends. The InfluxDB client's request bodies
+ * are one; writing lines there directly spares a string per line.
+ */
+export interface LineSink {
+  reserve(maxBytes: number): void;
+  readonly buffer: Buffer;
+  readonly at: number;
+  commit(end: number): void;
+  /** A finished line, at most `text.length * 3` bytes as UTF-8. */
+  line(text: string): void;
+}
+
 export class LineProtocolError extends Error {
   override readonly name = 'LineProtocolError';
 }
