@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -181,4 +182,25 @@ describe('the local stack (npm start)', () => {
       },
     );
   }, 240_000);
+});
+
+describe('ports for the local servers', () => {
+  it('are free, and outside the range the kernel gives outgoing connections', async () => {
+    // Outgoing connections (the tests make thousands side by side) take ports from the
+    // ephemeral range; a port chosen there could be taken before its server binds it.
+    const range = existsSync('/proc/sys/net/ipv4/ip_local_port_range')
+      ? Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0])
+      : 32_768;
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    for (const port of ports) {
+      expect(port).toBeGreaterThanOrEqual(20_000);
+      expect(port).toBeLessThan(range);
+      const server = createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', resolve);
+      });
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,8 +14,34 @@ export function isPortFree(port: number): Promise<boolean> {
   });
 }
 
-/** A port nobody listens on right now on 127.0.0.1 (the OS picks it). */
-export function freePort(): Promise<number> {
+/** The first port the kernel hands out for outgoing connections (Linux; 32768 elsewhere). */
+function ephemeralPortsFrom(): number {
+  try {
+    const first = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0],
+    );
+    return Number.isInteger(first) && first > 0 ? first : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+const LOWEST_CHOSEN_PORT = 20_000;
+
+/**
+ * A port nobody listens on right now on 127.0.0.1, for a server started next. Chosen at
+ * random below the kernel's ephemeral range: a port the OS picks for `listen(0)` comes from
+ * that range, where any outgoing connection may take it before the server binds it (which
+ * happened with the test files' servers and clients running side by side).
+ */
+export async function freePort(): Promise<number> {
+  const below = ephemeralPortsFrom();
+  if (below - LOWEST_CHOSEN_PORT >= 1_000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = LOWEST_CHOSEN_PORT + Math.floor(Math.random() * (below - LOWEST_CHOSEN_PORT));
+      if (await isPortFree(port)) return port;
+    }
+  }
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
