@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -27,19 +30,44 @@ function ephemeralPortsFrom(): number {
 }
 
 const LOWEST_CHOSEN_PORT = 20_000;
+/** Handed-out ports, one file each, shared by every process on the machine that uses this. */
+const LEASE_DIR = path.join(tmpdir(), 'easysmart-port-leases');
+/** Long enough for a stack to start every server it chose a port for. */
+const LEASE_MS = 5 * 60_000;
+
+/**
+ * Takes `port` for this caller unless another process took it within LEASE_MS and may not
+ * have bound it yet. Without a lease directory (say, not writable) every port is takeable.
+ */
+async function lease(port: number): Promise<boolean> {
+  const file = path.join(LEASE_DIR, String(port));
+  try {
+    await mkdir(LEASE_DIR, { recursive: true });
+    await writeFile(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return true;
+  }
+  const taken = await stat(file).catch(() => undefined);
+  if (taken && Date.now() - taken.mtimeMs < LEASE_MS) return false;
+  await writeFile(file, String(process.pid)).catch(() => {});
+  return true;
+}
 
 /**
  * A port nobody listens on right now on 127.0.0.1, for a server started next. Chosen at
  * random below the kernel's ephemeral range: a port the OS picks for `listen(0)` comes from
  * that range, where any outgoing connection may take it before the server binds it (which
- * happened with the test files' servers and clients running side by side).
+ * happened with the test files' servers and clients running side by side). Each port is
+ * leased for a few minutes, so that stacks starting side by side never choose the same one
+ * while it waits for its server.
  */
 export async function freePort(): Promise<number> {
   const below = ephemeralPortsFrom();
   if (below - LOWEST_CHOSEN_PORT >= 1_000) {
     for (let attempt = 0; attempt < 50; attempt++) {
       const port = LOWEST_CHOSEN_PORT + Math.floor(Math.random() * (below - LOWEST_CHOSEN_PORT));
-      if (await isPortFree(port)) return port;
+      if ((await isPortFree(port)) && (await lease(port))) return port;
     }
   }
   return new Promise((resolve, reject) => {
