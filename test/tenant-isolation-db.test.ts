@@ -1,6 +1,8 @@
+import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { APP_ROLE } from '../shared/db/migrate.ts';
+import { LiveConnections } from '../shared/live/live-connections.ts';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
@@ -132,5 +134,52 @@ describe('row-level security at the database', () => {
     } finally {
       client.release();
     }
+  });
+
+  it('live pushes reach only the tenant’s own dashboards (API Gateway’s push API mocked)', async () => {
+    const tenants: number[] = [];
+    for (const name of [unique('live'), unique('live'), unique('live')]) {
+      const response = await callRoute(auth, 'POST /api/auth/register', {
+        body: {
+          tenant_name: unique('LIVE'),
+          username: name,
+          email: `${name}@example.com`,
+          password: 'live-password',
+        },
+      });
+      tenants.push(response.body.tenant.id);
+    }
+    const [mine, theirs, nobodys] = tenants as [number, number, number];
+    const pushed: Array<{ ConnectionId?: string; Data?: Uint8Array }> = [];
+    const management = {
+      send: async (command: { input: { ConnectionId?: string; Data?: Uint8Array } }) => {
+        pushed.push(command.input);
+      },
+    } as unknown as ApiGatewayManagementApiClient;
+    const live = new LiveConnections(app, management);
+    const mineId = unique('conn');
+    const theirsId = unique('conn');
+    await live.connect(mineId, mine, 1);
+    await live.connect(theirsId, theirs, 1);
+    const event = { type: 'status', device_id: 1, status: 'online', time: 'now' } as const;
+    await live.publish(mine, () => [event]);
+    expect(pushed.map((push) => push.ConnectionId)).toEqual([mineId]);
+    expect(JSON.parse(new TextDecoder().decode(pushed[0]?.Data))).toEqual({
+      type: 'events',
+      events: [event],
+    });
+    // A tenant with no dashboard: nothing is made or sent.
+    let made = false;
+    await live.publish(nobodys, () => {
+      made = true;
+      return [event];
+    });
+    expect(made).toBe(false);
+    expect(pushed).toHaveLength(1);
+    // Without the function, the application role reads no connection with no tenant set.
+    const direct = await app.query('SELECT count(*)::integer AS n FROM ws_connections');
+    expect(direct.rows[0].n).toBe(0);
+    await live.disconnect(mineId);
+    await live.disconnect(theirsId);
   });
 });

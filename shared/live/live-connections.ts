@@ -59,12 +59,12 @@ export class LiveConnections implements LivePublisher {
   }
 
   async publish(tenantId: number, pending: () => LiveEvent[]): Promise<void> {
-    const connections = await inTenantTransaction(this.pool, tenantId, async (client) => {
-      const { rows } = await client.query<{ connection_id: string; device_ids: number[] | null }>(
-        'SELECT connection_id, device_ids FROM ws_connections',
-      );
-      return rows;
-    });
+    // One statement, not a transaction setting the tenant: this runs for every batch (on
+    // AWS, every message), nearly always to find nobody connected.
+    const { rows: connections } = await this.pool.query<{
+      connection_id: string;
+      device_ids: number[] | null;
+    }>('SELECT connection_id, device_ids FROM tenant_ws_connections($1)', [tenantId]);
     if (connections.length === 0) return;
     const events = pending();
     if (events.length === 0) return;
