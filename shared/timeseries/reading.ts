@@ -88,8 +88,11 @@ function fieldProblem(reading: Reading): string | undefined {
   if (!Number.isSafeInteger(reading.tenantId) || reading.tenantId <= 0) {
     return 'tenantId must be a positive integer';
   }
-  if (!DEVICE_ID_PATTERN.test(reading.deviceId)) return 'invalid deviceId';
-  if (!ENTITY_ID_PATTERN.test(reading.entityId)) return 'invalid entityId';
+  // A series with a kept line prefix had its ids checked when the prefix was made.
+  if (seriesPrefixes.get(reading.deviceId)?.has(reading.entityId) !== true) {
+    if (!DEVICE_ID_PATTERN.test(reading.deviceId)) return 'invalid deviceId';
+    if (!ENTITY_ID_PATTERN.test(reading.entityId)) return 'invalid entityId';
+  }
   if (
     !Number.isSafeInteger(reading.timeMs) ||
     reading.timeMs < MIN_TIME_MS ||
