@@ -277,10 +277,15 @@ export function writeReadingLine(reading: Reading, sink: LineSink): void {
   const prefix = seriesPrefix(reading).bytes;
   sink.reserve(prefix.length + 2 * MAX_NUMBER_BYTES);
   const out = sink.buffer;
-  let at = sink.at + prefix.copy(out, sink.at);
+  // `set`, not `Buffer#copy`, which makes a view of the source for every call.
+  out.set(prefix, sink.at);
+  let at = sink.at + prefix.length;
   const { value } = reading;
-  if (typeof value === 'boolean') at += (value ? TRUE : FALSE).copy(out, at);
-  else if (Number.isSafeInteger(value) && !Object.is(value, -0)) {
+  if (typeof value === 'boolean') {
+    const text = value ? TRUE : FALSE;
+    out.set(text, at);
+    at += text.length;
+  } else if (Number.isSafeInteger(value) && !Object.is(value, -0)) {
     at = writeInteger(out, at, value as number);
   } else at += out.write(formatFloat(value as number), at, 'latin1');
   out[at++] = SPACE;
