@@ -682,6 +682,42 @@ resources:
     expect(records).toEqual(texts.map((text, n) => ({ n, text, device_id: `dev-${n % 3}` })));
   });
 
+  it('writes new outputs over old ones only once nothing reads the old ones', async () => {
+    // Unbatched, so each invocation's body is the output's own bytes, retried as they are.
+    // Invocations are held (and the first ones fail) until some 4 MB of outputs wait, more
+    // than fit in the emulator's first buffers: any buffer reused too early shows as a wrong
+    // or unparsable body.
+    const prefix = unique('reuse');
+    const yml = singleRuleYml(prefix, undefined, `devices/+/${prefix}`);
+    const { lambda, start } = await setup({ yml, functionNames: ['easysmart-test-ingest'] });
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let failures = 3;
+    lambda.behaviour = async () => {
+      await gate;
+      if (failures > 0) {
+        failures -= 1;
+        throw new Error('not yet');
+      }
+    };
+    const emulator = await start();
+    const count = 1200;
+    const textOf = (n: number) => `${n}:${'ab€'.repeat(1000 + (n % 7))}`;
+    for (let n = 0; n < count; n++) {
+      await publish(`devices/dev-${n % 40}/${prefix}`, JSON.stringify({ n, text: textOf(n) }));
+    }
+    open();
+    await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(count), { timeout: 30_000 });
+    await emulator.idle();
+    const records = lambda.succeeded.map((call) => call.event as { n: number; text: string });
+    records.sort((a, b) => a.n - b.n);
+    expect(records.map((record) => record.text)).toEqual(
+      Array.from({ length: count }, (_, n) => textOf(n)),
+    );
+  });
+
   it('bounds each batch by maxBytes of rule output, a larger lone message going alone', async () => {
     const device = unique('dev');
     const batchYml = (batch: Record<string, unknown>) =>
