@@ -25,6 +25,21 @@ async function tenantTables(): Promise<string[]> {
   return rows.map((row) => row.table_name).sort();
 }
 
+/** Registers a tenant with its owner; returns the tenant's id. */
+async function newTenant(label: string): Promise<number> {
+  const name = unique(label);
+  const response = await callRoute(auth, 'POST /api/auth/register', {
+    body: {
+      tenant_name: unique(label.toUpperCase()),
+      username: name,
+      email: `${name}@example.com`,
+      password: `${label}-password`,
+    },
+  });
+  expect(response.status).toBe(201);
+  return response.body.tenant.id;
+}
+
 describe('row-level security at the database', () => {
   it('every tenant table has RLS enabled and forced', async () => {
     const tables = await tenantTables();
@@ -101,20 +116,7 @@ describe('row-level security at the database', () => {
   });
 
   it('within one tenant’s context, the role sees only that tenant and cannot write into another', async () => {
-    const names = [unique('iso'), unique('iso')];
-    const tenants: number[] = [];
-    for (const name of names) {
-      const response = await callRoute(auth, 'POST /api/auth/register', {
-        body: {
-          tenant_name: unique('ISO'),
-          username: name,
-          email: `${name}@example.com`,
-          password: 'iso-password',
-        },
-      });
-      tenants.push(response.body.tenant.id);
-    }
-    const [mine, theirs] = tenants as [number, number];
+    const [mine, theirs] = [await newTenant('iso'), await newTenant('iso')];
     const client = await app.connect();
     try {
       await client.query('BEGIN');
@@ -137,19 +139,11 @@ describe('row-level security at the database', () => {
   });
 
   it('live pushes reach only the tenant’s own dashboards (API Gateway’s push API mocked)', async () => {
-    const tenants: number[] = [];
-    for (const name of [unique('live'), unique('live'), unique('live')]) {
-      const response = await callRoute(auth, 'POST /api/auth/register', {
-        body: {
-          tenant_name: unique('LIVE'),
-          username: name,
-          email: `${name}@example.com`,
-          password: 'live-password',
-        },
-      });
-      tenants.push(response.body.tenant.id);
-    }
-    const [mine, theirs, nobodys] = tenants as [number, number, number];
+    const [mine, theirs, nobodys] = [
+      await newTenant('live'),
+      await newTenant('live'),
+      await newTenant('live'),
+    ];
     const pushed: Array<{ ConnectionId?: string; Data?: Uint8Array }> = [];
     const management = {
       send: async (command: { input: { ConnectionId?: string; Data?: Uint8Array } }) => {
