@@ -208,17 +208,15 @@ const BODY_BYTES = 1024 * 1024;
 class BodyBuffers {
   readonly #free: Buffer[] = [];
 
-  /** A buffer of at least `bytes`; the newest free one if it is large enough. */
+  /** A buffer of at least `bytes`: a kept one when that is enough. */
   take(bytes: number): Buffer {
-    const free = this.#free.pop();
-    if (free && free.length >= bytes) return free;
-    if (free) this.give(free);
-    return Buffer.allocUnsafe(Math.max(bytes, BODY_BYTES));
+    const free = bytes <= BODY_BYTES ? this.#free.pop() : undefined;
+    return free ?? Buffer.allocUnsafe(Math.max(bytes, BODY_BYTES));
   }
 
   give(buffer: Buffer): void {
-    // As many as the batches of a few invocations' writes at once.
-    if (this.#free.length < 32 && buffer.length <= BODY_BYTES) this.#free.push(buffer);
+    // As many as the batches of a few invocations' writes at once; one-off large ones go.
+    if (buffer.length === BODY_BYTES && this.#free.length < 32) this.#free.push(buffer);
   }
 }
 
@@ -299,7 +297,7 @@ export class LineEncoder implements LineSink {
     if (this.#lines > 0) this.#cut();
     else if (this.#buffer) this.#bodies.give(this.#buffer);
     this.#buffer = undefined;
-    return new EncodedLines([...this.#batches], this.#offset);
+    return new EncodedLines(this.#batches, this.#offset);
   }
 }
 
