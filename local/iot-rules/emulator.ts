@@ -219,7 +219,7 @@ interface Slab {
  * UTF-8 copies of rule outputs, written side by side into 1 MB slabs. `Buffer.from` per
  * output took a new 8 KB pool (an ArrayBuffer) every two 50-reading messages: a tenth of
  * the emulator's CPU, and garbage for the collector. A slab whose outputs are all done with
- * is written again: a fresh one each time cost about 6 us per 50-reading message more
+ * is written again: a fresh one each time cost about 3 us per 50-reading message more
  * (allocating it, and the kernel mapping in its pages as they were first written).
  */
 class JsonSlabs {
