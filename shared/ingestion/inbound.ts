@@ -5,6 +5,15 @@ import {
   ENTITY_TYPES,
   RESERVED_ENTITY_IDS,
 } from '../devices/model.ts';
+import {
+  MAX_PAYLOAD_BYTES,
+  MAX_TELEMETRY_ITEMS,
+  MAX_TELEMETRY_READINGS,
+  MAX_TEXT_VALUE_LENGTH,
+  MAX_TIMESTAMP_S,
+  MIN_TIMESTAMP_S,
+} from './payload-limits.ts';
+import { scanTelemetry } from './telemetry-scanner.ts';
 
 /**
  * What an IoT rule hands the ingestion function: the SELECT output of
@@ -20,10 +29,7 @@ export const ruleEventSchema = z.object({
 });
 export type RuleEvent = z.infer<typeof ruleEventSchema>;
 
-/** AWS IoT's own limit; anything larger cannot be a legitimate message. */
-export const MAX_PAYLOAD_BYTES = 128 * 1024;
-export const MAX_TEXT_VALUE_LENGTH = 1024;
-export const MAX_TELEMETRY_READINGS = 5000;
+export { MAX_PAYLOAD_BYTES, MAX_TELEMETRY_READINGS, MAX_TEXT_VALUE_LENGTH };
 
 export type RejectionReason =
   | 'invalid_event'
@@ -71,8 +77,7 @@ const value = z.union([
   z.boolean(),
   z.string().max(MAX_TEXT_VALUE_LENGTH),
 ]);
-// Epoch seconds; anything before 2000 is an unsynchronised clock (uptime), not a date.
-const timestamp = z.number().finite().min(946_684_800).max(32_503_680_000);
+const timestamp = z.number().finite().min(MIN_TIMESTAMP_S).max(MAX_TIMESTAMP_S);
 
 export const statePayload = z.object({
   value,
@@ -90,7 +95,10 @@ const telemetryItem = z.object({
   timestamp: timestamp.optional(),
   values: z.record(entityIdKey, value),
 });
-export const telemetryPayload = z.union([telemetryItem, z.array(telemetryItem).min(1).max(1000)]);
+export const telemetryPayload = z.union([
+  telemetryItem,
+  z.array(telemetryItem).min(1).max(MAX_TELEMETRY_ITEMS),
+]);
 
 const discoveryEntity = z.object({
   entity_id: entityIdKey,
@@ -146,9 +154,6 @@ const toMs = (seconds: number | undefined, fallbackMs: number) =>
 const isObject = (input: unknown): input is Record<string, unknown> =>
   typeof input === 'object' && input !== null && !Array.isArray(input);
 
-const MIN_TIMESTAMP = 946_684_800;
-const MAX_TIMESTAMP = 32_503_680_000;
-
 function invalid(where: string, message: string): never {
   throw new Rejection('invalid_payload', `${where}: ${message}`);
 }
@@ -186,8 +191,8 @@ function epochSeconds(input: unknown, where: string): number | undefined {
   if (
     typeof input !== 'number' ||
     !Number.isFinite(input) ||
-    input < MIN_TIMESTAMP ||
-    input > MAX_TIMESTAMP
+    input < MIN_TIMESTAMP_S ||
+    input > MAX_TIMESTAMP_S
   ) {
     return invalid(where, 'must be epoch seconds from 2000 on');
   }
@@ -215,8 +220,8 @@ function stateOf(input: unknown): z.output<typeof statePayload> {
 
 function telemetryReadings(input: unknown, receivedAtMs: number): RawReading[] {
   const many = Array.isArray(input);
-  if (many && (input.length < 1 || input.length > 1000)) {
-    return invalid('payload', 'must hold 1 to 1000 items');
+  if (many && (input.length < 1 || input.length > MAX_TELEMETRY_ITEMS)) {
+    return invalid('payload', `must hold 1 to ${MAX_TELEMETRY_ITEMS} items`);
   }
   const items: unknown[] = many ? input : [input];
   const readings: RawReading[] = [];
@@ -248,19 +253,20 @@ function telemetryReadings(input: unknown, receivedAtMs: number): RawReading[] {
 
 // Base64 decodes to at most 3 bytes per 4 characters; a payload that could be within the
 // limit is decoded into this buffer, kept for the purpose: a Buffer per message took a new
-// 8 KB pool (an ArrayBuffer) every three 50-reading messages.
+// 8 KB pool (an ArrayBuffer) every three 50-reading messages. What is read from it is
+// copied out before the next message is decoded.
 const payloadScratch = Buffer.allocUnsafe(MAX_PAYLOAD_BYTES + 3);
 
-function payloadText(base64: string): string {
+function payloadBytes(base64: string): Buffer {
   if (Math.floor((base64.length * 3) / 4) <= payloadScratch.length) {
     const size = payloadScratch.write(base64, 0, 'base64');
-    if (size <= MAX_PAYLOAD_BYTES) return payloadScratch.toString('utf8', 0, size);
+    if (size <= MAX_PAYLOAD_BYTES) return payloadScratch.subarray(0, size);
   }
   const bytes = Buffer.from(base64, 'base64');
   if (bytes.length > MAX_PAYLOAD_BYTES) {
     throw new Rejection('payload_too_large', `payload of ${bytes.length} bytes`);
   }
-  return bytes.toString('utf8');
+  return bytes;
 }
 
 /**
@@ -278,18 +284,21 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
   if (input.client_id !== undefined && input.client_id !== deviceId) {
     throw new Rejection('client_mismatch', `client ${input.client_id} published as ${deviceId}`);
   }
-  const text = payloadText(input.payload);
+  const bytes = payloadBytes(input.payload);
   const [, , special, stateEntity] = match;
 
   if (special === 'status') {
-    const status = text.trim().replace(/^"(.*)"$/, '$1');
+    const status = bytes
+      .toString('utf8')
+      .trim()
+      .replace(/^"(.*)"$/, '$1');
     if (status !== 'online' && status !== 'offline') {
       throw new Rejection('invalid_payload', 'status must be "online" or "offline"');
     }
     return { kind: 'status', deviceId, online: status === 'online', receivedAtMs };
   }
   if (special === 'discovery') {
-    const discovery = check(discoveryPayload, parseJson(text));
+    const discovery = check(discoveryPayload, parseJson(bytes.toString('utf8')));
     const ids = new Set<string>();
     for (const entity of discovery.entities) {
       if (ids.has(entity.entity_id)) {
@@ -300,7 +309,9 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
     return { kind: 'discovery', deviceId, discovery, receivedAtMs };
   }
   if (special === 'telemetry') {
-    const readings = telemetryReadings(parseJson(text), receivedAtMs);
+    const readings =
+      scanTelemetry(bytes, receivedAtMs) ??
+      telemetryReadings(parseJson(bytes.toString('utf8')), receivedAtMs);
     if (readings.length > MAX_TELEMETRY_READINGS) {
       throw new Rejection('invalid_payload', `more than ${MAX_TELEMETRY_READINGS} readings`);
     }
@@ -313,7 +324,7 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
   if (!ENTITY_ID_PATTERN.test(entityId)) {
     throw new Rejection('unknown_entity', 'entity id has characters no entity may have');
   }
-  const state = stateOf(parseJson(text));
+  const state = stateOf(parseJson(bytes.toString('utf8')));
   return {
     kind: 'readings',
     deviceId,
