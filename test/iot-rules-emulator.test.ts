@@ -651,14 +651,16 @@ resources:
 
   it('hands every rule output over exactly, however long or far from ASCII, in and out of batches', async () => {
     const prefix = unique('bytes');
+    // The payload both as fields and as base64 text (written apart from JSON.stringify).
     const yml = singleRuleYml(
       prefix,
       { iotRulesEmulator: { batch: { ingest: { maxRecords: 40, maxWaitMs: 10 } } } },
       `devices/+/${prefix}`,
+      "*, encode(*, 'base64') AS raw, topic(2) AS device_id",
     );
     const { lambda, start } = await setup({ yml, functionNames: ['easysmart-test-ingest'] });
     const emulator = await start();
-    // About 2 MB of output in all, so that it spans more than one of the emulator's
+    // About 4 MB of output in all, so that it spans more than one of the emulator's
     // buffers, with 1- to 4-byte characters and one output far larger than the rest.
     const texts = Array.from({ length: 600 }, (_, n) =>
       `${n} Größe ≤ 5 € 😀 "quoted" \\ line\nbreak `.repeat(1 + (n % 90)),
@@ -676,10 +678,17 @@ resources:
     );
     await emulator.idle();
     const records = lambda.succeeded.flatMap(
-      (call) => call.event as Array<{ n: number; text: string; device_id: string }>,
+      (call) => call.event as Array<{ n: number; text: string; raw: string; device_id: string }>,
     );
     records.sort((a, b) => a.n - b.n);
-    expect(records).toEqual(texts.map((text, n) => ({ n, text, device_id: `dev-${n % 3}` })));
+    expect(records).toEqual(
+      texts.map((text, n) => ({
+        n,
+        text,
+        raw: Buffer.from(JSON.stringify({ n, text })).toString('base64'),
+        device_id: `dev-${n % 3}`,
+      })),
+    );
   });
 
   it('writes new outputs over old ones only once nothing reads the old ones', async () => {
@@ -844,6 +853,7 @@ function singleRuleYml(
   device: string,
   custom?: Record<string, unknown>,
   from = `devices/${device}/telemetry`,
+  select = '*, topic(2) AS device_id',
 ): string {
   return JSON.stringify({
     service: 'easysmart',
@@ -853,7 +863,7 @@ function singleRuleYml(
         events: [
           {
             iot: {
-              sql: `SELECT *, topic(2) AS device_id FROM '${from}'`,
+              sql: `SELECT ${select} FROM '${from}'`,
               sqlVersion: '2016-03-23',
             },
           },

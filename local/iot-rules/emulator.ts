@@ -20,7 +20,7 @@ import {
 } from './config.ts';
 import { DeadLetterStore } from './dead-letter-store.ts';
 import { invokeFunction } from './lambda.ts';
-import { evaluateRule, topicMatches } from './sql.ts';
+import { Base64Payload, evaluateRule, topicMatches } from './sql.ts';
 
 export type EmulatorLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -226,23 +226,41 @@ class JsonSlabs {
   #current: Slab = { buffer: Buffer.allocUnsafe(SLAB_BYTES), used: 0, live: 0 };
   readonly #spare: Slab[] = [];
 
-  /** The output's bytes, and the slab to `release` them to once nothing reads them. */
-  bytesOf(json: string): { bytes: Buffer; slab: Slab | undefined } {
-    // A UTF-16 unit is at most 3 bytes of UTF-8.
-    const most = json.length * 3;
-    if (most > SLAB_BYTES / 8) return { bytes: Buffer.from(json), slab: undefined };
-    let slab = this.#current;
-    if (slab.used + most > SLAB_BYTES) {
-      const previous = slab;
-      slab = this.#spare.pop() ?? { buffer: Buffer.allocUnsafe(SLAB_BYTES), used: 0, live: 0 };
-      this.#current = slab;
-      this.#recycle(previous);
+  /**
+   * The output as JSON (UTF-8), and the slab to `release` its bytes to once nothing reads
+   * them.
+   */
+  bytesOf(output: unknown): { bytes: Buffer; slab: Slab | undefined } {
+    const parts = jsonParts(output);
+    let most = 0;
+    // A UTF-16 unit is at most 3 bytes of UTF-8; base64 is one byte a character.
+    for (const part of parts) most += typeof part === 'string' ? part.length * 3 : part.length;
+    let slab: Slab | undefined;
+    let buffer: Buffer;
+    if (most > SLAB_BYTES / 8) {
+      buffer = Buffer.allocUnsafe(most);
+    } else {
+      slab = this.#current;
+      if (slab.used + most > SLAB_BYTES) {
+        const previous = slab;
+        slab = this.#spare.pop() ?? { buffer: Buffer.allocUnsafe(SLAB_BYTES), used: 0, live: 0 };
+        this.#current = slab;
+        this.#recycle(previous);
+      }
+      buffer = slab.buffer;
     }
-    const written = slab.buffer.write(json, slab.used);
-    const bytes = slab.buffer.subarray(slab.used, slab.used + written);
-    slab.used += written;
+    const start = slab?.used ?? 0;
+    let at = start;
+    for (const part of parts) {
+      at +=
+        typeof part === 'string'
+          ? buffer.write(part, at)
+          : buffer.write(part.toJSON(), at, 'latin1');
+    }
+    if (!slab) return { bytes: buffer.subarray(0, at), slab };
+    slab.used = at;
     slab.live += 1;
-    return { bytes, slab };
+    return { bytes: buffer.subarray(start, at), slab };
   }
 
   /** One output of `slab` is no longer read by anything (invoked for good, or dropped). */
@@ -257,6 +275,35 @@ class JsonSlabs {
     slab.used = 0;
     this.#spare.push(slab);
   }
+}
+
+/**
+ * JSON.stringify(output) in parts: JSON text, and the base64 payloads to write between them
+ * (as JSON strings) without making the text of either twice.
+ */
+function jsonParts(output: unknown): Array<string | Base64Payload> {
+  if (output === null || typeof output !== 'object' || Array.isArray(output)) {
+    return [JSON.stringify(output) ?? 'null'];
+  }
+  const fields = output as Record<string, unknown>;
+  const parts: Array<string | Base64Payload> = [];
+  let text = '{';
+  let first = true;
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
+    const json = value instanceof Base64Payload ? undefined : JSON.stringify(value);
+    if (json === undefined && !(value instanceof Base64Payload)) continue;
+    text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+    first = false;
+    if (json !== undefined) {
+      text += json;
+      continue;
+    }
+    parts.push(`${text}"`, value as Base64Payload);
+    text = '"';
+  }
+  parts.push(`${text}}`);
+  return parts;
 }
 
 // Given to mqtt.js's ack callback to stop it acknowledging by itself (see `connect`).
@@ -662,7 +709,7 @@ class Emulator {
         timestamp: delivery.receivedAt,
       });
       if (result.fired) {
-        const { bytes, slab } = this.jsonSlabs.bytesOf(JSON.stringify(result.output));
+        const { bytes, slab } = this.jsonSlabs.bytesOf(result.output);
         items.push({ delivery, definition, json: bytes, slab, enqueuedAt: delivery.receivedAt });
         continue;
       }

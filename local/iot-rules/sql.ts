@@ -56,7 +56,27 @@ export interface RuleMessage {
   timestamp: number;
 }
 
+/**
+ * `encode(*, 'base64')` as a SELECT item: the payload, which serialises (toJSON) as its base64
+ * text. The emulator writes that text straight into its buffers: made into a string first,
+ * JSON.stringify scanned it for characters to escape and copied it, and writing the result
+ * as UTF-8 scanned and copied it again (a fifth of the emulator's time with 2 KB payloads).
+ */
+export class Base64Payload {
+  constructor(readonly bytes: Buffer) {}
+
+  /** Characters of the base64 text. */
+  get length(): number {
+    return Math.ceil(this.bytes.length / 3) * 4;
+  }
+
+  toJSON(): string {
+    return this.bytes.toString('base64');
+  }
+}
+
 export type RuleResult =
+  /** `output` is a JSON value, but for Base64Payload values in an object's fields. */
   | { fired: true; output: unknown }
   | {
       fired: false;
@@ -548,6 +568,12 @@ class Evaluation {
     return this.parsed;
   }
 
+  /** The payload as a Buffer: a view, where Buffer.from(payload) would copy it. */
+  payloadBytes(): Buffer {
+    const { payload } = this.message;
+    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  }
+
   evaluate(expr: Expr): Value {
     switch (expr.kind) {
       case 'literal':
@@ -577,7 +603,7 @@ class Evaluation {
       case 'timestamp':
         return this.message.timestamp;
       case 'encodePayload':
-        return Buffer.from(this.message.payload).toString('base64');
+        return this.payloadBytes().toString('base64');
       case 'not': {
         const operand = toBoolean(this.evaluate(expr.operand));
         return operand === undefined ? undefined : !operand;
@@ -690,7 +716,10 @@ export function evaluateRule(rule: IotRule, message: RuleMessage): RuleResult {
       for (const [key, value] of Object.entries(payload as object)) setField(output, key, value);
       continue;
     }
-    const value = evaluation.evaluate(item.expr);
+    const value =
+      item.expr.kind === 'encodePayload'
+        ? new Base64Payload(evaluation.payloadBytes())
+        : evaluation.evaluate(item.expr);
     if (value !== undefined) setField(output, item.name, value);
   }
   return { fired: true, output };
