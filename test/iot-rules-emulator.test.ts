@@ -260,6 +260,24 @@ resources:
     expect(stats.functions.audit).toMatchObject({ received: 3, succeeded: 3 });
   });
 
+  it('runs rules for QoS 0 messages too, as AWS does, and acknowledges only QoS 1 ones', async () => {
+    const device = unique('dev');
+    const { lambda, start } = await setup({
+      yml: singleRuleYml(device),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    const emulator = await start();
+    await publisher.publishAsync(`devices/${device}/telemetry`, '{"n": 0}', { qos: 0 });
+    await publish(`devices/${device}/telemetry`, '{"n": 1}');
+    await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(2), { timeout: 5000 });
+    await emulator.idle();
+    expect(lambda.succeeded.map((call) => call.event)).toEqual([
+      { n: 0, device_id: device },
+      { n: 1, device_id: device },
+    ]);
+    expect(emulator.stats()).toMatchObject({ messages: 2, acknowledged: 1 });
+  });
+
   it("passes a malformed payload to the function through encode(*, 'base64') and skips JSON rules", async () => {
     const device = unique('dev');
     const yml = JSON.stringify({

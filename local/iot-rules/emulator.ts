@@ -9,7 +9,6 @@
  * to the dead-letter store), so a message is never lost to an emulator restart, a failing
  * function or a stack that was down: the broker keeps and redelivers it.
  */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../../shared/logger.ts';
 import {
   type BatchSettings,
@@ -20,6 +19,7 @@ import {
 } from './config.ts';
 import { DeadLetterStore } from './dead-letter-store.ts';
 import { invokeFunction } from './lambda.ts';
+import { type InboundPublish, MqttConnectRefused, MqttSession } from './mqtt-session.ts';
 import { Base64Payload, evaluateRule, topicMatches } from './sql.ts';
 
 export type EmulatorLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -152,19 +152,40 @@ interface Item {
   enqueuedAt: number;
 }
 
-const OPEN_ARRAY = Buffer.from('[');
-const COMMA = Buffer.from(',');
-const CLOSE_ARRAY = Buffer.from(']');
+const BODY_BYTES = 1024 * 1024;
+/** Free body buffers kept for reuse: more than the invocations usually in flight. */
+const SPARE_BODIES = 8;
 
-/** `[a,b,...]` from the items' JSON. */
-function jsonArrayOf(items: readonly Item[]): Buffer {
-  const parts: Buffer[] = [OPEN_ARRAY];
-  for (const [index, item] of items.entries()) {
-    if (index > 0) parts.push(COMMA);
-    parts.push(item.json);
+/**
+ * The bodies of batched invocations, `[a,b,...]` from the items' JSON, written into 1 MB
+ * buffers that serve again once their invocation is over. A Buffer.concat of half a megabyte
+ * per invocation counted as external memory to V8, which answered with full collections
+ * several times a second (--trace-gc: "external memory pressure").
+ */
+class BatchBodies {
+  readonly #spare: Buffer[] = [];
+
+  /** The body, and the buffer to `give` back once nothing reads it. */
+  take(items: readonly Item[]): { body: Buffer; buffer: Buffer | undefined } {
+    let size = 2 + Math.max(0, items.length - 1);
+    for (const item of items) size += item.json.length;
+    const buffer =
+      size > BODY_BYTES
+        ? Buffer.allocUnsafe(size)
+        : (this.#spare.pop() ?? Buffer.allocUnsafe(BODY_BYTES));
+    let at = 0;
+    buffer[at++] = 0x5b; // [
+    for (const [index, item] of items.entries()) {
+      if (index > 0) buffer[at++] = 0x2c; // ,
+      at += item.json.copy(buffer, at);
+    }
+    buffer[at++] = 0x5d; // ]
+    return { body: buffer.subarray(0, at), buffer: size > BODY_BYTES ? undefined : buffer };
   }
-  parts.push(CLOSE_ARRAY);
-  return Buffer.concat(parts);
+
+  give(buffer: Buffer | undefined): void {
+    if (buffer && this.#spare.length < SPARE_BODIES) this.#spare.push(buffer);
+  }
 }
 
 /**
@@ -306,9 +327,6 @@ function jsonParts(output: unknown): Array<string | Base64Payload> {
   return parts;
 }
 
-// Given to mqtt.js's ack callback to stop it acknowledging by itself (see `connect`).
-const DEFERRED_ACK = new Error('acknowledged later by the IoT rules emulator');
-
 class FunctionDispatcher {
   readonly stats: FunctionStats = {
     received: 0,
@@ -436,8 +454,15 @@ class FunctionDispatcher {
   }
 
   private async invoke(items: Item[]): Promise<void> {
+    const batch = this.batch ? this.emulator.batchBodies.take(items) : undefined;
+    const answered = await this.invokeWith(items, batch?.body ?? (items[0] as Item).json);
+    // A request that failed (timed out, say) may still be writing its body somewhere.
+    if (answered) this.emulator.batchBodies.give(batch?.buffer);
+  }
+
+  /** Invokes until the function takes the items or they are given up; true if it took them. */
+  private async invokeWith(items: Item[], payload: Buffer): Promise<boolean> {
     const { retry, log } = this.emulator;
-    const payload = this.batch ? jsonArrayOf(items) : (items[0] as Item).json;
     const started = Date.now();
     let delay = retry.initialDelayMs;
     for (let attempt = 1; ; attempt += 1) {
@@ -453,13 +478,13 @@ class FunctionDispatcher {
       if (outcome.ok) {
         this.stats.succeeded += items.length;
         this.emulator.settle(items.map((item) => item.delivery));
-        return;
+        return true;
       }
       // Stopping, or every message will come again on the new connection: leave them unacked.
-      if (this.emulator.stopping || items.every((item) => item.delivery.stale)) return;
+      if (this.emulator.stopping || items.every((item) => item.delivery.stale)) return false;
       if (Date.now() - started + delay > retry.maxElapsedMs) {
         await this.deadLetter(items, outcome.error, attempt);
-        return;
+        return false;
       }
       this.stats.retried += 1;
       log.warn('IoT rule action failed; retrying', {
@@ -470,7 +495,7 @@ class FunctionDispatcher {
         error: outcome.error,
       });
       await this.emulator.sleep(delay);
-      if (this.emulator.stopping) return;
+      if (this.emulator.stopping) return false;
       delay = Math.min(delay * 2, retry.maxDelayMs);
     }
   }
@@ -529,6 +554,7 @@ class Emulator {
   private readonly filters: string[];
   private readonly allRules: RuleDefinition[];
   readonly jsonSlabs = new JsonSlabs();
+  readonly batchBodies = new BatchBodies();
   private readonly counters = {
     messages: 0,
     acknowledged: 0,
@@ -552,7 +578,7 @@ class Emulator {
   /** The message whose wait let the messages behind it be acknowledged out of order. */
   private heldBackBy: Delivery | undefined;
   private idleWaiters: Array<() => void> = [];
-  private client: MqttClient | undefined;
+  private session: MqttSession | undefined;
 
   constructor(
     readonly options: IotRulesEmulatorOptions,
@@ -589,45 +615,27 @@ class Emulator {
 
   async connect(): Promise<void> {
     const { url, username, password } = this.options.mqtt;
-    const clientOptions: IClientOptions = {
+    // Connects now and again after every disconnect; a stored session's queued messages come
+    // right after CONNACK, and `onPublish` is wired up before they can arrive.
+    const session = new MqttSession({
+      url,
       username,
       password,
       clientId: this.options.clientId,
-      protocolVersion: 5,
-      clean: false,
-      properties: {
-        sessionExpiryInterval: SESSION_NEVER_EXPIRES,
-        receiveMaximum: RECEIVE_MAXIMUM,
-      },
-      // Subscriptions are renewed on every connect below.
-      resubscribe: false,
-      reconnectPeriod: 1000,
-      connectTimeout: 10_000,
-      // mqtt.js reads the next packet (PINGRESP included) only once this callback has been
-      // called, so holding it until the function answered would handle one message at a time
-      // and starve keepalive. An error here makes mqtt.js skip its own PUBACK (and emit the
-      // error, ignored below); `ack()` sends the PUBACK once the message is settled.
-      customHandleAcks: (topic, payload, packet, callback) => {
-        this.onPublish(topic, payload, packet);
-        callback(DEFERRED_ACK);
-      },
-    };
-    // `connect`, not `connectAsync`: with a stored session the broker sends queued messages
-    // right after CONNACK, and `onPublish` must be wired up before they arrive.
-    const client = mqtt.connect(url, clientOptions);
-    this.client = client;
-    client.on('error', (error) => {
-      if (error !== DEFERRED_ACK) this.log.warn('IoT rules emulator MQTT error', { error });
+      sessionExpiryInterval: SESSION_NEVER_EXPIRES,
+      receiveMaximum: RECEIVE_MAXIMUM,
     });
-    client.on('close', () => this.onConnectionClosed());
+    this.session = session;
+    session.on('publish', (message) => this.onPublish(message));
+    session.on('close', () => this.onConnectionClosed());
     let subscribed: Promise<void> | undefined;
-    client.on('connect', (connack) => {
+    session.on('connect', ({ sessionPresent }) => {
       this.log.info('IoT rules emulator connected', {
         broker: url,
-        sessionPresent: connack.sessionPresent,
+        sessionPresent,
         filters: this.filters,
       });
-      subscribed = this.subscribe(client);
+      subscribed = this.subscribe(session);
       subscribed.catch((error: unknown) => {
         this.log.error('IoT rules emulator could not subscribe', { error });
       });
@@ -635,69 +643,71 @@ class Emulator {
     try {
       await new Promise<void>((resolve, reject) => {
         const onConnect = () => {
-          client.off('error', onError);
+          session.off('error', onError);
           resolve();
         };
         const onError = (error: Error) => {
-          if (error === DEFERRED_ACK) return;
-          client.off('connect', onConnect);
+          // A broker not up yet is tried again; a refusal is final.
+          if (!(error instanceof MqttConnectRefused)) return;
+          session.off('connect', onConnect);
           reject(new Error(`IoT rules emulator cannot connect to ${url}: ${error.message}`));
         };
-        client.once('connect', onConnect);
-        client.on('error', onError);
+        session.once('connect', onConnect);
+        session.on('error', onError);
       });
       // Without this, a first start would miss messages published before SUBACK.
       await subscribed;
     } catch (error) {
       this.stopping = true;
-      await client.endAsync(true);
+      await session.end();
       throw error;
+    } finally {
+      session.on('error', (error) => this.log.warn('IoT rules emulator MQTT error', { error }));
     }
   }
 
-  private async subscribe(client: MqttClient): Promise<void> {
+  private async subscribe(session: MqttSession): Promise<void> {
     for (const [index, filter] of this.filters.entries()) {
       // Retain handling 2: AWS rules see messages as they are published, never a topic's
       // retained message replayed at subscribe time (which would re-ingest it each start).
-      const granted = await client.subscribeAsync(filter, {
-        qos: 1,
-        rh: 2,
-        properties: { subscriptionIdentifier: index + 1 },
+      const reasonCode = await session.subscribe(filter, {
+        subscriptionIdentifier: index + 1,
+        retainHandling: 2,
       });
-      const refused = granted.find((grant) => grant.qos >= 0x80);
-      if (refused) {
+      if (reasonCode >= 0x80) {
         throw new Error(
-          `the broker refused the subscription to '${filter}' (reason code ${refused.qos}): the emulator's MQTT account may not subscribe to it`,
+          `the broker refused the subscription to '${filter}' (reason code ${reasonCode}): the emulator's MQTT account may not subscribe to it`,
         );
       }
     }
   }
 
-  private onPublish(topic: string, payload: Buffer, packet: Record<string, unknown>): void {
+  private onPublish(message: InboundPublish): void {
+    const { topic, payload } = message;
     this.counters.messages += 1;
-    if (packet.dup) this.counters.redelivered += 1;
+    if (message.dup) this.counters.redelivered += 1;
     const delivery: Delivery = {
       topic,
       payload,
       receivedAt: Date.now(),
-      messageId: packet.messageId as number,
+      messageId: message.messageId,
       stale: false,
       outstanding: 0,
       settled: false,
-      acknowledged: false,
+      // AWS runs rules for QoS 0 messages too; the broker expects no PUBACK for them.
+      acknowledged: message.qos === 0,
     };
-    this.inFlight.push(delivery);
-    this.unacknowledged += 1;
-    const properties = packet.properties as
-      | { subscriptionIdentifier?: number | number[] }
-      | undefined;
-    const ids = properties?.subscriptionIdentifier;
+    if (message.qos > 0) {
+      this.inFlight.push(delivery);
+      this.unacknowledged += 1;
+    }
+    const ids = message.subscriptionIds;
     // The broker says which subscriptions, so which filters, the message matched.
     const matching =
-      typeof ids === 'number'
-        ? (this.rulesBySubscription.get(ids) ?? [])
-        : ids === undefined
-          ? this.allRules.filter((definition) => topicMatches(definition.rule.from, topic))
+      ids === undefined
+        ? this.allRules.filter((definition) => topicMatches(definition.rule.from, topic))
+        : ids.length === 1
+          ? (this.rulesBySubscription.get(ids[0] as number) ?? [])
           : ids.flatMap((id) => this.rulesBySubscription.get(id) ?? []);
     if (matching.length === 0) this.counters.unrouted += 1;
     const items: Item[] = [];
@@ -801,12 +811,8 @@ class Emulator {
       this.unacknowledgedFrom = 0;
     }
     this.unacknowledged -= acknowledged.length;
-    // mqtt.js was told not to acknowledge (so that its packet loop never waits for a
-    // function), so the PUBACKs go straight onto the connection the messages came on, many
-    // in one write: one write per message cost the emulator a tenth of its CPU.
-    const client = this.client;
-    if (acknowledged.length > 0 && client?.connected && client.stream.writable) {
-      client.stream.write(pubackPackets(acknowledged));
+    // Many PUBACKs in one write: one write per message cost the emulator a tenth of its CPU.
+    if (acknowledged.length > 0 && this.session?.write(pubackPackets(acknowledged))) {
       this.counters.acknowledged += acknowledged.length;
     }
     this.checkIdle();
@@ -866,7 +872,7 @@ class Emulator {
 
   stats(): IotRulesEmulatorStats {
     return {
-      connected: this.client?.connected ?? false,
+      connected: this.session?.connected ?? false,
       ...this.counters,
       functions: Object.fromEntries(
         [...this.dispatchers].map(([key, dispatcher]) => [key, { ...dispatcher.stats }]),
@@ -888,7 +894,7 @@ class Emulator {
     clearTimeout(timer);
     this.abort.abort();
     clearTimeout(this.ackHoldTimer);
-    await this.client?.endAsync();
+    await this.session?.end();
   }
 }
 
