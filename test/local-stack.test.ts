@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnManaged } from '../local/services/process.ts';
 import { type LocalStack, START_ARGUMENTS, startLocalStack } from './support/local-stack.ts';
 import { commandOf, descendantsOf, isAlive } from './support/processes.ts';
 import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
@@ -207,6 +208,32 @@ describe('ports for the local servers', () => {
         server.listen(port, '127.0.0.1', resolve);
       });
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('managed server processes', () => {
+  it('log what the process writes after it exited (a child it left holds its output open)', async () => {
+    const data = await temporaryDataDir('managed');
+    try {
+      const logFile = path.join(data.dir, 'server.log');
+      // `exit` comes when sh exits; its background child writes to the same pipe later. The
+      // log, closed at `exit`, had that write fail with an uncaught 'write after end'.
+      const server = spawnManaged({
+        name: 'sh',
+        command: 'sh',
+        args: ['-c', '(sleep 0.3; echo late line) & echo first line'],
+        logFile,
+      });
+      await server.stop();
+      await waitUntil(
+        'the late line in the log',
+        async () => readFileSync(logFile, 'utf8').includes('late line'),
+        { timeoutMs: 5000, intervalMs: 50 },
+      );
+      expect(readFileSync(logFile, 'utf8')).toBe('first line\nlate line\n');
+    } finally {
+      await data.remove();
     }
   });
 });

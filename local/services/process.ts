@@ -191,11 +191,13 @@ export function spawnManaged(options: ManagedProcessOptions): ManagedProcess {
     const onGone = (description: string) => {
       if (exitDescription !== undefined) return;
       exitDescription = description;
-      log.end();
       if (!stopping) resolveUnexpected(`${options.name} ${description} (log: ${options.logFile})`);
       resolve();
     };
     child.once('error', (error) => onGone(`failed to start: ${error.message}`));
+    // Not at `exit`: the output pipes close later, once every process holding them (a child
+    // the server left behind, say) has, and what comes meanwhile belongs in the log too.
+    child.once('close', () => log.end());
     child.once('exit', (code, signal) =>
       onGone(signal ? `was killed by ${signal}` : `exited with code ${code}`),
     );
