@@ -128,7 +128,6 @@ const RECEIVE_MAXIMUM = 8192;
 /** One PUBLISH from the broker, acknowledged once each rule output made from it is settled. */
 interface Delivery {
   topic: string;
-  payload: Buffer;
   receivedAt: number;
   messageId: number;
   /** Set when that connection closed: the broker will deliver the message again. */
@@ -147,7 +146,9 @@ interface Item {
    * body is these concatenated (one JSON.stringify of the whole batch cost as much again).
    */
   json: Buffer;
-  /** Where `json` lives; released once the item's invocation is over. */
+  /** The message's payload, for the dead-letter store (the socket's buffer is reused). */
+  payload: Buffer;
+  /** Where `json` and `payload` live; released once the item's invocation is over. */
   slab: Slab | undefined;
   enqueuedAt: number;
 }
@@ -237,7 +238,8 @@ interface Slab {
 }
 
 /**
- * UTF-8 copies of rule outputs, written side by side into 1 MB slabs. `Buffer.from` per
+ * UTF-8 copies of rule outputs, each with the payload it came from (for the dead-letter
+ * store), written side by side into 1 MB slabs. `Buffer.from` per
  * output took a new 8 KB pool (an ArrayBuffer) every two 50-reading messages: a tenth of
  * the emulator's CPU, and garbage for the collector. A slab whose outputs are all done with
  * is written again: a fresh one each time cost about 3 us per 50-reading message more
@@ -248,12 +250,15 @@ class JsonSlabs {
   readonly #spare: Slab[] = [];
 
   /**
-   * The output as JSON (UTF-8), and the slab to `release` its bytes to once nothing reads
-   * them.
+   * The output as JSON (UTF-8) and a copy of the payload, and the slab to `release` them to
+   * once nothing reads them.
    */
-  bytesOf(output: unknown): { bytes: Buffer; slab: Slab | undefined } {
+  bytesOf(
+    output: unknown,
+    payload: Buffer,
+  ): { json: Buffer; payload: Buffer; slab: Slab | undefined } {
     const parts = jsonParts(output);
-    let most = 0;
+    let most = payload.length;
     // A UTF-16 unit is at most 3 bytes of UTF-8; base64 is one byte a character.
     for (const part of parts) most += typeof part === 'string' ? part.length * 3 : part.length;
     let slab: Slab | undefined;
@@ -278,10 +283,17 @@ class JsonSlabs {
           ? buffer.write(part, at)
           : buffer.write(part.toJSON(), at, 'latin1');
     }
-    if (!slab) return { bytes: buffer.subarray(0, at), slab };
-    slab.used = at;
-    slab.live += 1;
-    return { bytes: buffer.subarray(start, at), slab };
+    const jsonEnd = at;
+    at += payload.copy(buffer, at);
+    if (slab) {
+      slab.used = at;
+      slab.live += 1;
+    }
+    return {
+      json: buffer.subarray(start, jsonEnd),
+      payload: buffer.subarray(jsonEnd, at),
+      slab,
+    };
   }
 
   /** One output of `slab` is no longer read by anything (invoked for good, or dropped). */
@@ -511,7 +523,7 @@ class FunctionDispatcher {
           functionName: this.functionName,
           batched: this.batch !== undefined,
           topic: item.delivery.topic,
-          payloadBase64: item.delivery.payload.toString('base64'),
+          payloadBase64: item.payload.toString('base64'),
           event: JSON.parse(item.json.toString('utf8')),
           error,
           attempts,
@@ -688,7 +700,6 @@ class Emulator {
     if (message.dup) this.counters.redelivered += 1;
     const delivery: Delivery = {
       topic,
-      payload,
       receivedAt: Date.now(),
       messageId: message.messageId,
       stale: false,
@@ -719,8 +730,15 @@ class Emulator {
         timestamp: delivery.receivedAt,
       });
       if (result.fired) {
-        const { bytes, slab } = this.jsonSlabs.bytesOf(result.output);
-        items.push({ delivery, definition, json: bytes, slab, enqueuedAt: delivery.receivedAt });
+        const { json, payload: kept, slab } = this.jsonSlabs.bytesOf(result.output, payload);
+        items.push({
+          delivery,
+          definition,
+          json,
+          payload: kept,
+          slab,
+          enqueuedAt: delivery.receivedAt,
+        });
         continue;
       }
       if (result.reason === 'where') {
