@@ -137,7 +137,8 @@ async function rawInflux(url: string, points: number): Promise<number> {
         const n = b * perBatch + j;
         const m = Math.floor(n / 50);
         const time = base + Math.floor(m / DEVICES) * 50 + (n % 50);
-        return `sensor_data,device_id=RAW_${m % DEVICES},entity_id=v,entity_type=sensor,tenant_id=1 value=${n} ${time}`;
+        // Ids as long as phase (b)'s (BENCHB<run>_<device>): InfluxDB's work grows with them.
+        return `sensor_data,device_id=BENCHR0_${m % DEVICES},entity_id=v,entity_type=sensor,tenant_id=1 value=${n} ${time}`;
       }).join('\n'),
     ),
   );
