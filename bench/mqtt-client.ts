@@ -8,6 +8,7 @@
  * mqtt.js at both ends measured mqtt.js more than Mosquitto.
  */
 import net from 'node:net';
+import { utf8Field, varint } from '../local/iot-rules/mqtt-session.ts';
 
 export interface PublishPacket {
   bytes: Buffer;
@@ -21,32 +22,10 @@ const PUBACK = 0x40;
 const CONNACK = 0x20;
 const SUBACK = 0x90;
 
-function remainingLength(length: number): number[] {
-  const bytes: number[] = [];
-  let rest = length;
-  do {
-    let byte = rest % 128;
-    rest = Math.floor(rest / 128);
-    if (rest > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (rest > 0);
-  return bytes;
-}
-
-const utf8Field = (text: string): Buffer => {
-  const bytes = Buffer.from(text);
-  const length = Buffer.alloc(2);
-  length.writeUInt16BE(bytes.length);
-  return Buffer.concat([length, bytes]);
-};
-
 /** A QoS 1 PUBLISH of `payload` to `topic`. */
 export function publishPacket(topic: string, payload: Buffer): PublishPacket {
   const topicField = utf8Field(topic);
-  const header = Buffer.from([
-    PUBLISH_QOS1,
-    ...remainingLength(topicField.length + 2 + payload.length),
-  ]);
+  const header = Buffer.from([PUBLISH_QOS1, ...varint(topicField.length + 2 + payload.length)]);
   return {
     bytes: Buffer.concat([header, topicField, Buffer.alloc(2), payload]),
     idAt: header.length + topicField.length,
@@ -97,7 +76,7 @@ export class LeanMqttClient {
     const code = await new Promise<number>((resolve, reject) => {
       publisher.#onConnack = resolve;
       publisher.#onFailure = reject;
-      socket.write(Buffer.from([0x10, ...remainingLength(payload.length)]));
+      socket.write(Buffer.from([0x10, ...varint(payload.length)]));
       socket.write(payload);
     });
     if (code !== 0) {
@@ -162,9 +141,7 @@ export class LeanMqttClient {
     const body = Buffer.concat([Buffer.from([0x00, 0x01]), utf8Field(filter), Buffer.from([1])]);
     const code = await new Promise<number>((resolve) => {
       this.#onSuback = resolve;
-      this.#socket.write(
-        Buffer.concat([Buffer.from([0x82, ...remainingLength(body.length)]), body]),
-      );
+      this.#socket.write(Buffer.concat([Buffer.from([0x82, ...varint(body.length)]), body]));
     });
     if (code !== 1) throw new Error(`the broker refused the subscription to ${filter} (${code})`);
     return { done };

@@ -10,19 +10,9 @@ import {
   MqttConnectRefused,
   MqttSession,
   type MqttSessionOptions,
+  varint,
 } from '../local/iot-rules/mqtt-session.ts';
 
-function varint(value: number): number[] {
-  const bytes: number[] = [];
-  let rest = value;
-  do {
-    let byte = rest % 128;
-    rest = Math.floor(rest / 128);
-    if (rest > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (rest > 0);
-  return bytes;
-}
 const field = (bytes: Buffer) =>
   Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
 const text = (value: string) => field(Buffer.from(value));

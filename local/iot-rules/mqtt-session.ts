@@ -82,39 +82,39 @@ const SESSION_EXPIRY_INTERVAL = 0x11;
 const RECEIVE_MAXIMUM = 0x21;
 const REASON_STRING = 0x1f;
 type PropertyKind = 'byte' | 'two' | 'four' | 'varint' | 'string' | 'binary' | 'pair';
-const PROPERTY_KINDS: Record<number, PropertyKind> = {
-  1: 'byte', // payload format indicator
-  2: 'four', // message expiry interval
-  3: 'string', // content type
-  8: 'string', // response topic
-  9: 'binary', // correlation data
-  11: 'varint', // subscription identifier
-  17: 'four', // session expiry interval
-  18: 'string', // assigned client identifier
-  19: 'two', // server keep alive
-  21: 'string', // authentication method
-  22: 'binary', // authentication data
-  26: 'string', // response information
-  28: 'string', // server reference
-  31: 'string', // reason string
-  33: 'two', // receive maximum
-  34: 'two', // topic alias maximum
-  35: 'two', // topic alias
-  36: 'byte', // maximum QoS
-  37: 'byte', // retain available
-  38: 'pair', // user property
-  39: 'four', // maximum packet size
-  40: 'byte', // wildcard subscription available
-  41: 'byte', // subscription identifiers available
-  42: 'byte', // shared subscription available
-};
+const PROPERTY_KINDS = new Map<number, PropertyKind>([
+  [0x01, 'byte'], // payload format indicator
+  [0x02, 'four'], // message expiry interval
+  [0x03, 'string'], // content type
+  [0x08, 'string'], // response topic
+  [0x09, 'binary'], // correlation data
+  [0x0b, 'varint'], // subscription identifier
+  [0x11, 'four'], // session expiry interval
+  [0x12, 'string'], // assigned client identifier
+  [0x13, 'two'], // server keep alive
+  [0x15, 'string'], // authentication method
+  [0x16, 'binary'], // authentication data
+  [0x1a, 'string'], // response information
+  [0x1c, 'string'], // server reference
+  [0x1f, 'string'], // reason string
+  [0x21, 'two'], // receive maximum
+  [0x22, 'two'], // topic alias maximum
+  [0x23, 'two'], // topic alias
+  [0x24, 'byte'], // maximum QoS
+  [0x25, 'byte'], // retain available
+  [0x26, 'pair'], // user property
+  [0x27, 'four'], // maximum packet size
+  [0x28, 'byte'], // wildcard subscription available
+  [0x29, 'byte'], // subscription identifiers available
+  [0x2a, 'byte'], // shared subscription available
+]);
 
 class MalformedPacket extends Error {
   override readonly name = 'MalformedPacket';
 }
 
-/** A variable byte integer (§1.5.5) as bytes. */
-function varint(value: number): number[] {
+/** A variable byte integer (§1.5.5) as bytes: remaining lengths, property lengths, ids. */
+export function varint(value: number): number[] {
   const bytes: number[] = [];
   let rest = value;
   do {
@@ -126,7 +126,8 @@ function varint(value: number): number[] {
   return bytes;
 }
 
-const utf8Field = (text: string): Buffer => {
+/** A UTF-8 string field: its length in two bytes, then the bytes. */
+export const utf8Field = (text: string): Buffer => {
   const bytes = Buffer.from(text, 'utf8');
   return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
 };
@@ -201,7 +202,7 @@ class FieldReader {
     while (this.at < end) {
       const id = this.varint();
       if (take(id, this)) continue;
-      const kind = PROPERTY_KINDS[id];
+      const kind = PROPERTY_KINDS.get(id);
       if (kind === undefined) throw new MalformedPacket(`unknown property 0x${id.toString(16)}`);
       if (kind === 'byte') this.byte();
       else if (kind === 'two') this.two();
