@@ -19,7 +19,7 @@ import {
 } from './config.ts';
 import { DeadLetterStore } from './dead-letter-store.ts';
 import { invokeFunction } from './lambda.ts';
-import { type InboundPublish, MqttConnectRefused, MqttSession } from './mqtt-session.ts';
+import { type InboundPublish, MqttSession } from './mqtt-session.ts';
 import { Base64Payload, evaluateRule, topicMatches } from './sql.ts';
 
 export type EmulatorLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -324,16 +324,18 @@ function jsonParts(output: unknown): Array<string | Base64Payload> {
   let first = true;
   for (const key of Object.keys(fields)) {
     const value = fields[key];
-    const json = value instanceof Base64Payload ? undefined : JSON.stringify(value);
-    if (json === undefined && !(value instanceof Base64Payload)) continue;
+    const encoded = value instanceof Base64Payload;
+    const json = encoded ? undefined : JSON.stringify(value);
+    // As JSON.stringify(output) does, fields it cannot write (undefined, say) are left out.
+    if (!encoded && json === undefined) continue;
     text += `${first ? '' : ','}${JSON.stringify(key)}:`;
     first = false;
-    if (json !== undefined) {
+    if (encoded) {
+      parts.push(`${text}"`, value);
+      text = '"';
+    } else {
       text += json;
-      continue;
     }
-    parts.push(`${text}"`, value as Base64Payload);
-    text = '"';
   }
   parts.push(`${text}}`);
   return parts;
@@ -638,6 +640,7 @@ class Emulator {
       receiveMaximum: RECEIVE_MAXIMUM,
     });
     this.session = session;
+    session.on('error', (error) => this.log.warn('IoT rules emulator MQTT error', { error }));
     session.on('publish', (message) => this.onPublish(message));
     session.on('close', () => this.onConnectionClosed());
     let subscribed: Promise<void> | undefined;
@@ -658,9 +661,9 @@ class Emulator {
           session.off('error', onError);
           resolve();
         };
+        // The first connection must work (the stack starts the broker first); after that,
+        // the session reconnects by itself.
         const onError = (error: Error) => {
-          // A broker not up yet is tried again; a refusal is final.
-          if (!(error instanceof MqttConnectRefused)) return;
           session.off('connect', onConnect);
           reject(new Error(`IoT rules emulator cannot connect to ${url}: ${error.message}`));
         };
@@ -673,8 +676,6 @@ class Emulator {
       this.stopping = true;
       await session.end();
       throw error;
-    } finally {
-      session.on('error', (error) => this.log.warn('IoT rules emulator MQTT error', { error }));
     }
   }
 
