@@ -1,4 +1,4 @@
-import { MAX_ENTITY_ID_LENGTH, RESERVED_ENTITY_IDS } from '../devices/model.ts';
+import { ENTITY_ID_PATTERN, MAX_ENTITY_ID_LENGTH, RESERVED_ENTITY_IDS } from '../devices/model.ts';
 import type { RawReading } from './inbound.ts';
 import {
   MAX_TELEMETRY_ITEMS,
@@ -37,12 +37,10 @@ const BACKSLASH = 0x5c;
 /** Powers of ten that doubles hold exactly: dividing by one is a correctly rounded step. */
 const EXACT_POWERS_OF_TEN = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
-/** Characters an entity id may have: [a-zA-Z0-9_-]. */
-const ID_CHARACTER = new Uint8Array(128);
-for (let c = 0; c < 128; c++) {
-  const ch = String.fromCharCode(c);
-  ID_CHARACTER[c] = /[a-zA-Z0-9_-]/.test(ch) ? 1 : 0;
-}
+/** The ASCII characters an entity id may have, by code: 1 where ENTITY_ID_PATTERN allows. */
+const ID_CHARACTER = Uint8Array.from({ length: 128 }, (_, code) =>
+  ENTITY_ID_PATTERN.test(String.fromCharCode(code)) ? 1 : 0,
+);
 
 const isDigit = (byte: number) => byte >= ZERO && byte <= 0x39;
 
