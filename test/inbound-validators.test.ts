@@ -2,12 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   decodeRuleEvent,
-  MAX_PAYLOAD_BYTES,
   Rejection,
   ruleEventSchema,
   statePayload,
   telemetryPayload,
 } from '../shared/ingestion/inbound.ts';
+import { MAX_PAYLOAD_BYTES } from '../shared/ingestion/payload-limits.ts';
 import { InfluxClient } from '../shared/timeseries/influx-client.ts';
 import { toLine } from '../shared/timeseries/line-protocol.ts';
 import {

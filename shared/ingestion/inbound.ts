@@ -29,8 +29,6 @@ export const ruleEventSchema = z.object({
 });
 export type RuleEvent = z.infer<typeof ruleEventSchema>;
 
-export { MAX_PAYLOAD_BYTES, MAX_TELEMETRY_READINGS, MAX_TEXT_VALUE_LENGTH };
-
 export type RejectionReason =
   | 'invalid_event'
   | 'unknown_topic'
