@@ -225,7 +225,8 @@ describe('managed server processes', () => {
         args: ['-c', '(sleep 0.3; echo late line) & echo first line'],
         logFile,
       });
-      await server.stop();
+      // sh exits by itself, once it has started the background child.
+      await server.unexpectedExit;
       await waitUntil(
         'the late line in the log',
         async () => readFileSync(logFile, 'utf8').includes('late line'),
