@@ -9,6 +9,7 @@
  * to the dead-letter store), so a message is never lost to an emulator restart, a failing
  * function or a stack that was down: the broker keeps and redelivers it.
  */
+import { BufferPool, POOLED_BUFFER_BYTES } from '../../shared/buffer-pool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import {
   type BatchSettings,
@@ -153,40 +154,19 @@ interface Item {
   enqueuedAt: number;
 }
 
-const BODY_BYTES = 1024 * 1024;
-/** Free body buffers kept for reuse: more than the invocations usually in flight. */
-const SPARE_BODIES = 8;
-
-/**
- * The bodies of batched invocations, `[a,b,...]` from the items' JSON, written into 1 MB
- * buffers that serve again once their invocation is over. A Buffer.concat of half a megabyte
- * per invocation counted as external memory to V8, which answered with full collections
- * several times a second (--trace-gc: "external memory pressure").
- */
-class BatchBodies {
-  readonly #spare: Buffer[] = [];
-
-  /** The body, and the buffer to `give` back once nothing reads it. */
-  take(items: readonly Item[]): { body: Buffer; buffer: Buffer | undefined } {
-    let size = 2 + Math.max(0, items.length - 1);
-    for (const item of items) size += item.json.length;
-    const buffer =
-      size > BODY_BYTES
-        ? Buffer.allocUnsafe(size)
-        : (this.#spare.pop() ?? Buffer.allocUnsafe(BODY_BYTES));
-    let at = 0;
-    buffer[at++] = 0x5b; // [
-    for (const [index, item] of items.entries()) {
-      if (index > 0) buffer[at++] = 0x2c; // ,
-      at += item.json.copy(buffer, at);
-    }
-    buffer[at++] = 0x5d; // ]
-    return { body: buffer.subarray(0, at), buffer: size > BODY_BYTES ? undefined : buffer };
+/** `[a,b,...]` from the items' JSON, in a buffer of `buffers`, to give back once answered. */
+function batchBody(items: readonly Item[], buffers: BufferPool): { body: Buffer; buffer: Buffer } {
+  let size = 2 + Math.max(0, items.length - 1);
+  for (const item of items) size += item.json.length;
+  const buffer = buffers.take(size);
+  let at = 0;
+  buffer[at++] = 0x5b; // [
+  for (const [index, item] of items.entries()) {
+    if (index > 0) buffer[at++] = 0x2c; // ,
+    at += item.json.copy(buffer, at);
   }
-
-  give(buffer: Buffer | undefined): void {
-    if (buffer && this.#spare.length < SPARE_BODIES) this.#spare.push(buffer);
-  }
+  buffer[at++] = 0x5d; // ]
+  return { body: buffer.subarray(0, at), buffer };
 }
 
 /**
@@ -226,10 +206,6 @@ function pubackPackets(messageIds: readonly number[]): Buffer {
   return packets;
 }
 
-const SLAB_BYTES = 1024 * 1024;
-/** Free slabs kept for reuse (16 MB at most, once a burst has passed). */
-const SPARE_SLABS = 16;
-
 /** A 1 MB buffer of rule outputs, and how many of them are still in use. */
 interface Slab {
   buffer: Buffer;
@@ -239,15 +215,16 @@ interface Slab {
 
 /**
  * UTF-8 copies of rule outputs, each with the payload it came from (for the dead-letter
- * store), written side by side into 1 MB slabs. `Buffer.from` per
- * output took a new 8 KB pool (an ArrayBuffer) every two 50-reading messages: a tenth of
- * the emulator's CPU, and garbage for the collector. A slab whose outputs are all done with
- * is written again: a fresh one each time cost about 3 us per 50-reading message more
- * (allocating it, and the kernel mapping in its pages as they were first written).
+ * store), written side by side into 1 MB slabs. `Buffer.from` per output took a new 8 KB
+ * pool (an ArrayBuffer) every two 50-reading messages: a tenth of the emulator's CPU, and
+ * garbage for the collector. A slab's buffer whose outputs are all done with is written
+ * again: a fresh one each time cost about 3 us per 50-reading message more (allocating it,
+ * and the kernel mapping in its pages as they were first written).
  */
 class JsonSlabs {
-  #current: Slab = { buffer: Buffer.allocUnsafe(SLAB_BYTES), used: 0, live: 0 };
-  readonly #spare: Slab[] = [];
+  // 16 MB kept at most, once a burst has passed.
+  readonly #buffers = new BufferPool(16);
+  #current: Slab = this.#newSlab();
 
   /**
    * The output as JSON (UTF-8) and a copy of the payload, and the slab to `release` them to
@@ -263,13 +240,13 @@ class JsonSlabs {
     for (const part of parts) most += typeof part === 'string' ? part.length * 3 : part.length;
     let slab: Slab | undefined;
     let buffer: Buffer;
-    if (most > SLAB_BYTES / 8) {
+    if (most > POOLED_BUFFER_BYTES / 8) {
       buffer = Buffer.allocUnsafe(most);
     } else {
       slab = this.#current;
-      if (slab.used + most > SLAB_BYTES) {
+      if (slab.used + most > slab.buffer.length) {
         const previous = slab;
-        slab = this.#spare.pop() ?? { buffer: Buffer.allocUnsafe(SLAB_BYTES), used: 0, live: 0 };
+        slab = this.#newSlab();
         this.#current = slab;
         this.#recycle(previous);
       }
@@ -303,10 +280,13 @@ class JsonSlabs {
     if (slab !== this.#current) this.#recycle(slab);
   }
 
+  #newSlab(): Slab {
+    return { buffer: this.#buffers.take(POOLED_BUFFER_BYTES), used: 0, live: 0 };
+  }
+
+  /** Gives the slab's buffer back once no output in it is read any more (it is not current). */
   #recycle(slab: Slab): void {
-    if (slab.live > 0 || this.#spare.length >= SPARE_SLABS) return;
-    slab.used = 0;
-    this.#spare.push(slab);
+    if (slab.live === 0) this.#buffers.give(slab.buffer);
   }
 }
 
@@ -468,10 +448,11 @@ class FunctionDispatcher {
   }
 
   private async invoke(items: Item[]): Promise<void> {
-    const batch = this.batch ? this.emulator.batchBodies.take(items) : undefined;
+    const { batchBuffers } = this.emulator;
+    const batch = this.batch ? batchBody(items, batchBuffers) : undefined;
     const answered = await this.invokeWith(items, batch?.body ?? (items[0] as Item).json);
     // A request that failed (timed out, say) may still be writing its body somewhere.
-    if (answered) this.emulator.batchBodies.give(batch?.buffer);
+    if (answered && batch) batchBuffers.give(batch.buffer);
   }
 
   /** Invokes until the function takes the items or they are given up; true if it took them. */
@@ -568,7 +549,8 @@ class Emulator {
   private readonly filters: string[];
   private readonly allRules: RuleDefinition[];
   readonly jsonSlabs = new JsonSlabs();
-  readonly batchBodies = new BatchBodies();
+  /** Bodies of batched invocations: more than the invocations usually in flight. */
+  readonly batchBuffers = new BufferPool(8);
   private readonly counters = {
     messages: 0,
     acknowledged: 0,

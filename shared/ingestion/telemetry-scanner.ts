@@ -53,10 +53,11 @@ class Scanner {
   /** Each position's entity id in the previous `values` object: items usually repeat them. */
   readonly previousIds: string[] = [];
 
-  constructor(
-    readonly bytes: Buffer,
-    readonly end: number,
-  ) {}
+  readonly end: number;
+
+  constructor(readonly bytes: Buffer) {
+    this.end = bytes.length;
+  }
 
   skipSpace(): number {
     const { bytes, end } = this;
@@ -270,7 +271,7 @@ class Scanner {
  * make them, or undefined when the general path must decide.
  */
 export function scanTelemetry(bytes: Buffer, receivedAtMs: number): RawReading[] | undefined {
-  const scanner = new Scanner(bytes, bytes.length);
+  const scanner = new Scanner(bytes);
   const readings: RawReading[] = [];
   try {
     if (scanner.skipSpace() === OPEN_BRACKET) {

@@ -1,6 +1,7 @@
 import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
+import { BufferPool } from '../buffer-pool.ts';
 import { headerOf, keepAliveAgent, type PostAnswer, PostTimeoutError, post } from '../http/post.ts';
 import type { InfluxQL } from './influxql.ts';
 import type { LineSink } from './line-protocol.ts';
@@ -201,24 +202,6 @@ interface EncodedBatch {
 }
 
 const NEWLINE = 0x0a;
-/** What a request body buffer holds, unless one line alone needs more. */
-const BODY_BYTES = 1024 * 1024;
-
-/** Request body buffers, kept for the next batches once their requests are answered. */
-class BodyBuffers {
-  readonly #free: Buffer[] = [];
-
-  /** A buffer of at least `bytes`: a kept one when that is enough. */
-  take(bytes: number): Buffer {
-    const free = bytes <= BODY_BYTES ? this.#free.pop() : undefined;
-    return free ?? Buffer.allocUnsafe(Math.max(bytes, BODY_BYTES));
-  }
-
-  give(buffer: Buffer): void {
-    // As many as the batches of a few invocations' writes at once; one-off large ones go.
-    if (buffer.length === BODY_BYTES && this.#free.length < 32) this.#free.push(buffer);
-  }
-}
 
 /**
  * Builds write request bodies line by line, straight into pooled buffers, starting a new
@@ -228,7 +211,7 @@ class BodyBuffers {
  * copied by every young-generation collection meanwhile.
  */
 export class LineEncoder implements LineSink {
-  readonly #bodies: BodyBuffers;
+  readonly #bodies: BufferPool;
   readonly #batchSize: number;
   readonly #maxBatchBytes: number;
   readonly #batches: EncodedBatch[] = [];
@@ -237,7 +220,7 @@ export class LineEncoder implements LineSink {
   #lines = 0;
   #offset = 0;
 
-  constructor(bodies: BodyBuffers, batchSize: number, maxBatchBytes: number) {
+  constructor(bodies: BufferPool, batchSize: number, maxBatchBytes: number) {
     this.#bodies = bodies;
     this.#batchSize = batchSize;
     this.#maxBatchBytes = maxBatchBytes;
@@ -340,7 +323,8 @@ export class InfluxClient {
    * ingest function's time). Connections are kept for the next invocation.
    */
   readonly #writeAgent: Agent;
-  readonly #bodies = new BodyBuffers();
+  // As many as the batches of a few invocations' writes at once.
+  readonly #bodies = new BufferPool(32);
 
   constructor(options: InfluxClientOptions) {
     this.#url = options.url.replace(/\/+$/, '');
