@@ -454,6 +454,43 @@ resources:
     await emulator.idle();
   });
 
+  it('holds no more than its Receive Maximum unacknowledged, though Mosquitto sends more after the first PUBACK', async () => {
+    const device = unique('dev');
+    const yml = singleRuleYml(device, {
+      iotRulesEmulator: { batch: { ingest: { maxRecords: 10, maxWaitMs: 20 } } },
+    });
+    const { lambda, start } = await setup({ yml, functionNames: ['easysmart-test-ingest'] });
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The first batch is taken, so the broker gets PUBACKs; the rest wait in the function.
+    lambda.behaviour = async () => {
+      if (lambda.calls.length > 1) await released;
+    };
+    const receiveMaximum = 60;
+    const emulator = await start({ receiveMaximum });
+    const total = 400;
+    // 3 KB each: a 64 KB socket read, all that may be handled after reading stops, holds 21.
+    const filler = 'x'.repeat(3000);
+    await Promise.all(
+      Array.from({ length: total }, (_, n) =>
+        publish(`devices/${device}/telemetry`, JSON.stringify({ n, filler })),
+      ),
+    );
+    await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(1), { timeout: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const { messages, acknowledged } = emulator.stats();
+    expect(acknowledged).toBe(10);
+    expect(messages - acknowledged).toBeGreaterThanOrEqual(receiveMaximum);
+    expect(messages - acknowledged).toBeLessThanOrEqual(receiveMaximum + 21);
+    release();
+    await vi.waitFor(() => expect(emulator.stats().acknowledged).toBe(total), { timeout: 20_000 });
+    const records = lambda.succeeded.flatMap((call) => call.event as Array<{ n: number }>);
+    expect(records.map((record) => record.n)).toEqual(Array.from({ length: total }, (_, n) => n));
+    await emulator.idle();
+  });
+
   it('acknowledges only after success: an emulator stopped mid-stream loses nothing', async () => {
     const device = unique('dev');
     const { lambda, start, deadLetters } = await setup({

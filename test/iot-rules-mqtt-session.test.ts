@@ -310,6 +310,35 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     );
   });
 
+  it('stops reading while paused, keeps the connection, and reads on where it stopped', async () => {
+    let sendMore: (() => void) | undefined;
+    const message = (n: number) =>
+      publish({ topic: 't', payload: Buffer.from(`m${n}`), qos: 1, messageId: n + 1 });
+    const { session, events } = await setup(
+      (socket) => {
+        socket.setNoDelay(true);
+        socket.write(Buffer.concat([connack(), message(0), message(1)]));
+        sendMore = () => {
+          for (let n = 2; n < 40; n += 1) socket.write(message(n));
+        };
+      },
+      { keepaliveSeconds: 1 },
+    );
+    await vi.waitFor(() => expect(events.publishes).toHaveLength(2));
+    session.pauseReading();
+    sendMore?.();
+    // Two keepalive periods without a PINGRESP read: not taken for a dead broker.
+    await new Promise((resolve) => setTimeout(resolve, 2200));
+    expect(events.publishes).toHaveLength(2);
+    expect(events).toMatchObject({ connects: 1, closes: 0, errors: [] });
+    session.resumeReading();
+    await vi.waitFor(() => expect(events.publishes).toHaveLength(40));
+    expect(events.publishes.map((p) => p.payload.toString())).toEqual(
+      Array.from({ length: 40 }, (_, n) => `m${n}`),
+    );
+    expect(events).toMatchObject({ connects: 1, closes: 0 });
+  });
+
   it('ends with DISCONNECT (the broker keeps the session) and connects no more', async () => {
     const { broker, session, events } = await setup((socket) => socket.write(connack()));
     await vi.waitFor(() => expect(events.connects).toBe(1));

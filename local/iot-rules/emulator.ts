@@ -59,6 +59,11 @@ export interface IotRulesEmulatorOptions {
    * messages the broker sent after it. Default 5 s.
    */
   ackHoldLimitMs?: number;
+  /**
+   * Messages received and not yet acknowledged, at most: the MQTT Receive Maximum, which the
+   * emulator also enforces itself by not reading further. Default 8,192.
+   */
+  receiveMaximum?: number;
 }
 
 export interface FunctionStats {
@@ -120,7 +125,8 @@ export function orderingKey(topic: string): string {
 const SESSION_NEVER_EXPIRES = 0xffff_ffff;
 /**
  * MQTT 5 Receive Maximum: the broker sends at most this many unacknowledged, and queues the
- * rest (cheaply, in C). It is more than the invocations in flight can take, and far less
+ * rest (cheaply, in C); the emulator stops reading at this many, for brokers that send more
+ * (`MqttSession.pauseReading`). It is more than the invocations in flight can take, and far less
  * than the protocol's 65,535: with that many, the emulator held hundreds of megabytes of
  * 50-reading messages and spent about a tenth more CPU per message (pipeline benchmark).
  */
@@ -541,6 +547,7 @@ class Emulator {
   readonly retry: RetrySettings;
   readonly invokeTimeoutMs: number;
   private readonly ackHoldLimitMs: number;
+  private readonly receiveMaximum: number;
   readonly deadLetters: DeadLetterStore;
   readonly log: EmulatorLog;
   private readonly dispatchers = new Map<string, FunctionDispatcher>();
@@ -584,6 +591,7 @@ class Emulator {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.invokeTimeoutMs = options.invokeTimeoutMs ?? 30_000;
     this.ackHoldLimitMs = options.ackHoldLimitMs ?? ACK_HOLD_LIMIT_MS;
+    this.receiveMaximum = options.receiveMaximum ?? RECEIVE_MAXIMUM;
     this.deadLetters = new DeadLetterStore(options.deadLetterDir);
     this.filters = [...new Set(config.rules.map((definition) => definition.rule.from))];
     this.allRules = config.rules;
@@ -619,7 +627,7 @@ class Emulator {
       password,
       clientId: this.options.clientId,
       sessionExpiryInterval: SESSION_NEVER_EXPIRES,
-      receiveMaximum: RECEIVE_MAXIMUM,
+      receiveMaximum: this.receiveMaximum,
     });
     this.session = session;
     session.on('error', (error) => this.log.warn('IoT rules emulator MQTT error', { error }));
@@ -694,6 +702,7 @@ class Emulator {
     if (message.qos > 0) {
       this.inFlight.push(delivery);
       this.unacknowledged += 1;
+      if (this.unacknowledged >= this.receiveMaximum) this.session?.pauseReading();
     }
     const ids = message.subscriptionIds;
     // The broker says which subscriptions, so which filters, the message matched.
@@ -812,6 +821,7 @@ class Emulator {
       this.unacknowledgedFrom = 0;
     }
     this.unacknowledged -= acknowledged.length;
+    if (this.unacknowledged < this.receiveMaximum) this.session?.resumeReading();
     // Many PUBACKs in one write: one write per message cost the emulator a tenth of its CPU.
     if (acknowledged.length > 0 && this.session?.write(pubackPackets(acknowledged))) {
       this.counters.acknowledged += acknowledged.length;

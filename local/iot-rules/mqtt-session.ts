@@ -261,6 +261,8 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
   #connectTimer: NodeJS.Timeout | undefined;
   /** Anything read since the last keepalive check. */
   #heard = false;
+  /** Reading stopped by `pauseReading`: the broker's packets wait in its queue and the socket. */
+  #paused = false;
 
   constructor(options: MqttSessionOptions) {
     super();
@@ -283,6 +285,23 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
     if (!this.#connected || !socket?.writable) return false;
     socket.write(bytes);
     return true;
+  }
+
+  /**
+   * Stops reading once the packets already read are handled, until `resumeReading`. The
+   * broker's own flow control is not enough: Mosquitto 2.0.11 keeps to the Receive Maximum
+   * only until the first PUBACK, then sends everything it has queued (a backlog of a
+   * million messages after downtime would all land in this process's memory).
+   */
+  pauseReading(): void {
+    this.#paused = true;
+    this.#socket?.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#socket?.resume();
   }
 
   /** Subscribes with QoS 1; resolves with the SUBACK's reason code. */
@@ -351,6 +370,8 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
         });
     this.#socket = socket;
     this.#partial = undefined;
+    // A new connection starts with nothing unacknowledged.
+    this.#paused = false;
     socket.setNoDelay(true);
     socket.once(secure ? 'secureConnect' : 'connect', () => socket.write(this.#connectPacket()));
     if (secure) socket.on('data', (chunk: Buffer) => this.#read(socket, chunk));
@@ -534,7 +555,8 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
     this.#heard = true;
     this.#keepalive = setInterval(
       () => {
-        if (this.#heard) silentChecks = 0;
+        // Nothing is heard while reading is paused, however alive the broker is.
+        if (this.#heard || this.#paused) silentChecks = 0;
         else if (++silentChecks >= 2) {
           this.emit('error', new Error('the broker stopped answering (keepalive)'));
           this.#socket?.destroy();
