@@ -64,6 +64,8 @@ export interface IotRulesEmulatorOptions {
    * emulator also enforces itself by not reading further. Default 8,192.
    */
   receiveMaximum?: number;
+  /** Payload bytes of unacknowledged messages past which it stops reading too. Default 32 MB. */
+  maxUnacknowledgedBytes?: number;
 }
 
 export interface FunctionStats {
@@ -131,12 +133,20 @@ const SESSION_NEVER_EXPIRES = 0xffff_ffff;
  * 50-reading messages and spent about a tenth more CPU per message (pipeline benchmark).
  */
 const RECEIVE_MAXIMUM = 8192;
+/**
+ * Payload bytes of unacknowledged messages past which the emulator stops reading: a count
+ * alone would let 8,192 large messages (a backlog of firmware logs, say) take gigabytes.
+ * 50-reading telemetry messages reach the count first.
+ */
+const MAX_UNACKNOWLEDGED_BYTES = 32 * 1024 * 1024;
 
 /** One PUBLISH from the broker, acknowledged once each rule output made from it is settled. */
 interface Delivery {
   topic: string;
   receivedAt: number;
   messageId: number;
+  /** Its payload's size, counted in what unacknowledged messages hold. */
+  bytes: number;
   /** Set when that connection closed: the broker will deliver the message again. */
   stale: boolean;
   outstanding: number;
@@ -548,6 +558,7 @@ class Emulator {
   readonly invokeTimeoutMs: number;
   private readonly ackHoldLimitMs: number;
   private readonly receiveMaximum: number;
+  private readonly maxUnacknowledgedBytes: number;
   readonly deadLetters: DeadLetterStore;
   readonly log: EmulatorLog;
   private readonly dispatchers = new Map<string, FunctionDispatcher>();
@@ -576,6 +587,7 @@ class Emulator {
   private inFlight: Delivery[] = [];
   private unacknowledgedFrom = 0;
   private unacknowledged = 0;
+  private unacknowledgedBytes = 0;
   private ackHoldTimer: NodeJS.Timeout | undefined;
   private ackHoldTimerFor: Delivery | undefined;
   /** The message whose wait let the messages behind it be acknowledged out of order. */
@@ -592,6 +604,7 @@ class Emulator {
     this.invokeTimeoutMs = options.invokeTimeoutMs ?? 30_000;
     this.ackHoldLimitMs = options.ackHoldLimitMs ?? ACK_HOLD_LIMIT_MS;
     this.receiveMaximum = options.receiveMaximum ?? RECEIVE_MAXIMUM;
+    this.maxUnacknowledgedBytes = options.maxUnacknowledgedBytes ?? MAX_UNACKNOWLEDGED_BYTES;
     this.deadLetters = new DeadLetterStore(options.deadLetterDir);
     this.filters = [...new Set(config.rules.map((definition) => definition.rule.from))];
     this.allRules = config.rules;
@@ -693,6 +706,7 @@ class Emulator {
       topic,
       receivedAt: Date.now(),
       messageId: message.messageId,
+      bytes: payload.length,
       stale: false,
       outstanding: 0,
       settled: false,
@@ -702,7 +716,13 @@ class Emulator {
     if (message.qos > 0) {
       this.inFlight.push(delivery);
       this.unacknowledged += 1;
-      if (this.unacknowledged >= this.receiveMaximum) this.session?.pauseReading();
+      this.unacknowledgedBytes += delivery.bytes;
+      if (
+        this.unacknowledged >= this.receiveMaximum ||
+        this.unacknowledgedBytes >= this.maxUnacknowledgedBytes
+      ) {
+        this.session?.pauseReading();
+      }
     }
     const ids = message.subscriptionIds;
     // The broker says which subscriptions, so which filters, the message matched.
@@ -781,6 +801,7 @@ class Emulator {
     const acknowledge = (delivery: Delivery) => {
       delivery.acknowledged = true;
       acknowledged.push(delivery.messageId);
+      this.unacknowledgedBytes -= delivery.bytes;
     };
     let from = this.unacknowledgedFrom;
     for (; from < order.length; from += 1) {
@@ -821,7 +842,12 @@ class Emulator {
       this.unacknowledgedFrom = 0;
     }
     this.unacknowledged -= acknowledged.length;
-    if (this.unacknowledged < this.receiveMaximum) this.session?.resumeReading();
+    if (
+      this.unacknowledged < this.receiveMaximum &&
+      this.unacknowledgedBytes < this.maxUnacknowledgedBytes
+    ) {
+      this.session?.resumeReading();
+    }
     // Many PUBACKs in one write: one write per message cost the emulator a tenth of its CPU.
     if (acknowledged.length > 0 && this.session?.write(pubackPackets(acknowledged))) {
       this.counters.acknowledged += acknowledged.length;
@@ -836,6 +862,7 @@ class Emulator {
     this.inFlight = [];
     this.unacknowledgedFrom = 0;
     this.unacknowledged = 0;
+    this.unacknowledgedBytes = 0;
     clearTimeout(this.ackHoldTimer);
     this.ackHoldTimerFor = undefined;
     this.heldBackBy = undefined;
