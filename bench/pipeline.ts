@@ -15,7 +15,8 @@
  *                             [--repeat 3] [--warmup 1] [--only a,b,c]
  *
  * Each rate is the median of --repeat runs, after --warmup runs that are not counted, and
- * the CPU use printed is that run's. Latency is
+ * the CPU use printed is that run's. The raw InfluxDB runs alternate with phase (b)'s, so
+ * that a machine that slows down or speeds up during the benchmark moves both. Latency is
  * measured in one more run at the same load: polling InfluxDB for samples takes CPU from what
  * is being measured (about 1 us per reading in (b)), so the throughput runs do not poll.
  */
@@ -114,27 +115,25 @@ async function rawBroker(count: number): Promise<number> {
   }
 }
 
+const RAW_POINTS_PER_BATCH = 5_000;
+
 /**
- * Points like those the ingest function writes for phase (b) (same measurement, tags, devices
- * and spacing), as many, in 5,000-point batches from 2 writers, into a database of their own.
- * Each batch's request body is finished before the clock starts, as the pipeline's MQTT
- * packets are: the baseline measures what InfluxDB takes in, not a client's string work.
- * (Joining and encoding the lines during the run, with 2,000,000 of them on this process's
- * heap, had this process use 0.7 of a core and held the rate at 800,000-930,000 points/s;
- * finished bodies reach 1,050,000-1,330,000.)
+ * Request bodies of points like those the ingest function writes for phase (b) (same
+ * measurement, tags, devices and spacing), as many, in 5,000-point batches. Made once,
+ * before the clock starts, as the pipeline's MQTT packets are: the baseline measures what
+ * InfluxDB takes in, not a client's string work. (Joining and encoding the lines during the
+ * run, with 2,000,000 of them on this process's heap, had this process use 0.7 of a core and
+ * held the rate at 800,000-930,000 points/s; finished bodies reach 1,050,000-1,330,000.)
  */
-async function rawInflux(url: string, points: number): Promise<number> {
-  const admin = new InfluxClient({ url, database: 'bench_raw' });
-  await admin.query('CREATE DATABASE bench_raw' as never);
-  const perBatch = 5_000;
-  const batches = Math.ceil(points / perBatch);
+function rawInfluxBodies(points: number): Buffer[] {
+  const batches = Math.ceil(points / RAW_POINTS_PER_BATCH);
   const base = Date.now() - 2 * 60_000;
   // Reading n is reading n % 50 of message m = n / 50, which device m % DEVICES sends: the
   // same points as phase (b)'s.
-  const bodies = Array.from({ length: batches }, (_, b) =>
+  return Array.from({ length: batches }, (_, b) =>
     Buffer.from(
-      Array.from({ length: perBatch }, (_, j) => {
-        const n = b * perBatch + j;
+      Array.from({ length: RAW_POINTS_PER_BATCH }, (_, j) => {
+        const n = b * RAW_POINTS_PER_BATCH + j;
         const m = Math.floor(n / 50);
         const time = base + Math.floor(m / DEVICES) * 50 + (n % 50);
         // Ids as long as phase (b)'s (BENCHB<run>_<device>): InfluxDB's work grows with them.
@@ -142,9 +141,21 @@ async function rawInflux(url: string, points: number): Promise<number> {
       }).join('\n'),
     ),
   );
+}
+
+/** Writes the bodies from 2 writers into a database of their own, dropped afterwards. */
+async function rawInflux(
+  url: string,
+  bodies: readonly Buffer[],
+  stackPid: number,
+): Promise<{ rate: number; seconds: number; cpu: Array<[string, number]>; total: number }> {
+  const admin = new InfluxClient({ url, database: 'bench_raw' });
+  await admin.query('CREATE DATABASE bench_raw' as never);
+  const batches = bodies.length;
   const writeUrl = new URL(`${url}/write?db=bench_raw&precision=ms`);
   const agent = keepAliveAgent(url);
   let next = 0;
+  const cpuBefore = sampleCpu(stackPid);
   const started = performance.now();
   const writer = async () => {
     while (next < batches) {
@@ -159,10 +170,12 @@ async function rawInflux(url: string, points: number): Promise<number> {
     }
   };
   await Promise.all([writer(), writer()]);
-  const rate = (batches * perBatch) / ((performance.now() - started) / 1000);
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuBetween(cpuBefore, sampleCpu(stackPid));
   agent.destroy();
   await admin.query('DROP DATABASE bench_raw' as never);
-  return rate;
+  const total = batches * RAW_POINTS_PER_BATCH;
+  return { rate: total / seconds, seconds, cpu, total };
 }
 
 async function main() {
@@ -177,17 +190,13 @@ async function main() {
     influxUrl: string;
   };
   try {
-    console.log('raw InfluxDB baseline ...');
-    const raw = await median(REPEAT, async () => {
+    let rawBodies: Buffer[] | undefined;
+    const rawInfluxRun = async () => {
+      // The same points every run, each into a new database.
+      rawBodies ??= rawInfluxBodies(MESSAGES_B * 50);
       await waitUntilQuiet(stack.child.pid as number);
-      const cpuBefore = sampleCpu(stack.child.pid as number);
-      const started = performance.now();
-      const rate = await rawInflux(details.influxUrl, MESSAGES_B * 50);
-      const seconds = (performance.now() - started) / 1000;
-      const cpu = cpuBetween(cpuBefore, sampleCpu(stack.child.pid as number));
-      return { rate, seconds, cpu, total: rate * seconds };
-    });
-    const influxRate = raw.rate;
+      return rawInflux(details.influxUrl, rawBodies, stack.child.pid as number);
+    };
     const influx = new InfluxClient({ url: details.influxUrl, database: 'iot_data' });
 
     const registered = await stack.request('POST', '/api/auth/register', {
@@ -456,29 +465,46 @@ async function main() {
       );
     const runs = (outcome: { rates: number[] }) =>
       REPEAT > 1 ? ` [median of ${outcome.rates.map(fmt).join(', ')}]` : '';
-    results.push(
-      `raw broker (QoS 1)                      ${fmt(brokerRate)} msg/s${runs(broker)}`,
-      `raw InfluxDB (5,000-point batches, 2w)  ${fmt(influxRate)} points/s${runs(raw)}`,
-      ...cpuLines(raw),
-    );
-    /** A saturated phase: median throughput without polling, then latency at that load. */
+    results.push(`raw broker (QoS 1)                      ${fmt(brokerRate)} msg/s${runs(broker)}`);
+    /**
+     * A saturated phase: median throughput without polling, then latency at that load. A
+     * baseline measured here is run before each of the phase's runs, warm-up included.
+     */
     const saturated = async (
       phase: 'a' | 'b',
       perMessage: number,
       messages: number,
-      baseline: { rate: number; name: string },
+      baseline:
+        | { rate: number; name: string }
+        | { name: string; label: string; unit: string; measure: typeof rawInfluxRun },
     ) => {
       const label = `${perMessage} reading${perMessage === 1 ? '' : 's'} per message`;
       const prefix = `BENCH${phase.toUpperCase()}`;
       console.log(`pipeline (${phase}): ${messages} messages x ${label} ...`);
-      const outcome = await median(REPEAT, (attempt) =>
-        run(label, `${prefix}${attempt}`, messages, perMessage, { measureLatency: false }),
-      );
+      const baselineRuns: Array<Awaited<ReturnType<typeof rawInfluxRun>>> = [];
+      const outcome = await median(REPEAT, async (attempt) => {
+        if ('measure' in baseline) {
+          const measured = await baseline.measure();
+          if (attempt >= WARMUP) baselineRuns.push(measured);
+        }
+        return run(label, `${prefix}${attempt}`, messages, perMessage, { measureLatency: false });
+      });
+      let baselineRate: number;
+      if ('measure' in baseline) {
+        const middle = [...baselineRuns].sort((x, y) => x.rate - y.rate)[
+          Math.floor((baselineRuns.length - 1) / 2)
+        ] as (typeof baselineRuns)[number];
+        baselineRate = middle.rate;
+        results.push(
+          `${baseline.label.padEnd(39)} ${fmt(middle.rate)} ${baseline.unit}${runs({ rates: baselineRuns.map((r) => r.rate) })}`,
+          ...cpuLines(middle),
+        );
+      } else baselineRate = baseline.rate;
       const latency = await run(label, `${prefix}L`, messages, perMessage, {
         measureLatency: true,
       });
       results.push(
-        `pipeline (${phase}) ${label.padEnd(26)} ${fmt(outcome.rate)} readings/s = ${(outcome.rate / baseline.rate).toFixed(2)} x ${baseline.name}${runs(outcome)}`,
+        `pipeline (${phase}) ${label.padEnd(26)} ${fmt(outcome.rate)} readings/s = ${(outcome.rate / baselineRate).toFixed(2)} x ${baseline.name}${runs(outcome)}`,
         ...cpuLines(outcome),
         `    latency at that load                 p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms (${latency.samples} samples; that run: ${fmt(latency.rate)} readings/s)`,
       );
@@ -487,7 +513,13 @@ async function main() {
       await saturated('a', 1, MESSAGES_A, { rate: brokerRate, name: 'raw broker' });
     }
     if (PHASES.includes('b')) {
-      await saturated('b', 50, MESSAGES_B, { rate: influxRate, name: 'raw InfluxDB' });
+      console.log('raw InfluxDB baseline: one run before each (b) run ...');
+      await saturated('b', 50, MESSAGES_B, {
+        name: 'raw InfluxDB',
+        label: 'raw InfluxDB (5,000-point batches, 2w)',
+        unit: 'points/s',
+        measure: rawInfluxRun,
+      });
     }
     if (PHASES.includes('c')) {
       console.log(
