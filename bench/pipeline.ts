@@ -504,7 +504,7 @@ async function main() {
         measureLatency: true,
       });
       results.push(
-        `pipeline (${phase}) ${label.padEnd(26)} ${fmt(outcome.rate)} readings/s = ${(outcome.rate / baselineRate).toFixed(2)} x ${baseline.name}${runs(outcome)}`,
+        `pipeline (${phase}) ${label.padEnd(26)} ${fmt(outcome.rate)} readings/s = ${(outcome.rate / baselineRate).toFixed(3)} x ${baseline.name}${runs(outcome)}`,
         ...cpuLines(outcome),
         `    latency at that load                 p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms (${latency.samples} samples; that run: ${fmt(latency.rate)} readings/s)`,
       );
