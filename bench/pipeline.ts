@@ -73,9 +73,12 @@ async function median<T extends { rate: number }>(
   for (let attempt = 0; attempt < WARMUP; attempt++) await measure(attempt);
   const runs: T[] = [];
   for (let attempt = WARMUP; attempt < WARMUP + times; attempt++) runs.push(await measure(attempt));
-  const sorted = [...runs].sort((a, b) => a.rate - b.rate);
-  const middle = sorted[Math.floor((sorted.length - 1) / 2)] as T;
-  return { ...middle, rates: runs.map((run) => run.rate) };
+  return { ...middleRun(runs), rates: runs.map((run) => run.rate) };
+}
+
+/** The run of median rate (the lower of the middle two for an even count). */
+function middleRun<T extends { rate: number }>(runs: readonly T[]): T {
+  return [...runs].sort((a, b) => a.rate - b.rate)[Math.floor((runs.length - 1) / 2)] as T;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -491,9 +494,7 @@ async function main() {
       });
       let baselineRate: number;
       if ('measure' in baseline) {
-        const middle = [...baselineRuns].sort((x, y) => x.rate - y.rate)[
-          Math.floor((baselineRuns.length - 1) / 2)
-        ] as (typeof baselineRuns)[number];
+        const middle = middleRun(baselineRuns);
         baselineRate = middle.rate;
         results.push(
           `${baseline.label.padEnd(39)} ${fmt(middle.rate)} ${baseline.unit}${runs({ rates: baselineRuns.map((r) => r.rate) })}`,

@@ -717,12 +717,7 @@ class Emulator {
       this.inFlight.push(delivery);
       this.unacknowledged += 1;
       this.unacknowledgedBytes += delivery.bytes;
-      if (
-        this.unacknowledged >= this.receiveMaximum ||
-        this.unacknowledgedBytes >= this.maxUnacknowledgedBytes
-      ) {
-        this.session?.pauseReading();
-      }
+      if (this.holdsTooMuch()) this.session?.pauseReading();
     }
     const ids = message.subscriptionIds;
     // The broker says which subscriptions, so which filters, the message matched.
@@ -842,17 +837,20 @@ class Emulator {
       this.unacknowledgedFrom = 0;
     }
     this.unacknowledged -= acknowledged.length;
-    if (
-      this.unacknowledged < this.receiveMaximum &&
-      this.unacknowledgedBytes < this.maxUnacknowledgedBytes
-    ) {
-      this.session?.resumeReading();
-    }
+    if (!this.holdsTooMuch()) this.session?.resumeReading();
     // Many PUBACKs in one write: one write per message cost the emulator a tenth of its CPU.
     if (acknowledged.length > 0 && this.session?.write(pubackPackets(acknowledged))) {
       this.counters.acknowledged += acknowledged.length;
     }
     this.checkIdle();
+  }
+
+  /** At either limit on unacknowledged messages: it reads no more until some are acknowledged. */
+  private holdsTooMuch(): boolean {
+    return (
+      this.unacknowledged >= this.receiveMaximum ||
+      this.unacknowledgedBytes >= this.maxUnacknowledgedBytes
+    );
   }
 
   private onConnectionClosed(): void {
