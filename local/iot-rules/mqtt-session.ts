@@ -88,16 +88,16 @@ const PROPERTY_KINDS = new Map<number, PropertyKind>([
   [0x03, 'string'], // content type
   [0x08, 'string'], // response topic
   [0x09, 'binary'], // correlation data
-  [0x0b, 'varint'], // subscription identifier
-  [0x11, 'four'], // session expiry interval
+  [SUBSCRIPTION_IDENTIFIER, 'varint'],
+  [SESSION_EXPIRY_INTERVAL, 'four'],
   [0x12, 'string'], // assigned client identifier
-  [0x13, 'two'], // server keep alive
+  [SERVER_KEEP_ALIVE, 'two'],
   [0x15, 'string'], // authentication method
   [0x16, 'binary'], // authentication data
   [0x1a, 'string'], // response information
   [0x1c, 'string'], // server reference
-  [0x1f, 'string'], // reason string
-  [0x21, 'two'], // receive maximum
+  [REASON_STRING, 'string'],
+  [RECEIVE_MAXIMUM, 'two'],
   [0x22, 'two'], // topic alias maximum
   [0x23, 'two'], // topic alias
   [0x24, 'byte'], // maximum QoS
