@@ -1,5 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCmapss, parseCmapssTruth, phm08Score } from '../bench/cmapss.ts';
+import { FileModelStore } from '../shared/anomalies/model-store.ts';
 import {
   parseRulModel,
   type RulModel,
@@ -17,7 +21,6 @@ import {
 } from '../shared/maintenance/domain/time-to-threshold.ts';
 
 const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 const START = Date.UTC(2026, 0, 5);
 
 function seeded(seed: number): () => number {
@@ -129,7 +132,7 @@ describe('fleet remaining-useful-life model', () => {
     expect(inside / total).toBeGreaterThan(0.65);
   });
 
-  it('predicts identically after a JSON round trip, and refuses a damaged model', () => {
+  it('predicts identically after a JSON round trip and from the model store, and refuses a damaged model', async () => {
     const restored = parseRulModel(JSON.parse(JSON.stringify(model)));
     expect(restored.version).toBe(model.version);
     const before = new RulPredictor(model);
@@ -141,6 +144,20 @@ describe('fleet remaining-useful-life model', () => {
         );
       }
     }
+
+    const dir = await mkdtemp(path.join(tmpdir(), 'easysmart-rul-'));
+    try {
+      const store = new FileModelStore(dir, parseRulModel);
+      await store.save(`tenant-1/fleet-pump/${model.version}`, model);
+      const loaded = await store.load(`tenant-1/fleet-pump/${model.version}`);
+      if (loaded === null) throw new Error('stored model not found');
+      const unit = training[4] as RunToFailure;
+      expect(new RulPredictor(loaded).predict(unit.rows)).toEqual(before.predict(unit.rows));
+      expect(await store.load('tenant-1/fleet-pump/missing')).toBeNull();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+
     const damaged = structuredClone(model);
     damaged.normalisation.std = damaged.normalisation.std.slice(1);
     expect(() => new RulPredictor(parseRulModel(damaged))).toThrow(/normalisation/);

@@ -315,5 +315,5 @@ export function intervalAround(
 }
 
 function clamp(x: number, low: number, high: number): number {
-  return x < low ? low : x > high ? high : x;
+  return Math.min(high, Math.max(low, x));
 }
