@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DenseNetwork } from '../../ml/dense-network.ts';
 import { decodeWeights } from '../../ml/model.ts';
 
 /**
@@ -186,76 +187,6 @@ export function buildRulInput(
   out[next] = age / spec.cap;
 }
 
-interface DenseLayer {
-  inputs: number;
-  units: number;
-  activation: 'relu' | 'tanh' | 'linear';
-  kernel: Float32Array;
-  bias: Float32Array;
-}
-
-/** One member's network, evaluated in plain TypeScript. Outputs RUL as a fraction of the cap. */
-export class DenseNetwork {
-  private readonly layers: DenseLayer[];
-  private readonly buffers: Float64Array[];
-
-  constructor(
-    layers: RulModel['layers'],
-    weights: RulModel['members'][number],
-    readonly inputs: number,
-  ) {
-    const arrays = decodeWeights({ weights });
-    if (arrays.length !== layers.length * 2) {
-      throw new RangeError('model weights do not match its layers');
-    }
-    let width = inputs;
-    this.layers = layers.map((layer, i) => {
-      const kernel = arrays[i * 2] as Float32Array;
-      const bias = arrays[i * 2 + 1] as Float32Array;
-      if (kernel.length !== width * layer.units || bias.length !== layer.units) {
-        throw new RangeError(`model layer ${i} has the wrong shape`);
-      }
-      const dense = {
-        inputs: width,
-        units: layer.units,
-        activation: layer.activation,
-        kernel,
-        bias,
-      };
-      width = layer.units;
-      return dense;
-    });
-    if (width !== 1) throw new RangeError('model must end in one output');
-    this.buffers = this.layers.map((l) => new Float64Array(l.units));
-  }
-
-  evaluate(input: Float32Array, offset = 0): number {
-    let x: Float32Array | Float64Array = input;
-    let base = offset;
-    for (let l = 0; l < this.layers.length; l++) {
-      const layer = this.layers[l] as DenseLayer;
-      const y = this.buffers[l] as Float64Array;
-      y.set(layer.bias);
-      // Row by row through the kernel ([inputs, units], row-major), the order it is stored in.
-      for (let i = 0; i < layer.inputs; i++) {
-        const xi = x[base + i] as number;
-        if (xi === 0) continue;
-        const row = i * layer.units;
-        for (let j = 0; j < layer.units; j++)
-          y[j] = (y[j] as number) + xi * (layer.kernel[row + j] as number);
-      }
-      if (layer.activation === 'relu') {
-        for (let j = 0; j < layer.units; j++) if ((y[j] as number) < 0) y[j] = 0;
-      } else if (layer.activation === 'tanh') {
-        for (let j = 0; j < layer.units; j++) y[j] = Math.tanh(y[j] as number);
-      }
-      x = y;
-      base = 0;
-    }
-    return x[0] as number;
-  }
-}
-
 export interface RulEstimate {
   /** Predicted remaining life in steps (at most the model's cap). */
   value: number;
@@ -281,7 +212,9 @@ export class RulPredictor {
       throw new RangeError('model block size does not divide its window');
     }
     const inputs = rulInputSize(model, f);
-    this.members = model.members.map((m) => new DenseNetwork(model.layers, m, inputs));
+    this.members = model.members.map(
+      (weights) => new DenseNetwork(model.layers, decodeWeights({ weights }), inputs),
+    );
     this.input = new Float32Array(inputs);
   }
 

@@ -1,10 +1,10 @@
 import type * as TF from '@tensorflow/tfjs';
-import { encodeFloat32 } from '../../ml/model.ts';
+import { DenseNetwork } from '../../ml/dense-network.ts';
+import { decodeWeights, encodeFloat32 } from '../../ml/model.ts';
 import { type TfRuntimeOptions, useTfBackend } from '../../ml/tf-runtime.ts';
 import { fnv1a, mulberry32 } from '../../ml/training.ts';
 import {
   buildRulInput,
-  DenseNetwork,
   parseRulModel,
   RUL_MODEL_FORMAT,
   RUL_MODEL_KIND,
@@ -74,12 +74,12 @@ export interface RulTrainingOptions extends TfRuntimeOptions {
 export const DEFAULT_RUL_TRAINING = {
   windowSize: 30,
   blockSize: 5,
-  baselineSteps: 0,
+  baselineSteps: 30,
   cap: 125,
   hidden: [64, 32],
   epochs: 40,
-  batchSize: 256,
-  learningRate: 0.001,
+  batchSize: 512,
+  learningRate: 0.002,
   folds: 5,
   membersPerFold: 1,
   minCorrelation: 0.1,
@@ -410,7 +410,7 @@ export async function trainRulModel(
       const member = { specs, dataBase64: encodeFloat32(trained.weights) };
       members.push(member);
       // Judged with the same plain-TypeScript evaluation that serves predictions.
-      const network = new DenseNetwork(layers, member, windows.width);
+      const network = new DenseNetwork(layers, decodeWeights({ weights: member }), windows.width);
       for (const k of heldBack) {
         outOfFold[k] =
           (outOfFold[k] as number) +
