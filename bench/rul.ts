@@ -100,6 +100,21 @@ if (truth.length !== test.length) {
   process.exit(2);
 }
 
+// The naive baseline the model must beat: the training fleet's mean life minus the age, capped.
+const cap = options.cap ?? DEFAULT_RUL_TRAINING.cap;
+const meanLife = train.reduce((sum, u) => sum + u.rows.length, 0) / train.length;
+let baselineSq = 0;
+let baselineScore = 0;
+test.forEach((unit, i) => {
+  const age = unit.cycles[unit.cycles.length - 1] as number;
+  const predicted = Math.min(cap, Math.max(0, meanLife - age));
+  baselineSq += (predicted - (truth[i] as number)) ** 2;
+  baselineScore += phm08Score(predicted, truth[i] as number);
+});
+console.log(
+  `naive baseline on the test units (mean life ${meanLife.toFixed(1)} minus age, capped at ${cap}): rmse=${Math.sqrt(baselineSq / test.length).toFixed(2)} score=${baselineScore.toFixed(1)}`,
+);
+
 const model = await trainRulModel(
   {
     entities: CMAPSS_FEATURES,
