@@ -11,11 +11,9 @@ import {
   type FieldExpr,
   type InfluxQL,
   InfluxQLError,
-  policyDurationMs,
   type Source,
   statements,
   type TagFilter,
-  tenantDelete,
   tenantSelect,
 } from './influxql.ts';
 import {
