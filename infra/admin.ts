@@ -1,6 +1,7 @@
 /**
  * Operator commands, run with the schema owner's connection (DATABASE_ADMIN_URL, or the
- * local stack's database when that is unset):
+ * database of the local stack running in this folder, found through its stack.json, when
+ * that is unset):
  *
  *   npm run admin -- set-plan TENANT PLAN [--trial-days N]
  *   npm run admin -- list-tenants
@@ -10,9 +11,8 @@
  * and ingestion's next batch writes to the new plan's retention tier. set-plan then moves the
  * tenant's history to that tier, printing its progress (readings stay readable meanwhile).
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import pg from 'pg';
+import { NoRunningStack, readRunningStack } from '../local/stack-file.ts';
 import { PLAN_NAMES, type PlanName } from '../shared/accounts/model.ts';
 import { config } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
@@ -27,29 +27,28 @@ import { InfluxClient, influxAuth } from '../shared/timeseries/influx-client.ts'
 
 class UsageError extends Error {}
 
-async function localStack(): Promise<{ databaseAdminUrl?: string; influxUrl?: string }> {
-  try {
-    return JSON.parse(await readFile(path.resolve(config().localDataDir, 'stack.json'), 'utf8'));
-  } catch {
-    return {};
-  }
-}
-
 async function adminUrl(): Promise<string> {
   const { database, localDataDir } = config();
   if (database.adminUrl) return database.adminUrl;
-  const stack = await localStack();
-  if (stack.databaseAdminUrl) return stack.databaseAdminUrl;
-  throw new UsageError(
-    `no database: set DATABASE_ADMIN_URL, or start the local stack (npm start) so ${path.resolve(localDataDir, 'stack.json')} exists`,
-  );
+  try {
+    return (await readRunningStack(localDataDir)).databaseAdminUrl;
+  } catch (error) {
+    if (!(error instanceof NoRunningStack)) throw error;
+    throw new UsageError(`${error.message}, or set DATABASE_ADMIN_URL`);
+  }
 }
 
 async function influxClient(): Promise<InfluxClient> {
-  const { influx } = config();
-  const url = influx.url ?? (await localStack()).influxUrl;
-  if (!url)
-    throw new UsageError('no InfluxDB: set INFLUX_URL, or start the local stack (npm start)');
+  const { influx, localDataDir } = config();
+  let url = influx.url;
+  if (!url) {
+    try {
+      url = (await readRunningStack(localDataDir)).influxUrl;
+    } catch (error) {
+      if (!(error instanceof NoRunningStack)) throw error;
+      throw new UsageError(`${error.message}, or set INFLUX_URL`);
+    }
+  }
   const auth = influxAuth(influx);
   return new InfluxClient({ url, database: influx.db, ...(auth ? { auth } : {}) });
 }
@@ -219,7 +218,9 @@ async function main(argv: string[]): Promise<void> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main(process.argv.slice(2)).catch((error: unknown) => {
-    console.error(error instanceof UsageError ? error.message : error);
+    // One line for the operator's terminal: what failed, never a stack trace.
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`admin: ${message.replace(/\s*\n\s*/g, ' ')}`);
     process.exit(error instanceof UsageError ? 2 : 1);
   });
 }
