@@ -5,6 +5,7 @@ import { type TfRuntimeOptions, useTfBackend } from '../../ml/tf-runtime.ts';
 import { fnv1a, mulberry32 } from '../../ml/training.ts';
 import {
   buildRulInput,
+  intervalAround,
   parseRulModel,
   RUL_MODEL_FORMAT,
   RUL_MODEL_KIND,
@@ -433,10 +434,9 @@ export async function trainRulModel(
   const interval = intervalBands(outOfFold, windows.truth);
   let covered = 0;
   for (let k = 0; k < windows.count; k++) {
-    const p = outOfFold[k] as number;
-    const band = interval.find((b) => p <= b.upTo) ?? interval[interval.length - 1];
+    const { low, high } = intervalAround(outOfFold[k] as number, interval);
     const t = windows.truth[k] as number;
-    if (band && t >= Math.max(0, p + band.low) && t <= p + band.high) covered++;
+    if (t >= low && t <= high) covered++;
   }
   const rmse = Math.sqrt(sq / windows.count);
   const baselineRmse = Math.sqrt(baselineSq / windows.count);
