@@ -256,14 +256,11 @@ async function trainMember(
   tf: typeof TF,
   windows: WindowSet,
   rows: readonly number[],
+  layers: RulModel['layers'],
   settings: Settings,
   seed: number,
 ): Promise<{ weights: Float32Array[]; loss: number }> {
   const width = windows.width;
-  const layers = [
-    ...settings.hidden.map((units) => ({ units, activation: 'relu' as const })),
-    { units: 1, activation: 'linear' as const },
-  ];
   const net = tf.sequential();
   layers.forEach((layer, i) => {
     net.add(
@@ -368,7 +365,7 @@ export async function trainRulModel(
     cap: settings.cap,
   };
   const windows = buildWindows(data, spec);
-  const layers = [
+  const layers: RulModel['layers'] = [
     ...settings.hidden.map((units) => ({ units, activation: 'relu' as const })),
     { units: 1, activation: 'linear' as const },
   ];
@@ -404,6 +401,7 @@ export async function trainRulModel(
         tf,
         windows,
         trainRows,
+        layers,
         settings,
         settings.seed + 1000 * fold + m,
       );
