@@ -499,7 +499,9 @@ describe('virtual device against a real Mosquitto', () => {
     });
     extraClients.push(watcher);
     const messages: Array<{ topic: string; payload: string }> = [];
-    watcher.on('message', (topic, payload) => messages.push({ topic, payload: payload.toString() }));
+    watcher.on('message', (topic, payload) =>
+      messages.push({ topic, payload: payload.toString() }),
+    );
     const statuses = () =>
       messages.filter((m) => m.topic === `devices/${id}/status`).map((m) => m.payload);
     await new Promise<void>((resolve) => watcher.once('connect', () => resolve()));
@@ -523,10 +525,15 @@ describe('virtual device against a real Mosquitto', () => {
     expect(telemetry.length).toBe(1);
     const rounds = [JSON.parse(telemetry[0]!.payload)].flat();
     expect(rounds.length).toBeGreaterThanOrEqual(2);
-    for (const round of rounds) expect(Object.keys(round.values).sort()).toEqual([...SENSORS].sort());
+    for (const round of rounds)
+      expect(Object.keys(round.values).sort()).toEqual([...SENSORS].sort());
     // Sensor readings went only into the batch, never as single state messages.
-    expect(messages.filter((m) => SENSORS.some((s) => m.topic.endsWith(`/${s}/state`)))).toEqual([]);
-    const offlineAt = messages.findIndex((m) => m.topic.endsWith('/status') && m.payload === 'offline');
+    expect(messages.filter((m) => SENSORS.some((s) => m.topic.endsWith(`/${s}/state`)))).toEqual(
+      [],
+    );
+    const offlineAt = messages.findIndex(
+      (m) => m.topic.endsWith('/status') && m.payload === 'offline',
+    );
     expect(messages.indexOf(telemetry[0]!)).toBeLessThan(offlineAt);
   });
 });

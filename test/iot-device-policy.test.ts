@@ -57,7 +57,7 @@ beforeAll(async () => {
 });
 
 describe('the policy evaluator follows the AWS IoT documentation', () => {
-  const docPolicy = (statements: unknown[]) => ({ Version: '2012-10-17', Statement: statements });
+  const docPolicy = (statements: any[]) => ({ Version: '2012-10-17', Statement: statements });
   const anyone = (clientId: string): ConnectionContext => ({
     clientId,
     certificate: 'cert-x',
@@ -97,12 +97,18 @@ describe('the policy evaluator follows the AWS IoT documentation', () => {
       { Effect: 'Allow', Action: 'iot:*', Resource: `${arn}:topic/\${iot:ClientId}/*` },
     ]);
     const connect = (clientId: string) =>
-      evaluate(p, anyone(clientId), { action: 'iot:Connect', resource: `${arn}:client/${clientId}` });
+      evaluate(p, anyone(clientId), {
+        action: 'iot:Connect',
+        resource: `${arn}:client/${clientId}`,
+      });
     expect(connect('thing1')).toBe('explicit-deny');
     // No thing of that name: ThingName does not resolve and the Allow does not apply.
     expect(connect('stranger')).toBe('implicit-deny');
     expect(
-      evaluate(p, anyone('stranger'), { action: 'iot:Receive', resource: `${arn}:topic/stranger/x` }),
+      evaluate(p, anyone('stranger'), {
+        action: 'iot:Receive',
+        resource: `${arn}:topic/stranger/x`,
+      }),
     ).toBe('allow');
     expect(
       evaluate(p, anyone('stranger'), { action: 'iot:Receive', resource: `${arn}:topic/other/x` }),
@@ -127,7 +133,7 @@ describe('the policy evaluator follows the AWS IoT documentation', () => {
       will_retain: true,
     };
     expect(authorize(p, session, withWill, arn).allowed).toBe(false);
-    p.Statement[1].Action = ['iot:Publish', 'iot:RetainPublish'] as unknown as string;
+    p.Statement[1].Action = ['iot:Publish', 'iot:RetainPublish'];
     expect(authorize(p, session, withWill, arn).allowed).toBe(true);
   });
 });
@@ -158,7 +164,10 @@ describe('the device policy (infra/iot-device-policy.yml)', () => {
         ].sort(),
       );
       const connect = operations.find((o) => o.op === 'connect');
-      expect(connect).toMatchObject({ will_topic: `devices/${deviceId}/status`, will_retain: true });
+      expect(connect).toMatchObject({
+        will_topic: `devices/${deviceId}/status`,
+        will_retain: true,
+      });
       const refused = operations
         .map((operation) => ({
           operation,
@@ -171,41 +180,154 @@ describe('the device policy (infra/iot-device-policy.yml)', () => {
 
   it('denies the hostile matrix', () => {
     const own = connection('COMP_001', 'cert-comp-001');
-    const basicIngest = (rule: string, topic: string) => `$aws/rules/easysmart_prod_${rule}/${topic}`;
+    const basicIngest = (rule: string, topic: string) =>
+      `$aws/rules/easysmart_prod_${rule}/${topic}`;
     const hostile: Array<[string, typeof own, MqttOperation]> = [
-      ['another thing: publish its status', own, { op: 'publish', topic: 'devices/COMP_002/status', retain: false }],
-      ['another thing: retain its status', own, { op: 'publish', topic: 'devices/COMP_002/status', retain: true }],
-      ['another thing: publish its telemetry', own, { op: 'publish', topic: 'devices/COMP_002/telemetry', retain: false }],
-      ['another thing: publish its state', own, { op: 'publish', topic: 'devices/COMP_002/relay_main/state', retain: false }],
-      ['another thing: command it', own, { op: 'publish', topic: 'devices/COMP_002/relay_main/set', retain: false }],
-      ['another thing: subscribe to its commands', own, { op: 'subscribe', filter: 'devices/COMP_002/+/set' }],
-      ['another thing: receive its commands', own, { op: 'receive', topic: 'devices/COMP_002/relay_main/set' }],
-      ['a thing whose id starts with ours', own, { op: 'publish', topic: 'devices/COMP_0011/telemetry', retain: false }],
-      ['another thing: Basic Ingest its readings', own, { op: 'publish', topic: basicIngest('telemetry', 'devices/COMP_002/telemetry'), retain: false }],
+      [
+        'another thing: publish its status',
+        own,
+        { op: 'publish', topic: 'devices/COMP_002/status', retain: false },
+      ],
+      [
+        'another thing: retain its status',
+        own,
+        { op: 'publish', topic: 'devices/COMP_002/status', retain: true },
+      ],
+      [
+        'another thing: publish its telemetry',
+        own,
+        { op: 'publish', topic: 'devices/COMP_002/telemetry', retain: false },
+      ],
+      [
+        'another thing: publish its state',
+        own,
+        { op: 'publish', topic: 'devices/COMP_002/relay_main/state', retain: false },
+      ],
+      [
+        'another thing: command it',
+        own,
+        { op: 'publish', topic: 'devices/COMP_002/relay_main/set', retain: false },
+      ],
+      [
+        'another thing: subscribe to its commands',
+        own,
+        { op: 'subscribe', filter: 'devices/COMP_002/+/set' },
+      ],
+      [
+        'another thing: receive its commands',
+        own,
+        { op: 'receive', topic: 'devices/COMP_002/relay_main/set' },
+      ],
+      [
+        'a thing whose id starts with ours',
+        own,
+        { op: 'publish', topic: 'devices/COMP_0011/telemetry', retain: false },
+      ],
+      [
+        'another thing: Basic Ingest its readings',
+        own,
+        {
+          op: 'publish',
+          topic: basicIngest('telemetry', 'devices/COMP_002/telemetry'),
+          retain: false,
+        },
+      ],
       ['subscribe #', own, { op: 'subscribe', filter: '#' }],
       ['subscribe devices/#', own, { op: 'subscribe', filter: 'devices/#' }],
       ['subscribe every status (+)', own, { op: 'subscribe', filter: 'devices/+/status' }],
       ['subscribe every command (+)', own, { op: 'subscribe', filter: 'devices/+/+/set' }],
       ['subscribe + at the top', own, { op: 'subscribe', filter: '+/COMP_001/#' }],
-      ['publish to a topic literally named +', own, { op: 'publish', topic: 'devices/+/telemetry', retain: false }],
+      [
+        'publish to a topic literally named +',
+        own,
+        { op: 'publish', topic: 'devices/+/telemetry', retain: false },
+      ],
       ['subscribe $aws/#', own, { op: 'subscribe', filter: '$aws/#' }],
-      ['its own shadow', own, { op: 'publish', topic: '$aws/things/COMP_001/shadow/update', retain: false }],
-      ['another shadow', own, { op: 'publish', topic: '$aws/things/COMP_002/shadow/update', retain: false }],
+      [
+        'its own shadow',
+        own,
+        { op: 'publish', topic: '$aws/things/COMP_001/shadow/update', retain: false },
+      ],
+      [
+        'another shadow',
+        own,
+        { op: 'publish', topic: '$aws/things/COMP_002/shadow/update', retain: false },
+      ],
       ['lifecycle events', own, { op: 'subscribe', filter: '$aws/events/#' }],
-      ['receive lifecycle events', own, { op: 'receive', topic: '$aws/events/presence/connected/COMP_002' }],
-      ['retain a reading', own, { op: 'publish', topic: 'devices/COMP_001/telemetry', retain: true }],
-      ['retain a state', own, { op: 'publish', topic: 'devices/COMP_001/temperature/state', retain: true }],
-      ['retain a command', own, { op: 'publish', topic: 'devices/COMP_001/relay_main/set', retain: true }],
+      [
+        'receive lifecycle events',
+        own,
+        { op: 'receive', topic: '$aws/events/presence/connected/COMP_002' },
+      ],
+      [
+        'retain a reading',
+        own,
+        { op: 'publish', topic: 'devices/COMP_001/telemetry', retain: true },
+      ],
+      [
+        'retain a state',
+        own,
+        { op: 'publish', topic: 'devices/COMP_001/temperature/state', retain: true },
+      ],
+      [
+        'retain a command',
+        own,
+        { op: 'publish', topic: 'devices/COMP_001/relay_main/set', retain: true },
+      ],
       ['outside devices/', own, { op: 'publish', topic: 'COMP_001/telemetry', retain: false }],
-      ['its own certificate, another thing as client id', connection('COMP_002', 'cert-comp-001'), { op: 'connect', client_id: 'COMP_002', clean_session: true }],
-      ['a client id that is no thing', connection('spy', 'cert-comp-001'), { op: 'connect', client_id: 'spy', clean_session: true }],
-      ['a thing name differing in case', connection('comp_001', 'cert-comp-001'), { op: 'connect', client_id: 'comp_001', clean_session: true }],
-      ['a certificate attached to no thing', connection('COMP_001', 'cert-unattached'), { op: 'connect', client_id: 'COMP_001', clean_session: true }],
-      ['its own client id, a Will on another thing', own, { op: 'connect', client_id: 'COMP_001', clean_session: true, will_topic: 'devices/COMP_002/status', will_retain: true }],
-      ['its own client id, a retained Will on its telemetry', own, { op: 'connect', client_id: 'COMP_001', clean_session: true, will_topic: 'devices/COMP_001/telemetry', will_retain: true }],
+      [
+        'its own certificate, another thing as client id',
+        connection('COMP_002', 'cert-comp-001'),
+        { op: 'connect', client_id: 'COMP_002', clean_session: true },
+      ],
+      [
+        'a client id that is no thing',
+        connection('spy', 'cert-comp-001'),
+        { op: 'connect', client_id: 'spy', clean_session: true },
+      ],
+      [
+        'a thing name differing in case',
+        connection('comp_001', 'cert-comp-001'),
+        { op: 'connect', client_id: 'comp_001', clean_session: true },
+      ],
+      [
+        'a certificate attached to no thing',
+        connection('COMP_001', 'cert-unattached'),
+        { op: 'connect', client_id: 'COMP_001', clean_session: true },
+      ],
+      [
+        'its own client id, a Will on another thing',
+        own,
+        {
+          op: 'connect',
+          client_id: 'COMP_001',
+          clean_session: true,
+          will_topic: 'devices/COMP_002/status',
+          will_retain: true,
+        },
+      ],
+      [
+        'its own client id, a retained Will on its telemetry',
+        own,
+        {
+          op: 'connect',
+          client_id: 'COMP_001',
+          clean_session: true,
+          will_topic: 'devices/COMP_001/telemetry',
+          will_retain: true,
+        },
+      ],
       // Sessions under a client id that is not its thing: every operation is denied too.
-      ['a publish under a borrowed client id', connection('COMP_002', 'cert-comp-001'), { op: 'publish', topic: 'devices/COMP_002/telemetry', retain: false }],
-      ['a subscribe under a client id that is no thing', connection('spy', 'cert-comp-001'), { op: 'subscribe', filter: 'devices/spy/+/set' }],
+      [
+        'a publish under a borrowed client id',
+        connection('COMP_002', 'cert-comp-001'),
+        { op: 'publish', topic: 'devices/COMP_002/telemetry', retain: false },
+      ],
+      [
+        'a subscribe under a client id that is no thing',
+        connection('spy', 'cert-comp-001'),
+        { op: 'subscribe', filter: 'devices/spy/+/set' },
+      ],
     ];
     const allowed = hostile
       .filter(([, session, operation]) => authorize(policy, session, operation, arn).allowed)

@@ -27,8 +27,11 @@
  */
 
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import yaml from 'js-yaml';
+
+// js-yaml (a devDependency) ships no type declarations; load() is the one call used.
+const yaml = createRequire(import.meta.url)('js-yaml') as { load(text: string): unknown };
 
 type Json = any;
 
@@ -263,10 +266,14 @@ export function requestsFor(operation: MqttOperation, arnPrefix: string): Author
     case 'publish':
       return [
         { action: 'iot:Publish', resource: topic(operation.topic) },
-        ...(operation.retain ? [{ action: 'iot:RetainPublish', resource: topic(operation.topic) }] : []),
+        ...(operation.retain
+          ? [{ action: 'iot:RetainPublish', resource: topic(operation.topic) }]
+          : []),
       ];
     case 'subscribe':
-      return [{ action: 'iot:Subscribe', resource: `${arnPrefix}:topicfilter/${operation.filter}` }];
+      return [
+        { action: 'iot:Subscribe', resource: `${arnPrefix}:topicfilter/${operation.filter}` },
+      ];
     case 'receive':
       return [{ action: 'iot:Receive', resource: topic(operation.topic) }];
   }
