@@ -43,6 +43,7 @@ const repoRoot = path.resolve(import.meta.dirname, '../..');
  */
 export async function devicePolicyResource(stage: string): Promise<Json> {
   const text = await readFile(path.join(repoRoot, 'infra/iot-device-policy.yml'), 'utf8');
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the osls variable, literally
   const resource = (yaml.load(text.replaceAll('${sls:stage}', stage)) as Json).Resources
     .IotDevicePolicy;
   const leftover = /\$\{(?!!|AWS::)[^}]*\}/.exec(JSON.stringify(resource));
@@ -194,7 +195,7 @@ function conditionHolds(
         if (!(actual ?? []).some(matchesAny)) return false;
       } else if (qualifier === '') {
         // A single-valued operator on a missing key does not match.
-        if (!actual || actual.length !== 1 || !matchesAny(actual[0] as string)) return false;
+        if (actual?.length !== 1 || !matchesAny(actual[0] as string)) return false;
       } else {
         throw new Error(`condition qualifier ${qualifier} is not modelled`);
       }
