@@ -34,6 +34,7 @@ const BUNDLE_LIMITS: Record<string, number> = {
   // TensorFlow.js and its WASM backend.
   ml: 2_500_000,
   'ml-training': 2_500_000,
+  timeseries: 700_000,
 };
 const DEFAULT_BUNDLE_LIMIT = 5_000_000;
 
@@ -247,6 +248,7 @@ describe('osls package --stage prod (offline)', () => {
       live: ['database'],
       ml: ['database', 'influx'],
       'ml-training': ['database', 'influx'],
+      timeseries: ['database', 'influx'],
       docs: [],
       migrate: ['database', 'databaseAdmin', 'influx'],
     };
