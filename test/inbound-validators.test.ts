@@ -123,12 +123,13 @@ describe('hand-written inbound checks', () => {
           return;
         }
         const items = Array.isArray(expected.data) ? expected.data : [expected.data];
-        const readings = items.flatMap((entry) =>
+        const readings = items.flatMap((entry, index) =>
           Object.entries(entry.values).map(([entityId, reading]) => ({
             entityId,
             value: reading,
             timeMs:
               entry.timestamp === undefined ? RECEIVED_AT : Math.round(entry.timestamp * 1000),
+            ...(entry.timestamp === undefined ? { untimedItem: index } : {}),
           })),
         );
         expect(actual.message).toEqual({
@@ -191,6 +192,7 @@ describe('hand-written inbound checks', () => {
                 expected.data.timestamp === undefined
                   ? RECEIVED_AT
                   : Math.round(expected.data.timestamp * 1000),
+              ...(expected.data.timestamp === undefined ? { untimedItem: 0 } : {}),
               ...(expected.data.command_id ? { commandId: expected.data.command_id } : {}),
             },
           ],
