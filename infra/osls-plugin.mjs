@@ -47,6 +47,7 @@ export default class EasySmartInfraPlugin {
               type: 'object',
               properties: {
                 resource: { type: 'string' },
+                partitionKey: { type: 'string' },
                 rules: {
                   type: 'object',
                   additionalProperties: {
@@ -57,7 +58,7 @@ export default class EasySmartInfraPlugin {
                   },
                 },
               },
-              required: ['resource', 'rules'],
+              required: ['resource', 'partitionKey', 'rules'],
               additionalProperties: false,
             },
           },
@@ -147,6 +148,28 @@ export default class EasySmartInfraPlugin {
         .filter((id) => id !== defaultRoleId);
       functionResource.DependsOn = [...dependsOn, roleId];
     }
+    // An event source mapping reads its source with its function's role: osls made it wait
+    // for the shared role (which it gave the stream permissions), so it waits for the
+    // function's own role instead.
+    const roleOfFunction = new Map(
+      this.serverless.service
+        .getAllFunctions()
+        .map((name) => [
+          naming.getLambdaLogicalId(name),
+          `${naming.getNormalizedFunctionName(name)}IamRole`,
+        ]),
+    );
+    for (const resource of Object.values(resources)) {
+      if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
+      const dependsOn = [resource.DependsOn ?? []].flat();
+      if (!dependsOn.includes(defaultRoleId)) continue;
+      const functionId = resource.Properties.FunctionName?.['Fn::GetAtt']?.[0];
+      const roleId = roleOfFunction.get(functionId);
+      resource.DependsOn = [
+        ...dependsOn.filter((id) => id !== defaultRoleId),
+        ...(roleId && resources[roleId] ? [roleId] : []),
+      ];
+    }
     // osls creates the shared role before plugins run; dropped once nothing refers to it.
     const { [defaultRoleId]: defaultRole, ...others } = resources;
     if (defaultRole && !JSON.stringify(others).includes(`"${defaultRoleId}"`)) {
@@ -173,8 +196,7 @@ export default class EasySmartInfraPlugin {
                 Kinesis: {
                   StreamName: { Ref: stream.resource },
                   // The device id: its messages stay in one shard, in order.
-                  // biome-ignore lint/suspicious/noTemplateCurlyInString: an IoT substitution template
-                  PartitionKey: '${topic(2)}',
+                  PartitionKey: `\${${stream.partitionKey}}`,
                   RoleArn: { 'Fn::GetAtt': ['IotRuleStreamRole', 'Arn'] },
                 },
               },

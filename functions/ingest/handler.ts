@@ -28,7 +28,8 @@ export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamB
     },
     { fields: { messages: summary.messages, rejected: summary.rejected } },
   );
-  if (failed.length > 0) metrics.logger.error('messages failed; retried', { failed: failed.length, error });
+  if (failed.length > 0)
+    metrics.logger.error('messages failed; retried', { failed: failed.length, error });
   return {
     batchItemFailures: failed.map((index) => ({
       itemIdentifier: event.Records[index]?.kinesis.sequenceNumber as string,

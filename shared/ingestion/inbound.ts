@@ -135,7 +135,9 @@ export function topicDeviceId(topic: string): string | undefined {
  * Text PostgreSQL and InfluxDB cannot store exactly: a NUL character (refused by `text` and
  * `jsonb`) or a lone UTF-16 surrogate (refused by `jsonb`, and not text in UTF-8 at all).
  */
-const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_TEXT =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what it looks for
+  /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export function isStorableText(text: string): boolean {
   return !UNSTORABLE_TEXT.test(text);
@@ -242,7 +244,9 @@ function optionalString(input: unknown, max: number, where: string): string | un
   if (input === undefined) return undefined;
   if (typeof input !== 'string') return invalid(where, 'must be a string');
   if (input.length > max) return invalid(where, `at most ${max} characters`);
-  return isStorableText(input) ? input : invalid(where, 'holds a NUL character or a lone surrogate');
+  return isStorableText(input)
+    ? input
+    : invalid(where, 'holds a NUL character or a lone surrogate');
 }
 
 function stateOf(input: unknown): z.output<typeof statePayload> {

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.ts';
 import { InvalidReadingError, type Reading, readingProblem } from '../timeseries/reading.ts';
-import { ReadingsRefusedError, type ReadingStore } from '../timeseries/reading-store.ts';
+import { type ReadingStore, ReadingsRefusedError } from '../timeseries/reading-store.ts';
 import type {
   CommandConfirmation,
   DeviceContext,
@@ -11,10 +11,10 @@ import type {
 import {
   decodeRuleEvent,
   type InboundMessage,
-  storableText,
   type RawReading,
   Rejection,
   type RejectionReason,
+  storableText,
   topicDeviceId,
 } from './inbound.ts';
 
@@ -530,7 +530,8 @@ export class IngestionService {
         timeMs: raw.timeMs,
         retentionPolicy: device.retentionPolicy,
       };
-      if (raw.untimedItem !== undefined) reading.subMsNs = untimedOffsetNs(ordinal, raw.untimedItem);
+      if (raw.untimedItem !== undefined)
+        reading.subMsNs = untimedOffsetNs(ordinal, raw.untimedItem);
       // What the store could not keep exactly (a line break in a text value, say) is refused
       // here, one message at a time, rather than failing the whole batch at write time.
       const problem = readingProblem(reading);
@@ -544,7 +545,10 @@ export class IngestionService {
     }
     const keep = () => {
       context.pending.push({ index, topic, device, readings });
-      context.noteSeen(device, { online: true, lastSeenMs: Math.min(latest, message.receivedAtMs) });
+      context.noteSeen(device, {
+        online: true,
+        lastSeenMs: Math.min(latest, message.receivedAtMs),
+      });
       context.live(device.tenantId, index, () => ({
         type: 'readings',
         device_id: device.id,

@@ -32,8 +32,8 @@ import {
 import {
   type EntityRef,
   type LatestValue,
-  ReadingsRefusedError,
   type ReadingStore,
+  ReadingsRefusedError,
   SERIES_FUNCTIONS,
   type SeriesFunction,
   type SeriesPoint,
