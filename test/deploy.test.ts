@@ -178,8 +178,8 @@ describe('osls package --stage prod (offline)', () => {
 
   it('ingest reads the stream in batches with ReportBatchItemFailures and a dead-letter destination', () => {
     const mappings = resources('AWS::Lambda::EventSourceMapping').map(([, m]) => m.Properties);
-    const ingest = mappings.filter(
-      (mapping) => JSON.stringify(mapping.FunctionName).includes('IngestLambdaFunction'),
+    const ingest = mappings.filter((mapping) =>
+      JSON.stringify(mapping.FunctionName).includes('IngestLambdaFunction'),
     );
     expect(ingest).toHaveLength(1);
     const mapping = ingest[0];

@@ -953,7 +953,7 @@ function singleRuleYml(
  * topic no other test publishes to: device states have four levels). The devices of a test
  * are named `<prefix>-d<n>`.
  */
-function streamYml(prefix: string, mapping: Record<string, unknown> = {}): string {
+function streamYml(mapping: Record<string, unknown> = {}): string {
   return JSON.stringify({
     service: 'easysmart',
     custom: {
@@ -1009,11 +1009,12 @@ describe('IoT rules emulator: rules that put messages on a stream read by an eve
   it('hands the function a Kinesis event: base64 rule outputs, partition key, sequence numbers in order', async () => {
     const prefix = unique('s');
     const { lambda, start } = await setup({
-      yml: streamYml(prefix),
+      yml: streamYml(),
       functionNames: ['easysmart-test-ingest'],
     });
     const emulator = await start();
-    for (let n = 0; n < 6; n++) await publish(`devices/${prefix}-d${n % 2}/state`, `{"value":${n}}`);
+    for (let n = 0; n < 6; n++)
+      await publish(`devices/${prefix}-d${n % 2}/state`, `{"value":${n}}`);
     await vi.waitFor(() => expect(lambda.succeeded.flatMap(recordsOf)).toHaveLength(6), {
       timeout: 5000,
     });
@@ -1050,7 +1051,7 @@ describe('IoT rules emulator: rules that put messages on a stream read by an eve
   it('a partial batch response retries from the first failed record on, as Lambda does for Kinesis', async () => {
     const prefix = unique('s');
     const { lambda, start, deadLetters } = await setup({
-      yml: streamYml(prefix, { batchWindow: 1 }),
+      yml: streamYml({ batchWindow: 1 }),
       functionNames: ['easysmart-test-ingest'],
     });
     let failedOnce = false;
@@ -1083,7 +1084,7 @@ describe('IoT rules emulator: rules that put messages on a stream read by an eve
   it('after MaximumRetryAttempts only the records still failing are dead-lettered', async () => {
     const prefix = unique('s');
     const { lambda, start, deadLetters } = await setup({
-      yml: streamYml(prefix, { batchWindow: 1, maximumRetryAttempts: 2 }),
+      yml: streamYml({ batchWindow: 1, maximumRetryAttempts: 2 }),
       functionNames: ['easysmart-test-ingest'],
     });
     lambda.behaviour = (call) => ({
@@ -1104,14 +1105,18 @@ describe('IoT rules emulator: rules that put messages on a stream read by an eve
       [1, 2],
     ]);
     const [letter] = await deadLetters.list();
-    expect(letter).toMatchObject({ stream: true, topic: `devices/${prefix}-d1/state`, attempts: 3 });
+    expect(letter).toMatchObject({
+      stream: true,
+      topic: `devices/${prefix}-d1/state`,
+      attempts: 3,
+    });
     expect(emulator.stats().functions.ingest).toMatchObject({ succeeded: 2, deadLettered: 1 });
   });
 
   it('a function error retries the whole batch', async () => {
     const prefix = unique('s');
     const { lambda, start } = await setup({
-      yml: streamYml(prefix, { batchWindow: 1 }),
+      yml: streamYml({ batchWindow: 1 }),
       functionNames: ['easysmart-test-ingest'],
     });
     let calls = 0;
