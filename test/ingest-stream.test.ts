@@ -1,7 +1,9 @@
 import type { KinesisStreamEvent } from 'aws-lambda';
 import fc from 'fast-check';
+import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { IngestionService } from '../shared/ingestion/ingestion-service.ts';
+import { MAX_PAYLOAD_BYTES } from '../shared/ingestion/payload-limits.ts';
 import type { Reading } from '../shared/timeseries/reading.ts';
 import { type ReadingStore, ReadingsRefusedError } from '../shared/timeseries/reading-store.ts';
 import { callRoute } from './support/api-event.ts';
@@ -14,7 +16,7 @@ import { unique, useTestStack } from './support/stack-env.ts';
  * MQTT payloads of every topic kind are rejected without touching another tenant's reading
  * in the same batch.
  */
-useTestStack();
+const stack = useTestStack();
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const ingest = (await import('../functions/ingest/handler.ts')).handler;
@@ -112,6 +114,37 @@ async function points(tenant: Tenant, entityId: string, fromMs: number, toMs: nu
   expect(response.status).toBe(200);
   return (response.body.series[0]?.points ?? []) as Array<{ time: string; value: unknown }>;
 }
+
+describe('the broker', () => {
+  it("refuses a packet over AWS IoT's 128 KB payload limit, and only that sender's connection", async () => {
+    const topic = `devices/${unique('BIG')}/blob/state`;
+    const options = { ...stack.mqttPlatform, reconnectPeriod: 0 };
+    const subscriber = await mqtt.connectAsync(stack.mqttUrl, {
+      ...options,
+      clientId: unique('sub'),
+    });
+    const publisher = await mqtt.connectAsync(stack.mqttUrl, {
+      ...options,
+      clientId: unique('pub'),
+    });
+    try {
+      const received: number[] = [];
+      subscriber.on('message', (_topic, payload) => received.push(payload.length));
+      await subscriber.subscribeAsync(topic, { qos: 1 });
+      await publisher.publishAsync(topic, Buffer.alloc(MAX_PAYLOAD_BYTES, 0x20), { qos: 1 });
+      await expect.poll(() => received, { timeout: 5000 }).toEqual([MAX_PAYLOAD_BYTES]);
+      const closed = new Promise<void>((resolve) => publisher.once('close', () => resolve()));
+      publisher.publish(topic, Buffer.alloc(MAX_PAYLOAD_BYTES + 2048, 0x20), { qos: 1 });
+      await closed;
+      // The subscriber is still connected and got nothing more.
+      await subscriber.publishAsync(topic, 'small', { qos: 1 });
+      await expect.poll(() => received, { timeout: 5000 }).toEqual([MAX_PAYLOAD_BYTES, 5]);
+    } finally {
+      publisher.end(true);
+      await subscriber.endAsync();
+    }
+  });
+});
 
 describe('ingest handler (Kinesis event)', () => {
   it('judges each message alone: what the database refuses, absurd times and oversized payloads are rejected; the batch does not fail', async () => {
