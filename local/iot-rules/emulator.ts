@@ -235,6 +235,17 @@ function sequenceNumberOf(sequence: number): string {
   return `4959${String(sequence).padStart(52, '0')}`;
 }
 
+/** The batcher of a partition key's records: a string hash modulo the batchers (FNV-1a). */
+function batcherOf(key: string, batchers: number): number {
+  if (batchers === 1) return 0;
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < key.length; index++) {
+    hash ^= key.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % batchers;
+}
+
 /** A 5 KB increment, the unit AWS IoT meters messages, rules and actions in. */
 const IOT_METERING_BYTES = 5 * 1024;
 /** A PUT payload unit of Kinesis. */
@@ -416,6 +427,8 @@ class FunctionDispatcher {
   private readonly queues = new Map<string, Item[]>();
   /** Keys with an item in an invocation: later items of the key wait, to keep order. */
   private readonly busyTopics = new Set<string>();
+  /** Stream batchers (ParallelizationFactor) with a batch in an invocation. */
+  private readonly busyBatchers = new Set<number>();
   private running = 0;
   private pumpScheduled = false;
   private timer: NodeJS.Timeout | undefined;
@@ -471,6 +484,10 @@ class FunctionDispatcher {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.emulator.stopping) return;
+    if (this.batch?.stream) {
+      this.pumpStream(this.batch, this.batch.stream);
+      return;
+    }
     const maxRecords = this.batch?.maxRecords ?? 1;
     const maxBytes = this.batch?.maxBytes ?? MAX_BATCH_BYTES;
     const maxWaitMs = this.batch?.maxWaitMs ?? 0;
@@ -525,6 +542,77 @@ class FunctionDispatcher {
         this.emulator.checkIdle();
       });
       this.inFlightBatches.add(run);
+    }
+  }
+
+  /**
+   * A stream's event source mapping: ParallelizationFactor batchers, each reading the
+   * partition keys that hash to it, with one batch in an invocation at a time, which it
+   * sends once it holds BatchSize records (or the local byte limit), or its oldest record
+   * has waited the batching window.
+   */
+  private pumpStream(batch: BatchSettings, stream: StreamSettings): void {
+    const now = Date.now();
+    let nextWake = Number.POSITIVE_INFINITY;
+    for (let batcher = 0; batcher < stream.parallelizationFactor; batcher++) {
+      if (this.busyBatchers.has(batcher)) continue;
+      const keys: string[] = [];
+      let ready = 0;
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const [key, queue] of this.queues) {
+        if (batcherOf(key, stream.parallelizationFactor) !== batcher) continue;
+        keys.push(key);
+        ready += queue.length;
+        oldest = Math.min(oldest, (queue[0] as Item).enqueuedAt);
+      }
+      if (ready === 0) continue;
+      const waited = now - oldest;
+      if (ready < batch.maxRecords && waited < batch.maxWaitMs) {
+        nextWake = Math.min(nextWake, batch.maxWaitMs - waited);
+        continue;
+      }
+      // In stream order across the batcher's keys, up to the record and byte limits.
+      const taken: Item[] = [];
+      let bytes = 0;
+      const heads = keys.map((key) => ({ key, queue: this.queues.get(key) as Item[], at: 0 }));
+      for (;;) {
+        let next: (typeof heads)[number] | undefined;
+        for (const head of heads) {
+          const item = head.queue[head.at];
+          if (
+            item &&
+            (!next || (item.sequence as number) < (next.queue[next.at]?.sequence as number))
+          )
+            next = head;
+        }
+        if (!next || taken.length >= batch.maxRecords) break;
+        const item = next.queue[next.at] as Item;
+        if (taken.length > 0 && bytes + item.json.length > batch.maxBytes) break;
+        bytes += item.json.length;
+        taken.push(item);
+        next.at += 1;
+      }
+      for (const head of heads) {
+        head.queue.splice(0, head.at);
+        if (head.queue.length === 0) this.queues.delete(head.key);
+      }
+      this.busyBatchers.add(batcher);
+      this.stats.queued -= taken.length;
+      this.stats.inFlight += taken.length;
+      this.running += 1;
+      const run = this.invoke(taken).finally(() => {
+        for (const item of taken) this.emulator.jsonSlabs.release(item.slab);
+        this.running -= 1;
+        this.stats.inFlight -= taken.length;
+        this.busyBatchers.delete(batcher);
+        this.inFlightBatches.delete(run);
+        this.pump();
+        this.emulator.checkIdle();
+      });
+      this.inFlightBatches.add(run);
+    }
+    if (nextWake !== Number.POSITIVE_INFINITY) {
+      this.timer = setTimeout(() => this.pump(), nextWake);
     }
   }
 
