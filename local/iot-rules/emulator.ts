@@ -381,6 +381,28 @@ class JsonSlabs {
   }
 }
 
+let outputScratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * JSON.stringify(output) as UTF-8, in a buffer reused for the next output (copy what must
+ * outlive it): written from its parts, the payload's base64 is not scanned for characters
+ * to escape, nor encoded again.
+ */
+function ruleOutputJson(output: unknown): Buffer {
+  const parts = jsonParts(output);
+  let most = 0;
+  for (const part of parts) most += typeof part === 'string' ? part.length * 3 : part.length;
+  if (most > outputScratch.length) outputScratch = Buffer.allocUnsafe(most);
+  let at = 0;
+  for (const part of parts) {
+    at +=
+      typeof part === 'string'
+        ? outputScratch.write(part, at)
+        : outputScratch.write(part.toJSON(), at, 'latin1');
+  }
+  return outputScratch.subarray(0, at);
+}
+
 /**
  * JSON.stringify(output) in parts: JSON text, and the base64 payloads to write between them
  * (as JSON strings) without making the text of either twice.
@@ -1051,7 +1073,7 @@ class Emulator {
     const partitionKey = String(
       (key.fired && (key.output as { partition_key?: unknown }).partition_key) || delivery.topic,
     );
-    const data = Buffer.from(JSON.stringify(output) ?? 'null');
+    const data = ruleOutputJson(output);
     const sequence = this.nextSequence++;
     const sequenceNumber = sequenceNumberOf(sequence);
     const stats = this.streamStats.get(stream.resource) ?? {
@@ -1060,17 +1082,14 @@ class Emulator {
       putPayloadUnits: 0,
     };
     const recordBytes = data.length + Buffer.byteLength(partitionKey);
+    const base64 = data.toString('base64');
     stats.records += 1;
     stats.bytes += recordBytes;
     stats.putPayloadUnits += Math.max(1, Math.ceil(recordBytes / KINESIS_PAYLOAD_UNIT_BYTES));
     this.streamStats.set(stream.resource, stats);
     const head = `{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":${JSON.stringify(partitionKey)},"sequenceNumber":"${sequenceNumber}","data":"`;
     const tail = `","approximateArrivalTimestamp":${delivery.receivedAt / 1000}},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000000:${sequenceNumber}","eventName":"aws:kinesis:record","invokeIdentityArn":"arn:aws:iam::${LOCAL_ACCOUNT}:role/${definition.functionName}","awsRegion":"${LOCAL_REGION}","eventSourceARN":"arn:aws:kinesis:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stream/${stream.resource}"}`;
-    const {
-      json,
-      payload: kept,
-      slab,
-    } = this.jsonSlabs.partsOf([head, data.toString('base64'), tail], payload);
+    const { json, payload: kept, slab } = this.jsonSlabs.partsOf([head, base64, tail], payload);
     return {
       delivery,
       definition,
