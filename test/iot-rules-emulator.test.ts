@@ -1115,6 +1115,31 @@ describe('IoT rules emulator: rules that put messages on a stream read by an eve
     expect(emulator.stats().functions.ingest).toMatchObject({ succeeded: 2, deadLettered: 1 });
   });
 
+  it('ParallelizationFactor: one batch per batcher at a time, each gathered for the batching window', async () => {
+    const prefix = unique('s');
+    const { lambda, start } = await setup({
+      yml: streamYml({ batchWindow: 1, parallelizationFactor: 2 }),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    const emulator = await start();
+    for (let n = 0; n < 12; n++)
+      await publish(`devices/${prefix}-d${n % 6}/state`, `{"value":${n}}`);
+    await vi.waitFor(() => expect(lambda.succeeded.flatMap(recordsOf)).toHaveLength(12), {
+      timeout: 5000,
+    });
+    await emulator.idle();
+    // Published within the window: each of the (at most) two batchers sends one batch.
+    expect(lambda.calls.length).toBeLessThanOrEqual(2);
+    expect(lambda.maxConcurrent).toBeLessThanOrEqual(2);
+    const batchOf = new Map<string, number>();
+    for (const [index, call] of lambda.succeeded.entries()) {
+      for (const record of recordsOf(call)) {
+        expect(batchOf.get(record.kinesis.partitionKey) ?? index).toBe(index);
+        batchOf.set(record.kinesis.partitionKey, index);
+      }
+    }
+  });
+
   it('a function error retries the whole batch', async () => {
     const prefix = unique('s');
     const { lambda, start } = await setup({

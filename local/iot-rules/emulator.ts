@@ -550,21 +550,28 @@ class FunctionDispatcher {
         items.push(...queue.splice(0, take));
         if (queue.length === 0) this.queues.delete(topic);
       }
-      this.stats.queued -= items.length;
-      this.stats.inFlight += items.length;
-      this.running += 1;
-      const run = this.invoke(items).finally(() => {
-        // Nothing reads the outputs after their invocation (a dead letter copies them).
-        for (const item of items) this.emulator.jsonSlabs.release(item.slab);
-        this.running -= 1;
-        this.stats.inFlight -= items.length;
+      this.launch(items, () => {
         for (const item of items) this.busyTopics.delete(orderingKey(item.delivery.topic));
-        this.inFlightBatches.delete(run);
-        this.pump();
-        this.emulator.checkIdle();
       });
-      this.inFlightBatches.add(run);
     }
+  }
+
+  /** Invokes the function with `items` in the background; `release` frees what they held. */
+  private launch(items: Item[], release: () => void): void {
+    this.stats.queued -= items.length;
+    this.stats.inFlight += items.length;
+    this.running += 1;
+    const run = this.invoke(items).finally(() => {
+      // Nothing reads the outputs after their invocation (a dead letter copies them).
+      for (const item of items) this.emulator.jsonSlabs.release(item.slab);
+      this.running -= 1;
+      this.stats.inFlight -= items.length;
+      release();
+      this.inFlightBatches.delete(run);
+      this.pump();
+      this.emulator.checkIdle();
+    });
+    this.inFlightBatches.add(run);
   }
 
   /**
@@ -619,19 +626,7 @@ class FunctionDispatcher {
         if (head.queue.length === 0) this.queues.delete(head.key);
       }
       this.busyBatchers.add(batcher);
-      this.stats.queued -= taken.length;
-      this.stats.inFlight += taken.length;
-      this.running += 1;
-      const run = this.invoke(taken).finally(() => {
-        for (const item of taken) this.emulator.jsonSlabs.release(item.slab);
-        this.running -= 1;
-        this.stats.inFlight -= taken.length;
-        this.busyBatchers.delete(batcher);
-        this.inFlightBatches.delete(run);
-        this.pump();
-        this.emulator.checkIdle();
-      });
-      this.inFlightBatches.add(run);
+      this.launch(taken, () => this.busyBatchers.delete(batcher));
     }
     if (nextWake !== Number.POSITIVE_INFINITY) {
       this.timer = setTimeout(() => this.pump(), nextWake);
