@@ -231,7 +231,7 @@ async function main(): Promise<void> {
   const { appUrl } = await migrate({ adminUrl: database.adminUrl, appPassword });
   log('postgres', 'migrations applied');
   await ensureTimeseriesSchema(new InfluxClient({ url: influxUrl, database: DEFAULT_DATABASE }));
-  log('influxdb', 'database, retention policies and continuous queries in place');
+  log('influxdb', 'database and retention policies in place');
   if (!database.service) {
     await supervisor.start('postgres', async () =>
       externalService(() => postgresAnswers(database.adminUrl)),

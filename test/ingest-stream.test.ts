@@ -252,6 +252,8 @@ describe('ingestion batches with infrastructure failures (in-memory ports)', () 
       recordSeen: async () => {},
       confirmCommands: async () => new Map<string, string>(),
       recordRejections: async () => {},
+      planVersion: async () => 1,
+      markLateRollups: async () => {},
     };
     const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
     return new IngestionService(directory, store as unknown as ReadingStore, silent as never);
