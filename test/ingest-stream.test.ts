@@ -1,4 +1,3 @@
-import type { KinesisStreamEvent } from 'aws-lambda';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { MAX_PAYLOAD_BYTES } from '../shared/ingestion/payload-limits.ts';
 import type { Reading } from '../shared/timeseries/reading.ts';
 import { type ReadingStore, ReadingsRefusedError } from '../shared/timeseries/reading-store.ts';
 import { callRoute } from './support/api-event.ts';
+import { kinesisEvent } from './support/kinesis-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
 /**
@@ -33,8 +33,6 @@ const DISCOVERY = {
   ],
 };
 
-let sequence = 10_000_000;
-
 /** A rule output as the topic rules' SELECT makes it. */
 function ruleOutput(topic: string, payload: unknown, receivedAt = Date.now()) {
   const bytes = Buffer.isBuffer(payload)
@@ -45,31 +43,6 @@ function ruleOutput(topic: string, payload: unknown, receivedAt = Date.now()) {
     topic,
     client_id: topic.split('/')[1],
     received_at: receivedAt,
-  };
-}
-
-/** The Kinesis event Lambda hands the function, one record per rule output, in stream order. */
-function kinesisEvent(outputs: unknown[]): KinesisStreamEvent {
-  return {
-    Records: outputs.map((output) => {
-      const sequenceNumber = `4959${String(sequence++).padStart(52, '0')}`;
-      return {
-        kinesis: {
-          kinesisSchemaVersion: '1.0',
-          partitionKey: String((output as { topic?: string }).topic?.split('/')[1]),
-          sequenceNumber,
-          data: Buffer.from(JSON.stringify(output)).toString('base64'),
-          approximateArrivalTimestamp: Date.now() / 1000,
-        },
-        eventSource: 'aws:kinesis',
-        eventVersion: '1.0',
-        eventID: `shardId-000000000000:${sequenceNumber}`,
-        eventName: 'aws:kinesis:record',
-        invokeIdentityArn: 'arn:aws:iam::000000000000:role/ingest',
-        awsRegion: 'us-east-1',
-        eventSourceARN: 'arn:aws:kinesis:us-east-1:000000000000:stream/IngestStream',
-      };
-    }),
   };
 }
 
@@ -182,13 +155,12 @@ describe('ingest handler (Kinesis event)', () => {
   it('stores every reading without a device timestamp, in order, even a thousand in one millisecond; a retried record overwrites itself', async () => {
     const a = await tenantWithDevice();
     const receivedAt = Date.now() - 10_000;
-    // Times within a millisecond follow the stream's sequence numbers modulo 1,000: a burst
-    // starting at a multiple of 1,000 keeps its order exactly (one crossing one would wrap).
-    sequence = Math.ceil(sequence / 1000) * 1000;
     const burst = Array.from({ length: 1000 }, (_, n) =>
       ruleOutput(`devices/${a.deviceId}/temp/state`, { value: n }, receivedAt),
     );
-    const event = kinesisEvent(burst);
+    // Times within a millisecond follow the stream's sequence numbers modulo 1,000: a burst
+    // starting at a multiple of 1,000 keeps its order exactly (one crossing one would wrap).
+    const event = kinesisEvent(burst, { alignSequence: true });
     expect((await ingest(event)).batchItemFailures).toEqual([]);
     // The stream retries a record after a partial failure: same record, same time.
     expect((await ingest({ Records: event.Records.slice(400) })).batchItemFailures).toEqual([]);

@@ -71,11 +71,11 @@ const FUTURE_TOLERANCE_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 /**
- * The oldest reading accepted, whatever the plan keeps: a device's offline buffer flushed
- * after up to a month offline. Anything older is a clock gone wrong (a year-2000 date from
- * an unset RTC) and would make the rollups recompute years for one message.
+ * The oldest reading accepted, whatever the plan keeps (a shorter plan refuses sooner): a
+ * device's offline buffer flushed after up to a year. Anything older is a clock gone wrong
+ * (a year-2000 date from an unset RTC), not a reading to fold into years of rollups.
  */
-export const MAX_READING_AGE_DAYS = 30;
+export const MAX_READING_AGE_DAYS = 366;
 const MAX_READING_AGE_MS = MAX_READING_AGE_DAYS * DAY_MS;
 
 /** One message of a batch, with its place in the stream when it has one. */
