@@ -1,22 +1,21 @@
 import type pg from 'pg';
-import { databasePool, once } from '../composition.ts';
+import { databasePool, once, secretStore } from '../composition.ts';
 import { config, required } from '../config.ts';
 import { InfluxRollups, InfluxTierData, influxQlPurger } from './adapters/influx-tiers.ts';
 import { PostgresRollupBacklog } from './adapters/postgres-rollup-backlog.ts';
 import { PostgresTierMoveLog } from './adapters/postgres-tier-moves.ts';
 import { RollupService } from './domain/rollups.ts';
 import { type TierMoveOptions, TierMoveService } from './domain/tier-moves.ts';
-import { InfluxClient, influxAuth } from './influx-client.ts';
+import { InfluxClient, influxCredentials } from './influx-client.ts';
 import { InfluxReadingStore } from './influx-reading-store.ts';
 import { ROLLUP_RECENT_MS } from './schema.ts';
 
 export const influxClient = once(() => {
   const { influx } = config();
-  const auth = influxAuth(influx);
   return new InfluxClient({
     url: required(influx.url, 'INFLUX_URL'),
     database: influx.db,
-    ...(auth ? { auth } : {}),
+    ...influxCredentials(influx, secretStore),
   });
 });
 
