@@ -2,6 +2,12 @@ import type { KinesisStreamEvent } from 'aws-lambda';
 
 let sequence = 10_000_000;
 
+/** The topic rules' partition key, topic(2): the device id. */
+function partitionKeyOf(output: unknown): string {
+  const topic = (output as { topic?: unknown } | null)?.topic;
+  return typeof topic === 'string' ? (topic.split('/')[1] ?? topic) : 'none';
+}
+
 /**
  * The event the ingest stream's event source mapping hands the function (locally, the rules
  * emulator sends the same): one record per IoT rule output, in stream order, each record's
@@ -19,7 +25,7 @@ export function kinesisEvent(
       return {
         kinesis: {
           kinesisSchemaVersion: '1.0',
-          partitionKey: String((output as { topic?: string }).topic?.split('/')[1]),
+          partitionKey: partitionKeyOf(output),
           sequenceNumber,
           data: Buffer.from(JSON.stringify(output)).toString('base64'),
           approximateArrivalTimestamp: Date.now() / 1000,
