@@ -27,6 +27,10 @@ const configSchema = z
     INFLUX_USERNAME: z.string().optional(),
     INFLUX_PASSWORD: z.string().optional(),
     INFLUX_TOKEN: z.string().optional(),
+    // 1: retention policies (InfluxDB 1.x); 2: buckets with DBRP mappings (InfluxDB 2.x,
+    // InfluxDB Cloud, Timestream for InfluxDB), which need INFLUX_ORG and INFLUX_TOKEN.
+    INFLUX_VERSION: z.enum(['1', '2']).default('1'),
+    INFLUX_ORG: z.string().optional(),
 
     JWT_ISSUER: nonEmpty.default('easysmart'),
     JWT_AUDIENCE: nonEmpty.default('easysmart-api'),
@@ -91,6 +95,9 @@ export interface AppConfig {
     username?: string;
     password?: string;
     token?: string;
+    /** Which server's schema API the migration and purges use (see INFLUX_VERSION). */
+    version: '1' | '2';
+    org?: string;
   };
   jwt: { issuer: string; audience: string; privateJwk?: string; ttlSeconds: number };
   login: { maxFailures: number; lockSeconds: number; bcryptRounds: number };
@@ -144,6 +151,8 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       username: c.INFLUX_USERNAME,
       password: c.INFLUX_PASSWORD,
       token: c.INFLUX_TOKEN,
+      version: c.INFLUX_VERSION,
+      org: c.INFLUX_ORG,
     },
     jwt: {
       issuer: c.JWT_ISSUER,
