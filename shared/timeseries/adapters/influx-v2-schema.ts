@@ -1,4 +1,5 @@
 import { type AppConfig, required } from '../../config.ts';
+import { type SecretStore, secretField } from '../../secrets/domain/secrets.ts';
 import { policyDurationMs } from '../influxql.ts';
 import { DEFAULT_RETENTION_PLANS, type RetentionPlan, ROLLUPS, rollupPolicy } from '../schema.ts';
 
@@ -14,19 +15,26 @@ import { DEFAULT_RETENTION_PLANS, type RetentionPlan, ROLLUPS, rollupPolicy } fr
 
 export interface InfluxV2Options {
   url: string;
-  token: string;
+  /** The API token, or how to read it (a secret). */
+  token: string | (() => Promise<string>);
   org: string;
   database: string;
   plans?: readonly RetentionPlan[];
   fetch?: typeof fetch;
 }
 
-/** INFLUX_VERSION=2's settings: the v2 API needs the organisation and a token. */
-export function influxV2Settings(settings: AppConfig): InfluxV2Options {
+/**
+ * INFLUX_VERSION=2's settings: the v2 API needs the organisation and a token (INFLUX_TOKEN,
+ * or the secret INFLUX_TOKEN_SECRET names, read on first use).
+ */
+export function influxV2Settings(settings: AppConfig, secrets: () => SecretStore): InfluxV2Options {
   const { influx } = settings;
+  const { tokenSecret } = influx;
   return {
     url: required(influx.url, 'INFLUX_URL'),
-    token: required(influx.token, 'INFLUX_TOKEN'),
+    token: tokenSecret
+      ? () => secretField(secrets(), tokenSecret, 'token')
+      : required(influx.token, 'INFLUX_TOKEN'),
     org: required(influx.org, 'INFLUX_ORG'),
     database: influx.db,
   };
@@ -64,6 +72,7 @@ function tiers(database: string, plans: readonly RetentionPlan[]): Tier[] {
 class V2Api {
   readonly #options: InfluxV2Options;
   readonly #fetch: typeof fetch;
+  #token: string | undefined;
 
   constructor(options: InfluxV2Options) {
     this.#options = options;
@@ -71,10 +80,12 @@ class V2Api {
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const { token } = this.#options;
+    this.#token ??= typeof token === 'string' ? token : await token();
     const response = await this.#fetch(`${this.#options.url.replace(/\/+$/, '')}${path}`, {
       method,
       headers: {
-        authorization: `Token ${this.#options.token}`,
+        authorization: `Token ${this.#token}`,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
