@@ -17,7 +17,12 @@ ALTER FUNCTION rollup_backlog_done(jsonb) OWNER TO easysmart_definer;
 REVOKE ALL ON FUNCTION rollup_backlog_done(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollup_backlog_done(jsonb) TO easysmart_app;
 
+-- Like every tenant table: the application role may read it, and row-level security shows
+-- it the current tenant's rows only (none without a tenant).
+GRANT SELECT ON rollup_backlog TO easysmart_app;
+
 -- Down Migration
+REVOKE SELECT ON rollup_backlog FROM easysmart_app;
 DROP FUNCTION IF EXISTS rollup_backlog_done(jsonb);
 CREATE FUNCTION rollup_backlog_done(tenant integer, tier text, hour_ms bigint, seen timestamptz)
   RETURNS void
