@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   addUserBody,
+  changePasswordBody,
   changeRoleBody,
   commandBody,
   commandParams,
@@ -68,6 +69,8 @@ const plan = z.looseObject({
   display_name: z.string(),
   max_devices: z.number().int().nullable(),
   max_users: z.number().int().nullable(),
+  max_entities_per_device: z.number().int().nullable(),
+  max_series: z.number().int().nullable(),
   retention_days: z.number().int().nullable(),
   anomaly_detection: z.enum(['none', 'basic', 'advanced']),
   predictive_maintenance: z.boolean(),
@@ -180,7 +183,7 @@ export const operations: Record<string, Operation> = {
       description: 'The owner, the tenant and an access token',
       schema: tokenResponse.extend({ user, tenant }),
     },
-    errors: [409],
+    errors: [409, 429, 503],
   },
   'POST /api/auth/login': {
     summary: 'Sign in with username or email',
@@ -188,7 +191,25 @@ export const operations: Record<string, Operation> = {
     access: 'public',
     body: loginBody,
     success: { status: 200, description: 'An access token', schema: tokenResponse },
-    errors: [401, 429],
+    errors: [401, 429, 503],
+  },
+  'POST /api/auth/password': {
+    summary: "Change the caller's password; every other session of theirs ends",
+    tag: 'auth',
+    access: 'read',
+    body: changePasswordBody,
+    success: {
+      status: 200,
+      description: 'A fresh access token for this session',
+      schema: tokenResponse,
+    },
+    errors: [403, 429, 503],
+  },
+  'POST /api/auth/logout': {
+    summary: 'Sign out: every token of the caller stops working and their WebSockets close',
+    tag: 'auth',
+    access: 'read',
+    success: { status: 204, description: 'Signed out' },
   },
   'GET /api/auth/me': {
     summary: 'The caller and their tenant',
@@ -232,24 +253,24 @@ export const operations: Record<string, Operation> = {
     access: 'write',
     body: addUserBody,
     success: { status: 201, description: 'The new user', schema: z.object({ user }) },
-    errors: [409],
+    errors: [409, 503],
   },
   'PATCH /api/users/{id}': {
-    summary: "Change a user's role",
+    summary: "Change a user's role (only an owner changes an owner); the user's sessions end",
     tag: 'users',
     access: 'write',
     params: idParam,
     body: changeRoleBody,
     success: { status: 200, description: 'The user', schema: z.object({ user }) },
-    errors: [404, 409],
+    errors: [403, 404, 409],
   },
   'DELETE /api/users/{id}': {
-    summary: 'Remove a user',
+    summary: 'Remove a user (only an owner removes an owner); their sessions end',
     tag: 'users',
     access: 'write',
     params: idParam,
     success: { status: 204, description: 'Removed' },
-    errors: [404, 409],
+    errors: [403, 404, 409],
   },
   'GET /api/devices': {
     summary: "The tenant's devices",
@@ -419,7 +440,8 @@ const errorDescriptions: Record<number, string> = {
   422: 'Not enough data to do it',
   413: 'The body is too large',
   415: 'The body is not JSON',
-  429: 'Too many attempts: try later',
+  429: 'Too many attempts: try again after Retry-After seconds',
+  503: 'Busy: try again after Retry-After seconds',
   502: 'The MQTT broker or AWS IoT failed',
 };
 
