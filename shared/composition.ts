@@ -69,10 +69,8 @@ export const accountService = once(() => {
   const { login, aws } = config();
   return new AccountService(
     new PostgresAccountStore(databasePool()),
-    new PasswordHasher(
-      login.bcryptRounds,
-      new WorkQueue(login.bcryptConcurrency, login.bcryptMaxQueued),
-    ),
+    new PasswordHasher(login.bcryptRounds),
+    new WorkQueue(login.bcryptConcurrency, login.bcryptMaxQueued),
     accessTokens(),
     new PostgresThrottleStore(databasePool()),
     throttlePolicies(login),

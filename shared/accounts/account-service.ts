@@ -9,6 +9,7 @@ import {
   type ThrottledKey,
   type ThrottleStore,
 } from './domain/throttle.ts';
+import type { WorkQueue } from './domain/work-queue.ts';
 import type { PlanName, Tenant, User } from './model.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { AccessTokens, Caller, Role } from './tokens.ts';
@@ -35,6 +36,11 @@ export class AccountService {
   constructor(
     private readonly store: AccountStore,
     private readonly passwords: PasswordHasher,
+    /**
+     * Every request that runs bcrypt holds a place here from its start, so a burst beyond
+     * the queue is answered busy (503) at once, before any database or CPU work.
+     */
+    private readonly passwordWork: WorkQueue,
     private readonly tokens: AccessTokens,
     private readonly throttle: ThrottleStore,
     private readonly policies: ThrottlePolicies,
@@ -59,6 +65,19 @@ export class AccountService {
     tenant: Tenant;
   }> {
     assertAcceptablePassword(input.password);
+    return this.passwordWork.run(() => this.#register(input, source));
+  }
+
+  async #register(
+    input: {
+      tenant_name: string;
+      username: string;
+      email: string;
+      password: string;
+      plan?: PlanName;
+    },
+    source: string,
+  ) {
     await admitOrRefuse(
       this.throttle,
       [{ key: `signup-source:${source}`, policy: this.policies.signUpSource }],
@@ -78,7 +97,13 @@ export class AccountService {
       role: user.role,
       tokenVersion: 0,
     });
-    return { token, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds, user, tenant };
+    return {
+      token,
+      token_type: 'Bearer' as const,
+      expires_in: this.tokens.ttlSeconds,
+      user,
+      tenant,
+    };
   }
 
   /**
@@ -88,7 +113,11 @@ export class AccountService {
    * Every attempt is counted before its password is checked, so parallel guesses cannot
    * get more checks than sequential ones.
    */
-  async login(input: { username: string; password: string }, source: string) {
+  login(input: { username: string; password: string }, source: string) {
+    return this.passwordWork.run(() => this.#login(input, source));
+  }
+
+  async #login(input: { username: string; password: string }, source: string) {
     const candidate = await this.store.findLoginCandidate(input.username);
     const account = candidate
       ? `user:${candidate.userId}`
@@ -133,6 +162,14 @@ export class AccountService {
     source: string,
   ) {
     assertAcceptablePassword(input.new_password);
+    return this.passwordWork.run(() => this.#changePassword(caller, input, source));
+  }
+
+  async #changePassword(
+    caller: Caller,
+    input: { current_password: string; new_password: string },
+    source: string,
+  ) {
     const account = `user:${caller.userId}`;
     const keys: ThrottledKey[] = [
       {
@@ -189,7 +226,7 @@ export class AccountService {
   ): Promise<User> {
     this.#assertMayGrant(caller, input.role);
     assertAcceptablePassword(input.password);
-    const passwordHash = await this.passwords.hash(input.password);
+    const passwordHash = await this.passwordWork.run(() => this.passwords.hash(input.password));
     const user = await this.store.addUser(caller.tenantId, { ...input, passwordHash });
     await this.store.audit(caller.tenantId, caller.userId, 'user.add', `user:${user.id}`, {
       role: user.role,

@@ -214,8 +214,10 @@ export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
           correlationId,
           routeKey: request.event?.routeKey,
         });
-        if (httpError.status >= 500) log.error('request failed', { error: httpError });
-        else log.info('request refused', { status: httpError.status, code: httpError.code });
+        // A busy refusal is the queue doing its job, not a failure.
+        if (httpError.status >= 500 && !(error instanceof AccountRefusal)) {
+          log.error('request failed', { error: httpError });
+        } else log.info('request refused', { status: httpError.status, code: httpError.code });
         request.response = respond(
           {
             status: httpError.status,
