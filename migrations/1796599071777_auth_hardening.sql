@@ -49,10 +49,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON auth_throttle TO easysmart_app;
 ALTER TABLE plans
   ADD COLUMN max_entities_per_device integer CHECK (max_entities_per_device IS NULL OR max_entities_per_device >= 1),
   ADD COLUMN max_series integer CHECK (max_series IS NULL OR max_series >= 1);
-UPDATE plans SET max_entities_per_device = 20,  max_series = 60     WHERE name = 'free';
-UPDATE plans SET max_entities_per_device = 50,  max_series = 1250   WHERE name = 'starter';
-UPDATE plans SET max_entities_per_device = 100, max_series = 25000  WHERE name = 'professional';
-UPDATE plans SET max_entities_per_device = 500, max_series = NULL   WHERE name = 'industrial';
+UPDATE plans SET max_entities_per_device = 20,  max_series = 40      WHERE name = 'free';
+UPDATE plans SET max_entities_per_device = 50,  max_series = 500     WHERE name = 'starter';
+UPDATE plans SET max_entities_per_device = 100, max_series = 5000    WHERE name = 'professional';
+UPDATE plans SET max_entities_per_device = 500, max_series = 100000  WHERE name = 'industrial';
 
 -- Down Migration
 ALTER TABLE plans DROP COLUMN IF EXISTS max_entities_per_device, DROP COLUMN IF EXISTS max_series;

@@ -148,7 +148,7 @@ describe('text PostgreSQL cannot store is refused', () => {
 describe('ranges and ids beyond what the stores hold are refused', () => {
   it('from/to at InfluxDB range limits and an every of 999999w', async () => {
     const params = { id: String(deviceRowId) };
-    for (const query of [
+    const queries: Array<Record<string, string>> = [
       { from: '0001-01-01T00:00:00Z' },
       { from: '1677-09-21T00:12:43.145Z' },
       { to: '2262-04-11T23:47:16.854Z' },
@@ -156,7 +156,8 @@ describe('ranges and ids beyond what the stores hold are refused', () => {
       { from: '1969-12-31T23:59:59Z', to: '2000-01-01T00:00:00Z' },
       { every: '999999w' },
       { every: '999999d', fn: 'mean' },
-    ]) {
+    ];
+    for (const query of queries) {
       for (const routeKey of [
         'GET /api/devices/{id}/telemetry',
         'GET /api/devices/{id}/anomalies',

@@ -42,7 +42,8 @@ export type RejectionReason =
   | 'wrong_value_type'
   | 'invalid_timestamp'
   | 'timestamp_in_future'
-  | 'beyond_retention';
+  | 'beyond_retention'
+  | 'entity_limit_reached';
 
 export class Rejection extends Error {
   override readonly name = 'Rejection';
