@@ -1,6 +1,7 @@
 /**
  * Operator commands, run with the schema owner's connection (DATABASE_ADMIN_URL, or the
- * local stack's database when that is unset):
+ * database of the local stack running in this folder, found through its stack.json, when
+ * that is unset):
  *
  *   npm run admin -- set-plan TENANT PLAN [--trial-days N]
  *   npm run admin -- list-tenants
@@ -8,9 +9,8 @@
  *
  * TENANT is a tenant id or name. Limits apply at once: every request reads the plan afresh.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import pg from 'pg';
+import { NoRunningStack, readRunningStack } from '../local/stack-file.ts';
 import { PLAN_NAMES, type PlanName } from '../shared/accounts/model.ts';
 import { config } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
@@ -20,16 +20,12 @@ class UsageError extends Error {}
 async function adminUrl(): Promise<string> {
   const { database, localDataDir } = config();
   if (database.adminUrl) return database.adminUrl;
-  const stackFile = path.resolve(localDataDir, 'stack.json');
   try {
-    const stack = JSON.parse(await readFile(stackFile, 'utf8')) as { databaseAdminUrl?: string };
-    if (stack.databaseAdminUrl) return stack.databaseAdminUrl;
-  } catch {
-    // Fall through to the message below.
+    return (await readRunningStack(localDataDir)).databaseAdminUrl;
+  } catch (error) {
+    if (!(error instanceof NoRunningStack)) throw error;
+    throw new UsageError(`${error.message}, or set DATABASE_ADMIN_URL`);
   }
-  throw new UsageError(
-    `no database: set DATABASE_ADMIN_URL, or start the local stack (npm start) so ${stackFile} exists`,
-  );
 }
 
 export interface PlanChange {
@@ -140,7 +136,9 @@ async function main(argv: string[]): Promise<void> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main(process.argv.slice(2)).catch((error: unknown) => {
-    console.error(error instanceof UsageError ? error.message : error);
+    // One line for the operator's terminal: what failed, never a stack trace.
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`admin: ${message.replace(/\s*\n\s*/g, ' ')}`);
     process.exit(error instanceof UsageError ? 2 : 1);
   });
 }
