@@ -24,7 +24,9 @@ interface Resource {
 
 /** Zipped bytes each function may reach; a new function gets a limit when it is added. */
 const BUNDLE_LIMITS: Record<string, number> = {
-  auth: 400_000,
+  // The password policy's list of about 49,000 common passwords and the WebSocket client
+  // that closes an ended session's connections.
+  auth: 700_000,
   devices: 900_000,
   ingest: 700_000,
   live: 700_000,
@@ -213,7 +215,7 @@ describe('osls package --stage prod (offline)', () => {
         }
       }
     }
-    // Logs only to the function's own log group.
+    // Logs only to the function's own log group; closes WebSockets only (ended sessions).
     const auth = template.Resources.AuthIamRole?.Properties.Policies[0].PolicyDocument.Statement;
     expect(auth).toEqual([
       expect.objectContaining({
@@ -223,6 +225,10 @@ describe('osls package --stage prod (offline)', () => {
             'Fn::Sub': AUTH_LOG_GROUP,
           },
         ],
+      }),
+      expect.objectContaining({
+        Action: ['execute-api:ManageConnections'],
+        Resource: { 'Fn::Sub': expect.stringMatching(/\/DELETE\/@connections\/\*$/) },
       }),
     ]);
   });

@@ -135,6 +135,17 @@ describe('OpenAPI document', () => {
   });
 });
 
+describe('request examples', () => {
+  it('every example body is accepted by the schema its route validates with', () => {
+    for (const [routeKey, operation] of Object.entries(operations)) {
+      if (!operation.body) continue;
+      expect(operation.example, `${routeKey} has an example`).toBeDefined();
+      const parsed = operation.body.safeParse(operation.example);
+      expect(parsed.success, `${routeKey}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
+    }
+  });
+});
+
 describe('real answers match the document', () => {
   let token = '';
   let deviceId = 0;

@@ -1,4 +1,5 @@
-import { accessTokens, accountService, authenticator, logger } from '../../shared/composition.ts';
+import { accountService } from '../../shared/accounts/composition.ts';
+import { accessTokens, authenticator, logger } from '../../shared/composition.ts';
 import { httpApi, route, sourceOf } from '../../shared/http/api.ts';
 import {
   addUserBody,

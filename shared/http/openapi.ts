@@ -33,6 +33,8 @@ interface Operation {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
+  /** A valid body, shown in the document (and what the authorisation matrix sends). */
+  example?: Record<string, unknown>;
   /** Success status and its body schema (undefined: no body). */
   success: { status: number; description: string; schema?: z.ZodType };
   /** Client errors this route can answer beyond those its access level implies. */
@@ -178,6 +180,12 @@ export const operations: Record<string, Operation> = {
     tag: 'auth',
     access: 'public',
     body: registerBody,
+    example: {
+      tenant_name: 'Acme Plant',
+      username: 'ana',
+      email: 'ana@example.com',
+      password: 'a long password',
+    },
     success: {
       status: 201,
       description: 'The owner, the tenant and an access token',
@@ -190,6 +198,7 @@ export const operations: Record<string, Operation> = {
     tag: 'auth',
     access: 'public',
     body: loginBody,
+    example: { username: 'ana', password: 'a long password' },
     success: { status: 200, description: 'An access token', schema: tokenResponse },
     errors: [401, 429, 503],
   },
@@ -198,6 +207,7 @@ export const operations: Record<string, Operation> = {
     tag: 'auth',
     access: 'read',
     body: changePasswordBody,
+    example: { current_password: 'a long password', new_password: 'an even longer password' },
     success: {
       status: 200,
       description: 'A fresh access token for this session',
@@ -252,6 +262,12 @@ export const operations: Record<string, Operation> = {
     tag: 'users',
     access: 'write',
     body: addUserBody,
+    example: {
+      username: 'bruno',
+      email: 'bruno@example.com',
+      password: 'another long password',
+      role: 'viewer',
+    },
     success: { status: 201, description: 'The new user', schema: z.object({ user }) },
     errors: [409, 503],
   },
@@ -261,6 +277,7 @@ export const operations: Record<string, Operation> = {
     access: 'write',
     params: idParam,
     body: changeRoleBody,
+    example: { role: 'viewer' },
     success: { status: 200, description: 'The user', schema: z.object({ user }) },
     errors: [403, 404, 409],
   },
@@ -287,6 +304,12 @@ export const operations: Record<string, Operation> = {
     tag: 'devices',
     access: 'write',
     body: newDeviceBody,
+    example: {
+      device_id: 'COMP_001',
+      name: 'Compressor 1',
+      type: 'compressor',
+      location: 'Hall B',
+    },
     success: {
       status: 201,
       description: 'The device and its credential',
@@ -312,6 +335,7 @@ export const operations: Record<string, Operation> = {
     access: 'write',
     params: idParam,
     body: devicePatchBody,
+    example: { name: 'Compressor 1 (rebuilt)', location: 'Hall C' },
     success: { status: 200, description: 'The device', schema: z.looseObject({ device }) },
     errors: [404],
   },
@@ -338,6 +362,7 @@ export const operations: Record<string, Operation> = {
     access: 'write',
     params: entityParams,
     body: commandBody,
+    example: { value: true },
     success: { status: 202, description: 'The command, sent', schema: command },
     errors: [404, 409, 502],
   },
@@ -390,6 +415,7 @@ export const operations: Record<string, Operation> = {
     tag: 'ml',
     access: 'write',
     body: trainModelBody,
+    example: { device_id: 1, entity_id: 'temperature' },
     success: { status: 201, description: 'The new model', schema: z.object({ model }) },
     errors: [404, 422],
   },
@@ -491,6 +517,13 @@ export function openApiDocument(options: { serverUrl?: string } = {}) {
       tags: [operation.tag],
       security: operation.access === 'public' ? [] : [{ bearer: [] }],
       ...(operation.access === 'write' ? { description: 'Requires the owner or admin role.' } : {}),
+      // Machine-readable for clients and the test suite's authorisation matrix.
+      'x-roles':
+        operation.access === 'public'
+          ? []
+          : operation.access === 'write'
+            ? ['owner', 'admin']
+            : ['owner', 'admin', 'viewer'],
       parameters: [
         ...parameters(operation.params, 'path'),
         ...parameters(operation.query, 'query'),
@@ -499,7 +532,12 @@ export function openApiDocument(options: { serverUrl?: string } = {}) {
         ? {
             requestBody: {
               required: true,
-              content: { 'application/json': { schema: jsonSchema(operation.body, 'input') } },
+              content: {
+                'application/json': {
+                  schema: jsonSchema(operation.body, 'input'),
+                  ...(operation.example ? { example: operation.example } : {}),
+                },
+              },
             },
           }
         : {}),
