@@ -1,16 +1,18 @@
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { accessTokens, logger } from '../../shared/composition.ts';
+import { AccountRefusal } from '../../shared/accounts/domain/refusal.ts';
+import { authenticator, logger } from '../../shared/composition.ts';
 import { HttpError } from '../../shared/http/errors.ts';
+import { databaseId } from '../../shared/http/schemas.ts';
 import { liveConnections, liveSubscriptions } from '../../shared/live/composition.ts';
 import { type ClientMessage, MAX_WATCHED_DEVICES } from '../../shared/live/domain/subscriptions.ts';
 
-const tokens = accessTokens();
+const sessions = authenticator();
 const connections = liveConnections();
 const subscriptions = liveSubscriptions();
 const log = logger().child({ function: 'live' });
 
-const deviceIds = z.array(z.number().int().positive().max(2_147_483_647)).max(MAX_WATCHED_DEVICES);
+const deviceIds = z.array(databaseId).max(MAX_WATCHED_DEVICES);
 const clientMessage = z.discriminatedUnion('action', [
   z.object({ action: z.literal('subscribe'), device_ids: deviceIds }).strict(),
   z.object({ action: z.literal('unsubscribe'), device_ids: deviceIds }).strict(),
@@ -48,11 +50,11 @@ export async function handler(event: WebsocketEvent): Promise<APIGatewayProxyRes
   const { connectionId, routeKey } = event.requestContext;
   if (routeKey === '$connect') {
     try {
-      const caller = await tokens.verify(event.queryStringParameters?.token ?? '');
+      const caller = await sessions.authenticate(event.queryStringParameters?.token ?? '');
       await connections.connect(connectionId, caller.tenantId, caller.userId);
       return { statusCode: 200, body: '' };
     } catch (error) {
-      if (error instanceof HttpError && error.status === 401)
+      if ((error instanceof HttpError && error.status === 401) || error instanceof AccountRefusal)
         return { statusCode: 401, body: 'Unauthorized' };
       log.error('connect failed', { error });
       return { statusCode: 500, body: '' };
