@@ -11,6 +11,12 @@ import {
   restoreDetector,
 } from '../shared/ml/detector.ts';
 import { Forecaster, parseTrainedModel, type TrainedModel } from '../shared/ml/model.ts';
+import {
+  heldBackStart,
+  judgeModel,
+  measureHeldBack,
+  trainAndJudge,
+} from '../shared/ml/quality-gate.ts';
 import { main as scoreCli } from '../shared/ml/score-cli.ts';
 import { scoreSeries } from '../shared/ml/score-series.ts';
 import {
@@ -19,6 +25,7 @@ import {
   TrainingDataError,
   trainModel,
 } from '../shared/ml/training.ts';
+import { biasedModel } from './support/models.ts';
 
 const FIVE_MINUTES = 300_000;
 const START = Date.UTC(2026, 0, 5);
@@ -196,6 +203,52 @@ describe('advanced model training', () => {
     y.dispose();
     net.dispose();
     expect(ours).toBeCloseTo(theirs, 4);
+  });
+});
+
+describe('model quality gate', () => {
+  const history = dailyCycle(1000, 3);
+  const from = heldBackStart(history.length);
+
+  it('accepts a model that forecasts held-back readings better than both naive forecasts', () => {
+    const metrics = measureHeldBack(model, history, from);
+    expect(metrics.heldBackPoints).toBe(history.length - from);
+    // Five-minute readings over three and a half days: yesterday's twin exists for all.
+    expect(metrics.seasonalPoints).toBe(metrics.heldBackPoints);
+    const verdict = judgeModel(metrics);
+    expect(verdict).toMatchObject({ accepted: true, reason: null });
+    expect(metrics.modelMae).toBeLessThan(metrics.repeatLastMae);
+    expect(metrics.modelSeasonalMae).toBeLessThan(metrics.seasonalNaiveMae as number);
+  });
+
+  it('rejects a deliberately bad model and says which baseline beat it', () => {
+    const verdict = judgeModel(measureHeldBack(biasedModel(model, 3), history, from));
+    expect(verdict.accepted).toBe(false);
+    expect(verdict.metrics.modelMae).toBeGreaterThan(verdict.metrics.repeatLastMae);
+    expect(verdict.reason).toMatch(/not below repeating the last value .* held-back readings/);
+  });
+
+  it("rejects a model that only yesterday's value beats", () => {
+    const verdict = judgeModel({
+      heldBackPoints: 100,
+      modelMae: 0.5,
+      repeatLastMae: 0.8,
+      seasonalPoints: 100,
+      modelSeasonalMae: 0.5,
+      seasonalNaiveMae: 0.2,
+    });
+    expect(verdict.accepted).toBe(false);
+    expect(verdict.reason).toMatch(/repeating yesterday's value/);
+  });
+
+  it('trains on all but the held-back tail and judges on the tail only', async () => {
+    const seen: number[] = [];
+    const { verdict } = await trainAndJudge(history, async (training) => {
+      seen.push(training.length);
+      return model;
+    });
+    expect(seen).toEqual([from]);
+    expect(verdict.metrics.heldBackPoints).toBe(history.length - from);
   });
 });
 
