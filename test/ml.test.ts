@@ -2,8 +2,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AdvancedState, DEFAULT_ADVANCED_CONFIG } from '../shared/ml/advanced-detector.ts';
+import { surpriseToScore } from '../shared/ml/basic-detector.ts';
 import { formatScoresCsv, parseReadingsCsv } from '../shared/ml/csv.ts';
 import {
+  ADVANCED_DETECTOR,
   type AnomalyDetector,
   createAdvancedDetector,
   createDetector,
@@ -143,11 +146,53 @@ describe.each(Object.keys(detectors))('%s detector', (kind) => {
 });
 
 describe('detector state', () => {
+  it("continues an advanced state saved before the range was kept, with the model's range", () => {
+    const series = dailyCycle(LENGTH);
+    const detector = createAdvancedDetector(model);
+    run(detector, series.slice(0, 1000));
+    const { range: _dropped, ...older } = detector.snapshot().state as AdvancedState;
+    const restored = restoreDetector(
+      JSON.parse(JSON.stringify({ kind: 'advanced', version: '1.0.0', state: older })),
+      { model },
+    );
+    expect(restored.version).toBe(ADVANCED_DETECTOR.version);
+    expect((restored.snapshot().state as { range: unknown }).range).toEqual(model.range);
+    for (const r of run(restored, series.slice(1000))) expect(r.score).toBeLessThanOrEqual(1);
+    expect(restored.snapshot().version).toBe(ADVANCED_DETECTOR.version);
+  });
+
+  it('loads a stored model from before the training range was kept', () => {
+    const { range: _dropped, ...older } = JSON.parse(JSON.stringify(model)) as TrainedModel;
+    const loaded = parseTrainedModel(older);
+    expect(loaded.range).toBeUndefined();
+    const scores = run(createAdvancedDetector(loaded), dailyCycle(600));
+    expect(scores.every((r) => r.score >= 0 && r.score <= 1)).toBe(true);
+  });
+
   it('refuses a state from another version or kind', () => {
     const state = createDetector({ kind: 'basic' }).snapshot();
     expect(() => restoreDetector({ ...state, version: '0.0.1' })).toThrow(DetectorStateError);
     expect(() => restoreDetector({ kind: 'other' })).toThrow(DetectorStateError);
     expect(() => restoreDetector(null)).toThrow(DetectorStateError);
+  });
+});
+
+describe('advanced detector range', () => {
+  it('flags a reading clearly outside every value the entity has shown, and not one inside', () => {
+    const series = dailyCycle(LENGTH);
+    const values = series.slice(0, INJECT_AT).map((p) => p.value);
+    const [top, bottom] = [Math.max(...values), Math.min(...values)];
+    const detector = createAdvancedDetector(model);
+    run(detector, series.slice(0, INJECT_AT));
+    const saved = JSON.parse(JSON.stringify(detector.snapshot()));
+    const at = (series[INJECT_AT] as HistoryPoint).timeMs;
+    // A range hit scores at least what its surprise alone gives, whatever the other signals say.
+    const rangeScore = surpriseToScore(DEFAULT_ADVANCED_CONFIG.rangeSurprise, 8);
+    const inside = restoreDetector(saved, { model }).score(at, top - 0.01);
+    expect(inside.score).toBeLessThan(rangeScore);
+    const outside = restoreDetector(saved, { model }).score(at, top + 0.2 * (top - bottom));
+    expect(outside.anomalous).toBe(true);
+    expect(outside.score).toBeGreaterThanOrEqual(rangeScore);
   });
 });
 
