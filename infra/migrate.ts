@@ -1,7 +1,7 @@
 /**
  * Brings a stage's databases to the schema this code expects: PostgreSQL migrations (and
- * the application role's password) and InfluxDB's database, retention policies and
- * continuous queries. Idempotent, so it runs on every deploy: in AWS through the migrate
+ * the application role's password) and InfluxDB's database and retention policies (dropping
+ * the rollup continuous queries earlier versions created). Idempotent, so it runs on every deploy: in AWS through the migrate
  * function (infra/functions/migrate.ts, a CloudFormation custom resource), elsewhere as
  *
  *   DATABASE_ADMIN_URL=... DATABASE_URL=... INFLUX_URL=... npx tsx infra/migrate.ts
@@ -54,7 +54,7 @@ export async function migrateAll(
   await migrate({ adminUrl: targets.adminUrl, appPassword: targets.appPassword, log });
   log('postgresql: migrations applied');
   await ensureTimeseriesSchema(targets.influx, { database: targets.influxDatabase });
-  log('influxdb: database, retention policies and continuous queries in place');
+  log('influxdb: database and retention policies in place');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -3,12 +3,13 @@
  * failing): `npm run dlq -- list [--json] | replay [ID...|--all] | purge [ID...|--all]`.
  *
  * Works on `${LOCAL_DATA_DIR:-.local}/dead-letters`; `replay` invokes the functions through
- * the running stack's Lambda endpoint, which the stack records in `stack.json`.
+ * the Lambda endpoint of the stack running in this folder, which it records in `stack.json`.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { config } from '../shared/config.ts';
 import { type DeadLetter, DeadLetterStore } from './iot-rules/dead-letter-store.ts';
 import { invokeFunction } from './iot-rules/lambda.ts';
+import { readRunningStack } from './stack-file.ts';
 
 const USAGE = `usage: npm run dlq -- list [--json]
        npm run dlq -- replay ID... | --all
@@ -16,37 +17,8 @@ const USAGE = `usage: npm run dlq -- list [--json]
 
 class UsageError extends Error {}
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function lambdaEndpoint(dataDir: string): Promise<string> {
-  const stackFile = path.join(dataDir, 'stack.json');
-  let stack: { pid?: unknown; lambdaEndpoint?: unknown };
-  try {
-    stack = JSON.parse(await readFile(stackFile, 'utf8'));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(
-        `the local stack is not running (no ${stackFile}); start it with 'npm start' (same LOCAL_DATA_DIR) and replay again`,
-      );
-    }
-    throw new Error(`cannot read ${stackFile}: ${(error as Error).message}`);
-  }
-  if (typeof stack.pid === 'number' && !processAlive(stack.pid)) {
-    throw new Error(
-      `the local stack is not running (${stackFile} was left by process ${stack.pid}, which has exited); start it with 'npm start'`,
-    );
-  }
-  if (typeof stack.lambdaEndpoint !== 'string') {
-    throw new Error(`${stackFile} has no lambdaEndpoint yet: wait for the stack's READY line`);
-  }
-  return stack.lambdaEndpoint;
+  return (await readRunningStack(dataDir)).lambdaEndpoint;
 }
 
 /** The records named on the command line (or all of them with --all), in store order. */
@@ -95,7 +67,7 @@ function printTable(records: DeadLetter[]): void {
 }
 
 async function main(args: string[]): Promise<number> {
-  const dataDir = path.resolve(process.env.LOCAL_DATA_DIR || '.local');
+  const dataDir = path.resolve(config().localDataDir);
   const store = new DeadLetterStore(path.join(dataDir, 'dead-letters'));
   const [command, ...rest] = args;
   switch (command) {
@@ -161,7 +133,7 @@ try {
     console.error(`${error.message}\n${USAGE}`);
     process.exitCode = 2;
   } else {
-    console.error(`dlq: ${(error as Error).message}`);
+    console.error(`dlq: ${(error as Error).message.replace(/\s*\n\s*/g, ' ')}`);
     process.exitCode = 1;
   }
 }

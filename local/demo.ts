@@ -16,7 +16,6 @@ import {
 import { readOrCreateSecret } from './services/secrets.ts';
 import type { SupervisedService } from './supervisor.ts';
 import {
-  buildVirtualDevice,
   type RunningVirtualDevice,
   startVirtualDevice,
   type VirtualDeviceOptions,
@@ -73,6 +72,8 @@ export interface DemoOptions {
   dataDir: string;
   log: (message: string) => void;
   cancelled?: AbortSignal;
+  /** The virtual device's build, started early so that it is ready by READY. */
+  virtualDeviceBuilt: Promise<unknown>;
 }
 
 async function signIn(client: PlatformClient, password: string): Promise<void> {
@@ -240,7 +241,7 @@ export async function startDemo(options: DemoOptions): Promise<SupervisedService
   await mkdir(demoDir, { recursive: true, mode: 0o700 });
   const password = await readOrCreateSecret(path.join(demoDir, 'password'));
   const client = new PlatformClient(options.apiUrl);
-  await Promise.all([signIn(client, password), buildVirtualDevice(options.cancelled)]);
+  await Promise.all([signIn(client, password), options.virtualDeviceBuilt]);
   const credentials = await ensureDevices(client, path.join(demoDir, 'devices.json'), options.log);
   options.cancelled?.throwIfAborted();
 

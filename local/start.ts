@@ -13,8 +13,9 @@ import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/s
 import { startDataPlaneEndpoint } from './data-plane/endpoint.ts';
 import { startDemo } from './demo.ts';
 import { startIotRulesEmulator } from './iot-rules/emulator.ts';
-import { ensureBinaries, type LocalBinary } from './services/binaries.ts';
+import { ensureBinaries, type LocalBinary, missingDemoPackages } from './services/binaries.ts';
 import { startDashboard } from './services/dashboard.ts';
+import { ensureDashboardBuilt } from './services/dashboard-build.ts';
 import { answersPing, startInfluxdb } from './services/influxdb.ts';
 import { generateSigningJwk } from './services/jwt-key.ts';
 import { canConnect, startMosquitto } from './services/mosquitto.ts';
@@ -23,6 +24,7 @@ import { freePort, isPortFree } from './services/process.ts';
 import { readOrCreateSecret } from './services/secrets.ts';
 import { startServerlessOffline } from './services/serverless-offline.ts';
 import { type SupervisedService, Supervisor } from './supervisor.ts';
+import { buildVirtualDevice } from './virtual-device.ts';
 
 const port = z.coerce.number().int().min(1).max(65_535);
 const settingsSchema = z
@@ -94,6 +96,8 @@ function log(service: string, message: string): void {
 }
 
 const supervisor = new Supervisor(log);
+// Stops the builds that run beside the servers' start (the virtual device's make).
+const buildsCancelled = new AbortController();
 let exiting = false;
 
 async function stopAndExit(code: number, reason?: string): Promise<void> {
@@ -101,6 +105,7 @@ async function stopAndExit(code: number, reason?: string): Promise<void> {
   exiting = true;
   if (reason) log('stack', reason);
   log('stack', 'stopping');
+  buildsCancelled.abort();
   await supervisor.shutdown();
   await rm(stackFile, { force: true });
   log('stack', 'stopped');
@@ -134,8 +139,37 @@ async function main(): Promise<void> {
   await assertPortsFree();
   const binaries: LocalBinary[] = settings.MQTT_URL ? [] : ['mosquitto', 'mosquitto_ctrl'];
   if (!settings.INFLUX_URL) binaries.push('influxd');
-  ensureBinaries(binaries, (message) => log('stack', message));
+  ensureBinaries(
+    binaries,
+    (message) => log('stack', message),
+    settings.DEMO ? missingDemoPackages() : [],
+  );
   await mkdir(dataDir, { recursive: true });
+
+  // Both builds run while the servers start: the dashboard is served from its build, and the
+  // demo's devices are ready to run by READY.
+  const dashboardBuilt = ensureDashboardBuilt({
+    repoRoot,
+    logFile: path.join(dataDir, 'dashboard-build.log'),
+  });
+  dashboardBuilt.catch(() => {});
+  let demoUnavailable: string | undefined;
+  let virtualDeviceBuilt: Promise<unknown> = Promise.resolve();
+  if (settings.DEMO) {
+    const missing = missingDemoPackages();
+    if (missing.length > 0) {
+      demoUnavailable =
+        `the virtual devices need ${missing.join(', ')}: run 'sudo apt-get install -y ` +
+        `${missing.join(' ')}' and restart (the platform runs without the demo)`;
+    } else {
+      await mkdir(path.join(dataDir, 'demo'), { recursive: true, mode: 0o700 });
+      virtualDeviceBuilt = buildVirtualDevice({
+        cancelled: buildsCancelled.signal,
+        logFile: path.join(dataDir, 'demo', 'build.log'),
+      });
+      virtualDeviceBuilt.catch(() => {});
+    }
+  }
 
   const startDatabase = async () => {
     if (settings.DATABASE_URL) {
@@ -196,7 +230,7 @@ async function main(): Promise<void> {
   const { appUrl } = await migrate({ adminUrl: database.adminUrl, appPassword });
   log('postgres', 'migrations applied');
   await ensureTimeseriesSchema(new InfluxClient({ url: influxUrl, database: DEFAULT_DATABASE }));
-  log('influxdb', 'database, retention policies and continuous queries in place');
+  log('influxdb', 'database and retention policies in place');
   if (!database.service) {
     await supervisor.start('postgres', async () =>
       externalService(() => postgresAnswers(database.adminUrl)),
@@ -275,6 +309,7 @@ async function main(): Promise<void> {
     };
   });
 
+  if (await dashboardBuilt) log('dashboard', 'built into dashboard/dist');
   await supervisor.start('dashboard', () =>
     startDashboard({
       port: settings.DASHBOARD_PORT,
@@ -313,7 +348,8 @@ async function main(): Promise<void> {
 
   // After READY: signing in, registering and building the firmware must not delay it, and
   // a demo that fails to start leaves the platform running.
-  if (settings.DEMO) {
+  if (demoUnavailable) log('demo', `not started: ${demoUnavailable}`);
+  else if (settings.DEMO) {
     supervisor
       .start('demo', (cancelled) =>
         startDemo({
@@ -322,6 +358,7 @@ async function main(): Promise<void> {
           dashboardUrl,
           dataDir,
           cancelled,
+          virtualDeviceBuilt,
           log: (message) => log('demo', message),
         }),
       )

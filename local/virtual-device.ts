@@ -4,6 +4,7 @@
  * JSON event lines.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -15,21 +16,29 @@ export const virtualDeviceBinary = path.join(repoRoot, 'firmware', 'build', 'vir
 /**
  * Builds the virtual device if a firmware source is newer than the binary. The launcher
  * does that before running `--help`, so the rules for "stale" live in one place; doing it
- * once up front keeps many devices started at once from racing on the same make.
+ * once up front keeps many devices started at once from racing on the same make. With
+ * `logFile`, the compiler's output goes there and a failure names the file instead of
+ * carrying the output.
  */
-export function buildVirtualDevice(cancelled?: AbortSignal): Promise<string> {
+export function buildVirtualDevice(
+  options: { cancelled?: AbortSignal; logFile?: string } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
+    const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
     const child = spawn(process.execPath, [launcher, '--help'], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      signal: cancelled,
+      signal: options.cancelled,
     });
     const output: string[] = [];
-    child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    if (log) child.stderr?.pipe(log);
+    else child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     child.once('error', (error) =>
       reject(new Error(`cannot build the virtual device: ${error.message}`)),
     );
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       if (code === 0) resolve(virtualDeviceBinary);
+      else if (options.logFile)
+        reject(new Error(`building the virtual device failed (log: ${options.logFile})`));
       else reject(new Error(`building the virtual device failed:\n${output.join('').trim()}`));
     });
   });

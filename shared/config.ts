@@ -62,16 +62,18 @@ const configSchema = z
     // API Gateway's WebSocket management endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
     WEBSOCKET_MANAGEMENT_ENDPOINT: url.optional(),
   })
+  // Settings are required where they are used (`required`), not here: a command that never
+  // talks to the broker must not need its admin account. Only a half-given account is wrong.
   .superRefine((env, ctx) => {
-    if (env.DEVICE_PROVISIONER === 'mosquitto') {
-      for (const key of ['MQTT_ADMIN_URL', 'MQTT_ADMIN_USERNAME', 'MQTT_ADMIN_PASSWORD'] as const) {
-        if (!env[key]) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [key],
-            message: `required when DEVICE_PROVISIONER=mosquitto`,
-          });
-        }
+    const brokerAdmin = ['MQTT_ADMIN_URL', 'MQTT_ADMIN_USERNAME', 'MQTT_ADMIN_PASSWORD'] as const;
+    if (!brokerAdmin.some((key) => env[key])) return;
+    for (const key of brokerAdmin) {
+      if (!env[key]) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `required with ${brokerAdmin.filter((other) => env[other]).join(' and ')}`,
+        });
       }
     }
   });

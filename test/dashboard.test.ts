@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,6 @@ import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
  */
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const viteCli = path.join(repoRoot, 'node_modules', 'vite', 'bin', 'vite.js');
 // The README's screenshots are refreshed on request (`npm run screenshots`); an ordinary run
 // keeps its own in a temporary folder so `npm test` leaves the work tree as it was.
 const screenshots = process.env.UPDATE_SCREENSHOTS
@@ -159,12 +158,8 @@ async function cardValues(target: Page): Promise<string> {
 }
 
 beforeAll(async () => {
-  // The test checks the dashboard as it is in the tree, not a stale build.
-  const build = spawnSync(process.execPath, [viteCli, 'build', 'dashboard', '--logLevel', 'warn'], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-  });
-  if (build.status !== 0) throw new Error(`vite build failed:\n${build.stdout}\n${build.stderr}`);
+  // The stack builds the dashboard when a source is newer than its build, so the test sees
+  // the dashboard as it is in the tree.
   await mkdir(screenshots, { recursive: true });
   ready = await startStack();
   browser = await chromium.launch({

@@ -33,6 +33,7 @@ const BUNDLE_LIMITS: Record<string, number> = {
   // TensorFlow.js and its WASM backend.
   ml: 2_500_000,
   'ml-training': 2_500_000,
+  timeseries: 700_000,
 };
 const DEFAULT_BUNDLE_LIMIT = 5_000_000;
 

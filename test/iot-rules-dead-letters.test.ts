@@ -160,7 +160,7 @@ describe('npm run dlq (simulated Lambda endpoint)', () => {
     await store.append([record({})]);
     const absent = await dlq(dataDir, 'replay', '--all');
     expect(absent.code).toBe(1);
-    expect(absent.stderr).toMatch(/the local stack is not running \(no .*stack\.json\)/);
+    expect(absent.stderr).toMatch(/^dlq: no local stack is running \(no .*stack\.json\)[^\n]*\n$/);
     // A stack.json left by a stack that died is not a running stack either.
     await writeFile(
       path.join(dataDir, 'stack.json'),

@@ -31,7 +31,7 @@ export interface Plan {
   max_users: number | null;
   retention_days: number | null;
   anomaly_detection: 'none' | 'basic' | 'advanced';
-  predictive_maintenance: boolean;
+  predictive_maintenance?: boolean;
   pattern_recognition?: boolean;
   custom_models?: boolean;
   edge_deployment?: boolean;

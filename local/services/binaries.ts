@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export type LocalBinary = 'mosquitto' | 'mosquitto_ctrl' | 'influxd';
@@ -46,36 +46,54 @@ function aptGet(args: string[]): boolean {
   return result.status === 0;
 }
 
+/** What building the virtual device (the demo's devices) needs, and the package of each. */
+const demoToolchain: ReadonlyArray<{ package: string; present: () => boolean }> = [
+  { package: 'g++', present: () => findBinary('g++') !== undefined },
+  { package: 'make', present: () => findBinary('make') !== undefined },
+  {
+    package: 'libmosquitto-dev',
+    present: () => ['/usr/include/mosquitto.h', '/usr/local/include/mosquitto.h'].some(existsSync),
+  },
+];
+
+/** The Debian/Ubuntu packages the demo's virtual devices still need to be built. */
+export function missingDemoPackages(): string[] {
+  return demoToolchain.filter((tool) => !tool.present()).map((tool) => tool.package);
+}
+
 /**
  * Makes sure the servers the local stack runs are installed, installing them with apt when
- * running as root on Debian/Ubuntu. Throws a one-line error naming what to install otherwise,
- * because a stack without its broker or time-series database is not the platform.
- * Returns the absolute path of each binary.
+ * running as root on Debian/Ubuntu, together with `alsoInstall` (packages wanted but not
+ * required, such as the demo's compiler), in one apt-get run. Throws a one-line error naming
+ * what to install when a server is still missing, because a stack without its broker or
+ * time-series database is not the platform. Returns the absolute path of each binary.
  */
 export function ensureBinaries(
   names: readonly LocalBinary[],
   log: (message: string) => void = () => {},
+  alsoInstall: readonly string[] = [],
 ): Record<LocalBinary, string> {
   const missing = names.filter((name) => findBinary(name) === undefined);
-  if (missing.length > 0) {
-    const packages = [...new Set(missing.map((name) => debianPackageOf[name]))];
-    const canInstall = process.getuid?.() === 0 && isDebianLike();
-    if (canInstall) {
-      log(`installing ${packages.join(', ')} with apt-get`);
-      const installArgs = ['install', '-y', '--no-install-recommends', ...packages];
-      if (!aptGet(installArgs)) {
-        aptGet(['update']);
-        aptGet(installArgs);
+  const packages = [...new Set([...missing.map((name) => debianPackageOf[name]), ...alsoInstall])];
+  if (packages.length > 0 && process.getuid?.() === 0 && isDebianLike()) {
+    log(`installing ${packages.join(', ')} with apt-get`);
+    const install = (list: string[]) =>
+      aptGet(['install', '-y', '--no-install-recommends', ...list]);
+    if (!install(packages)) {
+      aptGet(['update']);
+      // A wanted package that cannot be installed must not keep the servers from it.
+      if (!install(packages) && missing.length > 0) {
+        install([...new Set(missing.map((name) => debianPackageOf[name]))]);
       }
     }
-    const stillMissing = names.filter((name) => findBinary(name) === undefined);
-    const first = stillMissing[0];
-    if (first !== undefined) {
-      const stillMissingPackages = [...new Set(stillMissing.map((name) => debianPackageOf[name]))];
-      throw new Error(
-        `${first} is not installed: run 'sudo apt-get install -y ${stillMissingPackages.join(' ')}'`,
-      );
-    }
+  }
+  const stillMissing = names.filter((name) => findBinary(name) === undefined);
+  const first = stillMissing[0];
+  if (first !== undefined) {
+    const stillMissingPackages = [...new Set(stillMissing.map((name) => debianPackageOf[name]))];
+    throw new Error(
+      `${first} is not installed: run 'sudo apt-get install -y ${stillMissingPackages.join(' ')}'`,
+    );
   }
   const found = {} as Record<LocalBinary, string>;
   for (const name of names) {

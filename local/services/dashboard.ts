@@ -7,7 +7,7 @@ export interface StartDashboardOptions {
   port: number;
   /** Where to listen; 127.0.0.1 unless in a container. */
   host?: string;
-  /** The dashboard's build output (`dashboard/dist`); a placeholder is served until it exists. */
+  /** The dashboard's build output (`dashboard/dist`); a placeholder is served while it is missing. */
   distDir: string;
   apiUrl: string;
   mqttUrl: string;
@@ -53,7 +53,7 @@ function placeholderPage(apiUrl: string, mqttUrl: string): string {
 </head>
 <body>
 <h1>EasySmart local stack</h1>
-<p>The dashboard is not built yet: build it into <code>dashboard/dist</code> and reload this page.</p>
+<p>The dashboard's files are not in <code>dashboard/dist</code> right now (another stack may be replacing them): reload in a moment, or restart <code>npm start</code>, which builds them.</p>
 <p>The platform is running:</p>
 <ul>
 <li>HTTP API: <a href="${api}">${api}</a> (e.g. <a href="${api}/.well-known/jwks.json">${api}/.well-known/jwks.json</a>; sign up with <code>POST ${api}/api/auth/register</code>)</li>

@@ -19,7 +19,10 @@ export const credentialProvisioner = once<DeviceCredentialProvisioner>(() => {
       brokerUrl: devices.mqttPublicUrl,
     });
   }
-  const admin = required(devices.mqttAdmin, 'MQTT_ADMIN_URL');
+  const admin = required(
+    devices.mqttAdmin,
+    'MQTT_ADMIN_URL, MQTT_ADMIN_USERNAME and MQTT_ADMIN_PASSWORD (DEVICE_PROVISIONER=mosquitto)',
+  );
   return new MosquittoDynsecProvisioner({
     url: admin.url,
     username: admin.username,

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
+import { PLAN_FEATURES } from '../../../shared/accounts/plan-features.ts';
 import { describeError } from '../api.ts';
 import { mayWrite, useApp } from '../context.ts';
 import { absoluteTime, limit, relativeTime } from '../format.ts';
@@ -113,28 +114,18 @@ function PlanPanel({ overview }: { overview: TenantOverview }) {
               : `Included (${plan.anomaly_detection})`}
           </dd>
         </div>
-        <div>
-          <dt>Predictive maintenance</dt>
-          <dd>{yes(plan.predictive_maintenance)}</dd>
-        </div>
-        {plan.pattern_recognition !== undefined && (
-          <div>
-            <dt>Pattern recognition</dt>
-            <dd>{yes(plan.pattern_recognition)}</dd>
+        {PLAN_FEATURES.map((feature) => (
+          <div key={feature.key} data-feature={feature.key}>
+            <dt>{feature.label}</dt>
+            <dd>
+              {feature.available ? (
+                yes(plan[feature.key])
+              ) : (
+                <span class="muted">Coming: not available yet</span>
+              )}
+            </dd>
           </div>
-        )}
-        {plan.custom_models !== undefined && (
-          <div>
-            <dt>Custom models</dt>
-            <dd>{yes(plan.custom_models)}</dd>
-          </div>
-        )}
-        {plan.edge_deployment !== undefined && (
-          <div>
-            <dt>Edge deployment</dt>
-            <dd>{yes(plan.edge_deployment)}</dd>
-          </div>
-        )}
+        ))}
       </dl>
     </section>
   );
