@@ -13,6 +13,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { mulberry32 } from '../shared/ml/training.ts';
 
 const FIVE_MINUTES = 300_000;
 const DAY = 288; // readings per day
@@ -20,17 +21,6 @@ const LENGTH = 14 * DAY; // two weeks of five-minute readings, as NAB's artifici
 const START = Date.UTC(2026, 2, 2); // a Monday
 
 type Random = () => number;
-
-function mulberry32(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(random: Random): number {
   const u = Math.max(random(), 1e-12);

@@ -161,15 +161,36 @@ describe('anomaly detection by plan', () => {
   });
 });
 
+/** An Industrial device with 1,500 minutes of history, and the model trained on request. */
+async function deviceWithModel() {
+  const s = await tenantWithDevice('industrial');
+  const end = Date.now() - 10 * MINUTE;
+  for (const batch of chunk(normalSignal(s.deviceId, 1500, end), 500)) await ingest(batch);
+  const trained = await callRoute(ml, 'POST /api/ml/models', {
+    token: s.token,
+    body: { device_id: s.id, entity_id: 'vibration' },
+  });
+  return { s, trained };
+}
+
+/** The model version that scored the device's newest reading, after five new ones. */
+async function versionScoringNow(s: { token: string; id: number; deviceId: string }) {
+  await ingest(normalSignal(s.deviceId, 5, Date.now()));
+  const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
+    token: s.token,
+    params: { id: String(s.id) },
+    query: {
+      from: new Date(Date.now() - 6 * MINUTE).toISOString(),
+      to: new Date(Date.now() + MINUTE).toISOString(),
+    },
+  });
+  expect(scores.body.predictions.length).toBeGreaterThanOrEqual(5);
+  return scores.body.predictions.at(-1).model_version;
+}
+
 describe('trained models (Industrial)', () => {
   it('trains on request, keeps the model, and scores new readings with it', async () => {
-    const s = await tenantWithDevice('industrial');
-    const end = Date.now() - 10 * MINUTE;
-    for (const batch of chunk(normalSignal(s.deviceId, 1500, end), 500)) await ingest(batch);
-    const trained = await callRoute(ml, 'POST /api/ml/models', {
-      token: s.token,
-      body: { device_id: s.id, entity_id: 'vibration' },
-    });
+    const { s, trained } = await deviceWithModel();
     expect(trained.status).toBe(201);
     expect(trained.body.model).toMatchObject({
       device_id: s.id,
@@ -185,28 +206,11 @@ describe('trained models (Industrial)', () => {
 
     const listed = await callRoute(ml, 'GET /api/ml/models', { token: s.token });
     expect(listed.body.models.map((m: { version: string }) => m.version)).toContain(version);
-
-    await ingest(normalSignal(s.deviceId, 5, Date.now()));
-    const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
-      token: s.token,
-      params: { id: String(s.id) },
-      query: {
-        from: new Date(Date.now() - 6 * MINUTE).toISOString(),
-        to: new Date(Date.now() + MINUTE).toISOString(),
-      },
-    });
-    expect(scores.body.predictions.length).toBeGreaterThanOrEqual(5);
-    expect(scores.body.predictions.at(-1).model_version).toBe(version);
+    expect(await versionScoringNow(s)).toBe(version);
   }, 60_000);
 
   it('the quality gate rejects a model worse than repeating the last value; the previous one stays active', async () => {
-    const s = await tenantWithDevice('industrial');
-    const end = Date.now() - 10 * MINUTE;
-    for (const batch of chunk(normalSignal(s.deviceId, 1500, end), 500)) await ingest(batch);
-    const accepted = await callRoute(ml, 'POST /api/ml/models', {
-      token: s.token,
-      body: { device_id: s.id, entity_id: 'vibration' },
-    });
+    const { s, trained: accepted } = await deviceWithModel();
     expect(accepted.body.model).toMatchObject({ status: 'active', status_reason: null });
     const good = accepted.body.model.metrics.heldBack;
     expect(good.heldBackPoints).toBe(150);
@@ -234,16 +238,7 @@ describe('trained models (Industrial)', () => {
     const bad = listed[0].metrics.heldBack;
     expect(bad.modelMae).toBeGreaterThan(bad.repeatLastMae);
 
-    await ingest(normalSignal(s.deviceId, 5, Date.now()));
-    const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
-      token: s.token,
-      params: { id: String(s.id) },
-      query: {
-        from: new Date(Date.now() - 6 * MINUTE).toISOString(),
-        to: new Date(Date.now() + MINUTE).toISOString(),
-      },
-    });
-    expect(scores.body.predictions.at(-1).model_version).toBe(accepted.body.model.version);
+    expect(await versionScoringNow(s)).toBe(accepted.body.model.version);
   }, 90_000);
 
   it('the scheduled run trains Industrial entities without a model, once', async () => {
