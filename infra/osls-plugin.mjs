@@ -7,17 +7,25 @@
  *    function's `iamRoleStatements` (the same key the community plugin
  *    serverless-iam-roles-per-function uses, which cannot be installed offline here). A
  *    function added later without statements gets a logs-only role, never more.
- * 2. An error action on every IoT topic rule. The `iot` event schema has no `errorAction`,
- *    and patching each rule through resources.extensions would duplicate its SQL (which the
- *    local rules emulator reads from the events). `custom.iotRules.errorAction` is applied to
- *    each AWS::IoT::TopicRule that has none.
+ * 2. The device topic rules, which put each message on the ingest stream (a Kinesis action
+ *    with the device id as partition key): osls's `iot` event knows only the Lambda action.
+ *    They are compiled from `custom.iotRules.stream`, which the local rules emulator reads
+ *    too. And an error action on every IoT topic rule: `custom.iotRules.errorAction` is
+ *    applied to each AWS::IoT::TopicRule that has none.
  *
  * 3. A CloudWatch alarm on each function's errors (custom.functionAlarms), for the same
  *    reason: a function added later is covered without anyone remembering to add one.
  *
+ *    Next to it an alarm on the function's throttles, and for the IoT topic rules one alarm
+ *    each on failed actions, failed error actions and throttled messages, over every rule
+ *    in the template.
+ *
  * 4. A check before `deploy` that the stage has the settings it cannot work without
  *    (custom.deployChecks), so a forgotten parameter fails with its name instead of
  *    deploying functions that cannot connect.
+ *
+ * 5. The HTTP API's CORS origins: empty entries of provider.httpApi.cors.allowedOrigins are
+ *    dropped, and when none is left the dashboard's CloudFront origin is the one allowed.
  *
  * It only touches the compiled template during `package`; serverless-offline is unaffected.
  */
@@ -40,7 +48,27 @@ export default class EasySmartInfraPlugin {
       properties: {
         iotRules: {
           type: 'object',
-          properties: { errorAction: { type: 'object' } },
+          properties: {
+            errorAction: { type: 'object' },
+            stream: {
+              type: 'object',
+              properties: {
+                resource: { type: 'string' },
+                partitionKey: { type: 'string' },
+                rules: {
+                  type: 'object',
+                  additionalProperties: {
+                    type: 'object',
+                    properties: { name: { type: 'string' }, sql: { type: 'string' } },
+                    required: ['name', 'sql'],
+                    additionalProperties: false,
+                  },
+                },
+              },
+              required: ['resource', 'partitionKey', 'rules'],
+              additionalProperties: false,
+            },
+          },
           additionalProperties: false,
         },
         functionAlarms: {
@@ -59,8 +87,11 @@ export default class EasySmartInfraPlugin {
     this.hooks = {
       'before:package:finalize': () => {
         this.assignFunctionRoles();
+        this.addStreamTopicRules();
         this.addTopicRuleErrorActions();
         this.addFunctionErrorAlarms();
+        this.addTopicRuleAlarms();
+        this.restrictCorsOrigins();
       },
       'before:deploy:deploy': () => this.checkDeploySettings(),
     };
@@ -126,10 +157,62 @@ export default class EasySmartInfraPlugin {
         .filter((id) => id !== defaultRoleId);
       functionResource.DependsOn = [...dependsOn, roleId];
     }
+    // An event source mapping reads its source with its function's role: osls made it wait
+    // for the shared role (which it gave the stream permissions), so it waits for the
+    // function's own role instead.
+    const roleOfFunction = new Map(
+      this.serverless.service
+        .getAllFunctions()
+        .map((name) => [
+          naming.getLambdaLogicalId(name),
+          `${naming.getNormalizedFunctionName(name)}IamRole`,
+        ]),
+    );
+    for (const resource of Object.values(resources)) {
+      if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
+      const dependsOn = [resource.DependsOn ?? []].flat();
+      if (!dependsOn.includes(defaultRoleId)) continue;
+      const functionId = resource.Properties.FunctionName?.['Fn::GetAtt']?.[0];
+      const roleId = roleOfFunction.get(functionId);
+      resource.DependsOn = [
+        ...dependsOn.filter((id) => id !== defaultRoleId),
+        ...(roleId && resources[roleId] ? [roleId] : []),
+      ];
+    }
     // osls creates the shared role before plugins run; dropped once nothing refers to it.
     const { [defaultRoleId]: defaultRole, ...others } = resources;
     if (defaultRole && !JSON.stringify(others).includes(`"${defaultRoleId}"`)) {
       delete resources[defaultRoleId];
+    }
+  }
+
+  addStreamTopicRules() {
+    const stream = this.serverless.service.custom?.iotRules?.stream;
+    if (!stream) return;
+    const resources = this.template.Resources;
+    for (const [key, rule] of Object.entries(stream.rules)) {
+      const id = `IngestStream${key[0].toUpperCase()}${key.slice(1).replace(/[^A-Za-z0-9]/g, '')}TopicRule`;
+      resources[id] = {
+        Type: 'AWS::IoT::TopicRule',
+        Properties: {
+          RuleName: rule.name,
+          TopicRulePayload: {
+            Sql: rule.sql,
+            AwsIotSqlVersion: '2016-03-23',
+            RuleDisabled: false,
+            Actions: [
+              {
+                Kinesis: {
+                  StreamName: { Ref: stream.resource },
+                  // The device id: its messages stay in one shard, in order.
+                  PartitionKey: `\${${stream.partitionKey}}`,
+                  RoleArn: { 'Fn::GetAtt': ['IotRuleStreamRole', 'Arn'] },
+                },
+              },
+            ],
+          },
+        },
+      };
     }
   }
 
@@ -168,7 +251,98 @@ export default class EasySmartInfraPlugin {
           OKActions: settings.alarmActions,
         },
       };
+      // Throttled invocations are requests or stream batches that did not run at all.
+      resources[`${naming.getNormalizedFunctionName(name)}ThrottlesAlarm`] = {
+        Type: 'AWS::CloudWatch::Alarm',
+        Properties: {
+          AlarmDescription: `Function ${name} was throttled (concurrency limit reached)`,
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Throttles',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId } }],
+          Statistic: 'Sum',
+          Period: settings.periodSeconds ?? 300,
+          EvaluationPeriods: 1,
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: settings.alarmActions,
+          OKActions: settings.alarmActions,
+        },
+      };
     }
+  }
+
+  /**
+   * Rule metrics ("AWS IoT metrics and dimensions"): Failure and ErrorActionFailure carry
+   * RuleName and ActionType, RuleMessageThrottled only RuleName. A Metrics Insights query
+   * sums them over this stack's rules whatever the action type, so one alarm covers each.
+   */
+  addTopicRuleAlarms() {
+    const settings = this.serverless.service.custom?.functionAlarms;
+    if (!settings) return;
+    const resources = this.template.Resources;
+    const ruleNames = Object.values(resources)
+      .filter((resource) => resource.Type === 'AWS::IoT::TopicRule')
+      .map((resource) => resource.Properties.RuleName)
+      .filter((name) => typeof name === 'string')
+      .sort();
+    if (ruleNames.length === 0) return;
+    const where = ruleNames.map((name) => `RuleName = '${name}'`).join(' OR ');
+    const alarms = {
+      IotRuleActionFailuresAlarm: {
+        description: 'IoT rules failed to hand messages on (each went to the error action)',
+        query: `SELECT SUM(Failure) FROM SCHEMA("AWS/IoT", ActionType, RuleName) WHERE ${where}`,
+      },
+      IotRuleErrorActionFailuresAlarm: {
+        description:
+          'IoT rules failed to record a failed message in the dead-letter queue (message lost)',
+        query: `SELECT SUM(ErrorActionFailure) FROM SCHEMA("AWS/IoT", ActionType, RuleName) WHERE ${where}`,
+      },
+      IotRuleThrottledAlarm: {
+        description: 'The IoT rules engine throttled device messages',
+        query: `SELECT SUM(RuleMessageThrottled) FROM SCHEMA("AWS/IoT", RuleName) WHERE ${where}`,
+      },
+    };
+    for (const [id, { description, query }] of Object.entries(alarms)) {
+      resources[id] = {
+        Type: 'AWS::CloudWatch::Alarm',
+        Properties: {
+          AlarmDescription: description,
+          Metrics: [
+            {
+              Id: 'rules',
+              Expression: query,
+              Period: settings.periodSeconds ?? 300,
+              ReturnData: true,
+            },
+          ],
+          EvaluationPeriods: 1,
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: settings.alarmActions,
+          OKActions: settings.alarmActions,
+        },
+      };
+    }
+  }
+
+  restrictCorsOrigins() {
+    const { naming } = this.provider;
+    const api = this.template.Resources[naming.getHttpApiLogicalId()];
+    const cors = api?.Properties?.CorsConfiguration;
+    if (!cors?.AllowOrigins) return;
+    const origins = cors.AllowOrigins.filter((origin) => origin !== '' && origin != null);
+    if (origins.includes('*')) {
+      throw new this.serverless.classes.Error(
+        'provider.httpApi.cors.allowedOrigins must name the dashboard origin, not *',
+      );
+    }
+    cors.AllowOrigins =
+      origins.length > 0
+        ? origins
+        : // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+          [{ 'Fn::Sub': 'https://${DashboardDistribution.DomainName}' }];
   }
 
   checkDeploySettings() {
