@@ -228,7 +228,7 @@ describe('trained models (Industrial)', () => {
       async (history) => biasedModel(await trainModel(history, { backend: 'wasm' }), 3),
       logger(),
     );
-    const owner = { userId: 0, tenantId: s.tenantId, role: 'owner' as const };
+    const owner = { userId: 0, tenantId: s.tenantId, role: 'owner' as const, tokenVersion: 0 };
     const rejected = await badTraining.trainOnRequest(owner, s.id, 'vibration');
     expect(rejected.status).toBe('rejected');
     expect(rejected.status_reason).toMatch(/not below repeating the last value/);
