@@ -66,10 +66,12 @@ it('Industrial sees a fault within a minute; the model survives a restart; Start
     }),
     { qos: 1, retain: true },
   );
+  // Ingestion gathers a stream batch for up to its batching window (serverless.yml).
   await expect
     .poll(
       async () =>
         (await stack!.request('GET', `/api/devices/${id}`, undefined, token)).body.entities.length,
+      { timeout: 15_000 },
     )
     .toBe(1);
 
