@@ -66,12 +66,13 @@ it('Industrial sees a fault within a minute; the model survives a restart; Start
     }),
     { qos: 1, retain: true },
   );
-  // Ingestion gathers a stream batch for up to its batching window (serverless.yml).
+  // The first discovery goes through cold functions and waits for the stream's batching
+  // window (serverless.yml): wait for it, however slow the machine.
   await expect
     .poll(
       async () =>
         (await stack!.request('GET', `/api/devices/${id}`, undefined, token)).body.entities.length,
-      { timeout: 15_000 },
+      { timeout: 30_000 },
     )
     .toBe(1);
 
