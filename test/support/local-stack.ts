@@ -25,6 +25,7 @@ export interface LocalStack {
   details(): Promise<{
     /** The supervisor's process (the one running local/start.ts). */
     pid: number;
+    influxUrl: string;
     websocketUrl: string;
     lambdaEndpoint: string;
     mqttPlatform: { username: string; password: string };
