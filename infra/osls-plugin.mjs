@@ -15,9 +15,16 @@
  * 3. A CloudWatch alarm on each function's errors (custom.functionAlarms), for the same
  *    reason: a function added later is covered without anyone remembering to add one.
  *
+ *    Next to it an alarm on the function's throttles, and for the IoT topic rules one alarm
+ *    each on failed actions, failed error actions and throttled messages, over every rule
+ *    in the template.
+ *
  * 4. A check before `deploy` that the stage has the settings it cannot work without
  *    (custom.deployChecks), so a forgotten parameter fails with its name instead of
  *    deploying functions that cannot connect.
+ *
+ * 5. The HTTP API's CORS origins: empty entries of provider.httpApi.cors.allowedOrigins are
+ *    dropped, and when none is left the dashboard's CloudFront origin is the one allowed.
  *
  * It only touches the compiled template during `package`; serverless-offline is unaffected.
  */
@@ -61,6 +68,8 @@ export default class EasySmartInfraPlugin {
         this.assignFunctionRoles();
         this.addTopicRuleErrorActions();
         this.addFunctionErrorAlarms();
+        this.addTopicRuleAlarms();
+        this.restrictCorsOrigins();
       },
       'before:deploy:deploy': () => this.checkDeploySettings(),
     };
@@ -168,7 +177,98 @@ export default class EasySmartInfraPlugin {
           OKActions: settings.alarmActions,
         },
       };
+      // Throttled invocations are requests or stream batches that did not run at all.
+      resources[`${naming.getNormalizedFunctionName(name)}ThrottlesAlarm`] = {
+        Type: 'AWS::CloudWatch::Alarm',
+        Properties: {
+          AlarmDescription: `Function ${name} was throttled (concurrency limit reached)`,
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Throttles',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId } }],
+          Statistic: 'Sum',
+          Period: settings.periodSeconds ?? 300,
+          EvaluationPeriods: 1,
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: settings.alarmActions,
+          OKActions: settings.alarmActions,
+        },
+      };
     }
+  }
+
+  /**
+   * Rule metrics ("AWS IoT metrics and dimensions"): Failure and ErrorActionFailure carry
+   * RuleName and ActionType, RuleMessageThrottled only RuleName. A Metrics Insights query
+   * sums them over this stack's rules whatever the action type, so one alarm covers each.
+   */
+  addTopicRuleAlarms() {
+    const settings = this.serverless.service.custom?.functionAlarms;
+    if (!settings) return;
+    const resources = this.template.Resources;
+    const ruleNames = Object.values(resources)
+      .filter((resource) => resource.Type === 'AWS::IoT::TopicRule')
+      .map((resource) => resource.Properties.RuleName)
+      .filter((name) => typeof name === 'string')
+      .sort();
+    if (ruleNames.length === 0) return;
+    const where = ruleNames.map((name) => `RuleName = '${name}'`).join(' OR ');
+    const alarms = {
+      IotRuleActionFailuresAlarm: {
+        description: 'IoT rules failed to hand messages on (each went to the error action)',
+        query: `SELECT SUM(Failure) FROM SCHEMA("AWS/IoT", ActionType, RuleName) WHERE ${where}`,
+      },
+      IotRuleErrorActionFailuresAlarm: {
+        description:
+          'IoT rules failed to record a failed message in the dead-letter queue (message lost)',
+        query: `SELECT SUM(ErrorActionFailure) FROM SCHEMA("AWS/IoT", ActionType, RuleName) WHERE ${where}`,
+      },
+      IotRuleThrottledAlarm: {
+        description: 'The IoT rules engine throttled device messages',
+        query: `SELECT SUM(RuleMessageThrottled) FROM SCHEMA("AWS/IoT", RuleName) WHERE ${where}`,
+      },
+    };
+    for (const [id, { description, query }] of Object.entries(alarms)) {
+      resources[id] = {
+        Type: 'AWS::CloudWatch::Alarm',
+        Properties: {
+          AlarmDescription: description,
+          Metrics: [
+            {
+              Id: 'rules',
+              Expression: query,
+              Period: settings.periodSeconds ?? 300,
+              ReturnData: true,
+            },
+          ],
+          EvaluationPeriods: 1,
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: settings.alarmActions,
+          OKActions: settings.alarmActions,
+        },
+      };
+    }
+  }
+
+  restrictCorsOrigins() {
+    const { naming } = this.provider;
+    const api = this.template.Resources[naming.getHttpApiLogicalId()];
+    const cors = api?.Properties?.CorsConfiguration;
+    if (!cors?.AllowOrigins) return;
+    const origins = cors.AllowOrigins.filter((origin) => origin !== '' && origin != null);
+    if (origins.includes('*')) {
+      throw new this.serverless.classes.Error(
+        'provider.httpApi.cors.allowedOrigins must name the dashboard origin, not *',
+      );
+    }
+    cors.AllowOrigins =
+      origins.length > 0
+        ? origins
+        : // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+          [{ 'Fn::Sub': 'https://${DashboardDistribution.DomainName}' }];
   }
 
   checkDeploySettings() {

@@ -2,7 +2,8 @@
  * A fleet of virtual devices against a running platform (`npm run fleet`):
  *
  *   npm run fleet -- --count N [--api URL] [--mqtt URL] [--interval-ms 1000] [--duration-s 60]
- *                    [--tenant NAME | --username U --password P] [--concurrency 8] [--batch 1]
+ *                    [--tenant NAME | --username U --password P] [--concurrency 8]
+ *                    [--batch N] [--batch-age-ms N]
  *                    [--data-dir .local] [--json]
  *
  * Signs up a tenant (or signs in), lifts its device limit through the operator's `setPlan`
@@ -40,7 +41,9 @@ interface Options {
   mqttUrl: string;
   intervalMs: number;
   durationS: number;
-  batch: number;
+  /** Absent: the firmware's defaults (firmware/core/batching.hpp). */
+  batch: number | undefined;
+  batchAgeMs: number | undefined;
   concurrency: number;
   tenantName: string | undefined;
   username: string | undefined;
@@ -84,6 +87,7 @@ async function readOptions(argv: string[]): Promise<Options> {
       'interval-ms': { type: 'string' },
       'duration-s': { type: 'string' },
       batch: { type: 'string' },
+      'batch-age-ms': { type: 'string' },
       concurrency: { type: 'string' },
       tenant: { type: 'string' },
       username: { type: 'string' },
@@ -119,7 +123,11 @@ async function readOptions(argv: string[]): Promise<Options> {
     mqttUrl,
     intervalMs: integer('interval-ms', values['interval-ms'], 1000, 100, 3_600_000),
     durationS: integer('duration-s', values['duration-s'], 60, 1, 86_400),
-    batch: integer('batch', values.batch, 1, 1, 500),
+    batch: values.batch === undefined ? undefined : integer('batch', values.batch, 1, 1, 500),
+    batchAgeMs:
+      values['batch-age-ms'] === undefined
+        ? undefined
+        : integer('batch-age-ms', values['batch-age-ms'], 0, 0, 3_600_000),
     concurrency: integer('concurrency', values.concurrency, 8, 1, 64),
     tenantName: values.tenant,
     username: values.username,
@@ -508,6 +516,7 @@ async function main(argv: string[]): Promise<void> {
         mqttUrl: options.mqttUrl,
         intervalMs: options.intervalMs,
         batch: options.batch,
+        batchAgeMs: options.batchAgeMs,
         statsMs: 1000,
         name: `Fleet device ${index + 1}`,
         type: 'virtual-compressor',

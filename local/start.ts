@@ -84,6 +84,8 @@ const settings = {
 };
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// The application role's password, kept in the data directory and read by the functions.
+const DATABASE_APP_PASSWORD_FILE = 'database-app-password';
 const dataDir = path.resolve(settings.LOCAL_DATA_DIR);
 const stackFile = path.join(dataDir, 'stack.json');
 const publicHost = settings.PUBLIC_HOST;
@@ -246,14 +248,14 @@ async function main(): Promise<void> {
     startTimeSeries(),
     startBroker(),
     readOrCreateSecret(path.join(dataDir, 'jwt-private-jwk.json'), generateSigningJwk),
-    readOrCreateSecret(path.join(dataDir, 'database-app-password')),
+    readOrCreateSecret(path.join(dataDir, DATABASE_APP_PASSWORD_FILE)),
   ]);
   log('stack', `postgres, influxdb and mosquitto are up (data in ${dataDir})`);
 
   const { appUrl } = await migrate({ adminUrl: database.adminUrl, appPassword });
   log('postgres', 'migrations applied');
   await ensureTimeseriesSchema(new InfluxClient({ url: influxUrl, database: DEFAULT_DATABASE }));
-  log('influxdb', 'database, retention policies and continuous queries in place');
+  log('influxdb', 'database and retention policies in place');
   if (!database.service) {
     await supervisor.start('postgres', async () =>
       externalService(() => postgresAnswers(database.adminUrl)),
@@ -429,7 +431,12 @@ function functionEnvironment(parts: {
     STAGE: 'local',
     LOG_LEVEL: settings.LOG_LEVEL,
     LOCAL_DATA_DIR: dataDir,
-    DATABASE_URL: parts.appUrl,
+    // As on AWS, the application role's password is a secret the functions read once per
+    // process (here the file in the data directory), not part of their configuration.
+    DATABASE_URL: withoutPassword(parts.appUrl),
+    SECRET_STORE: 'local-files',
+    SECRET_DIR: dataDir,
+    DATABASE_PASSWORD_SECRET: DATABASE_APP_PASSWORD_FILE,
     INFLUX_URL: parts.influxUrl,
     JWT_PRIVATE_JWK: parts.jwtPrivateJwk,
     DEVICE_PROVISIONER: 'mosquitto',
@@ -442,10 +449,19 @@ function functionEnvironment(parts: {
     TFJS_WASM_PATHS: `${path.join(repoRoot, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`,
     ML_MODEL_DIR: path.join(dataDir, 'models'),
     WEBSOCKET_MANAGEMENT_ENDPOINT: parts.websocketManagementUrl,
+    // The one origin (by its two names) allowed to call the API from a browser (CORS).
+    DASHBOARD_ORIGIN: dashboardUrl,
+    DASHBOARD_ORIGIN_ALTERNATIVE: `http://${publicHost === 'localhost' ? '127.0.0.1' : 'localhost'}:${settings.DASHBOARD_PORT}`,
   };
   // Functions connect as the application role only, never as the schema owner.
   delete environment.DATABASE_ADMIN_URL;
   return environment;
+}
+
+function withoutPassword(url: string): string {
+  const parsed = new URL(url);
+  parsed.password = '';
+  return parsed.toString();
 }
 
 main().catch((error: unknown) => {

@@ -51,7 +51,10 @@ export interface VirtualDeviceOptions {
   mqttUrl: string;
   intervalMs?: number;
   statsMs?: number;
+  /** Readings per telemetry message; absent: the firmware's default (firmware/core/batching.hpp). */
   batch?: number;
+  /** Longest a reading waits for its telemetry message; absent: the firmware's default. */
+  batchAgeMs?: number;
   buffer?: number;
   fault?: 'spike' | 'drift' | 'stuck';
   faultAfterS?: number;
@@ -74,6 +77,7 @@ export function virtualDeviceArgs(options: VirtualDeviceOptions): string[] {
     ['--interval-ms', options.intervalMs],
     ['--stats-ms', options.statsMs],
     ['--batch', options.batch],
+    ['--batch-age-ms', options.batchAgeMs],
     ['--buffer', options.buffer],
     ['--fault', options.fault],
     ['--fault-after-s', options.faultAfterS],

@@ -16,10 +16,19 @@ const configSchema = z
     LOCAL_DATA_DIR: z.string().default('.local'),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 
-    // Application role: owns nothing, no BYPASSRLS (see migrations/).
+    // Where the secrets named below are read from, once per process: AWS Secrets Manager,
+    // or files in SECRET_DIR (default: the local data directory).
+    SECRET_STORE: z.enum(['local-files', 'aws-secrets-manager']).default('local-files'),
+    SECRET_DIR: z.string().optional(),
+
+    // Application role: owns nothing, no BYPASSRLS (see migrations/). Its password is in
+    // the URL, or (AWS, the local stack) in the secret DATABASE_PASSWORD_SECRET names.
     DATABASE_URL: url.optional(),
-    // Schema owner, used only by migrations and the operator's admin command.
+    DATABASE_PASSWORD_SECRET: nonEmpty.optional(),
+    // Schema owner, used only by migrations and the operator's admin command; its user and
+    // password may come from DATABASE_ADMIN_SECRET ({"username"?, "password"}).
     DATABASE_ADMIN_URL: url.optional(),
+    DATABASE_ADMIN_SECRET: nonEmpty.optional(),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(5),
 
     INFLUX_URL: url.optional(),
@@ -27,11 +36,15 @@ const configSchema = z
     INFLUX_USERNAME: z.string().optional(),
     INFLUX_PASSWORD: z.string().optional(),
     INFLUX_TOKEN: z.string().optional(),
+    // A secret holding {"token"} (or the token itself), read instead of INFLUX_TOKEN.
+    INFLUX_TOKEN_SECRET: nonEmpty.optional(),
 
     JWT_ISSUER: nonEmpty.default('easysmart'),
     JWT_AUDIENCE: nonEmpty.default('easysmart-api'),
     // A private JWK (JSON) used to sign access tokens; its public half is published as JWKS.
+    // Only the function that signs (auth) has it; the others verify with JWT_PUBLIC_JWKS.
     JWT_PRIVATE_JWK: z.string().optional(),
+    JWT_PUBLIC_JWKS: z.string().optional(),
     JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
 
     LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
@@ -84,15 +97,29 @@ export interface AppConfig {
   stage: string;
   localDataDir: string;
   logLevel: RawConfig['LOG_LEVEL'];
-  database: { url?: string; adminUrl?: string; poolMax: number };
+  secrets: { store: RawConfig['SECRET_STORE']; dir: string };
+  database: {
+    url?: string;
+    passwordSecret?: string;
+    adminUrl?: string;
+    adminSecret?: string;
+    poolMax: number;
+  };
   influx: {
     url?: string;
     db: string;
     username?: string;
     password?: string;
     token?: string;
+    tokenSecret?: string;
   };
-  jwt: { issuer: string; audience: string; privateJwk?: string; ttlSeconds: number };
+  jwt: {
+    issuer: string;
+    audience: string;
+    privateJwk?: string;
+    publicJwks?: string;
+    ttlSeconds: number;
+  };
   login: { maxFailures: number; lockSeconds: number; bcryptRounds: number };
   ml: {
     modelStore: RawConfig['ML_MODEL_STORE'];
@@ -137,18 +164,27 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
     stage: c.STAGE,
     localDataDir: c.LOCAL_DATA_DIR,
     logLevel: c.LOG_LEVEL,
-    database: { url: c.DATABASE_URL, adminUrl: c.DATABASE_ADMIN_URL, poolMax: c.DATABASE_POOL_MAX },
+    secrets: { store: c.SECRET_STORE, dir: c.SECRET_DIR ?? c.LOCAL_DATA_DIR },
+    database: {
+      url: c.DATABASE_URL,
+      passwordSecret: c.DATABASE_PASSWORD_SECRET,
+      adminUrl: c.DATABASE_ADMIN_URL,
+      adminSecret: c.DATABASE_ADMIN_SECRET,
+      poolMax: c.DATABASE_POOL_MAX,
+    },
     influx: {
       url: c.INFLUX_URL,
       db: c.INFLUX_DB,
       username: c.INFLUX_USERNAME,
       password: c.INFLUX_PASSWORD,
       token: c.INFLUX_TOKEN,
+      tokenSecret: c.INFLUX_TOKEN_SECRET,
     },
     jwt: {
       issuer: c.JWT_ISSUER,
       audience: c.JWT_AUDIENCE,
       privateJwk: c.JWT_PRIVATE_JWK,
+      publicJwks: c.JWT_PUBLIC_JWKS,
       ttlSeconds: c.JWT_TTL_SECONDS,
     },
     login: {

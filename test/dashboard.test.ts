@@ -255,6 +255,9 @@ describe('the dashboard against the local stack', () => {
         credential.broker,
         '--interval-ms',
         '500',
+        // Batched as by default, with an age short enough to watch the values move.
+        '--batch-age-ms',
+        '1000',
       ],
       {},
     );

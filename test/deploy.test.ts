@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { devicePolicyResource } from './support/iot-policy.ts';
 
 /**
  * The AWS shape of the platform, checked on what `osls package --stage prod` produces
@@ -33,12 +34,13 @@ const BUNDLE_LIMITS: Record<string, number> = {
   // TensorFlow.js and its WASM backend.
   ml: 2_500_000,
   'ml-training': 2_500_000,
+  timeseries: 700_000,
 };
 const DEFAULT_BUNDLE_LIMIT = 5_000_000;
 
-const AUTH_LOG_GROUP =
+const DOCS_LOG_GROUP =
   // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub placeholders
-  'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/easysmart-prod-auth:*';
+  'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/easysmart-prod-docs:*';
 
 let workDir: string;
 let template: { Resources: Record<string, Resource>; Conditions?: Json };
@@ -213,44 +215,92 @@ describe('osls package --stage prod (offline)', () => {
         }
       }
     }
-    // Logs only to the function's own log group.
-    const auth = template.Resources.AuthIamRole?.Properties.Policies[0].PolicyDocument.Statement;
-    expect(auth).toEqual([
+    // A function without statements (docs) may only write to its own log group.
+    const docs = template.Resources.DocsIamRole?.Properties.Policies[0].PolicyDocument.Statement;
+    expect(docs).toEqual([
       expect.objectContaining({
         Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
         Resource: [
           {
-            'Fn::Sub': AUTH_LOG_GROUP,
+            'Fn::Sub': DOCS_LOG_GROUP,
           },
         ],
       }),
     ]);
   });
 
-  it('keeps secrets out of the template: only dynamic references to Secrets Manager', () => {
-    const secretVariables = [
-      'DATABASE_URL',
-      'DATABASE_ADMIN_URL',
-      'JWT_PRIVATE_JWK',
-      'INFLUX_TOKEN',
-    ];
-    for (const [id, fn] of resources('AWS::Lambda::Function')) {
-      const variables = fn.Properties.Environment?.Variables ?? {};
-      for (const name of secretVariables) {
-        if (!(name in variables)) continue;
-        expect(JSON.stringify(variables[name]), `${id} ${name}`).toContain(
-          '{{resolve:secretsmanager:',
-        );
+  it('gives each function only the secrets it uses, by name, readable by its role alone', () => {
+    const functionId = (name: string) =>
+      `${name.replace(/-(.)/g, (_, c: string) => `Dash${c}`).replace(/^./, (c) => c.toUpperCase())}LambdaFunction`;
+    const env = (name: string): Record<string, Json> =>
+      template.Resources[functionId(name)]?.Properties.Environment?.Variables ?? {};
+    const secretParams = {
+      database: 'easysmart/prod/database-app',
+      databaseAdmin: 'easysmart/prod/database-admin',
+      influx: 'easysmart/prod/influx',
+    };
+    // What each function reads: its handler's dependencies (databasePool, influxClient, the
+    // migrations), and nothing for docs.
+    const expected: Record<string, Array<keyof typeof secretParams>> = {
+      auth: ['database'],
+      devices: ['database', 'influx'],
+      ingest: ['database', 'influx'],
+      live: ['database'],
+      ml: ['database', 'influx'],
+      'ml-training': ['database', 'influx'],
+      timeseries: ['database', 'influx'],
+      docs: [],
+      migrate: ['database', 'databaseAdmin', 'influx'],
+    };
+    expect(Object.keys(expected).sort()).toEqual(Object.keys(service.functions).sort());
+    for (const [name, secrets] of Object.entries(expected)) {
+      const variables = env(name);
+      // Secrets travel by name: no value, no dynamic reference to one, no password in a URL.
+      const named = Object.entries(variables)
+        .filter(([key]) => key.endsWith('_SECRET'))
+        .map(([, value]) => value);
+      expect(named.sort(), name).toEqual(secrets.map((secret) => secretParams[secret]).sort());
+      for (const [key, value] of Object.entries(variables)) {
+        const text = JSON.stringify(value);
+        if (key === 'JWT_PRIVATE_JWK') continue;
+        expect(text, `${name} ${key}`).not.toContain('{{resolve:secretsmanager');
+        expect(text, `${name} ${key}`).not.toMatch(/postgresql:\/\/[^@/]*:[^@/]*@/);
       }
+      if (secrets.length > 0) expect(variables.SECRET_STORE, name).toBe('aws-secrets-manager');
+      // The role may read exactly those secrets (a name plus Secrets Manager's suffix).
+      const roleId: string = template.Resources[functionId(name)]?.Properties.Role['Fn::GetAtt'][0];
+      const readable = template.Resources[
+        roleId
+      ]?.Properties.Policies[0].PolicyDocument.Statement.filter((statement: Json) =>
+        [statement.Action].flat().includes('secretsmanager:GetSecretValue'),
+      ).map((statement: Json) => statement.Resource['Fn::Sub'] as string);
+      expect(readable.sort(), name).toEqual(
+        secrets
+          .map(
+            (secret) =>
+              `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secretParams[secret]}-??????`,
+          )
+          .sort(),
+      );
     }
-    const env = (id: string) => template.Resources[id]?.Properties.Environment.Variables;
-    // The signing key reaches only the functions that sign or verify tokens.
-    expect(env('IngestLambdaFunction').JWT_PRIVATE_JWK).toBeUndefined();
-    expect(env('DocsLambdaFunction').JWT_PRIVATE_JWK).toBeUndefined();
-    expect(env('AuthLambdaFunction').JWT_PRIVATE_JWK).toBeDefined();
-    expect(env('MigrateLambdaFunction').DATABASE_ADMIN_URL).toBeDefined();
-    expect(env('AuthLambdaFunction').DATABASE_ADMIN_URL).toBeUndefined();
-    expect(env('IngestLambdaFunction').WEBSOCKET_MANAGEMENT_ENDPOINT).toEqual({
+    // docs gets nothing beyond the stage and log level.
+    expect(Object.keys(env('docs')).sort()).toEqual(['LOG_LEVEL', 'STAGE']);
+    // The signing key: auth alone, as a deploy-time reference; verifiers get the public JWKS.
+    for (const name of Object.keys(expected)) {
+      const variables = env(name);
+      if (name === 'auth') {
+        expect(variables.JWT_PRIVATE_JWK).toBe(
+          '{{resolve:secretsmanager:easysmart/prod/jwt-private-jwk}}',
+        );
+      } else {
+        expect(variables.JWT_PRIVATE_JWK, name).toBeUndefined();
+      }
+      expect(variables.JWT_PUBLIC_JWKS !== undefined, name).toBe(
+        ['devices', 'live', 'ml'].includes(name),
+      );
+    }
+    expect(env('live').JWT_PUBLIC_JWKS).toBe('{{resolve:ssm:/easysmart/prod/jwt-public-jwks}}');
+    expect(env('ingest').WEBSOCKET_MANAGEMENT_ENDPOINT).toEqual({
       'Fn::Join': [
         '',
         [
@@ -311,6 +361,110 @@ describe('osls package --stage prod (offline)', () => {
         }),
       );
     }
+  });
+
+  it('throttles the API stages, sign-up and sign-in more strictly, and allows only the dashboard origin', () => {
+    const httpRoutes = resources('AWS::ApiGatewayV2::Route')
+      .map(([, route]) => route.Properties)
+      .filter((route) => route.ApiId.Ref === 'HttpApi')
+      .map((route) => route.RouteKey as string);
+    const stage = template.Resources.HttpApiStage?.Properties;
+    const defaults = stage.DefaultRouteSettings;
+    expect(defaults.ThrottlingRateLimit).toBeGreaterThan(0);
+    expect(defaults.ThrottlingBurstLimit).toBeGreaterThanOrEqual(defaults.ThrottlingRateLimit);
+    const strict = Object.entries(stage.RouteSettings as Record<string, Json>);
+    expect(strict.map(([key]) => key)).toEqual(
+      expect.arrayContaining(['POST /api/auth/register', 'POST /api/auth/login']),
+    );
+    for (const [key, limits] of strict) {
+      // A route setting for a route that does not exist fails the deploy.
+      expect(httpRoutes, key).toContain(key);
+      expect(limits.ThrottlingRateLimit, key).toBeLessThan(defaults.ThrottlingRateLimit);
+      expect(limits.ThrottlingBurstLimit, key).toBeLessThan(defaults.ThrottlingBurstLimit);
+    }
+    const websocket = template.Resources.WebsocketsDeploymentStage?.Properties.DefaultRouteSettings;
+    expect(websocket.ThrottlingRateLimit).toBeGreaterThan(0);
+    // CORS: the dashboard's CloudFront origin only (params.dashboardOrigin overrides it).
+    const cors = template.Resources.HttpApi?.Properties.CorsConfiguration;
+    expect(cors.AllowOrigins).toEqual([
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder
+      { 'Fn::Sub': 'https://${DashboardDistribution.DomainName}' },
+    ]);
+    expect(JSON.stringify(cors)).not.toContain('"*"');
+  });
+
+  it('alarms on IoT authorisation and rule failures, API 5xx and 4xx, stream lag and every function', () => {
+    const alarms = resources('AWS::CloudWatch::Alarm').map(([id, alarm]) => ({
+      id,
+      ...alarm.Properties,
+    }));
+    const topic = [{ Ref: 'AlarmTopic' }];
+    for (const alarm of alarms) expect(alarm.AlarmActions, alarm.id).toEqual(topic);
+    const metricsOf = (alarm: Json): string[] =>
+      alarm.MetricName
+        ? [`${alarm.Namespace} ${alarm.MetricName}`]
+        : alarm.Metrics.filter((m: Json) => m.MetricStat).map(
+            (m: Json) => `${m.MetricStat.Metric.Namespace} ${m.MetricStat.Metric.MetricName}`,
+          );
+    const byId = (id: string) => alarms.find((alarm) => alarm.id === id);
+    expect(metricsOf(byId('IotAuthorizationFailuresAlarm'))).toEqual([
+      'AWS/IoT Connect.AuthError',
+      'AWS/IoT PublishIn.AuthError',
+      'AWS/IoT Subscribe.AuthError',
+    ]);
+    expect(metricsOf(byId('Api5xxAlarm'))).toEqual(['AWS/ApiGateway 5xx']);
+    expect(metricsOf(byId('Api4xxAlarm'))).toEqual(['AWS/ApiGateway 4xx']);
+    for (const id of ['Api5xxAlarm', 'Api4xxAlarm']) {
+      expect(byId(id)?.Dimensions, id).toEqual([
+        { Name: 'ApiId', Value: { Ref: 'HttpApi' } },
+        { Name: 'Stage', Value: '$default' },
+      ]);
+    }
+    expect(byId('IngestIteratorAgeAlarm')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'IteratorAge',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'IngestLambdaFunction' } }],
+    });
+    // Rule alarms: Metrics Insights queries over every topic rule of the template.
+    const ruleNames = resources('AWS::IoT::TopicRule').map(([, rule]) => rule.Properties.RuleName);
+    expect(ruleNames.length).toBeGreaterThan(0);
+    for (const [id, metric] of [
+      ['IotRuleActionFailuresAlarm', 'Failure'],
+      ['IotRuleErrorActionFailuresAlarm', 'ErrorActionFailure'],
+      ['IotRuleThrottledAlarm', 'RuleMessageThrottled'],
+    ] as const) {
+      const query: string = byId(id)?.Metrics[0].Expression;
+      expect(query, id).toMatch(new RegExp(`^SELECT SUM\\(${metric}\\) FROM SCHEMA\\("AWS/IoT"`));
+      for (const rule of ruleNames) expect(query, id).toContain(`RuleName = '${rule}'`);
+    }
+    for (const [id] of resources('AWS::Lambda::Function')) {
+      for (const metric of ['Errors', 'Throttles']) {
+        expect(alarms, `${metric} alarm for ${id}`).toContainEqual(
+          expect.objectContaining({
+            Namespace: 'AWS/Lambda',
+            MetricName: metric,
+            Dimensions: [{ Name: 'FunctionName', Value: { Ref: id } }],
+          }),
+        );
+      }
+    }
+  });
+
+  it('packages the device policy that infra/iot-device-policy.yml describes', async () => {
+    // test/iot-device-policy.test.ts evaluates the file; this ties it to the template.
+    const packaged = template.Resources.IotDevicePolicy;
+    expect(packaged).toEqual(await devicePolicyResource('prod'));
+    const retained = packaged?.Properties.PolicyDocument.Statement.filter((statement: Json) =>
+      [statement.Action].flat().includes('iot:RetainPublish'),
+    );
+    expect(
+      retained.flatMap(policyResources).map((r: string) => r.replace(/^.*:topic\//, '')),
+    ).toEqual([
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an IoT policy variable
+      'devices/${!iot:Connection.Thing.ThingName}/status',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an IoT policy variable
+      'devices/${!iot:Connection.Thing.ThingName}/discovery',
+    ]);
   });
 
   it('ships one small bundle per function, without source maps', async () => {

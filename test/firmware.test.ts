@@ -283,6 +283,9 @@ describe('virtual device against a real Mosquitto', () => {
       url,
       '--interval-ms',
       String(INTERVAL_MS),
+      // The one-reading mode (a state message per reading); the default batching is below.
+      '--batch',
+      '1',
       '--stats-ms',
       '250',
       '--buffer',
@@ -488,24 +491,49 @@ describe('virtual device against a real Mosquitto', () => {
     expect(offline).toBeTruthy();
   });
 
-  it('exits cleanly on SIGTERM and announces offline itself', async () => {
+  it('batches readings by default and sends the partial batch on SIGTERM before offline', async () => {
     const id = `${deviceId}-term`;
     const watcher = mqtt.connect(url, {
       clientId: `fw-test-term-${process.pid}`,
       protocolVersion: 4,
     });
     extraClients.push(watcher);
-    const statuses: string[] = [];
-    watcher.on('message', (_topic, payload) => statuses.push(payload.toString()));
+    const messages: Array<{ topic: string; payload: string }> = [];
+    watcher.on('message', (topic, payload) =>
+      messages.push({ topic, payload: payload.toString() }),
+    );
+    const statuses = () =>
+      messages.filter((m) => m.topic === `devices/${id}/status`).map((m) => m.payload);
     await new Promise<void>((resolve) => watcher.once('connect', () => resolve()));
-    await watcher.subscribeAsync(`devices/${id}/status`, { qos: 1 });
+    await watcher.subscribeAsync(`devices/${id}/#`, { qos: 1 });
+    // No --batch: the firmware's default, whose batch neither fills (3 readings a round)
+    // nor ages (a minute) before the SIGTERM.
     const d = new VirtualDevice(['--device-id', id, '--mqtt', url, '--interval-ms', '500']);
     extraDevices.push(d);
+    const started = await d.waitForEvent('started', (e) => e.event === 'started');
+    expect(started.batch).toBeGreaterThan(6);
     await d.waitForEvent('connected', (e) => e.event === 'connected');
-    await waitFor('online', () => statuses.includes('online'), 5_000);
+    await waitFor('online', () => statuses().includes('online'), 5_000);
+    await d.waitForEvent('two rounds', (e) => e.event === 'stats' && Number(e.buffered) >= 6);
+    expect(messages.filter((m) => m.topic.endsWith('/telemetry'))).toEqual([]);
     const result = await d.kill('SIGTERM');
     expect(result.code).toBe(0);
     expect(d.events.at(-1)?.event).toBe('stopped');
-    await waitFor('offline', () => statuses.at(-1) === 'offline', 5_000);
+    expect(d.events.at(-1)?.buffered).toBe(0);
+    await waitFor('offline', () => statuses().at(-1) === 'offline', 5_000);
+    const telemetry = messages.filter((m) => m.topic === `devices/${id}/telemetry`);
+    expect(telemetry.length).toBe(1);
+    const rounds = [JSON.parse(telemetry[0]!.payload)].flat();
+    expect(rounds.length).toBeGreaterThanOrEqual(2);
+    for (const round of rounds)
+      expect(Object.keys(round.values).sort()).toEqual([...SENSORS].sort());
+    // Sensor readings went only into the batch, never as single state messages.
+    expect(messages.filter((m) => SENSORS.some((s) => m.topic.endsWith(`/${s}/state`)))).toEqual(
+      [],
+    );
+    const offlineAt = messages.findIndex(
+      (m) => m.topic.endsWith('/status') && m.payload === 'offline',
+    );
+    expect(messages.indexOf(telemetry[0]!)).toBeLessThan(offlineAt);
   });
 });

@@ -27,7 +27,14 @@ const firmwareDir = path.join(import.meta.dirname, '..', 'firmware');
  */
 async function buildVirtualDevice(): Promise<void> {
   try {
-    await promisify(execFile)('make', ['-j2', '-C', firmwareDir, 'virtual-device']);
+    // mqtt-operations (the firmware's MQTT operations, for the IoT policy test) shares its objects.
+    await promisify(execFile)('make', [
+      '-j2',
+      '-C',
+      firmwareDir,
+      'virtual-device',
+      'mqtt-operations',
+    ]);
   } catch (error) {
     const { message, stdout, stderr } = error as Error & { stdout?: string; stderr?: string };
     throw new Error(

@@ -26,7 +26,7 @@ beforeAll(async () => {
   server = await influxUrl();
   client = new InfluxClient({ url: server.url, database });
   await ensureTimeseriesSchema(client, { database });
-  store = new InfluxReadingStore({ client, refreshLateRollups: false });
+  store = new InfluxReadingStore({ client });
 });
 
 afterAll(async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { InfluxRollups } from '../shared/timeseries/adapters/influx-tiers.ts';
 import {
   BeyondRetentionError,
   FieldTypeConflictError,
@@ -33,11 +34,7 @@ import {
 } from '../shared/timeseries/line-protocol.ts';
 import { InvalidReadingError, type Reading, readingToLine } from '../shared/timeseries/reading.ts';
 import { TooManyPointsError } from '../shared/timeseries/reading-store.ts';
-import {
-  backfillRollups,
-  DEFAULT_RETENTION_PLANS,
-  ensureTimeseriesSchema,
-} from '../shared/timeseries/schema.ts';
+import { ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 
 /** The InfluxDB the global setup started (a missing influxd fails the run there). */
 async function influxUrl(): Promise<{ url: string; stop(): Promise<void> }> {
@@ -58,8 +55,7 @@ beforeAll(async () => {
   server = await influxUrl();
   client = new InfluxClient({ url: server.url, database, timeoutMs: 10_000 });
   await ensureTimeseriesSchema(client, { database });
-  // The test controls rollups itself; the automatic refresh has a test of its own.
-  store = new InfluxReadingStore({ client, refreshLateRollups: false });
+  store = new InfluxReadingStore({ client });
 });
 
 afterAll(async () => {
@@ -238,11 +234,17 @@ describe('InfluxQL builder', () => {
 });
 
 describe('schema', () => {
-  it('creates the plan and rollup policies and CQs, idempotently, correcting durations', async () => {
+  it('creates the plan and rollup policies idempotently, correcting durations, and drops the old CQs', async () => {
     const other = `${database}_schema`;
     const otherClient = new InfluxClient({ url: server.url, database: other });
     try {
       await ensureTimeseriesSchema(otherClient, { database: other });
+      // A rollup continuous query an earlier version created, and one of the operator's own.
+      for (const name of ['cq_free_plan_5m', 'operator_cq']) {
+        await otherClient.query(
+          `CREATE CONTINUOUS QUERY "${name}" ON "${other}" BEGIN SELECT mean("value") INTO "${other}"."free_plan_5m"."sensor_data" FROM "${other}"."free_plan"."sensor_data" GROUP BY time(5m), * END` as never,
+        );
+      }
       // A policy shortened by hand is put back.
       await otherClient.query(
         alterRetentionPolicy({ database: other, name: 'starter_plan', duration: '7d' }),
@@ -270,19 +272,7 @@ describe('schema', () => {
 
       const [cqs] = await otherClient.query(showContinuousQueries());
       const mine = cqs?.series.find((series) => series.name === other);
-      const queries = mine ? rowsOf(mine) : [];
-      expect(queries.map((row) => row.name).sort()).toEqual(
-        DEFAULT_RETENTION_PLANS.flatMap((plan) => [
-          `cq_${plan.policy}_1h`,
-          `cq_${plan.policy}_5m`,
-        ]).sort(),
-      );
-      const fiveMinute = String(queries.find((row) => row.name === 'cq_free_plan_5m')?.query);
-      expect(fiveMinute).toContain('RESAMPLE EVERY 5m FOR 30m');
-      expect(fiveMinute).toContain('GROUP BY time(5m), *');
-      for (const fn of ['mean', 'min', 'max', 'count', 'sum', 'last']) {
-        expect(fiveMinute).toContain(`${fn}(value) AS ${fn}`);
-      }
+      expect((mine ? rowsOf(mine) : []).map((row) => row.name)).toEqual(['operator_cq']);
     } finally {
       await otherClient.query(dropDatabase(other)).catch(() => {});
     }
@@ -627,7 +617,7 @@ describe('reading store', () => {
       expect(Object.is(point.value, values[index])).toBe(true);
     });
 
-    const small = new InfluxReadingStore({ client, maxPoints: 3, refreshLateRollups: false });
+    const small = new InfluxReadingStore({ client, maxPoints: 3 });
     const query = {
       tenantId: t,
       deviceId: 'COMP_001',
@@ -643,7 +633,7 @@ describe('reading store', () => {
     ).toBeLessThanOrEqual(3);
   });
 
-  it('computes rollups by backfill and serves long spans from them', async () => {
+  it('computes rollups by the platform and serves long spans from them', async () => {
     const t = tenant();
     const day = Math.floor(Date.now() / DAY) * DAY - 10 * DAY;
     // Hour h of the day holds minutes 0, 10, 20 with values h, h+1, h+2 (and a 4th at 50 for h even).
@@ -664,7 +654,7 @@ describe('reading store', () => {
       reading({ tenantId: t, entityId: 'mode', entityType: 'text', value: 'on', timeMs: day }),
     );
     await store.writeReadings(readings);
-    await backfillRollups(client, { database, from: day, to: day + DAY, tenantId: t });
+    await new InfluxRollups(client, database).recompute(t, 'free_plan', day, day + DAY);
 
     const numeric = readings.filter((r) => r.entityType === 'sensor');
     const hourly = (hour: number) =>
@@ -736,7 +726,7 @@ describe('reading store', () => {
     ]);
   });
 
-  it('fills the recent tail the CQs have not written yet from raw points', async () => {
+  it('fills the recent tail the rollup function has not written yet from raw points', async () => {
     const t = tenant();
     const now = Date.now();
     const recent = [now - 20 * MINUTE, now - 10 * MINUTE, now - MINUTE];
@@ -755,36 +745,6 @@ describe('reading store', () => {
     expect(answer.source).toBe('5m');
     const points = answer.series[0]?.points ?? [];
     expect(points.reduce((sum, point) => sum + (point.value as number), 0)).toBe(3);
-  });
-
-  it('refreshes the rollups of readings that arrive after the CQs stopped looking', async () => {
-    const t = tenant();
-    const refreshing = new InfluxReadingStore({ client });
-    const late = Math.floor(Date.now() / HOUR) * HOUR - 5 * HOUR;
-    await refreshing.writeReadings([
-      reading({ tenantId: t, value: 10, timeMs: late + MINUTE }),
-      reading({ tenantId: t, value: 20, timeMs: late + 2 * MINUTE }),
-    ]);
-    const answer = await refreshing.series({
-      tenantId: t,
-      deviceId: 'COMP_001',
-      from: new Date(late - 2 * DAY),
-      to: new Date(late + HOUR),
-      every: '1h',
-      retentionPolicy: 'free_plan',
-    });
-    expect(answer.source).toBe('5m');
-    expect(answer.series[0]?.points).toEqual([{ time: new Date(late).toISOString(), value: 15 }]);
-    const hourly = await refreshing.series({
-      tenantId: t,
-      deviceId: 'COMP_001',
-      from: new Date(late - 40 * DAY + DAY),
-      to: new Date(late + HOUR),
-      retentionPolicy: 'free_plan',
-      fn: 'max',
-    });
-    expect(hourly.source).toBe('1h');
-    expect(hourly.series[0]?.points).toEqual([{ time: new Date(late).toISOString(), value: 20 }]);
   });
 
   it('aggregates switch states', async () => {
@@ -818,73 +778,5 @@ describe('reading store', () => {
     expect(await value('mean')).toEqual([0.75]);
     expect(await value('min')).toEqual([false]);
     expect(await value('max')).toEqual([true]);
-  });
-
-  it('moves a tenant between plans without losing visible points or doubling any', async () => {
-    const t = tenant();
-    const now = Date.now();
-    const times = [now - 60 * DAY, now - 20 * DAY, now - 2 * DAY, now - 10 * MINUTE];
-    await store.writeReadings([
-      ...times.map((timeMs, index) =>
-        reading({ tenantId: t, value: index, timeMs, retentionPolicy: 'starter_plan' }),
-      ),
-      reading({
-        tenantId: t,
-        entityId: 'relay',
-        entityType: 'switch',
-        value: true,
-        timeMs: now - 3 * DAY,
-        triggeredBy: 'user_1',
-        retentionPolicy: 'starter_plan',
-      }),
-    ]);
-    await backfillRollups(client, {
-      database,
-      from: now - 61 * DAY,
-      to: now,
-      tenantId: t,
-      policies: ['starter_plan'],
-    });
-    const bystander = tenant();
-    await store.writeReadings([
-      reading({
-        tenantId: bystander,
-        value: 99,
-        timeMs: now - 60 * DAY,
-        retentionPolicy: 'starter_plan',
-      }),
-    ]);
-
-    // Downgrade: what free keeps (30 days) follows, the rest is gone everywhere.
-    await store.moveTenant(t, 'starter_plan', 'free_plan');
-    const visible = (await stored(t, 'free_plan')).map((row) => [row.time, row.value]);
-    expect(visible).toEqual(times.slice(1).map((time, index) => [time, index + 1]));
-    expect(await stored(t, 'free_plan', 'relay_states', 'triggered_by')).toEqual([
-      { entity: 'relay', time: now - 3 * DAY, value: 'user_1' },
-    ]);
-    const rolledUp = await stored(t, 'free_plan_1h', 'sensor_data', 'count');
-    expect(rolledUp.map((row) => [row.time, row.value])).toEqual(
-      times.slice(1).map((time) => [Math.floor(time / HOUR) * HOUR, 1]),
-    );
-    expect((await stored(t, 'starter_plan')).map((row) => row.value)).toEqual([1, 2, 3]);
-    expect((await stored(bystander, 'starter_plan')).map((row) => row.value)).toEqual([99]);
-
-    const week = await store.series({
-      tenantId: t,
-      deviceId: 'COMP_001',
-      from: new Date(now - 7 * DAY),
-      to: new Date(now),
-      every: '1d',
-      fn: 'count',
-      retentionPolicy: 'free_plan',
-    });
-    expect(week.source).toBe('5m');
-    const counts = week.series.find((s) => s.entity_id === 'temp_oil')?.points;
-    expect(counts?.reduce((sum, point) => sum + (point.value as number), 0)).toBe(2);
-
-    // And back up again: no point doubles.
-    await store.writeReadings([reading({ tenantId: t, value: 4, timeMs: now - 5 * MINUTE })]);
-    await store.moveTenant(t, 'free_plan', 'starter_plan');
-    expect((await stored(t, 'starter_plan')).map((row) => row.value)).toEqual([1, 2, 3, 4]);
   });
 });

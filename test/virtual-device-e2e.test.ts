@@ -11,13 +11,15 @@ import { unique } from './support/stack-env.ts';
 /**
  * The firmware's virtual device (the real C++ core over libmosquitto) against the whole
  * local stack: registered through the API, it announces itself by discovery, its readings
- * are served back, a command reaches its relay, a 30-second broker freeze loses and
- * duplicates nothing, and a SIGKILL shows it offline through its last will.
+ * (in telemetry batches, the firmware's default) are served back, a command reaches its
+ * relay, a 30-second broker freeze loses and duplicates nothing, and a SIGKILL shows it
+ * offline through its last will.
  */
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const launcher = path.join(repoRoot, 'firmware', 'host', 'run-virtual-device.mjs');
 const SENSORS = ['temperature', 'pressure', 'vibration'];
 const INTERVAL_MS = 500;
+const BATCH_AGE_MS = 2000;
 
 interface DeviceEvent {
   event: string;
@@ -62,6 +64,10 @@ function runDevice(extra: string[] = []): RunningDevice {
       String(INTERVAL_MS),
       '--stats-ms',
       '500',
+      // The default batching (telemetry messages of up to 60 readings), with a short age
+      // so that readings arrive within the test's patience: 4 rounds a message.
+      '--batch-age-ms',
+      String(BATCH_AGE_MS),
       // Quick reconnection once the broker answers again; the outage itself is 30 s.
       '--backoff-base-ms',
       '100',
@@ -292,11 +298,12 @@ describe('the virtual device through the local stack', () => {
       thawedAt = Date.now();
     }
     await first.next((e) => e.event === 'connected' && Number(e.connections) >= 2, 30_000, from);
-    // Until the backlog is acknowledged (the stats come right after a sampling round, so one
-    // round may still wait), then a few seconds more of normal operation.
+    // Until the backlog is acknowledged (what remains is the batch still filling: the rounds
+    // of one batch age and the one just sampled), then a few seconds more of normal operation.
     const after = first.events.length;
+    const filling = SENSORS.length * (BATCH_AGE_MS / INTERVAL_MS + 1);
     await first.next(
-      (e) => e.event === 'stats' && Number(e.buffered) <= SENSORS.length && e.inflight === 0,
+      (e) => e.event === 'stats' && Number(e.buffered) <= filling && e.inflight === 0,
       30_000,
       after,
     );

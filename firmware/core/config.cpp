@@ -75,8 +75,10 @@ const std::vector<ConfigKey>& configKeys() {
       {"client_cert", "PEM device certificate (AWS IoT)", false, true},
       {"client_key", "PEM device private key (AWS IoT)", true, true},
       {"interval_ms", "sampling interval in ms (100..3600000)", false, false},
-      {"batch", "readings per telemetry message, 1 = one state message each (1..50)", false,
+      {"batch", "readings per telemetry message, 1 = one state message each (1..100)", false,
        false},
+      {"batch_age_ms", "longest a reading waits for its telemetry message (0..3600000 ms)",
+       false, false},
       {"buffer", "readings kept while offline (10..5000, applied at boot)", false, false},
       {"sensors", "hw (wired sensors) or sim (simulated machine, for demos)", false, false},
   };
@@ -121,7 +123,10 @@ std::string validateConfigValue(const std::string& key, const std::string& value
     if (!parseBrokerUrl(value, u)) return "expected mqtt://host[:port] or mqtts://host[:port]";
   }
   if (key == "interval_ms" && !parseUint(value, 100, 3600000, n)) return "expected 100..3600000";
-  if (key == "batch" && !parseUint(value, 1, 50, n)) return "expected 1..50";
+  if (key == "batch" && !parseUint(value, 1, kMaxBatchReadings, n)) return "expected 1..100";
+  if (key == "batch_age_ms" && !parseUint(value, 0, kMaxBatchAgeMs, n)) {
+    return "expected 0..3600000";
+  }
   if (key == "buffer" && !parseUint(value, 10, 5000, n)) return "expected 10..5000";
   if ((key == "ca_cert" || key == "client_cert" || key == "client_key") && !looksLikePem(value)) {
     return "expected a PEM block (-----BEGIN ... -----END ...)";
@@ -153,7 +158,8 @@ DeviceConfig loadConfig(KeyValueStore& store) {
   if (store.get("sensors", v) && (v == "hw" || v == "sim")) c.sensors = v;
   uint32_t n;
   if (store.get("interval_ms", v) && parseUint(v, 100, 3600000, n)) c.intervalMs = n;
-  if (store.get("batch", v) && parseUint(v, 1, 50, n)) c.batch = n;
+  if (store.get("batch", v) && parseUint(v, 1, kMaxBatchReadings, n)) c.batch = n;
+  if (store.get("batch_age_ms", v) && parseUint(v, 0, kMaxBatchAgeMs, n)) c.batchAgeMs = n;
   if (store.get("buffer", v) && parseUint(v, 10, 5000, n)) c.buffer = n;
   return c;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "batching.hpp"
 #include "interfaces.hpp"
 
 namespace es {
@@ -42,7 +43,8 @@ struct DeviceConfig {
   std::string clientCert;
   std::string clientKey;
   uint32_t intervalMs = 5000;
-  uint32_t batch = 1;
+  uint32_t batch = kDefaultBatchReadings;
+  uint32_t batchAgeMs = kDefaultBatchMaxAgeMs;
   uint32_t buffer = 500;
   std::string sensors = "sim";
 };

@@ -276,12 +276,19 @@ double DeviceCore::readingEpoch(const Reading& r) {
   return now - static_cast<double>(clock_.monotonicMs() - r.monoMs) / 1000.0;
 }
 
-void DeviceCore::flush() {
+void DeviceCore::flush(bool force) {
   while (state_ == State::Online && inflight_.size() < opt_.maxInflight && !buffer_.empty()) {
     const uint64_t frontSeq = buffer_.front().seq;
     const size_t from = nextToSend_ > frontSeq ? static_cast<size_t>(nextToSend_ - frontSeq) : 0;
     if (from >= buffer_.size()) break;
-    const size_t count = opt_.batch > 1 ? std::min<size_t>(opt_.batch, buffer_.size() - from) : 1;
+    const size_t waiting = buffer_.size() - from;
+    // A partial batch waits for more readings until its oldest reading is old enough;
+    // readings buffered while offline are old already, so a backlog goes out at once.
+    if (opt_.batch > 1 && waiting < opt_.batch && !force &&
+        !reached(clock_.monotonicMs(), buffer_.at(from).monoMs + opt_.batchMaxAgeMs)) {
+      break;
+    }
+    const size_t count = opt_.batch > 1 ? std::min<size_t>(opt_.batch, waiting) : 1;
     if (!publishReadings(from, count)) break;
   }
 }
@@ -371,6 +378,9 @@ void DeviceCore::emitStats() {
 
 void DeviceCore::shutdown(uint32_t maxWaitMs) {
   if (state_ == State::Online) {
+    // Readings waiting for their batch to fill would die with the process: send them first
+    // (in order, so the acknowledgement of "offline" below follows theirs).
+    flush(true);
     const PublishResult r = mqtt_.publish(topics_.status(), "offline", 1, true);
     if (r.accepted && r.ackId > 0) {
       offlineAckId_ = r.ackId;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backoff.hpp"
+#include "batching.hpp"
 #include "entity.hpp"
 #include "interfaces.hpp"
 #include "payloads.hpp"
@@ -52,7 +53,10 @@ struct CoreOptions {
   std::string username;
   std::string password;
   uint32_t intervalMs = 5000;
-  uint32_t batch = 1;          // 1: one state message per reading; >1: telemetry batches
+  // 1: one state message per reading. >1: telemetry messages of up to `batch` readings,
+  // sent when that many are waiting or the oldest has waited batchMaxAgeMs, whichever first.
+  uint32_t batch = kDefaultBatchReadings;
+  uint32_t batchMaxAgeMs = kDefaultBatchMaxAgeMs;
   size_t bufferCapacity = 500;
   uint32_t backoffBaseMs = 1000;
   uint32_t backoffCapMs = 60000;
@@ -103,7 +107,8 @@ class DeviceCore : public MqttListener {
   void attemptConnect();
   void connectFailed(const std::string& reason);
   void scheduleReconnect(const char* event, const std::string& reason);
-  void flush();
+  // force: send a partial batch now instead of waiting for it to fill or age (shutdown).
+  void flush(bool force = false);
   bool publishReadings(size_t from, size_t count);
   void completeUpTo(uint64_t lastSeq);
   void drainCompleted();

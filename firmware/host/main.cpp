@@ -76,7 +76,8 @@ const char* kUsage =
     "usage: virtual-device --device-id ID [--username U] [--password P]\n"
     "                      [--mqtt mqtt://127.0.0.1:1883 | mqtts://host:8883]\n"
     "                      [--ca FILE] [--cert FILE] [--key FILE]\n"
-    "                      [--interval-ms N] [--batch N] [--buffer N] [--stats-ms N]\n"
+    "                      [--interval-ms N] [--batch N] [--batch-age-ms N] [--buffer N]\n"
+    "                      [--stats-ms N]\n"
     "                      [--fault spike|drift|stuck] [--fault-after-s N]\n"
     "                      [--fault-entity temperature|pressure|vibration]\n"
     "                      [--degrade-per-hour X] [--backoff-base-ms N] [--backoff-max-ms N]\n"
@@ -126,7 +127,7 @@ void followParent() {
 
 int main(int argc, char** argv) {
   static const char* known[] = {"device-id", "username", "password", "mqtt", "ca", "cert", "key",
-                                "interval-ms", "batch", "buffer", "stats-ms", "fault",
+                                "interval-ms", "batch", "batch-age-ms", "buffer", "stats-ms", "fault",
                                 "fault-after-s", "fault-entity", "degrade-per-hour",
                                 "backoff-base-ms", "backoff-max-ms", "name", "type", "seed"};
   std::map<std::string, std::string> args;
@@ -185,7 +186,9 @@ int main(int argc, char** argv) {
   opt.info.type = strArg(args, "type", "virtual-compressor");
   opt.info.firmware = std::string(es::kFirmwareVersion) + "-host";
   opt.intervalMs = uintArg(args, "interval-ms", 1000, 10, 3600000);
-  opt.batch = uintArg(args, "batch", 1, 1, 500);
+  opt.batch = uintArg(args, "batch", es::kDefaultBatchReadings, 1, 500);
+  opt.batchMaxAgeMs =
+      uintArg(args, "batch-age-ms", es::kDefaultBatchMaxAgeMs, 0, es::kMaxBatchAgeMs);
   opt.bufferCapacity = uintArg(args, "buffer", 1000, 1, 10000000);
   opt.statsIntervalMs = uintArg(args, "stats-ms", 1000, 0, 3600000);
   opt.backoffBaseMs = uintArg(args, "backoff-base-ms", 250, 1, 3600000);
@@ -231,6 +234,7 @@ int main(int argc, char** argv) {
         .key("mqtt").value(mqttUrl)
         .key("interval_ms").value(static_cast<unsigned long long>(opt.intervalMs))
         .key("batch").value(static_cast<unsigned long long>(opt.batch))
+        .key("batch_age_ms").value(static_cast<unsigned long long>(opt.batchMaxAgeMs))
         .key("buffer").value(static_cast<unsigned long long>(opt.bufferCapacity))
         .key("fault").value(es::faultKindName(fault))
         .key("pid").value(static_cast<long long>(getpid()))

@@ -374,6 +374,7 @@ void startDevice() {
   opt.password = config.mqttPass;
   opt.intervalMs = config.intervalMs;
   opt.batch = config.batch;
+  opt.batchMaxAgeMs = config.batchAgeMs;
   opt.bufferCapacity = config.buffer;
   opt.backoffBaseMs = 1000;
   opt.backoffCapMs = 60000;

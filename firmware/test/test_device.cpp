@@ -229,6 +229,94 @@ TEST_CASE("batch mode sends telemetry arrays grouped by sampling round") {
   CHECK(r.core->sent() >= 6);
 }
 
+TEST_CASE("by default readings wait for a full telemetry batch") {
+  Rig r;
+  r.options.batch = es::CoreOptions().batch;
+  r.options.batchMaxAgeMs = es::CoreOptions().batchMaxAgeMs;
+  REQUIRE(r.options.batch == es::kDefaultBatchReadings);
+  REQUIRE(r.options.batch > 1);
+  r.core.reset(new es::DeviceCore(r.options, r.entities, r.mqtt, r.clock, r.rng, r.sensors,
+                                  &r.actuators, &r.events));
+  r.core->begin();
+  // Three sensors a second: the batch fills before it is old enough to go out partial.
+  const uint32_t rounds = es::kDefaultBatchReadings / 3;
+  REQUIRE(rounds * r.options.intervalMs < es::kDefaultBatchMaxAgeMs);
+  for (uint32_t i = 0; i < rounds - 1; ++i) {
+    r.core->loop();
+    r.clock.advance(r.options.intervalMs);
+  }
+  CHECK(r.core->buffered() == es::kDefaultBatchReadings - 3);
+  CHECK(r.mqtt.onTopic("devices/dev-1/telemetry").empty());
+  CHECK(r.mqtt.onTopic("devices/dev-1/temperature/state").empty());
+  r.core->loop();  // the last round fills the batch
+  auto tele = r.mqtt.onTopic("devices/dev-1/telemetry");
+  REQUIRE(tele.size() == 1);
+  json j = json::parse(tele[0].payload);
+  REQUIRE(j.size() == rounds);
+  CHECK(j[0]["values"].size() == 3);
+  CHECK(j[rounds - 1]["values"]["vibration"] == static_cast<double>(es::kDefaultBatchReadings - 1));
+  r.mqtt.ackAll();
+  CHECK(r.core->sent() == es::kDefaultBatchReadings);
+}
+
+TEST_CASE("a partial batch goes out when its oldest reading reaches the batch age") {
+  Rig r(100, 60);
+  r.options.batchMaxAgeMs = 5000;
+  r.core.reset(new es::DeviceCore(r.options, r.entities, r.mqtt, r.clock, r.rng, r.sensors,
+                                  &r.actuators, &r.events));
+  r.core->begin();
+  r.core->loop();  // first round sampled, connect started
+  const uint32_t firstReadingAt = r.core->buffer().front().monoMs;
+  while (r.clock.mono - firstReadingAt < 5000 - 1) {
+    r.clock.advance(1);
+    r.core->loop();
+  }
+  CHECK(r.mqtt.onTopic("devices/dev-1/telemetry").empty());
+  r.clock.advance(1);
+  r.core->loop();
+  auto tele = r.mqtt.onTopic("devices/dev-1/telemetry");
+  REQUIRE(tele.size() == 1);
+  // Rounds at 0, 1, ..., 5 s after the first: six rounds of three sensors.
+  CHECK(json::parse(tele[0].payload).size() == 6);
+  r.mqtt.ackAll();
+  CHECK(r.core->sent() == 18);
+}
+
+TEST_CASE("batch age 0 sends whatever is waiting at once") {
+  Rig r(100, 60);
+  r.options.batchMaxAgeMs = 0;
+  r.core.reset(new es::DeviceCore(r.options, r.entities, r.mqtt, r.clock, r.rng, r.sensors,
+                                  &r.actuators, &r.events));
+  r.core->begin();
+  r.core->loop();
+  r.core->loop();
+  auto tele = r.mqtt.onTopic("devices/dev-1/telemetry");
+  REQUIRE(tele.size() == 1);
+  // One sampling round: a single telemetry object.
+  CHECK(json::parse(tele[0].payload)["values"].size() == 3);
+}
+
+TEST_CASE("shutdown sends a partial batch before announcing offline") {
+  Rig r(100, 60);
+  r.options.batchMaxAgeMs = 60000;
+  r.core.reset(new es::DeviceCore(r.options, r.entities, r.mqtt, r.clock, r.rng, r.sensors,
+                                  &r.actuators, &r.events));
+  r.core->begin();
+  r.core->loop();
+  r.core->loop();
+  r.clock.advance(1000);
+  r.core->loop();
+  CHECK(r.mqtt.onTopic("devices/dev-1/telemetry").empty());
+  r.core->shutdown(0);
+  REQUIRE(r.mqtt.published.size() >= 2);
+  const auto& last = r.mqtt.published.back();
+  const auto& beforeLast = r.mqtt.published[r.mqtt.published.size() - 2];
+  CHECK(beforeLast.topic == "devices/dev-1/telemetry");
+  CHECK(json::parse(beforeLast.payload).size() == 2);
+  CHECK(last.topic == "devices/dev-1/status");
+  CHECK(last.payload == "offline");
+}
+
 TEST_CASE("clients without acknowledgements complete on acceptance") {
   Rig r;
   r.mqtt.acksEnabled = false;

@@ -34,7 +34,7 @@ export async function handler(event: CloudFormationCustomResourceEvent, context:
         );
       });
       await Promise.race([
-        migrateAll(migrationTargets(), (message) => log.info(message)),
+        migrationTargets().then((targets) => migrateAll(targets, (message) => log.info(message))),
         deadline,
       ]);
     } catch (error) {

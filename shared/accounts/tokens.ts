@@ -17,31 +17,42 @@ interface AccessTokenClaims extends JWTPayload {
 
 const ALGORITHM = 'ES256';
 
-export interface TokenSettings {
+export type TokenSettings = {
   issuer: string;
   audience: string;
   ttlSeconds: number;
-  /** Private JWK (JSON text) with `kid`; its public half is what the JWKS publishes. */
-  privateJwk: string;
-}
+} & (
+  | {
+      /** Private JWK (JSON text) with `kid`: signs; its public half is what the JWKS publishes. */
+      privateJwk: string;
+    }
+  | {
+      /** The public JWKS (JSON text) alone: verifies, never signs (every function but auth). */
+      publicJwks: string;
+    }
+);
 
 /** Issues and verifies access tokens with one asymmetric key; the algorithm is pinned. */
 export class AccessTokens {
   readonly #settings: TokenSettings;
-  readonly #privateJwk: JWK;
-  readonly #publicJwk: JWK;
+  readonly #privateJwk: JWK | undefined;
+  readonly #publicJwks: JWK[];
   readonly #keySet: ReturnType<typeof createLocalJWKSet>;
   #privateKey: Promise<CryptoKey | Uint8Array> | undefined;
 
   constructor(settings: TokenSettings) {
     this.#settings = settings;
-    this.#privateJwk = JSON.parse(settings.privateJwk) as JWK;
-    if (!this.#privateJwk.kid || !this.#privateJwk.d || this.#privateJwk.crv !== 'P-256') {
-      throw new Error('JWT_PRIVATE_JWK must be a P-256 private JWK with a kid');
+    if ('privateJwk' in settings) {
+      this.#privateJwk = JSON.parse(settings.privateJwk) as JWK;
+      if (!this.#privateJwk.kid || !this.#privateJwk.d || this.#privateJwk.crv !== 'P-256') {
+        throw new Error('JWT_PRIVATE_JWK must be a P-256 private JWK with a kid');
+      }
+      const { d: _private, ...publicPart } = this.#privateJwk;
+      this.#publicJwks = [{ ...publicPart, alg: ALGORITHM, use: 'sig' }];
+    } else {
+      this.#publicJwks = parsePublicJwks(settings.publicJwks);
     }
-    const { d: _private, ...publicPart } = this.#privateJwk;
-    this.#publicJwk = { ...publicPart, alg: ALGORITHM, use: 'sig' };
-    this.#keySet = createLocalJWKSet({ keys: [this.#publicJwk] });
+    this.#keySet = createLocalJWKSet({ keys: this.#publicJwks });
   }
 
   get ttlSeconds(): number {
@@ -49,13 +60,15 @@ export class AccessTokens {
   }
 
   jwks(): { keys: JWK[] } {
-    return { keys: [this.#publicJwk] };
+    return { keys: this.#publicJwks };
   }
 
   async issue(caller: Caller): Promise<string> {
+    if (!this.#privateJwk)
+      throw new Error('this function only verifies tokens: no JWT_PRIVATE_JWK');
     this.#privateKey ??= importJWK(this.#privateJwk, ALGORITHM);
     return new SignJWT({ tid: caller.tenantId, role: caller.role })
-      .setProtectedHeader({ alg: ALGORITHM, kid: this.#privateJwk.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: ALGORITHM, kid: this.#privateJwk.kid as string, typ: 'JWT' })
       .setSubject(String(caller.userId))
       .setIssuer(this.#settings.issuer)
       .setAudience(this.#settings.audience)
@@ -89,4 +102,30 @@ export class AccessTokens {
     }
     return { userId, tenantId: claims.tid, role };
   }
+}
+
+/** The verifying functions' keys: a JWKS of public P-256 keys, each with a kid, no private part. */
+function parsePublicJwks(text: string): JWK[] {
+  let keys: unknown;
+  try {
+    keys = (JSON.parse(text) as { keys?: unknown }).keys;
+  } catch {
+    keys = undefined;
+  }
+  const valid =
+    Array.isArray(keys) &&
+    keys.length > 0 &&
+    keys.every(
+      (key: JWK) =>
+        key &&
+        typeof key === 'object' &&
+        key.kty === 'EC' &&
+        key.crv === 'P-256' &&
+        key.kid &&
+        !key.d,
+    );
+  if (!valid) {
+    throw new Error('JWT_PUBLIC_JWKS must be {"keys":[...]} of public P-256 JWKs with a kid');
+  }
+  return (keys as JWK[]).map((key) => ({ ...key, alg: ALGORITHM, use: 'sig' }));
 }

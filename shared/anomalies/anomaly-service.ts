@@ -5,6 +5,7 @@ import { HttpError, notFound } from '../http/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { TrainedModel } from '../ml/model.ts';
 import type { HistoryPoint } from '../ml/training.ts';
+import { type TierRow, tiersOf } from '../timeseries/adapters/postgres-tenant-storage.ts';
 import type { PredictionStore } from '../timeseries/prediction-store.ts';
 import type { ReadingStore } from '../timeseries/reading-store.ts';
 import type { ModelStore } from './model-store.ts';
@@ -33,9 +34,8 @@ export type Train = (history: HistoryPoint[]) => Promise<TrainedModel>;
 const planRequired = (needed: string) =>
   new HttpError(403, 'plan_required', `This needs the ${needed} plan or higher; upgrade to use it`);
 
-interface DeviceRow {
+interface DeviceRow extends TierRow {
   device_id: string;
-  policy: string;
   level: AnomalyLevel;
   entity_type: string | null;
 }
@@ -58,9 +58,9 @@ export class AnomalyService {
   async #device(tenantId: number, deviceRowId: number, entityId?: string): Promise<DeviceRow> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rows } = await client.query<DeviceRow>(
-        `SELECT d.device_id, p.influx_retention_policy AS policy, p.anomaly_detection AS level,
+        `SELECT d.device_id, s.policy, s.prior_policy, s.prior_before, p.anomaly_detection AS level,
                 (SELECT e.entity_type FROM entities e WHERE e.device_id = d.id AND e.entity_id = $2) AS entity_type
-         FROM devices d, tenant_plan tp JOIN plans p ON p.name = tp.plan
+         FROM devices d, tenant_storage s, tenant_plan tp JOIN plans p ON p.name = tp.plan
          WHERE d.id = $1`,
         [deviceRowId, entityId ?? null],
       );
@@ -82,7 +82,7 @@ export class AnomalyService {
     const rows = await this.predictions.query({
       tenantId: caller.tenantId,
       deviceId: device.device_id,
-      retentionPolicy: device.policy,
+      ...tiersOf(device),
       from: query.from,
       to: query.to,
       entityIds: query.entityIds,
@@ -159,7 +159,7 @@ export class AnomalyService {
       entities: [{ entityId, entityType: device.entity_type as 'sensor' | 'number' }],
       from,
       to,
-      retentionPolicy: device.policy,
+      ...tiersOf(device),
     };
     // One-minute means: raw for one-minute sensors, and a chattier entity's month still
     // fits in one query (a longer span would otherwise be served from the 5m rollup).

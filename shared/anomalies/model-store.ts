@@ -3,12 +3,18 @@ import path from 'node:path';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseTrainedModel, type TrainedModel } from '../ml/model.ts';
 
-/** Port: where trained models are kept (a folder locally, S3 on AWS). */
-export interface ModelStore {
-  save(key: string, model: TrainedModel): Promise<void>;
+/**
+ * Port: where trained models are kept (a folder locally, S3 on AWS). One store per model
+ * kind, each checking what it loads with that kind's schema.
+ */
+export interface ModelStore<M = TrainedModel> {
+  save(key: string, model: M): Promise<void>;
   /** null when no model is stored under the key. */
-  load(key: string): Promise<TrainedModel | null>;
+  load(key: string): Promise<M | null>;
 }
+
+/** Checks a stored JSON document and returns it as a model, or throws. */
+export type ModelParser<M> = (json: unknown) => M;
 
 const SAFE_KEY = /^[a-zA-Z0-9/_:.-]{1,512}$/;
 
@@ -17,10 +23,13 @@ function checkKey(key: string): string {
   return key;
 }
 
-export class FileModelStore implements ModelStore {
-  constructor(private readonly dir: string) {}
+export class FileModelStore<M = TrainedModel> implements ModelStore<M> {
+  constructor(
+    private readonly dir: string,
+    private readonly parse: ModelParser<M> = parseTrainedModel as ModelParser<M>,
+  ) {}
 
-  async save(key: string, model: TrainedModel): Promise<void> {
+  async save(key: string, model: M): Promise<void> {
     const file = path.join(this.dir, `${checkKey(key)}.json`);
     await mkdir(path.dirname(file), { recursive: true });
     // Written aside and renamed, so a reader never sees half a model.
@@ -28,9 +37,9 @@ export class FileModelStore implements ModelStore {
     await rename(`${file}.tmp`, file);
   }
 
-  async load(key: string): Promise<TrainedModel | null> {
+  async load(key: string): Promise<M | null> {
     try {
-      return parseTrainedModel(
+      return this.parse(
         JSON.parse(await readFile(path.join(this.dir, `${checkKey(key)}.json`), 'utf8')),
       );
     } catch (error) {
@@ -40,13 +49,14 @@ export class FileModelStore implements ModelStore {
   }
 }
 
-export class S3ModelStore implements ModelStore {
+export class S3ModelStore<M = TrainedModel> implements ModelStore<M> {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
+    private readonly parse: ModelParser<M> = parseTrainedModel as ModelParser<M>,
   ) {}
 
-  async save(key: string, model: TrainedModel): Promise<void> {
+  async save(key: string, model: M): Promise<void> {
     await this.client.send(
       new PutObjectCommand({
         Bucket: this.bucket,
@@ -57,12 +67,12 @@ export class S3ModelStore implements ModelStore {
     );
   }
 
-  async load(key: string): Promise<TrainedModel | null> {
+  async load(key: string): Promise<M | null> {
     try {
       const object = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: `${checkKey(key)}.json` }),
       );
-      return parseTrainedModel(JSON.parse((await object.Body?.transformToString()) ?? 'null'));
+      return this.parse(JSON.parse((await object.Body?.transformToString()) ?? 'null'));
     } catch (error) {
       if (error instanceof NoSuchKey) return null;
       throw error;

@@ -5,9 +5,28 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export type Queryable = Pick<pg.PoolClient, 'query'>;
 
-export function createPool(connectionString: string, max: number): pg.Pool {
+/**
+ * A pool for `connectionString`. With `password`, the password comes from it (a secret read
+ * once per process) instead of the URL: pg asks for it before each new connection.
+ */
+export function createPool(
+  connectionString: string,
+  max: number,
+  password?: () => Promise<string>,
+): pg.Pool {
   // Lambda keeps few concurrent requests per instance; RDS Proxy does the real pooling.
-  return new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 });
+  const options = { connectionString, max, idleTimeoutMillis: 30_000 };
+  if (!password) return new pg.Pool(options);
+  // pg lets the URL's (absent) password override a `password` option, so the client is told
+  // after its construction, where it accepts a function.
+  class SecretPasswordClient extends pg.Client {
+    constructor(config?: pg.ClientConfig) {
+      super(config);
+      (this as unknown as { password: () => Promise<string> }).password =
+        password as () => Promise<string>;
+    }
+  }
+  return new pg.Pool({ ...options, Client: SecretPasswordClient });
 }
 
 /**

@@ -50,6 +50,7 @@ export class DeviceService {
         entityType: entity.entity_type,
       })),
       found.retentionPolicy,
+      found.priorTier,
     );
     return {
       device: found.device,
@@ -81,6 +82,7 @@ export class DeviceService {
         every: query.every,
         fn: query.fn,
         retentionPolicy: found.retentionPolicy,
+        priorTier: found.priorTier,
       })
       .catch((error: unknown) => {
         if (error instanceof SeriesQueryError) throw badRequest(error.code, error.message, error);

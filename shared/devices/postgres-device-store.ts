@@ -2,6 +2,11 @@ import type pg from 'pg';
 import { assertWithinPlanLimit } from '../accounts/plan-limits.ts';
 import { inTenantTransaction, isUniqueViolation, type Queryable } from '../db/postgres.ts';
 import { conflict } from '../http/errors.ts';
+import {
+  TIER_COLUMNS,
+  type TierRow,
+  tiersOf,
+} from '../timeseries/adapters/postgres-tenant-storage.ts';
 import type { DeviceCredentials } from './credential-provisioner.ts';
 import type { DeviceStore } from './device-store.ts';
 import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
@@ -61,14 +66,8 @@ export class PostgresDeviceStore implements DeviceStore {
         `SELECT ${ENTITY_COLUMNS} FROM entities e WHERE e.device_id = $1 ORDER BY e.entity_id`,
         [id],
       );
-      const policy = await client.query<{ influx_retention_policy: string }>(
-        `SELECT p.influx_retention_policy FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,
-      );
-      return {
-        device,
-        entities: rows,
-        retentionPolicy: policy.rows[0]?.influx_retention_policy as string,
-      };
+      const storage = await client.query<TierRow>(`SELECT ${TIER_COLUMNS} FROM tenant_storage`);
+      return { device, entities: rows, ...tiersOf(storage.rows[0]) };
     });
   }
 

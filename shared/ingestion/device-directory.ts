@@ -49,4 +49,18 @@ export interface DeviceDirectory {
     confirmations: CommandConfirmation[],
   ): Promise<Map<string, string>>;
   recordRejections(counts: RejectionCount[]): Promise<void>;
+  /**
+   * Bumped by every plan change: when it moves, cached device contexts (plan, tier) are
+   * stale. Read once per batch, so a change reaches every function instance at once.
+   */
+  planVersion(): Promise<number>;
+  /** Hours that received readings too late for the rollup function's recent window. */
+  markLateRollups(hours: LateRollupHour[]): Promise<void>;
+}
+
+export interface LateRollupHour {
+  tenantId: number;
+  policy: string;
+  /** Epoch ms of the hour's start. */
+  hourMs: number;
 }

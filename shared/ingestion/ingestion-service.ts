@@ -1,10 +1,12 @@
 import type { Logger } from '../logger.ts';
 import { type Reading, readingProblem } from '../timeseries/reading.ts';
 import type { ReadingStore } from '../timeseries/reading-store.ts';
+import { LATE_READING_MS } from '../timeseries/schema.ts';
 import type {
   CommandConfirmation,
   DeviceContext,
   DeviceDirectory,
+  LateRollupHour,
   RejectionCount,
   SeenUpdate,
 } from './device-directory.ts';
@@ -66,6 +68,7 @@ export interface IngestionSummary {
 
 const FUTURE_TOLERANCE_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 
 /** Caches registry answers in the function instance: one look-up per device per TTL. */
 class ContextCache {
@@ -98,11 +101,29 @@ class ContextCache {
     this.#entries.delete(deviceId);
   }
 
+  clear(): void {
+    this.#entries.clear();
+  }
+
   /** True when the cached answer is older than `ms`: worth asking the registry again. */
   olderThan(deviceId: string, now: number, ms: number): boolean {
     const cached = this.#entries.get(deviceId);
     return !cached || cached.expiresAt - this.ttlMs <= now - ms;
   }
+}
+
+/** The hours of readings the rollup function's next recent window will not reach. */
+function lateHours(readings: Reading[], now: number): LateRollupHour[] {
+  const lateBefore = now - LATE_READING_MS;
+  const hours = new Map<string, LateRollupHour>();
+  for (const reading of readings) {
+    if (reading.timeMs >= lateBefore) continue;
+    const hourMs = Math.floor(reading.timeMs / HOUR_MS) * HOUR_MS;
+    const key = `${reading.tenantId}\u0000${reading.retentionPolicy}\u0000${hourMs}`;
+    if (!hours.has(key))
+      hours.set(key, { tenantId: reading.tenantId, policy: reading.retentionPolicy, hourMs });
+  }
+  return [...hours.values()];
 }
 
 /** A cached device older than this is looked up again before a reading of it is refused. */
@@ -131,6 +152,8 @@ export class IngestionService {
   readonly #contexts: ContextCache;
   /** Last time each device's last_seen was written, so readings do not UPDATE per message. */
   readonly #seenWrittenAt = new Map<number, { at: number; online: boolean }>();
+  /** The plan version the cached contexts were resolved under (see `planVersion`). */
+  #planVersion: number | undefined;
 
   constructor(
     private readonly directory: DeviceDirectory,
@@ -154,6 +177,12 @@ export class IngestionService {
 
   async ingest(events: unknown[]): Promise<IngestionSummary> {
     const now = this.now();
+    // A plan change must reach this batch, not wait out the cache's TTL.
+    const planVersion = await this.directory.planVersion();
+    if (planVersion !== this.#planVersion) {
+      this.#contexts.clear();
+      this.#planVersion = planVersion;
+    }
     const rejections = new Map<string, RejectionCount>();
     const pending: Array<{ device: DeviceContext; readings: Reading[] }> = [];
     const seen = new Map<number, SeenUpdate>();
@@ -238,6 +267,7 @@ export class IngestionService {
           `devices/${tooOld.deviceId}/${tooOld.entityId}/state`,
         );
       }
+      await this.directory.markLateRollups(lateHours(all, now));
       if (this.scorer)
         anomalies = await this.#score(pending, new Set(result.beyondRetention), liveFor);
     }

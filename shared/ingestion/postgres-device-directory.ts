@@ -5,6 +5,7 @@ import type {
   CommandConfirmation,
   DeviceContext,
   DeviceDirectory,
+  LateRollupHour,
   RejectionCount,
   SeenUpdate,
 } from './device-directory.ts';
@@ -141,6 +142,24 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
       );
       return new Map(rows.map((row) => [row.entity_id, row.triggered_by]));
     });
+  }
+
+  async planVersion(): Promise<number> {
+    const { rows } = await this.pool.query<{ version: number }>('SELECT version FROM plan_version');
+    return rows[0]?.version ?? 0;
+  }
+
+  async markLateRollups(hours: LateRollupHour[]): Promise<void> {
+    if (hours.length === 0) return;
+    await this.pool.query('SELECT rollup_backlog_mark($1::jsonb)', [
+      JSON.stringify(
+        hours.map((hour) => ({
+          tenant_id: hour.tenantId,
+          policy: hour.policy,
+          hour_ms: hour.hourMs,
+        })),
+      ),
+    ]);
   }
 
   async recordRejections(counts: RejectionCount[]): Promise<void> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DenseNetwork } from './dense-network.ts';
 
 /**
  * A trained per-entity model as it is stored (PostgreSQL row, S3 object) and loaded for
@@ -131,69 +132,24 @@ export function decodeWeights(model: Pick<TrainedModel, 'weights'>): Float32Arra
   return out;
 }
 
-interface DenseLayer {
-  inputs: number;
-  units: number;
-  activation: 'relu' | 'tanh' | 'linear';
-  kernel: Float32Array;
-  bias: Float32Array;
-}
-
 /** A stored model made ready for repeated inference. */
 export class Forecaster {
-  private readonly layers: DenseLayer[];
-  private readonly buffers: Float64Array[];
+  private readonly network: DenseNetwork;
   readonly input: Float64Array;
 
   constructor(readonly model: TrainedModel) {
-    const weights = decodeWeights(model);
-    if (weights.length !== model.layers.length * 2) {
-      throw new RangeError('model weights do not match its layers');
-    }
-    let inputs = inputSize(model.windowSize);
-    this.layers = model.layers.map((layer, i) => {
-      const kernel = weights[i * 2] as Float32Array;
-      const bias = weights[i * 2 + 1] as Float32Array;
-      if (kernel.length !== inputs * layer.units || bias.length !== layer.units) {
-        throw new RangeError(`model layer ${i} has the wrong shape`);
-      }
-      const dense: DenseLayer = {
-        inputs,
-        units: layer.units,
-        activation: layer.activation,
-        kernel,
-        bias,
-      };
-      inputs = layer.units;
-      return dense;
-    });
-    if (inputs !== 1) throw new RangeError('model must end in one output');
+    this.network = new DenseNetwork(
+      model.layers,
+      decodeWeights(model),
+      inputSize(model.windowSize),
+    );
     this.input = new Float64Array(inputSize(model.windowSize));
-    this.buffers = this.layers.map((l) => new Float64Array(l.units));
   }
 
   /** Predicted value of the reading at `timeMs` from the `windowSize` readings before it. */
   predict(window: readonly number[], timeMs: number): number {
     buildInput(window, timeMs, this.model.normalisation, this.input);
-    let x: Float64Array = this.input;
-    for (let l = 0; l < this.layers.length; l++) {
-      const layer = this.layers[l] as DenseLayer;
-      const y = this.buffers[l] as Float64Array;
-      for (let j = 0; j < layer.units; j++) {
-        let sum = layer.bias[j] as number;
-        for (let i = 0; i < layer.inputs; i++) {
-          sum += (x[i] as number) * (layer.kernel[i * layer.units + j] as number);
-        }
-        y[j] =
-          layer.activation === 'relu'
-            ? Math.max(0, sum)
-            : layer.activation === 'tanh'
-              ? Math.tanh(sum)
-              : sum;
-      }
-      x = y;
-    }
-    const delta = x[0] as number;
+    const delta = this.network.evaluate(this.input);
     return (window[window.length - 1] as number) + delta * this.model.normalisation.std;
   }
 }

@@ -66,7 +66,7 @@ export function minimumTrainingPoints(windowSize: number): number {
 }
 
 /** Deterministic PRNG for the shuffle, so the same history trains the same model. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -77,7 +77,7 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function fnv1a(text: string): string {
+export function fnv1a(text: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

@@ -1,16 +1,48 @@
-import { once } from '../composition.ts';
+import type pg from 'pg';
+import { databasePool, once, secretStore } from '../composition.ts';
 import { config, required } from '../config.ts';
-import { InfluxClient, influxAuth } from './influx-client.ts';
+import { InfluxRollups, InfluxTierData, influxQlPurger } from './adapters/influx-tiers.ts';
+import { PostgresRollupBacklog } from './adapters/postgres-rollup-backlog.ts';
+import { PostgresTierMoveLog } from './adapters/postgres-tier-moves.ts';
+import { RollupService } from './domain/rollups.ts';
+import { type TierMoveOptions, TierMoveService } from './domain/tier-moves.ts';
+import { InfluxClient, influxCredentials } from './influx-client.ts';
 import { InfluxReadingStore } from './influx-reading-store.ts';
+import { ROLLUP_RECENT_MS } from './schema.ts';
 
 export const influxClient = once(() => {
   const { influx } = config();
-  const auth = influxAuth(influx);
   return new InfluxClient({
     url: required(influx.url, 'INFLUX_URL'),
     database: influx.db,
-    ...(auth ? { auth } : {}),
+    ...influxCredentials(influx, secretStore),
   });
 });
 
 export const readingStore = once(() => new InfluxReadingStore({ client: influxClient() }));
+
+/** Tier moves over the given PostgreSQL pool (the app's, or an operator's). */
+export function tierMoves(
+  pool: pg.Pool,
+  client: InfluxClient,
+  options: TierMoveOptions = {},
+): TierMoveService {
+  const rollups = new InfluxRollups(client, client.database);
+  return new TierMoveService(
+    new PostgresTierMoveLog(pool),
+    new InfluxTierData(client, client.database, rollups, influxQlPurger(client, client.database)),
+    options,
+  );
+}
+
+export const tierMoveService = once(() => tierMoves(databasePool(), influxClient()));
+
+export const rollupService = once(
+  () =>
+    new RollupService(
+      new PostgresRollupBacklog(databasePool()),
+      new InfluxRollups(influxClient(), influxClient().database),
+      // Active: a device seen in the last half hour (last_seen is written at most once a minute).
+      { recentMs: ROLLUP_RECENT_MS, activeMs: 30 * 60_000 },
+    ),
+);

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { BufferPool } from '../buffer-pool.ts';
 import { headerOf, keepAliveAgent, type PostAnswer, PostTimeoutError, post } from '../http/post.ts';
+import { type SecretStore, secretField } from '../secrets/domain/secrets.ts';
 import type { InfluxQL } from './influxql.ts';
 import type { LineSink } from './line-protocol.ts';
 
@@ -29,11 +30,34 @@ export function influxAuth(settings: {
   return undefined;
 }
 
+/**
+ * The client's credentials as configured: a token secret read on first use (INFLUX_TOKEN_SECRET;
+ * an empty token means a server without authentication), else the plain settings.
+ */
+export function influxCredentials(
+  settings: Parameters<typeof influxAuth>[0] & { tokenSecret?: string | undefined },
+  secrets: () => SecretStore,
+): Pick<InfluxClientOptions, 'auth' | 'credentials'> {
+  const { tokenSecret } = settings;
+  if (tokenSecret) {
+    return {
+      credentials: async () => {
+        const token = await secretField(secrets(), tokenSecret, 'token');
+        return token ? { token } : undefined;
+      },
+    };
+  }
+  const auth = influxAuth(settings);
+  return auth ? { auth } : {};
+}
+
 export interface InfluxClientOptions {
   url: string;
   /** Default `db` for writes and queries. */
   database: string;
   auth?: InfluxAuth;
+  /** Credentials read on first use instead of `auth` (a secret, once per process). */
+  credentials?: () => Promise<InfluxAuth | undefined>;
   /** Per request; a hung server must not hang a Lambda. */
   timeoutMs?: number;
   /** Lines per write request. */
@@ -336,13 +360,37 @@ export class InfluxClient {
     this.#gzip = options.gzip ?? false;
     this.#writeAgent = keepAliveAgent(this.#url);
     this.#headers = {};
-    const auth = options.auth;
+    this.#setAuth(options.auth);
+    this.#credentials = options.credentials;
+  }
+
+  #setAuth(auth: InfluxAuth | undefined): void {
     // Headers, not u/p query parameters: URLs end up in proxies' and servers' logs.
     if (auth && 'token' in auth) this.#headers.authorization = `Token ${auth.token}`;
     else if (auth) {
       const basic = Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
       this.#headers.authorization = `Basic ${basic}`;
     }
+  }
+
+  readonly #credentials: (() => Promise<InfluxAuth | undefined>) | undefined;
+  #credentialsLoaded: Promise<void> | undefined;
+
+  /** Loads the credentials before the first request; a failed load is tried again next time. */
+  async #authenticated(): Promise<void> {
+    if (!this.#credentials) return;
+    this.#credentialsLoaded ??= this.#credentials().then(
+      (auth) => this.#setAuth(auth),
+      (error: unknown) => {
+        this.#credentialsLoaded = undefined;
+        throw new InfluxUnavailableError(
+          `InfluxDB credentials could not be read: ${error instanceof Error ? error.message : String(error)}`,
+          undefined,
+          { cause: error },
+        );
+      },
+    );
+    await this.#credentialsLoaded;
   }
 
   async #request(
@@ -354,6 +402,7 @@ export class InfluxClient {
     },
     timeoutMs = this.#timeoutMs,
   ): Promise<Response> {
+    await this.#authenticated();
     let response: Response;
     try {
       response = await fetch(`${this.#url}${path}`, {
@@ -389,6 +438,7 @@ export class InfluxClient {
     body: string | Buffer,
     headers: Record<string, string>,
   ): Promise<WriteAnswer> {
+    await this.#authenticated();
     let answer: PostAnswer;
     try {
       answer = await post(new URL(`${this.#url}${path}`), body, {

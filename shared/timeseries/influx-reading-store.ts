@@ -11,11 +11,9 @@ import {
   type FieldExpr,
   type InfluxQL,
   InfluxQLError,
-  policyDurationMs,
   type Source,
   statements,
   type TagFilter,
-  tenantDelete,
   tenantSelect,
 } from './influxql.ts';
 import {
@@ -30,6 +28,7 @@ import {
 import {
   type EntityRef,
   type LatestValue,
+  type PriorTier,
   type ReadingStore,
   SERIES_FUNCTIONS,
   type SeriesFunction,
@@ -42,9 +41,7 @@ import {
   type WriteResult,
 } from './reading-store.ts';
 import {
-  backfillRollups,
   DEFAULT_RETENTION_PLANS,
-  LATE_READING_MS,
   type RetentionPlan,
   ROLLUPS,
   type Rollup,
@@ -58,15 +55,6 @@ export interface InfluxReadingStoreOptions {
   plans?: readonly RetentionPlan[];
   /** Most points one `series` call returns. */
   maxPoints?: number;
-  /**
-   * Recompute the rollups of readings that arrive later than the CQs look back (a device
-   * flushing a long offline buffer), so long-range charts include them. If that fails the
-   * write call fails too, although the points are stored: a retry rewrites them (idempotent)
-   * and refreshes again.
-   */
-  refreshLateRollups?: boolean;
-  /** Timeout for maintenance statements (backfill, plan moves). */
-  maintenanceTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -75,16 +63,6 @@ const DAY_MS = 24 * HOUR_MS;
 /** Raw points are read for spans up to this; the 5m rollup up to `FIVE_MINUTE_SPAN_MS`. */
 const RAW_SPAN_MS = DAY_MS;
 const FIVE_MINUTE_SPAN_MS = 31 * DAY_MS;
-/**
- * A plan move copies what is this much younger than the new policy's limit: older points
- * could cross it between our clock and the server's and be refused mid-copy.
- */
-const MOVE_EDGE_MARGIN_MS = 60_000;
-/** Purges after a move spare this much beyond the new limit, for the same reason. */
-const PURGE_MARGIN_MS = HOUR_MS;
-/** Writes in flight under the old plan while a move runs land in this recent window. */
-const MOVE_RECOPY_MS = 2 * HOUR_MS;
-
 type Kind = 'numeric' | 'text' | 'switch';
 const KINDS: readonly Kind[] = ['numeric', 'text', 'switch'];
 
@@ -147,16 +125,14 @@ function collectValues(
 }
 
 /**
- * `ReadingStore` over InfluxDB: raw points in each plan's policy, 5m/1h rollups (filled by
- * the CQs from `ensureTimeseriesSchema`) in `<policy>_5m` / `<policy>_1h`.
+ * `ReadingStore` over InfluxDB: raw points in each plan's policy, 5m/1h rollups (computed by
+ * the rollup function, `InfluxRollups`) in `<policy>_5m` / `<policy>_1h`.
  */
 export class InfluxReadingStore implements ReadingStore {
   readonly #client: InfluxClient;
   readonly #database: string;
   readonly #plans: Map<string, RetentionPlan>;
   readonly #maxPoints: number;
-  readonly #refreshLateRollups: boolean;
-  readonly #maintenanceTimeoutMs: number;
   readonly #now: () => number;
 
   constructor(options: InfluxReadingStoreOptions) {
@@ -166,8 +142,6 @@ export class InfluxReadingStore implements ReadingStore {
       (options.plans ?? DEFAULT_RETENTION_PLANS).map((plan) => [plan.policy, plan]),
     );
     this.#maxPoints = options.maxPoints ?? 100_000;
-    this.#refreshLateRollups = options.refreshLateRollups ?? true;
-    this.#maintenanceTimeoutMs = options.maintenanceTimeoutMs ?? 120_000;
     this.#now = options.now ?? Date.now;
   }
 
@@ -217,12 +191,6 @@ export class InfluxReadingStore implements ReadingStore {
     for (const [policy, group] of encoded) {
       beyondRetention.push(...(await this.#writePolicy(policy, group.readings, group.lines)));
     }
-    if (this.#refreshLateRollups) {
-      const refused = new Set(beyondRetention);
-      await this.#refreshRollups(
-        refused.size === 0 ? readings : readings.filter((reading) => !refused.has(reading)),
-      );
-    }
     return { written: readings.length - beyondRetention.length, beyondRetention };
   }
 
@@ -263,41 +231,15 @@ export class InfluxReadingStore implements ReadingStore {
     return beyond;
   }
 
-  async #refreshRollups(readings: Reading[]): Promise<void> {
-    const lateBefore = this.#now() - LATE_READING_MS;
-    const ranges = new Map<string, { reading: Reading; from: number; to: number }>();
-    for (const reading of readings) {
-      if (reading.timeMs >= lateBefore || storageOf(reading.entityType).field !== FIELDS.value)
-        continue;
-      const key = `${reading.retentionPolicy}\u0000${reading.tenantId}\u0000${reading.deviceId}`;
-      const range = ranges.get(key);
-      if (!range) ranges.set(key, { reading, from: reading.timeMs, to: reading.timeMs });
-      else {
-        range.from = Math.min(range.from, reading.timeMs);
-        range.to = Math.max(range.to, reading.timeMs);
-      }
-    }
-    for (const { reading, from, to } of ranges.values()) {
-      await backfillRollups(this.#client, {
-        database: this.#database,
-        plans: [this.#plan(reading.retentionPolicy)],
-        tenantId: reading.tenantId,
-        tags: { device_id: reading.deviceId },
-        from,
-        to: to + 1,
-        timeoutMs: this.#maintenanceTimeoutMs,
-        now: this.#now,
-      });
-    }
-  }
-
   async latest(
     tenantId: number,
     deviceId: string,
     entities: EntityRef[],
     retentionPolicy: string,
+    priorTier?: PriorTier,
   ): Promise<Map<string, LatestValue>> {
     this.#plan(retentionPolicy);
+    if (priorTier) this.#plan(priorTier.policy);
     const latest = new Map<string, LatestValue>();
     const byKind = new Map<Kind, string[]>();
     for (const entity of entities) {
@@ -307,25 +249,30 @@ export class InfluxReadingStore implements ReadingStore {
     }
     if (byKind.size === 0) return latest;
     const kinds = [...byKind.keys()];
+    // During a tier move the latest point may still be in either tier: the later one wins.
+    const policies = priorTier ? [retentionPolicy, priorTier.policy] : [retentionPolicy];
     // One request; a statement per field because last() reports its point's time only
     // when it is the statement's only selector.
     const results = await this.#client.query(
       statements(
-        kinds.map((kind) =>
-          tenantSelect({
-            tenantId,
-            from: this.#source(retentionPolicy, STORAGE[kind].measurement),
-            select: [{ expr: { fn: 'last', field: STORAGE[kind].field }, as: 'value' }],
-            tags: { device_id: deviceId, entity_id: byKind.get(kind) ?? [] },
-            groupBy: { tags: ['entity_id'] },
-          }),
+        policies.flatMap((policy) =>
+          kinds.map((kind) =>
+            tenantSelect({
+              tenantId,
+              from: this.#source(policy, STORAGE[kind].measurement),
+              select: [{ expr: { fn: 'last', field: STORAGE[kind].field }, as: 'value' }],
+              tags: { device_id: deviceId, entity_id: byKind.get(kind) ?? [] },
+              groupBy: { tags: ['entity_id'] },
+            }),
+          ),
         ),
       ),
     );
     for (const result of results) {
       collectValues(result.series, (entityId, points) => {
         const point = points[0];
-        if (point) latest.set(entityId, point);
+        const known = latest.get(entityId);
+        if (point && (!known || point.time > known.time)) latest.set(entityId, point);
       });
     }
     return latest;
@@ -362,6 +309,7 @@ export class InfluxReadingStore implements ReadingStore {
       throw new SeriesQueryError('invalid_fn', `fn must be one of ${SERIES_FUNCTIONS.join(', ')}`);
     }
     this.#plan(query.retentionPolicy);
+    if (query.priorTier) this.#plan(query.priorTier.policy);
 
     // Entity filters per kind: typed refs read only their measurement; bare ids read all.
     const filters = new Map<Kind, string[] | undefined>();
@@ -387,7 +335,20 @@ export class InfluxReadingStore implements ReadingStore {
       else collected.set(entityId, [...points]);
     };
     if (filters.size > 0) {
-      const reads = await this.#plannedReads(query, filters, source, fn, fromMs, toMs, everyMs);
+      const reads: Read[] = [];
+      for (const part of tierParts(query, fromMs, toMs)) {
+        reads.push(
+          ...(await this.#plannedReads(
+            { ...query, retentionPolicy: part.policy },
+            filters,
+            source,
+            fn,
+            part.from,
+            part.to,
+            everyMs,
+          )),
+        );
+      }
       if (reads.length > 0) {
         const results = await this.#client.query(statements(reads.map((read) => read.statement)));
         reads.forEach((read, index) => {
@@ -509,10 +470,10 @@ export class InfluxReadingStore implements ReadingStore {
   }
 
   /**
-   * A rollup read, with the recent tail read raw: the CQs may not have written its buckets
-   * yet, and revise them for late readings as long as they resample. Before the split the
-   * rollups are final (readings arriving later than that are refreshed by `writeReadings`).
-   * The split is on a bucket boundary, so each bucket comes whole from one source.
+   * A rollup read, with the recent tail read raw: the rollup function may not have written
+   * its buckets yet, and recomputes them for a while. Before the split the rollups are final
+   * (readings arriving later than that are folded in by the function's backlog). The split
+   * is on a bucket boundary, so each bucket comes whole from one source.
    */
   #rollupReads(
     query: SeriesQuery,
@@ -527,8 +488,7 @@ export class InfluxReadingStore implements ReadingStore {
     const intervalMs = durationMs(rollup.interval);
     const every = query.every ?? rollup.interval;
     const bucketMs = everyMs ?? intervalMs;
-    const settled = Math.max(durationMs(rollup.resampleFor), LATE_READING_MS + intervalMs);
-    const split = Math.floor((this.#now() - settled) / bucketMs) * bucketMs;
+    const split = Math.floor((this.#now() - rollup.settledMs) / bucketMs) * bucketMs;
     const end = toMs + 1;
     const reads: Read[] = [];
     const read = (from: Source, expr: FieldExpr, time: { from: number; to: number }): Read => ({
@@ -563,123 +523,28 @@ export class InfluxReadingStore implements ReadingStore {
     }
     return reads;
   }
+}
 
-  /**
-   * Moves a tenant's history to its new plan's policy after a plan change (call it once the
-   * tenant's plan, and so its writes, point to `toPolicy`).
-   *
-   * InfluxDB 1.x cannot delete from one retention policy: DELETE and DROP SERIES act on every
-   * policy of the database, so deleting the tenant from the old policy would also delete the
-   * copies and whatever was already written under the new plan. So the move copies (raw
-   * measurements and both rollups, `SELECT * INTO ... GROUP BY *`, day by day, only what the
-   * new policy keeps), and then deletes only the tenant's points older than the new policy
-   * keeps, in every policy: points the tenant can no longer see anyway. What the copy left
-   * in the old policy is invisible (reads follow the tenant's current policy), expires with
-   * that policy, and never doubles anything: a later move back overwrites the same series
-   * and timestamps instead of adding points.
-   */
-  async moveTenant(tenantId: number, fromPolicy: string, toPolicy: string): Promise<void> {
-    if (fromPolicy === toPolicy) return;
-    this.#plan(fromPolicy);
-    const target = this.#plan(toPolicy);
-    const keepMs = policyDurationMs(target.duration);
-    const now = this.#now();
-    const oldest = Number.isFinite(keepMs) ? now - keepMs + MOVE_EDGE_MARGIN_MS : undefined;
-
-    const pairs: Array<{ from: string; to: string; measurements: string[] }> = [
-      {
-        from: fromPolicy,
-        to: toPolicy,
-        measurements: [MEASUREMENTS.sensor, MEASUREMENTS.relay, MEASUREMENTS.predictions],
-      },
-      ...ROLLUPS.map((rollup) => ({
-        from: rollupPolicy(fromPolicy, rollup),
-        to: rollupPolicy(toPolicy, rollup),
-        measurements: [MEASUREMENTS.sensor],
-      })),
-    ];
-    for (const pair of pairs) {
-      for (const measurement of pair.measurements) {
-        await this.#copyTenant(tenantId, pair.from, pair.to, measurement, oldest);
-      }
-    }
-    // Writes that were in flight under the old plan while the bulk copy ran.
-    const recent = Math.max(now - MOVE_RECOPY_MS, oldest ?? -Infinity);
-    for (const measurement of pairs[0]?.measurements ?? []) {
-      await this.#copyTenant(tenantId, fromPolicy, toPolicy, measurement, recent);
-    }
-    // Rollup buckets copied while a bucket straddled the switch hold only the old policy's
-    // share: recompute the recent ones from the merged raw points.
-    await backfillRollups(this.#client, {
-      database: this.#database,
-      plans: [target],
-      tenantId,
-      from: now - 3 * HOUR_MS,
-      to: now,
-      timeoutMs: this.#maintenanceTimeoutMs,
-      now: this.#now,
-    });
-    await this.purgeBeyondRetention(tenantId, toPolicy);
+/**
+ * The query's range cut where a tier move has got to (`PriorTier`): older times from the
+ * old tier, the rest from the new one, each time from exactly one. `to` is inclusive. The
+ * move advances by whole days, so buckets that divide a day are never cut in two.
+ */
+function tierParts(
+  query: SeriesQuery,
+  fromMs: number,
+  toMs: number,
+): Array<{ policy: string; from: number; to: number }> {
+  const prior = query.priorTier;
+  if (!prior) return [{ policy: query.retentionPolicy, from: fromMs, to: toMs }];
+  const parts: Array<{ policy: string; from: number; to: number }> = [];
+  if (fromMs < prior.before) {
+    parts.push({ policy: prior.policy, from: fromMs, to: Math.min(toMs, prior.before - 1) });
   }
-
-  /**
-   * Deletes the tenant's points older than `policy` keeps, from every policy (see
-   * `moveTenant`): the tenant on that plan can no longer see them, and an old plan's
-   * INF policy would otherwise keep them forever.
-   */
-  async purgeBeyondRetention(tenantId: number, policy: string): Promise<void> {
-    const keepMs = policyDurationMs(this.#plan(policy).duration);
-    if (!Number.isFinite(keepMs)) return;
-    await this.#client.query(
-      tenantDelete({
-        tenantId,
-        database: this.#database,
-        time: { to: this.#now() - keepMs - PURGE_MARGIN_MS },
-      }),
-      { timeoutMs: this.#maintenanceTimeoutMs },
-    );
+  if (toMs >= prior.before) {
+    parts.push({ policy: query.retentionPolicy, from: Math.max(fromMs, prior.before), to: toMs });
   }
-
-  async #copyTenant(
-    tenantId: number,
-    fromPolicy: string,
-    toPolicy: string,
-    measurement: string,
-    oldest: number | undefined,
-  ): Promise<void> {
-    const from = this.#source(fromPolicy, measurement);
-    const bound = async (desc: boolean): Promise<number | undefined> => {
-      const [result] = await this.#client.query(
-        tenantSelect({
-          tenantId,
-          from,
-          select: [{ expr: { all: true } }],
-          ...(oldest !== undefined ? { time: { from: oldest } } : {}),
-          limit: 1,
-          orderDesc: desc,
-        }),
-      );
-      const row = result?.series[0]?.values[0];
-      return row ? timeOf(row[0] ?? null) : undefined;
-    };
-    const first = await bound(false);
-    if (first === undefined) return;
-    const last = (await bound(true)) ?? first;
-    // Day by day, so a long history is not one statement racing the request timeout.
-    for (let start = first; start <= last; start += DAY_MS) {
-      await this.#client.query(
-        tenantSelect({
-          tenantId,
-          from,
-          into: this.#source(toPolicy, measurement),
-          select: [{ expr: { all: true } }],
-          time: { from: start, to: Math.min(start + DAY_MS, last + 1) },
-          groupBy: { tags: '*' },
-        }),
-        { timeoutMs: this.#maintenanceTimeoutMs },
-      );
-    }
-  }
+  return parts;
 }
 
 /** Share of `true` states per bucket: InfluxQL has no mean over booleans. */

@@ -132,7 +132,8 @@ function expression(expr: FieldExpr): string {
   if ('divide' in expr) return `${expression(expr.divide[0])} / ${expression(expr.divide[1])}`;
   if ('fn' in expr) {
     if (!AGGREGATES.has(expr.fn)) throw new InfluxQLError(`unknown function ${expr.fn}`);
-    return `${expr.fn}(${ident(expr.field)})`;
+    // `count(*)`: every field at once.
+    return `${expr.fn}(${expr.field === '*' ? '*' : ident(expr.field)})`;
   }
   return ident(expr.field);
 }
@@ -265,40 +266,6 @@ export function tenantDelete(spec: TenantDelete): InfluxQL {
   return brand(`DELETE${from}${whereClause(conditions)}`);
 }
 
-export interface RollupSelect {
-  from: Source;
-  into: Source;
-  field: string;
-  interval: string;
-  /** Restricts a backfill to one tenant (and optionally devices); absent in a CQ. */
-  tenantId?: number;
-  tags?: TagFilter;
-  time?: TimeRange;
-}
-
-/** The fields every rollup point carries, so each `fn` (and exact wide means) can be served. */
-export const ROLLUP_FIELDS = ['mean', 'min', 'max', 'count', 'sum', 'last'] as const;
-
-/**
- * `SELECT mean, min, max, count, sum, last INTO <rollup> ... GROUP BY time(i), *`. Tenant-wide
- * by design (a CQ serves every tenant), but grouping by every tag keeps each tenant's series
- * separate and the result is written, never returned.
- */
-export function rollupSelect(spec: RollupSelect): InfluxQL {
-  const conditions = [
-    ...(spec.tenantId !== undefined ? [tenantCondition(spec.tenantId)] : []),
-    ...tagConditions(spec.tags),
-    ...timeConditions(spec.time),
-  ];
-  const select = projections(
-    ROLLUP_FIELDS.map((fn) => ({ expr: { fn, field: spec.field }, as: fn })),
-  );
-  return brand(
-    `SELECT ${select} INTO ${qualified(spec.into)} FROM ${qualified(spec.from)}` +
-      `${whereClause(conditions)} GROUP BY time(${duration(spec.interval)}), * fill(none)`,
-  );
-}
-
 export function createDatabase(name: string): InfluxQL {
   return brand(`CREATE DATABASE ${ident(name)}`);
 }
@@ -335,21 +302,6 @@ export function alterRetentionPolicy(spec: RetentionPolicySpec): InfluxQL {
 
 export function showContinuousQueries(): InfluxQL {
   return brand('SHOW CONTINUOUS QUERIES');
-}
-
-export interface ContinuousQuerySpec {
-  database: string;
-  name: string;
-  resampleEvery: string;
-  resampleFor: string;
-  body: InfluxQL;
-}
-
-export function createContinuousQuery(spec: ContinuousQuerySpec): InfluxQL {
-  return brand(
-    `CREATE CONTINUOUS QUERY ${ident(spec.name)} ON ${ident(spec.database)} RESAMPLE EVERY ` +
-      `${duration(spec.resampleEvery)} FOR ${duration(spec.resampleFor)} BEGIN ${spec.body} END`,
-  );
 }
 
 export function dropContinuousQuery(database: string, name: string): InfluxQL {

@@ -3,6 +3,7 @@ import { rowsOf } from './influx-client.ts';
 import { tenantSelect } from './influxql.ts';
 import { toLine } from './line-protocol.ts';
 import { MEASUREMENTS } from './reading.ts';
+import type { PriorTier } from './reading-store.ts';
 
 /** One scored reading, as kept in `ml_predictions`. */
 export interface Prediction {
@@ -73,18 +74,45 @@ export class PredictionStore {
     tenantId: number;
     deviceId: string;
     retentionPolicy: string;
+    /** During a tier move: older times still come from this tier (see `PriorTier`). */
+    priorTier?: PriorTier | undefined;
     from: Date;
     to: Date;
     entityIds?: string[];
     onlyAnomalies: boolean;
     limit: number;
   }): Promise<PredictionRow[]> {
+    const fromMs = options.from.getTime();
+    const toMs = options.to.getTime();
+    const prior = options.priorTier;
+    const parts =
+      prior === undefined
+        ? [{ policy: options.retentionPolicy, from: fromMs, to: toMs }]
+        : [
+            { policy: prior.policy, from: fromMs, to: Math.min(toMs, prior.before) },
+            { policy: options.retentionPolicy, from: Math.max(fromMs, prior.before), to: toMs },
+          ].filter((part) => part.from < part.to);
+    const rows: PredictionRow[] = [];
+    for (const part of parts) rows.push(...(await this.#query(options, part)));
+    return rows.sort((a, b) => a.time.localeCompare(b.time)).slice(0, options.limit);
+  }
+
+  async #query(
+    options: {
+      tenantId: number;
+      deviceId: string;
+      entityIds?: string[] | undefined;
+      onlyAnomalies: boolean;
+      limit: number;
+    },
+    part: { policy: string; from: number; to: number },
+  ): Promise<PredictionRow[]> {
     const results = await this.client.query(
       tenantSelect({
         tenantId: options.tenantId,
         from: {
           database: this.database,
-          retentionPolicy: options.retentionPolicy,
+          retentionPolicy: part.policy,
           measurement: MEASUREMENTS.predictions,
         },
         select: ['score', 'anomalous', 'value', 'reason', 'model', 'model_version'].map(
@@ -96,7 +124,7 @@ export class PredictionStore {
           device_id: options.deviceId,
           ...(options.entityIds ? { entity_id: options.entityIds } : {}),
         },
-        time: { from: options.from, to: options.to },
+        time: { from: part.from, to: part.to },
         groupBy: { tags: ['entity_id', 'detector'] },
         limit: options.limit,
       }),
@@ -118,6 +146,6 @@ export class PredictionStore {
         });
       }
     }
-    return rows.sort((a, b) => a.time.localeCompare(b.time));
+    return rows;
   }
 }

@@ -38,6 +38,17 @@ export interface SeriesQuery {
   /** Default `mean`. */
   fn?: SeriesFunction | undefined;
   retentionPolicy: string;
+  /** While the tenant's history moves to `retentionPolicy` (a plan change). */
+  priorTier?: PriorTier | undefined;
+}
+
+/**
+ * During a tier move: times before `before` (epoch ms) are still read from `policy`, the
+ * tier the tenant's history is being copied from.
+ */
+export interface PriorTier {
+  policy: string;
+  before: number;
 }
 
 export interface SeriesPoint {
@@ -60,10 +71,9 @@ export interface ReadingStore {
     deviceId: string,
     entities: EntityRef[],
     retentionPolicy: string,
+    priorTier?: PriorTier,
   ): Promise<Map<string, LatestValue>>;
   series(query: SeriesQuery): Promise<SeriesResult>;
-  /** After a plan change: the tenant's visible history follows it to the new policy. */
-  moveTenant(tenantId: number, fromPolicy: string, toPolicy: string): Promise<void>;
 }
 
 /** A series query the store will not run as asked (bad `every`, too many points, ...). */

@@ -1,7 +1,6 @@
-import { type InfluxClient, InfluxQueryError, rowsOf } from './influx-client.ts';
+import { type InfluxClient, rowsOf } from './influx-client.ts';
 import {
   alterRetentionPolicy,
-  createContinuousQuery,
   createDatabase,
   createRetentionPolicy,
   dropContinuousQuery,
@@ -9,13 +8,10 @@ import {
   goDurationMs,
   type InfluxQL,
   policyDuration,
-  policyDurationMs,
-  rollupSelect,
+  showContinuousQueries,
   showRetentionPolicies,
   statements,
-  type TagFilter,
 } from './influxql.ts';
-import { FIELDS, MEASUREMENTS } from './reading.ts';
 
 /** A plan's raw retention policy; its rollups live in `<policy>_5m` and `<policy>_1h`. */
 export interface RetentionPlan {
@@ -41,59 +37,40 @@ export interface Rollup {
   name: '5m' | '1h';
   interval: string;
   /**
-   * How far back each CQ run recomputes, so that it takes in readings that arrive up to
-   * LATE_READING_MS late: their bucket must still be in the window at the next run, which
-   * needs more than LATE_READING_MS + interval + the run interval (5m: 20 min, 1h: 2 h 10 min).
-   * Later readings are refreshed by the writer itself (`InfluxReadingStore.writeReadings`).
-   * Every run reads the whole window again, so it is kept short: with 2 h, each raw point was
-   * aggregated 24 times by the 5m CQ alone, more InfluxDB CPU than writing it.
+   * Buckets older than this are final: the rollup function (every ROLLUP_RUN_EVERY_MS,
+   * recomputing ROLLUP_RECENT_MS back) has written them; reads take younger ones from raw
+   * points. Readings that arrive later still are folded in by the function's backlog.
    */
-  resampleFor: string;
+  settledMs: number;
 }
 
 export const ROLLUPS: readonly Rollup[] = [
-  { name: '5m', interval: '5m', resampleFor: '30m' },
-  { name: '1h', interval: '1h', resampleFor: '3h' },
+  { name: '5m', interval: '5m', settledMs: 25 * 60_000 },
+  { name: '1h', interval: '1h', settledMs: 90 * 60_000 },
 ];
 
+/** How often the rollup function runs (its schedule in serverless.yml says the same). */
+export const ROLLUP_RUN_EVERY_MS = 5 * 60_000;
+/** How far back each run recomputes the 5-minute windows of recently active tenants. */
+export const ROLLUP_RECENT_MS = 15 * 60_000;
 /**
- * Readings older than this (relative to arrival) are past the CQs' reach (see `Rollup`);
- * the writer refreshes their rollup buckets itself, device by device.
+ * A reading older than this when it arrives may fall before the next run's recent window
+ * (ROLLUP_RECENT_MS - ROLLUP_RUN_EVERY_MS): ingestion marks its hour for the backlog.
  */
-export const LATE_READING_MS = 10 * 60 * 1000;
+export const LATE_READING_MS = ROLLUP_RECENT_MS - ROLLUP_RUN_EVERY_MS;
 
 export function rollupPolicy(plan: string, rollup: Rollup): string {
   return `${plan}_${rollup.name}`;
 }
 
-export function continuousQueryName(plan: string, rollup: Rollup): string {
+/** The name earlier versions gave each rollup's continuous query; they are dropped now. */
+function legacyContinuousQueryName(plan: string, rollup: Rollup): string {
   return `cq_${plan}_${rollup.name}`;
 }
 
 export interface SchemaOptions {
   database?: string;
   plans?: readonly RetentionPlan[];
-}
-
-function rollupBody(
-  database: string,
-  plan: string,
-  rollup: Rollup,
-  scope?: BackfillScope,
-): InfluxQL {
-  return rollupSelect({
-    from: { database, retentionPolicy: plan, measurement: MEASUREMENTS.sensor },
-    into: {
-      database,
-      retentionPolicy: rollupPolicy(plan, rollup),
-      measurement: MEASUREMENTS.sensor,
-    },
-    field: FIELDS.value,
-    interval: rollup.interval,
-    ...(scope?.tenantId !== undefined ? { tenantId: scope.tenantId } : {}),
-    ...(scope?.tags ? { tags: scope.tags } : {}),
-    ...(scope?.time ? { time: scope.time } : {}),
-  });
 }
 
 interface ExistingPolicy {
@@ -126,8 +103,9 @@ function wantedPolicies(plans: readonly RetentionPlan[]): RetentionPlan[] {
 }
 
 /**
- * Creates or corrects the database, each plan's raw and rollup retention policies and the
- * rollup continuous queries. Safe to run at every start: it only changes what differs.
+ * Creates or corrects the database and each plan's raw and rollup retention policies, and
+ * drops the rollup continuous queries of earlier versions. Safe to run at every start: it
+ * only changes what differs.
  */
 export async function ensureTimeseriesSchema(
   client: InfluxClient,
@@ -153,89 +131,20 @@ export async function ensureTimeseriesSchema(
   }
   if (changes.length > 0) await client.query(statements(changes));
 
-  for (const plan of plans) {
-    for (const rollup of ROLLUPS) {
-      const name = continuousQueryName(plan.policy, rollup);
-      const create = createContinuousQuery({
-        database,
-        name,
-        resampleEvery: rollup.interval,
-        resampleFor: rollup.resampleFor,
-        body: rollupBody(database, plan.policy, rollup),
-      });
-      try {
-        // Same text as the existing CQ: the server accepts it as a no-op.
-        await client.query(create);
-      } catch (error) {
-        if (!(error instanceof InfluxQueryError) || !/already exists/.test(error.message))
-          throw error;
-        // Another definition under this name (an older version of this code): replace it.
-        await client.query(statements([dropContinuousQuery(database, name), create]));
-      }
-    }
-  }
-}
-
-export interface BackfillScope {
-  tenantId?: number;
-  tags?: TagFilter;
-  time?: { from: number; to: number };
-}
-
-export interface BackfillOptions extends SchemaOptions {
-  from: Date | number;
-  to: Date | number;
-  /** Only this tenant's (and these tags') series; all tenants when absent. */
-  tenantId?: number;
-  tags?: TagFilter;
-  /** Only these plans' policies. */
-  policies?: readonly string[];
-  timeoutMs?: number;
-  now?: () => number;
-}
-
-const DAY_MS = 86_400_000;
-
-/**
- * Recomputes the 5m and 1h rollups for a past range with the CQs' own SELECT ... INTO (CQs
- * only ever look at recent intervals): after a restore, for late readings, in tests. The range
- * is widened to whole intervals, kept inside each policy's retention, and cut into days so
- * no single statement runs for long.
- */
-export async function backfillRollups(
-  client: InfluxClient,
-  options: BackfillOptions,
-): Promise<void> {
-  const database = options.database ?? DEFAULT_DATABASE;
-  const plans = (options.plans ?? DEFAULT_RETENTION_PLANS).filter(
-    (plan) => !options.policies || options.policies.includes(plan.policy),
+  // Rollups are the platform's own (the rollup function): continuous queries that an
+  // earlier version created would compute them a second time.
+  const legacy = new Set(
+    plans.flatMap((plan) =>
+      ROLLUPS.map((rollup) => legacyContinuousQueryName(plan.policy, rollup)),
+    ),
   );
-  const now = (options.now ?? Date.now)();
-  const fromMs = typeof options.from === 'number' ? options.from : options.from.getTime();
-  const toMs = typeof options.to === 'number' ? options.to : options.to.getTime();
-  for (const plan of plans) {
-    for (const rollup of ROLLUPS) {
-      const interval = durationMs(rollup.interval);
-      // The first whole interval still inside the policy: older points would be refused.
-      const oldest = now - policyDurationMs(plan.duration);
-      const start = Math.max(
-        Math.floor(fromMs / interval) * interval,
-        Number.isFinite(oldest) ? Math.ceil(oldest / interval) * interval + interval : -Infinity,
-      );
-      const end = Math.ceil(toMs / interval) * interval;
-      const bodies: InfluxQL[] = [];
-      for (let windowStart = start; windowStart < end; windowStart += DAY_MS) {
-        bodies.push(
-          rollupBody(database, plan.policy, rollup, {
-            ...(options.tenantId !== undefined ? { tenantId: options.tenantId } : {}),
-            ...(options.tags ? { tags: options.tags } : {}),
-            time: { from: windowStart, to: Math.min(windowStart + DAY_MS, end) },
-          }),
-        );
-      }
-      for (const body of bodies) {
-        await client.query(body, { timeoutMs: options.timeoutMs ?? 120_000 });
-      }
+  const [cqs] = await client.query(showContinuousQueries());
+  const drops: InfluxQL[] = [];
+  for (const series of cqs?.series ?? []) {
+    if (series.name !== database) continue;
+    for (const row of rowsOf(series)) {
+      if (legacy.has(String(row.name))) drops.push(dropContinuousQuery(database, String(row.name)));
     }
   }
+  if (drops.length > 0) await client.query(statements(drops));
 }

@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { descendantsOf, isAlive } from './processes.ts';
 import { freePort, temporaryDataDir, waitUntil } from './servers.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 /** What `npm start` runs (package.json's `start`, minus `tsx`), for `node <tsx cli> ...`. */
 export const START_ARGUMENTS = ['--max-semi-space-size=64', 'local/start.ts'];

@@ -1,0 +1,43 @@
+import type pg from 'pg';
+import type { BacklogHour, RollupBacklog, RollupTarget } from '../domain/rollups.ts';
+
+/** `rollup_tenants` and `rollup_backlog` (migrations/…_storage_tiers.sql). */
+export class PostgresRollupBacklog implements RollupBacklog {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async active(since: number): Promise<RollupTarget[]> {
+    const { rows } = await this.pool.query<{ tenant_id: number; policy: string }>(
+      'SELECT * FROM rollup_tenants($1)',
+      [new Date(since)],
+    );
+    return rows.map((row) => ({ tenantId: row.tenant_id, policy: row.policy }));
+  }
+
+  async take(max: number): Promise<BacklogHour[]> {
+    const { rows } = await this.pool.query<{
+      tenant_id: number;
+      policy: string;
+      hour_ms: number;
+      marked_at: string;
+      // As text: a Date would drop the microseconds the comparison in `done` needs.
+    }>(
+      'SELECT tenant_id, policy, hour_ms, marked_at::text AS marked_at FROM rollup_backlog_take($1)',
+      [max],
+    );
+    return rows.map((row) => ({
+      tenantId: row.tenant_id,
+      policy: row.policy,
+      hourMs: Number(row.hour_ms),
+      markedAt: row.marked_at,
+    }));
+  }
+
+  async done(hour: BacklogHour): Promise<void> {
+    await this.pool.query('SELECT rollup_backlog_done($1, $2, $3, $4::timestamptz)', [
+      hour.tenantId,
+      hour.policy,
+      hour.hourMs,
+      hour.markedAt,
+    ]);
+  }
+}
