@@ -260,5 +260,5 @@ describe('kill -9 under QoS 1 load', () => {
     );
     expect(defects).toEqual([]);
     expect(stored.length).toBe(counts.size);
-  }, 600_000);
+  }, 900_000);
 });
