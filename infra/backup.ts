@@ -1,9 +1,18 @@
 /**
- * Backups of a stage's two databases into one directory, and restores from it:
+ * Backups of what a working platform needs into one directory, and restores from it:
  *
- *   npx tsx infra/backup.ts backup  --to DIR   [--postgres URL] [--influx-rpc HOST:PORT]
- *   npx tsx infra/backup.ts restore --from DIR [--postgres URL] [--influx-rpc HOST:PORT]
- *                                             [--influx-url URL]
+ *   npm run backup -- backup  --to DIR   [--postgres URL] [--influx-rpc HOST:PORT]
+ *                                        [--stack DATA_DIR | --dynsec FILE --jwt-key FILE --models DIR]
+ *   npm run backup -- restore --from DIR [--postgres URL] [--influx-rpc HOST:PORT]
+ *                                        [--influx-url URL]
+ *                                        [--stack DATA_DIR | --dynsec FILE --jwt-key FILE --models DIR]
+ *
+ * Besides the two databases: the broker's credentials (Mosquitto's dynsec.json, which holds
+ * every device's password hash, and, from a local or Docker stack, the passwords of its
+ * admin and platform clients), the JWT signing key (so tokens already issued still verify)
+ * and the trained ML models (a file model store). --stack names a stack's data directory
+ * (LOCAL_DATA_DIR) and finds all three where the stack keeps them; a restore with --stack
+ * puts them into a new data directory before that stack first starts.
  *
  * PostgreSQL: `pg_dump -Fc` of the whole database (schema, row-level security policies,
  * grants, data) as postgres.dump; restored with `pg_restore` into an empty database after
@@ -14,13 +23,15 @@
  * InfluxDB 1.x: `influxd backup -portable` through the server's RPC address (bind-address,
  * port 8088 by default) into influxdb/; `influxd restore -portable` refuses a database that
  * exists, so restore targets a fresh server (or --influx-db-as NAME). --influx-url lets the
- * restore put back the continuous queries, which a portable backup does not carry.
+ * restore check the retention policies afterwards (and drop an earlier version's rollup
+ * continuous queries). InfluxDB 2.x and 3 take their own backups (`influx backup`).
  * Managed InfluxDB (Timestream for InfluxDB, InfluxDB Cloud) has its own snapshots instead.
  *
  * Either half is skipped when its option is absent; the manifest records what was taken.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -40,6 +51,96 @@ export interface Manifest {
   created_at: string;
   postgres?: { file: string; server_version: string; pg_dump_version: string };
   influxdb?: { dir: string; database: string };
+  /** Files copied as they are, by their name in the backup. */
+  files?: Partial<Record<SecretFile, string>>;
+  models?: { dir: string };
+}
+
+/** The files besides the databases, each by its place in a stack's data directory. */
+export type SecretFile = 'dynsec' | 'brokerAdminPassword' | 'brokerPlatformPassword' | 'jwtKey';
+
+const STACK_FILES: Record<SecretFile, string> = {
+  dynsec: 'mosquitto/state/dynsec.json',
+  brokerAdminPassword: 'mosquitto/admin-password',
+  brokerPlatformPassword: 'mosquitto/platform-password',
+  jwtKey: 'jwt-private-jwk.json',
+};
+const STACK_MODELS = 'models';
+
+export interface FileSources {
+  files: Partial<Record<SecretFile, string>>;
+  models?: string;
+}
+
+/** Where a stack's data directory keeps the broker's credentials, the JWT key and the models. */
+export function stackFiles(dataDir: string): FileSources {
+  return {
+    files: Object.fromEntries(
+      Object.entries(STACK_FILES).map(([name, file]) => [name, path.join(dataDir, file)]),
+    ) as Record<SecretFile, string>,
+    models: path.join(dataDir, STACK_MODELS),
+  };
+}
+
+/** Copies the credential files and the model store into the backup; the manifest's part. */
+export async function backupFiles(
+  sources: FileSources,
+  dir: string,
+): Promise<Pick<Manifest, 'files' | 'models'>> {
+  const files: Partial<Record<SecretFile, string>> = {};
+  for (const [name, source] of Object.entries(sources.files) as Array<[SecretFile, string]>) {
+    if (!existsSync(source)) throw new BackupError(`${source} does not exist`);
+    const target = path.join(dir, `${name}${path.extname(source)}`);
+    await copyFile(source, target);
+    // Device password hashes and the signing key: readable by the backup's owner only.
+    await chmod(target, 0o600);
+    files[name] = path.basename(target);
+  }
+  let models: Manifest['models'];
+  if (sources.models) {
+    if (!existsSync(sources.models)) throw new BackupError(`${sources.models} does not exist`);
+    await cp(sources.models, path.join(dir, 'models'), { recursive: true });
+    models = { dir: 'models' };
+  }
+  return { files, ...(models ? { models } : {}) };
+}
+
+/** Puts the backed-up files where `targets` say (a new stack's data directory, say). */
+export async function restoreFiles(
+  manifest: Manifest,
+  dir: string,
+  targets: FileSources,
+): Promise<string[]> {
+  const restored: string[] = [];
+  for (const [name, file] of Object.entries(manifest.files ?? {}) as Array<[SecretFile, string]>) {
+    const target = targets.files[name];
+    if (!target) continue;
+    await mkdir(path.dirname(target), { recursive: true });
+    await copyFile(path.join(dir, file), target);
+    await chmod(target, 0o600);
+    restored.push(name);
+  }
+  if (manifest.models && targets.models) {
+    await cp(path.join(dir, manifest.models.dir), targets.models, { recursive: true });
+    restored.push('models');
+  }
+  return restored;
+}
+
+function fileSources(args: string[]): FileSources | undefined {
+  const stack = option(args, '--stack');
+  if (stack) return stackFiles(path.resolve(stack));
+  const dynsec = option(args, '--dynsec');
+  const jwtKey = option(args, '--jwt-key');
+  const models = option(args, '--models');
+  if (!dynsec && !jwtKey && !models) return undefined;
+  return {
+    files: {
+      ...(dynsec ? { dynsec: path.resolve(dynsec) } : {}),
+      ...(jwtKey ? { jwtKey: path.resolve(jwtKey) } : {}),
+    },
+    ...(models ? { models: path.resolve(models) } : {}),
+  };
 }
 
 function tool(pgBin: string | undefined, name: string): string {
@@ -195,9 +296,16 @@ async function main(argv: string[]): Promise<void> {
       manifest.influxdb = await backupInflux(influxRpc, influxDb, path.join(dir, 'influxdb'));
       console.log(`influxdb: ${manifest.influxdb.dir}/`);
     }
-    if (!manifest.postgres && !manifest.influxdb) {
+    const sources = fileSources(args);
+    if (sources) {
+      Object.assign(manifest, await backupFiles(sources, dir));
+      console.log(
+        `files: ${[...Object.keys(manifest.files ?? {}), ...(manifest.models ? ['models'] : [])].join(', ')}`,
+      );
+    }
+    if (!manifest.postgres && !manifest.influxdb && !sources) {
       throw new BackupError(
-        'nothing to back up: give --postgres URL and/or --influx-rpc HOST:PORT',
+        'nothing to back up: give --postgres URL, --influx-rpc HOST:PORT and/or --stack DIR',
       );
     }
     await writeFile(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -226,6 +334,8 @@ async function main(argv: string[]): Promise<void> {
       });
       console.log('influxdb: restored');
     }
+    const targets = fileSources(args);
+    if (targets) console.log(`files: ${(await restoreFiles(manifest, dir, targets)).join(', ')}`);
   } else {
     throw new BackupError(
       'usage: backup --to DIR | restore --from DIR, with --postgres URL and/or --influx-rpc HOST:PORT',

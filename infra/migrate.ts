@@ -13,6 +13,11 @@ import { secretStore } from '../shared/composition.ts';
 import { type AppConfig, ConfigError, config, required } from '../shared/config.ts';
 import { APP_ROLE, migrate } from '../shared/db/migrate.ts';
 import { type SecretStore, secretField } from '../shared/secrets/domain/secrets.ts';
+import {
+  ensureInfluxV2Schema,
+  type InfluxV2Options,
+  influxV2Settings,
+} from '../shared/timeseries/adapters/influx-v2-schema.ts';
 import { InfluxClient, influxCredentials } from '../shared/timeseries/influx-client.ts';
 import { ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 
@@ -21,6 +26,8 @@ export interface MigrationTargets {
   appPassword: string;
   influx: InfluxClient;
   influxDatabase: string;
+  /** InfluxDB 2.x (buckets and DBRP mappings through the v2 API) instead of 1.x policies. */
+  influxV2?: InfluxV2Options;
 }
 
 /**
@@ -66,6 +73,7 @@ export async function migrationTargets(
       ...influxCredentials(influx, secrets),
     }),
     influxDatabase: influx.db,
+    ...(influx.version === '2' ? { influxV2: influxV2Settings(settings, secrets) } : {}),
   };
 }
 
@@ -75,8 +83,13 @@ export async function migrateAll(
 ): Promise<void> {
   await migrate({ adminUrl: targets.adminUrl, appPassword: targets.appPassword, log });
   log('postgresql: migrations applied');
-  await ensureTimeseriesSchema(targets.influx, { database: targets.influxDatabase });
-  log('influxdb: database and retention policies in place');
+  if (targets.influxV2) {
+    await ensureInfluxV2Schema(targets.influxV2);
+    log('influxdb: buckets and DBRP mappings in place');
+  } else {
+    await ensureTimeseriesSchema(targets.influx, { database: targets.influxDatabase });
+    log('influxdb: database and retention policies in place');
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -38,6 +38,10 @@ const configSchema = z
     INFLUX_TOKEN: z.string().optional(),
     // A secret holding {"token"} (or the token itself), read instead of INFLUX_TOKEN.
     INFLUX_TOKEN_SECRET: nonEmpty.optional(),
+    // 1: retention policies (InfluxDB 1.x); 2: buckets with DBRP mappings (InfluxDB 2.x,
+    // InfluxDB Cloud, Timestream for InfluxDB), which need INFLUX_ORG and a token.
+    INFLUX_VERSION: z.enum(['1', '2']).default('1'),
+    INFLUX_ORG: z.string().optional(),
 
     JWT_ISSUER: nonEmpty.default('easysmart'),
     JWT_AUDIENCE: nonEmpty.default('easysmart-api'),
@@ -112,6 +116,9 @@ export interface AppConfig {
     password?: string;
     token?: string;
     tokenSecret?: string;
+    /** Which server's schema API the migration and purges use (see INFLUX_VERSION). */
+    version: '1' | '2';
+    org?: string;
   };
   jwt: {
     issuer: string;
@@ -179,6 +186,8 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       password: c.INFLUX_PASSWORD,
       token: c.INFLUX_TOKEN,
       tokenSecret: c.INFLUX_TOKEN_SECRET,
+      version: c.INFLUX_VERSION,
+      org: c.INFLUX_ORG,
     },
     jwt: {
       issuer: c.JWT_ISSUER,

@@ -139,16 +139,18 @@ it('a plan change never hides a reading; a downgrade removes exactly what the ne
   const sum = (body: { series: Array<{ points: Array<{ value: number }> }> }) =>
     body.series[0]?.points.reduce((total, point) => total + point.value, 0) ?? 0;
   const hourlyCount = async () => sum(await get(`telemetry?${range}&every=1d&fn=count`));
+  // Every raw point, a day at a time (a longer span would be served from a rollup).
   const rawCount = async () => {
-    let total = 0;
-    for (let day = 0; day < 42; day += 1) {
-      const from = new Date(now - 41 * DAY + day * DAY).toISOString();
-      const to = new Date(now - 40 * DAY + day * DAY - 1).toISOString();
-      const body = await get(`telemetry?from=${from}&to=${to}`);
-      expect(body.source).toBe('raw');
-      total += body.series[0]?.points.length ?? 0;
-    }
-    return total;
+    const days = await Promise.all(
+      Array.from({ length: 42 }, async (_, day) => {
+        const from = new Date(now - 41 * DAY + day * DAY).toISOString();
+        const to = new Date(now - 40 * DAY + day * DAY - 1).toISOString();
+        const body = await get(`telemetry?from=${from}&to=${to}`);
+        expect(body.source).toBe('raw');
+        return body.series[0]?.points.length ?? 0;
+      }),
+    );
+    return days.reduce((total, count) => total + count, 0);
   };
   const lambda = `${details.lambdaEndpoint}/2015-03-31/functions/easysmart-local-timeseries/invocations`;
   const runRollups = async () => {
@@ -156,7 +158,13 @@ it('a plan change never hides a reading; a downgrade removes exactly what the ne
     expect(answer.status).toBe(200);
   };
 
-  await expect.poll(rawCount, { timeout: 60_000, interval: 1000 }).toBe(2000);
+  const stored = async () => {
+    const [result] = await influx.query(
+      `SELECT count("value") FROM "${DEFAULT_DATABASE}"."professional_plan"."sensor_data" WHERE "tenant_id" = '${tenantId}'` as never,
+    );
+    return Number(result?.series[0]?.values[0]?.[1] ?? 0);
+  };
+  await expect.poll(stored, { timeout: 60_000, interval: 500 }).toBe(2000);
   // The readings arrived late (the oldest 40 days late): the rollup function folds them in.
   await runRollups();
   const snapshot = async () => ({

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { databasePool, once, secretStore } from '../composition.ts';
 import { config, required } from '../config.ts';
 import { InfluxRollups, InfluxTierData, influxQlPurger } from './adapters/influx-tiers.ts';
+import { influxV2Purger, influxV2Settings } from './adapters/influx-v2-schema.ts';
 import { PostgresRollupBacklog } from './adapters/postgres-rollup-backlog.ts';
 import { PostgresTierMoveLog } from './adapters/postgres-tier-moves.ts';
 import { RollupService } from './domain/rollups.ts';
@@ -28,9 +29,15 @@ export function tierMoves(
   options: TierMoveOptions = {},
 ): TierMoveService {
   const rollups = new InfluxRollups(client, client.database);
+  const settings = config();
+  // InfluxQL's DELETE exists on 1.x only; 2.x deletes through its v2 API, bucket by bucket.
+  const purge =
+    settings.influx.version === '2'
+      ? influxV2Purger({ ...influxV2Settings(settings, secretStore), database: client.database })
+      : influxQlPurger(client, client.database);
   return new TierMoveService(
     new PostgresTierMoveLog(pool),
-    new InfluxTierData(client, client.database, rollups, influxQlPurger(client, client.database)),
+    new InfluxTierData(client, client.database, rollups, purge),
     options,
   );
 }

@@ -32,12 +32,17 @@ export class PostgresRollupBacklog implements RollupBacklog {
     }));
   }
 
-  async done(hour: BacklogHour): Promise<void> {
-    await this.pool.query('SELECT rollup_backlog_done($1, $2, $3, $4::timestamptz)', [
-      hour.tenantId,
-      hour.policy,
-      hour.hourMs,
-      hour.markedAt,
+  async done(hours: BacklogHour[]): Promise<void> {
+    if (hours.length === 0) return;
+    await this.pool.query('SELECT rollup_backlog_done($1::jsonb)', [
+      JSON.stringify(
+        hours.map((hour) => ({
+          tenant_id: hour.tenantId,
+          policy: hour.policy,
+          hour_ms: hour.hourMs,
+          seen: hour.markedAt,
+        })),
+      ),
     ]);
   }
 }

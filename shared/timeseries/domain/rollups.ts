@@ -21,7 +21,8 @@ export interface BacklogHour extends RollupTarget {
 export interface RollupBacklog {
   active(since: number): Promise<RollupTarget[]>;
   take(max: number): Promise<BacklogHour[]>;
-  done(hour: BacklogHour): Promise<void>;
+  /** The hours recomputed (each is kept if it was marked again meanwhile). */
+  done(hours: BacklogHour[]): Promise<void>;
 }
 
 /** Port: recomputes a tenant's rollup windows touching [from, to) (InfluxDB). */
@@ -85,7 +86,7 @@ export class RollupService {
         Math.min(...starts),
         Math.max(...starts) + HOUR_MS,
       );
-      for (const hour of hours) await this.backlog.done(hour);
+      await this.backlog.done(hours);
       outcome.backlogHours += hours.length;
     }
     return outcome;
