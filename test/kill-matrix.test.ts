@@ -248,7 +248,7 @@ describe('kill -9 under QoS 1 load', () => {
         report
           .map(
             (r) =>
-              `  ${r.phase}: ${r.acknowledged} acknowledged, ${r.lost} lost, ${r.duplicated} duplicated`,
+              `  ${r.phase}: ${r.acknowledged} acknowledged, ${r.lost} lost (${r.lostBeforeItsLastSave} of them acknowledged before the broker's last save), ${r.duplicated} duplicated`,
           )
           .join('\n'),
     );
