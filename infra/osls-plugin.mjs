@@ -7,10 +7,11 @@
  *    function's `iamRoleStatements` (the same key the community plugin
  *    serverless-iam-roles-per-function uses, which cannot be installed offline here). A
  *    function added later without statements gets a logs-only role, never more.
- * 2. An error action on every IoT topic rule. The `iot` event schema has no `errorAction`,
- *    and patching each rule through resources.extensions would duplicate its SQL (which the
- *    local rules emulator reads from the events). `custom.iotRules.errorAction` is applied to
- *    each AWS::IoT::TopicRule that has none.
+ * 2. The device topic rules, which put each message on the ingest stream (a Kinesis action
+ *    with the device id as partition key): osls's `iot` event knows only the Lambda action.
+ *    They are compiled from `custom.iotRules.stream`, which the local rules emulator reads
+ *    too. And an error action on every IoT topic rule: `custom.iotRules.errorAction` is
+ *    applied to each AWS::IoT::TopicRule that has none.
  *
  * 3. A CloudWatch alarm on each function's errors (custom.functionAlarms), for the same
  *    reason: a function added later is covered without anyone remembering to add one.
@@ -47,7 +48,27 @@ export default class EasySmartInfraPlugin {
       properties: {
         iotRules: {
           type: 'object',
-          properties: { errorAction: { type: 'object' } },
+          properties: {
+            errorAction: { type: 'object' },
+            stream: {
+              type: 'object',
+              properties: {
+                resource: { type: 'string' },
+                partitionKey: { type: 'string' },
+                rules: {
+                  type: 'object',
+                  additionalProperties: {
+                    type: 'object',
+                    properties: { name: { type: 'string' }, sql: { type: 'string' } },
+                    required: ['name', 'sql'],
+                    additionalProperties: false,
+                  },
+                },
+              },
+              required: ['resource', 'partitionKey', 'rules'],
+              additionalProperties: false,
+            },
+          },
           additionalProperties: false,
         },
         functionAlarms: {
@@ -66,6 +87,7 @@ export default class EasySmartInfraPlugin {
     this.hooks = {
       'before:package:finalize': () => {
         this.assignFunctionRoles();
+        this.addStreamTopicRules();
         this.addTopicRuleErrorActions();
         this.addFunctionErrorAlarms();
         this.addTopicRuleAlarms();
@@ -135,10 +157,62 @@ export default class EasySmartInfraPlugin {
         .filter((id) => id !== defaultRoleId);
       functionResource.DependsOn = [...dependsOn, roleId];
     }
+    // An event source mapping reads its source with its function's role: osls made it wait
+    // for the shared role (which it gave the stream permissions), so it waits for the
+    // function's own role instead.
+    const roleOfFunction = new Map(
+      this.serverless.service
+        .getAllFunctions()
+        .map((name) => [
+          naming.getLambdaLogicalId(name),
+          `${naming.getNormalizedFunctionName(name)}IamRole`,
+        ]),
+    );
+    for (const resource of Object.values(resources)) {
+      if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
+      const dependsOn = [resource.DependsOn ?? []].flat();
+      if (!dependsOn.includes(defaultRoleId)) continue;
+      const functionId = resource.Properties.FunctionName?.['Fn::GetAtt']?.[0];
+      const roleId = roleOfFunction.get(functionId);
+      resource.DependsOn = [
+        ...dependsOn.filter((id) => id !== defaultRoleId),
+        ...(roleId && resources[roleId] ? [roleId] : []),
+      ];
+    }
     // osls creates the shared role before plugins run; dropped once nothing refers to it.
     const { [defaultRoleId]: defaultRole, ...others } = resources;
     if (defaultRole && !JSON.stringify(others).includes(`"${defaultRoleId}"`)) {
       delete resources[defaultRoleId];
+    }
+  }
+
+  addStreamTopicRules() {
+    const stream = this.serverless.service.custom?.iotRules?.stream;
+    if (!stream) return;
+    const resources = this.template.Resources;
+    for (const [key, rule] of Object.entries(stream.rules)) {
+      const id = `IngestStream${key[0].toUpperCase()}${key.slice(1).replace(/[^A-Za-z0-9]/g, '')}TopicRule`;
+      resources[id] = {
+        Type: 'AWS::IoT::TopicRule',
+        Properties: {
+          RuleName: rule.name,
+          TopicRulePayload: {
+            Sql: rule.sql,
+            AwsIotSqlVersion: '2016-03-23',
+            RuleDisabled: false,
+            Actions: [
+              {
+                Kinesis: {
+                  StreamName: { Ref: stream.resource },
+                  // The device id: its messages stay in one shard, in order.
+                  PartitionKey: `\${${stream.partitionKey}}`,
+                  RoleArn: { 'Fn::GetAtt': ['IotRuleStreamRole', 'Arn'] },
+                },
+              },
+            ],
+          },
+        },
+      };
     }
   }
 

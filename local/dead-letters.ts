@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { config } from '../shared/config.ts';
 import { type DeadLetter, DeadLetterStore } from './iot-rules/dead-letter-store.ts';
-import { invokeFunction } from './iot-rules/lambda.ts';
+import { invokeFunction, readStreamAnswer } from './iot-rules/lambda.ts';
 import { readRunningStack } from './stack-file.ts';
 
 const USAGE = `usage: npm run dlq -- list [--json]
@@ -101,15 +101,26 @@ async function main(args: string[]): Promise<number> {
         const outcome = await invokeFunction({
           lambdaEndpoint: endpoint,
           functionName: record.functionName,
-          payload: record.batched ? [record.event] : record.event,
+          payload: record.stream
+            ? { Records: [record.event] }
+            : record.batched
+              ? [record.event]
+              : record.event,
           timeoutMs: 30_000,
         });
-        if (outcome.ok) {
+        const sequenceNumber = (record.event as { kinesis?: { sequenceNumber?: string } })?.kinesis
+          ?.sequenceNumber;
+        const answer =
+          outcome.ok && record.stream
+            ? readStreamAnswer(outcome.body, [String(sequenceNumber)], true)
+            : undefined;
+        if (outcome.ok && (!answer || answer.kind === 'success')) {
           await store.remove([record.id]);
           console.log(`${record.id}: replayed to ${record.function}`);
         } else {
           failed += 1;
-          console.error(`${record.id}: ${record.function} failed again, kept: ${outcome.error}`);
+          const error = outcome.ok ? 'the function reported the record failed' : outcome.error;
+          console.error(`${record.id}: ${record.function} failed again, kept: ${error}`);
         }
       }
       console.log(`replayed ${chosen.length - failed} of ${chosen.length}`);

@@ -88,6 +88,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const DATABASE_APP_PASSWORD_FILE = 'database-app-password';
 const dataDir = path.resolve(settings.LOCAL_DATA_DIR);
 const stackFile = path.join(dataDir, 'stack.json');
+const rulesStatsFile = path.join(dataDir, 'iot-rules-stats.json');
 const publicHost = settings.PUBLIC_HOST;
 const apiUrl = `http://${publicHost}:${settings.API_PORT}`;
 const mqttUrl =
@@ -326,6 +327,13 @@ async function main(): Promise<void> {
       // Fixed per stack, so the broker keeps what arrives while the stack is down.
       clientId: `easysmart-iot-rules-${settings.MQTT_PORT}`,
       log: componentLog('iot-rules'),
+    });
+    // `kill -USR2 <pid>` writes what the rules emulator metered so far (npm run bench:cost).
+    process.removeAllListeners('SIGUSR2');
+    process.on('SIGUSR2', () => {
+      writeFile(rulesStatsFile, JSON.stringify(emulator.stats())).catch((error: unknown) =>
+        log('iot-rules', `could not write ${rulesStatsFile}: ${(error as Error).message}`),
+      );
     });
     return {
       ...emulator,

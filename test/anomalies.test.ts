@@ -15,7 +15,10 @@ const stack = useTestStack({ ML_MODEL_DIR: models.dir, TFJS_BACKEND: 'wasm' });
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const ml = (await import('../functions/ml/handler.ts')).handler;
-const ingest = (await import('../functions/ingest/handler.ts')).handler;
+// The service the ingest handler runs, with its summary (the handler answers the stream with
+// the failed records only; test/ingest-stream.test.ts covers that answer).
+const { ingestionService } = await import('../shared/ingestion/composition.ts');
+const ingest = (events: unknown[]) => ingestionService().ingest(events);
 const scheduledTraining = (await import('../functions/ml-training/handler.ts')).handler;
 const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
 afterAll(async () => {

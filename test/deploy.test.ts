@@ -121,19 +121,42 @@ afterAll(async () => {
 });
 
 describe('osls package --stage prod (offline)', () => {
-  it('compiles a topic rule per MQTT rule, each with the dead-letter queue as error action', () => {
-    const declared = Object.values(service.functions).flatMap((fn: Json) =>
-      (fn.events ?? []).filter((event: Json) => event.iot).map((event: Json) => event.iot),
-    );
-    expect(declared.length).toBeGreaterThan(0);
+  it('device topic rules put messages on the ingest stream, never invoke Lambda directly', () => {
+    const stream = (service as Json).custom.iotRules.stream;
+    const declared = Object.values(stream.rules) as Json[];
+    expect(declared.map((rule) => rule.sql).join(' ')).toMatch(/'devices\/\+\/telemetry'/);
+    for (const filter of ['+/+/state', '+/telemetry', '+/discovery', '+/status']) {
+      expect(declared.some((rule) => rule.sql.includes(`FROM 'devices/${filter}'`))).toBe(true);
+    }
     const rules = resources('AWS::IoT::TopicRule').map(([, rule]) => rule.Properties);
     expect(rules.map((rule) => rule.RuleName).sort()).toEqual(
-      declared.map((rule: Json) => rule.name).sort(),
+      declared.map((rule) => rule.name).sort(),
     );
+    // No function is a rule's action: osls's `iot` events are gone, and no permission lets
+    // AWS IoT invoke a function.
+    for (const fn of Object.values(service.functions) as Json[]) {
+      expect((fn.events ?? []).filter((event: Json) => event.iot)).toEqual([]);
+    }
+    const invokePermissions = resources('AWS::Lambda::Permission').filter(
+      ([, permission]) => permission.Properties.Principal === 'iot.amazonaws.com',
+    );
+    expect(invokePermissions).toEqual([]);
     for (const rule of rules) {
       expect(rule.TopicRulePayload.Sql).toBe(
-        declared.find((event: Json) => event.name === rule.RuleName).sql,
+        declared.find((event) => event.name === rule.RuleName).sql,
       );
+      expect(rule.TopicRulePayload.AwsIotSqlVersion).toBe('2016-03-23');
+      // One action, and it is the stream, partitioned by device id (topic level 2).
+      expect(rule.TopicRulePayload.Actions, rule.RuleName).toEqual([
+        {
+          Kinesis: {
+            StreamName: { Ref: 'IngestStream' },
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: an IoT substitution template
+            PartitionKey: '${topic(2)}',
+            RoleArn: { 'Fn::GetAtt': ['IotRuleStreamRole', 'Arn'] },
+          },
+        },
+      ]);
       expect(rule.TopicRulePayload.ErrorAction, rule.RuleName).toEqual({
         Sqs: {
           QueueUrl: { Ref: 'IotDeadLetterQueue' },
@@ -142,15 +165,52 @@ describe('osls package --stage prod (offline)', () => {
         },
       });
     }
+    expect(template.Resources.IngestStream?.Type).toBe('AWS::Kinesis::Stream');
     expect(template.Resources.IotDeadLetterQueue?.Type).toBe('AWS::SQS::Queue');
-    // Failures inside the (asynchronously invoked) function end in the same queue.
-    const invokeConfigs = resources('AWS::Lambda::EventInvokeConfig').map(([, r]) => r.Properties);
-    expect(invokeConfigs).toContainEqual(
+    // The rules' role may put records on that stream and do nothing else.
+    const streamRole = template.Resources.IotRuleStreamRole?.Properties;
+    expect(streamRole.Policies.flatMap((p: Json) => p.PolicyDocument.Statement)).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'kinesis:PutRecord',
+        Resource: { 'Fn::GetAtt': ['IngestStream', 'Arn'] },
+      },
+    ]);
+  });
+
+  it('ingest reads the stream in batches with ReportBatchItemFailures and a dead-letter destination', () => {
+    const mappings = resources('AWS::Lambda::EventSourceMapping').map(([, m]) => m.Properties);
+    const ingest = mappings.filter((mapping) =>
+      JSON.stringify(mapping.FunctionName).includes('IngestLambdaFunction'),
+    );
+    expect(ingest).toHaveLength(1);
+    const mapping = ingest[0];
+    expect(mapping.EventSourceArn).toEqual({ 'Fn::GetAtt': ['IngestStream', 'Arn'] });
+    expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    expect(mapping.BatchSize).toBeGreaterThan(100);
+    expect(mapping.MaximumBatchingWindowInSeconds).toBeGreaterThan(0);
+    expect(mapping.StartingPosition).toBe('TRIM_HORIZON');
+    // Bounded retries: a record that keeps failing ends in the queue instead of holding up
+    // its shard for the stream's whole retention.
+    expect(mapping.MaximumRetryAttempts).toBeGreaterThan(0);
+    expect(mapping.MaximumRecordAgeInSeconds).toBeGreaterThan(0);
+    expect(mapping.DestinationConfig).toEqual({
+      OnFailure: { Destination: { 'Fn::GetAtt': ['IotDeadLetterQueue', 'Arn'] } },
+    });
+    // Its own role reads the stream and writes the dead-letter queue (the shared role that
+    // osls would have given those permissions is not used).
+    const role = template.Resources.IngestIamRole?.Properties;
+    const statements = role.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
+    expect(statements).toContainEqual(
       expect.objectContaining({
-        FunctionName: { Ref: 'IngestLambdaFunction' },
-        DestinationConfig: {
-          OnFailure: { Destination: { 'Fn::GetAtt': ['IotDeadLetterQueue', 'Arn'] } },
-        },
+        Action: expect.arrayContaining(['kinesis:GetRecords', 'kinesis:GetShardIterator']),
+        Resource: { 'Fn::GetAtt': ['IngestStream', 'Arn'] },
+      }),
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: ['sqs:SendMessage'],
+        Resource: { 'Fn::GetAtt': ['IotDeadLetterQueue', 'Arn'] },
       }),
     );
   });

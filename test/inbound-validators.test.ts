@@ -8,6 +8,7 @@ import {
   telemetryPayload,
 } from '../shared/ingestion/inbound.ts';
 import { MAX_PAYLOAD_BYTES } from '../shared/ingestion/payload-limits.ts';
+import { streamRecords } from '../shared/ingestion/stream-records.ts';
 import { InfluxClient } from '../shared/timeseries/influx-client.ts';
 import { toLine } from '../shared/timeseries/line-protocol.ts';
 import {
@@ -17,6 +18,7 @@ import {
   readingToLine,
   writeReadingLine,
 } from '../shared/timeseries/reading.ts';
+import { kinesisEvent } from './support/kinesis-event.ts';
 
 // The ingest path checks payloads by hand for speed; the zod schemas remain the definition.
 // These properties hold the two to the same verdicts and the same readings.
@@ -123,12 +125,13 @@ describe('hand-written inbound checks', () => {
           return;
         }
         const items = Array.isArray(expected.data) ? expected.data : [expected.data];
-        const readings = items.flatMap((entry) =>
+        const readings = items.flatMap((entry, index) =>
           Object.entries(entry.values).map(([entityId, reading]) => ({
             entityId,
             value: reading,
             timeMs:
               entry.timestamp === undefined ? RECEIVED_AT : Math.round(entry.timestamp * 1000),
+            ...(entry.timestamp === undefined ? { untimedItem: index } : {}),
           })),
         );
         expect(actual.message).toEqual({
@@ -191,6 +194,7 @@ describe('hand-written inbound checks', () => {
                 expected.data.timestamp === undefined
                   ? RECEIVED_AT
                   : Math.round(expected.data.timestamp * 1000),
+              ...(expected.data.timestamp === undefined ? { untimedItem: 0 } : {}),
               ...(expected.data.command_id ? { commandId: expected.data.command_id } : {}),
             },
           ],
@@ -320,5 +324,44 @@ describe('hand-written inbound checks', () => {
     for (const candidate of readings) writeReadingLine(candidate, encoder);
     const [batch] = encoder.finish().take();
     expect(batch?.body.toString('utf8')).toBe(readings.map((r) => toLine(pointOf(r))).join('\n'));
+  });
+});
+
+describe('stream records', () => {
+  it('reads each rule output exactly as JSON.parse does, by the fast path or not', () => {
+    const text = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.string({ unit: 'binary', maxLength: 10 }),
+      fc.constantFrom('devices/d1/telemetry', 'a"b', 'a\\b', '', 'é'),
+    );
+    const output = fc.oneof(
+      fc.record(
+        {
+          payload: fc.oneof(fc.base64String({ maxLength: 400 }), text),
+          topic: text,
+          client_id: text,
+          received_at: fc.oneof(fc.integer({ min: 0 }), fc.double(), fc.constant(1.7e12)),
+        },
+        { requiredKeys: ['payload', 'topic'] },
+      ),
+      fc.jsonValue(),
+    );
+    fc.assert(
+      fc.property(fc.array(output, { maxLength: 5 }), (outputs) => {
+        const event = kinesisEvent(outputs);
+        const records = streamRecords(event);
+        expect(records.map((record) => record.event)).toEqual(
+          outputs.map((value) => JSON.parse(JSON.stringify(value))),
+        );
+      }),
+      { numRuns: 300 },
+    );
+    const garbage = kinesisEvent([]);
+    garbage.Records.push({
+      ...(kinesisEvent([{}]).Records[0] as (typeof garbage.Records)[number]),
+    });
+    (garbage.Records[0] as (typeof garbage.Records)[number]).kinesis.data =
+      Buffer.from('{"pay').toString('base64');
+    expect(streamRecords(garbage)[0]?.event).toBeUndefined();
   });
 });

@@ -21,7 +21,10 @@ process.env.IOT_DATA_ENDPOINT = dataPlane.url;
 process.env.COMMAND_TIMEOUT_SECONDS = '3';
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
-const ingest = (await import('../functions/ingest/handler.ts')).handler;
+// The service the ingest handler runs, with its summary (the handler answers the stream with
+// the failed records only; test/ingest-stream.test.ts covers that answer).
+const { ingestionService } = await import('../shared/ingestion/composition.ts');
+const ingest = (events: unknown[]) => ingestionService().ingest(events);
 const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
 afterAll(async () => {
   await admin.end();

@@ -41,7 +41,8 @@ class SimulatedLambdaEndpoint {
   readonly succeeded: Invocation[] = [];
   concurrent = 0;
   maxConcurrent = 0;
-  behaviour: (call: Invocation) => Promise<void> | void = () => {};
+  /** What the function does; what it returns (if anything) is the invocation's answer. */
+  behaviour: (call: Invocation) => Promise<unknown> | unknown = () => undefined;
   private server: Server | undefined;
   url = '';
 
@@ -70,10 +71,10 @@ class SimulatedLambdaEndpoint {
         this.concurrent += 1;
         this.maxConcurrent = Math.max(this.maxConcurrent, this.concurrent);
         try {
-          await this.behaviour(call);
+          const answer = await this.behaviour(call);
           this.succeeded.push(call);
           response.writeHead(200, { 'content-type': 'application/json' });
-          response.end('{"ok":true}');
+          response.end(answer === undefined ? '{"ok":true}' : JSON.stringify(answer));
         } catch (error) {
           response.writeHead(200, {
             'content-type': 'application/json',
@@ -738,7 +739,9 @@ resources:
     const texts = Array.from({ length: 600 }, (_, n) =>
       `${n} Größe ≤ 5 € 😀 "quoted" \\ line\nbreak `.repeat(1 + (n % 90)),
     );
-    texts[300] = 'x€'.repeat(100_000);
+    // 120 KB: under the broker's packet limit (AWS's 128 KB), and with its base64 copy an
+    // output over the emulator's largest slab-held size.
+    texts[300] = 'x€'.repeat(30_000);
     for (const [n, text] of texts.entries()) {
       await publish(`devices/dev-${n % 3}/${prefix}`, JSON.stringify({ n, text }));
     }
@@ -946,3 +949,215 @@ function singleRuleYml(
     ...(custom ? { custom } : {}),
   });
 }
+
+/**
+ * A rule putting each `devices/<device>/state` message on a stream that `ingest` reads (a
+ * topic no other test publishes to: device states have four levels). The devices of a test
+ * are named `<prefix>-d<n>`.
+ */
+function streamYml(mapping: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    service: 'easysmart',
+    custom: {
+      iotRules: {
+        stream: {
+          resource: 'TestStream',
+          partitionKey: 'topic(2)',
+          rules: {
+            state: {
+              name: 'test_state',
+              sql: `SELECT encode(*, 'base64') AS payload, topic() AS topic, timestamp() AS received_at FROM 'devices/+/state'`,
+            },
+          },
+        },
+      },
+    },
+    functions: {
+      ingest: {
+        handler: 'h.handler',
+        events: [
+          {
+            stream: {
+              type: 'kinesis',
+              arn: { 'Fn::GetAtt': ['TestStream', 'Arn'] },
+              batchSize: 100,
+              batchWindow: 0,
+              maximumRetryAttempts: 3,
+              functionResponseType: 'ReportBatchItemFailures',
+              ...mapping,
+            },
+          },
+        ],
+      },
+    },
+  });
+}
+
+interface KinesisRecordShape {
+  eventSource: string;
+  eventSourceARN: string;
+  kinesis: { partitionKey: string; sequenceNumber: string; data: string };
+}
+const recordsOf = (call: Invocation) => (call.event as { Records: KinesisRecordShape[] }).Records;
+const ruleOutput = (record: KinesisRecordShape) =>
+  JSON.parse(Buffer.from(record.kinesis.data, 'base64').toString('utf8')) as {
+    payload: string;
+    topic: string;
+  };
+const readingOf = (record: KinesisRecordShape) =>
+  JSON.parse(Buffer.from(ruleOutput(record).payload, 'base64').toString('utf8')).value as number;
+
+describe('IoT rules emulator: rules that put messages on a stream read by an event source mapping', () => {
+  it('hands the function a Kinesis event: base64 rule outputs, partition key, sequence numbers in order', async () => {
+    const prefix = unique('s');
+    const { lambda, start } = await setup({
+      yml: streamYml(),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    const emulator = await start();
+    for (let n = 0; n < 6; n++)
+      await publish(`devices/${prefix}-d${n % 2}/state`, `{"value":${n}}`);
+    await vi.waitFor(() => expect(lambda.succeeded.flatMap(recordsOf)).toHaveLength(6), {
+      timeout: 5000,
+    });
+    await emulator.idle();
+    const records = lambda.succeeded.flatMap(recordsOf);
+    for (const record of records) {
+      expect(record).toMatchObject({
+        eventSource: 'aws:kinesis',
+        eventName: 'aws:kinesis:record',
+        eventSourceARN: expect.stringMatching(/^arn:aws:kinesis:[^:]+:\d{12}:stream\/TestStream$/),
+        kinesis: { kinesisSchemaVersion: '1.0', sequenceNumber: expect.stringMatching(/^\d{56}$/) },
+      });
+      const output = ruleOutput(record);
+      expect(record.kinesis.partitionKey).toBe(output.topic.split('/')[1]);
+    }
+    // Per device (partition key), the order of publishing.
+    for (const n of [0, 1]) {
+      const mine = records.filter((record) => record.kinesis.partitionKey === `${prefix}-d${n}`);
+      expect(mine.map(readingOf)).toEqual(n === 0 ? [0, 2, 4] : [1, 3, 5]);
+    }
+    // Within each batch, in stream order.
+    for (const call of lambda.succeeded) {
+      const sequences = recordsOf(call).map((record) => BigInt(record.kinesis.sequenceNumber));
+      expect([...sequences].sort((a, b) => (a < b ? -1 : 1))).toEqual(sequences);
+    }
+    expect(emulator.stats().streams.TestStream).toMatchObject({ records: 6, putPayloadUnits: 6 });
+    expect(emulator.stats()).toMatchObject({
+      meteredMessages: 6,
+      rulesTriggered: 6,
+      actionsApplied: 6,
+    });
+  });
+
+  it('a partial batch response retries from the first failed record on, as Lambda does for Kinesis', async () => {
+    const prefix = unique('s');
+    const { lambda, start, deadLetters } = await setup({
+      yml: streamYml({ batchWindow: 1 }),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    let failedOnce = false;
+    lambda.behaviour = (call) => {
+      const records = recordsOf(call);
+      const bad = records.find((record) => readingOf(record) === 2);
+      if (bad && !failedOnce) {
+        failedOnce = true;
+        return { batchItemFailures: [{ itemIdentifier: bad.kinesis.sequenceNumber }] };
+      }
+      return { batchItemFailures: [] };
+    };
+    const emulator = await start();
+    for (let n = 0; n < 5; n++) await publish(`devices/${prefix}-d${n}/state`, `{"value":${n}}`);
+    await vi.waitFor(() => expect(failedOnce).toBe(true), { timeout: 5000 });
+    await emulator.idle();
+    const [first, ...retries] = lambda.succeeded.map((call) => recordsOf(call).map(readingOf));
+    expect(first).toEqual([0, 1, 2, 3, 4]);
+    // The checkpoint is the failed record: it and every later one come again, the earlier not.
+    expect(retries).toEqual([[2, 3, 4]]);
+    expect(await deadLetters.list()).toEqual([]);
+    expect(emulator.stats().functions.ingest).toMatchObject({
+      received: 5,
+      succeeded: 5,
+      retried: 1,
+      deadLettered: 0,
+    });
+  });
+
+  it('after MaximumRetryAttempts only the records still failing are dead-lettered', async () => {
+    const prefix = unique('s');
+    const { lambda, start, deadLetters } = await setup({
+      yml: streamYml({ batchWindow: 1, maximumRetryAttempts: 2 }),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    lambda.behaviour = (call) => ({
+      batchItemFailures: recordsOf(call)
+        .filter((record) => readingOf(record) === 1)
+        .map((record) => ({ itemIdentifier: record.kinesis.sequenceNumber })),
+    });
+    const emulator = await start();
+    for (let n = 0; n < 3; n++) await publish(`devices/${prefix}-d${n}/state`, `{"value":${n}}`);
+    await vi.waitFor(async () => expect(await deadLetters.list()).toHaveLength(1), {
+      timeout: 5000,
+    });
+    await emulator.idle();
+    // The first attempt and two retries.
+    expect(lambda.succeeded.map((call) => recordsOf(call).map(readingOf))).toEqual([
+      [0, 1, 2],
+      [1, 2],
+      [1, 2],
+    ]);
+    const [letter] = await deadLetters.list();
+    expect(letter).toMatchObject({
+      stream: true,
+      topic: `devices/${prefix}-d1/state`,
+      attempts: 3,
+    });
+    expect(emulator.stats().functions.ingest).toMatchObject({ succeeded: 2, deadLettered: 1 });
+  });
+
+  it('ParallelizationFactor: one batch per batcher at a time, each gathered for the batching window', async () => {
+    const prefix = unique('s');
+    const { lambda, start } = await setup({
+      yml: streamYml({ batchWindow: 1, parallelizationFactor: 2 }),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    const emulator = await start();
+    for (let n = 0; n < 12; n++)
+      await publish(`devices/${prefix}-d${n % 6}/state`, `{"value":${n}}`);
+    await vi.waitFor(() => expect(lambda.succeeded.flatMap(recordsOf)).toHaveLength(12), {
+      timeout: 5000,
+    });
+    await emulator.idle();
+    // Published within the window: each of the (at most) two batchers sends one batch.
+    expect(lambda.calls.length).toBeLessThanOrEqual(2);
+    expect(lambda.maxConcurrent).toBeLessThanOrEqual(2);
+    const batchOf = new Map<string, number>();
+    for (const [index, call] of lambda.succeeded.entries()) {
+      for (const record of recordsOf(call)) {
+        expect(batchOf.get(record.kinesis.partitionKey) ?? index).toBe(index);
+        batchOf.set(record.kinesis.partitionKey, index);
+      }
+    }
+  });
+
+  it('a function error retries the whole batch', async () => {
+    const prefix = unique('s');
+    const { lambda, start } = await setup({
+      yml: streamYml({ batchWindow: 1 }),
+      functionNames: ['easysmart-test-ingest'],
+    });
+    let calls = 0;
+    lambda.behaviour = () => {
+      calls += 1;
+      if (calls === 1) throw new Error('InfluxDB unavailable');
+    };
+    const emulator = await start();
+    for (let n = 0; n < 3; n++) await publish(`devices/${prefix}-d${n}/state`, `{"value":${n}}`);
+    await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(1), { timeout: 5000 });
+    await emulator.idle();
+    expect(lambda.calls.map((call) => recordsOf(call).map(readingOf))).toEqual([
+      [0, 1, 2],
+      [0, 1, 2],
+    ]);
+  });
+});

@@ -3,6 +3,7 @@ import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
 import { showContinuousQueries } from '../shared/timeseries/influxql.ts';
 import { DEFAULT_DATABASE } from '../shared/timeseries/schema.ts';
 import { callRoute } from './support/api-event.ts';
+import { kinesisEvent } from './support/kinesis-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
 /**
@@ -58,7 +59,7 @@ describe('rollups without continuous queries', () => {
       client_id: deviceId,
       received_at: Date.now(),
     };
-    await ingest([discovery] as never);
+    await ingest(kinesisEvent([discovery]));
 
     const now = Date.now();
     const hour = Math.floor(now / HOUR) * HOUR;
@@ -68,14 +69,15 @@ describe('rollups without continuous queries', () => {
       hour - 3 * HOUR + 8 * MINUTE,
       hour - HOUR - 20 * MINUTE,
     ];
-    await ingest([
-      state(deviceId, 10, late[0] as number),
-      state(deviceId, 20, late[1] as number),
-    ] as never);
-    await ingest([
-      state(deviceId, 5, late[2] as number),
-      state(deviceId, 7, now - MINUTE),
-    ] as never);
+    await ingest(
+      kinesisEvent([
+        state(deviceId, 10, late[0] as number),
+        state(deviceId, 20, late[1] as number),
+      ]),
+    );
+    await ingest(
+      kinesisEvent([state(deviceId, 5, late[2] as number), state(deviceId, 7, now - MINUTE)]),
+    );
     await timeseries({} as never);
 
     const telemetry = (query: Record<string, string>) =>
@@ -107,7 +109,7 @@ describe('rollups without continuous queries', () => {
     ]);
 
     // A reading 3 hours late arrives after the run: the next run folds it into its windows.
-    await ingest([state(deviceId, 60, hour - 3 * HOUR + 30 * MINUTE)] as never);
+    await ingest(kinesisEvent([state(deviceId, 60, hour - 3 * HOUR + 30 * MINUTE)]));
     await timeseries({} as never);
     expect((await telemetry(month)).body.series[0].points[0]).toEqual({
       time: new Date(hour - 3 * HOUR).toISOString(),

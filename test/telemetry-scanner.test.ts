@@ -22,11 +22,12 @@ function defined(text: string) {
   const result = telemetryPayload.safeParse(parsed);
   if (!result.success) return undefined;
   const items = Array.isArray(result.data) ? result.data : [result.data];
-  return items.flatMap((item) =>
+  return items.flatMap((item, index) =>
     Object.entries(item.values).map(([entityId, value]) => ({
       entityId,
       value,
       timeMs: item.timestamp === undefined ? RECEIVED_AT : Math.round(item.timestamp * 1000),
+      ...(item.timestamp === undefined ? { untimedItem: index } : {}),
     })),
   );
 }

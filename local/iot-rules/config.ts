@@ -49,7 +49,30 @@ const serverlessYamlSchema = yaml.DEFAULT_SCHEMA.extend(
   ),
 );
 
-/** One `iot` event of one function. */
+/**
+ * A topic rule whose action puts its output on a Kinesis stream that a function reads
+ * through an event source mapping (`stream` event), and that mapping's settings.
+ */
+export interface StreamSettings {
+  /** The stream's logical id in the template. */
+  resource: string;
+  /** The partition key: an IoT SQL expression evaluated on each message. */
+  partitionKey: IotRule;
+  /** BatchSize (AWS default for Kinesis: 100). */
+  batchSize: number;
+  /** MaximumBatchingWindowInSeconds, in ms. */
+  windowMs: number;
+  /** Batches of the stream in flight at once (ParallelizationFactor, with one shard locally). */
+  parallelizationFactor: number;
+  /** MaximumRetryAttempts; -1 is unlimited. */
+  maxRetryAttempts: number;
+  /** MaximumRecordAgeInSeconds, in ms; -1 is unlimited. */
+  maxRecordAgeMs: number;
+  /** FunctionResponseTypes holds ReportBatchItemFailures. */
+  reportBatchItemFailures: boolean;
+}
+
+/** One `iot` event of one function, or one rule of `custom.iotRules.stream`. */
 export interface RuleDefinition {
   /** `<function>#<n>`, n counting the function's iot events from 1; or the event's `name`. */
   id: string;
@@ -58,6 +81,8 @@ export interface RuleDefinition {
   /** The deployed (and serverless-offline) function name, `<service>-<stage>-<key>` by default. */
   functionName: string;
   rule: IotRule;
+  /** Set when the rule writes to a stream that the function reads. */
+  stream?: StreamSettings;
 }
 
 /**
@@ -67,6 +92,8 @@ export interface RuleDefinition {
 export const MAX_BATCH_BYTES = 5 * 1024 * 1024;
 
 export interface BatchSettings {
+  /** Set for a function that reads a stream: the invocation is a Kinesis event. */
+  stream?: StreamSettings;
   maxRecords: number;
   maxWaitMs: number;
   /**
@@ -184,15 +211,62 @@ export async function loadIotRulesConfig(options: {
     }
   }
 
-  const batch = new Map<string, BatchSettings>();
   const custom = isObject(document.custom) ? document.custom.iotRulesEmulator : undefined;
   const batchSection = isObject(custom) ? custom.batch : undefined;
+  const batch = new Map<string, BatchSettings>();
+  const iotRules = isObject(document.custom) ? document.custom.iotRules : undefined;
+  const streamSection = isObject(iotRules) ? iotRules.stream : undefined;
+  if (streamSection !== undefined) {
+    const streamRules = loadStreamRules(file, streamSection, functions, {
+      ...vars,
+      stage: options.stage,
+    });
+    for (const definition of streamRules.rules) {
+      if (rules.some((rule) => rule.functionKey === definition.functionKey)) {
+        throw new Error(
+          `${file}: functions.${definition.functionKey} reads the rules' stream and has iot events too; give it one or the other`,
+        );
+      }
+    }
+    rules.push(...streamRules.rules);
+    const maxBytes =
+      isObject(batchSection) && isObject(batchSection[streamRules.functionKey])
+        ? (batchSection[streamRules.functionKey] as Json).maxBytes
+        : undefined;
+    const where = `${file}: custom.iotRulesEmulator.batch.${streamRules.functionKey}`;
+    const bytes =
+      maxBytes === undefined ? MAX_BATCH_BYTES : positiveInteger(maxBytes, `${where}.maxBytes`);
+    if (bytes > MAX_BATCH_BYTES) {
+      throw new Error(`${where}.maxBytes must be at most ${MAX_BATCH_BYTES}`);
+    }
+    const { settings } = streamRules;
+    batch.set(streamRules.functionKey, {
+      stream: settings,
+      maxRecords: settings.batchSize,
+      maxWaitMs: settings.windowMs,
+      maxBytes: bytes,
+      maxInFlight: settings.parallelizationFactor,
+    });
+  }
   if (batchSection !== undefined) {
     if (!isObject(batchSection)) {
       throw new Error(`${file}: custom.iotRulesEmulator.batch must be a mapping`);
     }
     for (const [functionKey, settings] of Object.entries(batchSection)) {
       const where = `${file}: custom.iotRulesEmulator.batch.${functionKey}`;
+      const streamBatch = batch.get(functionKey);
+      if (streamBatch?.stream) {
+        // The event source mapping sets the rest; only the local body size may be given.
+        const extra = Object.keys(isObject(settings) ? settings : {}).filter(
+          (k) => k !== 'maxBytes',
+        );
+        if (extra.length > 0) {
+          throw new Error(
+            `${where}: ${functionKey} reads a stream, whose event sets ${extra.join(', ')}; only maxBytes may be given here`,
+          );
+        }
+        continue;
+      }
       if (!rules.some((rule) => rule.functionKey === functionKey)) {
         throw new Error(`${where}: no enabled iot event targets a function '${functionKey}'`);
       }
@@ -222,4 +296,107 @@ export async function loadIotRulesConfig(options: {
     }
   }
   return { service, stage: options.stage, rules, batch, warnings };
+}
+
+function integerSetting(value: unknown, fallback: number, where: string, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new Error(
+      `${where} must be a whole number of ${min} or more, not ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * `custom.iotRules.stream`: topic rules that put their output on a Kinesis stream (a
+ * resource of the template), and the one function whose `stream` event reads it.
+ */
+function loadStreamRules(
+  file: string,
+  section: unknown,
+  functions: Json,
+  vars: { stage: string; service: string },
+): { functionKey: string; rules: RuleDefinition[]; settings: StreamSettings } {
+  const where = `${file}: custom.iotRules.stream`;
+  if (!isObject(section) || typeof section.resource !== 'string' || !isObject(section.rules)) {
+    throw new Error(`${where} needs 'resource' (the stream's logical id) and 'rules'`);
+  }
+  const resource = section.resource;
+  if (typeof section.partitionKey !== 'string') {
+    throw new Error(`${where}.partitionKey must be an IoT SQL expression, e.g. topic(2)`);
+  }
+  const readers: Array<{ functionKey: string; functionName: string; event: Json }> = [];
+  for (const [functionKey, definition] of Object.entries(functions)) {
+    if (!isObject(definition)) continue;
+    const functionName =
+      typeof definition.name === 'string'
+        ? resolveVariables(definition.name, `functions.${functionKey}.name`, vars)
+        : `${vars.service}-${vars.stage}-${functionKey}`;
+    for (const event of Array.isArray(definition.events) ? definition.events : []) {
+      const stream = isObject(event) ? event.stream : undefined;
+      if (!isObject(stream) || !isObject(stream.arn)) continue;
+      const getAtt = stream.arn['Fn::GetAtt'];
+      if (Array.isArray(getAtt) && getAtt[0] === resource) {
+        readers.push({ functionKey, functionName, event: stream });
+      }
+    }
+  }
+  const reader = readers[0];
+  if (!reader || readers.length > 1) {
+    throw new Error(
+      `${where}: exactly one function's stream event must read ${resource} (Fn::GetAtt [${resource}, Arn]); found ${readers.length}`,
+    );
+  }
+  const event = reader.event;
+  const at = `${file}: functions.${reader.functionKey} stream event`;
+  if (event.type !== 'kinesis') throw new Error(`${at} must have type: kinesis`);
+  if (event.enabled === false) throw new Error(`${at} is disabled: nothing would read the stream`);
+  const recordAge = integerSetting(
+    event.maximumRecordAgeInSeconds,
+    -1,
+    `${at}.maximumRecordAgeInSeconds`,
+    -1,
+  );
+  const settings: StreamSettings = {
+    resource,
+    partitionKey: parseIotSql(`SELECT ${section.partitionKey} AS partition_key FROM '#'`),
+    batchSize: integerSetting(event.batchSize, 100, `${at}.batchSize`, 1),
+    windowMs: integerSetting(event.batchWindow, 0, `${at}.batchWindow`, 0) * 1000,
+    parallelizationFactor: integerSetting(
+      event.parallelizationFactor,
+      1,
+      `${at}.parallelizationFactor`,
+      1,
+    ),
+    maxRetryAttempts: integerSetting(
+      event.maximumRetryAttempts,
+      -1,
+      `${at}.maximumRetryAttempts`,
+      -1,
+    ),
+    maxRecordAgeMs: recordAge === -1 ? -1 : recordAge * 1000,
+    reportBatchItemFailures: event.functionResponseType === 'ReportBatchItemFailures',
+  };
+  const rules: RuleDefinition[] = [];
+  for (const [key, rule] of Object.entries(section.rules)) {
+    if (!isObject(rule) || typeof rule.name !== 'string' || typeof rule.sql !== 'string') {
+      throw new Error(`${where}.rules.${key} needs 'name' and 'sql'`);
+    }
+    const sql = resolveVariables(rule.sql, `custom.iotRules.stream.rules.${key}.sql`, vars);
+    let parsed: IotRule;
+    try {
+      parsed = parseIotSql(sql);
+    } catch (error) {
+      throw new Error(`${where}.rules.${key}: ${(error as Error).message}`, { cause: error });
+    }
+    rules.push({
+      id: resolveVariables(rule.name, `custom.iotRules.stream.rules.${key}.name`, vars),
+      functionKey: reader.functionKey,
+      functionName: reader.functionName,
+      rule: parsed,
+      stream: settings,
+    });
+  }
+  return { functionKey: reader.functionKey, rules, settings };
 }

@@ -16,9 +16,14 @@ export interface DeadLetter {
   functionName: string;
   /** Whether the function takes arrays of rule outputs (emulator batching). */
   batched: boolean;
+  /** Whether the function reads a stream: `event` is then the Kinesis record. */
+  stream?: boolean;
   topic: string;
   payloadBase64: string;
-  /** The rule's SELECT output: what the function is invoked with (wrapped in an array if batched). */
+  /**
+   * The rule's SELECT output: what the function is invoked with (wrapped in an array if
+   * batched); for a stream, the Kinesis record holding it.
+   */
   event: unknown;
   error: string;
   attempts: number;

@@ -17,9 +17,10 @@ import {
   loadIotRulesConfig,
   MAX_BATCH_BYTES,
   type RuleDefinition,
+  type StreamSettings,
 } from './config.ts';
 import { DeadLetterStore } from './dead-letter-store.ts';
-import { invokeFunction } from './lambda.ts';
+import { invokeFunction, readStreamAnswer } from './lambda.ts';
 import { type InboundPublish, MqttSession } from './mqtt-session.ts';
 import { Base64Payload, evaluateRule, topicMatches } from './sql.ts';
 
@@ -83,6 +84,18 @@ export interface FunctionStats {
   inFlight: number;
   /** Rule outputs waiting for an invocation slot, a batch, or an earlier message on their topic. */
   queued: number;
+  /** Milliseconds the invocations took, each rounded up to a whole millisecond as Lambda bills. */
+  billedMs: number;
+}
+
+/** What a stream (a Kinesis stream locally) took in, as Kinesis meters it. */
+export interface StreamStats {
+  /** Records put (one per rule output). */
+  records: number;
+  /** Bytes of record data (the rule outputs' JSON) and partition keys. */
+  bytes: number;
+  /** PUT payload units: each record in 25 KB chunks. */
+  putPayloadUnits: number;
 }
 
 export interface IotRulesEmulatorStats {
@@ -99,7 +112,16 @@ export interface IotRulesEmulatorStats {
   notJson: number;
   /** Messages matching no current rule (a subscription left from an earlier configuration). */
   unrouted: number;
+  /**
+   * Inbound PUBLISH packets as AWS IoT meters messaging: each in 5 KB increments of its
+   * payload and topic (a redelivery is not a second publish by the device, so not counted).
+   */
+  meteredMessages: number;
+  /** Rules triggered and actions applied, each in 5 KB increments of the message. */
+  rulesTriggered: number;
+  actionsApplied: number;
   functions: Record<string, FunctionStats>;
+  streams: Record<string, StreamStats>;
 }
 
 export interface RunningIotRulesEmulator {
@@ -168,6 +190,9 @@ interface Item {
   /** Where `json` and `payload` live; released once the item's invocation is over. */
   slab: Slab | undefined;
   enqueuedAt: number;
+  /** For a stream's record: its sequence number (`json` is then the Kinesis record). */
+  sequenceNumber?: string;
+  sequence?: number;
 }
 
 /** `[a,b,...]` from the items' JSON, in a buffer of `buffers`, to give back once answered. */
@@ -184,6 +209,50 @@ function batchBody(items: readonly Item[], buffers: BufferPool): { body: Buffer;
   buffer[at++] = 0x5d; // ]
   return { body: buffer.subarray(0, at), buffer };
 }
+
+const RECORDS_OPEN = Buffer.from('{"Records":[');
+const RECORDS_CLOSE = Buffer.from(']}');
+
+/** `{"Records":[...]}` from the items' Kinesis records, in stream order. */
+function streamBody(items: readonly Item[], buffers: BufferPool): { body: Buffer; buffer: Buffer } {
+  let size = RECORDS_OPEN.length + RECORDS_CLOSE.length + Math.max(0, items.length - 1);
+  for (const item of items) size += item.json.length;
+  const buffer = buffers.take(size);
+  let at = RECORDS_OPEN.copy(buffer, 0);
+  for (const [index, item] of items.entries()) {
+    if (index > 0) buffer[at++] = 0x2c; // ,
+    at += item.json.copy(buffer, at);
+  }
+  at += RECORDS_CLOSE.copy(buffer, at);
+  return { body: buffer.subarray(0, at), buffer };
+}
+
+/**
+ * A Kinesis sequence number: 56 digits, as AWS's are, whose last three are the record's
+ * place modulo 1,000 (ingestion reads them to order readings of one millisecond).
+ */
+function sequenceNumberOf(sequence: number): string {
+  return `4959${String(sequence).padStart(52, '0')}`;
+}
+
+/** The batcher of a partition key's records: a string hash modulo the batchers (FNV-1a). */
+function batcherOf(key: string, batchers: number): number {
+  if (batchers === 1) return 0;
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < key.length; index++) {
+    hash ^= key.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % batchers;
+}
+
+/** A 5 KB increment, the unit AWS IoT meters messages, rules and actions in. */
+const IOT_METERING_BYTES = 5 * 1024;
+/** A PUT payload unit of Kinesis. */
+const KINESIS_PAYLOAD_UNIT_BYTES = 25 * 1024;
+/** The local account and region in ARNs (nothing checks them here). */
+const LOCAL_ACCOUNT = '000000000000';
+const LOCAL_REGION = 'us-east-1';
 
 /**
  * `clientid()` locally: Mosquitto does not tell a subscriber who published. The broker's
@@ -250,7 +319,13 @@ class JsonSlabs {
     output: unknown,
     payload: Buffer,
   ): { json: Buffer; payload: Buffer; slab: Slab | undefined } {
-    const parts = jsonParts(output);
+    return this.partsOf(jsonParts(output), payload);
+  }
+
+  partsOf(
+    parts: Array<string | Base64Payload>,
+    payload: Buffer,
+  ): { json: Buffer; payload: Buffer; slab: Slab | undefined } {
     let most = payload.length;
     // A UTF-16 unit is at most 3 bytes of UTF-8; base64 is one byte a character.
     for (const part of parts) most += typeof part === 'string' ? part.length * 3 : part.length;
@@ -306,6 +381,28 @@ class JsonSlabs {
   }
 }
 
+let outputScratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * JSON.stringify(output) as UTF-8, in a buffer reused for the next output (copy what must
+ * outlive it): written from its parts, the payload's base64 is not scanned for characters
+ * to escape, nor encoded again.
+ */
+function ruleOutputJson(output: unknown): Buffer {
+  const parts = jsonParts(output);
+  let most = 0;
+  for (const part of parts) most += typeof part === 'string' ? part.length * 3 : part.length;
+  if (most > outputScratch.length) outputScratch = Buffer.allocUnsafe(most);
+  let at = 0;
+  for (const part of parts) {
+    at +=
+      typeof part === 'string'
+        ? outputScratch.write(part, at)
+        : outputScratch.write(part.toJSON(), at, 'latin1');
+  }
+  return outputScratch.subarray(0, at);
+}
+
 /**
  * JSON.stringify(output) in parts: JSON text, and the base64 payloads to write between them
  * (as JSON strings) without making the text of either twice.
@@ -346,11 +443,14 @@ class FunctionDispatcher {
     deadLettered: 0,
     inFlight: 0,
     queued: 0,
+    billedMs: 0,
   };
   /** Per ordering key, in arrival order; Map order gives keys a rough round-robin. */
   private readonly queues = new Map<string, Item[]>();
   /** Keys with an item in an invocation: later items of the key wait, to keep order. */
   private readonly busyTopics = new Set<string>();
+  /** Stream batchers (ParallelizationFactor) with a batch in an invocation. */
+  private readonly busyBatchers = new Set<number>();
   private running = 0;
   private pumpScheduled = false;
   private timer: NodeJS.Timeout | undefined;
@@ -406,6 +506,10 @@ class FunctionDispatcher {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.emulator.stopping) return;
+    if (this.batch?.stream) {
+      this.pumpStream(this.batch, this.batch.stream);
+      return;
+    }
     const maxRecords = this.batch?.maxRecords ?? 1;
     const maxBytes = this.batch?.maxBytes ?? MAX_BATCH_BYTES;
     const maxWaitMs = this.batch?.maxWaitMs ?? 0;
@@ -446,29 +550,178 @@ class FunctionDispatcher {
         items.push(...queue.splice(0, take));
         if (queue.length === 0) this.queues.delete(topic);
       }
-      this.stats.queued -= items.length;
-      this.stats.inFlight += items.length;
-      this.running += 1;
-      const run = this.invoke(items).finally(() => {
-        // Nothing reads the outputs after their invocation (a dead letter copies them).
-        for (const item of items) this.emulator.jsonSlabs.release(item.slab);
-        this.running -= 1;
-        this.stats.inFlight -= items.length;
+      this.launch(items, () => {
         for (const item of items) this.busyTopics.delete(orderingKey(item.delivery.topic));
-        this.inFlightBatches.delete(run);
-        this.pump();
-        this.emulator.checkIdle();
       });
-      this.inFlightBatches.add(run);
+    }
+  }
+
+  /** Invokes the function with `items` in the background; `release` frees what they held. */
+  private launch(items: Item[], release: () => void): void {
+    this.stats.queued -= items.length;
+    this.stats.inFlight += items.length;
+    this.running += 1;
+    const run = this.invoke(items).finally(() => {
+      // Nothing reads the outputs after their invocation (a dead letter copies them).
+      for (const item of items) this.emulator.jsonSlabs.release(item.slab);
+      this.running -= 1;
+      this.stats.inFlight -= items.length;
+      release();
+      this.inFlightBatches.delete(run);
+      this.pump();
+      this.emulator.checkIdle();
+    });
+    this.inFlightBatches.add(run);
+  }
+
+  /**
+   * A stream's event source mapping: ParallelizationFactor batchers, each reading the
+   * partition keys that hash to it, with one batch in an invocation at a time, which it
+   * sends once it holds BatchSize records (or the local byte limit), or its oldest record
+   * has waited the batching window.
+   */
+  private pumpStream(batch: BatchSettings, stream: StreamSettings): void {
+    const now = Date.now();
+    let nextWake = Number.POSITIVE_INFINITY;
+    for (let batcher = 0; batcher < stream.parallelizationFactor; batcher++) {
+      if (this.busyBatchers.has(batcher)) continue;
+      const keys: string[] = [];
+      let ready = 0;
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const [key, queue] of this.queues) {
+        if (batcherOf(key, stream.parallelizationFactor) !== batcher) continue;
+        keys.push(key);
+        ready += queue.length;
+        oldest = Math.min(oldest, (queue[0] as Item).enqueuedAt);
+      }
+      if (ready === 0) continue;
+      const waited = now - oldest;
+      if (ready < batch.maxRecords && waited < batch.maxWaitMs) {
+        nextWake = Math.min(nextWake, batch.maxWaitMs - waited);
+        continue;
+      }
+      // In stream order across the batcher's keys, up to the record and byte limits.
+      const taken: Item[] = [];
+      let bytes = 0;
+      const heads = keys.map((key) => ({ key, queue: this.queues.get(key) as Item[], at: 0 }));
+      for (;;) {
+        let next: (typeof heads)[number] | undefined;
+        for (const head of heads) {
+          const item = head.queue[head.at];
+          if (
+            item &&
+            (!next || (item.sequence as number) < (next.queue[next.at]?.sequence as number))
+          )
+            next = head;
+        }
+        if (!next || taken.length >= batch.maxRecords) break;
+        const item = next.queue[next.at] as Item;
+        if (taken.length > 0 && bytes + item.json.length > batch.maxBytes) break;
+        bytes += item.json.length;
+        taken.push(item);
+        next.at += 1;
+      }
+      for (const head of heads) {
+        head.queue.splice(0, head.at);
+        if (head.queue.length === 0) this.queues.delete(head.key);
+      }
+      this.busyBatchers.add(batcher);
+      this.launch(taken, () => this.busyBatchers.delete(batcher));
+    }
+    if (nextWake !== Number.POSITIVE_INFINITY) {
+      this.timer = setTimeout(() => this.pump(), nextWake);
     }
   }
 
   private async invoke(items: Item[]): Promise<void> {
+    if (this.batch?.stream) {
+      await this.invokeStream(items, this.batch.stream);
+      return;
+    }
     const { batchBuffers } = this.emulator;
     const batch = this.batch ? batchBody(items, batchBuffers) : undefined;
     const answered = await this.invokeWith(items, batch?.body ?? (items[0] as Item).json);
     // A request that failed (timed out, say) may still be writing its body somewhere.
     if (answered && batch) batchBuffers.give(batch.buffer);
+  }
+
+  /**
+   * A batch of a Kinesis event source mapping: the records in stream order, retried as
+   * Lambda does (from the checkpoint a partial batch response sets, or whole after a function
+   * error), until MaximumRetryAttempts or MaximumRecordAgeInSeconds (or the emulator's own
+   * retry limit) is reached. Then the records that still failed are dead-lettered (on AWS,
+   * the on-failure destination gets their shard and sequence numbers) and the others, which
+   * the function did take, are settled.
+   */
+  private async invokeStream(items: Item[], stream: StreamSettings): Promise<void> {
+    const { retry, log, batchBuffers } = this.emulator;
+    let batch = [...items].sort((a, b) => (a.sequence as number) - (b.sequence as number));
+    const started = Date.now();
+    let delay = retry.initialDelayMs;
+    for (let attempt = 1; ; attempt += 1) {
+      this.stats.invoked += 1;
+      const { body, buffer } = streamBody(batch, batchBuffers);
+      const invokedAt = performance.now();
+      const outcome = await invokeFunction({
+        lambdaEndpoint: this.emulator.options.lambdaEndpoint,
+        functionName: this.functionName,
+        payload: body,
+        payloadIsJson: true,
+        timeoutMs: this.emulator.invokeTimeoutMs,
+        signal: this.emulator.abort.signal,
+      });
+      this.stats.billedMs += Math.ceil(performance.now() - invokedAt);
+      if (outcome.ok) batchBuffers.give(buffer);
+      const answer = outcome.ok
+        ? readStreamAnswer(
+            outcome.body,
+            batch.map((item) => item.sequenceNumber as string),
+            stream.reportBatchItemFailures,
+          )
+        : ({ kind: 'failure', error: outcome.error } as const);
+      if (answer.kind === 'success') {
+        this.stats.succeeded += batch.length;
+        this.emulator.settle(batch.map((item) => item.delivery));
+        return;
+      }
+      let failed: Item[];
+      let error: string;
+      if (answer.kind === 'partial') {
+        const taken = batch.slice(0, answer.from);
+        this.stats.succeeded += taken.length;
+        if (taken.length > 0) this.emulator.settle(taken.map((item) => item.delivery));
+        batch = batch.slice(answer.from);
+        failed = batch.filter((item) => answer.failed.has(item.sequenceNumber as string));
+        error = `the function reported ${failed.length} of the batch's records failed`;
+      } else {
+        failed = batch;
+        error = answer.error;
+      }
+      if (this.emulator.stopping || batch.every((item) => item.delivery.stale)) return;
+      const oldest = Math.min(...batch.map((item) => item.enqueuedAt));
+      const tooOld = stream.maxRecordAgeMs !== -1 && Date.now() - oldest > stream.maxRecordAgeMs;
+      const tooMany = stream.maxRetryAttempts !== -1 && attempt > stream.maxRetryAttempts;
+      if (tooOld || tooMany || Date.now() - started + delay > retry.maxElapsedMs) {
+        const kept = new Set(failed);
+        const taken = batch.filter((item) => !kept.has(item));
+        this.stats.succeeded += taken.length;
+        if (taken.length > 0) this.emulator.settle(taken.map((item) => item.delivery));
+        await this.deadLetter(failed, error, attempt);
+        return;
+      }
+      this.stats.retried += 1;
+      log.warn('stream batch failed; retrying from its checkpoint', {
+        function: this.functionKey,
+        records: batch.length,
+        failed: failed.length,
+        attempt,
+        retryInMs: delay,
+        error,
+      });
+      await this.emulator.sleep(delay);
+      if (this.emulator.stopping) return;
+      delay = Math.min(delay * 2, retry.maxDelayMs);
+    }
   }
 
   /** Invokes until the function takes the items or they are given up; true if it took them. */
@@ -478,6 +731,7 @@ class FunctionDispatcher {
     let delay = retry.initialDelayMs;
     for (let attempt = 1; ; attempt += 1) {
       this.stats.invoked += 1;
+      const invokedAt = performance.now();
       const outcome = await invokeFunction({
         lambdaEndpoint: this.emulator.options.lambdaEndpoint,
         functionName: this.functionName,
@@ -486,6 +740,7 @@ class FunctionDispatcher {
         timeoutMs: this.emulator.invokeTimeoutMs,
         signal: this.emulator.abort.signal,
       });
+      this.stats.billedMs += Math.ceil(performance.now() - invokedAt);
       if (outcome.ok) {
         this.stats.succeeded += items.length;
         this.emulator.settle(items.map((item) => item.delivery));
@@ -520,7 +775,8 @@ class FunctionDispatcher {
           sql: item.definition.rule.sql,
           function: this.functionKey,
           functionName: this.functionName,
-          batched: this.batch !== undefined,
+          batched: this.batch !== undefined && this.batch.stream === undefined,
+          ...(this.batch?.stream ? { stream: true } : {}),
           topic: item.delivery.topic,
           payloadBase64: item.payload.toString('base64'),
           event: JSON.parse(item.json.toString('utf8')),
@@ -576,7 +832,13 @@ class Emulator {
     filtered: 0,
     notJson: 0,
     unrouted: 0,
+    meteredMessages: 0,
+    rulesTriggered: 0,
+    actionsApplied: 0,
   };
+  private readonly streamStats = new Map<string, StreamStats>();
+  /** The next stream record's place (one shard locally). */
+  private nextSequence = 0;
   /**
    * Deliveries on the current connection in the order the broker sent them, from
    * `unacknowledgedFrom` on. Mosquitto looks up each PUBACK by walking its in-flight list
@@ -701,7 +963,12 @@ class Emulator {
   private onPublish(message: InboundPublish): void {
     const { topic, payload } = message;
     this.counters.messages += 1;
+    const units = Math.max(
+      1,
+      Math.ceil((payload.length + Buffer.byteLength(topic)) / IOT_METERING_BYTES),
+    );
     if (message.dup) this.counters.redelivered += 1;
+    else this.counters.meteredMessages += units;
     const delivery: Delivery = {
       topic,
       receivedAt: Date.now(),
@@ -736,7 +1003,15 @@ class Emulator {
         clientId: localClientId(topic),
         timestamp: delivery.receivedAt,
       });
+      if (!message.dup) this.counters.rulesTriggered += units;
       if (result.fired) {
+        if (!message.dup) this.counters.actionsApplied += units;
+        if (definition.stream) {
+          items.push(
+            this.streamRecord(definition, definition.stream, result.output, delivery, payload),
+          );
+          continue;
+        }
         const { json, payload: kept, slab } = this.jsonSlabs.bytesOf(result.output, payload);
         items.push({
           delivery,
@@ -771,6 +1046,55 @@ class Emulator {
     for (const item of items) {
       (this.dispatchers.get(item.definition.functionKey) as FunctionDispatcher).enqueue(item);
     }
+  }
+
+  /**
+   * The rule's Kinesis action: the output as the data of a record put on the stream with
+   * the rule's partition key, as the event source mapping hands it to the function.
+   */
+  private streamRecord(
+    definition: RuleDefinition,
+    stream: StreamSettings,
+    output: unknown,
+    delivery: Delivery,
+    payload: Buffer,
+  ): Item {
+    const key = evaluateRule(stream.partitionKey, {
+      topic: delivery.topic,
+      payload,
+      clientId: localClientId(delivery.topic),
+      timestamp: delivery.receivedAt,
+    });
+    const partitionKey = String(
+      (key.fired && (key.output as { partition_key?: unknown }).partition_key) || delivery.topic,
+    );
+    const data = ruleOutputJson(output);
+    const sequence = this.nextSequence++;
+    const sequenceNumber = sequenceNumberOf(sequence);
+    const stats = this.streamStats.get(stream.resource) ?? {
+      records: 0,
+      bytes: 0,
+      putPayloadUnits: 0,
+    };
+    const recordBytes = data.length + Buffer.byteLength(partitionKey);
+    const base64 = data.toString('base64');
+    stats.records += 1;
+    stats.bytes += recordBytes;
+    stats.putPayloadUnits += Math.max(1, Math.ceil(recordBytes / KINESIS_PAYLOAD_UNIT_BYTES));
+    this.streamStats.set(stream.resource, stats);
+    const head = `{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":${JSON.stringify(partitionKey)},"sequenceNumber":"${sequenceNumber}","data":"`;
+    const tail = `","approximateArrivalTimestamp":${delivery.receivedAt / 1000}},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000000:${sequenceNumber}","eventName":"aws:kinesis:record","invokeIdentityArn":"arn:aws:iam::${LOCAL_ACCOUNT}:role/${definition.functionName}","awsRegion":"${LOCAL_REGION}","eventSourceARN":"arn:aws:kinesis:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stream/${stream.resource}"}`;
+    const { json, payload: kept, slab } = this.jsonSlabs.partsOf([head, base64, tail], payload);
+    return {
+      delivery,
+      definition,
+      json,
+      payload: kept,
+      slab,
+      enqueuedAt: delivery.receivedAt,
+      sequence,
+      sequenceNumber,
+    };
   }
 
   /** One rule output of each delivery is done with (taken or dead-lettered). */
@@ -913,6 +1237,7 @@ class Emulator {
       functions: Object.fromEntries(
         [...this.dispatchers].map(([key, dispatcher]) => [key, { ...dispatcher.stats }]),
       ),
+      streams: Object.fromEntries([...this.streamStats].map(([key, stats]) => [key, { ...stats }])),
     };
   }
 

@@ -6,7 +6,7 @@ import {
   post,
 } from '../../shared/http/post.ts';
 
-export type InvokeOutcome = { ok: true } | { ok: false; error: string };
+export type InvokeOutcome = { ok: true; body: Buffer } | { ok: false; error: string };
 
 // Idle connections are closed after 4 s, before Node's HTTP server (serverless-offline)
 // closes them at 5 s and a request could be sent on one it is closing.
@@ -63,7 +63,7 @@ export async function invokeFunction(options: {
   }
   const functionError = headerOf(answer.headers, 'x-amz-function-error');
   const errorType = headerOf(answer.headers, 'x-amzn-errortype');
-  if (answer.status === 200 && !functionError && !errorType) return { ok: true };
+  if (answer.status === 200 && !functionError && !errorType) return { ok: true, body: answer.body };
   return {
     ok: false,
     error: describeFailure(answer.status, functionError ?? errorType, answer.body.toString('utf8')),
@@ -82,4 +82,64 @@ function describeFailure(status: number, kind: string | null, body: string): str
     // not JSON: the raw text is the best description there is
   }
   return `${kind ?? `HTTP ${status}`}${detail ? `: ${detail}` : ''}`;
+}
+
+/** How a function that reads a Kinesis stream answered a batch. */
+export type StreamAnswer =
+  | { kind: 'success' }
+  /** Every record from `from` (an index into the batch) on is tried again. */
+  | { kind: 'partial'; from: number; failed: Set<string> }
+  | { kind: 'failure'; error: string };
+
+/**
+ * A partial batch response, read as Lambda reads it for Kinesis with ReportBatchItemFailures
+ * (AWS Lambda Developer Guide, "Configuring partial batch response with Kinesis Data Streams
+ * and Lambda"): an empty or null answer, or an empty or null `batchItemFailures`, is success;
+ * an `itemIdentifier` that is empty, null or misnamed makes the whole batch a failure;
+ * otherwise the lowest sequence number named is the checkpoint, and every record from it on
+ * is retried. Without ReportBatchItemFailures any answer of a returned invocation is success.
+ * A sequence number that is not in the batch is taken as a failure of the whole batch.
+ */
+export function readStreamAnswer(
+  body: Buffer,
+  sequenceNumbers: readonly string[],
+  reportBatchItemFailures: boolean,
+): StreamAnswer {
+  if (!reportBatchItemFailures) return { kind: 'success' };
+  const text = body.toString('utf8').trim();
+  if (text === '' || text === 'null') return { kind: 'success' };
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    return { kind: 'success' };
+  }
+  const failures =
+    answer !== null && typeof answer === 'object'
+      ? (answer as { batchItemFailures?: unknown }).batchItemFailures
+      : undefined;
+  if (failures === undefined || failures === null) return { kind: 'success' };
+  if (!Array.isArray(failures)) {
+    return { kind: 'failure', error: 'batchItemFailures is not a list' };
+  }
+  if (failures.length === 0) return { kind: 'success' };
+  const failed = new Set<string>();
+  for (const failure of failures) {
+    const id = (failure as { itemIdentifier?: unknown } | null)?.itemIdentifier;
+    if (typeof id !== 'string' || id === '') {
+      return { kind: 'failure', error: 'a batchItemFailures entry has no itemIdentifier' };
+    }
+    failed.add(id);
+  }
+  const from = sequenceNumbers.findIndex((sequence) => failed.has(sequence));
+  if (from === -1) {
+    return { kind: 'failure', error: 'batchItemFailures names no record of the batch' };
+  }
+  const inBatch = new Set(sequenceNumbers);
+  for (const id of failed) {
+    if (!inBatch.has(id)) {
+      return { kind: 'failure', error: `batchItemFailures names ${id}, not in the batch` };
+    }
+  }
+  return { kind: 'partial', from, failed };
 }

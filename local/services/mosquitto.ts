@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt from 'mqtt';
+import { MAX_PAYLOAD_BYTES } from '../../shared/ingestion/payload-limits.ts';
 import { DynsecControlClient } from '../../shared/iot/mosquitto-dynsec-provisioner.ts';
 import { findBinary } from './binaries.ts';
 import { freePort, type ManagedProcess, spawnUntilReady } from './process.ts';
@@ -91,6 +92,12 @@ function findDynsecPlugin(): string {
   );
 }
 
+/**
+ * The largest MQTT packet the broker takes: AWS IoT Core's 128 KB payload, plus a topic of
+ * up to AWS's 256 bytes and the packet's header and MQTT 5 properties.
+ */
+export const MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 1024;
+
 function brokerConfig(options: {
   host: string;
   port: number;
@@ -109,6 +116,9 @@ autosave_on_changes ${options.autosave.onChanges}
 autosave_interval ${options.autosave.interval}
 # The rules emulator's persistent session must not lose what arrives while it is down.
 max_queued_messages 1000000
+# AWS IoT Core refuses payloads over 128 KB; the broker refuses such packets here too (it
+# closes the sender's connection), so an oversized message never reaches the rules.
+max_packet_size ${MAX_PACKET_BYTES}
 log_dest stdout
 log_type error
 log_type warning

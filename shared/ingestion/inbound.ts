@@ -42,7 +42,9 @@ export type RejectionReason =
   | 'wrong_value_type'
   | 'invalid_timestamp'
   | 'timestamp_in_future'
-  | 'beyond_retention';
+  | 'timestamp_too_old'
+  | 'beyond_retention'
+  | 'refused_by_database';
 
 export class Rejection extends Error {
   override readonly name = 'Rejection';
@@ -62,6 +64,11 @@ export interface RawReading {
   value: ReadingValue;
   /** Epoch ms: the device's timestamp, else the rule's receive time. */
   timeMs: number;
+  /**
+   * Set when the device gave no timestamp: the reading's item in its message (0 for a state
+   * message), so that readings sharing a receive time can be told apart (see ingestion).
+   */
+  untimedItem?: number;
   commandId?: string;
 }
 
@@ -70,18 +77,20 @@ export type InboundMessage =
   | { kind: 'discovery'; deviceId: string; discovery: Discovery; receivedAtMs: number }
   | { kind: 'readings'; deviceId: string; readings: RawReading[]; receivedAtMs: number };
 
+const storableString = (max: number) =>
+  z.string().max(max).refine(isStorableText, 'holds a NUL character or a lone surrogate');
 const value = z.union([
   z.number().refine(Number.isFinite, 'must be finite'),
   z.boolean(),
-  z.string().max(MAX_TEXT_VALUE_LENGTH),
+  storableString(MAX_TEXT_VALUE_LENGTH),
 ]);
 const timestamp = z.number().finite().min(MIN_TIMESTAMP_S).max(MAX_TIMESTAMP_S);
 
 export const statePayload = z.object({
   value,
-  unit: z.string().max(50).optional(),
+  unit: storableString(50).optional(),
   timestamp: timestamp.optional(),
-  command_id: z.string().max(64).optional(),
+  command_id: storableString(64).optional(),
 });
 
 const entityIdKey = z
@@ -120,6 +129,37 @@ const TOPIC = /^devices\/([^/]+)\/(?:(status|discovery|telemetry)|([^/]+)\/state
 export function topicDeviceId(topic: string): string | undefined {
   const match = TOPIC.exec(topic);
   return match?.[1] && DEVICE_ID_PATTERN.test(match[1]) ? match[1] : undefined;
+}
+
+/**
+ * Text PostgreSQL and InfluxDB cannot store exactly: a NUL character (refused by `text` and
+ * `jsonb`) or a lone UTF-16 surrogate (refused by `jsonb`, and not text in UTF-8 at all).
+ */
+const UNSTORABLE_TEXT =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what it looks for
+  /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE_TEXT.test(text);
+}
+
+/** The text with what `isStorableText` refuses replaced by U+FFFD, for logs and counts. */
+export function storableText(text: string): string {
+  return isStorableText(text) ? text : text.replace(new RegExp(UNSTORABLE_TEXT, 'g'), '\ufffd');
+}
+
+/** Refuses a message holding unstorable text anywhere (keys included), so it fails alone. */
+function checkStorable(input: unknown, where: string): void {
+  if (typeof input === 'string') {
+    if (!isStorableText(input)) invalid(where, 'holds a NUL character or a lone surrogate');
+  } else if (Array.isArray(input)) {
+    for (const [index, item] of input.entries()) checkStorable(item, `${where}.${index}`);
+  } else if (input !== null && typeof input === 'object') {
+    for (const [key, value] of Object.entries(input)) {
+      checkStorable(key, where);
+      checkStorable(value, `${where}.${key.slice(0, 100)}`);
+    }
+  }
 }
 
 function parseJson(text: string): unknown {
@@ -177,9 +217,12 @@ function readingValue(input: unknown, where: string): ReadingValue {
   }
   if (typeof input === 'boolean') return input;
   if (typeof input === 'string') {
-    return input.length <= MAX_TEXT_VALUE_LENGTH
+    if (input.length > MAX_TEXT_VALUE_LENGTH) {
+      return invalid(where, `at most ${MAX_TEXT_VALUE_LENGTH} characters`);
+    }
+    return isStorableText(input)
       ? input
-      : invalid(where, `at most ${MAX_TEXT_VALUE_LENGTH} characters`);
+      : invalid(where, 'holds a NUL character or a lone surrogate');
   }
   return invalid(where, 'must be a number, a boolean or a string');
 }
@@ -200,7 +243,10 @@ function epochSeconds(input: unknown, where: string): number | undefined {
 function optionalString(input: unknown, max: number, where: string): string | undefined {
   if (input === undefined) return undefined;
   if (typeof input !== 'string') return invalid(where, 'must be a string');
-  return input.length <= max ? input : invalid(where, `at most ${max} characters`);
+  if (input.length > max) return invalid(where, `at most ${max} characters`);
+  return isStorableText(input)
+    ? input
+    : invalid(where, 'holds a NUL character or a lone surrogate');
 }
 
 function stateOf(input: unknown): z.output<typeof statePayload> {
@@ -227,7 +273,8 @@ function telemetryReadings(input: unknown, receivedAtMs: number): RawReading[] {
     const item = items[index];
     const at = many ? `${index}.` : '';
     if (!isObject(item)) return invalid(at || 'payload', 'must be an object');
-    const timeMs = toMs(epochSeconds(item.timestamp, `${at}timestamp`), receivedAtMs);
+    const seconds = epochSeconds(item.timestamp, `${at}timestamp`);
+    const timeMs = toMs(seconds, receivedAtMs);
     const values = item.values;
     if (!isObject(values)) return invalid(`${at}values`, 'must be an object');
     for (const entityId of Object.keys(values)) {
@@ -243,6 +290,7 @@ function telemetryReadings(input: unknown, receivedAtMs: number): RawReading[] {
         entityId,
         value: readingValue(values[entityId], `${at}values.${entityId}`),
         timeMs,
+        ...(seconds === undefined ? { untimedItem: index } : {}),
       });
     }
   }
@@ -297,6 +345,7 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
   }
   if (special === 'discovery') {
     const discovery = check(discoveryPayload, parseJson(bytes.toString('utf8')));
+    checkStorable(discovery, 'discovery');
     const ids = new Set<string>();
     for (const entity of discovery.entities) {
       if (ids.has(entity.entity_id)) {
@@ -332,6 +381,7 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
         entityId,
         value: state.value,
         timeMs: toMs(state.timestamp, receivedAtMs),
+        ...(state.timestamp === undefined ? { untimedItem: 0 } : {}),
         ...(state.command_id ? { commandId: state.command_id } : {}),
       },
     ],

@@ -231,8 +231,8 @@ class Scanner {
     return meaning;
   }
 
-  /** One `{"timestamp": ..., "values": {...}}` into `readings`. */
-  item(readings: RawReading[], receivedAtMs: number): void {
+  /** One `{"timestamp": ..., "values": {...}}` into `readings`; `index` is its place. */
+  item(readings: RawReading[], receivedAtMs: number, index: number): void {
     this.expect(OPEN_BRACE);
     const first = readings.length;
     let timestamp: number | undefined;
@@ -261,7 +261,15 @@ class Scanner {
       if (next !== COMMA) throw DECLINE;
     }
     if (!sawValues) throw DECLINE;
-    const timeMs = timestamp === undefined ? receivedAtMs : Math.round(timestamp * 1000);
+    if (timestamp === undefined) {
+      for (let i = first; i < readings.length; i++) {
+        const reading = readings[i] as RawReading;
+        reading.timeMs = receivedAtMs;
+        reading.untimedItem = index;
+      }
+      return;
+    }
+    const timeMs = Math.round(timestamp * 1000);
     for (let i = first; i < readings.length; i++) (readings[i] as RawReading).timeMs = timeMs;
   }
 }
@@ -278,14 +286,14 @@ export function scanTelemetry(bytes: Buffer, receivedAtMs: number): RawReading[]
       scanner.at++;
       for (let items = 1; ; items++) {
         if (items > MAX_TELEMETRY_ITEMS) return undefined;
-        scanner.item(readings, receivedAtMs);
+        scanner.item(readings, receivedAtMs, items - 1);
         const next = scanner.skipSpace();
         scanner.at++;
         if (next === CLOSE_BRACKET) break;
         if (next !== COMMA) return undefined;
       }
     } else {
-      scanner.item(readings, receivedAtMs);
+      scanner.item(readings, receivedAtMs, 0);
     }
     if (scanner.skipSpace() !== -1) return undefined;
     return readings;

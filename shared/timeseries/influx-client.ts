@@ -491,7 +491,7 @@ export class InfluxClient {
   }
 
   /**
-   * Writes line protocol (millisecond timestamps) in batches of at most `batchSize` lines,
+   * Writes line protocol (millisecond timestamps unless `precision` says ns) in batches of at most `batchSize` lines,
    * `writeConcurrency` of them at a time: the server parses one batch while the next is on
    * its way. Batches refused in part for retention go on; the refusals are reported together
    * as one `BeyondRetentionError` at the end. Any other failure stops sending batches and is
@@ -500,10 +500,13 @@ export class InfluxClient {
    */
   async write(
     lines: readonly string[] | EncodedLines,
-    options: { retentionPolicy?: string; database?: string } = {},
+    options: { retentionPolicy?: string; database?: string; precision?: 'ms' | 'ns' } = {},
   ): Promise<void> {
     const batches = (lines instanceof EncodedLines ? lines : this.encode(lines)).take();
-    const params = new URLSearchParams({ db: options.database ?? this.database, precision: 'ms' });
+    const params = new URLSearchParams({
+      db: options.database ?? this.database,
+      precision: options.precision ?? 'ms',
+    });
     if (options.retentionPolicy) params.set('rp', options.retentionPolicy);
     const refused: RefusedBatch[] = [];
     let next = 0;

@@ -1,7 +1,9 @@
 import {
   BeyondRetentionError,
   type EncodedLines,
+  FieldTypeConflictError,
   type InfluxClient,
+  InfluxRequestError,
   type InfluxSeries,
   type InfluxValue,
 } from './influx-client.ts';
@@ -30,6 +32,7 @@ import {
   type LatestValue,
   type PriorTier,
   type ReadingStore,
+  ReadingsRefusedError,
   SERIES_FUNCTIONS,
   type SeriesFunction,
   type SeriesPoint,
@@ -78,6 +81,12 @@ const STORAGE: Record<Kind, { measurement: string; field: string }> = {
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Whether any reading needs its time in nanoseconds (the usual batch has none). */
+function hasSubMillisecondTimes(readings: readonly Reading[]): boolean {
+  for (const reading of readings) if (reading.subMsNs !== undefined) return true;
+  return false;
+}
 
 function timeOf(value: InfluxValue): number {
   if (typeof value !== 'number')
@@ -156,6 +165,20 @@ export class InfluxReadingStore implements ReadingStore {
   }
 
   async writeReadings(readings: Reading[]): Promise<WriteResult> {
+    try {
+      return await this.#writeReadings(readings);
+    } catch (error) {
+      if (
+        error instanceof FieldTypeConflictError ||
+        (error instanceof InfluxRequestError && error.status === 400)
+      ) {
+        throw new ReadingsRefusedError(error.message, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async #writeReadings(readings: Reading[]): Promise<WriteResult> {
     const byPolicy = new Map<string, Reading[]>();
     const first = readings[0]?.retentionPolicy;
     if (readings.every((reading) => reading.retentionPolicy === first)) {
@@ -174,9 +197,10 @@ export class InfluxReadingStore implements ReadingStore {
     const problems: Array<{ reading: Reading; problem: string }> = [];
     for (const [policy, group] of byPolicy) {
       const encoder = this.#client.encoder();
+      const nanoseconds = hasSubMillisecondTimes(group);
       for (const reading of group) {
         try {
-          writeReadingLine(reading, encoder);
+          writeReadingLine(reading, encoder, nanoseconds);
         } catch (error) {
           if (!(error instanceof InvalidReadingError)) throw error;
           problems.push(...error.problems);
@@ -206,9 +230,13 @@ export class InfluxReadingStore implements ReadingStore {
     const beyond: Reading[] = [];
     let pending = readings;
     let pendingLines: EncodedLines | string[] = lines;
+    const nanoseconds = hasSubMillisecondTimes(readings);
     for (let attempt = 0; pending.length > 0; attempt++) {
       try {
-        await this.#client.write(pendingLines, { retentionPolicy: policy });
+        await this.#client.write(pendingLines, {
+          retentionPolicy: policy,
+          precision: nanoseconds ? 'ns' : 'ms',
+        });
         break;
       } catch (error) {
         if (!(error instanceof BeyondRetentionError)) throw error;
@@ -225,7 +253,7 @@ export class InfluxReadingStore implements ReadingStore {
         if (attempt >= 2) break;
         pending = retry;
         // Made again (they were checked when first made): the first lines were not kept.
-        pendingLines = retry.map(readingToLine);
+        pendingLines = retry.map((reading) => readingToLine(reading, nanoseconds));
       }
     }
     return beyond;

@@ -77,6 +77,14 @@ export interface ReadingStore {
 }
 
 /** A series query the store will not run as asked (bad `every`, too many points, ...). */
+/**
+ * The store refused what it was given (a field type conflict, a line it cannot parse), as
+ * opposed to being unavailable: writing the same readings again would fail the same way.
+ */
+export class ReadingsRefusedError extends Error {
+  override readonly name = 'ReadingsRefusedError';
+}
+
 export class SeriesQueryError extends Error {
   override readonly name: string = 'SeriesQueryError';
   constructor(

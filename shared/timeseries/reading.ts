@@ -20,6 +20,12 @@ export interface Reading {
   value: number | boolean | string;
   /** Epoch milliseconds; always written explicitly so a redelivery overwrites, not adds. */
   timeMs: number;
+  /**
+   * Nanoseconds within `timeMs` (0 to 999,999), for readings that share a millisecond and
+   * must not overwrite each other (readings without a device timestamp). A batch holding any
+   * is written with nanosecond precision.
+   */
+  subMsNs?: number;
   /** The tenant's plan policy (`free_plan`, ...), resolved from the registry, never the payload. */
   retentionPolicy: string;
   /** Switches only: who caused the change (`device`, `user_3`, ...). */
@@ -229,15 +235,25 @@ function writeInteger(out: Buffer, at: number, value: number): number {
   return end + 8;
 }
 
+/** The six digits a millisecond time takes on to be in nanoseconds. */
+function nanosecondDigits(subMsNs: number | undefined): string {
+  const value = subMsNs ?? 0;
+  if (!Number.isInteger(value) || value < 0 || value > 999_999) {
+    throw new RangeError(`subMsNs must be an integer from 0 to 999999, not ${value}`);
+  }
+  return String(value).padStart(6, '0');
+}
+
 /**
  * Line protocol for a reading; throws `InvalidReadingError` rather than write a wrong point.
  * Ingestion writes lines with `writeReadingLine`; this string form serves the rarer writes.
  */
-export function readingToLine(reading: Reading): string {
+export function readingToLine(reading: Reading, nanoseconds = false): string {
   const problem = fieldProblem(reading);
   if (problem) throw new InvalidReadingError([{ reading, problem }]);
   try {
-    return toLine(pointOf(reading));
+    const line = toLine(pointOf(reading));
+    return nanoseconds ? line + nanosecondDigits(reading.subMsNs) : line;
   } catch (error) {
     if (error instanceof LineProtocolError) {
       throw new InvalidReadingError([{ reading, problem: error.message }]);
@@ -251,9 +267,9 @@ export function readingToLine(reading: Reading): string {
  * A plain reading's line goes in as bytes, with no string made for it: its strings were most
  * of what the ingest function allocated per reading.
  */
-export function writeReadingLine(reading: Reading, sink: LineSink): void {
-  if (!isPlain(reading)) {
-    sink.line(readingToLine(reading));
+export function writeReadingLine(reading: Reading, sink: LineSink, nanoseconds = false): void {
+  if (!isPlain(reading) || nanoseconds) {
+    sink.line(readingToLine(reading, nanoseconds));
     return;
   }
   const problem = fieldProblem(reading);

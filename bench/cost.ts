@@ -1,0 +1,362 @@
+/**
+ * What the platform's ingestion costs on AWS, measured on the local stack: a fleet sends what
+ * the firmware sends by default (its batching, read from firmware/core), in real time, through
+ * Mosquitto, the rules emulator (which meters MQTT messages, rules, actions and stream records
+ * as AWS IoT Core and Kinesis do, and the ingest invocations and their durations as Lambda
+ * bills them), serverless-offline and InfluxDB, while dashboard-like WebSocket clients watch
+ * one device each and count the frames pushed to them. The counts, per reading, are scaled to
+ * a month of the sizing fleet and priced with bench/aws-prices.ts.
+ *
+ *   npm run bench:cost -- [--devices 1000] [--entities 10] [--interval-s 10] [--minutes 3]
+ *                         [--tabs 10]
+ *
+ * Output: the fleet and what was replayed, one line per cost item, then the monthly total
+ * and, last, `usd_per_million_readings=<number>`.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { setPlan } from '../infra/admin.ts';
+import type { IotRulesEmulatorStats } from '../local/iot-rules/emulator.ts';
+import { startLocalStack } from '../test/support/local-stack.ts';
+import { AWS_PRICES, tieredCost } from './aws-prices.ts';
+import { type DeviceMessage, deviceMessages, firmwareBatching } from './firmware-defaults.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : Number(process.argv[at + 1]);
+}
+const DEVICES = option('devices', 1000);
+const ENTITIES = option('entities', 10);
+const INTERVAL_MS = option('interval-s', 10) * 1000;
+const REPLAY_MS = option('minutes', 3) * 60_000;
+const TABS = option('tabs', 10);
+/** A month as the sizing fleet's figures count it: 30 days. */
+const MONTH_S = 30 * 86_400;
+/** What serverless.yml deploys (read below): the ingest function's memory, the stream's shards. */
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function deploySettings(): Promise<{ ingestMemoryMb: number; shards: number }> {
+  const yml = await readFile(path.join(repoRoot, 'serverless.yml'), 'utf8');
+  const memory = /\n {2}ingest:\n(?: {4}.*\n)*? {4}memorySize: (\d+)/.exec(yml)?.[1];
+  const shards = /\n {4}ingestStreamShards: (\d+)/.exec(yml)?.[1];
+  if (!memory || !shards)
+    throw new Error('serverless.yml: no ingest memorySize or ingestStreamShards');
+  return { ingestMemoryMb: Number(memory), shards: Number(shards) };
+}
+
+/** The firmware's payload for a message, as firmware/core/payloads.cpp writes it. */
+function payloadOf(message: DeviceMessage, entityIds: string[], value: () => number): string {
+  const seconds = (ms: number) => Math.round(ms) / 1000;
+  if (message.kind === 'state') {
+    const round = message.rounds[0] as DeviceMessage['rounds'][number];
+    return JSON.stringify({ value: value(), timestamp: seconds(round.atMs) });
+  }
+  const items = message.rounds.map((round) => ({
+    timestamp: seconds(round.atMs),
+    values: Object.fromEntries(round.entities.map((entity) => [entityIds[entity], value()])),
+  }));
+  return JSON.stringify(items.length === 1 ? items[0] : items);
+}
+
+async function main() {
+  const batching = await firmwareBatching(repoRoot);
+  const settings = await deploySettings();
+  console.log(
+    `fleet: ${DEVICES} devices x ${ENTITIES} entities every ${INTERVAL_MS / 1000} s; firmware batching: ${
+      batching.readings === 1
+        ? 'one state message per reading'
+        : `up to ${batching.readings} readings or ${(batching.maxAgeMs ?? 0) / 1000} s`
+    } (${batching.source})`,
+  );
+  console.log('starting the local stack ...');
+  const stack = await startLocalStack({ LOG_LEVEL: 'error' });
+  const connections: mqtt.MqttClient[] = [];
+  const sockets: WebSocket[] = [];
+  try {
+    const details = await stack.details();
+    const { pid } = JSON.parse(await readFile(path.join(stack.dataDir, 'stack.json'), 'utf8'));
+    const statsFile = path.join(stack.dataDir, 'iot-rules-stats.json');
+    const meter = async (): Promise<IotRulesEmulatorStats> => {
+      const before = await readFile(statsFile, 'utf8').catch(() => '');
+      process.kill(pid, 'SIGUSR2');
+      for (let tries = 0; tries < 200; tries++) {
+        await sleep(25);
+        const text = await readFile(statsFile, 'utf8').catch(() => '');
+        if (text && text !== before) return JSON.parse(text);
+      }
+      throw new Error('the stack did not write the rules emulator statistics');
+    };
+    const settle = async () => {
+      // Idle: nothing queued or in flight, and nothing new for a second.
+      let last = '';
+      for (;;) {
+        const stats = await meter();
+        const ingest = stats.functions.ingest;
+        const key = `${stats.messages}/${ingest?.succeeded}`;
+        if (ingest && ingest.queued === 0 && ingest.inFlight === 0 && key === last) return stats;
+        last = key;
+        await sleep(1000);
+      }
+    };
+
+    const registered = await stack.request('POST', '/api/auth/register', {
+      tenant_name: 'Cost',
+      username: 'cost',
+      email: 'cost@example.com',
+      password: 'cost-model-password',
+    });
+    const token = registered.body.token as string;
+    // A thousand devices is an Industrial tenant (the only plan without a device limit).
+    const operator = new pg.Client({ connectionString: details.databaseAdminUrl });
+    await operator.connect();
+    await setPlan(operator, 'Cost', 'industrial');
+    await operator.end();
+
+    console.log(`registering ${DEVICES} devices ...`);
+    const deviceIds = Array.from({ length: DEVICES }, (_, d) => `COST_${d}`);
+    const rowIds: number[] = [];
+    for (let from = 0; from < DEVICES; from += 8) {
+      const created = await Promise.all(
+        deviceIds
+          .slice(from, from + 8)
+          .map((deviceId) =>
+            stack.request(
+              'POST',
+              '/api/devices',
+              { device_id: deviceId, name: deviceId, type: 'meter' },
+              token,
+            ),
+          ),
+      );
+      for (const answer of created) {
+        if (answer.status !== 201)
+          throw new Error(`registering: ${answer.status} ${JSON.stringify(answer.body)}`);
+        rowIds.push(answer.body.device.id);
+      }
+    }
+    // The platform's account publishes for the devices (a device may only publish as
+    // itself): the broker and the rules see the same topics and payloads either way.
+    for (let n = 0; n < 4; n++) {
+      connections.push(
+        await mqtt.connectAsync(stack.mqtt, {
+          ...details.mqttPlatform,
+          clientId: `cost-fleet-${n}`,
+          reconnectPeriod: 0,
+        }),
+      );
+    }
+    const entityIds = Array.from({ length: ENTITIES }, (_, e) => `sensor_${e}`);
+    const discovery = JSON.stringify({
+      name: 'Meter',
+      type: 'meter',
+      firmware: '1.0.0',
+      entities: entityIds.map((id) => ({
+        entity_id: id,
+        entity_type: 'sensor',
+        name: id,
+        unit: 'kW',
+      })),
+    });
+    await Promise.all(
+      deviceIds.map((deviceId, d) =>
+        (connections[d % connections.length] as mqtt.MqttClient)
+          .publishAsync(`devices/${deviceId}/discovery`, discovery, { qos: 1, retain: true })
+          .then(() =>
+            (connections[d % connections.length] as mqtt.MqttClient).publishAsync(
+              `devices/${deviceId}/status`,
+              'online',
+              { qos: 1, retain: true },
+            ),
+          ),
+      ),
+    );
+    await settle();
+
+    let frames = 0;
+    let frameUnits = 0;
+    for (let tab = 0; tab < TABS; tab++) {
+      const socket = new WebSocket(`${details.websocketUrl}?token=${encodeURIComponent(token)}`);
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      // A dashboard tab showing one device's page.
+      socket.send(
+        JSON.stringify({ action: 'subscribe', device_ids: [rowIds[tab % rowIds.length]] }),
+      );
+      socket.on('message', (data: Buffer) => {
+        frames += 1;
+        frameUnits += Math.max(
+          1,
+          Math.ceil(data.length / AWS_PRICES.apiGatewayWebSocket.meteringBytes),
+        );
+      });
+      sockets.push(socket);
+    }
+    await sleep(1000);
+    frames = 0;
+    frameUnits = 0;
+
+    // Each device samples from its own phase, so the fleet's messages spread evenly.
+    const start = Date.now() + 2000;
+    const schedule: Array<{ atMs: number; topic: string; payload: string; readings: number }> = [];
+    let value = 0;
+    for (const [d, deviceId] of deviceIds.entries()) {
+      const phaseMs = start - INTERVAL_MS * 10 + Math.floor((d / DEVICES) * INTERVAL_MS * 10);
+      for (const message of deviceMessages(batching, {
+        entities: ENTITIES,
+        intervalMs: INTERVAL_MS,
+        phaseMs,
+        fromMs: start,
+        toMs: start + REPLAY_MS,
+      })) {
+        const topic =
+          message.kind === 'state'
+            ? `devices/${deviceId}/${entityIds[message.rounds[0]?.entities[0] ?? 0]}/state`
+            : `devices/${deviceId}/telemetry`;
+        const readings = message.rounds.reduce((sum, round) => sum + round.entities.length, 0);
+        schedule.push({
+          atMs: message.atMs,
+          topic,
+          payload: payloadOf(message, entityIds, () => (value++ % 1000) / 10),
+          readings,
+        });
+      }
+    }
+    schedule.sort((a, b) => a.atMs - b.atMs);
+    const readings = schedule.reduce((sum, message) => sum + message.readings, 0);
+    console.log(
+      `replaying ${REPLAY_MS / 1000} s in real time: ${schedule.length} messages, ${readings} readings; ${TABS} dashboard tabs watching one device each ...`,
+    );
+    const before = await meter();
+    const sends: Promise<unknown>[] = [];
+    for (const [n, message] of schedule.entries()) {
+      const wait = message.atMs - Date.now();
+      if (wait > 0) await sleep(wait);
+      sends.push(
+        (connections[n % connections.length] as mqtt.MqttClient).publishAsync(
+          message.topic,
+          message.payload,
+          {
+            qos: 1,
+          },
+        ),
+      );
+    }
+    await Promise.all(sends);
+    const after = await settle();
+    await sleep(2000);
+
+    const delta = (pick: (stats: IotRulesEmulatorStats) => number) => pick(after) - pick(before);
+    const ingest = (stats: IotRulesEmulatorStats) =>
+      stats.functions.ingest as NonNullable<IotRulesEmulatorStats['functions'][string]>;
+    const stream = (stats: IotRulesEmulatorStats) =>
+      Object.values(stats.streams)[0] ?? { records: 0, bytes: 0, putPayloadUnits: 0 };
+    const measured = {
+      messages: delta((s) => s.meteredMessages),
+      rules: delta((s) => s.rulesTriggered),
+      actions: delta((s) => s.actionsApplied),
+      putPayloadUnits: delta((s) => stream(s).putPayloadUnits),
+      invocations: delta((s) => ingest(s).invoked),
+      billedMs: delta((s) => ingest(s).billedMs),
+    };
+    if (delta((s) => ingest(s).succeeded) < schedule.length) {
+      throw new Error('not every replayed message reached the ingest function');
+    }
+
+    // Per reading replayed, times the sizing fleet's readings in a month.
+    const monthlyReadings = DEVICES * ENTITIES * (MONTH_S / (INTERVAL_MS / 1000));
+    const perMonth = (count: number) => (count / readings) * monthlyReadings;
+    const { iotCore, kinesisDataStreams, lambda, apiGatewayWebSocket } = AWS_PRICES;
+    const connectionMinutes = DEVICES * (MONTH_S / 60);
+    const gbSeconds = (perMonth(measured.billedMs) / 1000) * (settings.ingestMemoryMb / 1024);
+    const items: Array<[string, number, string, number]> = [
+      [
+        'iot_connectivity',
+        connectionMinutes,
+        'connection-minutes',
+        (connectionMinutes / 1e6) * iotCore.connectionMinutePerMillion,
+      ],
+      [
+        'iot_messaging',
+        perMonth(measured.messages),
+        'messages (5 KB units)',
+        tieredCost(perMonth(measured.messages), iotCore.messagingPerMillion),
+      ],
+      [
+        'iot_rules_triggered',
+        perMonth(measured.rules),
+        'rules (5 KB units)',
+        (perMonth(measured.rules) / 1e6) * iotCore.ruleTriggeredPerMillion,
+      ],
+      [
+        'iot_rule_actions',
+        perMonth(measured.actions),
+        'actions (5 KB units)',
+        (perMonth(measured.actions) / 1e6) * iotCore.actionAppliedPerMillion,
+      ],
+      [
+        'kinesis_shard_hours',
+        settings.shards * (MONTH_S / 3600),
+        'shard-hours',
+        settings.shards * (MONTH_S / 3600) * kinesisDataStreams.shardHour,
+      ],
+      [
+        'kinesis_put_payload_units',
+        perMonth(measured.putPayloadUnits),
+        'PUT payload units (25 KB)',
+        (perMonth(measured.putPayloadUnits) / 1e6) * kinesisDataStreams.putPayloadUnitPerMillion,
+      ],
+      [
+        'lambda_requests',
+        perMonth(measured.invocations),
+        'ingest invocations',
+        (perMonth(measured.invocations) / 1e6) * lambda.requestPerMillion,
+      ],
+      [
+        'lambda_duration',
+        gbSeconds,
+        `GB-seconds (${settings.ingestMemoryMb} MB, Arm)`,
+        gbSeconds * lambda.gbSecondArm,
+      ],
+      [
+        'websocket_messages',
+        perMonth(frameUnits),
+        `frames to ${TABS} tabs (32 KB units)`,
+        (perMonth(frameUnits) / 1e6) * apiGatewayWebSocket.messagePerMillion,
+      ],
+      [
+        'websocket_connection_minutes',
+        TABS * (MONTH_S / 60),
+        'connection-minutes',
+        ((TABS * (MONTH_S / 60)) / 1e6) * apiGatewayWebSocket.connectionMinutePerMillion,
+      ],
+    ];
+    const format = (n: number, digits = 0) =>
+      n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    console.log(
+      `measured: ${measured.messages} metered messages, ${measured.rules} rules, ${measured.actions} actions, ${measured.putPayloadUnits} PUT payload units, ${measured.invocations} invocations (${measured.billedMs} ms billed), ${frames} WebSocket frames, for ${readings} readings`,
+    );
+    console.log(
+      `prices: AWS list prices, ${AWS_PRICES.region}, read ${AWS_PRICES.readOn} (bench/aws-prices.ts); a month is 30 days: ${format(monthlyReadings)} readings`,
+    );
+    let total = 0;
+    for (const [name, quantity, unit, usd] of items) {
+      total += usd;
+      console.log(
+        `${name.padEnd(30)} ${format(quantity).padStart(16)} ${unit.padEnd(40)} usd_per_month=${usd.toFixed(2)}`,
+      );
+    }
+    console.log(`usd_per_month=${total.toFixed(2)}`);
+    console.log(`usd_per_million_readings=${(total / (monthlyReadings / 1e6)).toFixed(4)}`);
+  } finally {
+    for (const socket of sockets) socket.close();
+    await Promise.all(connections.map((connection) => connection.endAsync()));
+    await stack.stop();
+  }
+}
+
+await main();
