@@ -1,8 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
-import { AccountService } from './accounts/account-service.ts';
-import { PasswordHasher } from './accounts/passwords.ts';
-import { PostgresAccountStore } from './accounts/postgres-account-store.ts';
+import { PostgresSessionDirectory } from './accounts/adapters/postgres-session-directory.ts';
+import { Authenticator } from './accounts/domain/sessions.ts';
 import { AccessTokens } from './accounts/tokens.ts';
 import { config, required } from './config.ts';
 import { createPool } from './db/postgres.ts';
@@ -59,12 +58,7 @@ export const accessTokens = once(() => {
   });
 });
 
-export const accountService = once(() => {
-  const { login } = config();
-  return new AccountService(
-    new PostgresAccountStore(databasePool()),
-    new PasswordHasher(login.bcryptRounds),
-    accessTokens(),
-    { maxFailures: login.maxFailures, lockSeconds: login.lockSeconds },
-  );
-});
+/** Verifies the token and checks the user's current rights: every authenticated request. */
+export const authenticator = once(
+  () => new Authenticator(accessTokens(), new PostgresSessionDirectory(databasePool())),
+);

@@ -51,9 +51,19 @@ const configSchema = z
     JWT_PUBLIC_JWKS: z.string().optional(),
     JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
 
-    LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
-    LOGIN_LOCK_SECONDS: z.coerce.number().int().min(1).default(900),
+    // Sign-in attempts that pass before backoff starts: per login from one address, per
+    // login from anywhere, per address; sign-ups per address. The wait doubles from 1 s.
+    LOGIN_FREE_ATTEMPTS: z.coerce.number().int().min(1).default(5),
+    LOGIN_ACCOUNT_FREE_ATTEMPTS: z.coerce.number().int().min(1).default(20),
+    LOGIN_SOURCE_FREE_ATTEMPTS: z.coerce.number().int().min(1).default(50),
+    SIGNUP_SOURCE_FREE_ATTEMPTS: z.coerce.number().int().min(1).default(5),
+    // The longest wait per address; a login from anywhere waits at most a minute, so no
+    // attacker can keep its owner out.
+    LOGIN_MAX_DELAY_SECONDS: z.coerce.number().int().min(1).default(900),
     BCRYPT_ROUNDS: z.coerce.number().int().min(4).max(15).default(10),
+    // bcrypt runs on the function's one thread: this many at once, this many waiting, then 503.
+    BCRYPT_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    BCRYPT_MAX_QUEUED: z.coerce.number().int().min(0).max(10_000).default(20),
 
     COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
 
@@ -127,7 +137,16 @@ export interface AppConfig {
     publicJwks?: string;
     ttlSeconds: number;
   };
-  login: { maxFailures: number; lockSeconds: number; bcryptRounds: number };
+  login: {
+    freeAttempts: number;
+    accountFreeAttempts: number;
+    sourceFreeAttempts: number;
+    signUpSourceFreeAttempts: number;
+    maxDelaySeconds: number;
+    bcryptRounds: number;
+    bcryptConcurrency: number;
+    bcryptMaxQueued: number;
+  };
   ml: {
     modelStore: RawConfig['ML_MODEL_STORE'];
     modelDir: string;
@@ -197,9 +216,14 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       ttlSeconds: c.JWT_TTL_SECONDS,
     },
     login: {
-      maxFailures: c.LOGIN_MAX_FAILURES,
-      lockSeconds: c.LOGIN_LOCK_SECONDS,
+      freeAttempts: c.LOGIN_FREE_ATTEMPTS,
+      accountFreeAttempts: c.LOGIN_ACCOUNT_FREE_ATTEMPTS,
+      sourceFreeAttempts: c.LOGIN_SOURCE_FREE_ATTEMPTS,
+      signUpSourceFreeAttempts: c.SIGNUP_SOURCE_FREE_ATTEMPTS,
+      maxDelaySeconds: c.LOGIN_MAX_DELAY_SECONDS,
       bcryptRounds: c.BCRYPT_ROUNDS,
+      bcryptConcurrency: c.BCRYPT_CONCURRENCY,
+      bcryptMaxQueued: c.BCRYPT_MAX_QUEUED,
     },
     ml: {
       modelStore: c.ML_MODEL_STORE,

@@ -66,10 +66,12 @@ it('Industrial sees a fault within a minute; the model survives a restart; Start
     }),
     { qos: 1, retain: true },
   );
+  // The first discovery goes through cold functions: wait for it, however slow the machine.
   await expect
     .poll(
       async () =>
         (await stack!.request('GET', `/api/devices/${id}`, undefined, token)).body.entities.length,
+      { timeout: 30_000 },
     )
     .toBe(1);
 

@@ -7,6 +7,7 @@ import {
   DeleteCertificateCommand,
   DeleteConflictException,
   DeleteThingCommand,
+  DescribeThingCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
   InvalidRequestException,
@@ -19,6 +20,7 @@ import {
 } from '@aws-sdk/client-iot';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { ReservedDeviceIdError } from '../shared/devices/model.ts';
 import {
   AwsIotProvisioner,
   InvalidDeviceIdError,
@@ -73,9 +75,17 @@ function mockNewCertificate(): void {
   });
 }
 
+const MANAGED = { attributes: { managed_by: 'easysmart-device' } };
+const CREATE_THING = (thingName: string) => ({
+  thingName,
+  attributePayload: MANAGED,
+});
+
 beforeEach(() => {
   iot.reset();
   sleeps.length = 0;
+  // Things the platform created for a device carry its attribute.
+  iot.on(DescribeThingCommand).resolves(MANAGED);
 });
 
 describe('AwsIotProvisioner (AWS SDK mocked) provision', () => {
@@ -87,7 +97,7 @@ describe('AwsIotProvisioner (AWS SDK mocked) provision', () => {
     const credentials = await provisioner().provision('esp32-01');
 
     expect(sent()).toEqual([
-      ['CreateThingCommand', { thingName: 'esp32-01' }],
+      ['CreateThingCommand', CREATE_THING('esp32-01')],
       ['ListThingPrincipalsCommand', { thingName: 'esp32-01' }],
       ['CreateKeysAndCertificateCommand', { setAsActive: true }],
       ['AttachPolicyCommand', { policyName: POLICY, target: NEW_CERT_ARN }],
@@ -113,7 +123,8 @@ describe('AwsIotProvisioner (AWS SDK mocked) provision', () => {
 
     expect(credentials.certificate_id).toBe(NEW_CERT_ID);
     expect(sent()).toEqual([
-      ['CreateThingCommand', { thingName: 'esp32-01' }],
+      ['CreateThingCommand', CREATE_THING('esp32-01')],
+      ['DescribeThingCommand', { thingName: 'esp32-01' }],
       ['ListThingPrincipalsCommand', { thingName: 'esp32-01' }],
       ['UpdateCertificateCommand', { certificateId: OLD_CERT_ID, newStatus: 'INACTIVE' }],
       ['DetachThingPrincipalCommand', { thingName: 'esp32-01', principal: OLD_CERT_ARN }],
@@ -218,6 +229,29 @@ describe('AwsIotProvisioner (AWS SDK mocked) provision', () => {
   });
 });
 
+describe('AwsIotProvisioner (AWS SDK mocked) platform identities', () => {
+  it.each(['easysmart-iot-rules-1883', 'EasySmart-platform', 'admin'])(
+    'refuses the reserved id %j before any AWS call (AWS SDK mocked)',
+    async (id) => {
+      await expect(provisioner().provision(id)).rejects.toBeInstanceOf(ReservedDeviceIdError);
+      expect(iot.calls()).toHaveLength(0);
+    },
+  );
+
+  it('refuses to take over an existing thing it did not create for a device, touching none of its certificates (AWS SDK mocked)', async () => {
+    iot
+      .on(CreateThingCommand)
+      .rejects(awsError(ResourceAlreadyExistsException, 'thing gateway-1 exists'));
+    iot.on(DescribeThingCommand).resolves({ attributes: { site: 'plant-2' } });
+    iot.on(ListThingPrincipalsCommand).resolves({ principals: [OLD_CERT_ARN] });
+
+    await expect(provisioner().provision('gateway-1')).rejects.toBeInstanceOf(
+      ReservedDeviceIdError,
+    );
+    expect(sent().map(([name]) => name)).toEqual(['CreateThingCommand', 'DescribeThingCommand']);
+  });
+});
+
 describe('AwsIotProvisioner (AWS SDK mocked) revoke', () => {
   it('deactivates, detaches, deletes every certificate and then deletes the thing (AWS SDK mocked)', async () => {
     iot
@@ -235,6 +269,7 @@ describe('AwsIotProvisioner (AWS SDK mocked) revoke', () => {
       ['DeleteCertificateCommand', { certificateId: id, forceDelete: true }],
     ];
     expect(sent()).toEqual([
+      ['DescribeThingCommand', { thingName: 'esp32-01' }],
       ['ListThingPrincipalsCommand', { thingName: 'esp32-01' }],
       ['ListThingPrincipalsCommand', { thingName: 'esp32-01', nextToken: 'page-2' }],
       ...revokeCert(OLD_CERT_ID, OLD_CERT_ARN),
@@ -244,11 +279,19 @@ describe('AwsIotProvisioner (AWS SDK mocked) revoke', () => {
   });
 
   it('is a no-op for a thing that does not exist (AWS SDK mocked)', async () => {
-    iot.on(ListThingPrincipalsCommand).rejects(awsError(ResourceNotFoundException, 'no thing'));
+    iot.on(DescribeThingCommand).rejects(awsError(ResourceNotFoundException, 'no thing'));
 
     await expect(provisioner().revoke('never-registered')).resolves.toBeUndefined();
 
-    expect(sent()).toEqual([['ListThingPrincipalsCommand', { thingName: 'never-registered' }]]);
+    expect(sent()).toEqual([['DescribeThingCommand', { thingName: 'never-registered' }]]);
+  });
+
+  it('leaves a thing alone that the platform did not create for a device (AWS SDK mocked)', async () => {
+    iot.on(DescribeThingCommand).resolves({ attributes: {} });
+
+    await provisioner().revoke('gateway-1');
+
+    expect(sent()).toEqual([['DescribeThingCommand', { thingName: 'gateway-1' }]]);
   });
 
   it('tolerates pieces already gone from an earlier, interrupted revoke (AWS SDK mocked)', async () => {
@@ -304,6 +347,7 @@ describe('AwsIotProvisioner (AWS SDK mocked) revoke', () => {
     await provisioner().revoke('esp32-01');
 
     expect(sent()).toEqual([
+      ['DescribeThingCommand', { thingName: 'esp32-01' }],
       ['ListThingPrincipalsCommand', { thingName: 'esp32-01' }],
       ['DetachThingPrincipalCommand', { thingName: 'esp32-01', principal: cognito }],
       ['DeleteThingCommand', { thingName: 'esp32-01' }],
@@ -331,7 +375,7 @@ describe('AwsIotProvisioner (AWS SDK mocked) device id validation', () => {
   });
 
   it('accepts the full thing-name alphabet up to 128 characters (AWS SDK mocked)', async () => {
-    iot.on(ListThingPrincipalsCommand).rejects(awsError(ResourceNotFoundException, 'no thing'));
+    iot.on(DescribeThingCommand).rejects(awsError(ResourceNotFoundException, 'no thing'));
     await provisioner().revoke('a'.repeat(128));
     await provisioner().revoke('Az09:_-');
     expect(iot.calls()).toHaveLength(2);

@@ -184,4 +184,4 @@ it('a backup restored into empty servers: the device reconnects, an old token ve
     model_version: trained.body.model.version,
   });
   again.end(true);
-}, 300_000);
+}, 600_000);

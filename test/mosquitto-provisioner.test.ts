@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ReservedDeviceIdError } from '../shared/devices/model.ts';
 import {
+  DynsecControlClient,
   InvalidDeviceIdError,
   MosquittoDynsecProvisioner,
 } from '../shared/iot/mosquitto-dynsec-provisioner.ts';
@@ -234,7 +236,7 @@ describe('MosquittoDynsecProvisioner when its broker restarts', () => {
       await ownProvisioner.provision(uniqueDeviceId());
       await broker.stop();
       await expect(ownProvisioner.provision(uniqueDeviceId())).rejects.toThrow(
-        /did not answer deleteClient, deleteRole, createRole, createClient within 1000 ms/,
+        /did not answer getClient within 1000 ms/,
       );
       await broker.start();
       const deviceId = uniqueDeviceId();
@@ -255,6 +257,39 @@ describe('MosquittoDynsecProvisioner when its broker restarts', () => {
     } finally {
       await ownProvisioner.close();
       await broker.dispose();
+    }
+  });
+});
+
+describe("the platform's own broker identities (real Mosquitto)", () => {
+  it('refuses reserved ids and the admin account before touching the broker', async () => {
+    for (const id of [
+      stack.mqttAdmin.username,
+      stack.mqttPlatform.username,
+      'easysmart-iot-rules-1883',
+      'EasySmart-data-plane-1883',
+    ]) {
+      await expect(provisioner.provision(id), id).rejects.toBeInstanceOf(ReservedDeviceIdError);
+    }
+    // Both platform accounts still work.
+    expect(await connectError({ ...stack.mqttAdmin, clientId: uniqueDeviceId() })).toBeUndefined();
+    expect(
+      await connectError({ ...stack.mqttPlatform, clientId: uniqueDeviceId() }),
+    ).toBeUndefined();
+  });
+
+  it('neither replaces nor deletes a broker client it did not create for that device', async () => {
+    const control = new DynsecControlClient({ url: stack.mqttUrl, ...stack.mqttAdmin });
+    const name = `gateway-${randomBytes(5).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    try {
+      await control.executeOrThrow([{ command: 'createClient', username: name, password }]);
+      await expect(provisioner.provision(name)).rejects.toBeInstanceOf(ReservedDeviceIdError);
+      await provisioner.revoke(name);
+      expect(await connectError({ username: name, password, clientId: name })).toBeUndefined();
+    } finally {
+      await control.executeOrThrow([{ command: 'deleteClient', username: name }]);
+      await control.close();
     }
   });
 });

@@ -135,6 +135,17 @@ describe('OpenAPI document', () => {
   });
 });
 
+describe('request examples', () => {
+  it('every example body is accepted by the schema its route validates with', () => {
+    for (const [routeKey, operation] of Object.entries(operations)) {
+      if (!operation.body) continue;
+      expect(operation.example, `${routeKey} has an example`).toBeDefined();
+      const parsed = operation.body.safeParse(operation.example);
+      expect(parsed.success, `${routeKey}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
+    }
+  });
+});
+
 describe('real answers match the document', () => {
   let token = '';
   let deviceId = 0;
@@ -196,6 +207,24 @@ describe('real answers match the document', () => {
     ).toBe(200);
     expect((await call(auth, 'DELETE /api/users/{id}', { token, params })).status).toBe(204);
     expect((await call(auth, 'DELETE /api/users/{id}', { token, params })).status).toBe(404);
+    const changed = await call(auth, 'POST /api/auth/password', {
+      token,
+      body: { current_password: 'owner-password', new_password: 'owner-password-2' },
+    });
+    expect(changed.status).toBe(200);
+    token = changed.body.token;
+    const leaving = unique('leaving');
+    const other = await call(auth, 'POST /api/auth/register', {
+      body: {
+        tenant_name: unique('Plant'),
+        username: leaving,
+        email: `${leaving}@example.com`,
+        password: 'leaving-password',
+      },
+    });
+    const otherToken = other.body.token;
+    expect((await call(auth, 'POST /api/auth/logout', { token: otherToken })).status).toBe(204);
+    expect((await call(auth, 'GET /api/auth/me', { token: otherToken })).status).toBe(401);
   });
 
   it('devices, telemetry and commands', async () => {

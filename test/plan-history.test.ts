@@ -250,4 +250,4 @@ it('a plan change never hides a reading; a downgrade removes exactly what the ne
     expect(Number(older?.series[0]?.values[0]?.[1] ?? 0), policy).toBe(0);
   }
   device.end(true);
-}, 300_000);
+}, 600_000);

@@ -194,7 +194,7 @@ describe('what reads them', () => {
     const settings = { issuer: 'easysmart', audience: 'easysmart-api', ttlSeconds: 60 };
     const signer = new AccessTokens({ ...settings, privateJwk: inject('testStack').jwtPrivateJwk });
     const verifier = new AccessTokens({ ...settings, publicJwks: JSON.stringify(signer.jwks()) });
-    const caller = { userId: 7, tenantId: 3, role: 'admin' as const };
+    const caller = { userId: 7, tenantId: 3, role: 'admin' as const, tokenVersion: 0 };
     await expect(verifier.verify(await signer.issue(caller))).resolves.toMatchObject(caller);
     await expect(verifier.issue(caller)).rejects.toThrow('only verifies');
     expect(JSON.stringify(verifier.jwks())).not.toContain('"d"');

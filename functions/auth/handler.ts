@@ -1,7 +1,9 @@
-import { accessTokens, accountService, logger } from '../../shared/composition.ts';
-import { httpApi, route } from '../../shared/http/api.ts';
+import { accountService } from '../../shared/accounts/composition.ts';
+import { accessTokens, authenticator, logger } from '../../shared/composition.ts';
+import { httpApi, route, sourceOf } from '../../shared/http/api.ts';
 import {
   addUserBody,
+  changePasswordBody,
   changeRoleBody,
   idParam,
   loginBody,
@@ -15,15 +17,29 @@ export const handler = httpApi(
   {
     'POST /api/auth/register': route(
       { access: 'public', body: registerBody },
-      async ({ body }) => ({
+      async ({ body, event }) => ({
         status: 201,
-        body: await accounts.register(body),
+        body: await accounts.register(body, sourceOf(event)),
       }),
     ),
-    'POST /api/auth/login': route({ access: 'public', body: loginBody }, async ({ body }) => ({
-      status: 200,
-      body: await accounts.login(body),
-    })),
+    'POST /api/auth/login': route(
+      { access: 'public', body: loginBody },
+      async ({ body, event }) => ({
+        status: 200,
+        body: await accounts.login(body, sourceOf(event)),
+      }),
+    ),
+    'POST /api/auth/password': route(
+      { access: 'read', body: changePasswordBody },
+      async ({ caller, body, event }) => ({
+        status: 200,
+        body: await accounts.changePassword(caller, body, sourceOf(event)),
+      }),
+    ),
+    'POST /api/auth/logout': route({ access: 'read' }, async ({ caller }) => {
+      await accounts.logout(caller);
+      return { status: 204 };
+    }),
     'GET /.well-known/jwks.json': route({ access: 'public' }, async () => ({
       status: 200,
       body: tokens.jwks(),
@@ -60,5 +76,5 @@ export const handler = httpApi(
       },
     ),
   },
-  { tokens, logger: logger() },
+  { authenticator: authenticator(), logger: logger() },
 );

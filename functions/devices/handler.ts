@@ -1,5 +1,5 @@
 import { commandService } from '../../shared/commands/composition.ts';
-import { accessTokens, logger } from '../../shared/composition.ts';
+import { authenticator, logger } from '../../shared/composition.ts';
 import { deviceService } from '../../shared/devices/composition.ts';
 import { httpApi, route } from '../../shared/http/api.ts';
 import {
@@ -78,5 +78,5 @@ export const handler = httpApi(
       }),
     ),
   },
-  { tokens: accessTokens(), logger: logger() },
+  { authenticator: authenticator(), logger: logger() },
 );

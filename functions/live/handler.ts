@@ -1,17 +1,19 @@
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { accessTokens, logger } from '../../shared/composition.ts';
+import { AccountRefusal } from '../../shared/accounts/domain/refusal.ts';
+import { authenticator, logger } from '../../shared/composition.ts';
 import { HttpError } from '../../shared/http/errors.ts';
+import { databaseId } from '../../shared/http/schemas.ts';
 import { liveConnections } from '../../shared/live/composition.ts';
 
-const tokens = accessTokens();
+const sessions = authenticator();
 const connections = liveConnections();
 const log = logger().child({ function: 'live' });
 
 const clientMessage = z.discriminatedUnion('action', [
   z.object({
     action: z.literal('subscribe'),
-    device_ids: z.array(z.number().int().positive()).max(1000).nullable().optional(),
+    device_ids: z.array(databaseId).max(1000).nullable().optional(),
   }),
   z.object({ action: z.literal('ping') }),
 ]);
@@ -30,11 +32,11 @@ export async function handler(event: WebsocketEvent): Promise<APIGatewayProxyRes
   const { connectionId, routeKey } = event.requestContext;
   if (routeKey === '$connect') {
     try {
-      const caller = await tokens.verify(event.queryStringParameters?.token ?? '');
+      const caller = await sessions.authenticate(event.queryStringParameters?.token ?? '');
       await connections.connect(connectionId, caller.tenantId, caller.userId);
       return { statusCode: 200, body: '' };
     } catch (error) {
-      if (error instanceof HttpError && error.status === 401)
+      if ((error instanceof HttpError && error.status === 401) || error instanceof AccountRefusal)
         return { statusCode: 401, body: 'Unauthorized' };
       log.error('connect failed', { error });
       return { statusCode: 500, body: '' };

@@ -1,5 +1,5 @@
 import { anomalyService } from '../../shared/anomalies/training-composition.ts';
-import { accessTokens, logger } from '../../shared/composition.ts';
+import { authenticator, logger } from '../../shared/composition.ts';
 import { httpApi, route } from '../../shared/http/api.ts';
 import { idParam, telemetryQuery, trainModelBody } from '../../shared/http/schemas.ts';
 
@@ -33,5 +33,5 @@ export const handler = httpApi(
       }),
     ),
   },
-  { tokens: accessTokens(), logger: logger() },
+  { authenticator: authenticator(), logger: logger() },
 );

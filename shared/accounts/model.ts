@@ -10,6 +10,8 @@ export interface Plan {
   /** null: unlimited */
   max_devices: number | null;
   max_users: number | null;
+  max_entities_per_device: number | null;
+  max_series: number | null;
   retention_days: number | null;
   influx_retention_policy: string;
   anomaly_detection: 'none' | 'basic' | 'advanced';
@@ -45,7 +47,6 @@ export interface LoginCandidate {
   userId: number;
   tenantId: number;
   passwordHash: string;
-  lockedUntil: Date | null;
 }
 
 export interface TenantOverview {

@@ -1,17 +1,5 @@
 import bcrypt from 'bcryptjs';
-import { badRequest } from '../http/errors.ts';
-
-/** bcrypt reads at most 72 bytes; a longer password is refused rather than silently cut. */
-export const MAX_PASSWORD_BYTES = 72;
-
-export function assertPasswordFits(password: string): void {
-  if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
-    throw badRequest(
-      'password_too_long',
-      `password must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8`,
-    );
-  }
-}
+import { MAX_PASSWORD_BYTES } from './domain/password-policy.ts';
 
 export class PasswordHasher {
   // Compared against when the login is unknown, so timing does not reveal which logins exist.
@@ -21,8 +9,8 @@ export class PasswordHasher {
     this.#decoyHash = bcrypt.hashSync('decoy-password-never-matches', rounds);
   }
 
+  /** The password policy (domain/password-policy.ts) has accepted `password` already. */
   hash(password: string): Promise<string> {
-    assertPasswordFits(password);
     return bcrypt.hash(password, this.rounds);
   }
 

@@ -17,7 +17,9 @@ export async function assertWithinPlanLimit(
   what: keyof typeof LIMITS,
 ): Promise<void> {
   const { column, table } = LIMITS[what];
-  await client.query('SELECT 1 FROM tenants FOR UPDATE');
+  // NO KEY UPDATE: still one addition at a time, but inserts elsewhere that reference the
+  // tenant (audit log, entities) take KEY SHARE and need not wait behind it.
+  await client.query('SELECT 1 FROM tenants FOR NO KEY UPDATE');
   const { rows } = await client.query<{ limit: number | null; used: number }>(
     `SELECT p.${column} AS limit, (SELECT count(*) FROM ${table})::integer AS used
      FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,

@@ -93,53 +93,58 @@ export class PostgresAccountStore implements AccountStore {
       user_id: number;
       tenant_id: number;
       password_hash: string;
-      locked_until: Date | null;
     }>(`SELECT * FROM auth_find_user($1)`, [login]);
     const row = rows[0];
     return row
-      ? {
-          userId: row.user_id,
-          tenantId: row.tenant_id,
-          passwordHash: row.password_hash,
-          lockedUntil: row.locked_until,
-        }
+      ? { userId: row.user_id, tenantId: row.tenant_id, passwordHash: row.password_hash }
       : null;
   }
 
-  async recordFailedLogin(
-    candidate: LoginCandidate,
-    policy: { maxFailures: number; lockSeconds: number },
-  ): Promise<void> {
-    await inTenantTransaction(this.pool, candidate.tenantId, async (client) => {
-      // Each lock period grants a fresh allowance, so a locked account is not re-locked forever.
-      await client.query(
-        `UPDATE users SET
-           failed_login_count = CASE WHEN locked_until IS NOT NULL AND locked_until <= now()
-                                     THEN 1 ELSE failed_login_count + 1 END,
-           locked_until = CASE
-             WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= now()
-                        THEN 1 ELSE failed_login_count + 1 END) >= $2
-               THEN now() + make_interval(secs => $3)
-             WHEN locked_until IS NOT NULL AND locked_until <= now() THEN NULL
-             ELSE locked_until END
-         WHERE id = $1`,
-        [candidate.userId, policy.maxFailures, policy.lockSeconds],
+  async recordFailedLogin(candidate: LoginCandidate): Promise<void> {
+    await this.audit(
+      candidate.tenantId,
+      candidate.userId,
+      'auth.login_failed',
+      `user:${candidate.userId}`,
+    );
+  }
+
+  async recordSuccessfulLogin(candidate: LoginCandidate) {
+    return inTenantTransaction(this.pool, candidate.tenantId, async (client) => {
+      const { rows } = await client.query<{ token_version: number }>(
+        `UPDATE users SET last_login_at = now() WHERE id = $1 RETURNING token_version`,
+        [candidate.userId],
       );
-      await client.query(
-        `INSERT INTO audit_log (tenant_id, user_id, action, target) VALUES ($1, $2, 'auth.login_failed', $3)`,
-        [candidate.tenantId, candidate.userId, `user:${candidate.userId}`],
-      );
+      const user = (await selectUser(client, candidate.userId)) as User;
+      return { ...user, token_version: rows[0]?.token_version ?? 0 };
     });
   }
 
-  async recordSuccessfulLogin(candidate: LoginCandidate): Promise<User> {
-    return inTenantTransaction(this.pool, candidate.tenantId, async (client) => {
-      await client.query(
-        `UPDATE users SET failed_login_count = 0, locked_until = NULL, last_login_at = now() WHERE id = $1`,
-        [candidate.userId],
+  async passwordHashOf(tenantId: number, userId: number): Promise<string | null> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{ password: string }>(
+        `SELECT password FROM users WHERE id = $1`,
+        [userId],
       );
-      return (await selectUser(client, candidate.userId)) as User;
+      return rows[0]?.password ?? null;
     });
+  }
+
+  async setPassword(tenantId: number, userId: number, passwordHash: string): Promise<number> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{ token_version: number }>(
+        `UPDATE users SET password = $2, token_version = token_version + 1 WHERE id = $1
+         RETURNING token_version`,
+        [userId, passwordHash],
+      );
+      return rows[0]?.token_version ?? 0;
+    });
+  }
+
+  async endSessions(tenantId: number, userId: number): Promise<void> {
+    await inTenantTransaction(this.pool, tenantId, (client) =>
+      client.query(`UPDATE users SET token_version = token_version + 1 WHERE id = $1`, [userId]),
+    );
   }
 
   async getProfile(tenantId: number, userId: number) {
@@ -197,24 +202,38 @@ export class PostgresAccountStore implements AccountStore {
     }
   }
 
-  async changeUserRole(tenantId: number, userId: number, role: Role): Promise<User | null> {
+  async changeUserRole(
+    tenantId: number,
+    userId: number,
+    role: Role,
+    allowed: (current: User) => void,
+  ): Promise<User | null> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       await client.query(`SELECT id FROM tenants FOR UPDATE`);
-      const { rowCount } = await client.query(`UPDATE users SET role = $2 WHERE id = $1`, [
-        userId,
-        role,
-      ]);
-      if (!rowCount) return null;
+      const current = await selectUser(client, userId);
+      if (!current) return null;
+      allowed(current);
+      await client.query(
+        `UPDATE users SET role = $2, token_version = token_version + 1
+         WHERE id = $1 AND role IS DISTINCT FROM $2`,
+        [userId, role],
+      );
       await this.#assertOwnerRemains(client);
       return selectUser(client, userId);
     });
   }
 
-  async removeUser(tenantId: number, userId: number): Promise<boolean> {
+  async removeUser(
+    tenantId: number,
+    userId: number,
+    allowed: (current: User) => void,
+  ): Promise<boolean> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       await client.query(`SELECT id FROM tenants FOR UPDATE`);
-      const { rowCount } = await client.query(`DELETE FROM users WHERE id = $1`, [userId]);
-      if (!rowCount) return false;
+      const current = await selectUser(client, userId);
+      if (!current) return false;
+      allowed(current);
+      await client.query(`DELETE FROM users WHERE id = $1`, [userId]);
       await this.#assertOwnerRemains(client);
       return true;
     });

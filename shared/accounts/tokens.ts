@@ -8,11 +8,14 @@ export interface Caller {
   userId: number;
   tenantId: number;
   role: Role;
+  /** The user's token version when the token was issued; a session is over once it moved. */
+  tokenVersion: number;
 }
 
 interface AccessTokenClaims extends JWTPayload {
   tid: number;
   role: Role;
+  ver: number;
 }
 
 const ALGORITHM = 'ES256';
@@ -67,7 +70,7 @@ export class AccessTokens {
     if (!this.#privateJwk)
       throw new Error('this function only verifies tokens: no JWT_PRIVATE_JWK');
     this.#privateKey ??= importJWK(this.#privateJwk, ALGORITHM);
-    return new SignJWT({ tid: caller.tenantId, role: caller.role })
+    return new SignJWT({ tid: caller.tenantId, role: caller.role, ver: caller.tokenVersion })
       .setProtectedHeader({ alg: ALGORITHM, kid: this.#privateJwk.kid as string, typ: 'JWT' })
       .setSubject(String(caller.userId))
       .setIssuer(this.#settings.issuer)
@@ -85,7 +88,7 @@ export class AccessTokens {
         algorithms: [ALGORITHM],
         issuer: this.#settings.issuer,
         audience: this.#settings.audience,
-        requiredClaims: ['exp', 'iat', 'sub', 'tid', 'role'],
+        requiredClaims: ['exp', 'iat', 'sub', 'tid', 'role', 'ver'],
       });
       claims = result.payload;
     } catch (error) {
@@ -96,11 +99,12 @@ export class AccessTokens {
     if (
       !Number.isSafeInteger(userId) ||
       !Number.isSafeInteger(claims.tid) ||
+      !Number.isSafeInteger(claims.ver) ||
       !['owner', 'admin', 'viewer'].includes(role)
     ) {
       throw unauthorized('Invalid or expired token');
     }
-    return { userId, tenantId: claims.tid, role };
+    return { userId, tenantId: claims.tid, role, tokenVersion: claims.ver };
   }
 }
 

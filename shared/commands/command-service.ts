@@ -174,8 +174,17 @@ export class CommandService {
     return commands[0];
   }
 
+  /** A device the tenant does not have is a 404, as on every other device route. */
   list(caller: Caller, deviceRowId: number): Promise<Command[]> {
-    return this.#select(caller, 'device_id = $1 ORDER BY created_at DESC LIMIT 100', [deviceRowId]);
+    return inTenantTransaction(this.pool, caller.tenantId, async (client) => {
+      const device = await client.query('SELECT 1 FROM devices WHERE id = $1', [deviceRowId]);
+      if (!device.rowCount) throw notFound('device_not_found', 'No such device');
+      const { rows } = await client.query<Command>(
+        `SELECT ${this.#columns} FROM commands WHERE device_id = $1 ORDER BY created_at DESC LIMIT 100`,
+        [deviceRowId],
+      );
+      return rows;
+    });
   }
 
   #select(caller: Caller, where: string, params: unknown[]): Promise<Command[]> {

@@ -7,11 +7,25 @@ import {
 } from '../timeseries/reading-store.ts';
 import type { DeviceCredentialProvisioner } from './credential-provisioner.ts';
 import type { DeviceStore } from './device-store.ts';
-import type { DevicePatch, NewDevice } from './model.ts';
+import {
+  type DevicePatch,
+  isReservedDeviceId,
+  type NewDevice,
+  RESERVED_DEVICE_ID_PREFIX,
+  ReservedDeviceIdError,
+} from './model.ts';
 
 const deviceNotFound = () => notFound('device_not_found', 'No such device');
 
 function brokerFailure(error: unknown): HttpError {
+  if (error instanceof ReservedDeviceIdError) {
+    return new HttpError(
+      409,
+      'broker_identity_taken',
+      'The broker already has an identity with this device id that is not a device credential',
+      { cause: error },
+    );
+  }
   return new HttpError(502, 'broker_unavailable', 'The device broker did not accept the change', {
     cause: error,
     expose: true,
@@ -92,6 +106,12 @@ export class DeviceService {
   }
 
   register(caller: Caller, input: NewDevice) {
+    if (isReservedDeviceId(input.device_id)) {
+      throw badRequest(
+        'reserved_device_id',
+        `device_id may not start with "${RESERVED_DEVICE_ID_PREFIX}" or be a name the platform's broker uses`,
+      );
+    }
     return this.store.create(caller.tenantId, caller.userId, input, {
       provider: this.provider,
       provision: (deviceId) =>

@@ -1,5 +1,33 @@
 /** The physical id: the device's MQTT client id and username, and AWS IoT's thing name. */
 export const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
+
+/**
+ * The platform's own broker identities live here, where no device id may go: Mosquitto's
+ * admin account, the platform's service account and the client ids of the rules emulator,
+ * the data-plane endpoint and the provisioner all start with the prefix or are listed.
+ * Compared case-insensitively, so no look-alike can be registered either.
+ */
+export const RESERVED_DEVICE_ID_PREFIX = 'easysmart-';
+export const RESERVED_DEVICE_IDS: readonly string[] = ['admin'];
+
+export function isReservedDeviceId(deviceId: string): boolean {
+  const lower = deviceId.toLowerCase();
+  return lower.startsWith(RESERVED_DEVICE_ID_PREFIX) || RESERVED_DEVICE_IDS.includes(lower);
+}
+
+/** A broker refuses to hand the platform's own identities, or another's, to a device. */
+export class ReservedDeviceIdError extends Error {
+  override readonly name = 'ReservedDeviceIdError';
+}
+
+export function assertNotReservedDeviceId(deviceId: string): void {
+  if (isReservedDeviceId(deviceId)) {
+    throw new ReservedDeviceIdError(
+      `device id ${JSON.stringify(deviceId)} is reserved for the platform's own broker identities`,
+    );
+  }
+}
+
 export const MAX_ENTITY_ID_LENGTH = 100;
 export const ENTITY_ID_PATTERN = new RegExp(`^[a-zA-Z0-9_-]{1,${MAX_ENTITY_ID_LENGTH}}$`);
 export const RESERVED_ENTITY_IDS = ['status', 'discovery', 'telemetry'] as const;

@@ -46,6 +46,18 @@ async function audit(
   );
 }
 
+/**
+ * Serialises every registration and removal of one physical id, platform-wide, for the rest
+ * of the transaction: the broker credential and the row then change together, and a removal
+ * never revokes a credential that a concurrent re-registration has just issued. Taken before
+ * any row lock, so these transactions cannot deadlock on each other.
+ */
+async function lockDeviceId(client: Queryable, deviceId: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('device:' || $1, 0))`, [
+    deviceId,
+  ]);
+}
+
 export class PostgresDeviceStore implements DeviceStore {
   constructor(private readonly pool: pg.Pool) {}
 
@@ -81,9 +93,9 @@ export class PostgresDeviceStore implements DeviceStore {
       revoke: (deviceId: string) => Promise<void>;
     },
   ): Promise<{ device: Device; credentials: DeviceCredentials }> {
-    let provisioned: DeviceCredentials | undefined;
     try {
       return await inTenantTransaction(this.pool, tenantId, async (client) => {
+        await lockDeviceId(client, input.device_id);
         await assertWithinPlanLimit(client, 'devices');
         const inserted = await client.query<{ id: number }>(
           `INSERT INTO devices (tenant_id, user_id, device_id, name, type, location, config)
@@ -99,27 +111,32 @@ export class PostgresDeviceStore implements DeviceStore {
           ],
         );
         const id = inserted.rows[0]?.id as number;
-        provisioned = await credentials.provision(input.device_id);
-        await client.query(
-          `INSERT INTO device_credentials (device_id, tenant_id, provider, client_id, certificate_id)
-           VALUES ($1, $2, $3, $4, $5)`,
-          [
+        const provisioned = await credentials.provision(input.device_id);
+        try {
+          await client.query(
+            `INSERT INTO device_credentials (device_id, tenant_id, provider, client_id, certificate_id)
+             VALUES ($1, $2, $3, $4, $5)`,
+            [
+              id,
+              tenantId,
+              credentials.provider,
+              provisioned.client_id,
+              provisioned.certificate_id ?? null,
+            ],
+          );
+          await audit(client, tenantId, userId, 'device.register', {
             id,
-            tenantId,
-            credentials.provider,
-            provisioned.client_id,
-            provisioned.certificate_id ?? null,
-          ],
-        );
-        await audit(client, tenantId, userId, 'device.register', {
-          id,
-          device_id: input.device_id,
-        });
-        return { device: (await selectDevice(client, id)) as Device, credentials: provisioned };
+            device_id: input.device_id,
+          });
+          return { device: (await selectDevice(client, id)) as Device, credentials: provisioned };
+        } catch (error) {
+          // The broker accepted a credential for a device the registry will not have: take
+          // it back while the id is still locked, so no concurrent registration's is hit.
+          await credentials.revoke(input.device_id).catch(() => {});
+          throw error;
+        }
       });
     } catch (error) {
-      // The broker accepted a credential for a device the registry does not have: take it back.
-      if (provisioned) await credentials.revoke(input.device_id).catch(() => {});
       if (isUniqueViolation(error)) {
         throw conflict('device_id_taken', 'A device with this device_id is already registered');
       }
@@ -165,15 +182,19 @@ export class PostgresDeviceStore implements DeviceStore {
     revoke: (deviceId: string) => Promise<void>,
   ): Promise<boolean> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
-      const { rows } = await client.query<{ device_id: string }>(
-        `DELETE FROM devices WHERE id = $1 RETURNING device_id`,
+      const found = await client.query<{ device_id: string }>(
+        `SELECT device_id FROM devices WHERE id = $1`,
         [id],
       );
-      const deleted = rows[0];
-      if (!deleted) return false;
-      // Revoked before commit: if the broker refuses, the device stays registered and visible.
-      await revoke(deleted.device_id);
-      await audit(client, tenantId, userId, 'device.delete', { id, device_id: deleted.device_id });
+      const deviceId = found.rows[0]?.device_id;
+      if (deviceId === undefined) return false;
+      await lockDeviceId(client, deviceId);
+      const { rowCount } = await client.query(`DELETE FROM devices WHERE id = $1`, [id]);
+      if (!rowCount) return false;
+      await audit(client, tenantId, userId, 'device.delete', { id, device_id: deviceId });
+      // Revoked last, just before commit: if the broker refuses, the device stays registered
+      // with its credential; nothing that could still fail comes after it.
+      await revoke(deviceId);
       return true;
     });
   }

@@ -2,7 +2,9 @@ import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import type { AccessTokens, Caller, Role } from '../accounts/tokens.ts';
+import { AccountRefusal } from '../accounts/domain/refusal.ts';
+import type { Authenticator } from '../accounts/domain/sessions.ts';
+import type { Caller, Role } from '../accounts/tokens.ts';
 import type { Logger } from '../logger.ts';
 import { badRequest, forbidden, HttpError, notFound, unauthorized } from './errors.ts';
 
@@ -117,24 +119,49 @@ function parse<S extends z.ZodType>(schema: S, input: unknown, where: string): z
 }
 
 export interface ApiDependencies {
-  tokens: AccessTokens;
+  authenticator: Authenticator;
   logger: Logger;
 }
 
 async function authenticate(
   event: APIGatewayProxyEventV2,
   access: Access,
-  tokens: AccessTokens,
+  authenticator: Authenticator,
 ): Promise<Caller | undefined> {
   if (access === 'public') return undefined;
   const header = event.headers?.authorization ?? '';
   const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
   if (!match?.[1]) throw unauthorized();
-  const caller = await tokens.verify(match[1]);
+  const caller = await authenticator.authenticate(match[1]);
   if (access === 'write' && !WRITE_ROLES.includes(caller.role)) {
     throw forbidden('insufficient_role', 'Your role may view but not change this');
   }
   return caller;
+}
+
+const REFUSAL_STATUS = {
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  throttled: 429,
+  busy: 503,
+} as const;
+
+function fromRefusal(refusal: AccountRefusal): HttpError {
+  if (refusal.kind === 'unauthorized') return unauthorized(refusal.message, refusal);
+  return new HttpError(REFUSAL_STATUS[refusal.kind], refusal.code, refusal.message, {
+    cause: refusal,
+    expose: true,
+    headers:
+      refusal.retryAfterSeconds === undefined
+        ? {}
+        : { 'retry-after': String(refusal.retryAfterSeconds) },
+  });
+}
+
+/** The address the request came from, as API Gateway saw it (the throttles' key). */
+export function sourceOf(event: APIGatewayProxyEventV2): string {
+  return event.requestContext?.http?.sourceIp ?? 'unknown';
 }
 
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -179,14 +206,18 @@ export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
         const httpError =
           error instanceof HttpError
             ? error
-            : new HttpError(500, 'internal_error', 'Internal error', { cause: error });
+            : error instanceof AccountRefusal
+              ? fromRefusal(error)
+              : new HttpError(500, 'internal_error', 'Internal error', { cause: error });
         const log = deps.logger.child({
           requestId,
           correlationId,
           routeKey: request.event?.routeKey,
         });
-        if (httpError.status >= 500) log.error('request failed', { error: httpError });
-        else log.info('request refused', { status: httpError.status, code: httpError.code });
+        // A busy refusal is the queue doing its job, not a failure.
+        if (httpError.status >= 500 && !(error instanceof AccountRefusal)) {
+          log.error('request failed', { error: httpError });
+        } else log.info('request refused', { status: httpError.status, code: httpError.code });
         request.response = respond(
           {
             status: httpError.status,
@@ -209,7 +240,7 @@ export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
       const correlationId = correlationIdOf(event, requestId);
       const matched = routes[event.routeKey];
       if (!matched) throw notFound('route_not_found', `No route ${event.routeKey}`);
-      const caller = await authenticate(event, matched.access, deps.tokens);
+      const caller = await authenticate(event, matched.access, deps.authenticator);
       const logger = deps.logger.child({
         requestId,
         correlationId,

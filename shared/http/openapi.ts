@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   addUserBody,
+  changePasswordBody,
   changeRoleBody,
   commandBody,
   commandParams,
@@ -32,6 +33,8 @@ interface Operation {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
+  /** A valid body, shown in the document (and what the authorisation matrix sends). */
+  example?: Record<string, unknown>;
   /** Success status and its body schema (undefined: no body). */
   success: { status: number; description: string; schema?: z.ZodType };
   /** Client errors this route can answer beyond those its access level implies. */
@@ -68,6 +71,8 @@ const plan = z.looseObject({
   display_name: z.string(),
   max_devices: z.number().int().nullable(),
   max_users: z.number().int().nullable(),
+  max_entities_per_device: z.number().int().nullable(),
+  max_series: z.number().int().nullable(),
   retention_days: z.number().int().nullable(),
   anomaly_detection: z.enum(['none', 'basic', 'advanced']),
   predictive_maintenance: z.boolean(),
@@ -175,20 +180,46 @@ export const operations: Record<string, Operation> = {
     tag: 'auth',
     access: 'public',
     body: registerBody,
+    example: {
+      tenant_name: 'Acme Plant',
+      username: 'ana',
+      email: 'ana@example.com',
+      password: 'a long password',
+    },
     success: {
       status: 201,
       description: 'The owner, the tenant and an access token',
       schema: tokenResponse.extend({ user, tenant }),
     },
-    errors: [409],
+    errors: [409, 429, 503],
   },
   'POST /api/auth/login': {
     summary: 'Sign in with username or email',
     tag: 'auth',
     access: 'public',
     body: loginBody,
+    example: { username: 'ana', password: 'a long password' },
     success: { status: 200, description: 'An access token', schema: tokenResponse },
-    errors: [401, 429],
+    errors: [401, 429, 503],
+  },
+  'POST /api/auth/password': {
+    summary: "Change the caller's password; every other session of theirs ends",
+    tag: 'auth',
+    access: 'read',
+    body: changePasswordBody,
+    example: { current_password: 'a long password', new_password: 'an even longer password' },
+    success: {
+      status: 200,
+      description: 'A fresh access token for this session',
+      schema: tokenResponse,
+    },
+    errors: [403, 429, 503],
+  },
+  'POST /api/auth/logout': {
+    summary: 'Sign out: every token of the caller stops working and their WebSockets close',
+    tag: 'auth',
+    access: 'read',
+    success: { status: 204, description: 'Signed out' },
   },
   'GET /api/auth/me': {
     summary: 'The caller and their tenant',
@@ -231,25 +262,32 @@ export const operations: Record<string, Operation> = {
     tag: 'users',
     access: 'write',
     body: addUserBody,
+    example: {
+      username: 'bruno',
+      email: 'bruno@example.com',
+      password: 'another long password',
+      role: 'viewer',
+    },
     success: { status: 201, description: 'The new user', schema: z.object({ user }) },
-    errors: [409],
+    errors: [409, 503],
   },
   'PATCH /api/users/{id}': {
-    summary: "Change a user's role",
+    summary: "Change a user's role (only an owner changes an owner); the user's sessions end",
     tag: 'users',
     access: 'write',
     params: idParam,
     body: changeRoleBody,
+    example: { role: 'viewer' },
     success: { status: 200, description: 'The user', schema: z.object({ user }) },
-    errors: [404, 409],
+    errors: [403, 404, 409],
   },
   'DELETE /api/users/{id}': {
-    summary: 'Remove a user',
+    summary: 'Remove a user (only an owner removes an owner); their sessions end',
     tag: 'users',
     access: 'write',
     params: idParam,
     success: { status: 204, description: 'Removed' },
-    errors: [404, 409],
+    errors: [403, 404, 409],
   },
   'GET /api/devices': {
     summary: "The tenant's devices",
@@ -266,6 +304,12 @@ export const operations: Record<string, Operation> = {
     tag: 'devices',
     access: 'write',
     body: newDeviceBody,
+    example: {
+      device_id: 'COMP_001',
+      name: 'Compressor 1',
+      type: 'compressor',
+      location: 'Hall B',
+    },
     success: {
       status: 201,
       description: 'The device and its credential',
@@ -291,6 +335,7 @@ export const operations: Record<string, Operation> = {
     access: 'write',
     params: idParam,
     body: devicePatchBody,
+    example: { name: 'Compressor 1 (rebuilt)', location: 'Hall C' },
     success: { status: 200, description: 'The device', schema: z.looseObject({ device }) },
     errors: [404],
   },
@@ -317,6 +362,7 @@ export const operations: Record<string, Operation> = {
     access: 'write',
     params: entityParams,
     body: commandBody,
+    example: { value: true },
     success: { status: 202, description: 'The command, sent', schema: command },
     errors: [404, 409, 502],
   },
@@ -369,6 +415,7 @@ export const operations: Record<string, Operation> = {
     tag: 'ml',
     access: 'write',
     body: trainModelBody,
+    example: { device_id: 1, entity_id: 'temperature' },
     success: { status: 201, description: 'The new model', schema: z.object({ model }) },
     errors: [404, 422],
   },
@@ -419,7 +466,8 @@ const errorDescriptions: Record<number, string> = {
   422: 'Not enough data to do it',
   413: 'The body is too large',
   415: 'The body is not JSON',
-  429: 'Too many attempts: try later',
+  429: 'Too many attempts: try again after Retry-After seconds',
+  503: 'Busy: try again after Retry-After seconds',
   502: 'The MQTT broker or AWS IoT failed',
 };
 
@@ -469,6 +517,13 @@ export function openApiDocument(options: { serverUrl?: string } = {}) {
       tags: [operation.tag],
       security: operation.access === 'public' ? [] : [{ bearer: [] }],
       ...(operation.access === 'write' ? { description: 'Requires the owner or admin role.' } : {}),
+      // Machine-readable for clients and the test suite's authorisation matrix.
+      'x-roles':
+        operation.access === 'public'
+          ? []
+          : operation.access === 'write'
+            ? ['owner', 'admin']
+            : ['owner', 'admin', 'viewer'],
       parameters: [
         ...parameters(operation.params, 'path'),
         ...parameters(operation.query, 'query'),
@@ -477,7 +532,12 @@ export function openApiDocument(options: { serverUrl?: string } = {}) {
         ? {
             requestBody: {
               required: true,
-              content: { 'application/json': { schema: jsonSchema(operation.body, 'input') } },
+              content: {
+                'application/json': {
+                  schema: jsonSchema(operation.body, 'input'),
+                  ...(operation.example ? { example: operation.example } : {}),
+                },
+              },
             },
           }
         : {}),

@@ -1,13 +1,45 @@
 import { z } from 'zod';
 import { DEVICE_ID_PATTERN } from '../devices/model.ts';
 
-const text = (max: number) => z.string().trim().min(1).max(max);
+// In a `u` regex a paired surrogate is one astral code point, so \p{Cs} matches only lone ones.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** PostgreSQL's `serial` ids are 32-bit: a larger number names nothing and must not reach SQL. */
+export const MAX_DATABASE_ID = 2_147_483_647;
+
+/**
+ * Text PostgreSQL can store: it refuses NUL in `text` and `jsonb`, and a lone UTF-16
+ * surrogate has no UTF-8 form (jsonb refuses its escape, text would get U+FFFD instead).
+ */
+export function isStorableText(value: string): boolean {
+  return !value.includes('\u0000') && !LONE_SURROGATE.test(value);
+}
+
+/** True when every string in a JSON value, keys included, is storable text. */
+export function isStorableJson(value: unknown): boolean {
+  if (typeof value === 'string') return isStorableText(value);
+  if (Array.isArray(value)) return value.every(isStorableJson);
+  if (value && typeof value === 'object') {
+    return Object.entries(value).every(
+      ([key, item]) => isStorableText(key) && isStorableJson(item),
+    );
+  }
+  return true;
+}
+
+const STORABLE = 'must not contain NUL characters or unpaired surrogates';
+export const storableString = () => z.string().refine(isStorableText, STORABLE);
+const text = (max: number) => storableString().trim().min(1).max(max);
+
+/** A database id as JSON sends it (`POST /api/ml/models`, WebSocket messages). */
+export const databaseId = z.number().int().positive().max(MAX_DATABASE_ID);
 
 export const idParam = z.object({
   id: z
     .string()
     .regex(/^[1-9][0-9]{0,9}$/, 'must be a positive integer')
-    .transform(Number),
+    .transform(Number)
+    .refine((id) => id <= MAX_DATABASE_ID, `must be at most ${MAX_DATABASE_ID}`),
 });
 
 export const registerBody = z.strictObject({
@@ -19,12 +51,18 @@ export const registerBody = z.strictObject({
     .regex(/^[a-zA-Z0-9._-]+$/, 'may contain letters, digits, dot, underscore and hyphen'),
   email: z.email().max(255),
   // The byte limit is bcrypt's and is checked where the password is hashed (code password_too_long).
-  password: z.string().min(8, 'must be at least 8 characters').max(1024),
+  // Length and common-password rules are the password policy's (accounts/password-policy.ts).
+  password: storableString().max(1024),
 });
 
 export const loginBody = z.strictObject({
-  username: z.string().min(1).max(255),
-  password: z.string().min(1).max(1024),
+  username: storableString().min(1).max(255),
+  password: storableString().min(1).max(1024),
+});
+
+export const changePasswordBody = z.strictObject({
+  current_password: storableString().min(1).max(1024),
+  new_password: storableString().max(1024),
 });
 
 export const roleSchema = z.enum(['owner', 'admin', 'viewer']);
@@ -34,7 +72,8 @@ export const changeRoleBody = z.strictObject({ role: roleSchema });
 
 const deviceConfig = z
   .record(z.string(), z.unknown())
-  .refine((value) => JSON.stringify(value).length <= 16_384, 'must be at most 16 KiB as JSON');
+  .refine((value) => JSON.stringify(value).length <= 16_384, 'must be at most 16 KiB as JSON')
+  .refine(isStorableJson, `strings ${STORABLE}`);
 
 export const newDeviceBody = z.strictObject({
   device_id: z
@@ -55,9 +94,21 @@ export const devicePatchBody = z
   })
   .refine((patch) => Object.keys(patch).length > 0, 'at least one field is required');
 
+/** InfluxDB's timestamps are signed 64-bit nanoseconds: roughly 1677 to 2262. */
+export const EARLIEST_INSTANT = Date.parse('1970-01-01T00:00:00Z');
+export const LATEST_INSTANT = Date.parse('2262-01-01T00:00:00Z');
+/** The longest `every` InfluxDB can group by without overflowing: 10 years is plenty. */
+const MAX_EVERY_SECONDS = 3650 * 86_400;
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 } as const;
+
 const instant = z
   .string()
+  .max(64)
   .refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 time')
+  .refine((value) => {
+    const ms = Date.parse(value);
+    return ms >= EARLIEST_INSTANT && ms < LATEST_INSTANT;
+  }, 'must be between 1970-01-01 and 2262-01-01')
   .transform((value) => new Date(value));
 
 export const telemetryQuery = z
@@ -75,6 +126,12 @@ export const telemetryQuery = z
     every: z
       .string()
       .regex(/^[1-9][0-9]{0,5}(s|m|h|d|w)$/, 'a duration such as 30s, 5m, 1h or 1d')
+      .refine(
+        (value) =>
+          Number(value.slice(0, -1)) * UNIT_SECONDS[value.slice(-1) as keyof typeof UNIT_SECONDS] <=
+          MAX_EVERY_SECONDS,
+        'must be at most 3650d',
+      )
       .optional(),
     fn: z.enum(['mean', 'min', 'max', 'count', 'last']).optional(),
   })
@@ -94,10 +151,10 @@ export const entityParams = idParam.extend({
 });
 export const commandParams = idParam.extend({ command_id: z.uuid() });
 export const commandBody = z.strictObject({
-  value: z.union([z.boolean(), z.number(), z.string().max(1024)]),
+  value: z.union([z.boolean(), z.number(), storableString().max(1024)]),
 });
 
 export const trainModelBody = z.strictObject({
-  device_id: z.number().int().positive(),
+  device_id: databaseId,
   entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
 });

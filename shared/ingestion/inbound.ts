@@ -44,7 +44,8 @@ export type RejectionReason =
   | 'timestamp_in_future'
   | 'timestamp_too_old'
   | 'beyond_retention'
-  | 'refused_by_database';
+  | 'refused_by_database'
+  | 'entity_limit_reached';
 
 export class Rejection extends Error {
   override readonly name = 'Rejection';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { inTenantTransaction } from '../db/postgres.ts';
+import { inTenantTransaction, type Queryable } from '../db/postgres.ts';
 import type { EntityType } from '../devices/model.ts';
 import type {
   CommandConfirmation,
@@ -9,7 +9,7 @@ import type {
   RejectionCount,
   SeenUpdate,
 } from './device-directory.ts';
-import type { Discovery } from './inbound.ts';
+import { type Discovery, Rejection } from './inbound.ts';
 
 interface ContextRow {
   id: number;
@@ -49,6 +49,10 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
   async applyDiscovery(device: DeviceContext, discovery: Discovery): Promise<void> {
     await inTenantTransaction(this.pool, device.tenantId, async (client) => {
       if (discovery.entities.length > 0) {
+        // One discovery of the tenant at a time, so two devices cannot both take the last
+        // series the plan allows.
+        await client.query('SELECT 1 FROM tenants FOR NO KEY UPDATE');
+        const before = await this.#entityCounts(client, device.id);
         await client.query(
           `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic)
            SELECT $1, $2, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config, 'auto',
@@ -61,6 +65,22 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
              WHERE entities.discovery_mode = 'auto'`,
           [device.id, device.tenantId, device.deviceId, JSON.stringify(discovery.entities)],
         );
+        const after = await this.#entityCounts(client, device.id);
+        // Only growth is refused: a device over a cap its plan lowered still re-announces.
+        if (after.onDevice > before.onDevice) {
+          if (after.maxPerDevice !== null && after.onDevice > after.maxPerDevice) {
+            throw new Rejection(
+              'entity_limit_reached',
+              `the plan allows ${after.maxPerDevice} entities per device`,
+            );
+          }
+          if (after.maxSeries !== null && after.inTenant > after.maxSeries) {
+            throw new Rejection(
+              'entity_limit_reached',
+              `the plan allows ${after.maxSeries} series per tenant`,
+            );
+          }
+        }
       }
       // Only fill what the user has not set: a name given at registration wins.
       await client.query(
@@ -72,6 +92,28 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
         [device.id, discovery.firmware ?? null],
       );
     });
+  }
+
+  async #entityCounts(client: Queryable, deviceId: number) {
+    const { rows } = await client.query<{
+      on_device: number;
+      in_tenant: number;
+      max_entities_per_device: number | null;
+      max_series: number | null;
+    }>(
+      `SELECT (SELECT count(*) FROM entities WHERE device_id = $1)::integer AS on_device,
+              (SELECT count(*) FROM entities)::integer AS in_tenant,
+              p.max_entities_per_device, p.max_series
+       FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,
+      [deviceId],
+    );
+    const row = rows[0];
+    return {
+      onDevice: row?.on_device ?? 0,
+      inTenant: row?.in_tenant ?? 0,
+      maxPerDevice: row?.max_entities_per_device ?? null,
+      maxSeries: row?.max_series ?? null,
+    };
   }
 
   async recordSeen(updates: SeenUpdate[]): Promise<void> {

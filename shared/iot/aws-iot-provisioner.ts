@@ -5,6 +5,7 @@ import {
   CreateThingCommand,
   DeleteCertificateCommand,
   DeleteThingCommand,
+  DescribeThingCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
   type IoTClient,
@@ -16,6 +17,10 @@ import type {
   DeviceCredentialProvisioner,
   DeviceCredentials,
 } from '../devices/credential-provisioner.ts';
+import { assertNotReservedDeviceId, ReservedDeviceIdError } from '../devices/model.ts';
+
+/** Marks a thing as created by the platform for a device, so it may replace or delete it. */
+const MANAGED_ATTRIBUTE = { name: 'managed_by', value: 'easysmart-device' } as const;
 
 /** AWS thing-name rules; the device id doubles as thing name and MQTT client id. */
 const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
@@ -62,16 +67,30 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner {
 
   async provision(deviceId: string): Promise<DeviceCredentials> {
     assertDeviceId(deviceId);
+    assertNotReservedDeviceId(deviceId);
     const thingName = deviceId;
 
-    await this.step(deviceId, 'provision', 'CreateThing', async () => {
+    const thingIsNew = await this.step(deviceId, 'provision', 'CreateThing', async () => {
       try {
-        await this.client.send(new CreateThingCommand({ thingName }));
+        await this.client.send(
+          new CreateThingCommand({
+            thingName,
+            attributePayload: { attributes: { [MANAGED_ATTRIBUTE.name]: MANAGED_ATTRIBUTE.value } },
+          }),
+        );
+        return true;
       } catch (error) {
         // Re-registering a device reuses its thing; only its credential is replaced.
         if (!isAwsError(error, 'ResourceAlreadyExistsException')) throw error;
+        return false;
       }
     });
+    // A thing the platform did not create for a device keeps its certificates.
+    if (!thingIsNew && (await this.ownership(deviceId, 'provision')) === 'foreign') {
+      throw new ReservedDeviceIdError(
+        `thing ${thingName} exists and was not created for a device; it is left alone`,
+      );
+    }
 
     // Revoking before issuing means a device never holds two valid credentials at once.
     const existing = await this.step(deviceId, 'provision', 'ListThingPrincipals', () =>
@@ -137,6 +156,7 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner {
   async revoke(deviceId: string): Promise<void> {
     assertDeviceId(deviceId);
     const thingName = deviceId;
+    if ((await this.ownership(deviceId, 'revoke')) !== 'device') return;
 
     const principals = await this.step(deviceId, 'revoke', 'ListThingPrincipals', () =>
       this.listPrincipals(thingName),
@@ -155,6 +175,23 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner {
         () => ignoreNotFound(this.client.send(new DeleteThingCommand({ thingName }))),
       ),
     );
+  }
+
+  private ownership(
+    thingName: string,
+    operation: 'provision' | 'revoke',
+  ): Promise<'none' | 'device' | 'foreign'> {
+    return this.step(thingName, operation, 'DescribeThing', async () => {
+      try {
+        const thing = await this.client.send(new DescribeThingCommand({ thingName }));
+        return thing?.attributes?.[MANAGED_ATTRIBUTE.name] === MANAGED_ATTRIBUTE.value
+          ? 'device'
+          : 'foreign';
+      } catch (error) {
+        if (isAwsError(error, 'ResourceNotFoundException')) return 'none';
+        throw error;
+      }
+    });
   }
 
   /** All principals attached to the thing, or undefined when the thing does not exist. */

@@ -4,6 +4,7 @@ import type {
   DeviceCredentialProvisioner,
   DeviceCredentials,
 } from '../devices/credential-provisioner.ts';
+import { assertNotReservedDeviceId, ReservedDeviceIdError } from '../devices/model.ts';
 
 const CONTROL_TOPIC = '$CONTROL/dynamic-security/v1';
 const RESPONSE_TOPIC = `${CONTROL_TOPIC}/response`;
@@ -279,6 +280,16 @@ export interface MosquittoDynsecProvisionerOptions extends DynsecConnectionOptio
 
 const isNotFound = (result: DynsecResult) => /not found/i.test(result.error ?? '');
 
+interface DynsecClientData {
+  client?: { username?: string; roles?: Array<{ rolename?: string }> };
+}
+
+/** Exactly what `provision` creates: one client holding only the device's own role. */
+function isDeviceCredential(data: unknown, deviceId: string): boolean {
+  const roles = (data as DynsecClientData | undefined)?.client?.roles ?? [];
+  return roles.length === 1 && roles[0]?.rolename === deviceRoleName(deviceId);
+}
+
 /**
  * Device credentials in Mosquitto's dynamic-security plugin: one client per device
  * (username and client id = device id, random password) with a role allowing it only
@@ -293,6 +304,12 @@ export class MosquittoDynsecProvisioner implements DeviceCredentialProvisioner {
 
   async provision(deviceId: string): Promise<DeviceCredentials> {
     assertValidDeviceId(deviceId);
+    this.assertNotPlatformIdentity(deviceId);
+    if ((await this.existingClient(deviceId)) === 'foreign') {
+      throw new ReservedDeviceIdError(
+        `broker client ${deviceId} exists and is not a device credential; it is left alone`,
+      );
+    }
     const password = randomBytes(24).toString('base64url');
     const rolename = deviceRoleName(deviceId);
     const topic = deviceTopicFilter(deviceId);
@@ -304,7 +321,7 @@ export class MosquittoDynsecProvisioner implements DeviceCredentialProvisioner {
         'unsubscribePattern',
       ] as const
     ).map((acltype) => ({ acltype, topic, allow: true, priority: 0 }));
-    // Deleting first replaces an existing credential (and drops a session using the old one).
+    // Deleting first replaces the device's existing credential (and drops a session using it).
     const results = await this.control.execute([
       { command: 'deleteClient', username: deviceId },
       { command: 'deleteRole', rolename },
@@ -335,14 +352,33 @@ export class MosquittoDynsecProvisioner implements DeviceCredentialProvisioner {
 
   async revoke(deviceId: string): Promise<void> {
     assertValidDeviceId(deviceId);
+    // A client of that name that is not the device's own credential (a registration from
+    // before names were reserved) belongs to someone else: only the device's role goes.
+    const existing = await this.existingClient(deviceId);
     // deleteClient also disconnects a session the device has open.
     await this.control.executeOrThrow(
       [
-        { command: 'deleteClient', username: deviceId },
+        ...(existing === 'device' ? [{ command: 'deleteClient', username: deviceId }] : []),
         { command: 'deleteRole', rolename: deviceRoleName(deviceId) },
       ],
       isNotFound,
     );
+  }
+
+  private assertNotPlatformIdentity(deviceId: string): void {
+    assertNotReservedDeviceId(deviceId);
+    if (deviceId.toLowerCase() === this.options.username.toLowerCase()) {
+      throw new ReservedDeviceIdError(`device id ${deviceId} is the broker's admin account`);
+    }
+  }
+
+  private async existingClient(deviceId: string): Promise<'none' | 'device' | 'foreign'> {
+    const [result] = await this.control.execute([{ command: 'getClient', username: deviceId }]);
+    if (!result || isNotFound(result)) return 'none';
+    if (result.error !== undefined) {
+      throw new DynsecError(`could not look up broker client ${deviceId}: ${result.error}`);
+    }
+    return isDeviceCredential(result.data, deviceId) ? 'device' : 'foreign';
   }
 
   /** Closes the broker connection; only needed by processes that end (tests, scripts). */

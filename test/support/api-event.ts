@@ -31,6 +31,8 @@ export async function callRoute(
     rawBody?: string;
     token?: string;
     headers?: Record<string, string>;
+    /** The caller's address as API Gateway reports it (throttling keys on it). */
+    sourceIp?: string;
   } = {},
 ): Promise<ApiResponse> {
   const [method, template] = routeKey.split(' ') as [string, string];
@@ -56,7 +58,7 @@ export async function callRoute(
         method,
         path: rawPath,
         protocol: 'HTTP/1.1',
-        sourceIp: '127.0.0.1',
+        sourceIp: options.sourceIp ?? '127.0.0.1',
         userAgent: 'test',
       },
       requestId: randomUUID(),

@@ -143,13 +143,13 @@ export function SignUp({ api, onSignedIn }: AuthProps) {
           id="signup-password"
           type="password"
           required
-          minLength={8}
+          minLength={10}
           autoComplete="new-password"
           aria-describedby="signup-password-hint"
           {...field('password')}
         />
         <small id="signup-password-hint" class="hint">
-          At least 8 characters.
+          At least 10 characters, not a common password.
         </small>
         <button type="submit" class="button button-primary button-block" disabled={busy}>
           {busy ? 'Creating…' : 'Create organisation'}

@@ -353,13 +353,14 @@ function AddUserForm({
           id="add-password"
           type="password"
           required
-          minLength={8}
+          minLength={10}
           autoComplete="new-password"
           aria-describedby="add-password-hint"
           {...field('password')}
         />
         <small id="add-password-hint" class="hint">
-          At least 8 characters; give it to them in person or over a secure channel.
+          At least 10 characters, not a common password; give it to them in person or over a secure
+          channel.
         </small>
       </div>
       <div class="field">

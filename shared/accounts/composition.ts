@@ -1,0 +1,41 @@
+import { accessTokens, databasePool, logger, once } from '../composition.ts';
+import { config } from '../config.ts';
+import { LiveSessions } from '../live/live-sessions.ts';
+import { AccountService, type ThrottlePolicies } from './account-service.ts';
+import { PostgresThrottleStore } from './adapters/postgres-throttle-store.ts';
+import { WorkQueue } from './domain/work-queue.ts';
+import { PasswordHasher } from './passwords.ts';
+import { PostgresAccountStore } from './postgres-account-store.ts';
+
+// Kept apart from shared/composition.ts: only the auth function signs users up and in, so
+// only its bundle carries the common-password list and the WebSocket management client.
+
+export function throttlePolicies(login: ReturnType<typeof config>['login']): ThrottlePolicies {
+  const HOUR_MS = 3_600_000;
+  const backoff = (freeAttempts: number, maxDelayMs: number) => ({
+    freeAttempts,
+    baseDelayMs: 1000,
+    maxDelayMs,
+    forgetAfterMs: HOUR_MS,
+  });
+  const maxDelayMs = login.maxDelaySeconds * 1000;
+  return {
+    accountFromSource: backoff(login.freeAttempts, maxDelayMs),
+    account: backoff(login.accountFreeAttempts, Math.min(60_000, maxDelayMs)),
+    source: backoff(login.sourceFreeAttempts, maxDelayMs),
+    signUpSource: { ...backoff(login.signUpSourceFreeAttempts, HOUR_MS), baseDelayMs: 60_000 },
+  };
+}
+
+export const accountService = once(() => {
+  const { login, aws } = config();
+  return new AccountService(
+    new PostgresAccountStore(databasePool()),
+    new PasswordHasher(login.bcryptRounds),
+    new WorkQueue(login.bcryptConcurrency, login.bcryptMaxQueued),
+    accessTokens(),
+    new PostgresThrottleStore(databasePool()),
+    throttlePolicies(login),
+    new LiveSessions(databasePool(), aws.region, aws.websocketManagementEndpoint, logger()),
+  );
+});

@@ -1,0 +1,77 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Discovery, Rejection } from '../shared/ingestion/inbound.ts';
+import { PostgresDeviceDirectory } from '../shared/ingestion/postgres-device-directory.ts';
+import { callRoute } from './support/api-event.ts';
+import { unique, useTestStack } from './support/stack-env.ts';
+
+// The free plan: 20 entities per device, 40 series (entities) per tenant.
+const stack = useTestStack();
+const auth = (await import('../functions/auth/handler.ts')).handler;
+const devices = (await import('../functions/devices/handler.ts')).handler;
+const pool = new pg.Pool({ connectionString: stack.databaseUrl, max: 2 });
+const directory = new PostgresDeviceDirectory(pool, 30);
+afterAll(() => pool.end());
+
+const announce = (ids: string[]): Discovery =>
+  ({
+    entities: ids.map((entity_id) => ({ entity_id, entity_type: 'sensor', name: entity_id })),
+  }) as Discovery;
+const range = (prefix: string, from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
+
+async function discover(deviceId: string, ids: string[]) {
+  const context = await directory.resolve(deviceId);
+  if (!context) throw new Error(`${deviceId} not registered`);
+  return directory.applyDiscovery(context, announce(ids)).then(
+    () => 'applied',
+    (error: unknown) => (error instanceof Rejection ? error.reason : Promise.reject(error)),
+  );
+}
+
+describe('per-plan caps on entities per device and series per tenant', () => {
+  it('refuses growth past either cap with entity_limit_reached, stores none of it, and keeps serving the device', async () => {
+    const username = unique('owner');
+    const registered = await callRoute(auth, 'POST /api/auth/register', {
+      body: {
+        tenant_name: unique('Plant'),
+        username,
+        email: `${username}@example.com`,
+        password: 'owner-password',
+      },
+    });
+    const token = registered.body.token;
+    const deviceIds: string[] = [];
+    const rowIds: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const deviceId = unique('esp32');
+      const created = await callRoute(devices, 'POST /api/devices', {
+        token,
+        body: { device_id: deviceId, name: `Machine ${i}`, type: 'sensor' },
+      });
+      deviceIds.push(deviceId);
+      rowIds.push(created.body.device.id);
+    }
+    const [first, second, third] = deviceIds as [string, string, string];
+
+    expect(await discover(first, range('e', 0, 20))).toBe('applied');
+    expect(await discover(first, range('e', 20, 21))).toBe('entity_limit_reached');
+    // A whole discovery that would cross the cap is refused, not cut.
+    expect(await discover(first, [...range('e', 0, 19), 'extra'])).toBe('entity_limit_reached');
+    // Re-announcing what it has is fine.
+    expect(await discover(first, range('e', 0, 20))).toBe('applied');
+
+    expect(await discover(second, range('e', 0, 20))).toBe('applied');
+    expect(await discover(third, range('e', 0, 1))).toBe('entity_limit_reached');
+
+    const detail = await callRoute(devices, 'GET /api/devices/{id}', {
+      token,
+      params: { id: String(rowIds[0]) },
+    });
+    expect(detail.status).toBe(200);
+    expect(detail.body.entities).toHaveLength(20);
+    const overview = await callRoute(auth, 'GET /api/tenant', { token });
+    expect(overview.body.usage.entities).toBe(40);
+    expect(overview.body.plan).toMatchObject({ max_entities_per_device: 20, max_series: 40 });
+  });
+});

@@ -1,0 +1,228 @@
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AccountService, type ThrottlePolicies } from '../shared/accounts/account-service.ts';
+import { PostgresThrottleStore } from '../shared/accounts/adapters/postgres-throttle-store.ts';
+import { AccountRefusal } from '../shared/accounts/domain/refusal.ts';
+import { WorkQueue } from '../shared/accounts/domain/work-queue.ts';
+import { PasswordHasher } from '../shared/accounts/passwords.ts';
+import { PostgresAccountStore } from '../shared/accounts/postgres-account-store.ts';
+import { AccessTokens } from '../shared/accounts/tokens.ts';
+import { callRoute } from './support/api-event.ts';
+import { unique, useTestStack } from './support/stack-env.ts';
+
+const stack = useTestStack({
+  // A real cost per check and a queue small enough for a burst of sign-ins to overflow it.
+  BCRYPT_ROUNDS: '8',
+  BCRYPT_CONCURRENCY: '1',
+  BCRYPT_MAX_QUEUED: '4',
+  SIGNUP_SOURCE_FREE_ATTEMPTS: '3',
+});
+const { handler: auth } = await import('../functions/auth/handler.ts');
+const pool = new pg.Pool({ connectionString: stack.databaseUrl, max: 5 });
+afterAll(() => pool.end());
+
+/** Time is this test's: waits are steps of the clock, not sleeps. */
+const clock = { ms: Date.parse('2026-06-01T08:00:00Z'), now: () => clock.ms };
+const HOUR_MS = 3_600_000;
+const policies: ThrottlePolicies = {
+  accountFromSource: {
+    freeAttempts: 5,
+    baseDelayMs: 1000,
+    maxDelayMs: 900_000,
+    forgetAfterMs: HOUR_MS,
+  },
+  account: { freeAttempts: 20, baseDelayMs: 1000, maxDelayMs: 60_000, forgetAfterMs: HOUR_MS },
+  source: { freeAttempts: 50, baseDelayMs: 1000, maxDelayMs: 900_000, forgetAfterMs: HOUR_MS },
+  signUpSource: {
+    freeAttempts: 5,
+    baseDelayMs: 60_000,
+    maxDelayMs: HOUR_MS,
+    forgetAfterMs: HOUR_MS,
+  },
+};
+let bcryptChecks = 0;
+class CountingHasher extends PasswordHasher {
+  override verify(password: string, hash: string | undefined) {
+    bcryptChecks++;
+    return super.verify(password, hash);
+  }
+}
+const accounts = new AccountService(
+  new PostgresAccountStore(pool),
+  new CountingHasher(4),
+  new WorkQueue(2, 1000),
+  new AccessTokens({
+    issuer: 'easysmart',
+    audience: 'easysmart-api',
+    ttlSeconds: 3600,
+    privateJwk: stack.jwtPrivateJwk,
+  }),
+  new PostgresThrottleStore(pool),
+  policies,
+  { endLiveSessions: async () => {} },
+  clock,
+);
+
+async function newOwner() {
+  const username = unique('owner');
+  await accounts.register(
+    {
+      tenant_name: unique('Plant'),
+      username,
+      email: `${username}@example.com`,
+      password: 'the-owner-password',
+    },
+    unique('signup-source'),
+  );
+  return username;
+}
+
+/** The answer a sign-in gets, as status, code and Retry-After seconds. */
+async function attempt(username: string, password: string, source: string) {
+  try {
+    await accounts.login({ username, password }, source);
+    return { status: 200 };
+  } catch (error) {
+    if (error instanceof AccountRefusal) {
+      return { status: 429, code: error.code, retryAfter: error.retryAfterSeconds };
+    }
+    const status = (error as { status?: number }).status;
+    if (status === 401) return { status: 401 };
+    throw error;
+  }
+}
+
+describe('sign-in backoff (injected clock)', () => {
+  it('wrong passwords slow down the address they come from, exponentially, and never the owner elsewhere', async () => {
+    const owner = await newOwner();
+    const attacker = unique('10.0.0');
+    for (let i = 0; i < 5; i++) {
+      expect(await attempt(owner, 'guess-number-one', attacker)).toEqual({ status: 401 });
+    }
+    // Even the right password waits now, from that address.
+    expect(await attempt(owner, 'the-owner-password', attacker)).toEqual({
+      status: 429,
+      code: 'too_many_attempts',
+      retryAfter: 1,
+    });
+    // The owner, elsewhere, is not locked out.
+    expect(await attempt(owner, 'the-owner-password', unique('10.9.9'))).toEqual({ status: 200 });
+
+    // Each further check from the attacker's address doubles its wait.
+    const waits: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const refused = await attempt(owner, 'another-guess', attacker);
+      expect(refused.status).toBe(429);
+      waits.push(refused.retryAfter as number);
+      clock.ms += (refused.retryAfter as number) * 1000;
+      expect(await attempt(owner, 'another-guess', attacker)).toEqual({ status: 401 });
+    }
+    expect(waits).toEqual([1, 2, 4, 8, 16]);
+  });
+
+  it('a login from many addresses waits at most a minute: no attacker can keep its owner out', async () => {
+    const owner = await newOwner();
+    let longest = 0;
+    for (let i = 0; i < 40; i++) {
+      const answer = await attempt(owner, 'distributed-guess', unique('10.1.0'));
+      if (answer.status === 429) {
+        longest = Math.max(longest, answer.retryAfter as number);
+        clock.ms += (answer.retryAfter as number) * 1000;
+      }
+    }
+    expect(longest).toBeGreaterThan(1);
+    expect(longest).toBeLessThanOrEqual(60);
+    const blocked = await attempt(owner, 'distributed-guess', unique('10.1.0'));
+    clock.ms += (blocked.retryAfter ?? 0) * 1000;
+    expect(await attempt(owner, 'the-owner-password', unique('10.1.1'))).toEqual({ status: 200 });
+  });
+
+  it('an unknown login gets exactly the answers a known one gets', async () => {
+    const known = await newOwner();
+    const unknown = unique('nobody');
+    const answers = async (username: string) => {
+      const source = unique('10.2.0');
+      const seen = [];
+      for (let i = 0; i < 8; i++) seen.push(await attempt(username, 'some-guess-here', source));
+      return seen;
+    };
+    const forKnown = await answers(known);
+    const forUnknown = await answers(unknown);
+    expect(forUnknown).toEqual(forKnown);
+    expect(forKnown.filter((answer) => answer.status === 429)).toHaveLength(3);
+  });
+
+  it('40 parallel guesses get the 5 checks sequential ones would', async () => {
+    const owner = await newOwner();
+    const source = unique('10.3.0');
+    const before = bcryptChecks;
+    const results = await Promise.all(
+      Array.from({ length: 40 }, () => attempt(owner, 'parallel-guess', source)),
+    );
+    expect(results.filter((result) => result.status === 401)).toHaveLength(5);
+    expect(results.filter((result) => result.status === 429)).toHaveLength(35);
+    expect(bcryptChecks - before).toBe(5);
+  });
+});
+
+describe('through the auth function', () => {
+  it('100 parallel sign-ins are answered 401 or 503 with Retry-After, never 500', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        callRoute(auth, 'POST /api/auth/login', {
+          body: { username: unique('nobody'), password: 'some-password' },
+          sourceIp: `10.4.${Math.floor(i / 200)}.${i % 200}`,
+        }),
+      ),
+    );
+    const statuses = results.map((result) => result.status);
+    expect(statuses.every((status) => status === 401 || status === 503)).toBe(true);
+    const busy = results.filter((result) => result.status === 503);
+    expect(busy.length).toBeGreaterThan(0);
+    for (const answer of busy) {
+      expect(answer.body.error.code).toBe('busy');
+      expect(Number(answer.headers['retry-after'])).toBeGreaterThan(0);
+    }
+  });
+
+  it('sign-up is rate-limited per source address', async () => {
+    const signUp = (sourceIp: string) => {
+      const username = unique('owner');
+      return callRoute(auth, 'POST /api/auth/register', {
+        sourceIp,
+        body: {
+          tenant_name: unique('Plant'),
+          username,
+          email: `${username}@example.com`,
+          password: 'owner-password',
+        },
+      });
+    };
+    const source = unique('10.5.0');
+    for (let i = 0; i < 3; i++) expect((await signUp(source)).status).toBe(201);
+    const refused = await signUp(source);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('too_many_attempts');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(60);
+    expect((await signUp(unique('10.5.1'))).status).toBe(201);
+  });
+
+  it('short and common passwords are refused, and nothing is created', async () => {
+    for (const password of ['password', '12345678', 'qwertyuiop', 'Password123', 'short-pw']) {
+      const username = unique('weak');
+      const response = await callRoute(auth, 'POST /api/auth/register', {
+        sourceIp: unique('10.6.0'),
+        body: {
+          tenant_name: unique('Plant'),
+          username,
+          email: `${username}@example.com`,
+          password,
+        },
+      });
+      expect(response.status, password).toBe(400);
+      expect(response.body.error.code).toBe('weak_password');
+      const { rowCount } = await pool.query('SELECT 1 FROM auth_find_user($1)', [username]);
+      expect(rowCount).toBe(0);
+    }
+  });
+});
