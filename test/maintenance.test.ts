@@ -66,9 +66,9 @@ const FAST: RulTrainingOptions = {
   windowSize: 10,
   blockSize: 5,
   hidden: [16],
-  epochs: 25,
-  batchSize: 64,
-  learningRate: 0.01,
+  epochs: 20,
+  batchSize: 128,
+  learningRate: 0.02,
   folds: 4,
   now: () => new Date('2026-01-05T00:00:00Z'),
 };

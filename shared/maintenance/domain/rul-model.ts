@@ -9,7 +9,8 @@ import { decodeWeights } from '../../ml/model.ts';
  *
  * The input is the last `windowSize` steps of a machine's selected sensor entities (a step is
  * a cycle, or an hour of rollups), each feature standardised with the fleet's training
- * statistics, plus the machine's age in steps. The output is the RUL in steps, capped at
+ * statistics, the mean of its first steps (its own healthy state: machines start with
+ * different wear) and its age in steps. The output is the RUL in steps, capped at
  * `cap` (a healthy machine's life is not predictable from its sensors, so it is learned as
  * "at least `cap`"). The ensemble's mean is the prediction; the interval comes from the
  * members' errors on units they did not see in training.
@@ -151,7 +152,8 @@ export function standardise(
  * Network input for the step `end` (inclusive) of a standardised history: the `windowSize`
  * steps up to it, the oldest first (a history shorter than the window repeats its first step),
  * averaged in blocks of `blockSize` steps (which takes out most of the sensor noise), then the
- * age at that step relative to the cap.
+ * mean of the history's first `baselineSteps` steps, then the age at that step relative to
+ * the cap.
  */
 export function buildRulInput(
   standardised: readonly Float32Array[],

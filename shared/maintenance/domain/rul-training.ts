@@ -5,6 +5,7 @@ import { type TfRuntimeOptions, useTfBackend } from '../../ml/tf-runtime.ts';
 import { fnv1a, mulberry32 } from '../../ml/training.ts';
 import {
   buildRulInput,
+  intervalAround,
   parseRulModel,
   RUL_MODEL_FORMAT,
   RUL_MODEL_KIND,
@@ -255,14 +256,11 @@ async function trainMember(
   tf: typeof TF,
   windows: WindowSet,
   rows: readonly number[],
+  layers: RulModel['layers'],
   settings: Settings,
   seed: number,
 ): Promise<{ weights: Float32Array[]; loss: number }> {
   const width = windows.width;
-  const layers = [
-    ...settings.hidden.map((units) => ({ units, activation: 'relu' as const })),
-    { units: 1, activation: 'linear' as const },
-  ];
   const net = tf.sequential();
   layers.forEach((layer, i) => {
     net.add(
@@ -367,7 +365,7 @@ export async function trainRulModel(
     cap: settings.cap,
   };
   const windows = buildWindows(data, spec);
-  const layers = [
+  const layers: RulModel['layers'] = [
     ...settings.hidden.map((units) => ({ units, activation: 'relu' as const })),
     { units: 1, activation: 'linear' as const },
   ];
@@ -403,6 +401,7 @@ export async function trainRulModel(
         tf,
         windows,
         trainRows,
+        layers,
         settings,
         settings.seed + 1000 * fold + m,
       );
@@ -433,10 +432,9 @@ export async function trainRulModel(
   const interval = intervalBands(outOfFold, windows.truth);
   let covered = 0;
   for (let k = 0; k < windows.count; k++) {
-    const p = outOfFold[k] as number;
-    const band = interval.find((b) => p <= b.upTo) ?? interval[interval.length - 1];
+    const { low, high } = intervalAround(outOfFold[k] as number, interval);
     const t = windows.truth[k] as number;
-    if (band && t >= Math.max(0, p + band.low) && t <= p + band.high) covered++;
+    if (t >= low && t <= high) covered++;
   }
   const rmse = Math.sqrt(sq / windows.count);
   const baselineRmse = Math.sqrt(baselineSq / windows.count);
