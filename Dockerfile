@@ -1,6 +1,18 @@
 # The EasySmart app for docker-compose.yml: serverless-offline with the functions, the IoT
 # rules emulator, the IoT data-plane endpoint and the dashboard, run by the same supervisor
 # as `npm start` (local/start.ts). PostgreSQL, InfluxDB and Mosquitto are other services.
+# test/docker.test.ts reproduces what this machine can of it (no Docker engine there).
+
+# Build stage: the dashboard's static files (Vite is a development dependency and stays here).
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npx vite build dashboard
+
+# The image: production dependencies only (those the supervisor, serverless-offline and the
+# functions run with), the built dashboard, and an unprivileged user.
 FROM node:22-bookworm-slim
 
 # mosquitto-clients: the dynamic-security admin calls; mosquitto: what the supervisor
@@ -11,14 +23,18 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund \
+  && npm cache clean --force
 COPY . .
-RUN npx vite build dashboard \
-  && mkdir -p /data \
-  && chown -R node:node /data /app
+COPY --from=build /app/dashboard/dist dashboard/dist
+# The app's files stay root's and read-only to it; the data directory is its own, and so is
+# /app itself, where the framework may create its working folders.
+RUN mkdir -p /data \
+  && chown node:node /data /app
 
 USER node
-ENV LOCAL_DATA_DIR=/data \
+ENV NODE_ENV=production \
+    LOCAL_DATA_DIR=/data \
     API_PORT=3000 \
     DASHBOARD_PORT=3080 \
     BIND_HOST=0.0.0.0

@@ -13,7 +13,7 @@
  * Output: the fleet and what was replayed, one line per cost item, then the monthly total
  * and, last, `usd_per_million_readings=<number>`.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -83,12 +83,16 @@ async function main() {
     const { pid } = JSON.parse(await readFile(path.join(stack.dataDir, 'stack.json'), 'utf8'));
     const statsFile = path.join(stack.dataDir, 'iot-rules-stats.json');
     const meter = async (): Promise<IotRulesEmulatorStats> => {
-      const before = await readFile(statsFile, 'utf8').catch(() => '');
+      await rm(statsFile, { force: true });
       process.kill(pid, 'SIGUSR2');
-      for (let tries = 0; tries < 200; tries++) {
+      for (let tries = 0; tries < 1200; tries++) {
         await sleep(25);
         const text = await readFile(statsFile, 'utf8').catch(() => '');
-        if (text && text !== before) return JSON.parse(text);
+        try {
+          if (text) return JSON.parse(text);
+        } catch {
+          // caught mid-write: read it again
+        }
       }
       throw new Error('the stack did not write the rules emulator statistics');
     };

@@ -1,13 +1,18 @@
 /**
- * Scores both anomaly detectors on the Numenta Anomaly Benchmark corpus and prints the NAB
- * scores for every profile, the scoring throughput and the advanced model's training time.
+ * Scores both anomaly detectors on a labelled corpus and prints the NAB scores for every
+ * profile (the advanced detector once per training seed, with the mean and spread), how many
+ * models the quality gate rejected, the scoring throughput and the advanced model's training
+ * time.
  *
- *   npx tsx bench/nab.ts [--nab DIR] [--scorer FILE] [--detector basic|advanced|both] [--keep]
+ *   npx tsx bench/nab.ts [--corpus nab|faults] [--nab DIR] [--scorer FILE]
+ *                        [--detector basic|advanced|both] [--seeds 1,2,3,4,5] [--keep]
  *
- * DIR is a NAB checkout (or a folder with its `data/` and `labels/combined_windows.json`):
- * `git clone https://github.com/numenta/NAB`. The results are written in NAB's layout
+ * `--corpus nab` (the default) is the Numenta Anomaly Benchmark: DIR is a NAB checkout (or a
+ * folder with its `data/` and `labels/combined_windows.json`): `git clone
+ * https://github.com/numenta/NAB`. `--corpus faults` is the industrial fault corpus that
+ * `fault-corpus.ts` generates (no download). The results are written in NAB's layout
  * (`results/<detector>/<category>/<detector>_<file>.csv`), so NAB's own scorer can read them
- * too; the default scorer is `nab-score.mjs` next to the corpus.
+ * too; the default scorer is `nab-score.mjs` next to the NAB corpus.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,46 +23,64 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { formatScoresCsv, parseReadingsCsv } from '../shared/ml/csv.ts';
 import { scoreSeries } from '../shared/ml/score-series.ts';
+import { DEFAULT_TRAINING } from '../shared/ml/training.ts';
+import { writeFaultCorpus } from './fault-corpus.ts';
 import { measureThroughput, measureTraining } from './ml-throughput.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PROFILES = ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'] as const;
-const NAMES = { basic: 'easysmartBasic', advanced: 'easysmartAdvanced' } as const;
+type Profile = (typeof PROFILES)[number];
 
 const { values } = parseArgs({
   options: {
+    corpus: { type: 'string', default: 'nab' },
     nab: { type: 'string', default: path.resolve(root, '../shared/datasets/nab') },
     scorer: { type: 'string' },
     detector: { type: 'string', default: 'both' },
+    seeds: { type: 'string', default: String(DEFAULT_TRAINING.seed) },
     keep: { type: 'boolean', default: false },
   },
 });
+const fail = (message: string): never => {
+  console.error(message);
+  process.exit(2);
+};
+if (!['nab', 'faults'].includes(values.corpus)) fail('--corpus must be nab or faults');
+if (!['basic', 'advanced', 'both'].includes(values.detector)) {
+  fail('--detector must be basic, advanced or both');
+}
+const seeds = values.seeds.split(',').map((s) => Number(s.trim()));
+if (seeds.some((s) => !Number.isInteger(s) || s < 0)) fail('--seeds must be integers, e.g. 1,2,3');
 const nab = path.resolve(values.nab);
 const scorer = path.resolve(values.scorer ?? path.join(nab, '../../tools/nab-score.mjs'));
-const dataDir = path.join(nab, 'data');
-const labels = path.join(nab, 'labels/combined_windows.json');
-if (!existsSync(dataDir) || !existsSync(labels)) {
-  console.error(
-    `NAB corpus not found in ${nab} (need data/ and labels/combined_windows.json).\n` +
-      'Get it with `git clone https://github.com/numenta/NAB` and pass --nab <that folder>.',
-  );
-  process.exit(2);
-}
 if (!existsSync(scorer)) {
-  console.error(
+  fail(
     `NAB scorer not found at ${scorer}. Pass --scorer <nab-score.mjs>, or keep the results` +
       ' (--keep) and score them with NAB itself: `python run.py --score --normalize -d <name>`.',
   );
-  process.exit(2);
 }
-if (!['basic', 'advanced', 'both'].includes(values.detector)) {
-  console.error('--detector must be basic, advanced or both');
-  process.exit(2);
+
+const results = await mkdtemp(path.join(tmpdir(), 'easysmart-nab-'));
+let corpus = nab;
+if (values.corpus === 'faults') {
+  corpus = path.join(results, 'corpus');
+  const made = await writeFaultCorpus(corpus);
+  console.log(
+    `Industrial fault corpus: ${made.files} files, ${made.readings.toLocaleString('en')} readings, faults ` +
+      Object.entries(made.faults)
+        .map(([name, n]) => `${name} ${n}`)
+        .join(', '),
+  );
 }
-const detectors = (values.detector === 'both' ? ['basic', 'advanced'] : [values.detector]) as Array<
-  'basic' | 'advanced'
->;
+const dataDir = path.join(corpus, 'data');
+const labels = path.join(corpus, 'labels/combined_windows.json');
+if (!existsSync(dataDir) || !existsSync(labels)) {
+  fail(
+    `NAB corpus not found in ${corpus} (need data/ and labels/combined_windows.json).\n` +
+      'Get it with `git clone https://github.com/numenta/NAB` and pass --nab <that folder>.',
+  );
+}
 
 interface FileEntry {
   category: string;
@@ -73,112 +96,160 @@ for (const category of (await readdir(dataDir, { withFileTypes: true })).filter(
 }
 files.sort((a, b) => `${a.category}/${a.file}`.localeCompare(`${b.category}/${b.file}`));
 
-const results = await mkdtemp(path.join(tmpdir(), 'easysmart-nab-'));
-const summary: Record<
-  string,
-  { rows: number; scoringMs: number; trainingMs: number; trained: number }
-> = {};
-try {
-  for (const detector of detectors) {
-    const name = NAMES[detector];
-    const stats = { rows: 0, scoringMs: 0, trainingMs: 0, trained: 0 };
-    for (const { category, file } of files) {
-      const readings = parseReadingsCsv(await readFile(path.join(dataDir, category, file), 'utf8'));
-      const scored = await scoreSeries(
-        readings.map((r) => ({ timeMs: r.timeMs, value: r.numericValue })),
-        detector,
-      );
-      stats.rows += readings.length;
-      stats.scoringMs += scored.scoringMs;
-      stats.trainingMs += scored.trainingMs;
-      if (scored.model) stats.trained += 1;
-      const out = path.join(results, name, category);
-      await mkdir(out, { recursive: true });
-      await writeFile(path.join(out, `${name}_${file}`), formatScoresCsv(readings, scored.scores));
-      process.stderr.write('.');
-    }
-    process.stderr.write(` ${detector} scored\n`);
-    summary[detector] = stats;
+interface Run {
+  label: string;
+  /** The results' file-name prefix. */
+  name: string;
+  detector: 'basic' | 'advanced';
+  seed: number | null;
+  rows: number;
+  scoringMs: number;
+  trainingMs: number;
+  trained: number;
+  rejected: number;
+  profiles?: Record<Profile, number>;
+  windows?: string;
+  fp?: number;
+}
 
-    // The CLI must write byte-for-byte what the in-process run wrote.
-    const first = files[0] as FileEntry;
-    const cliOut = path.join(results, `cli-${detector}.csv`);
-    await run(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(root, 'shared/ml/score-cli.ts'),
-        path.join(dataDir, first.category, first.file),
-        cliOut,
-        '--detector',
-        detector,
-      ],
-      { cwd: root },
+async function scoreCorpus(r: Run): Promise<void> {
+  for (const { category, file } of files) {
+    const readings = parseReadingsCsv(await readFile(path.join(dataDir, category, file), 'utf8'));
+    const scored = await scoreSeries(
+      readings.map((x) => ({ timeMs: x.timeMs, value: x.numericValue })),
+      r.detector,
+      r.seed === null ? {} : { seed: r.seed },
     );
-    const inProcess = await readFile(
-      path.join(results, name, first.category, `${name}_${first.file}`),
-      'utf8',
+    r.rows += readings.length;
+    r.scoringMs += scored.scoringMs;
+    r.trainingMs += scored.trainingMs;
+    if (scored.model) r.trained += 1;
+    if (scored.verdict && !scored.verdict.accepted) r.rejected += 1;
+    const out = path.join(results, r.name, category);
+    await mkdir(out, { recursive: true });
+    await writeFile(path.join(out, `${r.name}_${file}`), formatScoresCsv(readings, scored.scores));
+    process.stderr.write('.');
+  }
+  process.stderr.write(` ${r.label} scored\n`);
+
+  // The CLI (which trains with the default seed) must write byte-for-byte what this run wrote.
+  if (r.detector === 'advanced' && r.seed !== DEFAULT_TRAINING.seed) return;
+  const first = files[0] as FileEntry;
+  const cliOut = path.join(results, `cli-${r.name}.csv`);
+  await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(root, 'shared/ml/score-cli.ts'),
+      path.join(dataDir, first.category, first.file),
+      cliOut,
+      '--detector',
+      r.detector,
+    ],
+    { cwd: root },
+  );
+  const inProcess = await readFile(
+    path.join(results, r.name, first.category, `${r.name}_${first.file}`),
+    'utf8',
+  );
+  if ((await readFile(cliOut, 'utf8')) !== inProcess) {
+    throw new Error(
+      `score-cli output differs from the in-process run for ${first.file} (${r.label})`,
     );
-    if ((await readFile(cliOut, 'utf8')) !== inProcess) {
-      throw new Error(
-        `score-cli output differs from the in-process run for ${first.file} (${detector})`,
-      );
-    }
+  }
+}
+
+async function nabScores(r: Run): Promise<void> {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      scorer,
+      ...['--data', dataDir, '--labels', labels, '--results', results, '--detector', r.name],
+      ...['--profile', 'all', '--json'],
+    ],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const report = JSON.parse(stdout) as {
+    profiles: Record<
+      string,
+      { normalized: number; windows: number; windowsDetected: number; fp: number }
+    >;
+  };
+  r.profiles = Object.fromEntries(
+    PROFILES.map((p) => [p, report.profiles[p]?.normalized ?? Number.NaN]),
+  ) as Record<Profile, number>;
+  const std = report.profiles.standard;
+  r.windows = `${std?.windowsDetected}/${std?.windows}`;
+  r.fp = std?.fp;
+}
+
+const runs: Run[] = [];
+const fresh = (label: string, name: string, detector: Run['detector'], seed: number | null) => ({
+  label,
+  name,
+  detector,
+  seed,
+  rows: 0,
+  scoringMs: 0,
+  trainingMs: 0,
+  trained: 0,
+  rejected: 0,
+});
+// Basic has no training and no randomness: one run is every run.
+if (values.detector !== 'advanced') runs.push(fresh('basic', 'easysmartBasic', 'basic', null));
+if (values.detector !== 'basic') {
+  for (const seed of seeds) {
+    runs.push(fresh(`advanced, seed ${seed}`, `easysmartAdvancedSeed${seed}`, 'advanced', seed));
+  }
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs: number[]) =>
+  xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1));
+
+try {
+  for (const r of runs) {
+    await scoreCorpus(r);
+    await nabScores(r);
   }
 
-  console.log('\nNAB scores (normalised: 0 = no detections, 100 = perfect)\n');
   console.log(
-    `| detector | ${PROFILES.join(' | ')} | windows detected (standard) | FP rows (standard) |`,
+    `\nNAB scores on the ${values.corpus} corpus (normalised: 0 = no detections, 100 = perfect)\n`,
   );
-  console.log(`|---|${PROFILES.map(() => '---:').join('|')}|---:|---:|`);
-  for (const detector of detectors) {
-    const { stdout } = await run(
-      process.execPath,
-      [
-        scorer,
-        '--data',
-        dataDir,
-        '--labels',
-        labels,
-        '--results',
-        results,
-        '--detector',
-        NAMES[detector],
-        '--profile',
-        'all',
-        '--json',
-      ],
-      { maxBuffer: 64 * 1024 * 1024 },
-    );
-    const report = JSON.parse(stdout) as {
-      profiles: Record<
-        string,
-        { normalized: number; windows: number; windowsDetected: number; fp: number }
-      >;
-    };
-    const cells = PROFILES.map((p) => (report.profiles[p]?.normalized ?? Number.NaN).toFixed(2));
-    const std = report.profiles.standard;
+  console.log(
+    `| detector | ${PROFILES.join(' | ')} | windows detected (standard) | FP rows (standard) | models rejected by the gate |`,
+  );
+  console.log(`|---|${PROFILES.map(() => '---:').join('|')}|---:|---:|---:|`);
+  for (const r of runs) {
+    const cells = PROFILES.map((p) => (r.profiles?.[p] ?? Number.NaN).toFixed(2));
+    const rejected = r.detector === 'advanced' ? `${r.rejected}/${r.trained}` : '';
+    console.log(`| ${r.label} | ${cells.join(' | ')} | ${r.windows} | ${r.fp} | ${rejected} |`);
+  }
+  const advanced = runs.filter((r) => r.detector === 'advanced');
+  if (advanced.length > 1) {
+    const cells = PROFILES.map((p) => {
+      const xs = advanced.map((r) => r.profiles?.[p] ?? Number.NaN);
+      return `${mean(xs).toFixed(2)} ± ${sd(xs).toFixed(2)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`;
+    });
     console.log(
-      `| ${detector} | ${cells.join(' | ')} | ${std?.windowsDetected}/${std?.windows} | ${std?.fp} |`,
+      `| advanced, mean ± sd (min-max) over seeds ${seeds.join(',')} | ${cells.join(' | ')} | | | |`,
     );
   }
 
   console.log('\nScoring throughput on the corpus (in-process, one core)\n');
-  for (const detector of detectors) {
-    const s = summary[detector];
-    if (!s) continue;
-    const perSecond = Math.round((s.rows / s.scoringMs) * 1000);
+  for (const r of runs) {
+    const perSecond = Math.round((r.rows / r.scoringMs) * 1000);
     const training =
-      detector === 'advanced'
-        ? `, ${s.trained}/${files.length} models trained in ${(s.trainingMs / 1000).toFixed(1)} s`
+      r.detector === 'advanced'
+        ? `, ${r.trained}/${files.length} models trained in ${(r.trainingMs / 1000).toFixed(1)} s`
         : '';
     console.log(
-      `- ${detector}: ${s.rows} readings, ${perSecond.toLocaleString('en')} readings/s${training}`,
+      `- ${r.label}: ${r.rows} readings, ${perSecond.toLocaleString('en')} readings/s${training}`,
     );
   }
 
-  if (detectors.includes('advanced')) {
+  if (advanced.length > 0) {
     const training = await measureTraining(43_200);
     console.log(
       `\nAdvanced model training on one month of one-minute readings (43,200 synthetic points): ` +

@@ -4,7 +4,7 @@
 # docker-compose.yml or in an image.
 set -eu
 umask 022
-cd /secrets
+cd "${SECRETS_DIR:-/secrets}"
 for name in postgres-password mqtt-admin-password mqtt-platform-password; do
   if [ ! -s "$name" ]; then
     # 24 random bytes, hex: safe in URLs and on command lines.

@@ -20,9 +20,10 @@ import { answersPing, startInfluxdb } from './services/influxdb.ts';
 import { generateSigningJwk } from './services/jwt-key.ts';
 import { canConnect, startMosquitto } from './services/mosquitto.ts';
 import { postgresAnswers, startPostgres } from './services/postgres.ts';
-import { freePort, isPortFree } from './services/process.ts';
+import { freePort, isPortFree, reapStaleServer } from './services/process.ts';
 import { readOrCreateSecret } from './services/secrets.ts';
 import { startServerlessOffline } from './services/serverless-offline.ts';
+import { readRunningStack } from './stack-file.ts';
 import { type SupervisedService, Supervisor } from './supervisor.ts';
 import { buildVirtualDevice } from './virtual-device.ts';
 
@@ -102,6 +103,7 @@ const supervisor = new Supervisor(log);
 // Stops the builds that run beside the servers' start (the virtual device's make).
 const buildsCancelled = new AbortController();
 let exiting = false;
+let stackFileWritten = false;
 
 async function stopAndExit(code: number, reason?: string): Promise<void> {
   if (exiting) return;
@@ -110,7 +112,8 @@ async function stopAndExit(code: number, reason?: string): Promise<void> {
   log('stack', 'stopping');
   buildsCancelled.abort();
   await supervisor.shutdown();
-  await rm(stackFile, { force: true });
+  // Only ours: a start refused because another stack runs here leaves that stack's file.
+  if (stackFileWritten) await rm(stackFile, { force: true });
   log('stack', 'stopped');
   process.exit(code);
 }
@@ -138,7 +141,27 @@ async function assertPortsFree(): Promise<void> {
   }
 }
 
+/**
+ * Stops the servers a stack on this data directory left running when it was killed outright
+ * (its servers normally die with it), so that this start finds their ports free. Refuses
+ * when that stack is still running.
+ */
+async function reapStaleServers(): Promise<void> {
+  const running = await readRunningStack(dataDir).catch(() => undefined);
+  if (running && running.pid !== process.pid) {
+    throw new Error(
+      `a stack is already running with LOCAL_DATA_DIR=${dataDir} (pid ${running.pid}): stop it first or use another LOCAL_DATA_DIR`,
+    );
+  }
+  for (const service of ['postgres', 'influxdb', 'mosquitto', 'serverless']) {
+    const stale = await reapStaleServer(path.join(dataDir, service, 'server.pid'));
+    if (stale)
+      log('stack', `stopped the ${service} server (pid ${stale}) a killed stack left running`);
+  }
+}
+
 async function main(): Promise<void> {
+  await reapStaleServers();
   await assertPortsFree();
   const binaries: LocalBinary[] = settings.MQTT_URL ? [] : ['mosquitto', 'mosquitto_ctrl'];
   if (!settings.INFLUX_URL) binaries.push('influxd');
@@ -331,6 +354,7 @@ async function main(): Promise<void> {
     }),
   );
 
+  stackFileWritten = true;
   await writeFile(
     stackFile,
     `${JSON.stringify(

@@ -66,7 +66,8 @@ it('Industrial sees a fault within a minute; the model survives a restart; Start
     }),
     { qos: 1, retain: true },
   );
-  // The first discovery goes through cold functions: wait for it, however slow the machine.
+  // The first discovery goes through cold functions and waits for the stream's batching
+  // window (serverless.yml): wait for it, however slow the machine.
   await expect
     .poll(
       async () =>

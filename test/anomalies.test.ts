@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { setPlan } from '../infra/admin.ts';
 import { callRoute } from './support/api-event.ts';
+import { biasedModel } from './support/models.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
@@ -20,6 +21,11 @@ const ml = (await import('../functions/ml/handler.ts')).handler;
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
 const ingest = (events: unknown[]) => ingestionService().ingest(events);
 const scheduledTraining = (await import('../functions/ml-training/handler.ts')).handler;
+const { AnomalyService } = await import('../shared/anomalies/anomaly-service.ts');
+const { modelStore, predictionStore } = await import('../shared/anomalies/composition.ts');
+const { databasePool, logger } = await import('../shared/composition.ts');
+const { readingStore } = await import('../shared/timeseries/composition.ts');
+const { trainModel } = await import('../shared/ml/training.ts');
 const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
 afterAll(async () => {
   await admin.end();
@@ -62,7 +68,12 @@ async function tenantWithDevice(plan: string) {
       ],
     }),
   ]);
-  return { token: registered.body.token as string, id: created.body.device.id as number, deviceId };
+  return {
+    token: registered.body.token as string,
+    tenantId: registered.body.tenant.id as number,
+    id: created.body.device.id as number,
+    deviceId,
+  };
 }
 
 /** A daily cycle with deterministic noise: one reading a minute, ending `end`. */
@@ -153,39 +164,85 @@ describe('anomaly detection by plan', () => {
   });
 });
 
+/** An Industrial device with 1,500 minutes of history, and the model trained on request. */
+async function deviceWithModel() {
+  const s = await tenantWithDevice('industrial');
+  const end = Date.now() - 10 * MINUTE;
+  for (const batch of chunk(normalSignal(s.deviceId, 1500, end), 500)) await ingest(batch);
+  const trained = await callRoute(ml, 'POST /api/ml/models', {
+    token: s.token,
+    body: { device_id: s.id, entity_id: 'vibration' },
+  });
+  return { s, trained };
+}
+
+/** The model version that scored the device's newest reading, after five new ones. */
+async function versionScoringNow(s: { token: string; id: number; deviceId: string }) {
+  await ingest(normalSignal(s.deviceId, 5, Date.now()));
+  const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
+    token: s.token,
+    params: { id: String(s.id) },
+    query: {
+      from: new Date(Date.now() - 6 * MINUTE).toISOString(),
+      to: new Date(Date.now() + MINUTE).toISOString(),
+    },
+  });
+  expect(scores.body.predictions.length).toBeGreaterThanOrEqual(5);
+  return scores.body.predictions.at(-1).model_version;
+}
+
 describe('trained models (Industrial)', () => {
   it('trains on request, keeps the model, and scores new readings with it', async () => {
-    const s = await tenantWithDevice('industrial');
-    const end = Date.now() - 10 * MINUTE;
-    for (const batch of chunk(normalSignal(s.deviceId, 1500, end), 500)) await ingest(batch);
-    const trained = await callRoute(ml, 'POST /api/ml/models', {
-      token: s.token,
-      body: { device_id: s.id, entity_id: 'vibration' },
-    });
+    const { s, trained } = await deviceWithModel();
     expect(trained.status).toBe(201);
     expect(trained.body.model).toMatchObject({
       device_id: s.id,
       entity_id: 'vibration',
       status: 'active',
     });
-    expect(trained.body.model.training_points).toBeGreaterThanOrEqual(1400);
+    // The history's most recent tenth is held back to judge the model, not to train it.
+    const model = trained.body.model;
+    expect(model.training_points + model.metrics.heldBack.heldBackPoints).toBeGreaterThanOrEqual(
+      1400,
+    );
     const version = trained.body.model.version;
 
     const listed = await callRoute(ml, 'GET /api/ml/models', { token: s.token });
     expect(listed.body.models.map((m: { version: string }) => m.version)).toContain(version);
-
-    await ingest(normalSignal(s.deviceId, 5, Date.now()));
-    const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
-      token: s.token,
-      params: { id: String(s.id) },
-      query: {
-        from: new Date(Date.now() - 6 * MINUTE).toISOString(),
-        to: new Date(Date.now() + MINUTE).toISOString(),
-      },
-    });
-    expect(scores.body.predictions.length).toBeGreaterThanOrEqual(5);
-    expect(scores.body.predictions.at(-1).model_version).toBe(version);
+    expect(await versionScoringNow(s)).toBe(version);
   }, 60_000);
+
+  it('the quality gate rejects a model worse than repeating the last value; the previous one stays active', async () => {
+    const { s, trained: accepted } = await deviceWithModel();
+    expect(accepted.body.model).toMatchObject({ status: 'active', status_reason: null });
+    const good = accepted.body.model.metrics.heldBack;
+    expect(good.heldBackPoints).toBe(150);
+    expect(good.modelMae).toBeLessThan(good.repeatLastMae);
+
+    // The same service with a trainer whose every forecast is off by three standard deviations.
+    const badTraining = new AnomalyService(
+      databasePool(),
+      readingStore(),
+      predictionStore(),
+      modelStore(),
+      async (history) => biasedModel(await trainModel(history, { backend: 'wasm' }), 3),
+      logger(),
+    );
+    const owner = { userId: 0, tenantId: s.tenantId, role: 'owner' as const, tokenVersion: 0 };
+    const rejected = await badTraining.trainOnRequest(owner, s.id, 'vibration');
+    expect(rejected.status).toBe('rejected');
+    expect(rejected.status_reason).toMatch(/not below repeating the last value/);
+
+    const listed = (await callRoute(ml, 'GET /api/ml/models', { token: s.token })).body.models;
+    expect(listed.map((m: { version: string; status: string }) => [m.version, m.status])).toEqual([
+      [rejected.version, 'rejected'],
+      [accepted.body.model.version, 'active'],
+    ]);
+    const bad = listed[0].metrics.heldBack;
+    expect(bad.modelMae).toBeGreaterThan(bad.repeatLastMae);
+
+    expect(await versionScoringNow(s)).toBe(accepted.body.model.version);
+  }, 90_000);
 
   it('the scheduled run trains Industrial entities without a model, once', async () => {
     const s = await tenantWithDevice('industrial');

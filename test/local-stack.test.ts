@@ -185,6 +185,38 @@ describe('the local stack (npm start)', () => {
   }, 240_000);
 });
 
+describe('the local stack killed outright (kill -9)', () => {
+  it('takes its servers with it, and the next start stops one that was left and comes up', async () => {
+    const stack = await startStack();
+    const supervisor = (await stack.details()).pid;
+    const servers = descendantsOf(supervisor);
+    const broker = servers.find((p) => commandOf(p).startsWith('/usr/sbin/mosquitto'));
+    expect(broker).toBeDefined();
+    // A server that cannot act on the kernel's signal (stopped, hung) outlives the stack; the
+    // next start must clean it up itself.
+    process.kill(broker as number, 'SIGSTOP');
+    process.kill(supervisor, 'SIGKILL');
+    await stack.exited;
+    current = undefined;
+    await waitUntil(
+      'every server but the stopped broker to exit',
+      async () => servers.every((p) => p === broker || !isAlive(p)),
+      { timeoutMs: 30_000 },
+    );
+    expect(isAlive(broker as number)).toBe(true);
+
+    const again = await startStack();
+    expect(again.output.join('\n')).toContain(
+      `stopped the mosquitto server (pid ${broker}) a killed stack left running`,
+    );
+    expect(isAlive(broker as number)).toBe(false);
+    current = undefined;
+    const { code, leftovers } = await again.stop();
+    expect(code).toBe(0);
+    expect(leftovers).toEqual([]);
+  }, 240_000);
+});
+
 describe('ports for the local servers', () => {
   it('are free, each handed out once, and outside the range of outgoing connections', async () => {
     // Outgoing connections (the tests make thousands side by side) take ports from the

@@ -2,8 +2,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AdvancedState, DEFAULT_ADVANCED_CONFIG } from '../shared/ml/advanced-detector.ts';
+import { surpriseToScore } from '../shared/ml/basic-detector.ts';
 import { formatScoresCsv, parseReadingsCsv } from '../shared/ml/csv.ts';
 import {
+  ADVANCED_DETECTOR,
   type AnomalyDetector,
   createAdvancedDetector,
   createDetector,
@@ -11,6 +14,12 @@ import {
   restoreDetector,
 } from '../shared/ml/detector.ts';
 import { Forecaster, parseTrainedModel, type TrainedModel } from '../shared/ml/model.ts';
+import {
+  heldBackStart,
+  judgeModel,
+  measureHeldBack,
+  trainAndJudge,
+} from '../shared/ml/quality-gate.ts';
 import { main as scoreCli } from '../shared/ml/score-cli.ts';
 import { scoreSeries } from '../shared/ml/score-series.ts';
 import {
@@ -19,6 +28,7 @@ import {
   TrainingDataError,
   trainModel,
 } from '../shared/ml/training.ts';
+import { biasedModel } from './support/models.ts';
 
 const FIVE_MINUTES = 300_000;
 const START = Date.UTC(2026, 0, 5);
@@ -136,11 +146,53 @@ describe.each(Object.keys(detectors))('%s detector', (kind) => {
 });
 
 describe('detector state', () => {
+  it("continues an advanced state saved before the range was kept, with the model's range", () => {
+    const series = dailyCycle(LENGTH);
+    const detector = createAdvancedDetector(model);
+    run(detector, series.slice(0, 1000));
+    const { range: _dropped, ...older } = detector.snapshot().state as AdvancedState;
+    const restored = restoreDetector(
+      JSON.parse(JSON.stringify({ kind: 'advanced', version: '1.0.0', state: older })),
+      { model },
+    );
+    expect(restored.version).toBe(ADVANCED_DETECTOR.version);
+    expect((restored.snapshot().state as { range: unknown }).range).toEqual(model.range);
+    for (const r of run(restored, series.slice(1000))) expect(r.score).toBeLessThanOrEqual(1);
+    expect(restored.snapshot().version).toBe(ADVANCED_DETECTOR.version);
+  });
+
+  it('loads a stored model from before the training range was kept', () => {
+    const { range: _dropped, ...older } = JSON.parse(JSON.stringify(model)) as TrainedModel;
+    const loaded = parseTrainedModel(older);
+    expect(loaded.range).toBeUndefined();
+    const scores = run(createAdvancedDetector(loaded), dailyCycle(600));
+    expect(scores.every((r) => r.score >= 0 && r.score <= 1)).toBe(true);
+  });
+
   it('refuses a state from another version or kind', () => {
     const state = createDetector({ kind: 'basic' }).snapshot();
     expect(() => restoreDetector({ ...state, version: '0.0.1' })).toThrow(DetectorStateError);
     expect(() => restoreDetector({ kind: 'other' })).toThrow(DetectorStateError);
     expect(() => restoreDetector(null)).toThrow(DetectorStateError);
+  });
+});
+
+describe('advanced detector range', () => {
+  it('flags a reading clearly outside every value the entity has shown, and not one inside', () => {
+    const series = dailyCycle(LENGTH);
+    const values = series.slice(0, INJECT_AT).map((p) => p.value);
+    const [top, bottom] = [Math.max(...values), Math.min(...values)];
+    const detector = createAdvancedDetector(model);
+    run(detector, series.slice(0, INJECT_AT));
+    const saved = JSON.parse(JSON.stringify(detector.snapshot()));
+    const at = (series[INJECT_AT] as HistoryPoint).timeMs;
+    // A range hit scores at least what its surprise alone gives, whatever the other signals say.
+    const rangeScore = surpriseToScore(DEFAULT_ADVANCED_CONFIG.rangeSurprise, 8);
+    const inside = restoreDetector(saved, { model }).score(at, top - 0.01);
+    expect(inside.score).toBeLessThan(rangeScore);
+    const outside = restoreDetector(saved, { model }).score(at, top + 0.2 * (top - bottom));
+    expect(outside.anomalous).toBe(true);
+    expect(outside.score).toBeGreaterThanOrEqual(rangeScore);
   });
 });
 
@@ -196,6 +248,52 @@ describe('advanced model training', () => {
     y.dispose();
     net.dispose();
     expect(ours).toBeCloseTo(theirs, 4);
+  });
+});
+
+describe('model quality gate', () => {
+  const history = dailyCycle(1000, 3);
+  const from = heldBackStart(history.length);
+
+  it('accepts a model that forecasts held-back readings better than both naive forecasts', () => {
+    const metrics = measureHeldBack(model, history, from);
+    expect(metrics.heldBackPoints).toBe(history.length - from);
+    // Five-minute readings over three and a half days: yesterday's twin exists for all.
+    expect(metrics.seasonalPoints).toBe(metrics.heldBackPoints);
+    const verdict = judgeModel(metrics);
+    expect(verdict).toMatchObject({ accepted: true, reason: null });
+    expect(metrics.modelMae).toBeLessThan(metrics.repeatLastMae);
+    expect(metrics.modelSeasonalMae).toBeLessThan(metrics.seasonalNaiveMae as number);
+  });
+
+  it('rejects a deliberately bad model and says which baseline beat it', () => {
+    const verdict = judgeModel(measureHeldBack(biasedModel(model, 3), history, from));
+    expect(verdict.accepted).toBe(false);
+    expect(verdict.metrics.modelMae).toBeGreaterThan(verdict.metrics.repeatLastMae);
+    expect(verdict.reason).toMatch(/not below repeating the last value .* held-back readings/);
+  });
+
+  it("rejects a model that only yesterday's value beats", () => {
+    const verdict = judgeModel({
+      heldBackPoints: 100,
+      modelMae: 0.5,
+      repeatLastMae: 0.8,
+      seasonalPoints: 100,
+      modelSeasonalMae: 0.5,
+      seasonalNaiveMae: 0.2,
+    });
+    expect(verdict.accepted).toBe(false);
+    expect(verdict.reason).toMatch(/repeating yesterday's value/);
+  });
+
+  it('trains on all but the held-back tail and judges on the tail only', async () => {
+    const seen: number[] = [];
+    const { verdict } = await trainAndJudge(history, async (training) => {
+      seen.push(training.length);
+      return model;
+    });
+    expect(seen).toEqual([from]);
+    expect(verdict.metrics.heldBackPoints).toBe(history.length - from);
   });
 });
 

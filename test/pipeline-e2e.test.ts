@@ -2,7 +2,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type LocalStack, startLocalStack } from './support/local-stack.ts';
-import { privateInfluxdb } from './support/servers.ts';
+import { privateInfluxdb, waitUntil } from './support/servers.ts';
 import { unique } from './support/stack-env.ts';
 
 /**
@@ -21,6 +21,40 @@ let credentials: { client_id: string; username: string; password: string };
 const liveReadings: Array<{ entity_id: string; value: unknown }> = [];
 const liveStatuses: string[] = [];
 let socket: WebSocket;
+let websocketUrl: string;
+let elsewhere: LiveSocket;
+
+interface LiveSocket {
+  socket: WebSocket;
+  messages: any[];
+  /** Sends a message and resolves with the next answer that is not a push of events. */
+  request(message: unknown): Promise<any>;
+}
+
+/** A dashboard tab's WebSocket, signed in as the test's user. */
+async function openSocket(): Promise<LiveSocket> {
+  const live = new WebSocket(`${websocketUrl}?token=${encodeURIComponent(token)}`);
+  await new Promise((resolve, reject) => {
+    live.once('open', resolve);
+    live.once('error', reject);
+  });
+  const messages: any[] = [];
+  live.on('message', (data) => messages.push(JSON.parse(String(data))));
+  return {
+    socket: live,
+    messages,
+    async request(message) {
+      const answers = () => messages.filter((m) => m.type !== 'events');
+      const before = answers().length;
+      live.send(typeof message === 'string' ? message : JSON.stringify(message));
+      await waitUntil('an answer on the WebSocket', async () => answers().length > before, {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
+      return answers()[before];
+    },
+  };
+}
 
 beforeAll(async () => {
   // The test owns InfluxDB so it can take it away mid-stream.
@@ -46,12 +80,9 @@ beforeAll(async () => {
   deviceRowId = created.body.device.id;
   credentials = created.body.credentials;
 
-  const { websocketUrl } = await stack.details();
-  socket = new WebSocket(`${websocketUrl}?token=${encodeURIComponent(token)}`);
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
+  websocketUrl = (await stack.details()).websocketUrl;
+  const watching = await openSocket();
+  socket = watching.socket;
   socket.on('message', (data) => {
     const message = JSON.parse(String(data));
     if (message.type !== 'events') return;
@@ -60,10 +91,19 @@ beforeAll(async () => {
       if (event.type === 'status') liveStatuses.push(event.status);
     }
   });
+  // A tab receives the events of the devices it shows: this one shows the device.
+  expect(await watching.request({ action: 'subscribe', device_ids: [deviceRowId] })).toEqual({
+    type: 'subscribed',
+    device_ids: [deviceRowId],
+  });
+  // Another tab of the same tenant, showing another device.
+  elsewhere = await openSocket();
+  await elsewhere.request({ action: 'subscribe', device_ids: [deviceRowId + 1_000_000] });
 }, 180_000);
 
 afterAll(async () => {
   socket?.close();
+  elsewhere?.socket.close();
   await stack?.stop();
   await influx?.dispose();
 });
@@ -194,6 +234,8 @@ describe('telemetry pipeline through the local stack', () => {
       5000,
     );
     expect(liveStatuses).toContain('online');
+    // The tab showing another device was sent none of it.
+    expect(elsewhere.messages.filter((m) => m.type === 'events')).toEqual([]);
   });
 
   it('a command from the API reaches the device on .../set and is confirmed by the matching state', async () => {
@@ -274,5 +316,64 @@ describe('telemetry pipeline through the local stack', () => {
     device.stream.destroy();
     await expect.poll(deviceStatus, { timeout: 15_000 }).toBe('offline');
     await expect.poll(() => liveStatuses.at(-1), { timeout: 5000 }).toBe('offline');
+  });
+});
+
+describe('live updates through the local stack’s WebSocket API', () => {
+  it('refuses malformed, wildcard and oversized subscriptions, and stops pushing after unsubscribe', async () => {
+    const tab = await openSocket();
+    try {
+      for (const bad of [
+        'not json',
+        { action: 'subscribe', device_ids: null },
+        { action: 'subscribe', device_ids: ['1'] },
+        { action: 'subscribe', device_ids: [0] },
+        { action: 'subscribe', device_ids: Array.from({ length: 1001 }, (_, i) => i + 1) },
+        { action: 'subscribe', device_ids: [1], extra: true },
+      ]) {
+        expect(await tab.request(bad), JSON.stringify(bad).slice(0, 60)).toMatchObject({
+          type: 'error',
+          error: { code: 'invalid_message' },
+        });
+      }
+      expect(await tab.request({ action: 'subscribe', device_ids: [deviceRowId] })).toEqual({
+        type: 'subscribed',
+        device_ids: [deviceRowId],
+      });
+      expect(await tab.request({ action: 'unsubscribe', device_ids: [deviceRowId] })).toEqual({
+        type: 'subscribed',
+        device_ids: [],
+      });
+      // A reading now reaches the watching tab but not this one.
+      const device = await connectDevice();
+      const seen = liveReadings.length;
+      await device.publishAsync(
+        `devices/${deviceId}/pressure/state`,
+        JSON.stringify({ value: 7, timestamp: Date.now() / 1000 }),
+        { qos: 1 },
+      );
+      await expect.poll(() => liveReadings.length, { timeout: 10_000 }).toBeGreaterThan(seen);
+      device.end(true);
+      expect(tab.messages.filter((m) => m.type === 'events')).toEqual([]);
+    } finally {
+      tab.socket.close();
+    }
+  });
+
+  it('throttles a connection that sends too fast, and only that one', async () => {
+    const tab = await openSocket();
+    try {
+      const answers = tab.messages;
+      for (let i = 0; i < 100; i++) tab.socket.send(JSON.stringify({ action: 'ping' }));
+      await expect.poll(() => answers.length, { timeout: 30_000 }).toBe(100);
+      const throttled = answers.filter((m) => m.type === 'error' && m.error.code === 'throttled');
+      expect(throttled.length).toBeGreaterThan(0);
+      expect(throttled[0].retry_after_ms).toBeGreaterThan(0);
+      expect(answers.filter((m) => m.type === 'pong').length).toBeGreaterThanOrEqual(20);
+      // The other tabs of the tenant answer as usual.
+      expect(await elsewhere.request({ action: 'ping' })).toEqual({ type: 'pong' });
+    } finally {
+      tab.socket.close();
+    }
   });
 });

@@ -203,7 +203,8 @@ describe('through the auth function', () => {
     const refused = await signUp(source);
     expect(refused.status).toBe(429);
     expect(refused.body.error.code).toBe('too_many_attempts');
-    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(60);
+    // A minute from the third sign-up, less the time this machine took since.
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(30);
     expect((await signUp(unique('10.5.1'))).status).toBe(201);
   });
 

@@ -2,6 +2,8 @@ import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewayma
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { APP_ROLE } from '../shared/db/migrate.ts';
+import { PostgresLiveConnectionStore } from '../shared/live/adapters/postgres-live-connection-store.ts';
+import { LiveSubscriptions } from '../shared/live/domain/subscriptions.ts';
 import { LiveConnections } from '../shared/live/live-connections.ts';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
@@ -155,6 +157,11 @@ describe('row-level security at the database', () => {
     const theirsId = unique('conn');
     await live.connect(mineId, mine, 1);
     await live.connect(theirsId, theirs, 1);
+    // Both watch device 1; the other tenant's connection still gets nothing of this one.
+    const subscriptions = new LiveSubscriptions(new PostgresLiveConnectionStore(app));
+    for (const id of [mineId, theirsId]) {
+      await subscriptions.handle(id, { action: 'subscribe', deviceIds: [1] });
+    }
     const event = { type: 'status', device_id: 1, status: 'online', time: 'now' } as const;
     await live.publish(mine, () => [event]);
     expect(pushed.map((push) => push.ConnectionId)).toEqual([mineId]);

@@ -14,6 +14,8 @@ export interface AppContextValue {
   live: LiveState;
   /** Registers a listener for WebSocket events; returns the unsubscribe function. */
   onLive: (listener: LiveListener) => () => void;
+  /** Says which devices a page shows (null: the page is gone); only those are pushed. */
+  watchDevices: (page: symbol, deviceIds: readonly number[] | null) => void;
   signOut: (message?: string) => void;
 }
 
@@ -35,6 +37,15 @@ export function useLiveEvents(listener: LiveListener): void {
   const latest = useRef(listener);
   latest.current = listener;
   useEffect(() => onLive((events) => latest.current(events)), [onLive]);
+}
+
+/** Asks for live events of these devices while the calling page is mounted. */
+export function useWatchedDevices(deviceIds: readonly number[]): void {
+  const { watchDevices } = useApp();
+  const [page] = useState(() => Symbol('page'));
+  const key = deviceIds.join(',');
+  useEffect(() => watchDevices(page, deviceIds), [watchDevices, page, key]);
+  useEffect(() => () => watchDevices(page, null), [watchDevices, page]);
 }
 
 /** Re-renders every `ms`, so relative times ("12 s ago") stay true. */

@@ -14,17 +14,25 @@ const MAX_DELAY_MS = 30_000;
 // API Gateway drops a WebSocket after 10 idle minutes; a ping well before that keeps it.
 const PING_EVERY_MS = 4 * 60_000;
 
+// The platform's bound on the devices one connection watches.
+const MAX_WATCHED = 1000;
+
 /**
- * One WebSocket per signed-in tab, subscribed to every device of the tenant; pages filter
- * what they need. Reconnects with capped exponential backoff and jitter, so a restarted
- * API is not hit by every dashboard at the same instant.
+ * One WebSocket per signed-in tab, subscribed to the devices the open page shows (`watch`),
+ * so the platform pushes nothing else to it. Reconnects with capped exponential backoff and
+ * jitter, so a restarted API is not hit by every dashboard at the same instant, and says
+ * again what it watches on every new connection.
  */
 export class LiveConnection {
   #socket: WebSocket | null = null;
   #attempt = 0;
   #retryTimer: number | undefined;
   #pingTimer: number | undefined;
+  #resyncTimer: number | undefined;
   #stopped = false;
+  /** What the page wants, and what the open socket has been told. */
+  #wanted = new Set<number>();
+  #told = new Set<number>();
 
   constructor(private readonly options: LiveOptions) {}
 
@@ -33,9 +41,27 @@ export class LiveConnection {
     this.#open();
   }
 
+  /** The devices whose events this tab needs; sends only the difference to what it asked before. */
+  watch(deviceIds: Iterable<number>): void {
+    this.#wanted = new Set([...deviceIds].slice(0, MAX_WATCHED));
+    this.#sync();
+  }
+
+  #sync(): void {
+    const socket = this.#socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    const added = [...this.#wanted].filter((id) => !this.#told.has(id));
+    const removed = [...this.#told].filter((id) => !this.#wanted.has(id));
+    if (removed.length > 0)
+      socket.send(JSON.stringify({ action: 'unsubscribe', device_ids: removed }));
+    if (added.length > 0) socket.send(JSON.stringify({ action: 'subscribe', device_ids: added }));
+    this.#told = new Set(this.#wanted);
+  }
+
   stop(): void {
     this.#stopped = true;
     window.clearTimeout(this.#retryTimer);
+    window.clearTimeout(this.#resyncTimer);
     window.clearInterval(this.#pingTimer);
     const socket = this.#socket;
     this.#socket = null;
@@ -69,7 +95,9 @@ export class LiveConnection {
     this.#socket = socket;
     socket.onopen = () => {
       this.#attempt = 0;
-      socket.send(JSON.stringify({ action: 'subscribe', device_ids: null }));
+      // A new connection watches nothing yet.
+      this.#told = new Set();
+      this.#sync();
       this.#pingTimer = window.setInterval(() => {
         if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ action: 'ping' }));
       }, PING_EVERY_MS);
@@ -82,8 +110,22 @@ export class LiveConnection {
       } catch {
         return;
       }
-      const body = parsed as { type?: string; events?: LiveEvent[] };
+      const body = parsed as {
+        type?: string;
+        events?: LiveEvent[];
+        device_ids?: number[];
+        error?: { code?: string };
+        retry_after_ms?: number;
+      };
       if (body.type === 'events' && Array.isArray(body.events)) this.options.onEvents(body.events);
+      // The platform's answer is what it holds: a refused or throttled change is sent again.
+      if (body.type === 'subscribed' && Array.isArray(body.device_ids)) {
+        this.#told = new Set(body.device_ids);
+      }
+      if (body.type === 'error' && body.error?.code === 'throttled') {
+        window.clearTimeout(this.#resyncTimer);
+        this.#resyncTimer = window.setTimeout(() => this.#sync(), body.retry_after_ms ?? 1000);
+      }
     };
     socket.onclose = () => {
       window.clearInterval(this.#pingTimer);

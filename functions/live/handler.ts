@@ -4,18 +4,19 @@ import { AccountRefusal } from '../../shared/accounts/domain/refusal.ts';
 import { authenticator, logger } from '../../shared/composition.ts';
 import { HttpError } from '../../shared/http/errors.ts';
 import { databaseId } from '../../shared/http/schemas.ts';
-import { liveConnections } from '../../shared/live/composition.ts';
+import { liveConnections, liveSubscriptions } from '../../shared/live/composition.ts';
+import { type ClientMessage, MAX_WATCHED_DEVICES } from '../../shared/live/domain/subscriptions.ts';
 
 const sessions = authenticator();
 const connections = liveConnections();
+const subscriptions = liveSubscriptions();
 const log = logger().child({ function: 'live' });
 
+const deviceIds = z.array(databaseId).max(MAX_WATCHED_DEVICES);
 const clientMessage = z.discriminatedUnion('action', [
-  z.object({
-    action: z.literal('subscribe'),
-    device_ids: z.array(databaseId).max(1000).nullable().optional(),
-  }),
-  z.object({ action: z.literal('ping') }),
+  z.object({ action: z.literal('subscribe'), device_ids: deviceIds }).strict(),
+  z.object({ action: z.literal('unsubscribe'), device_ids: deviceIds }).strict(),
+  z.object({ action: z.literal('ping') }).strict(),
 ]);
 
 // $connect carries query parameters, which the v2 WebSocket event type leaves out.
@@ -23,10 +24,27 @@ type WebsocketEvent = APIGatewayProxyWebsocketEventV2 & {
   queryStringParameters?: Record<string, string | undefined>;
 };
 
+function parse(body: string | undefined): ClientMessage | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(body ?? '');
+  } catch {
+    return null;
+  }
+  const parsed = clientMessage.safeParse(json);
+  if (!parsed.success) return null;
+  const message = parsed.data;
+  return message.action === 'ping'
+    ? message
+    : { action: message.action, deviceIds: message.device_ids };
+}
+
 /**
  * WebSocket API: `$connect?token=<access token>` (browsers cannot set headers on a
- * WebSocket), then `{"action":"subscribe","device_ids":[...]}` to narrow the stream, and
- * `{"type":"events","events":[...]}` pushed by ingestion.
+ * WebSocket); then `{"action":"subscribe"|"unsubscribe","device_ids":[...]}` says which
+ * devices the tab shows (none at first: it receives nothing until it subscribes), and
+ * `{"type":"events","events":[...]}` is pushed by ingestion for those devices only. Each
+ * connection's messages are throttled; `{"action":"ping"}` keeps an idle connection open.
  */
 export async function handler(event: WebsocketEvent): Promise<APIGatewayProxyResultV2> {
   const { connectionId, routeKey } = event.requestContext;
@@ -46,28 +64,8 @@ export async function handler(event: WebsocketEvent): Promise<APIGatewayProxyRes
     await connections.disconnect(connectionId);
     return { statusCode: 200, body: '' };
   }
-  let parsed: ReturnType<typeof clientMessage.safeParse>;
-  try {
-    parsed = clientMessage.safeParse(JSON.parse(event.body ?? ''));
-  } catch {
-    parsed = clientMessage.safeParse(undefined);
-  }
-  if (!parsed.success) {
-    await connections.send(connectionId, {
-      type: 'error',
-      error: {
-        code: 'invalid_message',
-        message: 'Send {"action":"subscribe","device_ids":[...]} or {"action":"ping"}',
-      },
-    });
-    return { statusCode: 200, body: '' };
-  }
-  if (parsed.data.action === 'ping') {
-    await connections.send(connectionId, { type: 'pong' });
-  } else {
-    const deviceIds = parsed.data.device_ids ?? null;
-    await connections.subscribe(connectionId, deviceIds);
-    await connections.send(connectionId, { type: 'subscribed', device_ids: deviceIds });
-  }
+  const reply = await subscriptions.handle(connectionId, parse(event.body));
+  // null: a connection this platform does not know (gone, or its session ended).
+  if (reply) await connections.send(connectionId, reply);
   return { statusCode: 200, body: '' };
 }

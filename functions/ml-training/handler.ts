@@ -12,7 +12,11 @@ export async function handler(_event: ScheduledEvent) {
   const outcome = await anomalies.trainDue(config().ml.retrainDays, 25);
   emitMetrics(
     metrics,
-    { ModelsTrained: outcome.trained, ModelTrainingFailures: outcome.failed },
+    {
+      ModelsTrained: outcome.trained,
+      ModelsRejected: outcome.rejected,
+      ModelTrainingFailures: outcome.failed,
+    },
     { fields: outcome },
   );
   return outcome;

@@ -71,6 +71,7 @@ export async function startInfluxdb(options: StartInfluxdbOptions): Promise<Runn
       command: influxd,
       args: ['-config', configFile],
       logFile,
+      pidFile: path.join(dataDir, 'server.pid'),
       ready: () => answersPing(url),
       timeoutMs: 30_000,
       cancelled: options.cancelled,

@@ -14,6 +14,27 @@ export const ADMIN_USERNAME = 'admin';
 export const PLATFORM_USERNAME = 'easysmart-platform';
 const PLATFORM_ROLE = 'easysmart-platform';
 
+/**
+ * When the broker writes its in-memory state (sessions, subscriptions, retained and queued
+ * messages) to its persistence file. Mosquitto 2.0 has no write-ahead log: whatever it
+ * acknowledged after its last save is gone if it is killed.
+ */
+export interface BrokerAutosave {
+  /** true: save after `interval` changes (queued messages, subscriptions, retained messages); false: every `interval` seconds. */
+  onChanges: boolean;
+  interval: number;
+}
+
+/**
+ * Saved every second, so a broker crash loses no acknowledged QoS 1 message it has held for
+ * a second or more, such as a backlog queued for the rules stage while that was down (every
+ * 30 s, as before, a crash lost up to 30 s of backlog). Saving after every queued message
+ * would close the last second too, but each save writes and fsyncs the whole state, which
+ * holds the broker to a few hundred messages a second (`npm run bench:broker`,
+ * bench/README.md); Mosquitto 2.0 cannot save a message before acknowledging it.
+ */
+export const BROKER_AUTOSAVE: BrokerAutosave = { onChanges: false, interval: 1 };
+
 export interface StartMosquittoOptions {
   /** Stops waiting for the server to come up (the stack is shutting down). */
   cancelled?: AbortSignal;
@@ -21,6 +42,8 @@ export interface StartMosquittoOptions {
   dataDir: string;
   port?: number;
   host?: string;
+  /** BROKER_AUTOSAVE unless a benchmark compares another setting. */
+  autosave?: BrokerAutosave;
 }
 
 export interface MqttCredentials {
@@ -80,6 +103,7 @@ function brokerConfig(options: {
   port: number;
   plugin: string;
   stateDir: string;
+  autosave: BrokerAutosave;
 }): string {
   return `# Written by the EasySmart local stack at every start; edits are overwritten.
 listener ${options.port} ${options.host}
@@ -88,7 +112,8 @@ plugin ${options.plugin}
 plugin_opt_config_file ${path.join(options.stateDir, 'dynsec.json')}
 persistence true
 persistence_location ${options.stateDir}/
-autosave_interval 30
+autosave_on_changes ${options.autosave.onChanges}
+autosave_interval ${options.autosave.interval}
 # The rules emulator's persistent session must not lose what arrives while it is down.
 max_queued_messages 1000000
 # AWS IoT Core refuses payloads over 128 KB; the broker refuses such packets here too (it
@@ -166,7 +191,10 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
       await chown(path.join(stateDir, file), brokerUser.uid, brokerUser.gid);
     }
   }
-  await writeFile(configFile, brokerConfig({ host, port, plugin, stateDir }));
+  await writeFile(
+    configFile,
+    brokerConfig({ host, port, plugin, stateDir, autosave: options.autosave ?? BROKER_AUTOSAVE }),
+  );
 
   let server: ManagedProcess | undefined;
   const start = async () => {
@@ -176,6 +204,11 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
       command: mosquitto,
       args: ['-c', configFile],
       logFile,
+      pidFile: path.join(dataDir, 'server.pid'),
+      // As root, started as its own user rather than left to drop to it: a user change
+      // would clear the kernel's parent-death signal that stops it with the stack.
+      uid: brokerUser?.uid,
+      gid: brokerUser?.gid,
       ready: () => canConnect(url, admin),
       timeoutMs: 20_000,
       cancelled: options.cancelled,

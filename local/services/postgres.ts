@@ -157,6 +157,7 @@ export async function startPostgres(options: StartPostgresOptions): Promise<Runn
       'max_connections=200',
     ],
     logFile,
+    pidFile: path.join(dataDir, 'server.pid'),
     // SIGINT is PostgreSQL's "fast shutdown": it rolls back open sessions instead of
     // waiting for clients (a test's pool) to disconnect.
     stopSignal: 'SIGINT',

@@ -1,6 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import {
+  createWriteStream,
+  existsSync,
+  readFileSync,
+  rmSync,
+  type WriteStream,
+  writeFileSync,
+} from 'node:fs';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -129,6 +136,78 @@ function trackChild(child: ChildProcess): void {
   child.once('exit', () => liveChildren.delete(child));
 }
 
+/** When the kernel started `pid` (clock ticks since boot; Linux), undefined if it is gone. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name's closing parenthesis: state is field 3, starttime 22.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a pid file records: the server and the supervisor it belongs to, each with its start. */
+interface PidRecord {
+  pid: number;
+  startTime: string;
+  owner: { pid: number; startTime: string };
+  command: string;
+}
+
+const isAliveAs = (pid: number, startTime: string) => processStartTime(pid) === startTime;
+
+/**
+ * Stops the server a pid file names if the process that started it is gone (killed outright,
+ * so it could not stop its servers) and the server still runs. The start times make sure a
+ * reused pid is never taken for ours. Throws when the owner is still running: then the data
+ * directory belongs to a live stack. Resolves with the pid it stopped, if any.
+ */
+export async function reapStaleServer(pidFile: string): Promise<number | undefined> {
+  let record: PidRecord;
+  try {
+    record = JSON.parse(readFileSync(pidFile, 'utf8')) as PidRecord;
+  } catch {
+    return undefined;
+  }
+  if (record.owner.pid !== process.pid && isAliveAs(record.owner.pid, record.owner.startTime)) {
+    throw new Error(
+      `${path.dirname(pidFile)} is in use by process ${record.owner.pid}, which is still running: stop it first or use another LOCAL_DATA_DIR`,
+    );
+  }
+  let stopped: number | undefined;
+  if (isAliveAs(record.pid, record.startTime)) {
+    stopped = record.pid;
+    // SIGTERM lets the broker save its queue; SIGCONT wakes a stopped server to act on it.
+    for (const signal of ['SIGTERM', 'SIGCONT'] as const) process.kill(record.pid, signal);
+    await waitUntil(
+      `stale ${record.command} (pid ${record.pid}) to exit`,
+      async () => !isAliveAs(record.pid, record.startTime),
+      { timeoutMs: 10_000, intervalMs: 50 },
+    ).catch(() => process.kill(record.pid, 'SIGKILL'));
+    await waitUntil(
+      `stale ${record.command} (pid ${record.pid}) to be killed`,
+      async () => !isAliveAs(record.pid, record.startTime),
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
+  }
+  await rm(pidFile, { force: true });
+  return stopped;
+}
+
+/**
+ * `setpriv --pdeathsig` (util-linux, on every Debian and Ubuntu): the command it runs gets
+ * `signal` from the kernel when this process dies, however it dies, so a supervisor killed
+ * outright takes its servers with it. Node has no prctl(PR_SET_PDEATHSIG) of its own.
+ */
+const setpriv = (() => {
+  if (process.platform !== 'linux') return undefined;
+  for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+})();
+
 export interface ManagedProcessOptions {
   /** Short name used in messages. */
   name: string;
@@ -144,6 +223,12 @@ export interface ManagedProcessOptions {
   stopSignal?: NodeJS.Signals;
   /** Also receives each line of output, e.g. to echo it with a prefix. */
   onOutputLine?: (line: string) => void;
+  /**
+   * Records the server here (see `reapStaleServer`) and has the kernel send it `stopSignal`
+   * if this process dies without stopping it. The command must not change its user itself:
+   * that clears the kernel's parent-death signal (start it as that user instead).
+   */
+  pidFile?: string;
 }
 
 export interface ManagedProcess {
@@ -158,7 +243,15 @@ export interface ManagedProcess {
 
 export function spawnManaged(options: ManagedProcessOptions): ManagedProcess {
   const log: WriteStream = createWriteStream(options.logFile, { flags: 'a' });
-  const child = spawn(options.command, options.args, {
+  const stopSignal = options.stopSignal ?? 'SIGTERM';
+  const [command, args] =
+    options.pidFile && setpriv
+      ? [
+          setpriv,
+          ['--pdeathsig', stopSignal.replace(/^SIG/, ''), '--', options.command, ...options.args],
+        ]
+      : [options.command, options.args];
+  const child = spawn(command, args, {
     cwd: options.cwd,
     env: options.env,
     uid: options.uid,
@@ -180,6 +273,25 @@ export function spawnManaged(options: ManagedProcessOptions): ManagedProcess {
     }
   }
   trackChild(child);
+  const pidFile = options.pidFile;
+  const startTime = child.pid ? processStartTime(child.pid) : undefined;
+  if (pidFile && child.pid && startTime) {
+    const record: PidRecord = {
+      pid: child.pid,
+      startTime,
+      owner: { pid: process.pid, startTime: processStartTime(process.pid) ?? '' },
+      command: options.name,
+    };
+    writeFileSync(pidFile, `${JSON.stringify(record)}\n`);
+    child.once('exit', () => {
+      // Unless a newer start of the same server has written its own record there meanwhile.
+      try {
+        if (readFileSync(pidFile, 'utf8').includes(`"pid":${record.pid},`)) rmSync(pidFile);
+      } catch {
+        // Already gone with its data directory.
+      }
+    });
+  }
 
   let stopping = false;
   let exitDescription: string | undefined;
@@ -213,7 +325,7 @@ export function spawnManaged(options: ManagedProcessOptions): ManagedProcess {
     async stop(timeoutMs = 10_000) {
       stopping = true;
       if (exitDescription !== undefined) return;
-      child.kill(options.stopSignal ?? 'SIGTERM');
+      child.kill(stopSignal);
       const escalation = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       await exited;
       clearTimeout(escalation);

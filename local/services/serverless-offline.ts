@@ -90,6 +90,7 @@ export async function startServerlessOffline(
       SLS_INTERACTIVE_SETUP_DISABLE: '1',
     },
     logFile,
+    pidFile: path.join(workDir, 'server.pid'),
     stopSignal: 'SIGINT',
     onOutputLine: (line) => {
       recentLines.push(line);

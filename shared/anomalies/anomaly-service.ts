@@ -4,6 +4,7 @@ import { inTenantTransaction } from '../db/postgres.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { TrainedModel } from '../ml/model.ts';
+import { trainAndJudge } from '../ml/quality-gate.ts';
 import type { HistoryPoint } from '../ml/training.ts';
 import { type TierRow, tiersOf } from '../timeseries/adapters/postgres-tenant-storage.ts';
 import type { PredictionStore } from '../timeseries/prediction-store.ts';
@@ -21,12 +22,14 @@ export interface ModelSummary {
   threshold: number;
   training_points: number;
   metrics: Record<string, unknown>;
-  status: 'active' | 'superseded';
+  status: 'active' | 'superseded' | 'rejected';
+  /** Why the quality gate rejected the model; null otherwise. */
+  status_reason: string | null;
   trained_at: string;
 }
 
 const MODEL_COLUMNS = `id, device_id, entity_id, kind, version, threshold, training_points, metrics, status,
-  to_json(trained_at) #>> '{}' AS trained_at`;
+  status_reason, to_json(trained_at) #>> '{}' AS trained_at`;
 
 /** Trains a model from history; throws `TrainingDataError` when the data cannot teach one. */
 export type Train = (history: HistoryPoint[]) => Promise<TrainedModel>;
@@ -105,7 +108,10 @@ export class AnomalyService {
     });
   }
 
-  /** Trains the entity's model now (Industrial only) and makes it the active one. */
+  /**
+   * Trains the entity's model now (Industrial only). It becomes the active one if it passes
+   * the quality gate; otherwise it is recorded as rejected and the entity keeps its model.
+   */
   async trainOnRequest(
     caller: Caller,
     deviceRowId: number,
@@ -128,7 +134,7 @@ export class AnomalyService {
       physical_id: string;
       entity_id: string;
     }>('SELECT * FROM ml_training_candidates($1, $2)', [maxAgeDays, maxModels]);
-    const outcome = { trained: 0, skipped: 0, failed: 0 };
+    const outcome = { trained: 0, rejected: 0, skipped: 0, failed: 0 };
     for (const candidate of rows) {
       try {
         const device = await this.#device(
@@ -136,8 +142,14 @@ export class AnomalyService {
           candidate.device_id,
           candidate.entity_id,
         );
-        await this.#train(candidate.tenant_id, candidate.device_id, device, candidate.entity_id);
-        outcome.trained += 1;
+        const model = await this.#train(
+          candidate.tenant_id,
+          candidate.device_id,
+          device,
+          candidate.entity_id,
+        );
+        if (model.status === 'rejected') outcome.rejected += 1;
+        else outcome.trained += 1;
       } catch (error) {
         if (error instanceof HttpError && error.code === 'training_failed') {
           outcome.skipped += 1;
@@ -176,9 +188,9 @@ export class AnomalyService {
     entityId: string,
   ): Promise<ModelSummary> {
     const history = await this.#history(tenantId, device, entityId);
-    let model: TrainedModel;
+    let trained: Awaited<ReturnType<typeof trainAndJudge>>;
     try {
-      model = await this.train(history);
+      trained = await trainAndJudge(history, this.train);
     } catch (error) {
       if ((error as Error).name === 'TrainingDataError') {
         throw new HttpError(
@@ -192,17 +204,23 @@ export class AnomalyService {
       }
       throw error;
     }
+    const { model, verdict } = trained;
+    const status = verdict.accepted ? 'active' : 'rejected';
+    const metrics = { ...model.metrics, heldBack: verdict.metrics };
     const storageKey = `tenant-${tenantId}/device-${deviceRowId}/${entityId}/${model.version}`;
     await this.models.save(storageKey, model);
     const summary = await inTenantTransaction(this.pool, tenantId, async (client) => {
-      await client.query(
-        `UPDATE ml_models SET status = 'superseded' WHERE device_id = $1 AND entity_id = $2 AND status = 'active'`,
-        [deviceRowId, entityId],
-      );
+      // A rejected model leaves the active one (or the basic signals) in place.
+      if (verdict.accepted) {
+        await client.query(
+          `UPDATE ml_models SET status = 'superseded' WHERE device_id = $1 AND entity_id = $2 AND status = 'active'`,
+          [deviceRowId, entityId],
+        );
+      }
       const { rows } = await client.query<ModelSummary>(
         `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
-                                training_points, metrics, trained_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                training_points, metrics, trained_at, status, status_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          RETURNING ${MODEL_COLUMNS}`,
         [
           tenantId,
@@ -213,17 +231,20 @@ export class AnomalyService {
           storageKey,
           model.threshold,
           model.metrics.trainingPoints,
-          JSON.stringify(model.metrics),
+          JSON.stringify(metrics),
           model.trainedAt,
+          status,
+          verdict.reason,
         ],
       );
       return rows[0] as ModelSummary;
     });
-    this.logger.info('model trained', {
+    this.logger.info(verdict.accepted ? 'model trained' : 'model rejected by the quality gate', {
       tenantId,
       deviceId: device.device_id,
       entityId,
       version: model.version,
+      reason: verdict.reason,
       points: model.metrics.trainingPoints,
       durationMs: model.metrics.durationMs,
     });

@@ -159,7 +159,9 @@ const model = z.looseObject({
   threshold: z.number(),
   training_points: z.number().int(),
   metrics: z.record(z.string(), z.unknown()),
-  status: z.enum(['active', 'superseded']),
+  /** `rejected`: it did not beat the naive forecasts on held-back readings and never scored. */
+  status: z.enum(['active', 'superseded', 'rejected']),
+  status_reason: z.string().nullable(),
   trained_at: isoTime,
 });
 
@@ -411,12 +413,17 @@ export const operations: Record<string, Operation> = {
     success: { status: 200, description: 'Models', schema: z.object({ models: z.array(model) }) },
   },
   'POST /api/ml/models': {
-    summary: "Train an entity's model now (plans with custom models)",
+    summary: "Train an entity's model now (plans with custom models), through the quality gate",
     tag: 'ml',
     access: 'write',
     body: trainModelBody,
     example: { device_id: 1, entity_id: 'temperature' },
-    success: { status: 201, description: 'The new model', schema: z.object({ model }) },
+    success: {
+      status: 201,
+      description:
+        "The new model: active, or rejected (with status_reason and the held-back metrics) when it does not forecast held-back readings better than repeating the last value or yesterday's value; a rejected model leaves the previous one active",
+      schema: z.object({ model }),
+    },
     errors: [404, 422],
   },
   'GET /api/openapi.json': {

@@ -1,6 +1,8 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { databasePool, once } from '../composition.ts';
 import { config, required } from '../config.ts';
+import { PostgresLiveConnectionStore } from './adapters/postgres-live-connection-store.ts';
+import { LiveSubscriptions } from './domain/subscriptions.ts';
 import { LiveConnections } from './live-connections.ts';
 
 export const liveConnections = once(() => {
@@ -13,3 +15,7 @@ export const liveConnections = once(() => {
     }),
   );
 });
+
+export const liveSubscriptions = once(
+  () => new LiveSubscriptions(new PostgresLiveConnectionStore(databasePool())),
+);

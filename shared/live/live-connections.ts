@@ -28,19 +28,6 @@ export class LiveConnections implements LivePublisher {
     );
   }
 
-  /** Narrows what a connection receives; `null` means every device of the tenant. */
-  async subscribe(connectionId: string, deviceIds: number[] | null): Promise<boolean> {
-    const tenantId = await this.#tenantOf(connectionId);
-    if (tenantId === null) return false;
-    await inTenantTransaction(this.pool, tenantId, (client) =>
-      client.query(`UPDATE ws_connections SET device_ids = $2 WHERE connection_id = $1`, [
-        connectionId,
-        deviceIds,
-      ]),
-    );
-    return true;
-  }
-
   async disconnect(connectionId: string): Promise<void> {
     const tenantId = await this.#tenantOf(connectionId);
     if (tenantId === null) return;
@@ -63,7 +50,7 @@ export class LiveConnections implements LivePublisher {
     // AWS, every message), nearly always to find nobody connected.
     const { rows: connections } = await this.pool.query<{
       connection_id: string;
-      device_ids: number[] | null;
+      device_ids: number[];
     }>('SELECT connection_id, device_ids FROM tenant_ws_connections($1)', [tenantId]);
     if (connections.length === 0) return;
     const events = pending();
@@ -71,8 +58,9 @@ export class LiveConnections implements LivePublisher {
     const gone: string[] = [];
     await Promise.all(
       connections.map(async (connection) => {
-        const watched = connection.device_ids ? new Set(connection.device_ids) : null;
-        const relevant = watched ? events.filter((event) => watched.has(event.device_id)) : events;
+        // Each dashboard tab gets only the devices it subscribed to (shared/live/domain).
+        const watched = new Set(connection.device_ids);
+        const relevant = events.filter((event) => watched.has(event.device_id));
         if (relevant.length === 0) return;
         try {
           await this.send(connection.connection_id, { type: 'events', events: relevant });

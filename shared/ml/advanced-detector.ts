@@ -11,15 +11,19 @@ import type { Forecaster } from './model.ts';
 import { newTail, type TailConfig, type TailState, tailSurprise, updateTail } from './stats.ts';
 
 /**
- * The advanced (Industrial plan) detector: the basic ensemble plus the forecast error of the
- * entity's trained model. The forecast error is standardised by the model's own training
- * residuals, so "unusual" means unusual for this entity, and then tail-calibrated online
- * like the basic statistics, so a model that drifts out of date degrades to basic-like
- * behaviour instead of alarming forever.
+ * The advanced (Industrial plan) detector: the basic ensemble, plus the forecast error of the
+ * entity's trained model (when it passed the quality gate), plus the entity's range. The
+ * forecast error is standardised by the model's own training residuals, so "unusual" means
+ * unusual for this entity, and then tail-calibrated online like the basic statistics, so a
+ * model that drifts out of date degrades to basic-like behaviour instead of alarming
+ * forever. The range is every value the entity has shown (its training history included): a
+ * reading clearly outside it is alarming by itself, however the statistics of the recent
+ * past are spread (the "spatial anomaly" of Numenta's HTM detector).
  */
 
 export const MODEL_FEATURES = ['forecast', 'forecastShift'] as const;
 export type ModelFeature = (typeof MODEL_FEATURES)[number];
+export type AdvancedFeature = BasicFeature | ModelFeature | 'range';
 
 export interface AdvancedConfig {
   basic: BasicConfig;
@@ -30,6 +34,10 @@ export interface AdvancedConfig {
   modelWeight: number;
   /** Recent readings kept for the model's input window. */
   recentCapacity: number;
+  /** A reading beyond the range by this fraction of its width is out of range. */
+  rangeMargin: number;
+  /** Surprise (nats) of an out-of-range reading: enough to alarm on its own. */
+  rangeSurprise: number;
 }
 
 export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
@@ -38,7 +46,17 @@ export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
   shiftAlpha: 0.1,
   modelWeight: 1,
   recentCapacity: 64,
+  // Numenta's HTM detector uses the same 5% tolerance.
+  rangeMargin: 0.05,
+  rangeSurprise: 24,
 };
+
+/** The lowest and highest value seen, and over how many readings. */
+export interface RangeState {
+  min: number;
+  max: number;
+  count: number;
+}
 
 export interface AdvancedState {
   basic: BasicState;
@@ -48,6 +66,11 @@ export interface AdvancedState {
   forecastTail: TailState;
   shiftTail: TailState;
   residualFast: number;
+  range: RangeState;
+}
+
+export function newRange(): RangeState {
+  return { min: 0, max: 0, count: 0 };
 }
 
 export function newAdvancedState(config: AdvancedConfig): AdvancedState {
@@ -58,7 +81,19 @@ export function newAdvancedState(config: AdvancedConfig): AdvancedState {
     forecastTail: newTail(config.tail),
     shiftTail: newTail(config.tail),
     residualFast: 0,
+    range: newRange(),
   };
+}
+
+function widenRange(range: RangeState, min: number, max: number, count: number): void {
+  if (range.count === 0) {
+    range.min = min;
+    range.max = max;
+  } else {
+    range.min = Math.min(range.min, min);
+    range.max = Math.max(range.max, max);
+  }
+  range.count = Math.min(1e9, range.count + count);
 }
 
 /**
@@ -80,13 +115,15 @@ export function attachModel(
   };
   state.shiftTail = newTail(config.tail);
   state.residualFast = 0;
+  // What the model was trained on is part of the entity's range, even if it was never scored.
+  if (model.range) widenRange(state.range, model.range.min, model.range.max, model.range.count);
 }
 
 const LN_ALL = Math.log(BASIC_FEATURES.length + MODEL_FEATURES.length);
 
 export interface AdvancedSignals {
   surprise: number;
-  features: Record<BasicFeature | ModelFeature, number>;
+  features: Record<AdvancedFeature, number>;
 }
 
 export function observeAdvanced(
@@ -97,10 +134,11 @@ export function observeAdvanced(
   value: number,
 ): AdvancedSignals {
   const basic = observeBasic(state.basic, config.basic, timeMs, value);
-  const features: Record<BasicFeature | ModelFeature, number> = {
+  const features: Record<AdvancedFeature, number> = {
     ...basic.features,
     forecast: 0,
     forecastShift: 0,
+    range: 0,
   };
   const model = forecaster?.model;
   const usable =
@@ -128,11 +166,18 @@ export function observeAdvanced(
     updateTail(state.shiftTail, config.tail, Math.min(shift, 1e6));
     state.residualFast = Math.max(-1e6, Math.min(1e6, fast));
     let best = 0;
-    for (const key of Object.keys(features) as Array<keyof typeof features>) {
-      best = Math.max(best, features[key]);
-    }
+    for (const key of [...BASIC_FEATURES, ...MODEL_FEATURES]) best = Math.max(best, features[key]);
     surprise = Math.max(0, best - LN_ALL);
   }
+  const range = state.range;
+  if (range.count >= config.basic.warmup && range.max > range.min) {
+    const margin = config.rangeMargin * (range.max - range.min);
+    if (value > range.max + margin || value < range.min - margin) {
+      features.range = config.rangeSurprise;
+      surprise = Math.max(surprise, config.rangeSurprise);
+    }
+  }
+  widenRange(range, value, value, 1);
   state.recent.push(value);
   // Kept even without a model, so a newly trained model scores from its first reading.
   const keep = Math.max(model?.windowSize ?? 0, config.recentCapacity);

@@ -4,6 +4,7 @@ import {
   attachModel,
   DEFAULT_ADVANCED_CONFIG,
   newAdvancedState,
+  newRange,
   observeAdvanced,
 } from './advanced-detector.ts';
 import {
@@ -55,7 +56,9 @@ export interface AdvancedAnomalyDetector extends AnomalyDetector {
 }
 
 export const BASIC_DETECTOR = { name: 'easysmart-basic', version: '1.0.0' } as const;
-export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.0.0' } as const;
+export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.1.0' } as const;
+/** Advanced states this version continues from: 1.0.0 had no range yet. */
+const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0'];
 
 export interface BasicDetectorState {
   kind: 'basic';
@@ -212,22 +215,38 @@ export function restoreDetector(
     return new BasicDetector(structuredClone(state), options.basicConfig ?? DEFAULT_BASIC_CONFIG);
   }
   if (kind === 'advanced') {
-    if (version !== ADVANCED_DETECTOR.version) {
+    const upgrade = UPGRADABLE_ADVANCED_VERSIONS.includes(String(version));
+    if (version !== ADVANCED_DETECTOR.version && !upgrade) {
       throw new DetectorStateError(
         `advanced detector state version ${String(version)} is not ${ADVANCED_DETECTOR.version}`,
       );
     }
-    const advanced = state as AdvancedState | undefined;
+    const advanced = structuredClone(state) as AdvancedState | undefined;
     if (!advanced || !isBasicState(advanced.basic) || !Array.isArray(advanced.recent)) {
       throw new DetectorStateError('advanced detector state is malformed');
     }
+    if (upgrade) {
+      // The statistics carry over; the range starts from the model's training range if the
+      // state was scoring with that model, and otherwise from the readings to come.
+      advanced.range = newRange();
+      const range = options.model?.range;
+      if (range && advanced.modelVersion === options.model?.version) advanced.range = { ...range };
+    }
+    if (!isRange(advanced.range))
+      throw new DetectorStateError('advanced detector state is malformed');
     return new AdvancedDetector(
-      structuredClone(advanced),
+      advanced,
       options.advancedConfig ?? DEFAULT_ADVANCED_CONFIG,
       options.model ?? null,
     );
   }
   throw new DetectorStateError(`unknown detector kind ${String(kind)}`);
+}
+
+function isRange(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return typeof r.min === 'number' && typeof r.max === 'number' && typeof r.count === 'number';
 }
 
 function isBasicState(value: unknown): value is BasicState {

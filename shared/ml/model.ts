@@ -25,6 +25,8 @@ export const trainedModelSchema = z.object({
   normalisation: z.object({ mean: finite, std: finite.refine((s) => s > 0, 'must be > 0') }),
   /** Distribution of the training forecast residuals, in normalised units. */
   residual: z.object({ mean: finite, std: finite.refine((s) => s > 0, 'must be > 0') }),
+  /** The lowest and highest training value (absent in models trained before it was kept). */
+  range: z.object({ min: finite, max: finite, count: z.number().int().min(1) }).optional(),
   /** |standardised residual| above which a reading is in the tail, with the tail's mean excess. */
   threshold: finite,
   tailExcess: finite,

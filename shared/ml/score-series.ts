@@ -1,5 +1,6 @@
 import { createAdvancedDetector, createDetector, type DetectorKind } from './detector.ts';
 import type { TrainedModel } from './model.ts';
+import { type GateVerdict, trainAndJudge } from './quality-gate.ts';
 import {
   type HistoryPoint,
   TrainingDataError,
@@ -16,8 +17,10 @@ import {
 
 export interface SeriesScores {
   scores: number[];
-  /** The model the advanced detector trained, when it could train one. */
+  /** The model the advanced detector trained, when it could train one (even if rejected). */
   model: TrainedModel | null;
+  /** The quality gate's verdict on that model. */
+  verdict: GateVerdict | null;
   /** Why no model was trained, when training was refused. */
   trainingError: TrainingDataError | null;
   trainingMs: number;
@@ -44,6 +47,7 @@ export async function scoreSeries(
     return {
       scores,
       model: null,
+      verdict: null,
       trainingError: null,
       trainingMs: 0,
       scoringMs: performance.now() - started,
@@ -52,6 +56,7 @@ export async function scoreSeries(
   const d = createAdvancedDetector(null);
   const trainAt = trainingLength(points.length);
   let model: TrainedModel | null = null;
+  let verdict: GateVerdict | null = null;
   let trainingError: TrainingDataError | null = null;
   let trainingMs = 0;
   let scoringMs = 0;
@@ -61,8 +66,10 @@ export async function scoreSeries(
       scoringMs += performance.now() - started;
       const trainStarted = performance.now();
       try {
-        model = await trainModel(points.slice(0, trainAt), training);
-        d.useModel(model);
+        ({ model, verdict } = await trainAndJudge(points.slice(0, trainAt), (history) =>
+          trainModel(history, training),
+        ));
+        if (verdict.accepted) d.useModel(model);
       } catch (error) {
         if (!(error instanceof TrainingDataError)) throw error;
         trainingError = error;
@@ -74,5 +81,5 @@ export async function scoreSeries(
     scores[i] = d.score(p.timeMs, p.value).score;
   }
   scoringMs += performance.now() - started;
-  return { scores, model, trainingError, trainingMs, scoringMs };
+  return { scores, model, verdict, trainingError, trainingMs, scoringMs };
 }

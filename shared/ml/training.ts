@@ -235,6 +235,11 @@ export async function trainModel(
     windowSize,
     normalisation,
     residual: { mean: 0, std: 1 },
+    range: {
+      min: values.reduce((a, b) => Math.min(a, b)),
+      max: values.reduce((a, b) => Math.max(a, b)),
+      count: values.length,
+    },
     threshold: 0,
     tailExcess: 1,
     layers,

@@ -18,9 +18,9 @@
  * - "Thing policy variables" (thing-policy-variables): with non-exclusive thing association
  *   the thing name is taken from the client id, which must exactly match a thing attached
  *   to the presented certificate; `iot:Connection.Thing.IsAttached` says whether it is.
- * - IAM "Policy evaluation logic" and "IAM policy elements: Variables and tags": an explicit
- *   Deny wins over any Allow, no Allow means deny; a variable AWS cannot resolve makes the
- *   statement that holds it not apply.
+ * - IAM "The difference between explicit and implicit denies" and "IAM policy elements:
+ *   Variables and tags": an explicit Deny wins over any Allow, no Allow means deny; a
+ *   variable AWS cannot resolve makes the statement that holds it not apply.
  *
  * Anything in a policy this evaluator does not model (NotAction, NotResource, an unknown
  * condition operator or variable) throws instead of guessing.

@@ -23,6 +23,9 @@ export interface LocalStack {
   exited: Promise<number | null>;
   /** What the supervisor wrote to `<data>/stack.json` (internal endpoints and accounts). */
   details(): Promise<{
+    /** The supervisor's process (the one running local/start.ts). */
+    pid: number;
+    influxUrl: string;
     websocketUrl: string;
     lambdaEndpoint: string;
     mqttPlatform: { username: string; password: string };

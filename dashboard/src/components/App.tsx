@@ -88,6 +88,15 @@ export function App({ config }: { config: RuntimeConfig }) {
     if (session) loadProfile();
   }, [session?.token, loadProfile]);
 
+  const watched = useRef(new Map<symbol, readonly number[]>());
+  const connectionRef = useRef<LiveConnection | null>(null);
+  const allWatched = () => new Set([...watched.current.values()].flat());
+  const watchDevices = useCallback((page: symbol, deviceIds: readonly number[] | null) => {
+    if (deviceIds) watched.current.set(page, deviceIds);
+    else watched.current.delete(page);
+    connectionRef.current?.watch(allWatched());
+  }, []);
+
   useEffect(() => {
     if (!session || !config.wsUrl) return;
     const connection = new LiveConnection({
@@ -98,6 +107,8 @@ export function App({ config }: { config: RuntimeConfig }) {
         for (const listener of listeners.current) listener(events);
       },
     });
+    connectionRef.current = connection;
+    connection.watch(allWatched());
     connection.start();
     const wake = () => {
       if (document.visibilityState === 'visible') connection.nudge();
@@ -107,6 +118,7 @@ export function App({ config }: { config: RuntimeConfig }) {
     return () => {
       document.removeEventListener('visibilitychange', wake);
       window.removeEventListener('online', wake);
+      connectionRef.current = null;
       connection.stop();
     };
   }, [session?.token, config.wsUrl]);
@@ -146,7 +158,7 @@ export function App({ config }: { config: RuntimeConfig }) {
     );
   }
 
-  const context: AppContextValue = { config, api, profile, live, onLive, signOut };
+  const context: AppContextValue = { config, api, profile, live, onLive, watchDevices, signOut };
   return (
     <AppContext.Provider value={context}>
       <Shell route={route}>

@@ -1,6 +1,13 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, describeError } from '../api.ts';
-import { mayWrite, useApp, useInterval, useLiveEvents, useNow } from '../context.ts';
+import {
+  mayWrite,
+  useApp,
+  useInterval,
+  useLiveEvents,
+  useNow,
+  useWatchedDevices,
+} from '../context.ts';
 import { absoluteTime, formatValue, relativeTime } from '../format.ts';
 import { applyToDevice, applyToEntities } from '../live-state.ts';
 import { DEFAULT_RANGE, describeSource, type HistoryRange, RANGES } from '../ranges.ts';
@@ -140,6 +147,7 @@ export function DevicePage({ id }: { id: number }) {
   }, [loadAnomalies, history.range.key]);
 
   useInterval(() => void loadDevice(), POLL_MS, live !== 'open');
+  useWatchedDevices([id]);
 
   useLiveEvents((events) => {
     const mine = events.filter((event) => event.device_id === id);

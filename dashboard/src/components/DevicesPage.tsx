@@ -1,6 +1,13 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { describeError } from '../api.ts';
-import { mayWrite, useApp, useInterval, useLiveEvents, useNow } from '../context.ts';
+import {
+  mayWrite,
+  useApp,
+  useInterval,
+  useLiveEvents,
+  useNow,
+  useWatchedDevices,
+} from '../context.ts';
 import { formatValue } from '../format.ts';
 import { applyToDevice, applyToEntities, ENTITY_ORDER, eachLimited } from '../live-state.ts';
 import { href } from '../router.ts';
@@ -10,6 +17,8 @@ import { EmptyState, ErrorPanel, LastSeen, Loading, Notice, StatusBadge } from '
 
 const MAX_VALUES_ON_CARD = 6;
 const POLL_MS = 15_000;
+// Live events come only for the devices shown; one registered elsewhere is found by this.
+const NEW_DEVICES_MS = 60_000;
 
 export function DevicesPage() {
   const { api, profile, live } = useApp();
@@ -77,6 +86,20 @@ export function DevicesPage() {
   }, [load]);
 
   useInterval(() => void load(), POLL_MS, live !== 'open');
+
+  useWatchedDevices(devices?.map((device) => device.id) ?? []);
+  useInterval(
+    () =>
+      void api.devices().then(
+        (list) => {
+          const known = new Set(devicesRef.current?.map((device) => device.id));
+          if (list.some((device) => !known.has(device.id))) void load();
+        },
+        () => {},
+      ),
+    NEW_DEVICES_MS,
+    live === 'open',
+  );
 
   useLiveEvents((events) => {
     const current = devicesRef.current;
