@@ -11,12 +11,15 @@ const metrics = { logger: logger().child({ function: 'timeseries' }), stage: con
  * crash left) and downgraded tenants' purges, within what is left of the run.
  */
 export async function handler(_event: ScheduledEvent) {
-  const rollups = await rollupService().run();
+  const { failures, ...rollups } = await rollupService().run();
+  for (const { tenantId, policy, error } of failures) {
+    metrics.logger.error('rollup failed', { tenant_id: tenantId, policy, error: String(error) });
+  }
   const moves = await tierMoveService().maintain(120_000);
   emitMetrics(
     metrics,
-    { RollupPoints: rollups.points, TierMoveSteps: moves.steps },
+    { RollupPoints: rollups.points, RollupFailures: failures.length, TierMoveSteps: moves.steps },
     { fields: { ...rollups, ...moves } },
   );
-  return { rollups, moves };
+  return { rollups: { ...rollups, failed: failures.length }, moves };
 }

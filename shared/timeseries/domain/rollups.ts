@@ -40,10 +40,16 @@ export interface RollupRunOptions {
   now?: () => number;
 }
 
+export interface RollupFailure extends RollupTarget {
+  error: unknown;
+}
+
 export interface RollupRun {
   tenants: number;
   backlogHours: number;
   points: number;
+  /** Windows that could not be recomputed; their late hours stay marked for the next run. */
+  failures: RollupFailure[];
 }
 
 const HOUR_MS = 3_600_000;
@@ -58,15 +64,19 @@ export class RollupService {
 
   async run(): Promise<RollupRun> {
     const now = (this.options.now ?? Date.now)();
-    const outcome: RollupRun = { tenants: 0, backlogHours: 0, points: 0 };
+    const outcome: RollupRun = { tenants: 0, backlogHours: 0, points: 0, failures: [] };
+    // One tenant's windows failing (InfluxDB refusing its answer, say) must not stop the rest.
+    const recompute = async (target: RollupTarget, from: number, to: number) => {
+      try {
+        outcome.points += await this.computer.recompute(target.tenantId, target.policy, from, to);
+        return true;
+      } catch (error) {
+        outcome.failures.push({ tenantId: target.tenantId, policy: target.policy, error });
+        return false;
+      }
+    };
     for (const target of await this.backlog.active(now - this.options.activeMs)) {
-      outcome.points += await this.computer.recompute(
-        target.tenantId,
-        target.policy,
-        now - this.options.recentMs,
-        now,
-      );
-      outcome.tenants++;
+      if (await recompute(target, now - this.options.recentMs, now)) outcome.tenants++;
     }
     // Late hours of one tenant and day are recomputed together: a device flushing a long
     // offline buffer marks many hours, and one read per day costs far less than one per hour.
@@ -80,12 +90,7 @@ export class RollupService {
     for (const hours of groups.values()) {
       const first = hours[0] as BacklogHour;
       const starts = hours.map((hour) => hour.hourMs);
-      outcome.points += await this.computer.recompute(
-        first.tenantId,
-        first.policy,
-        Math.min(...starts),
-        Math.max(...starts) + HOUR_MS,
-      );
+      if (!(await recompute(first, Math.min(...starts), Math.max(...starts) + HOUR_MS))) continue;
       await this.backlog.done(hours);
       outcome.backlogHours += hours.length;
     }
