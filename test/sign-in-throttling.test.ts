@@ -6,7 +6,7 @@ import { WorkQueue } from '../shared/accounts/domain/work-queue.ts';
 import { PasswordHasher } from '../shared/accounts/passwords.ts';
 import { PostgresAccountStore } from '../shared/accounts/postgres-account-store.ts';
 import { AccessTokens } from '../shared/accounts/tokens.ts';
-import { Throttled } from '../shared/domain-errors.ts';
+import { Throttled, Unauthenticated } from '../shared/domain-errors.ts';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
@@ -86,8 +86,7 @@ async function attempt(username: string, password: string, source: string) {
     if (error instanceof Throttled) {
       return { status: 429, code: error.code, retryAfter: error.retryAfterSeconds };
     }
-    const status = (error as { status?: number }).status;
-    if (status === 401) return { status: 401 };
+    if (error instanceof Unauthenticated) return { status: 401 };
     throw error;
   }
 }
