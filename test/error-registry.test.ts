@@ -16,9 +16,11 @@ const EXPECTED_STATUS: Record<string, number> = {
   DependencyFailed: 502,
 };
 
-const kinds = Object.entries(domainErrors).filter(
-  (entry): entry is [string, new (code: string, message: string) => DomainError] =>
-    typeof entry[1] === 'function' && entry[1].prototype instanceof DomainError,
+type Kind = new (code: string, message: string) => DomainError;
+const kinds: [string, Kind][] = Object.entries(domainErrors).flatMap(([name, value]) =>
+  typeof value === 'function' && value.prototype instanceof DomainError
+    ? [[name, value as unknown as Kind] as [string, Kind]]
+    : [],
 );
 
 describe('domain error registry', () => {
