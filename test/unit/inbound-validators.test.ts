@@ -1,16 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { streamRecords } from '../shared/ingestion/adapters/kinesis-records.ts';
-import { MAX_PAYLOAD_BYTES } from '../shared/ingestion/domain/payload-limits.ts';
+import { streamRecords } from '../../shared/ingestion/adapters/kinesis-records.ts';
+import { MAX_PAYLOAD_BYTES } from '../../shared/ingestion/domain/payload-limits.ts';
 import {
   decodeRuleEvent,
   ruleEventSchema,
   statePayload,
   telemetryPayload,
-} from '../shared/ingestion/domain/payloads.ts';
-import { Rejection } from '../shared/ingestion/domain/rejection.ts';
-import { InfluxClient } from '../shared/timeseries/influx-client.ts';
-import { toLine } from '../shared/timeseries/line-protocol.ts';
+} from '../../shared/ingestion/domain/payloads.ts';
+import { Rejection } from '../../shared/ingestion/domain/rejection.ts';
+import { InfluxClient } from '../../shared/timeseries/influx-client.ts';
+import { toLine } from '../../shared/timeseries/line-protocol.ts';
 import {
   InvalidReadingError,
   MAX_NUMERIC_MAGNITUDE,
@@ -18,8 +18,8 @@ import {
   type Reading,
   readingToLine,
   writeReadingLine,
-} from '../shared/timeseries/reading.ts';
-import { kinesisEvent } from './support/kinesis-event.ts';
+} from '../../shared/timeseries/reading.ts';
+import { kinesisEvent } from '../support/kinesis-event.ts';
 
 // The ingest path checks payloads by hand for speed; the zod schemas remain the definition.
 // These properties hold the two to the same verdicts and the same readings.
