@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { edgeDetector, exportEdgeModel } from '../shared/edge/domain/export.ts';
+import { edgeDetector, exportEdgeModel } from '../../shared/edge/domain/export.ts';
 import {
   decodeEdgeModel,
   EDGE_LIMITS,
   EdgeFormatError,
   encodeEdgeModel,
-} from '../shared/edge/domain/model-format.ts';
-import { createAdvancedDetector } from '../shared/ml/detector.ts';
-import { encodeFloat32, type TrainedModel } from '../shared/ml/model.ts';
+} from '../../shared/edge/domain/model-format.ts';
+import { createAdvancedDetector } from '../../shared/ml/detector.ts';
+import { encodeFloat32, type TrainedModel } from '../../shared/ml/model.ts';
 
 /** A model with seeded random weights in the trained models' shape (no training needed). */
 function randomModel(hidden: number[], windowSize = 24): TrainedModel {
