@@ -1,4 +1,4 @@
-import type { EntityType } from '../devices/model.ts';
+import type { EntityType } from '../identifiers.ts';
 import type { Discovery, RejectionReason } from './inbound.ts';
 
 /** What ingestion knows about a publishing device, resolved from the registry. */

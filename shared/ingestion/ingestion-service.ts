@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.ts';
+import { type ReadingStore, ReadingsRefusedError } from '../timeseries/domain/reading-store.ts';
+import { LATE_READING_MS } from '../timeseries/domain/retention.ts';
 import { InvalidReadingError, type Reading, readingProblem } from '../timeseries/reading.ts';
-import { type ReadingStore, ReadingsRefusedError } from '../timeseries/reading-store.ts';
-import { LATE_READING_MS } from '../timeseries/schema.ts';
 import type {
   CommandConfirmation,
   DeviceContext,

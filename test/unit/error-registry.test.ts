@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import * as domainErrors from '../../shared/domain-errors.ts';
-import { DomainError, NotPermitted, Throttled, Unauthenticated } from '../../shared/domain-errors.ts';
+import {
+  DomainError,
+  NotPermitted,
+  Throttled,
+  Unauthenticated,
+} from '../../shared/domain-errors.ts';
 import { isRegistered, toHttpAnswer } from '../../shared/http/error-registry.ts';
 import { HttpError } from '../../shared/http/errors.ts';
 

@@ -9,7 +9,7 @@ import {
 } from '../../shared/ingestion/inbound.ts';
 import { MAX_PAYLOAD_BYTES } from '../../shared/ingestion/payload-limits.ts';
 import { streamRecords } from '../../shared/ingestion/stream-records.ts';
-import { InfluxClient } from '../../shared/timeseries/influx-client.ts';
+import { InfluxClient } from '../../shared/timeseries/adapters/influx-client.ts';
 import { toLine } from '../../shared/timeseries/line-protocol.ts';
 import {
   InvalidReadingError,

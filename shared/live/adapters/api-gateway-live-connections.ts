@@ -4,8 +4,8 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type pg from 'pg';
-import { inTenantTransaction } from '../db/postgres.ts';
-import type { LiveEvent, LivePublisher } from '../ingestion/ingestion-service.ts';
+import { inTenantTransaction } from '../../db/postgres.ts';
+import type { LiveEvent, LivePublisher } from '../../ingestion/ingestion-service.ts';
 
 /**
  * WebSocket connections of signed-in dashboards, kept in PostgreSQL under the tenant's RLS
