@@ -4,7 +4,7 @@ import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { DynsecControlClient } from '../../shared/devices/adapters/mosquitto-dynsec-provisioner.ts';
-import { MAX_PAYLOAD_BYTES } from '../../shared/ingestion/payload-limits.ts';
+import { MAX_PAYLOAD_BYTES } from '../../shared/ingestion/domain/payload-limits.ts';
 import { findBinary } from './binaries.ts';
 import { freePort, type ManagedProcess, spawnUntilReady } from './process.ts';
 import { readOrCreateSecret } from './secrets.ts';
