@@ -4,17 +4,21 @@ import { config } from '../config.ts';
 import { IotDataPlanePublisher } from './adapters/iot-data-plane-publisher.ts';
 import { CommandService } from './domain/command-service.ts';
 
-export const commandService = once(() => {
-  const { aws, devices } = config();
+/** Publishes to device topics (commands, edge models). */
+export const devicePublisher = once(() => {
+  const { aws } = config();
   // Without an explicit endpoint the SDK finds the account's IoT data endpoint itself.
   const client = new IoTDataPlaneClient({
     region: aws.region,
     ...(aws.iotDataEndpoint ? { endpoint: aws.iotDataEndpoint } : {}),
   });
-  return new CommandService(
-    databasePool(),
-    new IotDataPlanePublisher(client),
-    devices.commandTimeoutSeconds,
-    { logger: logger().child({ component: 'commands' }), stage: config().stage },
-  );
+  return new IotDataPlanePublisher(client);
+});
+
+export const commandService = once(() => {
+  const { devices } = config();
+  return new CommandService(databasePool(), devicePublisher(), devices.commandTimeoutSeconds, {
+    logger: logger().child({ component: 'commands' }),
+    stage: config().stage,
+  });
 });
