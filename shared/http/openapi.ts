@@ -1,5 +1,16 @@
 import { z } from 'zod';
 import {
+  devicesRulResponse,
+  entityLimitBody,
+  fleetModel,
+  healthResponse,
+  limitResponse,
+  maintenanceEvent,
+  maintenanceEventBody,
+  trainFleetBody,
+  trainingRequestResponse,
+} from '../maintenance/schemas.ts';
+import {
   addUserBody,
   changePasswordBody,
   changeRoleBody,
@@ -28,7 +39,7 @@ type Access = 'public' | 'read' | 'write';
 
 interface Operation {
   summary: string;
-  tag: 'auth' | 'tenant' | 'users' | 'devices' | 'commands' | 'ml' | 'meta';
+  tag: 'auth' | 'tenant' | 'users' | 'devices' | 'commands' | 'ml' | 'maintenance' | 'meta';
   access: Access;
   params?: z.ZodType;
   query?: z.ZodType;
@@ -426,6 +437,85 @@ export const operations: Record<string, Operation> = {
     },
     errors: [404, 422],
   },
+  'POST /api/devices/{id}/maintenance': {
+    summary:
+      'Record a maintenance event (Professional and Industrial plans): a failure ends a run-to-failure history; a failure, repair or replacement starts the next life',
+    tag: 'maintenance',
+    access: 'write',
+    params: idParam,
+    body: maintenanceEventBody,
+    example: { kind: 'inspection', note: 'bearings checked' },
+    success: {
+      status: 201,
+      description: 'The event',
+      schema: z.object({ event: maintenanceEvent }),
+    },
+    errors: [403, 404],
+  },
+  'GET /api/devices/{id}/maintenance': {
+    summary: "A device's maintenance events, newest first (Professional and Industrial plans)",
+    tag: 'maintenance',
+    access: 'read',
+    params: idParam,
+    success: {
+      status: 200,
+      description: 'Events',
+      schema: z.object({ events: z.array(maintenanceEvent) }),
+    },
+    errors: [403, 404],
+  },
+  'PUT /api/devices/{id}/entities/{entity_id}/limit': {
+    summary:
+      "Set a numeric entity's limit (above, below or both; neither removes it): its time-to-threshold forecast is in the device's health",
+    tag: 'maintenance',
+    access: 'write',
+    params: entityParams,
+    body: entityLimitBody,
+    example: { above: 90 },
+    success: { status: 200, description: 'The limit now in force', schema: limitResponse },
+    errors: [403, 404],
+  },
+  'GET /api/devices/{id}/health': {
+    summary:
+      "A device's health: remaining useful life from its fleet's active model (with its 10-90% interval) and, per limit, when the trend crosses it",
+    tag: 'maintenance',
+    access: 'read',
+    params: idParam,
+    success: { status: 200, description: 'Health', schema: healthResponse },
+    errors: [403, 404],
+  },
+  'GET /api/maintenance/devices': {
+    summary: "Every device's latest remaining useful life (for sorting the fleet)",
+    tag: 'maintenance',
+    access: 'read',
+    success: { status: 200, description: 'Devices with their RUL', schema: devicesRulResponse },
+    errors: [403],
+  },
+  'GET /api/maintenance/models': {
+    summary: "The tenant's fleet remaining-useful-life models",
+    tag: 'maintenance',
+    access: 'read',
+    success: {
+      status: 200,
+      description: 'Models, newest first',
+      schema: z.object({ models: z.array(fleetModel) }),
+    },
+    errors: [403],
+  },
+  'POST /api/maintenance/models': {
+    summary:
+      "Ask for a fleet's remaining-useful-life model to be trained (within 5 minutes): it becomes active only if it beats the fleet's mean life on held-back histories",
+    tag: 'maintenance',
+    access: 'write',
+    body: trainFleetBody,
+    example: { device_type: 'press', step_unit: 'hours' },
+    success: {
+      status: 202,
+      description: 'The request, queued for the trainer',
+      schema: z.object({ request: trainingRequestResponse }),
+    },
+    errors: [403, 404],
+  },
   'GET /api/openapi.json': {
     summary: 'This document',
     tag: 'meta',
@@ -581,6 +671,7 @@ export function openApiDocument(options: { serverUrl?: string } = {}) {
       { name: 'devices' },
       { name: 'commands' },
       { name: 'ml' },
+      { name: 'maintenance' },
       { name: 'meta' },
     ],
     paths,
