@@ -26,7 +26,7 @@ export class InfluxMachineHistory implements MachineHistory {
       entities: [{ entityId, entityType: 'sensor' }],
       from: new Date(fromMs),
       to: new Date(toMs),
-      ...(every ? { every, fn: 'mean' as const } : {}),
+      ...(every ? { every, fn: 'mean' as const } : { raw: true }),
       ...machine.tier,
     });
     const points: Array<{ timeMs: number; value: number }> = [];
