@@ -1,53 +1,15 @@
 import type { Api } from './api.ts';
+import type { components } from './api-types.ts';
 
-/** Predictive maintenance's answers (GET /api/devices/{id}/health and friends). */
-export type HealthStatus = 'ok' | 'watch' | 'service_soon';
-
-export interface Rul {
-  value: number;
-  low: number;
-  high: number;
-  unit: 'cycles' | 'hours';
-  model_version: string;
-  computed_at: string;
-}
-
-export interface Limit {
-  above: number | null;
-  below: number | null;
-}
-
-export interface ThresholdForecast {
-  entity_id: string;
-  limit: Limit;
-  eta: { time: string; low: string; high: string } | null;
-  trend: 'rising' | 'falling' | 'flat' | 'insufficient-data';
-  crossed?: boolean;
-  slope_per_hour?: number;
-}
-
-export interface Health {
-  device_id: string;
-  rul: Rul | null;
-  thresholds: ThresholdForecast[];
-  status: HealthStatus;
-}
-
-export type MaintenanceKind = 'failure' | 'repair' | 'replacement' | 'inspection';
-
-export interface MaintenanceEvent {
-  id: number;
-  kind: MaintenanceKind;
-  time: string;
-  note: string | null;
-  created_at: string;
-}
-
-export interface DeviceRul {
-  id: number;
-  device_id: string;
-  rul: Rul | null;
-}
+/** Predictive maintenance's answers, named from the generated API types. */
+type Schemas = components['schemas'];
+export type Health = Schemas['DeviceHealth'];
+export type HealthStatus = Health['status'];
+export type Rul = Schemas['RemainingUsefulLife'];
+export type Limit = Schemas['EntityLimit'];
+export type ThresholdForecast = Health['thresholds'][number];
+export type MaintenanceEvent = Schemas['MaintenanceEvent'];
+export type MaintenanceKind = MaintenanceEvent['kind'];
 
 export const STATUS_LABELS: Record<HealthStatus, string> = {
   ok: 'OK',
@@ -56,22 +18,21 @@ export const STATUS_LABELS: Record<HealthStatus, string> = {
 };
 
 export function health(api: Api, id: number) {
-  return api.request<Health>('GET', `/api/devices/${id}/health`);
+  return api.call('get', '/api/devices/{id}/health', { params: { id: String(id) } });
 }
 
 export async function maintenanceEvents(api: Api, id: number) {
-  return (
-    await api.request<{ events: MaintenanceEvent[] }>('GET', `/api/devices/${id}/maintenance`)
-  ).events;
+  return (await api.call('get', '/api/devices/{id}/maintenance', { params: { id: String(id) } }))
+    .events;
 }
 
 export async function recordMaintenance(
   api: Api,
   id: number,
-  event: { kind: MaintenanceKind; time?: string; note?: string },
+  body: { kind: MaintenanceKind; time?: string; note?: string },
 ) {
   return (
-    await api.request<{ event: MaintenanceEvent }>('POST', `/api/devices/${id}/maintenance`, event)
+    await api.call('post', '/api/devices/{id}/maintenance', { params: { id: String(id) }, body })
   ).event;
 }
 
@@ -79,17 +40,16 @@ export function setLimit(
   api: Api,
   id: number,
   entityId: string,
-  limit: { above?: number; below?: number },
+  body: { above?: number; below?: number },
 ) {
-  return api.request<{ entity_id: string; limit: Limit | null }>(
-    'PUT',
-    `/api/devices/${id}/entities/${encodeURIComponent(entityId)}/limit`,
-    limit,
-  );
+  return api.call('put', '/api/devices/{id}/entities/{entity_id}/limit', {
+    params: { id: String(id), entity_id: entityId },
+    body,
+  });
 }
 
 export async function devicesRul(api: Api) {
-  return (await api.request<{ devices: DeviceRul[] }>('GET', '/api/maintenance/devices')).devices;
+  return (await api.call('get', '/api/maintenance/devices')).devices;
 }
 
 export function formatRul(rul: Rul): string {

@@ -1,5 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { FileModelStore, S3ModelStore } from '../anomalies/model-store.ts';
+import { FileModelStore, S3ModelStore } from '../anomalies/adapters/model-stores.ts';
 import { databasePool, logger, once } from '../composition.ts';
 import { config, required } from '../config.ts';
 import { readingStore } from '../timeseries/composition.ts';

@@ -1,4 +1,4 @@
-import type { ReadingStore } from '../../timeseries/reading-store.ts';
+import type { ReadingStore } from '../../timeseries/domain/reading-store.ts';
 import { HOUR_MS } from '../domain/maintenance-service.ts';
 import type { StepUnit } from '../domain/model.ts';
 import type { Machine, MachineHistory, StepHistory } from '../domain/ports.ts';

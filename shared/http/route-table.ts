@@ -1,0 +1,483 @@
+import { z } from 'zod';
+import {
+  devicesRulResponse,
+  entityLimitBody,
+  fleetModel,
+  healthResponse,
+  limitResponse,
+  maintenanceEvent,
+  maintenanceEventBody,
+  trainFleetBody,
+  trainingRequestResponse,
+} from './maintenance-schemas.ts';
+import {
+  anomalies,
+  credentials,
+  device,
+  deviceDetail,
+  jwks,
+  model,
+  predictions,
+  profile,
+  command as sentCommand,
+  storedCommand,
+  telemetry,
+  tenant,
+  tenantOverview,
+  tokenResponse,
+  user,
+} from './responses.ts';
+import {
+  addUserBody,
+  changePasswordBody,
+  changeRoleBody,
+  commandBody,
+  commandParams,
+  devicePatchBody,
+  entityParams,
+  idParam,
+  loginBody,
+  newDeviceBody,
+  registerBody,
+  telemetryQuery,
+  trainModelBody,
+} from './schemas.ts';
+
+/**
+ * THE route table: every HTTP route of the platform, once. From it come each function's
+ * routing and request validation (`httpApi` in ./api.ts), the OpenAPI document
+ * (./openapi.ts), and so the dashboard's API types (`npm run api:types`);
+ * test/route-table.test.ts proves serverless.yml's httpApi events deploy exactly these
+ * routes to the functions named here.
+ *
+ * Adding a route: one entry here, its handler in `functions/<function>/handler.ts` (the
+ * type checker refuses a function that misses one of its routes), and its httpApi event
+ * in serverless.yml (the test prints the lines to add).
+ */
+
+/** Who may call a route: anyone, any signed-in user, or users whose role may change things. */
+export type Access = 'public' | 'read' | 'write';
+
+/** Roles that may call a route of each access level (the OpenAPI document's `x-roles`). */
+export const ROLES_BY_ACCESS = {
+  public: [],
+  read: ['owner', 'admin', 'viewer'],
+  write: ['owner', 'admin'],
+} as const satisfies Record<Access, readonly string[]>;
+
+export type Tag =
+  | 'auth'
+  | 'tenant'
+  | 'users'
+  | 'devices'
+  | 'commands'
+  | 'ml'
+  | 'maintenance'
+  | 'alarms'
+  | 'meta';
+
+/** The lowest plan whose tenants may use a route; others get 403 `plan_required`. */
+export type PlanGate = 'starter' | 'professional' | 'industrial';
+
+export interface RouteDefinition {
+  /** The serverless.yml function that serves it. */
+  function: string;
+  summary: string;
+  /** A longer explanation, when the summary cannot say all a client must know. */
+  description?: string;
+  tag: Tag;
+  access: Access;
+  plan?: PlanGate;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** A valid body, shown in the document (and what the authorisation matrix sends). */
+  example?: Record<string, unknown>;
+  /** Success status and its body schema (none: the answer has no body). */
+  success: { status: number; description: string; schema?: z.ZodType };
+  /** Client errors this route can answer beyond those its access, plan and input imply. */
+  errors?: number[];
+  /** Headers every success answer carries. */
+  headers?: Record<string, string>;
+}
+
+export const routeTable = {
+  'POST /api/auth/register': {
+    function: 'auth',
+    summary: 'Sign up: creates the tenant (plan free) and its owner',
+    tag: 'auth',
+    access: 'public',
+    body: registerBody,
+    example: {
+      tenant_name: 'Acme Plant',
+      username: 'ana',
+      email: 'ana@example.com',
+      password: 'a long password',
+    },
+    success: {
+      status: 201,
+      description: 'The owner, the tenant and an access token',
+      schema: tokenResponse.extend({ user, tenant }),
+    },
+    errors: [409, 429, 503],
+  },
+  'POST /api/auth/login': {
+    function: 'auth',
+    summary: 'Sign in with username or email',
+    tag: 'auth',
+    access: 'public',
+    body: loginBody,
+    example: { username: 'ana', password: 'a long password' },
+    success: { status: 200, description: 'An access token', schema: tokenResponse },
+    errors: [401, 429, 503],
+  },
+  'POST /api/auth/password': {
+    function: 'auth',
+    summary: "Change the caller's password; every other session of theirs ends",
+    tag: 'auth',
+    access: 'read',
+    body: changePasswordBody,
+    example: { current_password: 'a long password', new_password: 'an even longer password' },
+    success: {
+      status: 200,
+      description: 'A fresh access token for this session',
+      schema: tokenResponse,
+    },
+    errors: [403, 429, 503],
+  },
+  'POST /api/auth/logout': {
+    function: 'auth',
+    summary: 'Sign out: every token of the caller stops working and their WebSockets close',
+    tag: 'auth',
+    access: 'read',
+    success: { status: 204, description: 'Signed out' },
+  },
+  'GET /api/auth/me': {
+    function: 'auth',
+    summary: 'The caller and their tenant',
+    tag: 'auth',
+    access: 'read',
+    success: { status: 200, description: 'The caller', schema: profile },
+  },
+  'GET /.well-known/jwks.json': {
+    function: 'auth',
+    summary: 'Public keys that verify access tokens',
+    tag: 'auth',
+    access: 'public',
+    success: { status: 200, description: 'A JSON Web Key Set', schema: jwks },
+    headers: { 'cache-control': 'public, max-age=300' },
+  },
+  'GET /api/tenant': {
+    function: 'auth',
+    summary: "The tenant's plan, limits and usage",
+    tag: 'tenant',
+    access: 'read',
+    success: { status: 200, description: 'Plan and usage', schema: tenantOverview },
+  },
+  'GET /api/users': {
+    function: 'auth',
+    summary: "The tenant's users",
+    tag: 'users',
+    access: 'read',
+    success: { status: 200, description: 'Users', schema: objectOf('users', user) },
+  },
+  'POST /api/users': {
+    function: 'auth',
+    summary: 'Add a user to the tenant',
+    tag: 'users',
+    access: 'write',
+    body: addUserBody,
+    example: {
+      username: 'bruno',
+      email: 'bruno@example.com',
+      password: 'another long password',
+      role: 'viewer',
+    },
+    success: { status: 201, description: 'The new user', schema: wrapped('user', user) },
+    errors: [409, 503],
+  },
+  'PATCH /api/users/{id}': {
+    function: 'auth',
+    summary: "Change a user's role (only an owner changes an owner); the user's sessions end",
+    tag: 'users',
+    access: 'write',
+    params: idParam,
+    body: changeRoleBody,
+    example: { role: 'viewer' },
+    success: { status: 200, description: 'The user', schema: wrapped('user', user) },
+    errors: [403, 404, 409],
+  },
+  'DELETE /api/users/{id}': {
+    function: 'auth',
+    summary: 'Remove a user (only an owner removes an owner); their sessions end',
+    tag: 'users',
+    access: 'write',
+    params: idParam,
+    success: { status: 204, description: 'Removed' },
+    errors: [403, 404, 409],
+  },
+  'GET /api/devices': {
+    function: 'devices',
+    summary: "The tenant's devices",
+    tag: 'devices',
+    access: 'read',
+    success: { status: 200, description: 'Devices', schema: objectOf('devices', device) },
+  },
+  'POST /api/devices': {
+    function: 'devices',
+    summary: 'Register a device; its broker credential is shown only in this answer',
+    tag: 'devices',
+    access: 'write',
+    body: newDeviceBody,
+    example: {
+      device_id: 'COMP_001',
+      name: 'Compressor 1',
+      type: 'compressor',
+      location: 'Hall B',
+    },
+    success: {
+      status: 201,
+      description: 'The device and its credential',
+      schema: wrapped('device', device).extend({ credentials }),
+    },
+    errors: [409, 502],
+  },
+  'GET /api/devices/{id}': {
+    function: 'devices',
+    summary: "A device and each entity's latest value",
+    tag: 'devices',
+    access: 'read',
+    params: idParam,
+    success: { status: 200, description: 'The device', schema: deviceDetail },
+    errors: [404],
+  },
+  'PATCH /api/devices/{id}': {
+    function: 'devices',
+    summary: 'Update a device',
+    tag: 'devices',
+    access: 'write',
+    params: idParam,
+    body: devicePatchBody,
+    example: { name: 'Compressor 1 (rebuilt)', location: 'Hall C' },
+    success: { status: 200, description: 'The device', schema: wrapped('device', device) },
+    errors: [404],
+  },
+  'DELETE /api/devices/{id}': {
+    function: 'devices',
+    summary: 'Remove a device, its entities and its credential',
+    tag: 'devices',
+    access: 'write',
+    params: idParam,
+    success: { status: 204, description: 'Removed' },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/telemetry': {
+    function: 'devices',
+    summary: 'Raw or aggregated readings; old ranges are read from the rollups',
+    tag: 'devices',
+    access: 'read',
+    params: idParam,
+    query: telemetryQuery,
+    success: { status: 200, description: 'Series per entity', schema: telemetry },
+    errors: [404],
+  },
+  'POST /api/devices/{id}/entities/{entity_id}/commands': {
+    function: 'devices',
+    summary: "Set an entity's value: published to the device's .../set topic",
+    tag: 'commands',
+    access: 'write',
+    params: entityParams,
+    body: commandBody,
+    example: { value: true },
+    success: { status: 202, description: 'The command, sent', schema: sentCommand },
+    errors: [404, 409, 502],
+  },
+  'GET /api/devices/{id}/commands': {
+    function: 'devices',
+    summary: "A device's recent commands",
+    tag: 'commands',
+    access: 'read',
+    params: idParam,
+    success: {
+      status: 200,
+      description: 'Commands, newest first',
+      schema: objectOf('commands', storedCommand),
+    },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/commands/{command_id}': {
+    function: 'devices',
+    summary: 'One command and its outcome',
+    tag: 'commands',
+    access: 'read',
+    params: commandParams,
+    success: { status: 200, description: 'The command', schema: storedCommand },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/anomalies': {
+    function: 'ml',
+    summary: "Anomalies the plan's detector found in a time range",
+    tag: 'ml',
+    access: 'read',
+    plan: 'professional',
+    params: idParam,
+    query: telemetryQuery,
+    success: { status: 200, description: 'Anomalies', schema: anomalies },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/predictions': {
+    function: 'ml',
+    summary: "Every score the plan's detector gave in a time range",
+    tag: 'ml',
+    access: 'read',
+    plan: 'professional',
+    params: idParam,
+    query: telemetryQuery,
+    success: { status: 200, description: 'Scores', schema: predictions },
+    errors: [404],
+  },
+  'GET /api/ml/models': {
+    function: 'ml',
+    summary: "The tenant's trained models",
+    tag: 'ml',
+    access: 'read',
+    success: { status: 200, description: 'Models', schema: objectOf('models', model) },
+  },
+  'POST /api/ml/models': {
+    function: 'ml',
+    summary: "Train an entity's model now (plans with custom models), through the quality gate",
+    tag: 'ml',
+    access: 'write',
+    plan: 'industrial',
+    body: trainModelBody,
+    example: { device_id: 1, entity_id: 'temperature' },
+    success: {
+      status: 201,
+      description:
+        "The new model: active, or rejected (with status_reason and the held-back metrics) when it does not forecast held-back readings better than repeating the last value or yesterday's value; a rejected model leaves the previous one active",
+      schema: wrapped('model', model),
+    },
+    errors: [404, 422],
+  },
+  'POST /api/devices/{id}/maintenance': {
+    function: 'maintenance',
+    summary: 'Record a maintenance event: failure, repair, replacement or inspection',
+    description:
+      'A failure ends a run-to-failure history that the fleet model learns from; a failure, repair or replacement starts the next life. The time defaults to now and may not be ahead of it.',
+    tag: 'maintenance',
+    access: 'write',
+    plan: 'professional',
+    params: idParam,
+    body: maintenanceEventBody,
+    example: { kind: 'inspection', note: 'bearings checked' },
+    success: { status: 201, description: 'The event', schema: wrapped('event', maintenanceEvent) },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/maintenance': {
+    function: 'maintenance',
+    summary: "A device's maintenance events, newest first",
+    tag: 'maintenance',
+    access: 'read',
+    plan: 'professional',
+    params: idParam,
+    success: { status: 200, description: 'Events', schema: objectOf('events', maintenanceEvent) },
+    errors: [404],
+  },
+  'PUT /api/devices/{id}/entities/{entity_id}/limit': {
+    function: 'maintenance',
+    summary:
+      "Set a numeric entity's limit; the device's health forecasts when its trend crosses it",
+    description:
+      'Above, below or both (below < above); neither removes the limit. Only sensor and number entities take a limit.',
+    tag: 'maintenance',
+    access: 'write',
+    plan: 'professional',
+    params: entityParams,
+    body: entityLimitBody,
+    example: { above: 90 },
+    success: { status: 200, description: 'The limit now in force', schema: limitResponse },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/health': {
+    function: 'maintenance',
+    summary:
+      "A device's health: remaining useful life with its 10-90% interval, and when each limit is crossed",
+    description:
+      "The RUL comes from the fleet model of the device's type (null while none is active), computed from its readings since its last failure, repair or replacement. Each limit's forecast is fitted to the entity's hourly means of the last 14 days. Status: service_soon when a limit is crossed or forecast within 7 days, or the RUL is within a fifth of the model's horizon; watch when a crossing's 10th percentile is within 30 days or the RUL's within half the horizon.",
+    tag: 'maintenance',
+    access: 'read',
+    plan: 'professional',
+    params: idParam,
+    success: { status: 200, description: 'Health', schema: healthResponse },
+    errors: [404],
+  },
+  'GET /api/maintenance/devices': {
+    function: 'maintenance',
+    summary: "Every device's latest remaining useful life (to order the fleet by it)",
+    tag: 'maintenance',
+    access: 'read',
+    plan: 'professional',
+    success: { status: 200, description: 'Devices with their RUL', schema: devicesRulResponse },
+  },
+  'GET /api/maintenance/models': {
+    function: 'maintenance',
+    summary: "The tenant's fleet remaining-useful-life models, newest first",
+    tag: 'maintenance',
+    access: 'read',
+    plan: 'professional',
+    success: { status: 200, description: 'Models', schema: objectOf('models', fleetModel) },
+  },
+  'POST /api/maintenance/models': {
+    function: 'maintenance',
+    summary: "Ask for a fleet's remaining-useful-life model to be trained (within 5 minutes)",
+    description:
+      "The fleet is the tenant's devices of one type; its histories run from each device's start, failure, repair or replacement to its next failure. The new model becomes active only if it beats the fleet's mean life on histories held back from its training; otherwise it is listed as rejected with the reason and the previous model stays active.",
+    tag: 'maintenance',
+    access: 'write',
+    plan: 'professional',
+    body: trainFleetBody,
+    example: { device_type: 'press', step_unit: 'hours' },
+    success: {
+      status: 202,
+      description: 'The request, queued for the scheduled trainer',
+      schema: wrapped('request', trainingRequestResponse),
+    },
+    errors: [404],
+  },
+  'GET /api/openapi.json': {
+    function: 'docs',
+    summary: 'This document',
+    tag: 'meta',
+    access: 'public',
+    success: {
+      status: 200,
+      description: 'OpenAPI 3.1',
+      schema: openApiShape(),
+    },
+    headers: { 'cache-control': 'public, max-age=300' },
+  },
+} as const satisfies Record<string, RouteDefinition>;
+
+export type RouteTable = typeof routeTable;
+export type RouteKey = keyof RouteTable;
+/** The serverless.yml functions that serve HTTP routes. */
+export type HttpFunction = RouteTable[RouteKey]['function'];
+
+/** The table's routes one function serves. */
+export function routesOf(fn: HttpFunction): RouteKey[] {
+  return (Object.keys(routeTable) as RouteKey[]).filter((key) => routeTable[key].function === fn);
+}
+
+/** `{ <key>: [item, ...] }`, the shape of every list answer. */
+function objectOf<K extends string, S extends z.ZodType>(key: K, item: S) {
+  return z.object({ [key]: z.array(item) } as { [P in K]: z.ZodArray<S> });
+}
+
+/** `{ <key>: item }`, the shape of every single-resource answer but the device's detail. */
+function wrapped<K extends string, S extends z.ZodType>(key: K, item: S) {
+  return z.looseObject({ [key]: item } as { [P in K]: S });
+}
+
+function openApiShape() {
+  return z.looseObject({ openapi: z.string() });
+}
