@@ -37,7 +37,7 @@ const BUNDLE_LIMITS: Record<string, number> = {
   ml: 2_500_000,
   'ml-training': 2_500_000,
   // Predicts in plain TypeScript; only its scheduled trainer carries TensorFlow.js.
-  maintenance: 1_000_000,
+  maintenance: 600_000,
   'maintenance-training': 2_500_000,
   timeseries: 700_000,
 };

@@ -34,6 +34,14 @@ const FILL = 'rgba(23, 105, 170, 0.10)';
 const ANOMALY = '#c62828';
 const LIMIT = '#b26a00';
 
+/** Saves the canvas state and keeps what is drawn next inside the plotting area. */
+function clipToPlot(u: uPlot): void {
+  u.ctx.save();
+  u.ctx.beginPath();
+  u.ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+  u.ctx.clip();
+}
+
 /**
  * One uPlot per sensor. uPlot draws on a canvas outside Preact's tree, so the instance is
  * created once and fed new data; Preact only owns the wrapper element.
@@ -60,10 +68,7 @@ export function SensorChart({
       if (marks.length === 0) return;
       const { ctx } = u;
       const ratio = devicePixelRatio || 1;
-      ctx.save();
-      ctx.beginPath();
-      ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
-      ctx.clip();
+      clipToPlot(u);
       for (const mark of marks) {
         const x = u.valToPos(mark.t, 'x', true);
         if (mark.end !== undefined || mark.v === undefined) {
@@ -91,10 +96,7 @@ export function SensorChart({
       if (!mark) return;
       const { ctx } = u;
       const ratio = devicePixelRatio || 1;
-      ctx.save();
-      ctx.beginPath();
-      ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
-      ctx.clip();
+      clipToPlot(u);
       ctx.strokeStyle = LIMIT;
       ctx.lineWidth = 1.5 * ratio;
       ctx.setLineDash([6 * ratio, 4 * ratio]);

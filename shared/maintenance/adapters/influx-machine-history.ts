@@ -1,7 +1,12 @@
 import type { ReadingStore } from '../../timeseries/domain/reading-store.ts';
 import { HOUR_MS } from '../domain/maintenance-service.ts';
-import type { StepUnit } from '../domain/model.ts';
-import type { Machine, MachineHistory, StepHistory } from '../domain/ports.ts';
+import type {
+  HourlyQuery,
+  Machine,
+  MachineHistory,
+  StepHistory,
+  StepsQuery,
+} from '../domain/ports.ts';
 import type { ThresholdPoint } from '../domain/time-to-threshold.ts';
 
 /**
@@ -37,14 +42,7 @@ export class InfluxMachineHistory implements MachineHistory {
     return points;
   }
 
-  async steps(query: {
-    tenantId: number;
-    machine: Machine;
-    entities: readonly string[];
-    unit: StepUnit;
-    fromMs: number;
-    toMs: number;
-  }): Promise<StepHistory> {
+  async steps(query: StepsQuery): Promise<StepHistory> {
     // Only the entities this machine has: the others are missing (NaN) in every row.
     const own = new Set(query.machine.entities.map((e) => e.entityId));
     const hours = query.unit === 'hours';
@@ -97,13 +95,7 @@ export class InfluxMachineHistory implements MachineHistory {
     return { times, rows: times.map((t) => byTime.get(t) as number[]) };
   }
 
-  async hourly(query: {
-    tenantId: number;
-    machine: Machine;
-    entityId: string;
-    fromMs: number;
-    toMs: number;
-  }): Promise<ThresholdPoint[]> {
+  async hourly(query: HourlyQuery): Promise<ThresholdPoint[]> {
     const points = await this.#series(
       query.tenantId,
       query.machine,

@@ -4,6 +4,7 @@ import type {
   MaintenanceEvent,
   MaintenanceKind,
   NewMaintenanceEvent,
+  RulAnswer,
   StepUnit,
 } from './model.ts';
 import type { RulModel } from './rul-model.ts';
@@ -69,14 +70,7 @@ export interface NewFleetModel {
 export interface DeviceRul {
   id: number;
   device_id: string;
-  rul: {
-    value: number;
-    low: number;
-    high: number;
-    unit: StepUnit;
-    model_version: string;
-    computed_at: string;
-  } | null;
+  rul: RulAnswer | null;
 }
 
 /** Port: predictive maintenance's records in PostgreSQL, each call within one tenant. */
@@ -132,25 +126,29 @@ export interface StepHistory {
   rows: number[][];
 }
 
+export interface StepsQuery {
+  tenantId: number;
+  machine: Machine;
+  entities: readonly string[];
+  unit: StepUnit;
+  fromMs: number;
+  toMs: number;
+}
+
+export interface HourlyQuery {
+  tenantId: number;
+  machine: Machine;
+  entityId: string;
+  fromMs: number;
+  toMs: number;
+}
+
 /** Port: a machine's readings (InfluxDB). */
 export interface MachineHistory {
   /** Steps with a time in (fromMs, toMs]; hours from the 1-hour means. */
-  steps(query: {
-    tenantId: number;
-    machine: Machine;
-    entities: readonly string[];
-    unit: StepUnit;
-    fromMs: number;
-    toMs: number;
-  }): Promise<StepHistory>;
+  steps(query: StepsQuery): Promise<StepHistory>;
   /** One entity's hourly means in [fromMs, toMs). */
-  hourly(query: {
-    tenantId: number;
-    machine: Machine;
-    entityId: string;
-    fromMs: number;
-    toMs: number;
-  }): Promise<ThresholdPoint[]>;
+  hourly(query: HourlyQuery): Promise<ThresholdPoint[]>;
 }
 
 /** Port: where fleet models are kept (the anomaly models' store, with the RUL parser). */
