@@ -22,12 +22,18 @@
  */
 import pg from 'pg';
 import { setPlan } from '../infra/admin.ts';
+import type {
+  BatchTrigger,
+  FunctionStats,
+  IotRulesEmulatorStats,
+} from '../local/iot-rules/emulator.ts';
 import { keepAliveAgent, post } from '../shared/http/post.ts';
 import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
 import { startLocalStack } from '../test/support/local-stack.ts';
 import { privateMosquitto } from '../test/support/servers.ts';
 import { cpuBetween, sampleCpu, waitUntilQuiet } from './cpu.ts';
 import { LeanMqttClient, type PublishPacket, publishPacket } from './mqtt-client.ts';
+import { rulesEmulatorStats } from './rules-stats.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -181,6 +187,27 @@ async function rawInflux(
   return { rate: total / seconds, seconds, cpu, total };
 }
 
+/**
+ * How the emulated event source mapping batched a run: invocations, records per invocation
+ * and what sent each batch (BatchSize, the byte limit, the window, a backlog), so a run
+ * says whether batches filled or waited.
+ */
+function eventSourceMapping(before: IotRulesEmulatorStats, after: IotRulesEmulatorStats): string {
+  const ingest = (stats: IotRulesEmulatorStats) => stats.functions.ingest as FunctionStats;
+  const [from, to] = [ingest(before), ingest(after)];
+  const invoked = to.invoked - from.invoked;
+  const records = to.succeeded - from.succeeded;
+  const sentBy = Object.entries(to.batchesSentBy)
+    .map(([trigger, count]) => [
+      trigger,
+      count - (from.batchesSentBy[trigger as BatchTrigger] ?? 0),
+    ])
+    .filter(([, count]) => (count as number) > 0)
+    .map(([trigger, count]) => `${trigger} ${count}`)
+    .join(', ');
+  return `event source mapping: ${invoked} invocations, ${Math.round(records / Math.max(1, invoked))} records each; batches sent by ${sentBy || 'none'}`;
+}
+
 async function main() {
   if (PHASES.includes('a')) checkReadingSpan('a', MESSAGES_A, 1);
   if (PHASES.includes('b')) checkReadingSpan('b', MESSAGES_B, 50);
@@ -315,6 +342,7 @@ async function main() {
           ),
         ),
       );
+      const rulesBefore = await rulesEmulatorStats(stack.dataDir);
       const started = performance.now();
       const cpuBefore = sampleCpu(stack.child.pid as number);
       const publishing = Promise.all(
@@ -441,6 +469,7 @@ async function main() {
       }
       const seconds = (finished.at - started) / 1000;
       const cpu = cpuBetween(cpuBefore, finished.cpu);
+      const rulesAfter = await rulesEmulatorStats(stack.dataDir);
       await Promise.race([pollSamples, sleep(5000)]);
       for (const device of connections) device.close();
       // The plan's device limit would stop the next run otherwise.
@@ -456,6 +485,7 @@ async function main() {
         seconds,
         cpu,
         total,
+        mapping: eventSourceMapping(rulesBefore, rulesAfter),
       };
     };
 
@@ -466,6 +496,7 @@ async function main() {
         ([part, seconds]) =>
           `    ${part.padEnd(36)} ${(seconds / outcome.seconds).toFixed(2)} cores, ${((seconds * 1e6) / outcome.total).toFixed(1)} us/reading`,
       );
+    const mappingLine = (outcome: Pick<Outcome, 'mapping'>) => `    ${outcome.mapping}`;
     const runs = (outcome: { rates: number[] }) =>
       REPEAT > 1 ? ` [median of ${outcome.rates.map(fmt).join(', ')}]` : '';
     results.push(`raw broker (QoS 1)                      ${fmt(brokerRate)} msg/s${runs(broker)}`);
@@ -507,6 +538,7 @@ async function main() {
       results.push(
         `pipeline (${phase}) ${label.padEnd(26)} ${fmt(outcome.rate)} readings/s = ${(outcome.rate / baselineRate).toFixed(3)} x ${baseline.name}${runs(outcome)}`,
         ...cpuLines(outcome),
+        mappingLine(outcome),
         `    latency at that load                 p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms (${latency.samples} samples; that run: ${fmt(latency.rate)} readings/s)`,
       );
     };
@@ -533,6 +565,7 @@ async function main() {
       results.push(
         `pipeline (c) 500 messages/s, paced       latency p50 ${fmt(c.p50)} ms, p99 ${fmt(c.p99)} ms (${c.samples} samples)`,
         ...cpuLines(c),
+        mappingLine(c),
       );
     }
     console.log(`\n${results.join('\n')}`);
