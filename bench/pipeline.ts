@@ -15,8 +15,10 @@
  *                             [--repeat 3] [--warmup 1] [--only a,b,c]
  *
  * Each rate is the median of --repeat runs, after --warmup runs that are not counted, and
- * the CPU use printed is that run's. The raw InfluxDB runs alternate with phase (b)'s, so
- * that a machine that slows down or speeds up during the benchmark moves both. Latency is
+ * the CPU use printed is that run's. The raw broker runs alternate with phase (a)'s and the
+ * raw InfluxDB runs with phase (b)'s, so that a machine that slows down or speeds up during
+ * the benchmark (it is shared) moves both sides of each ratio. Each phase also prints how the
+ * emulated event source mapping batched it: invocations, records each, what sent each batch. Latency is
  * measured in one more run at the same load: polling InfluxDB for samples takes CPU from what
  * is being measured (about 1 us per reading in (b)), so the throughput runs do not poll.
  */
@@ -95,7 +97,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 type Message = PublishPacket;
 
-async function rawBroker(count: number): Promise<number> {
+/** Raw broker rate, and the CPU of this process and its private Mosquitto. */
+async function rawBroker(count: number): Promise<RawRun> {
   const broker = await privateMosquitto();
   try {
     const account = { username: broker.platform.username, password: broker.platform.password };
@@ -112,13 +115,15 @@ async function rawBroker(count: number): Promise<number> {
       { length: count },
       (_, n): Message => publishPacket('devices/bench/x/state', Buffer.from(`{"value":${n}}`)),
     );
+    const cpuBefore = sampleCpu(process.pid);
     const started = performance.now();
     await publisher.publishAll(messages, INFLIGHT);
     await done;
-    const rate = count / ((performance.now() - started) / 1000);
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = cpuBetween(cpuBefore, sampleCpu(process.pid));
     subscriber.close();
     publisher.close();
-    return rate;
+    return { rate: count / seconds, seconds, cpu, total: count };
   } finally {
     await broker.dispose();
   }
@@ -152,12 +157,20 @@ function rawInfluxBodies(points: number): Buffer[] {
   );
 }
 
+/** A baseline run: its rate, and where the CPU went. */
+interface RawRun {
+  rate: number;
+  seconds: number;
+  cpu: Array<[string, number]>;
+  total: number;
+}
+
 /** Writes the bodies from 2 writers into a database of their own, dropped afterwards. */
 async function rawInflux(
   url: string,
   bodies: readonly Buffer[],
   stackPid: number,
-): Promise<{ rate: number; seconds: number; cpu: Array<[string, number]>; total: number }> {
+): Promise<RawRun> {
   const admin = new InfluxClient({ url, database: 'bench_raw' });
   await admin.query('CREATE DATABASE bench_raw' as never);
   const batches = bodies.length;
@@ -211,9 +224,6 @@ function eventSourceMapping(before: IotRulesEmulatorStats, after: IotRulesEmulat
 async function main() {
   if (PHASES.includes('a')) checkReadingSpan('a', MESSAGES_A, 1);
   if (PHASES.includes('b')) checkReadingSpan('b', MESSAGES_B, 50);
-  console.log('raw broker baseline ...');
-  const broker = await median(REPEAT, async () => ({ rate: await rawBroker(MESSAGES_A) }));
-  const brokerRate = broker.rate;
   console.log('starting the local stack ...');
   const stack = await startLocalStack({ LOG_LEVEL: 'error' });
   const details = (await stack.details()) as Awaited<ReturnType<typeof stack.details>> & {
@@ -499,7 +509,6 @@ async function main() {
     const mappingLine = (outcome: Pick<Outcome, 'mapping'>) => `    ${outcome.mapping}`;
     const runs = (outcome: { rates: number[] }) =>
       REPEAT > 1 ? ` [median of ${outcome.rates.map(fmt).join(', ')}]` : '';
-    results.push(`raw broker (QoS 1)                      ${fmt(brokerRate)} msg/s${runs(broker)}`);
     /**
      * A saturated phase: median throughput without polling, then latency at that load. A
      * baseline measured here is run before each of the phase's runs, warm-up included.
@@ -508,30 +517,23 @@ async function main() {
       phase: 'a' | 'b',
       perMessage: number,
       messages: number,
-      baseline:
-        | { rate: number; name: string }
-        | { name: string; label: string; unit: string; measure: typeof rawInfluxRun },
+      baseline: { name: string; label: string; unit: string; measure: () => Promise<RawRun> },
     ) => {
       const label = `${perMessage} reading${perMessage === 1 ? '' : 's'} per message`;
       const prefix = `BENCH${phase.toUpperCase()}`;
       console.log(`pipeline (${phase}): ${messages} messages x ${label} ...`);
-      const baselineRuns: Array<Awaited<ReturnType<typeof rawInfluxRun>>> = [];
+      const baselineRuns: RawRun[] = [];
       const outcome = await median(REPEAT, async (attempt) => {
-        if ('measure' in baseline) {
-          const measured = await baseline.measure();
-          if (attempt >= WARMUP) baselineRuns.push(measured);
-        }
+        const measured = await baseline.measure();
+        if (attempt >= WARMUP) baselineRuns.push(measured);
         return run(label, `${prefix}${attempt}`, messages, perMessage, { measureLatency: false });
       });
-      let baselineRate: number;
-      if ('measure' in baseline) {
-        const middle = middleRun(baselineRuns);
-        baselineRate = middle.rate;
-        results.push(
-          `${baseline.label.padEnd(39)} ${fmt(middle.rate)} ${baseline.unit}${runs({ rates: baselineRuns.map((r) => r.rate) })}`,
-          ...cpuLines(middle),
-        );
-      } else baselineRate = baseline.rate;
+      const middle = middleRun(baselineRuns);
+      const baselineRate = middle.rate;
+      results.push(
+        `${baseline.label.padEnd(39)} ${fmt(middle.rate)} ${baseline.unit}${runs({ rates: baselineRuns.map((r) => r.rate) })}`,
+        ...cpuLines(middle),
+      );
       const latency = await run(label, `${prefix}L`, messages, perMessage, {
         measureLatency: true,
       });
@@ -543,7 +545,16 @@ async function main() {
       );
     };
     if (PHASES.includes('a')) {
-      await saturated('a', 1, MESSAGES_A, { rate: brokerRate, name: 'raw broker' });
+      console.log('raw broker baseline: one run before each (a) run ...');
+      await saturated('a', 1, MESSAGES_A, {
+        name: 'raw broker',
+        label: 'raw broker (QoS 1)',
+        unit: 'msg/s',
+        measure: async () => {
+          await waitUntilQuiet(stack.child.pid as number);
+          return rawBroker(MESSAGES_A);
+        },
+      });
     }
     if (PHASES.includes('b')) {
       console.log('raw InfluxDB baseline: one run before each (b) run ...');

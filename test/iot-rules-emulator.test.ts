@@ -161,6 +161,18 @@ async function setup(options: {
   return { dir, lambda, start, deadLetters: new DeadLetterStore(emulatorOptions.deadLetterDir) };
 }
 
+/** A Mosquitto of the test's own, which it may stop and start (the run's is shared). */
+async function privateBroker() {
+  const brokerDir = await mkdtemp(path.join(tmpdir(), 'easysmart-rules-broker-'));
+  await chmod(brokerDir, 0o755);
+  const broker = await startMosquitto({ dataDir: brokerDir });
+  cleanups.push(async () => {
+    await broker.stop();
+    await rm(brokerDir, { recursive: true, force: true });
+  });
+  return broker;
+}
+
 /** Ends the emulator's persistent session so the shared broker does not keep queueing for it. */
 async function forgetSession(clientId: string): Promise<void> {
   const client = await mqtt.connectAsync(stack.mqttUrl, {
@@ -625,13 +637,7 @@ resources:
   });
 
   it('rides out a broker restart: hands on what it held while the broker is away, then reconnects to its stored session', async () => {
-    const brokerDir = await mkdtemp(path.join(tmpdir(), 'easysmart-rules-broker-'));
-    await chmod(brokerDir, 0o755);
-    const broker = await startMosquitto({ dataDir: brokerDir });
-    cleanups.push(async () => {
-      await broker.stop();
-      await rm(brokerDir, { recursive: true, force: true });
-    });
+    const broker = await privateBroker();
     const device = unique('dev');
     const { lambda, start } = await setup({
       yml: singleRuleYml(device),
@@ -1174,13 +1180,7 @@ describe('IoT rules emulator: rules that put messages on a stream read by an eve
   }, 90_000);
 
   it('stopped after its broker connection closed, it hands on what it held first, not waiting the window', async () => {
-    const brokerDir = await mkdtemp(path.join(tmpdir(), 'easysmart-rules-broker-'));
-    await chmod(brokerDir, 0o755);
-    const broker = await startMosquitto({ dataDir: brokerDir });
-    cleanups.push(async () => {
-      await broker.stop();
-      await rm(brokerDir, { recursive: true, force: true });
-    });
+    const broker = await privateBroker();
     const prefix = unique('s');
     const { lambda, start } = await setup({
       yml: streamYml({ batchWindow: 300 }),

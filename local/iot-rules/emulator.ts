@@ -595,10 +595,12 @@ class FunctionDispatcher {
   /**
    * A stream's event source mapping: ParallelizationFactor batchers, each reading the
    * partition keys that hash to it, with one batch in an invocation at a time (AWS Lambda
-   * developer guide, "Polling and batching streams": concurrent batches per shard, records of
-   * one partition key in order). A batcher sends its batch once it holds BatchSize records,
-   * or the byte limit of records (Lambda's 6 MB payload), or its oldest record has waited
-   * the batching window, whichever comes first, as Lambda does. Locally the stream is what
+   * developer guide, "Using Lambda with Kinesis Data Streams": ParallelizationFactor batches
+   * of a shard at once, a partition key's records in order). A batcher sends its batch once
+   * it holds BatchSize records, or the byte limit of records (Lambda API reference,
+   * EventSourceMappingConfiguration: BatchSize "up to the payload limit for synchronous
+   * invocation (6 MB)"), or its oldest record has waited the batching window, whichever
+   * comes first, as Lambda does. Locally the stream is what
    * the broker has delivered and the emulator not yet acknowledged, which the emulator reads
    * only up to its Receive Maximum: once it holds that much, the stream holds more than it
    * can see, and Lambda reading a stream with such a backlog gets its batch at once, so the
