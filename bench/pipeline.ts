@@ -30,7 +30,7 @@ import type {
   IotRulesEmulatorStats,
 } from '../local/iot-rules/emulator.ts';
 import { keepAliveAgent, post } from '../shared/http/post.ts';
-import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
+import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
 import { startLocalStack } from '../test/support/local-stack.ts';
 import { privateMosquitto } from '../test/support/servers.ts';
 import { cpuBetween, sampleCpu, waitUntilQuiet } from './cpu.ts';
