@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setPlan } from '../infra/admin.ts';
 import { startDataPlaneEndpoint } from '../local/data-plane/endpoint.ts';
-import type { AcceptedBatch } from '../shared/ingestion/domain/model.ts';
+import type { StoredBatch } from '../shared/ingestion/domain/model.ts';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
@@ -350,7 +350,7 @@ describe('several function instances', () => {
   });
 });
 
-describe('the accepted-readings port', () => {
+describe('the stored-readings port', () => {
   it("gets each batch's stored readings once, grouped by device; its failure fails those messages for a retry", async () => {
     const { IngestionService } = await import('../shared/ingestion/domain/ingestion-service.ts');
     const { PostgresDeviceDirectory } = await import(
@@ -359,14 +359,14 @@ describe('the accepted-readings port', () => {
     const { databasePool, logger } = await import('../shared/composition.ts');
     const { readingStore } = await import('../shared/timeseries/composition.ts');
     const [a, b] = [await setUp(), await setUp()];
-    const calls: AcceptedBatch[] = [];
+    const calls: StoredBatch[] = [];
     let failing = false;
     const service = new IngestionService({
       directory: new PostgresDeviceDirectory(databasePool(), 30),
       readings: readingStore(),
       logger: logger(),
-      acceptedReadings: {
-        accepted: async (batch) => {
+      storedReadings: {
+        readingsStored: async (batch) => {
           calls.push(batch);
           if (failing) throw new Error('alarm store unavailable');
         },

@@ -31,7 +31,7 @@ export interface PendingReadings {
 export class BatchLedger {
   readonly pending: PendingReadings[] = [];
   confirmedCommands = 0;
-  storedReadings = 0;
+  writtenReadings = 0;
   anomalies = 0;
 
   readonly #rejections = new Map<string, RejectionCount>();
@@ -139,7 +139,7 @@ export class BatchLedger {
     return {
       summary: {
         messages,
-        readings: this.storedReadings,
+        readings: this.writtenReadings,
         confirmedCommands: this.confirmedCommands,
         anomalies: this.anomalies,
         rejected,

@@ -11,7 +11,6 @@ import { LATE_READING_MS } from '../../timeseries/schema.ts';
 import { BatchLedger, type PendingReadings } from './batch-ledger.ts';
 import { DeviceContextCache } from './device-context-cache.ts';
 import type {
-  AcceptedDeviceReadings,
   BatchOutcome,
   CommandConfirmation,
   DeviceContext,
@@ -19,13 +18,14 @@ import type {
   IngestionSummary,
   LateRollupHour,
   RawReading,
+  StoredDeviceReadings,
 } from './model.ts';
 import { decodeRuleEvent, type InboundMessage, topicDeviceId } from './payloads.ts';
 import type {
-  AcceptedReadingsListener,
   DeviceDirectory,
   LivePublisher,
   ReadingScorer,
+  StoredReadingsListener,
 } from './ports.ts';
 import { Rejection } from './rejection.ts';
 
@@ -51,7 +51,7 @@ export interface IngestionServiceOptions {
   /** The plan's anomaly detector; without it nothing is scored. */
   scorer?: ReadingScorer | undefined;
   /** Told of every batch's stored readings (see the port). */
-  acceptedReadings?: AcceptedReadingsListener | undefined;
+  storedReadings?: StoredReadingsListener | undefined;
   /** How long a registry answer is trusted: a known device, and an unknown one. */
   contextTtlMs?: number;
   unknownTtlMs?: number;
@@ -143,7 +143,7 @@ export class IngestionService {
   readonly #logger: Logger;
   readonly #live: LivePublisher | undefined;
   readonly #scorer: ReadingScorer | undefined;
-  readonly #acceptedReadings: AcceptedReadingsListener | undefined;
+  readonly #readingsListener: StoredReadingsListener | undefined;
   readonly #seenIntervalMs: number;
   readonly #now: () => number;
   readonly #contexts: DeviceContextCache;
@@ -158,7 +158,7 @@ export class IngestionService {
     this.#logger = options.logger;
     this.#live = options.live;
     this.#scorer = options.scorer;
-    this.#acceptedReadings = options.acceptedReadings;
+    this.#readingsListener = options.storedReadings;
     this.#seenIntervalMs = options.seenIntervalMs ?? 60_000;
     this.#now = options.now ?? Date.now;
     this.#contexts = new DeviceContextCache((deviceId) => this.#directory.resolve(deviceId), {
@@ -195,8 +195,8 @@ export class IngestionService {
     if (batch.pending.length > 0) {
       const stored = await this.#storeReadings(batch);
       await this.#markLateRollups(stored, batch);
-      const accepted = await this.#scoreReadings(stored, batch);
-      await this.#handOverAccepted(accepted, batch);
+      const scored = await this.#scoreReadings(stored, batch);
+      await this.#handOverStored(scored, batch);
     }
     await this.#recordSeen(batch);
     await this.#recordRejections(batch);
@@ -411,7 +411,7 @@ export class IngestionService {
     for (const entry of pending) for (const reading of entry.readings) all.push(reading);
     try {
       const result = await this.#readings.writeReadings(all);
-      batch.storedReadings += result.written;
+      batch.writtenReadings += result.written;
       return this.#withoutBeyondRetention(pending, result.beyondRetention, batch);
     } catch (error) {
       if (!isContentRefusal(error)) {
@@ -423,7 +423,7 @@ export class IngestionService {
     for (const entry of pending) {
       try {
         const result = await this.#readings.writeReadings(entry.readings);
-        batch.storedReadings += result.written;
+        batch.writtenReadings += result.written;
         stored.push(...this.#withoutBeyondRetention([entry], result.beyondRetention, batch));
       } catch (error) {
         if (isContentRefusal(error)) {
@@ -475,8 +475,8 @@ export class IngestionService {
   async #scoreReadings(
     stored: StoredMessage[],
     batch: BatchLedger,
-  ): Promise<Array<AcceptedDeviceReadings & { indices: number[] }>> {
-    const byDevice = new Map<number, AcceptedDeviceReadings & { indices: number[] }>();
+  ): Promise<Array<StoredDeviceReadings & { indices: number[] }>> {
+    const byDevice = new Map<number, StoredDeviceReadings & { indices: number[] }>();
     for (const entry of stored) {
       const group = byDevice.get(entry.device.id) ?? {
         device: entry.device,
@@ -488,10 +488,10 @@ export class IngestionService {
       group.indices.push(entry.index);
       byDevice.set(entry.device.id, group);
     }
-    const accepted = [...byDevice.values()];
-    if (!this.#scorer) return accepted;
-    const scored: typeof accepted = [];
-    for (const group of accepted) {
+    const groups = [...byDevice.values()];
+    if (!this.#scorer) return groups;
+    const scored: typeof groups = [];
+    for (const group of groups) {
       const { device, readings, indices } = group;
       if (device.anomalyDetection !== 'none' && readings.length > 0) {
         let anomalies: DetectedAnomaly[];
@@ -522,15 +522,15 @@ export class IngestionService {
   }
 
   /** Hands the batch's stored readings to the listener; a failure retries their messages. */
-  async #handOverAccepted(
-    accepted: Array<AcceptedDeviceReadings & { indices: number[] }>,
+  async #handOverStored(
+    scored: Array<StoredDeviceReadings & { indices: number[] }>,
     batch: BatchLedger,
   ): Promise<void> {
-    const devices = accepted.filter((group) => group.readings.length > 0);
-    if (!this.#acceptedReadings || devices.length === 0) return;
+    const devices = scored.filter((group) => group.readings.length > 0);
+    if (!this.#readingsListener || devices.length === 0) return;
     try {
-      await this.#acceptedReadings.accepted({
-        now: batch.now,
+      await this.#readingsListener.readingsStored({
+        nowMs: batch.now,
         devices: devices.map(({ device, readings, anomalies }) => ({
           device,
           readings,

@@ -81,7 +81,7 @@ export type LiveEvent =
     };
 
 /** One device's part of a batch, once its readings are stored (and scored, if the plan does). */
-export interface AcceptedDeviceReadings {
+export interface StoredDeviceReadings {
   device: DeviceContext;
   /** Stored readings, in the order the device sent them. */
   readings: Reading[];
@@ -89,11 +89,11 @@ export interface AcceptedDeviceReadings {
   anomalies: DetectedAnomaly[];
 }
 
-/** What a batch stored, grouped by device: handed to `AcceptedReadingsListener`. */
-export interface AcceptedBatch {
+/** What a batch stored, grouped by device: handed to `StoredReadingsListener`. */
+export interface StoredBatch {
   /** Epoch ms at which the batch was taken in (the service's clock). */
-  now: number;
-  devices: AcceptedDeviceReadings[];
+  nowMs: number;
+  devices: StoredDeviceReadings[];
 }
 
 /** One message of a batch, with its place in the stream when it has one. */

@@ -1,13 +1,13 @@
 import type { DetectedAnomaly } from '../../anomalies/anomaly-scorer.ts';
 import type { Reading } from '../../timeseries/reading.ts';
 import type {
-  AcceptedBatch,
   CommandConfirmation,
   DeviceContext,
   LateRollupHour,
   LiveEvent,
   RejectionCount,
   SeenUpdate,
+  StoredBatch,
 } from './model.ts';
 import type { Discovery } from './payloads.ts';
 
@@ -60,6 +60,6 @@ export interface LivePublisher {
  * idempotently and handed over again), so an implementation must tolerate seeing a reading
  * twice. Not called when a batch stored nothing.
  */
-export interface AcceptedReadingsListener {
-  accepted(batch: AcceptedBatch): Promise<void>;
+export interface StoredReadingsListener {
+  readingsStored(batch: StoredBatch): Promise<void>;
 }
