@@ -2,7 +2,7 @@ import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { setPlan } from '../infra/admin.ts';
-import { DynsecControlClient } from '../shared/iot/mosquitto-dynsec-provisioner.ts';
+import { DynsecControlClient } from '../shared/devices/adapters/mosquitto-dynsec-provisioner.ts';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
