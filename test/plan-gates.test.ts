@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setPlan } from '../infra/admin.ts';
 import { startDataPlaneEndpoint } from '../local/data-plane/endpoint.ts';
-import { PLAN_NAMES, type PlanName } from '../shared/accounts/model.ts';
+import { PLAN_NAMES, type PlanName } from '../shared/accounts/domain/model.ts';
 import { type RouteDefinition, type RouteKey, routeTable } from '../shared/http/route-table.ts';
 import { callRoute } from './support/api-event.ts';
 import {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PLAN_NAMES } from '../accounts/model.ts';
+import { PLAN_NAMES } from '../accounts/domain/model.ts';
 import { roleSchema } from './schemas.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { PlanName } from '../accounts/model.ts';
+import type { PlanName } from '../accounts/domain/model.ts';
 import {
   anomalies,
   credentials,
