@@ -23,7 +23,7 @@
 import pg from 'pg';
 import { setPlan } from '../infra/admin.ts';
 import { keepAliveAgent, post } from '../shared/http/post.ts';
-import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
+import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
 import { startLocalStack } from '../test/support/local-stack.ts';
 import { privateMosquitto } from '../test/support/servers.ts';
 import { cpuBetween, sampleCpu, waitUntilQuiet } from './cpu.ts';

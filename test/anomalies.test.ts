@@ -21,7 +21,7 @@ const ml = (await import('../functions/ml/handler.ts')).handler;
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
 const ingest = (events: unknown[]) => ingestionService().ingest(events);
 const scheduledTraining = (await import('../functions/ml-training/handler.ts')).handler;
-const { AnomalyService } = await import('../shared/anomalies/anomaly-service.ts');
+const { AnomalyService } = await import('../shared/anomalies/domain/anomaly-service.ts');
 const { modelStore, predictionStore } = await import('../shared/anomalies/composition.ts');
 const { databasePool, logger } = await import('../shared/composition.ts');
 const { readingStore } = await import('../shared/timeseries/composition.ts');

@@ -1,6 +1,6 @@
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DynsecControlClient } from '../shared/iot/mosquitto-dynsec-provisioner.ts';
+import { DynsecControlClient } from '../shared/devices/adapters/mosquitto-dynsec-provisioner.ts';
 import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
 import { unique, useTestStack } from './support/stack-env.ts';

@@ -1,13 +1,13 @@
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LiveConnections } from '../shared/live/adapters/api-gateway-live-connections.ts';
 import { PostgresLiveConnectionStore } from '../shared/live/adapters/postgres-live-connection-store.ts';
 import {
   LiveSubscriptions,
   MAX_WATCHED_DEVICES,
   takeToken,
 } from '../shared/live/domain/subscriptions.ts';
-import { LiveConnections } from '../shared/live/live-connections.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 import { signUp } from './support/tenants.ts';
 

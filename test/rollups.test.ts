@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
-import { showContinuousQueries } from '../shared/timeseries/influxql.ts';
-import { DEFAULT_DATABASE } from '../shared/timeseries/schema.ts';
+import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
+import { DEFAULT_DATABASE } from '../shared/timeseries/adapters/influx-schema.ts';
+import { showContinuousQueries } from '../shared/timeseries/adapters/influxql.ts';
 import { callRoute } from './support/api-event.ts';
 import { kinesisEvent } from './support/kinesis-event.ts';
 import { useTestStack } from './support/stack-env.ts';

@@ -2,9 +2,9 @@ import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewayma
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { APP_ROLE } from '../shared/db/migrate.ts';
+import { LiveConnections } from '../shared/live/adapters/api-gateway-live-connections.ts';
 import { PostgresLiveConnectionStore } from '../shared/live/adapters/postgres-live-connection-store.ts';
 import { LiveSubscriptions } from '../shared/live/domain/subscriptions.ts';
-import { LiveConnections } from '../shared/live/live-connections.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 import { signUp } from './support/tenants.ts';
 

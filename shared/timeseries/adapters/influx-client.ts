@@ -1,11 +1,17 @@
 import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { BufferPool } from '../buffer-pool.ts';
-import { headerOf, keepAliveAgent, type PostAnswer, PostTimeoutError, post } from '../http/post.ts';
-import { type SecretStore, secretField } from '../secrets/domain/secrets.ts';
+import { BufferPool } from '../../buffer-pool.ts';
+import {
+  headerOf,
+  keepAliveAgent,
+  type PostAnswer,
+  PostTimeoutError,
+  post,
+} from '../../http/post.ts';
+import { type SecretStore, secretField } from '../../secrets/domain/secrets.ts';
+import type { LineSink } from '../line-protocol.ts';
 import type { InfluxQL } from './influxql.ts';
-import type { LineSink } from './line-protocol.ts';
 
 const gzip = promisify(gzipCallback);
 
