@@ -2,13 +2,15 @@ import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
+import { signUp } from './support/tenants.ts';
 
 /**
  * A device id naming one of the platform's own broker identities (its MQTT account, the
  * broker admin, the rules stage's or the data plane's client id) is refused at registration,
  * through the public route, and the platform's accounts keep working. Written through the
- * route only, so that it runs unchanged against the code before reserved ids existed, where
- * registering the platform account's name replaced that account's password.
+ * routes only, so that it runs against the code before reserved ids existed (25cc348, with
+ * the sign-up written out), where registering the platform account's name replaced that
+ * account's password.
  */
 const stack = useTestStack();
 const auth = (await import('../functions/auth/handler.ts')).handler;
@@ -34,16 +36,7 @@ const connects = (account: { username: string; password: string }) =>
 
 describe("the platform's own broker identities", () => {
   it('are refused as device ids with 400 reserved_device_id, and the platform accounts still connect', async () => {
-    const username = unique('owner');
-    const registered = await callRoute(auth, 'POST /api/auth/register', {
-      body: {
-        tenant_name: unique('Plant'),
-        username,
-        email: `${username}@example.com`,
-        password: 'owner-password',
-      },
-    });
-    expect(registered.status).toBe(201);
+    const owner = await signUp(auth);
     // The platform's account first: on code without the check, taking it breaks the rest.
     const ids = [
       stack.mqttPlatform.username,
@@ -54,7 +47,7 @@ describe("the platform's own broker identities", () => {
     const answers = [];
     for (const id of ids) {
       const answer = await callRoute(devices, 'POST /api/devices', {
-        token: registered.body.token,
+        token: owner.token,
         body: { device_id: id, name: 'Hijack', type: 'sensor' },
       });
       answers.push({ id, status: answer.status, code: answer.body?.error?.code });
