@@ -1,10 +1,10 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setPlan } from '../infra/admin.ts';
 import { callRoute } from './support/api-event.ts';
+import { adminPool } from './support/in-process.ts';
 import { FLEET_ENTITIES, fleet, gaussian, seeded } from './support/rul-fleet.ts';
 import { temporaryDataDir } from './support/servers.ts';
-import { unique, useTestStack } from './support/stack-env.ts';
+import { useTestStack } from './support/stack-env.ts';
+import { addDevice, OWNER_PASSWORD, signUp } from './support/tenants.ts';
 
 /**
  * Predictive maintenance through its routes, with the functions invoked in-process against
@@ -21,11 +21,8 @@ const maintenance = (await import('../functions/maintenance/handler.ts')).handle
 const scheduled = (await import('../functions/maintenance-training/handler.ts')).handler;
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
 const { rollupService } = await import('../shared/timeseries/composition.ts');
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
-afterAll(async () => {
-  await admin.end();
-  await models.remove();
-});
+const admin = adminPool(stack);
+afterAll(() => models.remove());
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -53,31 +50,21 @@ interface Tenant {
 }
 
 async function tenant(plan: string): Promise<Tenant> {
-  const name = unique('pm');
-  const registered = await callRoute(auth, 'POST /api/auth/register', {
-    body: {
-      tenant_name: unique('PM'),
-      username: name,
-      email: `${name}@example.com`,
-      password: 'maintenance-password',
-    },
-  });
-  const client = await admin.connect();
-  await setPlan(client, String(registered.body.tenant.id), plan).finally(() => client.release());
-  const viewerName = `${name}-viewer`;
+  const owner = await signUp(auth, { plan, admin });
+  const viewerName = `${owner.username}-viewer`;
   await callRoute(auth, 'POST /api/users', {
-    token: registered.body.token,
+    token: owner.token,
     body: {
       username: viewerName,
       email: `${viewerName}@example.com`,
-      password: 'maintenance-password',
+      password: OWNER_PASSWORD,
       role: 'viewer',
     },
   });
   const viewer = await callRoute(auth, 'POST /api/auth/login', {
-    body: { username: viewerName, password: 'maintenance-password' },
+    body: { username: viewerName, password: OWNER_PASSWORD },
   });
-  return { id: registered.body.tenant.id, owner: registered.body.token, viewer: viewer.body.token };
+  return { id: owner.tenantId, owner: owner.token, viewer: viewer.body.token };
 }
 
 async function machine(
@@ -85,17 +72,13 @@ async function machine(
   type: string,
   entities: Array<{ entity_id: string; entity_type: string }>,
 ) {
-  const deviceId = unique(type.toUpperCase());
-  const created = await callRoute(devices, 'POST /api/devices', {
-    token: owner,
-    body: { device_id: deviceId, name: deviceId, type },
-  });
+  const device = await addDevice(devices, owner, { type });
   await ingest([
-    ruleOutput(deviceId, 'discovery', {
+    ruleOutput(device.deviceId, 'discovery', {
       entities: entities.map((e) => ({ ...e, name: e.entity_id })),
     }),
   ]);
-  return { id: created.body.device.id as number, deviceId };
+  return { id: device.id, deviceId: device.deviceId };
 }
 
 const call = (
