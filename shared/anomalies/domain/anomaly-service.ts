@@ -1,4 +1,4 @@
-import type { Caller } from '../../accounts/tokens.ts';
+import type { Caller } from '../../accounts/domain/caller.ts';
 import { InvalidInput, NotFound, NotPermitted, Unprocessable } from '../../domain-errors.ts';
 import type { Logger } from '../../logger.ts';
 import type { TrainedModel } from '../../ml/model.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Caller } from '../../accounts/tokens.ts';
+import type { Caller } from '../../accounts/domain/caller.ts';
 import { DependencyFailed, InvalidInput, NotFound } from '../../domain-errors.ts';
 import { emitMetrics, type MetricsContext } from '../../metrics.ts';
 import type { Command, CommandableEntity, CommandTarget } from './model.ts';
