@@ -63,14 +63,14 @@ export class AnomalyService {
 
   /** Every score of the device's detector over a time range. */
   async predictions(caller: Caller, devicePk: number, query: ResultsQuery) {
-    const { target, rows } = await this.#results(caller, devicePk, query, false);
-    return { device_id: target.deviceId, detector: target.level, predictions: rows };
+    const { target, detector, rows } = await this.#results(caller, devicePk, query, false);
+    return { device_id: target.deviceId, detector, predictions: rows };
   }
 
   /** Only the anomalous scores of the device's detector over a time range. */
   async anomalies(caller: Caller, devicePk: number, query: ResultsQuery) {
-    const { target, rows } = await this.#results(caller, devicePk, query, true);
-    return { device_id: target.deviceId, detector: target.level, anomalies: rows };
+    const { target, detector, rows } = await this.#results(caller, devicePk, query, true);
+    return { device_id: target.deviceId, detector, anomalies: rows };
   }
 
   async #results(
@@ -78,7 +78,7 @@ export class AnomalyService {
     devicePk: number,
     query: ResultsQuery,
     onlyAnomalies: boolean,
-  ): Promise<{ target: AnomalyTarget; rows: PredictionRow[] }> {
+  ): Promise<{ target: AnomalyTarget; detector: 'basic' | 'advanced'; rows: PredictionRow[] }> {
     const target = await this.#target(caller.tenantId, devicePk);
     if (target.level === 'none') throw planRequired('Professional');
     const rows = await this.#predictions.query({
@@ -92,7 +92,7 @@ export class AnomalyService {
       onlyAnomalies,
       limit: 100_000,
     });
-    return { target, rows };
+    return { target, detector: target.level, rows };
   }
 
   listModels(caller: Caller): Promise<ModelSummary[]> {
