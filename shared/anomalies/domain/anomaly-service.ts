@@ -95,7 +95,7 @@ export class AnomalyService {
     return {
       device_id: device.device_id,
       detector: device.level,
-      [onlyAnomalies ? 'anomalies' : 'predictions']: rows,
+      scores: rows,
     };
   }
 
