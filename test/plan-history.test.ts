@@ -188,16 +188,16 @@ it('a plan change never hides a reading; a downgrade removes exactly what the ne
     );
     return Number(result?.series[0]?.values[0]?.[1] ?? 0);
   };
+  // Published as soon as the command reports the plan changed (committed), while the history
+  // is still moving.
   const publishAfterChange = (sent: number[]) => () => {
-    setTimeout(() => {
-      const time = Math.floor(Date.now() / 1000) * 1000;
-      sent.push(time);
-      void device.publishAsync(
-        `devices/${deviceId}/temp/state`,
-        JSON.stringify({ value: 21.5, timestamp: time / 1000 }),
-        { qos: 1 },
-      );
-    }, 1000);
+    const time = Math.floor(Date.now() / 1000) * 1000;
+    sent.push(time);
+    void device.publishAsync(
+      `devices/${deviceId}/temp/state`,
+      JSON.stringify({ value: 21.5, timestamp: time / 1000 }),
+      { qos: 1 },
+    );
   };
 
   // Upgrade: everything stays readable, the move runs, the next reading goes to industrial.

@@ -311,12 +311,11 @@ describe('client', () => {
     await expect(down.write(['m v=1 1'])).rejects.toBeInstanceOf(InfluxUnavailableError);
     expect(await down.ping()).toBe(false);
     const hung = new InfluxClient({ url: urlOf(hanging), database, timeoutMs: 200 });
-    const started = Date.now();
+    // The hung server never answers: only the client's own timeout ends these calls. Writes go
+    // through node:http, queries through fetch: both give up.
     await expect(hung.query(select)).rejects.toThrow(/within 200 ms/);
-    // Writes go through node:http, queries through fetch: both give up in time.
     await expect(hung.write(['m v=1 1'])).rejects.toThrow(/within 200 ms/);
     await expect(hung.write(['m v=1 1'])).rejects.toBeInstanceOf(InfluxUnavailableError);
-    expect(Date.now() - started).toBeLessThan(2000);
     const failingClient = new InfluxClient({ url: urlOf(failing), database });
     await expect(failingClient.write(['m v=1 1'])).rejects.toThrow(InfluxUnavailableError);
     expect(await client.ping()).toBe(true);

@@ -10,9 +10,9 @@ export const handler = httpApi(
   'ml',
   {
     'GET /api/devices/{id}/anomalies': ({ caller, params, query }) =>
-      anomalies.results(caller, params.id, query, true),
+      anomalies.anomalies(caller, params.id, query),
     'GET /api/devices/{id}/predictions': ({ caller, params, query }) =>
-      anomalies.results(caller, params.id, query, false),
+      anomalies.predictions(caller, params.id, query),
     'GET /api/ml/models': async ({ caller }) => ({
       models: await anomalies.listModels(caller),
     }),
@@ -21,8 +21,7 @@ export const handler = httpApi(
     }),
     'POST /api/devices/{id}/edge-model': ({ caller, params, body }) =>
       edge.deploy(caller, params.id, body.entity_id, body.version ?? null),
-    'GET /api/devices/{id}/edge-model': ({ caller, params }) =>
-      edge.current(caller, params.id),
+    'GET /api/devices/{id}/edge-model': ({ caller, params }) => edge.current(caller, params.id),
   },
   { authenticator: authenticator(), logger: logger() },
 );

@@ -2,6 +2,7 @@ import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { IotDataPlanePublisher } from './adapters/iot-data-plane-publisher.ts';
+import { PostgresCommandStore } from './adapters/postgres-command-store.ts';
 import { CommandService } from './domain/command-service.ts';
 
 /** Publishes to device topics (commands, edge models). */
@@ -17,8 +18,12 @@ export const devicePublisher = once(() => {
 
 export const commandService = once(() => {
   const { devices } = config();
-  return new CommandService(databasePool(), devicePublisher(), devices.commandTimeoutSeconds, {
-    logger: logger().child({ component: 'commands' }),
-    stage: config().stage,
+  return new CommandService({
+    store: new PostgresCommandStore({
+      pool: databasePool(),
+      timeoutSeconds: devices.commandTimeoutSeconds,
+    }),
+    publisher: devicePublisher(),
+    metrics: { logger: logger().child({ component: 'commands' }), stage: config().stage },
   });
 });

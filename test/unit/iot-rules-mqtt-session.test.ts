@@ -10,8 +10,20 @@ import {
   MqttConnectRefused,
   MqttSession,
   type MqttSessionOptions,
-  varint,
 } from '../../local/iot-rules/mqtt-session.ts';
+
+/** A variable byte integer (MQTT 5 §1.5.5), written here so malformed packets can be made. */
+function varint(value: number): number[] {
+  const bytes: number[] = [];
+  let rest = value;
+  do {
+    let byte = rest % 128;
+    rest = Math.floor(rest / 128);
+    if (rest > 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (rest > 0);
+  return bytes;
+}
 
 const field = (bytes: Buffer) =>
   Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
@@ -82,6 +94,8 @@ class ScriptedBroker {
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 async function setup(
@@ -217,8 +231,8 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     expect(body.subarray(19)).toEqual(
       Buffer.concat([text('rules-emulator'), text('platform'), text('s3cret')]),
     );
-    // What the emulator writes (PUBACKs) goes out as it is.
-    expect(session.write(Buffer.from([0x40, 0x02, 0x02, 0x01]))).toBe(true);
+    // Acknowledgements go out as PUBACK, success, in the short form (MQTT 5 §3.4.2.1).
+    expect(session.acknowledge([513])).toBe(true);
     await vi.waitFor(() =>
       expect(broker.received(0).subarray(-4)).toEqual(Buffer.from([0x40, 0x02, 0x02, 0x01])),
     );
@@ -283,13 +297,15 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     await vi.waitFor(() => expect(events.publishes).toHaveLength(1));
     expect(events.publishes[0]?.payload).toEqual(Buffer.from('ok'));
     expect(events.errors.map((error) => error.message)).toEqual([
-      'malformed packet from the broker: unknown property 0x7f',
+      'malformed packet from the broker: Unknown property',
     ]);
     expect(events).toMatchObject({ connects: 2, closes: 1 });
     expect(broker.connections).toHaveLength(2);
   });
 
   it('pings the broker and drops a connection that has gone silent', async () => {
+    // The keepalive runs on the test's clock: each check below moves it on half a period.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     let pings = 0;
     const { events } = await setup(
       (socket, connection) => {
@@ -303,7 +319,14 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
       },
       { keepaliveSeconds: 1 },
     );
-    await vi.waitFor(() => expect(events.connects).toBe(2), { timeout: 5000 });
+    await vi.waitFor(() => expect(events.connects).toBe(1));
+    await vi.waitFor(
+      () => {
+        vi.advanceTimersByTime(500);
+        expect(events.connects).toBe(2);
+      },
+      { timeout: 5000, interval: 5 },
+    );
     expect(pings).toBeGreaterThanOrEqual(2);
     expect(events.errors.map((error) => error.message)).toContain(
       'the broker stopped answering (keepalive)',
@@ -311,6 +334,7 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
   });
 
   it('stops reading while paused, keeps the connection, and reads on where it stopped', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     let sendMore: (() => void) | undefined;
     const message = (n: number) =>
       publish({ topic: 't', payload: Buffer.from(`m${n}`), qos: 1, messageId: n + 1 });
@@ -327,8 +351,9 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     await vi.waitFor(() => expect(events.publishes).toHaveLength(2));
     session.pauseReading();
     sendMore?.();
-    // Two keepalive periods without a PINGRESP read: not taken for a dead broker.
-    await new Promise((resolve) => setTimeout(resolve, 2200));
+    // Two keepalive periods, on the test's clock, without a PINGRESP read: not taken for a dead
+    // broker (the keepalive check would say so at once, synchronously).
+    vi.advanceTimersByTime(2200);
     expect(events.publishes).toHaveLength(2);
     expect(events).toMatchObject({ connects: 1, closes: 0, errors: [] });
     session.resumeReading();
@@ -340,13 +365,19 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
   });
 
   it('ends with DISCONNECT (the broker keeps the session) and connects no more', async () => {
+    // Reconnections are timers on the test's clock, and every one goes through net.connect.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const opened = vi.spyOn(net, 'connect');
     const { broker, session, events } = await setup((socket) => socket.write(connack()));
     await vi.waitFor(() => expect(events.connects).toBe(1));
     await session.end();
-    expect(broker.received(0).subarray(-2)).toEqual(Buffer.from([0xe0, 0x00]));
+    // DISCONNECT, reason normal (0): the broker keeps the session.
+    expect(broker.received(0).subarray(-4)).toEqual(Buffer.from([0xe0, 0x02, 0x00, 0x00]));
     expect(session.connected).toBe(false);
-    expect(session.write(Buffer.from([0x40, 0x02, 0, 1]))).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(session.acknowledge([1])).toBe(false);
+    // Far past the reconnect period: a reconnection would have called net.connect by now.
+    vi.advanceTimersByTime(60_000);
+    expect(opened).toHaveBeenCalledTimes(1);
     expect(broker.connections).toHaveLength(1);
   });
 });

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ModelStore } from '../../anomalies/adapters/model-stores.ts';
+import type { ModelStore } from '../../anomalies/domain/ports.ts';
 import { inTenantTransaction } from '../../db/postgres.ts';
 import { NotFound, Unprocessable } from '../../domain-errors.ts';
 import type { TrainedModel } from '../../ml/model.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Caller } from '../../accounts/tokens.ts';
+import type { Caller } from '../../accounts/domain/caller.ts';
 import { DependencyFailed, NotFound, Unprocessable } from '../../domain-errors.ts';
 import { exportEdgeModel } from './export.ts';
 import { crc32Hex, EDGE_HEADER_BYTES, EDGE_LIMITS, EdgeFormatError } from './model-format.ts';
@@ -33,7 +33,7 @@ export interface EdgeModelView {
   status: EdgeDeployment['status'];
   status_reason: string | null;
   size_bytes: number;
-  weight_encoding: string;
+  weight_encoding: EdgeDeployment['weightEncoding'];
   created_at: string;
   updated_at: string;
   running: { version: string; checksum: string; reported_at: string } | null;

@@ -349,8 +349,7 @@ export class InfluxClient {
   readonly #gzip: boolean;
   /**
    * Writes go through node:http (`post`) rather than fetch: fetch's web streams copy a
-   * 5,000-line body twice more, which cost the client about 0.2 us per line (a tenth of the
-   * ingest function's time). Connections are kept for the next invocation.
+   * 5,000-line body twice more. Connections are kept for the next invocation.
    */
   readonly #writeAgent: Agent;
   // As many as the batches of a few invocations' writes at once.
