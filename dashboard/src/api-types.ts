@@ -591,19 +591,16 @@ export interface components {
             [key: string]: unknown;
         };
         EdgeModel: {
-            entity_id: string;
-            version: string;
-            checksum: string;
+            entity_id: string | null;
+            version: string | null;
+            checksum: string | null;
             /** @enum {string} */
-            status: "sent" | "confirmed" | "failed";
+            status: "none" | "sent" | "confirmed" | "failed";
             status_reason: string | null;
-            size_bytes: number;
-            /** @enum {string} */
-            weight_encoding: "f32" | "i16" | "i8";
-            /** @description ISO 8601 time, UTC */
-            created_at: string;
-            /** @description ISO 8601 time, UTC */
-            updated_at: string;
+            size_bytes: number | null;
+            weight_encoding: ("f32" | "i16" | "i8") | null;
+            created_at: string | null;
+            updated_at: string | null;
             running: {
                 version: string;
                 checksum: string;
@@ -1780,7 +1777,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The edge model */
+            /** @description The edge model (status `none` when nothing was ever sent) */
             200: {
                 headers: {
                     [name: string]: unknown;

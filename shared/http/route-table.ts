@@ -384,7 +384,11 @@ export const routeTable = {
     access: 'read',
     plan: 'industrial',
     params: idParam,
-    success: { status: 200, description: 'The edge model', schema: edgeModel },
+    success: {
+      status: 200,
+      description: 'The edge model (status `none` when nothing was ever sent)',
+      schema: edgeModel,
+    },
     errors: [404],
   },
   'POST /api/devices/{id}/maintenance': {

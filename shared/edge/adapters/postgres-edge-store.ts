@@ -33,6 +33,17 @@ export class PostgresEdgeStore implements EdgeDeploymentStore {
     this.#columns = DEPLOYMENT_COLUMNS.replaceAll('$TIMEOUT', String(Math.trunc(timeoutSeconds)));
   }
 
+  planAllows(tenantId: number): Promise<boolean> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{ allowed: boolean }>(
+        `SELECT p.edge_deployment AS allowed
+         FROM tenant_plan tp JOIN plans p ON p.name = tp.plan WHERE tp.tenant_id = $1`,
+        [tenantId],
+      );
+      return rows[0]?.allowed === true;
+    });
+  }
+
   async snapshot(
     tenantId: number,
     deviceId: number,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Caller } from '../../accounts/domain/caller.ts';
-import { DependencyFailed, NotFound, Unprocessable } from '../../domain-errors.ts';
+import { DependencyFailed, NotPermitted, Unprocessable } from '../../domain-errors.ts';
 import { exportEdgeModel } from './export.ts';
 import { crc32Hex, EDGE_HEADER_BYTES, EDGE_LIMITS, EdgeFormatError } from './model-format.ts';
 import type {
@@ -26,16 +26,17 @@ import type {
 /** Raw bytes per chunk: about 1.4 KB of base64 in a JSON message the ESP32's client holds. */
 export const CHUNK_BYTES = 1024;
 
+/** `none` (and nulls): no edge model was ever sent to the device. */
 export interface EdgeModelView {
-  entity_id: string;
-  version: string;
-  checksum: string;
-  status: EdgeDeployment['status'];
+  entity_id: string | null;
+  version: string | null;
+  checksum: string | null;
+  status: EdgeDeployment['status'] | 'none';
   status_reason: string | null;
-  size_bytes: number;
-  weight_encoding: EdgeDeployment['weightEncoding'];
-  created_at: string;
-  updated_at: string;
+  size_bytes: number | null;
+  weight_encoding: EdgeDeployment['weightEncoding'] | null;
+  created_at: string | null;
+  updated_at: string | null;
   running: { version: string; checksum: string; reported_at: string } | null;
   anomalies: Array<{
     entity_id: string;
@@ -72,6 +73,15 @@ export class EdgeModelService {
     private readonly publisher: DeviceTopicPublisher,
   ) {}
 
+  async #requirePlan(tenantId: number): Promise<void> {
+    if (!(await this.store.planAllows(tenantId))) {
+      throw new NotPermitted(
+        'plan_required',
+        'Edge deployment needs the Industrial plan; upgrade to use it',
+      );
+    }
+  }
+
   /** Exports and sends the entity's model (`version`: an earlier one, to roll back). */
   async deploy(
     caller: Caller,
@@ -79,6 +89,7 @@ export class EdgeModelService {
     entityId: string,
     version: string | null = null,
   ): Promise<EdgeModelView> {
+    await this.#requirePlan(caller.tenantId);
     const snapshot = await this.store.snapshot(caller.tenantId, deviceId, entityId, version);
     let exported: ReturnType<typeof exportEdgeModel>;
     try {
@@ -130,9 +141,8 @@ export class EdgeModelService {
   }
 
   async current(caller: Caller, deviceId: number): Promise<EdgeModelView> {
+    await this.#requirePlan(caller.tenantId);
     const { deployment, running, anomalies } = await this.store.current(caller.tenantId, deviceId);
-    if (!deployment)
-      throw new NotFound('edge_model_not_found', 'No edge model was sent to this device');
     return view(deployment, running, anomalies);
   }
 
@@ -163,20 +173,20 @@ export class EdgeModelService {
 }
 
 function view(
-  d: EdgeDeployment,
+  d: EdgeDeployment | null,
   running: RunningModel | null,
   anomalies: EdgeAnomaly[],
 ): EdgeModelView {
   return {
-    entity_id: d.entityId,
-    version: d.version,
-    checksum: d.checksum,
-    status: d.status,
-    status_reason: d.statusReason,
-    size_bytes: d.sizeBytes,
-    weight_encoding: d.weightEncoding,
-    created_at: d.createdAt,
-    updated_at: d.updatedAt,
+    entity_id: d?.entityId ?? null,
+    version: d?.version ?? null,
+    checksum: d?.checksum ?? null,
+    status: d?.status ?? 'none',
+    status_reason: d?.statusReason ?? null,
+    size_bytes: d?.sizeBytes ?? null,
+    weight_encoding: d?.weightEncoding ?? null,
+    created_at: d?.createdAt ?? null,
+    updated_at: d?.updatedAt ?? null,
     running: running
       ? { version: running.version, checksum: running.checksum, reported_at: running.reportedAt }
       : null,

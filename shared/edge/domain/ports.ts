@@ -64,6 +64,8 @@ export interface DeviceReport {
  * another tenant is simply not found.
  */
 export interface EdgeDeploymentStore {
+  /** Whether the tenant's plan includes edge deployment (the plan's `edge_deployment`). */
+  planAllows(tenantId: number): Promise<boolean>;
   /**
    * The device's `entityId` model (`version`, else the active one) with its detector
    * statistics. Throws the domain's NotFound/Unprocessable when there is none to send.
