@@ -1,3 +1,4 @@
+import { alarmEvaluator } from '../alarms/composition.ts';
 import { anomalyScorer } from '../anomalies/composition.ts';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
@@ -15,5 +16,9 @@ export const ingestionService = once(() => {
     // Without a WebSocket API there is nobody to push to.
     aws.websocketManagementEndpoint ? liveConnections() : undefined,
     anomalyScorer(),
+    undefined,
+    undefined,
+    // Alarm rules judge each batch's stored readings.
+    alarmEvaluator(),
   );
 });

@@ -36,6 +36,22 @@ export type LiveEvent =
       score: number;
       value: number;
       reason: string | null;
+    }
+  | {
+      type: 'alarm';
+      device_id: number;
+      alarm: {
+        id: number;
+        rule_id: number | null;
+        entity_id: string | null;
+        severity: string;
+        status: string;
+        count: number;
+        value: unknown;
+        event: string;
+        started_at: string;
+        cleared_at: string | null;
+      };
     };
 
 /** Port: the plan's anomaly detector, run on readings once they are stored. */
@@ -46,6 +62,25 @@ export interface ReadingScorer {
   ): Promise<
     Array<{ entityId: string; timeMs: number; score: number; value: number; reason: string | null }>
   >;
+}
+
+/** An anomaly the plan's detector found in a batch's readings. */
+export type ScoredAnomaly = Awaited<ReturnType<ReadingScorer['score']>>[number];
+
+/** One device's stored readings of a batch, with what the detector found in them. */
+export interface StoredDeviceReadings {
+  device: DeviceContext;
+  readings: Reading[];
+  anomalies: ScoredAnomaly[];
+}
+
+/**
+ * Port: told once per batch, after its readings are stored and scored, of every device's
+ * stored readings (alarm rules run there). A throw fails those devices' messages, so the
+ * batch is retried: the observer must take a batch twice without counting it twice.
+ */
+export interface StoredReadingsObserver {
+  readingsStored(batch: { nowMs: number; devices: StoredDeviceReadings[] }): Promise<void>;
 }
 
 export interface LivePublisher {
@@ -237,6 +272,7 @@ export class IngestionService {
       seenIntervalMs: 60_000,
     },
     private readonly now: () => number = Date.now,
+    private readonly observer?: StoredReadingsObserver,
   ) {
     this.#contexts = new ContextCache(
       (deviceId) => directory.resolve(deviceId),
@@ -384,9 +420,11 @@ export class IngestionService {
         // Stored, but the rollups would miss them: retried, they are rewritten and marked.
         for (const entry of written.kept) fail(entry.index, cause, entry.device.deviceId);
       }
+      const found = new Map<number, ScoredAnomaly[]>();
       if (this.scorer) {
-        anomalies = await this.#score(written.kept, written.refused, context.live, fail);
+        anomalies = await this.#score(written.kept, written.refused, context.live, fail, found);
       }
+      if (this.observer) await this.#observe(written, found, now, fail);
     }
 
     const dueSeen = this.#dueSeenUpdates([...seen.values()], now);
@@ -612,11 +650,47 @@ export class IngestionService {
     );
   }
 
+  /** Hands each device's stored readings (and their anomalies) to the observer, once per batch. */
+  async #observe(
+    written: { kept: PendingReadings[]; refused: Set<Reading> },
+    anomalies: Map<number, ScoredAnomaly[]>,
+    now: number,
+    fail: (index: number, cause: unknown, deviceId: string | undefined) => void,
+  ): Promise<void> {
+    const byDevice = new Map<number, StoredDeviceReadings & { indices: number[] }>();
+    for (const entry of written.kept) {
+      let group = byDevice.get(entry.device.id);
+      if (!group) {
+        group = {
+          device: entry.device,
+          readings: [],
+          anomalies: anomalies.get(entry.device.id) ?? [],
+          indices: [],
+        };
+        byDevice.set(entry.device.id, group);
+      }
+      for (const reading of entry.readings) if (!written.refused.has(reading)) group.readings.push(reading);
+      group.indices.push(entry.index);
+    }
+    if (byDevice.size === 0) return;
+    try {
+      await (this.observer as StoredReadingsObserver).readingsStored({
+        nowMs: now,
+        devices: [...byDevice.values()],
+      });
+    } catch (error) {
+      // Stored, but not judged: retried, the readings are rewritten (idempotent) and judged.
+      for (const group of byDevice.values())
+        for (const index of group.indices) fail(index, error, group.device.deviceId);
+    }
+  }
+
   async #score(
     pending: PendingReadings[],
     refused: Set<Reading>,
     live: AcceptContext['live'],
     fail: (index: number, cause: unknown, deviceId: string | undefined) => void,
+    scored: Map<number, ScoredAnomaly[]>,
   ): Promise<number> {
     let found = 0;
     const byDevice = new Map<
@@ -644,6 +718,7 @@ export class IngestionService {
         continue;
       }
       found += anomalies.length;
+      if (anomalies.length > 0) scored.set(device.id, anomalies);
       for (const anomaly of anomalies) {
         live(device.tenantId, indices[indices.length - 1] as number, {
           type: 'anomaly',
