@@ -1,17 +1,47 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two projects, both run by `npm test`:
+ * - `unit`: the files under test/unit. They start no server and build no firmware, so
+ *   `npx vitest run --project unit` answers in seconds; a test that needs PostgreSQL,
+ *   InfluxDB, Mosquitto, a child process or a whole local stack does not belong there.
+ * - `integration`: every other test file, against the real servers the global setup starts.
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
-    // Tests talk to real servers (and one starts the whole local stack), so the defaults
-    // are generous; a hung server still fails the run instead of stalling it.
-    testTimeout: 30_000,
-    hookTimeout: 150_000,
-    teardownTimeout: 30_000,
     pool: 'forks',
-    // The files mostly wait on servers, so more of them than cores run at once.
+    // The integration files mostly wait on servers, so more of them than cores run at once.
     maxWorkers: 4,
     fileParallelism: true,
+    // Stopping the integration servers must not hang the run.
+    teardownTimeout: 30_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          // Generous for code that waits on nothing but itself: on a loaded 2-core machine the
+          // property tests and model training take several times their quiet duration.
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/unit/**'],
+          // Only this project starts the servers (and builds the virtual device); a run of
+          // the unit project alone never does.
+          globalSetup: ['test/global-setup.ts'],
+          // Tests talk to real servers (and some start the whole local stack), so the
+          // defaults are generous; a hung server still fails the run instead of stalling it.
+          testTimeout: 30_000,
+          hookTimeout: 150_000,
+        },
+      },
+    ],
   },
 });

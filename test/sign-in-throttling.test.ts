@@ -2,11 +2,11 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AccountService, type ThrottlePolicies } from '../shared/accounts/account-service.ts';
 import { PostgresThrottleStore } from '../shared/accounts/adapters/postgres-throttle-store.ts';
-import { AccountRefusal } from '../shared/accounts/domain/refusal.ts';
 import { WorkQueue } from '../shared/accounts/domain/work-queue.ts';
 import { PasswordHasher } from '../shared/accounts/passwords.ts';
 import { PostgresAccountStore } from '../shared/accounts/postgres-account-store.ts';
 import { AccessTokens } from '../shared/accounts/tokens.ts';
+import { Throttled, Unauthenticated } from '../shared/domain-errors.ts';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
@@ -83,11 +83,10 @@ async function attempt(username: string, password: string, source: string) {
     await accounts.login({ username, password }, source);
     return { status: 200 };
   } catch (error) {
-    if (error instanceof AccountRefusal) {
+    if (error instanceof Throttled) {
       return { status: 429, code: error.code, retryAfter: error.retryAfterSeconds };
     }
-    const status = (error as { status?: number }).status;
-    if (status === 401) return { status: 401 };
+    if (error instanceof Unauthenticated) return { status: 401 };
     throw error;
   }
 }

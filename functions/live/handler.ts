@@ -1,8 +1,7 @@
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { AccountRefusal } from '../../shared/accounts/domain/refusal.ts';
 import { authenticator, logger } from '../../shared/composition.ts';
-import { HttpError } from '../../shared/http/errors.ts';
+import { Unauthenticated } from '../../shared/domain-errors.ts';
 import { databaseId } from '../../shared/http/schemas.ts';
 import { liveConnections, liveSubscriptions } from '../../shared/live/composition.ts';
 import { type ClientMessage, MAX_WATCHED_DEVICES } from '../../shared/live/domain/subscriptions.ts';
@@ -54,8 +53,7 @@ export async function handler(event: WebsocketEvent): Promise<APIGatewayProxyRes
       await connections.connect(connectionId, caller.tenantId, caller.userId);
       return { statusCode: 200, body: '' };
     } catch (error) {
-      if ((error instanceof HttpError && error.status === 401) || error instanceof AccountRefusal)
-        return { statusCode: 401, body: 'Unauthorized' };
+      if (error instanceof Unauthenticated) return { statusCode: 401, body: 'Unauthorized' };
       log.error('connect failed', { error });
       return { statusCode: 500, body: '' };
     }

@@ -1,7 +1,6 @@
-import { HttpError, notFound, unauthorized } from '../http/errors.ts';
+import { NotFound, NotPermitted, Unauthenticated } from '../domain-errors.ts';
 import type { AccountStore } from './account-store.ts';
 import { assertAcceptablePassword } from './domain/password-policy.ts';
-import { AccountRefusal } from './domain/refusal.ts';
 import type { LiveSessionCloser } from './domain/sessions.ts';
 import {
   admitOrRefuse,
@@ -134,7 +133,7 @@ export class AccountService {
     const valid = await this.passwords.verify(input.password, candidate?.passwordHash);
     if (!candidate || !valid) {
       if (candidate) await this.store.recordFailedLogin(candidate);
-      throw unauthorized('Wrong username or password');
+      throw new Unauthenticated('unauthorized', 'Wrong username or password');
     }
     // A success clears this login's record and gives the address back its attempt, so
     // colleagues behind one NAT are not throttled by each other's sign-ins.
@@ -180,9 +179,9 @@ export class AccountService {
     ];
     await admitOrRefuse(this.throttle, keys, this.clock.now());
     const currentHash = await this.store.passwordHashOf(caller.tenantId, caller.userId);
-    if (!currentHash) throw unauthorized('This account no longer exists');
+    if (!currentHash) throw new Unauthenticated('unauthorized', 'This account no longer exists');
     if (!(await this.passwords.verify(input.current_password, currentHash))) {
-      throw new AccountRefusal('forbidden', 'wrong_password', 'The current password is wrong');
+      throw new NotPermitted('wrong_password', 'The current password is wrong');
     }
     await this.throttle.settle([keys[0]?.key as string, keys[1]?.key as string], []);
     const passwordHash = await this.passwords.hash(input.new_password);
@@ -208,7 +207,7 @@ export class AccountService {
   async me(caller: Caller) {
     const profile = await this.store.getProfile(caller.tenantId, caller.userId);
     // A token for a deleted user must stop working even before it expires.
-    if (!profile) throw unauthorized('This account no longer exists');
+    if (!profile) throw new Unauthenticated('unauthorized', 'This account no longer exists');
     return profile;
   }
 
@@ -240,7 +239,7 @@ export class AccountService {
     const user = await this.store.changeUserRole(caller.tenantId, userId, role, (current) =>
       this.#assertMayChangeOwner(caller, current),
     );
-    if (!user) throw notFound('user_not_found', 'No such user');
+    if (!user) throw new NotFound('user_not_found', 'No such user');
     await this.liveSessions.endLiveSessions(caller.tenantId, userId);
     await this.store.audit(caller.tenantId, caller.userId, 'user.role', `user:${userId}`, { role });
     return user;
@@ -251,7 +250,7 @@ export class AccountService {
       this.#assertMayChangeOwner(caller, current),
     );
     if (!removed) {
-      throw notFound('user_not_found', 'No such user');
+      throw new NotFound('user_not_found', 'No such user');
     }
     await this.liveSessions.endLiveSessions(caller.tenantId, userId);
     await this.store.audit(caller.tenantId, caller.userId, 'user.remove', `user:${userId}`);
@@ -260,13 +259,13 @@ export class AccountService {
   /** Only an owner changes or removes an owner (the store keeps at least one). */
   #assertMayChangeOwner(caller: Caller, target: User): void {
     if (target.role === 'owner' && caller.role !== 'owner') {
-      throw new HttpError(403, 'insufficient_role', 'Only an owner may change or remove an owner');
+      throw new NotPermitted('insufficient_role', 'Only an owner may change or remove an owner');
     }
   }
 
   #assertMayGrant(caller: Caller, role: Role): void {
     if (role === 'owner' && caller.role !== 'owner') {
-      throw new HttpError(403, 'insufficient_role', 'Only an owner may grant the owner role');
+      throw new NotPermitted('insufficient_role', 'Only an owner may grant the owner role');
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/postgres.ts';
-import { HttpError } from '../http/errors.ts';
+import { NotPermitted } from '../domain-errors.ts';
 
 const LIMITS = {
   devices: { column: 'max_devices', table: 'devices' },
@@ -26,8 +26,7 @@ export async function assertWithinPlanLimit(
   );
   const row = rows[0];
   if (row && row.limit !== null && row.used >= row.limit) {
-    throw new HttpError(
-      403,
+    throw new NotPermitted(
       'plan_limit_reached',
       `Your plan allows ${row.limit} ${what}; upgrade to add more`,
     );

@@ -6,7 +6,7 @@ import {
   type Queryable,
   setTenantContext,
 } from '../db/postgres.ts';
-import { conflict } from '../http/errors.ts';
+import { Conflict } from '../domain-errors.ts';
 import type { AccountStore } from './account-store.ts';
 import type { LoginCandidate, Plan, PlanName, Tenant, TenantOverview, User } from './model.ts';
 import { assertWithinPlanLimit } from './plan-limits.ts';
@@ -19,13 +19,13 @@ const USER_COLUMNS = `u.id, u.tenant_id, u.username, u.email, u.role,
 
 function conflictFromUniqueViolation(error: unknown): unknown {
   if (isUniqueViolation(error, 'users_username_key')) {
-    return conflict('username_taken', 'That username is already taken');
+    return new Conflict('username_taken', 'That username is already taken');
   }
   if (isUniqueViolation(error, 'users_email_key')) {
-    return conflict('email_taken', 'That email is already registered');
+    return new Conflict('email_taken', 'That email is already registered');
   }
   if (isUniqueViolation(error, 'idx_tenants_name')) {
-    return conflict('tenant_name_taken', 'That organisation name is already taken');
+    return new Conflict('tenant_name_taken', 'That organisation name is already taken');
   }
   return error;
 }
@@ -244,7 +244,7 @@ export class PostgresAccountStore implements AccountStore {
       `SELECT count(*)::integer AS owners FROM users WHERE role = 'owner'`,
     );
     if (!rows[0]?.owners) {
-      throw conflict('last_owner', 'A tenant must keep at least one owner');
+      throw new Conflict('last_owner', 'A tenant must keep at least one owner');
     }
   }
 

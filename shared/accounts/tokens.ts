@@ -1,5 +1,5 @@
 import { createLocalJWKSet, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import { unauthorized } from '../http/errors.ts';
+import { Unauthenticated } from '../domain-errors.ts';
 
 export type Role = 'owner' | 'admin' | 'viewer';
 
@@ -92,7 +92,7 @@ export class AccessTokens {
       });
       claims = result.payload;
     } catch (error) {
-      throw unauthorized('Invalid or expired token', error);
+      throw new Unauthenticated('unauthorized', 'Invalid or expired token', { cause: error });
     }
     const userId = Number(claims.sub);
     const role = claims.role;
@@ -102,7 +102,7 @@ export class AccessTokens {
       !Number.isSafeInteger(claims.ver) ||
       !['owner', 'admin', 'viewer'].includes(role)
     ) {
-      throw unauthorized('Invalid or expired token');
+      throw new Unauthenticated('unauthorized', 'Invalid or expired token');
     }
     return { userId, tenantId: claims.tid, role, tokenVersion: claims.ver };
   }

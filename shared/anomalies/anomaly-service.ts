@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Caller } from '../accounts/tokens.ts';
 import { inTenantTransaction } from '../db/postgres.ts';
-import { HttpError, notFound } from '../http/errors.ts';
+import { InvalidInput, NotFound, NotPermitted, Unprocessable } from '../domain-errors.ts';
 import type { Logger } from '../logger.ts';
 import type { TrainedModel } from '../ml/model.ts';
 import { trainAndJudge } from '../ml/quality-gate.ts';
@@ -35,7 +35,7 @@ const MODEL_COLUMNS = `id, device_id, entity_id, kind, version, threshold, train
 export type Train = (history: HistoryPoint[]) => Promise<TrainedModel>;
 
 const planRequired = (needed: string) =>
-  new HttpError(403, 'plan_required', `This needs the ${needed} plan or higher; upgrade to use it`);
+  new NotPermitted('plan_required', `This needs the ${needed} plan or higher; upgrade to use it`);
 
 interface DeviceRow extends TierRow {
   device_id: string;
@@ -68,7 +68,7 @@ export class AnomalyService {
         [deviceRowId, entityId ?? null],
       );
       const row = rows[0];
-      if (!row) throw notFound('device_not_found', 'No such device');
+      if (!row) throw new NotFound('device_not_found', 'No such device');
       return row;
     });
   }
@@ -119,9 +119,10 @@ export class AnomalyService {
   ): Promise<ModelSummary> {
     const device = await this.#device(caller.tenantId, deviceRowId, entityId);
     if (device.level !== 'advanced') throw planRequired('Industrial');
-    if (!device.entity_type) throw notFound('entity_not_found', 'The device has no such entity');
+    if (!device.entity_type)
+      throw new NotFound('entity_not_found', 'The device has no such entity');
     if (device.entity_type !== 'sensor' && device.entity_type !== 'number') {
-      throw new HttpError(400, 'not_trainable', 'Models are trained for numeric sensors only');
+      throw new InvalidInput('not_trainable', 'Models are trained for numeric sensors only');
     }
     return this.#train(caller.tenantId, deviceRowId, device, entityId);
   }
@@ -151,7 +152,7 @@ export class AnomalyService {
         if (model.status === 'rejected') outcome.rejected += 1;
         else outcome.trained += 1;
       } catch (error) {
-        if (error instanceof HttpError && error.code === 'training_failed') {
+        if (error instanceof Unprocessable && error.code === 'training_failed') {
           outcome.skipped += 1;
         } else {
           outcome.failed += 1;
@@ -193,8 +194,7 @@ export class AnomalyService {
       trained = await trainAndJudge(history, this.train);
     } catch (error) {
       if ((error as Error).name === 'TrainingDataError') {
-        throw new HttpError(
-          422,
+        throw new Unprocessable(
           'training_failed',
           `No model could be trained: ${(error as Error).message}`,
           {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Caller } from '../accounts/tokens.ts';
 import { inTenantTransaction } from '../db/postgres.ts';
-import { badRequest, HttpError, notFound } from '../http/errors.ts';
+import { DependencyFailed, InvalidInput, NotFound } from '../domain-errors.ts';
 import { emitMetrics, type MetricsContext } from '../metrics.ts';
 import type { CommandPublisher } from './command-publisher.ts';
 
@@ -43,16 +43,16 @@ export function validateCommandValue(
   switch (entity.entity_type) {
     case 'switch':
       if (typeof value !== 'boolean')
-        throw badRequest('invalid_value', 'A switch takes true or false');
+        throw new InvalidInput('invalid_value', 'A switch takes true or false');
       return;
     case 'number': {
       if (typeof value !== 'number' || !Number.isFinite(value)) {
-        throw badRequest('invalid_value', 'A number entity takes a finite number');
+        throw new InvalidInput('invalid_value', 'A number entity takes a finite number');
       }
       const min = finiteOr(config.min, Number.NEGATIVE_INFINITY);
       const max = finiteOr(config.max, Number.POSITIVE_INFINITY);
       if (value < min || value > max) {
-        throw badRequest(
+        throw new InvalidInput(
           'invalid_value',
           `Value must be between ${config.min ?? '-∞'} and ${config.max ?? '∞'}`,
         );
@@ -61,7 +61,7 @@ export function validateCommandValue(
       if (step > 0) {
         const steps = (value - (Number.isFinite(min) ? min : 0)) / step;
         if (Math.abs(steps - Math.round(steps)) > 1e-9) {
-          throw badRequest(
+          throw new InvalidInput(
             'invalid_value',
             `Value must be a multiple of ${step}${Number.isFinite(min) ? ` from ${min}` : ''}`,
           );
@@ -72,7 +72,7 @@ export function validateCommandValue(
     case 'text': {
       const maxLength = Math.min(finiteOr(config.max_length, 255), 1024);
       if (typeof value !== 'string' || value.length > maxLength) {
-        throw badRequest(
+        throw new InvalidInput(
           'invalid_value',
           `A text entity takes a string of at most ${maxLength} characters`,
         );
@@ -80,7 +80,7 @@ export function validateCommandValue(
       return;
     }
     default:
-      throw badRequest('not_commandable', 'Sensors report values; they take no commands');
+      throw new InvalidInput('not_commandable', 'Sensors report values; they take no commands');
   }
 }
 
@@ -114,8 +114,9 @@ export class CommandService {
           [deviceRowId, entityId],
         );
         const row = found.rows[0];
-        if (!row) throw notFound('device_not_found', 'No such device');
-        if (!row.entity_type) throw notFound('entity_not_found', 'The device has no such entity');
+        if (!row) throw new NotFound('device_not_found', 'No such device');
+        if (!row.entity_type)
+          throw new NotFound('entity_not_found', 'The device has no such entity');
         validateCommandValue(row, value);
         const inserted = await client.query<Command>(
           `INSERT INTO commands (id, tenant_id, device_id, entity_id, value, triggered_by)
@@ -146,14 +147,10 @@ export class CommandService {
           commandId,
         ]),
       );
-      throw new HttpError(
-        502,
+      throw new DependencyFailed(
         'broker_unavailable',
         'The command could not be delivered to the broker',
-        {
-          cause: error,
-          expose: true,
-        },
+        { cause: error },
       );
     }
     this.#count('sent');
@@ -170,7 +167,7 @@ export class CommandService {
       deviceRowId,
       commandId,
     ]);
-    if (!commands[0]) throw notFound('command_not_found', 'No such command');
+    if (!commands[0]) throw new NotFound('command_not_found', 'No such command');
     return commands[0];
   }
 
@@ -178,7 +175,7 @@ export class CommandService {
   list(caller: Caller, deviceRowId: number): Promise<Command[]> {
     return inTenantTransaction(this.pool, caller.tenantId, async (client) => {
       const device = await client.query('SELECT 1 FROM devices WHERE id = $1', [deviceRowId]);
-      if (!device.rowCount) throw notFound('device_not_found', 'No such device');
+      if (!device.rowCount) throw new NotFound('device_not_found', 'No such device');
       const { rows } = await client.query<Command>(
         `SELECT ${this.#columns} FROM commands WHERE device_id = $1 ORDER BY created_at DESC LIMIT 100`,
         [deviceRowId],

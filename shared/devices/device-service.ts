@@ -1,5 +1,5 @@
 import type { Caller } from '../accounts/tokens.ts';
-import { badRequest, HttpError, notFound } from '../http/errors.ts';
+import { Conflict, DependencyFailed, InvalidInput, NotFound } from '../domain-errors.ts';
 import {
   type ReadingStore,
   type SeriesFunction,
@@ -15,20 +15,18 @@ import {
   ReservedDeviceIdError,
 } from './model.ts';
 
-const deviceNotFound = () => notFound('device_not_found', 'No such device');
+const deviceNotFound = () => new NotFound('device_not_found', 'No such device');
 
-function brokerFailure(error: unknown): HttpError {
+function brokerFailure(error: unknown): Conflict | DependencyFailed {
   if (error instanceof ReservedDeviceIdError) {
-    return new HttpError(
-      409,
+    return new Conflict(
       'broker_identity_taken',
       'The broker already has an identity with this device id that is not a device credential',
       { cause: error },
     );
   }
-  return new HttpError(502, 'broker_unavailable', 'The device broker did not accept the change', {
+  return new DependencyFailed('broker_unavailable', 'The device broker did not accept the change', {
     cause: error,
-    expose: true,
   });
 }
 
@@ -81,9 +79,10 @@ export class DeviceService {
     const known = new Set(found.entities.map((entity) => entity.entity_id));
     const unknown = query.entityIds?.filter((entityId) => !known.has(entityId)) ?? [];
     if (unknown.length > 0) {
-      throw notFound('entity_not_found', `The device has no entity ${unknown.join(', ')}`);
+      throw new NotFound('entity_not_found', `The device has no entity ${unknown.join(', ')}`);
     }
-    if (query.from >= query.to) throw badRequest('invalid_range', '`from` must be before `to`');
+    if (query.from >= query.to)
+      throw new InvalidInput('invalid_range', '`from` must be before `to`');
     const result = await this.readings
       .series({
         tenantId: caller.tenantId,
@@ -99,7 +98,8 @@ export class DeviceService {
         priorTier: found.priorTier,
       })
       .catch((error: unknown) => {
-        if (error instanceof SeriesQueryError) throw badRequest(error.code, error.message, error);
+        if (error instanceof SeriesQueryError)
+          throw new InvalidInput(error.code, error.message, { cause: error });
         throw error;
       });
     return { device_id: found.device.device_id, ...result };
@@ -107,7 +107,7 @@ export class DeviceService {
 
   register(caller: Caller, input: NewDevice) {
     if (isReservedDeviceId(input.device_id)) {
-      throw badRequest(
+      throw new InvalidInput(
         'reserved_device_id',
         `device_id may not start with "${RESERVED_DEVICE_ID_PREFIX}" or be a name the platform's broker uses`,
       );

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { assertWithinPlanLimit } from '../accounts/plan-limits.ts';
 import { inTenantTransaction, isUniqueViolation, type Queryable } from '../db/postgres.ts';
-import { conflict } from '../http/errors.ts';
+import { Conflict } from '../domain-errors.ts';
 import {
   TIER_COLUMNS,
   type TierRow,
@@ -138,7 +138,7 @@ export class PostgresDeviceStore implements DeviceStore {
       });
     } catch (error) {
       if (isUniqueViolation(error)) {
-        throw conflict('device_id_taken', 'A device with this device_id is already registered');
+        throw new Conflict('device_id_taken', 'A device with this device_id is already registered');
       }
       throw error;
     }

@@ -2,10 +2,10 @@ import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { AccountRefusal } from '../accounts/domain/refusal.ts';
 import type { Authenticator } from '../accounts/domain/sessions.ts';
 import type { Caller, Role } from '../accounts/tokens.ts';
 import type { Logger } from '../logger.ts';
+import { toHttpAnswer } from './error-registry.ts';
 import { badRequest, forbidden, HttpError, notFound, unauthorized } from './errors.ts';
 
 /** Who may call a route: anyone, any signed-in user, or users whose role may change things. */
@@ -139,26 +139,6 @@ async function authenticate(
   return caller;
 }
 
-const REFUSAL_STATUS = {
-  invalid: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  throttled: 429,
-  busy: 503,
-} as const;
-
-function fromRefusal(refusal: AccountRefusal): HttpError {
-  if (refusal.kind === 'unauthorized') return unauthorized(refusal.message, refusal);
-  return new HttpError(REFUSAL_STATUS[refusal.kind], refusal.code, refusal.message, {
-    cause: refusal,
-    expose: true,
-    headers:
-      refusal.retryAfterSeconds === undefined
-        ? {}
-        : { 'retry-after': String(refusal.retryAfterSeconds) },
-  });
-}
-
 /** The address the request came from, as API Gateway saw it (the throttles' key). */
 export function sourceOf(event: APIGatewayProxyEventV2): string {
   return event.requestContext?.http?.sourceIp ?? 'unknown';
@@ -202,22 +182,14 @@ export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
       onError: async (request) => {
         const requestId = request.context?.awsRequestId ?? 'unknown';
         const correlationId = correlationIdOf(request.event, requestId);
-        const error = request.error;
-        const httpError =
-          error instanceof HttpError
-            ? error
-            : error instanceof AccountRefusal
-              ? fromRefusal(error)
-              : new HttpError(500, 'internal_error', 'Internal error', { cause: error });
+        const { error: httpError, failure } = toHttpAnswer(request.error);
         const log = deps.logger.child({
           requestId,
           correlationId,
           routeKey: request.event?.routeKey,
         });
-        // A busy refusal is the queue doing its job, not a failure.
-        if (httpError.status >= 500 && !(error instanceof AccountRefusal)) {
-          log.error('request failed', { error: httpError });
-        } else log.info('request refused', { status: httpError.status, code: httpError.code });
+        if (failure) log.error('request failed', { error: httpError });
+        else log.info('request refused', { status: httpError.status, code: httpError.code });
         request.response = respond(
           {
             status: httpError.status,

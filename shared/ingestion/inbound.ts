@@ -186,7 +186,7 @@ const toMs = (seconds: number | undefined, fallbackMs: number) =>
  * Hand-written equivalents of `ruleEventSchema`, `statePayload` and `telemetryPayload`,
  * which accept and refuse exactly what those schemas do: zod built and walked its output
  * for every message and reading, a fifth of the ingest function's time at 25,000 readings
- * per batch. The schemas stay the definition; test/inbound-validators.test.ts holds the two
+ * per batch. The schemas stay the definition; test/unit/inbound-validators.test.ts holds the two
  * to the same answers.
  */
 

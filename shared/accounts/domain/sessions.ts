@@ -1,5 +1,5 @@
+import { Unauthenticated } from '../../domain-errors.ts';
 import type { Caller, Role } from '../tokens.ts';
-import { AccountRefusal } from './refusal.ts';
 
 /** Port: the user's rights as they are now, read for every authenticated request. */
 export interface SessionDirectory {
@@ -31,11 +31,7 @@ export class Authenticator {
     const claimed = await this.tokens.verify(token);
     const current = await this.sessions.current(claimed.userId, claimed.tenantId);
     if (!current || current.tokenVersion !== claimed.tokenVersion) {
-      throw new AccountRefusal(
-        'unauthorized',
-        'unauthorized',
-        'This session has ended; sign in again',
-      );
+      throw new Unauthenticated('unauthorized', 'This session has ended; sign in again');
     }
     return { ...claimed, role: current.role };
   }

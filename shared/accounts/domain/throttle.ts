@@ -1,4 +1,4 @@
-import { AccountRefusal } from './refusal.ts';
+import { Throttled } from '../../domain-errors.ts';
 
 /**
  * Exponential backoff per key: the first `freeAttempts` attempts pass at once; from then on
@@ -62,13 +62,10 @@ export interface ThrottleStore {
   settle(reset: string[], refund: string[]): Promise<void>;
 }
 
-export function throttled(retryAfterMs: number): AccountRefusal {
-  return new AccountRefusal(
-    'throttled',
-    'too_many_attempts',
-    'Too many attempts; try again later',
-    Math.max(1, Math.ceil(retryAfterMs / 1000)),
-  );
+export function throttled(retryAfterMs: number): Throttled {
+  return new Throttled('too_many_attempts', 'Too many attempts; try again later', {
+    retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+  });
 }
 
 /** Admits the attempt or throws `too_many_attempts` with the wait. */

@@ -1,4 +1,4 @@
-import { AccountRefusal } from './refusal.ts';
+import { Busy } from '../../domain-errors.ts';
 
 /**
  * Runs at most `concurrency` jobs at once and queues at most `maxQueued` more; beyond that
@@ -17,7 +17,7 @@ export class WorkQueue {
   async run<T>(job: () => Promise<T>): Promise<T> {
     if (this.#running >= this.concurrency) {
       if (this.#waiting.length >= this.maxQueued) {
-        throw new AccountRefusal('busy', 'busy', 'The service is busy; try again shortly', 1);
+        throw new Busy('busy', 'The service is busy; try again shortly', { retryAfterSeconds: 1 });
       }
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     } else {

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tieredCost } from '../bench/aws-prices.ts';
-import { deviceMessages, firmwareBatching } from '../bench/firmware-defaults.ts';
+import { tieredCost } from '../../bench/aws-prices.ts';
+import { deviceMessages, firmwareBatching } from '../../bench/firmware-defaults.ts';
 
 /** The cost model's inputs: the firmware's own defaults, and how a device flushes them. */
 describe('cost model (bench:cost)', () => {
   it("reads the firmware's default batching from its C++ core", async () => {
-    const batching = await firmwareBatching(path.resolve(import.meta.dirname, '..'));
+    const batching = await firmwareBatching(path.resolve(import.meta.dirname, '..', '..'));
     expect(batching.readings).toBeGreaterThanOrEqual(1);
     expect(batching.source).toContain('firmware/core/device.hpp');
     if (batching.readings > 1) expect(batching.maxAgeMs).toBeGreaterThan(0);

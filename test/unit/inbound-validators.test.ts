@@ -6,19 +6,19 @@ import {
   ruleEventSchema,
   statePayload,
   telemetryPayload,
-} from '../shared/ingestion/inbound.ts';
-import { MAX_PAYLOAD_BYTES } from '../shared/ingestion/payload-limits.ts';
-import { streamRecords } from '../shared/ingestion/stream-records.ts';
-import { InfluxClient } from '../shared/timeseries/influx-client.ts';
-import { toLine } from '../shared/timeseries/line-protocol.ts';
+} from '../../shared/ingestion/inbound.ts';
+import { MAX_PAYLOAD_BYTES } from '../../shared/ingestion/payload-limits.ts';
+import { streamRecords } from '../../shared/ingestion/stream-records.ts';
+import { InfluxClient } from '../../shared/timeseries/influx-client.ts';
+import { toLine } from '../../shared/timeseries/line-protocol.ts';
 import {
   InvalidReadingError,
   pointOf,
   type Reading,
   readingToLine,
   writeReadingLine,
-} from '../shared/timeseries/reading.ts';
-import { kinesisEvent } from './support/kinesis-event.ts';
+} from '../../shared/timeseries/reading.ts';
+import { kinesisEvent } from '../support/kinesis-event.ts';
 
 // The ingest path checks payloads by hand for speed; the zod schemas remain the definition.
 // These properties hold the two to the same verdicts and the same readings.

@@ -11,7 +11,7 @@ import {
   MqttSession,
   type MqttSessionOptions,
   varint,
-} from '../local/iot-rules/mqtt-session.ts';
+} from '../../local/iot-rules/mqtt-session.ts';
 
 const field = (bytes: Buffer) =>
   Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);

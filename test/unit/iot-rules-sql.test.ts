@@ -6,7 +6,7 @@ import {
   type RuleMessage,
   topicFilterProblem,
   topicMatches,
-} from '../local/iot-rules/sql.ts';
+} from '../../local/iot-rules/sql.ts';
 
 function message(topic: string, payload: string | Uint8Array, extra: Partial<RuleMessage> = {}) {
   return {

@@ -2,9 +2,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AdvancedState, DEFAULT_ADVANCED_CONFIG } from '../shared/ml/advanced-detector.ts';
-import { surpriseToScore } from '../shared/ml/basic-detector.ts';
-import { formatScoresCsv, parseReadingsCsv } from '../shared/ml/csv.ts';
+import { type AdvancedState, DEFAULT_ADVANCED_CONFIG } from '../../shared/ml/advanced-detector.ts';
+import { surpriseToScore } from '../../shared/ml/basic-detector.ts';
+import { formatScoresCsv, parseReadingsCsv } from '../../shared/ml/csv.ts';
 import {
   ADVANCED_DETECTOR,
   type AnomalyDetector,
@@ -12,23 +12,23 @@ import {
   createDetector,
   DetectorStateError,
   restoreDetector,
-} from '../shared/ml/detector.ts';
-import { Forecaster, parseTrainedModel, type TrainedModel } from '../shared/ml/model.ts';
+} from '../../shared/ml/detector.ts';
+import { Forecaster, parseTrainedModel, type TrainedModel } from '../../shared/ml/model.ts';
 import {
   heldBackStart,
   judgeModel,
   measureHeldBack,
   trainAndJudge,
-} from '../shared/ml/quality-gate.ts';
-import { main as scoreCli } from '../shared/ml/score-cli.ts';
-import { scoreSeries } from '../shared/ml/score-series.ts';
+} from '../../shared/ml/quality-gate.ts';
+import { main as scoreCli } from '../../shared/ml/score-cli.ts';
+import { scoreSeries } from '../../shared/ml/score-series.ts';
 import {
   type HistoryPoint,
   loadTfModel,
   TrainingDataError,
   trainModel,
-} from '../shared/ml/training.ts';
-import { biasedModel } from './support/models.ts';
+} from '../../shared/ml/training.ts';
+import { biasedModel } from '../support/models.ts';
 
 const FIVE_MINUTES = 300_000;
 const START = Date.UTC(2026, 0, 5);

@@ -4,7 +4,7 @@ import {
   type RollupBacklog,
   type RollupComputer,
   RollupService,
-} from '../shared/timeseries/domain/rollups.ts';
+} from '../../shared/timeseries/domain/rollups.ts';
 
 const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 11, 7, 12);

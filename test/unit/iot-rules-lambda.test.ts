@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invokeFunction } from '../local/iot-rules/lambda.ts';
-import { freePort } from '../local/services/process.ts';
+import { invokeFunction } from '../../local/iot-rules/lambda.ts';
+import { freePort } from '../../local/services/process.ts';
 
 /** A stand-in for serverless-offline's Lambda Invoke endpoint, answering as it does. */
 describe('invoking a function through the Lambda Invoke API', () => {

@@ -20,12 +20,12 @@ import {
 } from '@aws-sdk/client-iot';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ReservedDeviceIdError } from '../shared/devices/model.ts';
+import { ReservedDeviceIdError } from '../../shared/devices/model.ts';
 import {
   AwsIotProvisioner,
   InvalidDeviceIdError,
   IotProvisioningError,
-} from '../shared/iot/aws-iot-provisioner.ts';
+} from '../../shared/iot/aws-iot-provisioner.ts';
 
 const POLICY = 'easysmart-device';
 const BROKER = 'mqtts://example-ats.iot.us-east-1.amazonaws.com:8883';
@@ -383,7 +383,10 @@ describe('AwsIotProvisioner (AWS SDK mocked) device id validation', () => {
 });
 
 describe('infra/iot-device-policy.yml (text checks, no AWS involved)', () => {
-  const policy = readFileSync(new URL('../infra/iot-device-policy.yml', import.meta.url), 'utf8');
+  const policy = readFileSync(
+    new URL('../../infra/iot-device-policy.yml', import.meta.url),
+    'utf8',
+  );
   const body = policy
     .split('\n')
     .filter((line) => !line.trimStart().startsWith('#'))

@@ -2,23 +2,23 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseCmapss, parseCmapssTruth, phm08Score } from '../bench/cmapss.ts';
-import { FileModelStore } from '../shared/anomalies/model-store.ts';
+import { parseCmapss, parseCmapssTruth, phm08Score } from '../../bench/cmapss.ts';
+import { FileModelStore } from '../../shared/anomalies/model-store.ts';
 import {
   parseRulModel,
   type RulModel,
   RulPredictor,
-} from '../shared/maintenance/domain/rul-model.ts';
+} from '../../shared/maintenance/domain/rul-model.ts';
 import {
   RulTrainingDataError,
   type RulTrainingOptions,
   type RunToFailure,
   trainRulModel,
-} from '../shared/maintenance/domain/rul-training.ts';
+} from '../../shared/maintenance/domain/rul-training.ts';
 import {
   forecastThresholdCrossing,
   type ThresholdPoint,
-} from '../shared/maintenance/domain/time-to-threshold.ts';
+} from '../../shared/maintenance/domain/time-to-threshold.ts';
 
 const HOUR = 3_600_000;
 const START = Date.UTC(2026, 0, 5);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ensureInfluxV2Schema,
   influxV2Purger,
-} from '../shared/timeseries/adapters/influx-v2-schema.ts';
+} from '../../shared/timeseries/adapters/influx-v2-schema.ts';
 
 /**
  * The InfluxDB 2.x schema step against a recorded fake of the v2 API (no InfluxDB 2 runs
