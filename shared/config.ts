@@ -104,6 +104,10 @@ const configSchema = z
     EXPORT_BUCKET: z.string().optional(),
     EXPORT_PUBLIC_URL: url.optional(),
     EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(60).max(604_800).default(3600),
+    // Signs the local export links (S3 signs its own); the local stack generates it.
+    EXPORT_LINK_SECRET: z.string().min(16).optional(),
+    // The function that runs tenant-wide export jobs, invoked asynchronously.
+    EXPORT_WORKER_FUNCTION: z.string().optional(),
     // API Gateway's WebSocket management endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
     WEBSOCKET_MANAGEMENT_ENDPOINT: url.optional(),
   })
@@ -191,6 +195,8 @@ export interface AppConfig {
     bucket?: string;
     publicUrl?: string;
     linkTtlSeconds: number;
+    linkSecret?: string;
+    workerFunction?: string;
   };
   aws: {
     region: string;
@@ -289,6 +295,8 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       bucket: c.EXPORT_BUCKET,
       publicUrl: c.EXPORT_PUBLIC_URL,
       linkTtlSeconds: c.EXPORT_LINK_TTL_SECONDS,
+      linkSecret: c.EXPORT_LINK_SECRET,
+      workerFunction: c.EXPORT_WORKER_FUNCTION,
     },
     aws: {
       region: c.AWS_REGION,

@@ -1,5 +1,5 @@
-import { alarmService } from '../../shared/alarms/composition.ts';
 import { alarmRoutes } from '../../shared/alarms/adapters/http.ts';
+import { alarmService } from '../../shared/alarms/composition.ts';
 import { authenticator, logger } from '../../shared/composition.ts';
 import { httpApi } from '../../shared/http/api.ts';
 

@@ -7,13 +7,18 @@ import { LambdaDeliveryDispatcher } from './adapters/lambda-dispatcher.ts';
 import { WebSocketAlarmPublisher } from './adapters/live-alarms.ts';
 import { NodemailerMailer } from './adapters/mailers.ts';
 import { PostgresAlarmRuleStore, PostgresAlarmStore } from './adapters/postgres-alarms.ts';
-import { PostgresAlarmEvaluationStore, PostgresDeliveryStore } from './adapters/postgres-evaluation.ts';
+import {
+  PostgresAlarmEvaluationStore,
+  PostgresDeliveryStore,
+} from './adapters/postgres-evaluation.ts';
 import { DnsWebhookAddressPolicy, FetchWebhookSender } from './adapters/webhooks.ts';
 import { DeliveryService } from './domain/notifications.ts';
 import type { DeliveryDispatcher } from './domain/ports.ts';
 import { AlarmEvaluator, AlarmService } from './domain/service.ts';
 
-const webhookAddresses = once(() => new DnsWebhookAddressPolicy(config().alarms.allowPrivateWebhooks));
+const webhookAddresses = once(
+  () => new DnsWebhookAddressPolicy(config().alarms.allowPrivateWebhooks),
+);
 
 export const alarmService = once(
   () =>
@@ -62,7 +67,9 @@ export const alarmEvaluator = once(() => {
     store: new PostgresAlarmEvaluationStore(databasePool()),
     dispatcher: dispatcher(),
     // Without a WebSocket API there is nobody to push to.
-    live: aws.websocketManagementEndpoint ? new WebSocketAlarmPublisher(liveConnections()) : undefined,
+    live: aws.websocketManagementEndpoint
+      ? new WebSocketAlarmPublisher(liveConnections())
+      : undefined,
     onError: (what, error) => log.warn(`alarm ${what} failed`, { error }),
   });
 });

@@ -669,7 +669,8 @@ export class IngestionService {
         };
         byDevice.set(entry.device.id, group);
       }
-      for (const reading of entry.readings) if (!written.refused.has(reading)) group.readings.push(reading);
+      for (const reading of entry.readings)
+        if (!written.refused.has(reading)) group.readings.push(reading);
       group.indices.push(entry.index);
     }
     if (byDevice.size === 0) return;

@@ -37,6 +37,8 @@ export interface SeriesQuery {
   every?: string | undefined;
   /** Default `mean`. */
   fn?: SeriesFunction | undefined;
+  /** Read this source whatever the span (an export asks for raw points or a rollup). */
+  source?: SeriesSource | undefined;
   retentionPolicy: string;
   /** While the tenant's history moves to `retentionPolicy` (a plan change). */
   priorTier?: PriorTier | undefined;

@@ -39,7 +39,10 @@ export function alarmRoutes(alarms: AlarmService): Record<string, Route> {
     })),
     'GET /api/alarm-rules/{id}': route(
       { access: 'read', params: idParam },
-      async ({ caller, params }) => ({ status: 200, body: await alarms.getRule(caller, params.id) }),
+      async ({ caller, params }) => ({
+        status: 200,
+        body: await alarms.getRule(caller, params.id),
+      }),
     ),
     'PATCH /api/alarm-rules/{id}': route(
       { access: 'write', params: idParam, body: rulePatchSchema },
@@ -61,7 +64,10 @@ export function alarmRoutes(alarms: AlarmService): Record<string, Route> {
     })),
     'GET /api/alarms/{id}': route(
       { access: 'read', params: idParam },
-      async ({ caller, params }) => ({ status: 200, body: await alarms.getAlarm(caller, params.id) }),
+      async ({ caller, params }) => ({
+        status: 200,
+        body: await alarms.getAlarm(caller, params.id),
+      }),
     ),
     'POST /api/alarms/{id}/ack': route(
       { access: 'write', params: idParam },

@@ -1,10 +1,10 @@
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import nodemailer from 'nodemailer';
+import nodemailer, { type Transporter } from 'nodemailer';
 import type { Mailer, MailMessage } from '../domain/notifications.ts';
 
 /** Mail through nodemailer: an SMTP server (the local stack's) or Amazon SES (AWS). */
 export class NodemailerMailer implements Mailer {
-  readonly #transport: nodemailer.Transporter;
+  readonly #transport: Transporter;
 
   constructor(
     options: { smtpUrl: string } | { ses: { region: string } },

@@ -27,7 +27,9 @@ interface RuleRow {
   updated_at: Date;
 }
 
-export function ruleOf(row: Omit<RuleRow, 'created_at' | 'updated_at' | 'enabled'> & { enabled?: boolean }): AlarmRule {
+export function ruleOf(
+  row: Omit<RuleRow, 'created_at' | 'updated_at' | 'enabled'> & { enabled?: boolean },
+): AlarmRule {
   return {
     id: row.id,
     tenantId: row.tenant_id,
@@ -176,7 +178,8 @@ export class PostgresAlarmRuleStore implements AlarmRuleStore {
 const ALARM_COLUMNS = `id, rule_id, rule_name, device_pk AS device_id, entity_id, severity, status, count,
   value, reason, started_at, last_at, acknowledged_by, acknowledged_at, cleared_at`;
 
-interface AlarmRow extends Omit<Alarm, 'started_at' | 'last_at' | 'acknowledged_at' | 'cleared_at'> {
+interface AlarmRow
+  extends Omit<Alarm, 'started_at' | 'last_at' | 'acknowledged_at' | 'cleared_at'> {
   started_at: Date;
   last_at: Date;
   acknowledged_at: Date | null;
@@ -209,7 +212,13 @@ export class PostgresAlarmStore implements AlarmStore {
                   CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 WHEN 'minor' THEN 2 ELSE 3 END,
                   started_at DESC, id DESC
          LIMIT $5`,
-        [tenantId, filter.status ?? null, filter.severity ?? null, filter.devicePk ?? null, filter.limit],
+        [
+          tenantId,
+          filter.status ?? null,
+          filter.severity ?? null,
+          filter.devicePk ?? null,
+          filter.limit,
+        ],
       );
       return rows.map(alarmOf);
     });
@@ -246,7 +255,8 @@ export class PostgresAlarmStore implements AlarmStore {
           ...delivery,
           created_at: delivery.created_at.toISOString(),
           delivered_at: iso(delivery.delivered_at),
-          next_attempt_at: delivery.status === 'pending' ? delivery.next_attempt_at.toISOString() : null,
+          next_attempt_at:
+            delivery.status === 'pending' ? delivery.next_attempt_at.toISOString() : null,
         })),
       };
     });

@@ -40,7 +40,12 @@ function stateOf(json: StateJson | null): RuleState {
 }
 
 function targetOf(json: TargetJson): RuleTarget {
-  return { rule: ruleOf(json.rule), devicePk: json.device_pk, state: stateOf(json.state), open: json.open };
+  return {
+    rule: ruleOf(json.rule),
+    devicePk: json.device_pk,
+    state: stateOf(json.state),
+    open: json.open,
+  };
 }
 
 /**
@@ -139,7 +144,11 @@ export class PostgresAlarmEvaluationStore implements AlarmEvaluationStore {
 export class PostgresDeliveryStore implements DeliveryStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  async claim(options: { ids?: number[]; max: number; leaseSeconds: number }): Promise<PendingDelivery[]> {
+  async claim(options: {
+    ids?: number[];
+    max: number;
+    leaseSeconds: number;
+  }): Promise<PendingDelivery[]> {
     const { rows } = await this.pool.query<{
       id: number;
       tenant_id: number;

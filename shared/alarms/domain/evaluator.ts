@@ -110,7 +110,14 @@ class Decisions {
 
   constructor(private readonly nowMs: number) {}
 
-  raise(target: RuleTarget, state: RuleState, at: number, value: unknown, reason: string, entityId: string | null) {
+  raise(
+    target: RuleTarget,
+    state: RuleState,
+    at: number,
+    value: unknown,
+    reason: string,
+    entityId: string | null,
+  ) {
     // A new alarm notifies; one more occurrence of an open one only counts.
     const deliveries = target.open ? [] : deliveriesFor(target.rule, state, this.nowMs);
     this.transitions.push({
@@ -195,13 +202,26 @@ function evaluateThreshold(
     if (target.open) {
       if (recovered(condition, value)) {
         state.pendingSince = null;
-        decisions.clear(target, state, reading.timeMs, value, `back within ${describe(condition)} less ${condition.hysteresis}`);
+        decisions.clear(
+          target,
+          state,
+          reading.timeMs,
+          value,
+          `back within ${describe(condition)} less ${condition.hysteresis}`,
+        );
         acted = true;
       } else if (violates(condition, value)) {
         // Back over the limit after a spell inside the band: one more occurrence.
         if (state.pendingSince === null) {
           state.pendingSince = reading.timeMs;
-          decisions.raise(target, state, reading.timeMs, value, `${value} ${describe(condition)}`, entityId);
+          decisions.raise(
+            target,
+            state,
+            reading.timeMs,
+            value,
+            `${value} ${describe(condition)}`,
+            entityId,
+          );
           acted = true;
         }
       } else state.pendingSince = null;
@@ -214,7 +234,14 @@ function evaluateThreshold(
     state.pendingSince ??= reading.timeMs;
     if (reading.timeMs - state.pendingSince >= condition.for_seconds * 1000) {
       const held = condition.for_seconds > 0 ? ` for ${condition.for_seconds} s` : '';
-      decisions.raise(target, state, reading.timeMs, value, `${value} ${describe(condition)}${held}`, entityId);
+      decisions.raise(
+        target,
+        state,
+        reading.timeMs,
+        value,
+        `${value} ${describe(condition)}${held}`,
+        entityId,
+      );
       acted = true;
     }
   }
@@ -326,16 +353,31 @@ export function evaluateSchedule(
     if (condition.type === 'no_data') {
       const silentFor = nowMs - silentSince;
       const late = silentFor >= condition.minutes * 60_000;
-      const last = presence.lastSeenMs === null ? 'never' : new Date(presence.lastSeenMs).toISOString();
+      const last =
+        presence.lastSeenMs === null ? 'never' : new Date(presence.lastSeenMs).toISOString();
       if (late && !target.open)
-        decisions.raise(target, state, nowMs, last, `no data for ${Math.floor(silentFor / 60_000)} min (last ${last})`, null);
+        decisions.raise(
+          target,
+          state,
+          nowMs,
+          last,
+          `no data for ${Math.floor(silentFor / 60_000)} min (last ${last})`,
+          null,
+        );
       else if (!late && target.open)
         decisions.clear(target, state, nowMs, last, 'data arrived again');
     } else if (condition.type === 'offline') {
       const offline =
         presence.status === 'offline' && nowMs - silentSince >= condition.minutes * 60_000;
       if (offline && !target.open)
-        decisions.raise(target, state, nowMs, 'offline', `offline since ${new Date(silentSince).toISOString()}`, null);
+        decisions.raise(
+          target,
+          state,
+          nowMs,
+          'offline',
+          `offline since ${new Date(silentSince).toISOString()}`,
+          null,
+        );
       else if (presence.status === 'online' && target.open)
         decisions.clear(target, state, nowMs, 'online', 'back online');
     } else if (
@@ -344,7 +386,13 @@ export function evaluateSchedule(
     ) {
       const lastEvent = state.lastEventAt ?? 0;
       if (nowMs - lastEvent >= condition.clear_after_minutes * 60_000)
-        decisions.clear(target, state, nowMs, null, `no new event for ${condition.clear_after_minutes} min`);
+        decisions.clear(
+          target,
+          state,
+          nowMs,
+          null,
+          `no new event for ${condition.clear_after_minutes} min`,
+        );
     }
   }
   return decisions.evaluation();

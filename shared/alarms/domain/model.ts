@@ -10,7 +10,10 @@ const storable = (max: number) =>
   z
     .string()
     .max(max)
-    .refine((value) => !value.includes('\u0000') && !/\p{Cs}/u.test(value), 'must not contain NUL or unpaired surrogates');
+    .refine(
+      (value) => !value.includes('\u0000') && !/\p{Cs}/u.test(value),
+      'must not contain NUL or unpaired surrogates',
+    );
 
 const entityId = z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'an entity id ([a-zA-Z0-9_-]{1,100})');
 const finite = z.number().refine(Number.isFinite, 'a finite number');
@@ -29,9 +32,17 @@ export const thresholdCondition = z
   .superRefine((condition, ctx) => {
     if (condition.op === '>' || condition.op === '<') {
       if (condition.value === undefined)
-        ctx.addIssue({ code: 'custom', path: ['value'], message: `required with op ${condition.op}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['value'],
+          message: `required with op ${condition.op}`,
+        });
     } else if (condition.low === undefined || condition.high === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['low'], message: `low and high are required with op ${condition.op}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['low'],
+        message: `low and high are required with op ${condition.op}`,
+      });
     } else if (condition.low >= condition.high) {
       ctx.addIssue({ code: 'custom', path: ['high'], message: 'must be above low' });
     }
@@ -59,7 +70,10 @@ export type Condition = z.output<typeof conditionSchema>;
 export type ConditionType = Condition['type'];
 
 const webhook = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }).max(2000).pipe(storable(2000)),
+  url: z
+    .url({ protocol: /^https?$/ })
+    .max(2000)
+    .pipe(storable(2000)),
   secret: storable(200).min(16, 'at least 16 characters'),
 });
 const notifySchema = z.strictObject({

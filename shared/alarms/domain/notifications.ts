@@ -149,19 +149,41 @@ export class DeliveryService {
           ),
         });
         if (status >= 200 && status < 300) {
-          return { id: delivery.id, status: 'delivered', error: null, httpStatus: status, nextAttemptAt: null };
+          return {
+            id: delivery.id,
+            status: 'delivered',
+            error: null,
+            httpStatus: status,
+            nextAttemptAt: null,
+          };
         }
         return this.#retry(delivery, `HTTP ${status}`, status, now);
       }
       const mail = mailOf(delivery.payload);
       await this.deps.mailer.send({ to: delivery.target, ...mail });
-      return { id: delivery.id, status: 'delivered', error: null, httpStatus: null, nextAttemptAt: null };
+      return {
+        id: delivery.id,
+        status: 'delivered',
+        error: null,
+        httpStatus: null,
+        nextAttemptAt: null,
+      };
     } catch (error) {
-      return this.#retry(delivery, String((error as Error)?.message ?? error).slice(0, 500), null, now);
+      return this.#retry(
+        delivery,
+        String((error as Error)?.message ?? error).slice(0, 500),
+        null,
+        now,
+      );
     }
   }
 
-  #retry(delivery: PendingDelivery, error: string, httpStatus: number | null, now: Date): DeliveryResult {
+  #retry(
+    delivery: PendingDelivery,
+    error: string,
+    httpStatus: number | null,
+    now: Date,
+  ): DeliveryResult {
     const delay = RETRY_DELAYS_SECONDS[delivery.attempts];
     if (delay === undefined) return this.#dead(delivery, error, httpStatus);
     return {

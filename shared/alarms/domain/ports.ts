@@ -1,3 +1,4 @@
+import type { DevicePresence } from './evaluator.ts';
 import type {
   Alarm,
   AlarmRule,
@@ -7,7 +8,6 @@ import type {
   Severity,
   TouchedAlarm,
 } from './model.ts';
-import type { DevicePresence } from './evaluator.ts';
 
 /** A rule as stored, before the API view hides its webhook secrets. */
 export type RuleRecord = AlarmRule & { createdAt: string; updatedAt: string };

@@ -216,7 +216,12 @@ export class AlarmService {
   }
 
   async acknowledge(actor: Actor, id: number) {
-    const result = await this.deps.alarms.acknowledge(actor.tenantId, id, actor.userId, this.#now());
+    const result = await this.deps.alarms.acknowledge(
+      actor.tenantId,
+      id,
+      actor.userId,
+      this.#now(),
+    );
     if ('refused' in result) {
       if (result.refused === 'not_found') throw new NotFound('alarm_not_found', 'No such alarm');
       throw new Conflict(

@@ -14,7 +14,10 @@ export const auditQuery = z.strictObject({
     .optional(),
   action: z
     .string()
-    .regex(/^[a-z_]{1,50}(\.[a-z_]{0,50})?$/, 'an action such as alarm_rule.create, or a prefix such as alarm_rule.')
+    .regex(
+      /^[a-z_]{1,50}(\.[a-z_]{0,50})?$/,
+      'an action such as alarm_rule.create, or a prefix such as alarm_rule.',
+    )
     .optional(),
   from: instant.optional(),
   to: instant.optional(),

@@ -65,7 +65,10 @@ export class AuditService {
 
   async list(caller: { tenantId: number; role: string }, query: AuditQuery) {
     if (!READERS.has(caller.role))
-      throw new NotPermitted('insufficient_role', 'Only owners and admins may read the audit trail');
+      throw new NotPermitted(
+        'insufficient_role',
+        'Only owners and admins may read the audit trail',
+      );
     const entries = await this.trail.list(caller.tenantId, { ...query, limit: query.limit + 1 });
     const page = entries.slice(0, query.limit);
     const more = entries.length > query.limit;

@@ -1,0 +1,22 @@
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { authenticator, logger } from '../../shared/composition.ts';
+import { exportRoutes } from '../../shared/export/adapters/http.ts';
+import { exportService } from '../../shared/export/composition.ts';
+import { httpApi } from '../../shared/http/api.ts';
+
+const exports = exportService();
+const api = httpApi(exportRoutes(exports), { authenticator: authenticator(), logger: logger() });
+
+/** HTTP routes, and the asynchronous invocation `{tenantId, jobId}` that runs a tenant export. */
+export async function handler(
+  event: APIGatewayProxyEventV2 | { tenantId?: unknown; jobId?: unknown },
+  context: Context,
+) {
+  if ('routeKey' in event) return api(event, context);
+  const { tenantId, jobId } = event as { tenantId?: unknown; jobId?: unknown };
+  if (!Number.isSafeInteger(tenantId) || typeof jobId !== 'string') {
+    throw new Error('expected {tenantId, jobId}');
+  }
+  await exports.runJob(tenantId as number, jobId);
+  return { jobId };
+}
