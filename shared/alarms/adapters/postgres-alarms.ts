@@ -233,7 +233,7 @@ export class PostgresAlarmStore implements AlarmStore {
       if (!rows[0]) return null;
       const { rows: history } = await client.query<AlarmEventView & { at: Date }>(
         `SELECT type, at, value, user_id, reason FROM alarm_events
-         WHERE tenant_id = $1 AND alarm_id = $2 ORDER BY at, id`,
+         WHERE tenant_id = $1 AND alarm_id = $2 ORDER BY id`,
         [tenantId, id],
       );
       const { rows: deliveries } = await client.query<
