@@ -493,6 +493,8 @@ function functionEnvironment(parts: {
     WEBSOCKET_MANAGEMENT_ENDPOINT: parts.websocketManagementUrl,
     // Functions invoke each other asynchronously as on AWS (alarm notifications, export jobs).
     LAMBDA_ENDPOINT: parts.lambdaEndpoint,
+    ALARM_NOTIFIER_FUNCTION: 'easysmart-local-alarm-notifier',
+    EXPORT_WORKER_FUNCTION: 'easysmart-local-export',
     SMTP_URL: parts.smtpUrl,
     // Webhook receivers a developer runs are on this machine; production refuses such addresses.
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Discovery, Rejection } from '../shared/ingestion/inbound.ts';
-import { PostgresDeviceDirectory } from '../shared/ingestion/postgres-device-directory.ts';
+import { PostgresDeviceDirectory } from '../shared/ingestion/adapters/postgres-device-directory.ts';
+import type { Discovery } from '../shared/ingestion/domain/payloads.ts';
+import { Rejection } from '../shared/ingestion/domain/rejection.ts';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 

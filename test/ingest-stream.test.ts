@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { IngestionService } from '../shared/ingestion/ingestion-service.ts';
-import { MAX_PAYLOAD_BYTES } from '../shared/ingestion/payload-limits.ts';
+import { IngestionService } from '../shared/ingestion/domain/ingestion-service.ts';
+import { MAX_PAYLOAD_BYTES } from '../shared/ingestion/domain/payload-limits.ts';
 import type { Reading } from '../shared/timeseries/reading.ts';
 import { type ReadingStore, ReadingsRefusedError } from '../shared/timeseries/reading-store.ts';
 import { callRoute } from './support/api-event.ts';
@@ -21,7 +21,7 @@ const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const ingest = (await import('../functions/ingest/handler.ts')).handler;
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
-const { streamRecords } = await import('../shared/ingestion/stream-records.ts');
+const { streamRecords } = await import('../shared/ingestion/adapters/kinesis-records.ts');
 /** Hostile MQTT messages tried, each beside another tenant's good reading. */
 const FUZZ_CASES = 60;
 
@@ -228,7 +228,11 @@ describe('ingestion batches with infrastructure failures (in-memory ports)', () 
       markLateRollups: async () => {},
     };
     const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
-    return new IngestionService(directory, store as unknown as ReadingStore, silent as never);
+    return new IngestionService({
+      directory,
+      readings: store as unknown as ReadingStore,
+      logger: silent as never,
+    });
   }
   const record = (topic: string, payload: unknown) => ({ event: ruleOutput(topic, payload) });
   const ts = Math.floor(Date.now() / 1000) - 60;

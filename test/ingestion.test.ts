@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setPlan } from '../infra/admin.ts';
 import { startDataPlaneEndpoint } from '../local/data-plane/endpoint.ts';
+import type { StoredBatch } from '../shared/ingestion/domain/model.ts';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
@@ -227,6 +228,43 @@ describe('ingestion and the read path', () => {
     expect(rows[0].n).toBeGreaterThanOrEqual(1);
   });
 
+  it('refuses a value beyond ±1e38 as value_out_of_range, so a window of the largest values still averages', async () => {
+    // InfluxDB 1.x answers a window whose sum overflows with `json: unsupported value: +Inf`.
+    const start = Math.floor(Date.now() / 600_000) * 600 - 1200;
+    const summary = await ingest([
+      ...Array.from({ length: 40 }, (_, n) =>
+        event(`devices/${s.deviceId}/setpoint/state`, { value: 1e38, timestamp: start + n }),
+      ),
+      event(`devices/${s.deviceId}/setpoint/state`, { value: -1.5e38, timestamp: start + 50 }),
+      event(`devices/${s.deviceId}/telemetry`, {
+        timestamp: start + 51,
+        values: { pressure: 2, setpoint: 1e308 },
+      }),
+    ]);
+    expect(summary.rejected).toEqual({ value_out_of_range: 2 });
+    expect(summary.readings).toBe(40);
+    const response = await telemetry(s, {
+      entity_id: 'setpoint,pressure',
+      from: new Date(start * 1000).toISOString(),
+      to: new Date((start + 300) * 1000).toISOString(),
+      every: '5m',
+      fn: 'mean',
+    });
+    expect(response.status).toBe(200);
+    const setpoint = response.body.series.find(
+      (series: { entity_id: string }) => series.entity_id === 'setpoint',
+    );
+    expect(setpoint.points).toHaveLength(1);
+    expect(setpoint.points[0].time).toBe(new Date(start * 1000).toISOString());
+    // The mean of forty 1e38s, summed in doubles: 1e38 give or take rounding.
+    expect(setpoint.points[0].value / 1e38).toBeCloseTo(1, 12);
+    const { rows } = await admin.query(
+      `SELECT sum(count)::integer AS n FROM ingestion_rejections WHERE device_id = $1 AND reason = 'value_out_of_range'`,
+      [s.deviceId],
+    );
+    expect(rows[0].n).toBe(2);
+  });
+
   it('aggregates with every and fn', async () => {
     // InfluxDB aligns GROUP BY time() buckets to the epoch, so the test does too.
     const start = Math.floor(Date.now() / 600_000) * 600 - 3600;
@@ -274,18 +312,18 @@ describe('ingestion and the read path', () => {
 
 describe('several function instances', () => {
   it('an instance that cached a device before its discovery accepts the new entities after a recheck', async () => {
-    const { IngestionService } = await import('../shared/ingestion/ingestion-service.ts');
+    const { IngestionService } = await import('../shared/ingestion/domain/ingestion-service.ts');
     const { PostgresDeviceDirectory } = await import(
-      '../shared/ingestion/postgres-device-directory.ts'
+      '../shared/ingestion/adapters/postgres-device-directory.ts'
     );
     const { databasePool, logger } = await import('../shared/composition.ts');
     const { readingStore } = await import('../shared/timeseries/composition.ts');
     const instance = () =>
-      new IngestionService(
-        new PostgresDeviceDirectory(databasePool(), 30),
-        readingStore(),
-        logger(),
-      );
+      new IngestionService({
+        directory: new PostgresDeviceDirectory(databasePool(), 30),
+        readings: readingStore(),
+        logger: logger(),
+      });
     const [first, second] = [instance(), instance()];
     const name = unique('inst');
     const registered = await callRoute(auth, 'POST /api/auth/register', {
@@ -309,6 +347,74 @@ describe('several function instances', () => {
     const after = await first.ingest([reading()]);
     expect(after.rejected).toEqual({});
     expect(after.readings).toBe(1);
+  });
+});
+
+describe('the stored-readings port', () => {
+  it("gets each batch's stored readings once, grouped by device; its failure fails those messages for a retry", async () => {
+    const { IngestionService } = await import('../shared/ingestion/domain/ingestion-service.ts');
+    const { PostgresDeviceDirectory } = await import(
+      '../shared/ingestion/adapters/postgres-device-directory.ts'
+    );
+    const { databasePool, logger } = await import('../shared/composition.ts');
+    const { readingStore } = await import('../shared/timeseries/composition.ts');
+    const [a, b] = [await setUp(), await setUp()];
+    const calls: StoredBatch[] = [];
+    let failing = false;
+    const service = new IngestionService({
+      directory: new PostgresDeviceDirectory(databasePool(), 30),
+      readings: readingStore(),
+      logger: logger(),
+      storedReadings: {
+        readingsStored: async (batch) => {
+          calls.push(batch);
+          if (failing) throw new Error('alarm store unavailable');
+        },
+      },
+    });
+    const t = Math.floor(Date.now() / 1000) - 60;
+    const batch = [
+      event(`devices/${a.deviceId}/temp_oil/state`, { value: 1, timestamp: t }),
+      event(`devices/${b.deviceId}/telemetry`, {
+        timestamp: t,
+        values: { pressure: 2, setpoint: 3 },
+      }),
+      event(`devices/${a.deviceId}/temp_oil/state`, { value: 'hot', timestamp: t + 1 }),
+      event(`devices/${a.deviceId}/status`, 'online'),
+      event(`devices/${a.deviceId}/pressure/state`, { value: 4, timestamp: t + 2 }),
+    ];
+    const outcome = await service.ingestBatch(batch.map((event) => ({ event })));
+    expect(outcome.failed).toEqual([]);
+    expect(calls).toHaveLength(1);
+    const seen = calls[0]?.devices.map(({ device, readings, anomalies }) => ({
+      device: device.deviceId,
+      readings: readings.map((r) => [r.entityId, r.value, r.timeMs]),
+      anomalies,
+    }));
+    expect(seen).toEqual([
+      {
+        device: a.deviceId,
+        readings: [
+          ['temp_oil', 1, t * 1000],
+          ['pressure', 4, (t + 2) * 1000],
+        ],
+        anomalies: [],
+      },
+      {
+        device: b.deviceId,
+        readings: [
+          ['pressure', 2, t * 1000],
+          ['setpoint', 3, t * 1000],
+        ],
+        anomalies: [],
+      },
+    ]);
+
+    failing = true;
+    const retried = await service.ingestBatch(batch.map((event) => ({ event })));
+    // Every message whose readings the listener did not take; the stream resumes from the first.
+    expect(retried.failed).toEqual([0, 1, 4]);
+    expect(retried.summary.rejected).toEqual({ wrong_value_type: 1 });
   });
 });
 

@@ -1,16 +1,29 @@
-import type {
-  Anomaly,
-  Command,
-  Credentials,
-  Device,
-  DeviceDetail,
-  Profile,
-  Role,
-  Telemetry,
-  TenantOverview,
-  User,
-  Value,
-} from './types.ts';
+import type { paths } from './api-types.ts';
+import type { Anomaly, Role, Value } from './types.ts';
+
+type Method = 'get' | 'post' | 'patch' | 'delete';
+type Path = keyof paths;
+/** The generated description of `method path`, from the OpenAPI document. */
+type Operation<P extends Path, M extends Method> = NonNullable<paths[P][M]>;
+type JsonOf<R> = R extends { content: { 'application/json': infer Body } } ? Body : undefined;
+/** The body of the route's success answer (undefined for a 204). */
+type Answer<O> = O extends { responses: infer R }
+  ? { [S in keyof R]: S extends 200 | 201 | 202 | 204 ? JsonOf<R[S]> : never }[keyof R]
+  : never;
+type RequestBody<O> = O extends { requestBody: { content: { 'application/json': infer Body } } }
+  ? Body
+  : undefined;
+type ParametersIn<O, Where extends 'path' | 'query'> = O extends { parameters: infer All }
+  ? Where extends keyof All
+    ? NonNullable<All[Where]>
+    : undefined
+  : undefined;
+
+interface CallOptions<O> {
+  params?: ParametersIn<O, 'path'>;
+  query?: ParametersIn<O, 'query'>;
+  body?: RequestBody<O>;
+}
 
 /** An API answer that was not a success, or no answer at all (`status` 0). */
 export class ApiError extends Error {
@@ -31,18 +44,30 @@ export interface ApiOptions {
   onUnauthorized: (message: string) => void;
 }
 
-type Query = Record<string, string | undefined>;
-
 const REQUEST_TIMEOUT_MS = 30_000;
 
 export class Api {
   constructor(private readonly options: ApiOptions) {}
 
-  async request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
-    const url = new URL(`${this.options.baseUrl}${path}`, document.baseURI);
-    for (const [key, value] of Object.entries(query ?? {})) {
+  /**
+   * Calls one route of the OpenAPI document; its path, parameters, body and answer are
+   * typed from the generated API types, so a changed route fails the dashboard's build.
+   */
+  async call<P extends Path, M extends Method>(
+    method: M,
+    path: P,
+    options: CallOptions<Operation<P, M>> = {},
+  ): Promise<Answer<Operation<P, M>>> {
+    const params = (options.params ?? {}) as Record<string, string | number>;
+    const filled = path.replace(/\{(\w+)\}/g, (_, name: string) =>
+      encodeURIComponent(String(params[name])),
+    );
+    const url = new URL(`${this.options.baseUrl}${filled}`, document.baseURI);
+    const query = (options.query ?? {}) as Record<string, string | undefined>;
+    for (const [key, value] of Object.entries(query)) {
       if (value !== undefined) url.searchParams.set(key, value);
     }
+    const body: unknown = options.body;
     const token = this.options.token();
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -50,7 +75,7 @@ export class Api {
     let response: Response;
     try {
       response = await fetch(url, {
-        method,
+        method: method.toUpperCase(),
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         // A hung request would leave a spinner forever; failing lets the page offer a retry.
@@ -77,7 +102,7 @@ export class Api {
     } catch {
       parsed = undefined;
     }
-    if (response.ok) return parsed as T;
+    if (response.ok) return parsed as Answer<Operation<P, M>>;
 
     const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
     const retryAfter = Number(response.headers.get('retry-after'));
@@ -93,103 +118,93 @@ export class Api {
     throw apiError;
   }
 
-  register(input: { tenant_name: string; username: string; email: string; password: string }) {
-    return this.request<{ token: string; expires_in?: number } & Profile>(
-      'POST',
-      '/api/auth/register',
-      input,
-    );
+  register(body: RequestBody<Operation<'/api/auth/register', 'post'>>) {
+    return this.call('post', '/api/auth/register', { body });
   }
 
-  login(input: { username: string; password: string }) {
-    return this.request<{ token: string; token_type: 'Bearer'; expires_in: number }>(
-      'POST',
-      '/api/auth/login',
-      input,
-    );
+  login(body: RequestBody<Operation<'/api/auth/login', 'post'>>) {
+    return this.call('post', '/api/auth/login', { body });
   }
 
   me() {
-    return this.request<Profile>('GET', '/api/auth/me');
+    return this.call('get', '/api/auth/me');
   }
 
   tenant() {
-    return this.request<TenantOverview>('GET', '/api/tenant');
+    return this.call('get', '/api/tenant');
   }
 
   async users() {
-    return (await this.request<{ users: User[] }>('GET', '/api/users')).users;
+    return (await this.call('get', '/api/users')).users;
   }
 
-  async addUser(input: { username: string; email: string; password: string; role: Role }) {
-    return (await this.request<{ user: User }>('POST', '/api/users', input)).user;
+  async addUser(body: RequestBody<Operation<'/api/users', 'post'>>) {
+    return (await this.call('post', '/api/users', { body })).user;
   }
 
   async changeRole(id: number, role: Role) {
-    return (await this.request<{ user: User }>('PATCH', `/api/users/${id}`, { role })).user;
+    return (
+      await this.call('patch', '/api/users/{id}', { params: { id: String(id) }, body: { role } })
+    ).user;
   }
 
   removeUser(id: number) {
-    return this.request<void>('DELETE', `/api/users/${id}`);
+    return this.call('delete', '/api/users/{id}', { params: { id: String(id) } });
   }
 
   async devices() {
-    return (await this.request<{ devices: Device[] }>('GET', '/api/devices')).devices;
+    return (await this.call('get', '/api/devices')).devices;
   }
 
-  registerDevice(input: { device_id: string; name: string; type: string; location?: string }) {
-    return this.request<{ device: Device; credentials: Credentials }>(
-      'POST',
-      '/api/devices',
-      input,
-    );
+  registerDevice(body: RequestBody<Operation<'/api/devices', 'post'>>) {
+    return this.call('post', '/api/devices', { body });
   }
 
   device(id: number) {
-    return this.request<DeviceDetail>('GET', `/api/devices/${id}`);
+    return this.call('get', '/api/devices/{id}', { params: { id: String(id) } });
   }
 
-  async updateDevice(
-    id: number,
-    patch: { name?: string; type?: string; location?: string | null },
-  ) {
-    return (await this.request<{ device: Device }>('PATCH', `/api/devices/${id}`, patch)).device;
+  async updateDevice(id: number, body: RequestBody<Operation<'/api/devices/{id}', 'patch'>>) {
+    return (await this.call('patch', '/api/devices/{id}', { params: { id: String(id) }, body }))
+      .device;
   }
 
   removeDevice(id: number) {
-    return this.request<void>('DELETE', `/api/devices/${id}`);
+    return this.call('delete', '/api/devices/{id}', { params: { id: String(id) } });
   }
 
   telemetry(id: number, query: { entityIds: string[]; from: Date; to: Date; every?: string }) {
-    return this.request<Telemetry>('GET', `/api/devices/${id}/telemetry`, undefined, {
-      entity_id: query.entityIds.join(','),
-      from: query.from.toISOString(),
-      to: query.to.toISOString(),
-      every: query.every,
-      fn: query.every ? 'mean' : undefined,
+    return this.call('get', '/api/devices/{id}/telemetry', {
+      params: { id: String(id) },
+      query: {
+        entity_id: query.entityIds.join(','),
+        from: query.from.toISOString(),
+        to: query.to.toISOString(),
+        every: query.every,
+        fn: query.every ? 'mean' : undefined,
+      },
     });
   }
 
   sendCommand(id: number, entityId: string, value: Value) {
-    return this.request<Command>(
-      'POST',
-      `/api/devices/${id}/entities/${encodeURIComponent(entityId)}/commands`,
-      { value },
-    );
+    return this.call('post', '/api/devices/{id}/entities/{entity_id}/commands', {
+      params: { id: String(id), entity_id: entityId },
+      body: { value },
+    });
   }
 
   command(id: number, commandId: string) {
-    return this.request<Command>('GET', `/api/devices/${id}/commands/${commandId}`);
+    return this.call('get', '/api/devices/{id}/commands/{command_id}', {
+      params: { id: String(id), command_id: commandId },
+    });
   }
 
   async anomalies(id: number, from: Date, to: Date): Promise<Anomaly[]> {
-    const body = await this.request<{ anomalies?: Anomaly[] } | Anomaly[]>(
-      'GET',
-      `/api/devices/${id}/anomalies`,
-      undefined,
-      { from: from.toISOString(), to: to.toISOString() },
-    );
-    return Array.isArray(body) ? body : (body?.anomalies ?? []);
+    const answer = await this.call('get', '/api/devices/{id}/anomalies', {
+      params: { id: String(id) },
+      query: { from: from.toISOString(), to: to.toISOString() },
+    });
+    return answer.anomalies;
   }
 }
 

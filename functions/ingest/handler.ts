@@ -1,8 +1,8 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { logger } from '../../shared/composition.ts';
 import { config } from '../../shared/config.ts';
+import { streamRecords } from '../../shared/ingestion/adapters/kinesis-records.ts';
 import { ingestionService } from '../../shared/ingestion/composition.ts';
-import { streamRecords } from '../../shared/ingestion/stream-records.ts';
 import { emitMetrics } from '../../shared/metrics.ts';
 
 const ingestion = ingestionService();

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { MAX_PAYLOAD_BYTES } from '../../shared/ingestion/payload-limits.ts';
+import { MAX_PAYLOAD_BYTES } from '../../shared/ingestion/domain/payload-limits.ts';
 import { DynsecControlClient } from '../../shared/iot/mosquitto-dynsec-provisioner.ts';
 import { findBinary } from './binaries.ts';
 import { freePort, type ManagedProcess, spawnUntilReady } from './process.ts';

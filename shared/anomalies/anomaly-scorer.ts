@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { inTenantTransaction } from '../db/postgres.ts';
-import type { DeviceContext } from '../ingestion/device-directory.ts';
 import type { Logger } from '../logger.ts';
 import {
   type AnomalyDetector,
@@ -19,6 +18,16 @@ export interface DetectedAnomaly {
   score: number;
   value: number;
   reason: string | null;
+}
+
+/** What scoring needs to know of the device whose readings it scores. */
+export interface ScoredDevice {
+  /** Registry row id. */
+  id: number;
+  deviceId: string;
+  tenantId: number;
+  retentionPolicy: string;
+  anomalyDetection: 'none' | 'basic' | 'advanced';
 }
 
 interface StateRow {
@@ -46,7 +55,7 @@ export class AnomalyScorer {
     private readonly logger: Logger,
   ) {}
 
-  async score(device: DeviceContext, readings: Reading[]): Promise<DetectedAnomaly[]> {
+  async score(device: ScoredDevice, readings: Reading[]): Promise<DetectedAnomaly[]> {
     const level = device.anomalyDetection;
     if (level === 'none') return [];
     const byEntity = new Map<string, Reading[]>();
@@ -135,7 +144,7 @@ export class AnomalyScorer {
     level: 'basic' | 'advanced',
     saved: StateRow | undefined,
     model: TrainedModel | null,
-    device: DeviceContext,
+    device: ScoredDevice,
     entityId: string,
   ): AnomalyDetector {
     if (saved && saved.detector === level) {

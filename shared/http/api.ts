@@ -8,11 +8,19 @@ import type { Logger } from '../logger.ts';
 import { withRequestOrigin } from '../request-context.ts';
 import { toHttpAnswer } from './error-registry.ts';
 import { badRequest, forbidden, HttpError, notFound, unauthorized } from './errors.ts';
+import {
+  type HttpFunction,
+  ROLES_BY_ACCESS,
+  type RouteDefinition,
+  type RouteKey,
+  type RouteTable,
+  routesOf,
+  routeTable,
+} from './route-table.ts';
 
-/** Who may call a route: anyone, any signed-in user, or users whose role may change things. */
-export type Access = 'public' | 'read' | 'write';
+export type { Access } from './route-table.ts';
 
-const WRITE_ROLES: readonly Role[] = ['owner', 'admin'];
+const WRITE_ROLES: readonly Role[] = ROLES_BY_ACCESS.write;
 const MAX_BODY_BYTES = 64 * 1024;
 
 export interface RouteRequest<Body, Query, Params> {
@@ -25,63 +33,31 @@ export interface RouteRequest<Body, Query, Params> {
   logger: Logger;
 }
 
-export interface RouteResult {
+type Definition<K extends RouteKey> = RouteTable[K];
+type Input<K extends RouteKey, Part extends 'body' | 'query' | 'params', Otherwise> =
+  Definition<K> extends { [P in Part]: infer S extends z.ZodType } ? z.output<S> : Otherwise;
+/**
+ * A route's code: it gets the request as the route table's schemas validated it and
+ * returns the success answer's body (ignored for a route whose table entry has no response
+ * schema); status, headers, access and validation come from the table. Refusals are thrown.
+ */
+export type RouteHandler<K extends RouteKey> = (
+  request: RouteRequest<
+    Input<K, 'body', undefined>,
+    Input<K, 'query', Record<string, string | undefined>>,
+    Input<K, 'params', Record<string, string | undefined>>
+  >,
+) => Promise<unknown>;
+
+/** One handler for each route the table gives function `F`, and no other. */
+export type RouteHandlers<F extends HttpFunction> = {
+  [K in RouteKey as RouteTable[K]['function'] extends F ? K : never]: RouteHandler<K>;
+};
+
+interface RouteResult {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
-}
-
-export interface Route {
-  access: Access;
-  run(
-    event: APIGatewayProxyEventV2,
-    caller: Caller | undefined,
-    requestId: string,
-    logger: Logger,
-  ): Promise<RouteResult>;
-}
-
-interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType> {
-  access: Access;
-  body?: B;
-  query?: Q;
-  params?: P;
-}
-
-/**
- * Declares one route: its schemas validate the request before the handler sees it, so
- * handlers get typed, trusted input and never check fields by hand.
- */
-export function route<
-  B extends z.ZodType = z.ZodUndefined,
-  Q extends z.ZodType = z.ZodType<Record<string, string>>,
-  P extends z.ZodType = z.ZodType<Record<string, string>>,
->(
-  spec: RouteSpec<B, Q, P>,
-  handle: (request: RouteRequest<z.output<B>, z.output<Q>, z.output<P>>) => Promise<RouteResult>,
-): Route {
-  return {
-    access: spec.access,
-    async run(event, caller, requestId, logger) {
-      const body = spec.body ? parse(spec.body, readJsonBody(event), 'body') : undefined;
-      const query = spec.query
-        ? parse(spec.query, event.queryStringParameters ?? {}, 'query')
-        : (event.queryStringParameters ?? {});
-      const params = spec.params
-        ? parse(spec.params, event.pathParameters ?? {}, 'path')
-        : (event.pathParameters ?? {});
-      return handle({
-        body: body as z.output<B>,
-        query: query as z.output<Q>,
-        params: params as z.output<P>,
-        // Public routes never read the caller; the cast keeps the handler type simple.
-        caller: caller as Caller,
-        requestId,
-        event,
-        logger,
-      });
-    },
-  };
 }
 
 function readJsonBody(event: APIGatewayProxyEventV2): unknown {
@@ -119,6 +95,37 @@ function parse<S extends z.ZodType>(schema: S, input: unknown, where: string): z
   throw badRequest('validation_failed', `Invalid ${where}: ${problems}`, result.error);
 }
 
+async function run(
+  routeKey: RouteKey,
+  handle: RouteHandler<RouteKey>,
+  event: APIGatewayProxyEventV2,
+  request: { caller: Caller | undefined; requestId: string; logger: Logger },
+): Promise<RouteResult> {
+  const definition: RouteDefinition = routeTable[routeKey];
+  const body = definition.body ? parse(definition.body, readJsonBody(event), 'body') : undefined;
+  const query = definition.query
+    ? parse(definition.query, event.queryStringParameters ?? {}, 'query')
+    : (event.queryStringParameters ?? {});
+  const params = definition.params
+    ? parse(definition.params, event.pathParameters ?? {}, 'path')
+    : (event.pathParameters ?? {});
+  const answer = await handle({
+    body: body as never,
+    query: query as never,
+    params: params as never,
+    // Public routes never read the caller; the cast keeps the handler type simple.
+    caller: request.caller as Caller,
+    requestId: request.requestId,
+    event,
+    logger: request.logger,
+  });
+  return {
+    status: definition.success.status,
+    body: definition.success.schema ? answer : undefined,
+    ...(definition.headers ? { headers: definition.headers } : {}),
+  };
+}
+
 export interface ApiDependencies {
   authenticator: Authenticator;
   logger: Logger;
@@ -126,7 +133,7 @@ export interface ApiDependencies {
 
 async function authenticate(
   event: APIGatewayProxyEventV2,
-  access: Access,
+  access: RouteDefinition['access'],
   authenticator: Authenticator,
 ): Promise<Caller | undefined> {
   if (access === 'public') return undefined;
@@ -172,11 +179,16 @@ function respond(
 }
 
 /**
- * One Lambda handler serving a set of HTTP API routes, keyed by API Gateway's `routeKey`
- * (`"GET /api/devices/{id}"`), wrapped in middy with header normalisation and the single
- * error-to-response mapping.
+ * The Lambda handler of function `fn`: it serves the routes the route table gives `fn`,
+ * keyed by API Gateway's `routeKey` (`"GET /api/devices/{id}"`), with `handlers` for their
+ * code, wrapped in middy with header normalisation and the single error-to-response mapping.
  */
-export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
+export function httpApi<F extends HttpFunction>(
+  fn: F,
+  handlers: RouteHandlers<F>,
+  deps: ApiDependencies,
+) {
+  const routes = handlersOf(fn, handlers);
   return middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Error, Context>()
     .use(httpHeaderNormalizer())
     .use({
@@ -211,9 +223,10 @@ export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
       const started = performance.now();
       const requestId = context.awsRequestId;
       const correlationId = correlationIdOf(event, requestId);
-      const matched = routes[event.routeKey];
-      if (!matched) throw notFound('route_not_found', `No route ${event.routeKey}`);
-      const caller = await authenticate(event, matched.access, deps.authenticator);
+      const routeKey = event.routeKey as RouteKey;
+      const handle = routes.get(routeKey);
+      if (!handle) throw notFound('route_not_found', `No route ${event.routeKey}`);
+      const caller = await authenticate(event, routeTable[routeKey].access, deps.authenticator);
       const logger = deps.logger.child({
         requestId,
         correlationId,
@@ -222,7 +235,7 @@ export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
       });
       // What the request changes is audited with its address (shared/request-context.ts).
       const result = await withRequestOrigin({ sourceIp: sourceOf(event) }, () =>
-        matched.run(event, caller, requestId, logger),
+        run(routeKey, handle, event, { caller, requestId, logger }),
       );
       logger.info('request served', {
         status: result.status,
@@ -230,4 +243,21 @@ export function httpApi(routes: Record<string, Route>, deps: ApiDependencies) {
       });
       return respond(result, requestId, correlationId);
     });
+}
+
+/** The handlers by route key; refuses a set that is not exactly the table's routes of `fn`. */
+function handlersOf<F extends HttpFunction>(
+  fn: F,
+  handlers: RouteHandlers<F>,
+): Map<RouteKey, RouteHandler<RouteKey>> {
+  const expected = routesOf(fn);
+  const given = Object.keys(handlers) as RouteKey[];
+  const missing = expected.filter((key) => !given.includes(key));
+  const unknown = given.filter((key) => !expected.includes(key));
+  if (missing.length > 0 || unknown.length > 0) {
+    throw new Error(
+      `function ${fn}: handlers must match the route table (missing: ${missing.join(', ') || 'none'}; not in the table for ${fn}: ${unknown.join(', ') || 'none'})`,
+    );
+  }
+  return new Map(Object.entries(handlers) as Array<[RouteKey, RouteHandler<RouteKey>]>);
 }

@@ -4,21 +4,19 @@ import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { liveConnections } from '../live/composition.ts';
 import { readingStore } from '../timeseries/composition.ts';
-import { IngestionService } from './ingestion-service.ts';
-import { PostgresDeviceDirectory } from './postgres-device-directory.ts';
+import { PostgresDeviceDirectory } from './adapters/postgres-device-directory.ts';
+import { IngestionService } from './domain/ingestion-service.ts';
 
 export const ingestionService = once(() => {
   const { aws, devices } = config();
-  return new IngestionService(
-    new PostgresDeviceDirectory(databasePool(), devices.commandTimeoutSeconds),
-    readingStore(),
-    logger().child({ component: 'ingestion' }),
+  return new IngestionService({
+    directory: new PostgresDeviceDirectory(databasePool(), devices.commandTimeoutSeconds),
+    readings: readingStore(),
+    logger: logger().child({ component: 'ingestion' }),
     // Without a WebSocket API there is nobody to push to.
-    aws.websocketManagementEndpoint ? liveConnections() : undefined,
-    anomalyScorer(),
-    undefined,
-    undefined,
+    live: aws.websocketManagementEndpoint ? liveConnections() : undefined,
+    scorer: anomalyScorer(),
     // Alarm rules judge each batch's stored readings.
-    alarmEvaluator(),
-  );
+    storedReadings: alarmEvaluator(),
+  });
 });

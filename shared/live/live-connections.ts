@@ -5,14 +5,19 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type pg from 'pg';
 import { inTenantTransaction } from '../db/postgres.ts';
-import type { LiveEvent, LivePublisher } from '../ingestion/ingestion-service.ts';
 
 /**
  * WebSocket connections of signed-in dashboards, kept in PostgreSQL under the tenant's RLS
  * because API Gateway holds no per-connection state, and pushes through API Gateway's
  * management API (locally serverless-offline's `/@connections`).
  */
-export class LiveConnections implements LivePublisher {
+/** A live event: what changed, on which device. */
+export interface LiveEvent {
+  type: string;
+  device_id: number;
+}
+
+export class LiveConnections {
   constructor(
     private readonly pool: pg.Pool,
     private readonly management: ApiGatewayManagementApiClient,

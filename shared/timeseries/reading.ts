@@ -55,6 +55,14 @@ export function storageOf(entityType: EntityType): { measurement: string; field:
   }
 }
 
+/**
+ * The largest magnitude a numeric reading may have: 10^38, about the range of the 32-bit
+ * floats most sensors and PLCs produce. InfluxDB sums a window's values in a double; with
+ * every value within this bound, a sum overflows (and InfluxDB 1.x then cannot serialise its
+ * answer: `json: unsupported value: +Inf`) only past 10^270 readings in one window.
+ */
+export const MAX_NUMERIC_MAGNITUDE = 1e38;
+
 // InfluxDB stores time as int64 nanoseconds: 1677-09-21 .. 2262-04-11.
 const MIN_TIME_MS = -9_223_372_036_854;
 const MAX_TIME_MS = 9_223_372_036_854;
@@ -79,6 +87,9 @@ function valueProblem(reading: Reading): string | undefined {
     case 'number':
       if (typeof value !== 'number') return `a ${entityType} value must be a number`;
       if (!Number.isFinite(value)) return `a ${entityType} value must be finite`;
+      if (Math.abs(value) > MAX_NUMERIC_MAGNITUDE) {
+        return `a ${entityType} value must be within ±${MAX_NUMERIC_MAGNITUDE}`;
+      }
       return undefined;
     case 'switch':
       return typeof value === 'boolean' ? undefined : 'a switch value must be a boolean';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { telemetryPayload } from '../../shared/ingestion/inbound.ts';
-import { scanTelemetry } from '../../shared/ingestion/telemetry-scanner.ts';
+import { telemetryPayload } from '../../shared/ingestion/domain/payloads.ts';
+import { scanTelemetry } from '../../shared/ingestion/domain/telemetry-scanner.ts';
 
 // The scanner reads telemetry bytes without JSON.parse. Whatever it answers must be what
 // JSON.parse and the telemetry schema (the definition) make of the same bytes; where it

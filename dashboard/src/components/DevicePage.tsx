@@ -28,7 +28,6 @@ type AnomalyState =
   | {
       kind: 'shown';
       marks: Record<string, AnomalyMark[]>;
-      everywhere: AnomalyMark[];
       total: number;
     };
 
@@ -131,7 +130,7 @@ export function DevicePage({ id }: { id: number }) {
     const { fromMs, toMs } = historyRef.current;
     try {
       const found = await api.anomalies(id, new Date(fromMs), new Date(toMs));
-      setAnomalies({ kind: 'shown', ...groupAnomalies(found), total: found.length });
+      setAnomalies({ kind: 'shown', marks: groupAnomalies(found), total: found.length });
     } catch (failure) {
       if (failure instanceof ApiError && failure.code === 'plan_required') {
         setAnomalies({ kind: 'upgrade', message: failure.message });
@@ -341,7 +340,7 @@ export function DevicePage({ id }: { id: number }) {
                       toSec={history.toMs / 1000}
                       anomalies={
                         anomalies.kind === 'shown'
-                          ? [...(anomalies.marks[entity.entity_id] ?? []), ...anomalies.everywhere]
+                          ? (anomalies.marks[entity.entity_id] ?? NO_MARKS)
                           : NO_MARKS
                       }
                     />
@@ -406,33 +405,21 @@ function AnomalyNote({ state }: { state: AnomalyState }) {
   return null;
 }
 
-/** Anomalies without an entity concern the whole device and are marked on every chart. */
-function groupAnomalies(anomalies: Anomaly[]): {
-  marks: Record<string, AnomalyMark[]>;
-  everywhere: AnomalyMark[];
-} {
+/** Each anomaly marks its entity's chart at the reading the detector scored. */
+function groupAnomalies(anomalies: Anomaly[]): Record<string, AnomalyMark[]> {
   const grouped: Record<string, AnomalyMark[]> = {};
-  const everywhere: AnomalyMark[] = [];
   for (const anomaly of anomalies) {
-    const start = Date.parse(anomaly.time ?? anomaly.start ?? '');
-    if (Number.isNaN(start)) continue;
-    const end = anomaly.end ? Date.parse(anomaly.end) : Number.NaN;
-    const mark: AnomalyMark = {
-      t: start / 1000,
-      ...(Number.isNaN(end) ? {} : { end: end / 1000 }),
-      ...(typeof anomaly.value === 'number' ? { v: anomaly.value } : {}),
-      label:
-        anomaly.reason ??
-        anomaly.severity ??
-        (anomaly.score !== undefined ? `score ${anomaly.score}` : 'anomaly'),
-    };
-    if (anomaly.entity_id) {
-      const list = grouped[anomaly.entity_id] ?? [];
-      list.push(mark);
-      grouped[anomaly.entity_id] = list;
-    } else everywhere.push(mark);
+    const time = Date.parse(anomaly.time);
+    if (Number.isNaN(time)) continue;
+    const list = grouped[anomaly.entity_id] ?? [];
+    list.push({
+      t: time / 1000,
+      v: anomaly.value,
+      label: anomaly.reason ?? `score ${anomaly.score}`,
+    });
+    grouped[anomaly.entity_id] = list;
   }
-  return { marks: grouped, everywhere };
+  return grouped;
 }
 
 function EditDevice({

@@ -1,15 +1,16 @@
 import type pg from 'pg';
-import { inTenantTransaction, type Queryable } from '../db/postgres.ts';
-import type { EntityType } from '../devices/model.ts';
+import { inTenantTransaction, type Queryable } from '../../db/postgres.ts';
+import type { EntityType } from '../../devices/model.ts';
 import type {
   CommandConfirmation,
   DeviceContext,
-  DeviceDirectory,
   LateRollupHour,
   RejectionCount,
   SeenUpdate,
-} from './device-directory.ts';
-import { type Discovery, Rejection } from './inbound.ts';
+} from '../domain/model.ts';
+import type { Discovery } from '../domain/payloads.ts';
+import type { DeviceDirectory } from '../domain/ports.ts';
+import { Rejection } from '../domain/rejection.ts';
 
 interface ContextRow {
   id: number;

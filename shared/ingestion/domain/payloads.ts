@@ -4,7 +4,8 @@ import {
   ENTITY_ID_PATTERN,
   ENTITY_TYPES,
   RESERVED_ENTITY_IDS,
-} from '../devices/model.ts';
+} from '../../devices/model.ts';
+import type { RawReading, ReadingValue } from './model.ts';
 import {
   MAX_PAYLOAD_BYTES,
   MAX_TELEMETRY_ITEMS,
@@ -13,6 +14,7 @@ import {
   MAX_TIMESTAMP_S,
   MIN_TIMESTAMP_S,
 } from './payload-limits.ts';
+import { Rejection } from './rejection.ts';
 import { scanTelemetry } from './telemetry-scanner.ts';
 
 /**
@@ -28,50 +30,6 @@ export const ruleEventSchema = z.object({
   received_at: z.number().finite().positive(),
 });
 export type RuleEvent = z.infer<typeof ruleEventSchema>;
-
-export type RejectionReason =
-  | 'invalid_event'
-  | 'unknown_topic'
-  | 'payload_too_large'
-  | 'malformed_json'
-  | 'invalid_payload'
-  | 'client_mismatch'
-  | 'unknown_device'
-  | 'unknown_entity'
-  | 'reserved_entity'
-  | 'wrong_value_type'
-  | 'invalid_timestamp'
-  | 'timestamp_in_future'
-  | 'timestamp_too_old'
-  | 'beyond_retention'
-  | 'refused_by_database'
-  | 'entity_limit_reached';
-
-export class Rejection extends Error {
-  override readonly name = 'Rejection';
-  constructor(
-    readonly reason: RejectionReason,
-    detail: string,
-  ) {
-    super(detail);
-  }
-}
-
-export type ReadingValue = number | boolean | string;
-
-/** A reading as the device sent it, before the registry has vouched for its entity. */
-export interface RawReading {
-  entityId: string;
-  value: ReadingValue;
-  /** Epoch ms: the device's timestamp, else the rule's receive time. */
-  timeMs: number;
-  /**
-   * Set when the device gave no timestamp: the reading's item in its message (0 for a state
-   * message), so that readings sharing a receive time can be told apart (see ingestion).
-   */
-  untimedItem?: number;
-  commandId?: string;
-}
 
 export type InboundMessage =
   | { kind: 'status'; deviceId: string; online: boolean; receivedAtMs: number }

@@ -1,6 +1,6 @@
 import type { KinesisStreamEvent } from 'aws-lambda';
-import type { InboundRecord } from './ingestion-service.ts';
-import { MAX_PAYLOAD_BYTES } from './payload-limits.ts';
+import type { InboundRecord } from '../domain/model.ts';
+import { MAX_PAYLOAD_BYTES } from '../domain/payload-limits.ts';
 
 /**
  * The IoT rule outputs in a Kinesis event: each record's data is the rule's SELECT output as

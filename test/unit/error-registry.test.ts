@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import * as domainErrors from '../shared/domain-errors.ts';
-import { DomainError, NotPermitted, Throttled, Unauthenticated } from '../shared/domain-errors.ts';
-import { isRegistered, toHttpAnswer } from '../shared/http/error-registry.ts';
-import { HttpError } from '../shared/http/errors.ts';
+import * as domainErrors from '../../shared/domain-errors.ts';
+import {
+  DomainError,
+  NotPermitted,
+  Throttled,
+  Unauthenticated,
+} from '../../shared/domain-errors.ts';
+import { isRegistered, toHttpAnswer } from '../../shared/http/error-registry.ts';
+import { HttpError } from '../../shared/http/errors.ts';
 
 const EXPECTED_STATUS: Record<string, number> = {
   InvalidInput: 400,

@@ -1,5 +1,9 @@
-import { ENTITY_ID_PATTERN, MAX_ENTITY_ID_LENGTH, RESERVED_ENTITY_IDS } from '../devices/model.ts';
-import type { RawReading } from './inbound.ts';
+import {
+  ENTITY_ID_PATTERN,
+  MAX_ENTITY_ID_LENGTH,
+  RESERVED_ENTITY_IDS,
+} from '../../devices/model.ts';
+import type { RawReading } from './model.ts';
 import {
   MAX_TELEMETRY_ITEMS,
   MAX_TEXT_VALUE_LENGTH,

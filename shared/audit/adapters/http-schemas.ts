@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { type Route, route } from '../../http/api.ts';
-import type { AuditService } from '../domain/audit.ts';
+
+/** `GET /api/audit`'s query and answer, for the route table. */
 
 const instant = z.iso
   .datetime({ offset: true })
@@ -34,19 +34,26 @@ export const auditQuery = z.strictObject({
     .optional(),
 });
 
-/** `GET /api/audit`: owners and admins read their tenant's trail, newest first. */
-export function auditRoutes(audit: AuditService): Record<string, Route> {
-  return {
-    'GET /api/audit': route({ access: 'write', query: auditQuery }, async ({ caller, query }) => ({
-      status: 200,
-      body: await audit.list(caller, {
-        actor: query.actor,
-        action: query.action,
-        from: query.from,
-        to: query.to,
-        before: query.cursor,
-        limit: query.limit ?? 100,
-      }),
-    })),
-  };
-}
+const change = z.object({ before: z.unknown(), after: z.unknown() });
+
+export const auditPage = z.object({
+  entries: z.array(
+    z
+      .looseObject({
+        id: z.number().int(),
+        at: z.string().describe('ISO 8601 time, UTC'),
+        user_id: z.number().int().nullable(),
+        username: z.string().nullable(),
+        action: z.string(),
+        target: z.string().nullable(),
+        source: z.string().nullable().describe('The address the request came from'),
+        details: z.record(z.string(), z.unknown()).nullable(),
+        changes: z
+          .record(z.string(), change)
+          .nullable()
+          .describe('Changed fields, before and after'),
+      })
+      .meta({ id: 'AuditEntry' }),
+  ),
+  next_cursor: z.string().nullable().describe('Pass as `cursor` for the next (older) page'),
+});

@@ -1,0 +1,2458 @@
+/**
+ * Generated from the HTTP API's OpenAPI document by `npm run api:types`: do not edit.
+ * Change the route table (shared/http/route-table.ts) or the response schemas
+ * (shared/http/responses.ts) and run it again.
+ */
+
+export interface paths {
+    "/api/auth/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign up: creates the tenant (plan free) and its owner */
+        post: operations["postAuthRegister"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in with username or email */
+        post: operations["postAuthLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change the caller's password; every other session of theirs ends */
+        post: operations["postAuthPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign out: every token of the caller stops working and their WebSockets close */
+        post: operations["postAuthLogout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller and their tenant */
+        get: operations["getAuthMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Public keys that verify access tokens */
+        get: operations["getWellKnownJwksJson"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tenant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's plan, limits and usage */
+        get: operations["getTenant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's users */
+        get: operations["getUsers"];
+        put?: never;
+        /**
+         * Add a user to the tenant
+         * @description Requires the owner or admin role.
+         */
+        post: operations["postUsers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a user (only an owner removes an owner); their sessions end
+         * @description Requires the owner or admin role.
+         */
+        delete: operations["deleteUsersId"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a user's role (only an owner changes an owner); the user's sessions end
+         * @description Requires the owner or admin role.
+         */
+        patch: operations["patchUsersId"];
+        trace?: never;
+    };
+    "/api/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's devices */
+        get: operations["getDevices"];
+        put?: never;
+        /**
+         * Register a device; its broker credential is shown only in this answer
+         * @description Requires the owner or admin role.
+         */
+        post: operations["postDevices"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A device and each entity's latest value */
+        get: operations["getDevicesId"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a device, its entities and its credential
+         * @description Requires the owner or admin role.
+         */
+        delete: operations["deleteDevicesId"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a device
+         * @description Requires the owner or admin role.
+         */
+        patch: operations["patchDevicesId"];
+        trace?: never;
+    };
+    "/api/devices/{id}/telemetry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Raw or aggregated readings; old ranges are read from the rollups */
+        get: operations["getDevicesIdTelemetry"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/entities/{entity_id}/commands": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set an entity's value: published to the device's .../set topic
+         * @description Requires the owner or admin role.
+         */
+        post: operations["postDevicesIdEntitiesEntityIdCommands"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/commands": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A device's recent commands */
+        get: operations["getDevicesIdCommands"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/commands/{command_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One command and its outcome */
+        get: operations["getDevicesIdCommandsCommandId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/anomalies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Anomalies the plan's detector found in a time range
+         * @description Requires the Professional plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdAnomalies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/predictions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every score the plan's detector gave in a time range
+         * @description Requires the Professional plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdPredictions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ml/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's trained models */
+        get: operations["getMlModels"];
+        put?: never;
+        /**
+         * Train an entity's model now (plans with custom models), through the quality gate
+         * @description Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        post: operations["postMlModels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alarm-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's alarm rules */
+        get: operations["getAlarmRules"];
+        put?: never;
+        /**
+         * Create an alarm rule on a device or every device of a type
+         * @description Conditions: threshold (>, <, outside, inside; held for_seconds; cleared past hysteresis), no_data (minutes), offline (minutes), anomaly (min_score; plans with anomaly detection), relay_uncommanded. Notifications: webhooks signed with the rule secret (X-EasySmart-Signature: t=<unix seconds>,v1=<HMAC-SHA256 hex of "<t>.<body>">) and e-mails, at most one per rule and device per quiet_minutes. Webhook secrets are write-only. Requires the owner or admin role.
+         */
+        post: operations["postAlarmRules"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alarm-rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An alarm rule */
+        get: operations["getAlarmRulesId"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an alarm rule; its open alarms clear, their history stays
+         * @description Requires the owner or admin role.
+         */
+        delete: operations["deleteAlarmRulesId"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an alarm rule; a changed rule judges afresh
+         * @description Requires the owner or admin role.
+         */
+        patch: operations["patchAlarmRulesId"];
+        trace?: never;
+    };
+    "/api/alarms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alarms: active first, then acknowledged, then cleared; the most severe first */
+        get: operations["getAlarms"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alarms/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An alarm with its history and its notification deliveries */
+        get: operations["getAlarmsId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alarms/{id}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge an active alarm (who and when are recorded)
+         * @description Requires the owner or admin role.
+         */
+        post: operations["postAlarmsIdAck"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export a device's readings (CSV or JSON lines) into a file behind an expiring link
+         * @description The points are streamed into the file (constant memory for any range): a header row, then one row per point in time order with ISO 8601 times. source=5m or 1h exports the rollups (mean).
+         */
+        get: operations["getDevicesIdExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Export the tenant's devices (or those listed) as a job; poll it for the link */
+        post: operations["postExports"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/exports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An export job; once done, its expiring link */
+        get: operations["getExportsId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit trail: who changed what, when and from where (owners and admins)
+         * @description Requires the owner or admin role.
+         */
+        get: operations["getAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This document */
+        get: operations["getOpenapiJson"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        AccessToken: {
+            token: string;
+            /** @constant */
+            token_type: "Bearer";
+            expires_in: number;
+        } & {
+            [key: string]: unknown;
+        };
+        Alarm: {
+            id: number;
+            rule_id: number | null;
+            rule_name: string;
+            device_id: number;
+            entity_id: string | null;
+            severity: components["schemas"]["AlarmSeverity"];
+            status: components["schemas"]["AlarmStatus"];
+            count: number;
+            value: unknown;
+            reason: string | null;
+            /** @description ISO 8601 time, UTC */
+            started_at: string;
+            /** @description ISO 8601 time, UTC */
+            last_at: string;
+            acknowledged_by: number | null;
+            acknowledged_at: string | null;
+            cleared_at: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        AlarmDetail: {
+            id: number;
+            rule_id: number | null;
+            rule_name: string;
+            device_id: number;
+            entity_id: string | null;
+            severity: components["schemas"]["AlarmSeverity"];
+            status: components["schemas"]["AlarmStatus"];
+            count: number;
+            value: unknown;
+            reason: string | null;
+            /** @description ISO 8601 time, UTC */
+            started_at: string;
+            /** @description ISO 8601 time, UTC */
+            last_at: string;
+            acknowledged_by: number | null;
+            acknowledged_at: string | null;
+            cleared_at: string | null;
+            history: ({
+                /** @enum {string} */
+                type: "raised" | "repeated" | "acknowledged" | "cleared";
+                /** @description ISO 8601 time, UTC */
+                at: string;
+                value: unknown;
+                user_id: number | null;
+                reason: string | null;
+            } & {
+                [key: string]: unknown;
+            })[];
+            deliveries: ({
+                id: number;
+                event: string;
+                /** @enum {string} */
+                channel: "webhook" | "email";
+                target: string;
+                /** @enum {string} */
+                status: "pending" | "delivered" | "dead" | "suppressed";
+                attempts: number;
+                last_status: number | null;
+                last_error: string | null;
+                /** @description ISO 8601 time, UTC */
+                created_at: string;
+                delivered_at: string | null;
+                next_attempt_at: string | null;
+            } & {
+                [key: string]: unknown;
+            })[];
+        } & {
+            [key: string]: unknown;
+        };
+        AlarmRule: {
+            id: number;
+            name: string;
+            device_id: number | null;
+            device_type: string | null;
+            entity_id: string | null;
+            severity: components["schemas"]["AlarmSeverity"];
+            condition: {
+                /** @constant */
+                type: "threshold";
+                /** @enum {string} */
+                op: ">" | "<" | "outside" | "inside";
+                value?: number;
+                low?: number;
+                high?: number;
+                /** @default 0 */
+                for_seconds: number;
+                /** @default 0 */
+                hysteresis: number;
+            } | {
+                /** @constant */
+                type: "no_data";
+                minutes: number;
+            } | {
+                /** @constant */
+                type: "offline";
+                minutes: number;
+            } | {
+                /** @constant */
+                type: "anomaly";
+                min_score: number;
+                /** @default 15 */
+                clear_after_minutes: number;
+            } | {
+                /** @constant */
+                type: "relay_uncommanded";
+                /** @default 15 */
+                clear_after_minutes: number;
+            };
+            notify: {
+                /** @description Secrets are write-only */
+                webhooks: {
+                    url: string;
+                }[];
+                emails: string[];
+            };
+            quiet_minutes: number;
+            enabled: boolean;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+            /** @description ISO 8601 time, UTC */
+            updated_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @enum {string} */
+        AlarmSeverity: "critical" | "major" | "minor" | "warning";
+        /** @enum {string} */
+        AlarmStatus: "active" | "acknowledged" | "cleared";
+        Anomalies: {
+            device_id: string;
+            /**
+             * @description The plan's detector
+             * @enum {string}
+             */
+            detector: "basic" | "advanced";
+            anomalies: components["schemas"]["Prediction"][];
+        } & {
+            [key: string]: unknown;
+        };
+        AuditEntry: {
+            id: number;
+            /** @description ISO 8601 time, UTC */
+            at: string;
+            user_id: number | null;
+            username: string | null;
+            action: string;
+            target: string | null;
+            /** @description The address the request came from */
+            source: string | null;
+            details: {
+                [key: string]: unknown;
+            } | null;
+            /** @description Changed fields, before and after */
+            changes: {
+                [key: string]: {
+                    before: unknown;
+                    after: unknown;
+                };
+            } | null;
+        } & {
+            [key: string]: unknown;
+        };
+        Command: {
+            /** Format: uuid */
+            command_id: string;
+            status: components["schemas"]["CommandStatus"];
+        } & {
+            [key: string]: unknown;
+        };
+        /** @enum {string} */
+        CommandStatus: "sent" | "confirmed" | "timed_out" | "failed";
+        Credentials: {
+            client_id: string;
+            username?: string;
+            password?: string;
+            certificate_pem?: string;
+            private_key?: string;
+            certificate_id?: string;
+            broker_url?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        Device: {
+            id: number;
+            tenant_id: number;
+            device_id: string;
+            name: string;
+            type: string;
+            location: string | null;
+            /** @enum {string} */
+            status: "online" | "offline";
+            config: {
+                [key: string]: unknown;
+            } | null;
+            last_seen: string | null;
+            entity_count: number;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+            /** @description ISO 8601 time, UTC */
+            updated_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        DeviceDetail: {
+            device: components["schemas"]["Device"];
+            entities: components["schemas"]["Entity"][];
+        } & {
+            [key: string]: unknown;
+        };
+        DeviceExport: {
+            /** @description Where the file is fetched; it expires */
+            url: string;
+            /** @description ISO 8601 time, UTC */
+            expires_at: string;
+            /** @enum {string} */
+            format: "csv" | "jsonl";
+            /** @enum {string} */
+            source: "raw" | "5m" | "1h";
+            rows: number;
+            bytes: number;
+        } & {
+            [key: string]: unknown;
+        };
+        Entity: {
+            entity_id: string;
+            /** @enum {string} */
+            entity_type: "switch" | "sensor" | "number" | "text";
+            name: string;
+            unit: string | null;
+            icon: string | null;
+            config: {
+                [key: string]: unknown;
+            } | null;
+            latest: components["schemas"]["LatestReading"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        Error: {
+            error: {
+                code: string;
+                message: string;
+            };
+        };
+        ExportJob: {
+            id: string;
+            /** @enum {string} */
+            status: "pending" | "running" | "done" | "failed";
+            request: {
+                /** @description ISO 8601 time, UTC */
+                from: string;
+                /** @description ISO 8601 time, UTC */
+                to: string;
+                /** @enum {string} */
+                format: "csv" | "jsonl";
+                /** @enum {string} */
+                source: "raw" | "5m" | "1h";
+                device_ids: number[] | null;
+            } & {
+                [key: string]: unknown;
+            };
+            rows: number | null;
+            bytes: number | null;
+            error: string | null;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+            finished_at: string | null;
+            url: string | null;
+            expires_at: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        LatestReading: {
+            value: components["schemas"]["ReadingValue"];
+            /** @description ISO 8601 time, UTC */
+            time: string;
+        };
+        Model: {
+            id: number;
+            device_id: number;
+            entity_id: string;
+            kind: string;
+            version: string;
+            threshold: number;
+            training_points: number;
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            status: "active" | "superseded" | "rejected";
+            status_reason: string | null;
+            /** @description ISO 8601 time, UTC */
+            trained_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        Plan: {
+            name: components["schemas"]["PlanName"];
+            display_name: string;
+            max_devices: number | null;
+            max_users: number | null;
+            max_entities_per_device: number | null;
+            max_series: number | null;
+            retention_days: number | null;
+            /** @enum {string} */
+            anomaly_detection: "none" | "basic" | "advanced";
+            predictive_maintenance: boolean;
+            pattern_recognition: boolean;
+            custom_models: boolean;
+            edge_deployment: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @enum {string} */
+        PlanName: "free" | "starter" | "professional" | "industrial";
+        Point: {
+            /** @description ISO 8601 time, UTC */
+            time: string;
+            value: components["schemas"]["ReadingValue"] | null;
+        };
+        Prediction: {
+            entity_id: string;
+            /** @description ISO 8601 time, UTC */
+            time: string;
+            score: number;
+            anomalous: boolean;
+            value: number;
+            reason: string | null;
+            detector: string;
+            model: string;
+            model_version: string;
+        } & {
+            [key: string]: unknown;
+        };
+        Predictions: {
+            device_id: string;
+            /**
+             * @description The plan's detector
+             * @enum {string}
+             */
+            detector: "basic" | "advanced";
+            predictions: components["schemas"]["Prediction"][];
+        } & {
+            [key: string]: unknown;
+        };
+        Profile: {
+            user: components["schemas"]["User"];
+            tenant: components["schemas"]["Tenant"];
+        } & {
+            [key: string]: unknown;
+        };
+        ReadingValue: number | boolean | string;
+        /** @enum {string} */
+        Role: "owner" | "admin" | "viewer";
+        StoredCommand: {
+            /** Format: uuid */
+            command_id: string;
+            status: components["schemas"]["CommandStatus"];
+            device_id: number;
+            entity_id: string;
+            value: unknown;
+            triggered_by: string;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+            /** @description ISO 8601 time, UTC */
+            updated_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        Telemetry: {
+            device_id: string;
+            /** @enum {string} */
+            source: "raw" | "5m" | "1h";
+            series: {
+                entity_id: string;
+                points: components["schemas"]["Point"][];
+            }[];
+        } & {
+            [key: string]: unknown;
+        };
+        Tenant: {
+            id: number;
+            name: string;
+            plan: components["schemas"]["PlanName"];
+            effective_plan: components["schemas"]["PlanName"];
+            /** @enum {string} */
+            status: "active" | "suspended";
+            trial_ends_at: string | null;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        TenantOverview: {
+            tenant: components["schemas"]["Tenant"];
+            plan: components["schemas"]["Plan"];
+            usage: {
+                devices: number;
+                users: number;
+                entities: number;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        User: {
+            id: number;
+            tenant_id: number;
+            username: string;
+            email: string;
+            role: components["schemas"]["Role"];
+            last_login_at: string | null;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+    };
+    responses: {
+        /** @description The request is invalid (validation_failed, invalid_json, ...) */
+        Error400: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No valid access token */
+        Error401: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The caller's role or the tenant's plan does not allow it */
+        Error403: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Not found in the caller’s tenant */
+        Error404: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Conflicts with existing data */
+        Error409: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body is too large */
+        Error413: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The body is not JSON */
+        Error415: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Not enough data to do it */
+        Error422: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Too many attempts: try again after Retry-After seconds */
+        Error429: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The MQTT broker or AWS IoT failed */
+        Error502: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Busy: try again after Retry-After seconds */
+        Error503: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Internal error */
+        Error500: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    postAuthRegister: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "tenant_name": "Acme Plant",
+                 *       "username": "ana",
+                 *       "email": "ana@example.com",
+                 *       "password": "a long password"
+                 *     }
+                 */
+                "application/json": {
+                    tenant_name: string;
+                    username: string;
+                    /** Format: email */
+                    email: string;
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The owner, the tenant and an access token */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        token: string;
+                        /** @constant */
+                        token_type: "Bearer";
+                        expires_in: number;
+                        user: components["schemas"]["User"];
+                        tenant: components["schemas"]["Tenant"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    postAuthLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "username": "ana",
+                 *       "password": "a long password"
+                 *     }
+                 */
+                "application/json": {
+                    username: string;
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description An access token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessToken"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    postAuthPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "current_password": "a long password",
+                 *       "new_password": "an even longer password"
+                 *     }
+                 */
+                "application/json": {
+                    current_password: string;
+                    new_password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A fresh access token for this session */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessToken"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            429: components["responses"]["Error429"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    postAuthLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAuthMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Profile"];
+                };
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getWellKnownJwksJson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A JSON Web Key Set */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        keys: ({
+                            kty: string;
+                            kid?: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                    };
+                };
+            };
+            500: components["responses"]["Error500"];
+        };
+    };
+    getTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Plan and usage */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantOverview"];
+                };
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Users */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        users: components["schemas"]["User"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "username": "bruno",
+                 *       "email": "bruno@example.com",
+                 *       "password": "another long password",
+                 *       "role": "viewer"
+                 *     }
+                 */
+                "application/json": {
+                    username: string;
+                    /** Format: email */
+                    email: string;
+                    password: string;
+                    /** @enum {string} */
+                    role: "owner" | "admin" | "viewer";
+                };
+            };
+        };
+        responses: {
+            /** @description The new user */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        user: components["schemas"]["User"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            503: components["responses"]["Error503"];
+        };
+    };
+    deleteUsersId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    patchUsersId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "role": "viewer"
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {string} */
+                    role: "owner" | "admin" | "viewer";
+                };
+            };
+        };
+        responses: {
+            /** @description The user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        user: components["schemas"]["User"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Devices */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        devices: components["schemas"]["Device"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postDevices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "device_id": "COMP_001",
+                 *       "name": "Compressor 1",
+                 *       "type": "compressor",
+                 *       "location": "Hall B"
+                 *     }
+                 */
+                "application/json": {
+                    device_id: string;
+                    name: string;
+                    type: string;
+                    location?: string | null;
+                    config?: {
+                        [key: string]: unknown;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The device and its credential */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        device: components["schemas"]["Device"];
+                        credentials: components["schemas"]["Credentials"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+        };
+    };
+    getDevicesId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The device */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceDetail"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    deleteDevicesId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    patchDevicesId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Compressor 1 (rebuilt)",
+                 *       "location": "Hall C"
+                 *     }
+                 */
+                "application/json": {
+                    name?: string;
+                    type?: string;
+                    location?: string | null;
+                    config?: {
+                        [key: string]: unknown;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The device */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        device: components["schemas"]["Device"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdTelemetry: {
+        parameters: {
+            query?: {
+                entity_id?: string;
+                from?: string;
+                to?: string;
+                every?: string;
+                fn?: "mean" | "min" | "max" | "count" | "last";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Series per entity */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Telemetry"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postDevicesIdEntitiesEntityIdCommands: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                entity_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "value": true
+                 *     }
+                 */
+                "application/json": {
+                    value: boolean | number | string;
+                };
+            };
+        };
+        responses: {
+            /** @description The command, sent */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Command"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+        };
+    };
+    getDevicesIdCommands: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Commands, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        commands: components["schemas"]["StoredCommand"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdCommandsCommandId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                command_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The command */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredCommand"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdAnomalies: {
+        parameters: {
+            query?: {
+                entity_id?: string;
+                from?: string;
+                to?: string;
+                every?: string;
+                fn?: "mean" | "min" | "max" | "count" | "last";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Anomalies */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Anomalies"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdPredictions: {
+        parameters: {
+            query?: {
+                entity_id?: string;
+                from?: string;
+                to?: string;
+                every?: string;
+                fn?: "mean" | "min" | "max" | "count" | "last";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Scores */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Predictions"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getMlModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Models */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        models: components["schemas"]["Model"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postMlModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "device_id": 1,
+                 *       "entity_id": "temperature"
+                 *     }
+                 */
+                "application/json": {
+                    device_id: number;
+                    entity_id: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The new model: active, or rejected (with status_reason and the held-back metrics) when it does not forecast held-back readings better than repeating the last value or yesterday's value; a rejected model leaves the previous one active */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: components["schemas"]["Model"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAlarmRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rules: components["schemas"]["AlarmRule"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postAlarmRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Oil too hot",
+                 *       "device_id": 1,
+                 *       "entity_id": "temperature",
+                 *       "severity": "critical",
+                 *       "condition": {
+                 *         "type": "threshold",
+                 *         "op": ">",
+                 *         "value": 80,
+                 *         "for_seconds": 30,
+                 *         "hysteresis": 5
+                 *       },
+                 *       "notify": {
+                 *         "webhooks": [
+                 *           {
+                 *             "url": "https://hooks.example.com/alarms",
+                 *             "secret": "a-secret-of-16-chars+"
+                 *           }
+                 *         ],
+                 *         "emails": [
+                 *           "shift@example.com"
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    name: string;
+                    device_id?: number;
+                    device_type?: string;
+                    entity_id?: string;
+                    /** @enum {string} */
+                    severity: "critical" | "major" | "minor" | "warning";
+                    condition: {
+                        /** @constant */
+                        type: "threshold";
+                        /** @enum {string} */
+                        op: ">" | "<" | "outside" | "inside";
+                        value?: number;
+                        low?: number;
+                        high?: number;
+                        /** @default 0 */
+                        for_seconds?: number;
+                        /** @default 0 */
+                        hysteresis?: number;
+                    } | {
+                        /** @constant */
+                        type: "no_data";
+                        minutes: number;
+                    } | {
+                        /** @constant */
+                        type: "offline";
+                        minutes: number;
+                    } | {
+                        /** @constant */
+                        type: "anomaly";
+                        min_score: number;
+                        /** @default 15 */
+                        clear_after_minutes?: number;
+                    } | {
+                        /** @constant */
+                        type: "relay_uncommanded";
+                        /** @default 15 */
+                        clear_after_minutes?: number;
+                    };
+                    notify?: {
+                        /** @default [] */
+                        webhooks?: {
+                            /** Format: uri */
+                            url: string;
+                            secret: string;
+                        }[];
+                        /** @default [] */
+                        emails?: string[];
+                    };
+                    quiet_minutes?: number;
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The rule */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rule: components["schemas"]["AlarmRule"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAlarmRulesId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rule: components["schemas"]["AlarmRule"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    deleteAlarmRulesId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    patchAlarmRulesId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "severity": "major",
+                 *       "quiet_minutes": 30
+                 *     }
+                 */
+                "application/json": {
+                    name?: string;
+                    device_id?: number;
+                    device_type?: string;
+                    entity_id?: string;
+                    /** @enum {string} */
+                    severity?: "critical" | "major" | "minor" | "warning";
+                    condition?: {
+                        /** @constant */
+                        type: "threshold";
+                        /** @enum {string} */
+                        op: ">" | "<" | "outside" | "inside";
+                        value?: number;
+                        low?: number;
+                        high?: number;
+                        /** @default 0 */
+                        for_seconds?: number;
+                        /** @default 0 */
+                        hysteresis?: number;
+                    } | {
+                        /** @constant */
+                        type: "no_data";
+                        minutes: number;
+                    } | {
+                        /** @constant */
+                        type: "offline";
+                        minutes: number;
+                    } | {
+                        /** @constant */
+                        type: "anomaly";
+                        min_score: number;
+                        /** @default 15 */
+                        clear_after_minutes?: number;
+                    } | {
+                        /** @constant */
+                        type: "relay_uncommanded";
+                        /** @default 15 */
+                        clear_after_minutes?: number;
+                    };
+                    notify?: {
+                        /** @default [] */
+                        webhooks?: {
+                            /** Format: uri */
+                            url: string;
+                            secret: string;
+                        }[];
+                        /** @default [] */
+                        emails?: string[];
+                    };
+                    quiet_minutes?: number;
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The rule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rule: components["schemas"]["AlarmRule"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAlarms: {
+        parameters: {
+            query?: {
+                status?: "active" | "acknowledged" | "cleared";
+                severity?: "critical" | "major" | "minor" | "warning";
+                device_id?: string;
+                limit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alarms */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alarms: components["schemas"]["Alarm"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAlarmsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The alarm */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alarm: components["schemas"]["AlarmDetail"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postAlarmsIdAck: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The alarm */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alarm: components["schemas"]["Alarm"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdExport: {
+        parameters: {
+            query: {
+                from: string;
+                to: string;
+                entity_id?: string;
+                format?: "csv" | "jsonl";
+                source?: "raw" | "5m" | "1h";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        export: components["schemas"]["DeviceExport"];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postExports: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "from": "2026-01-01T00:00:00Z",
+                 *       "to": "2026-02-01T00:00:00Z",
+                 *       "format": "csv"
+                 *     }
+                 */
+                "application/json": {
+                    /** Format: date-time */
+                    from: string;
+                    /** Format: date-time */
+                    to: string;
+                    /**
+                     * @default csv
+                     * @enum {string}
+                     */
+                    format?: "csv" | "jsonl";
+                    /**
+                     * @default raw
+                     * @enum {string}
+                     */
+                    source?: "raw" | "5m" | "1h";
+                    device_ids?: number[];
+                };
+            };
+        };
+        responses: {
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["ExportJob"];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getExportsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["ExportJob"];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAudit: {
+        parameters: {
+            query?: {
+                actor?: string;
+                action?: string;
+                from?: string;
+                to?: string;
+                cursor?: string;
+                limit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entries: components["schemas"]["AuditEntry"][];
+                        /** @description Pass as `cursor` for the next (older) page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getOpenapiJson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OpenAPI 3.1 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        openapi: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            500: components["responses"]["Error500"];
+        };
+    };
+}

@@ -1,0 +1,232 @@
+import { z } from 'zod';
+import { roleSchema } from './schemas.ts';
+
+/**
+ * The HTTP API's response bodies. The route table names them per route; each schema given
+ * a name here becomes a component of the OpenAPI document, and so a named type of the
+ * dashboard's generated API types. Response objects are open (more fields are welcome,
+ * DESIGN.md section 5).
+ */
+const named = <S extends z.ZodType>(id: string, schema: S): S => schema.meta({ id }) as S;
+
+const isoTime = z.string().describe('ISO 8601 time, UTC');
+const nullableTime = isoTime.nullable();
+
+export const role = named('Role', roleSchema);
+
+export const user = named(
+  'User',
+  z.looseObject({
+    id: z.number().int(),
+    tenant_id: z.number().int(),
+    username: z.string(),
+    email: z.string(),
+    role,
+    last_login_at: nullableTime,
+    created_at: isoTime,
+  }),
+);
+
+export const planName = named(
+  'PlanName',
+  z.enum(['free', 'starter', 'professional', 'industrial']),
+);
+
+export const tenant = named(
+  'Tenant',
+  z.looseObject({
+    id: z.number().int(),
+    name: z.string(),
+    plan: planName,
+    effective_plan: planName,
+    status: z.enum(['active', 'suspended']),
+    trial_ends_at: nullableTime,
+    created_at: isoTime,
+  }),
+);
+
+export const plan = named(
+  'Plan',
+  z.looseObject({
+    name: planName,
+    display_name: z.string(),
+    max_devices: z.number().int().nullable(),
+    max_users: z.number().int().nullable(),
+    max_entities_per_device: z.number().int().nullable(),
+    max_series: z.number().int().nullable(),
+    retention_days: z.number().int().nullable(),
+    anomaly_detection: z.enum(['none', 'basic', 'advanced']),
+    predictive_maintenance: z.boolean(),
+    pattern_recognition: z.boolean(),
+    custom_models: z.boolean(),
+    edge_deployment: z.boolean(),
+  }),
+);
+
+export const tenantOverview = named(
+  'TenantOverview',
+  z.looseObject({
+    tenant,
+    plan,
+    usage: z.object({
+      devices: z.number().int(),
+      users: z.number().int(),
+      entities: z.number().int(),
+    }),
+  }),
+);
+
+export const profile = named('Profile', z.looseObject({ user, tenant }));
+
+export const tokenResponse = named(
+  'AccessToken',
+  z.looseObject({
+    token: z.string(),
+    token_type: z.literal('Bearer'),
+    expires_in: z.number().int(),
+  }),
+);
+
+export const device = named(
+  'Device',
+  z.looseObject({
+    id: z.number().int(),
+    tenant_id: z.number().int(),
+    device_id: z.string(),
+    name: z.string(),
+    type: z.string(),
+    location: z.string().nullable(),
+    status: z.enum(['online', 'offline']),
+    config: z.record(z.string(), z.unknown()).nullable(),
+    last_seen: nullableTime,
+    entity_count: z.number().int(),
+    created_at: isoTime,
+    updated_at: isoTime,
+  }),
+);
+
+export const readingValue = named('ReadingValue', z.union([z.number(), z.boolean(), z.string()]));
+
+export const latestReading = named(
+  'LatestReading',
+  z.object({ value: readingValue, time: isoTime }),
+);
+
+export const entity = named(
+  'Entity',
+  z.looseObject({
+    entity_id: z.string(),
+    entity_type: z.enum(['switch', 'sensor', 'number', 'text']),
+    name: z.string(),
+    unit: z.string().nullable(),
+    icon: z.string().nullable(),
+    config: z.record(z.string(), z.unknown()).nullable(),
+    latest: latestReading.nullable(),
+  }),
+);
+
+export const deviceDetail = named(
+  'DeviceDetail',
+  z.looseObject({ device, entities: z.array(entity) }),
+);
+
+export const credentials = named(
+  'Credentials',
+  z.looseObject({
+    client_id: z.string(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    certificate_pem: z.string().optional(),
+    private_key: z.string().optional(),
+    certificate_id: z.string().optional(),
+    broker_url: z.string().optional(),
+  }),
+);
+
+export const commandStatus = named(
+  'CommandStatus',
+  z.enum(['sent', 'confirmed', 'timed_out', 'failed']),
+);
+
+export const command = named(
+  'Command',
+  z.looseObject({ command_id: z.uuid(), status: commandStatus }),
+);
+
+export const storedCommand = named(
+  'StoredCommand',
+  command.extend({
+    device_id: z.number().int(),
+    entity_id: z.string(),
+    value: z.unknown(),
+    triggered_by: z.string(),
+    created_at: isoTime,
+    updated_at: isoTime,
+  }),
+);
+
+export const point = named('Point', z.object({ time: isoTime, value: readingValue.nullable() }));
+
+export const telemetry = named(
+  'Telemetry',
+  z.looseObject({
+    device_id: z.string(),
+    source: z.enum(['raw', '5m', '1h']),
+    series: z.array(z.object({ entity_id: z.string(), points: z.array(point) })),
+  }),
+);
+
+export const jwks = z.object({
+  keys: z.array(z.looseObject({ kty: z.string(), kid: z.string().optional() })),
+});
+
+export const model = named(
+  'Model',
+  z.looseObject({
+    id: z.number().int(),
+    device_id: z.number().int(),
+    entity_id: z.string(),
+    kind: z.string(),
+    version: z.string(),
+    threshold: z.number(),
+    training_points: z.number().int(),
+    metrics: z.record(z.string(), z.unknown()),
+    /** `rejected`: it did not beat the naive forecasts on held-back readings and never scored. */
+    status: z.enum(['active', 'superseded', 'rejected']),
+    status_reason: z.string().nullable(),
+    trained_at: isoTime,
+  }),
+);
+
+/** One score the plan's detector gave a reading (an anomaly when `anomalous`). */
+export const prediction = named(
+  'Prediction',
+  z.looseObject({
+    entity_id: z.string(),
+    time: isoTime,
+    score: z.number(),
+    anomalous: z.boolean(),
+    value: z.number(),
+    reason: z.string().nullable(),
+    detector: z.string(),
+    model: z.string(),
+    model_version: z.string(),
+  }),
+);
+
+const detector = z.enum(['basic', 'advanced']).describe("The plan's detector");
+
+export const anomalies = named(
+  'Anomalies',
+  z.looseObject({ device_id: z.string(), detector, anomalies: z.array(prediction) }),
+);
+
+export const predictions = named(
+  'Predictions',
+  z.looseObject({ device_id: z.string(), detector, predictions: z.array(prediction) }),
+);
+
+export const errorResponse = named(
+  'Error',
+  z.object({ error: z.object({ code: z.string(), message: z.string() }) }),
+);

@@ -1,0 +1,65 @@
+import type { DetectedAnomaly } from '../../anomalies/anomaly-scorer.ts';
+import type { Reading } from '../../timeseries/reading.ts';
+import type {
+  CommandConfirmation,
+  DeviceContext,
+  LateRollupHour,
+  LiveEvent,
+  RejectionCount,
+  SeenUpdate,
+  StoredBatch,
+} from './model.ts';
+import type { Discovery } from './payloads.ts';
+
+/*
+ * What ingestion needs from the rest of the platform. Each port is implemented outside this
+ * folder; an implementation in another context declares the argument types it reads itself
+ * (TypeScript checks the fit where the service is composed), so that no context imports
+ * ingestion back and the contexts stay free of circles.
+ */
+
+/** The registry as ingestion sees it. The PostgreSQL adapter is `adapters/postgres-device-directory.ts`. */
+export interface DeviceDirectory {
+  resolve(deviceId: string): Promise<DeviceContext | null>;
+  /** Upserts the announced entities in auto mode; entities a user manages are left alone. */
+  applyDiscovery(device: DeviceContext, discovery: Discovery): Promise<void>;
+  recordSeen(updates: SeenUpdate[]): Promise<void>;
+  /** Marks matching pending commands confirmed; returns who triggered each, by entity. */
+  confirmCommands(
+    device: DeviceContext,
+    confirmations: CommandConfirmation[],
+  ): Promise<Map<string, string>>;
+  recordRejections(counts: RejectionCount[]): Promise<void>;
+  /**
+   * Bumped by every plan change: when it moves, cached device contexts (plan, tier) are
+   * stale. Read once per batch, so a change reaches every function instance at once.
+   */
+  planVersion(): Promise<number>;
+  /** Hours that received readings too late for the rollup function's recent window. */
+  markLateRollups(hours: LateRollupHour[]): Promise<void>;
+}
+
+/** The plan's anomaly detector, run on a device's readings once they are stored. */
+export interface ReadingScorer {
+  score(device: DeviceContext, readings: Reading[]): Promise<DetectedAnomaly[]>;
+}
+
+export interface LivePublisher {
+  /**
+   * `events` is called only if some dashboard of the tenant is connected: rendering every
+   * reading's time for nobody was a tenth of the function's time at 25,000 readings.
+   */
+  publish(tenantId: number, events: () => LiveEvent[]): Promise<void>;
+}
+
+/**
+ * Called once per batch, after its readings are stored and scored, with every reading the
+ * batch stored (grouped by device) and the anomalies found in them: one call per batch, so
+ * an implementation can judge a whole batch with one query. A rejection fails the messages
+ * of every device in the call, which the stream then retries (their readings are rewritten
+ * idempotently and handed over again), so an implementation must tolerate seeing a reading
+ * twice. Not called when a batch stored nothing.
+ */
+export interface StoredReadingsListener {
+  readingsStored(batch: StoredBatch): Promise<void>;
+}

@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { httpApi } from '../../shared/http/api.ts';
+import { openApiDocument } from '../../shared/http/openapi.ts';
+import { type HttpFunction, routesOf, routeTable } from '../../shared/http/route-table.ts';
+
+/**
+ * The route table is the one place a route is declared: serverless.yml deploys exactly its
+ * routes, each to the function the table names, and that function's handler is built for
+ * that function's routes; the OpenAPI document lists exactly the table.
+ */
+
+const repoRoot = path.join(import.meta.dirname, '..', '..');
+
+interface ServerlessFunction {
+  handler: string;
+  events?: Array<Record<string, unknown>>;
+}
+
+// js-yaml (through osls) ships no type declarations; load() is the one call used. The
+// file's variables stay unresolved strings: only function names and httpApi events are read.
+const yaml = createRequire(import.meta.url)('js-yaml') as { load(text: string): unknown };
+const serverless = yaml.load(readFileSync(path.join(repoRoot, 'serverless.yml'), 'utf8')) as {
+  functions: Record<string, ServerlessFunction>;
+};
+
+function deployedRoutes(fn: ServerlessFunction): string[] {
+  return (fn.events ?? []).flatMap((event) => {
+    const httpApi = event.httpApi as string | { method: string; path: string } | undefined;
+    if (httpApi === undefined) return [];
+    return [typeof httpApi === 'string' ? httpApi : `${httpApi.method} ${httpApi.path}`];
+  });
+}
+
+const tableFunctions = [...new Set(Object.values(routeTable).map((route) => route.function))];
+
+describe('route table', () => {
+  it("serverless.yml deploys exactly the table's routes, each to the function the table names", () => {
+    for (const [name, fn] of Object.entries(serverless.functions)) {
+      const expected = tableFunctions.includes(name as HttpFunction)
+        ? routesOf(name as HttpFunction)
+        : [];
+      const lines = expected.map((routeKey) => `      - httpApi: '${routeKey}'`).join('\n');
+      expect(
+        deployedRoutes(fn).sort(),
+        `serverless.yml function ${name}: its httpApi events must be these (from shared/http/route-table.ts):\n${lines}`,
+      ).toEqual([...expected].sort());
+    }
+    for (const name of tableFunctions) {
+      expect(serverless.functions[name], `serverless.yml has function ${name}`).toBeDefined();
+    }
+  });
+
+  it('each function serving routes is built for its own name in the table', () => {
+    for (const name of tableFunctions) {
+      const handler = serverless.functions[name]?.handler ?? '';
+      const file = `${handler.slice(0, handler.lastIndexOf('.'))}.ts`;
+      const source = readFileSync(path.join(repoRoot, file), 'utf8');
+      if (name === 'docs') {
+        // The one function without the API stack (it answers while the API's settings are broken).
+        expect(routesOf('docs')).toEqual(['GET /api/openapi.json']);
+        continue;
+      }
+      expect(source, `${file} builds its handler with httpApi('${name}', ...)`).toMatch(
+        new RegExp(`httpApi\\(\\s*'${name}'`),
+      );
+    }
+  });
+
+  it('refuses handlers that are not exactly the routes of their function', () => {
+    const deps = { authenticator: {} as never, logger: {} as never };
+    const answer = async () => ({});
+    const mlHandlers = {
+      'GET /api/devices/{id}/anomalies': answer,
+      'GET /api/devices/{id}/predictions': answer,
+      'GET /api/ml/models': answer,
+      'POST /api/ml/models': answer,
+    };
+    expect(() => httpApi('ml', mlHandlers, deps)).not.toThrow();
+    const { 'GET /api/ml/models': _, ...missingOne } = mlHandlers;
+    expect(() => httpApi('ml', missingOne as never, deps)).toThrow(
+      /missing: GET \/api\/ml\/models/,
+    );
+    expect(() =>
+      httpApi('ml', { ...mlHandlers, 'GET /api/devices': answer } as never, deps),
+    ).toThrow(/not in the table for ml: GET \/api\/devices/);
+  });
+
+  it('the OpenAPI document lists exactly the table, with its roles and plan gates', () => {
+    const document = openApiDocument();
+    const documented = Object.entries(document.paths).flatMap(([route, methods]) =>
+      Object.entries(methods).map(([method, operation]) => ({
+        routeKey: `${method.toUpperCase()} ${route}`,
+        operation: operation as Record<string, unknown>,
+      })),
+    );
+    expect(documented.map(({ routeKey }) => routeKey).sort()).toEqual(
+      Object.keys(routeTable).sort(),
+    );
+    for (const { routeKey, operation } of documented) {
+      const route = routeTable[routeKey as keyof typeof routeTable];
+      expect(operation['x-plan'], routeKey).toBe('plan' in route ? route.plan : undefined);
+      expect(Object.keys(operation.responses as object), routeKey).toContain(
+        String(route.success.status),
+      );
+    }
+  });
+});
