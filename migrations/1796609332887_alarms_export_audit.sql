@@ -100,7 +100,7 @@ CREATE INDEX idx_alarm_deliveries_alarm ON alarm_deliveries (alarm_id, id);
 
 -- Tenant-wide exports run as jobs; their files expire.
 CREATE TABLE export_jobs (
-  id            uuid PRIMARY KEY,
+  id            serial PRIMARY KEY,
   tenant_id     integer NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
   requested_by  integer,
   status        varchar(10) NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),

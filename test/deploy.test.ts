@@ -321,6 +321,10 @@ describe('osls package --stage prod (offline)', () => {
       timeseries: ['database', 'influx'],
       docs: [],
       migrate: ['database', 'databaseAdmin', 'influx'],
+      alarms: ['database'],
+      'alarm-notifier': ['database'],
+      audit: ['database'],
+      export: ['database', 'influx'],
     };
     expect(Object.keys(expected).sort()).toEqual(Object.keys(service.functions).sort());
     for (const [name, secrets] of Object.entries(expected)) {

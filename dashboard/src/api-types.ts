@@ -455,7 +455,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Export a device's readings (CSV or JSON lines) into a file behind an expiring link
+         * Export a device's readings (CSV or JSON lines; by default the last 24 hours) into a file behind an expiring link
          * @description The points are streamed into the file (constant memory for any range): a header row, then one row per point in time order with ISO 8601 times. source=5m or 1h exports the rollups (mean).
          */
         get: operations["getDevicesIdExport"];
@@ -796,7 +796,7 @@ export interface components {
             };
         };
         ExportJob: {
-            id: string;
+            id: number;
             /** @enum {string} */
             status: "pending" | "running" | "done" | "failed";
             request: {
@@ -2281,9 +2281,9 @@ export interface operations {
     };
     getDevicesIdExport: {
         parameters: {
-            query: {
-                from: string;
-                to: string;
+            query?: {
+                from?: string;
+                to?: string;
                 entity_id?: string;
                 format?: "csv" | "jsonl";
                 source?: "raw" | "5m" | "1h";

@@ -4,13 +4,19 @@ import { exportService } from '../../shared/export/composition.ts';
 import { httpApi } from '../../shared/http/api.ts';
 
 const exports = exportService();
+const DAY_MS = 86_400_000;
+
+/** The range asked for; a missing end is now, a missing start a day before the end. */
+function rangeOrLastDay(from: Date | undefined, to: Date | undefined) {
+  const end = to ?? new Date();
+  return { from: from ?? new Date(end.getTime() - DAY_MS), to: end };
+}
 const api = httpApi(
   'export',
   {
     'GET /api/devices/{id}/export': ({ caller, params, query }) =>
       exports.exportDevice(caller, params.id, {
-        from: query.from,
-        to: query.to,
+        ...rangeOrLastDay(query.from, query.to),
         entityIds: query.entity_id,
         format: query.format,
         source: query.source,
@@ -35,9 +41,9 @@ export async function handler(
 ) {
   if ('routeKey' in event) return api(event, context);
   const { tenantId, jobId } = event as { tenantId?: unknown; jobId?: unknown };
-  if (!Number.isSafeInteger(tenantId) || typeof jobId !== 'string') {
+  if (!Number.isSafeInteger(tenantId) || !Number.isSafeInteger(jobId)) {
     throw new Error('expected {tenantId, jobId}');
   }
-  await exports.runJob(tenantId as number, jobId);
+  await exports.runJob(tenantId as number, jobId as number);
   return { jobId };
 }

@@ -19,11 +19,11 @@ const exportFiles = once(() => {
       required(exports.bucket, 'EXPORT_BUCKET'),
     );
   }
-  return new FileExportStore(
-    exports.dir,
-    required(exports.publicUrl, 'EXPORT_PUBLIC_URL'),
-    required(exports.linkSecret, 'EXPORT_LINK_SECRET'),
-  );
+  // Required when a link is made, not before: a function that never exports needs neither.
+  return new FileExportStore(exports.dir, () => ({
+    publicUrl: required(exports.publicUrl, 'EXPORT_PUBLIC_URL'),
+    linkSecret: required(exports.linkSecret, 'EXPORT_LINK_SECRET'),
+  }));
 });
 
 const lambdaClient = once(() => {

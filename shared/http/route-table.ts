@@ -6,7 +6,6 @@ import {
   deviceExport,
   deviceExportQuery,
   exportJob,
-  exportJobParams,
   tenantExportBody,
 } from '../export/adapters/http-schemas.ts';
 import {
@@ -446,7 +445,8 @@ export const routeTable = {
   },
   'GET /api/devices/{id}/export': {
     function: 'export',
-    summary: "Export a device's readings (CSV or JSON lines) into a file behind an expiring link",
+    summary:
+      "Export a device's readings (CSV or JSON lines; by default the last 24 hours) into a file behind an expiring link",
     description:
       'The points are streamed into the file (constant memory for any range): a header row, then one row per point in time order with ISO 8601 times. source=5m or 1h exports the rollups (mean).',
     tag: 'exports',
@@ -470,7 +470,7 @@ export const routeTable = {
     summary: 'An export job; once done, its expiring link',
     tag: 'exports',
     access: 'read',
-    params: exportJobParams,
+    params: idParam,
     success: { status: 200, description: 'The job', schema: exportJob },
     errors: [404],
   },

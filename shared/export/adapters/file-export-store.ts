@@ -34,8 +34,8 @@ export function exportLinkValid(
 export class FileExportStore implements ExportFileStore {
   constructor(
     private readonly dir: string,
-    private readonly publicUrl: string,
-    private readonly linkSecret: string,
+    /** Where the local stack serves the folder, and the key its links are signed with. */
+    private readonly served: () => { publicUrl: string; linkSecret: string },
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -55,10 +55,11 @@ export class FileExportStore implements ExportFileStore {
   }
 
   async link(key: string, ttlSeconds: number): Promise<{ url: string; expiresAt: Date }> {
+    const { publicUrl, linkSecret } = this.served();
     const expires = Math.floor(this.now() / 1000) + ttlSeconds;
-    const url = new URL(`/exports/${key}`, this.publicUrl);
+    const url = new URL(`/exports/${key}`, publicUrl);
     url.searchParams.set('expires', String(expires));
-    url.searchParams.set('signature', signature(this.linkSecret, key, expires));
+    url.searchParams.set('signature', signature(linkSecret, key, expires));
     return { url: url.toString(), expiresAt: new Date(expires * 1000) };
   }
 }

@@ -9,9 +9,10 @@ const instant = z.iso
 const format = z.enum(['csv', 'jsonl']).default('csv');
 const source = z.enum(['raw', '5m', '1h']).default('raw');
 
+/** Without `from` and `to`: the last 24 hours. */
 export const deviceExportQuery = z.strictObject({
-  from: instant,
-  to: instant,
+  from: instant.optional(),
+  to: instant.optional(),
   entity_id: z
     .string()
     .regex(/^[a-zA-Z0-9_-]{1,100}(,[a-zA-Z0-9_-]{1,100}){0,49}$/, 'entity ids separated by commas')
@@ -28,8 +29,6 @@ export const tenantExportBody = z.strictObject({
   source,
   device_ids: z.array(z.number().int().min(1).max(2_147_483_647)).min(1).max(1000).optional(),
 });
-
-export const exportJobParams = z.object({ id: z.uuid() });
 
 const isoTime = z.string().describe('ISO 8601 time, UTC');
 
@@ -49,7 +48,7 @@ export const deviceExport = z.object({
 export const exportJob = z.object({
   job: z
     .looseObject({
-      id: z.string(),
+      id: z.number().int(),
       status: z.enum(['pending', 'running', 'done', 'failed']),
       request: z.looseObject({
         from: isoTime,

@@ -21,20 +21,17 @@ function jobOf(row: JobRow): ExportJob {
 export class PostgresExportJobStore implements ExportJobStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  async create(
-    tenantId: number,
-    requestedBy: number,
-    job: { id: string; request: ExportJob['request'] },
-  ) {
-    await inTenantTransaction(this.pool, tenantId, (client) =>
-      client.query(
-        'INSERT INTO export_jobs (id, tenant_id, requested_by, request) VALUES ($1, $2, $3, $4)',
-        [job.id, tenantId, requestedBy, JSON.stringify(job.request)],
-      ),
-    );
+  async create(tenantId: number, requestedBy: number, request: ExportJob['request']) {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{ id: number }>(
+        'INSERT INTO export_jobs (tenant_id, requested_by, request) VALUES ($1, $2, $3) RETURNING id',
+        [tenantId, requestedBy, JSON.stringify(request)],
+      );
+      return (rows[0] as { id: number }).id;
+    });
   }
 
-  async get(tenantId: number, id: string): Promise<ExportJob | null> {
+  async get(tenantId: number, id: number): Promise<ExportJob | null> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rows } = await client.query<JobRow>(
         `SELECT ${COLUMNS} FROM export_jobs WHERE tenant_id = $1 AND id = $2`,
@@ -44,7 +41,7 @@ export class PostgresExportJobStore implements ExportJobStore {
     });
   }
 
-  async start(tenantId: number, id: string): Promise<ExportJob | null> {
+  async start(tenantId: number, id: number): Promise<ExportJob | null> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rows } = await client.query<JobRow>(
         `UPDATE export_jobs SET status = 'running' WHERE tenant_id = $1 AND id = $2 AND status = 'pending'
@@ -57,7 +54,7 @@ export class PostgresExportJobStore implements ExportJobStore {
 
   async finish(
     tenantId: number,
-    id: string,
+    id: number,
     outcome:
       | { status: 'done'; objectKey: string; rows: number; bytes: number }
       | { status: 'failed'; error: string },

@@ -42,7 +42,7 @@ export interface ExportFileStore {
 }
 
 export interface ExportJob {
-  id: string;
+  id: number;
   tenant_id: number;
   status: 'pending' | 'running' | 'done' | 'failed';
   request: {
@@ -62,17 +62,14 @@ export interface ExportJob {
 
 /** Port: tenant-wide export jobs. */
 export interface ExportJobStore {
-  create(
-    tenantId: number,
-    requestedBy: number,
-    job: { id: string; request: ExportJob['request'] },
-  ): Promise<void>;
-  get(tenantId: number, id: string): Promise<ExportJob | null>;
+  /** Stores a pending job; returns its id. */
+  create(tenantId: number, requestedBy: number, request: ExportJob['request']): Promise<number>;
+  get(tenantId: number, id: number): Promise<ExportJob | null>;
   /** Marks a pending job running; null when it is not pending (another run took it). */
-  start(tenantId: number, id: string): Promise<ExportJob | null>;
+  start(tenantId: number, id: number): Promise<ExportJob | null>;
   finish(
     tenantId: number,
-    id: string,
+    id: number,
     outcome:
       | { status: 'done'; objectKey: string; rows: number; bytes: number }
       | { status: 'failed'; error: string },
@@ -81,7 +78,7 @@ export interface ExportJobStore {
 
 /** Port: runs a job outside the request (an asynchronous invocation). */
 export interface ExportJobDispatcher {
-  dispatch(tenantId: number, jobId: string): Promise<void>;
+  dispatch(tenantId: number, jobId: number): Promise<void>;
 }
 
 const CSV_HEADER: Record<SeriesSource, string> = {
@@ -219,7 +216,6 @@ export class ExportService {
     request: Omit<ExportRequest, 'entityIds'> & { deviceIds?: number[] },
   ) {
     this.#check(request);
-    const id = randomUUID();
     const stored: ExportJob['request'] = {
       from: request.from.toISOString(),
       to: request.to.toISOString(),
@@ -227,7 +223,7 @@ export class ExportService {
       source: request.source,
       device_ids: request.deviceIds ?? null,
     };
-    await this.deps.jobs.create(actor.tenantId, actor.userId, { id, request: stored });
+    const id = await this.deps.jobs.create(actor.tenantId, actor.userId, stored);
     await this.deps.audit.record({
       tenantId: actor.tenantId,
       userId: actor.userId,
@@ -239,11 +235,11 @@ export class ExportService {
     return { job: await this.jobView(actor.tenantId, id) };
   }
 
-  async getJob(actor: { tenantId: number }, id: string) {
+  async getJob(actor: { tenantId: number }, id: number) {
     return { job: await this.jobView(actor.tenantId, id) };
   }
 
-  async jobView(tenantId: number, id: string) {
+  async jobView(tenantId: number, id: number) {
     const job = await this.deps.jobs.get(tenantId, id);
     if (!job) throw new NotFound('export_not_found', 'No such export');
     const { object_key: key, tenant_id: _tenant, ...view } = job;
@@ -253,7 +249,7 @@ export class ExportService {
   }
 
   /** Runs a tenant-wide job: every device (or those asked for), one file. */
-  async runJob(tenantId: number, id: string): Promise<void> {
+  async runJob(tenantId: number, id: number): Promise<void> {
     const job = await this.deps.jobs.start(tenantId, id);
     if (!job) return;
     try {
