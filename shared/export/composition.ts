@@ -3,7 +3,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { auditTrail } from '../audit/composition.ts';
 import { databasePool, once } from '../composition.ts';
 import { config, required } from '../config.ts';
-import { PostgresDeviceStore } from '../devices/postgres-device-store.ts';
+import { PostgresDeviceStore } from '../devices/adapters/postgres-device-store.ts';
 import { readingStore } from '../timeseries/composition.ts';
 import { FileExportStore } from './adapters/file-export-store.ts';
 import { PostgresExportJobStore } from './adapters/postgres-export-jobs.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PlanName } from '../accounts/domain/model.ts';
 import { alarm, alarmDetail, alarmQuery, alarmRule } from '../alarms/adapters/http-schemas.ts';
 import { newRuleSchema, rulePatchSchema } from '../alarms/domain/model.ts';
 import { auditPage, auditQuery } from '../audit/adapters/http-schemas.ts';
@@ -77,7 +78,7 @@ export type Tag =
   | 'meta';
 
 /** The lowest plan whose tenants may use a route; others get 403 `plan_required`. */
-export type PlanGate = 'starter' | 'professional' | 'industrial';
+export type PlanGate = Exclude<PlanName, 'free'>;
 
 export interface RouteDefinition {
   /** The serverless.yml function that serves it. */

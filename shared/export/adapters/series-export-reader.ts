@@ -1,4 +1,4 @@
-import { type ReadingStore, TooManyPointsError } from '../../timeseries/reading-store.ts';
+import { type ReadingStore, TooManyPointsError } from '../../timeseries/domain/reading-store.ts';
 import type { ExportDevice, ExportReader, ExportRequest, ExportRow } from '../domain/export.ts';
 
 const FIRST_WINDOW_MS = 60_000;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditTrail } from '../../audit/domain/audit.ts';
-import type { DeviceStore } from '../../devices/device-store.ts';
+import type { DeviceStore } from '../../devices/domain/device-store.ts';
 import { InvalidInput, NotFound } from '../../domain-errors.ts';
-import type { EntityRef, PriorTier, SeriesSource } from '../../timeseries/reading-store.ts';
+import type { EntityRef, PriorTier, SeriesSource } from '../../timeseries/domain/reading-store.ts';
 
 export type ExportFormat = 'csv' | 'jsonl';
 

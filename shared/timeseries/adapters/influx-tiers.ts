@@ -1,13 +1,5 @@
+import { ROLLUPS, rollupPolicy } from '../domain/retention.ts';
 import type { TierData, TimeRange } from '../domain/tier-moves.ts';
-import { BeyondRetentionError, type InfluxClient, type InfluxSeries } from '../influx-client.ts';
-import {
-  durationMs,
-  type InfluxQL,
-  type Source,
-  statements,
-  tenantDelete,
-  tenantSelect,
-} from '../influxql.ts';
 import {
   escapeMeasurement,
   escapeTagKey,
@@ -17,7 +9,15 @@ import {
   toLine,
 } from '../line-protocol.ts';
 import { FIELDS, MEASUREMENTS } from '../reading.ts';
-import { ROLLUPS, rollupPolicy } from '../schema.ts';
+import { BeyondRetentionError, type InfluxClient, type InfluxSeries } from './influx-client.ts';
+import {
+  durationMs,
+  type InfluxQL,
+  type Source,
+  statements,
+  tenantDelete,
+  tenantSelect,
+} from './influxql.ts';
 
 /** The raw measurements a tenant has in a tier; rollups are recomputed, not copied. */
 const RAW_MEASUREMENTS = [MEASUREMENTS.sensor, MEASUREMENTS.relay, MEASUREMENTS.predictions];

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { parseTrainedModel, type TrainedModel } from '../ml/model.ts';
+import { parseTrainedModel, type TrainedModel } from '../../ml/model.ts';
 
 /**
  * Port: where trained models are kept (a folder locally, S3 on AWS). One store per model

@@ -1,17 +1,17 @@
-import { NotFound, NotPermitted, Unauthenticated } from '../domain-errors.ts';
+import { NotFound, NotPermitted, Unauthenticated } from '../../domain-errors.ts';
+import type { PasswordHasher } from '../adapters/bcrypt-password-hasher.ts';
+import type { AccessTokens, Caller, Role } from '../tokens.ts';
 import type { AccountStore } from './account-store.ts';
-import { assertAcceptablePassword } from './domain/password-policy.ts';
-import type { LiveSessionCloser } from './domain/sessions.ts';
+import type { PlanName, Tenant, User } from './model.ts';
+import { assertAcceptablePassword } from './password-policy.ts';
+import type { LiveSessionCloser } from './sessions.ts';
 import {
   admitOrRefuse,
   type BackoffPolicy,
   type ThrottledKey,
   type ThrottleStore,
-} from './domain/throttle.ts';
-import type { WorkQueue } from './domain/work-queue.ts';
-import type { PlanName, Tenant, User } from './model.ts';
-import type { PasswordHasher } from './passwords.ts';
-import type { AccessTokens, Caller, Role } from './tokens.ts';
+} from './throttle.ts';
+import type { WorkQueue } from './work-queue.ts';
 
 /** How hard sign-in and sign-up are throttled (config: LOGIN_*, SIGNUP_*). */
 export interface ThrottlePolicies {

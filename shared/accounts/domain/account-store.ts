@@ -1,5 +1,5 @@
+import type { Role } from '../tokens.ts';
 import type { LoginCandidate, PlanName, Tenant, TenantOverview, User } from './model.ts';
-import type { Role } from './tokens.ts';
 
 /** Port: tenants and their users. The PostgreSQL adapter sits beside it. */
 export interface AccountStore {

@@ -1,5 +1,5 @@
-import type { EntityType } from '../devices/model.ts';
-import type { Reading } from './reading.ts';
+import type { EntityType } from '../../identifiers.ts';
+import type { Reading } from '../reading.ts';
 
 export type SeriesFunction = 'mean' | 'min' | 'max' | 'count' | 'last';
 export const SERIES_FUNCTIONS: readonly SeriesFunction[] = ['mean', 'min', 'max', 'count', 'last'];

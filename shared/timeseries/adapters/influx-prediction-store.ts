@@ -1,9 +1,9 @@
+import type { PriorTier } from '../domain/reading-store.ts';
+import { toLine } from '../line-protocol.ts';
+import { MEASUREMENTS } from '../reading.ts';
 import type { InfluxClient } from './influx-client.ts';
 import { rowsOf } from './influx-client.ts';
 import { tenantSelect } from './influxql.ts';
-import { toLine } from './line-protocol.ts';
-import { MEASUREMENTS } from './reading.ts';
-import type { PriorTier } from './reading-store.ts';
 
 /** One scored reading, as kept in `ml_predictions`. */
 export interface Prediction {

@@ -1,11 +1,17 @@
 import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { BufferPool } from '../buffer-pool.ts';
-import { headerOf, keepAliveAgent, type PostAnswer, PostTimeoutError, post } from '../http/post.ts';
-import { type SecretStore, secretField } from '../secrets/domain/secrets.ts';
+import { BufferPool } from '../../buffer-pool.ts';
+import {
+  headerOf,
+  keepAliveAgent,
+  type PostAnswer,
+  PostTimeoutError,
+  post,
+} from '../../http/post.ts';
+import { type SecretStore, secretField } from '../../secrets/domain/secrets.ts';
+import type { LineSink } from '../line-protocol.ts';
 import type { InfluxQL } from './influxql.ts';
-import type { LineSink } from './line-protocol.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -343,8 +349,7 @@ export class InfluxClient {
   readonly #gzip: boolean;
   /**
    * Writes go through node:http (`post`) rather than fetch: fetch's web streams copy a
-   * 5,000-line body twice more, which cost the client about 0.2 us per line (a tenth of the
-   * ingest function's time). Connections are kept for the next invocation.
+   * 5,000-line body twice more. Connections are kept for the next invocation.
    */
   readonly #writeAgent: Agent;
   // As many as the batches of a few invocations' writes at once.

@@ -1,4 +1,4 @@
-import type { PriorTier } from '../timeseries/reading-store.ts';
+import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
 import type { DeviceCredentials } from './credential-provisioner.ts';
 import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
 

@@ -1,15 +1,15 @@
 import type pg from 'pg';
-import type { Caller } from '../accounts/tokens.ts';
-import { inTenantTransaction } from '../db/postgres.ts';
-import { InvalidInput, NotFound, NotPermitted, Unprocessable } from '../domain-errors.ts';
-import type { Logger } from '../logger.ts';
-import type { TrainedModel } from '../ml/model.ts';
-import { trainAndJudge } from '../ml/quality-gate.ts';
-import type { HistoryPoint } from '../ml/training.ts';
-import { type TierRow, tiersOf } from '../timeseries/adapters/postgres-tenant-storage.ts';
-import type { PredictionStore } from '../timeseries/prediction-store.ts';
-import type { ReadingStore } from '../timeseries/reading-store.ts';
-import type { ModelStore } from './model-store.ts';
+import type { Caller } from '../../accounts/tokens.ts';
+import { inTenantTransaction } from '../../db/postgres.ts';
+import { InvalidInput, NotFound, NotPermitted, Unprocessable } from '../../domain-errors.ts';
+import type { Logger } from '../../logger.ts';
+import type { TrainedModel } from '../../ml/model.ts';
+import { trainAndJudge } from '../../ml/quality-gate.ts';
+import type { HistoryPoint } from '../../ml/training.ts';
+import type { PredictionStore } from '../../timeseries/adapters/influx-prediction-store.ts';
+import { type TierRow, tiersOf } from '../../timeseries/adapters/postgres-tenant-storage.ts';
+import type { ReadingStore } from '../../timeseries/domain/reading-store.ts';
+import type { ModelStore } from '../adapters/model-stores.ts';
 
 export type AnomalyLevel = 'none' | 'basic' | 'advanced';
 
@@ -95,7 +95,7 @@ export class AnomalyService {
     return {
       device_id: device.device_id,
       detector: device.level,
-      [onlyAnomalies ? 'anomalies' : 'predictions']: rows,
+      scores: rows,
     };
   }
 

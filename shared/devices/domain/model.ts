@@ -1,5 +1,4 @@
-/** The physical id: the device's MQTT client id and username, and AWS IoT's thing name. */
-export const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
+import type { EntityType } from '../../identifiers.ts';
 
 /**
  * The platform's own broker identities live here, where no device id may go: Mosquitto's
@@ -27,12 +26,6 @@ export function assertNotReservedDeviceId(deviceId: string): void {
     );
   }
 }
-
-export const MAX_ENTITY_ID_LENGTH = 100;
-export const ENTITY_ID_PATTERN = new RegExp(`^[a-zA-Z0-9_-]{1,${MAX_ENTITY_ID_LENGTH}}$`);
-export const RESERVED_ENTITY_IDS = ['status', 'discovery', 'telemetry'] as const;
-export const ENTITY_TYPES = ['switch', 'sensor', 'number', 'text'] as const;
-export type EntityType = (typeof ENTITY_TYPES)[number];
 
 export interface Device {
   id: number;

@@ -1,15 +1,15 @@
 import type pg from 'pg';
-import { assertWithinPlanLimit } from '../accounts/plan-limits.ts';
-import { inTenantTransaction, isUniqueViolation, type Queryable } from '../db/postgres.ts';
-import { Conflict } from '../domain-errors.ts';
+import { assertWithinPlanLimit } from '../../accounts/adapters/postgres-plan-limits.ts';
+import { inTenantTransaction, isUniqueViolation, type Queryable } from '../../db/postgres.ts';
+import { Conflict } from '../../domain-errors.ts';
 import {
   TIER_COLUMNS,
   type TierRow,
   tiersOf,
-} from '../timeseries/adapters/postgres-tenant-storage.ts';
-import type { DeviceCredentials } from './credential-provisioner.ts';
-import type { DeviceStore } from './device-store.ts';
-import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
+} from '../../timeseries/adapters/postgres-tenant-storage.ts';
+import type { DeviceCredentials } from '../domain/credential-provisioner.ts';
+import type { DeviceStore } from '../domain/device-store.ts';
+import type { Device, DevicePatch, Entity, NewDevice } from '../domain/model.ts';
 
 const DEVICE_COLUMNS = `d.id, d.tenant_id, d.device_id, d.name, d.type, d.location, d.status,
   d.discovery_mode, d.config, to_json(d.last_seen) #>> '{}' AS last_seen,

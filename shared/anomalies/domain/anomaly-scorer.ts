@@ -1,16 +1,19 @@
 import type pg from 'pg';
-import { inTenantTransaction } from '../db/postgres.ts';
-import type { Logger } from '../logger.ts';
+import { inTenantTransaction } from '../../db/postgres.ts';
+import type { Logger } from '../../logger.ts';
 import {
   type AnomalyDetector,
   createDetector,
   DetectorStateError,
   restoreDetector,
-} from '../ml/detector.ts';
-import type { TrainedModel } from '../ml/model.ts';
-import type { Prediction, PredictionStore } from '../timeseries/prediction-store.ts';
-import type { Reading } from '../timeseries/reading.ts';
-import type { ModelStore } from './model-store.ts';
+} from '../../ml/detector.ts';
+import type { TrainedModel } from '../../ml/model.ts';
+import type {
+  Prediction,
+  PredictionStore,
+} from '../../timeseries/adapters/influx-prediction-store.ts';
+import type { Reading } from '../../timeseries/reading.ts';
+import type { ModelStore } from '../adapters/model-stores.ts';
 
 export interface DetectedAnomaly {
   entityId: string;

@@ -1,10 +1,10 @@
-import type { Caller } from '../accounts/tokens.ts';
-import { Conflict, DependencyFailed, InvalidInput, NotFound } from '../domain-errors.ts';
+import type { Caller } from '../../accounts/tokens.ts';
+import { Conflict, DependencyFailed, InvalidInput, NotFound } from '../../domain-errors.ts';
 import {
   type ReadingStore,
   type SeriesFunction,
   SeriesQueryError,
-} from '../timeseries/reading-store.ts';
+} from '../../timeseries/domain/reading-store.ts';
 import type { DeviceCredentialProvisioner } from './credential-provisioner.ts';
 import type { DeviceStore } from './device-store.ts';
 import {

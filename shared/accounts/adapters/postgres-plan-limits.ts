@@ -1,5 +1,5 @@
-import type { Queryable } from '../db/postgres.ts';
-import { NotPermitted } from '../domain-errors.ts';
+import type { Queryable } from '../../db/postgres.ts';
+import { NotPermitted } from '../../domain-errors.ts';
 
 const LIMITS = {
   devices: { column: 'max_devices', table: 'devices' },

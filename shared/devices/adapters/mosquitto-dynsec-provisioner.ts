@@ -3,8 +3,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type {
   DeviceCredentialProvisioner,
   DeviceCredentials,
-} from '../devices/credential-provisioner.ts';
-import { assertNotReservedDeviceId, ReservedDeviceIdError } from '../devices/model.ts';
+} from '../domain/credential-provisioner.ts';
+import { assertNotReservedDeviceId, ReservedDeviceIdError } from '../domain/model.ts';
 
 const CONTROL_TOPIC = '$CONTROL/dynamic-security/v1';
 const RESPONSE_TOPIC = `${CONTROL_TOPIC}/response`;

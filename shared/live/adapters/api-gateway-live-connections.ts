@@ -4,7 +4,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type pg from 'pg';
-import { inTenantTransaction } from '../db/postgres.ts';
+import { inTenantTransaction } from '../../db/postgres.ts';
 
 /**
  * WebSocket connections of signed-in dashboards, kept in PostgreSQL under the tenant's RLS

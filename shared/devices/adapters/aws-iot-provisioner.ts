@@ -16,8 +16,8 @@ import {
 import type {
   DeviceCredentialProvisioner,
   DeviceCredentials,
-} from '../devices/credential-provisioner.ts';
-import { assertNotReservedDeviceId, ReservedDeviceIdError } from '../devices/model.ts';
+} from '../domain/credential-provisioner.ts';
+import { assertNotReservedDeviceId, ReservedDeviceIdError } from '../domain/model.ts';
 
 /** Marks a thing as created by the platform for a device, so it may replace or delete it. */
 const MANAGED_ATTRIBUTE = { name: 'managed_by', value: 'easysmart-device' } as const;

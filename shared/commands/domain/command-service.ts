@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { Caller } from '../accounts/tokens.ts';
-import { inTenantTransaction } from '../db/postgres.ts';
-import { DependencyFailed, InvalidInput, NotFound } from '../domain-errors.ts';
-import { emitMetrics, type MetricsContext } from '../metrics.ts';
-import type { CommandPublisher } from './command-publisher.ts';
+import type { Caller } from '../../accounts/tokens.ts';
+import { inTenantTransaction } from '../../db/postgres.ts';
+import { DependencyFailed, InvalidInput, NotFound } from '../../domain-errors.ts';
+import { emitMetrics, type MetricsContext } from '../../metrics.ts';
+import type { CommandPublisher } from '../adapters/iot-data-plane-publisher.ts';
 
 export type CommandStatus = 'sent' | 'confirmed' | 'timed_out' | 'failed';
 

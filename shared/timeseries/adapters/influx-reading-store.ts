@@ -1,4 +1,36 @@
 import {
+  type EntityRef,
+  type LatestValue,
+  type PriorTier,
+  type ReadingStore,
+  ReadingsRefusedError,
+  SERIES_FUNCTIONS,
+  type SeriesFunction,
+  type SeriesPoint,
+  type SeriesQuery,
+  SeriesQueryError,
+  type SeriesResult,
+  type SeriesSource,
+  TooManyPointsError,
+  type WriteResult,
+} from '../domain/reading-store.ts';
+import {
+  DEFAULT_RETENTION_PLANS,
+  type RetentionPlan,
+  ROLLUPS,
+  type Rollup,
+  rollupPolicy,
+} from '../domain/retention.ts';
+import {
+  FIELDS,
+  InvalidReadingError,
+  MEASUREMENTS,
+  type Reading,
+  readingToLine,
+  storageOf,
+  writeReadingLine,
+} from '../reading.ts';
+import {
   BeyondRetentionError,
   type EncodedLines,
   FieldTypeConflictError,
@@ -18,38 +50,6 @@ import {
   type TagFilter,
   tenantSelect,
 } from './influxql.ts';
-import {
-  FIELDS,
-  InvalidReadingError,
-  MEASUREMENTS,
-  type Reading,
-  readingToLine,
-  storageOf,
-  writeReadingLine,
-} from './reading.ts';
-import {
-  type EntityRef,
-  type LatestValue,
-  type PriorTier,
-  type ReadingStore,
-  ReadingsRefusedError,
-  SERIES_FUNCTIONS,
-  type SeriesFunction,
-  type SeriesPoint,
-  type SeriesQuery,
-  SeriesQueryError,
-  type SeriesResult,
-  type SeriesSource,
-  TooManyPointsError,
-  type WriteResult,
-} from './reading-store.ts';
-import {
-  DEFAULT_RETENTION_PLANS,
-  type RetentionPlan,
-  ROLLUPS,
-  type Rollup,
-  rollupPolicy,
-} from './schema.ts';
 
 export interface InfluxReadingStoreOptions {
   client: InfluxClient;

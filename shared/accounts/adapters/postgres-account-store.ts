@@ -5,12 +5,19 @@ import {
   isUniqueViolation,
   type Queryable,
   setTenantContext,
-} from '../db/postgres.ts';
-import { Conflict } from '../domain-errors.ts';
-import type { AccountStore } from './account-store.ts';
-import type { LoginCandidate, Plan, PlanName, Tenant, TenantOverview, User } from './model.ts';
-import { assertWithinPlanLimit } from './plan-limits.ts';
-import type { Role } from './tokens.ts';
+} from '../../db/postgres.ts';
+import { Conflict } from '../../domain-errors.ts';
+import type { AccountStore } from '../domain/account-store.ts';
+import type {
+  LoginCandidate,
+  Plan,
+  PlanName,
+  Tenant,
+  TenantOverview,
+  User,
+} from '../domain/model.ts';
+import type { Role } from '../tokens.ts';
+import { assertWithinPlanLimit } from './postgres-plan-limits.ts';
 
 const TENANT_COLUMNS = `t.id, t.name, t.plan, tp.plan AS effective_plan, t.status,
   to_json(t.trial_ends_at) #>> '{}' AS trial_ends_at, to_json(t.created_at) #>> '{}' AS created_at`;

@@ -1,5 +1,5 @@
 import bcrypt from 'bcryptjs';
-import { MAX_PASSWORD_BYTES } from './domain/password-policy.ts';
+import { MAX_PASSWORD_BYTES } from '../domain/password-policy.ts';
 
 export class PasswordHasher {
   // Compared against when the login is unknown, so timing does not reveal which logins exist.

@@ -3,9 +3,9 @@ import {
   DeleteConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type pg from 'pg';
-import type { LiveSessionCloser } from '../accounts/domain/sessions.ts';
-import { inTenantTransaction } from '../db/postgres.ts';
-import type { Logger } from '../logger.ts';
+import type { LiveSessionCloser } from '../../accounts/domain/sessions.ts';
+import { inTenantTransaction } from '../../db/postgres.ts';
+import type { Logger } from '../../logger.ts';
 
 /**
  * Closes a user's WebSockets when their session ends. The rows go first, in the tenant's
