@@ -3,12 +3,7 @@ import type { PlanName } from '../accounts/domain/model.ts';
 import { alarm, alarmDetail, alarmQuery, alarmRule } from '../alarms/adapters/http-schemas.ts';
 import { newRuleSchema, rulePatchSchema } from '../alarms/domain/model.ts';
 import { auditPage, auditQuery } from '../audit/adapters/http-schemas.ts';
-import {
-  deviceExport,
-  deviceExportQuery,
-  exportJob,
-  tenantExportBody,
-} from '../export/adapters/http-schemas.ts';
+import { deviceExport, deviceExportQuery, exportJob, tenantExportBody } from './export-schemas.ts';
 import {
   anomalies,
   credentials,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The export routes' inputs and answers, for the route table. */
+/** The export routes' inputs and answers (here, not in shared/export, which the route table must not import: shared/export reads timeseries, which imports shared/http). */
 
 const instant = z.iso
   .datetime({ offset: true })
