@@ -370,7 +370,7 @@ describe('osls package --stage prod (offline)', () => {
         expect(variables.JWT_PRIVATE_JWK, name).toBeUndefined();
       }
       expect(variables.JWT_PUBLIC_JWKS !== undefined, name).toBe(
-        ['devices', 'live', 'ml'].includes(name),
+        ['devices', 'live', 'ml', 'alarms', 'audit', 'export'].includes(name),
       );
     }
     expect(env('live').JWT_PUBLIC_JWKS).toBe('{{resolve:ssm:/easysmart/prod/jwt-public-jwks}}');
