@@ -347,87 +347,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/alarm-rules": {
+    "/api/devices/{id}/maintenance": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** The tenant's alarm rules */
-        get: operations["getAlarmRules"];
+        /**
+         * A device's maintenance events, newest first
+         * @description Requires the Professional plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdMaintenance"];
         put?: never;
         /**
-         * Create an alarm rule on a device or every device of a type
-         * @description Conditions: threshold (>, <, outside, inside; held for_seconds; cleared past hysteresis), no_data (minutes), offline (minutes), anomaly (min_score; plans with anomaly detection), relay_uncommanded. Notifications: webhooks signed with the rule secret (X-EasySmart-Signature: t=<unix seconds>,v1=<HMAC-SHA256 hex of "<t>.<body>">) and e-mails, at most one per rule and device per quiet_minutes. Webhook secrets are write-only. Requires the owner or admin role.
+         * Record a maintenance event: failure, repair, replacement or inspection
+         * @description A failure ends a run-to-failure history that the fleet model learns from; a failure, repair or replacement starts the next life. The time defaults to now and may not be ahead of it. Requires the owner or admin role. Requires the Professional plan or higher (else 403 plan_required).
          */
-        post: operations["postAlarmRules"];
+        post: operations["postDevicesIdMaintenance"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/alarm-rules/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** An alarm rule */
-        get: operations["getAlarmRulesId"];
-        put?: never;
-        post?: never;
-        /**
-         * Delete an alarm rule; its open alarms clear, their history stays
-         * @description Requires the owner or admin role.
-         */
-        delete: operations["deleteAlarmRulesId"];
-        options?: never;
-        head?: never;
-        /**
-         * Change an alarm rule; a changed rule judges afresh
-         * @description Requires the owner or admin role.
-         */
-        patch: operations["patchAlarmRulesId"];
-        trace?: never;
-    };
-    "/api/alarms": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Alarms: active first, then acknowledged, then cleared; the most severe first */
-        get: operations["getAlarms"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/alarms/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** An alarm with its history and its notification deliveries */
-        get: operations["getAlarmsId"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/alarms/{id}/ack": {
+    "/api/devices/{id}/entities/{entity_id}/limit": {
         parameters: {
             query?: never;
             header?: never;
@@ -435,19 +379,19 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        put?: never;
         /**
-         * Acknowledge an active alarm (who and when are recorded)
-         * @description Requires the owner or admin role.
+         * Set a numeric entity's limit; the device's health forecasts when its trend crosses it
+         * @description Above, below or both (below < above); neither removes the limit. Only sensor and number entities take a limit. Requires the owner or admin role. Requires the Professional plan or higher (else 403 plan_required).
          */
-        post: operations["postAlarmsIdAck"];
+        put: operations["putDevicesIdEntitiesEntityIdLimit"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/devices/{id}/export": {
+    "/api/devices/{id}/health": {
         parameters: {
             query?: never;
             header?: never;
@@ -455,10 +399,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Export a device's readings (CSV or JSON lines; by default the last 24 hours) into a file behind an expiring link
-         * @description The points are streamed into the file (constant memory for any range): a header row, then one row per point in time order with ISO 8601 times. source=5m or 1h exports the rollups (mean).
+         * A device's health: remaining useful life with its 10-90% interval, and when each limit is crossed
+         * @description The RUL comes from the fleet model of the device's type (null while none is active), computed from its readings since its last failure, repair or replacement. Each limit's forecast is fitted to the entity's hourly means of the last 14 days. Status: service_soon when a limit is crossed or forecast within 7 days, or the RUL is within a fifth of the model's horizon; watch when a crossing's 10th percentile is within 30 days or the RUL's within half the horizon. Requires the Professional plan or higher (else 403 plan_required).
          */
-        get: operations["getDevicesIdExport"];
+        get: operations["getDevicesIdHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -467,41 +411,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/exports": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Export the tenant's devices (or those listed) as a job; poll it for the link */
-        post: operations["postExports"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/exports/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** An export job; once done, its expiring link */
-        get: operations["getExportsId"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/audit": {
+    "/api/maintenance/devices": {
         parameters: {
             query?: never;
             header?: never;
@@ -509,12 +419,36 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The audit trail: who changed what, when and from where (owners and admins)
-         * @description Requires the owner or admin role.
+         * Every device's latest remaining useful life (to order the fleet by it)
+         * @description Requires the Professional plan or higher (else 403 plan_required).
          */
-        get: operations["getAudit"];
+        get: operations["getMaintenanceDevices"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/maintenance/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's fleet remaining-useful-life models, newest first
+         * @description Requires the Professional plan or higher (else 403 plan_required).
+         */
+        get: operations["getMaintenanceModels"];
+        put?: never;
+        /**
+         * Ask for a fleet's remaining-useful-life model to be trained (within 5 minutes)
+         * @description The fleet is the tenant's devices of one type; its histories run from each device's start, failure, repair or replacement to its next failure. The new model becomes active only if it beats the fleet's mean life on histories held back from its training; otherwise it is listed as rejected with the reason and the previous model stays active. Requires the owner or admin role. Requires the Professional plan or higher (else 403 plan_required).
+         */
+        post: operations["postMaintenanceModels"];
         delete?: never;
         options?: never;
         head?: never;
@@ -550,136 +484,6 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        Alarm: {
-            id: number;
-            rule_id: number | null;
-            rule_name: string;
-            device_id: number;
-            entity_id: string | null;
-            severity: components["schemas"]["AlarmSeverity"];
-            status: components["schemas"]["AlarmStatus"];
-            count: number;
-            value: unknown;
-            reason: string | null;
-            /** @description ISO 8601 time, UTC */
-            started_at: string;
-            /** @description ISO 8601 time, UTC */
-            last_at: string;
-            acknowledged_by: number | null;
-            acknowledged_at: string | null;
-            cleared_at: string | null;
-        } & {
-            [key: string]: unknown;
-        };
-        AlarmDetail: {
-            id: number;
-            rule_id: number | null;
-            rule_name: string;
-            device_id: number;
-            entity_id: string | null;
-            severity: components["schemas"]["AlarmSeverity"];
-            status: components["schemas"]["AlarmStatus"];
-            count: number;
-            value: unknown;
-            reason: string | null;
-            /** @description ISO 8601 time, UTC */
-            started_at: string;
-            /** @description ISO 8601 time, UTC */
-            last_at: string;
-            acknowledged_by: number | null;
-            acknowledged_at: string | null;
-            cleared_at: string | null;
-            history: ({
-                /** @enum {string} */
-                type: "raised" | "repeated" | "acknowledged" | "cleared";
-                /** @description ISO 8601 time, UTC */
-                at: string;
-                value: unknown;
-                user_id: number | null;
-                reason: string | null;
-            } & {
-                [key: string]: unknown;
-            })[];
-            deliveries: ({
-                id: number;
-                event: string;
-                /** @enum {string} */
-                channel: "webhook" | "email";
-                target: string;
-                /** @enum {string} */
-                status: "pending" | "delivered" | "dead" | "suppressed";
-                attempts: number;
-                last_status: number | null;
-                last_error: string | null;
-                /** @description ISO 8601 time, UTC */
-                created_at: string;
-                delivered_at: string | null;
-                next_attempt_at: string | null;
-            } & {
-                [key: string]: unknown;
-            })[];
-        } & {
-            [key: string]: unknown;
-        };
-        AlarmRule: {
-            id: number;
-            name: string;
-            device_id: number | null;
-            device_type: string | null;
-            entity_id: string | null;
-            severity: components["schemas"]["AlarmSeverity"];
-            condition: {
-                /** @constant */
-                type: "threshold";
-                /** @enum {string} */
-                op: ">" | "<" | "outside" | "inside";
-                value?: number;
-                low?: number;
-                high?: number;
-                /** @default 0 */
-                for_seconds: number;
-                /** @default 0 */
-                hysteresis: number;
-            } | {
-                /** @constant */
-                type: "no_data";
-                minutes: number;
-            } | {
-                /** @constant */
-                type: "offline";
-                minutes: number;
-            } | {
-                /** @constant */
-                type: "anomaly";
-                min_score: number;
-                /** @default 15 */
-                clear_after_minutes: number;
-            } | {
-                /** @constant */
-                type: "relay_uncommanded";
-                /** @default 15 */
-                clear_after_minutes: number;
-            };
-            notify: {
-                /** @description Secrets are write-only */
-                webhooks: {
-                    url: string;
-                }[];
-                emails: string[];
-            };
-            quiet_minutes: number;
-            enabled: boolean;
-            /** @description ISO 8601 time, UTC */
-            created_at: string;
-            /** @description ISO 8601 time, UTC */
-            updated_at: string;
-        } & {
-            [key: string]: unknown;
-        };
-        /** @enum {string} */
-        AlarmSeverity: "critical" | "major" | "minor" | "warning";
-        /** @enum {string} */
-        AlarmStatus: "active" | "acknowledged" | "cleared";
         Anomalies: {
             device_id: string;
             /**
@@ -688,29 +492,6 @@ export interface components {
              */
             detector: "basic" | "advanced";
             anomalies: components["schemas"]["Prediction"][];
-        } & {
-            [key: string]: unknown;
-        };
-        AuditEntry: {
-            id: number;
-            /** @description ISO 8601 time, UTC */
-            at: string;
-            user_id: number | null;
-            username: string | null;
-            action: string;
-            target: string | null;
-            /** @description The address the request came from */
-            source: string | null;
-            details: {
-                [key: string]: unknown;
-            } | null;
-            /** @description Changed fields, before and after */
-            changes: {
-                [key: string]: {
-                    before: unknown;
-                    after: unknown;
-                };
-            } | null;
         } & {
             [key: string]: unknown;
         };
@@ -761,17 +542,27 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        DeviceExport: {
-            /** @description Where the file is fetched; it expires */
-            url: string;
-            /** @description ISO 8601 time, UTC */
-            expires_at: string;
+        DeviceHealth: {
+            device_id: string;
+            rul: components["schemas"]["RemainingUsefulLife"] | null;
+            thresholds: ({
+                entity_id: string;
+                limit: components["schemas"]["EntityLimit"];
+                eta: {
+                    /** @description ISO 8601 time, UTC */
+                    time: string;
+                    /** @description ISO 8601 time, UTC */
+                    low: string;
+                    /** @description ISO 8601 time, UTC */
+                    high: string;
+                } | null;
+                /** @enum {string} */
+                trend: "rising" | "falling" | "flat" | "insufficient-data";
+            } & {
+                [key: string]: unknown;
+            })[];
             /** @enum {string} */
-            format: "csv" | "jsonl";
-            /** @enum {string} */
-            source: "raw" | "5m" | "1h";
-            rows: number;
-            bytes: number;
+            status: "ok" | "watch" | "service_soon";
         } & {
             [key: string]: unknown;
         };
@@ -789,37 +580,31 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        EntityLimit: {
+            above: number | null;
+            below: number | null;
+        };
         Error: {
             error: {
                 code: string;
                 message: string;
             };
         };
-        ExportJob: {
+        FleetModel: {
             id: number;
+            device_type: string;
+            version: string;
             /** @enum {string} */
-            status: "pending" | "running" | "done" | "failed";
-            request: {
-                /** @description ISO 8601 time, UTC */
-                from: string;
-                /** @description ISO 8601 time, UTC */
-                to: string;
-                /** @enum {string} */
-                format: "csv" | "jsonl";
-                /** @enum {string} */
-                source: "raw" | "5m" | "1h";
-                device_ids: number[] | null;
-            } & {
+            step_unit: "cycles" | "hours";
+            histories: number;
+            metrics: {
                 [key: string]: unknown;
             };
-            rows: number | null;
-            bytes: number | null;
-            error: string | null;
+            /** @enum {string} */
+            status: "active" | "superseded" | "rejected";
+            status_reason: string | null;
             /** @description ISO 8601 time, UTC */
-            created_at: string;
-            finished_at: string | null;
-            url: string | null;
-            expires_at: string | null;
+            trained_at: string;
         } & {
             [key: string]: unknown;
         };
@@ -827,6 +612,20 @@ export interface components {
             value: components["schemas"]["ReadingValue"];
             /** @description ISO 8601 time, UTC */
             time: string;
+        };
+        MaintenanceEvent: {
+            id: number;
+            device_id: number;
+            /** @enum {string} */
+            kind: "failure" | "repair" | "replacement" | "inspection";
+            /** @description ISO 8601 time, UTC */
+            time: string;
+            note: string | null;
+            recorded_by: number | null;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+        } & {
+            [key: string]: unknown;
         };
         Model: {
             id: number;
@@ -903,6 +702,18 @@ export interface components {
             [key: string]: unknown;
         };
         ReadingValue: number | boolean | string;
+        RemainingUsefulLife: {
+            value: number;
+            low: number;
+            high: number;
+            /** @enum {string} */
+            unit: "cycles" | "hours";
+            model_version: string;
+            /** @description ISO 8601 time, UTC */
+            computed_at: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** @enum {string} */
         Role: "owner" | "admin" | "viewer";
         StoredCommand: {
@@ -1902,128 +1713,70 @@ export interface operations {
             500: components["responses"]["Error500"];
         };
     };
-    getAlarmRules: {
+    getDevicesIdMaintenance: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Rules */
+            /** @description Events */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        rules: components["schemas"]["AlarmRule"][];
+                        events: components["schemas"]["MaintenanceEvent"][];
                     };
                 };
             };
+            400: components["responses"]["Error400"];
             401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
             500: components["responses"]["Error500"];
         };
     };
-    postAlarmRules: {
+    postDevicesIdMaintenance: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
         requestBody: {
             content: {
                 /**
                  * @example {
-                 *       "name": "Oil too hot",
-                 *       "device_id": 1,
-                 *       "entity_id": "temperature",
-                 *       "severity": "critical",
-                 *       "condition": {
-                 *         "type": "threshold",
-                 *         "op": ">",
-                 *         "value": 80,
-                 *         "for_seconds": 30,
-                 *         "hysteresis": 5
-                 *       },
-                 *       "notify": {
-                 *         "webhooks": [
-                 *           {
-                 *             "url": "https://hooks.example.com/alarms",
-                 *             "secret": "a-secret-of-16-chars+"
-                 *           }
-                 *         ],
-                 *         "emails": [
-                 *           "shift@example.com"
-                 *         ]
-                 *       }
+                 *       "kind": "inspection",
+                 *       "note": "bearings checked"
                  *     }
                  */
                 "application/json": {
-                    name: string;
-                    device_id?: number;
-                    device_type?: string;
-                    entity_id?: string;
                     /** @enum {string} */
-                    severity: "critical" | "major" | "minor" | "warning";
-                    condition: {
-                        /** @constant */
-                        type: "threshold";
-                        /** @enum {string} */
-                        op: ">" | "<" | "outside" | "inside";
-                        value?: number;
-                        low?: number;
-                        high?: number;
-                        /** @default 0 */
-                        for_seconds?: number;
-                        /** @default 0 */
-                        hysteresis?: number;
-                    } | {
-                        /** @constant */
-                        type: "no_data";
-                        minutes: number;
-                    } | {
-                        /** @constant */
-                        type: "offline";
-                        minutes: number;
-                    } | {
-                        /** @constant */
-                        type: "anomaly";
-                        min_score: number;
-                        /** @default 15 */
-                        clear_after_minutes?: number;
-                    } | {
-                        /** @constant */
-                        type: "relay_uncommanded";
-                        /** @default 15 */
-                        clear_after_minutes?: number;
-                    };
-                    notify?: {
-                        /** @default [] */
-                        webhooks?: {
-                            /** Format: uri */
-                            url: string;
-                            secret: string;
-                        }[];
-                        /** @default [] */
-                        emails?: string[];
-                    };
-                    quiet_minutes?: number;
-                    enabled?: boolean;
+                    kind: "failure" | "repair" | "replacement" | "inspection";
+                    /** @description When it happened (ISO 8601); now when left out; never ahead of now */
+                    time?: string;
+                    note?: string;
                 };
             };
         };
         responses: {
-            /** @description The rule */
+            /** @description The event */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        rule: components["schemas"]["AlarmRule"];
+                        event: components["schemas"]["MaintenanceEvent"];
                     } & {
                         [key: string]: unknown;
                     };
@@ -2038,67 +1791,13 @@ export interface operations {
             500: components["responses"]["Error500"];
         };
     };
-    getAlarmRulesId: {
+    putDevicesIdEntitiesEntityIdLimit: {
         parameters: {
             query?: never;
             header?: never;
             path: {
                 id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The rule */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        rule: components["schemas"]["AlarmRule"];
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-            400: components["responses"]["Error400"];
-            401: components["responses"]["Error401"];
-            404: components["responses"]["Error404"];
-            500: components["responses"]["Error500"];
-        };
-    };
-    deleteAlarmRulesId: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Deleted */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            400: components["responses"]["Error400"];
-            401: components["responses"]["Error401"];
-            403: components["responses"]["Error403"];
-            404: components["responses"]["Error404"];
-            500: components["responses"]["Error500"];
-        };
-    };
-    patchAlarmRulesId: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
+                entity_id: string;
             };
             cookie?: never;
         };
@@ -2106,73 +1805,27 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "severity": "major",
-                 *       "quiet_minutes": 30
+                 *       "above": 90
                  *     }
                  */
                 "application/json": {
-                    name?: string;
-                    device_id?: number;
-                    device_type?: string;
-                    entity_id?: string;
-                    /** @enum {string} */
-                    severity?: "critical" | "major" | "minor" | "warning";
-                    condition?: {
-                        /** @constant */
-                        type: "threshold";
-                        /** @enum {string} */
-                        op: ">" | "<" | "outside" | "inside";
-                        value?: number;
-                        low?: number;
-                        high?: number;
-                        /** @default 0 */
-                        for_seconds?: number;
-                        /** @default 0 */
-                        hysteresis?: number;
-                    } | {
-                        /** @constant */
-                        type: "no_data";
-                        minutes: number;
-                    } | {
-                        /** @constant */
-                        type: "offline";
-                        minutes: number;
-                    } | {
-                        /** @constant */
-                        type: "anomaly";
-                        min_score: number;
-                        /** @default 15 */
-                        clear_after_minutes?: number;
-                    } | {
-                        /** @constant */
-                        type: "relay_uncommanded";
-                        /** @default 15 */
-                        clear_after_minutes?: number;
-                    };
-                    notify?: {
-                        /** @default [] */
-                        webhooks?: {
-                            /** Format: uri */
-                            url: string;
-                            secret: string;
-                        }[];
-                        /** @default [] */
-                        emails?: string[];
-                    };
-                    quiet_minutes?: number;
-                    enabled?: boolean;
+                    /** @description The reading must stay at or below this */
+                    above?: number;
+                    /** @description The reading must stay at or above this */
+                    below?: number;
                 };
             };
         };
         responses: {
-            /** @description The rule */
+            /** @description The limit now in force */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        rule: components["schemas"]["AlarmRule"];
+                        entity_id: string;
+                        limit: components["schemas"]["EntityLimit"] | null;
                     } & {
                         [key: string]: unknown;
                     };
@@ -2187,37 +1840,7 @@ export interface operations {
             500: components["responses"]["Error500"];
         };
     };
-    getAlarms: {
-        parameters: {
-            query?: {
-                status?: "active" | "acknowledged" | "cleared";
-                severity?: "critical" | "major" | "minor" | "warning";
-                device_id?: string;
-                limit?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Alarms */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        alarms: components["schemas"]["Alarm"][];
-                    };
-                };
-            };
-            400: components["responses"]["Error400"];
-            401: components["responses"]["Error401"];
-            500: components["responses"]["Error500"];
-        };
-    };
-    getAlarmsId: {
+    getDevicesIdHealth: {
         parameters: {
             query?: never;
             header?: never;
@@ -2228,92 +1851,79 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The alarm */
+            /** @description Health */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        alarm: components["schemas"]["AlarmDetail"];
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-            400: components["responses"]["Error400"];
-            401: components["responses"]["Error401"];
-            404: components["responses"]["Error404"];
-            500: components["responses"]["Error500"];
-        };
-    };
-    postAlarmsIdAck: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The alarm */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        alarm: components["schemas"]["Alarm"];
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["DeviceHealth"];
                 };
             };
             400: components["responses"]["Error400"];
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
             404: components["responses"]["Error404"];
-            409: components["responses"]["Error409"];
             500: components["responses"]["Error500"];
         };
     };
-    getDevicesIdExport: {
+    getMaintenanceDevices: {
         parameters: {
-            query?: {
-                from?: string;
-                to?: string;
-                entity_id?: string;
-                format?: "csv" | "jsonl";
-                source?: "raw" | "5m" | "1h";
-            };
+            query?: never;
             header?: never;
-            path: {
-                id: string;
-            };
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The export */
+            /** @description Devices with their RUL */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        export: components["schemas"]["DeviceExport"];
+                        devices: ({
+                            id: number;
+                            device_id: string;
+                            rul: components["schemas"]["RemainingUsefulLife"] | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
                     };
                 };
             };
-            400: components["responses"]["Error400"];
             401: components["responses"]["Error401"];
-            404: components["responses"]["Error404"];
+            403: components["responses"]["Error403"];
             500: components["responses"]["Error500"];
         };
     };
-    postExports: {
+    getMaintenanceModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Models */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        models: components["schemas"]["FleetModel"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postMaintenanceModels: {
         parameters: {
             query?: never;
             header?: never;
@@ -2324,109 +1934,50 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "from": "2026-01-01T00:00:00Z",
-                 *       "to": "2026-02-01T00:00:00Z",
-                 *       "format": "csv"
+                 *       "device_type": "press",
+                 *       "step_unit": "hours"
                  *     }
                  */
                 "application/json": {
-                    /** Format: date-time */
-                    from: string;
-                    /** Format: date-time */
-                    to: string;
+                    /** @description The fleet: the tenant's devices of this type */
+                    device_type: string;
                     /**
-                     * @default csv
+                     * @description What one step of life is: an hour of readings, or one reading time per operating cycle
+                     * @default hours
                      * @enum {string}
                      */
-                    format?: "csv" | "jsonl";
-                    /**
-                     * @default raw
-                     * @enum {string}
-                     */
-                    source?: "raw" | "5m" | "1h";
-                    device_ids?: number[];
+                    step_unit?: "cycles" | "hours";
                 };
             };
         };
         responses: {
-            /** @description The job */
+            /** @description The request, queued for the scheduled trainer */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        job: components["schemas"]["ExportJob"];
-                    };
-                };
-            };
-            400: components["responses"]["Error400"];
-            401: components["responses"]["Error401"];
-            413: components["responses"]["Error413"];
-            415: components["responses"]["Error415"];
-            500: components["responses"]["Error500"];
-        };
-    };
-    getExportsId: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The job */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        job: components["schemas"]["ExportJob"];
-                    };
-                };
-            };
-            400: components["responses"]["Error400"];
-            401: components["responses"]["Error401"];
-            404: components["responses"]["Error404"];
-            500: components["responses"]["Error500"];
-        };
-    };
-    getAudit: {
-        parameters: {
-            query?: {
-                actor?: string;
-                action?: string;
-                from?: string;
-                to?: string;
-                cursor?: string;
-                limit?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description A page of entries, newest first */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        entries: components["schemas"]["AuditEntry"][];
-                        /** @description Pass as `cursor` for the next (older) page */
-                        next_cursor: string | null;
+                        request: {
+                            device_type: string;
+                            /** @enum {string} */
+                            step_unit: "cycles" | "hours";
+                            /** @description ISO 8601 time, UTC */
+                            requested_at: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
             400: components["responses"]["Error400"];
             401: components["responses"]["Error401"];
             403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
             500: components["responses"]["Error500"];
         };
     };

@@ -39,6 +39,11 @@ export interface SeriesQuery {
   fn?: SeriesFunction | undefined;
   /** Read this source whatever the span (an export asks for raw points or a rollup). */
   source?: SeriesSource | undefined;
+  /**
+   * Raw points whatever the span (the count guard still refuses a huge answer): readings
+   * that each stand for a whole operating cycle, which no rollup may merge.
+   */
+  raw?: boolean;
   retentionPolicy: string;
   /** While the tenant's history moves to `retentionPolicy` (a plan change). */
   priorTier?: PriorTier | undefined;
