@@ -319,6 +319,8 @@ describe('real answers match the document', () => {
       ).status,
     ).toBe(200);
     expect((await call(audit, 'GET /api/audit', { token })).status).toBe(200);
+  });
+
   it('predictive maintenance', async () => {
     const tenantId = (await call(auth, 'GET /api/auth/me', { token })).body.tenant.id;
     const admin = new pg.Client({ connectionString: stack.databaseAdminUrl });

@@ -488,6 +488,7 @@ export const routeTable = {
     access: 'write',
     query: auditQuery,
     success: { status: 200, description: 'A page of entries, newest first', schema: auditPage },
+  },
   'POST /api/devices/{id}/maintenance': {
     function: 'maintenance',
     summary: 'Record a maintenance event: failure, repair, replacement or inspection',
