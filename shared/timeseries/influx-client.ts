@@ -5,7 +5,7 @@ import { BufferPool } from '../buffer-pool.ts';
 import { headerOf, keepAliveAgent, type PostAnswer, PostTimeoutError, post } from '../http/post.ts';
 import { type SecretStore, secretField } from '../secrets/domain/secrets.ts';
 import type { InfluxQL } from './influxql.ts';
-import type { LineSink } from './line-protocol.ts';
+import type { LineSink, Precision } from './line-protocol.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -500,7 +500,7 @@ export class InfluxClient {
    */
   async write(
     lines: readonly string[] | EncodedLines,
-    options: { retentionPolicy?: string; database?: string; precision?: 'ms' | 'ns' } = {},
+    options: { retentionPolicy?: string; database?: string; precision?: Precision } = {},
   ): Promise<void> {
     const batches = (lines instanceof EncodedLines ? lines : this.encode(lines)).take();
     const params = new URLSearchParams({
