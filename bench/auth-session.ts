@@ -3,7 +3,9 @@
  * not outlive the user's rights). Baseline: verifying the access token alone (signature,
  * claims), as before. Measured: the same verification plus the session check, one
  * `auth_session` row read by primary key (shared/accounts/adapters/postgres-session-directory.ts).
- * Both run in this process, alternating rounds, against a real PostgreSQL from npm.
+ * Both run in this process, alternating rounds, against a real PostgreSQL from npm. Besides
+ * the time a request takes, the CPU it costs (this process and PostgreSQL's, from /proc) is
+ * printed: on a shared machine waiting for a core inflates the time, much less the CPU.
  *
  *   npx tsx bench/auth-session.ts [--requests 3000] [--rounds 5] [--concurrency 8]
  */
@@ -17,6 +19,7 @@ import { PostgresSessionDirectory } from '../shared/accounts/adapters/postgres-s
 import { Authenticator } from '../shared/accounts/domain/sessions.ts';
 import { AccessTokens } from '../shared/accounts/tokens.ts';
 import { migrate } from '../shared/db/migrate.ts';
+import { cpuBetween, sampleCpu } from './cpu.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(name);
@@ -61,9 +64,13 @@ try {
     tokenVersion: 0,
   });
 
-  /** Requests per second with `concurrency` requests in flight, and the mean per request. */
+  /**
+   * Requests per second with `concurrency` requests in flight, the mean time per request,
+   * and the CPU microseconds per request of this process and of PostgreSQL.
+   */
   async function measure(check: () => Promise<unknown>) {
     let next = 0;
+    const cpuBefore = sampleCpu(process.pid);
     const started = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -71,7 +78,14 @@ try {
       }),
     );
     const ms = performance.now() - started;
-    return { perSecond: (requests / ms) * 1000, meanMs: ms / requests };
+    const cpu = new Map(cpuBetween(cpuBefore, sampleCpu(process.pid)));
+    const usPerRequest = (part: string) => ((cpu.get(part) ?? 0) * 1e6) / requests;
+    return {
+      perSecond: (requests / ms) * 1000,
+      meanMs: ms / requests,
+      cpuUs: usPerRequest('load generator (this benchmark)'),
+      postgresCpuUs: usPerRequest('PostgreSQL'),
+    };
   }
   const tokenOnly = () => tokens.verify(token);
   const withSession = () => authenticator.authenticate(token);
@@ -79,30 +93,25 @@ try {
   await measure(tokenOnly);
   await measure(withSession);
 
-  const baseline: number[] = [];
-  const checked: number[] = [];
-  const baselineRate: number[] = [];
-  const checkedRate: number[] = [];
+  type Round = Awaited<ReturnType<typeof measure>>;
+  const baseline: Round[] = [];
+  const checked: Round[] = [];
   for (let round = 0; round < rounds; round++) {
-    const a = await measure(tokenOnly);
-    const b = await measure(withSession);
-    baseline.push(a.meanMs);
-    baselineRate.push(a.perSecond);
-    checked.push(b.meanMs);
-    checkedRate.push(b.perSecond);
+    baseline.push(await measure(tokenOnly));
+    checked.push(await measure(withSession));
   }
-  const median = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1] ?? 0;
-  const base = median(baseline);
-  const full = median(checked);
+  const median = (runs: Round[], pick: (run: Round) => number) =>
+    [...runs.map(pick)].sort((x, y) => x - y)[runs.length >> 1] ?? 0;
+  const line = (label: string, runs: Round[]) =>
+    `${label.padEnd(36)} ${Math.round(median(runs, (r) => r.perSecond))} req/s, ${(median(runs, (r) => r.meanMs) * 1000).toFixed(0)} us/request; CPU ${median(runs, (r) => r.cpuUs).toFixed(0)} us here + ${median(runs, (r) => r.postgresCpuUs).toFixed(0)} us PostgreSQL`;
+  const base = median(baseline, (r) => r.meanMs);
+  const full = median(checked, (r) => r.meanMs);
+  const cpuOf = (runs: Round[]) => median(runs, (r) => r.cpuUs + r.postgresCpuUs);
   console.log(`requests per round ${requests}, rounds ${rounds}, concurrency ${concurrency}`);
+  console.log(line('baseline: token verification only', baseline));
+  console.log(line('token + session check in PostgreSQL', checked));
   console.log(
-    `baseline: token verification only   ${Math.round(median(baselineRate))} req/s, ${(base * 1000).toFixed(0)} us/request`,
-  );
-  console.log(
-    `token + session check in PostgreSQL ${Math.round(median(checkedRate))} req/s, ${(full * 1000).toFixed(0)} us/request`,
-  );
-  console.log(
-    `session_check_us=${((full - base) * 1000).toFixed(0)} ratio=${(full / base).toFixed(2)}`,
+    `session_check_us=${((full - base) * 1000).toFixed(0)} ratio=${(full / base).toFixed(2)} session_check_cpu_us=${(cpuOf(checked) - cpuOf(baseline)).toFixed(0)}`,
   );
   await app.end();
   await admin.end();

@@ -13,7 +13,7 @@
  * Output: the fleet and what was replayed, one line per cost item, then the monthly total
  * and, last, `usd_per_million_readings=<number>`.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -24,6 +24,7 @@ import type { IotRulesEmulatorStats } from '../local/iot-rules/emulator.ts';
 import { startLocalStack } from '../test/support/local-stack.ts';
 import { AWS_PRICES, tieredCost } from './aws-prices.ts';
 import { type DeviceMessage, deviceMessages, firmwareBatching } from './firmware-defaults.ts';
+import { rulesEmulatorStats } from './rules-stats.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -80,22 +81,7 @@ async function main() {
   const sockets: WebSocket[] = [];
   try {
     const details = await stack.details();
-    const { pid } = JSON.parse(await readFile(path.join(stack.dataDir, 'stack.json'), 'utf8'));
-    const statsFile = path.join(stack.dataDir, 'iot-rules-stats.json');
-    const meter = async (): Promise<IotRulesEmulatorStats> => {
-      await rm(statsFile, { force: true });
-      process.kill(pid, 'SIGUSR2');
-      for (let tries = 0; tries < 1200; tries++) {
-        await sleep(25);
-        const text = await readFile(statsFile, 'utf8').catch(() => '');
-        try {
-          if (text) return JSON.parse(text);
-        } catch {
-          // caught mid-write: read it again
-        }
-      }
-      throw new Error('the stack did not write the rules emulator statistics');
-    };
+    const meter = () => rulesEmulatorStats(stack.dataDir);
     const settle = async () => {
       // Idle: nothing queued or in flight, and nothing new for a second.
       let last = '';

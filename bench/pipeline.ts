@@ -15,19 +15,27 @@
  *                             [--repeat 3] [--warmup 1] [--only a,b,c]
  *
  * Each rate is the median of --repeat runs, after --warmup runs that are not counted, and
- * the CPU use printed is that run's. The raw InfluxDB runs alternate with phase (b)'s, so
- * that a machine that slows down or speeds up during the benchmark moves both. Latency is
+ * the CPU use printed is that run's. The raw broker runs alternate with phase (a)'s and the
+ * raw InfluxDB runs with phase (b)'s, so that a machine that slows down or speeds up during
+ * the benchmark (it is shared) moves both sides of each ratio. Each phase also prints how the
+ * emulated event source mapping batched it: invocations, records each, what sent each batch. Latency is
  * measured in one more run at the same load: polling InfluxDB for samples takes CPU from what
  * is being measured (about 1 us per reading in (b)), so the throughput runs do not poll.
  */
 import pg from 'pg';
 import { setPlan } from '../infra/admin.ts';
+import type {
+  BatchTrigger,
+  FunctionStats,
+  IotRulesEmulatorStats,
+} from '../local/iot-rules/emulator.ts';
 import { keepAliveAgent, post } from '../shared/http/post.ts';
-import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
+import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
 import { startLocalStack } from '../test/support/local-stack.ts';
 import { privateMosquitto } from '../test/support/servers.ts';
 import { cpuBetween, sampleCpu, waitUntilQuiet } from './cpu.ts';
 import { LeanMqttClient, type PublishPacket, publishPacket } from './mqtt-client.ts';
+import { rulesEmulatorStats } from './rules-stats.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -89,7 +97,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 type Message = PublishPacket;
 
-async function rawBroker(count: number): Promise<number> {
+/** Raw broker rate, and the CPU of this process and its private Mosquitto. */
+async function rawBroker(count: number): Promise<RawRun> {
   const broker = await privateMosquitto();
   try {
     const account = { username: broker.platform.username, password: broker.platform.password };
@@ -106,13 +115,15 @@ async function rawBroker(count: number): Promise<number> {
       { length: count },
       (_, n): Message => publishPacket('devices/bench/x/state', Buffer.from(`{"value":${n}}`)),
     );
+    const cpuBefore = sampleCpu(process.pid);
     const started = performance.now();
     await publisher.publishAll(messages, INFLIGHT);
     await done;
-    const rate = count / ((performance.now() - started) / 1000);
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = cpuBetween(cpuBefore, sampleCpu(process.pid));
     subscriber.close();
     publisher.close();
-    return rate;
+    return { rate: count / seconds, seconds, cpu, total: count };
   } finally {
     await broker.dispose();
   }
@@ -146,12 +157,20 @@ function rawInfluxBodies(points: number): Buffer[] {
   );
 }
 
+/** A baseline run: its rate, and where the CPU went. */
+interface RawRun {
+  rate: number;
+  seconds: number;
+  cpu: Array<[string, number]>;
+  total: number;
+}
+
 /** Writes the bodies from 2 writers into a database of their own, dropped afterwards. */
 async function rawInflux(
   url: string,
   bodies: readonly Buffer[],
   stackPid: number,
-): Promise<{ rate: number; seconds: number; cpu: Array<[string, number]>; total: number }> {
+): Promise<RawRun> {
   const admin = new InfluxClient({ url, database: 'bench_raw' });
   await admin.query('CREATE DATABASE bench_raw' as never);
   const batches = bodies.length;
@@ -181,12 +200,30 @@ async function rawInflux(
   return { rate: total / seconds, seconds, cpu, total };
 }
 
+/**
+ * How the emulated event source mapping batched a run: invocations, records per invocation
+ * and what sent each batch (BatchSize, the byte limit, the window, a backlog), so a run
+ * says whether batches filled or waited.
+ */
+function eventSourceMapping(before: IotRulesEmulatorStats, after: IotRulesEmulatorStats): string {
+  const ingest = (stats: IotRulesEmulatorStats) => stats.functions.ingest as FunctionStats;
+  const [from, to] = [ingest(before), ingest(after)];
+  const invoked = to.invoked - from.invoked;
+  const records = to.succeeded - from.succeeded;
+  const sentBy = Object.entries(to.batchesSentBy)
+    .map(([trigger, count]) => [
+      trigger,
+      count - (from.batchesSentBy[trigger as BatchTrigger] ?? 0),
+    ])
+    .filter(([, count]) => (count as number) > 0)
+    .map(([trigger, count]) => `${trigger} ${count}`)
+    .join(', ');
+  return `event source mapping: ${invoked} invocations, ${Math.round(records / Math.max(1, invoked))} records each; batches sent by ${sentBy || 'none'}`;
+}
+
 async function main() {
   if (PHASES.includes('a')) checkReadingSpan('a', MESSAGES_A, 1);
   if (PHASES.includes('b')) checkReadingSpan('b', MESSAGES_B, 50);
-  console.log('raw broker baseline ...');
-  const broker = await median(REPEAT, async () => ({ rate: await rawBroker(MESSAGES_A) }));
-  const brokerRate = broker.rate;
   console.log('starting the local stack ...');
   const stack = await startLocalStack({ LOG_LEVEL: 'error' });
   const details = (await stack.details()) as Awaited<ReturnType<typeof stack.details>> & {
@@ -315,6 +352,7 @@ async function main() {
           ),
         ),
       );
+      const rulesBefore = await rulesEmulatorStats(stack.dataDir);
       const started = performance.now();
       const cpuBefore = sampleCpu(stack.child.pid as number);
       const publishing = Promise.all(
@@ -441,6 +479,7 @@ async function main() {
       }
       const seconds = (finished.at - started) / 1000;
       const cpu = cpuBetween(cpuBefore, finished.cpu);
+      const rulesAfter = await rulesEmulatorStats(stack.dataDir);
       await Promise.race([pollSamples, sleep(5000)]);
       for (const device of connections) device.close();
       // The plan's device limit would stop the next run otherwise.
@@ -456,6 +495,7 @@ async function main() {
         seconds,
         cpu,
         total,
+        mapping: eventSourceMapping(rulesBefore, rulesAfter),
       };
     };
 
@@ -466,9 +506,9 @@ async function main() {
         ([part, seconds]) =>
           `    ${part.padEnd(36)} ${(seconds / outcome.seconds).toFixed(2)} cores, ${((seconds * 1e6) / outcome.total).toFixed(1)} us/reading`,
       );
+    const mappingLine = (outcome: Pick<Outcome, 'mapping'>) => `    ${outcome.mapping}`;
     const runs = (outcome: { rates: number[] }) =>
       REPEAT > 1 ? ` [median of ${outcome.rates.map(fmt).join(', ')}]` : '';
-    results.push(`raw broker (QoS 1)                      ${fmt(brokerRate)} msg/s${runs(broker)}`);
     /**
      * A saturated phase: median throughput without polling, then latency at that load. A
      * baseline measured here is run before each of the phase's runs, warm-up included.
@@ -477,41 +517,44 @@ async function main() {
       phase: 'a' | 'b',
       perMessage: number,
       messages: number,
-      baseline:
-        | { rate: number; name: string }
-        | { name: string; label: string; unit: string; measure: typeof rawInfluxRun },
+      baseline: { name: string; label: string; unit: string; measure: () => Promise<RawRun> },
     ) => {
       const label = `${perMessage} reading${perMessage === 1 ? '' : 's'} per message`;
       const prefix = `BENCH${phase.toUpperCase()}`;
       console.log(`pipeline (${phase}): ${messages} messages x ${label} ...`);
-      const baselineRuns: Array<Awaited<ReturnType<typeof rawInfluxRun>>> = [];
+      const baselineRuns: RawRun[] = [];
       const outcome = await median(REPEAT, async (attempt) => {
-        if ('measure' in baseline) {
-          const measured = await baseline.measure();
-          if (attempt >= WARMUP) baselineRuns.push(measured);
-        }
+        const measured = await baseline.measure();
+        if (attempt >= WARMUP) baselineRuns.push(measured);
         return run(label, `${prefix}${attempt}`, messages, perMessage, { measureLatency: false });
       });
-      let baselineRate: number;
-      if ('measure' in baseline) {
-        const middle = middleRun(baselineRuns);
-        baselineRate = middle.rate;
-        results.push(
-          `${baseline.label.padEnd(39)} ${fmt(middle.rate)} ${baseline.unit}${runs({ rates: baselineRuns.map((r) => r.rate) })}`,
-          ...cpuLines(middle),
-        );
-      } else baselineRate = baseline.rate;
+      const middle = middleRun(baselineRuns);
+      const baselineRate = middle.rate;
+      results.push(
+        `${baseline.label.padEnd(39)} ${fmt(middle.rate)} ${baseline.unit}${runs({ rates: baselineRuns.map((r) => r.rate) })}`,
+        ...cpuLines(middle),
+      );
       const latency = await run(label, `${prefix}L`, messages, perMessage, {
         measureLatency: true,
       });
       results.push(
         `pipeline (${phase}) ${label.padEnd(26)} ${fmt(outcome.rate)} readings/s = ${(outcome.rate / baselineRate).toFixed(3)} x ${baseline.name}${runs(outcome)}`,
         ...cpuLines(outcome),
+        mappingLine(outcome),
         `    latency at that load                 p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms (${latency.samples} samples; that run: ${fmt(latency.rate)} readings/s)`,
       );
     };
     if (PHASES.includes('a')) {
-      await saturated('a', 1, MESSAGES_A, { rate: brokerRate, name: 'raw broker' });
+      console.log('raw broker baseline: one run before each (a) run ...');
+      await saturated('a', 1, MESSAGES_A, {
+        name: 'raw broker',
+        label: 'raw broker (QoS 1)',
+        unit: 'msg/s',
+        measure: async () => {
+          await waitUntilQuiet(stack.child.pid as number);
+          return rawBroker(MESSAGES_A);
+        },
+      });
     }
     if (PHASES.includes('b')) {
       console.log('raw InfluxDB baseline: one run before each (b) run ...');
@@ -533,6 +576,7 @@ async function main() {
       results.push(
         `pipeline (c) 500 messages/s, paced       latency p50 ${fmt(c.p50)} ms, p99 ${fmt(c.p99)} ms (${c.samples} samples)`,
         ...cpuLines(c),
+        mappingLine(c),
       );
     }
     console.log(`\n${results.join('\n')}`);

@@ -18,10 +18,13 @@ import pg from 'pg';
 import { startInfluxdb } from '../local/services/influxdb.ts';
 import { startPostgres } from '../local/services/postgres.ts';
 import { migrate } from '../shared/db/migrate.ts';
+import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import {
+  DEFAULT_DATABASE,
+  ensureTimeseriesSchema,
+} from '../shared/timeseries/adapters/influx-schema.ts';
 import { InfluxRollups } from '../shared/timeseries/adapters/influx-tiers.ts';
 import { tierMoves } from '../shared/timeseries/composition.ts';
-import { InfluxClient } from '../shared/timeseries/influx-client.ts';
-import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(name);

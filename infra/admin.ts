@@ -13,9 +13,10 @@
  */
 import pg from 'pg';
 import { NoRunningStack, readRunningStack } from '../local/stack-file.ts';
-import { PLAN_NAMES, type PlanName } from '../shared/accounts/model.ts';
+import { PLAN_NAMES, type PlanName } from '../shared/accounts/domain/model.ts';
 import { config } from '../shared/config.ts';
 import { migrate } from '../shared/db/migrate.ts';
+import { InfluxClient, influxAuth } from '../shared/timeseries/adapters/influx-client.ts';
 import { tierMoves } from '../shared/timeseries/composition.ts';
 import {
   moveProgress,
@@ -23,7 +24,6 @@ import {
   type TierMoveRef,
   type TierMoveService,
 } from '../shared/timeseries/domain/tier-moves.ts';
-import { InfluxClient, influxAuth } from '../shared/timeseries/influx-client.ts';
 
 class UsageError extends Error {}
 

@@ -37,8 +37,11 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { config } from '../shared/config.ts';
 import { createRolesIfMissing } from '../shared/db/migrate.ts';
-import { InfluxClient } from '../shared/timeseries/influx-client.ts';
-import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
+import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import {
+  DEFAULT_DATABASE,
+  ensureTimeseriesSchema,
+} from '../shared/timeseries/adapters/influx-schema.ts';
 
 const run = promisify(execFile);
 const HOUR_MS = 3_600_000;

@@ -13,13 +13,13 @@ import { secretStore } from '../shared/composition.ts';
 import { type AppConfig, ConfigError, config, required } from '../shared/config.ts';
 import { APP_ROLE, migrate } from '../shared/db/migrate.ts';
 import { type SecretStore, secretField } from '../shared/secrets/domain/secrets.ts';
+import { InfluxClient, influxCredentials } from '../shared/timeseries/adapters/influx-client.ts';
+import { ensureTimeseriesSchema } from '../shared/timeseries/adapters/influx-schema.ts';
 import {
   ensureInfluxV2Schema,
   type InfluxV2Options,
   influxV2Settings,
 } from '../shared/timeseries/adapters/influx-v2-schema.ts';
-import { InfluxClient, influxCredentials } from '../shared/timeseries/influx-client.ts';
-import { ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 
 export interface MigrationTargets {
   adminUrl: string;

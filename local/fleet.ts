@@ -18,10 +18,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { setPlan } from '../infra/admin.ts';
-import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
-import { tenantSelect } from '../shared/timeseries/influxql.ts';
+import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
+import { DEFAULT_DATABASE } from '../shared/timeseries/adapters/influx-schema.ts';
+import { tenantSelect } from '../shared/timeseries/adapters/influxql.ts';
 import { storageOf } from '../shared/timeseries/reading.ts';
-import { DEFAULT_DATABASE } from '../shared/timeseries/schema.ts';
 import { PlatformClient, type RegisteredDevice, type SignedUp } from './platform-client.ts';
 import {
   buildVirtualDevice,

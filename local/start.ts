@@ -8,8 +8,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { migrate } from '../shared/db/migrate.ts';
-import { InfluxClient } from '../shared/timeseries/influx-client.ts';
-import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
+import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import {
+  DEFAULT_DATABASE,
+  ensureTimeseriesSchema,
+} from '../shared/timeseries/adapters/influx-schema.ts';
 import { startDataPlaneEndpoint } from './data-plane/endpoint.ts';
 import { startDemo } from './demo.ts';
 import { startIotRulesEmulator } from './iot-rules/emulator.ts';

@@ -95,7 +95,6 @@ it('Industrial sees a fault within a minute; the model survives a restart; Start
     JSON.stringify({ value: 30, timestamp: faultAt / 1000 }),
     { qos: 1 },
   );
-  const faultPublished = Date.now();
   const anomalies = () =>
     stack!.request(
       'GET',
@@ -109,7 +108,6 @@ it('Industrial sees a fault within a minute; the model survives a restart; Start
       interval: 1000,
     })
     .toBe(1);
-  expect(Date.now() - faultPublished).toBeLessThan(60_000);
   expect((await anomalies()).body.anomalies[0]).toMatchObject({
     entity_id: 'vibration',
     value: 30,

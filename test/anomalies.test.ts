@@ -1,10 +1,10 @@
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { setPlan } from '../infra/admin.ts';
 import { callRoute } from './support/api-event.ts';
+import { adminPool } from './support/in-process.ts';
 import { biasedModel } from './support/models.ts';
 import { temporaryDataDir } from './support/servers.ts';
-import { unique, useTestStack } from './support/stack-env.ts';
+import { useTestStack } from './support/stack-env.ts';
+import { addDevice, signUp } from './support/tenants.ts';
 
 /**
  * Plan-gated anomaly detection with the functions invoked in-process against real
@@ -21,16 +21,13 @@ const ml = (await import('../functions/ml/handler.ts')).handler;
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
 const ingest = (events: unknown[]) => ingestionService().ingest(events);
 const scheduledTraining = (await import('../functions/ml-training/handler.ts')).handler;
-const { AnomalyService } = await import('../shared/anomalies/anomaly-service.ts');
+const { AnomalyService } = await import('../shared/anomalies/domain/anomaly-service.ts');
 const { modelStore, predictionStore } = await import('../shared/anomalies/composition.ts');
 const { databasePool, logger } = await import('../shared/composition.ts');
 const { readingStore } = await import('../shared/timeseries/composition.ts');
 const { trainModel } = await import('../shared/ml/training.ts');
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
-afterAll(async () => {
-  await admin.end();
-  await models.remove();
-});
+const admin = adminPool(stack);
+afterAll(() => models.remove());
 
 const MINUTE = 60_000;
 
@@ -44,22 +41,8 @@ function event(topic: string, payload: object) {
 }
 
 async function tenantWithDevice(plan: string) {
-  const name = unique('ml');
-  const registered = await callRoute(auth, 'POST /api/auth/register', {
-    body: {
-      tenant_name: unique('ML'),
-      username: name,
-      email: `${name}@example.com`,
-      password: 'ml-password',
-    },
-  });
-  const client = await admin.connect();
-  await setPlan(client, String(registered.body.tenant.id), plan).finally(() => client.release());
-  const deviceId = unique('PUMP');
-  const created = await callRoute(devices, 'POST /api/devices', {
-    token: registered.body.token,
-    body: { device_id: deviceId, name: 'Pump', type: 'pump' },
-  });
+  const { token, tenantId } = await signUp(auth, { plan, admin });
+  const { id, deviceId } = await addDevice(devices, token, { name: 'Pump', type: 'pump' });
   await ingest([
     event(`devices/${deviceId}/discovery`, {
       entities: [
@@ -68,12 +51,7 @@ async function tenantWithDevice(plan: string) {
       ],
     }),
   ]);
-  return {
-    token: registered.body.token as string,
-    tenantId: registered.body.tenant.id as number,
-    id: created.body.device.id as number,
-    deviceId,
-  };
+  return { token, tenantId, id, deviceId };
 }
 
 /** A daily cycle with deterministic noise: one reading a minute, ending `end`. */

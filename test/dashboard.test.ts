@@ -401,7 +401,14 @@ describe('the dashboard against the local stack', () => {
     for (const route of ['#/devices', `#/devices/${deviceRowId}`, '#/tenant']) {
       await page.goto(`${ready.dashboard}/${route}`);
       await page.locator('#main h1').waitFor({ timeout: 15_000 });
-      await page.waitForTimeout(500);
+      // Measured once the page has its data: nothing says it is still loading.
+      await page.waitForFunction(
+        () =>
+          !document.querySelector('.loading') &&
+          !document.querySelector('#main')?.textContent?.includes('Loading'),
+        undefined,
+        { timeout: 15_000 },
+      );
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       expect(width, `${route} is ${width} px wide`).toBeLessThanOrEqual(375);
     }

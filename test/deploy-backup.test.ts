@@ -11,8 +11,11 @@ import {
 } from '../infra/backup.ts';
 import { startInfluxdb } from '../local/services/influxdb.ts';
 import { migrate } from '../shared/db/migrate.ts';
-import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
-import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
+import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
+import {
+  DEFAULT_DATABASE,
+  ensureTimeseriesSchema,
+} from '../shared/timeseries/adapters/influx-schema.ts';
 import { pgBin, pgDumpMajor, startDebianPostgres } from './support/debian-postgres.ts';
 import { temporaryDataDir } from './support/servers.ts';
 

@@ -1,20 +1,17 @@
 import mqtt from 'mqtt';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { setPlan } from '../infra/admin.ts';
-import { DynsecControlClient } from '../shared/iot/mosquitto-dynsec-provisioner.ts';
+import { DynsecControlClient } from '../shared/devices/adapters/mosquitto-dynsec-provisioner.ts';
 import { callRoute } from './support/api-event.ts';
+import { adminPool } from './support/in-process.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
+import { signUp } from './support/tenants.ts';
 
 const stack = useTestStack();
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
+const admin = adminPool(stack);
 const control = new DynsecControlClient({ url: stack.mqttUrl, ...stack.mqttAdmin });
-afterAll(async () => {
-  await admin.end();
-  await control.close();
-});
+afterAll(() => control.close());
 
 async function brokerClientExists(deviceId: string): Promise<boolean> {
   const [result] = await control.execute([{ command: 'getClient', username: deviceId }]);
@@ -39,20 +36,7 @@ async function canConnect(deviceId: string, password: string): Promise<boolean> 
 
 describe('registration and removal of one device id under concurrency', () => {
   it('10 concurrent delete + re-register pairs: no 500, and the device always has exactly its one credential', async () => {
-    const username = unique('owner');
-    const registered = await callRoute(auth, 'POST /api/auth/register', {
-      body: {
-        tenant_name: unique('Plant'),
-        username,
-        email: `${username}@example.com`,
-        password: 'owner-password',
-      },
-    });
-    const token = registered.body.token;
-    const client = await admin.connect();
-    await setPlan(client, String(registered.body.tenant.id), 'professional').finally(() =>
-      client.release(),
-    );
+    const { token } = await signUp(auth, { plan: 'professional', admin });
 
     const deviceId = unique('press');
     const register = () =>

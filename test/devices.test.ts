@@ -1,36 +1,19 @@
 import mqtt from 'mqtt';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setPlan } from '../infra/admin.ts';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { callRoute } from './support/api-event.ts';
+import { adminPool } from './support/in-process.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
+import {
+  type SignedUp as Session,
+  setTenantPlan,
+  signUp as signUpWith,
+} from './support/tenants.ts';
 
 const stack = useTestStack();
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
-afterAll(() => admin.end());
-
-interface Session {
-  token: string;
-  tenantId: number;
-  tenantName: string;
-}
-
-async function signUp(): Promise<Session> {
-  const name = unique('owner');
-  const tenantName = unique('Plant');
-  const response = await callRoute(auth, 'POST /api/auth/register', {
-    body: {
-      tenant_name: tenantName,
-      username: name,
-      email: `${name}@example.com`,
-      password: 'owner-password',
-    },
-  });
-  expect(response.status).toBe(201);
-  return { token: response.body.token, tenantId: response.body.tenant.id, tenantName };
-}
+const admin = adminPool(stack);
+const signUp = () => signUpWith(auth);
 
 const register = (session: Session, body: Record<string, unknown>) =>
   callRoute(devices, 'POST /api/devices', { token: session.token, body });
@@ -56,14 +39,11 @@ describe('device registry', () => {
   let a: Session;
   let b: Session;
   beforeAll(async () => {
-    [a, b] = await Promise.all([signUp(), signUp()]);
-    const client = await admin.connect();
-    try {
-      // These two register more devices than the free plan allows.
-      for (const session of [a, b]) await setPlan(client, String(session.tenantId), 'professional');
-    } finally {
-      client.release();
-    }
+    // These two register more devices than the free plan allows.
+    [a, b] = await Promise.all([
+      signUpWith(auth, { plan: 'professional', admin }),
+      signUpWith(auth, { plan: 'professional', admin }),
+    ]);
   });
 
   it('registers a device, shows its credential once, and lists and reads it', async () => {
@@ -210,12 +190,8 @@ describe('device registry', () => {
     ]);
     expect(Number(rows[0].count)).toBe(3);
 
-    const client = await admin.connect();
-    try {
-      await setPlan(client, tenant.tenantName, 'starter');
-    } finally {
-      client.release();
-    }
+    // The operator names the tenant by its name.
+    await setTenantPlan(admin, tenant.tenantName, 'starter');
     expect(
       (await register(tenant, { device_id: unique('LIM'), name: 'fourth', type: 't' })).status,
     ).toBe(201);
@@ -237,18 +213,13 @@ describe('device registry', () => {
 
   it('an expired trial falls back to the free plan’s limits', async () => {
     const tenant = await signUp();
-    const client = await admin.connect();
-    try {
-      await setPlan(client, String(tenant.tenantId), 'professional', 14);
-      const during = await callRoute(auth, 'GET /api/tenant', { token: tenant.token });
-      expect(during.body.tenant.effective_plan).toBe('professional');
-      await client.query(
-        `UPDATE tenants SET trial_ends_at = now() - interval '1 minute' WHERE id = $1`,
-        [tenant.tenantId],
-      );
-    } finally {
-      client.release();
-    }
+    await setTenantPlan(admin, tenant.tenantId, 'professional', 14);
+    const during = await callRoute(auth, 'GET /api/tenant', { token: tenant.token });
+    expect(during.body.tenant.effective_plan).toBe('professional');
+    await admin.query(
+      `UPDATE tenants SET trial_ends_at = now() - interval '1 minute' WHERE id = $1`,
+      [tenant.tenantId],
+    );
     const after = await callRoute(auth, 'GET /api/tenant', { token: tenant.token });
     expect(after.body.tenant).toMatchObject({ plan: 'professional', effective_plan: 'free' });
     expect(after.body.plan.name).toBe('free');
@@ -312,7 +283,10 @@ describe('device credentials in Mosquitto', () => {
     const device = await connect({ username, password, clientId: client_id });
     await device.publishAsync(`devices/${deviceId}/temp/state`, '{"value":1}', { qos: 1 });
     await device.publishAsync('devices/SOMEONE_ELSE/temp/state', '{"value":2}', { qos: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A marker published after the refused message on the same connection: the broker keeps one
+    // client's messages in order, so once the marker is delivered the refused one would have been.
+    await device.publishAsync(`devices/${deviceId}/marker/state`, '{"value":3}', { qos: 1 });
+    await vi.waitFor(() => expect(received).toContain(`devices/${deviceId}/marker/state`));
     expect(received).toContain(`devices/${deviceId}/temp/state`);
     expect(received).not.toContain('devices/SOMEONE_ELSE/temp/state');
     device.end(true);

@@ -8,8 +8,11 @@ import { generateSigningJwk } from '../local/services/jwt-key.ts';
 import { startMosquitto } from '../local/services/mosquitto.ts';
 import { startPostgres } from '../local/services/postgres.ts';
 import { migrate } from '../shared/db/migrate.ts';
-import { InfluxClient } from '../shared/timeseries/influx-client.ts';
-import { DEFAULT_DATABASE, ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
+import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import {
+  DEFAULT_DATABASE,
+  ensureTimeseriesSchema,
+} from '../shared/timeseries/adapters/influx-schema.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import type { TestStack } from './support/test-stack.ts';
 

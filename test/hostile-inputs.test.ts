@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callRoute } from './support/api-event.ts';
+import { adminPool } from './support/in-process.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
+import { addDevice, signUp } from './support/tenants.ts';
 import { callWebsocket, startManagementStandIn } from './support/websocket-management.ts';
 
 // Inputs that used to reach PostgreSQL or InfluxDB and come back as 500s; each must be a
@@ -13,11 +14,8 @@ const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const ml = (await import('../functions/ml/handler.ts')).handler;
 const live = (await import('../functions/live/handler.ts')).handler;
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
-afterAll(async () => {
-  await admin.end();
-  await management.stop();
-});
+const admin = adminPool(stack);
+afterAll(() => management.stop());
 
 const NUL = 'a\u0000b';
 const LONE_SURROGATE = 'a\ud800b';
@@ -26,22 +24,8 @@ let tenantId = 0;
 let deviceRowId = 0;
 
 beforeAll(async () => {
-  const username = unique('owner');
-  const registered = await callRoute(auth, 'POST /api/auth/register', {
-    body: {
-      tenant_name: unique('Plant'),
-      username,
-      email: `${username}@example.com`,
-      password: 'owner-password',
-    },
-  });
-  token = registered.body.token;
-  tenantId = registered.body.tenant.id;
-  const device = await callRoute(devices, 'POST /api/devices', {
-    token,
-    body: { device_id: unique('esp32'), name: 'Panel', type: 'display' },
-  });
-  deviceRowId = device.body.device.id;
+  ({ token, tenantId } = await signUp(auth));
+  deviceRowId = (await addDevice(devices, token, { name: 'Panel', type: 'display' })).id;
   // A text entity, as discovery would have created it.
   await admin.query(
     `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name) VALUES ($1, $2, 'message', 'text', 'Message')`,

@@ -3,8 +3,11 @@ import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { IngestionService } from '../shared/ingestion/domain/ingestion-service.ts';
 import { MAX_PAYLOAD_BYTES } from '../shared/ingestion/domain/payload-limits.ts';
+import {
+  type ReadingStore,
+  ReadingsRefusedError,
+} from '../shared/timeseries/domain/reading-store.ts';
 import type { Reading } from '../shared/timeseries/reading.ts';
-import { type ReadingStore, ReadingsRefusedError } from '../shared/timeseries/reading-store.ts';
 import { callRoute } from './support/api-event.ts';
 import { kinesisEvent } from './support/kinesis-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';

@@ -1,36 +1,27 @@
 import fc from 'fast-check';
 import mqtt from 'mqtt';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setPlan } from '../infra/admin.ts';
-import { startDataPlaneEndpoint } from '../local/data-plane/endpoint.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { StoredBatch } from '../shared/ingestion/domain/model.ts';
 import { callRoute } from './support/api-event.ts';
+import { adminPool, useDataPlane } from './support/in-process.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
+import { addDevice, signUp } from './support/tenants.ts';
 
 /**
  * Ingestion, the read path and commands with the functions invoked in-process, as the IoT
  * rules engine and API Gateway would, against real PostgreSQL, InfluxDB and Mosquitto.
  */
 const stack = useTestStack();
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const dataPlane = await startDataPlaneEndpoint({
-  mqtt: { url: stack.mqttUrl, ...stack.mqttPlatform },
-  log: silent,
-});
-process.env.IOT_DATA_ENDPOINT = dataPlane.url;
-process.env.COMMAND_TIMEOUT_SECONDS = '3';
+await useDataPlane(stack);
+const COMMAND_TIMEOUT_SECONDS = 30;
+process.env.COMMAND_TIMEOUT_SECONDS = String(COMMAND_TIMEOUT_SECONDS);
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 // The service the ingest handler runs, with its summary (the handler answers the stream with
 // the failed records only; test/ingest-stream.test.ts covers that answer).
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
 const ingest = (events: unknown[]) => ingestionService().ingest(events);
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
-afterAll(async () => {
-  await admin.end();
-  await dataPlane.stop();
-});
+const admin = adminPool(stack);
 
 const DISCOVERY = {
   name: 'Compressor',
@@ -75,32 +66,17 @@ function event(
 }
 
 async function setUp(plan?: string): Promise<Setup> {
-  const name = unique('ing');
-  const registered = await callRoute(auth, 'POST /api/auth/register', {
-    body: {
-      tenant_name: unique('Ingest'),
-      username: name,
-      email: `${name}@example.com`,
-      password: 'ingest-password',
-    },
-  });
-  const token = registered.body.token;
-  const tenantId = registered.body.tenant.id;
-  if (plan) {
-    const client = await admin.connect();
-    await setPlan(client, String(tenantId), plan).finally(() => client.release());
-  }
-  const deviceId = unique('DEV');
-  const created = await callRoute(devices, 'POST /api/devices', {
-    token,
-    body: { device_id: deviceId, name: 'Compressor 7', type: 'compressor' },
+  const { token, tenantId } = await signUp(auth, plan ? { plan, admin } : {});
+  const { id, deviceId } = await addDevice(devices, token, {
+    name: 'Compressor 7',
+    type: 'compressor',
   });
   const summary = await ingest([
     event(`devices/${deviceId}/discovery`, DISCOVERY),
     event(`devices/${deviceId}/status`, 'online'),
   ]);
   expect(summary.rejected).toEqual({});
-  return { token, tenantId, id: created.body.device.id, deviceId };
+  return { token, tenantId, id, deviceId };
 }
 
 const telemetry = (s: Setup, query: Record<string, string>) =>
@@ -318,32 +294,24 @@ describe('several function instances', () => {
     );
     const { databasePool, logger } = await import('../shared/composition.ts');
     const { readingStore } = await import('../shared/timeseries/composition.ts');
+    // The instances' clock: the test moves it instead of waiting for the cache to age.
+    let clock = Date.now();
     const instance = () =>
       new IngestionService({
         directory: new PostgresDeviceDirectory(databasePool(), 30),
         readings: readingStore(),
         logger: logger(),
+        now: () => clock,
       });
     const [first, second] = [instance(), instance()];
-    const name = unique('inst');
-    const registered = await callRoute(auth, 'POST /api/auth/register', {
-      body: {
-        tenant_name: unique('Inst'),
-        username: name,
-        email: `${name}@example.com`,
-        password: 'instance-password',
-      },
-    });
-    const deviceId = unique('DEV');
-    await callRoute(devices, 'POST /api/devices', {
-      token: registered.body.token,
-      body: { device_id: deviceId, name: 'Late discovery', type: 'pump' },
-    });
+    const { token } = await signUp(auth);
+    const { deviceId } = await addDevice(devices, token, { name: 'Late discovery', type: 'pump' });
     const reading = () => event(`devices/${deviceId}/temp_oil/state`, { value: 1.25 });
     // The first instance caches the device while it has no entities yet.
     expect((await first.ingest([reading()])).rejected).toEqual({ unknown_entity: 1 });
     await second.ingest([event(`devices/${deviceId}/discovery`, DISCOVERY)]);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // Past the one second after which a cached device is looked up again before a refusal.
+    clock += 1_100;
     const after = await first.ingest([reading()]);
     expect(after.rejected).toEqual({});
     expect(after.readings).toBe(1);
@@ -538,7 +506,8 @@ describe('bad messages', () => {
       ),
       { numRuns: 60 },
     );
-  });
+    // 60 runs of three round trips each: generous for a loaded machine.
+  }, 120_000);
 });
 
 describe('commands', () => {
@@ -597,7 +566,12 @@ describe('commands', () => {
     expect((await send('ghost', true)).status).toBe(404);
     const ok = await send('setpoint', 42.5);
     expect(ok.status).toBe(202);
-    await new Promise((resolve) => setTimeout(resolve, 3200));
+    // The timeout runs on PostgreSQL's clock: the command is made older than it instead of
+    // waiting it out.
+    await admin.query(
+      `UPDATE commands SET created_at = created_at - make_interval(secs => $2) WHERE id = $1`,
+      [ok.body.command_id, COMMAND_TIMEOUT_SECONDS + 1],
+    );
     // A late confirmation no longer counts.
     await ingest([
       event(`devices/${s.deviceId}/setpoint/state`, {

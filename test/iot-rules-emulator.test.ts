@@ -14,6 +14,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DeadLetterStore } from '../local/iot-rules/dead-letter-store.ts';
 import {
+  type FunctionStats,
   type IotRulesEmulatorOptions,
   localClientId,
   type RunningIotRulesEmulator,
@@ -158,6 +159,18 @@ async function setup(options: {
   };
   cleanups.push(() => Promise.all(started.map((emulator) => emulator.stop())));
   return { dir, lambda, start, deadLetters: new DeadLetterStore(emulatorOptions.deadLetterDir) };
+}
+
+/** A Mosquitto of the test's own, which it may stop and start (the run's is shared). */
+async function privateBroker() {
+  const brokerDir = await mkdtemp(path.join(tmpdir(), 'easysmart-rules-broker-'));
+  await chmod(brokerDir, 0o755);
+  const broker = await startMosquitto({ dataDir: brokerDir });
+  cleanups.push(async () => {
+    await broker.stop();
+    await rm(brokerDir, { recursive: true, force: true });
+  });
+  return broker;
 }
 
 /** Ends the emulator's persistent session so the shared broker does not keep queueing for it. */
@@ -623,14 +636,8 @@ resources:
     expect(restarted.stats().acknowledged).toBe(restarted.stats().messages);
   });
 
-  it('rides out a broker restart: reconnects to its stored session and delivers everything', async () => {
-    const brokerDir = await mkdtemp(path.join(tmpdir(), 'easysmart-rules-broker-'));
-    await chmod(brokerDir, 0o755);
-    const broker = await startMosquitto({ dataDir: brokerDir });
-    cleanups.push(async () => {
-      await broker.stop();
-      await rm(brokerDir, { recursive: true, force: true });
-    });
+  it('rides out a broker restart: hands on what it held while the broker is away, then reconnects to its stored session', async () => {
+    const broker = await privateBroker();
     const device = unique('dev');
     const { lambda, start } = await setup({
       yml: singleRuleYml(device),
@@ -654,18 +661,22 @@ resources:
     await broker.stop();
     await vi.waitFor(() => expect(emulator.stats().connected).toBe(false));
     healthy = true;
+    const delivered = () => lambda.succeeded.map((call) => (call.event as { n: number }).n);
+    // What it held goes on to the function while the broker is away: a broker killed before
+    // its next save would not deliver it again.
+    await vi.waitFor(() => expect(new Set(delivered()).size).toBe(50), { timeout: 15_000 });
+    expect(emulator.stats().acknowledged).toBe(0);
     await broker.start();
+    // This broker was stopped cleanly, so it saved them: they come again and are acknowledged.
     await vi.waitFor(
-      () => {
-        const delivered = new Set(lambda.succeeded.map((call) => (call.event as { n: number }).n));
-        expect(delivered.size).toBe(50);
-      },
+      () => expect(emulator.stats()).toMatchObject({ connected: true, acknowledged: 50 }),
       { timeout: 15_000 },
     );
     await emulator.idle();
-    expect(emulator.stats().connected).toBe(true);
-    const order = lambda.succeeded.map((call) => (call.event as { n: number }).n);
-    expect(order).toEqual([...order].sort((a, b) => a - b));
+    // Per-topic order holds in each pass.
+    const order = delivered();
+    expect(order).toEqual([...order.slice(0, 50).sort((a, b) => a - b), ...order.slice(50)]);
+    expect(order.slice(50)).toEqual([...order.slice(50)].sort((a, b) => a - b));
   });
 
   it('batches records, keeps per-topic order, delivers each once, and keeps batches in flight concurrently', async () => {
@@ -1138,6 +1149,60 @@ describe('IoT rules emulator: rules that put messages on a stream read by an eve
         batchOf.set(record.kinesis.partitionKey, index);
       }
     }
+  });
+
+  it('a batcher that holds all the emulator may read sends at once: Lambda reading a backlog gets its batch without waiting the window', async () => {
+    const prefix = unique('s');
+    const { lambda, start } = await setup({
+      yml: streamYml({ batchSize: 1000, batchWindow: 30, parallelizationFactor: 1 }),
+      functionNames: ['easysmart-test-ingest'],
+      overrides: { receiveMaximum: 20 },
+    });
+    const emulator = await start();
+    for (let n = 0; n < 60; n++)
+      await publish(`devices/${prefix}-d${n % 3}/state`, `{"value":${n}}`);
+    await vi.waitFor(() => expect(lambda.succeeded.flatMap(recordsOf)).toHaveLength(60), {
+      timeout: 60_000,
+    });
+    await emulator.idle();
+    const { batchesSentBy } = emulator.stats().functions.ingest as FunctionStats;
+    // Every batch went because the emulator could read no further, none for the 30 s window
+    // (the last one, whose backlog was gone, may have waited it).
+    expect(batchesSentBy.backlog).toBeGreaterThanOrEqual(2);
+    expect(batchesSentBy.window).toBeLessThanOrEqual(1);
+    expect(batchesSentBy.size + batchesSentBy.bytes + batchesSentBy.drain).toBe(0);
+    for (const n of [0, 1, 2]) {
+      const mine = lambda.succeeded
+        .flatMap(recordsOf)
+        .filter((record) => record.kinesis.partitionKey === `${prefix}-d${n}`);
+      expect(mine.map(readingOf)).toEqual(Array.from({ length: 20 }, (_, k) => 3 * k + n));
+    }
+  }, 90_000);
+
+  it('stopped after its broker connection closed, it hands on what it held first, not waiting the window', async () => {
+    const broker = await privateBroker();
+    const prefix = unique('s');
+    const { lambda, start } = await setup({
+      yml: streamYml({ batchWindow: 300 }),
+      functionNames: ['easysmart-test-ingest'],
+      overrides: { mqtt: { url: broker.url, ...broker.platform }, stopTimeoutMs: 60_000 },
+    });
+    const emulator = await start();
+    const sender = await mqtt.connectAsync(broker.url, {
+      ...broker.platform,
+      clientId: unique('sender'),
+      protocolVersion: 5,
+    });
+    for (let n = 0; n < 5; n++)
+      await sender.publishAsync(`devices/${prefix}-d${n % 2}/state`, `{"value":${n}}`, { qos: 1 });
+    await sender.endAsync();
+    await vi.waitFor(() => expect(emulator.stats().messages).toBe(5));
+    await broker.stop();
+    await vi.waitFor(() => expect(emulator.stats().connected).toBe(false));
+    expect(lambda.calls).toHaveLength(0);
+    await emulator.stop();
+    expect(lambda.succeeded.flatMap(recordsOf).map(readingOf).sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(emulator.stats().functions.ingest?.batchesSentBy).toMatchObject({ drain: 1, window: 0 });
   });
 
   it('a function error retries the whole batch', async () => {

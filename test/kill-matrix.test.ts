@@ -10,10 +10,16 @@ import { unique } from './support/stack-env.ts';
 /**
  * kill -9 of each part of the local stack in turn while a device publishes QoS 1 readings:
  * every reading the broker acknowledged (PUBACK received by the device) is in InfluxDB once
- * the stack is back, exactly once. The one allowance: readings the broker acknowledged in
- * the second before it was itself killed, which Mosquitto 2.0 had not saved yet
- * (BROKER_AUTOSAVE); the count is printed per fault. Black-box: the device is an MQTT client, the check a
+ * the stack is back, exactly once. Black-box: the device is an MQTT client, the check a
  * query to InfluxDB; how the stack moves readings in between is its own business.
+ *
+ * What Mosquitto 2.0 cannot keep, and so the only losses allowed, both when the broker itself
+ * is killed: it acknowledges a message before it saves it (it has no write-ahead log; it
+ * saves every BROKER_AUTOSAVE.interval s), so what it acknowledged since its last save is
+ * gone with it unless the rules stage already received it, which then hands it on. With
+ * the rules stage reading, that leaves only readings acknowledged in the instant before the
+ * kill and not yet forwarded (IN_TRANSIT_MS); with the rules stage stopped, everything
+ * acknowledged since the last save. The counts are printed per fault.
  *
  * A part that dies takes the stack down (its supervisor stops the rest), so recovery is the
  * next `npm start` on the same data directory, as a person would run it.
@@ -21,11 +27,19 @@ import { unique } from './support/stack-env.ts';
 
 /** A save every BROKER_AUTOSAVE.interval seconds, and what writing one may take. */
 const BROKER_SAVE_WINDOW_MS = BROKER_AUTOSAVE.interval * 1000 + 500;
+/**
+ * From the broker's PUBACK to the rules stage holding the message: the broker forwards it
+ * right after acknowledging it, and a loaded machine may delay either process this long.
+ */
+const IN_TRANSIT_MS = 250;
 
 interface Fault {
   name: string;
-  /** The broker dies: what it acknowledged since its last save may go with it. */
-  killsBroker?: boolean;
+  /**
+   * The broker dies: readings it acknowledged this long before it was killed, and no
+   * earlier, may be gone with it.
+   */
+  lossWindowMs?: number;
   /** Kills the part; resolves once it is dead. */
   inflict(stack: LocalStack): Promise<void>;
 }
@@ -42,7 +56,7 @@ const killServer = (service: string) => async (stack: LocalStack) => {
 };
 
 const FAULTS: Fault[] = [
-  { name: 'broker', killsBroker: true, inflict: killServer('mosquitto') },
+  { name: 'broker', lossWindowMs: IN_TRANSIT_MS, inflict: killServer('mosquitto') },
   { name: 'InfluxDB', inflict: killServer('influxdb') },
   { name: 'PostgreSQL', inflict: killServer('postgres') },
   { name: 'function host', inflict: killServer('serverless') },
@@ -55,7 +69,7 @@ const FAULTS: Fault[] = [
   },
   {
     name: 'broker after the rules stage was down',
-    killsBroker: true,
+    lossWindowMs: BROKER_SAVE_WINDOW_MS,
     inflict: async (stack) => {
       const supervisor = (await stack.details()).pid;
       process.kill(supervisor, 'SIGSTOP');
@@ -231,15 +245,18 @@ describe('kill -9 under QoS 1 load', () => {
       const indices = [...acknowledged].filter((index) => phaseOf[index] === name);
       const lost = indices.filter((index) => !counts.has(index));
       const struck = struckAt.get(name) ?? Number.POSITIVE_INFINITY;
+      const window = FAULTS.find((fault) => fault.name === name)?.lossWindowMs;
+      // Allowed: acknowledged within the window before the kill (its PUBACK's callback may
+      // run a little after `struck` was taken). Anything else lost is a defect.
+      const allowed = (index: number) =>
+        window !== undefined &&
+        (acknowledgedAt[index] ?? 0) >= struck - window &&
+        (acknowledgedAt[index] ?? 0) <= struck + IN_TRANSIT_MS;
       return {
         phase: name,
         acknowledged: indices.length,
         lost: lost.length,
-        // What the broker acknowledged and had not saved yet when it was killed (its last
-        // second: BROKER_AUTOSAVE) is the only loss it allows; anything older is a defect.
-        lostBeforeItsLastSave: lost.filter(
-          (index) => struck - (acknowledgedAt[index] ?? 0) > BROKER_SAVE_WINDOW_MS,
-        ).length,
+        lostOutsideWindow: lost.filter((index) => !allowed(index)).length,
         duplicated: indices.filter((index) => (counts.get(index) ?? 0) > 1).length,
       };
     });
@@ -248,16 +265,11 @@ describe('kill -9 under QoS 1 load', () => {
         report
           .map(
             (r) =>
-              `  ${r.phase}: ${r.acknowledged} acknowledged, ${r.lost} lost (${r.lostBeforeItsLastSave} of them acknowledged before the broker's last save), ${r.duplicated} duplicated`,
+              `  ${r.phase}: ${r.acknowledged} acknowledged, ${r.lost} lost (${r.lostOutsideWindow} of them outside the fault's loss window), ${r.duplicated} duplicated`,
           )
           .join('\n'),
     );
-    const defects = report.filter(
-      (r) =>
-        r.duplicated > 0 ||
-        r.lostBeforeItsLastSave > 0 ||
-        (r.lost > 0 && !FAULTS.find((fault) => fault.name === r.phase)?.killsBroker),
-    );
+    const defects = report.filter((r) => r.duplicated > 0 || r.lostOutsideWindow > 0);
     expect(defects).toEqual([]);
     expect(stored.length).toBe(counts.size);
   }, 900_000);

@@ -1,15 +1,15 @@
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LiveConnections } from '../shared/live/adapters/api-gateway-live-connections.ts';
 import { PostgresLiveConnectionStore } from '../shared/live/adapters/postgres-live-connection-store.ts';
 import {
   LiveSubscriptions,
   MAX_WATCHED_DEVICES,
   takeToken,
 } from '../shared/live/domain/subscriptions.ts';
-import { LiveConnections } from '../shared/live/live-connections.ts';
-import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
+import { signUp } from './support/tenants.ts';
 
 /**
  * What a dashboard connection watches and how fast it may talk, against the real
@@ -25,19 +25,7 @@ afterAll(async () => {
   await app.end();
 });
 
-async function newTenant(): Promise<number> {
-  const name = unique('live');
-  const response = await callRoute(auth, 'POST /api/auth/register', {
-    body: {
-      tenant_name: unique('LIVE'),
-      username: name,
-      email: `${name}@example.com`,
-      password: 'live-password',
-    },
-  });
-  expect(response.status).toBe(201);
-  return response.body.tenant.id;
-}
+const newTenant = async () => (await signUp(auth)).tenantId;
 
 /** API Gateway's push API, recording what it is asked to send. */
 function pushRecorder() {

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ReservedDeviceIdError } from '../shared/devices/model.ts';
 import {
   DynsecControlClient,
   InvalidDeviceIdError,
   MosquittoDynsecProvisioner,
-} from '../shared/iot/mosquitto-dynsec-provisioner.ts';
+} from '../shared/devices/adapters/mosquitto-dynsec-provisioner.ts';
+import { ReservedDeviceIdError } from '../shared/devices/domain/model.ts';
 import { privateMosquitto, waitUntil } from './support/servers.ts';
 
 const stack = inject('testStack');

@@ -1,38 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDataPlaneEndpoint } from '../local/data-plane/endpoint.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { callRoute } from './support/api-event.ts';
 import {
   type DocumentedOperation,
   documentedOperations,
   FIXTURE_PASSWORD,
-  handlersByRoute,
+  inProcessApi,
   seedTenant,
   type Tenant,
 } from './support/api-fixtures.ts';
-import { unique, useTestStack } from './support/stack-env.ts';
+import { unique } from './support/stack-env.ts';
 
 /**
  * The authorisation matrix, generated from the served OpenAPI document: every route and
  * method × every role × every form of `{id}`, asserting the status and that no answer ever
  * carries the other tenant's data. A route added to the document is in the matrix at once.
  */
-const stack = useTestStack();
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const dataPlane = await startDataPlaneEndpoint({
-  mqtt: { url: stack.mqttUrl, ...stack.mqttPlatform },
-  log: silent,
-});
-process.env.IOT_DATA_ENDPOINT = dataPlane.url;
-const repoRoot = path.join(import.meta.dirname, '..');
-const handlers = await handlersByRoute(repoRoot);
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
-afterAll(async () => {
-  await admin.end();
-  await dataPlane.stop();
-});
+const { handlers, admin } = await inProcessApi();
 
 const SOURCE = '10.77.0.1';
 const ROLES = ['owner', 'admin', 'viewer', 'other tenant', 'deleted user', 'demoted user'] as const;

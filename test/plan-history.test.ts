@@ -6,8 +6,8 @@ import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { setPlan } from '../infra/admin.ts';
-import { InfluxClient } from '../shared/timeseries/influx-client.ts';
-import { DEFAULT_DATABASE } from '../shared/timeseries/schema.ts';
+import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import { DEFAULT_DATABASE } from '../shared/timeseries/adapters/influx-schema.ts';
 import { type LocalStack, repoRoot, startLocalStack, tsxCli } from './support/local-stack.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { unique } from './support/stack-env.ts';
@@ -188,16 +188,16 @@ it('a plan change never hides a reading; a downgrade removes exactly what the ne
     );
     return Number(result?.series[0]?.values[0]?.[1] ?? 0);
   };
+  // Published as soon as the command reports the plan changed (committed), while the history
+  // is still moving.
   const publishAfterChange = (sent: number[]) => () => {
-    setTimeout(() => {
-      const time = Math.floor(Date.now() / 1000) * 1000;
-      sent.push(time);
-      void device.publishAsync(
-        `devices/${deviceId}/temp/state`,
-        JSON.stringify({ value: 21.5, timestamp: time / 1000 }),
-        { qos: 1 },
-      );
-    }, 1000);
+    const time = Math.floor(Date.now() / 1000) * 1000;
+    sent.push(time);
+    void device.publishAsync(
+      `devices/${deviceId}/temp/state`,
+      JSON.stringify({ value: 21.5, timestamp: time / 1000 }),
+      { qos: 1 },
+    );
   };
 
   // Upgrade: everything stays readable, the move runs, the next reading goes to industrial.

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PLAN_FEATURES } from '../shared/accounts/plan-features.ts';
+import { PLAN_FEATURES } from '../shared/accounts/domain/plan-features.ts';
 import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
 
 /**

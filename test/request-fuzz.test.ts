@@ -1,37 +1,21 @@
-import path from 'node:path';
 import fc from 'fast-check';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDataPlaneEndpoint } from '../local/data-plane/endpoint.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { callRoute } from './support/api-event.ts';
 import {
   type DocumentedOperation,
   documentedOperations,
   FIXTURE_PASSWORD,
-  handlersByRoute,
+  inProcessApi,
   seedTenant,
   type Tenant,
 } from './support/api-fixtures.ts';
-import { useTestStack } from './support/stack-env.ts';
 
 /**
  * Property-based fuzz of every request schema in the OpenAPI document: bodies, path ids and
  * query parameters full of NUL, lone surrogates, extremes and wrong types. No answer may be
  * a 5xx, and a refused request stores nothing.
  */
-const stack = useTestStack();
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-const dataPlane = await startDataPlaneEndpoint({
-  mqtt: { url: stack.mqttUrl, ...stack.mqttPlatform },
-  log: silent,
-});
-process.env.IOT_DATA_ENDPOINT = dataPlane.url;
-const handlers = await handlersByRoute(path.join(import.meta.dirname, '..'));
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
-afterAll(async () => {
-  await admin.end();
-  await dataPlane.stop();
-});
+const { handlers, admin } = await inProcessApi();
 
 const SOURCE = '10.88.0.1';
 const RUNS_PER_OPERATION = Number(process.env.FUZZ_RUNS ?? 60);

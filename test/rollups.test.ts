@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { InfluxClient, rowsOf } from '../shared/timeseries/influx-client.ts';
-import { showContinuousQueries } from '../shared/timeseries/influxql.ts';
-import { DEFAULT_DATABASE } from '../shared/timeseries/schema.ts';
+import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
+import { DEFAULT_DATABASE } from '../shared/timeseries/adapters/influx-schema.ts';
+import { showContinuousQueries } from '../shared/timeseries/adapters/influxql.ts';
 import { callRoute } from './support/api-event.ts';
 import { kinesisEvent } from './support/kinesis-event.ts';
-import { unique, useTestStack } from './support/stack-env.ts';
+import { useTestStack } from './support/stack-env.ts';
+import { addDevice, signUp } from './support/tenants.ts';
 
 /**
  * The 5-minute and 1-hour rollups computed by the platform's own scheduled function (the
@@ -35,22 +36,10 @@ describe('rollups without continuous queries', () => {
     const platform = cqs?.series.find((series) => series.name === DEFAULT_DATABASE);
     expect(platform ? rowsOf(platform) : []).toEqual([]);
 
-    const name = unique('roll');
-    const registered = await callRoute(auth, 'POST /api/auth/register', {
-      body: {
-        tenant_name: unique('Rollups'),
-        username: name,
-        email: `${name}@example.com`,
-        password: 'rollup-password',
-      },
-    });
-    const token = registered.body.token;
-    const deviceId = unique('ROLL');
-    const created = await callRoute(devices, 'POST /api/devices', {
-      token,
-      body: { device_id: deviceId, name: 'Oven', type: 'oven' },
-    });
-    const id = String(created.body.device.id);
+    const { token } = await signUp(auth);
+    const device = await addDevice(devices, token, { name: 'Oven', type: 'oven' });
+    const { deviceId } = device;
+    const id = String(device.id);
     const discovery = {
       payload: Buffer.from(
         JSON.stringify({ entities: [{ entity_id: 'temp', entity_type: 'sensor', name: 'T' }] }),

@@ -22,7 +22,7 @@ import {
   type SecretStore,
   secretField,
 } from '../shared/secrets/domain/secrets.ts';
-import { InfluxClient, influxCredentials } from '../shared/timeseries/influx-client.ts';
+import { InfluxClient, influxCredentials } from '../shared/timeseries/adapters/influx-client.ts';
 
 /**
  * Credentials the functions read at run time (Secrets Manager on AWS, files in the data

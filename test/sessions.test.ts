@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { setPlan } from '../infra/admin.ts';
 import { callRoute } from './support/api-event.ts';
+import { adminPool } from './support/in-process.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
+import { signUp as signUpWith } from './support/tenants.ts';
 import { callWebsocket, startManagementStandIn } from './support/websocket-management.ts';
 
 // Tokens are checked against the user's current role and token version on every request;
@@ -13,33 +13,11 @@ const stack = useTestStack({ WEBSOCKET_MANAGEMENT_ENDPOINT: management.url });
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const live = (await import('../functions/live/handler.ts')).handler;
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
-afterAll(async () => {
-  await admin.end();
-  await management.stop();
-});
+const admin = adminPool(stack);
+afterAll(() => management.stop());
 
-async function signUp() {
-  const username = unique('owner');
-  const response = await callRoute(auth, 'POST /api/auth/register', {
-    body: {
-      tenant_name: unique('Plant'),
-      username,
-      email: `${username}@example.com`,
-      password: 'owner-password',
-    },
-  });
-  expect(response.status).toBe(201);
-  const tenantId = response.body.tenant.id as number;
-  // The free plan's two users are too few for these scenarios.
-  const client = await admin.connect();
-  try {
-    await setPlan(client, String(tenantId), 'professional');
-  } finally {
-    client.release();
-  }
-  return { token: response.body.token as string, userId: response.body.user.id as number };
-}
+// The free plan's two users are too few for these scenarios.
+const signUp = () => signUpWith(auth, { plan: 'professional', admin });
 
 async function addUser(ownerToken: string, role: 'owner' | 'admin' | 'viewer') {
   const username = unique(role);

@@ -1,10 +1,13 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AccountService, type ThrottlePolicies } from '../shared/accounts/account-service.ts';
+import { PasswordHasher } from '../shared/accounts/adapters/bcrypt-password-hasher.ts';
+import { PostgresAccountStore } from '../shared/accounts/adapters/postgres-account-store.ts';
 import { PostgresThrottleStore } from '../shared/accounts/adapters/postgres-throttle-store.ts';
+import {
+  AccountService,
+  type ThrottlePolicies,
+} from '../shared/accounts/domain/account-service.ts';
 import { WorkQueue } from '../shared/accounts/domain/work-queue.ts';
-import { PasswordHasher } from '../shared/accounts/passwords.ts';
-import { PostgresAccountStore } from '../shared/accounts/postgres-account-store.ts';
 import { AccessTokens } from '../shared/accounts/tokens.ts';
 import { Throttled, Unauthenticated } from '../shared/domain-errors.ts';
 import { callRoute } from './support/api-event.ts';

@@ -2,11 +2,11 @@ import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewayma
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { APP_ROLE } from '../shared/db/migrate.ts';
+import { LiveConnections } from '../shared/live/adapters/api-gateway-live-connections.ts';
 import { PostgresLiveConnectionStore } from '../shared/live/adapters/postgres-live-connection-store.ts';
 import { LiveSubscriptions } from '../shared/live/domain/subscriptions.ts';
-import { LiveConnections } from '../shared/live/live-connections.ts';
-import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
+import { signUp } from './support/tenants.ts';
 
 const stack = useTestStack();
 const auth = (await import('../functions/auth/handler.ts')).handler;
@@ -28,19 +28,7 @@ async function tenantTables(): Promise<string[]> {
 }
 
 /** Registers a tenant with its owner; returns the tenant's id. */
-async function newTenant(label: string): Promise<number> {
-  const name = unique(label);
-  const response = await callRoute(auth, 'POST /api/auth/register', {
-    body: {
-      tenant_name: unique(label.toUpperCase()),
-      username: name,
-      email: `${name}@example.com`,
-      password: `${label}-password`,
-    },
-  });
-  expect(response.status).toBe(201);
-  return response.body.tenant.id;
-}
+const newTenant = async () => (await signUp(auth)).tenantId;
 
 describe('row-level security at the database', () => {
   it('every tenant table has RLS enabled and forced', async () => {
@@ -87,16 +75,7 @@ describe('row-level security at the database', () => {
   });
 
   it('with no tenant context the application role sees 0 rows in every tenant table', async () => {
-    const name = unique('rls');
-    const registered = await callRoute(auth, 'POST /api/auth/register', {
-      body: {
-        tenant_name: unique('RLS'),
-        username: name,
-        email: `${name}@example.com`,
-        password: 'rls-password',
-      },
-    });
-    expect(registered.status).toBe(201);
+    await signUp(auth);
     for (const table of await tenantTables()) {
       const asAdmin = await admin.query(`SELECT count(*)::integer AS n FROM ${table}`);
       if (['tenants', 'users', 'audit_log'].includes(table))
@@ -118,7 +97,7 @@ describe('row-level security at the database', () => {
   });
 
   it('within one tenant’s context, the role sees only that tenant and cannot write into another', async () => {
-    const [mine, theirs] = [await newTenant('iso'), await newTenant('iso')];
+    const [mine, theirs] = [await newTenant(), await newTenant()];
     const client = await app.connect();
     try {
       await client.query('BEGIN');
@@ -141,11 +120,7 @@ describe('row-level security at the database', () => {
   });
 
   it('live pushes reach only the tenant’s own dashboards (API Gateway’s push API mocked)', async () => {
-    const [mine, theirs, nobodys] = [
-      await newTenant('live'),
-      await newTenant('live'),
-      await newTenant('live'),
-    ];
+    const [mine, theirs, nobodys] = [await newTenant(), await newTenant(), await newTenant()];
     const pushed: Array<{ ConnectionId?: string; Data?: Uint8Array }> = [];
     const management = {
       send: async (command: { input: { ConnectionId?: string; Data?: Uint8Array } }) => {

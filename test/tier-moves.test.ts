@@ -1,6 +1,9 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inTenantTransaction } from '../shared/db/postgres.ts';
+import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import { InfluxReadingStore } from '../shared/timeseries/adapters/influx-reading-store.ts';
+import { DEFAULT_DATABASE } from '../shared/timeseries/adapters/influx-schema.ts';
 import {
   InfluxRollups,
   InfluxTierData,
@@ -13,10 +16,7 @@ import {
 } from '../shared/timeseries/adapters/postgres-tenant-storage.ts';
 import { tierMoves } from '../shared/timeseries/composition.ts';
 import { DAY_MS } from '../shared/timeseries/domain/tier-moves.ts';
-import { InfluxClient } from '../shared/timeseries/influx-client.ts';
-import { InfluxReadingStore } from '../shared/timeseries/influx-reading-store.ts';
 import type { Reading } from '../shared/timeseries/reading.ts';
-import { DEFAULT_DATABASE } from '../shared/timeseries/schema.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
 /**

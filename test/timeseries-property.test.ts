@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { InfluxClient } from '../shared/timeseries/influx-client.ts';
-import { InfluxReadingStore } from '../shared/timeseries/influx-reading-store.ts';
-import { dropDatabase } from '../shared/timeseries/influxql.ts';
+import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import { InfluxReadingStore } from '../shared/timeseries/adapters/influx-reading-store.ts';
+import { ensureTimeseriesSchema } from '../shared/timeseries/adapters/influx-schema.ts';
+import { dropDatabase } from '../shared/timeseries/adapters/influxql.ts';
+import type { SeriesPoint } from '../shared/timeseries/domain/reading-store.ts';
 import {
   InvalidReadingError,
   MAX_NUMERIC_MAGNITUDE,
   type Reading,
   readingProblem,
 } from '../shared/timeseries/reading.ts';
-import type { SeriesPoint } from '../shared/timeseries/reading-store.ts';
-import { ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 
 /** The InfluxDB the global setup started (a missing influxd fails the run there). */
 async function influxUrl(): Promise<{ url: string; stop(): Promise<void> }> {

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { InfluxRollups } from '../shared/timeseries/adapters/influx-tiers.ts';
 import {
   BeyondRetentionError,
   FieldTypeConflictError,
@@ -12,8 +11,10 @@ import {
   InfluxUnavailableError,
   influxAuth,
   rowsOf,
-} from '../shared/timeseries/influx-client.ts';
-import { InfluxReadingStore } from '../shared/timeseries/influx-reading-store.ts';
+} from '../shared/timeseries/adapters/influx-client.ts';
+import { InfluxReadingStore } from '../shared/timeseries/adapters/influx-reading-store.ts';
+import { ensureTimeseriesSchema } from '../shared/timeseries/adapters/influx-schema.ts';
+import { InfluxRollups } from '../shared/timeseries/adapters/influx-tiers.ts';
 import {
   alterRetentionPolicy,
   dropDatabase,
@@ -25,7 +26,8 @@ import {
   stringLiteral,
   tenantDelete,
   tenantSelect,
-} from '../shared/timeseries/influxql.ts';
+} from '../shared/timeseries/adapters/influxql.ts';
+import { TooManyPointsError } from '../shared/timeseries/domain/reading-store.ts';
 import {
   formatFloat,
   LineProtocolError,
@@ -33,8 +35,6 @@ import {
   toLine,
 } from '../shared/timeseries/line-protocol.ts';
 import { InvalidReadingError, type Reading, readingToLine } from '../shared/timeseries/reading.ts';
-import { TooManyPointsError } from '../shared/timeseries/reading-store.ts';
-import { ensureTimeseriesSchema } from '../shared/timeseries/schema.ts';
 
 /** The InfluxDB the global setup started (a missing influxd fails the run there). */
 async function influxUrl(): Promise<{ url: string; stop(): Promise<void> }> {
@@ -311,12 +311,11 @@ describe('client', () => {
     await expect(down.write(['m v=1 1'])).rejects.toBeInstanceOf(InfluxUnavailableError);
     expect(await down.ping()).toBe(false);
     const hung = new InfluxClient({ url: urlOf(hanging), database, timeoutMs: 200 });
-    const started = Date.now();
+    // The hung server never answers: only the client's own timeout ends these calls. Writes go
+    // through node:http, queries through fetch: both give up.
     await expect(hung.query(select)).rejects.toThrow(/within 200 ms/);
-    // Writes go through node:http, queries through fetch: both give up in time.
     await expect(hung.write(['m v=1 1'])).rejects.toThrow(/within 200 ms/);
     await expect(hung.write(['m v=1 1'])).rejects.toBeInstanceOf(InfluxUnavailableError);
-    expect(Date.now() - started).toBeLessThan(2000);
     const failingClient = new InfluxClient({ url: urlOf(failing), database });
     await expect(failingClient.write(['m v=1 1'])).rejects.toThrow(InfluxUnavailableError);
     expect(await client.ping()).toBe(true);

@@ -1,7 +1,7 @@
 import type { paths } from './api-types.ts';
 import type { Anomaly, Role, Value } from './types.ts';
 
-type Method = 'get' | 'post' | 'patch' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type Path = keyof paths;
 /** The generated description of `method path`, from the OpenAPI document. */
 type Operation<P extends Path, M extends Method> = NonNullable<paths[P][M]>;

@@ -86,7 +86,16 @@ export interface FunctionStats {
   queued: number;
   /** Milliseconds the invocations took, each rounded up to a whole millisecond as Lambda bills. */
   billedMs: number;
+  /** Batches sent, by what sent them (a stream's event source mapping; see `pumpStream`). */
+  batchesSentBy: Record<BatchTrigger, number>;
 }
+
+/**
+ * Why a batcher sent its batch: BatchSize records, the byte limit, the batching window, a
+ * backlog the emulator may not read further into, or a stop draining what the broker may no
+ * longer hold.
+ */
+export type BatchTrigger = 'size' | 'bytes' | 'window' | 'backlog' | 'drain';
 
 /** What a stream (a Kinesis stream locally) took in, as Kinesis meters it. */
 export interface StreamStats {
@@ -156,6 +165,21 @@ const SESSION_NEVER_EXPIRES = 0xffff_ffff;
  */
 const RECEIVE_MAXIMUM = 8192;
 /**
+ * The Receive Maximum for these rules: at least RECEIVE_MAXIMUM, and room for every stream
+ * batcher's full batch in an invocation and the next one gathering behind it (the stream
+ * has records ready for the next batch as soon as one returns on AWS too), within MQTT's
+ * 65,535.
+ */
+function receiveMaximumFor(config: IotRulesConfig): number {
+  let most = RECEIVE_MAXIMUM;
+  for (const settings of config.batch.values()) {
+    if (!settings.stream) continue;
+    most = Math.max(most, 2 * settings.stream.parallelizationFactor * settings.maxRecords);
+  }
+  return Math.min(0xffff, most);
+}
+
+/**
  * Payload bytes of unacknowledged messages past which the emulator stops reading: a count
  * alone would let 8,192 large messages (a backlog of firmware logs, say) take gigabytes.
  * 50-reading telemetry messages reach the count first.
@@ -169,7 +193,11 @@ interface Delivery {
   messageId: number;
   /** Its payload's size, counted in what unacknowledged messages hold. */
   bytes: number;
-  /** Set when that connection closed: the broker will deliver the message again. */
+  /**
+   * Set when that connection closed. The broker delivers the message again only if it still
+   * has it: one killed before its next save has lost it, so the emulator's copy is still
+   * handed to the function (never acknowledged: that connection is gone).
+   */
   stale: boolean;
   outstanding: number;
   /** Every rule output made from it is settled: it may be acknowledged. */
@@ -275,21 +303,6 @@ export function localClientId(topic: string): string | undefined {
  * limit would give up the broker's fast path in normal running.
  */
 const ACK_HOLD_LIMIT_MS = 5000;
-
-/** PUBACK, success, in its short form (MQTT 5 §3.4.2.1: reason code 0 may be omitted). */
-const PUBACK_BYTES = 4;
-
-/** PUBACK packets (MQTT 5, reason Success: the short form) for these messages, in order. */
-function pubackPackets(messageIds: readonly number[]): Buffer {
-  const packets = Buffer.allocUnsafe(messageIds.length * PUBACK_BYTES);
-  for (const [index, messageId] of messageIds.entries()) {
-    const at = index * PUBACK_BYTES;
-    packets[at] = 0x40;
-    packets[at + 1] = 0x02;
-    packets.writeUInt16BE(messageId, at + 2);
-  }
-  return packets;
-}
 
 /** A 1 MB buffer of rule outputs, and how many of them are still in use. */
 interface Slab {
@@ -444,6 +457,7 @@ class FunctionDispatcher {
     inFlight: 0,
     queued: 0,
     billedMs: 0,
+    batchesSentBy: { size: 0, bytes: 0, window: 0, backlog: 0, drain: 0 },
   };
   /** Per ordering key, in arrival order; Map order gives keys a rough round-robin. */
   private readonly queues = new Map<string, Item[]>();
@@ -455,6 +469,8 @@ class FunctionDispatcher {
   private pumpScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlightBatches = new Set<Promise<void>>();
+  /** The items of each invocation under way. */
+  private readonly inFlightItems = new Set<Item[]>();
 
   constructor(
     readonly functionKey: string,
@@ -482,19 +498,19 @@ class FunctionDispatcher {
     }
   }
 
-  /** Forgets queued items from a closed connection: the broker redelivers them. */
-  dropStale(): void {
-    for (const [topic, queue] of this.queues) {
-      const kept = queue.filter((item) => !item.delivery.stale);
-      for (const item of queue) if (item.delivery.stale) this.emulator.jsonSlabs.release(item.slab);
-      this.stats.queued -= queue.length - kept.length;
-      if (kept.length === 0) this.queues.delete(topic);
-      else this.queues.set(topic, kept);
-    }
-  }
-
   busy(): boolean {
     return this.running > 0 || this.queues.size > 0;
+  }
+
+  /** Holds an item of a closed connection, queued or in an invocation. */
+  holdsStale(): boolean {
+    for (const items of this.inFlightItems) {
+      if (items.some((item) => item.delivery.stale)) return true;
+    }
+    for (const queue of this.queues.values()) {
+      if (queue.some((item) => item.delivery.stale)) return true;
+    }
+    return false;
   }
 
   async settle(): Promise<void> {
@@ -561,7 +577,9 @@ class FunctionDispatcher {
     this.stats.queued -= items.length;
     this.stats.inFlight += items.length;
     this.running += 1;
+    this.inFlightItems.add(items);
     const run = this.invoke(items).finally(() => {
+      this.inFlightItems.delete(items);
       // Nothing reads the outputs after their invocation (a dead letter copies them).
       for (const item of items) this.emulator.jsonSlabs.release(item.slab);
       this.running -= 1;
@@ -576,17 +594,29 @@ class FunctionDispatcher {
 
   /**
    * A stream's event source mapping: ParallelizationFactor batchers, each reading the
-   * partition keys that hash to it, with one batch in an invocation at a time, which it
-   * sends once it holds BatchSize records (or the local byte limit), or its oldest record
-   * has waited the batching window.
+   * partition keys that hash to it, with one batch in an invocation at a time (AWS Lambda
+   * developer guide, "Using Lambda with Kinesis Data Streams": ParallelizationFactor batches
+   * of a shard at once, a partition key's records in order). A batcher sends its batch once
+   * it holds BatchSize records, or the byte limit of records (Lambda API reference,
+   * EventSourceMappingConfiguration: BatchSize "up to the payload limit for synchronous
+   * invocation (6 MB)"), or its oldest record has waited the batching window, whichever
+   * comes first, as Lambda does. Locally the stream is what
+   * the broker has delivered and the emulator not yet acknowledged, which the emulator reads
+   * only up to its Receive Maximum: once it holds that much, the stream holds more than it
+   * can see, and Lambda reading a stream with such a backlog gets its batch at once, so the
+   * batcher sends what it holds rather than wait out a window in which nothing more can
+   * arrive.
    */
   private pumpStream(batch: BatchSettings, stream: StreamSettings): void {
     const now = Date.now();
+    const backlog = this.emulator.readingHeld();
+    const draining = this.emulator.draining;
     let nextWake = Number.POSITIVE_INFINITY;
     for (let batcher = 0; batcher < stream.parallelizationFactor; batcher++) {
       if (this.busyBatchers.has(batcher)) continue;
       const keys: string[] = [];
       let ready = 0;
+      let readyBytes = 0;
       let oldest = Number.POSITIVE_INFINITY;
       for (const [key, queue] of this.queues) {
         if (batcherOf(key, stream.parallelizationFactor) !== batcher) continue;
@@ -595,8 +625,30 @@ class FunctionDispatcher {
         oldest = Math.min(oldest, (queue[0] as Item).enqueuedAt);
       }
       if (ready === 0) continue;
+      if (ready < batch.maxRecords) {
+        // Counted only as far as the limit: a pump runs for every read from the socket.
+        for (const key of keys) {
+          for (const item of this.queues.get(key) as Item[]) {
+            readyBytes += item.json.length;
+            if (readyBytes >= batch.maxBytes) break;
+          }
+          if (readyBytes >= batch.maxBytes) break;
+        }
+      }
       const waited = now - oldest;
-      if (ready < batch.maxRecords && waited < batch.maxWaitMs) {
+      const trigger: BatchTrigger | undefined =
+        ready >= batch.maxRecords
+          ? 'size'
+          : readyBytes >= batch.maxBytes
+            ? 'bytes'
+            : waited >= batch.maxWaitMs
+              ? 'window'
+              : draining
+                ? 'drain'
+                : backlog
+                  ? 'backlog'
+                  : undefined;
+      if (trigger === undefined) {
         nextWake = Math.min(nextWake, batch.maxWaitMs - waited);
         continue;
       }
@@ -625,6 +677,7 @@ class FunctionDispatcher {
         head.queue.splice(0, head.at);
         if (head.queue.length === 0) this.queues.delete(head.key);
       }
+      this.stats.batchesSentBy[trigger] += 1;
       this.busyBatchers.add(batcher);
       this.launch(taken, () => this.busyBatchers.delete(batcher));
     }
@@ -697,7 +750,8 @@ class FunctionDispatcher {
         failed = batch;
         error = answer.error;
       }
-      if (this.emulator.stopping || batch.every((item) => item.delivery.stale)) return;
+      // A closed connection's records are retried too: the broker may have lost them.
+      if (this.emulator.stopping) return;
       const oldest = Math.min(...batch.map((item) => item.enqueuedAt));
       const tooOld = stream.maxRecordAgeMs !== -1 && Date.now() - oldest > stream.maxRecordAgeMs;
       const tooMany = stream.maxRetryAttempts !== -1 && attempt > stream.maxRetryAttempts;
@@ -746,8 +800,9 @@ class FunctionDispatcher {
         this.emulator.settle(items.map((item) => item.delivery));
         return true;
       }
-      // Stopping, or every message will come again on the new connection: leave them unacked.
-      if (this.emulator.stopping || items.every((item) => item.delivery.stale)) return false;
+      // Stopping: leave them unacknowledged. A closed connection's messages are retried too:
+      // the broker may have lost them.
+      if (this.emulator.stopping) return false;
       if (Date.now() - started + delay > retry.maxElapsedMs) {
         await this.deadLetter(items, outcome.error, attempt);
         return false;
@@ -805,6 +860,8 @@ class FunctionDispatcher {
 }
 
 class Emulator {
+  /** `stop()` was called: what a closed connection left is handed over before it stops. */
+  draining = false;
   stopping = false;
   /** Cancels invocations under way (when `stop()` has waited long enough). */
   readonly abort = new AbortController();
@@ -855,6 +912,7 @@ class Emulator {
   /** The message whose wait let the messages behind it be acknowledged out of order. */
   private heldBackBy: Delivery | undefined;
   private idleWaiters: Array<() => void> = [];
+  private drainWaiters: Array<() => void> = [];
   private session: MqttSession | undefined;
 
   constructor(
@@ -865,7 +923,7 @@ class Emulator {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.invokeTimeoutMs = options.invokeTimeoutMs ?? 30_000;
     this.ackHoldLimitMs = options.ackHoldLimitMs ?? ACK_HOLD_LIMIT_MS;
-    this.receiveMaximum = options.receiveMaximum ?? RECEIVE_MAXIMUM;
+    this.receiveMaximum = options.receiveMaximum ?? receiveMaximumFor(config);
     this.maxUnacknowledgedBytes = options.maxUnacknowledgedBytes ?? MAX_UNACKNOWLEDGED_BYTES;
     this.deadLetters = new DeadLetterStore(options.deadLetterDir);
     this.filters = [...new Set(config.rules.map((definition) => definition.rule.from))];
@@ -984,6 +1042,7 @@ class Emulator {
       this.inFlight.push(delivery);
       this.unacknowledged += 1;
       this.unacknowledgedBytes += delivery.bytes;
+      // The stream batchers see the backlog at the pump this message's enqueue schedules.
       if (this.holdsTooMuch()) this.session?.pauseReading();
     }
     const ids = message.subscriptionIds;
@@ -1163,13 +1222,17 @@ class Emulator {
     this.unacknowledged -= acknowledged.length;
     if (!this.holdsTooMuch()) this.session?.resumeReading();
     // Many PUBACKs in one write: one write per message cost the emulator a tenth of its CPU.
-    if (acknowledged.length > 0 && this.session?.write(pubackPackets(acknowledged))) {
+    if (acknowledged.length > 0 && this.session?.acknowledge(acknowledged)) {
       this.counters.acknowledged += acknowledged.length;
     }
     this.checkIdle();
   }
 
   /** At either limit on unacknowledged messages: it reads no more until some are acknowledged. */
+  readingHeld(): boolean {
+    return this.holdsTooMuch();
+  }
+
   private holdsTooMuch(): boolean {
     return (
       this.unacknowledged >= this.receiveMaximum ||
@@ -1180,6 +1243,9 @@ class Emulator {
   private onConnectionClosed(): void {
     // The broker delivers every unacknowledged message again on the new connection, where it
     // is handled afresh.
+    // It may not: a broker killed before its next save lost what it acknowledged since. The
+    // emulator's copies go on to the function (device-timestamped readings written twice are
+    // one point).
     for (const delivery of this.inFlight) delivery.stale = true;
     this.inFlight = [];
     this.unacknowledgedFrom = 0;
@@ -1188,17 +1254,26 @@ class Emulator {
     clearTimeout(this.ackHoldTimer);
     this.ackHoldTimerFor = undefined;
     this.heldBackBy = undefined;
-    for (const dispatcher of this.dispatchers.values()) dispatcher.dropStale();
     if (!this.stopping)
       this.log.warn('IoT rules emulator lost its broker connection; reconnecting');
     this.checkIdle();
   }
 
   checkIdle(): void {
+    if (this.drainWaiters.length > 0 && this.drained()) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
     if (this.idleWaiters.length === 0 || !this.isIdle()) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
+  }
+
+  /** Nothing of a closed connection is held (queued or in an invocation). */
+  private drained(): boolean {
+    return ![...this.dispatchers.values()].some((dispatcher) => dispatcher.holdsStale());
   }
 
   private isIdle(): boolean {
@@ -1235,14 +1310,32 @@ class Emulator {
       connected: this.session?.connected ?? false,
       ...this.counters,
       functions: Object.fromEntries(
-        [...this.dispatchers].map(([key, dispatcher]) => [key, { ...dispatcher.stats }]),
+        [...this.dispatchers].map(([key, dispatcher]) => [
+          key,
+          { ...dispatcher.stats, batchesSentBy: { ...dispatcher.stats.batchesSentBy } },
+        ]),
       ),
       streams: Object.fromEntries([...this.streamStats].map(([key, stats]) => [key, { ...stats }])),
     };
   }
 
   async stop(): Promise<void> {
-    if (this.stopping) return;
+    if (this.draining) return;
+    this.draining = true;
+    // What a closed connection left goes to the function first (batching windows cut short),
+    // within the stop timeout: the broker may not deliver it again.
+    const drainTimeoutMs = this.options.stopTimeoutMs ?? 5000;
+    for (const dispatcher of this.dispatchers.values()) dispatcher.pump();
+    if (!this.drained()) {
+      let drainTimer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.drainWaiters.push(resolve)),
+        new Promise<void>((resolve) => {
+          drainTimer = setTimeout(resolve, drainTimeoutMs);
+        }),
+      ]);
+      clearTimeout(drainTimer);
+    }
     this.stopping = true;
     // Invocations under way may finish and be acknowledged; waiting retries are not made.
     this.retryAbort.abort();

@@ -1,18 +1,17 @@
 /**
  * The rules emulator's MQTT 5 connection to the broker: a persistent session that subscribes
- * with QoS 1 and hands each PUBLISH on as it is parsed, its payload a view of the bytes read
- * from the socket (valid while the event is handled), for the emulator to acknowledge when
+ * with QoS 1 and hands each PUBLISH on as it is parsed, for the emulator to acknowledge when
  * it is done with it.
  *
- * mqtt.js did this through a stream, a buffer list, a packet object and a payload copy per
- * message, and a work queue: a fifth of the emulator's CPU in pipeline benchmark (b), and
- * much of its garbage. This speaks only what the emulator needs (CONNECT, SUBSCRIBE with
- * subscription identifiers, PUBLISH in, PUBACK out, keepalive, DISCONNECT) and reconnects
- * by itself, as mqtt.js did.
+ * Packets are read and written by `mqtt-packet`, the codec under mqtt.js. mqtt.js itself
+ * also put every message through a stream, a work queue and a payload copy: a fifth of the
+ * emulator's CPU in pipeline benchmark (b). This keeps only the session (reconnecting,
+ * keepalive, pausing reads at the Receive Maximum) and leaves the bytes to the codec.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 
 export interface MqttSessionOptions {
   url: string;
@@ -34,10 +33,7 @@ export interface MqttSessionOptions {
 /** One PUBLISH from the broker. */
 export interface InboundPublish {
   topic: string;
-  /**
-   * A view of the bytes read from the socket, which the next read overwrites: valid only
-   * while the `publish` event is handled. Copy what is kept.
-   */
+  /** May share memory with the connection's reads: copy what is kept past the event. */
   payload: Buffer;
   qos: 0 | 1 | 2;
   /** 0 for QoS 0. */
@@ -62,179 +58,10 @@ export class MqttConnectRefused extends Error {
   }
 }
 
-const CONNECT = 0x10;
-const CONNACK = 0x20;
-const PUBLISH = 0x30;
-const PUBACK = 0x40;
-const PUBREL = 0x60;
-const SUBSCRIBE = 0x82;
-const SUBACK = 0x90;
-const PINGREQ = Buffer.from([0xc0, 0x00]);
-const PINGRESP = 0xd0;
-const DISCONNECT = 0xe0;
+const PROTOCOL = { protocolVersion: 5 } as const;
+const PINGREQ = mqttPacket.generate({ cmd: 'pingreq' });
 /** DISCONNECT, normal: the session stays (its expiry interval says for how long). */
-const DISCONNECT_NORMAL = Buffer.from([0xe0, 0x00]);
-
-/** Property identifiers (MQTT 5 §2.2.2.2) and the size of their values. */
-const SUBSCRIPTION_IDENTIFIER = 0x0b;
-const SERVER_KEEP_ALIVE = 0x13;
-const SESSION_EXPIRY_INTERVAL = 0x11;
-const RECEIVE_MAXIMUM = 0x21;
-const REASON_STRING = 0x1f;
-type PropertyKind = 'byte' | 'two' | 'four' | 'varint' | 'string' | 'binary' | 'pair';
-const PROPERTY_KINDS = new Map<number, PropertyKind>([
-  [0x01, 'byte'], // payload format indicator
-  [0x02, 'four'], // message expiry interval
-  [0x03, 'string'], // content type
-  [0x08, 'string'], // response topic
-  [0x09, 'binary'], // correlation data
-  [SUBSCRIPTION_IDENTIFIER, 'varint'],
-  [SESSION_EXPIRY_INTERVAL, 'four'],
-  [0x12, 'string'], // assigned client identifier
-  [SERVER_KEEP_ALIVE, 'two'],
-  [0x15, 'string'], // authentication method
-  [0x16, 'binary'], // authentication data
-  [0x1a, 'string'], // response information
-  [0x1c, 'string'], // server reference
-  [REASON_STRING, 'string'],
-  [RECEIVE_MAXIMUM, 'two'],
-  [0x22, 'two'], // topic alias maximum
-  [0x23, 'two'], // topic alias
-  [0x24, 'byte'], // maximum QoS
-  [0x25, 'byte'], // retain available
-  [0x26, 'pair'], // user property
-  [0x27, 'four'], // maximum packet size
-  [0x28, 'byte'], // wildcard subscription available
-  [0x29, 'byte'], // subscription identifiers available
-  [0x2a, 'byte'], // shared subscription available
-]);
-
-class MalformedPacket extends Error {
-  override readonly name = 'MalformedPacket';
-}
-
-/** A variable byte integer (§1.5.5) as bytes: remaining lengths, property lengths, ids. */
-export function varint(value: number): number[] {
-  const bytes: number[] = [];
-  let rest = value;
-  do {
-    let byte = rest % 128;
-    rest = Math.floor(rest / 128);
-    if (rest > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (rest > 0);
-  return bytes;
-}
-
-/** A UTF-8 string field: its length in two bytes, then the bytes. */
-export const utf8Field = (text: string): Buffer => {
-  const bytes = Buffer.from(text, 'utf8');
-  return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
-};
-
-function packet(type: number, ...parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([type, ...varint(body.length)]), body]);
-}
-
-function uint32(value: number): Buffer {
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32BE(value);
-  return bytes;
-}
-
-/** Reads a packet's fields in order; throws MalformedPacket past its end. */
-class FieldReader {
-  constructor(
-    private readonly bytes: Buffer,
-    public at: number,
-    private readonly end: number,
-  ) {}
-
-  need(count: number): void {
-    if (this.at + count > this.end) throw new MalformedPacket('packet shorter than its fields');
-  }
-  byte(): number {
-    this.need(1);
-    return this.bytes[this.at++] as number;
-  }
-  two(): number {
-    this.need(2);
-    const value = this.bytes.readUInt16BE(this.at);
-    this.at += 2;
-    return value;
-  }
-  four(): number {
-    this.need(4);
-    const value = this.bytes.readUInt32BE(this.at);
-    this.at += 4;
-    return value;
-  }
-  varint(): number {
-    let value = 0;
-    for (let shift = 0; shift < 28; shift += 7) {
-      const byte = this.byte();
-      value += (byte & 0x7f) * 2 ** shift;
-      if ((byte & 0x80) === 0) return value;
-    }
-    throw new MalformedPacket('variable byte integer longer than 4 bytes');
-  }
-  /** A two-byte length and that many bytes, as a view. */
-  binary(): Buffer {
-    const length = this.two();
-    this.need(length);
-    const value = this.bytes.subarray(this.at, this.at + length);
-    this.at += length;
-    return value;
-  }
-  string(): string {
-    return this.binary().toString('utf8');
-  }
-  rest(): Buffer {
-    return this.bytes.subarray(this.at, this.end);
-  }
-
-  /** The properties that follow, those wanted read by `take`, the rest skipped. */
-  properties(take: (id: number, reader: FieldReader) => boolean): void {
-    const length = this.varint();
-    this.need(length);
-    const end = this.at + length;
-    while (this.at < end) {
-      const id = this.varint();
-      if (take(id, this)) continue;
-      const kind = PROPERTY_KINDS.get(id);
-      if (kind === undefined) throw new MalformedPacket(`unknown property 0x${id.toString(16)}`);
-      if (kind === 'byte') this.byte();
-      else if (kind === 'two') this.two();
-      else if (kind === 'four') this.four();
-      else if (kind === 'varint') this.varint();
-      else if (kind === 'pair') {
-        this.binary();
-        this.binary();
-      } else this.binary();
-    }
-    if (this.at !== end) throw new MalformedPacket('properties overrun their length');
-  }
-}
-
-interface PacketExtent {
-  /** Where the packet's variable header starts (after the fixed header). */
-  from: number;
-  /** Where the packet ends. */
-  end: number;
-}
-
-/** Where the packet at `data[0]` lies, or undefined while its fixed header is incomplete. */
-function packetExtent(data: Buffer): PacketExtent | undefined {
-  let length = 0;
-  for (let at = 1; at < data.length; at++) {
-    const byte = data[at] as number;
-    length += (byte & 0x7f) * 2 ** (7 * (at - 1));
-    if ((byte & 0x80) === 0) return { from: at + 1, end: at + 1 + length };
-    if (at === 4) throw new MalformedPacket('remaining length longer than 4 bytes');
-  }
-  return undefined;
-}
+const DISCONNECT_NORMAL = mqttPacket.generate({ cmd: 'disconnect', reasonCode: 0 }, PROTOCOL);
 
 interface PendingSubscribe {
   resolve: (reasonCodes: number[]) => void;
@@ -251,9 +78,6 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
   #socket: net.Socket | undefined;
   #connected = false;
   #ending = false;
-  /** Bytes of a packet not yet whole. */
-  #partial: Buffer | undefined;
-  readonly #readBuffer = Buffer.allocUnsafe(64 * 1024);
   #nextPacketId = 0;
   readonly #subscribes = new Map<number, PendingSubscribe>();
   #keepalive: NodeJS.Timeout | undefined;
@@ -279,11 +103,17 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
     return this.#connected;
   }
 
-  /** Sends bytes as they are (PUBACK packets, for one); false when not connected. */
-  write(bytes: Buffer): boolean {
+  /** Acknowledges these QoS 1 messages (PUBACK, success), in one write; false when not connected. */
+  acknowledge(messageIds: readonly number[]): boolean {
     const socket = this.#socket;
     if (!this.#connected || !socket?.writable) return false;
-    socket.write(bytes);
+    socket.write(
+      Buffer.concat(
+        messageIds.map((messageId) =>
+          mqttPacket.generate({ cmd: 'puback', messageId, reasonCode: 0 }, PROTOCOL),
+        ),
+      ),
+    );
     return true;
   }
 
@@ -312,17 +142,16 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
     if (!this.#connected) return Promise.reject(new Error('not connected to the broker'));
     this.#nextPacketId = (this.#nextPacketId % 0xffff) + 1;
     const packetId = this.#nextPacketId;
-    const properties = Buffer.from([
-      SUBSCRIPTION_IDENTIFIER,
-      ...varint(options.subscriptionIdentifier),
-    ]);
-    const bytes = packet(
-      SUBSCRIBE,
-      Buffer.from([packetId >> 8, packetId & 0xff, ...varint(properties.length)]),
-      properties,
-      utf8Field(filter),
-      // QoS 1, retain handling in bits 4-5.
-      Buffer.from([0x01 | (options.retainHandling << 4)]),
+    const bytes = mqttPacket.generate(
+      {
+        cmd: 'subscribe',
+        messageId: packetId,
+        properties: { subscriptionIdentifier: options.subscriptionIdentifier },
+        subscriptions: [
+          { topic: filter, qos: 1, nl: false, rap: false, rh: options.retainHandling },
+        ],
+      },
+      PROTOCOL,
     );
     return new Promise<number[]>((resolve, reject) => {
       this.#subscribes.set(packetId, { resolve, reject });
@@ -352,29 +181,26 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
       throw new Error(`unsupported MQTT URL ${this.#options.url}: use mqtt:// or mqtts://`);
     }
     const port = Number(url.port || (secure ? 8883 : 1883));
-    // Plain TCP reads into one buffer, used again for every read: a new one per read (tens
-    // of megabytes a second at full load) counted as external memory to V8, which answered
-    // with full collections.
     const socket: net.Socket = secure
       ? tls.connect({ host: url.hostname, port, servername: url.hostname })
-      : net.connect({
-          host: url.hostname,
-          port,
-          onread: {
-            buffer: this.#readBuffer,
-            callback: (size: number, buffer: Uint8Array) => {
-              this.#read(socket, (buffer as Buffer).subarray(0, size));
-              return true;
-            },
-          },
-        });
+      : net.connect({ host: url.hostname, port });
     this.#socket = socket;
-    this.#partial = undefined;
-    // A new connection starts with nothing unacknowledged.
+    // A new connection starts with nothing unacknowledged, and a parser of its own.
     this.#paused = false;
+    const parser = mqttPacket.parser(PROTOCOL);
+    parser.on('packet', (packet: Packet) => this.#packet(socket, packet));
+    parser.on('error', (error: Error) => {
+      if (socket !== this.#socket || socket.destroyed) return;
+      this.emit('error', new Error(`malformed packet from the broker: ${error.message}`));
+      socket.destroy();
+    });
     socket.setNoDelay(true);
     socket.once(secure ? 'secureConnect' : 'connect', () => socket.write(this.#connectPacket()));
-    if (secure) socket.on('data', (chunk: Buffer) => this.#read(socket, chunk));
+    socket.on('data', (chunk: Buffer) => {
+      if (socket !== this.#socket || socket.destroyed) return;
+      this.#heard = true;
+      parser.parse(chunk);
+    });
     socket.on('error', (error) => this.emit('error', error));
     socket.once('close', () => this.#closed(socket));
     this.#connectTimer = setTimeout(() => {
@@ -390,21 +216,19 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
 
   #connectPacket(): Buffer {
     const { clientId, username, password, sessionExpiryInterval, receiveMaximum } = this.#options;
-    const properties = Buffer.concat([
-      Buffer.from([SESSION_EXPIRY_INTERVAL]),
-      uint32(sessionExpiryInterval),
-      Buffer.from([RECEIVE_MAXIMUM, receiveMaximum >> 8, receiveMaximum & 0xff]),
-    ]);
-    const keepalive = this.#options.keepaliveSeconds;
-    return packet(
-      CONNECT,
-      utf8Field('MQTT'),
-      // Protocol level 5; flags: username, password, clean start off.
-      Buffer.from([0x05, 0xc0, keepalive >> 8, keepalive & 0xff, ...varint(properties.length)]),
-      properties,
-      utf8Field(clientId),
-      utf8Field(username),
-      utf8Field(password),
+    return mqttPacket.generate(
+      {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 5,
+        clean: false,
+        keepalive: this.#options.keepaliveSeconds,
+        clientId,
+        username,
+        password: Buffer.from(password),
+        properties: { sessionExpiryInterval, receiveMaximum },
+      },
+      PROTOCOL,
     );
   }
 
@@ -424,127 +248,66 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
     }, this.#options.reconnectPeriodMs);
   }
 
-  #read(socket: net.Socket, chunk: Buffer): void {
-    if (socket !== this.#socket) return;
-    this.#heard = true;
-    try {
-      let data = chunk;
-      const partial = this.#partial;
-      if (partial) {
-        // Only the packet begun in an earlier read is put together; the rest is read in place.
-        this.#partial = undefined;
-        const header = packetExtent(
-          partial.length >= 5 ? partial : Buffer.concat([partial, chunk.subarray(0, 5)]),
-        );
-        const missing = header === undefined ? undefined : header.end - partial.length;
-        if (missing === undefined || missing > chunk.length) {
-          this.#partial = Buffer.concat([partial, chunk]);
-          return;
-        }
-        const whole = Buffer.concat([partial, chunk.subarray(0, missing)]);
-        this.#packet(whole, (header as PacketExtent).from, whole.length);
-        data = chunk.subarray(missing);
-      }
-      for (;;) {
-        const extent = packetExtent(data);
-        if (extent === undefined || extent.end > data.length) break;
-        this.#packet(data, extent.from, extent.end);
-        data = data.subarray(extent.end);
-      }
-      // Copied: the next read overwrites the buffer it is in.
-      if (data.length > 0) this.#partial = Buffer.from(data);
-    } catch (error) {
-      if (!(error instanceof MalformedPacket)) throw error;
-      this.emit('error', new Error(`malformed packet from the broker: ${error.message}`));
-      socket.destroy();
-    }
-  }
-
-  /** The packet whose fixed header is at `data[0]` and whose rest is `data[from..to)`. */
-  #packet(data: Buffer, from: number, to: number): void {
-    const header = data[0] as number;
-    const type = header & 0xf0;
-    const fields = new FieldReader(data, from, to);
-    if (type === PUBLISH) {
-      const qosBits = (header >> 1) & 0x03;
-      if (qosBits === 3) throw new MalformedPacket('PUBLISH with QoS 3');
-      const qos = qosBits as 0 | 1 | 2;
-      const topic = fields.string();
-      const messageId = qos > 0 ? fields.two() : 0;
-      let subscriptionIds: number[] | undefined;
-      fields.properties((id, reader) => {
-        if (id !== SUBSCRIPTION_IDENTIFIER) return false;
-        subscriptionIds ??= [];
-        subscriptionIds.push(reader.varint());
-        return true;
-      });
-      this.emit('publish', {
-        topic,
-        payload: fields.rest(),
-        qos,
-        messageId,
-        dup: (header & 0x08) !== 0,
-        subscriptionIds,
-      });
-      return;
-    }
-    if (type === CONNACK) {
-      const flags = fields.byte();
-      const reasonCode = fields.byte();
-      clearTimeout(this.#connectTimer);
-      if (reasonCode >= 0x80) {
-        this.emit('error', new MqttConnectRefused(reasonCode));
-        this.#socket?.destroy();
+  #packet(socket: net.Socket, packet: Packet): void {
+    // Packets parsed from a chunk after its connection was given up are not acted on.
+    if (socket !== this.#socket || socket.destroyed) return;
+    switch (packet.cmd) {
+      case 'publish': {
+        const ids = packet.properties?.subscriptionIdentifier;
+        this.emit('publish', {
+          topic: packet.topic,
+          payload:
+            typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+          qos: packet.qos,
+          messageId: packet.qos > 0 ? (packet.messageId ?? 0) : 0,
+          dup: packet.dup,
+          subscriptionIds: ids === undefined ? undefined : Array.isArray(ids) ? ids : [ids],
+        });
         return;
       }
-      let keepalive = this.#options.keepaliveSeconds;
-      if (fields.at < to) {
-        fields.properties((id, reader) => {
-          if (id !== SERVER_KEEP_ALIVE) return false;
-          keepalive = reader.two();
-          return true;
-        });
+      case 'connack': {
+        clearTimeout(this.#connectTimer);
+        const reasonCode = packet.reasonCode ?? packet.returnCode ?? 0;
+        if (reasonCode >= 0x80) {
+          this.emit('error', new MqttConnectRefused(reasonCode));
+          socket.destroy();
+          return;
+        }
+        this.#connected = true;
+        this.#startKeepalive(packet.properties?.serverKeepAlive ?? this.#options.keepaliveSeconds);
+        this.emit('connect', { sessionPresent: packet.sessionPresent });
+        return;
       }
-      this.#connected = true;
-      this.#startKeepalive(keepalive);
-      this.emit('connect', { sessionPresent: (flags & 0x01) !== 0 });
-      return;
-    }
-    if (type === SUBACK) {
-      const packetId = fields.two();
-      fields.properties(() => false);
-      const pending = this.#subscribes.get(packetId);
-      this.#subscribes.delete(packetId);
-      pending?.resolve([...fields.rest()]);
-      return;
-    }
-    if (type === PINGRESP || type === PUBACK) return;
-    if (type === PUBREL) {
-      // QoS 2 is never asked for; answer PUBCOMP so the broker is not left waiting.
-      const packetId = fields.two();
-      this.#socket?.write(Buffer.from([0x70, 0x02, packetId >> 8, packetId & 0xff]));
-      return;
-    }
-    if (type === DISCONNECT) {
-      const reasonCode = fields.at < to ? fields.byte() : 0;
-      let reason = '';
-      if (fields.at < to) {
-        fields.properties((id, reader) => {
-          if (id !== REASON_STRING) return false;
-          reason = reader.string();
-          return true;
-        });
+      case 'suback': {
+        const pending = this.#subscribes.get(packet.messageId as number);
+        this.#subscribes.delete(packet.messageId as number);
+        pending?.resolve(packet.granted as number[]);
+        return;
       }
-      this.emit(
-        'error',
-        new Error(
-          `the broker disconnected (reason code 0x${reasonCode.toString(16)}${reason ? `: ${reason}` : ''})`,
-        ),
-      );
-      this.#socket?.destroy();
-      return;
+      case 'pingresp':
+      case 'puback':
+        return;
+      case 'pubrel':
+        // QoS 2 is never asked for; answer PUBCOMP so the broker is not left waiting.
+        socket.write(
+          mqttPacket.generate({ cmd: 'pubcomp', messageId: packet.messageId as number }, PROTOCOL),
+        );
+        return;
+      case 'disconnect': {
+        const reason = packet.properties?.reasonString;
+        this.emit(
+          'error',
+          new Error(
+            `the broker disconnected (reason code 0x${(packet.reasonCode ?? 0).toString(16)}${reason ? `: ${reason}` : ''})`,
+          ),
+        );
+        socket.destroy();
+        return;
+      }
+      default:
+        this.emit('error', new Error(`malformed packet from the broker: unexpected ${packet.cmd}`));
+        socket.destroy();
     }
-    throw new MalformedPacket(`unexpected packet type 0x${type.toString(16)}`);
   }
 
   #startKeepalive(seconds: number): void {

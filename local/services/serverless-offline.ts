@@ -60,9 +60,7 @@ export async function startServerlessOffline(
     args: [
       // The emulator hands the ingest function batches of thousands of readings, four at a
       // time, alive until InfluxDB has them: in V8's default 16 MB new space they outlive
-      // scavenges and get promoted. 64 MB cut the function's CPU per reading by a quarter to
-      // a third (50-reading messages 2.13 -> 1.45 us, one-reading messages 3.62 -> 3.00 us);
-      // 128 MB, once (b) ran 2,000,000 readings, 1.6-1.7 -> 1.3-1.4 us (pipeline benchmark).
+      // scavenges and get promoted (bench/README.md has what the larger space saved).
       '--max-semi-space-size=128',
       cli,
       'offline',

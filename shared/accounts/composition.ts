@@ -1,11 +1,11 @@
 import { accessTokens, databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
-import { LiveSessions } from '../live/live-sessions.ts';
-import { AccountService, type ThrottlePolicies } from './account-service.ts';
+import { LiveSessions } from '../live/adapters/api-gateway-live-sessions.ts';
+import { PasswordHasher } from './adapters/bcrypt-password-hasher.ts';
+import { PostgresAccountStore } from './adapters/postgres-account-store.ts';
 import { PostgresThrottleStore } from './adapters/postgres-throttle-store.ts';
+import { AccountService, type ThrottlePolicies } from './domain/account-service.ts';
 import { WorkQueue } from './domain/work-queue.ts';
-import { PasswordHasher } from './passwords.ts';
-import { PostgresAccountStore } from './postgres-account-store.ts';
 
 // Kept apart from shared/composition.ts: only the auth function signs users up and in, so
 // only its bundle carries the common-password list and the WebSocket management client.

@@ -1,10 +1,10 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { databasePool, logger, once } from '../composition.ts';
 import { config, required } from '../config.ts';
+import { PredictionStore } from '../timeseries/adapters/influx-prediction-store.ts';
 import { influxClient } from '../timeseries/composition.ts';
-import { PredictionStore } from '../timeseries/prediction-store.ts';
-import { AnomalyScorer } from './anomaly-scorer.ts';
-import { FileModelStore, type ModelStore, S3ModelStore } from './model-store.ts';
+import { FileModelStore, type ModelStore, S3ModelStore } from './adapters/model-stores.ts';
+import { AnomalyScorer } from './domain/anomaly-scorer.ts';
 
 export const modelStore = once<ModelStore>(() => {
   const { ml, aws } = config();

@@ -2,8 +2,8 @@ import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { trainModel } from '../ml/training.ts';
 import { readingStore } from '../timeseries/composition.ts';
-import { AnomalyService } from './anomaly-service.ts';
 import { modelStore, predictionStore } from './composition.ts';
+import { AnomalyService } from './domain/anomaly-service.ts';
 
 /** Anomaly results and model training: the functions that may load TensorFlow.js. */
 export const anomalyService = once(() => {

@@ -1,8 +1,8 @@
 import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
-import { IotDataPlanePublisher } from './command-publisher.ts';
-import { CommandService } from './command-service.ts';
+import { IotDataPlanePublisher } from './adapters/iot-data-plane-publisher.ts';
+import { CommandService } from './domain/command-service.ts';
 
 export const commandService = once(() => {
   const { aws, devices } = config();

@@ -1,12 +1,12 @@
 import { IoTClient } from '@aws-sdk/client-iot';
 import { databasePool, once } from '../composition.ts';
 import { config, required } from '../config.ts';
-import { AwsIotProvisioner } from '../iot/aws-iot-provisioner.ts';
-import { MosquittoDynsecProvisioner } from '../iot/mosquitto-dynsec-provisioner.ts';
 import { readingStore } from '../timeseries/composition.ts';
-import type { DeviceCredentialProvisioner } from './credential-provisioner.ts';
-import { DeviceService } from './device-service.ts';
-import { PostgresDeviceStore } from './postgres-device-store.ts';
+import { AwsIotProvisioner } from './adapters/aws-iot-provisioner.ts';
+import { MosquittoDynsecProvisioner } from './adapters/mosquitto-dynsec-provisioner.ts';
+import { PostgresDeviceStore } from './adapters/postgres-device-store.ts';
+import type { DeviceCredentialProvisioner } from './domain/credential-provisioner.ts';
+import { DeviceService } from './domain/device-service.ts';
 
 // Kept apart from shared/composition.ts so functions that never provision devices do not
 // bundle the AWS IoT SDK and the MQTT client.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PLAN_NAMES } from '../accounts/domain/model.ts';
 import { roleSchema } from './schemas.ts';
 
 /**
@@ -27,10 +28,7 @@ export const user = named(
   }),
 );
 
-export const planName = named(
-  'PlanName',
-  z.enum(['free', 'starter', 'professional', 'industrial']),
-);
+export const planName = named('PlanName', z.enum(PLAN_NAMES));
 
 export const tenant = named(
   'Tenant',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PlanName } from '../accounts/domain/model.ts';
 import {
   anomalies,
   credentials,
@@ -66,7 +67,7 @@ export type Tag =
   | 'meta';
 
 /** The lowest plan whose tenants may use a route; others get 403 `plan_required`. */
-export type PlanGate = 'starter' | 'professional' | 'industrial';
+export type PlanGate = Exclude<PlanName, 'free'>;
 
 export interface RouteDefinition {
   /** The serverless.yml function that serves it. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEVICE_ID_PATTERN } from '../devices/model.ts';
+import { DEVICE_ID_PATTERN } from '../identifiers.ts';
 
 // In a `u` regex a paired surrogate is one astral code point, so \p{Cs} matches only lone ones.
 const LONE_SURROGATE = /\p{Cs}/u;

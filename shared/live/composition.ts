@@ -1,9 +1,9 @@
 import { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { databasePool, once } from '../composition.ts';
 import { config, required } from '../config.ts';
+import { LiveConnections } from './adapters/api-gateway-live-connections.ts';
 import { PostgresLiveConnectionStore } from './adapters/postgres-live-connection-store.ts';
 import { LiveSubscriptions } from './domain/subscriptions.ts';
-import { LiveConnections } from './live-connections.ts';
 
 export const liveConnections = once(() => {
   const { aws } = config();

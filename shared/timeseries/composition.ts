@@ -1,15 +1,15 @@
 import type pg from 'pg';
 import { databasePool, once, secretStore } from '../composition.ts';
 import { config, required } from '../config.ts';
+import { InfluxClient, influxCredentials } from './adapters/influx-client.ts';
+import { InfluxReadingStore } from './adapters/influx-reading-store.ts';
 import { InfluxRollups, InfluxTierData, influxQlPurger } from './adapters/influx-tiers.ts';
 import { influxV2Purger, influxV2Settings } from './adapters/influx-v2-schema.ts';
 import { PostgresRollupBacklog } from './adapters/postgres-rollup-backlog.ts';
 import { PostgresTierMoveLog } from './adapters/postgres-tier-moves.ts';
+import { ROLLUP_RECENT_MS } from './domain/retention.ts';
 import { RollupService } from './domain/rollups.ts';
 import { type TierMoveOptions, TierMoveService } from './domain/tier-moves.ts';
-import { InfluxClient, influxCredentials } from './influx-client.ts';
-import { InfluxReadingStore } from './influx-reading-store.ts';
-import { ROLLUP_RECENT_MS } from './schema.ts';
 
 export const influxClient = once(() => {
   const { influx } = config();

@@ -1,4 +1,4 @@
-import { DEVICE_ID_PATTERN, ENTITY_ID_PATTERN, type EntityType } from '../devices/model.ts';
+import { DEVICE_ID_PATTERN, ENTITY_ID_PATTERN, type EntityType } from '../identifiers.ts';
 import {
   type LinePoint,
   LineProtocolError,

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
-import { setPlan } from '../../infra/admin.ts';
 import { openApiDocument } from '../../shared/http/openapi.ts';
 import { callRoute } from './api-event.ts';
-import { unique } from './stack-env.ts';
+import { adminPool, useDataPlane } from './in-process.ts';
+import { unique, useTestStack } from './stack-env.ts';
+import { setTenantPlan } from './tenants.ts';
 
 type Handler = Parameters<typeof callRoute>[0];
 
@@ -48,7 +49,9 @@ export function documentedOperations(): DocumentedOperation[] {
  * Which function serves each route, read from serverless.yml: each `handler:` line, then the
  * `- httpApi: 'METHOD /path'` events that follow it.
  */
-export async function handlersByRoute(repoRoot: string): Promise<Map<string, Handler>> {
+export async function handlersByRoute(
+  repoRoot = path.join(import.meta.dirname, '..', '..'),
+): Promise<Map<string, Handler>> {
   const text = readFileSync(path.join(repoRoot, 'serverless.yml'), 'utf8');
   const handlers = new Map<string, Handler>();
   let current: string | undefined;
@@ -63,6 +66,17 @@ export async function handlersByRoute(repoRoot: string): Promise<Map<string, Han
     handlers.set(route[1] as string, module[exported] as Handler);
   }
   return handlers;
+}
+
+/**
+ * Every route's handler in-process, as API Gateway invokes them, against the test stack: with
+ * the IoT Data Plane endpoint commands go through, and a superuser pool for the test's own
+ * look-ups. Call at the top of a file, before anything imports a handler.
+ */
+export async function inProcessApi() {
+  const stack = useTestStack();
+  await useDataPlane(stack);
+  return { stack, handlers: await handlersByRoute(), admin: adminPool(stack) };
 }
 
 export interface Tenant {
@@ -103,12 +117,7 @@ export async function seedTenant(
   owner.userId = registered.body.user.id;
   const tenantId = registered.body.tenant.id as number;
   const token = registered.body.token as string;
-  const client = await admin.connect();
-  try {
-    await setPlan(client, String(tenantId), 'industrial');
-  } finally {
-    client.release();
-  }
+  await setTenantPlan(admin, tenantId, 'industrial');
   const addUser = async (role: 'admin' | 'viewer') => {
     const username = `${marker}-${role}`;
     const added = await callRoute(handlers.get('POST /api/users') as Handler, 'POST /api/users', {

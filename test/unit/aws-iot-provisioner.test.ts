@@ -20,12 +20,12 @@ import {
 } from '@aws-sdk/client-iot';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ReservedDeviceIdError } from '../../shared/devices/model.ts';
 import {
   AwsIotProvisioner,
   InvalidDeviceIdError,
   IotProvisioningError,
-} from '../../shared/iot/aws-iot-provisioner.ts';
+} from '../../shared/devices/adapters/aws-iot-provisioner.ts';
+import { ReservedDeviceIdError } from '../../shared/devices/domain/model.ts';
 
 const POLICY = 'easysmart-device';
 const BROKER = 'mqtts://example-ats.iot.us-east-1.amazonaws.com:8883';

@@ -8,7 +8,7 @@ import {
   telemetryPayload,
 } from '../../shared/ingestion/domain/payloads.ts';
 import { Rejection } from '../../shared/ingestion/domain/rejection.ts';
-import { InfluxClient } from '../../shared/timeseries/influx-client.ts';
+import { InfluxClient } from '../../shared/timeseries/adapters/influx-client.ts';
 import { toLine } from '../../shared/timeseries/line-protocol.ts';
 import {
   InvalidReadingError,

@@ -10,8 +10,20 @@ import {
   MqttConnectRefused,
   MqttSession,
   type MqttSessionOptions,
-  varint,
 } from '../../local/iot-rules/mqtt-session.ts';
+
+/** A variable byte integer (MQTT 5 §1.5.5), written here so malformed packets can be made. */
+function varint(value: number): number[] {
+  const bytes: number[] = [];
+  let rest = value;
+  do {
+    let byte = rest % 128;
+    rest = Math.floor(rest / 128);
+    if (rest > 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (rest > 0);
+  return bytes;
+}
 
 const field = (bytes: Buffer) =>
   Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
@@ -217,8 +229,8 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     expect(body.subarray(19)).toEqual(
       Buffer.concat([text('rules-emulator'), text('platform'), text('s3cret')]),
     );
-    // What the emulator writes (PUBACKs) goes out as it is.
-    expect(session.write(Buffer.from([0x40, 0x02, 0x02, 0x01]))).toBe(true);
+    // Acknowledgements go out as PUBACK, success, in the short form (MQTT 5 §3.4.2.1).
+    expect(session.acknowledge([513])).toBe(true);
     await vi.waitFor(() =>
       expect(broker.received(0).subarray(-4)).toEqual(Buffer.from([0x40, 0x02, 0x02, 0x01])),
     );
@@ -283,7 +295,7 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     await vi.waitFor(() => expect(events.publishes).toHaveLength(1));
     expect(events.publishes[0]?.payload).toEqual(Buffer.from('ok'));
     expect(events.errors.map((error) => error.message)).toEqual([
-      'malformed packet from the broker: unknown property 0x7f',
+      'malformed packet from the broker: Unknown property',
     ]);
     expect(events).toMatchObject({ connects: 2, closes: 1 });
     expect(broker.connections).toHaveLength(2);
@@ -343,9 +355,10 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     const { broker, session, events } = await setup((socket) => socket.write(connack()));
     await vi.waitFor(() => expect(events.connects).toBe(1));
     await session.end();
-    expect(broker.received(0).subarray(-2)).toEqual(Buffer.from([0xe0, 0x00]));
+    // DISCONNECT, reason normal (0): the broker keeps the session.
+    expect(broker.received(0).subarray(-4)).toEqual(Buffer.from([0xe0, 0x02, 0x00, 0x00]));
     expect(session.connected).toBe(false);
-    expect(session.write(Buffer.from([0x40, 0x02, 0, 1]))).toBe(false);
+    expect(session.acknowledge([1])).toBe(false);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(broker.connections).toHaveLength(1);
   });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCmapss, parseCmapssTruth, phm08Score } from '../../bench/cmapss.ts';
-import { FileModelStore } from '../../shared/anomalies/model-store.ts';
+import { FileModelStore } from '../../shared/anomalies/adapters/model-stores.ts';
 import {
   parseRulModel,
   type RulModel,

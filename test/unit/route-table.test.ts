@@ -23,6 +23,7 @@ interface ServerlessFunction {
 // file's variables stay unresolved strings: only function names and httpApi events are read.
 const yaml = createRequire(import.meta.url)('js-yaml') as { load(text: string): unknown };
 const serverless = yaml.load(readFileSync(path.join(repoRoot, 'serverless.yml'), 'utf8')) as {
+  provider: { httpApi: { cors: { allowedMethods: string[] } } };
   functions: Record<string, ServerlessFunction>;
 };
 
@@ -53,6 +54,13 @@ describe('route table', () => {
     }
   });
 
+  it("the API's CORS settings let the dashboard use every method in the table", () => {
+    const methods = new Set(Object.keys(routeTable).map((routeKey) => routeKey.split(' ')[0]));
+    const allowed = serverless.provider.httpApi.cors.allowedMethods;
+    for (const method of methods)
+      expect(allowed, 'provider.httpApi.cors.allowedMethods').toContain(method);
+  });
+
   it('each function serving routes is built for its own name in the table', () => {
     for (const name of tableFunctions) {
       const handler = serverless.functions[name]?.handler ?? '';
@@ -71,7 +79,7 @@ describe('route table', () => {
 
   it('refuses handlers that are not exactly the routes of their function', () => {
     const deps = { authenticator: {} as never, logger: {} as never };
-    const answer = async () => ({});
+    const answer = async () => ({}) as never;
     const mlHandlers = {
       'GET /api/devices/{id}/anomalies': answer,
       'GET /api/devices/{id}/predictions': answer,

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { PLAN_FEATURES } from '../../../shared/accounts/plan-features.ts';
+import { PLAN_FEATURES } from '../../../shared/accounts/domain/plan-features.ts';
 import { describeError } from '../api.ts';
 import { mayWrite, useApp } from '../context.ts';
 import { absoluteTime, limit, relativeTime } from '../format.ts';

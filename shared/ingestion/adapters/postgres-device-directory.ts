@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { inTenantTransaction, type Queryable } from '../../db/postgres.ts';
-import type { EntityType } from '../../devices/model.ts';
+import type { EntityType } from '../../identifiers.ts';
 import type {
   CommandConfirmation,
   DeviceContext,

@@ -1,13 +1,13 @@
-import type { DetectedAnomaly } from '../../anomalies/anomaly-scorer.ts';
+import type { DetectedAnomaly } from '../../anomalies/domain/anomaly-scorer.ts';
 import type { Logger } from '../../logger.ts';
+import { type ReadingStore, ReadingsRefusedError } from '../../timeseries/domain/reading-store.ts';
+import { LATE_READING_MS } from '../../timeseries/domain/retention.ts';
 import {
   InvalidReadingError,
   MAX_NUMERIC_MAGNITUDE,
   type Reading,
   readingProblem,
 } from '../../timeseries/reading.ts';
-import { type ReadingStore, ReadingsRefusedError } from '../../timeseries/reading-store.ts';
-import { LATE_READING_MS } from '../../timeseries/schema.ts';
 import { BatchLedger, type PendingReadings } from './batch-ledger.ts';
 import { DeviceContextCache } from './device-context-cache.ts';
 import type {

@@ -1,5 +1,5 @@
-import type { DetectedAnomaly } from '../../anomalies/anomaly-scorer.ts';
-import type { EntityType } from '../../devices/model.ts';
+import type { DetectedAnomaly } from '../../anomalies/domain/anomaly-scorer.ts';
+import type { EntityType } from '../../identifiers.ts';
 import type { Reading } from '../../timeseries/reading.ts';
 import type { RejectionReason } from './rejection.ts';
 

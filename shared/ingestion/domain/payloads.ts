@@ -4,7 +4,7 @@ import {
   ENTITY_ID_PATTERN,
   ENTITY_TYPES,
   RESERVED_ENTITY_IDS,
-} from '../../devices/model.ts';
+} from '../../identifiers.ts';
 import type { RawReading } from './model.ts';
 import {
   MAX_PAYLOAD_BYTES,

@@ -1,4 +1,4 @@
-import type { DetectedAnomaly } from '../../anomalies/anomaly-scorer.ts';
+import type { DetectedAnomaly } from '../../anomalies/domain/anomaly-scorer.ts';
 import type { Reading } from '../../timeseries/reading.ts';
 import type {
   CommandConfirmation,

@@ -1,8 +1,4 @@
-import {
-  ENTITY_ID_PATTERN,
-  MAX_ENTITY_ID_LENGTH,
-  RESERVED_ENTITY_IDS,
-} from '../../devices/model.ts';
+import { ENTITY_ID_PATTERN, MAX_ENTITY_ID_LENGTH, RESERVED_ENTITY_IDS } from '../../identifiers.ts';
 import type { RawReading } from './model.ts';
 import {
   MAX_TELEMETRY_ITEMS,

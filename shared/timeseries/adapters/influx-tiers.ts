@@ -1,5 +1,8 @@
+import { ROLLUPS, rollupPolicy } from '../domain/retention.ts';
 import type { TierData, TimeRange } from '../domain/tier-moves.ts';
-import { BeyondRetentionError, type InfluxClient, type InfluxSeries } from '../influx-client.ts';
+import { type FieldValue, toLine } from '../line-protocol.ts';
+import { FIELDS, MEASUREMENTS } from '../reading.ts';
+import { BeyondRetentionError, type InfluxClient, type InfluxSeries } from './influx-client.ts';
 import {
   durationMs,
   type InfluxQL,
@@ -7,10 +10,7 @@ import {
   statements,
   tenantDelete,
   tenantSelect,
-} from '../influxql.ts';
-import { type FieldValue, toLine } from '../line-protocol.ts';
-import { FIELDS, MEASUREMENTS } from '../reading.ts';
-import { ROLLUPS, rollupPolicy } from '../schema.ts';
+} from './influxql.ts';
 
 /** The raw measurements a tenant has in a tier; rollups are recomputed, not copied. */
 const RAW_MEASUREMENTS = [MEASUREMENTS.sensor, MEASUREMENTS.relay, MEASUREMENTS.predictions];

@@ -1,7 +1,12 @@
 import { type AppConfig, required } from '../../config.ts';
 import { type SecretStore, secretField } from '../../secrets/domain/secrets.ts';
-import { policyDurationMs } from '../influxql.ts';
-import { DEFAULT_RETENTION_PLANS, type RetentionPlan, ROLLUPS, rollupPolicy } from '../schema.ts';
+import {
+  DEFAULT_RETENTION_PLANS,
+  type RetentionPlan,
+  ROLLUPS,
+  rollupPolicy,
+} from '../domain/retention.ts';
+import { policyDurationMs } from './influxql.ts';
 
 /**
  * The per-plan retention tiers on InfluxDB 2.x, InfluxDB Cloud and Timestream for InfluxDB:

@@ -1,4 +1,4 @@
-import type { PriorTier } from '../reading-store.ts';
+import type { PriorTier } from '../domain/reading-store.ts';
 
 /** Columns of the `tenant_storage` view: where a tenant's history is read from now. */
 export const TIER_COLUMNS = 'policy, prior_policy, prior_before';

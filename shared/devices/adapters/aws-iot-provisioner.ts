@@ -1,0 +1,357 @@
+import {
+  AttachPolicyCommand,
+  AttachThingPrincipalCommand,
+  CreateKeysAndCertificateCommand,
+  CreateThingCommand,
+  DeleteCertificateCommand,
+  DeleteThingCommand,
+  DescribeThingCommand,
+  DetachPolicyCommand,
+  DetachThingPrincipalCommand,
+  type IoTClient,
+  ListThingPrincipalsCommand,
+  type ListThingPrincipalsCommandOutput,
+  UpdateCertificateCommand,
+} from '@aws-sdk/client-iot';
+import type {
+  DeviceCredentialProvisioner,
+  DeviceCredentials,
+} from '../domain/credential-provisioner.ts';
+import { assertNotReservedDeviceId, ReservedDeviceIdError } from '../domain/model.ts';
+
+/** Marks a thing as created by the platform for a device, so it may replace or delete it. */
+const MANAGED_ATTRIBUTE = { name: 'managed_by', value: 'easysmart-device' } as const;
+
+/** AWS thing-name rules; the device id doubles as thing name and MQTT client id. */
+const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
+
+/**
+ * DetachThingPrincipal is asynchronous on AWS's side: for a few seconds afterwards the
+ * certificate still counts as attached, so DeleteCertificate and DeleteThing can fail with
+ * a conflict. These are the waits between attempts; about 7.5 s in total fits a Lambda.
+ */
+const DEFAULT_RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000];
+
+export class InvalidDeviceIdError extends Error {
+  override readonly name = 'InvalidDeviceIdError';
+}
+
+export class IotProvisioningError extends Error {
+  override readonly name = 'IotProvisioningError';
+}
+
+export interface AwsIotProvisionerOptions {
+  client: IoTClient;
+  /** Name of the AWS::IoT::Policy from infra/iot-device-policy.yml (IOT_DEVICE_POLICY_NAME). */
+  policyName: string;
+  /** Reported to the device with its credential, e.g. mqtts://xxxx-ats.iot.<region>.amazonaws.com:8883 */
+  brokerUrl?: string;
+  retryDelaysMs?: readonly number[];
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export class AwsIotProvisioner implements DeviceCredentialProvisioner {
+  private readonly client: IoTClient;
+  private readonly policyName: string;
+  private readonly brokerUrl: string | undefined;
+  private readonly retryDelaysMs: readonly number[];
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(options: AwsIotProvisionerOptions) {
+    this.client = options.client;
+    this.policyName = options.policyName;
+    this.brokerUrl = options.brokerUrl;
+    this.retryDelaysMs = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  async provision(deviceId: string): Promise<DeviceCredentials> {
+    assertDeviceId(deviceId);
+    assertNotReservedDeviceId(deviceId);
+    const thingName = deviceId;
+
+    const thingIsNew = await this.step(deviceId, 'provision', 'CreateThing', async () => {
+      try {
+        await this.client.send(
+          new CreateThingCommand({
+            thingName,
+            attributePayload: { attributes: { [MANAGED_ATTRIBUTE.name]: MANAGED_ATTRIBUTE.value } },
+          }),
+        );
+        return true;
+      } catch (error) {
+        // Re-registering a device reuses its thing; only its credential is replaced.
+        if (!isAwsError(error, 'ResourceAlreadyExistsException')) throw error;
+        return false;
+      }
+    });
+    // A thing the platform did not create for a device keeps its certificates.
+    if (!thingIsNew && (await this.ownership(deviceId, 'provision')) === 'foreign') {
+      throw new ReservedDeviceIdError(
+        `thing ${thingName} exists and was not created for a device; it is left alone`,
+      );
+    }
+
+    // Revoking before issuing means a device never holds two valid credentials at once.
+    const existing = await this.step(deviceId, 'provision', 'ListThingPrincipals', () =>
+      this.listPrincipals(thingName),
+    );
+    for (const principal of existing ?? []) {
+      await this.step(deviceId, 'provision', `revoking ${principal}`, () =>
+        this.revokePrincipal(thingName, principal),
+      );
+    }
+
+    const created = await this.step(deviceId, 'provision', 'CreateKeysAndCertificate', () =>
+      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
+    );
+    const certificateArn = created.certificateArn;
+    const certificateId = created.certificateId;
+    const certificatePem = created.certificatePem;
+    const privateKey = created.keyPair?.PrivateKey;
+    if (!certificateArn || !certificateId || !certificatePem || !privateKey) {
+      // Without the ARN there is nothing we could roll back by; report it so it can be found.
+      throw new IotProvisioningError(
+        `provision ${deviceId}: CreateKeysAndCertificate returned an incomplete response` +
+          (certificateId ? ` (certificate ${certificateId} may need manual removal)` : ''),
+      );
+    }
+
+    let policyAttached = false;
+    try {
+      await this.client.send(
+        new AttachPolicyCommand({ policyName: this.policyName, target: certificateArn }),
+      );
+      policyAttached = true;
+      await this.client.send(
+        new AttachThingPrincipalCommand({ thingName, principal: certificateArn }),
+      );
+    } catch (error) {
+      const failedStep = policyAttached ? 'AttachThingPrincipal' : 'AttachPolicy';
+      const rollbackProblems = await this.rollbackCertificate({
+        thingName,
+        certificateArn,
+        certificateId,
+        policyAttached,
+        thingAttachAttempted: policyAttached,
+      });
+      const rollbackNote = rollbackProblems.length
+        ? `; rollback incomplete, certificate ${certificateId} may remain: ${rollbackProblems.join('; ')}`
+        : `; certificate ${certificateId} was deactivated and deleted`;
+      throw new IotProvisioningError(
+        `provision ${deviceId}: ${failedStep} failed: ${describe(error)}${rollbackNote}`,
+        { cause: error },
+      );
+    }
+
+    return {
+      client_id: deviceId,
+      certificate_pem: certificatePem,
+      private_key: privateKey,
+      certificate_id: certificateId,
+      broker_url: this.brokerUrl,
+    };
+  }
+
+  async revoke(deviceId: string): Promise<void> {
+    assertDeviceId(deviceId);
+    const thingName = deviceId;
+    if ((await this.ownership(deviceId, 'revoke')) !== 'device') return;
+
+    const principals = await this.step(deviceId, 'revoke', 'ListThingPrincipals', () =>
+      this.listPrincipals(thingName),
+    );
+    if (principals === undefined) return;
+
+    for (const principal of principals) {
+      await this.step(deviceId, 'revoke', `revoking ${principal}`, () =>
+        this.revokePrincipal(thingName, principal),
+      );
+    }
+
+    await this.step(deviceId, 'revoke', 'DeleteThing', () =>
+      this.retryWhile(
+        (error) => isAwsError(error, 'InvalidRequestException'),
+        () => ignoreNotFound(this.client.send(new DeleteThingCommand({ thingName }))),
+      ),
+    );
+  }
+
+  private ownership(
+    thingName: string,
+    operation: 'provision' | 'revoke',
+  ): Promise<'none' | 'device' | 'foreign'> {
+    return this.step(thingName, operation, 'DescribeThing', async () => {
+      try {
+        const thing = await this.client.send(new DescribeThingCommand({ thingName }));
+        return thing?.attributes?.[MANAGED_ATTRIBUTE.name] === MANAGED_ATTRIBUTE.value
+          ? 'device'
+          : 'foreign';
+      } catch (error) {
+        if (isAwsError(error, 'ResourceNotFoundException')) return 'none';
+        throw error;
+      }
+    });
+  }
+
+  /** All principals attached to the thing, or undefined when the thing does not exist. */
+  private async listPrincipals(thingName: string): Promise<string[] | undefined> {
+    const principals: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      let page: ListThingPrincipalsCommandOutput;
+      try {
+        page = await this.client.send(new ListThingPrincipalsCommand({ thingName, nextToken }));
+      } catch (error) {
+        if (isAwsError(error, 'ResourceNotFoundException')) return undefined;
+        throw error;
+      }
+      principals.push(...(page.principals ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return principals;
+  }
+
+  private async revokePrincipal(thingName: string, principal: string): Promise<void> {
+    const certificateId = certificateIdFromArn(principal);
+    // Deactivating first closes the door even if a later step fails; once detached, the
+    // certificate no longer shows up in ListThingPrincipals, so a retry could not find it.
+    if (certificateId) {
+      await ignoreNotFound(
+        this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' })),
+      );
+    }
+    await ignoreNotFound(
+      this.client.send(new DetachThingPrincipalCommand({ thingName, principal })),
+    );
+    // Cognito identities and other non-certificate principals only need detaching.
+    if (!certificateId) return;
+    await ignoreNotFound(
+      this.client.send(new DetachPolicyCommand({ policyName: this.policyName, target: principal })),
+    );
+    await this.deleteCertificate(certificateId);
+  }
+
+  private deleteCertificate(certificateId: string): Promise<void> {
+    // forceDelete also removes policies attached outside this class; it still refuses while
+    // the certificate is attached to a thing, which is the transient conflict retried here.
+    return this.retryWhile(
+      (error) => isAwsError(error, 'DeleteConflictException'),
+      () =>
+        ignoreNotFound(
+          this.client.send(new DeleteCertificateCommand({ certificateId, forceDelete: true })),
+        ),
+    );
+  }
+
+  /** Best effort; returns what failed so the caller can report it next to the original error. */
+  private async rollbackCertificate(created: {
+    thingName: string;
+    certificateArn: string;
+    certificateId: string;
+    policyAttached: boolean;
+    thingAttachAttempted: boolean;
+  }): Promise<string[]> {
+    const { thingName, certificateArn, certificateId } = created;
+    const problems: string[] = [];
+    const attempt = async (label: string, action: () => Promise<unknown>) => {
+      try {
+        await action();
+      } catch (error) {
+        problems.push(`${label}: ${describe(error)}`);
+      }
+    };
+
+    await attempt('UpdateCertificate INACTIVE', () =>
+      ignoreNotFound(
+        this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' })),
+      ),
+    );
+    // A failed AttachThingPrincipal may still have taken effect (e.g. a timeout after the
+    // service applied it); detaching is harmless if it did not.
+    if (created.thingAttachAttempted) {
+      await attempt('DetachThingPrincipal', () =>
+        ignoreNotFound(
+          this.client.send(
+            new DetachThingPrincipalCommand({ thingName, principal: certificateArn }),
+          ),
+        ),
+      );
+    }
+    if (created.policyAttached) {
+      await attempt('DetachPolicy', () =>
+        ignoreNotFound(
+          this.client.send(
+            new DetachPolicyCommand({ policyName: this.policyName, target: certificateArn }),
+          ),
+        ),
+      );
+    }
+    await attempt('DeleteCertificate', () => this.deleteCertificate(certificateId));
+    return problems;
+  }
+
+  private async retryWhile<T>(
+    isTransient: (error: unknown) => boolean,
+    action: () => Promise<T>,
+  ): Promise<T> {
+    for (const delay of this.retryDelaysMs) {
+      try {
+        return await action();
+      } catch (error) {
+        if (!isTransient(error)) throw error;
+        await this.sleep(delay);
+      }
+    }
+    return action();
+  }
+
+  private async step<T>(
+    deviceId: string,
+    operation: 'provision' | 'revoke',
+    label: string,
+    action: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      if (error instanceof IotProvisioningError) throw error;
+      throw new IotProvisioningError(
+        `${operation} ${deviceId}: ${label} failed: ${describe(error)}`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+function assertDeviceId(deviceId: string): void {
+  if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) {
+    throw new InvalidDeviceIdError(
+      `invalid device id ${JSON.stringify(deviceId)}: expected 1-128 characters of [a-zA-Z0-9:_-]`,
+    );
+  }
+}
+
+/** `arn:aws:iot:<region>:<account>:cert/<id>` -> `<id>`; undefined for other principals. */
+function certificateIdFromArn(principal: string): string | undefined {
+  const match = /^arn:[^:]+:iot:[^:]*:[^:]*:cert\/([0-9a-fA-F]+)$/.exec(principal);
+  return match?.[1];
+}
+
+/** Matches by name, not instanceof, so errors from a second bundled SDK copy still count. */
+function isAwsError(error: unknown, name: string): boolean {
+  return error instanceof Error && error.name === name;
+}
+
+async function ignoreNotFound(request: Promise<unknown>): Promise<void> {
+  try {
+    await request;
+  } catch (error) {
+    if (!isAwsError(error, 'ResourceNotFoundException')) throw error;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

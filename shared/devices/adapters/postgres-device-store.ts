@@ -1,0 +1,201 @@
+import type pg from 'pg';
+import { assertWithinPlanLimit } from '../../accounts/adapters/postgres-plan-limits.ts';
+import { inTenantTransaction, isUniqueViolation, type Queryable } from '../../db/postgres.ts';
+import { Conflict } from '../../domain-errors.ts';
+import {
+  TIER_COLUMNS,
+  type TierRow,
+  tiersOf,
+} from '../../timeseries/adapters/postgres-tenant-storage.ts';
+import type { DeviceCredentials } from '../domain/credential-provisioner.ts';
+import type { DeviceStore } from '../domain/device-store.ts';
+import type { Device, DevicePatch, Entity, NewDevice } from '../domain/model.ts';
+
+const DEVICE_COLUMNS = `d.id, d.tenant_id, d.device_id, d.name, d.type, d.location, d.status,
+  d.discovery_mode, d.config, to_json(d.last_seen) #>> '{}' AS last_seen,
+  to_json(d.created_at) #>> '{}' AS created_at, to_json(d.updated_at) #>> '{}' AS updated_at,
+  (SELECT count(*) FROM entities e WHERE e.device_id = d.id)::integer AS entity_count`;
+const ENTITY_COLUMNS = `e.id, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config,
+  e.discovery_mode, to_json(e.created_at) #>> '{}' AS created_at`;
+
+async function selectDevice(client: Queryable, id: number): Promise<Device | null> {
+  const { rows } = await client.query<Device>(
+    `SELECT ${DEVICE_COLUMNS} FROM devices d WHERE d.id = $1`,
+    [id],
+  );
+  return rows[0] ?? null;
+}
+
+async function audit(
+  client: Queryable,
+  tenantId: number,
+  userId: number,
+  action: string,
+  device: Pick<Device, 'id' | 'device_id'>,
+  details?: object,
+) {
+  await client.query(
+    `INSERT INTO audit_log (tenant_id, user_id, action, target, details) VALUES ($1, $2, $3, $4, $5)`,
+    [
+      tenantId,
+      userId,
+      action,
+      `device:${device.id}`,
+      JSON.stringify({ device_id: device.device_id, ...details }),
+    ],
+  );
+}
+
+/**
+ * Serialises every registration and removal of one physical id, platform-wide, for the rest
+ * of the transaction: the broker credential and the row then change together, and a removal
+ * never revokes a credential that a concurrent re-registration has just issued. Taken before
+ * any row lock, so these transactions cannot deadlock on each other.
+ */
+async function lockDeviceId(client: Queryable, deviceId: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('device:' || $1, 0))`, [
+    deviceId,
+  ]);
+}
+
+export class PostgresDeviceStore implements DeviceStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  list(tenantId: number): Promise<Device[]> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<Device>(
+        `SELECT ${DEVICE_COLUMNS} FROM devices d ORDER BY d.id`,
+      );
+      return rows;
+    });
+  }
+
+  get(tenantId: number, id: number) {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const device = await selectDevice(client, id);
+      if (!device) return null;
+      const { rows } = await client.query<Entity>(
+        `SELECT ${ENTITY_COLUMNS} FROM entities e WHERE e.device_id = $1 ORDER BY e.entity_id`,
+        [id],
+      );
+      const storage = await client.query<TierRow>(`SELECT ${TIER_COLUMNS} FROM tenant_storage`);
+      return { device, entities: rows, ...tiersOf(storage.rows[0]) };
+    });
+  }
+
+  async create(
+    tenantId: number,
+    userId: number,
+    input: NewDevice,
+    credentials: {
+      provider: string;
+      provision: (deviceId: string) => Promise<DeviceCredentials>;
+      revoke: (deviceId: string) => Promise<void>;
+    },
+  ): Promise<{ device: Device; credentials: DeviceCredentials }> {
+    try {
+      return await inTenantTransaction(this.pool, tenantId, async (client) => {
+        await lockDeviceId(client, input.device_id);
+        await assertWithinPlanLimit(client, 'devices');
+        const inserted = await client.query<{ id: number }>(
+          `INSERT INTO devices (tenant_id, user_id, device_id, name, type, location, config)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+          [
+            tenantId,
+            userId,
+            input.device_id,
+            input.name,
+            input.type,
+            input.location ?? null,
+            input.config ? JSON.stringify(input.config) : null,
+          ],
+        );
+        const id = inserted.rows[0]?.id as number;
+        const provisioned = await credentials.provision(input.device_id);
+        try {
+          await client.query(
+            `INSERT INTO device_credentials (device_id, tenant_id, provider, client_id, certificate_id)
+             VALUES ($1, $2, $3, $4, $5)`,
+            [
+              id,
+              tenantId,
+              credentials.provider,
+              provisioned.client_id,
+              provisioned.certificate_id ?? null,
+            ],
+          );
+          await audit(client, tenantId, userId, 'device.register', {
+            id,
+            device_id: input.device_id,
+          });
+          return { device: (await selectDevice(client, id)) as Device, credentials: provisioned };
+        } catch (error) {
+          // The broker accepted a credential for a device the registry will not have: take
+          // it back while the id is still locked, so no concurrent registration's is hit.
+          await credentials.revoke(input.device_id).catch(() => {});
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new Conflict('device_id_taken', 'A device with this device_id is already registered');
+      }
+      throw error;
+    }
+  }
+
+  update(tenantId: number, userId: number, id: number, patch: DevicePatch): Promise<Device | null> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rowCount } = await client.query(
+        `UPDATE devices SET
+           name = CASE WHEN $2::boolean THEN $3 ELSE name END,
+           type = CASE WHEN $4::boolean THEN $5 ELSE type END,
+           location = CASE WHEN $6::boolean THEN $7 ELSE location END,
+           config = CASE WHEN $8::boolean THEN $9::jsonb ELSE config END,
+           updated_at = now()
+         WHERE id = $1`,
+        [
+          id,
+          patch.name !== undefined,
+          patch.name ?? null,
+          patch.type !== undefined,
+          patch.type ?? null,
+          patch.location !== undefined,
+          patch.location ?? null,
+          patch.config !== undefined,
+          patch.config ? JSON.stringify(patch.config) : null,
+        ],
+      );
+      if (!rowCount) return null;
+      const device = (await selectDevice(client, id)) as Device;
+      await audit(client, tenantId, userId, 'device.update', device, {
+        fields: Object.keys(patch),
+      });
+      return device;
+    });
+  }
+
+  remove(
+    tenantId: number,
+    userId: number,
+    id: number,
+    revoke: (deviceId: string) => Promise<void>,
+  ): Promise<boolean> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const found = await client.query<{ device_id: string }>(
+        `SELECT device_id FROM devices WHERE id = $1`,
+        [id],
+      );
+      const deviceId = found.rows[0]?.device_id;
+      if (deviceId === undefined) return false;
+      await lockDeviceId(client, deviceId);
+      const { rowCount } = await client.query(`DELETE FROM devices WHERE id = $1`, [id]);
+      if (!rowCount) return false;
+      await audit(client, tenantId, userId, 'device.delete', { id, device_id: deviceId });
+      // Revoked last, just before commit: if the broker refuses, the device stays registered
+      // with its credential; nothing that could still fail comes after it.
+      await revoke(deviceId);
+      return true;
+    });
+  }
+}

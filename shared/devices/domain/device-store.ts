@@ -1,0 +1,44 @@
+import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
+import type { DeviceCredentials } from './credential-provisioner.ts';
+import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
+
+/** Port: a tenant's device registry. Every call is scoped to one tenant. */
+export interface DeviceStore {
+  list(tenantId: number): Promise<Device[]>;
+  /**
+   * The device, its entities, the retention tier its tenant's readings go to, and during a
+   * plan change's tier move the tier older readings are still read from.
+   */
+  get(
+    tenantId: number,
+    id: number,
+  ): Promise<{
+    device: Device;
+    entities: Entity[];
+    retentionPolicy: string;
+    priorTier?: PriorTier;
+  } | null>;
+  /**
+   * Registers a device within the plan's limit. `provision` runs inside the same
+   * transaction, so a broker failure leaves no row, and a failed commit is compensated by
+   * `revoke`.
+   */
+  create(
+    tenantId: number,
+    userId: number,
+    input: NewDevice,
+    credentials: {
+      provider: string;
+      provision: (deviceId: string) => Promise<DeviceCredentials>;
+      revoke: (deviceId: string) => Promise<void>;
+    },
+  ): Promise<{ device: Device; credentials: DeviceCredentials }>;
+  update(tenantId: number, userId: number, id: number, patch: DevicePatch): Promise<Device | null>;
+  /** Deletes the device (entities cascade) once `revoke` succeeded; false if not found. */
+  remove(
+    tenantId: number,
+    userId: number,
+    id: number,
+    revoke: (deviceId: string) => Promise<void>,
+  ): Promise<boolean>;
+}

@@ -1,0 +1,66 @@
+import type { EntityType } from '../../identifiers.ts';
+
+/**
+ * The platform's own broker identities live here, where no device id may go: Mosquitto's
+ * admin account, the platform's service account and the client ids of the rules emulator,
+ * the data-plane endpoint and the provisioner all start with the prefix or are listed.
+ * Compared case-insensitively, so no look-alike can be registered either.
+ */
+export const RESERVED_DEVICE_ID_PREFIX = 'easysmart-';
+export const RESERVED_DEVICE_IDS: readonly string[] = ['admin'];
+
+export function isReservedDeviceId(deviceId: string): boolean {
+  const lower = deviceId.toLowerCase();
+  return lower.startsWith(RESERVED_DEVICE_ID_PREFIX) || RESERVED_DEVICE_IDS.includes(lower);
+}
+
+/** A broker refuses to hand the platform's own identities, or another's, to a device. */
+export class ReservedDeviceIdError extends Error {
+  override readonly name = 'ReservedDeviceIdError';
+}
+
+export function assertNotReservedDeviceId(deviceId: string): void {
+  if (isReservedDeviceId(deviceId)) {
+    throw new ReservedDeviceIdError(
+      `device id ${JSON.stringify(deviceId)} is reserved for the platform's own broker identities`,
+    );
+  }
+}
+
+export interface Device {
+  id: number;
+  tenant_id: number;
+  device_id: string;
+  name: string;
+  type: string;
+  location: string | null;
+  status: 'online' | 'offline';
+  discovery_mode: string;
+  config: Record<string, unknown> | null;
+  last_seen: string | null;
+  created_at: string;
+  updated_at: string;
+  entity_count: number;
+}
+
+export interface Entity {
+  id: number;
+  entity_id: string;
+  entity_type: EntityType;
+  name: string;
+  unit: string | null;
+  icon: string | null;
+  config: Record<string, unknown> | null;
+  discovery_mode: 'auto' | 'manual';
+  created_at: string;
+}
+
+export interface NewDevice {
+  device_id: string;
+  name: string;
+  type: string;
+  location?: string | null;
+  config?: Record<string, unknown> | null;
+}
+
+export type DevicePatch = Partial<Pick<NewDevice, 'name' | 'type' | 'location' | 'config'>>;

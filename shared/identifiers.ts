@@ -1,0 +1,14 @@
+/**
+ * How devices and their entities are named, shared by every context that receives, stores
+ * or serves them (devices, ingestion, timeseries, the HTTP schemas), so none of them has to
+ * import another context for it.
+ */
+
+/** The physical id: the device's MQTT client id and username, and AWS IoT's thing name. */
+export const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
+
+export const MAX_ENTITY_ID_LENGTH = 100;
+export const ENTITY_ID_PATTERN = new RegExp(`^[a-zA-Z0-9_-]{1,${MAX_ENTITY_ID_LENGTH}}$`);
+export const RESERVED_ENTITY_IDS = ['status', 'discovery', 'telemetry'] as const;
+export const ENTITY_TYPES = ['switch', 'sensor', 'number', 'text'] as const;
+export type EntityType = (typeof ENTITY_TYPES)[number];

@@ -1,0 +1,190 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { edgeDetector, exportEdgeModel } from '../shared/edge/domain/export.ts';
+import { decodeEdgeModel, type WeightEncoding } from '../shared/edge/domain/model-format.ts';
+import { parseReadingsCsv } from '../shared/ml/csv.ts';
+import { createAdvancedDetector } from '../shared/ml/detector.ts';
+import type { TrainedModel } from '../shared/ml/model.ts';
+import { type HistoryPoint, trainModel } from '../shared/ml/training.ts';
+
+/**
+ * The device's scorer (firmware/core/edge_detector.cpp, run by firmware/build/edge-score)
+ * against the platform's TypeScript detector on the same readings: the platform scores a
+ * series' opening readings, exports the edge model with the statistics they built, and both
+ * continue on the rest. Held to 1e-4 on every score, and the alarms must be the same.
+ */
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const firmwareDir = path.join(root, 'firmware');
+const tool = path.join(firmwareDir, 'build', 'edge-score');
+const NAB_FILE = path.join(
+  process.env.NAB_DIR ?? path.resolve(root, '../shared/datasets/nab'),
+  'data/realKnownCause/machine_temperature_system_failure.csv',
+);
+const TOLERANCE = 1e-4;
+
+function run(cmd: string, args: string[], input = ''): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, out }));
+    child.stdin.end(input);
+  });
+}
+
+/** A daily cycle with noise, a slow drift, a spike, a level shift and a stuck stretch. */
+function generatedSeries(): HistoryPoint[] {
+  let seed = 42;
+  const noise = () => {
+    seed = (Math.imul(seed, 48271) + 11) >>> 0;
+    return seed / 4294967296 - 0.5;
+  };
+  const points: HistoryPoint[] = [];
+  const start = Date.UTC(2026, 0, 5);
+  for (let i = 0; i < 4000; i++) {
+    const t = start + i * 300_000;
+    let v = 50 + 8 * Math.sin((2 * Math.PI * (t % 86_400_000)) / 86_400_000) + 2 * noise();
+    v += i * 0.0005;
+    if (i === 2600) v += 25;
+    if (i >= 3100 && i < 3300) v += 6;
+    if (i >= 3600 && i < 3700) v = 51.25;
+    points.push({ timeMs: t, value: v });
+  }
+  return points;
+}
+
+const models = new Map<string, TrainedModel>();
+
+/** Training is the slow part: one model per series, shared by the cases that compare on it. */
+async function trained(points: HistoryPoint[], trainOn: number): Promise<TrainedModel> {
+  const key = `${points.length}:${(points[0] as HistoryPoint).timeMs}:${trainOn}`;
+  let model = models.get(key);
+  if (!model) {
+    model = await trainModel(points.slice(0, trainOn), { seed: 7 });
+    models.set(key, model);
+  }
+  return model;
+}
+
+interface Comparison {
+  /** Largest score difference, device vs the platform's detector on the same edge model. */
+  sameModel: number;
+  /** Largest score difference, device vs the platform's detector on the unquantised model. */
+  platform: number;
+  deviceAlarms: number[];
+  edgeAlarms: number[];
+  platformAlarms: number[];
+  encoding: string;
+  bytes: number;
+}
+
+async function compare(
+  dir: string,
+  points: HistoryPoint[],
+  trainOn: number,
+  warm: number,
+  encodings?: WeightEncoding[],
+) {
+  const model = await trained(points, trainOn);
+  const live = createAdvancedDetector(model);
+  for (const p of points.slice(0, warm)) live.score(p.timeMs, p.value);
+  const exported = exportEdgeModel({
+    entityId: 'temperature',
+    model,
+    detectorState: JSON.parse(JSON.stringify(live.snapshot())),
+    lastTimeMs: (points[warm - 1] as HistoryPoint).timeMs,
+    ...(encodings ? { encodings } : {}),
+  });
+  const file = path.join(dir, `model-${warm}-${exported.encoding}.esam`);
+  await writeFile(file, exported.bytes);
+  const rest = points.slice(warm);
+  const device = await run(tool, [file], rest.map((p) => `${p.timeMs} ${p.value}\n`).join(''));
+  expect(device.code).toBe(0);
+  const lines = device.out.trim().split('\n');
+  expect(lines).toHaveLength(rest.length);
+  const edge = edgeDetector(decodeEdgeModel(exported.bytes));
+  const result: Comparison = {
+    sameModel: 0,
+    platform: 0,
+    deviceAlarms: [],
+    edgeAlarms: [],
+    platformAlarms: [],
+    encoding: exported.encoding,
+    bytes: exported.bytes.length,
+  };
+  rest.forEach((p, i) => {
+    const [score, anomalous] = (lines[i] as string).split(' ');
+    const deviceScore = Number(score);
+    const e = edge.score(p.timeMs, p.value);
+    const l = live.score(p.timeMs, p.value);
+    result.sameModel = Math.max(result.sameModel, Math.abs(deviceScore - e.score));
+    result.platform = Math.max(result.platform, Math.abs(deviceScore - l.score));
+    if (anomalous === '1') result.deviceAlarms.push(p.timeMs);
+    if (e.anomalous) result.edgeAlarms.push(p.timeMs);
+    if (l.anomalous) result.platformAlarms.push(p.timeMs);
+  });
+  return result;
+}
+
+describe('edge model scores: firmware core (C++) against the platform (TypeScript)', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'edge-parity-'));
+    const build = await run('make', ['-C', firmwareDir, 'edge-score']);
+    expect(build.code, build.out).toBe(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a generated series with a spike, a shift and a stuck sensor: same scores within 1e-4, same alarms', async () => {
+    const r = await compare(dir, generatedSeries(), 600, 1200);
+    expect(r.sameModel).toBeLessThanOrEqual(TOLERANCE);
+    expect(r.platform).toBeLessThanOrEqual(TOLERANCE);
+    expect(r.deviceAlarms).toEqual(r.edgeAlarms);
+    expect(r.deviceAlarms).toEqual(r.platformAlarms);
+    // The injected incidents are found on the device.
+    expect(r.deviceAlarms.length).toBeGreaterThan(0);
+    // float32 weights: these models' int16 forecasts move by more than the stated tolerance.
+    expect(r.encoding).toBe('f32');
+  }, 60_000);
+
+  it('quantised weights (int16, int8): the device computes what the platform computes from the same file', async () => {
+    for (const encoding of ['i16', 'i8'] as const) {
+      const r = await compare(dir, generatedSeries(), 600, 1200, [encoding]);
+      expect(r.encoding).toBe(encoding);
+      expect(r.sameModel).toBeLessThanOrEqual(TOLERANCE);
+      expect(r.deviceAlarms).toEqual(r.edgeAlarms);
+      expect(r.bytes).toBeLessThan(6243);
+    }
+  }, 60_000);
+
+  it.runIf(existsSync(NAB_FILE))(
+    'NAB machine_temperature_system_failure: same scores within 1e-4, same alarms',
+    async () => {
+      const points = parseReadingsCsv(await readFile(NAB_FILE, 'utf8')).map((r) => ({
+        timeMs: r.timeMs,
+        value: r.numericValue,
+      }));
+      const r = await compare(dir, points, 750, 2000);
+      expect(r.sameModel).toBeLessThanOrEqual(TOLERANCE);
+      expect(r.platform).toBeLessThanOrEqual(TOLERANCE);
+      expect(r.deviceAlarms).toEqual(r.platformAlarms);
+    },
+    60_000,
+  );
+});
