@@ -60,7 +60,7 @@ it('a backup restored into empty servers: the device reconnects, an old token ve
   stops.push(() => stack.stop());
 
   // The stack's database is this test's own cluster: the operator works on it directly.
-  const { token, tenantId } = await signUpOnStack(stack);
+  const { token, tenantId, username } = await signUpOnStack(stack);
   const operator = new pg.Client({ connectionString: `${before.url}/easysmart` });
   await operator.connect();
   await setPlan(operator, String(tenantId), 'industrial').finally(() => operator.end());
@@ -147,7 +147,7 @@ it('a backup restored into empty servers: the device reconnects, an old token ve
 
   const me = await stack.request('GET', '/api/auth/me', undefined, token);
   expect(me.status).toBe(200);
-  expect(me.body.user.username).toBe(name);
+  expect(me.body.user.username).toBe(username);
   const again = await connectAsDevice(stack.mqtt, credentials);
   const later = Date.now();
   await again.publishAsync(

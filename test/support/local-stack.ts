@@ -142,7 +142,7 @@ export async function startLocalStack(
 export async function signUpOnStack(
   stack: LocalStack,
   options: { plan?: string } = {},
-): Promise<{ token: string; tenantId: number }> {
+): Promise<{ token: string; tenantId: number; username: string }> {
   const username = unique('owner');
   const registered = await stack.request('POST', '/api/auth/register', {
     tenant_name: unique('Plant'),
@@ -155,7 +155,7 @@ export async function signUpOnStack(
   }
   const tenantId = registered.body.tenant.id as number;
   if (options.plan) await setPlanOnStack(stack, tenantId, options.plan);
-  return { token: registered.body.token, tenantId };
+  return { token: registered.body.token, tenantId, username };
 }
 
 /** The operator's plan change (infra/admin.ts) on the stack's database. */
