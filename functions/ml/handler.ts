@@ -7,14 +7,10 @@ const anomalies = anomalyService();
 export const handler = httpApi(
   'ml',
   {
-    'GET /api/devices/{id}/anomalies': async ({ caller, params, query }) => {
-      const { scores, ...device } = await anomalies.results(caller, params.id, query, true);
-      return { ...device, anomalies: scores };
-    },
-    'GET /api/devices/{id}/predictions': async ({ caller, params, query }) => {
-      const { scores, ...device } = await anomalies.results(caller, params.id, query, false);
-      return { ...device, predictions: scores };
-    },
+    'GET /api/devices/{id}/anomalies': ({ caller, params, query }) =>
+      anomalies.anomalies(caller, params.id, query),
+    'GET /api/devices/{id}/predictions': ({ caller, params, query }) =>
+      anomalies.predictions(caller, params.id, query),
     'GET /api/ml/models': async ({ caller }) => ({
       models: await anomalies.listModels(caller),
     }),
