@@ -111,6 +111,7 @@ function parse<S extends z.ZodType>(schema: S, input: unknown, where: string): z
   throw badRequest('validation_failed', `Invalid ${where}: ${problems}`, result.error);
 }
 
+/** Validates a request as its table entry says, runs its handler and shapes the success answer. */
 async function run(
   routeKey: RouteKey,
   handle: RouteHandler<RouteKey>,
