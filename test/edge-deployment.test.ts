@@ -8,7 +8,7 @@ import { setPlan } from '../infra/admin.ts';
 import { FileModelStore } from '../shared/anomalies/adapters/model-stores.ts';
 import { exportEdgeModel } from '../shared/edge/domain/export.ts';
 import { crc32Hex } from '../shared/edge/domain/model-format.ts';
-import { trainModel } from '../shared/ml/training.ts';
+import { trainModel } from '../shared/ml/domain/training.ts';
 import { type LocalStack, startLocalStack } from './support/local-stack.ts';
 import { randomModel } from './support/models.ts';
 import { commandOf, descendantsOf } from './support/processes.ts';

@@ -1,3 +1,4 @@
+import { alarmEvaluator } from '../alarms/composition.ts';
 import { anomalyScorer } from '../anomalies/composition.ts';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
@@ -17,5 +18,7 @@ export const ingestionService = once(() => {
     live: aws.websocketManagementEndpoint ? liveConnections() : undefined,
     scorer: anomalyScorer(),
     edgeReports: edgeModelService(),
+    // Alarm rules judge each batch's stored readings.
+    storedReadings: alarmEvaluator(),
   });
 });

@@ -10,8 +10,8 @@ import {
   EdgeFormatError,
   encodeEdgeModel,
 } from '../../shared/edge/domain/model-format.ts';
-import { createAdvancedDetector } from '../../shared/ml/detector.ts';
-import { decodeWeights, encodeFloat32 } from '../../shared/ml/model.ts';
+import { createAdvancedDetector } from '../../shared/ml/domain/detector.ts';
+import { decodeWeights, encodeFloat32 } from '../../shared/ml/domain/model.ts';
 import { randomModel } from '../support/models.ts';
 
 function reason(fn: () => unknown): string | undefined {

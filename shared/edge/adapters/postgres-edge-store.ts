@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { ModelStore } from '../../anomalies/domain/ports.ts';
 import { inTenantTransaction } from '../../db/postgres.ts';
 import { NotFound, Unprocessable } from '../../domain-errors.ts';
-import type { TrainedModel } from '../../ml/model.ts';
+import type { TrainedModel } from '../../ml/domain/model.ts';
 import type {
   DeviceReport,
   EdgeAnomaly,

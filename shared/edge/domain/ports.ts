@@ -1,4 +1,4 @@
-import type { TrainedModel } from '../../ml/model.ts';
+import type { TrainedModel } from '../../ml/domain/model.ts';
 import type { WeightEncoding } from './model-format.ts';
 
 /** What the platform keeps of one edge model sent to a device. */
