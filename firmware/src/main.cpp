@@ -45,6 +45,31 @@ class NvsStore : public es::KeyValueStore {
   Preferences prefs_;
 };
 
+// The last confirmed edge model, as one NVS blob in a namespace of its own (NVS writes the
+// new blob before it drops the old one, so a power cut keeps one of them intact).
+class NvsModelStorage : public es::ModelStorage {
+ public:
+  bool load(std::vector<uint8_t>& out) override {
+    Preferences prefs;
+    if (!prefs.begin("es-edge", true)) return false;
+    const size_t length = prefs.getBytesLength("model");
+    bool ok = length > 0 && length <= es::kEdgeMaxBytes;
+    if (ok) {
+      out.resize(length);
+      ok = prefs.getBytes("model", out.data(), length) == length;
+    }
+    prefs.end();
+    return ok;
+  }
+  bool save(const std::vector<uint8_t>& bytes) override {
+    Preferences prefs;
+    if (!prefs.begin("es-edge", false)) return false;
+    const bool ok = prefs.putBytes("model", bytes.data(), bytes.size()) == bytes.size();
+    prefs.end();
+    return ok;
+  }
+};
+
 class EspClock : public es::Clock {
  public:
   uint32_t monotonicMs() override { return millis(); }
@@ -256,6 +281,7 @@ std::unique_ptr<es::SensorSource> sensors;
 std::unique_ptr<Actuators> actuators;
 std::unique_ptr<PubSubTransport> transport;
 std::unique_ptr<es::DeviceCore> core;
+NvsModelStorage modelStorage;
 
 // Portal mode
 bool portalMode = false;
@@ -383,6 +409,7 @@ void startDevice() {
   transport.reset(new PubSubTransport(url, config, espClock));
   core.reset(new es::DeviceCore(opt, entities, *transport, espClock, espRandom, *sensors,
                                 actuators.get(), &serialSink));
+  core->edge().setStorage(&modelStorage);
   core->begin();
   Serial.printf("device %s: connecting to Wi-Fi \"%s\", broker %s\n", config.deviceId.c_str(),
                 config.wifiSsid.c_str(), config.mqttUrl.c_str());

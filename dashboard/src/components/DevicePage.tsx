@@ -8,6 +8,7 @@ import {
   useNow,
   useWatchedDevices,
 } from '../context.ts';
+import { deployableModels, edgeModel } from '../edge.ts';
 import { absoluteTime, formatValue, relativeTime } from '../format.ts';
 import { applyToDevice, applyToEntities } from '../live-state.ts';
 import { health as loadHealthOf, maintenanceEvents } from '../maintenance.ts';
@@ -16,6 +17,7 @@ import { href, navigate } from '../router.ts';
 import { appendReading, EMPTY_SERIES, fromPoints, type Series } from '../series.ts';
 import type { Anomaly, Device, Entity } from '../types.ts';
 import { NumberControl, SwitchControl, TextControl } from './Controls.tsx';
+import { EdgeModelCard, type EdgeState } from './EdgeModelCard.tsx';
 import { HealthCard, type HealthState } from './HealthCard.tsx';
 import { type AnomalyMark, SensorChart, type ThresholdMark } from './SensorChart.tsx';
 import { EmptyState, ErrorPanel, LastSeen, Loading, Notice, StatusBadge } from './ui.tsx';
@@ -169,6 +171,23 @@ export function DevicePage({ id }: { id: number }) {
   // Predictions follow new reading windows; a minute is often enough to show them.
   useInterval(() => void loadHealth(), 60_000, health.kind === 'shown');
 
+  const [edge, setEdge] = useState<EdgeState>({ kind: 'loading' });
+  const loadEdge = useCallback(async () => {
+    try {
+      const [answer, models] = await Promise.all([edgeModel(api, id), deployableModels(api, id)]);
+      setEdge({ kind: 'shown', edge: answer, models });
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.code === 'plan_required') {
+        setEdge({ kind: 'upgrade', message: failure.message });
+      } else setEdge({ kind: 'hidden' });
+    }
+  }, [api, id]);
+  useEffect(() => {
+    void loadEdge();
+  }, [loadEdge]);
+  // A sent model is confirmed (or refused) by the device within seconds.
+  useInterval(() => void loadEdge(), 3_000, edge.kind === 'shown' && edge.edge.status === 'sent');
+
   useInterval(() => void loadDevice(), POLL_MS, live !== 'open');
   useWatchedDevices([id]);
 
@@ -306,6 +325,13 @@ export function DevicePage({ id }: { id: number }) {
             canWrite={canWrite}
             now={now}
             onChanged={() => void loadHealth()}
+          />
+          <EdgeModelCard
+            deviceId={id}
+            state={edge}
+            canWrite={canWrite}
+            now={now}
+            onChanged={() => void loadEdge()}
           />
           {sensors.length > 0 && (
             <section aria-labelledby="sensors-title" class="section">
