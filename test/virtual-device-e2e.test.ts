@@ -1,7 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DeviceCredentials,
@@ -12,6 +8,7 @@ import {
 } from './support/local-stack.ts';
 import { commandOf, descendantsOf, isAlive } from './support/processes.ts';
 import { waitUntil } from './support/servers.ts';
+import { type RunningDevice, spawnVirtualDevice } from './support/virtual-device.ts';
 
 /**
  * The firmware's virtual device (the real C++ core over libmosquitto) against the whole
@@ -20,30 +17,9 @@ import { waitUntil } from './support/servers.ts';
  * relay, a 30-second broker freeze loses and duplicates nothing, and a SIGKILL shows it
  * offline through its last will.
  */
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const launcher = path.join(repoRoot, 'firmware', 'host', 'run-virtual-device.mjs');
 const SENSORS = ['temperature', 'pressure', 'vibration'];
 const INTERVAL_MS = 500;
 const BATCH_AGE_MS = 2000;
-
-interface DeviceEvent {
-  event: string;
-  at: number;
-  [field: string]: unknown;
-}
-
-interface RunningDevice {
-  child: ChildProcess;
-  events: DeviceEvent[];
-  stderr: string[];
-  exited: Promise<void>;
-  /** Resolves with the first event (from `from` on) that satisfies `match`. */
-  next(
-    match: (event: DeviceEvent) => boolean,
-    timeoutMs: number,
-    from?: number,
-  ): Promise<DeviceEvent>;
-}
 
 let stack: LocalStack;
 let token: string;
@@ -53,83 +29,30 @@ let credentials: DeviceCredentials;
 const devices: RunningDevice[] = [];
 
 function runDevice(extra: string[] = []): RunningDevice {
-  const child = spawn(
-    process.execPath,
-    [
-      launcher,
-      '--device-id',
-      deviceId,
-      '--username',
-      credentials.username,
-      '--password',
-      credentials.password,
-      '--mqtt',
-      stack.mqtt,
-      '--interval-ms',
-      String(INTERVAL_MS),
-      '--stats-ms',
-      '500',
-      // The default batching (telemetry messages of up to 60 readings), with a short age
-      // so that readings arrive within the test's patience: 4 rounds a message.
-      '--batch-age-ms',
-      String(BATCH_AGE_MS),
-      // Quick reconnection once the broker answers again; the outage itself is 30 s.
-      '--backoff-base-ms',
-      '100',
-      '--backoff-max-ms',
-      '1000',
-      ...extra,
-    ],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const events: DeviceEvent[] = [];
-  const stderr: string[] = [];
-  const waiters = new Set<() => void>();
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-    try {
-      events.push({ ...(JSON.parse(line) as { event: string }), at: Date.now() });
-    } catch {
-      return;
-    }
-    for (const wake of waiters) wake();
-  });
-  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => {
-    stderr.push(line);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const device: RunningDevice = {
-    child,
-    events,
-    stderr,
-    exited,
-    next(match, timeoutMs, from = 0) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = events.slice(from).find(match);
-          if (!found) return;
-          cleanup();
-          resolve(found);
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new Error(
-              `no matching device event within ${timeoutMs} ms; last events:\n${events
-                .slice(-8)
-                .map((e) => JSON.stringify(e))
-                .join('\n')}\nstderr:\n${stderr.slice(-10).join('\n')}`,
-            ),
-          );
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-  };
+  const device = spawnVirtualDevice([
+    '--device-id',
+    deviceId,
+    '--username',
+    credentials.username,
+    '--password',
+    credentials.password,
+    '--mqtt',
+    stack.mqtt,
+    '--interval-ms',
+    String(INTERVAL_MS),
+    '--stats-ms',
+    '500',
+    // The default batching (telemetry messages of up to 60 readings), with a short age
+    // so that readings arrive within the test's patience: 4 rounds a message.
+    '--batch-age-ms',
+    String(BATCH_AGE_MS),
+    // Quick reconnection once the broker answers again; the outage itself is 30 s.
+    '--backoff-base-ms',
+    '100',
+    '--backoff-max-ms',
+    '1000',
+    ...extra,
+  ]);
   devices.push(device);
   return device;
 }
