@@ -1,4 +1,4 @@
-import { decodeWeights, encodeFloat32, type TrainedModel } from '../../shared/ml/model.ts';
+import { decodeWeights, encodeFloat32, type TrainedModel } from '../../shared/ml/domain/model.ts';
 
 /** The model with its output bias moved by `delta` normalised units: every forecast is off. */
 export function biasedModel(trained: TrainedModel, delta: number): TrainedModel {

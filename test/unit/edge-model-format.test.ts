@@ -6,8 +6,8 @@ import {
   EdgeFormatError,
   encodeEdgeModel,
 } from '../../shared/edge/domain/model-format.ts';
-import { createAdvancedDetector } from '../../shared/ml/detector.ts';
-import { encodeFloat32, type TrainedModel } from '../../shared/ml/model.ts';
+import { createAdvancedDetector } from '../../shared/ml/domain/detector.ts';
+import { encodeFloat32, type TrainedModel } from '../../shared/ml/domain/model.ts';
 
 /** A model with seeded random weights in the trained models' shape (no training needed). */
 function randomModel(hidden: number[], windowSize = 24): TrainedModel {

@@ -2,14 +2,19 @@ import {
   type AdvancedConfig,
   type AdvancedState,
   DEFAULT_ADVANCED_CONFIG,
-} from '../../ml/advanced-detector.ts';
+} from '../../ml/domain/advanced-detector.ts';
 import {
   ADVANCED_DETECTOR,
   type AnomalyDetector,
   createAdvancedDetector,
   restoreDetector,
-} from '../../ml/detector.ts';
-import { decodeWeights, encodeFloat32, Forecaster, type TrainedModel } from '../../ml/model.ts';
+} from '../../ml/domain/detector.ts';
+import {
+  decodeWeights,
+  encodeFloat32,
+  Forecaster,
+  type TrainedModel,
+} from '../../ml/domain/model.ts';
 import {
   EDGE_LIMITS,
   EdgeFormatError,
