@@ -15,9 +15,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { generateSigningJwk } from '../local/services/jwt-key.ts';
 import { startPostgres } from '../local/services/postgres.ts';
+import { AccessTokens } from '../shared/accounts/adapters/jose-access-tokens.ts';
 import { PostgresSessionDirectory } from '../shared/accounts/adapters/postgres-session-directory.ts';
 import { Authenticator } from '../shared/accounts/domain/sessions.ts';
-import { AccessTokens } from '../shared/accounts/tokens.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { cpuBetween, sampleCpu } from './cpu.ts';
 

@@ -1,8 +1,8 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type pg from 'pg';
+import { AccessTokens } from './accounts/adapters/jose-access-tokens.ts';
 import { PostgresSessionDirectory } from './accounts/adapters/postgres-session-directory.ts';
 import { Authenticator } from './accounts/domain/sessions.ts';
-import { AccessTokens } from './accounts/tokens.ts';
 import { config, required } from './config.ts';
 import { createPool } from './db/postgres.ts';
 import { createLogger, type Logger } from './logger.ts';

@@ -22,8 +22,10 @@ const { ingestionService } = await import('../shared/ingestion/composition.ts');
 const ingest = (events: unknown[]) => ingestionService().ingest(events);
 const scheduledTraining = (await import('../functions/ml-training/handler.ts')).handler;
 const { AnomalyService } = await import('../shared/anomalies/domain/anomaly-service.ts');
-const { modelStore, predictionStore } = await import('../shared/anomalies/composition.ts');
-const { databasePool, logger } = await import('../shared/composition.ts');
+const { anomalyTargets, modelRegistry, modelStore, predictionStore } = await import(
+  '../shared/anomalies/composition.ts'
+);
+const { logger } = await import('../shared/composition.ts');
 const { readingStore } = await import('../shared/timeseries/composition.ts');
 const { trainModel } = await import('../shared/ml/training.ts');
 const admin = adminPool(stack);
@@ -198,14 +200,15 @@ describe('trained models (Industrial)', () => {
     expect(good.modelMae).toBeLessThan(good.repeatLastMae);
 
     // The same service with a trainer whose every forecast is off by three standard deviations.
-    const badTraining = new AnomalyService(
-      databasePool(),
-      readingStore(),
-      predictionStore(),
-      modelStore(),
-      async (history) => biasedModel(await trainModel(history, { backend: 'wasm' }), 3),
-      logger(),
-    );
+    const badTraining = new AnomalyService({
+      targets: anomalyTargets(),
+      registry: modelRegistry(),
+      readings: readingStore(),
+      predictions: predictionStore(),
+      models: modelStore(),
+      train: async (history) => biasedModel(await trainModel(history, { backend: 'wasm' }), 3),
+      logger: logger(),
+    });
     const owner = { userId: 0, tenantId: s.tenantId, role: 'owner' as const, tokenVersion: 0 };
     const rejected = await badTraining.trainOnRequest(owner, s.id, 'vibration');
     expect(rejected.status).toBe('rejected');

@@ -36,6 +36,9 @@ const BUNDLE_LIMITS: Record<string, number> = {
   // TensorFlow.js and its WASM backend.
   ml: 2_500_000,
   'ml-training': 2_500_000,
+  // Predicts in plain TypeScript; only its scheduled trainer carries TensorFlow.js.
+  maintenance: 600_000,
+  'maintenance-training': 2_500_000,
   timeseries: 700_000,
 };
 const DEFAULT_BUNDLE_LIMIT = 5_000_000;
@@ -318,6 +321,8 @@ describe('osls package --stage prod (offline)', () => {
       live: ['database'],
       ml: ['database', 'influx'],
       'ml-training': ['database', 'influx'],
+      maintenance: ['database', 'influx'],
+      'maintenance-training': ['database', 'influx'],
       timeseries: ['database', 'influx'],
       docs: [],
       migrate: ['database', 'databaseAdmin', 'influx'],
@@ -366,7 +371,7 @@ describe('osls package --stage prod (offline)', () => {
         expect(variables.JWT_PRIVATE_JWK, name).toBeUndefined();
       }
       expect(variables.JWT_PUBLIC_JWKS !== undefined, name).toBe(
-        ['devices', 'live', 'ml'].includes(name),
+        ['devices', 'live', 'ml', 'maintenance'].includes(name),
       );
     }
     expect(env('live').JWT_PUBLIC_JWKS).toBe('{{resolve:ssm:/easysmart/prod/jwt-public-jwks}}');

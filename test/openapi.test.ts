@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setPlan } from '../infra/admin.ts';
 import { openApiDocument } from '../shared/http/openapi.ts';
 import { type RouteDefinition, routeTable } from '../shared/http/route-table.ts';
 import { type ApiResponse, callRoute } from './support/api-event.ts';
@@ -13,11 +15,12 @@ import { unique, useTestStack } from './support/stack-env.ts';
  * (That it lists exactly the deployed routes is test/route-table.test.ts's.)
  */
 
-useTestStack();
+const stack = useTestStack();
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const docs = (await import('../functions/docs/handler.ts')).handler;
 const ml = (await import('../functions/ml/handler.ts')).handler;
+const maintenance = (await import('../functions/maintenance/handler.ts')).handler;
 
 const _repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const document = openApiDocument() as any;
@@ -250,6 +253,48 @@ describe('real answers match the document', () => {
     });
     expect([403, 404]).toContain(training.status);
     expect((await call(devices, 'DELETE /api/devices/{id}', { token, params })).status).toBe(204);
+  });
+
+  it('predictive maintenance', async () => {
+    const tenantId = (await call(auth, 'GET /api/auth/me', { token })).body.tenant.id;
+    const admin = new pg.Client({ connectionString: stack.databaseAdminUrl });
+    await admin.connect();
+    try {
+      await setPlan(admin, String(tenantId), 'professional');
+      const registered = await call(devices, 'POST /api/devices', {
+        token,
+        body: { device_id: unique('PRESS'), name: 'Press 1', type: 'press' },
+      });
+      const id = registered.body.device.id;
+      await admin.query(
+        `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name)
+         VALUES ($1, $2, 'temperature', 'sensor', 'Temperature')`,
+        [id, tenantId],
+      );
+      const params = { id: String(id) };
+      const expectStatus = async (routeKey: string, options: object, status: number) =>
+        expect((await call(maintenance, routeKey, { token, ...options })).status, routeKey).toBe(
+          status,
+        );
+      await expectStatus(
+        'POST /api/devices/{id}/maintenance',
+        { params, body: { kind: 'inspection', note: 'ok' } },
+        201,
+      );
+      await expectStatus('GET /api/devices/{id}/maintenance', { params }, 200);
+      const limit = 'PUT /api/devices/{id}/entities/{entity_id}/limit';
+      const entity = { ...params, entity_id: 'temperature' };
+      await expectStatus(limit, { params: entity, body: { above: 90 } }, 200);
+      await expectStatus(limit, { params: { ...params, entity_id: 'nothing' }, body: {} }, 404);
+      await expectStatus('GET /api/devices/{id}/health', { params }, 200);
+      await expectStatus('GET /api/maintenance/devices', {}, 200);
+      await expectStatus('GET /api/maintenance/models', {}, 200);
+      await expectStatus('POST /api/maintenance/models', { body: { device_type: 'press' } }, 202);
+      await setPlan(admin, String(tenantId), 'free');
+      await expectStatus('GET /api/devices/{id}/health', { params }, 403);
+    } finally {
+      await admin.end();
+    }
   });
 
   afterAll(() => {

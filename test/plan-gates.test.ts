@@ -1,34 +1,16 @@
-import path from 'node:path';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { setPlan } from '../infra/admin.ts';
-import { startDataPlaneEndpoint } from '../local/data-plane/endpoint.ts';
 import { PLAN_NAMES, type PlanName } from '../shared/accounts/domain/model.ts';
 import { type RouteDefinition, type RouteKey, routeTable } from '../shared/http/route-table.ts';
 import { callRoute } from './support/api-event.ts';
-import {
-  FIXTURE_PASSWORD,
-  handlersByRoute,
-  seedTenant,
-  type Tenant,
-} from './support/api-fixtures.ts';
-import { useTestStack } from './support/stack-env.ts';
+import { FIXTURE_PASSWORD, inProcessApi, seedTenant, type Tenant } from './support/api-fixtures.ts';
 
 /**
  * The route table's plan gates are what the platform does: a route with `plan` answers 403
  * `plan_required` to a tenant on any lower plan and never to one on that plan, and a
  * read-only route without `plan` never answers `plan_required`, even on the free plan.
  */
-const stack = useTestStack();
-// Seeding sends a command, which goes through the IoT Data Plane endpoint to the broker.
-const dataPlane = await startDataPlaneEndpoint({
-  mqtt: { url: stack.mqttUrl, ...stack.mqttPlatform },
-  log: { debug() {}, info() {}, warn() {}, error() {} },
-});
-process.env.IOT_DATA_ENDPOINT = dataPlane.url;
-const repoRoot = path.join(import.meta.dirname, '..');
-const handlers = await handlersByRoute(repoRoot);
-const admin = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 2 });
+const { handlers, admin } = await inProcessApi();
 const SOURCE = '10.77.0.9';
 let tenant: Tenant;
 let token = '';
@@ -40,10 +22,6 @@ beforeAll(async () => {
     body: { username: tenant.owner.username, password: FIXTURE_PASSWORD },
   });
   token = answer.body.token;
-});
-afterAll(async () => {
-  await admin.end();
-  await dataPlane.stop();
 });
 
 function handlerOf(routeKey: string) {

@@ -11,7 +11,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { migrationTargets } from '../infra/migrate.ts';
-import { AccessTokens } from '../shared/accounts/tokens.ts';
+import { AccessTokens } from '../shared/accounts/adapters/jose-access-tokens.ts';
 import { parseConfig } from '../shared/config.ts';
 import { createPool } from '../shared/db/postgres.ts';
 import { AwsSecretsManagerStore } from '../shared/secrets/adapters/aws-secrets-manager.ts';

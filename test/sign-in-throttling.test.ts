@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PasswordHasher } from '../shared/accounts/adapters/bcrypt-password-hasher.ts';
+import { BcryptPasswordHasher } from '../shared/accounts/adapters/bcrypt-password-hasher.ts';
+import { AccessTokens } from '../shared/accounts/adapters/jose-access-tokens.ts';
 import { PostgresAccountStore } from '../shared/accounts/adapters/postgres-account-store.ts';
 import { PostgresThrottleStore } from '../shared/accounts/adapters/postgres-throttle-store.ts';
 import {
@@ -8,7 +9,6 @@ import {
   type ThrottlePolicies,
 } from '../shared/accounts/domain/account-service.ts';
 import { WorkQueue } from '../shared/accounts/domain/work-queue.ts';
-import { AccessTokens } from '../shared/accounts/tokens.ts';
 import { Throttled, Unauthenticated } from '../shared/domain-errors.ts';
 import { callRoute } from './support/api-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
@@ -44,27 +44,27 @@ const policies: ThrottlePolicies = {
   },
 };
 let bcryptChecks = 0;
-class CountingHasher extends PasswordHasher {
+class CountingHasher extends BcryptPasswordHasher {
   override verify(password: string, hash: string | undefined) {
     bcryptChecks++;
     return super.verify(password, hash);
   }
 }
-const accounts = new AccountService(
-  new PostgresAccountStore(pool),
-  new CountingHasher(4),
-  new WorkQueue(2, 1000),
-  new AccessTokens({
+const accounts = new AccountService({
+  store: new PostgresAccountStore(pool),
+  passwords: new CountingHasher(4),
+  passwordWork: new WorkQueue(2, 1000),
+  tokens: new AccessTokens({
     issuer: 'easysmart',
     audience: 'easysmart-api',
     ttlSeconds: 3600,
     privateJwk: stack.jwtPrivateJwk,
   }),
-  new PostgresThrottleStore(pool),
+  throttle: new PostgresThrottleStore(pool),
   policies,
-  { endLiveSessions: async () => {} },
+  liveSessions: { endLiveSessions: async () => {} },
   clock,
-);
+});
 
 async function newOwner() {
   const username = unique('owner');

@@ -347,6 +347,114 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/devices/{id}/maintenance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A device's maintenance events, newest first
+         * @description Requires the Professional plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdMaintenance"];
+        put?: never;
+        /**
+         * Record a maintenance event: failure, repair, replacement or inspection
+         * @description A failure ends a run-to-failure history that the fleet model learns from; a failure, repair or replacement starts the next life. The time defaults to now and may not be ahead of it. Requires the owner or admin role. Requires the Professional plan or higher (else 403 plan_required).
+         */
+        post: operations["postDevicesIdMaintenance"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/entities/{entity_id}/limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a numeric entity's limit; the device's health forecasts when its trend crosses it
+         * @description Above, below or both (below < above); neither removes the limit. Only sensor and number entities take a limit. Requires the owner or admin role. Requires the Professional plan or higher (else 403 plan_required).
+         */
+        put: operations["putDevicesIdEntitiesEntityIdLimit"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A device's health: remaining useful life with its 10-90% interval, and when each limit is crossed
+         * @description The RUL comes from the fleet model of the device's type (null while none is active), computed from its readings since its last failure, repair or replacement. Each limit's forecast is fitted to the entity's hourly means of the last 14 days. Status: service_soon when a limit is crossed or forecast within 7 days, or the RUL is within a fifth of the model's horizon; watch when a crossing's 10th percentile is within 30 days or the RUL's within half the horizon. Requires the Professional plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/maintenance/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every device's latest remaining useful life (to order the fleet by it)
+         * @description Requires the Professional plan or higher (else 403 plan_required).
+         */
+        get: operations["getMaintenanceDevices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/maintenance/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's fleet remaining-useful-life models, newest first
+         * @description Requires the Professional plan or higher (else 403 plan_required).
+         */
+        get: operations["getMaintenanceModels"];
+        put?: never;
+        /**
+         * Ask for a fleet's remaining-useful-life model to be trained (within 5 minutes)
+         * @description The fleet is the tenant's devices of one type; its histories run from each device's start, failure, repair or replacement to its next failure. The new model becomes active only if it beats the fleet's mean life on histories held back from its training; otherwise it is listed as rejected with the reason and the previous model stays active. Requires the owner or admin role. Requires the Professional plan or higher (else 403 plan_required).
+         */
+        post: operations["postMaintenanceModels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -434,6 +542,30 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        DeviceHealth: {
+            device_id: string;
+            rul: components["schemas"]["RemainingUsefulLife"] | null;
+            thresholds: ({
+                entity_id: string;
+                limit: components["schemas"]["EntityLimit"];
+                eta: {
+                    /** @description ISO 8601 time, UTC */
+                    time: string;
+                    /** @description ISO 8601 time, UTC */
+                    low: string;
+                    /** @description ISO 8601 time, UTC */
+                    high: string;
+                } | null;
+                /** @enum {string} */
+                trend: "rising" | "falling" | "flat" | "insufficient-data";
+            } & {
+                [key: string]: unknown;
+            })[];
+            /** @enum {string} */
+            status: "ok" | "watch" | "service_soon";
+        } & {
+            [key: string]: unknown;
+        };
         Entity: {
             entity_id: string;
             /** @enum {string} */
@@ -448,16 +580,52 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        EntityLimit: {
+            above: number | null;
+            below: number | null;
+        };
         Error: {
             error: {
                 code: string;
                 message: string;
             };
         };
+        FleetModel: {
+            id: number;
+            device_type: string;
+            version: string;
+            /** @enum {string} */
+            step_unit: "cycles" | "hours";
+            histories: number;
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            status: "active" | "superseded" | "rejected";
+            status_reason: string | null;
+            /** @description ISO 8601 time, UTC */
+            trained_at: string;
+        } & {
+            [key: string]: unknown;
+        };
         LatestReading: {
             value: components["schemas"]["ReadingValue"];
             /** @description ISO 8601 time, UTC */
             time: string;
+        };
+        MaintenanceEvent: {
+            id: number;
+            device_id: number;
+            /** @enum {string} */
+            kind: "failure" | "repair" | "replacement" | "inspection";
+            /** @description ISO 8601 time, UTC */
+            time: string;
+            note: string | null;
+            recorded_by: number | null;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+        } & {
+            [key: string]: unknown;
         };
         Model: {
             id: number;
@@ -534,6 +702,18 @@ export interface components {
             [key: string]: unknown;
         };
         ReadingValue: number | boolean | string;
+        RemainingUsefulLife: {
+            value: number;
+            low: number;
+            high: number;
+            /** @enum {string} */
+            unit: "cycles" | "hours";
+            model_version: string;
+            /** @description ISO 8601 time, UTC */
+            computed_at: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** @enum {string} */
         Role: "owner" | "admin" | "viewer";
         StoredCommand: {
@@ -1530,6 +1710,274 @@ export interface operations {
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
             422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdMaintenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: components["schemas"]["MaintenanceEvent"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postDevicesIdMaintenance: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "kind": "inspection",
+                 *       "note": "bearings checked"
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {string} */
+                    kind: "failure" | "repair" | "replacement" | "inspection";
+                    /** @description When it happened (ISO 8601); now when left out; never ahead of now */
+                    time?: string;
+                    note?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The event */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        event: components["schemas"]["MaintenanceEvent"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    putDevicesIdEntitiesEntityIdLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                entity_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "above": 90
+                 *     }
+                 */
+                "application/json": {
+                    /** @description The reading must stay at or below this */
+                    above?: number;
+                    /** @description The reading must stay at or above this */
+                    below?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The limit now in force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entity_id: string;
+                        limit: components["schemas"]["EntityLimit"] | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Health */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceHealth"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getMaintenanceDevices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Devices with their RUL */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        devices: ({
+                            id: number;
+                            device_id: string;
+                            rul: components["schemas"]["RemainingUsefulLife"] | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getMaintenanceModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Models */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        models: components["schemas"]["FleetModel"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postMaintenanceModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "device_type": "press",
+                 *       "step_unit": "hours"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description The fleet: the tenant's devices of this type */
+                    device_type: string;
+                    /**
+                     * @description What one step of life is: an hour of readings, or one reading time per operating cycle
+                     * @default hours
+                     * @enum {string}
+                     */
+                    step_unit?: "cycles" | "hours";
+                };
+            };
+        };
+        responses: {
+            /** @description The request, queued for the scheduled trainer */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        request: {
+                            device_type: string;
+                            /** @enum {string} */
+                            step_unit: "cycles" | "hours";
+                            /** @description ISO 8601 time, UTC */
+                            requested_at: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
             500: components["responses"]["Error500"];
         };
     };

@@ -15,7 +15,8 @@ export const handler = httpApi(
     'POST /api/auth/logout': async ({ caller }) => {
       await accounts.logout(caller);
     },
-    'GET /.well-known/jwks.json': async () => tokens.jwks(),
+    // jose types every JWK member as optional; the key was checked to be a P-256 key (kty EC).
+    'GET /.well-known/jwks.json': async () => tokens.jwks() as { keys: Array<{ kty: string }> },
     'GET /api/auth/me': ({ caller }) => accounts.me(caller),
     'GET /api/tenant': ({ caller }) => accounts.tenantOverview(caller),
     'GET /api/users': async ({ caller }) => ({ users: await accounts.listUsers(caller) }),

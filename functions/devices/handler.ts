@@ -18,7 +18,7 @@ export const handler = httpApi(
     'GET /api/devices/{id}/telemetry': ({ caller, params, query }) =>
       devices.telemetry(caller, params.id, query),
     'POST /api/devices/{id}/entities/{entity_id}/commands': ({ caller, params, body }) =>
-      commands.send(caller, params.id, params.entity_id, body.value),
+      commands.send(caller, { devicePk: params.id, entityId: params.entity_id, value: body.value }),
     'GET /api/devices/{id}/commands': async ({ caller, params }) => ({
       commands: await commands.list(caller, params.id),
     }),

@@ -8,9 +8,9 @@ export const handler = httpApi(
   'ml',
   {
     'GET /api/devices/{id}/anomalies': ({ caller, params, query }) =>
-      anomalies.results(caller, params.id, query, true),
+      anomalies.anomalies(caller, params.id, query),
     'GET /api/devices/{id}/predictions': ({ caller, params, query }) =>
-      anomalies.results(caller, params.id, query, false),
+      anomalies.predictions(caller, params.id, query),
     'GET /api/ml/models': async ({ caller }) => ({
       models: await anomalies.listModels(caller),
     }),

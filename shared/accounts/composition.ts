@@ -1,7 +1,7 @@
 import { accessTokens, databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { LiveSessions } from '../live/adapters/api-gateway-live-sessions.ts';
-import { PasswordHasher } from './adapters/bcrypt-password-hasher.ts';
+import { BcryptPasswordHasher } from './adapters/bcrypt-password-hasher.ts';
 import { PostgresAccountStore } from './adapters/postgres-account-store.ts';
 import { PostgresThrottleStore } from './adapters/postgres-throttle-store.ts';
 import { AccountService, type ThrottlePolicies } from './domain/account-service.ts';
@@ -29,13 +29,18 @@ export function throttlePolicies(login: ReturnType<typeof config>['login']): Thr
 
 export const accountService = once(() => {
   const { login, aws } = config();
-  return new AccountService(
-    new PostgresAccountStore(databasePool()),
-    new PasswordHasher(login.bcryptRounds),
-    new WorkQueue(login.bcryptConcurrency, login.bcryptMaxQueued),
-    accessTokens(),
-    new PostgresThrottleStore(databasePool()),
-    throttlePolicies(login),
-    new LiveSessions(databasePool(), aws.region, aws.websocketManagementEndpoint, logger()),
-  );
+  return new AccountService({
+    store: new PostgresAccountStore(databasePool()),
+    passwords: new BcryptPasswordHasher(login.bcryptRounds),
+    passwordWork: new WorkQueue(login.bcryptConcurrency, login.bcryptMaxQueued),
+    tokens: accessTokens(),
+    throttle: new PostgresThrottleStore(databasePool()),
+    policies: throttlePolicies(login),
+    liveSessions: new LiveSessions({
+      pool: databasePool(),
+      region: aws.region,
+      managementEndpoint: aws.websocketManagementEndpoint,
+      logger: logger(),
+    }),
+  });
 });

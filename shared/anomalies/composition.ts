@@ -1,10 +1,16 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { databasePool, logger, once } from '../composition.ts';
 import { config, required } from '../config.ts';
-import { PredictionStore } from '../timeseries/adapters/influx-prediction-store.ts';
+import { InfluxPredictionStore } from '../timeseries/adapters/influx-prediction-store.ts';
 import { influxClient } from '../timeseries/composition.ts';
-import { FileModelStore, type ModelStore, S3ModelStore } from './adapters/model-stores.ts';
+import { FileModelStore, S3ModelStore } from './adapters/model-stores.ts';
+import {
+  PostgresAnomalyTargets,
+  PostgresDetectorStates,
+  PostgresModelRegistry,
+} from './adapters/postgres-anomalies.ts';
 import { AnomalyScorer } from './domain/anomaly-scorer.ts';
+import type { ModelStore } from './domain/ports.ts';
 
 export const modelStore = once<ModelStore>(() => {
   const { ml, aws } = config();
@@ -17,15 +23,22 @@ export const modelStore = once<ModelStore>(() => {
   return new FileModelStore(ml.modelDir);
 });
 
-export const predictionStore = once(() => new PredictionStore(influxClient(), config().influx.db));
+export const predictionStore = once(
+  () => new InfluxPredictionStore(influxClient(), config().influx.db),
+);
+
+export const modelRegistry = once(() => new PostgresModelRegistry(databasePool()));
+
+export const anomalyTargets = once(() => new PostgresAnomalyTargets(databasePool()));
 
 /** The ingestion path's scorer: no TensorFlow.js, so the ingest bundle stays small. */
 export const anomalyScorer = once(
   () =>
-    new AnomalyScorer(
-      databasePool(),
-      predictionStore(),
-      modelStore(),
-      logger().child({ component: 'anomalies' }),
-    ),
+    new AnomalyScorer({
+      states: new PostgresDetectorStates(databasePool()),
+      registry: modelRegistry(),
+      predictions: predictionStore(),
+      models: modelStore(),
+      logger: logger().child({ component: 'anomalies' }),
+    }),
 );

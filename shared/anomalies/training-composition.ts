@@ -1,23 +1,24 @@
-import { databasePool, logger, once } from '../composition.ts';
+import { logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { trainModel } from '../ml/training.ts';
 import { readingStore } from '../timeseries/composition.ts';
-import { modelStore, predictionStore } from './composition.ts';
+import { anomalyTargets, modelRegistry, modelStore, predictionStore } from './composition.ts';
 import { AnomalyService } from './domain/anomaly-service.ts';
 
 /** Anomaly results and model training: the functions that may load TensorFlow.js. */
 export const anomalyService = once(() => {
   const { ml } = config();
-  return new AnomalyService(
-    databasePool(),
-    readingStore(),
-    predictionStore(),
-    modelStore(),
-    (history) =>
+  return new AnomalyService({
+    targets: anomalyTargets(),
+    registry: modelRegistry(),
+    readings: readingStore(),
+    predictions: predictionStore(),
+    models: modelStore(),
+    train: (history) =>
       trainModel(history, {
         backend: ml.tfjsBackend,
         ...(ml.tfjsWasmPaths ? { wasmPaths: ml.tfjsWasmPaths } : {}),
       }),
-    logger().child({ component: 'ml' }),
-  );
+    logger: logger().child({ component: 'ml' }),
+  });
 });

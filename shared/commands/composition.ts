@@ -2,6 +2,7 @@ import { IoTDataPlaneClient } from '@aws-sdk/client-iot-data-plane';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { IotDataPlanePublisher } from './adapters/iot-data-plane-publisher.ts';
+import { PostgresCommandStore } from './adapters/postgres-command-store.ts';
 import { CommandService } from './domain/command-service.ts';
 
 export const commandService = once(() => {
@@ -11,10 +12,12 @@ export const commandService = once(() => {
     region: aws.region,
     ...(aws.iotDataEndpoint ? { endpoint: aws.iotDataEndpoint } : {}),
   });
-  return new CommandService(
-    databasePool(),
-    new IotDataPlanePublisher(client),
-    devices.commandTimeoutSeconds,
-    { logger: logger().child({ component: 'commands' }), stage: config().stage },
-  );
+  return new CommandService({
+    store: new PostgresCommandStore({
+      pool: databasePool(),
+      timeoutSeconds: devices.commandTimeoutSeconds,
+    }),
+    publisher: new IotDataPlanePublisher(client),
+    metrics: { logger: logger().child({ component: 'commands' }), stage: config().stage },
+  });
 });

@@ -2,8 +2,8 @@ import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
+import type { Caller, Role } from '../accounts/domain/caller.ts';
 import type { Authenticator } from '../accounts/domain/sessions.ts';
-import type { Caller, Role } from '../accounts/tokens.ts';
 import type { Logger } from '../logger.ts';
 import { toHttpAnswer } from './error-registry.ts';
 import { badRequest, forbidden, HttpError, notFound, unauthorized } from './errors.ts';
@@ -35,6 +35,22 @@ export interface RouteRequest<Body, Query, Params> {
 type Definition<K extends RouteKey> = RouteTable[K];
 type Input<K extends RouteKey, Part extends 'body' | 'query' | 'params', Otherwise> =
   Definition<K> extends { [P in Part]: infer S extends z.ZodType } ? z.output<S> : Otherwise;
+/** A type with its index signatures removed, at every depth: the fields a schema names. */
+type Declared<T> =
+  T extends ReadonlyArray<infer Item>
+    ? Declared<Item>[]
+    : T extends Record<string, unknown>
+      ? { [P in keyof T as string extends P ? never : P]: Declared<T[P]> }
+      : T;
+/**
+ * What a route's code must return: a value with every field its response schema declares
+ * (open objects let it carry more), or nothing for a route answered without a body.
+ */
+type Answer<K extends RouteKey> = Definition<K>['success'] extends {
+  schema: infer S extends z.ZodType;
+}
+  ? Promise<Declared<z.input<S>>>
+  : Promise<void>;
 /**
  * A route's code: it gets the request as the route table's schemas validated it and
  * returns the success answer's body (ignored for a route whose table entry has no response
@@ -46,7 +62,7 @@ export type RouteHandler<K extends RouteKey> = (
     Input<K, 'query', Record<string, string | undefined>>,
     Input<K, 'params', Record<string, string | undefined>>
   >,
-) => Promise<unknown>;
+) => Answer<K>;
 
 /** One handler for each route the table gives function `F`, and no other. */
 export type RouteHandlers<F extends HttpFunction> = {

@@ -1,6 +1,17 @@
 import { z } from 'zod';
 import type { PlanName } from '../accounts/domain/model.ts';
 import {
+  devicesRulResponse,
+  entityLimitBody,
+  fleetModel,
+  healthResponse,
+  limitResponse,
+  maintenanceEvent,
+  maintenanceEventBody,
+  trainFleetBody,
+  trainingRequestResponse,
+} from './maintenance-schemas.ts';
+import {
   anomalies,
   credentials,
   device,
@@ -348,6 +359,91 @@ export const routeTable = {
       schema: wrapped('model', model),
     },
     errors: [404, 422],
+  },
+  'POST /api/devices/{id}/maintenance': {
+    function: 'maintenance',
+    summary: 'Record a maintenance event: failure, repair, replacement or inspection',
+    description:
+      'A failure ends a run-to-failure history that the fleet model learns from; a failure, repair or replacement starts the next life. The time defaults to now and may not be ahead of it.',
+    tag: 'maintenance',
+    access: 'write',
+    plan: 'professional',
+    params: idParam,
+    body: maintenanceEventBody,
+    example: { kind: 'inspection', note: 'bearings checked' },
+    success: { status: 201, description: 'The event', schema: wrapped('event', maintenanceEvent) },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/maintenance': {
+    function: 'maintenance',
+    summary: "A device's maintenance events, newest first",
+    tag: 'maintenance',
+    access: 'read',
+    plan: 'professional',
+    params: idParam,
+    success: { status: 200, description: 'Events', schema: objectOf('events', maintenanceEvent) },
+    errors: [404],
+  },
+  'PUT /api/devices/{id}/entities/{entity_id}/limit': {
+    function: 'maintenance',
+    summary:
+      "Set a numeric entity's limit; the device's health forecasts when its trend crosses it",
+    description:
+      'Above, below or both (below < above); neither removes the limit. Only sensor and number entities take a limit.',
+    tag: 'maintenance',
+    access: 'write',
+    plan: 'professional',
+    params: entityParams,
+    body: entityLimitBody,
+    example: { above: 90 },
+    success: { status: 200, description: 'The limit now in force', schema: limitResponse },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/health': {
+    function: 'maintenance',
+    summary:
+      "A device's health: remaining useful life with its 10-90% interval, and when each limit is crossed",
+    description:
+      "The RUL comes from the fleet model of the device's type (null while none is active), computed from its readings since its last failure, repair or replacement. Each limit's forecast is fitted to the entity's hourly means of the last 14 days. Status: service_soon when a limit is crossed or forecast within 7 days, or the RUL is within a fifth of the model's horizon; watch when a crossing's 10th percentile is within 30 days or the RUL's within half the horizon.",
+    tag: 'maintenance',
+    access: 'read',
+    plan: 'professional',
+    params: idParam,
+    success: { status: 200, description: 'Health', schema: healthResponse },
+    errors: [404],
+  },
+  'GET /api/maintenance/devices': {
+    function: 'maintenance',
+    summary: "Every device's latest remaining useful life (to order the fleet by it)",
+    tag: 'maintenance',
+    access: 'read',
+    plan: 'professional',
+    success: { status: 200, description: 'Devices with their RUL', schema: devicesRulResponse },
+  },
+  'GET /api/maintenance/models': {
+    function: 'maintenance',
+    summary: "The tenant's fleet remaining-useful-life models, newest first",
+    tag: 'maintenance',
+    access: 'read',
+    plan: 'professional',
+    success: { status: 200, description: 'Models', schema: objectOf('models', fleetModel) },
+  },
+  'POST /api/maintenance/models': {
+    function: 'maintenance',
+    summary: "Ask for a fleet's remaining-useful-life model to be trained (within 5 minutes)",
+    description:
+      "The fleet is the tenant's devices of one type; its histories run from each device's start, failure, repair or replacement to its next failure. The new model becomes active only if it beats the fleet's mean life on histories held back from its training; otherwise it is listed as rejected with the reason and the previous model stays active.",
+    tag: 'maintenance',
+    access: 'write',
+    plan: 'professional',
+    body: trainFleetBody,
+    example: { device_type: 'press', step_unit: 'hours' },
+    success: {
+      status: 202,
+      description: 'The request, queued for the scheduled trainer',
+      schema: wrapped('request', trainingRequestResponse),
+    },
+    errors: [404],
   },
   'GET /api/openapi.json': {
     function: 'docs',

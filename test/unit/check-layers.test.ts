@@ -81,4 +81,8 @@ describe('check:layers', () => {
     const { violations } = checkLayers(shared);
     expect(violations.map((v) => v.kind)).toEqual(['composition-import']);
   });
+
+  it("passes on the project's own shared/", () => {
+    expect(messages(join(import.meta.dirname, '../../shared'))).toEqual([]);
+  });
 });

@@ -94,6 +94,8 @@ class ScriptedBroker {
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 async function setup(
@@ -302,6 +304,8 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
   });
 
   it('pings the broker and drops a connection that has gone silent', async () => {
+    // The keepalive runs on the test's clock: each check below moves it on half a period.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     let pings = 0;
     const { events } = await setup(
       (socket, connection) => {
@@ -315,7 +319,14 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
       },
       { keepaliveSeconds: 1 },
     );
-    await vi.waitFor(() => expect(events.connects).toBe(2), { timeout: 5000 });
+    await vi.waitFor(() => expect(events.connects).toBe(1));
+    await vi.waitFor(
+      () => {
+        vi.advanceTimersByTime(500);
+        expect(events.connects).toBe(2);
+      },
+      { timeout: 5000, interval: 5 },
+    );
     expect(pings).toBeGreaterThanOrEqual(2);
     expect(events.errors.map((error) => error.message)).toContain(
       'the broker stopped answering (keepalive)',
@@ -323,6 +334,7 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
   });
 
   it('stops reading while paused, keeps the connection, and reads on where it stopped', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     let sendMore: (() => void) | undefined;
     const message = (n: number) =>
       publish({ topic: 't', payload: Buffer.from(`m${n}`), qos: 1, messageId: n + 1 });
@@ -339,8 +351,9 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     await vi.waitFor(() => expect(events.publishes).toHaveLength(2));
     session.pauseReading();
     sendMore?.();
-    // Two keepalive periods without a PINGRESP read: not taken for a dead broker.
-    await new Promise((resolve) => setTimeout(resolve, 2200));
+    // Two keepalive periods, on the test's clock, without a PINGRESP read: not taken for a dead
+    // broker (the keepalive check would say so at once, synchronously).
+    vi.advanceTimersByTime(2200);
     expect(events.publishes).toHaveLength(2);
     expect(events).toMatchObject({ connects: 1, closes: 0, errors: [] });
     session.resumeReading();
@@ -352,6 +365,9 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
   });
 
   it('ends with DISCONNECT (the broker keeps the session) and connects no more', async () => {
+    // Reconnections are timers on the test's clock, and every one goes through net.connect.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const opened = vi.spyOn(net, 'connect');
     const { broker, session, events } = await setup((socket) => socket.write(connack()));
     await vi.waitFor(() => expect(events.connects).toBe(1));
     await session.end();
@@ -359,7 +375,9 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     expect(broker.received(0).subarray(-4)).toEqual(Buffer.from([0xe0, 0x02, 0x00, 0x00]));
     expect(session.connected).toBe(false);
     expect(session.acknowledge([1])).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Far past the reconnect period: a reconnection would have called net.connect by now.
+    vi.advanceTimersByTime(60_000);
+    expect(opened).toHaveBeenCalledTimes(1);
     expect(broker.connections).toHaveLength(1);
   });
 });

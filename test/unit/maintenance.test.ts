@@ -20,46 +20,10 @@ import {
   type ThresholdPoint,
 } from '../../shared/maintenance/domain/time-to-threshold.ts';
 
+import { FLEET_ENTITIES as ENTITIES, fleet, gaussian, seeded } from '../support/rul-fleet.ts';
+
 const HOUR = 3_600_000;
 const START = Date.UTC(2026, 0, 5);
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
-
-/** Roughly standard normal noise (sum of four uniforms). */
-function gaussian(random: () => number): number {
-  return (random() + random() + random() + random() - 2) * Math.sqrt(3);
-}
-
-const ENTITIES = ['temperature', 'vibration', 'humidity', 'setpoint'];
-
-/**
- * A fleet that wears out like C-MAPSS engines: lives of 100-220 steps; temperature and
- * vibration stay at a unit-specific level and then drift away exponentially in the last
- * 60 steps; humidity is noise; the setpoint never changes.
- */
-function fleet(units: number, seed: number, life?: () => number): RunToFailure[] {
-  const random = seeded(seed);
-  return Array.from({ length: units }, (_, u) => {
-    const steps = life?.() ?? 100 + Math.floor(random() * 120);
-    const offset = gaussian(random) * 0.3;
-    const rows = Array.from({ length: steps }, (_, i) => {
-      const wear = Math.exp((i - steps) / 20);
-      return [
-        70 + offset + 8 * wear + gaussian(random) * 0.4,
-        2 - offset * 0.5 + 3 * wear + gaussian(random) * 0.15,
-        40 + gaussian(random) * 5,
-        21,
-      ];
-    });
-    return { id: `unit-${u}`, rows };
-  });
-}
 
 const FAST: RulTrainingOptions = {
   backend: 'wasm',

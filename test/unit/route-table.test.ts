@@ -79,7 +79,7 @@ describe('route table', () => {
 
   it('refuses handlers that are not exactly the routes of their function', () => {
     const deps = { authenticator: {} as never, logger: {} as never };
-    const answer = async () => ({});
+    const answer = async () => ({}) as never;
     const mlHandlers = {
       'GET /api/devices/{id}/anomalies': answer,
       'GET /api/devices/{id}/predictions': answer,

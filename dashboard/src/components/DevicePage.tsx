@@ -10,12 +10,14 @@ import {
 } from '../context.ts';
 import { absoluteTime, formatValue, relativeTime } from '../format.ts';
 import { applyToDevice, applyToEntities } from '../live-state.ts';
+import { health as loadHealthOf, maintenanceEvents } from '../maintenance.ts';
 import { DEFAULT_RANGE, describeSource, type HistoryRange, RANGES } from '../ranges.ts';
 import { href, navigate } from '../router.ts';
 import { appendReading, EMPTY_SERIES, fromPoints, type Series } from '../series.ts';
 import type { Anomaly, Device, Entity } from '../types.ts';
 import { NumberControl, SwitchControl, TextControl } from './Controls.tsx';
-import { type AnomalyMark, SensorChart } from './SensorChart.tsx';
+import { HealthCard, type HealthState } from './HealthCard.tsx';
+import { type AnomalyMark, SensorChart, type ThresholdMark } from './SensorChart.tsx';
 import { EmptyState, ErrorPanel, LastSeen, Loading, Notice, StatusBadge } from './ui.tsx';
 
 const POLL_MS = 15_000;
@@ -58,6 +60,7 @@ export function DevicePage({ id }: { id: number }) {
     error: null,
   }));
   const [anomalies, setAnomalies] = useState<AnomalyState>({ kind: 'loading' });
+  const [health, setHealth] = useState<HealthState>({ kind: 'loading' });
   const [editing, setEditing] = useState(false);
   const entitiesRef = useRef(entities);
   entitiesRef.current = entities;
@@ -144,6 +147,27 @@ export function DevicePage({ id }: { id: number }) {
   useEffect(() => {
     void loadAnomalies();
   }, [loadAnomalies, history.range.key]);
+
+  // As with anomalies: asked, and the API's refusal says which plan has it.
+  const loadHealth = useCallback(async () => {
+    try {
+      const [answer, events] = await Promise.all([
+        loadHealthOf(api, id),
+        maintenanceEvents(api, id),
+      ]);
+      setHealth({ kind: 'shown', health: answer, events });
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.code === 'plan_required') {
+        setHealth({ kind: 'upgrade', message: failure.message });
+      } else setHealth({ kind: 'hidden' });
+    }
+  }, [api, id]);
+
+  useEffect(() => {
+    void loadHealth();
+  }, [loadHealth]);
+  // Predictions follow new reading windows; a minute is often enough to show them.
+  useInterval(() => void loadHealth(), 60_000, health.kind === 'shown');
 
   useInterval(() => void loadDevice(), POLL_MS, live !== 'open');
   useWatchedDevices([id]);
@@ -275,6 +299,14 @@ export function DevicePage({ id }: { id: number }) {
               </div>
             </section>
           )}
+          <HealthCard
+            deviceId={id}
+            state={health}
+            entities={entities}
+            canWrite={canWrite}
+            now={now}
+            onChanged={() => void loadHealth()}
+          />
           {sensors.length > 0 && (
             <section aria-labelledby="sensors-title" class="section">
               <div class="section-head">
@@ -343,6 +375,7 @@ export function DevicePage({ id }: { id: number }) {
                           ? (anomalies.marks[entity.entity_id] ?? NO_MARKS)
                           : NO_MARKS
                       }
+                      threshold={thresholdMark(health, entity.entity_id)}
                     />
                   </article>
                 ))}
@@ -353,6 +386,21 @@ export function DevicePage({ id }: { id: number }) {
       )}
     </>
   );
+}
+
+/** The entity's limit and its forecast crossing, for its chart. */
+function thresholdMark(state: HealthState, entityId: string): ThresholdMark | undefined {
+  if (state.kind !== 'shown') return undefined;
+  const forecast = state.health.thresholds.find((t) => t.entity_id === entityId);
+  if (!forecast) return undefined;
+  const sec = (iso: string) => Date.parse(iso) / 1000;
+  return {
+    above: forecast.limit.above,
+    below: forecast.limit.below,
+    eta: forecast.eta
+      ? { t: sec(forecast.eta.time), low: sec(forecast.eta.low), high: sec(forecast.eta.high) }
+      : null,
+  };
 }
 
 function RangePicker({

@@ -10,6 +10,7 @@ import {
 } from '../context.ts';
 import { formatValue } from '../format.ts';
 import { applyToDevice, applyToEntities, ENTITY_ORDER, eachLimited } from '../live-state.ts';
+import { devicesRul, formatRul, type Rul } from '../maintenance.ts';
 import { href } from '../router.ts';
 import type { Credentials, Device, Entity } from '../types.ts';
 import { CredentialsPanel, RegisterDeviceForm } from './RegisterDevice.tsx';
@@ -39,6 +40,9 @@ export function DevicesPage() {
     [],
   );
   const [error, setError] = useState<string | null>(null);
+  // Each device's remaining useful life; null while unknown or when the plan has none.
+  const [rul, setRul] = useState<Map<number, Rul | null> | null>(null);
+  const [order, setOrder] = useState<'registered' | 'rul'>('registered');
   const [registering, setRegistering] = useState(false);
   const [issued, setIssued] = useState<{ device: Device; credentials: Credentials } | null>(null);
   const now = useNow();
@@ -73,6 +77,11 @@ export function DevicesPage() {
       const list = await api.devices();
       setDevices(() => list);
       setError(null);
+      // Predictive maintenance is plan-gated: without it the list simply has no RUL to sort by.
+      void devicesRul(api).then(
+        (found) => setRul(new Map(found.map((d) => [d.id, d.rul]))),
+        () => setRul(null),
+      );
       await eachLimited(list, 4, (device) => loadDetail(device.id));
     } catch (failure) {
       setError(describeError(failure));
@@ -178,10 +187,28 @@ export function DevicesPage() {
           )}
         </EmptyState>
       )}
+      {devices && devices.length > 0 && rul && (
+        <label class="sort-control">
+          Order{' '}
+          <select
+            value={order}
+            onChange={(e) => setOrder(e.currentTarget.value as 'registered' | 'rul')}
+          >
+            <option value="registered">as registered</option>
+            <option value="rul">remaining useful life, shortest first</option>
+          </select>
+        </label>
+      )}
       {devices && devices.length > 0 && (
         <ul class="device-grid" aria-label="Devices">
-          {devices.map((device) => (
-            <DeviceCard key={device.id} device={device} entities={entities[device.id]} now={now} />
+          {(order === 'rul' && rul ? byRul(devices, rul) : devices).map((device) => (
+            <DeviceCard
+              key={device.id}
+              device={device}
+              entities={entities[device.id]}
+              now={now}
+              rul={rul?.get(device.id) ?? null}
+            />
           ))}
         </ul>
       )}
@@ -194,14 +221,25 @@ export function DevicesPage() {
   );
 }
 
+/** Shortest remaining life first; devices without a prediction after them, as registered. */
+function byRul(devices: Device[], rul: Map<number, Rul | null>): Device[] {
+  const lifeOf = (device: Device) => rul.get(device.id)?.value ?? Number.POSITIVE_INFINITY;
+  return [...devices].sort((a, b) => {
+    const [x, y] = [lifeOf(a), lifeOf(b)];
+    return x === y ? 0 : x < y ? -1 : 1;
+  });
+}
+
 function DeviceCard({
   device,
   entities,
   now,
+  rul,
 }: {
   device: Device;
   entities: Entity[] | undefined;
   now: number;
+  rul: Rul | null;
 }) {
   const sorted = entities
     ? [...entities].sort((a, b) => ENTITY_ORDER[a.entity_type] - ENTITY_ORDER[b.entity_type])
@@ -223,6 +261,14 @@ function DeviceCard({
       <p class="device-seen">
         <LastSeen iso={device.last_seen} now={now} />
       </p>
+      {rul && (
+        <p class="device-rul small" data-rul={rul.value}>
+          Remaining useful life <strong class="mono">{formatRul(rul)}</strong>{' '}
+          <span class="muted">
+            ({Math.round(rul.low)}-{Math.round(rul.high)})
+          </span>
+        </p>
+      )}
       {entities === undefined ? (
         <p class="muted small">Loading values…</p>
       ) : entities.length === 0 ? (

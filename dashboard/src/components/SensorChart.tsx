@@ -10,6 +10,13 @@ export interface AnomalyMark {
   label: string;
 }
 
+/** A user-set limit and, when the trend crosses it, when (seconds since the epoch). */
+export interface ThresholdMark {
+  above: number | null;
+  below: number | null;
+  eta: { t: number; low: number; high: number } | null;
+}
+
 interface ChartProps {
   label: string;
   unit: string | null;
@@ -18,22 +25,40 @@ interface ChartProps {
   fromSec: number;
   toSec: number;
   anomalies: AnomalyMark[];
+  threshold?: ThresholdMark | undefined;
 }
 
 const HEIGHT = 200;
 const LINE = '#1769aa';
 const FILL = 'rgba(23, 105, 170, 0.10)';
 const ANOMALY = '#c62828';
+const LIMIT = '#b26a00';
+
+/** Saves the canvas state and keeps what is drawn next inside the plotting area. */
+function clipToPlot(u: uPlot): void {
+  u.ctx.save();
+  u.ctx.beginPath();
+  u.ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+  u.ctx.clip();
+}
 
 /**
  * One uPlot per sensor. uPlot draws on a canvas outside Preact's tree, so the instance is
  * created once and fed new data; Preact only owns the wrapper element.
  */
-export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: ChartProps) {
+export function SensorChart({
+  label,
+  unit,
+  series,
+  fromSec,
+  toSec,
+  anomalies,
+  threshold,
+}: ChartProps) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const view = useRef({ fromSec, toSec, anomalies, series });
-  view.current = { fromSec, toSec, anomalies, series };
+  const view = useRef({ fromSec, toSec, anomalies, series, threshold });
+  view.current = { fromSec, toSec, anomalies, series, threshold };
 
   useEffect(() => {
     const element = host.current;
@@ -43,10 +68,7 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
       if (marks.length === 0) return;
       const { ctx } = u;
       const ratio = devicePixelRatio || 1;
-      ctx.save();
-      ctx.beginPath();
-      ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
-      ctx.clip();
+      clipToPlot(u);
       for (const mark of marks) {
         const x = u.valToPos(mark.t, 'x', true);
         if (mark.end !== undefined || mark.v === undefined) {
@@ -67,6 +89,48 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
       }
       ctx.restore();
     };
+    // The limits as dashed lines; a forecast crossing as the trend's path from the last
+    // reading to the limit, with its 10-90% range shaded along the limit.
+    const drawThreshold = (u: uPlot) => {
+      const mark = view.current.threshold;
+      if (!mark) return;
+      const { ctx } = u;
+      const ratio = devicePixelRatio || 1;
+      clipToPlot(u);
+      ctx.strokeStyle = LIMIT;
+      ctx.lineWidth = 1.5 * ratio;
+      ctx.setLineDash([6 * ratio, 4 * ratio]);
+      for (const value of [mark.above, mark.below]) {
+        if (value === null) continue;
+        const y = u.valToPos(value, 'y', true);
+        ctx.beginPath();
+        ctx.moveTo(u.bbox.left, y);
+        ctx.lineTo(u.bbox.left + u.bbox.width, y);
+        ctx.stroke();
+      }
+      const data = view.current.series;
+      const lastT = data.t[data.t.length - 1];
+      const lastV = data.v[data.v.length - 1];
+      const target = mark.above ?? mark.below;
+      if (mark.eta && target !== null && lastT !== undefined && typeof lastV === 'number') {
+        const limitValue =
+          mark.above !== null && mark.below !== null
+            ? Math.abs(mark.above - lastV) < Math.abs(lastV - mark.below)
+              ? mark.above
+              : mark.below
+            : target;
+        const y = u.valToPos(limitValue, 'y', true);
+        const x1 = u.valToPos(mark.eta.low, 'x', true);
+        const x2 = u.valToPos(mark.eta.high, 'x', true);
+        ctx.fillStyle = 'rgba(178, 106, 0, 0.18)';
+        ctx.fillRect(x1, y - 5 * ratio, Math.max(2 * ratio, x2 - x1), 10 * ratio);
+        ctx.beginPath();
+        ctx.moveTo(u.valToPos(lastT, 'x', true), u.valToPos(lastV, 'y', true));
+        ctx.lineTo(u.valToPos(mark.eta.t, 'x', true), y);
+        ctx.stroke();
+      }
+      ctx.restore();
+    };
     const formatValue = (_u: uPlot, value: number | null) =>
       value === null || value === undefined
         ? '—'
@@ -84,7 +148,10 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
           range: () => {
             const { fromSec: from, toSec: to, series: data } = view.current;
             const last = data.t[data.t.length - 1];
-            return [from, Math.max(to, last ?? to)];
+            // A forecast crossing within another window's span is drawn, so the axis reaches it.
+            const eta = view.current.threshold?.eta;
+            const ahead = eta && eta.high - to <= to - from ? eta.high : to;
+            return [from, Math.max(to, last ?? to, ahead)];
           },
         },
         y: {
@@ -94,8 +161,13 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
             const flagged = view.current.anomalies.flatMap((mark) =>
               mark.v === undefined ? [] : [mark.v],
             );
-            const min = Math.min(dataMin, ...flagged);
-            const max = Math.max(dataMax, ...flagged);
+            // And the limits, so the distance to them is visible.
+            const mark = view.current.threshold;
+            const limits = mark
+              ? [mark.above, mark.below].filter((v): v is number => v !== null)
+              : [];
+            const min = Math.min(dataMin, ...flagged, ...limits);
+            const max = Math.max(dataMax, ...flagged, ...limits);
             const pad = min === max ? Math.abs(min) * 0.1 || 1 : (max - min) * 0.12;
             return [min - pad, max + pad];
           },
@@ -125,7 +197,7 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
           value: formatValue,
         },
       ],
-      hooks: { draw: [drawAnomalies] },
+      hooks: { draw: [drawAnomalies, drawThreshold] },
     };
     const instance = new uPlot(options, [series.t, series.v], element);
     plot.current = instance;
@@ -144,7 +216,7 @@ export function SensorChart({ label, unit, series, fromSec, toSec, anomalies }: 
 
   useEffect(() => {
     plot.current?.setData([series.t, series.v]);
-  }, [series, fromSec, toSec, anomalies]);
+  }, [series, fromSec, toSec, anomalies, threshold]);
 
   const latest = series.v.length > 0 ? series.v[series.v.length - 1] : null;
   const summary =

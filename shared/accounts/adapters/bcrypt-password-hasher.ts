@@ -1,7 +1,8 @@
 import bcrypt from 'bcryptjs';
+import type { PasswordHasher } from '../domain/credentials.ts';
 import { MAX_PASSWORD_BYTES } from '../domain/password-policy.ts';
 
-export class PasswordHasher {
+export class BcryptPasswordHasher implements PasswordHasher {
   // Compared against when the login is unknown, so timing does not reveal which logins exist.
   readonly #decoyHash: string;
 

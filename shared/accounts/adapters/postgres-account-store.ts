@@ -8,6 +8,7 @@ import {
 } from '../../db/postgres.ts';
 import { Conflict } from '../../domain-errors.ts';
 import type { AccountStore } from '../domain/account-store.ts';
+import type { Role } from '../domain/caller.ts';
 import type {
   LoginCandidate,
   Plan,
@@ -16,7 +17,6 @@ import type {
   TenantOverview,
   User,
 } from '../domain/model.ts';
-import type { Role } from '../tokens.ts';
 import { assertWithinPlanLimit } from './postgres-plan-limits.ts';
 
 const TENANT_COLUMNS = `t.id, t.name, t.plan, tp.plan AS effective_plan, t.status,

@@ -1,6 +1,6 @@
 import type pg from 'pg';
+import type { Role } from '../domain/caller.ts';
 import type { SessionDirectory } from '../domain/sessions.ts';
-import type { Role } from '../tokens.ts';
 
 /** One primary-key read through `auth_session`, outside a transaction: one round trip. */
 export class PostgresSessionDirectory implements SessionDirectory {

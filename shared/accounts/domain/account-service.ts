@@ -1,7 +1,7 @@
 import { NotFound, NotPermitted, Unauthenticated } from '../../domain-errors.ts';
-import type { PasswordHasher } from '../adapters/bcrypt-password-hasher.ts';
-import type { AccessTokens, Caller, Role } from '../tokens.ts';
 import type { AccountStore } from './account-store.ts';
+import type { Caller, Role } from './caller.ts';
+import type { AccessTokenIssuer, PasswordHasher } from './credentials.ts';
 import type { PlanName, Tenant, User } from './model.ts';
 import { assertAcceptablePassword } from './password-policy.ts';
 import type { LiveSessionCloser } from './sessions.ts';
@@ -31,21 +31,41 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+export interface AccountServiceOptions {
+  store: AccountStore;
+  passwords: PasswordHasher;
+  /**
+   * Every request that runs bcrypt holds a place here from its start, so a burst beyond
+   * the queue is answered busy (503) at once, before any database or CPU work.
+   */
+  passwordWork: WorkQueue;
+  tokens: AccessTokenIssuer;
+  throttle: ThrottleStore;
+  policies: ThrottlePolicies;
+  liveSessions: LiveSessionCloser;
+  clock?: Clock;
+}
+
 export class AccountService {
-  constructor(
-    private readonly store: AccountStore,
-    private readonly passwords: PasswordHasher,
-    /**
-     * Every request that runs bcrypt holds a place here from its start, so a burst beyond
-     * the queue is answered busy (503) at once, before any database or CPU work.
-     */
-    private readonly passwordWork: WorkQueue,
-    private readonly tokens: AccessTokens,
-    private readonly throttle: ThrottleStore,
-    private readonly policies: ThrottlePolicies,
-    private readonly liveSessions: LiveSessionCloser,
-    private readonly clock: Clock = systemClock,
-  ) {}
+  private readonly store: AccountStore;
+  private readonly passwords: PasswordHasher;
+  private readonly passwordWork: WorkQueue;
+  private readonly tokens: AccessTokenIssuer;
+  private readonly throttle: ThrottleStore;
+  private readonly policies: ThrottlePolicies;
+  private readonly liveSessions: LiveSessionCloser;
+  private readonly clock: Clock;
+
+  constructor(options: AccountServiceOptions) {
+    this.store = options.store;
+    this.passwords = options.passwords;
+    this.passwordWork = options.passwordWork;
+    this.tokens = options.tokens;
+    this.throttle = options.throttle;
+    this.policies = options.policies;
+    this.liveSessions = options.liveSessions;
+    this.clock = options.clock ?? systemClock;
+  }
 
   async register(
     input: {

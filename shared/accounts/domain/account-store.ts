@@ -1,4 +1,4 @@
-import type { Role } from '../tokens.ts';
+import type { Role } from './caller.ts';
 import type { LoginCandidate, PlanName, Tenant, TenantOverview, User } from './model.ts';
 
 /** Port: tenants and their users. The PostgreSQL adapter sits beside it. */

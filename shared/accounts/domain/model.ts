@@ -1,4 +1,4 @@
-import type { Role } from '../tokens.ts';
+import type { Role } from './caller.ts';
 
 export const PLAN_NAMES = ['free', 'starter', 'professional', 'industrial'] as const;
 export type PlanName = (typeof PLAN_NAMES)[number];

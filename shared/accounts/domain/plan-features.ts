@@ -7,7 +7,7 @@
  * Pure data with no imports, so the dashboard bundles it too.
  */
 export const PLAN_FEATURES = [
-  { key: 'predictive_maintenance', label: 'Predictive maintenance', available: false },
+  { key: 'predictive_maintenance', label: 'Predictive maintenance', available: true },
   { key: 'pattern_recognition', label: 'Pattern recognition', available: false },
   { key: 'custom_models', label: 'Custom models', available: false },
   { key: 'edge_deployment', label: 'Edge deployment', available: false },

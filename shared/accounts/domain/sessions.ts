@@ -1,5 +1,5 @@
 import { Unauthenticated } from '../../domain-errors.ts';
-import type { Caller, Role } from '../tokens.ts';
+import type { Caller, Role } from './caller.ts';
 
 /** Port: the user's rights as they are now, read for every authenticated request. */
 export interface SessionDirectory {

@@ -2,19 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseTrainedModel, type TrainedModel } from '../../ml/model.ts';
-
-/**
- * Port: where trained models are kept (a folder locally, S3 on AWS). One store per model
- * kind, each checking what it loads with that kind's schema.
- */
-export interface ModelStore<M = TrainedModel> {
-  save(key: string, model: M): Promise<void>;
-  /** null when no model is stored under the key. */
-  load(key: string): Promise<M | null>;
-}
-
-/** Checks a stored JSON document and returns it as a model, or throws. */
-export type ModelParser<M> = (json: unknown) => M;
+import type { ModelParser, ModelStore } from '../domain/ports.ts';
 
 const SAFE_KEY = /^[a-zA-Z0-9/_:.-]{1,512}$/;
 

@@ -1,5 +1,3 @@
-import type pg from 'pg';
-import { inTenantTransaction } from '../../db/postgres.ts';
 import type { Logger } from '../../logger.ts';
 import {
   type AnomalyDetector,
@@ -8,144 +6,147 @@ import {
   restoreDetector,
 } from '../../ml/detector.ts';
 import type { TrainedModel } from '../../ml/model.ts';
-import type {
-  Prediction,
-  PredictionStore,
-} from '../../timeseries/adapters/influx-prediction-store.ts';
+import type { Prediction, PredictionStore } from '../../timeseries/domain/prediction-store.ts';
 import type { Reading } from '../../timeseries/reading.ts';
-import type { ModelStore } from '../adapters/model-stores.ts';
+import type { DetectedAnomaly, ScoredDevice } from './model.ts';
+import type {
+  DetectorStateStore,
+  DetectorStateUpdate,
+  ModelRegistry,
+  ModelStore,
+  SavedDetectorState,
+} from './ports.ts';
 
-export interface DetectedAnomaly {
-  entityId: string;
-  timeMs: number;
-  score: number;
-  value: number;
-  reason: string | null;
+/** What a scored batch reports; ingestion takes it from here. */
+export type { DetectedAnomaly } from './model.ts';
+
+/** How often a batch is rescored when other invocations keep saving the same entities first. */
+const MAX_SCORING_ATTEMPTS = 5;
+
+export interface AnomalyScorerOptions {
+  states: DetectorStateStore;
+  registry: ModelRegistry;
+  predictions: PredictionStore;
+  models: ModelStore;
+  logger: Logger;
 }
 
-/** What scoring needs to know of the device whose readings it scores. */
-export interface ScoredDevice {
-  /** Registry row id. */
-  id: number;
-  deviceId: string;
-  tenantId: number;
-  retentionPolicy: string;
-  anomalyDetection: 'none' | 'basic' | 'advanced';
-}
-
-interface StateRow {
-  entity_id: string;
-  detector: 'basic' | 'advanced';
-  state: unknown;
-  last_time_ms: number;
+/** Another invocation kept saving the same entities' states first; the batch is retried. */
+export class ScoringContendedError extends Error {
+  override readonly name = 'ScoringContendedError';
 }
 
 /**
  * Runs the plan's detector on every new numeric reading inside the ingestion path: each
- * entity's detector state is restored from PostgreSQL, fed the readings in time order,
- * written back, and every score goes to `ml_predictions`. Readings not newer than the last
- * one scored (redeliveries, a late flush) are stored but not scored again, so a retry never
+ * entity's detector state is loaded, fed the readings in time order, and every score is
+ * written to the prediction store before the new states are saved. The save is a
+ * compare-and-set on the state each score started from, so an invocation that scored the
+ * same entity concurrently makes this one score again from the newer state (rewriting the
+ * same predictions, which replace the earlier ones), and no database transaction is held
+ * open across the write to InfluxDB. Readings not newer than the last one scored
+ * (redeliveries, a late flush) are stored but not scored again, so a retry never
  * double-counts. Uses no TensorFlow.js: trained models are evaluated in TypeScript.
  */
 export class AnomalyScorer {
   /** Models are immutable per version: loaded once per function instance. */
   readonly #models = new Map<string, TrainedModel | null>();
+  readonly #states: DetectorStateStore;
+  readonly #registry: ModelRegistry;
+  readonly #predictions: PredictionStore;
+  readonly #modelStore: ModelStore;
+  readonly #logger: Logger;
 
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly predictions: PredictionStore,
-    private readonly models: ModelStore,
-    private readonly logger: Logger,
-  ) {}
+  constructor(options: AnomalyScorerOptions) {
+    this.#states = options.states;
+    this.#registry = options.registry;
+    this.#predictions = options.predictions;
+    this.#modelStore = options.models;
+    this.#logger = options.logger;
+  }
 
   async score(device: ScoredDevice, readings: Reading[]): Promise<DetectedAnomaly[]> {
     const level = device.anomalyDetection;
     if (level === 'none') return [];
-    const byEntity = new Map<string, Reading[]>();
-    for (const reading of readings) {
-      if (reading.entityType !== 'sensor' && reading.entityType !== 'number') continue;
-      const list = byEntity.get(reading.entityId) ?? [];
-      list.push(reading);
-      byEntity.set(reading.entityId, list);
-    }
+    const byEntity = numericReadingsByEntity(readings);
     if (byEntity.size === 0) return [];
+    for (let attempt = 1; attempt <= MAX_SCORING_ATTEMPTS; attempt += 1) {
+      const scored = await this.#scoreOnce(device, level, byEntity);
+      if (scored.predictions.length === 0) return [];
+      // Scores first: if the store refuses them no state moves on and the retry rescores.
+      await this.#predictions.write(scored.predictions);
+      if (await this.#states.saveIfUnchanged(device.tenantId, device.id, level, scored.updates)) {
+        return scored.anomalies;
+      }
+    }
+    throw new ScoringContendedError(
+      `device ${device.deviceId}: detector states kept changing under ${MAX_SCORING_ATTEMPTS} scoring attempts`,
+    );
+  }
+
+  /** One pass: the saved states fed the new readings, nothing written yet. */
+  async #scoreOnce(
+    device: ScoredDevice,
+    level: 'basic' | 'advanced',
+    byEntity: Map<string, Reading[]>,
+  ) {
     const entityIds = [...byEntity.keys()];
+    const saved = await this.#states.load(device.tenantId, device.id, entityIds);
+    const stateOf = new Map(saved.map((state) => [state.entityId, state]));
+    const activeModels =
+      level === 'advanced' ? await this.#activeModels(device, entityIds) : new Map();
 
-    return inTenantTransaction(this.pool, device.tenantId, async (client) => {
-      // Row locks serialise concurrent invocations scoring the same entity.
-      const states = await client.query<StateRow>(
-        `SELECT entity_id, detector, state, last_time_ms FROM ml_detector_states
-         WHERE device_id = $1 AND entity_id = ANY($2) FOR UPDATE`,
-        [device.id, entityIds],
-      );
-      const stateOf = new Map(states.rows.map((row) => [row.entity_id, row]));
-      const activeModels =
-        level === 'advanced' ? await this.#activeModels(client, device.id, entityIds) : new Map();
-
-      const predictions: Prediction[] = [];
-      const anomalies: DetectedAnomaly[] = [];
-      const updates: Array<{ entity_id: string; state: unknown; last_time_ms: number }> = [];
-      for (const [entityId, entityReadings] of byEntity) {
-        const saved = stateOf.get(entityId);
-        const model = activeModels.get(entityId) ?? null;
-        const detector = this.#detector(level, saved, model, device, entityId);
-        let lastTimeMs = saved && saved.detector === level ? Number(saved.last_time_ms) : -Infinity;
-        for (const reading of entityReadings.sort((a, b) => a.timeMs - b.timeMs)) {
-          if (reading.timeMs <= lastTimeMs) continue;
-          lastTimeMs = reading.timeMs;
-          const value = reading.value as number;
-          const result = detector.score(reading.timeMs, value);
-          predictions.push({
-            tenantId: device.tenantId,
-            deviceId: device.deviceId,
+    const predictions: Prediction[] = [];
+    const anomalies: DetectedAnomaly[] = [];
+    const updates: DetectorStateUpdate[] = [];
+    for (const [entityId, entityReadings] of byEntity) {
+      const state = stateOf.get(entityId);
+      const model = activeModels.get(entityId) ?? null;
+      const detector = this.#detector(level, state, model, device, entityId);
+      let lastTimeMs = state && state.detector === level ? state.lastTimeMs : -Infinity;
+      for (const reading of entityReadings) {
+        if (reading.timeMs <= lastTimeMs) continue;
+        lastTimeMs = reading.timeMs;
+        const value = reading.value as number;
+        const result = detector.score(reading.timeMs, value);
+        predictions.push({
+          tenantId: device.tenantId,
+          deviceId: device.deviceId,
+          entityId,
+          timeMs: reading.timeMs,
+          retentionPolicy: device.retentionPolicy,
+          detector: level,
+          model: detector.name,
+          modelVersion: model ? model.version : detector.version,
+          score: result.score,
+          anomalous: result.anomalous,
+          value,
+          reason: result.reason,
+        });
+        if (result.anomalous) {
+          anomalies.push({
             entityId,
             timeMs: reading.timeMs,
-            retentionPolicy: device.retentionPolicy,
-            detector: level,
-            model: detector.name,
-            modelVersion: model ? model.version : detector.version,
             score: result.score,
-            anomalous: result.anomalous,
             value,
             reason: result.reason,
           });
-          if (result.anomalous) {
-            anomalies.push({
-              entityId,
-              timeMs: reading.timeMs,
-              score: result.score,
-              value,
-              reason: result.reason,
-            });
-          }
-        }
-        if (Number.isFinite(lastTimeMs)) {
-          updates.push({
-            entity_id: entityId,
-            state: detector.snapshot(),
-            last_time_ms: lastTimeMs,
-          });
         }
       }
-      if (predictions.length === 0) return [];
-      // Scores first: if InfluxDB refuses them the states roll back and the retry rescores.
-      await this.predictions.write(predictions);
-      await client.query(
-        `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
-         SELECT $1, $2, u.entity_id, $3, u.state, u.last_time_ms
-         FROM jsonb_to_recordset($4::jsonb) AS u(entity_id text, state jsonb, last_time_ms bigint)
-         ON CONFLICT (device_id, entity_id) DO UPDATE
-           SET detector = EXCLUDED.detector, state = EXCLUDED.state,
-               last_time_ms = EXCLUDED.last_time_ms, updated_at = now()`,
-        [device.id, device.tenantId, level, JSON.stringify(updates)],
-      );
-      return anomalies;
-    });
+      if (Number.isFinite(lastTimeMs)) {
+        updates.push({
+          entityId,
+          state: detector.snapshot(),
+          lastTimeMs,
+          basedOn: state ? state.lastTimeMs : null,
+        });
+      }
+    }
+    return { predictions, anomalies, updates };
   }
 
   #detector(
     level: 'basic' | 'advanced',
-    saved: StateRow | undefined,
+    saved: SavedDetectorState | undefined,
     model: TrainedModel | null,
     device: ScoredDevice,
     entityId: string,
@@ -156,7 +157,7 @@ export class AnomalyScorer {
       } catch (error) {
         if (!(error instanceof DetectorStateError)) throw error;
         // A state from another detector version: start over rather than stop scoring.
-        this.logger.warn('detector state discarded', {
+        this.#logger.warn('detector state discarded', {
           deviceId: device.deviceId,
           entityId,
           error,
@@ -168,23 +169,28 @@ export class AnomalyScorer {
       : createDetector({ kind: 'advanced', model });
   }
 
-  async #activeModels(client: pg.PoolClient, deviceRowId: number, entityIds: string[]) {
-    const { rows } = await client.query<{
-      entity_id: string;
-      version: string;
-      storage_key: string;
-    }>(
-      `SELECT entity_id, version, storage_key FROM ml_models
-       WHERE device_id = $1 AND entity_id = ANY($2) AND status = 'active'`,
-      [deviceRowId, entityIds],
-    );
+  async #activeModels(device: ScoredDevice, entityIds: string[]) {
+    const active = await this.#registry.active(device.tenantId, device.id, entityIds);
     const models = new Map<string, TrainedModel>();
-    for (const row of rows) {
-      if (!this.#models.has(row.version))
-        this.#models.set(row.version, await this.models.load(row.storage_key));
-      const model = this.#models.get(row.version);
-      if (model) models.set(row.entity_id, model);
+    for (const { entityId, version, storageKey } of active) {
+      if (!this.#models.has(version))
+        this.#models.set(version, await this.#modelStore.load(storageKey));
+      const model = this.#models.get(version);
+      if (model) models.set(entityId, model);
     }
     return models;
   }
+}
+
+/** The sensor and number readings of each entity, in time order: what a detector scores. */
+function numericReadingsByEntity(readings: Reading[]): Map<string, Reading[]> {
+  const byEntity = new Map<string, Reading[]>();
+  for (const reading of readings) {
+    if (reading.entityType !== 'sensor' && reading.entityType !== 'number') continue;
+    const list = byEntity.get(reading.entityId) ?? [];
+    list.push(reading);
+    byEntity.set(reading.entityId, list);
+  }
+  for (const list of byEntity.values()) list.sort((a, b) => a.timeMs - b.timeMs);
+  return byEntity;
 }

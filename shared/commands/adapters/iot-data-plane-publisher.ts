@@ -1,9 +1,5 @@
 import { type IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
-
-/** Port: delivers a message to a device's topic through the broker. */
-export interface CommandPublisher {
-  publish(topic: string, payload: unknown): Promise<void>;
-}
+import type { CommandPublisher } from '../domain/ports.ts';
 
 /**
  * AWS IoT's data-plane Publish. Locally the same client talks to the stack's data-plane

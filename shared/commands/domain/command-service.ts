@@ -1,46 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
-import type { Caller } from '../../accounts/tokens.ts';
-import { inTenantTransaction } from '../../db/postgres.ts';
+import type { Caller } from '../../accounts/domain/caller.ts';
 import { DependencyFailed, InvalidInput, NotFound } from '../../domain-errors.ts';
 import { emitMetrics, type MetricsContext } from '../../metrics.ts';
-import type { CommandPublisher } from '../adapters/iot-data-plane-publisher.ts';
-
-export type CommandStatus = 'sent' | 'confirmed' | 'timed_out' | 'failed';
-
-export interface Command {
-  command_id: string;
-  device_id: number;
-  entity_id: string;
-  value: unknown;
-  status: CommandStatus;
-  triggered_by: string;
-  created_at: string;
-  updated_at: string;
-}
-
-// A command unanswered for the timeout is timed out; the stored row keeps 'sent' and
-// ingestion no longer confirms it, so every reader sees the same status without a sweeper.
-const COMMAND_COLUMNS = `id AS command_id, device_id, entity_id, value,
-  CASE WHEN status = 'sent' AND created_at < now() - make_interval(secs => $TIMEOUT) THEN 'timed_out' ELSE status END AS status,
-  triggered_by, to_json(created_at) #>> '{}' AS created_at, to_json(updated_at) #>> '{}' AS updated_at`;
-
-interface EntityRow {
-  device_id: string;
-  entity_type: string;
-  config: Record<string, unknown> | null;
-}
+import type { Command, CommandableEntity, CommandTarget } from './model.ts';
+import type { CommandPublisher, CommandStore } from './ports.ts';
 
 const finiteOr = (value: unknown, fallback: number) =>
   typeof value === 'number' && Number.isFinite(value) ? value : fallback;
 
 /** Checks a commanded value against what the entity accepts; the device is never sent junk. */
-export function validateCommandValue(
-  entity: Pick<EntityRow, 'entity_type' | 'config'>,
-  value: unknown,
-) {
+export function validateCommandValue(entity: CommandableEntity, value: unknown) {
   const config = entity.config ?? {};
-  switch (entity.entity_type) {
+  switch (entity.type) {
     case 'switch':
       if (typeof value !== 'boolean')
         throw new InvalidInput('invalid_value', 'A switch takes true or false');
@@ -84,69 +55,46 @@ export function validateCommandValue(
   }
 }
 
-export class CommandService {
-  readonly #columns: string;
+export interface CommandServiceOptions {
+  store: CommandStore;
+  publisher: CommandPublisher;
+  metrics?: MetricsContext;
+}
 
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly publisher: CommandPublisher,
-    timeoutSeconds: number,
-    private readonly metrics?: MetricsContext,
-  ) {
-    this.#columns = COMMAND_COLUMNS.replace('$TIMEOUT', String(Math.trunc(timeoutSeconds)));
+export interface CommandRequest {
+  devicePk: number;
+  entityId: string;
+  value: unknown;
+}
+
+/** Sends commands to devices' entities and answers what became of them. */
+export class CommandService {
+  readonly #store: CommandStore;
+  readonly #publisher: CommandPublisher;
+  readonly #metrics: MetricsContext | undefined;
+
+  constructor(options: CommandServiceOptions) {
+    this.#store = options.store;
+    this.#publisher = options.publisher;
+    this.#metrics = options.metrics;
   }
 
-  async send(
-    caller: Caller,
-    deviceRowId: number,
-    entityId: string,
-    value: unknown,
-  ): Promise<Command> {
+  async send(caller: Caller, request: CommandRequest): Promise<Command> {
+    const { devicePk, entityId, value } = request;
     const commandId = randomUUID();
-    const { entity, command } = await inTenantTransaction(
-      this.pool,
+    const { target, command } = await this.#store.create(
       caller.tenantId,
-      async (client) => {
-        const found = await client.query<EntityRow>(
-          `SELECT d.device_id, e.entity_type, e.config FROM devices d
-         LEFT JOIN entities e ON e.device_id = d.id AND e.entity_id = $2
-         WHERE d.id = $1`,
-          [deviceRowId, entityId],
-        );
-        const row = found.rows[0];
-        if (!row) throw new NotFound('device_not_found', 'No such device');
-        if (!row.entity_type)
-          throw new NotFound('entity_not_found', 'The device has no such entity');
-        validateCommandValue(row, value);
-        const inserted = await client.query<Command>(
-          `INSERT INTO commands (id, tenant_id, device_id, entity_id, value, triggered_by)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6)
-         RETURNING ${this.#columns}`,
-          [
-            commandId,
-            caller.tenantId,
-            deviceRowId,
-            entityId,
-            JSON.stringify(value),
-            `user_${caller.userId}`,
-          ],
-        );
-        return { entity: row, command: inserted.rows[0] as Command };
-      },
+      { commandId, devicePk, entityId, value, triggeredBy: `user_${caller.userId}` },
+      (found) => acceptTarget(found, value),
     );
-
     try {
-      await this.publisher.publish(`devices/${entity.device_id}/${entityId}/set`, {
+      await this.#publisher.publish(`devices/${target.deviceId}/${entityId}/set`, {
         value,
         command_id: commandId,
       });
     } catch (error) {
       this.#count('failed');
-      await inTenantTransaction(this.pool, caller.tenantId, (client) =>
-        client.query(`UPDATE commands SET status = 'failed', updated_at = now() WHERE id = $1`, [
-          commandId,
-        ]),
-      );
+      await this.#store.markFailed(caller.tenantId, commandId);
       throw new DependencyFailed(
         'broker_unavailable',
         'The command could not be delivered to the broker',
@@ -157,40 +105,27 @@ export class CommandService {
     return command;
   }
 
-  #count(outcome: 'sent' | 'failed'): void {
-    if (this.metrics)
-      emitMetrics(this.metrics, { Commands: 1 }, { dimensions: { Outcome: outcome } });
-  }
-
-  async get(caller: Caller, deviceRowId: number, commandId: string): Promise<Command> {
-    const commands = await this.#select(caller, 'device_id = $1 AND id::text = $2', [
-      deviceRowId,
-      commandId,
-    ]);
-    if (!commands[0]) throw new NotFound('command_not_found', 'No such command');
-    return commands[0];
+  async get(caller: Caller, devicePk: number, commandId: string): Promise<Command> {
+    const command = await this.#store.get(caller.tenantId, devicePk, commandId);
+    if (!command) throw new NotFound('command_not_found', 'No such command');
+    return command;
   }
 
   /** A device the tenant does not have is a 404, as on every other device route. */
-  list(caller: Caller, deviceRowId: number): Promise<Command[]> {
-    return inTenantTransaction(this.pool, caller.tenantId, async (client) => {
-      const device = await client.query('SELECT 1 FROM devices WHERE id = $1', [deviceRowId]);
-      if (!device.rowCount) throw new NotFound('device_not_found', 'No such device');
-      const { rows } = await client.query<Command>(
-        `SELECT ${this.#columns} FROM commands WHERE device_id = $1 ORDER BY created_at DESC LIMIT 100`,
-        [deviceRowId],
-      );
-      return rows;
-    });
+  async list(caller: Caller, devicePk: number): Promise<Command[]> {
+    const commands = await this.#store.listRecent(caller.tenantId, devicePk);
+    if (!commands) throw new NotFound('device_not_found', 'No such device');
+    return commands;
   }
 
-  #select(caller: Caller, where: string, params: unknown[]): Promise<Command[]> {
-    return inTenantTransaction(this.pool, caller.tenantId, async (client) => {
-      const { rows } = await client.query<Command>(
-        `SELECT ${this.#columns} FROM commands WHERE ${where}`,
-        params,
-      );
-      return rows;
-    });
+  #count(outcome: 'sent' | 'failed'): void {
+    if (this.#metrics)
+      emitMetrics(this.#metrics, { Commands: 1 }, { dimensions: { Outcome: outcome } });
   }
+}
+
+function acceptTarget(target: CommandTarget | undefined, value: unknown): void {
+  if (!target) throw new NotFound('device_not_found', 'No such device');
+  if (!target.entity) throw new NotFound('entity_not_found', 'The device has no such entity');
+  validateCommandValue(target.entity, value);
 }

@@ -1,4 +1,4 @@
-import type { Caller } from '../../accounts/tokens.ts';
+import type { Caller } from '../../accounts/domain/caller.ts';
 import { Conflict, DependencyFailed, InvalidInput, NotFound } from '../../domain-errors.ts';
 import {
   type ReadingStore,

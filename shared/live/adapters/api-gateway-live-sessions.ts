@@ -12,16 +12,27 @@ import type { Logger } from '../../logger.ts';
  * transaction: ingestion pushes only to connections it finds there, so nothing more reaches
  * the user even if API Gateway's DeleteConnection fails; then each connection is closed.
  */
+export interface LiveSessionsOptions {
+  pool: pg.Pool;
+  region: string;
+  /** Unset where no WebSocket API exists (then no connection can have been opened). */
+  managementEndpoint: string | undefined;
+  logger: Logger;
+}
+
 export class LiveSessions implements LiveSessionCloser {
   #management: ApiGatewayManagementApiClient | undefined;
+  private readonly pool: pg.Pool;
+  private readonly region: string;
+  private readonly managementEndpoint: string | undefined;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly region: string,
-    /** Unset where no WebSocket API exists (then no connection can have been opened). */
-    private readonly managementEndpoint: string | undefined,
-    private readonly logger: Logger,
-  ) {}
+  constructor(options: LiveSessionsOptions) {
+    this.pool = options.pool;
+    this.region = options.region;
+    this.managementEndpoint = options.managementEndpoint;
+    this.logger = options.logger;
+  }
 
   async endLiveSessions(tenantId: number, userId: number): Promise<void> {
     const { rows } = await inTenantTransaction(this.pool, tenantId, (client) =>

@@ -1,40 +1,17 @@
-import type { PriorTier } from '../domain/reading-store.ts';
+import type {
+  Prediction,
+  PredictionQuery,
+  PredictionRow,
+  PredictionStore,
+} from '../domain/prediction-store.ts';
 import { toLine } from '../line-protocol.ts';
 import { MEASUREMENTS } from '../reading.ts';
 import type { InfluxClient } from './influx-client.ts';
 import { rowsOf } from './influx-client.ts';
 import { tenantSelect } from './influxql.ts';
 
-/** One scored reading, as kept in `ml_predictions`. */
-export interface Prediction {
-  tenantId: number;
-  deviceId: string;
-  entityId: string;
-  timeMs: number;
-  retentionPolicy: string;
-  detector: 'basic' | 'advanced';
-  model: string;
-  modelVersion: string;
-  score: number;
-  anomalous: boolean;
-  value: number;
-  reason: string | null;
-}
-
-export interface PredictionRow {
-  entity_id: string;
-  time: string;
-  score: number;
-  anomalous: boolean;
-  value: number;
-  reason: string | null;
-  detector: string;
-  model: string;
-  model_version: string;
-}
-
 /** Anomaly scores in InfluxDB's `ml_predictions`, next to the readings they score. */
-export class PredictionStore {
+export class InfluxPredictionStore implements PredictionStore {
   constructor(
     private readonly client: InfluxClient,
     private readonly database: string,
@@ -70,18 +47,7 @@ export class PredictionStore {
     }
   }
 
-  async query(options: {
-    tenantId: number;
-    deviceId: string;
-    retentionPolicy: string;
-    /** During a tier move: older times still come from this tier (see `PriorTier`). */
-    priorTier?: PriorTier | undefined;
-    from: Date;
-    to: Date;
-    entityIds?: string[];
-    onlyAnomalies: boolean;
-    limit: number;
-  }): Promise<PredictionRow[]> {
+  async query(options: PredictionQuery): Promise<PredictionRow[]> {
     const fromMs = options.from.getTime();
     const toMs = options.to.getTime();
     const prior = options.priorTier;

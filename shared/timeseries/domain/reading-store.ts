@@ -37,6 +37,11 @@ export interface SeriesQuery {
   every?: string | undefined;
   /** Default `mean`. */
   fn?: SeriesFunction | undefined;
+  /**
+   * Raw points whatever the span (the count guard still refuses a huge answer): readings
+   * that each stand for a whole operating cycle, which no rollup may merge.
+   */
+  raw?: boolean;
   retentionPolicy: string;
   /** While the tenant's history moves to `retentionPolicy` (a plan change). */
   priorTier?: PriorTier | undefined;

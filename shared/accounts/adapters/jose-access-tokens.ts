@@ -1,16 +1,8 @@
 import { createLocalJWKSet, importJWK, type JWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import { Unauthenticated } from '../domain-errors.ts';
-
-export type Role = 'owner' | 'admin' | 'viewer';
-
-/** Who is calling, as proven by a verified access token. */
-export interface Caller {
-  userId: number;
-  tenantId: number;
-  role: Role;
-  /** The user's token version when the token was issued; a session is over once it moved. */
-  tokenVersion: number;
-}
+import { Unauthenticated } from '../../domain-errors.ts';
+import type { Caller, Role } from '../domain/caller.ts';
+import type { AccessTokenIssuer } from '../domain/credentials.ts';
+import type { TokenVerifier } from '../domain/sessions.ts';
 
 interface AccessTokenClaims extends JWTPayload {
   tid: number;
@@ -36,7 +28,7 @@ export type TokenSettings = {
 );
 
 /** Issues and verifies access tokens with one asymmetric key; the algorithm is pinned. */
-export class AccessTokens {
+export class AccessTokens implements AccessTokenIssuer, TokenVerifier {
   readonly #settings: TokenSettings;
   readonly #privateJwk: JWK | undefined;
   readonly #publicJwks: JWK[];

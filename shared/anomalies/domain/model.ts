@@ -1,0 +1,60 @@
+export type AnomalyLevel = 'none' | 'basic' | 'advanced';
+
+/**
+ * A trained model as the API answers it (DESIGN.md's contract): here `device_id` is the
+ * device's registry id, not its physical id.
+ */
+export interface ModelSummary {
+  id: number;
+  device_id: number;
+  entity_id: string;
+  kind: string;
+  version: string;
+  threshold: number;
+  training_points: number;
+  metrics: Record<string, unknown>;
+  status: 'active' | 'superseded' | 'rejected';
+  /** Why the quality gate rejected the model; null otherwise. */
+  status_reason: string | null;
+  trained_at: string;
+}
+
+/** A model just trained and judged, to be recorded. */
+export interface NewModel {
+  devicePk: number;
+  entityId: string;
+  kind: string;
+  version: string;
+  storageKey: string;
+  threshold: number;
+  trainingPoints: number;
+  metrics: Record<string, unknown>;
+  trainedAt: string;
+  status: 'active' | 'rejected';
+  statusReason: string | null;
+}
+
+export interface TrainingCandidate {
+  tenantId: number;
+  devicePk: number;
+  deviceId: string;
+  entityId: string;
+}
+
+export interface DetectedAnomaly {
+  entityId: string;
+  timeMs: number;
+  score: number;
+  value: number;
+  reason: string | null;
+}
+
+/** What scoring needs to know of the device whose readings it scores. */
+export interface ScoredDevice {
+  /** The registry row id (the API's `{id}`), as ingestion's device context names it. */
+  id: number;
+  deviceId: string;
+  tenantId: number;
+  retentionPolicy: string;
+  anomalyDetection: AnomalyLevel;
+}

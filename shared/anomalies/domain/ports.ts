@@ -1,0 +1,76 @@
+import type { TrainedModel } from '../../ml/model.ts';
+import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
+import type { AnomalyLevel, ModelSummary, NewModel, TrainingCandidate } from './model.ts';
+
+/**
+ * Where trained models are kept (a folder locally, S3 on AWS). One store per model
+ * kind, each checking what it loads with that kind's schema.
+ */
+export interface ModelStore<M = TrainedModel> {
+  save(key: string, model: M): Promise<void>;
+  /** null when no model is stored under the key. */
+  load(key: string): Promise<M | null>;
+}
+
+/** Checks a stored JSON document and returns it as a model, or throws. */
+export type ModelParser<M> = (json: unknown) => M;
+
+/** A device as anomaly results and training need it: its physical id, plan level and tiers. */
+export interface AnomalyTarget {
+  deviceId: string;
+  level: AnomalyLevel;
+  retentionPolicy: string;
+  priorTier?: PriorTier;
+  /** The asked-for entity's type; undefined when the device has no such entity. */
+  entityType: string | undefined;
+}
+
+export interface AnomalyTargets {
+  /** undefined when the tenant has no such device. */
+  find(tenantId: number, devicePk: number, entityId?: string): Promise<AnomalyTarget | undefined>;
+}
+
+/** The record of trained models (the models themselves are in the `ModelStore`). */
+export interface ModelRegistry {
+  list(tenantId: number): Promise<ModelSummary[]>;
+  /** The active model of each entity that has one: its version and where it is stored. */
+  active(
+    tenantId: number,
+    devicePk: number,
+    entityIds: string[],
+  ): Promise<Array<{ entityId: string; version: string; storageKey: string }>>;
+  /** Records a trained model; an accepted one supersedes the entity's active model. */
+  record(tenantId: number, model: NewModel): Promise<ModelSummary>;
+  /** Across tenants: Industrial entities whose model is missing or older than `maxAgeDays`. */
+  trainingCandidates(maxAgeDays: number, maxModels: number): Promise<TrainingCandidate[]>;
+}
+
+/** A detector's state after the last reading it scored. */
+export interface SavedDetectorState {
+  entityId: string;
+  detector: 'basic' | 'advanced';
+  state: unknown;
+  lastTimeMs: number;
+}
+
+export interface DetectorStateUpdate {
+  entityId: string;
+  state: unknown;
+  lastTimeMs: number;
+  /** The saved state's `lastTimeMs` this one was computed from; null when none was saved. */
+  basedOn: number | null;
+}
+
+export interface DetectorStateStore {
+  load(tenantId: number, devicePk: number, entityIds: string[]): Promise<SavedDetectorState[]>;
+  /**
+   * Saves every update, or none and answers false when another invocation saved a state for
+   * one of the entities since it was loaded (compare-and-set on `basedOn`).
+   */
+  saveIfUnchanged(
+    tenantId: number,
+    devicePk: number,
+    detector: 'basic' | 'advanced',
+    updates: DetectorStateUpdate[],
+  ): Promise<boolean>;
+}
