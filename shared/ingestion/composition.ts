@@ -1,3 +1,4 @@
+import { alarmEvaluator } from '../alarms/composition.ts';
 import { anomalyScorer } from '../anomalies/composition.ts';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
@@ -15,5 +16,7 @@ export const ingestionService = once(() => {
     // Without a WebSocket API there is nobody to push to.
     live: aws.websocketManagementEndpoint ? liveConnections() : undefined,
     scorer: anomalyScorer(),
+    // Alarm rules judge each batch's stored readings.
+    storedReadings: alarmEvaluator(),
   });
 });
