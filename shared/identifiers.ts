@@ -9,6 +9,7 @@ export const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
 
 export const MAX_ENTITY_ID_LENGTH = 100;
 export const ENTITY_ID_PATTERN = new RegExp(`^[a-zA-Z0-9_-]{1,${MAX_ENTITY_ID_LENGTH}}$`);
-export const RESERVED_ENTITY_IDS = ['status', 'discovery', 'telemetry'] as const;
+// "model": devices/<id>/model/set and .../model/state carry edge models.
+export const RESERVED_ENTITY_IDS = ['status', 'discovery', 'telemetry', 'model'] as const;
 export const ENTITY_TYPES = ['switch', 'sensor', 'number', 'text'] as const;
 export type EntityType = (typeof ENTITY_TYPES)[number];

@@ -363,6 +363,43 @@ describe('real answers match the document', () => {
     }
   });
 
+  it('edge deployment', async () => {
+    const tenantId = (await call(auth, 'GET /api/auth/me', { token })).body.tenant.id;
+    const admin = new pg.Client({ connectionString: stack.databaseAdminUrl });
+    await admin.connect();
+    try {
+      await setPlan(admin, String(tenantId), 'industrial');
+      const registered = await call(devices, 'POST /api/devices', {
+        token,
+        body: { device_id: unique('EDGE'), name: 'Edge 1', type: 'press' },
+      });
+      const id = registered.body.device.id;
+      await admin.query(
+        `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name)
+         VALUES ($1, $2, 'temperature', 'sensor', 'Temperature')`,
+        [id, tenantId],
+      );
+      const params = { id: String(id) };
+      const never = await call(ml, 'GET /api/devices/{id}/edge-model', { token, params });
+      expect(never.status).toBe(200);
+      expect(never.body).toMatchObject({ status: 'none', version: null, running: null });
+      // Sent once a model is active (test/edge-deployment.test.ts); refused before.
+      const send = (body: object) =>
+        call(ml, 'POST /api/devices/{id}/edge-model', { token, params, body });
+      const noModel = await send({ entity_id: 'temperature' });
+      expect(noModel.status).toBe(422);
+      expect(noModel.body.error.code).toBe('no_active_model');
+      expect((await send({ entity_id: 'temperature', version: 'v-none' })).status).toBe(404);
+      expect((await send({ entity_id: 'nothing' })).status).toBe(404);
+      await setPlan(admin, String(tenantId), 'professional');
+      const gated = await call(ml, 'GET /api/devices/{id}/edge-model', { token, params });
+      expect(gated.status).toBe(403);
+      expect(gated.body.error.code).toBe('plan_required');
+    } finally {
+      await admin.end();
+    }
+  });
+
   afterAll(() => {
     // Every documented route answered at least once above, so none is documented blind.
     const untested = Object.keys(routeTable).filter((routeKey) => !validated.has(routeKey));

@@ -347,6 +347,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/devices/{id}/edge-model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The edge model last sent to the device, its status, what the device runs and the anomalies it found
+         * @description Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdEdgeModel"];
+        put?: never;
+        /**
+         * Send an entity's anomaly model to the device, which then scores its own readings
+         * @description Exports the entity's active model (or `version`, an earlier one: a roll-back) with the detector's current statistics into the edge model file and publishes it in chunks on devices/{device_id}/model/set. The device installs it only when complete and intact, keeps it across reboots, and confirms with the version and checksum on devices/{device_id}/model/state; GET shows the outcome. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        post: operations["postDevicesIdEdgeModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/alarm-rules": {
         parameters: {
             query?: never;
@@ -904,6 +928,35 @@ export interface components {
             })[];
             /** @enum {string} */
             status: "ok" | "watch" | "service_soon";
+        } & {
+            [key: string]: unknown;
+        };
+        EdgeModel: {
+            entity_id: string | null;
+            version: string | null;
+            checksum: string | null;
+            /** @enum {string} */
+            status: "none" | "sent" | "confirmed" | "failed";
+            status_reason: string | null;
+            size_bytes: number | null;
+            weight_encoding: ("f32" | "i16" | "i8") | null;
+            created_at: string | null;
+            updated_at: string | null;
+            running: {
+                version: string;
+                checksum: string;
+                /** @description ISO 8601 time, UTC */
+                reported_at: string;
+            } | null;
+            anomalies: {
+                entity_id: string;
+                /** @description ISO 8601 time, UTC */
+                time: string;
+                value: number;
+                score: number;
+                reason: string | null;
+                model_version: string;
+            }[];
         } & {
             [key: string]: unknown;
         };
@@ -2080,6 +2133,76 @@ export interface operations {
             415: components["responses"]["Error415"];
             422: components["responses"]["Error422"];
             500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdEdgeModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The edge model (status `none` when nothing was ever sent) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EdgeModel"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postDevicesIdEdgeModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "entity_id": "temperature"
+                 *     }
+                 */
+                "application/json": {
+                    entity_id: string;
+                    version?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Sent; not yet confirmed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EdgeModel"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
         };
     };
     getAlarmRules: {
