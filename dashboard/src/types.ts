@@ -38,4 +38,23 @@ export type LiveEvent =
       device_id: number;
       readings: Array<{ entity_id: string; value: Value; time: string }>;
     }
-  | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string };
+  | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string }
+  | {
+      type: 'alarm';
+      device_id: number;
+      alarm: {
+        id: number;
+        rule_id: number | null;
+        entity_id: string | null;
+        severity: string;
+        status: string;
+        count: number;
+        value: unknown;
+        event: 'raised' | 'repeated' | 'cleared';
+        started_at: string;
+        cleared_at: string | null;
+      };
+    };
+export type Alarm = Schemas['Alarm'];
+export type AlarmDetail = Schemas['AlarmDetail'];
+export type AuditEntry = Schemas['AuditEntry'];
