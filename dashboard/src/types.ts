@@ -1,3 +1,4 @@
+import type { AlarmLiveEvent } from '../../shared/alarms/adapters/live-alarms.ts';
 import type { components } from './api-types.ts';
 
 /**
@@ -39,22 +40,7 @@ export type LiveEvent =
       readings: Array<{ entity_id: string; value: Value; time: string }>;
     }
   | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string }
-  | {
-      type: 'alarm';
-      device_id: number;
-      alarm: {
-        id: number;
-        rule_id: number | null;
-        entity_id: string | null;
-        severity: string;
-        status: string;
-        count: number;
-        value: unknown;
-        event: 'raised' | 'repeated' | 'cleared';
-        started_at: string;
-        cleared_at: string | null;
-      };
-    };
+  | AlarmLiveEvent;
 export type Alarm = Schemas['Alarm'];
 export type AlarmDetail = Schemas['AlarmDetail'];
 export type AuditEntry = Schemas['AuditEntry'];
