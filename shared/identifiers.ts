@@ -2,6 +2,10 @@
  * How devices and their entities are named, shared by every context that receives, stores
  * or serves them (devices, ingestion, timeseries, the HTTP schemas), so none of them has to
  * import another context for it.
+ *
+ * A device has two identifiers, and code names them apart: `deviceId` is the physical id
+ * (the string below: MQTT client id, topic segment, InfluxDB tag), `devicePk` the registry
+ * row's number (the API's `{id}`). Wire names follow the published contract instead.
  */
 
 /** The physical id: the device's MQTT client id and username, and AWS IoT's thing name. */
