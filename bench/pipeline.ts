@@ -12,7 +12,7 @@
  * each topic's messages in order, so one device alone is served one batch at a time.
  *
  *   npx tsx bench/pipeline.ts [--messages-a 200000] [--messages-b 40000] [--devices 8]
- *                             [--repeat 3] [--warmup 1] [--only a,b,c]
+ *                             [--repeat 3] [--warmup 1] [--only a,b,c] [--alarm-rules 0]
  *
  * Each rate is the median of --repeat runs, after --warmup runs that are not counted, and
  * the CPU use printed is that run's. The raw broker runs alternate with phase (a)'s and the
@@ -20,7 +20,7 @@
  * the benchmark (it is shared) moves both sides of each ratio. Each phase also prints how the
  * emulated event source mapping batched it: invocations, records each, what sent each batch. Latency is
  * measured in one more run at the same load: polling InfluxDB for samples takes CPU from what
- * is being measured (about 1 us per reading in (b)), so the throughput runs do not poll.
+ * is being measured, so the throughput runs do not poll.
  */
 import pg from 'pg';
 import { setPlan } from '../infra/admin.ts';
@@ -46,6 +46,12 @@ const MESSAGES_B = option('messages-b', 40_000);
 const DEVICES = option('devices', 8);
 const REPEAT = option('repeat', 3);
 const WARMUP = option('warmup', 1);
+/**
+ * Alarm rules on every bench device (by device type), to measure what evaluating them in
+ * the ingest path costs: threshold rules over each reading that never fire (each batch pays
+ * the rules' read and the evaluation, no notification).
+ */
+const ALARM_RULES = option('alarm-rules', 0);
 const onlyAt = process.argv.indexOf('--only');
 const PHASES = onlyAt === -1 ? ['a', 'b', 'c'] : String(process.argv[onlyAt + 1]).split(',');
 const INFLIGHT = 1_000;
@@ -135,9 +141,8 @@ const RAW_POINTS_PER_BATCH = 5_000;
  * Request bodies of points like those the ingest function writes for phase (b) (same
  * measurement, tags, devices and spacing), as many, in 5,000-point batches. Made once,
  * before the clock starts, as the pipeline's MQTT packets are: the baseline measures what
- * InfluxDB takes in, not a client's string work. (Joining and encoding the lines during the
- * run, with 2,000,000 of them on this process's heap, had this process use 0.7 of a core and
- * held the rate at 800,000-930,000 points/s; finished bodies reach 1,050,000-1,330,000.)
+ * InfluxDB takes in, not a client's string work: joining and encoding the lines during the
+ * run, with 2,000,000 of them on this process's heap, held the rate down (bench/README.md).
  */
 function rawInfluxBodies(points: number): Buffer[] {
   const batches = Math.ceil(points / RAW_POINTS_PER_BATCH);
@@ -251,6 +256,22 @@ async function main() {
     await operator.connect();
     await setPlan(operator, 'Bench', 'starter');
     await operator.end();
+    for (let r = 0; r < ALARM_RULES; r++) {
+      const rule = await stack.request(
+        'POST',
+        '/api/alarm-rules',
+        {
+          name: `bench ${r}`,
+          device_type: 'bench',
+          entity_id: 'v',
+          severity: 'warning',
+          condition: { type: 'threshold', op: '>', value: 1e30 + r, for_seconds: 5, hysteresis: 1 },
+        },
+        token,
+      );
+      if (rule.status !== 201) throw new Error(`alarm rule: ${JSON.stringify(rule.body)}`);
+    }
+    if (ALARM_RULES > 0) console.log(`${ALARM_RULES} alarm rules on every bench device`);
     const results: string[] = [];
 
     const run = async (
@@ -396,8 +417,8 @@ async function main() {
         );
         return found?.series[0] !== undefined;
       };
-      // Latency. Polling InfluxDB once per sample, as this benchmark first did, cost it 1.7 us
-      // per reading of the machine's CPU and so slowed what it measured. Now one request per
+      // Latency. Polling InfluxDB once per sample, as this benchmark first did, took the
+      // machine's CPU and so slowed what it measured. Now one request per
       // round asks for each device's newest reading from its oldest sample not yet seen on
       // (a short range); a sample dated at or before it is confirmed by an exact query.
       // Latencies are so rounded up by up to a round: 10 ms, or 5% at saturation.
