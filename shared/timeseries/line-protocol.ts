@@ -10,15 +10,21 @@
  * the parser would split the point (names) or other clients would (strings).
  */
 
-export type FieldValue = number | boolean | string;
+/** A float, a boolean, a string, or (a bigint) an integer field, written `5i`. */
+export type FieldValue = number | boolean | string | bigint;
 
 export interface LinePoint {
   measurement: string;
   tags: Record<string, string>;
   fields: Record<string, FieldValue>;
-  /** Epoch milliseconds: written with `precision=ms`. */
+  /** Epoch milliseconds. */
   timeMs: number;
+  /** Nanoseconds within `timeMs` (0 to 999,999); written only with `ns` precision. */
+  subMsNs?: number | undefined;
 }
+
+/** The precision a write request declares, which every line's timestamp must be in. */
+export type Precision = 'ms' | 'ns';
 
 /**
  * Where lines are written as bytes, one at a time: `reserve` room for a line, write it into
@@ -107,6 +113,9 @@ export function formatFloat(value: number): string {
   return Object.is(value, -0) ? '-0' : String(value);
 }
 
+const MIN_INTEGER_FIELD = -(2n ** 63n);
+const MAX_INTEGER_FIELD = 2n ** 63n - 1n;
+
 export function formatFieldValue(value: FieldValue): string {
   switch (typeof value) {
     case 'number':
@@ -115,15 +124,20 @@ export function formatFieldValue(value: FieldValue): string {
       return value ? 'true' : 'false';
     case 'string':
       return formatStringField(value);
+    case 'bigint':
+      if (value < MIN_INTEGER_FIELD || value > MAX_INTEGER_FIELD) {
+        throw new LineProtocolError(`${value} is beyond a 64-bit integer field`);
+      }
+      return `${value}i`;
     default:
       throw new LineProtocolError(`unsupported field value type ${typeof value}`);
   }
 }
 
 /** Why `toLine` would refuse this point, or undefined. */
-export function lineProblem(point: LinePoint): string | undefined {
+export function lineProblem(point: LinePoint, precision: Precision = 'ms'): string | undefined {
   try {
-    toLine(point);
+    toLine(point, precision);
     return undefined;
   } catch (error) {
     if (error instanceof LineProtocolError) return error.message;
@@ -131,21 +145,133 @@ export function lineProblem(point: LinePoint): string | undefined {
   }
 }
 
-export function toLine(point: LinePoint): string {
-  const tagKeys = Object.keys(point.tags).sort();
-  const fieldKeys = Object.keys(point.fields);
-  if (fieldKeys.length === 0) throw new LineProtocolError('a point needs at least one field');
-  if (!Number.isSafeInteger(point.timeMs)) {
+/**
+ * The measurement and the tags, sorted by key: what the server would produce anyway, and
+ * cheaper for it to index. Every line of a series starts with it.
+ */
+export function seriesKey(measurement: string, tags: Record<string, string>): string {
+  let key = escapeMeasurement(measurement);
+  for (const name of Object.keys(tags).sort()) {
+    key += `,${escapeTagKey(name)}=${escapeTagValue(tags[name] as string)}`;
+  }
+  return key;
+}
+
+/** A timestamp in the request's precision. */
+export function formatTime(timeMs: number, subMsNs: number | undefined, precision: Precision) {
+  if (!Number.isSafeInteger(timeMs)) {
     throw new LineProtocolError('timestamp must be an integer number of milliseconds');
   }
-  // Sorted tags are what the server would produce anyway, and cheaper for it to index.
-  let line = escapeMeasurement(point.measurement);
-  for (const key of tagKeys) {
-    line += `,${escapeTagKey(key)}=${escapeTagValue(point.tags[key] as string)}`;
+  if (precision === 'ms') return String(timeMs);
+  const ns = subMsNs ?? 0;
+  if (!Number.isInteger(ns) || ns < 0 || ns > 999_999) {
+    throw new LineProtocolError(`subMsNs must be an integer from 0 to 999999, not ${ns}`);
   }
-  line += ' ';
-  line += fieldKeys
-    .map((key) => `${escapeFieldKey(key)}=${formatFieldValue(point.fields[key] as FieldValue)}`)
-    .join(',');
-  return `${line} ${point.timeMs}`;
+  return `${timeMs}${String(ns).padStart(6, '0')}`;
+}
+
+/** The one line-protocol writer: a point as a line, or a `LineProtocolError` saying why not. */
+export function toLine(point: LinePoint, precision: Precision = 'ms'): string {
+  const fieldKeys = Object.keys(point.fields);
+  if (fieldKeys.length === 0) throw new LineProtocolError('a point needs at least one field');
+  const time = formatTime(point.timeMs, point.subMsNs, precision);
+  let fields = '';
+  for (const key of fieldKeys) {
+    if (fields !== '') fields += ',';
+    fields += `${escapeFieldKey(key)}=${formatFieldValue(point.fields[key] as FieldValue)}`;
+  }
+  return `${seriesKey(point.measurement, point.tags)} ${fields} ${time}`;
+}
+
+/*
+ * The same lines as bytes, for the points that make up nearly every write: one float or
+ * boolean field, millisecond time. Their start (`seriesKey` and the field's key) is made
+ * once per series by `linePrefix`; the value and the time are written as digits straight
+ * into the sink, with no string made per line. test/unit/inbound-validators.test.ts holds
+ * the bytes equal to `toLine`'s for any such point.
+ */
+
+/** `<series key> <field key>=` as UTF-8 bytes: the start of every line of a one-field series. */
+export function linePrefix(measurement: string, tags: Record<string, string>, field: string) {
+  return Buffer.from(`${seriesKey(measurement, tags)} ${escapeFieldKey(field)}=`, 'utf8');
+}
+
+const SPACE = 0x20;
+const MINUS = 0x2d;
+const ZERO = 0x30;
+/** Longest `formatFloat` (`-1.7976931348623157e+308`) or millisecond time, with room to spare. */
+const MAX_NUMBER_BYTES = 26;
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+
+/** Writes the digits of an integer from 0 to 2^31 - 1; returns where they end. */
+function writeSmallInteger(out: Buffer, at: number, value: number): number {
+  // `| 0` keeps V8 on integer arithmetic: held as a double (as `Math.floor` returns it), each
+  // `% 10` is a floating-point remainder (bench/README.md has what that cost).
+  const whole = value | 0;
+  let digits = 1;
+  for (let left = whole; left >= 10; left = (left / 10) | 0) digits += 1;
+  let rest = whole;
+  for (let index = at + digits - 1; index >= at; index--) {
+    out[index] = ZERO + (rest % 10);
+    rest = (rest / 10) | 0;
+  }
+  return at + digits;
+}
+
+/**
+ * Writes a safe integer's decimal digits, as `String` would, and returns where they end. In
+ * two parts below 10^8, so that the digits come from small-integer arithmetic: dividing the
+ * whole 13-digit time as a double, digit by digit, cost as much as the rest of the line.
+ */
+function writeInteger(out: Buffer, at: number, value: number): number {
+  let end = at;
+  let rest = value;
+  if (rest < 0) {
+    out[end++] = MINUS;
+    rest = -rest;
+  }
+  if (rest < 1e8) return writeSmallInteger(out, end, rest);
+  // Below 2^53, the high part is below 10^8 too.
+  const high = Math.floor(rest / 1e8);
+  // An integer to V8 as well (see writeSmallInteger).
+  let low = (rest - high * 1e8) | 0;
+  end = writeSmallInteger(out, end, high);
+  for (let index = end + 7; index >= end; index--) {
+    out[index] = ZERO + (low % 10);
+    low = (low / 10) | 0;
+  }
+  return end + 8;
+}
+
+/**
+ * Writes `prefix`, the value and the time (milliseconds) into `sink`: the line `toLine`
+ * makes of the same point, or a `LineProtocolError` as it would throw.
+ */
+export function writePrefixedLine(
+  sink: LineSink,
+  prefix: Buffer,
+  value: number | boolean,
+  timeMs: number,
+): void {
+  if (!Number.isSafeInteger(timeMs)) {
+    throw new LineProtocolError('timestamp must be an integer number of milliseconds');
+  }
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new LineProtocolError(`${value} is not a finite number`);
+  }
+  sink.reserve(prefix.length + 2 * MAX_NUMBER_BYTES);
+  const out = sink.buffer;
+  // `set`, not `Buffer#copy`, which makes a view of the source for every call.
+  out.set(prefix, sink.at);
+  let at = sink.at + prefix.length;
+  if (typeof value === 'boolean') {
+    const text = value ? TRUE : FALSE;
+    out.set(text, at);
+    at += text.length;
+  } else if (Number.isSafeInteger(value) && !Object.is(value, -0)) {
+    at = writeInteger(out, at, value);
+  } else at += out.write(formatFloat(value), at, 'latin1');
+  out[at++] = SPACE;
+  sink.commit(writeInteger(out, at, timeMs));
 }

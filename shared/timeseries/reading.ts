@@ -1,11 +1,13 @@
 import { DEVICE_ID_PATTERN, ENTITY_ID_PATTERN, type EntityType } from '../identifiers.ts';
 import {
-  formatFloat,
   type LinePoint,
   LineProtocolError,
   type LineSink,
+  linePrefix,
   lineProblem,
+  type Precision,
   toLine,
+  writePrefixedLine,
 } from './line-protocol.ts';
 
 /**
@@ -133,7 +135,7 @@ export function readingProblem(reading: Reading): string | undefined {
   if (problem) return problem;
   // Once its fields check out, a reading with no string field has only plain names and a
   // finite number or boolean: its line cannot fail, so it is not built just to see.
-  return isPlain(reading) ? undefined : lineProblem(pointOf(reading));
+  return isPlain(reading) ? undefined : lineProblem(pointOf(reading), 'ns');
 }
 
 /** The line-protocol point a reading becomes (not validated: see `readingProblem`). */
@@ -154,16 +156,14 @@ export function pointOf(reading: Reading): LinePoint {
     },
     fields,
     timeMs: reading.timeMs,
+    subMsNs: reading.subMsNs,
   };
 }
 
 interface SeriesPrefix {
   tenantId: number;
   entityType: EntityType;
-  /**
-   * The line up to the field value, `sensor_data,device_id=...,tenant_id=7 value=`, as bytes
-   * (all ASCII: the ids match patterns that allow nothing else).
-   */
+  /** `linePrefix` of the series: its line up to the field value. */
   bytes: Buffer;
 }
 
@@ -174,16 +174,14 @@ interface SeriesPrefix {
 const seriesPrefixes = new Map<string, Map<string, SeriesPrefix>>();
 const MAX_PREFIX_DEVICES = 10_000;
 
-/** For a reading `fieldProblem` passed, whose ids therefore need no escaping. */
+/** For a reading `fieldProblem` passed. */
 function seriesPrefix(reading: Reading): SeriesPrefix {
   let byEntity = seriesPrefixes.get(reading.deviceId);
   const cached = byEntity?.get(reading.entityId);
   if (cached && cached.tenantId === reading.tenantId && cached.entityType === reading.entityType) {
     return cached;
   }
-  const { measurement, field } = storageOf(reading.entityType);
-  // Tags in sorted order: what the server would produce anyway, and cheaper for it to index.
-  const text = `${measurement},device_id=${reading.deviceId},entity_id=${reading.entityId},entity_type=${reading.entityType},tenant_id=${reading.tenantId} ${field}=`;
+  const point = pointOf(reading);
   if (!byEntity) {
     if (seriesPrefixes.size >= MAX_PREFIX_DEVICES) seriesPrefixes.clear();
     byEntity = new Map();
@@ -192,79 +190,21 @@ function seriesPrefix(reading: Reading): SeriesPrefix {
   const prefix = {
     tenantId: reading.tenantId,
     entityType: reading.entityType,
-    bytes: Buffer.from(text, 'latin1'),
+    bytes: linePrefix(point.measurement, point.tags, storageOf(reading.entityType).field),
   };
   byEntity.set(reading.entityId, prefix);
   return prefix;
-}
-
-const SPACE = 0x20;
-const MINUS = 0x2d;
-const ZERO = 0x30;
-/** Longest `formatFloat` (`-1.7976931348623157e+308`) or millisecond time, with room to spare. */
-const MAX_NUMBER_BYTES = 26;
-const TRUE = Buffer.from('true');
-const FALSE = Buffer.from('false');
-
-/** Writes the digits of an integer from 0 to 2^31 - 1; returns where they end. */
-function writeSmallInteger(out: Buffer, at: number, value: number): number {
-  // `| 0` keeps V8 on integer arithmetic: held as a double (as `Math.floor` returns it), each
-  // `% 10` is a floating-point remainder (bench/README.md has what that cost).
-  const whole = value | 0;
-  let digits = 1;
-  for (let left = whole; left >= 10; left = (left / 10) | 0) digits += 1;
-  let rest = whole;
-  for (let index = at + digits - 1; index >= at; index--) {
-    out[index] = ZERO + (rest % 10);
-    rest = (rest / 10) | 0;
-  }
-  return at + digits;
-}
-
-/**
- * Writes a safe integer's decimal digits, as `String` would, and returns where they end. In
- * two parts below 10^8, so that the digits come from small-integer arithmetic: dividing the
- * whole 13-digit time as a double, digit by digit, cost as much as the rest of the line.
- */
-function writeInteger(out: Buffer, at: number, value: number): number {
-  let end = at;
-  let rest = value;
-  if (rest < 0) {
-    out[end++] = MINUS;
-    rest = -rest;
-  }
-  if (rest < 1e8) return writeSmallInteger(out, end, rest);
-  // Below 2^53, the high part is below 10^8 too.
-  const high = Math.floor(rest / 1e8);
-  // An integer to V8 as well (see writeSmallInteger).
-  let low = (rest - high * 1e8) | 0;
-  end = writeSmallInteger(out, end, high);
-  for (let index = end + 7; index >= end; index--) {
-    out[index] = ZERO + (low % 10);
-    low = (low / 10) | 0;
-  }
-  return end + 8;
-}
-
-/** The six digits a millisecond time takes on to be in nanoseconds. */
-function nanosecondDigits(subMsNs: number | undefined): string {
-  const value = subMsNs ?? 0;
-  if (!Number.isInteger(value) || value < 0 || value > 999_999) {
-    throw new RangeError(`subMsNs must be an integer from 0 to 999999, not ${value}`);
-  }
-  return String(value).padStart(6, '0');
 }
 
 /**
  * Line protocol for a reading; throws `InvalidReadingError` rather than write a wrong point.
  * Ingestion writes lines with `writeReadingLine`; this string form serves the rarer writes.
  */
-export function readingToLine(reading: Reading, nanoseconds = false): string {
+export function readingToLine(reading: Reading, precision: Precision = 'ms'): string {
   const problem = fieldProblem(reading);
   if (problem) throw new InvalidReadingError([{ reading, problem }]);
   try {
-    const line = toLine(pointOf(reading));
-    return nanoseconds ? line + nanosecondDigits(reading.subMsNs) : line;
+    return toLine(pointOf(reading), precision);
   } catch (error) {
     if (error instanceof LineProtocolError) {
       throw new InvalidReadingError([{ reading, problem: error.message }]);
@@ -278,27 +218,21 @@ export function readingToLine(reading: Reading, nanoseconds = false): string {
  * A plain reading's line goes in as bytes, with no string made for it: its strings were most
  * of what the ingest function allocated per reading.
  */
-export function writeReadingLine(reading: Reading, sink: LineSink, nanoseconds = false): void {
-  if (!isPlain(reading) || nanoseconds) {
-    sink.line(readingToLine(reading, nanoseconds));
+export function writeReadingLine(
+  reading: Reading,
+  sink: LineSink,
+  precision: Precision = 'ms',
+): void {
+  if (!isPlain(reading) || precision !== 'ms') {
+    sink.line(readingToLine(reading, precision));
     return;
   }
   const problem = fieldProblem(reading);
   if (problem) throw new InvalidReadingError([{ reading, problem }]);
-  const prefix = seriesPrefix(reading).bytes;
-  sink.reserve(prefix.length + 2 * MAX_NUMBER_BYTES);
-  const out = sink.buffer;
-  // `set`, not `Buffer#copy`, which makes a view of the source for every call.
-  out.set(prefix, sink.at);
-  let at = sink.at + prefix.length;
-  const { value } = reading;
-  if (typeof value === 'boolean') {
-    const text = value ? TRUE : FALSE;
-    out.set(text, at);
-    at += text.length;
-  } else if (Number.isSafeInteger(value) && !Object.is(value, -0)) {
-    at = writeInteger(out, at, value as number);
-  } else at += out.write(formatFloat(value as number), at, 'latin1');
-  out[at++] = SPACE;
-  sink.commit(writeInteger(out, at, reading.timeMs));
+  writePrefixedLine(
+    sink,
+    seriesPrefix(reading).bytes,
+    reading.value as number | boolean,
+    reading.timeMs,
+  );
 }

@@ -10,7 +10,7 @@ import {
   post,
 } from '../../http/post.ts';
 import { type SecretStore, secretField } from '../../secrets/domain/secrets.ts';
-import type { LineSink } from '../line-protocol.ts';
+import type { LineSink, Precision } from '../line-protocol.ts';
 import type { InfluxQL } from './influxql.ts';
 
 const gzip = promisify(gzipCallback);
@@ -505,7 +505,7 @@ export class InfluxClient {
    */
   async write(
     lines: readonly string[] | EncodedLines,
-    options: { retentionPolicy?: string; database?: string; precision?: 'ms' | 'ns' } = {},
+    options: { retentionPolicy?: string; database?: string; precision?: Precision } = {},
   ): Promise<void> {
     const batches = (lines instanceof EncodedLines ? lines : this.encode(lines)).take();
     const params = new URLSearchParams({

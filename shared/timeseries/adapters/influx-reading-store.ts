@@ -21,6 +21,7 @@ import {
   type Rollup,
   rollupPolicy,
 } from '../domain/retention.ts';
+import type { Precision } from '../line-protocol.ts';
 import {
   FIELDS,
   InvalidReadingError,
@@ -82,10 +83,10 @@ const STORAGE: Record<Kind, { measurement: string; field: string }> = {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Whether any reading needs its time in nanoseconds (the usual batch has none). */
-function hasSubMillisecondTimes(readings: readonly Reading[]): boolean {
-  for (const reading of readings) if (reading.subMsNs !== undefined) return true;
-  return false;
+/** Nanoseconds if any reading needs its time in them (the usual batch has none). */
+function precisionOf(readings: readonly Reading[]): Precision {
+  for (const reading of readings) if (reading.subMsNs !== undefined) return 'ns';
+  return 'ms';
 }
 
 function timeOf(value: InfluxValue): number {
@@ -197,10 +198,10 @@ export class InfluxReadingStore implements ReadingStore {
     const problems: Array<{ reading: Reading; problem: string }> = [];
     for (const [policy, group] of byPolicy) {
       const encoder = this.#client.encoder();
-      const nanoseconds = hasSubMillisecondTimes(group);
+      const precision = precisionOf(group);
       for (const reading of group) {
         try {
-          writeReadingLine(reading, encoder, nanoseconds);
+          writeReadingLine(reading, encoder, precision);
         } catch (error) {
           if (!(error instanceof InvalidReadingError)) throw error;
           problems.push(...error.problems);
@@ -230,13 +231,10 @@ export class InfluxReadingStore implements ReadingStore {
     const beyond: Reading[] = [];
     let pending = readings;
     let pendingLines: EncodedLines | string[] = lines;
-    const nanoseconds = hasSubMillisecondTimes(readings);
+    const precision = precisionOf(readings);
     for (let attempt = 0; pending.length > 0; attempt++) {
       try {
-        await this.#client.write(pendingLines, {
-          retentionPolicy: policy,
-          precision: nanoseconds ? 'ns' : 'ms',
-        });
+        await this.#client.write(pendingLines, { retentionPolicy: policy, precision });
         break;
       } catch (error) {
         if (!(error instanceof BeyondRetentionError)) throw error;
@@ -253,7 +251,7 @@ export class InfluxReadingStore implements ReadingStore {
         if (attempt >= 2) break;
         pending = retry;
         // Made again (they were checked when first made): the first lines were not kept.
-        pendingLines = retry.map((reading) => readingToLine(reading, nanoseconds));
+        pendingLines = retry.map((reading) => readingToLine(reading, precision));
       }
     }
     return beyond;

@@ -1,13 +1,6 @@
 import { ROLLUPS, rollupPolicy } from '../domain/retention.ts';
 import type { TierData, TimeRange } from '../domain/tier-moves.ts';
-import {
-  escapeMeasurement,
-  escapeTagKey,
-  escapeTagValue,
-  type FieldValue,
-  formatFloat,
-  toLine,
-} from '../line-protocol.ts';
+import { type FieldValue, toLine } from '../line-protocol.ts';
 import { FIELDS, MEASUREMENTS } from '../reading.ts';
 import { BeyondRetentionError, type InfluxClient, type InfluxSeries } from './influx-client.ts';
 import {
@@ -120,16 +113,22 @@ export class InfluxRollups {
         const n = Number(row[count] ?? 0);
         if (n === 0) continue;
         const total = Number(row[sum]);
-        // count stays an integer field, as the continuous queries wrote it.
-        const float = (value: unknown) => formatFloat(Number(value));
-        const fields =
-          `mean=${float(meanFromSum ? total / n : row[mean])},min=${float(row[min])},` +
-          `max=${float(row[max])},count=${n}i,sum=${float(total)},last=${float(row[last])}`;
-        let line = escapeMeasurement(MEASUREMENTS.sensor);
-        for (const key of Object.keys(s.tags).sort()) {
-          line += `,${escapeTagKey(key)}=${escapeTagValue(s.tags[key] as string)}`;
-        }
-        lines.push(`${line} ${fields} ${Number(row[0])}`);
+        lines.push(
+          toLine({
+            measurement: MEASUREMENTS.sensor,
+            tags: s.tags,
+            fields: {
+              mean: meanFromSum ? total / n : Number(row[mean]),
+              min: Number(row[min]),
+              max: Number(row[max]),
+              // An integer field, as the continuous queries wrote it.
+              count: BigInt(n),
+              sum: total,
+              last: Number(row[last]),
+            },
+            timeMs: Number(row[0]),
+          }),
+        );
       }
     }
     if (lines.length === 0) return 0;
