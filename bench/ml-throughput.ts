@@ -4,9 +4,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createAdvancedDetector, createDetector } from '../shared/ml/detector.ts';
-import type { TrainedModel } from '../shared/ml/model.ts';
-import { type HistoryPoint, trainModel } from '../shared/ml/training.ts';
+import { createAdvancedDetector, createDetector } from '../shared/ml/domain/detector.ts';
+import type { TrainedModel } from '../shared/ml/domain/model.ts';
+import { type HistoryPoint, trainModel } from '../shared/ml/domain/training.ts';
 
 /** One-minute readings with a daily cycle, a slow drift and noise, from a fixed seed. */
 export function syntheticMonth(points: number, startMs = Date.UTC(2026, 0, 1)): HistoryPoint[] {

@@ -3,9 +3,9 @@
  * devices, and the raw broker run's publisher) and counts QoS 1 messages it subscribed to
  * (the raw broker run's subscriber). Its packets are read and written by `mqtt-packet`, the
  * codec under mqtt.js; the publishes are made before the clock starts and sent with at most
- * a window of them unacknowledged. mqtt.js itself spent about 9 us of CPU per message: on
- * this machine's two cores, shared with the broker and the platform, as much as the broker
- * itself, although real devices publish from CPUs of their own.
+ * a window of them unacknowledged. mqtt.js itself spent as much CPU per message as the broker
+ * (bench/README.md): on this machine's two cores, shared with the broker and the platform,
+ * that is taken from what is measured, although real devices publish from CPUs of their own.
  */
 import net from 'node:net';
 import mqttPacket, { type Packet } from 'mqtt-packet';

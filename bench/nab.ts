@@ -21,9 +21,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { formatScoresCsv, parseReadingsCsv } from '../shared/ml/csv.ts';
-import { scoreSeries } from '../shared/ml/score-series.ts';
-import { DEFAULT_TRAINING } from '../shared/ml/training.ts';
+import { formatScoresCsv, parseReadingsCsv } from '../shared/ml/adapters/csv.ts';
+import { scoreSeries } from '../shared/ml/domain/score-series.ts';
+import { DEFAULT_TRAINING } from '../shared/ml/domain/training.ts';
 import { writeFaultCorpus } from './fault-corpus.ts';
 import { measureThroughput, measureTraining } from './ml-throughput.ts';
 

@@ -20,7 +20,7 @@
  * the benchmark (it is shared) moves both sides of each ratio. Each phase also prints how the
  * emulated event source mapping batched it: invocations, records each, what sent each batch. Latency is
  * measured in one more run at the same load: polling InfluxDB for samples takes CPU from what
- * is being measured (about 1 us per reading in (b)), so the throughput runs do not poll.
+ * is being measured, so the throughput runs do not poll.
  */
 import pg from 'pg';
 import { setPlan } from '../infra/admin.ts';
@@ -135,9 +135,8 @@ const RAW_POINTS_PER_BATCH = 5_000;
  * Request bodies of points like those the ingest function writes for phase (b) (same
  * measurement, tags, devices and spacing), as many, in 5,000-point batches. Made once,
  * before the clock starts, as the pipeline's MQTT packets are: the baseline measures what
- * InfluxDB takes in, not a client's string work. (Joining and encoding the lines during the
- * run, with 2,000,000 of them on this process's heap, had this process use 0.7 of a core and
- * held the rate at 800,000-930,000 points/s; finished bodies reach 1,050,000-1,330,000.)
+ * InfluxDB takes in, not a client's string work: joining and encoding the lines during the
+ * run, with 2,000,000 of them on this process's heap, held the rate down (bench/README.md).
  */
 function rawInfluxBodies(points: number): Buffer[] {
   const batches = Math.ceil(points / RAW_POINTS_PER_BATCH);
@@ -396,8 +395,8 @@ async function main() {
         );
         return found?.series[0] !== undefined;
       };
-      // Latency. Polling InfluxDB once per sample, as this benchmark first did, cost it 1.7 us
-      // per reading of the machine's CPU and so slowed what it measured. Now one request per
+      // Latency. Polling InfluxDB once per sample, as this benchmark first did, took the
+      // machine's CPU and so slowed what it measured. Now one request per
       // round asks for each device's newest reading from its oldest sample not yet seen on
       // (a short range); a sample dated at or before it is confirmed by an exact query.
       // Latencies are so rounded up by up to a round: 10 ms, or 5% at saturation.

@@ -16,6 +16,7 @@ import {
 import { startDataPlaneEndpoint } from './data-plane/endpoint.ts';
 import { startDemo } from './demo.ts';
 import { startIotRulesEmulator } from './iot-rules/emulator.ts';
+import { startExportFiles, startMailbox } from './mailbox.ts';
 import { ensureBinaries, type LocalBinary, missingDemoPackages } from './services/binaries.ts';
 import { startDashboard } from './services/dashboard.ts';
 import { ensureDashboardBuilt } from './services/dashboard-build.ts';
@@ -290,7 +291,33 @@ async function main(): Promise<void> {
     };
   });
 
+  // Alarm e-mail lands in a real SMTP server whose mailbox is a folder of .eml files, and
+  // exports are served from a folder under signed, expiring links (S3's presigned URLs).
+  const exportLinkSecret = await readOrCreateSecret(path.join(dataDir, 'export-link-key'));
+  const mailbox = await supervisor.start('mailbox', async () => {
+    const server = await startMailbox({ dir: path.join(dataDir, 'mailbox') });
+    return {
+      ...server,
+      healthy: async () => true,
+      unexpectedExit: () => new Promise<string>(() => {}),
+    };
+  });
+  log('mailbox', `SMTP ${mailbox.url}, messages in ${mailbox.dir}`);
+  const exportFiles = await supervisor.start('exports', async () => {
+    const server = await startExportFiles({
+      dir: path.join(dataDir, 'exports'),
+      linkSecret: exportLinkSecret,
+    });
+    return {
+      ...server,
+      healthy: async () => true,
+      unexpectedExit: () => new Promise<string>(() => {}),
+    };
+  });
+
   const websocketPort = settings.WEBSOCKET_PORT ?? (await freePort());
+  // Chosen here so the functions know where to invoke each other (alarm notifications).
+  const lambdaPort = await freePort();
   let apiReady = false;
   const api = await supervisor.start('api', (cancelled) =>
     startServerlessOffline({
@@ -299,6 +326,7 @@ async function main(): Promise<void> {
       workDir: path.join(dataDir, 'serverless'),
       httpPort: settings.API_PORT,
       websocketPort,
+      lambdaPort,
       host: settings.BIND_HOST,
       stage: 'local',
       readinessPath: '/.well-known/jwks.json',
@@ -309,6 +337,9 @@ async function main(): Promise<void> {
         broker,
         dataPlaneUrl: dataPlane.url,
         websocketManagementUrl: `http://127.0.0.1:${websocketPort}`,
+        lambdaEndpoint: `http://127.0.0.1:${lambdaPort}`,
+        smtpUrl: mailbox.url,
+        exports: { url: exportFiles.url, linkSecret: exportLinkSecret },
       }),
       // The route table and bundling chatter stay in the log file; function output is shown.
       onOutputLine: (line) => {
@@ -432,6 +463,9 @@ function functionEnvironment(parts: {
   broker: { url: string; admin: { username: string; password: string } };
   dataPlaneUrl: string;
   websocketManagementUrl: string;
+  lambdaEndpoint: string;
+  smtpUrl: string;
+  exports: { url: string; linkSecret: string };
 }): NodeJS.ProcessEnv {
   const environment: NodeJS.ProcessEnv = {
     // The SDK clients need some credentials to sign with; the local endpoints ignore them.
@@ -460,6 +494,16 @@ function functionEnvironment(parts: {
     TFJS_WASM_PATHS: `${path.join(repoRoot, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`,
     ML_MODEL_DIR: path.join(dataDir, 'models'),
     WEBSOCKET_MANAGEMENT_ENDPOINT: parts.websocketManagementUrl,
+    // Functions invoke each other asynchronously as on AWS (alarm notifications, export jobs).
+    LAMBDA_ENDPOINT: parts.lambdaEndpoint,
+    ALARM_NOTIFIER_FUNCTION: 'easysmart-local-alarm-notifier',
+    EXPORT_WORKER_FUNCTION: 'easysmart-local-export',
+    SMTP_URL: parts.smtpUrl,
+    // Webhook receivers a developer runs are on this machine; production refuses such addresses.
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+    EXPORT_DIR: path.join(dataDir, 'exports'),
+    EXPORT_PUBLIC_URL: parts.exports.url,
+    EXPORT_LINK_SECRET: parts.exports.linkSecret,
     // The one origin (by its two names) allowed to call the API from a browser (CORS).
     DASHBOARD_ORIGIN: dashboardUrl,
     DASHBOARD_ORIGIN_ALTERNATIVE: `http://${publicHost === 'localhost' ? '127.0.0.1' : 'localhost'}:${settings.DASHBOARD_PORT}`,

@@ -86,6 +86,28 @@ const configSchema = z
     AWS_REGION: z.string().default('us-east-1'),
     IOT_DEVICE_POLICY_NAME: z.string().default('easysmart-device'),
     IOT_DATA_ENDPOINT: url.optional(),
+    // Alarm notifications. Webhooks to loopback, private or link-local addresses are refused
+    // unless this is set (the local stack, whose receivers run on this machine).
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z.enum(['true', 'false']).default('false'),
+    // E-mail through Amazon SES (AWS) or an SMTP server (SMTP_URL: the local stack's mailbox).
+    MAIL_TRANSPORT: z.enum(['ses', 'smtp']).default('smtp'),
+    SMTP_URL: url.optional(),
+    MAIL_FROM: z.string().default('EasySmart alarms <alarms@easysmart.invalid>'),
+    // The function that sends notifications, invoked asynchronously when alarms change;
+    // LAMBDA_ENDPOINT points the Lambda client at serverless-offline locally.
+    ALARM_NOTIFIER_FUNCTION: z.string().optional(),
+    LAMBDA_ENDPOINT: url.optional(),
+    // Where exports are written: a folder served by the local stack, or an S3 bucket. Their
+    // links expire after EXPORT_LINK_TTL_SECONDS.
+    EXPORT_STORE: z.enum(['file', 's3']).default('file'),
+    EXPORT_DIR: z.string().optional(),
+    EXPORT_BUCKET: z.string().optional(),
+    EXPORT_PUBLIC_URL: url.optional(),
+    EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(60).max(604_800).default(3600),
+    // Signs the local export links (S3 signs its own); the local stack generates it.
+    EXPORT_LINK_SECRET: z.string().min(16).optional(),
+    // The function that runs tenant-wide export jobs, invoked asynchronously.
+    EXPORT_WORKER_FUNCTION: z.string().optional(),
     // API Gateway's WebSocket management endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
     WEBSOCKET_MANAGEMENT_ENDPOINT: url.optional(),
   })
@@ -160,6 +182,21 @@ export interface AppConfig {
     provisioner: RawConfig['DEVICE_PROVISIONER'];
     mqttAdmin?: { url: string; username: string; password: string };
     mqttPublicUrl?: string;
+  };
+  alarms: {
+    allowPrivateWebhooks: boolean;
+    mail: { transport: 'ses' | 'smtp'; smtpUrl?: string; from: string };
+    notifierFunction?: string;
+    lambdaEndpoint?: string;
+  };
+  exports: {
+    store: 'file' | 's3';
+    dir: string;
+    bucket?: string;
+    publicUrl?: string;
+    linkTtlSeconds: number;
+    linkSecret?: string;
+    workerFunction?: string;
   };
   aws: {
     region: string;
@@ -245,6 +282,21 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
             }
           : undefined,
       mqttPublicUrl: c.MQTT_PUBLIC_URL ?? c.MQTT_ADMIN_URL,
+    },
+    alarms: {
+      allowPrivateWebhooks: c.WEBHOOK_ALLOW_PRIVATE_ADDRESSES === 'true',
+      mail: { transport: c.MAIL_TRANSPORT, smtpUrl: c.SMTP_URL, from: c.MAIL_FROM },
+      notifierFunction: c.ALARM_NOTIFIER_FUNCTION,
+      lambdaEndpoint: c.LAMBDA_ENDPOINT,
+    },
+    exports: {
+      store: c.EXPORT_STORE,
+      dir: c.EXPORT_DIR ?? `${c.LOCAL_DATA_DIR}/exports`,
+      bucket: c.EXPORT_BUCKET,
+      publicUrl: c.EXPORT_PUBLIC_URL,
+      linkTtlSeconds: c.EXPORT_LINK_TTL_SECONDS,
+      linkSecret: c.EXPORT_LINK_SECRET,
+      workerFunction: c.EXPORT_WORKER_FUNCTION,
     },
     aws: {
       region: c.AWS_REGION,

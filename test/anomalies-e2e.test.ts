@@ -1,15 +1,17 @@
-import mqtt from 'mqtt';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { setPlan } from '../infra/admin.ts';
-import { type LocalStack, startLocalStack } from './support/local-stack.ts';
+import {
+  connectAsDevice,
+  type LocalStack,
+  registerOnStack,
+  setPlanOnStack,
+  signUpOnStack,
+  startLocalStack,
+} from './support/local-stack.ts';
 import { temporaryDataDir } from './support/servers.ts';
-import { unique } from './support/stack-env.ts';
 
 /**
  * Anomaly detection through the real local stack: a device streams a normal signal and then
- * a fault over MQTT; the Industrial tenant sees the anomaly through the API within a
- * minute; a trained model survives a restart of the stack and is reused, not retrained;
+ * a fault over MQTT; the Industrial tenant sees the anomaly through the API; a trained model survives a restart of the stack and is reused, not retrained;
  * on the Starter plan the same device gets plan_required.
  */
 const MINUTE = 60_000;
@@ -21,44 +23,14 @@ afterAll(async () => {
   await data.remove();
 });
 
-async function asOperator(work: (client: pg.Client) => Promise<unknown>) {
-  const { databaseAdminUrl } = await (stack as LocalStack).details();
-  const client = new pg.Client({ connectionString: databaseAdminUrl });
-  await client.connect();
-  try {
-    await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-it('Industrial sees a fault within a minute; the model survives a restart; Starter gets plan_required', async () => {
+it('Industrial sees a fault; the model survives a restart; Starter gets plan_required', async () => {
   stack = await startLocalStack({}, data.dir);
-  const name = unique('ml');
-  const registered = await stack.request('POST', '/api/auth/register', {
-    tenant_name: unique('Plant'),
-    username: name,
-    email: `${name}@example.com`,
-    password: 'anomaly-password',
+  const { token, tenantId } = await signUpOnStack(stack, { plan: 'industrial' });
+  const { id, deviceId, credentials } = await registerOnStack(stack, token, {
+    name: 'Pump',
+    type: 'pump',
   });
-  const token = registered.body.token;
-  const tenantId = registered.body.tenant.id;
-  await asOperator((client) => setPlan(client, String(tenantId), 'industrial'));
-  const deviceId = unique('PUMP');
-  const created = await stack.request(
-    'POST',
-    '/api/devices',
-    { device_id: deviceId, name: 'Pump', type: 'pump' },
-    token,
-  );
-  const id = created.body.device.id;
-  const { username, password, client_id } = created.body.credentials;
-  const device = await mqtt.connectAsync(stack.mqtt, {
-    username,
-    password,
-    clientId: client_id,
-    reconnectPeriod: 0,
-  });
+  const device = await connectAsDevice(stack.mqtt, credentials);
   await device.publishAsync(
     `devices/${deviceId}/discovery`,
     JSON.stringify({
@@ -132,12 +104,7 @@ it('Industrial sees a fault within a minute; the model survives a restart; Start
     models.body.models.filter((m: { entity_id: string }) => m.entity_id === 'vibration'),
   ).toHaveLength(1);
   expect(models.body.models[0]).toMatchObject({ version, status: 'active' });
-  const again = await mqtt.connectAsync(stack.mqtt, {
-    username,
-    password,
-    clientId: client_id,
-    reconnectPeriod: 0,
-  });
+  const again = await connectAsDevice(stack.mqtt, credentials);
   const later = Date.now();
   await again.publishAsync(
     `devices/${deviceId}/vibration/state`,
@@ -156,7 +123,7 @@ it('Industrial sees a fault within a minute; the model survives a restart; Start
     .toBe(1);
   expect((await predictions()).body.predictions[0].model_version).toBe(version);
 
-  await asOperator((client) => setPlan(client, String(tenantId), 'starter'));
+  await setPlanOnStack(stack, tenantId, 'starter');
   const refused = await anomalies();
   expect(refused.status).toBe(403);
   expect(refused.body.error.code).toBe('plan_required');

@@ -27,7 +27,7 @@ const { anomalyTargets, modelRegistry, modelStore, predictionStore } = await imp
 );
 const { logger } = await import('../shared/composition.ts');
 const { readingStore } = await import('../shared/timeseries/composition.ts');
-const { trainModel } = await import('../shared/ml/training.ts');
+const { trainModel } = await import('../shared/ml/domain/training.ts');
 const admin = adminPool(stack);
 afterAll(() => models.remove());
 

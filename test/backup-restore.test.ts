@@ -1,15 +1,21 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { setPlan } from '../infra/admin.ts';
 import { startInfluxdb } from '../local/services/influxdb.ts';
 import { pgBin, startDebianPostgres } from './support/debian-postgres.ts';
-import { type LocalStack, repoRoot, startLocalStack, tsxCli } from './support/local-stack.ts';
+import {
+  connectAsDevice,
+  type LocalStack,
+  registerOnStack,
+  repoRoot,
+  signUpOnStack,
+  startLocalStack,
+  tsxCli,
+} from './support/local-stack.ts';
 import { temporaryDataDir } from './support/servers.ts';
-import { unique } from './support/stack-env.ts';
 
 /**
  * `npm run backup` of a running stack, restored into fresh servers (a new PostgreSQL
@@ -53,36 +59,16 @@ it('a backup restored into empty servers: the device reconnects, an old token ve
   let stack: LocalStack = await startLocalStack({ DATABASE_URL: `${before.url}/easysmart` }, first);
   stops.push(() => stack.stop());
 
-  const name = unique('bk');
-  const registered = await stack.request('POST', '/api/auth/register', {
-    tenant_name: unique('Restored'),
-    username: name,
-    email: `${name}@example.com`,
-    password: 'restore-password',
-  });
-  const token = registered.body.token;
+  // The stack's database is this test's own cluster: the operator works on it directly.
+  const { token, tenantId, username } = await signUpOnStack(stack);
   const operator = new pg.Client({ connectionString: `${before.url}/easysmart` });
   await operator.connect();
-  await setPlan(operator, String(registered.body.tenant.id), 'industrial').finally(() =>
-    operator.end(),
-  );
-  const deviceId = unique('BKP');
-  const created = await stack.request(
-    'POST',
-    '/api/devices',
-    { device_id: deviceId, name: 'Chiller', type: 'chiller' },
-    token,
-  );
-  const id = created.body.device.id;
-  const credentials = created.body.credentials;
-  const connect = (url: string) =>
-    mqtt.connectAsync(url, {
-      username: credentials.username,
-      password: credentials.password,
-      clientId: credentials.client_id,
-      reconnectPeriod: 0,
-    });
-  const device = await connect(stack.mqtt);
+  await setPlan(operator, String(tenantId), 'industrial').finally(() => operator.end());
+  const { id, deviceId, credentials } = await registerOnStack(stack, token, {
+    name: 'Chiller',
+    type: 'chiller',
+  });
+  const device = await connectAsDevice(stack.mqtt, credentials);
   await device.publishAsync(
     `devices/${deviceId}/discovery`,
     JSON.stringify({ entities: [{ entity_id: 'flow', entity_type: 'sensor', name: 'Flow' }] }),
@@ -161,8 +147,8 @@ it('a backup restored into empty servers: the device reconnects, an old token ve
 
   const me = await stack.request('GET', '/api/auth/me', undefined, token);
   expect(me.status).toBe(200);
-  expect(me.body.user.username).toBe(name);
-  const again = await connect(stack.mqtt);
+  expect(me.body.user.username).toBe(username);
+  const again = await connectAsDevice(stack.mqtt, credentials);
   const later = Date.now();
   await again.publishAsync(
     `devices/${deviceId}/flow/state`,

@@ -326,6 +326,10 @@ describe('osls package --stage prod (offline)', () => {
       timeseries: ['database', 'influx'],
       docs: [],
       migrate: ['database', 'databaseAdmin', 'influx'],
+      alarms: ['database'],
+      'alarm-notifier': ['database'],
+      audit: ['database'],
+      export: ['database', 'influx'],
     };
     expect(Object.keys(expected).sort()).toEqual(Object.keys(service.functions).sort());
     for (const [name, secrets] of Object.entries(expected)) {
@@ -371,7 +375,7 @@ describe('osls package --stage prod (offline)', () => {
         expect(variables.JWT_PRIVATE_JWK, name).toBeUndefined();
       }
       expect(variables.JWT_PUBLIC_JWKS !== undefined, name).toBe(
-        ['devices', 'live', 'ml', 'maintenance'].includes(name),
+        ['devices', 'live', 'ml', 'maintenance', 'alarms', 'audit', 'export'].includes(name),
       );
     }
     expect(env('live').JWT_PUBLIC_JWKS).toBe('{{resolve:ssm:/easysmart/prod/jwt-public-jwks}}');

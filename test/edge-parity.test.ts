@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { edgeDetector, exportEdgeModel } from '../shared/edge/domain/export.ts';
 import { decodeEdgeModel, type WeightEncoding } from '../shared/edge/domain/model-format.ts';
-import { parseReadingsCsv } from '../shared/ml/csv.ts';
-import { createAdvancedDetector } from '../shared/ml/detector.ts';
-import type { TrainedModel } from '../shared/ml/model.ts';
-import { type HistoryPoint, trainModel } from '../shared/ml/training.ts';
+import { parseReadingsCsv } from '../shared/ml/adapters/csv.ts';
+import { createAdvancedDetector } from '../shared/ml/domain/detector.ts';
+import type { TrainedModel } from '../shared/ml/domain/model.ts';
+import { type HistoryPoint, trainModel } from '../shared/ml/domain/training.ts';
 
 /**
  * The device's scorer (firmware/core/edge_detector.cpp, run by firmware/build/edge-score)

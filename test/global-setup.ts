@@ -86,6 +86,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       mqttAdmin: mosquitto.value.admin,
       mqttPlatform: mosquitto.value.platform,
       jwtPrivateJwk: await generateSigningJwk(),
+      exportDir: path.join(data.dir, 'exports'),
     };
     project.provide('testStack', testStack);
     return teardown;

@@ -816,14 +816,16 @@ resources:
       await publish(`devices/dev-${n % 40}/${prefix}`, JSON.stringify({ n, text: textOf(n) }));
     }
     open();
-    await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(count), { timeout: 30_000 });
+    // 1,200 invocations one at a time per device: 15 s on a loaded machine, more beside a
+    // whole suite, so the wait is generous (it bounds a hang, it measures nothing).
+    await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(count), { timeout: 90_000 });
     await emulator.idle();
     const records = lambda.succeeded.map((call) => call.event as { n: number; text: string });
     records.sort((a, b) => a.n - b.n);
     expect(records.map((record) => record.text)).toEqual(
       Array.from({ length: count }, (_, n) => textOf(n)),
     );
-  });
+  }, 150_000);
 
   it('bounds each batch by maxBytes of rule output, a larger lone message going alone', async () => {
     const device = unique('dev');

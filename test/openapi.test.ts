@@ -20,6 +20,9 @@ const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const docs = (await import('../functions/docs/handler.ts')).handler;
 const ml = (await import('../functions/ml/handler.ts')).handler;
+const alarms = (await import('../functions/alarms/handler.ts')).handler;
+const audit = (await import('../functions/audit/handler.ts')).handler;
+const exporter = (await import('../functions/export/handler.ts')).handler as Handler;
 const maintenance = (await import('../functions/maintenance/handler.ts')).handler;
 
 const _repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -255,6 +258,69 @@ describe('real answers match the document', () => {
     expect((await call(devices, 'DELETE /api/devices/{id}', { token, params })).status).toBe(204);
   });
 
+  it('alarms, exports and audit', async () => {
+    const registered = await call(devices, 'POST /api/devices', {
+      token,
+      body: { device_id: unique('DEV'), name: 'Oven', type: 'oven' },
+    });
+    const device = String(registered.body.device.id);
+    const rule = await call(alarms, 'POST /api/alarm-rules', {
+      token,
+      body: {
+        name: 'Oven silent',
+        device_id: Number(device),
+        severity: 'warning',
+        condition: { type: 'no_data', minutes: 5 },
+      },
+    });
+    expect(rule.status).toBe(201);
+    const params = { id: String(rule.body.rule.id) };
+    expect(
+      (await call(alarms, 'POST /api/alarm-rules', { token, body: { name: '' } })).status,
+    ).toBe(400);
+    expect((await call(alarms, 'GET /api/alarm-rules', { token })).status).toBe(200);
+    expect((await call(alarms, 'GET /api/alarm-rules/{id}', { token, params })).status).toBe(200);
+    expect(
+      (
+        await call(alarms, 'PATCH /api/alarm-rules/{id}', {
+          token,
+          params,
+          body: { severity: 'minor' },
+        })
+      ).status,
+    ).toBe(200);
+    expect((await call(alarms, 'GET /api/alarms', { token })).status).toBe(200);
+    const none = { id: '2147483647' };
+    expect((await call(alarms, 'GET /api/alarms/{id}', { token, params: none })).status).toBe(404);
+    expect((await call(alarms, 'POST /api/alarms/{id}/ack', { token, params: none })).status).toBe(
+      404,
+    );
+    expect((await call(alarms, 'DELETE /api/alarm-rules/{id}', { token, params })).status).toBe(
+      204,
+    );
+    const range = { from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z' };
+    expect(
+      (
+        await call(exporter, 'GET /api/devices/{id}/export', {
+          token,
+          params: { id: device },
+          query: range,
+        })
+      ).status,
+    ).toBe(200);
+    const job = await call(exporter, 'POST /api/exports', { token, body: range });
+    expect(job.status).toBe(202);
+    expect(
+      (
+        await call(exporter, 'GET /api/exports/{id}', {
+          token,
+          params: { id: String(job.body.job.id) },
+        })
+      ).status,
+    ).toBe(200);
+    expect((await call(audit, 'GET /api/audit', { token })).status).toBe(200);
+  });
+
   it('predictive maintenance', async () => {
     const tenantId = (await call(auth, 'GET /api/auth/me', { token })).body.tenant.id;
     const admin = new pg.Client({ connectionString: stack.databaseAdminUrl });
@@ -292,6 +358,43 @@ describe('real answers match the document', () => {
       await expectStatus('POST /api/maintenance/models', { body: { device_type: 'press' } }, 202);
       await setPlan(admin, String(tenantId), 'free');
       await expectStatus('GET /api/devices/{id}/health', { params }, 403);
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it('edge deployment', async () => {
+    const tenantId = (await call(auth, 'GET /api/auth/me', { token })).body.tenant.id;
+    const admin = new pg.Client({ connectionString: stack.databaseAdminUrl });
+    await admin.connect();
+    try {
+      await setPlan(admin, String(tenantId), 'industrial');
+      const registered = await call(devices, 'POST /api/devices', {
+        token,
+        body: { device_id: unique('EDGE'), name: 'Edge 1', type: 'press' },
+      });
+      const id = registered.body.device.id;
+      await admin.query(
+        `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name)
+         VALUES ($1, $2, 'temperature', 'sensor', 'Temperature')`,
+        [id, tenantId],
+      );
+      const params = { id: String(id) };
+      const never = await call(ml, 'GET /api/devices/{id}/edge-model', { token, params });
+      expect(never.status).toBe(200);
+      expect(never.body).toMatchObject({ status: 'none', version: null, running: null });
+      // Sent once a model is active (test/edge-deployment.test.ts); refused before.
+      const send = (body: object) =>
+        call(ml, 'POST /api/devices/{id}/edge-model', { token, params, body });
+      const noModel = await send({ entity_id: 'temperature' });
+      expect(noModel.status).toBe(422);
+      expect(noModel.body.error.code).toBe('no_active_model');
+      expect((await send({ entity_id: 'temperature', version: 'v-none' })).status).toBe(404);
+      expect((await send({ entity_id: 'nothing' })).status).toBe(404);
+      await setPlan(admin, String(tenantId), 'professional');
+      const gated = await call(ml, 'GET /api/devices/{id}/edge-model', { token, params });
+      expect(gated.status).toBe(403);
+      expect(gated.body.error.code).toBe('plan_required');
     } finally {
       await admin.end();
     }

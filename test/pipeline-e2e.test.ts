@@ -1,9 +1,14 @@
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type LocalStack, startLocalStack } from './support/local-stack.ts';
+import {
+  type DeviceCredentials,
+  type LocalStack,
+  registerOnStack,
+  signUpOnStack,
+  startLocalStack,
+} from './support/local-stack.ts';
 import { privateInfluxdb, waitUntil } from './support/servers.ts';
-import { unique } from './support/stack-env.ts';
 
 /**
  * The telemetry pipeline end to end, through the real local stack (serverless-offline, the
@@ -17,7 +22,7 @@ let stack: LocalStack;
 let token: string;
 let deviceRowId: number;
 let deviceId: string;
-let credentials: { client_id: string; username: string; password: string };
+let credentials: DeviceCredentials;
 const liveReadings: Array<{ entity_id: string; value: unknown }> = [];
 const liveStatuses: string[] = [];
 let socket: WebSocket;
@@ -60,25 +65,12 @@ beforeAll(async () => {
   // The test owns InfluxDB so it can take it away mid-stream.
   influx = await privateInfluxdb();
   stack = await startLocalStack({ INFLUX_URL: influx.url });
-  const name = unique('e2e');
-  const registered = await stack.request('POST', '/api/auth/register', {
-    tenant_name: unique('E2E Plant'),
-    username: name,
-    email: `${name}@example.com`,
-    password: 'pipeline-password',
-  });
-  expect(registered.status).toBe(201);
-  token = registered.body.token;
-  deviceId = unique('COMP');
-  const created = await stack.request(
-    'POST',
-    '/api/devices',
-    { device_id: deviceId, name: 'Compressor', type: 'compressor' },
-    token,
-  );
-  expect(created.status).toBe(201);
-  deviceRowId = created.body.device.id;
-  credentials = created.body.credentials;
+  ({ token } = await signUpOnStack(stack));
+  ({
+    id: deviceRowId,
+    deviceId,
+    credentials,
+  } = await registerOnStack(stack, token, { name: 'Compressor', type: 'compressor' }));
 
   websocketUrl = (await stack.details()).websocketUrl;
   const watching = await openSocket();

@@ -2,21 +2,25 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import mqtt from 'mqtt';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { setPlan } from '../infra/admin.ts';
 import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
 import { DEFAULT_DATABASE } from '../shared/timeseries/adapters/influx-schema.ts';
-import { type LocalStack, repoRoot, startLocalStack, tsxCli } from './support/local-stack.ts';
+import {
+  connectAsDevice,
+  type LocalStack,
+  registerOnStack,
+  repoRoot,
+  signUpOnStack,
+  startLocalStack,
+  tsxCli,
+} from './support/local-stack.ts';
 import { temporaryDataDir } from './support/servers.ts';
-import { unique } from './support/stack-env.ts';
 
 /**
  * Plan changes through the real local stack and `npm run admin -- set-plan`: a professional
  * tenant's 2,000 readings over 40 days stay readable through every route after an upgrade,
  * a downgrade to free leaves exactly the last 30 days (deleted from every tier, not hidden),
- * and a reading published a second after each change lands in the new plan's tier.
+ * and a reading published as soon as each change is committed lands in the new plan's tier.
  */
 const DAY = 86_400_000;
 const MINUTE = 60_000;
@@ -77,37 +81,12 @@ it('a plan change never hides a reading; a downgrade removes exactly what the ne
     influxUrl: string;
   };
   const influx = new InfluxClient({ url: details.influxUrl, database: DEFAULT_DATABASE });
-  const name = unique('plan');
-  const registered = await stack.request('POST', '/api/auth/register', {
-    tenant_name: unique('History'),
-    username: name,
-    email: `${name}@example.com`,
-    password: 'history-password',
+  const { token, tenantId } = await signUpOnStack(stack, { plan: 'professional' });
+  const { id, deviceId, credentials } = await registerOnStack(stack, token, {
+    name: 'Kiln',
+    type: 'kiln',
   });
-  const token = registered.body.token;
-  const tenantId: number = registered.body.tenant.id;
-  const operator = new pg.Client({ connectionString: details.databaseAdminUrl });
-  await operator.connect();
-  try {
-    await setPlan(operator, String(tenantId), 'professional');
-  } finally {
-    await operator.end();
-  }
-  const deviceId = unique('HIST');
-  const created = await stack.request(
-    'POST',
-    '/api/devices',
-    { device_id: deviceId, name: 'Kiln', type: 'kiln' },
-    token,
-  );
-  const id = created.body.device.id;
-  const { username, password, client_id } = created.body.credentials;
-  const device = await mqtt.connectAsync(stack.mqtt, {
-    username,
-    password,
-    clientId: client_id,
-    reconnectPeriod: 0,
-  });
+  const device = await connectAsDevice(stack.mqtt, credentials);
   await device.publishAsync(
     `devices/${deviceId}/discovery`,
     JSON.stringify({ entities: [{ entity_id: 'temp', entity_type: 'sensor', name: 'Temp' }] }),

@@ -3,10 +3,15 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from './support/local-stack.ts';
+import {
+  type DeviceCredentials,
+  type LocalStack,
+  registerOnStack,
+  signUpOnStack,
+  startLocalStack,
+} from './support/local-stack.ts';
 import { commandOf, descendantsOf, isAlive } from './support/processes.ts';
 import { waitUntil } from './support/servers.ts';
-import { unique } from './support/stack-env.ts';
 
 /**
  * The firmware's virtual device (the real C++ core over libmosquitto) against the whole
@@ -44,7 +49,7 @@ let stack: LocalStack;
 let token: string;
 let rowId: number;
 let deviceId: string;
-let credentials: { username: string; password: string };
+let credentials: DeviceCredentials;
 const devices: RunningDevice[] = [];
 
 function runDevice(extra: string[] = []): RunningDevice {
@@ -161,24 +166,12 @@ function brokerPid(): number {
 
 beforeAll(async () => {
   stack = await startLocalStack();
-  const name = unique('vd');
-  const registered = await stack.request('POST', '/api/auth/register', {
-    tenant_name: unique('Virtual Plant'),
-    username: name,
-    email: `${name}@example.com`,
-    password: 'virtual-device-password',
-  });
-  expect(registered.status).toBe(201);
-  token = registered.body.token;
-  deviceId = unique('VD');
-  const created = await api('POST', '/api/devices', {
-    device_id: deviceId,
-    name: 'Virtual compressor',
-    type: 'compressor',
-  });
-  expect(created.status).toBe(201);
-  rowId = created.body.device.id;
-  credentials = created.body.credentials;
+  ({ token } = await signUpOnStack(stack));
+  ({
+    id: rowId,
+    deviceId,
+    credentials,
+  } = await registerOnStack(stack, token, { name: 'Virtual compressor', type: 'compressor' }));
 }, 180_000);
 
 afterAll(async () => {

@@ -347,6 +347,204 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/devices/{id}/edge-model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The edge model last sent to the device, its status, what the device runs and the anomalies it found
+         * @description Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdEdgeModel"];
+        put?: never;
+        /**
+         * Send an entity's anomaly model to the device, which then scores its own readings
+         * @description Exports the entity's active model (or `version`, an earlier one: a roll-back) with the detector's current statistics into the edge model file and publishes it in chunks on devices/{device_id}/model/set. The device installs it only when complete and intact, keeps it across reboots, and confirms with the version and checksum on devices/{device_id}/model/state; GET shows the outcome. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        post: operations["postDevicesIdEdgeModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alarm-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's alarm rules */
+        get: operations["getAlarmRules"];
+        put?: never;
+        /**
+         * Create an alarm rule on a device or every device of a type
+         * @description Conditions: threshold (>, <, outside, inside; held for_seconds; cleared past hysteresis), no_data (minutes), offline (minutes), anomaly (min_score; plans with anomaly detection), relay_uncommanded. Notifications: webhooks signed with the rule secret (X-EasySmart-Signature: t=<unix seconds>,v1=<HMAC-SHA256 hex of "<t>.<body>">) and e-mails, at most one per rule and device per quiet_minutes. Webhook secrets are write-only. Requires the owner or admin role.
+         */
+        post: operations["postAlarmRules"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alarm-rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An alarm rule */
+        get: operations["getAlarmRulesId"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete an alarm rule; its open alarms clear, their history stays
+         * @description Requires the owner or admin role.
+         */
+        delete: operations["deleteAlarmRulesId"];
+        options?: never;
+        head?: never;
+        /**
+         * Change an alarm rule; a changed rule judges afresh
+         * @description Requires the owner or admin role.
+         */
+        patch: operations["patchAlarmRulesId"];
+        trace?: never;
+    };
+    "/api/alarms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alarms: active first, then acknowledged, then cleared; the most severe first */
+        get: operations["getAlarms"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alarms/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An alarm with its history and its notification deliveries */
+        get: operations["getAlarmsId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alarms/{id}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge an active alarm (who and when are recorded)
+         * @description Requires the owner or admin role.
+         */
+        post: operations["postAlarmsIdAck"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export a device's readings (CSV or JSON lines; by default the last 24 hours) into a file behind an expiring link
+         * @description The points are streamed into the file (constant memory for any range): a header row, then one row per point in time order with ISO 8601 times. source=5m or 1h exports the rollups (mean).
+         */
+        get: operations["getDevicesIdExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Export the tenant's devices (or those listed) as a job; poll it for the link */
+        post: operations["postExports"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/exports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An export job; once done, its expiring link */
+        get: operations["getExportsId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit trail: who changed what, when and from where (owners and admins)
+         * @description Requires the owner or admin role.
+         */
+        get: operations["getAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/devices/{id}/maintenance": {
         parameters: {
             query?: never;
@@ -484,6 +682,136 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        Alarm: {
+            id: number;
+            rule_id: number | null;
+            rule_name: string;
+            device_id: number;
+            entity_id: string | null;
+            severity: components["schemas"]["AlarmSeverity"];
+            status: components["schemas"]["AlarmStatus"];
+            count: number;
+            value: unknown;
+            reason: string | null;
+            /** @description ISO 8601 time, UTC */
+            started_at: string;
+            /** @description ISO 8601 time, UTC */
+            last_at: string;
+            acknowledged_by: number | null;
+            acknowledged_at: string | null;
+            cleared_at: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        AlarmDetail: {
+            id: number;
+            rule_id: number | null;
+            rule_name: string;
+            device_id: number;
+            entity_id: string | null;
+            severity: components["schemas"]["AlarmSeverity"];
+            status: components["schemas"]["AlarmStatus"];
+            count: number;
+            value: unknown;
+            reason: string | null;
+            /** @description ISO 8601 time, UTC */
+            started_at: string;
+            /** @description ISO 8601 time, UTC */
+            last_at: string;
+            acknowledged_by: number | null;
+            acknowledged_at: string | null;
+            cleared_at: string | null;
+            history: ({
+                /** @enum {string} */
+                type: "raised" | "repeated" | "acknowledged" | "cleared";
+                /** @description ISO 8601 time, UTC */
+                at: string;
+                value: unknown;
+                user_id: number | null;
+                reason: string | null;
+            } & {
+                [key: string]: unknown;
+            })[];
+            deliveries: ({
+                id: number;
+                event: string;
+                /** @enum {string} */
+                channel: "webhook" | "email";
+                target: string;
+                /** @enum {string} */
+                status: "pending" | "delivered" | "dead" | "suppressed";
+                attempts: number;
+                last_status: number | null;
+                last_error: string | null;
+                /** @description ISO 8601 time, UTC */
+                created_at: string;
+                delivered_at: string | null;
+                next_attempt_at: string | null;
+            } & {
+                [key: string]: unknown;
+            })[];
+        } & {
+            [key: string]: unknown;
+        };
+        AlarmRule: {
+            id: number;
+            name: string;
+            device_id: number | null;
+            device_type: string | null;
+            entity_id: string | null;
+            severity: components["schemas"]["AlarmSeverity"];
+            condition: {
+                /** @constant */
+                type: "threshold";
+                /** @enum {string} */
+                op: ">" | "<" | "outside" | "inside";
+                value?: number;
+                low?: number;
+                high?: number;
+                /** @default 0 */
+                for_seconds: number;
+                /** @default 0 */
+                hysteresis: number;
+            } | {
+                /** @constant */
+                type: "no_data";
+                minutes: number;
+            } | {
+                /** @constant */
+                type: "offline";
+                minutes: number;
+            } | {
+                /** @constant */
+                type: "anomaly";
+                min_score: number;
+                /** @default 15 */
+                clear_after_minutes: number;
+            } | {
+                /** @constant */
+                type: "relay_uncommanded";
+                /** @default 15 */
+                clear_after_minutes: number;
+            };
+            notify: {
+                /** @description Secrets are write-only */
+                webhooks: {
+                    url: string;
+                }[];
+                emails: string[];
+            };
+            quiet_minutes: number;
+            enabled: boolean;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+            /** @description ISO 8601 time, UTC */
+            updated_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** @enum {string} */
+        AlarmSeverity: "critical" | "major" | "minor" | "warning";
+        /** @enum {string} */
+        AlarmStatus: "active" | "acknowledged" | "cleared";
         Anomalies: {
             device_id: string;
             /**
@@ -492,6 +820,29 @@ export interface components {
              */
             detector: "basic" | "advanced";
             anomalies: components["schemas"]["Prediction"][];
+        } & {
+            [key: string]: unknown;
+        };
+        AuditEntry: {
+            id: number;
+            /** @description ISO 8601 time, UTC */
+            at: string;
+            user_id: number | null;
+            username: string | null;
+            action: string;
+            target: string | null;
+            /** @description The address the request came from */
+            source: string | null;
+            details: {
+                [key: string]: unknown;
+            } | null;
+            /** @description Changed fields, before and after */
+            changes: {
+                [key: string]: {
+                    before: unknown;
+                    after: unknown;
+                };
+            } | null;
         } & {
             [key: string]: unknown;
         };
@@ -542,6 +893,20 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        DeviceExport: {
+            /** @description Where the file is fetched; it expires */
+            url: string;
+            /** @description ISO 8601 time, UTC */
+            expires_at: string;
+            /** @enum {string} */
+            format: "csv" | "jsonl";
+            /** @enum {string} */
+            source: "raw" | "5m" | "1h";
+            rows: number;
+            bytes: number;
+        } & {
+            [key: string]: unknown;
+        };
         DeviceHealth: {
             device_id: string;
             rul: components["schemas"]["RemainingUsefulLife"] | null;
@@ -563,6 +928,35 @@ export interface components {
             })[];
             /** @enum {string} */
             status: "ok" | "watch" | "service_soon";
+        } & {
+            [key: string]: unknown;
+        };
+        EdgeModel: {
+            entity_id: string | null;
+            version: string | null;
+            checksum: string | null;
+            /** @enum {string} */
+            status: "none" | "sent" | "confirmed" | "failed";
+            status_reason: string | null;
+            size_bytes: number | null;
+            weight_encoding: ("f32" | "i16" | "i8") | null;
+            created_at: string | null;
+            updated_at: string | null;
+            running: {
+                version: string;
+                checksum: string;
+                /** @description ISO 8601 time, UTC */
+                reported_at: string;
+            } | null;
+            anomalies: {
+                entity_id: string;
+                /** @description ISO 8601 time, UTC */
+                time: string;
+                value: number;
+                score: number;
+                reason: string | null;
+                model_version: string;
+            }[];
         } & {
             [key: string]: unknown;
         };
@@ -589,6 +983,34 @@ export interface components {
                 code: string;
                 message: string;
             };
+        };
+        ExportJob: {
+            id: number;
+            /** @enum {string} */
+            status: "pending" | "running" | "done" | "failed";
+            request: {
+                /** @description ISO 8601 time, UTC */
+                from: string;
+                /** @description ISO 8601 time, UTC */
+                to: string;
+                /** @enum {string} */
+                format: "csv" | "jsonl";
+                /** @enum {string} */
+                source: "raw" | "5m" | "1h";
+                device_ids: number[] | null;
+            } & {
+                [key: string]: unknown;
+            };
+            rows: number | null;
+            bytes: number | null;
+            error: string | null;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+            finished_at: string | null;
+            url: string | null;
+            expires_at: string | null;
+        } & {
+            [key: string]: unknown;
         };
         FleetModel: {
             id: number;
@@ -1710,6 +2132,604 @@ export interface operations {
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
             422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdEdgeModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The edge model (status `none` when nothing was ever sent) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EdgeModel"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postDevicesIdEdgeModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "entity_id": "temperature"
+                 *     }
+                 */
+                "application/json": {
+                    entity_id: string;
+                    version?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Sent; not yet confirmed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EdgeModel"];
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+        };
+    };
+    getAlarmRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rules: components["schemas"]["AlarmRule"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postAlarmRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Oil too hot",
+                 *       "device_id": 1,
+                 *       "entity_id": "temperature",
+                 *       "severity": "critical",
+                 *       "condition": {
+                 *         "type": "threshold",
+                 *         "op": ">",
+                 *         "value": 80,
+                 *         "for_seconds": 30,
+                 *         "hysteresis": 5
+                 *       },
+                 *       "notify": {
+                 *         "webhooks": [
+                 *           {
+                 *             "url": "https://hooks.example.com/alarms",
+                 *             "secret": "a-secret-of-16-chars+"
+                 *           }
+                 *         ],
+                 *         "emails": [
+                 *           "shift@example.com"
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    name: string;
+                    device_id?: number;
+                    device_type?: string;
+                    entity_id?: string;
+                    /** @enum {string} */
+                    severity: "critical" | "major" | "minor" | "warning";
+                    condition: {
+                        /** @constant */
+                        type: "threshold";
+                        /** @enum {string} */
+                        op: ">" | "<" | "outside" | "inside";
+                        value?: number;
+                        low?: number;
+                        high?: number;
+                        /** @default 0 */
+                        for_seconds?: number;
+                        /** @default 0 */
+                        hysteresis?: number;
+                    } | {
+                        /** @constant */
+                        type: "no_data";
+                        minutes: number;
+                    } | {
+                        /** @constant */
+                        type: "offline";
+                        minutes: number;
+                    } | {
+                        /** @constant */
+                        type: "anomaly";
+                        min_score: number;
+                        /** @default 15 */
+                        clear_after_minutes?: number;
+                    } | {
+                        /** @constant */
+                        type: "relay_uncommanded";
+                        /** @default 15 */
+                        clear_after_minutes?: number;
+                    };
+                    notify?: {
+                        /** @default [] */
+                        webhooks?: {
+                            /** Format: uri */
+                            url: string;
+                            secret: string;
+                        }[];
+                        /** @default [] */
+                        emails?: string[];
+                    };
+                    quiet_minutes?: number;
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The rule */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rule: components["schemas"]["AlarmRule"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAlarmRulesId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rule: components["schemas"]["AlarmRule"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    deleteAlarmRulesId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    patchAlarmRulesId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "severity": "major",
+                 *       "quiet_minutes": 30
+                 *     }
+                 */
+                "application/json": {
+                    name?: string;
+                    device_id?: number;
+                    device_type?: string;
+                    entity_id?: string;
+                    /** @enum {string} */
+                    severity?: "critical" | "major" | "minor" | "warning";
+                    condition?: {
+                        /** @constant */
+                        type: "threshold";
+                        /** @enum {string} */
+                        op: ">" | "<" | "outside" | "inside";
+                        value?: number;
+                        low?: number;
+                        high?: number;
+                        /** @default 0 */
+                        for_seconds?: number;
+                        /** @default 0 */
+                        hysteresis?: number;
+                    } | {
+                        /** @constant */
+                        type: "no_data";
+                        minutes: number;
+                    } | {
+                        /** @constant */
+                        type: "offline";
+                        minutes: number;
+                    } | {
+                        /** @constant */
+                        type: "anomaly";
+                        min_score: number;
+                        /** @default 15 */
+                        clear_after_minutes?: number;
+                    } | {
+                        /** @constant */
+                        type: "relay_uncommanded";
+                        /** @default 15 */
+                        clear_after_minutes?: number;
+                    };
+                    notify?: {
+                        /** @default [] */
+                        webhooks?: {
+                            /** Format: uri */
+                            url: string;
+                            secret: string;
+                        }[];
+                        /** @default [] */
+                        emails?: string[];
+                    };
+                    quiet_minutes?: number;
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The rule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        rule: components["schemas"]["AlarmRule"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAlarms: {
+        parameters: {
+            query?: {
+                status?: "active" | "acknowledged" | "cleared";
+                severity?: "critical" | "major" | "minor" | "warning";
+                device_id?: string;
+                limit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alarms */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alarms: components["schemas"]["Alarm"][];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAlarmsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The alarm */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alarm: components["schemas"]["AlarmDetail"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postAlarmsIdAck: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The alarm */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alarm: components["schemas"]["Alarm"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdExport: {
+        parameters: {
+            query?: {
+                from?: string;
+                to?: string;
+                entity_id?: string;
+                format?: "csv" | "jsonl";
+                source?: "raw" | "5m" | "1h";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        export: components["schemas"]["DeviceExport"];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postExports: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "from": "2026-01-01T00:00:00Z",
+                 *       "to": "2026-02-01T00:00:00Z",
+                 *       "format": "csv"
+                 *     }
+                 */
+                "application/json": {
+                    /** Format: date-time */
+                    from: string;
+                    /** Format: date-time */
+                    to: string;
+                    /**
+                     * @default csv
+                     * @enum {string}
+                     */
+                    format?: "csv" | "jsonl";
+                    /**
+                     * @default raw
+                     * @enum {string}
+                     */
+                    source?: "raw" | "5m" | "1h";
+                    device_ids?: number[];
+                };
+            };
+        };
+        responses: {
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["ExportJob"];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getExportsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["ExportJob"];
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getAudit: {
+        parameters: {
+            query?: {
+                actor?: string;
+                action?: string;
+                from?: string;
+                to?: string;
+                cursor?: string;
+                limit?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entries: components["schemas"]["AuditEntry"][];
+                        /** @description Pass as `cursor` for the next (older) page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
             500: components["responses"]["Error500"];
         };
     };

@@ -91,7 +91,8 @@ DeviceCore::DeviceCore(const CoreOptions& options, EntityRegistry& entities, Mqt
       events_(events),
       topics_(options.deviceId),
       backoff_(options.backoffBaseMs, options.backoffCapMs, rng),
-      buffer_(options.bufferCapacity) {
+      buffer_(options.bufferCapacity),
+      edge_(options.deviceId, mqtt, events) {
   if (opt_.batch == 0) opt_.batch = 1;
   if (opt_.maxInflight == 0) opt_.maxInflight = 1;
   mqtt_.setListener(this);
@@ -109,6 +110,10 @@ void DeviceCore::begin() {
   }
   state_ = State::Offline;
   nextAttemptMs_ = now;
+  for (size_t i = 0; i < entities_.size(); ++i) {
+    if (entities_.spec(i).kind == EntityKind::Sensor) edge_.addSensor(entities_.spec(i).id);
+  }
+  edge_.begin();
 }
 
 void DeviceCore::loop() {
@@ -191,6 +196,7 @@ void DeviceCore::onConnected() {
     if (entities_.spec(i).kind != EntityKind::Sensor) publishState(i, "");
   }
   flush();
+  edge_.onConnected();
 }
 
 void DeviceCore::onDisconnected(const std::string& reason) {
@@ -203,11 +209,14 @@ void DeviceCore::onDisconnected(const std::string& reason) {
   // reading on the next session.
   inflight_.clear();
   nextToSend_ = 0;
+  edge_.onDisconnected();
   if (reached(clock_.monotonicMs(), connectedAtMs_ + kStableConnectionMs)) backoff_.reset();
   scheduleReconnect("disconnected", reason);
 }
 
 void DeviceCore::onMessage(const std::string& topic, const std::string& payload) {
+  // Edge model chunks arrive through the command subscription (devices/<id>/+/set).
+  if (topic == topics_.modelSet()) return edge_.onChunk(payload);
   const ParsedTopic t = parseTopic(topic);
   if (t.kind != ParsedTopic::Kind::Set || t.deviceId != opt_.deviceId) return;
   handleCommand(t.entityId, payload);
@@ -265,6 +274,7 @@ void DeviceCore::sampleNow() {
     r.entity = static_cast<uint16_t>(i);
     r.value = v;
     buffer_.push(r);
+    edge_.observe(spec.id, epoch, v);
   }
 }
 
@@ -342,6 +352,7 @@ void DeviceCore::onPublishAcked(int ackId) {
     if (ackId > 0 && f.ackId == ackId) f.acked = true;
   }
   drainCompleted();
+  edge_.onPublishAcked(ackId);
 }
 
 void DeviceCore::drainCompleted() {

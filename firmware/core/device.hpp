@@ -11,6 +11,7 @@
 
 #include "backoff.hpp"
 #include "batching.hpp"
+#include "edge_runtime.hpp"
 #include "entity.hpp"
 #include "interfaces.hpp"
 #include "payloads.hpp"
@@ -90,6 +91,8 @@ class DeviceCore : public MqttListener {
   uint64_t rejectedCommands() const { return rejected_; }
   size_t inflight() const { return inflight_.size(); }
   const RingBuffer<Reading>& buffer() const { return buffer_; }
+  // Edge deployment: set its storage before begin() so the last confirmed model is loaded.
+  EdgeRuntime& edge() { return edge_; }
 
   void onConnected() override;
   void onDisconnected(const std::string& reason) override;
@@ -129,6 +132,7 @@ class DeviceCore : public MqttListener {
   Scheduler scheduler_;
   RingBuffer<Reading> buffer_;
   std::vector<Inflight> inflight_;
+  EdgeRuntime edge_;
 
   State state_ = State::Idle;
   uint32_t nextAttemptMs_ = 0;

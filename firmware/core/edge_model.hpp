@@ -27,6 +27,8 @@ constexpr size_t kEdgeMaxVersionBytes = 96;
 constexpr size_t kEdgeMaxEntityIdBytes = 128;
 
 uint32_t crc32(const uint8_t* data, size_t length, uint32_t crc = 0);
+// A model's checksum is the CRC-32 of its body, as its header carries it: the platform
+// announces it with every chunk and the device confirms with it.
 // Eight lowercase hex digits, as the platform shows checksums.
 std::string crc32Hex(uint32_t crc);
 

@@ -29,7 +29,8 @@ bool isValidDeviceId(const std::string& id) {
 }
 
 bool isReservedEntityId(const std::string& id) {
-  return id == "status" || id == "discovery" || id == "telemetry";
+  // "model": devices/<id>/model/set and .../model/state carry edge models, not an entity.
+  return id == "status" || id == "discovery" || id == "telemetry" || id == "model";
 }
 
 bool isValidEntityId(const std::string& id) {

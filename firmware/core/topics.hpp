@@ -14,6 +14,9 @@ class Topics {
   std::string telemetry() const { return base_ + "telemetry"; }
   std::string state(const std::string& entityId) const { return base_ + entityId + "/state"; }
   std::string set(const std::string& entityId) const { return base_ + entityId + "/set"; }
+  // Edge models: chunks in, confirmations and anomaly reports out ("model" is reserved).
+  std::string modelSet() const { return base_ + "model/set"; }
+  std::string modelState() const { return base_ + "model/state"; }
   // Subscription filter for commands addressed to any of this device's entities.
   std::string commandFilter() const { return base_ + "+/set"; }
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "config.hpp"
@@ -72,6 +73,35 @@ class SimulatedActuators : public es::ActuatorSink {
   es::Simulator& sim_;
 };
 
+// Keeps the last confirmed edge model in a file, replaced atomically (written aside, then
+// renamed), so a crash while saving leaves the previous model intact.
+class FileModelStorage : public es::ModelStorage {
+ public:
+  explicit FileModelStorage(std::string path) : path_(std::move(path)) {}
+  bool load(std::vector<uint8_t>& out) override {
+    std::FILE* f = std::fopen(path_.c_str(), "rb");
+    if (!f) return false;
+    out.clear();
+    int c;
+    while ((c = std::fgetc(f)) != EOF && out.size() <= es::kEdgeMaxBytes) {
+      out.push_back(static_cast<uint8_t>(c));
+    }
+    std::fclose(f);
+    return true;
+  }
+  bool save(const std::vector<uint8_t>& bytes) override {
+    const std::string tmp = path_ + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) return false;
+    const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+    const bool closed = std::fflush(f) == 0 && fsync(fileno(f)) == 0 && std::fclose(f) == 0;
+    return written && closed && std::rename(tmp.c_str(), path_.c_str()) == 0;
+  }
+
+ private:
+  std::string path_;
+};
+
 const char* kUsage =
     "usage: virtual-device --device-id ID [--username U] [--password P]\n"
     "                      [--mqtt mqtt://127.0.0.1:1883 | mqtts://host:8883]\n"
@@ -81,7 +111,7 @@ const char* kUsage =
     "                      [--fault spike|drift|stuck] [--fault-after-s N]\n"
     "                      [--fault-entity temperature|pressure|vibration]\n"
     "                      [--degrade-per-hour X] [--backoff-base-ms N] [--backoff-max-ms N]\n"
-    "                      [--name NAME] [--type TYPE] [--seed N]\n";
+    "                      [--name NAME] [--type TYPE] [--seed N] [--model-file FILE]\n";
 
 [[noreturn]] void usageError(const std::string& msg) {
   std::fprintf(stderr, "virtual-device: %s\n%s", msg.c_str(), kUsage);
@@ -129,7 +159,8 @@ int main(int argc, char** argv) {
   static const char* known[] = {"device-id", "username", "password", "mqtt", "ca", "cert", "key",
                                 "interval-ms", "batch", "batch-age-ms", "buffer", "stats-ms", "fault",
                                 "fault-after-s", "fault-entity", "degrade-per-hour",
-                                "backoff-base-ms", "backoff-max-ms", "name", "type", "seed"};
+                                "backoff-base-ms", "backoff-max-ms", "name", "type", "seed",
+                                "model-file"};
   std::map<std::string, std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -225,6 +256,11 @@ int main(int argc, char** argv) {
   StdoutSink events;
   es_host::MosquittoTransport mqtt(url.host, url.port, url.tls, tls);
   es::DeviceCore core(opt, entities, mqtt, clock, rng, sensors, &actuators, &events);
+  std::unique_ptr<FileModelStorage> modelStorage;
+  if (args.count("model-file")) {
+    modelStorage.reset(new FileModelStorage(args["model-file"]));
+    core.edge().setStorage(modelStorage.get());
+  }
 
   {
     es::JsonWriter w;

@@ -72,6 +72,7 @@ TEST_CASE("reserved entity ids") {
   CHECK(es::isReservedEntityId("status"));
   CHECK(es::isReservedEntityId("discovery"));
   CHECK(es::isReservedEntityId("telemetry"));
+  CHECK(es::isReservedEntityId("model"));
   CHECK_FALSE(es::isValidEntityId("status"));
   CHECK(es::isValidEntityId("statuses"));
 }

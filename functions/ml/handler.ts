@@ -1,8 +1,10 @@
 import { anomalyService } from '../../shared/anomalies/training-composition.ts';
 import { authenticator, logger } from '../../shared/composition.ts';
+import { edgeModelService } from '../../shared/edge/composition.ts';
 import { httpApi } from '../../shared/http/api.ts';
 
 const anomalies = anomalyService();
+const edge = edgeModelService();
 
 export const handler = httpApi(
   'ml',
@@ -17,6 +19,9 @@ export const handler = httpApi(
     'POST /api/ml/models': async ({ caller, body }) => ({
       model: await anomalies.trainOnRequest(caller, body.device_id, body.entity_id),
     }),
+    'POST /api/devices/{id}/edge-model': ({ caller, params, body }) =>
+      edge.deploy(caller, params.id, body.entity_id, body.version ?? null),
+    'GET /api/devices/{id}/edge-model': ({ caller, params }) => edge.current(caller, params.id),
   },
   { authenticator: authenticator(), logger: logger() },
 );

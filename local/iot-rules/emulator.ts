@@ -314,10 +314,10 @@ interface Slab {
 /**
  * UTF-8 copies of rule outputs, each with the payload it came from (for the dead-letter
  * store), written side by side into 1 MB slabs. `Buffer.from` per output took a new 8 KB
- * pool (an ArrayBuffer) every two 50-reading messages: a tenth of the emulator's CPU, and
- * garbage for the collector. A slab's buffer whose outputs are all done with is written
- * again: a fresh one each time cost about 3 us per 50-reading message more (allocating it,
- * and the kernel mapping in its pages as they were first written).
+ * pool (an ArrayBuffer) every two 50-reading messages, garbage for the collector. A slab's
+ * buffer whose outputs are all done with is written again: a fresh one each time is allocated
+ * and has its pages mapped in by the kernel as they are first written (bench/README.md has
+ * what each cost).
  */
 class JsonSlabs {
   // 16 MB kept at most, once a burst has passed.

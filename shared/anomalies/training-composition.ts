@@ -1,6 +1,6 @@
 import { logger, once } from '../composition.ts';
 import { config } from '../config.ts';
-import { trainModel } from '../ml/training.ts';
+import { trainModel } from '../ml/domain/training.ts';
 import { readingStore } from '../timeseries/composition.ts';
 import { anomalyTargets, modelRegistry, modelStore, predictionStore } from './composition.ts';
 import { AnomalyService } from './domain/anomaly-service.ts';

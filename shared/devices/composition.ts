@@ -33,10 +33,10 @@ export const credentialProvisioner = once<DeviceCredentialProvisioner>(() => {
 
 export const deviceService = once(
   () =>
-    new DeviceService(
-      new PostgresDeviceStore(databasePool()),
-      credentialProvisioner(),
-      config().devices.provisioner,
-      readingStore(),
-    ),
+    new DeviceService({
+      store: new PostgresDeviceStore(databasePool()),
+      provisioner: credentialProvisioner(),
+      provider: config().devices.provisioner,
+      readings: readingStore(),
+    }),
 );

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import type { Caller, Role } from '../accounts/domain/caller.ts';
 import type { Authenticator } from '../accounts/domain/sessions.ts';
 import type { Logger } from '../logger.ts';
+import { withRequestOrigin } from '../request-context.ts';
 import { toHttpAnswer } from './error-registry.ts';
 import { badRequest, forbidden, HttpError, notFound, unauthorized } from './errors.ts';
 import {
@@ -110,6 +111,7 @@ function parse<S extends z.ZodType>(schema: S, input: unknown, where: string): z
   throw badRequest('validation_failed', `Invalid ${where}: ${problems}`, result.error);
 }
 
+/** Validates a request as its table entry says, runs its handler and shapes the success answer. */
 async function run(
   routeKey: RouteKey,
   handle: RouteHandler<RouteKey>,
@@ -248,7 +250,10 @@ export function httpApi<F extends HttpFunction>(
         routeKey: event.routeKey,
         ...(caller ? { tenantId: caller.tenantId, userId: caller.userId } : {}),
       });
-      const result = await run(routeKey, handle, event, { caller, requestId, logger });
+      // What the request changes is audited with its address (shared/request-context.ts).
+      const result = await withRequestOrigin({ sourceIp: sourceOf(event) }, () =>
+        run(routeKey, handle, event, { caller, requestId, logger }),
+      );
       logger.info('request served', {
         status: result.status,
         durationMs: Math.round(performance.now() - started),

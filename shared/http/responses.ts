@@ -214,6 +214,39 @@ export const prediction = named(
 
 const detector = z.enum(['basic', 'advanced']).describe("The plan's detector");
 
+export const edgeModel = named(
+  'EdgeModel',
+  z.looseObject({
+    /** Null, like the other fields of the deployment, while nothing was ever sent (`none`). */
+    entity_id: z.string().nullable(),
+    version: z.string().nullable(),
+    /** CRC-32 of the model file's body, 8 hex digits: what the device confirms with. */
+    checksum: z.string().nullable(),
+    /** `failed` also when the device did not confirm within the command timeout. */
+    status: z.enum(['none', 'sent', 'confirmed', 'failed']),
+    status_reason: z.string().nullable(),
+    size_bytes: z.number().int().nullable(),
+    weight_encoding: z.enum(['f32', 'i16', 'i8']).nullable(),
+    created_at: nullableTime,
+    updated_at: nullableTime,
+    /** What the device last said it runs (on every connect and after each model). */
+    running: z
+      .object({ version: z.string(), checksum: z.string(), reported_at: isoTime })
+      .nullable(),
+    /** The latest anomalies the device found itself, newest first. */
+    anomalies: z.array(
+      z.object({
+        entity_id: z.string(),
+        time: isoTime,
+        value: z.number(),
+        score: z.number(),
+        reason: z.string().nullable(),
+        model_version: z.string(),
+      }),
+    ),
+  }),
+);
+
 export const anomalies = named(
   'Anomalies',
   z.looseObject({ device_id: z.string(), detector, anomalies: z.array(prediction) }),

@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import type { PlanName } from '../accounts/domain/model.ts';
+import { alarm, alarmDetail, alarmQuery, alarmRule } from '../alarms/adapters/http-schemas.ts';
+import { newRuleSchema, rulePatchSchema } from '../alarms/domain/model.ts';
+import { auditPage, auditQuery } from '../audit/adapters/http-schemas.ts';
+import { deviceExport, deviceExportQuery, exportJob, tenantExportBody } from './export-schemas.ts';
 import {
   devicesRulResponse,
   entityLimitBody,
@@ -16,6 +20,7 @@ import {
   credentials,
   device,
   deviceDetail,
+  edgeModel,
   jwks,
   model,
   predictions,
@@ -35,6 +40,7 @@ import {
   commandBody,
   commandParams,
   devicePatchBody,
+  edgeModelBody,
   entityParams,
   idParam,
   loginBody,
@@ -75,6 +81,8 @@ export type Tag =
   | 'ml'
   | 'maintenance'
   | 'alarms'
+  | 'exports'
+  | 'audit'
   | 'meta';
 
 /** The lowest plan whose tenants may use a route; others get 403 `plan_required`. */
@@ -359,6 +367,158 @@ export const routeTable = {
       schema: wrapped('model', model),
     },
     errors: [404, 422],
+  },
+  'POST /api/devices/{id}/edge-model': {
+    function: 'ml',
+    summary: "Send an entity's anomaly model to the device, which then scores its own readings",
+    description:
+      "Exports the entity's active model (or `version`, an earlier one: a roll-back) with the detector's current statistics into the edge model file and publishes it in chunks on devices/{device_id}/model/set. The device installs it only when complete and intact, keeps it across reboots, and confirms with the version and checksum on devices/{device_id}/model/state; GET shows the outcome.",
+    tag: 'ml',
+    access: 'write',
+    plan: 'industrial',
+    params: idParam,
+    body: edgeModelBody,
+    example: { entity_id: 'temperature' },
+    success: { status: 202, description: 'Sent; not yet confirmed', schema: edgeModel },
+    errors: [404, 422, 502],
+  },
+  'GET /api/devices/{id}/edge-model': {
+    function: 'ml',
+    summary:
+      'The edge model last sent to the device, its status, what the device runs and the anomalies it found',
+    tag: 'ml',
+    access: 'read',
+    plan: 'industrial',
+    params: idParam,
+    success: {
+      status: 200,
+      description: 'The edge model (status `none` when nothing was ever sent)',
+      schema: edgeModel,
+    },
+    errors: [404],
+  },
+  'POST /api/alarm-rules': {
+    function: 'alarms',
+    summary: 'Create an alarm rule on a device or every device of a type',
+    description:
+      'Conditions: threshold (>, <, outside, inside; held for_seconds; cleared past hysteresis), no_data (minutes), offline (minutes), anomaly (min_score; plans with anomaly detection), relay_uncommanded. Notifications: webhooks signed with the rule secret (X-EasySmart-Signature: t=<unix seconds>,v1=<HMAC-SHA256 hex of "<t>.<body>">) and e-mails, at most one per rule and device per quiet_minutes. Webhook secrets are write-only.',
+    tag: 'alarms',
+    access: 'write',
+    body: newRuleSchema,
+    example: {
+      name: 'Oil too hot',
+      device_id: 1,
+      entity_id: 'temperature',
+      severity: 'critical',
+      condition: { type: 'threshold', op: '>', value: 80, for_seconds: 30, hysteresis: 5 },
+      notify: {
+        webhooks: [{ url: 'https://hooks.example.com/alarms', secret: 'a-secret-of-16-chars+' }],
+        emails: ['shift@example.com'],
+      },
+    },
+    success: { status: 201, description: 'The rule', schema: wrapped('rule', alarmRule) },
+    errors: [404],
+  },
+  'GET /api/alarm-rules': {
+    function: 'alarms',
+    summary: "The tenant's alarm rules",
+    tag: 'alarms',
+    access: 'read',
+    success: { status: 200, description: 'Rules', schema: objectOf('rules', alarmRule) },
+  },
+  'GET /api/alarm-rules/{id}': {
+    function: 'alarms',
+    summary: 'An alarm rule',
+    tag: 'alarms',
+    access: 'read',
+    params: idParam,
+    success: { status: 200, description: 'The rule', schema: wrapped('rule', alarmRule) },
+    errors: [404],
+  },
+  'PATCH /api/alarm-rules/{id}': {
+    function: 'alarms',
+    summary: 'Change an alarm rule; a changed rule judges afresh',
+    tag: 'alarms',
+    access: 'write',
+    params: idParam,
+    body: rulePatchSchema,
+    example: { severity: 'major', quiet_minutes: 30 },
+    success: { status: 200, description: 'The rule', schema: wrapped('rule', alarmRule) },
+    errors: [404],
+  },
+  'DELETE /api/alarm-rules/{id}': {
+    function: 'alarms',
+    summary: 'Delete an alarm rule; its open alarms clear, their history stays',
+    tag: 'alarms',
+    access: 'write',
+    params: idParam,
+    success: { status: 204, description: 'Deleted' },
+    errors: [404],
+  },
+  'GET /api/alarms': {
+    function: 'alarms',
+    summary: 'Alarms: active first, then acknowledged, then cleared; the most severe first',
+    tag: 'alarms',
+    access: 'read',
+    query: alarmQuery,
+    success: { status: 200, description: 'Alarms', schema: objectOf('alarms', alarm) },
+  },
+  'GET /api/alarms/{id}': {
+    function: 'alarms',
+    summary: 'An alarm with its history and its notification deliveries',
+    tag: 'alarms',
+    access: 'read',
+    params: idParam,
+    success: { status: 200, description: 'The alarm', schema: wrapped('alarm', alarmDetail) },
+    errors: [404],
+  },
+  'POST /api/alarms/{id}/ack': {
+    function: 'alarms',
+    summary: 'Acknowledge an active alarm (who and when are recorded)',
+    tag: 'alarms',
+    access: 'write',
+    params: idParam,
+    success: { status: 200, description: 'The alarm', schema: wrapped('alarm', alarm) },
+    errors: [404, 409],
+  },
+  'GET /api/devices/{id}/export': {
+    function: 'export',
+    summary:
+      "Export a device's readings (CSV or JSON lines; by default the last 24 hours) into a file behind an expiring link",
+    description:
+      'The points are streamed into the file (constant memory for any range): a header row, then one row per point in time order with ISO 8601 times. source=5m or 1h exports the rollups (mean).',
+    tag: 'exports',
+    access: 'read',
+    params: idParam,
+    query: deviceExportQuery,
+    success: { status: 200, description: 'The export', schema: deviceExport },
+    errors: [404],
+  },
+  'POST /api/exports': {
+    function: 'export',
+    summary: "Export the tenant's devices (or those listed) as a job; poll it for the link",
+    tag: 'exports',
+    access: 'read',
+    body: tenantExportBody,
+    example: { from: '2026-01-01T00:00:00Z', to: '2026-02-01T00:00:00Z', format: 'csv' },
+    success: { status: 202, description: 'The job', schema: exportJob },
+  },
+  'GET /api/exports/{id}': {
+    function: 'export',
+    summary: 'An export job; once done, its expiring link',
+    tag: 'exports',
+    access: 'read',
+    params: idParam,
+    success: { status: 200, description: 'The job', schema: exportJob },
+    errors: [404],
+  },
+  'GET /api/audit': {
+    function: 'audit',
+    summary: 'The audit trail: who changed what, when and from where (owners and admins)',
+    tag: 'audit',
+    access: 'write',
+    query: auditQuery,
+    success: { status: 200, description: 'A page of entries, newest first', schema: auditPage },
   },
   'POST /api/devices/{id}/maintenance': {
     function: 'maintenance',

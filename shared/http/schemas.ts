@@ -154,6 +154,12 @@ export const commandBody = z.strictObject({
   value: z.union([z.boolean(), z.number(), storableString().max(1024)]),
 });
 
+/** `version`: an earlier model of the entity, to roll the device back to it. */
+export const edgeModelBody = z.strictObject({
+  entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
+  version: z.string().min(1).max(100).optional(),
+});
+
 export const trainModelBody = z.strictObject({
   device_id: databaseId,
   entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),

@@ -1,6 +1,8 @@
+import { alarmEvaluator } from '../alarms/composition.ts';
 import { anomalyScorer } from '../anomalies/composition.ts';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
+import { edgeModelService } from '../edge/composition.ts';
 import { liveConnections } from '../live/composition.ts';
 import { readingStore } from '../timeseries/composition.ts';
 import { PostgresDeviceDirectory } from './adapters/postgres-device-directory.ts';
@@ -15,5 +17,8 @@ export const ingestionService = once(() => {
     // Without a WebSocket API there is nobody to push to.
     live: aws.websocketManagementEndpoint ? liveConnections() : undefined,
     scorer: anomalyScorer(),
+    edgeReports: edgeModelService(),
+    // Alarm rules judge each batch's stored readings.
+    storedReadings: alarmEvaluator(),
   });
 });

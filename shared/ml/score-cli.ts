@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CsvFormatError, formatScoresCsv, parseReadingsCsv } from './csv.ts';
-import { scoreSeries } from './score-series.ts';
+import { CsvFormatError, formatScoresCsv, parseReadingsCsv } from './adapters/csv.ts';
+import { scoreSeries } from './domain/score-series.ts';
 
 /**
  * `ml:score INPUT.csv OUTPUT.csv [--detector basic|advanced] [--backend wasm|cpu|tensorflow]`

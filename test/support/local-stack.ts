@@ -3,8 +3,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import { setPlan } from '../../infra/admin.ts';
 import { descendantsOf, isAlive } from './processes.ts';
 import { freePort, temporaryDataDir, waitUntil } from './servers.ts';
+import { unique } from './stack-env.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
@@ -128,4 +132,88 @@ export async function startLocalStack(
       return { code, leftovers };
     },
   };
+}
+
+/**
+ * Signs a new tenant and its owner up through the stack's API, under names no other test
+ * uses; with `plan`, the operator then moves the tenant to that plan (infra/admin.ts on the
+ * stack's database). Anything but a 201 throws with the API's answer.
+ */
+export async function signUpOnStack(
+  stack: LocalStack,
+  options: { plan?: string } = {},
+): Promise<{ token: string; tenantId: number; username: string }> {
+  const username = unique('owner');
+  const registered = await stack.request('POST', '/api/auth/register', {
+    tenant_name: unique('Plant'),
+    username,
+    email: `${username}@example.com`,
+    password: 'owner-password',
+  });
+  if (registered.status !== 201) {
+    throw new Error(`sign-up answered ${registered.status}: ${JSON.stringify(registered.body)}`);
+  }
+  const tenantId = registered.body.tenant.id as number;
+  if (options.plan) await setPlanOnStack(stack, tenantId, options.plan);
+  return { token: registered.body.token, tenantId, username };
+}
+
+/** The operator's plan change (infra/admin.ts) on the stack's database. */
+export async function setPlanOnStack(
+  stack: LocalStack,
+  tenantId: number,
+  plan: string,
+): Promise<void> {
+  const operator = new pg.Client({ connectionString: (await stack.details()).databaseAdminUrl });
+  await operator.connect();
+  try {
+    await setPlan(operator, String(tenantId), plan);
+  } finally {
+    await operator.end();
+  }
+}
+
+export interface DeviceCredentials {
+  username: string;
+  password: string;
+  client_id: string;
+}
+
+/**
+ * Registers a device through the stack's API under a device id no other test uses; its row
+ * id, device id and broker credentials. Anything but a 201 throws with the API's answer.
+ */
+export async function registerOnStack(
+  stack: LocalStack,
+  token: string,
+  body: { name: string; type: string },
+): Promise<{ id: number; deviceId: string; credentials: DeviceCredentials }> {
+  const deviceId = unique('esp32');
+  const created = await stack.request(
+    'POST',
+    '/api/devices',
+    { device_id: deviceId, ...body },
+    token,
+  );
+  if (created.status !== 201) {
+    throw new Error(
+      `device registration answered ${created.status}: ${JSON.stringify(created.body)}`,
+    );
+  }
+  return { id: created.body.device.id, deviceId, credentials: created.body.credentials };
+}
+
+/** Connects to `url` as the device the credentials belong to, without reconnecting. */
+export function connectAsDevice(
+  url: string,
+  credentials: DeviceCredentials,
+  options: mqtt.IClientOptions = {},
+): Promise<mqtt.MqttClient> {
+  return mqtt.connectAsync(url, {
+    username: credentials.username,
+    password: credentials.password,
+    clientId: credentials.client_id,
+    reconnectPeriod: 0,
+    ...options,
+  });
 }

@@ -1,4 +1,4 @@
-import { decodeWeights, encodeFloat32, type TrainedModel } from '../../shared/ml/model.ts';
+import { decodeWeights, encodeFloat32, type TrainedModel } from '../../shared/ml/domain/model.ts';
 
 /** The model with its output bias moved by `delta` normalised units: every forecast is off. */
 export function biasedModel(trained: TrainedModel, delta: number): TrainedModel {
@@ -9,5 +9,52 @@ export function biasedModel(trained: TrainedModel, delta: number): TrainedModel 
     ...trained,
     version: `${trained.version}-biased`,
     weights: { ...trained.weights, dataBase64: encodeFloat32(weights) },
+  };
+}
+
+/** A model with seeded random weights in the trained models' shape (no training needed). */
+export function randomModel(hidden: number[], windowSize = 24): TrainedModel {
+  let seed = 9;
+  const random = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed / 4294967296 - 0.5) * 0.6;
+  };
+  const units = [...hidden, 1];
+  const weights: Float32Array[] = [];
+  const specs: TrainedModel['weights']['specs'] = [];
+  let inputs = windowSize + 1;
+  units.forEach((u, i) => {
+    weights.push(Float32Array.from({ length: inputs * u }, random));
+    weights.push(Float32Array.from({ length: u }, random));
+    specs.push({ name: `dense_${i}/kernel`, shape: [inputs, u], dtype: 'float32' });
+    specs.push({ name: `dense_${i}/bias`, shape: [u], dtype: 'float32' });
+    inputs = u;
+  });
+  return {
+    kind: 'dense-forecaster',
+    format: 1,
+    version: `dense-forecaster-1-test-${hidden.join('x')}`,
+    trainedAt: '2026-12-01T00:00:00.000Z',
+    windowSize,
+    normalisation: { mean: 20, std: 2 },
+    residual: { mean: 0, std: 0.3 },
+    range: { min: 10, max: 30, count: 500 },
+    threshold: 2.5,
+    tailExcess: 0.8,
+    layers: units.map((u, i) => ({
+      units: u,
+      activation: i === units.length - 1 ? ('linear' as const) : ('relu' as const),
+    })),
+    metrics: {
+      trainingPoints: 500,
+      windows: 476,
+      epochs: 5,
+      trainLoss: 0.1,
+      validationLoss: 0.1,
+      naiveValidationLoss: 0.2,
+      durationMs: 1,
+      backend: 'cpu',
+    },
+    weights: { specs, dataBase64: encodeFloat32(weights) },
   };
 }

@@ -12,6 +12,8 @@ export interface TestStack {
   mqttPlatform: { username: string; password: string };
   /** ES256 private JWK as a JSON string, the format of JWT_PRIVATE_JWK. */
   jwtPrivateJwk: string;
+  /** Where exports are written (the local folder store), removed with the run's data. */
+  exportDir: string;
 }
 
 declare module 'vitest' {
@@ -34,6 +36,10 @@ export function stackEnvironment(stack: TestStack): Record<string, string> {
     MQTT_ADMIN_USERNAME: stack.mqttAdmin.username,
     MQTT_ADMIN_PASSWORD: stack.mqttAdmin.password,
     MQTT_PUBLIC_URL: stack.mqttUrl,
+    // Exports go to the run's folder; a test that fetches a link serves it (local/mailbox.ts).
+    EXPORT_DIR: stack.exportDir,
+    EXPORT_PUBLIC_URL: 'http://127.0.0.1:9/',
+    EXPORT_LINK_SECRET: 'test-export-link-secret',
     // Every in-process request comes from 127.0.0.1 and the files share one database: the
     // per-address limits would throttle the suite itself. Tests of throttling set their own.
     LOGIN_SOURCE_FREE_ATTEMPTS: '1000000',

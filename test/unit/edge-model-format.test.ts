@@ -1,60 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { edgeDetector, exportEdgeModel } from '../../shared/edge/domain/export.ts';
+import {
+  edgeDetector,
+  exportEdgeModel,
+  QUANTISATION_TOLERANCE,
+} from '../../shared/edge/domain/export.ts';
 import {
   decodeEdgeModel,
   EDGE_LIMITS,
   EdgeFormatError,
   encodeEdgeModel,
 } from '../../shared/edge/domain/model-format.ts';
-import { createAdvancedDetector } from '../../shared/ml/detector.ts';
-import { encodeFloat32, type TrainedModel } from '../../shared/ml/model.ts';
-
-/** A model with seeded random weights in the trained models' shape (no training needed). */
-function randomModel(hidden: number[], windowSize = 24): TrainedModel {
-  let seed = 9;
-  const random = () => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return (seed / 4294967296 - 0.5) * 0.6;
-  };
-  const units = [...hidden, 1];
-  const weights: Float32Array[] = [];
-  const specs: TrainedModel['weights']['specs'] = [];
-  let inputs = windowSize + 1;
-  units.forEach((u, i) => {
-    weights.push(Float32Array.from({ length: inputs * u }, random));
-    weights.push(Float32Array.from({ length: u }, random));
-    specs.push({ name: `dense_${i}/kernel`, shape: [inputs, u], dtype: 'float32' });
-    specs.push({ name: `dense_${i}/bias`, shape: [u], dtype: 'float32' });
-    inputs = u;
-  });
-  return {
-    kind: 'dense-forecaster',
-    format: 1,
-    version: `dense-forecaster-1-test-${hidden.join('x')}`,
-    trainedAt: '2026-12-01T00:00:00.000Z',
-    windowSize,
-    normalisation: { mean: 20, std: 2 },
-    residual: { mean: 0, std: 0.3 },
-    range: { min: 10, max: 30, count: 500 },
-    threshold: 2.5,
-    tailExcess: 0.8,
-    layers: units.map((u, i) => ({
-      units: u,
-      activation: i === units.length - 1 ? ('linear' as const) : ('relu' as const),
-    })),
-    metrics: {
-      trainingPoints: 500,
-      windows: 476,
-      epochs: 5,
-      trainLoss: 0.1,
-      validationLoss: 0.1,
-      naiveValidationLoss: 0.2,
-      durationMs: 1,
-      backend: 'cpu',
-    },
-    weights: { specs, dataBase64: encodeFloat32(weights) },
-  };
-}
+import { createAdvancedDetector } from '../../shared/ml/domain/detector.ts';
+import { decodeWeights, encodeFloat32 } from '../../shared/ml/domain/model.ts';
+import { randomModel } from '../support/models.ts';
 
 function reason(fn: () => unknown): string | undefined {
   try {
@@ -81,6 +39,8 @@ describe('edge model format', () => {
   it('round-trips: the decoded model encodes to the same bytes and continues the same scores', () => {
     const decoded = decodeEdgeModel(exported.bytes);
     expect(decoded.version).toBe(model.version);
+    // Trained-looking weights do not quantise losslessly: float32 is kept.
+    expect(exported.encoding).toBe('f32');
     expect(decoded.entityId).toBe('temperature');
     expect(decoded.lastTimeMs).toBe(start + 299 * 60_000);
     expect(encodeEdgeModel(decoded)).toEqual(exported.bytes);
@@ -89,8 +49,7 @@ describe('edge model format', () => {
     for (let i = 300; i < 400; i++) {
       const t = start + i * 60_000;
       const v = 20 + Math.sin(i / 10) + (i === 350 ? 9 : 0);
-      // Equal up to the quantisation tolerance (the exporter may pick int16 weights).
-      expect(Math.abs(edge.score(t, v).score - live.score(t, v).score)).toBeLessThanOrEqual(1e-4);
+      expect(edge.score(t, v).score).toBe(live.score(t, v).score);
     }
   });
 
@@ -143,6 +102,31 @@ describe('edge model format', () => {
     expect(reason(() => decodeEdgeModel(new Uint8Array(EDGE_LIMITS.maxBytes + 1)))).toBe(
       'too_large',
     );
+  });
+
+  it('weights that sit on the int8 grid are sent as int8 (lossless within tolerance)', () => {
+    const snapped = randomModel([16, 8]);
+    const weights = decodeWeights(snapped);
+    let inputs = snapped.windowSize + 1;
+    snapped.layers.forEach((layer, l) => {
+      const kernel = weights[l * 2] as Float32Array;
+      for (let k = 0; k < kernel.length; k++) {
+        // Every column's largest weight is 0.127 and the others whole multiples of 0.001.
+        const j = k % layer.units;
+        kernel[k] =
+          Math.floor(k / layer.units) === j % inputs
+            ? 0.127
+            : Math.round((kernel[k] as number) * 400) / 1000;
+      }
+      inputs = layer.units;
+    });
+    const model = {
+      ...snapped,
+      weights: { ...snapped.weights, dataBase64: encodeFloat32(weights) },
+    };
+    const out = exportEdgeModel({ entityId: 't', model, detectorState: null, lastTimeMs: null });
+    expect(out.encoding).toBe('i8');
+    expect(out.quantisationError).toBeLessThanOrEqual(QUANTISATION_TOLERANCE);
   });
 
   it('quantisation: int8 weights beyond tolerance fall back; a forced encoding is kept', () => {

@@ -2,9 +2,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AdvancedState, DEFAULT_ADVANCED_CONFIG } from '../../shared/ml/advanced-detector.ts';
-import { surpriseToScore } from '../../shared/ml/basic-detector.ts';
-import { formatScoresCsv, parseReadingsCsv } from '../../shared/ml/csv.ts';
+import { formatScoresCsv, parseReadingsCsv } from '../../shared/ml/adapters/csv.ts';
+import {
+  type AdvancedState,
+  DEFAULT_ADVANCED_CONFIG,
+} from '../../shared/ml/domain/advanced-detector.ts';
+import { surpriseToScore } from '../../shared/ml/domain/basic-detector.ts';
 import {
   ADVANCED_DETECTOR,
   type AnomalyDetector,
@@ -12,22 +15,22 @@ import {
   createDetector,
   DetectorStateError,
   restoreDetector,
-} from '../../shared/ml/detector.ts';
-import { Forecaster, parseTrainedModel, type TrainedModel } from '../../shared/ml/model.ts';
+} from '../../shared/ml/domain/detector.ts';
+import { Forecaster, parseTrainedModel, type TrainedModel } from '../../shared/ml/domain/model.ts';
 import {
   heldBackStart,
   judgeModel,
   measureHeldBack,
   trainAndJudge,
-} from '../../shared/ml/quality-gate.ts';
-import { main as scoreCli } from '../../shared/ml/score-cli.ts';
-import { scoreSeries } from '../../shared/ml/score-series.ts';
+} from '../../shared/ml/domain/quality-gate.ts';
+import { scoreSeries } from '../../shared/ml/domain/score-series.ts';
 import {
   type HistoryPoint,
   loadTfModel,
   TrainingDataError,
   trainModel,
-} from '../../shared/ml/training.ts';
+} from '../../shared/ml/domain/training.ts';
+import { main as scoreCli } from '../../shared/ml/score-cli.ts';
 import { biasedModel } from '../support/models.ts';
 
 const FIVE_MINUTES = 300_000;

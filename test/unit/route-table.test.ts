@@ -85,6 +85,8 @@ describe('route table', () => {
       'GET /api/devices/{id}/predictions': answer,
       'GET /api/ml/models': answer,
       'POST /api/ml/models': answer,
+      'POST /api/devices/{id}/edge-model': answer,
+      'GET /api/devices/{id}/edge-model': answer,
     };
     expect(() => httpApi('ml', mlHandlers, deps)).not.toThrow();
     const { 'GET /api/ml/models': _, ...missingOne } = mlHandlers;

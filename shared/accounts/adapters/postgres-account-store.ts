@@ -122,6 +122,11 @@ export class PostgresAccountStore implements AccountStore {
         `UPDATE users SET last_login_at = now() WHERE id = $1 RETURNING token_version`,
         [candidate.userId],
       );
+      // A sign-in is on the audit trail, as a failed one is.
+      await client.query(
+        `INSERT INTO audit_log (tenant_id, user_id, action, target) VALUES ($1, $2, 'auth.login', $3)`,
+        [candidate.tenantId, candidate.userId, `user:${candidate.userId}`],
+      );
       const user = (await selectUser(client, candidate.userId)) as User;
       return { ...user, token_version: rows[0]?.token_version ?? 0 };
     });

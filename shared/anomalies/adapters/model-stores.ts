@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { parseTrainedModel, type TrainedModel } from '../../ml/model.ts';
+import { parseTrainedModel, type TrainedModel } from '../../ml/domain/model.ts';
 import type { ModelParser, ModelStore } from '../domain/ports.ts';
 
 const SAFE_KEY = /^[a-zA-Z0-9/_:.-]{1,512}$/;

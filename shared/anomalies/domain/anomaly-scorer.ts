@@ -4,8 +4,8 @@ import {
   createDetector,
   DetectorStateError,
   restoreDetector,
-} from '../../ml/detector.ts';
-import type { TrainedModel } from '../../ml/model.ts';
+} from '../../ml/domain/detector.ts';
+import type { TrainedModel } from '../../ml/domain/model.ts';
 import type { Prediction, PredictionStore } from '../../timeseries/domain/prediction-store.ts';
 import type { Reading } from '../../timeseries/reading.ts';
 import type { DetectedAnomaly, ScoredDevice } from './model.ts';

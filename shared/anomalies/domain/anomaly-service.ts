@@ -1,9 +1,9 @@
 import type { Caller } from '../../accounts/domain/caller.ts';
 import { InvalidInput, NotFound, NotPermitted, Unprocessable } from '../../domain-errors.ts';
 import type { Logger } from '../../logger.ts';
-import type { TrainedModel } from '../../ml/model.ts';
-import { trainAndJudge } from '../../ml/quality-gate.ts';
-import type { HistoryPoint } from '../../ml/training.ts';
+import type { TrainedModel } from '../../ml/domain/model.ts';
+import { trainAndJudge } from '../../ml/domain/quality-gate.ts';
+import type { HistoryPoint } from '../../ml/domain/training.ts';
 import type { PredictionRow, PredictionStore } from '../../timeseries/domain/prediction-store.ts';
 import type { ReadingStore } from '../../timeseries/domain/reading-store.ts';
 import type { ModelSummary } from './model.ts';

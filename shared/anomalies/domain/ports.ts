@@ -1,4 +1,4 @@
-import type { TrainedModel } from '../../ml/model.ts';
+import type { TrainedModel } from '../../ml/domain/model.ts';
 import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
 import type { AnomalyLevel, ModelSummary, NewModel, TrainingCandidate } from './model.ts';
 

@@ -18,10 +18,10 @@ const DEVICE_COLUMNS = `d.id, d.tenant_id, d.device_id, d.name, d.type, d.locati
 const ENTITY_COLUMNS = `e.id, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config,
   e.discovery_mode, to_json(e.created_at) #>> '{}' AS created_at`;
 
-async function selectDevice(client: Queryable, id: number): Promise<Device | null> {
+async function selectDevice(client: Queryable, devicePk: number): Promise<Device | null> {
   const { rows } = await client.query<Device>(
     `SELECT ${DEVICE_COLUMNS} FROM devices d WHERE d.id = $1`,
-    [id],
+    [devicePk],
   );
   return rows[0] ?? null;
 }
@@ -70,13 +70,13 @@ export class PostgresDeviceStore implements DeviceStore {
     });
   }
 
-  get(tenantId: number, id: number) {
+  get(tenantId: number, devicePk: number) {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
-      const device = await selectDevice(client, id);
+      const device = await selectDevice(client, devicePk);
       if (!device) return null;
       const { rows } = await client.query<Entity>(
         `SELECT ${ENTITY_COLUMNS} FROM entities e WHERE e.device_id = $1 ORDER BY e.entity_id`,
-        [id],
+        [devicePk],
       );
       const storage = await client.query<TierRow>(`SELECT ${TIER_COLUMNS} FROM tenant_storage`);
       return { device, entities: rows, ...tiersOf(storage.rows[0]) };
@@ -110,14 +110,14 @@ export class PostgresDeviceStore implements DeviceStore {
             input.config ? JSON.stringify(input.config) : null,
           ],
         );
-        const id = inserted.rows[0]?.id as number;
+        const devicePk = inserted.rows[0]?.id as number;
         const provisioned = await credentials.provision(input.device_id);
         try {
           await client.query(
             `INSERT INTO device_credentials (device_id, tenant_id, provider, client_id, certificate_id)
              VALUES ($1, $2, $3, $4, $5)`,
             [
-              id,
+              devicePk,
               tenantId,
               credentials.provider,
               provisioned.client_id,
@@ -125,10 +125,13 @@ export class PostgresDeviceStore implements DeviceStore {
             ],
           );
           await audit(client, tenantId, userId, 'device.register', {
-            id,
+            id: devicePk,
             device_id: input.device_id,
           });
-          return { device: (await selectDevice(client, id)) as Device, credentials: provisioned };
+          return {
+            device: (await selectDevice(client, devicePk)) as Device,
+            credentials: provisioned,
+          };
         } catch (error) {
           // The broker accepted a credential for a device the registry will not have: take
           // it back while the id is still locked, so no concurrent registration's is hit.
@@ -144,7 +147,12 @@ export class PostgresDeviceStore implements DeviceStore {
     }
   }
 
-  update(tenantId: number, userId: number, id: number, patch: DevicePatch): Promise<Device | null> {
+  update(
+    tenantId: number,
+    userId: number,
+    devicePk: number,
+    patch: DevicePatch,
+  ): Promise<Device | null> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rowCount } = await client.query(
         `UPDATE devices SET
@@ -155,7 +163,7 @@ export class PostgresDeviceStore implements DeviceStore {
            updated_at = now()
          WHERE id = $1`,
         [
-          id,
+          devicePk,
           patch.name !== undefined,
           patch.name ?? null,
           patch.type !== undefined,
@@ -167,7 +175,7 @@ export class PostgresDeviceStore implements DeviceStore {
         ],
       );
       if (!rowCount) return null;
-      const device = (await selectDevice(client, id)) as Device;
+      const device = (await selectDevice(client, devicePk)) as Device;
       await audit(client, tenantId, userId, 'device.update', device, {
         fields: Object.keys(patch),
       });
@@ -178,20 +186,20 @@ export class PostgresDeviceStore implements DeviceStore {
   remove(
     tenantId: number,
     userId: number,
-    id: number,
+    devicePk: number,
     revoke: (deviceId: string) => Promise<void>,
   ): Promise<boolean> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const found = await client.query<{ device_id: string }>(
         `SELECT device_id FROM devices WHERE id = $1`,
-        [id],
+        [devicePk],
       );
       const deviceId = found.rows[0]?.device_id;
       if (deviceId === undefined) return false;
       await lockDeviceId(client, deviceId);
-      const { rowCount } = await client.query(`DELETE FROM devices WHERE id = $1`, [id]);
+      const { rowCount } = await client.query(`DELETE FROM devices WHERE id = $1`, [devicePk]);
       if (!rowCount) return false;
-      await audit(client, tenantId, userId, 'device.delete', { id, device_id: deviceId });
+      await audit(client, tenantId, userId, 'device.delete', { id: devicePk, device_id: deviceId });
       // Revoked last, just before commit: if the broker refuses, the device stays registered
       // with its credential; nothing that could still fail comes after it.
       await revoke(deviceId);

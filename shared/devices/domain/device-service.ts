@@ -38,21 +38,34 @@ export interface TelemetryQuery {
   fn?: SeriesFunction;
 }
 
+export interface DeviceServiceOptions {
+  store: DeviceStore;
+  provisioner: DeviceCredentialProvisioner;
+  /** Which broker issues the credentials (`aws-iot` or `mosquitto`), recorded per device. */
+  provider: string;
+  readings: ReadingStore;
+}
+
 export class DeviceService {
-  constructor(
-    private readonly store: DeviceStore,
-    private readonly provisioner: DeviceCredentialProvisioner,
-    private readonly provider: string,
-    private readonly readings: ReadingStore,
-  ) {}
+  private readonly store: DeviceStore;
+  private readonly provisioner: DeviceCredentialProvisioner;
+  private readonly provider: string;
+  private readonly readings: ReadingStore;
+
+  constructor(options: DeviceServiceOptions) {
+    this.store = options.store;
+    this.provisioner = options.provisioner;
+    this.provider = options.provider;
+    this.readings = options.readings;
+  }
 
   async list(caller: Caller) {
     return { devices: await this.store.list(caller.tenantId) };
   }
 
   /** The seed's read path: metadata from PostgreSQL, each entity's latest value from InfluxDB. */
-  async get(caller: Caller, id: number) {
-    const found = await this.store.get(caller.tenantId, id);
+  async get(caller: Caller, devicePk: number) {
+    const found = await this.store.get(caller.tenantId, devicePk);
     if (!found) throw deviceNotFound();
     const latest = await this.readings.latest(
       caller.tenantId,
@@ -73,8 +86,8 @@ export class DeviceService {
     };
   }
 
-  async telemetry(caller: Caller, id: number, query: TelemetryQuery) {
-    const found = await this.store.get(caller.tenantId, id);
+  async telemetry(caller: Caller, devicePk: number, query: TelemetryQuery) {
+    const found = await this.store.get(caller.tenantId, devicePk);
     if (!found) throw deviceNotFound();
     const known = new Set(found.entities.map((entity) => entity.entity_id));
     const unknown = query.entityIds?.filter((entityId) => !known.has(entityId)) ?? [];
@@ -122,14 +135,14 @@ export class DeviceService {
     });
   }
 
-  async update(caller: Caller, id: number, patch: DevicePatch) {
-    const device = await this.store.update(caller.tenantId, caller.userId, id, patch);
+  async update(caller: Caller, devicePk: number, patch: DevicePatch) {
+    const device = await this.store.update(caller.tenantId, caller.userId, devicePk, patch);
     if (!device) throw deviceNotFound();
     return { device };
   }
 
-  async remove(caller: Caller, id: number): Promise<void> {
-    const removed = await this.store.remove(caller.tenantId, caller.userId, id, (deviceId) =>
+  async remove(caller: Caller, devicePk: number): Promise<void> {
+    const removed = await this.store.remove(caller.tenantId, caller.userId, devicePk, (deviceId) =>
       this.provisioner.revoke(deviceId).catch((error) => {
         throw brokerFailure(error);
       }),

@@ -11,7 +11,7 @@ export interface DeviceStore {
    */
   get(
     tenantId: number,
-    id: number,
+    devicePk: number,
   ): Promise<{
     device: Device;
     entities: Entity[];
@@ -33,12 +33,17 @@ export interface DeviceStore {
       revoke: (deviceId: string) => Promise<void>;
     },
   ): Promise<{ device: Device; credentials: DeviceCredentials }>;
-  update(tenantId: number, userId: number, id: number, patch: DevicePatch): Promise<Device | null>;
+  update(
+    tenantId: number,
+    userId: number,
+    devicePk: number,
+    patch: DevicePatch,
+  ): Promise<Device | null>;
   /** Deletes the device (entities cascade) once `revoke` succeeded; false if not found. */
   remove(
     tenantId: number,
     userId: number,
-    id: number,
+    devicePk: number,
     revoke: (deviceId: string) => Promise<void>,
   ): Promise<boolean>;
 }

@@ -12,9 +12,9 @@
  * device continues them exactly where the platform left off).
  */
 
-import type { AdvancedConfig, AdvancedState } from '../../ml/advanced-detector.ts';
-import type { BasicConfig, BasicState } from '../../ml/basic-detector.ts';
-import type { EwmState, TailConfig, TailState } from '../../ml/stats.ts';
+import type { AdvancedConfig, AdvancedState } from '../../ml/domain/advanced-detector.ts';
+import type { BasicConfig, BasicState } from '../../ml/domain/basic-detector.ts';
+import type { EwmState, TailConfig, TailState } from '../../ml/domain/stats.ts';
 
 export const EDGE_MAGIC = 'ESAM';
 export const EDGE_FORMAT = 1;

@@ -23,6 +23,7 @@ import type {
 import { decodeRuleEvent, type InboundMessage, topicDeviceId } from './payloads.ts';
 import type {
   DeviceDirectory,
+  EdgeModelReports,
   LivePublisher,
   ReadingScorer,
   StoredReadingsListener,
@@ -52,6 +53,8 @@ export interface IngestionServiceOptions {
   scorer?: ReadingScorer | undefined;
   /** Told of every batch's stored readings (see the port). */
   storedReadings?: StoredReadingsListener | undefined;
+  /** Edge model confirmations and device-side anomalies; without it they are refused. */
+  edgeReports?: EdgeModelReports | undefined;
   /** How long a registry answer is trusted: a known device, and an unknown one. */
   contextTtlMs?: number;
   unknownTtlMs?: number;
@@ -144,6 +147,7 @@ export class IngestionService {
   readonly #live: LivePublisher | undefined;
   readonly #scorer: ReadingScorer | undefined;
   readonly #readingsListener: StoredReadingsListener | undefined;
+  readonly #edgeReports: EdgeModelReports | undefined;
   readonly #seenIntervalMs: number;
   readonly #now: () => number;
   readonly #contexts: DeviceContextCache;
@@ -159,6 +163,7 @@ export class IngestionService {
     this.#live = options.live;
     this.#scorer = options.scorer;
     this.#readingsListener = options.storedReadings;
+    this.#edgeReports = options.edgeReports;
     this.#seenIntervalMs = options.seenIntervalMs ?? 60_000;
     this.#now = options.now ?? Date.now;
     this.#contexts = new DeviceContextCache((deviceId) => this.#directory.resolve(deviceId), {
@@ -267,7 +272,20 @@ export class IngestionService {
         return this.#acceptDiscovery(message, device, batch);
       case 'readings':
         return this.#acceptReadings(message, device, place, batch);
+      case 'edge-model':
+        return this.#acceptEdgeModel(message, device);
     }
+  }
+
+  async #acceptEdgeModel(
+    message: Extract<InboundMessage, { kind: 'edge-model' }>,
+    device: DeviceContext,
+  ): Promise<number> {
+    if (!this.#edgeReports)
+      throw new Rejection('unknown_topic', 'edge model reports are not taken here');
+    const refused = await this.#edgeReports.report(device, message.report);
+    if (refused !== null) throw new Rejection('invalid_payload', refused);
+    return 0;
   }
 
   #acceptStatus(

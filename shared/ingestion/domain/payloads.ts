@@ -33,7 +33,9 @@ const ruleEventSchema = z.object({
 export type InboundMessage =
   | { kind: 'status'; deviceId: string; online: boolean; receivedAtMs: number }
   | { kind: 'discovery'; deviceId: string; discovery: Discovery; receivedAtMs: number }
-  | { kind: 'readings'; deviceId: string; readings: RawReading[]; receivedAtMs: number };
+  | { kind: 'readings'; deviceId: string; readings: RawReading[]; receivedAtMs: number }
+  /** devices/<id>/model/state: an edge model's confirmation or refusal, and its anomalies. */
+  | { kind: 'edge-model'; deviceId: string; report: unknown; receivedAtMs: number };
 
 const storableString = (max: number) =>
   z.string().max(max).refine(isStorableText, 'holds a NUL character or a lone surrogate');
@@ -230,6 +232,14 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
     return { kind: 'readings', deviceId, readings, receivedAtMs };
   }
   const entityId = stateEntity as string;
+  if (entityId === 'model') {
+    return {
+      kind: 'edge-model',
+      deviceId,
+      report: parseJson(bytes.toString('utf8')),
+      receivedAtMs,
+    };
+  }
   if ((RESERVED_ENTITY_IDS as readonly string[]).includes(entityId)) {
     throw new Rejection('reserved_entity', `${entityId} is reserved`);
   }

@@ -63,3 +63,11 @@ export interface LivePublisher {
 export interface StoredReadingsListener {
   readingsStored(batch: StoredBatch): Promise<void>;
 }
+
+/**
+ * Takes a device's devices/<id>/model/state message (edge models). Returns why the message
+ * is refused (counted as an invalid payload), or null once it is applied.
+ */
+export interface EdgeModelReports {
+  report(device: { id: number; tenantId: number }, payload: unknown): Promise<string | null>;
+}

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { DenseNetwork } from '../../ml/dense-network.ts';
-import { decodeWeights } from '../../ml/model.ts';
+import { DenseNetwork } from '../../ml/domain/dense-network.ts';
+import { decodeWeights } from '../../ml/domain/model.ts';
 
 /**
  * A trained fleet model of remaining useful life (RUL), as it is stored and loaded. Like the

@@ -1,8 +1,8 @@
 import type * as TF from '@tensorflow/tfjs';
-import { DenseNetwork } from '../../ml/dense-network.ts';
-import { decodeWeights, encodeFloat32 } from '../../ml/model.ts';
-import { type TfRuntimeOptions, useTfBackend } from '../../ml/tf-runtime.ts';
-import { fnv1a, mulberry32 } from '../../ml/training.ts';
+import { DenseNetwork } from '../../ml/domain/dense-network.ts';
+import { decodeWeights, encodeFloat32 } from '../../ml/domain/model.ts';
+import { type TfRuntimeOptions, useTfBackend } from '../../ml/domain/tf-runtime.ts';
+import { fnv1a, mulberry32 } from '../../ml/domain/training.ts';
 import {
   buildRulInput,
   intervalAround,

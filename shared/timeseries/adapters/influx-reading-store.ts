@@ -353,7 +353,7 @@ export class InfluxReadingStore implements ReadingStore {
       order.push(...(query.entityIds ?? []));
     }
 
-    const source = query.raw ? 'raw' : this.#chooseSource(toMs - fromMs, everyMs);
+    const source = query.source ?? (query.raw ? 'raw' : this.#chooseSource(toMs - fromMs, everyMs));
     const collected = new Map<string, SeriesPoint[]>(order.map((id) => [id, []]));
     const add = (entityId: string, points: SeriesPoint[]) => {
       const list = collected.get(entityId);

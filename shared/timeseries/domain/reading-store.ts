@@ -37,6 +37,8 @@ export interface SeriesQuery {
   every?: string | undefined;
   /** Default `mean`. */
   fn?: SeriesFunction | undefined;
+  /** Read this source whatever the span (an export asks for raw points or a rollup). */
+  source?: SeriesSource | undefined;
   /**
    * Raw points whatever the span (the count guard still refuses a huge answer): readings
    * that each stand for a whole operating cycle, which no rollup may merge.

@@ -1,0 +1,350 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setPlan } from '../infra/admin.ts';
+import { FileModelStore } from '../shared/anomalies/adapters/model-stores.ts';
+import { exportEdgeModel } from '../shared/edge/domain/export.ts';
+import { crc32Hex } from '../shared/edge/domain/model-format.ts';
+import { trainModel } from '../shared/ml/domain/training.ts';
+import { type LocalStack, startLocalStack } from './support/local-stack.ts';
+import { randomModel } from './support/models.ts';
+import { commandOf, descendantsOf } from './support/processes.ts';
+import { unique } from './support/stack-env.ts';
+import {
+  type DeviceEvent,
+  type RunningDevice,
+  spawnVirtualDevice,
+} from './support/virtual-device.ts';
+
+/**
+ * Edge deployment through the whole local stack: the platform exports a device's model and
+ * sends it over the real broker to the virtual device (the firmware core over
+ * libmosquitto), which confirms it; the anomalies it then finds itself are the ones the
+ * platform finds in the same readings, with the same scores; an anomaly found while the
+ * broker is frozen is reported after the reconnect; a reboot keeps the model; a corrupted
+ * chunk, a wrong checksum and a model too large for the device are refused with nothing
+ * replaced.
+ */
+
+const INTERVAL_MS = 100;
+const TOLERANCE = 1e-4;
+
+let stack: LocalStack;
+let token: string;
+let tenantId: number;
+let rowId: number;
+let deviceId: string;
+let credentials: { username: string; password: string; client_id: string };
+let modelDir: string;
+const running: RunningDevice[] = [];
+
+const api = (method: string, route: string, body?: unknown) =>
+  stack.request(method, route, body, token);
+
+async function asOperator<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: (await stack.details()).databaseAdminUrl });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function startDevice(): RunningDevice {
+  const device = spawnVirtualDevice([
+    '--device-id',
+    deviceId,
+    '--username',
+    credentials.username,
+    '--password',
+    credentials.password,
+    '--mqtt',
+    stack.mqtt,
+    '--interval-ms',
+    String(INTERVAL_MS),
+    '--batch-age-ms',
+    '500',
+    '--stats-ms',
+    '0',
+    '--backoff-base-ms',
+    '100',
+    '--backoff-max-ms',
+    '1000',
+    '--seed',
+    '21',
+    // Large jumps on the temperature once the model is out: anomalies for both sides to find.
+    '--fault',
+    'spike',
+    '--fault-after-s',
+    '50',
+    // Room for every reading taken while the broker is frozen.
+    '--buffer',
+    '5000',
+    '--model-file',
+    path.join(modelDir, 'edge-model.bin'),
+  ]);
+  running.push(device);
+  return device;
+}
+
+function brokerPid(): number {
+  const pid = descendantsOf(stack.child.pid as number).find((candidate) =>
+    /(^|\/)mosquitto\s+-c\s/.test(commandOf(candidate)),
+  );
+  if (!pid) throw new Error('no mosquitto process under the stack');
+  return pid;
+}
+
+interface Prediction {
+  entity_id: string;
+  time: string;
+  score: number;
+  anomalous: boolean;
+}
+
+async function temperaturePredictions(fromMs: number, toMs: number): Promise<Prediction[]> {
+  const q = new URLSearchParams({
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+  });
+  const answer = await api('GET', `/api/devices/${rowId}/predictions?${q}`);
+  expect(answer.status).toBe(200);
+  return (answer.body.predictions as Prediction[]).filter((p) => p.entity_id === 'temperature');
+}
+
+beforeAll(async () => {
+  modelDir = await mkdtemp(path.join(tmpdir(), 'edge-device-'));
+  stack = await startLocalStack();
+  const name = unique('edge');
+  const registered = await stack.request('POST', '/api/auth/register', {
+    tenant_name: unique('Edge Plant'),
+    username: name,
+    email: `${name}@example.com`,
+    password: 'edge-deployment-password',
+  });
+  expect(registered.status).toBe(201);
+  token = registered.body.token;
+  tenantId = registered.body.tenant.id;
+  await asOperator((client) => setPlan(client, String(tenantId), 'industrial'));
+  deviceId = unique('EDGE');
+  const created = await api('POST', '/api/devices', {
+    device_id: deviceId,
+    name: 'Edge compressor',
+    type: 'compressor',
+  });
+  expect(created.status).toBe(201);
+  rowId = created.body.device.id;
+  credentials = created.body.credentials;
+}, 180_000);
+
+afterAll(async () => {
+  for (const device of running) device.kill();
+  try {
+    process.kill(brokerPid(), 'SIGCONT');
+  } catch {
+    // the stack is already gone
+  }
+  await stack?.stop();
+  await rm(modelDir, { recursive: true, force: true });
+});
+
+describe('edge deployment to the virtual device over the real broker', () => {
+  let device: RunningDevice;
+  let version: string;
+  let checksum: string;
+  let installedAt: number;
+  let reconnectedAt: number;
+
+  it('the platform exports the active model, the device installs and confirms it', async () => {
+    device = startDevice();
+    await device.next((e) => e.event === 'connected', 60_000);
+    // Setting the stage: the platform trains on one-minute means of a month, which seconds
+    // of readings do not make, so the entity's model is trained here on its raw readings
+    // and registered as active, as the trainer would store it.
+    let points: Array<{ time: string; value: number }> = [];
+    await expect
+      .poll(
+        async () => {
+          const q = new URLSearchParams({
+            entity_id: 'temperature',
+            from: new Date(Date.now() - 3_600_000).toISOString(),
+            to: new Date(Date.now() + 60_000).toISOString(),
+          });
+          const answer = await api('GET', `/api/devices/${rowId}/telemetry?${q}`);
+          points = answer.body.series?.[0]?.points ?? [];
+          return points.length;
+        },
+        { timeout: 90_000, interval: 1000 },
+      )
+      .toBeGreaterThan(220);
+    const model = await trainModel(
+      points.map((p) => ({ timeMs: Date.parse(p.time), value: p.value })),
+      { epochs: 3 },
+    );
+    version = model.version;
+    const storageKey = `tenant-${tenantId}/device-${rowId}/temperature/${version}`;
+    await new FileModelStore(path.join(stack.dataDir, 'models')).save(storageKey, model);
+    await asOperator((client) =>
+      client.query(
+        `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
+                                training_points, metrics, trained_at)
+         VALUES ($1, $2, 'temperature', $3, $4, $5, $6, $7, $8, now())`,
+        [
+          tenantId,
+          rowId,
+          model.kind,
+          version,
+          storageKey,
+          model.threshold,
+          points.length,
+          model.metrics,
+        ],
+      ),
+    );
+
+    const sent = await api('POST', `/api/devices/${rowId}/edge-model`, {
+      entity_id: 'temperature',
+    });
+    expect(sent.status).toBe(202);
+    expect(sent.body).toMatchObject({ entity_id: 'temperature', version, status: 'sent' });
+    expect(sent.body.size_bytes).toBeLessThanOrEqual(16_384);
+    checksum = sent.body.checksum;
+    expect(checksum).toMatch(/^[0-9a-f]{8}$/);
+
+    const installed = await device.next((e) => e.event === 'model_installed', 30_000);
+    installedAt = installed.at;
+    expect(installed).toMatchObject({ version, checksum, entity_id: 'temperature' });
+    await expect
+      .poll(async () => (await api('GET', `/api/devices/${rowId}/edge-model`)).body.status, {
+        timeout: 30_000,
+        interval: 500,
+      })
+      .toBe('confirmed');
+    const current = (await api('GET', `/api/devices/${rowId}/edge-model`)).body;
+    expect(current.running).toMatchObject({ version, checksum });
+    await device.next((e) => e.event === 'fault', 90_000);
+  }, 240_000);
+
+  it('an anomaly found while the broker is frozen is reported after the reconnect', async () => {
+    const from = device.events.length;
+    const broker = brokerPid();
+    process.kill(broker, 'SIGSTOP');
+    let offline: DeviceEvent;
+    try {
+      await device.next((e) => e.event === 'disconnected', 40_000, from);
+      offline = await device.next((e) => e.event === 'anomaly' && e.online === false, 60_000, from);
+    } finally {
+      process.kill(broker, 'SIGCONT');
+    }
+    reconnectedAt = (await device.next((e) => e.event === 'connected', 30_000, from)).at;
+    await expect
+      .poll(
+        async () =>
+          (
+            (await api('GET', `/api/devices/${rowId}/edge-model`)).body.anomalies as Array<{
+              time: string;
+            }>
+          ).some((a) => Date.parse(a.time) === offline.time_ms),
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe(true);
+  }, 180_000);
+
+  it("the device's anomalies are the platform's on the same readings, with the same scores", async () => {
+    // A fresh anomaly after the reconnect marks the end of the comparison; the platform
+    // must have scored that reading, and so everything before it.
+    const last = await device.next(
+      (e) => e.event === 'anomaly' && e.online === true && (e.at as number) > reconnectedAt,
+      90_000,
+    );
+    const until = last.time_ms as number;
+    await expect
+      .poll(async () => (await temperaturePredictions(until, until + 1)).length, {
+        timeout: 30_000,
+        interval: 500,
+      })
+      .toBe(1);
+    const deviceAnomalies = device.events.filter(
+      (e) =>
+        e.event === 'anomaly' &&
+        (e.time_ms as number) >= installedAt &&
+        (e.time_ms as number) <= until,
+    );
+    expect(deviceAnomalies.length).toBeGreaterThan(1);
+    const predictions = await temperaturePredictions(installedAt, until + 1);
+    const byTime = new Map(predictions.map((p) => [Date.parse(p.time), p]));
+    for (const event of deviceAnomalies) {
+      const platform = byTime.get(event.time_ms as number);
+      expect(platform, `platform score at ${event.time_ms}`).toBeDefined();
+      expect(platform?.anomalous).toBe(true);
+      expect(Math.abs((platform?.score ?? 0) - (event.score as number))).toBeLessThanOrEqual(
+        TOLERANCE,
+      );
+    }
+    const platformAlarms = predictions.filter((p) => p.anomalous).map((p) => Date.parse(p.time));
+    expect(platformAlarms).toEqual(deviceAnomalies.map((e) => e.time_ms));
+  }, 180_000);
+
+  it('a reboot keeps the confirmed model', async () => {
+    device.child.kill('SIGTERM');
+    await device.exited;
+    device = startDevice();
+    const installed = await device.next((e) => e.event === 'model_installed', 30_000);
+    expect(installed).toMatchObject({ version, checksum });
+  }, 120_000);
+
+  it('a corrupted chunk, a wrong checksum and a model too large are refused; the running model stays', async () => {
+    // The platform's own account publishes forged chunks to the device's topic.
+    const { mqttPlatform } = await stack.details();
+    const forger = await mqtt.connectAsync(stack.mqtt, {
+      username: mqttPlatform.username,
+      password: mqttPlatform.password,
+      clientId: unique('forger'),
+      reconnectPeriod: 0,
+    });
+    const topic = `devices/${deviceId}/model/set`;
+    const forged = exportEdgeModel({
+      entityId: 'temperature',
+      model: randomModel([8]),
+      detectorState: null,
+      lastTimeMs: null,
+    }).bytes;
+    const forgedChecksum = crc32Hex(forged.subarray(16));
+    const send = (bytes: Uint8Array, fields: Record<string, unknown> = {}) =>
+      forger.publishAsync(
+        topic,
+        JSON.stringify({
+          version: 'dense-forecaster-1-test-8',
+          checksum: forgedChecksum,
+          size: bytes.length,
+          offset: 0,
+          data: Buffer.from(bytes).toString('base64'),
+          ...fields,
+        }),
+        { qos: 1 },
+      );
+    const corrupted = forged.slice();
+    corrupted[200] = (corrupted[200] as number) ^ 0x20;
+    try {
+      const cases: Array<[Uint8Array, Record<string, unknown>, string]> = [
+        [corrupted, {}, 'checksum_mismatch'],
+        [forged, { checksum: '0badc0de' }, 'checksum_mismatch'],
+        [forged, { size: 16_385 }, 'too_large'],
+      ];
+      for (const [bytes, fields, reason] of cases) {
+        const from = device.events.length;
+        await send(bytes, fields);
+        const refused = await device.next((e) => e.event === 'model_refused', 20_000, from);
+        expect(refused).toMatchObject({ reason, running: version });
+      }
+    } finally {
+      forger.end(true);
+    }
+    const current = (await api('GET', `/api/devices/${rowId}/edge-model`)).body;
+    expect(current.running).toMatchObject({ version });
+  }, 120_000);
+});
