@@ -12,7 +12,7 @@
  * each topic's messages in order, so one device alone is served one batch at a time.
  *
  *   npx tsx bench/pipeline.ts [--messages-a 200000] [--messages-b 40000] [--devices 8]
- *                             [--repeat 3] [--warmup 1] [--only a,b,c]
+ *                             [--repeat 3] [--warmup 1] [--only a,b,c] [--alarm-rules 0]
  *
  * Each rate is the median of --repeat runs, after --warmup runs that are not counted, and
  * the CPU use printed is that run's. The raw broker runs alternate with phase (a)'s and the
@@ -46,6 +46,12 @@ const MESSAGES_B = option('messages-b', 40_000);
 const DEVICES = option('devices', 8);
 const REPEAT = option('repeat', 3);
 const WARMUP = option('warmup', 1);
+/**
+ * Alarm rules on every bench device (by device type), to measure what evaluating them in
+ * the ingest path costs: threshold rules over each reading that never fire (each batch pays
+ * the rules' read and the evaluation, no notification).
+ */
+const ALARM_RULES = option('alarm-rules', 0);
 const onlyAt = process.argv.indexOf('--only');
 const PHASES = onlyAt === -1 ? ['a', 'b', 'c'] : String(process.argv[onlyAt + 1]).split(',');
 const INFLIGHT = 1_000;
@@ -250,6 +256,22 @@ async function main() {
     await operator.connect();
     await setPlan(operator, 'Bench', 'starter');
     await operator.end();
+    for (let r = 0; r < ALARM_RULES; r++) {
+      const rule = await stack.request(
+        'POST',
+        '/api/alarm-rules',
+        {
+          name: `bench ${r}`,
+          device_type: 'bench',
+          entity_id: 'v',
+          severity: 'warning',
+          condition: { type: 'threshold', op: '>', value: 1e30 + r, for_seconds: 5, hysteresis: 1 },
+        },
+        token,
+      );
+      if (rule.status !== 201) throw new Error(`alarm rule: ${JSON.stringify(rule.body)}`);
+    }
+    if (ALARM_RULES > 0) console.log(`${ALARM_RULES} alarm rules on every bench device`);
     const results: string[] = [];
 
     const run = async (

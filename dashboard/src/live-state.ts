@@ -7,7 +7,8 @@ export function applyToDevice(device: Device, events: LiveEvent[]): Device {
     if (event.device_id !== device.id) continue;
     if (event.type === 'status') {
       next = { ...next, status: event.status, last_seen: later(next.last_seen, event.time) };
-    } else {
+    } else if (event.type === 'readings') {
+      // Other events (alarms) say nothing of the device's connection.
       const newest = event.readings.reduce<string | null>((acc, r) => later(acc, r.time), null);
       // A device that reports is connected, even if its status message is still on the way.
       next = { ...next, status: 'online', last_seen: later(next.last_seen, newest) };

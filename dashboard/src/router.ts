@@ -10,6 +10,8 @@ export type Route =
   | { name: 'devices' }
   | { name: 'device'; id: number }
   | { name: 'tenant' }
+  | { name: 'alarms' }
+  | { name: 'activity' }
   | { name: 'notfound'; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -18,6 +20,8 @@ export function parseRoute(hash: string): Route {
   if (path === '/signin') return { name: 'signin' };
   if (path === '/signup') return { name: 'signup' };
   if (path === '/tenant') return { name: 'tenant' };
+  if (path === '/alarms') return { name: 'alarms' };
+  if (path === '/activity') return { name: 'activity' };
   const device = /^\/devices\/([1-9][0-9]{0,9})$/.exec(path);
   if (device?.[1]) return { name: 'device', id: Number(device[1]) };
   return { name: 'notfound', path };

@@ -1,3 +1,4 @@
+import type { AlarmLiveEvent } from '../../shared/alarms/adapters/live-alarms.ts';
 import type { components } from './api-types.ts';
 
 /**
@@ -38,4 +39,8 @@ export type LiveEvent =
       device_id: number;
       readings: Array<{ entity_id: string; value: Value; time: string }>;
     }
-  | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string };
+  | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string }
+  | AlarmLiveEvent;
+export type Alarm = Schemas['Alarm'];
+export type AlarmDetail = Schemas['AlarmDetail'];
+export type AuditEntry = Schemas['AuditEntry'];

@@ -12,6 +12,8 @@ import {
   sessionFromToken,
 } from '../session.ts';
 import type { Profile } from '../types.ts';
+import { ActivityPage } from './ActivityPage.tsx';
+import { AlarmsPage } from './AlarmsPage.tsx';
 import { SignIn, SignUp } from './Auth.tsx';
 import { DevicePage } from './DevicePage.tsx';
 import { DevicesPage } from './DevicesPage.tsx';
@@ -165,6 +167,8 @@ export function App({ config }: { config: RuntimeConfig }) {
         {route.name === 'devices' && <DevicesPage />}
         {route.name === 'device' && <DevicePage key={route.id} id={route.id} />}
         {route.name === 'tenant' && <TenantPage />}
+        {route.name === 'alarms' && <AlarmsPage />}
+        {route.name === 'activity' && <ActivityPage />}
         {route.name === 'notfound' && (
           <EmptyState
             title="This page does not exist"

@@ -252,6 +252,7 @@ export function DevicePage({ id }: { id: number }) {
             <LastSeen iso={device.last_seen} now={now} />
           </p>
         </div>
+        <DownloadButton id={device.id} />
         {canWrite && !editing && (
           <button type="button" class="button button-ghost" onClick={() => setEditing(true)}>
             Edit details
@@ -562,5 +563,32 @@ function EditDevice({
         </button>
       </div>
     </form>
+  );
+}
+
+/** Exports the device's last 24 hours as CSV and opens the file's expiring link. */
+function DownloadButton({ id }: { id: number }) {
+  const { api } = useApp();
+  const [state, setState] = useState<{ busy: boolean; error: string | null }>({
+    busy: false,
+    error: null,
+  });
+  const download = () => {
+    setState({ busy: true, error: null });
+    api.call('get', '/api/devices/{id}/export', { params: { id: String(id) }, query: {} }).then(
+      (answer) => {
+        setState({ busy: false, error: null });
+        window.location.assign(answer.export.url);
+      },
+      (failure: unknown) => setState({ busy: false, error: describeError(failure) }),
+    );
+  };
+  return (
+    <span>
+      <button type="button" class="button button-ghost" disabled={state.busy} onClick={download}>
+        {state.busy ? 'Exporting…' : 'Download CSV (24 h)'}
+      </button>
+      {state.error && <span class="muted small"> {state.error}</span>}
+    </span>
   );
 }

@@ -1,7 +1,8 @@
 import type { ComponentChildren } from 'preact';
-import { useApp } from '../context.ts';
+import { mayWrite, useApp } from '../context.ts';
 import type { LiveState } from '../live.ts';
 import { href, type Route } from '../router.ts';
+import { ActiveAlarmsBadge } from './AlarmsPage.tsx';
 
 const LIVE_LABELS: Record<LiveState, string> = {
   connecting: 'Connecting…',
@@ -38,6 +39,14 @@ export function Shell({ route, children }: { route: Route; children: ComponentCh
           <a href={href({ name: 'devices' })} aria-current={current('devices')}>
             Devices
           </a>
+          <a href={href({ name: 'alarms' })} aria-current={current('alarms')}>
+            Alarms <ActiveAlarmsBadge />
+          </a>
+          {mayWrite(profile.user.role) && (
+            <a href={href({ name: 'activity' })} aria-current={current('activity')}>
+              Activity
+            </a>
+          )}
           <a href={href({ name: 'tenant' })} aria-current={current('tenant')}>
             Organisation
           </a>
