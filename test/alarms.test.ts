@@ -528,6 +528,25 @@ describe('the audit trail', () => {
         })
       ).status,
     ).toBe(400);
+    const sent = await callRoute(devices, 'POST /api/devices/{id}/entities/{entity_id}/commands', {
+      token: plant.adminToken,
+      params: { id: String(plant.id), entity_id: 'pump' },
+      body: { value: true },
+    });
+    // No data-plane endpoint in this file's environment: the publish fails (502), the
+    // command was still sent by a person, and the trail says so.
+    expect([202, 502]).toContain(sent.status);
+    const commands = await callRoute(audit, 'GET /api/audit', {
+      token: plant.owner,
+      query: { action: 'command.send' },
+    });
+    expect(commands.body.entries).toMatchObject([
+      {
+        user_id: plant.adminId,
+        target: `device:${plant.id}`,
+        details: { entity_id: 'pump', value: true },
+      },
+    ]);
   });
 
   it('is append-only for the application role', async () => {

@@ -343,14 +343,19 @@ describe('time to threshold', () => {
 });
 
 describe('learned remaining useful life', () => {
-  /** A machine replayed from a generated history: one telemetry message per cycle. */
-  async function replay(owner: string, rows: readonly (readonly number[])[], endMs: number) {
+  /** A machine replayed from a generated history: one telemetry message per step. */
+  async function replay(
+    owner: string,
+    rows: readonly (readonly number[])[],
+    endMs: number,
+    stepMs = MINUTE,
+  ) {
     const device = await machine(
       owner,
       'press',
       FLEET_ENTITIES.map((entity_id) => ({ entity_id, entity_type: 'sensor' })),
     );
-    const times = rows.map((_, i) => endMs - (rows.length - 1 - i) * MINUTE);
+    const times = rows.map((_, i) => endMs - (rows.length - 1 - i) * stepMs);
     await ingest(
       rows.map((row, i) =>
         ruleOutput(device.deviceId, 'telemetry', {
@@ -444,5 +449,37 @@ describe('learned remaining useful life', () => {
     expect(rejected.body.models).toHaveLength(1);
     expect(rejected.body.models[0]).toMatchObject({ status: 'rejected' });
     expect(rejected.body.models[0].status_reason).toMatch(/fleet-mean baseline/);
+  }, 240_000);
+
+  it('learns in hours of operation by default, from the hourly rollups', async () => {
+    const t = await tenant('industrial');
+    // Each step an hour, the last one complete before now; the failure after it.
+    const end = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    for (const history of fleet(8, 21)) {
+      const device = await replay(t.owner, history.rows, end, HOUR);
+      await call('POST /api/devices/{id}/maintenance', t.owner, {
+        params: { id: String(device.id) },
+        body: { kind: 'failure', time: new Date(device.lastMs + 30 * MINUTE).toISOString() },
+      });
+    }
+    const [history] = fleet(1, 77);
+    const seen = Math.floor(history!.rows.length * 0.8);
+    const running = await replay(t.owner, history!.rows.slice(0, seen), end, HOUR);
+    // The scheduled rollups fold the late readings into the hourly windows training reads.
+    await rollupService().run();
+    await call('POST /api/maintenance/models', t.owner, { body: { device_type: 'press' } });
+    const run = await scheduled({} as never);
+    const listed = await call('GET /api/maintenance/models', t.owner);
+    expect(listed.body.models[0], JSON.stringify(run)).toMatchObject({
+      step_unit: 'hours',
+      histories: 8,
+      status: 'active',
+    });
+    const health = await call('GET /api/devices/{id}/health', t.owner, {
+      params: { id: String(running.id) },
+    });
+    expect(health.body.rul).toMatchObject({ unit: 'hours' });
+    const trueRul = history!.rows.length - seen;
+    expect(Math.abs(health.body.rul.value - trueRul)).toBeLessThan(40);
   }, 240_000);
 });

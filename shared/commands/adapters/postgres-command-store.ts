@@ -63,6 +63,22 @@ export class PostgresCommandStore implements CommandStore {
           command.triggeredBy,
         ],
       );
+      // A command a person sends is on the audit trail, in the same transaction.
+      const sender = /^user_(\d+)$/.exec(command.triggeredBy)?.[1];
+      await client.query(
+        `INSERT INTO audit_log (tenant_id, user_id, action, target, details)
+         VALUES ($1, $2, 'command.send', $3, $4)`,
+        [
+          tenantId,
+          sender === undefined ? null : Number(sender),
+          `device:${command.devicePk}`,
+          JSON.stringify({
+            command_id: command.commandId,
+            entity_id: command.entityId,
+            value: command.value,
+          }),
+        ],
+      );
       return { target: target as CommandTarget, command: inserted.rows[0] as Command };
     });
   }
