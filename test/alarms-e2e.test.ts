@@ -78,6 +78,7 @@ async function eventually<T>(
 }
 
 describe('alarms on the local stack', () => {
+  // Each step waits up to 30 s for its event, so the test's own limit is above their sum.
   it('a threshold rule fires on an MQTT reading, notifies, is acknowledged and clears', async () => {
     const deviceId = unique('OVEN');
     const created = await api('POST', '/api/devices', {
@@ -169,7 +170,7 @@ describe('alarms on the local stack', () => {
     } finally {
       await device.endAsync();
     }
-  });
+  }, 180_000);
 
   it('an offline rule fires when the virtual device is stopped', async () => {
     const deviceId = unique('VDEV');
@@ -226,5 +227,5 @@ describe('alarms on the local stack', () => {
     expect(listed.body.alarms).toMatchObject([
       { rule_id: rule.body.rule.id, device_id: id, status: 'active', severity: 'major' },
     ]);
-  });
+  }, 120_000);
 });
