@@ -150,6 +150,8 @@ export interface TimeRange {
   from?: Date | number;
   /** Exclusive unless `toInclusive`. */
   to?: Date | number;
+  /** `to` includes its whole millisecond: readings without a device time are stored with
+   * sub-millisecond offsets, and a range read page by page must not fall between pages. */
   toInclusive?: boolean;
 }
 
@@ -158,7 +160,8 @@ function timeConditions(range: TimeRange | undefined): string[] {
   const conditions: string[] = [];
   if (range.from !== undefined) conditions.push(`time >= ${timeLiteral(range.from)}`);
   if (range.to !== undefined) {
-    conditions.push(`time ${range.toInclusive ? '<=' : '<'} ${timeLiteral(range.to)}`);
+    const to = typeof range.to === 'number' ? range.to : range.to.getTime();
+    conditions.push(`time < ${timeLiteral(range.toInclusive ? to + 1 : to)}`);
   }
   return conditions;
 }
