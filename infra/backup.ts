@@ -37,11 +37,16 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { config } from '../shared/config.ts';
 import { createRolesIfMissing } from '../shared/db/migrate.ts';
-import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import {
+  InfluxClient,
+  InfluxQueryError,
+  rowsOf,
+} from '../shared/timeseries/adapters/influx-client.ts';
 import {
   DEFAULT_DATABASE,
   ensureTimeseriesSchema,
 } from '../shared/timeseries/adapters/influx-schema.ts';
+import { anyPointOfPolicy, showRetentionPolicies } from '../shared/timeseries/adapters/influxql.ts';
 
 const run = promisify(execFile);
 const HOUR_MS = 3_600_000;
@@ -264,9 +269,34 @@ export async function restoreInflux(
     dir,
   ]);
   if (options.influxUrl) {
-    await ensureTimeseriesSchema(new InfluxClient({ url: options.influxUrl, database: target }), {
-      database: target,
-    });
+    const client = new InfluxClient({ url: options.influxUrl, database: target });
+    await ensureTimeseriesSchema(client, { database: target });
+    await untilRestoredShardsAnswer(client, target);
+  }
+}
+
+/**
+ * `influxd restore` returns before InfluxDB has reopened the restored shards, and until it
+ * has, reads of them fail with "engine is closed": the restore is done once they answer.
+ */
+async function untilRestoredShardsAnswer(client: InfluxClient, database: string) {
+  const [policies] = await client.query(showRetentionPolicies(database));
+  const names = (policies?.series ?? []).flatMap((series) =>
+    rowsOf(series).map((row) => String(row.name)),
+  );
+  const deadline = Date.now() + 60_000;
+  for (const name of names) {
+    for (;;) {
+      try {
+        await client.query(anyPointOfPolicy(database, name));
+        break;
+      } catch (error) {
+        const reopening =
+          error instanceof InfluxQueryError && /engine is closed/.test(error.message);
+        if (!reopening || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
   }
 }
 

@@ -277,6 +277,14 @@ export function dropDatabase(name: string): InfluxQL {
   return brand(`DROP DATABASE ${ident(name)}`);
 }
 
+/**
+ * One point of each measurement in a retention policy, whatever its tenant: only a restore
+ * uses it, to wait until InfluxDB has reopened every restored shard.
+ */
+export function anyPointOfPolicy(database: string, retentionPolicy: string): InfluxQL {
+  return brand(`SELECT * FROM ${ident(database)}.${ident(retentionPolicy)}./.*/ LIMIT 1`);
+}
+
 export function showRetentionPolicies(database: string): InfluxQL {
   return brand(`SHOW RETENTION POLICIES ON ${ident(database)}`);
 }
