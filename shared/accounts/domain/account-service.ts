@@ -46,6 +46,15 @@ export interface AccountServiceOptions {
   clock?: Clock;
 }
 
+/** What a sign-up asks for. */
+export interface Registration {
+  tenant_name: string;
+  username: string;
+  email: string;
+  password: string;
+  plan?: PlanName;
+}
+
 export class AccountService {
   private readonly store: AccountStore;
   private readonly passwords: PasswordHasher;
@@ -68,13 +77,7 @@ export class AccountService {
   }
 
   async register(
-    input: {
-      tenant_name: string;
-      username: string;
-      email: string;
-      password: string;
-      plan?: PlanName;
-    },
+    input: Registration,
     source: string,
   ): Promise<{
     token: string;
@@ -87,16 +90,7 @@ export class AccountService {
     return this.passwordWork.run(() => this.#register(input, source));
   }
 
-  async #register(
-    input: {
-      tenant_name: string;
-      username: string;
-      email: string;
-      password: string;
-      plan?: PlanName;
-    },
-    source: string,
-  ) {
+  async #register(input: Registration, source: string) {
     await admitOrRefuse(
       this.throttle,
       [{ key: `signup-source:${source}`, policy: this.policies.signUpSource }],

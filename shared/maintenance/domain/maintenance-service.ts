@@ -5,7 +5,6 @@ import {
   type FleetModelSummary,
   type HealthReport,
   healthStatus,
-  LIFE_BOUNDARIES,
   type MaintenanceEvent,
   type NewMaintenanceEvent,
   NUMERIC_ENTITY_TYPES,
@@ -364,10 +363,6 @@ export class MaintenanceService {
     }
     return predicted;
   }
-}
-
-export function isLifeBoundary(kind: string): boolean {
-  return (LIFE_BOUNDARIES as readonly string[]).includes(kind);
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

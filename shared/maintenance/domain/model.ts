@@ -6,13 +6,6 @@
 export const MAINTENANCE_KINDS = ['failure', 'repair', 'replacement', 'inspection'] as const;
 export type MaintenanceKind = (typeof MAINTENANCE_KINDS)[number];
 
-/**
- * Events that end one life of a machine and start the next: a failure ends a run-to-failure
- * history; a repair or replacement (planned, or after a failure) restores the machine. An
- * inspection changes nothing.
- */
-export const LIFE_BOUNDARIES: readonly MaintenanceKind[] = ['failure', 'repair', 'replacement'];
-
 export const STEP_UNITS = ['cycles', 'hours'] as const;
 /**
  * What one step of a machine's life is. `hours`: each hour of its sensors' readings (the

@@ -229,15 +229,20 @@ export interface TenantSelect {
   orderDesc?: boolean;
 }
 
-export function tenantSelect(spec: TenantSelect): InfluxQL {
+/** The tenant first, then the tags and the time: a query cannot name its tenant as a tag. */
+function tenantConditions(spec: { tenantId: number; tags?: TagFilter; time?: TimeRange }) {
   if (spec.tags && 'tenant_id' in spec.tags) {
     throw new InfluxQLError('tenant_id comes from tenantId, not from tags');
   }
-  const conditions = [
+  return [
     tenantCondition(spec.tenantId),
     ...tagConditions(spec.tags),
     ...timeConditions(spec.time),
   ];
+}
+
+export function tenantSelect(spec: TenantSelect): InfluxQL {
+  const conditions = tenantConditions(spec);
   let text = `SELECT ${projections(spec.select)}`;
   if (spec.into) text += ` INTO ${qualified(spec.into)}`;
   text += ` FROM ${qualified(spec.from)}${whereClause(conditions)}${groupByClause(spec.groupBy)}`;
@@ -257,14 +262,7 @@ export interface TenantDelete {
 }
 
 export function tenantDelete(spec: TenantDelete): InfluxQL {
-  if (spec.tags && 'tenant_id' in spec.tags) {
-    throw new InfluxQLError('tenant_id comes from tenantId, not from tags');
-  }
-  const conditions = [
-    tenantCondition(spec.tenantId),
-    ...tagConditions(spec.tags),
-    ...timeConditions(spec.time),
-  ];
+  const conditions = tenantConditions(spec);
   const from = spec.measurement ? ` FROM ${ident(spec.measurement)}` : '';
   return brand(`DELETE${from}${whereClause(conditions)}`);
 }
