@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -24,10 +24,14 @@ export async function startMailbox(options: { dir: string; port?: number }) {
       stream.on('end', () => {
         received += 1;
         const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${session.id}-${received}.eml`;
-        writeFile(path.join(options.dir, name), Buffer.concat(chunks)).then(
-          () => callback(),
-          (error: Error) => callback(error),
-        );
+        // Written under a hidden name, then renamed: a reader of the mailbox never sees half a message.
+        const partial = path.join(options.dir, `.${name}.partial`);
+        writeFile(partial, Buffer.concat(chunks))
+          .then(() => rename(partial, path.join(options.dir, name)))
+          .then(
+            () => callback(),
+            (error: Error) => callback(error),
+          );
       });
     },
   });

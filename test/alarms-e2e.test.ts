@@ -145,7 +145,7 @@ describe('alarms on the local stack', () => {
       });
       const mailbox = path.join(stack.dataDir, 'mailbox');
       const mail = await eventually('the mail', async () => {
-        const names = await readdir(mailbox).catch(() => []);
+        const names = (await readdir(mailbox).catch(() => [])).filter((n) => n.endsWith('.eml'));
         return names[0] ? readFile(path.join(mailbox, names[0]), 'utf8') : undefined;
       });
       expect(mail).toContain('To: ops@plant.example');

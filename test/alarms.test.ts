@@ -143,7 +143,7 @@ const reading = (t: Tenant, value: unknown, timeMs: number) =>
   rule(`devices/${t.deviceId}/temperature/state`, { value, timestamp: timeMs / 1000 });
 
 async function mails(): Promise<string[]> {
-  const names = (await readdir(mailDir.dir)).sort();
+  const names = (await readdir(mailDir.dir)).filter((name) => name.endsWith('.eml')).sort();
   return Promise.all(names.map((name) => readFile(path.join(mailDir.dir, name), 'utf8')));
 }
 
