@@ -5,7 +5,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +15,7 @@
 
 #include "config.hpp"
 #include "device.hpp"
+#include "host_device.hpp"
 #include "json.hpp"
 #include "mosquitto_transport.hpp"
 #include "simulator.hpp"
@@ -25,23 +25,6 @@ namespace {
 volatile sig_atomic_t gStop = 0;
 void onSignal(int) { gStop = 1; }
 
-class HostClock : public es::Clock {
- public:
-  uint32_t monotonicMs() override {
-    using namespace std::chrono;
-    return static_cast<uint32_t>(
-        duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
-  }
-  // The host is assumed to keep its clock in sync (NTP via systemd-timesyncd or chrony),
-  // which is what NTP gives the ESP32.
-  double epochSeconds() override {
-    using namespace std::chrono;
-    return static_cast<double>(
-               duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()) /
-           1000.0;
-  }
-};
-
 class StdoutSink : public es::EventSink {
  public:
   void emit(const std::string& line) override {
@@ -49,28 +32,6 @@ class StdoutSink : public es::EventSink {
     std::fputc('\n', stdout);
     std::fflush(stdout);  // followers read line by line through a pipe
   }
-};
-
-class SimulatedSensors : public es::SensorSource {
- public:
-  explicit SimulatedSensors(es::Simulator& sim) : sim_(sim) {}
-  bool read(const es::EntitySpec& spec, double epoch, double& out) override {
-    return !std::isnan(epoch) && sim_.sample(spec.id, epoch, out);
-  }
-
- private:
-  es::Simulator& sim_;
-};
-
-class SimulatedActuators : public es::ActuatorSink {
- public:
-  explicit SimulatedActuators(es::Simulator& sim) : sim_(sim) {}
-  void apply(const es::EntitySpec& spec, const es::Value& v) override {
-    if (spec.id == "relay_main" && v.type == es::Value::Type::Bool) sim_.setRelay(v.b);
-  }
-
- private:
-  es::Simulator& sim_;
 };
 
 // Keeps the last confirmed edge model in a file, replaced atomically (written aside, then
@@ -237,7 +198,7 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  HostClock clock;
+  es_host::HostClock clock;
   const uint64_t seed = args.count("seed")
                             ? std::strtoull(args["seed"].c_str(), nullptr, 10)
                             : static_cast<uint64_t>(clock.epochSeconds() * 1000) ^
@@ -251,8 +212,8 @@ int main(int argc, char** argv) {
 
   es::EntityRegistry entities;
   es::addDefaultEntities(entities);
-  SimulatedSensors sensors(sim);
-  SimulatedActuators actuators(sim);
+  es_host::SimulatedSensors sensors(sim);
+  es_host::SimulatedActuators actuators(sim);
   StdoutSink events;
   es_host::MosquittoTransport mqtt(url.host, url.port, url.tls, tls);
   es::DeviceCore core(opt, entities, mqtt, clock, rng, sensors, &actuators, &events);
