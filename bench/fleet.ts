@@ -35,6 +35,7 @@ import {
   type RegisteredFleetDevice,
   registerInBulk,
   registerOneByOne,
+  sensorReadingsOf,
 } from '../local/fleet-platform.ts';
 import { buildFleet, type RunningFleet, startFleet } from '../local/fleet-process.ts';
 import { PlatformClient } from '../local/platform-client.ts';
@@ -42,9 +43,8 @@ import { waitUntil } from '../local/services/process.ts';
 import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
 import { DEFAULT_DATABASE } from '../shared/timeseries/adapters/influx-schema.ts';
 import { tenantSelect } from '../shared/timeseries/adapters/influxql.ts';
-import { storageOf } from '../shared/timeseries/reading.ts';
 import { type LocalStack, signUpOnStack, startLocalStack } from '../test/support/local-stack.ts';
-import { privateMosquitto } from '../test/support/servers.ts';
+import { onBroker, privateMosquitto } from '../test/support/servers.ts';
 
 const { values } = parseArgs({
   options: {
@@ -93,7 +93,7 @@ async function measureLatency(
   sample: RegisteredFleetDevice[],
   durationS: number,
 ): Promise<number[]> {
-  const storage = storageOf('sensor');
+  const sensors = sensorReadingsOf(tenant);
   const seen = new Set<string>();
   const latencies: number[] = [];
   const started = Date.now();
@@ -102,12 +102,8 @@ async function measureLatency(
     const [result] = await influx.query(
       tenantSelect({
         tenantId: tenant.id,
-        from: {
-          database: DEFAULT_DATABASE,
-          retentionPolicy: tenant.retentionPolicy,
-          measurement: storage.measurement,
-        },
-        select: [{ expr: { field: storage.field }, as: 'value' }],
+        from: sensors.from,
+        select: [{ expr: { field: sensors.field }, as: 'value' }],
         tags: { device_id: sample.map((d) => d.deviceId), entity_id: ['temperature'] },
         time: { from: polled - 30_000, to: polled + 60_000, toInclusive: true },
         groupBy: { tags: ['device_id'] },
@@ -131,23 +127,30 @@ async function measureLatency(
   return latencies;
 }
 
+/** What to stop when the benchmark ends, however it ends (Ctrl-C included). */
+const cleanups: Array<() => Promise<unknown>> = [];
+async function cleanUp(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping the fleet, the stack and the broker`);
+    void cleanUp().then(() => process.exit(130));
+  });
+}
+
 async function main(): Promise<void> {
   log(`building the fleet and starting the stack with a broker of its own`);
   const broker = await privateMosquitto();
+  cleanups.push(() => broker.dispose());
   let stack: LocalStack | undefined;
   let fleet: RunningFleet | undefined;
   let database: pg.Client | undefined;
+  cleanups.push(async () => stack?.stop());
+  cleanups.push(async () => database?.end());
+  cleanups.push(async () => fleet?.stop());
   try {
-    [stack] = await Promise.all([
-      startLocalStack({
-        MQTT_URL: broker.url,
-        MQTT_ADMIN_USERNAME: broker.admin.username,
-        MQTT_ADMIN_PASSWORD: broker.admin.password,
-        MQTT_PLATFORM_USERNAME: broker.platform.username,
-        MQTT_PLATFORM_PASSWORD: broker.platform.password,
-      }),
-      buildFleet(),
-    ]);
+    [stack] = await Promise.all([startLocalStack(onBroker(broker)), buildFleet()]);
     const details = await stack.details();
     database = new pg.Client({ connectionString: details.databaseAdminUrl });
     await database.connect();
@@ -272,10 +275,7 @@ async function main(): Promise<void> {
       clearInterval(progress);
     }
   } finally {
-    await fleet?.stop();
-    await database?.end();
-    await stack?.stop();
-    await broker.dispose();
+    await cleanUp();
   }
 }
 

@@ -132,6 +132,19 @@ export async function registerInBulk(
  * Stored sensor readings of the fleet's devices with timestamps in [from, to]: from the
  * stack's InfluxDB (500 devices a query), or else through the public telemetry API.
  */
+/** Where a tenant's sensor readings are stored, for a `tenantSelect`. */
+export function sensorReadingsOf(tenant: { retentionPolicy: string }) {
+  const storage = storageOf('sensor');
+  return {
+    from: {
+      database: DEFAULT_DATABASE,
+      retentionPolicy: tenant.retentionPolicy,
+      measurement: storage.measurement,
+    },
+    field: storage.field,
+  };
+}
+
 export async function countStored(
   source: { influxUrl?: string; client: PlatformClient; concurrency: number },
   tenant: { id: number; retentionPolicy: string },
@@ -141,19 +154,15 @@ export async function countStored(
   to: number,
 ): Promise<number> {
   if (source.influxUrl) {
-    const storage = storageOf('sensor');
+    const sensors = sensorReadingsOf(tenant);
     const influx = new InfluxClient({ url: source.influxUrl, database: DEFAULT_DATABASE });
     let total = 0;
     for (let i = 0; i < fleet.length; i += 500) {
       const [result] = await influx.query(
         tenantSelect({
           tenantId: tenant.id,
-          from: {
-            database: DEFAULT_DATABASE,
-            retentionPolicy: tenant.retentionPolicy,
-            measurement: storage.measurement,
-          },
-          select: [{ expr: { fn: 'count', field: storage.field }, as: 'count' }],
+          from: sensors.from,
+          select: [{ expr: { fn: 'count', field: sensors.field }, as: 'count' }],
           tags: {
             device_id: fleet.slice(i, i + 500).map((d) => d.deviceId),
             entity_id: entities,

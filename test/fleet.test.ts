@@ -16,7 +16,7 @@ import { buildFleet, type RunningFleet, startFleet } from '../local/fleet-proces
 import { PlatformClient } from '../local/platform-client.ts';
 import { waitUntil } from '../local/services/process.ts';
 import { type LocalStack, signUpOnStack, startLocalStack } from './support/local-stack.ts';
-import { privateMosquitto } from './support/servers.ts';
+import { onBroker, privateMosquitto } from './support/servers.ts';
 
 /**
  * The fleet against the local stack, with a broker of the test's own so that it can be
@@ -35,16 +35,7 @@ let stack: LocalStack;
 
 beforeAll(async () => {
   broker = await privateMosquitto();
-  [stack] = await Promise.all([
-    startLocalStack({
-      MQTT_URL: broker.url,
-      MQTT_ADMIN_USERNAME: broker.admin.username,
-      MQTT_ADMIN_PASSWORD: broker.admin.password,
-      MQTT_PLATFORM_USERNAME: broker.platform.username,
-      MQTT_PLATFORM_PASSWORD: broker.platform.password,
-    }),
-    buildFleet(),
-  ]);
+  [stack] = await Promise.all([startLocalStack(onBroker(broker)), buildFleet()]);
 }, 240_000);
 
 afterAll(async () => {

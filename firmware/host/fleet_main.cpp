@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
 #include "config.hpp"
 #include "device.hpp"
 #include "fleet_transport.hpp"
@@ -40,24 +41,9 @@ const char* kUsage =
     "             [--backoff-base-ms 1000] [--backoff-max-ms 60000] [--seed N] [--type TYPE]\n"
     "FILE.csv: a header naming device_id, username and password, then one device a line.\n";
 
-[[noreturn]] void usageError(const std::string& msg) {
-  std::fprintf(stderr, "fleet: %s\n%s", msg.c_str(), kUsage);
-  std::exit(2);
-}
+es_host::CommandLine cli("fleet", kUsage);
 
-uint32_t uintArg(const std::map<std::string, std::string>& a, const char* k, uint32_t def,
-                 uint32_t lo, uint32_t hi) {
-  auto it = a.find(k);
-  if (it == a.end()) return def;
-  char* end = nullptr;
-  const double v = std::strtod(it->second.c_str(), &end);
-  if (it->second.empty() || *end != '\0' || !std::isfinite(v) || v < lo || v > hi ||
-      v != std::floor(v)) {
-    usageError(std::string("--") + k + " expects an integer in " + std::to_string(lo) + ".." +
-               std::to_string(hi));
-  }
-  return static_cast<uint32_t>(v);
-}
+[[noreturn]] void usageError(const std::string& msg) { cli.fail(msg); }
 
 struct Credentials {
   std::string deviceId;
@@ -245,73 +231,40 @@ void ensureDescriptors(size_t devices) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  static const char* known[] = {"devices", "mqtt", "interval-ms", "sensors", "actuators", "batch",
-                                "batch-age-ms", "buffer", "stats-ms", "start-over-ms",
-                                "backoff-base-ms", "backoff-max-ms", "seed", "type"};
-  std::map<std::string, std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stderr);
-      return 0;
-    }
-    if (a.compare(0, 2, "--") != 0) usageError("unexpected argument '" + a + "'");
-    a = a.substr(2);
-    std::string value;
-    const size_t eq = a.find('=');
-    if (eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else {
-      if (i + 1 >= argc) usageError("--" + a + " needs a value");
-      value = argv[++i];
-    }
-    bool ok = false;
-    for (const char* k : known) ok = ok || a == k;
-    if (!ok) usageError("unknown option --" + a);
-    args[a] = value;
-  }
-  if (!args.count("devices")) usageError("--devices FILE is required");
+  cli.parse(argc, argv,
+            {"devices", "mqtt", "interval-ms", "sensors", "actuators", "batch", "batch-age-ms",
+             "buffer", "stats-ms", "start-over-ms", "backoff-base-ms", "backoff-max-ms", "seed",
+             "type"});
+  if (!cli.has("devices")) usageError("--devices FILE is required");
   es::BrokerUrl url;
-  const std::string mqttUrl = args.count("mqtt") ? args["mqtt"] : "mqtt://127.0.0.1:1883";
+  const std::string mqttUrl = cli.str("mqtt", "mqtt://127.0.0.1:1883");
   if (!es::parseBrokerUrl(mqttUrl, url) || url.tls) usageError("--mqtt expects mqtt://host:port");
 
   es::CoreOptions base;
-  base.info.type = args.count("type") ? args["type"] : "virtual-compressor";
+  base.info.type = cli.str("type", "virtual-compressor");
   base.info.firmware = std::string(es::kFirmwareVersion) + "-fleet";
-  base.intervalMs = uintArg(args, "interval-ms", 10000, 100, 3600000);
-  const uint32_t sensors = uintArg(args, "sensors", 10, 3, 60);
-  const bool withActuators = uintArg(args, "actuators", 0, 0, 1) == 1;
-  base.batch = uintArg(args, "batch", sensors, 1, es::kMaxBatchReadings);
+  base.intervalMs = cli.uint("interval-ms", 10000, 100, 3600000);
+  const uint32_t sensors = cli.uint("sensors", 10, 3, 60);
+  const bool withActuators = cli.uint("actuators", 0, 0, 1) == 1;
+  base.batch = cli.uint("batch", sensors, 1, es::kMaxBatchReadings);
   base.batchMaxAgeMs =
-      uintArg(args, "batch-age-ms", es::kDefaultBatchMaxAgeMs, 0, es::kMaxBatchAgeMs);
-  base.bufferCapacity = uintArg(args, "buffer", 200, 1, 100000);
+      cli.uint("batch-age-ms", es::kDefaultBatchMaxAgeMs, 0, es::kMaxBatchAgeMs);
+  base.bufferCapacity = cli.uint("buffer", 200, 1, 100000);
   // The ESP32's own reconnection settings (src/main.cpp) unless told otherwise.
-  base.backoffBaseMs = uintArg(args, "backoff-base-ms", 1000, 1, 3600000);
-  base.backoffCapMs = uintArg(args, "backoff-max-ms", 60000, 1, 3600000);
-  const uint32_t statsMs = uintArg(args, "stats-ms", 1000, 100, 3600000);
-  const uint32_t startOverMs = uintArg(args, "start-over-ms", 0, 0, 3600000);
+  base.backoffBaseMs = cli.uint("backoff-base-ms", 1000, 1, 3600000);
+  base.backoffCapMs = cli.uint("backoff-max-ms", 60000, 1, 3600000);
+  const uint32_t statsMs = cli.uint("stats-ms", 1000, 100, 3600000);
+  const uint32_t startOverMs = cli.uint("start-over-ms", 0, 0, 3600000);
 
-  const std::vector<Credentials> creds = readDevices(args["devices"]);
+  const std::vector<Credentials> creds = readDevices(cli.str("devices", ""));
   ensureDescriptors(creds.size());
 
   // Started by Node (npm run fleet): die with it, as the virtual device does.
-  if (std::getenv("EASYSMART_PARENT_PID")) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (std::to_string(getppid()) != std::getenv("EASYSMART_PARENT_PID")) std::_Exit(1);
-  }
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_handler = onSignal;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  es_host::followParent();
+  es_host::onStopSignals(onSignal);
 
   es_host::HostClock clock;
-  const uint64_t seed = args.count("seed")
-                            ? std::strtoull(args["seed"].c_str(), nullptr, 10)
-                            : static_cast<uint64_t>(clock.epochSeconds() * 1000) ^
-                                  (static_cast<uint64_t>(getpid()) << 32);
+  const uint64_t seed = es_host::seedOption(cli, clock.epochSeconds());
   es_host::Reactor reactor;
   Counters counters;
   const double startEpoch = clock.epochSeconds();

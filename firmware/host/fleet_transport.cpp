@@ -22,7 +22,6 @@ uint64_t eventKey(int index, int fd) {
 }  // namespace
 
 Reactor::Reactor() {
-  mosquitto_lib_init();
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) {
     std::perror("epoll_create1");
@@ -32,7 +31,6 @@ Reactor::Reactor() {
 
 Reactor::~Reactor() {
   if (epfd_ >= 0) close(epfd_);
-  mosquitto_lib_cleanup();
 }
 
 int Reactor::add(FleetTransport* t) {
@@ -101,36 +99,16 @@ FleetTransport::~FleetTransport() { destroy(); }
 
 void FleetTransport::destroy() {
   reactor_.unwatch(this);
-  if (mosq_) {
-    mosquitto_destroy(mosq_);
-    mosq_ = nullptr;
-  }
-  socketOpen_ = false;
-  connected_ = false;
+  destroyClient();
 }
 
+void FleetTransport::queuedOutput() { reactor_.markDirty(this); }
+
+void FleetTransport::losing() { reactor_.unwatch(this); }
+
 bool FleetTransport::connect(const es::ConnectOptions& o, std::string& error) {
-  // A new client object per session, as in the virtual device: libmosquitto would otherwise
-  // replay its own unacknowledged messages on top of the core re-sending its buffer.
   destroy();
-  mosq_ = mosquitto_new(o.clientId.c_str(), true, this);
-  if (!mosq_) {
-    error = "mosquitto_new_failed";
-    return false;
-  }
-  mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-  mosquitto_connect_callback_set(mosq_, &FleetTransport::onConnect);
-  mosquitto_disconnect_callback_set(mosq_, &FleetTransport::onDisconnect);
-  mosquitto_publish_callback_set(mosq_, &FleetTransport::onPublish);
-  mosquitto_message_callback_set(mosq_, &FleetTransport::onMessage);
-  if (!o.username.empty()) {
-    mosquitto_username_pw_set(mosq_, o.username.c_str(),
-                              o.password.empty() ? nullptr : o.password.c_str());
-  }
-  if (!o.willTopic.empty()) {
-    mosquitto_will_set(mosq_, o.willTopic.c_str(), static_cast<int>(o.willPayload.size()),
-                       o.willPayload.data(), o.willQos, o.willRetain);
-  }
+  if (!newClient(o, error)) return false;
   // The TCP connect blocks (instant on a local broker, refused at once while it is down);
   // the CONNECT packet and everything after it go through the reactor.
   const int rc = mosquitto_connect(mosq_, host_.c_str(), port_, o.keepAliveSeconds);
@@ -155,27 +133,6 @@ void FleetTransport::disconnect() {
     mosquitto_loop_write(mosq_, 1);
   }
   destroy();
-}
-
-es::PublishResult FleetTransport::publish(const std::string& topic, const std::string& payload,
-                                          int qos, bool retain) {
-  es::PublishResult r;
-  if (!mosq_ || !connected_) return r;
-  int mid = 0;
-  const int rc = mosquitto_publish(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()),
-                                   payload.data(), qos, retain);
-  if (rc != MOSQ_ERR_SUCCESS) return r;
-  reactor_.markDirty(this);
-  r.accepted = true;
-  r.ackId = qos > 0 ? mid : 0;
-  return r;
-}
-
-bool FleetTransport::subscribe(const std::string& filter, int qos) {
-  if (!mosq_ || !connected_) return false;
-  const bool ok = mosquitto_subscribe(mosq_, nullptr, filter.c_str(), qos) == MOSQ_ERR_SUCCESS;
-  reactor_.markDirty(this);
-  return ok;
 }
 
 void FleetTransport::poll() {
@@ -231,42 +188,6 @@ void FleetTransport::syncInterest() {
   ev.data.u64 = eventKey(index_, fd_);
   epoll_ctl(reactor_.epfd_, EPOLL_CTL_MOD, fd_, &ev);
   watchingWrite_ = want;
-}
-
-void FleetTransport::lost(const std::string& reason) {
-  if (!socketOpen_) return;
-  socketOpen_ = false;
-  connected_ = false;
-  reactor_.unwatch(this);
-  if (listener_) listener_->onDisconnected(reason);
-}
-
-void FleetTransport::onConnect(mosquitto*, void* self, int rc) {
-  auto* t = static_cast<FleetTransport*>(self);
-  if (rc == 0) {
-    t->connected_ = true;
-    if (t->listener_) t->listener_->onConnected();
-  } else {
-    t->lost(std::string("connack_refused: ") + mosquitto_connack_string(rc));
-  }
-}
-
-void FleetTransport::onDisconnect(mosquitto*, void* self, int rc) {
-  auto* t = static_cast<FleetTransport*>(self);
-  t->lost(rc == 0 ? "disconnected" : "connection_lost");
-}
-
-void FleetTransport::onPublish(mosquitto*, void* self, int mid) {
-  auto* t = static_cast<FleetTransport*>(self);
-  if (t->listener_) t->listener_->onPublishAcked(mid);
-}
-
-void FleetTransport::onMessage(mosquitto*, void* self, const ::mosquitto_message* msg) {
-  auto* t = static_cast<FleetTransport*>(self);
-  if (!t->listener_ || !msg || !msg->topic) return;
-  const std::string payload(static_cast<const char*>(msg->payload),
-                            msg->payload ? static_cast<size_t>(msg->payloadlen) : 0);
-  t->listener_->onMessage(msg->topic, payload);
 }
 
 }  // namespace es_host

@@ -10,10 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "interfaces.hpp"
-
-struct mosquitto;
-struct mosquitto_message;
+#include "mosquitto_session.hpp"
 
 namespace es_host {
 
@@ -47,50 +44,39 @@ class Reactor {
   std::vector<FleetTransport*> dirty_;
 };
 
-class FleetTransport : public es::MqttTransport {
+class FleetTransport : public MosquittoSession {
  public:
   FleetTransport(Reactor& reactor, std::string host, int port);
   ~FleetTransport() override;
-  FleetTransport(const FleetTransport&) = delete;
-  FleetTransport& operator=(const FleetTransport&) = delete;
 
-  void setListener(es::MqttListener* listener) override { listener_ = listener; }
   bool connect(const es::ConnectOptions& options, std::string& error) override;
   void disconnect() override;
-  es::PublishResult publish(const std::string& topic, const std::string& payload, int qos,
-                            bool retain) override;
-  bool subscribe(const std::string& filter, int qos) override;
   // Normally a no-op: the reactor services the socket. While the device shuts down (and
   // waits for its "offline" to be acknowledged outside the reactor's loop), it services its
   // own socket without blocking.
   void poll() override;
   void setSelfServicing(bool on) { selfServicing_ = on; }
 
+ protected:
+  void queuedOutput() override;
+  void losing() override;
+
  private:
   friend class Reactor;
-  static void onConnect(mosquitto*, void* self, int rc);
-  static void onDisconnect(mosquitto*, void* self, int rc);
-  static void onPublish(mosquitto*, void* self, int mid);
-  static void onMessage(mosquitto*, void* self, const ::mosquitto_message* msg);
   void readable();
   void writable();
   void misc();
   // After a client call: keep the reactor watching for writability while output is queued.
   void syncInterest();
-  void lost(const std::string& reason);
   void destroy();
 
   Reactor& reactor_;
   int index_;
   std::string host_;
   int port_;
-  es::MqttListener* listener_ = nullptr;
-  mosquitto* mosq_ = nullptr;
   int fd_ = -1;
   bool watchingWrite_ = false;
   bool dirty_ = false;
-  bool socketOpen_ = false;  // TCP session exists (CONNACK may still be pending)
-  bool connected_ = false;   // CONNACK accepted
   bool selfServicing_ = false;
 };
 
