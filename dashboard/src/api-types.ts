@@ -788,6 +788,12 @@ export interface components {
                 clear_after_minutes: number;
             } | {
                 /** @constant */
+                type: "rul_below";
+                value: number;
+                /** @default 0 */
+                hysteresis: number;
+            } | {
+                /** @constant */
                 type: "relay_uncommanded";
                 /** @default 15 */
                 clear_after_minutes: number;
@@ -2299,6 +2305,12 @@ export interface operations {
                         clear_after_minutes?: number;
                     } | {
                         /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
+                    } | {
+                        /** @constant */
                         type: "relay_uncommanded";
                         /** @default 15 */
                         clear_after_minutes?: number;
@@ -2446,6 +2458,12 @@ export interface operations {
                         min_score: number;
                         /** @default 15 */
                         clear_after_minutes?: number;
+                    } | {
+                        /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
                     } | {
                         /** @constant */
                         type: "relay_uncommanded";
