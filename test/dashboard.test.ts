@@ -445,7 +445,7 @@ describe('the dashboard against the local stack', () => {
     await editor.getByLabel('Condition').selectOption('rul_below');
     await editor.getByLabel('Remaining life below (cycles or hours)').fill('10');
     await editor.getByRole('button', { name: 'Create rule' }).click();
-    await editor.getByText(/predictive maintenance/).waitFor({ timeout: 10_000 });
+    await editor.getByText(/need a plan with predictive maintenance/).waitFor({ timeout: 10_000 });
     await editor.getByRole('button', { name: 'Cancel' }).click();
     await expect(rules.locator('tbody tr').count()).resolves.toBe(1);
 
