@@ -481,7 +481,7 @@ describe('the dashboard against the local stack', () => {
     expect(all.split('\n')[0]).toBe('time,device_id,entity_id,value');
     expect(all).toContain(`,${deviceId},temperature,`);
 
-    await page.goto(`${ready.dashboard}/#/devices/${deviceRowId}`);
+    await page.goto(`${ready.dashboard}/#/devices/${devicePk}`);
     page.once('dialog', (dialog) => void dialog.accept());
     await rules.getByRole('button', { name: 'Delete Boiler too warm' }).click();
     await rules.getByText('No rule watches this device.').waitFor({ timeout: 10_000 });
