@@ -56,13 +56,13 @@ import {
 /**
  * THE route table: every HTTP route of the platform, once. From it come each function's
  * routing and request validation (`httpApi` in ./api.ts), the OpenAPI document
- * (./openapi.ts), and so the dashboard's API types (`npm run api:types`);
- * test/route-table.test.ts proves serverless.yml's httpApi events deploy exactly these
- * routes to the functions named here.
+ * (./openapi.ts), and so the dashboard's API types (`npm run api:types`), and serverless.yml's
+ * httpApi events (`npm run http:events` writes infra/http-events.json, which serverless.yml reads).
  *
  * Adding a route: one entry here, its handler in `functions/<function>/handler.ts` (the
- * type checker refuses a function that misses one of its routes), and its httpApi event
- * in serverless.yml (the test prints the lines to add).
+ * type checker refuses a function that misses one of its routes), then `npm run api:types`
+ * and `npm run http:events` (test/unit/route-table.test.ts and api-types.test.ts fail while
+ * either output is stale).
  */
 
 /** Who may call a route: anyone, any signed-in user, or users whose role may change things. */
