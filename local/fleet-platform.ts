@@ -53,8 +53,10 @@ export function fleetDevices(
 }
 
 /**
- * One request per device, `concurrency` at a time. A busy local API answers 5xx now and
- * then: such a request is retried twice; any other failure stops the registration.
+ * One request per device, `concurrency` at a time. A busy local API answers 5xx or drops
+ * the connection now and then: such a request is retried twice; any other failure stops the
+ * registration. A retry that finds the device already registered leaves it out (its
+ * credential was in the answer that was lost).
  */
 export async function registerOneByOne(
   client: PlatformClient,
@@ -75,9 +77,12 @@ export async function registerOneByOne(
       const input = devices[index] as FleetDeviceInput;
       for (let attempt = 1; ; attempt++) {
         const started = performance.now();
-        const response = await client.request<RegisteredDevice>('POST', '/api/devices', input);
+        // A connection the busy local API dropped counts as a 5xx: worth another try.
+        const response = await client
+          .request<RegisteredDevice>('POST', '/api/devices', input)
+          .catch((error: Error) => ({ status: 599, body: { error: error.message } }) as const);
         const ms = performance.now() - started;
-        if (response.status === 201) {
+        if (response.status === 201 && 'device' in response.body) {
           registered[index] = {
             deviceId: input.device_id,
             rowId: response.body.device.id,
@@ -88,6 +93,9 @@ export async function registerOneByOne(
           options.onRegistered?.(++done);
           break;
         }
+        // The dropped attempt was registered after all, but its credential is gone (it is
+        // shown once): the device is left out.
+        if (response.status === 409 && attempt > 1) break;
         if (response.status < 500 || attempt === 3) {
           failure ??= new ApiError(`registering ${input.device_id}`, response);
           return;
