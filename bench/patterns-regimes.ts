@@ -1,4 +1,4 @@
-import { seededRandom } from '../shared/patterns/domain/discovery.ts';
+import { mulberry32 } from '../shared/ml/domain/training.ts';
 
 /**
  * A labelled machine history with known operating modes, for pattern discovery: three
@@ -42,7 +42,7 @@ export function regimeHistory(options: {
   stepMs: number;
   startMs: number;
 }): RegimeHistory {
-  const random = seededRandom(options.seed);
+  const random = mulberry32(options.seed);
   const times: number[] = [];
   const rows: number[][] = [];
   const labels: Regime[] = [];

@@ -5,12 +5,12 @@ import {
   REGIME_ENTITIES,
   regimeHistory,
 } from '../../bench/patterns-regimes.ts';
+import { mulberry32 } from '../../shared/ml/domain/training.ts';
 import {
   carryLabels,
   discoverPatterns,
   gridWindows,
   recognise,
-  seededRandom,
 } from '../../shared/patterns/domain/discovery.ts';
 import type { StepGrid } from '../../shared/patterns/domain/model.ts';
 
@@ -66,7 +66,7 @@ describe('pattern discovery', () => {
   });
 
   it('a history in one mode is one pattern (k-means would cut it in two), and noise alone is never novel', () => {
-    const random = seededRandom(3);
+    const random = mulberry32(3);
     const rows = Array.from({ length: 2000 }, () => [20 + random(), 5 + 0.3 * random()]);
     const discovery = discoverPatterns({ fromMs: START, stepMs: STEP, rows }, ['a', 'b']);
     expect(discovery?.patterns).toHaveLength(1);
@@ -84,7 +84,7 @@ describe('pattern discovery', () => {
     const { grid } = generated(12, 3000);
     const discovery = discoverPatterns(grid, [...REGIME_ENTITIES]);
     if (!discovery) throw new Error('no discovery');
-    const random = seededRandom(5);
+    const random = mulberry32(5);
     // Overheating: full load's current with a temperature far beyond any mode's.
     const overheat = Array.from({ length: 80 }, () => [120 + random(), 12 + 0.3 * random(), 3.5]);
     const known = grid.rows.slice(0, 80);

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../ml/domain/training.ts';
 import type {
   DiscoveredPattern,
   Discovery,
@@ -69,18 +70,6 @@ const FEATURES_PER_ENTITY = 3;
  * (a start-up), so it weighs more: otherwise a ramp's windows join the levels they pass.
  */
 export const TREND_WEIGHT = 3;
-
-/** A small, seeded generator: the same history always gives the same patterns. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function median(values: number[]): number {
   if (values.length === 0) return 0;
@@ -397,7 +386,8 @@ export function discoverPatterns(
   const usable = windows.filter((w) => w.features !== null);
   const points = usable.map((w) => w.features as number[]);
   if (points.length < 2 * 2) return null;
-  const random = seededRandom(settings.seed);
+  // The same history always gives the same patterns.
+  const random = mulberry32(settings.seed);
   let chosen = kMeans(points, 1, 1, random);
   let chosenSilhouette: number | null = null;
   const maxK = Math.min(settings.maxPatterns, Math.floor(points.length / 2));
