@@ -82,7 +82,7 @@ const owner = {
 };
 const deviceId = `esp32-dash-${Date.now().toString(36)}`;
 const credential = { username: '', password: '', broker: '' };
-let deviceRowId = 0;
+let devicePk = 0;
 
 async function startStack(): Promise<Ready> {
   const ports = { api: await freePort(), mqtt: await freePort(), dashboard: await freePort() };
@@ -231,8 +231,8 @@ describe('the dashboard against the local stack', () => {
     const cli = await page.locator('#snippet-cli').textContent();
     expect(cli).toContain(`npm run device -- --device-id ${deviceId} --username ${deviceId}`);
     const href = await page.getByRole('link', { name: 'Open device' }).getAttribute('href');
-    deviceRowId = Number(/#\/devices\/(\d+)$/.exec(href ?? '')?.[1]);
-    expect(deviceRowId).toBeGreaterThan(0);
+    devicePk = Number(/#\/devices\/(\d+)$/.exec(href ?? '')?.[1]);
+    expect(devicePk).toBeGreaterThan(0);
 
     await page.getByRole('button', { name: 'I have saved it' }).click();
     await expect(page.locator('#cred-password').count()).resolves.toBe(0);
@@ -398,7 +398,7 @@ describe('the dashboard against the local stack', () => {
   it('fits a 375 px phone without sideways scrolling', async () => {
     // The same tab: sessionStorage, and so the session, belongs to one tab only.
     await page.setViewportSize({ width: 375, height: 800 });
-    for (const route of ['#/devices', `#/devices/${deviceRowId}`, '#/tenant']) {
+    for (const route of ['#/devices', `#/devices/${devicePk}`, '#/tenant']) {
       await page.goto(`${ready.dashboard}/${route}`);
       await page.locator('#main h1').waitFor({ timeout: 15_000 });
       // Measured once the page has its data: nothing says it is still loading.
@@ -425,7 +425,7 @@ describe('the dashboard against the local stack', () => {
     });
     await other.getByRole('heading', { name: 'No devices yet' }).waitFor({ timeout: 10_000 });
     await expect(other.locator(`li[data-device-id="${deviceId}"]`).count()).resolves.toBe(0);
-    await other.goto(`${ready.dashboard}/#/devices/${deviceRowId}`);
+    await other.goto(`${ready.dashboard}/#/devices/${devicePk}`);
     await other.getByRole('heading', { name: 'Device not found' }).waitFor({ timeout: 10_000 });
     await expect(other.locator('body').textContent()).resolves.not.toContain(deviceId);
     await other.close();

@@ -262,14 +262,14 @@ export class AlarmEvaluator {
   async readingsStored(batch: {
     nowMs: number;
     devices: Array<{
-      device: { id: number; tenantId: number };
+      device: { devicePk: number; tenantId: number };
       readings: ObservedDevice['readings'];
       anomalies: ObservedDevice['anomalies'];
     }>;
   }): Promise<void> {
     await this.evaluateBatch(
       batch.devices.map(({ device, readings, anomalies }) => ({
-        devicePk: device.id,
+        devicePk: device.devicePk,
         tenantId: device.tenantId,
         readings,
         anomalies,
