@@ -440,27 +440,27 @@ export function discoverPatterns(
     thresholds,
   };
   // Every history window is one of the discovered patterns (novelty is for what comes later).
-  const matches = smooth(
-    usable.map((w, i) => ({
-      fromMs: w.fromMs,
-      toMs: w.toMs,
-      cluster: labels[i] as number,
-      distance:
-        Math.sqrt(distance2(points[i] as number[], centroids[labels[i] as number] as number[])) /
-        (thresholds[labels[i] as number] as number),
-    })),
-  );
-  const patternRuns = runs(matches);
+  const assigned: WindowMatch[] = usable.map((w, i) => ({
+    fromMs: w.fromMs,
+    toMs: w.toMs,
+    cluster: labels[i] as number,
+    distance:
+      Math.sqrt(distance2(points[i] as number[], centroids[labels[i] as number] as number[])) /
+      (thresholds[labels[i] as number] as number),
+  }));
+  const matches = smooth(assigned);
   const patterns: DiscoveredPattern[] = [];
   centroids.forEach((_, cluster) => {
-    const own = patternRuns.filter((r) => r.cluster === cluster);
-    // A cluster that smoothing emptied is no pattern.
-    if (own.length === 0) return;
+    // A cluster whose every window smoothing gave to its neighbours is still a pattern (its
+    // windows are recognised as it later): it is described by its own windows.
+    const smoothed = matches.some((m) => m.cluster === cluster);
+    const described = smoothed ? matches : assigned;
+    const own = runs(described).filter((r) => r.cluster === cluster);
     const longest = own.reduce(
       (a, b) => (b.toMs - b.fromMs > a.toMs - a.fromMs ? b : a),
       own[0] as (typeof own)[number],
     );
-    const windowsOf = usable.filter((_, i) => matches[i]?.cluster === cluster);
+    const windowsOf = usable.filter((_, i) => described[i]?.cluster === cluster);
     patterns.push({
       cluster,
       occurrences: own.length,
