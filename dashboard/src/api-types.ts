@@ -908,6 +908,12 @@ export interface components {
                 clear_after_minutes: number;
             } | {
                 /** @constant */
+                type: "rul_below";
+                value: number;
+                /** @default 0 */
+                hysteresis: number;
+            } | {
+                /** @constant */
                 type: "relay_uncommanded";
                 /** @default 15 */
                 clear_after_minutes: number;
@@ -2572,6 +2578,12 @@ export interface operations {
                         clear_after_minutes?: number;
                     } | {
                         /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
+                    } | {
+                        /** @constant */
                         type: "relay_uncommanded";
                         /** @default 15 */
                         clear_after_minutes?: number;
@@ -2719,6 +2731,12 @@ export interface operations {
                         min_score: number;
                         /** @default 15 */
                         clear_after_minutes?: number;
+                    } | {
+                        /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
                     } | {
                         /** @constant */
                         type: "relay_uncommanded";
