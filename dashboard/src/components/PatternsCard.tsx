@@ -90,53 +90,55 @@ export function PatternsCard({
           numeric sensors.
         </p>
       ) : (
-        <table class="table patterns-table">
-          <thead>
-            <tr>
-              <th scope="col">Mode</th>
-              <th scope="col">Seen</th>
-              <th scope="col">Share</th>
-              <th scope="col">Levels (mean ± sd)</th>
-              <th scope="col">Longest stretch</th>
-            </tr>
-          </thead>
-          <tbody>
-            {patterns.map((pattern) => (
-              <tr key={pattern.pattern_id} data-pattern-id={pattern.pattern_id}>
-                <td>
-                  <span
-                    class="swatch"
-                    aria-hidden="true"
-                    style={{ background: patternColour(patterns, pattern.pattern_id) }}
-                  />
-                  {canWrite ? (
-                    <LabelForm
-                      deviceId={deviceId}
-                      pattern={pattern}
-                      name={patternName(patterns, pattern.pattern_id)}
-                      onSaved={onChanged}
-                    />
-                  ) : (
-                    patternName(patterns, pattern.pattern_id)
-                  )}
-                </td>
-                <td>
-                  {pattern.occurrences} {pattern.occurrences === 1 ? 'time' : 'times'}
-                </td>
-                <td>{Math.round(pattern.share * 100)}%</td>
-                <td class="small">
-                  {pattern.profile
-                    .map((e) => `${e.entity_id} ${formatValue(e.mean)} ± ${formatValue(e.std)}`)
-                    .join(', ')}
-                </td>
-                <td class="small" title={absoluteTime(pattern.example.from)}>
-                  {relativeTime(pattern.example.from, now)}, for{' '}
-                  {duration(Date.parse(pattern.example.to) - Date.parse(pattern.example.from))}
-                </td>
+        <div class="table-scroll">
+          <table class="table patterns-table">
+            <thead>
+              <tr>
+                <th scope="col">Mode</th>
+                <th scope="col">Seen</th>
+                <th scope="col">Share</th>
+                <th scope="col">Levels (mean ± sd)</th>
+                <th scope="col">Longest stretch</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {patterns.map((pattern) => (
+                <tr key={pattern.pattern_id} data-pattern-id={pattern.pattern_id}>
+                  <td>
+                    <span
+                      class="swatch"
+                      aria-hidden="true"
+                      style={{ background: patternColour(patterns, pattern.pattern_id) }}
+                    />
+                    {canWrite ? (
+                      <LabelForm
+                        deviceId={deviceId}
+                        pattern={pattern}
+                        name={patternName(patterns, pattern.pattern_id)}
+                        onSaved={onChanged}
+                      />
+                    ) : (
+                      patternName(patterns, pattern.pattern_id)
+                    )}
+                  </td>
+                  <td>
+                    {pattern.occurrences} {pattern.occurrences === 1 ? 'time' : 'times'}
+                  </td>
+                  <td>{Math.round(pattern.share * 100)}%</td>
+                  <td class="small">
+                    {pattern.profile
+                      .map((e) => `${e.entity_id} ${formatValue(e.mean)} ± ${formatValue(e.std)}`)
+                      .join(', ')}
+                  </td>
+                  <td class="small" title={absoluteTime(pattern.example.from)}>
+                    {relativeTime(pattern.example.from, now)}, for{' '}
+                    {duration(Date.parse(pattern.example.to) - Date.parse(pattern.example.from))}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       {canWrite && (
         <div class="inline-form">
