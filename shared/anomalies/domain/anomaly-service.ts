@@ -1,4 +1,5 @@
 import type { Caller } from '../../accounts/domain/caller.ts';
+import type { AuditTrail } from '../../audit/domain/audit.ts';
 import { InvalidInput, NotFound, NotPermitted, Unprocessable } from '../../domain-errors.ts';
 import type { Logger } from '../../logger.ts';
 import type { TrainedModel } from '../../ml/domain/model.ts';
@@ -23,6 +24,8 @@ export interface AnomalyServiceOptions {
   models: ModelStore;
   train: Train;
   logger: Logger;
+  /** Where trainings people ask for (and whether they activated the model) are recorded. */
+  audit?: AuditTrail;
 }
 
 export interface ResultsQuery {
@@ -44,6 +47,7 @@ export class AnomalyService {
   readonly #models: ModelStore;
   readonly #train: Train;
   readonly #logger: Logger;
+  readonly #audit: AuditTrail | undefined;
 
   constructor(options: AnomalyServiceOptions) {
     this.#targets = options.targets;
@@ -53,6 +57,7 @@ export class AnomalyService {
     this.#models = options.models;
     this.#train = options.train;
     this.#logger = options.logger;
+    this.#audit = options.audit;
   }
 
   async #target(tenantId: number, devicePk: number, entityId?: string): Promise<AnomalyTarget> {
@@ -110,7 +115,21 @@ export class AnomalyService {
     if (target.entityType !== 'sensor' && target.entityType !== 'number') {
       throw new InvalidInput('not_trainable', 'Models are trained for numeric sensors only');
     }
-    return this.#trainEntity(caller.tenantId, devicePk, target, entityId);
+    const model = await this.#trainEntity(caller.tenantId, devicePk, target, entityId);
+    await this.#audit?.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action: model.status === 'active' ? 'model.activate' : 'model.train',
+      target: `model:${model.id}`,
+      details: {
+        device_id: devicePk,
+        entity_id: entityId,
+        version: model.version,
+        status: model.status,
+        status_reason: model.status_reason,
+      },
+    });
+    return model;
   }
 
   /** The scheduled run: trains every Industrial entity whose model is missing or stale. */
