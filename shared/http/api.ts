@@ -76,19 +76,15 @@ interface RouteResult {
   headers?: Record<string, string>;
 }
 
-function readJsonBody(event: APIGatewayProxyEventV2): unknown {
+function readJsonBody(event: APIGatewayProxyEventV2, maxBytes = MAX_BODY_BYTES): unknown {
   if (event.body === undefined || event.body === null || event.body === '') {
     throw badRequest('invalid_body', 'A JSON request body is required');
   }
   const text = event.isBase64Encoded
     ? Buffer.from(event.body, 'base64').toString('utf8')
     : event.body;
-  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
-    throw new HttpError(
-      413,
-      'body_too_large',
-      `Request body must be at most ${MAX_BODY_BYTES} bytes`,
-    );
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) {
+    throw new HttpError(413, 'body_too_large', `Request body must be at most ${maxBytes} bytes`);
   }
   const contentType = event.headers?.['content-type'] ?? '';
   if (contentType && !/^application\/([\w.+-]*\+)?json\b/i.test(contentType)) {
@@ -119,7 +115,9 @@ async function run(
   request: { caller: Caller | undefined; requestId: string; logger: Logger },
 ): Promise<RouteResult> {
   const definition: RouteDefinition = routeTable[routeKey];
-  const body = definition.body ? parse(definition.body, readJsonBody(event), 'body') : undefined;
+  const body = definition.body
+    ? parse(definition.body, readJsonBody(event, definition.maxBodyBytes), 'body')
+    : undefined;
   const query = definition.query
     ? parse(definition.query, event.queryStringParameters ?? {}, 'query')
     : (event.queryStringParameters ?? {});
