@@ -187,14 +187,14 @@ describe('trained models (Industrial)', () => {
       1400,
     );
     const version = trained.body.model.version;
-    // The person who asked for it is on the audit trail: a training that activated a model.
+    // The person who asked for it is on the audit trail, with the quality gate's verdict.
     const trail = await callRoute(audit, 'GET /api/audit', {
       token: s.token,
       query: { action: 'model.' },
     });
     expect(trail.body.entries).toMatchObject([
       {
-        action: 'model.activate',
+        action: 'model.train',
         target: `model:${model.id}`,
         details: { device_id: s.id, entity_id: 'vibration', version, status: 'active' },
       },
