@@ -302,3 +302,47 @@ export function scanTelemetry(bytes: Buffer, receivedAtMs: number): RawReading[]
     throw error;
   }
 }
+
+/**
+ * A state payload, `{"value": <number | true | false | "text">, "timestamp": <epoch s>}` (the
+ * timestamp optional), read straight from its bytes, exactly as JSON.parse and the state
+ * schema would read it; undefined when the general path must decide (another key, such as
+ * `unit` or `command_id`, escapes, non-ASCII text, a value the schema refuses). JSON.parse
+ * and the schema took a third of the ingest function's time per one-reading message.
+ */
+export function scanState(
+  bytes: Buffer,
+): { value: number | boolean | string; timestamp?: number } | undefined {
+  const scanner = new Scanner(bytes);
+  try {
+    scanner.expect(OPEN_BRACE);
+    let value: number | boolean | string | undefined;
+    let timestamp: number | undefined;
+    for (;;) {
+      if (scanner.skipSpace() !== QUOTE) throw DECLINE;
+      const keyEnd = scanner.stringEnd();
+      const keyStart = scanner.at + 1;
+      scanner.at = keyEnd + 1;
+      scanner.expect(COLON);
+      if (scanner.equals(keyStart, keyEnd, 'value') && value === undefined) {
+        value = scanner.value();
+      } else if (scanner.equals(keyStart, keyEnd, 'timestamp') && timestamp === undefined) {
+        const byte = scanner.skipSpace();
+        if (byte !== MINUS && !isDigit(byte)) throw DECLINE;
+        timestamp = scanner.number();
+        if (!(timestamp >= MIN_TIMESTAMP_S && timestamp <= MAX_TIMESTAMP_S)) throw DECLINE;
+      } else {
+        throw DECLINE;
+      }
+      const next = scanner.skipSpace();
+      scanner.at++;
+      if (next === CLOSE_BRACE) break;
+      if (next !== COMMA) throw DECLINE;
+    }
+    if (value === undefined || scanner.skipSpace() !== -1) return undefined;
+    return timestamp === undefined ? { value } : { value, timestamp };
+  } catch (error) {
+    if (error === DECLINE) return undefined;
+    throw error;
+  }
+}
