@@ -190,6 +190,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/devices/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register up to 10,000 devices at once (JSON array or CSV with a header), all or none; their credentials are shown only in this answer
+         * @description Rows are POST /api/devices bodies; a CSV needs the columns device_id, name and type and may have location (Content-Type: text/csv). Every row is checked before any device is created. If any row fails (invalid field, reserved or repeated device_id, a device_id already registered), nothing is created and the 422 error lists each failing row: {"error":{"code":"invalid_rows","message","rows":[{"row","device_id","code","message"}]}}. A batch that does not fit the plan's device limit is refused whole (403 plan_limit_reached). Ask for the answer as CSV (?format=csv or Accept: text/csv) to download the credentials as a file. Requires the owner or admin role.
+         */
+        post: operations["postDevicesBulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/devices/{id}": {
         parameters: {
             query?: never;
@@ -788,6 +808,12 @@ export interface components {
                 clear_after_minutes: number;
             } | {
                 /** @constant */
+                type: "rul_below";
+                value: number;
+                /** @default 0 */
+                hysteresis: number;
+            } | {
+                /** @constant */
                 type: "relay_uncommanded";
                 /** @default 15 */
                 clear_after_minutes: number;
@@ -843,6 +869,17 @@ export interface components {
                     after: unknown;
                 };
             } | null;
+        } & {
+            [key: string]: unknown;
+        };
+        BulkRegistration: {
+            devices: ({
+                row: number;
+                device: components["schemas"]["Device"];
+                credentials: components["schemas"]["Credentials"];
+            } & {
+                [key: string]: unknown;
+            })[];
         } & {
             [key: string]: unknown;
         };
@@ -1265,7 +1302,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Not enough data to do it */
+        /** @description Well formed but cannot be done as it stands (too little data, rows that fail) */
         Error422: {
             headers: {
                 [name: string]: unknown;
@@ -1765,6 +1802,59 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+        };
+    };
+    postDevicesBulk: {
+        parameters: {
+            query?: {
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example [
+                 *       {
+                 *         "device_id": "PUMP_0001",
+                 *         "name": "Pump 1",
+                 *         "type": "pump",
+                 *         "location": "Line 1"
+                 *       },
+                 *       {
+                 *         "device_id": "PUMP_0002",
+                 *         "name": "Pump 2",
+                 *         "type": "pump",
+                 *         "location": "Line 1"
+                 *       }
+                 *     ]
+                 */
+                "application/json": unknown[];
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description Each device, the row it came from and its credential, in row order */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkRegistration"];
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
             500: components["responses"]["Error500"];
             502: components["responses"]["Error502"];
         };
@@ -2299,6 +2389,12 @@ export interface operations {
                         clear_after_minutes?: number;
                     } | {
                         /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
+                    } | {
+                        /** @constant */
                         type: "relay_uncommanded";
                         /** @default 15 */
                         clear_after_minutes?: number;
@@ -2446,6 +2542,12 @@ export interface operations {
                         min_score: number;
                         /** @default 15 */
                         clear_after_minutes?: number;
+                    } | {
+                        /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
                     } | {
                         /** @constant */
                         type: "relay_uncommanded";

@@ -1,5 +1,11 @@
 import type { Caller } from '../../accounts/domain/caller.ts';
-import { Conflict, DependencyFailed, InvalidInput, NotFound } from '../../domain-errors.ts';
+import {
+  Conflict,
+  DependencyFailed,
+  InvalidInput,
+  NotFound,
+  Unprocessable,
+} from '../../domain-errors.ts';
 import {
   type ReadingStore,
   type SeriesFunction,
@@ -8,12 +14,17 @@ import {
 import type { DeviceCredentialProvisioner } from './credential-provisioner.ts';
 import type { DeviceStore } from './device-store.ts';
 import {
+  type BulkRow,
+  type BulkRowProblem,
   type DevicePatch,
   isReservedDeviceId,
+  MAX_BULK_DEVICES,
   type NewDevice,
   RESERVED_DEVICE_ID_PREFIX,
   ReservedDeviceIdError,
 } from './model.ts';
+
+const reservedMessage = `device_id may not start with "${RESERVED_DEVICE_ID_PREFIX}" or be a name the platform's broker uses`;
 
 const deviceNotFound = () => new NotFound('device_not_found', 'No such device');
 
@@ -120,10 +131,7 @@ export class DeviceService {
 
   register(caller: Caller, input: NewDevice) {
     if (isReservedDeviceId(input.device_id)) {
-      throw new InvalidInput(
-        'reserved_device_id',
-        `device_id may not start with "${RESERVED_DEVICE_ID_PREFIX}" or be a name the platform's broker uses`,
-      );
+      throw new InvalidInput('reserved_device_id', reservedMessage);
     }
     return this.store.create(caller.tenantId, caller.userId, input, {
       provider: this.provider,
@@ -133,6 +141,83 @@ export class DeviceService {
         }),
       revoke: (deviceId) => this.provisioner.revoke(deviceId),
     });
+  }
+
+  /**
+   * Registers up to MAX_BULK_DEVICES devices at once, all or none. Every row is checked
+   * before anything is created (its input, a reserved or repeated id, an id registered
+   * already); if any fails, nothing is created and every failing row is reported. The
+   * credentials come from the broker in a few large operations and are shown only here.
+   */
+  async registerMany(caller: Caller, rows: readonly BulkRow[]) {
+    if (rows.length === 0) throw new InvalidInput('no_rows', 'At least one device is required');
+    if (rows.length > MAX_BULK_DEVICES) {
+      throw new InvalidInput(
+        'too_many_rows',
+        `At most ${MAX_BULK_DEVICES} devices can be registered at once (got ${rows.length})`,
+      );
+    }
+    const problems: BulkRowProblem[] = [];
+    const firstRowOf = new Map<string, number>();
+    for (const row of rows) {
+      if ('problem' in row) {
+        problems.push({ row: row.row, device_id: row.device_id, ...row.problem });
+        continue;
+      }
+      const deviceId = row.device.device_id;
+      const first = firstRowOf.get(deviceId);
+      if (isReservedDeviceId(deviceId)) {
+        problems.push({
+          row: row.row,
+          device_id: deviceId,
+          code: 'reserved_device_id',
+          message: reservedMessage,
+        });
+      } else if (first !== undefined) {
+        problems.push({
+          row: row.row,
+          device_id: deviceId,
+          code: 'duplicate_device_id',
+          message: `device_id ${deviceId} is also in row ${first}`,
+        });
+      } else {
+        firstRowOf.set(deviceId, row.row);
+      }
+    }
+    const taken = await this.store.registeredDeviceIds(caller.tenantId, [...firstRowOf.keys()]);
+    for (const deviceId of taken) {
+      problems.push({
+        row: firstRowOf.get(deviceId) as number,
+        device_id: deviceId,
+        code: 'device_id_taken',
+        message: 'A device with this device_id is already registered',
+      });
+    }
+    if (problems.length > 0) {
+      problems.sort((a, b) => a.row - b.row);
+      throw new Unprocessable(
+        'invalid_rows',
+        `${problems.length} of ${rows.length} rows cannot be registered; no device was created`,
+        { details: { rows: problems } },
+      );
+    }
+    const accepted = rows.filter((row) => 'device' in row);
+    const created = await this.store.createMany(
+      caller.tenantId,
+      caller.userId,
+      accepted.map((row) => row.device),
+      {
+        provider: this.provider,
+        provisionMany: (deviceIds) =>
+          this.provisioner.provisionMany(deviceIds).catch((error) => {
+            throw brokerFailure(error);
+          }),
+        revokeMany: (deviceIds) => this.provisioner.revokeMany(deviceIds),
+      },
+    );
+    return {
+      devices: created.map((item, index) => ({ row: accepted[index]?.row as number, ...item })),
+    };
   }
 
   async update(caller: Caller, devicePk: number, patch: DevicePatch) {
