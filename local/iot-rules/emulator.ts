@@ -1091,7 +1091,13 @@ class Emulator {
           this.counters.actionsApplied += units;
         }
         items.push(
-          this.streamRecord(definition, definition.stream, writeOutput(ruleMessage), delivery, payload),
+          this.streamRecord(
+            definition,
+            definition.stream,
+            writeOutput(ruleMessage),
+            delivery,
+            payload,
+          ),
         );
         continue;
       }
@@ -1172,7 +1178,11 @@ class Emulator {
     stats.bytes += recordBytes;
     stats.putPayloadUnits += Math.max(1, Math.ceil(recordBytes / KINESIS_PAYLOAD_UNIT_BYTES));
     const envelope = this.envelopeOf(definition, stream);
-    const { json, payload: kept, slab } = this.jsonSlabs.partsOf(
+    const {
+      json,
+      payload: kept,
+      slab,
+    } = this.jsonSlabs.partsOf(
       [
         envelope.open,
         JSON.stringify(partitionKey),

@@ -353,6 +353,8 @@ describe('compiled rules', () => {
         expect(keyOf?.(msg), `${expression} of ${topic}`).toBe(result.output.partition_key);
       }
     }
-    expect(compileMessageValue(parseIotSql("SELECT value AS partition_key FROM '#'"))).toBeUndefined();
+    expect(
+      compileMessageValue(parseIotSql("SELECT value AS partition_key FROM '#'")),
+    ).toBeUndefined();
   });
 });
