@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PLAN_NAMES } from '../accounts/domain/model.ts';
 import { formatCsv } from './csv.ts';
+import { currentPattern } from './pattern-schemas.ts';
 import { roleSchema } from './schemas.ts';
 
 /**
@@ -126,7 +127,13 @@ export const entity = named(
 
 export const deviceDetail = named(
   'DeviceDetail',
-  z.looseObject({ device, entities: z.array(entity) }),
+  z.looseObject({
+    device,
+    entities: z.array(entity),
+    current_pattern: currentPattern.describe(
+      "The device's operating mode over its latest complete window (pattern recognition, Industrial plan); null without the plan, patterns or recent readings",
+    ),
+  }),
 );
 
 export const credentials = named(

@@ -16,6 +16,17 @@ import {
   trainingRequestResponse,
 } from './maintenance-schemas.ts';
 import {
+  discoverPatternsBody,
+  pattern,
+  patternJob,
+  patternJobParams,
+  patternLabelBody,
+  patternParams,
+  patternsResponse,
+  patternTimeline,
+  patternTimelineQuery,
+} from './pattern-schemas.ts';
+import {
   anomalies,
   bulkRegistration,
   bulkRegistrationCsv,
@@ -83,6 +94,7 @@ export type Tag =
   | 'commands'
   | 'ml'
   | 'maintenance'
+  | 'patterns'
   | 'alarms'
   | 'exports'
   | 'audit'
@@ -642,6 +654,67 @@ export const routeTable = {
       description: 'The request, queued for the scheduled trainer',
       schema: wrapped('request', trainingRequestResponse),
     },
+    errors: [404],
+  },
+  'POST /api/devices/{id}/patterns/discover': {
+    function: 'patterns',
+    summary: "Discover a device's recurring operating modes from its history (a job)",
+    description:
+      "Cuts the history of the device's numeric entities into fixed windows (8 steps; the step follows the readings' density, at most 8,000 steps), describes each window by each entity's level, spread and change, and clusters them (k-means, k chosen by silhouette; one mode when no clustering separates well). The result replaces the device's patterns; labels of earlier patterns carry over to the new pattern that matches them. Poll the job with GET .../patterns/jobs/{job_id}.",
+    tag: 'patterns',
+    access: 'write',
+    plan: 'industrial',
+    params: idParam,
+    body: discoverPatternsBody,
+    example: {},
+    success: { status: 202, description: 'The job', schema: wrapped('job', patternJob) },
+    errors: [404, 422],
+  },
+  'GET /api/devices/{id}/patterns/jobs/{job_id}': {
+    function: 'patterns',
+    summary: 'A discovery job: pending, running, done (with what it found) or failed (with why)',
+    tag: 'patterns',
+    access: 'read',
+    plan: 'industrial',
+    params: patternJobParams,
+    success: { status: 200, description: 'The job', schema: wrapped('job', patternJob) },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/patterns': {
+    function: 'patterns',
+    summary: "A device's discovered patterns, and the one it is in now",
+    description:
+      "`current_pattern` is the mode of the device's latest complete window: a pattern, or `novel: true` when the window is farther from every pattern than its novelty distance (a mode never seen in the history); null without patterns or readings in that window.",
+    tag: 'patterns',
+    access: 'read',
+    plan: 'industrial',
+    params: idParam,
+    success: { status: 200, description: 'Patterns', schema: patternsResponse },
+    errors: [404],
+  },
+  'PATCH /api/devices/{id}/patterns/{pattern_id}': {
+    function: 'patterns',
+    summary: 'Name a pattern ("start-up", "idle", "full load"), or remove its name',
+    tag: 'patterns',
+    access: 'write',
+    plan: 'industrial',
+    params: patternParams,
+    body: patternLabelBody,
+    example: { label: 'full load' },
+    success: { status: 200, description: 'The pattern', schema: wrapped('pattern', pattern) },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/patterns/timeline': {
+    function: 'patterns',
+    summary: "The device's mode over a range, stretch by stretch (bands on its charts)",
+    description:
+      'Each window of the range is recognised as its nearest pattern, or as novel; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows.',
+    tag: 'patterns',
+    access: 'read',
+    plan: 'industrial',
+    params: idParam,
+    query: patternTimelineQuery,
+    success: { status: 200, description: 'Segments, oldest first', schema: patternTimeline },
     errors: [404],
   },
   'GET /api/openapi.json': {
