@@ -1,7 +1,7 @@
 import {
   type AdvancedConfig,
   type AdvancedState,
-  DEFAULT_ADVANCED_CONFIG,
+  EDGE_ADVANCED_CONFIG,
 } from '../../ml/domain/advanced-detector.ts';
 import {
   ADVANCED_DETECTOR,
@@ -167,8 +167,8 @@ export function quantisationError(
       version: model.version,
       entityId: 'probe',
       lastTimeMs: -1,
-      config: DEFAULT_ADVANCED_CONFIG,
-      state: freshState(null, DEFAULT_ADVANCED_CONFIG),
+      config: EDGE_ADVANCED_CONFIG,
+      state: freshState(null, EDGE_ADVANCED_CONFIG),
       network: { ...networkOf(model), layers },
     }),
   );
@@ -251,7 +251,7 @@ function detectorStateFor(
 }
 
 export function exportEdgeModel(input: ExportInput): ExportedEdgeModel {
-  const config = input.config ?? DEFAULT_ADVANCED_CONFIG;
+  const config = input.config ?? EDGE_ADVANCED_CONFIG;
   const { model } = input;
   if (model.windowSize > EDGE_LIMITS.maxWindowSize || model.layers.length > EDGE_LIMITS.maxLayers) {
     throw new EdgeFormatError('too_large', 'the model is larger than the device can run');

@@ -7,6 +7,12 @@ import {
   newBasicState,
   observeBasic,
 } from './basic-detector.ts';
+import {
+  type ContextConfig,
+  type ContextState,
+  DEFAULT_CONTEXT_CONFIG,
+  newContextState,
+} from './context-novelty.ts';
 import type { Forecaster } from './model.ts';
 import { newTail, type TailConfig, type TailState, tailSurprise, updateTail } from './stats.ts';
 
@@ -23,13 +29,26 @@ import { newTail, type TailConfig, type TailState, tailSurprise, updateTail } fr
 
 export const MODEL_FEATURES = ['forecast', 'forecastShift'] as const;
 export type ModelFeature = (typeof MODEL_FEATURES)[number];
-export type AdvancedFeature = BasicFeature | ModelFeature | 'range';
+export type AdvancedFeature = BasicFeature | ModelFeature | 'range' | 'context';
+
+export const UNWEIGHTED: Record<BasicFeature, number> = Object.fromEntries(
+  BASIC_FEATURES.map((key) => [key, 1]),
+) as Record<BasicFeature, number>;
+
+/** Alarm level with the context layer: its own alarm level (see `bench/README.md`). */
+const ALARM_SCORE = 0.75;
 
 export interface AdvancedConfig {
   basic: BasicConfig;
   tail: TailConfig;
   /** Weight of the running mean of standardised residuals (a sustained bias). */
   shiftAlpha: number;
+  /**
+   * Weight of each statistic's surprise in the fusion. A step as large as the daily ones
+   * (`change`) and a run of equal values (`stuck`) are weighed down: most of their alarms on
+   * NAB are false (see `bench/README.md`).
+   */
+  featureWeights: Record<BasicFeature, number>;
   /** Extra weight on the model's surprise relative to the basic statistics. */
   modelWeight: number;
   /** Recent readings kept for the model's input window. */
@@ -38,17 +57,38 @@ export interface AdvancedConfig {
   rangeMargin: number;
   /** Surprise (nats) of an out-of-range reading: enough to alarm on its own. */
   rangeSurprise: number;
+  /**
+   * The context novelty layer (`context-novelty.ts`), scored beside the statistics; null
+   * runs without it, as the edge does.
+   */
+  context: ContextConfig | null;
+  /** Score at or above which the detector reports an anomaly. */
+  alarmScore: number;
 }
 
 export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
   basic: DEFAULT_BASIC_CONFIG,
   tail: DEFAULT_BASIC_CONFIG.tail,
+  featureWeights: { ...UNWEIGHTED, change: 0.8 },
   shiftAlpha: 0.1,
   modelWeight: 1,
   recentCapacity: 64,
   // Numenta's HTM detector uses the same 5% tolerance.
   rangeMargin: 0.05,
   rangeSurprise: 24,
+  context: DEFAULT_CONTEXT_CONFIG,
+  alarmScore: ALARM_SCORE,
+};
+
+/**
+ * The advanced detector as a device runs it (`shared/edge`): basic's fusion, without the
+ * context layer.
+ */
+export const EDGE_ADVANCED_CONFIG: AdvancedConfig = {
+  ...DEFAULT_ADVANCED_CONFIG,
+  featureWeights: UNWEIGHTED,
+  context: null,
+  alarmScore: DEFAULT_BASIC_CONFIG.alarmScore,
 };
 
 /** The lowest and highest value seen, and over how many readings. */
@@ -67,6 +107,8 @@ export interface AdvancedState {
   shiftTail: TailState;
   residualFast: number;
   range: RangeState;
+  /** The context layer's memory; absent when the configuration has no context layer. */
+  context?: ContextState;
 }
 
 export function newRange(): RangeState {
@@ -82,6 +124,7 @@ export function newAdvancedState(config: AdvancedConfig): AdvancedState {
     shiftTail: newTail(config.tail),
     residualFast: 0,
     range: newRange(),
+    ...(config.context ? { context: newContextState() } : {}),
   };
 }
 
@@ -119,6 +162,7 @@ export function attachModel(
   if (model.range) widenRange(state.range, model.range.min, model.range.max, model.range.count);
 }
 
+const LN_BASIC = Math.log(BASIC_FEATURES.length);
 const LN_ALL = Math.log(BASIC_FEATURES.length + MODEL_FEATURES.length);
 
 export interface AdvancedSignals {
@@ -139,6 +183,7 @@ export function observeAdvanced(
     forecast: 0,
     forecastShift: 0,
     range: 0,
+    context: 0,
   };
   const model = forecaster?.model;
   const usable =
@@ -146,7 +191,13 @@ export function observeAdvanced(
     model !== undefined &&
     state.modelVersion === model.version &&
     state.recent.length >= model.windowSize;
-  let surprise = basic.surprise;
+  // Per-feature weights (all 1 on the edge, where the fusion is basic's own).
+  let best = 0;
+  for (const key of BASIC_FEATURES) {
+    features[key] *= config.featureWeights[key];
+    best = Math.max(best, features[key]);
+  }
+  let surprise = Math.max(0, best - LN_BASIC);
   if (usable) {
     const window =
       state.recent.length === model.windowSize
@@ -165,8 +216,7 @@ export function observeAdvanced(
     updateTail(state.forecastTail, config.tail, Math.min(deviation, 1e6));
     updateTail(state.shiftTail, config.tail, Math.min(shift, 1e6));
     state.residualFast = Math.max(-1e6, Math.min(1e6, fast));
-    let best = 0;
-    for (const key of [...BASIC_FEATURES, ...MODEL_FEATURES]) best = Math.max(best, features[key]);
+    for (const key of MODEL_FEATURES) best = Math.max(best, features[key]);
     surprise = Math.max(0, best - LN_ALL);
   }
   const range = state.range;

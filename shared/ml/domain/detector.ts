@@ -16,6 +16,7 @@ import {
   postProcess,
   surpriseToScore,
 } from './basic-detector.ts';
+import { ContextNovelty, newContextState } from './context-novelty.ts';
 import { Forecaster, type TrainedModel } from './model.ts';
 
 /**
@@ -56,9 +57,9 @@ export interface AdvancedAnomalyDetector extends AnomalyDetector {
 }
 
 export const BASIC_DETECTOR = { name: 'easysmart-basic', version: '1.0.0' } as const;
-export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.1.0' } as const;
-/** Advanced states this version continues from: 1.0.0 had no range yet. */
-const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0'];
+export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.2.0' } as const;
+/** Advanced states this version continues from: 1.0.0 had no range, 1.1.0 no context layer. */
+const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0', '1.1.0'];
 
 export interface BasicDetectorState {
   kind: 'basic';
@@ -128,12 +129,20 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
   readonly version = ADVANCED_DETECTOR.version;
   readonly kind = 'advanced' as const;
   private forecaster: Forecaster | null = null;
+  private readonly context: ContextNovelty | null;
 
   constructor(
     private readonly state: AdvancedState,
     private readonly config: AdvancedConfig,
     model: TrainedModel | null,
   ) {
+    if (config.context) {
+      state.context ??= newContextState();
+      this.context = new ContextNovelty(state.context, config.context);
+    } else {
+      delete state.context;
+      this.context = null;
+    }
     if (model) this.useModel(model);
   }
 
@@ -150,12 +159,18 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
     checkReading(timeMs, value);
     const signals = observeAdvanced(this.state, this.config, this.forecaster, timeMs, value);
     const basic = this.config.basic;
-    const result = postProcess(
+    const statistics = postProcess(
       this.state.basic,
       basic,
       surpriseToScore(signals.surprise, basic.surpriseScale),
-    );
-    return { ...result, reason: result.anomalous ? strongest(signals.features) : null };
+    ).score;
+    // The two layers see different things (a value's size against its history, a sequence
+    // never seen before); the stronger one speaks.
+    const novelty = this.context ? this.context.score(value) : 0;
+    const score = Math.max(statistics, novelty);
+    const anomalous = score >= this.config.alarmScore;
+    const reason = novelty > statistics ? 'context' : strongest(signals.features);
+    return { score, anomalous, reason: anomalous ? reason : null };
   }
 
   snapshot(): AdvancedDetectorState {
@@ -232,8 +247,9 @@ export function restoreDetector(
       const range = options.model?.range;
       if (range && advanced.modelVersion === options.model?.version) advanced.range = { ...range };
     }
-    if (!isRange(advanced.range))
+    if (!isRange(advanced.range) || !isContextState(advanced.context)) {
       throw new DetectorStateError('advanced detector state is malformed');
+    }
     return new AdvancedDetector(
       advanced,
       options.advancedConfig ?? DEFAULT_ADVANCED_CONFIG,
@@ -247,6 +263,19 @@ function isRange(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Record<string, unknown>;
   return typeof r.min === 'number' && typeof r.max === 'number' && typeof r.count === 'number';
+}
+
+/** Absent (a state from before the context layer, or without it) or well-formed. */
+function isContextState(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const c = value as Record<string, unknown>;
+  return (
+    typeof c.count === 'number' &&
+    typeof c.min === 'number' &&
+    typeof c.max === 'number' &&
+    [c.lefts, c.rights, c.contexts, c.leftGroup, c.recent].every(Array.isArray)
+  );
 }
 
 function isBasicState(value: unknown): value is BasicState {
