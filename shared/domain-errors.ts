@@ -8,16 +8,20 @@ export interface DomainErrorOptions {
   cause?: unknown;
   /** For refusals that end by themselves (throttled, busy): when trying again can succeed. */
   retryAfterSeconds?: number;
+  /** More the caller needs to act on, answered beside `code` and `message` (per-row problems). */
+  details?: Record<string, unknown>;
 }
 
 export abstract class DomainError extends Error {
   readonly code: string;
   readonly retryAfterSeconds: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
 
   constructor(code: string, message: string, options: DomainErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.code = code;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
   }
 }
 

@@ -11,6 +11,9 @@
 /** The physical id: the device's MQTT client id and username, and AWS IoT's thing name. */
 export const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
 
+/** The most devices one bulk registration takes (`POST /api/devices/bulk`). */
+export const MAX_BULK_DEVICES = 10_000;
+
 export const MAX_ENTITY_ID_LENGTH = 100;
 export const ENTITY_ID_PATTERN = new RegExp(`^[a-zA-Z0-9_-]{1,${MAX_ENTITY_ID_LENGTH}}$`);
 // "model": devices/<id>/model/set and .../model/state carry edge models.

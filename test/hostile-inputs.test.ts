@@ -21,15 +21,15 @@ const NUL = 'a\u0000b';
 const LONE_SURROGATE = 'a\ud800b';
 let token = '';
 let tenantId = 0;
-let deviceRowId = 0;
+let devicePk = 0;
 
 beforeAll(async () => {
   ({ token, tenantId } = await signUp(auth));
-  deviceRowId = (await addDevice(devices, token, { name: 'Panel', type: 'display' })).id;
+  devicePk = (await addDevice(devices, token, { name: 'Panel', type: 'display' })).id;
   // A text entity, as discovery would have created it.
   await admin.query(
     `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name) VALUES ($1, $2, 'message', 'text', 'Message')`,
-    [deviceRowId, tenantId],
+    [devicePk, tenantId],
   );
 });
 
@@ -52,7 +52,7 @@ function expectClientError(response: { status: number; body: any }, label: strin
 describe('text PostgreSQL cannot store is refused', () => {
   it('NUL and lone surrogates in names, types, locations, config, usernames and text commands', async () => {
     const before = await stored();
-    const id = { id: String(deviceRowId) };
+    const id = { id: String(devicePk) };
     const cases: Array<[string, () => ReturnType<typeof callRoute>]> = [];
     for (const [label, bad] of [
       ['NUL', NUL],
@@ -131,7 +131,7 @@ describe('text PostgreSQL cannot store is refused', () => {
 
 describe('ranges and ids beyond what the stores hold are refused', () => {
   it('from/to at InfluxDB range limits and an every of 999999w', async () => {
-    const params = { id: String(deviceRowId) };
+    const params = { id: String(devicePk) };
     const queries: Array<Record<string, string>> = [
       { from: '0001-01-01T00:00:00Z' },
       { from: '1677-09-21T00:12:43.145Z' },

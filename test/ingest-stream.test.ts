@@ -205,10 +205,10 @@ class ScriptedStore {
 }
 
 describe('ingestion batches with infrastructure failures (in-memory ports)', () => {
-  const context = (deviceId: string, id: number) => ({
-    id,
+  const context = (deviceId: string, devicePk: number) => ({
+    devicePk,
     deviceId,
-    tenantId: id,
+    tenantId: devicePk,
     plan: 'free',
     retentionPolicy: 'free_plan',
     retentionDays: 30,

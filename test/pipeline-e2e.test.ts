@@ -20,7 +20,7 @@ import { privateInfluxdb, waitUntil } from './support/servers.ts';
 let influx: Awaited<ReturnType<typeof privateInfluxdb>>;
 let stack: LocalStack;
 let token: string;
-let deviceRowId: number;
+let devicePk: number;
 let deviceId: string;
 let credentials: DeviceCredentials;
 const liveReadings: Array<{ entity_id: string; value: unknown }> = [];
@@ -67,7 +67,7 @@ beforeAll(async () => {
   stack = await startLocalStack({ INFLUX_URL: influx.url });
   ({ token } = await signUpOnStack(stack));
   ({
-    id: deviceRowId,
+    id: devicePk,
     deviceId,
     credentials,
   } = await registerOnStack(stack, token, { name: 'Compressor', type: 'compressor' }));
@@ -84,13 +84,13 @@ beforeAll(async () => {
     }
   });
   // A tab receives the events of the devices it shows: this one shows the device.
-  expect(await watching.request({ action: 'subscribe', device_ids: [deviceRowId] })).toEqual({
+  expect(await watching.request({ action: 'subscribe', device_ids: [devicePk] })).toEqual({
     type: 'subscribed',
-    device_ids: [deviceRowId],
+    device_ids: [devicePk],
   });
   // Another tab of the same tenant, showing another device.
   elsewhere = await openSocket();
-  await elsewhere.request({ action: 'subscribe', device_ids: [deviceRowId + 1_000_000] });
+  await elsewhere.request({ action: 'subscribe', device_ids: [devicePk + 1_000_000] });
 }, 180_000);
 
 afterAll(async () => {
@@ -127,7 +127,7 @@ async function series(entityId: string, from: number, to: number) {
   });
   const response = await stack.request(
     'GET',
-    `/api/devices/${deviceRowId}/telemetry?${query}`,
+    `/api/devices/${devicePk}/telemetry?${query}`,
     undefined,
     token,
   );
@@ -136,7 +136,7 @@ async function series(entityId: string, from: number, to: number) {
 }
 
 const deviceStatus = async () =>
-  (await stack.request('GET', `/api/devices/${deviceRowId}`, undefined, token)).body.device.status;
+  (await stack.request('GET', `/api/devices/${devicePk}`, undefined, token)).body.device.status;
 
 describe('telemetry pipeline through the local stack', () => {
   let device: mqtt.MqttClient;
@@ -161,8 +161,8 @@ describe('telemetry pipeline through the local stack', () => {
     await expect
       .poll(
         async () =>
-          (await stack.request('GET', `/api/devices/${deviceRowId}`, undefined, token)).body
-            .entities.length,
+          (await stack.request('GET', `/api/devices/${devicePk}`, undefined, token)).body.entities
+            .length,
         { timeout: 10_000 },
       )
       .toBe(3);
@@ -246,7 +246,7 @@ describe('telemetry pipeline through the local stack', () => {
     await device.subscribeAsync(`devices/${deviceId}/+/set`, { qos: 1 });
     const sent = await stack.request(
       'POST',
-      `/api/devices/${deviceRowId}/entities/relay_main/commands`,
+      `/api/devices/${devicePk}/entities/relay_main/commands`,
       { value: true },
       token,
     );
@@ -259,7 +259,7 @@ describe('telemetry pipeline through the local stack', () => {
           (
             await stack.request(
               'GET',
-              `/api/devices/${deviceRowId}/commands/${sent.body.command_id}`,
+              `/api/devices/${devicePk}/commands/${sent.body.command_id}`,
               undefined,
               token,
             )
@@ -336,11 +336,11 @@ describe('live updates through the local stack’s WebSocket API', () => {
           error: { code: 'invalid_message' },
         });
       }
-      expect(await tab.request({ action: 'subscribe', device_ids: [deviceRowId] })).toEqual({
+      expect(await tab.request({ action: 'subscribe', device_ids: [devicePk] })).toEqual({
         type: 'subscribed',
-        device_ids: [deviceRowId],
+        device_ids: [devicePk],
       });
-      expect(await tab.request({ action: 'unsubscribe', device_ids: [deviceRowId] })).toEqual({
+      expect(await tab.request({ action: 'unsubscribe', device_ids: [devicePk] })).toEqual({
         type: 'subscribed',
         device_ids: [],
       });

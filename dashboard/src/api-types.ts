@@ -190,6 +190,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/devices/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register up to 10,000 devices at once (JSON array or CSV with a header), all or none; their credentials are shown only in this answer
+         * @description Rows are POST /api/devices bodies; a CSV needs the columns device_id, name and type and may have location (Content-Type: text/csv). Every row is checked before any device is created. If any row fails (invalid field, reserved or repeated device_id, a device_id already registered), nothing is created and the 422 error lists each failing row: {"error":{"code":"invalid_rows","message","rows":[{"row","device_id","code","message"}]}}. A batch that does not fit the plan's device limit is refused whole (403 plan_limit_reached). Ask for the answer as CSV (?format=csv or Accept: text/csv) to download the credentials as a file. Requires the owner or admin role.
+         */
+        post: operations["postDevicesBulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/devices/{id}": {
         parameters: {
             query?: never;
@@ -653,6 +673,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/devices/{id}/patterns/discover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Discover a device's recurring operating modes from its history (a job)
+         * @description Cuts the history of the device's numeric entities into fixed windows (8 steps; the step follows the readings' density, at most 8,000 steps), describes each window by each entity's level, spread and change, and clusters them (k-means, k chosen by silhouette; one mode when no clustering separates well). The result replaces the device's patterns; labels of earlier patterns carry over to the new pattern that matches them. Poll the job with GET .../patterns/jobs/{job_id}. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        post: operations["postDevicesIdPatternsDiscover"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/patterns/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A discovery job: pending, running, done (with what it found) or failed (with why)
+         * @description Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdPatternsJobsJobId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/patterns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A device's discovered patterns, and the one it is in now
+         * @description `current_pattern` is the mode of the device's latest complete window: a pattern, or `novel: true` when the window is farther from every pattern than its novelty distance (a mode never seen in the history); null without patterns or readings in that window. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdPatterns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/patterns/{pattern_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Name a pattern ("start-up", "idle", "full load"), or remove its name
+         * @description Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        patch: operations["patchDevicesIdPatternsPatternId"];
+        trace?: never;
+    };
+    "/api/devices/{id}/patterns/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The device's mode over a range, stretch by stretch (bands on its charts)
+         * @description Each window of the range is recognised as its nearest pattern, or as novel; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdPatternsTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -788,6 +908,12 @@ export interface components {
                 clear_after_minutes: number;
             } | {
                 /** @constant */
+                type: "rul_below";
+                value: number;
+                /** @default 0 */
+                hysteresis: number;
+            } | {
+                /** @constant */
                 type: "relay_uncommanded";
                 /** @default 15 */
                 clear_after_minutes: number;
@@ -846,6 +972,17 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        BulkRegistration: {
+            devices: ({
+                row: number;
+                device: components["schemas"]["Device"];
+                credentials: components["schemas"]["Credentials"];
+            } & {
+                [key: string]: unknown;
+            })[];
+        } & {
+            [key: string]: unknown;
+        };
         Command: {
             /** Format: uuid */
             command_id: string;
@@ -866,6 +1003,24 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        CurrentPattern: ({
+            pattern_id: number | null;
+            label: string | null;
+            /** @description True when the latest window is like none of the patterns */
+            novel: boolean;
+            /** @description Distance to the nearest pattern over that pattern's novelty distance (above 1: novel) */
+            distance_ratio: number;
+            window: {
+                /** @description ISO 8601 time, UTC */
+                from: string;
+                /** @description ISO 8601 time, UTC */
+                to: string;
+            } & {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        }) | null;
         Device: {
             id: number;
             tenant_id: number;
@@ -890,6 +1045,8 @@ export interface components {
         DeviceDetail: {
             device: components["schemas"]["Device"];
             entities: components["schemas"]["Entity"][];
+            /** @description The device's operating mode over its latest complete window (pattern recognition, Industrial plan); null without the plan, patterns or recent readings */
+            current_pattern: components["schemas"]["CurrentPattern"];
         } & {
             [key: string]: unknown;
         };
@@ -1065,6 +1222,75 @@ export interface components {
             status_reason: string | null;
             /** @description ISO 8601 time, UTC */
             trained_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        Pattern: {
+            pattern_id: number;
+            label: string | null;
+            entity_ids: string[];
+            /** @description Separate stretches of the history in this mode */
+            occurrences: number;
+            /** @description Its longest stretch */
+            example: {
+                /** @description ISO 8601 time, UTC */
+                from: string;
+                /** @description ISO 8601 time, UTC */
+                to: string;
+            } & {
+                [key: string]: unknown;
+            };
+            total_seconds: number;
+            /** @description Share of the history (with readings) in this mode, 0-1 */
+            share: number;
+            profile: ({
+                entity_id: string;
+                mean: number;
+                std: number;
+                min: number;
+                max: number;
+            } & {
+                [key: string]: unknown;
+            })[];
+            /** @description ISO 8601 time, UTC */
+            discovered_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        PatternJob: {
+            job_id: number;
+            device_id: number;
+            /** @enum {string} */
+            status: "pending" | "running" | "done" | "failed";
+            request: {
+                entity_ids: string[] | null;
+                from: string | null;
+                to: string | null;
+            } & {
+                [key: string]: unknown;
+            };
+            result: ({
+                patterns: number;
+                windows: number;
+                silhouette: number | null;
+                step_seconds: number;
+                window_seconds: number;
+                /** @description ISO 8601 time, UTC */
+                from: string;
+                /** @description ISO 8601 time, UTC */
+                to: string;
+            } & {
+                [key: string]: unknown;
+            }) | null;
+            error: ({
+                code: string;
+                message: string;
+            } & {
+                [key: string]: unknown;
+            }) | null;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+            finished_at: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1265,7 +1491,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Not enough data to do it */
+        /** @description Well formed but cannot be done as it stands (too little data, rows that fail) */
         Error422: {
             headers: {
                 [name: string]: unknown;
@@ -1765,6 +1991,59 @@ export interface operations {
             409: components["responses"]["Error409"];
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+            502: components["responses"]["Error502"];
+        };
+    };
+    postDevicesBulk: {
+        parameters: {
+            query?: {
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example [
+                 *       {
+                 *         "device_id": "PUMP_0001",
+                 *         "name": "Pump 1",
+                 *         "type": "pump",
+                 *         "location": "Line 1"
+                 *       },
+                 *       {
+                 *         "device_id": "PUMP_0002",
+                 *         "name": "Pump 2",
+                 *         "type": "pump",
+                 *         "location": "Line 1"
+                 *       }
+                 *     ]
+                 */
+                "application/json": unknown[];
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description Each device, the row it came from and its credential, in row order */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkRegistration"];
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            409: components["responses"]["Error409"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
             500: components["responses"]["Error500"];
             502: components["responses"]["Error502"];
         };
@@ -2299,6 +2578,12 @@ export interface operations {
                         clear_after_minutes?: number;
                     } | {
                         /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
+                    } | {
+                        /** @constant */
                         type: "relay_uncommanded";
                         /** @default 15 */
                         clear_after_minutes?: number;
@@ -2446,6 +2731,12 @@ export interface operations {
                         min_score: number;
                         /** @default 15 */
                         clear_after_minutes?: number;
+                    } | {
+                        /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
                     } | {
                         /** @constant */
                         type: "relay_uncommanded";
@@ -2998,6 +3289,215 @@ export interface operations {
             404: components["responses"]["Error404"];
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postDevicesIdPatternsDiscover: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": {
+                    /** @description Numeric entities to find the device's modes in; default: all its numeric ones (up to 8) */
+                    entity_ids?: string[];
+                    /**
+                     * Format: date-time
+                     * @description Start of the history to learn from; default: 7 days before `to`
+                     */
+                    from?: string;
+                    /**
+                     * Format: date-time
+                     * @description End of the history; default: now
+                     */
+                    to?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["PatternJob"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdPatternsJobsJobId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["PatternJob"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdPatterns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Patterns */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        patterns: components["schemas"]["Pattern"][];
+                        current_pattern: components["schemas"]["CurrentPattern"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    patchDevicesIdPatternsPatternId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                pattern_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "label": "full load"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description The name users know the mode by ("idle", "full load"); null removes it */
+                    label: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The pattern */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        pattern: components["schemas"]["Pattern"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdPatternsTimeline: {
+        parameters: {
+            query?: {
+                /** @description Default: a day before `to` */
+                from?: string;
+                /** @description Default: now */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Segments, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        segments: ({
+                            /** @description ISO 8601 time, UTC */
+                            from: string;
+                            /** @description ISO 8601 time, UTC */
+                            to: string;
+                            pattern_id: number | null;
+                            label: string | null;
+                            novel: boolean;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        window_seconds: number | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
             500: components["responses"]["Error500"];
         };
     };

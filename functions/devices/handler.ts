@@ -11,6 +11,7 @@ export const handler = httpApi(
   {
     'GET /api/devices': ({ caller }) => devices.list(caller),
     'POST /api/devices': ({ caller, body }) => devices.register(caller, body),
+    'POST /api/devices/bulk': ({ caller, body }) => devices.registerMany(caller, body),
     'GET /api/devices/{id}': ({ caller, params }) => devices.get(caller, params.id),
     'PATCH /api/devices/{id}': ({ caller, params, body }) =>
       devices.update(caller, params.id, body),

@@ -6,6 +6,7 @@ import type { Caller, Role } from '../accounts/domain/caller.ts';
 import type { Authenticator } from '../accounts/domain/sessions.ts';
 import type { Logger } from '../logger.ts';
 import { withRequestOrigin } from '../request-context.ts';
+import { CsvSyntaxError, csvRecords } from './csv.ts';
 import { toHttpAnswer } from './error-registry.ts';
 import { badRequest, forbidden, HttpError, notFound, unauthorized } from './errors.ts';
 import {
@@ -73,32 +74,59 @@ export type RouteHandlers<F extends HttpFunction> = {
 interface RouteResult {
   status: number;
   body?: unknown;
+  /** A body that is not JSON (a CSV download), with its content type. */
+  text?: { contentType: string; content: string };
   headers?: Record<string, string>;
 }
 
-function readJsonBody(event: APIGatewayProxyEventV2): unknown {
+const isCsv = (contentType: string) => /^text\/csv\b/i.test(contentType);
+
+function readBody(event: APIGatewayProxyEventV2, definition: RouteDefinition): unknown {
+  const acceptsCsv = definition.csv?.request === true;
   if (event.body === undefined || event.body === null || event.body === '') {
-    throw badRequest('invalid_body', 'A JSON request body is required');
+    throw badRequest(
+      'invalid_body',
+      `A ${acceptsCsv ? 'JSON or CSV' : 'JSON'} request body is required`,
+    );
   }
   const text = event.isBase64Encoded
     ? Buffer.from(event.body, 'base64').toString('utf8')
     : event.body;
-  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
-    throw new HttpError(
-      413,
-      'body_too_large',
-      `Request body must be at most ${MAX_BODY_BYTES} bytes`,
-    );
+  const maxBytes = definition.maxBodyBytes ?? MAX_BODY_BYTES;
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) {
+    throw new HttpError(413, 'body_too_large', `Request body must be at most ${maxBytes} bytes`);
   }
   const contentType = event.headers?.['content-type'] ?? '';
+  if (acceptsCsv && isCsv(contentType)) {
+    try {
+      return csvRecords(text).map((record) => record.fields);
+    } catch (error) {
+      if (error instanceof CsvSyntaxError) {
+        throw badRequest('invalid_csv', `Request body is not valid CSV: ${error.message}`, error);
+      }
+      throw error;
+    }
+  }
   if (contentType && !/^application\/([\w.+-]*\+)?json\b/i.test(contentType)) {
-    throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json');
+    throw new HttpError(
+      415,
+      'unsupported_media_type',
+      `Content-Type must be application/json${acceptsCsv ? ' or text/csv' : ''}`,
+    );
   }
   try {
     return JSON.parse(text);
   } catch (error) {
     throw badRequest('invalid_json', 'Request body is not valid JSON', error);
   }
+}
+
+/** The caller asked for the CSV form of the answer: `?format=csv` or an Accept naming text/csv first. */
+function wantsCsv(event: APIGatewayProxyEventV2): boolean {
+  const format = event.queryStringParameters?.format;
+  if (format !== undefined) return format === 'csv';
+  const accept = event.headers?.accept ?? '';
+  return isCsv(accept.trim());
 }
 
 function parse<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {
@@ -119,7 +147,9 @@ async function run(
   request: { caller: Caller | undefined; requestId: string; logger: Logger },
 ): Promise<RouteResult> {
   const definition: RouteDefinition = routeTable[routeKey];
-  const body = definition.body ? parse(definition.body, readJsonBody(event), 'body') : undefined;
+  const body = definition.body
+    ? parse(definition.body, readBody(event, definition), 'body')
+    : undefined;
   const query = definition.query
     ? parse(definition.query, event.queryStringParameters ?? {}, 'query')
     : (event.queryStringParameters ?? {});
@@ -136,6 +166,17 @@ async function run(
     event,
     logger: request.logger,
   });
+  const csv = definition.csv?.answer && wantsCsv(event) ? definition.csv : undefined;
+  if (csv?.answer) {
+    return {
+      status: definition.success.status,
+      text: { contentType: 'text/csv; charset=utf-8', content: csv.answer(answer as never) },
+      headers: {
+        ...definition.headers,
+        'content-disposition': `attachment; filename="${csv.filename ?? 'answer.csv'}"`,
+      },
+    };
+  }
   return {
     status: definition.success.status,
     body: definition.success.schema ? answer : undefined,
@@ -185,13 +226,17 @@ function respond(
   return {
     statusCode: result.status,
     headers: {
-      'content-type': 'application/json; charset=utf-8',
+      'content-type': result.text?.contentType ?? 'application/json; charset=utf-8',
       'cache-control': 'no-store',
       'x-request-id': requestId,
       'x-correlation-id': correlationId,
       ...result.headers,
     },
-    body: result.body === undefined ? '' : JSON.stringify(result.body),
+    body: result.text
+      ? result.text.content
+      : result.body === undefined
+        ? ''
+        : JSON.stringify(result.body),
   };
 }
 
@@ -228,6 +273,7 @@ export function httpApi<F extends HttpFunction>(
               error: {
                 code: httpError.code,
                 message: httpError.expose ? httpError.message : 'Internal error',
+                ...(httpError.expose ? httpError.details : undefined),
               },
             },
           },

@@ -76,6 +76,7 @@ export function toHttpAnswer(error: unknown): HttpAnswer {
         cause: domainError,
         expose: true,
         headers: mapping.headers?.(domainError) ?? {},
+        details: domainError.details,
       }),
       failure: mapping.failure ?? false,
     };

@@ -9,18 +9,26 @@ export class HttpError extends Error {
   readonly code: string;
   readonly expose: boolean;
   readonly headers: Record<string, string>;
+  /** Exposed beside `code` and `message` in the error object when `expose` is true. */
+  readonly details: Record<string, unknown> | undefined;
 
   constructor(
     status: number,
     code: string,
     message: string,
-    options: { cause?: unknown; expose?: boolean; headers?: Record<string, string> } = {},
+    options: {
+      cause?: unknown;
+      expose?: boolean;
+      headers?: Record<string, string>;
+      details?: Record<string, unknown>;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.status = status;
     this.code = code;
     this.expose = options.expose ?? status < 500;
     this.headers = options.headers ?? {};
+    this.details = options.details;
   }
 }
 

@@ -73,7 +73,7 @@ const errorDescriptions: Record<number, string> = {
   403: "The caller's role or the tenant's plan does not allow it",
   404: 'Not found in the caller’s tenant',
   409: 'Conflicts with existing data',
-  422: 'Not enough data to do it',
+  422: 'Well formed but cannot be done as it stands (too little data, rows that fail)',
   413: 'The body is too large',
   415: 'The body is not JSON',
   429: 'Too many attempts: try again after Retry-After seconds',
@@ -125,6 +125,7 @@ function operation(routeKey: string, route: RouteDefinition, schemas: SchemaColl
         ? {
             content: {
               'application/json': { schema: schemas.convert(route.success.schema, 'output') },
+              ...(route.csv?.answer ? { 'text/csv': { schema: { type: 'string' } } } : {}),
             },
           }
         : {}),
@@ -157,6 +158,16 @@ function operation(routeKey: string, route: RouteDefinition, schemas: SchemaColl
                 schema: schemas.convert(route.body, 'input'),
                 ...(route.example ? { example: route.example } : {}),
               },
+              ...(route.csv?.request
+                ? {
+                    'text/csv': {
+                      schema: {
+                        type: 'string',
+                        description: 'A header line naming the columns, then one line per item',
+                      },
+                    },
+                  }
+                : {}),
             },
           },
         }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { PLAN_NAMES } from '../accounts/domain/model.ts';
+import { formatCsv } from './csv.ts';
+import { currentPattern } from './pattern-schemas.ts';
 import { roleSchema } from './schemas.ts';
 
 /**
@@ -125,7 +127,13 @@ export const entity = named(
 
 export const deviceDetail = named(
   'DeviceDetail',
-  z.looseObject({ device, entities: z.array(entity) }),
+  z.looseObject({
+    device,
+    entities: z.array(entity),
+    current_pattern: currentPattern.describe(
+      "The device's operating mode over its latest complete window (pattern recognition, Industrial plan); null without the plan, patterns or recent readings",
+    ),
+  }),
 );
 
 export const credentials = named(
@@ -140,6 +148,52 @@ export const credentials = named(
     broker_url: z.string().optional(),
   }),
 );
+
+export const bulkRegistration = named(
+  'BulkRegistration',
+  z.looseObject({
+    devices: z.array(
+      z.looseObject({
+        /** The row of the request this device came from. */
+        row: z.number().int(),
+        device,
+        credentials,
+      }),
+    ),
+  }),
+);
+
+const BULK_CSV_COLUMNS = [
+  'row',
+  'id',
+  'device_id',
+  'client_id',
+  'username',
+  'password',
+  'broker_url',
+  'certificate_id',
+  'certificate_pem',
+  'private_key',
+] as const;
+
+/** The CSV download of a bulk registration: one line per device with its credential. */
+export function bulkRegistrationCsv(answer: z.input<typeof bulkRegistration>): string {
+  return formatCsv(
+    BULK_CSV_COLUMNS,
+    answer.devices.map(({ row, device: registered, credentials: credential }) => ({
+      row,
+      id: registered.id,
+      device_id: registered.device_id,
+      client_id: credential.client_id,
+      username: credential.username,
+      password: credential.password,
+      broker_url: credential.broker_url,
+      certificate_id: credential.certificate_id,
+      certificate_pem: credential.certificate_pem,
+      private_key: credential.private_key,
+    })),
+  );
+}
 
 export const commandStatus = named(
   'CommandStatus',

@@ -16,7 +16,20 @@ import {
   trainingRequestResponse,
 } from './maintenance-schemas.ts';
 import {
+  discoverPatternsBody,
+  pattern,
+  patternJob,
+  patternJobParams,
+  patternLabelBody,
+  patternParams,
+  patternsResponse,
+  patternTimeline,
+  patternTimelineQuery,
+} from './pattern-schemas.ts';
+import {
   anomalies,
+  bulkRegistration,
+  bulkRegistrationCsv,
   credentials,
   device,
   deviceDetail,
@@ -35,6 +48,7 @@ import {
 } from './responses.ts';
 import {
   addUserBody,
+  bulkDevicesBody,
   changePasswordBody,
   changeRoleBody,
   commandBody,
@@ -53,13 +67,13 @@ import {
 /**
  * THE route table: every HTTP route of the platform, once. From it come each function's
  * routing and request validation (`httpApi` in ./api.ts), the OpenAPI document
- * (./openapi.ts), and so the dashboard's API types (`npm run api:types`);
- * test/route-table.test.ts proves serverless.yml's httpApi events deploy exactly these
- * routes to the functions named here.
+ * (./openapi.ts), and so the dashboard's API types (`npm run api:types`), and serverless.yml's
+ * httpApi events (`npm run http:events` writes infra/http-events.json, which serverless.yml reads).
  *
  * Adding a route: one entry here, its handler in `functions/<function>/handler.ts` (the
- * type checker refuses a function that misses one of its routes), and its httpApi event
- * in serverless.yml (the test prints the lines to add).
+ * type checker refuses a function that misses one of its routes), then `npm run api:types`
+ * and `npm run http:events` (test/unit/route-table.test.ts and api-types.test.ts fail while
+ * either output is stale).
  */
 
 /** Who may call a route: anyone, any signed-in user, or users whose role may change things. */
@@ -80,6 +94,7 @@ export type Tag =
   | 'commands'
   | 'ml'
   | 'maintenance'
+  | 'patterns'
   | 'alarms'
   | 'exports'
   | 'audit'
@@ -108,6 +123,15 @@ export interface RouteDefinition {
   errors?: number[];
   /** Headers every success answer carries. */
   headers?: Record<string, string>;
+  /** The largest body the route takes, when more than the default 64 KiB. */
+  maxBodyBytes?: number;
+  /**
+   * CSV beside JSON: `request` takes a `text/csv` body with a header line, read as an array
+   * of objects (one per line, keyed by column, empty cells left out); `answer` writes the
+   * success answer as a CSV download when the caller asks (`?format=csv` or
+   * `Accept: text/csv`).
+   */
+  csv?: { request?: boolean; answer?: (answer: never) => string; filename?: string };
 }
 
 export const routeTable = {
@@ -250,6 +274,33 @@ export const routeTable = {
       schema: wrapped('device', device).extend({ credentials }),
     },
     errors: [409, 502],
+  },
+  'POST /api/devices/bulk': {
+    function: 'devices',
+    summary:
+      'Register up to 10,000 devices at once (JSON array or CSV with a header), all or none; their credentials are shown only in this answer',
+    description:
+      'Rows are POST /api/devices bodies; a CSV needs the columns device_id, name and type and may have location (Content-Type: text/csv). Every row is checked before any device is created. If any row fails (invalid field, reserved or repeated device_id, a device_id already registered), nothing is created and the 422 error lists each failing row: {"error":{"code":"invalid_rows","message","rows":[{"row","device_id","code","message"}]}}. A batch that does not fit the plan\'s device limit is refused whole (403 plan_limit_reached). Ask for the answer as CSV (?format=csv or Accept: text/csv) to download the credentials as a file.',
+    tag: 'devices',
+    access: 'write',
+    query: z.object({ format: z.enum(['json', 'csv']).optional() }),
+    body: bulkDevicesBody,
+    example: [
+      { device_id: 'PUMP_0001', name: 'Pump 1', type: 'pump', location: 'Line 1' },
+      { device_id: 'PUMP_0002', name: 'Pump 2', type: 'pump', location: 'Line 1' },
+    ] as unknown as Record<string, unknown>,
+    success: {
+      status: 201,
+      description: 'Each device, the row it came from and its credential, in row order',
+      schema: bulkRegistration,
+    },
+    errors: [409, 422, 502],
+    maxBodyBytes: 4 * 1024 * 1024,
+    csv: {
+      request: true,
+      answer: bulkRegistrationCsv as (answer: never) => string,
+      filename: 'device-credentials.csv',
+    },
   },
   'GET /api/devices/{id}': {
     function: 'devices',
@@ -603,6 +654,67 @@ export const routeTable = {
       description: 'The request, queued for the scheduled trainer',
       schema: wrapped('request', trainingRequestResponse),
     },
+    errors: [404],
+  },
+  'POST /api/devices/{id}/patterns/discover': {
+    function: 'patterns',
+    summary: "Discover a device's recurring operating modes from its history (a job)",
+    description:
+      "Cuts the history of the device's numeric entities into fixed windows (8 steps; the step follows the readings' density, at most 8,000 steps), describes each window by each entity's level, spread and change, and clusters them (k-means, k chosen by silhouette; one mode when no clustering separates well). The result replaces the device's patterns; labels of earlier patterns carry over to the new pattern that matches them. Poll the job with GET .../patterns/jobs/{job_id}.",
+    tag: 'patterns',
+    access: 'write',
+    plan: 'industrial',
+    params: idParam,
+    body: discoverPatternsBody,
+    example: {},
+    success: { status: 202, description: 'The job', schema: wrapped('job', patternJob) },
+    errors: [404, 422],
+  },
+  'GET /api/devices/{id}/patterns/jobs/{job_id}': {
+    function: 'patterns',
+    summary: 'A discovery job: pending, running, done (with what it found) or failed (with why)',
+    tag: 'patterns',
+    access: 'read',
+    plan: 'industrial',
+    params: patternJobParams,
+    success: { status: 200, description: 'The job', schema: wrapped('job', patternJob) },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/patterns': {
+    function: 'patterns',
+    summary: "A device's discovered patterns, and the one it is in now",
+    description:
+      "`current_pattern` is the mode of the device's latest complete window: a pattern, or `novel: true` when the window is farther from every pattern than its novelty distance (a mode never seen in the history); null without patterns or readings in that window.",
+    tag: 'patterns',
+    access: 'read',
+    plan: 'industrial',
+    params: idParam,
+    success: { status: 200, description: 'Patterns', schema: patternsResponse },
+    errors: [404],
+  },
+  'PATCH /api/devices/{id}/patterns/{pattern_id}': {
+    function: 'patterns',
+    summary: 'Name a pattern ("start-up", "idle", "full load"), or remove its name',
+    tag: 'patterns',
+    access: 'write',
+    plan: 'industrial',
+    params: patternParams,
+    body: patternLabelBody,
+    example: { label: 'full load' },
+    success: { status: 200, description: 'The pattern', schema: wrapped('pattern', pattern) },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/patterns/timeline': {
+    function: 'patterns',
+    summary: "The device's mode over a range, stretch by stretch (bands on its charts)",
+    description:
+      'Each window of the range is recognised as its nearest pattern, or as novel; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows.',
+    tag: 'patterns',
+    access: 'read',
+    plan: 'industrial',
+    params: idParam,
+    query: patternTimelineQuery,
+    success: { status: 200, description: 'Segments, oldest first', schema: patternTimeline },
     errors: [404],
   },
   'GET /api/openapi.json': {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEVICE_ID_PATTERN } from '../identifiers.ts';
+import { DEVICE_ID_PATTERN, MAX_BULK_DEVICES } from '../identifiers.ts';
 
 // In a `u` regex a paired surrogate is one astral code point, so \p{Cs} matches only lone ones.
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -84,6 +84,35 @@ export const newDeviceBody = z.strictObject({
   location: text(255).nullish(),
   config: deviceConfig.nullish(),
 });
+
+/**
+ * `POST /api/devices/bulk`: a JSON array of `POST /api/devices` bodies, or the rows of a
+ * CSV file (columns device_id, name, type and optionally location). Each row is checked on
+ * its own, so a bad row is reported with its number instead of failing the whole body.
+ */
+export const bulkDevicesBody = z
+  .array(z.unknown())
+  .min(1)
+  .max(MAX_BULK_DEVICES)
+  .transform((rows) =>
+    rows.map((input, index) => {
+      const row = index + 1;
+      const parsed = newDeviceBody.safeParse(input);
+      if (parsed.success) return { row, device: parsed.data } as const;
+      const deviceId = (input as { device_id?: unknown } | null)?.device_id;
+      return {
+        row,
+        ...(typeof deviceId === 'string' ? { device_id: deviceId.slice(0, 128) } : {}),
+        problem: {
+          code: 'validation_failed',
+          message: parsed.error.issues
+            .slice(0, 5)
+            .map((issue) => `${issue.path.length ? issue.path.join('.') : 'row'}: ${issue.message}`)
+            .join('; '),
+        },
+      };
+    }),
+  );
 
 export const devicePatchBody = z
   .strictObject({

@@ -69,9 +69,12 @@ export async function callRoute(
   const context = { awsRequestId: randomUUID() } as Context;
   const result = (await handler(event, context)) as APIGatewayProxyStructuredResultV2;
   const text = typeof result.body === 'string' ? result.body : '';
+  const headers = (result.headers ?? {}) as Record<string, string>;
+  // A download (CSV) is handed back as its text.
+  const json = !/^text\//.test(headers['content-type'] ?? '');
   return {
     status: result.statusCode ?? 200,
-    headers: (result.headers ?? {}) as Record<string, string>,
-    body: text ? JSON.parse(text) : undefined,
+    headers,
+    body: text ? (json ? JSON.parse(text) : text) : undefined,
   };
 }

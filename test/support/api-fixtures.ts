@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { openApiDocument } from '../../shared/http/openapi.ts';
+import { routeTable } from '../../shared/http/route-table.ts';
 import { callRoute } from './api-event.ts';
 import { adminPool, useDataPlane } from './in-process.ts';
 import { unique, useTestStack } from './stack-env.ts';
@@ -46,24 +47,29 @@ export function documentedOperations(): DocumentedOperation[] {
 }
 
 /**
- * Which function serves each route, read from serverless.yml: each `handler:` line, then the
- * `- httpApi: 'METHOD /path'` events that follow it.
+ * Which handler serves each route: the route table names the function, serverless.yml's
+ * `handler:` line of that function names the module and its export.
  */
 export async function handlersByRoute(
   repoRoot = path.join(import.meta.dirname, '..', '..'),
 ): Promise<Map<string, Handler>> {
   const text = readFileSync(path.join(repoRoot, 'serverless.yml'), 'utf8');
-  const handlers = new Map<string, Handler>();
+  const handlerOf = new Map<string, string>();
   let current: string | undefined;
   for (const line of text.split('\n')) {
-    const handler = /^\s+handler:\s*(\S+)\s*$/.exec(line);
-    if (handler) current = handler[1];
-    const route = /^\s+-\s*httpApi:\s*'([A-Z]+ [^']+)'/.exec(line);
-    if (!route || !current) continue;
-    const file = current.slice(0, current.lastIndexOf('.'));
-    const exported = current.slice(current.lastIndexOf('.') + 1);
+    const name = /^ {2}([a-z-]+):\s*$/.exec(line);
+    if (name) current = name[1];
+    const handler = /^ {4}handler:\s*(\S+)\s*$/.exec(line);
+    if (handler && current) handlerOf.set(current, handler[1] as string);
+  }
+  const handlers = new Map<string, Handler>();
+  for (const [routeKey, route] of Object.entries(routeTable)) {
+    const handler = handlerOf.get(route.function);
+    if (!handler) throw new Error(`serverless.yml has no function ${route.function}`);
+    const file = handler.slice(0, handler.lastIndexOf('.'));
+    const exported = handler.slice(handler.lastIndexOf('.') + 1);
     const module = await import(path.join(repoRoot, `${file}.ts`));
-    handlers.set(route[1] as string, module[exported] as Handler);
+    handlers.set(routeKey, module[exported] as Handler);
   }
   return handlers;
 }

@@ -14,7 +14,7 @@ import type { Prediction } from '../../shared/timeseries/domain/prediction-store
 import type { Reading } from '../../shared/timeseries/reading.ts';
 
 const device: ScoredDevice = {
-  id: 7,
+  devicePk: 7,
   deviceId: 'PUMP_1',
   tenantId: 3,
   retentionPolicy: 'professional_plan',

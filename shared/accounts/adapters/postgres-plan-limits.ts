@@ -7,7 +7,7 @@ const LIMITS = {
 } as const;
 
 /**
- * Refuses to add one more `what` than the tenant's plan allows. Runs inside the tenant's
+ * Refuses to add `adding` (one unless said) more `what` than the tenant's plan allows. Runs inside the tenant's
  * transaction and locks the tenant row first, so concurrent additions queue behind it; the
  * count is a statement of its own, because in READ COMMITTED a statement that waited for
  * the lock would still count with the snapshot it started with.
@@ -15,6 +15,7 @@ const LIMITS = {
 export async function assertWithinPlanLimit(
   client: Queryable,
   what: keyof typeof LIMITS,
+  adding = 1,
 ): Promise<void> {
   const { column, table } = LIMITS[what];
   // NO KEY UPDATE: still one addition at a time, but inserts elsewhere that reference the
@@ -25,10 +26,13 @@ export async function assertWithinPlanLimit(
      FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,
   );
   const row = rows[0];
-  if (row && row.limit !== null && row.used >= row.limit) {
+  if (row && row.limit !== null && row.used + adding > row.limit) {
+    const room = Math.max(0, row.limit - row.used);
     throw new NotPermitted(
       'plan_limit_reached',
-      `Your plan allows ${row.limit} ${what}; upgrade to add more`,
+      adding === 1
+        ? `Your plan allows ${row.limit} ${what}; upgrade to add more`
+        : `Your plan allows ${row.limit} ${what} and ${row.used} exist: ${adding} more do not fit (room for ${room}); upgrade to add more`,
     );
   }
 }

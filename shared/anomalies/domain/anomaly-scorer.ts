@@ -74,7 +74,9 @@ export class AnomalyScorer {
       if (scored.predictions.length === 0) return [];
       // Scores first: if the store refuses them no state moves on and the retry rescores.
       await this.#predictions.write(scored.predictions);
-      if (await this.#states.saveIfUnchanged(device.tenantId, device.id, level, scored.updates)) {
+      if (
+        await this.#states.saveIfUnchanged(device.tenantId, device.devicePk, level, scored.updates)
+      ) {
         return scored.anomalies;
       }
     }
@@ -90,7 +92,7 @@ export class AnomalyScorer {
     byEntity: Map<string, Reading[]>,
   ) {
     const entityIds = [...byEntity.keys()];
-    const saved = await this.#states.load(device.tenantId, device.id, entityIds);
+    const saved = await this.#states.load(device.tenantId, device.devicePk, entityIds);
     const stateOf = new Map(saved.map((state) => [state.entityId, state]));
     const activeModels =
       level === 'advanced' ? await this.#activeModels(device, entityIds) : new Map();
@@ -170,7 +172,7 @@ export class AnomalyScorer {
   }
 
   async #activeModels(device: ScoredDevice, entityIds: string[]) {
-    const active = await this.#registry.active(device.tenantId, device.id, entityIds);
+    const active = await this.#registry.active(device.tenantId, device.devicePk, entityIds);
     const models = new Map<string, TrainedModel>();
     for (const { entityId, version, storageKey } of active) {
       if (!this.#models.has(version))

@@ -52,7 +52,7 @@ export interface DetectedAnomaly {
 /** What scoring needs to know of the device whose readings it scores. */
 export interface ScoredDevice {
   /** The registry row id (the API's `{id}`), as ingestion's device context names it. */
-  id: number;
+  devicePk: number;
   deviceId: string;
   tenantId: number;
   retentionPolicy: string;

@@ -32,6 +32,13 @@ const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
  */
 const DEFAULT_RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000];
 
+/**
+ * Devices provisioned at once by `provisionMany`. AWS IoT's control-plane calls are
+ * throttled per account (ThrottlingException); a few devices in flight keep each call
+ * under its rate while the round trips overlap.
+ */
+const DEFAULT_BULK_CONCURRENCY = 4;
+
 export class InvalidDeviceIdError extends Error {
   override readonly name = 'InvalidDeviceIdError';
 }
@@ -48,6 +55,8 @@ export interface AwsIotProvisionerOptions {
   brokerUrl?: string;
   retryDelaysMs?: readonly number[];
   sleep?: (ms: number) => Promise<void>;
+  /** Devices `provisionMany` and `revokeMany` work on at once. */
+  bulkConcurrency?: number;
 }
 
 export class AwsIotProvisioner implements DeviceCredentialProvisioner {
@@ -56,8 +65,10 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner {
   private readonly brokerUrl: string | undefined;
   private readonly retryDelaysMs: readonly number[];
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly bulkConcurrency: number;
 
   constructor(options: AwsIotProvisionerOptions) {
+    this.bulkConcurrency = options.bulkConcurrency ?? DEFAULT_BULK_CONCURRENCY;
     this.client = options.client;
     this.policyName = options.policyName;
     this.brokerUrl = options.brokerUrl;
@@ -151,6 +162,62 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner {
       certificate_id: certificateId,
       broker_url: this.brokerUrl,
     };
+  }
+
+  /**
+   * Each device as `provision` does it (thing, certificate and keys, policy), a few at a
+   * time; if one fails, the devices of the batch already provisioned are revoked again, so
+   * the batch leaves nothing behind. Ids are checked before any call.
+   */
+  async provisionMany(deviceIds: readonly string[]): Promise<Map<string, DeviceCredentials>> {
+    for (const deviceId of deviceIds) {
+      assertDeviceId(deviceId);
+      assertNotReservedDeviceId(deviceId);
+    }
+    const issued = new Map<string, DeviceCredentials>();
+    let failure: unknown;
+    await this.forEachAtOnce(deviceIds, async (deviceId) => {
+      if (failure !== undefined) return;
+      try {
+        issued.set(deviceId, await this.provision(deviceId));
+      } catch (error) {
+        failure ??= error;
+      }
+    });
+    if (failure !== undefined) {
+      await this.revokeMany([...issued.keys()]).catch(() => {});
+      throw failure;
+    }
+    return new Map(
+      deviceIds.map((deviceId) => [deviceId, issued.get(deviceId) as DeviceCredentials]),
+    );
+  }
+
+  async revokeMany(deviceIds: readonly string[]): Promise<void> {
+    const failures: unknown[] = [];
+    await this.forEachAtOnce(deviceIds, (deviceId) =>
+      this.revoke(deviceId).catch((error: unknown) => {
+        failures.push(error);
+      }),
+    );
+    if (failures.length > 0) throw failures[0];
+  }
+
+  /** Runs `work` over the ids with at most `bulkConcurrency` in flight. */
+  private async forEachAtOnce(
+    deviceIds: readonly string[],
+    work: (deviceId: string) => Promise<void>,
+  ): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < deviceIds.length) {
+        const deviceId = deviceIds[next++] as string;
+        await work(deviceId);
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.bulkConcurrency, deviceIds.length) }, worker),
+    );
   }
 
   async revoke(deviceId: string): Promise<void> {

@@ -278,6 +278,29 @@ export interface MosquittoDynsecProvisionerOptions extends DynsecConnectionOptio
   brokerUrlForDevices?: string;
 }
 
+/**
+ * Devices per control message: a device's commands take under 1 KB, and the broker refuses
+ * a packet over its limit (128 KB payload). Look-ups are smaller, and so are their answers.
+ */
+const DEVICES_PER_CONTROL_MESSAGE = 50;
+const LOOKUPS_PER_CONTROL_MESSAGE = 200;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < items.length; start += size) {
+    result.push(items.slice(start, start + size));
+  }
+  return result;
+}
+
+/** Publish, receive and (un)subscribe under the device's own topics only. */
+function deviceAcls(deviceId: string): DynsecAcl[] {
+  const topic = deviceTopicFilter(deviceId);
+  return (
+    ['publishClientSend', 'publishClientReceive', 'subscribePattern', 'unsubscribePattern'] as const
+  ).map((acltype) => ({ acltype, topic, allow: true, priority: 0 }));
+}
+
 const isNotFound = (result: DynsecResult) => /not found/i.test(result.error ?? '');
 
 interface DynsecClientData {
@@ -303,66 +326,101 @@ export class MosquittoDynsecProvisioner implements DeviceCredentialProvisioner {
   }
 
   async provision(deviceId: string): Promise<DeviceCredentials> {
-    assertValidDeviceId(deviceId);
-    this.assertNotPlatformIdentity(deviceId);
-    if ((await this.existingClient(deviceId)) === 'foreign') {
+    const credentials = await this.provisionMany([deviceId]);
+    return credentials.get(deviceId) as DeviceCredentials;
+  }
+
+  /**
+   * Looks every id up first and refuses the batch if one is a broker client that is not a
+   * device credential; then replaces each device's client and role, a chunk of devices per
+   * control message (the broker refuses packets over its size limit). If a chunk fails,
+   * what the batch created is deleted again.
+   */
+  async provisionMany(deviceIds: readonly string[]): Promise<Map<string, DeviceCredentials>> {
+    for (const deviceId of deviceIds) {
+      assertValidDeviceId(deviceId);
+      this.assertNotPlatformIdentity(deviceId);
+    }
+    const existing = await this.existingClients(deviceIds);
+    const foreign = deviceIds.filter((deviceId) => existing.get(deviceId) === 'foreign');
+    if (foreign.length > 0) {
       throw new ReservedDeviceIdError(
-        `broker client ${deviceId} exists and is not a device credential; it is left alone`,
+        `broker client ${foreign.slice(0, 5).join(', ')} exists and is not a device credential; it is left alone`,
       );
     }
-    const password = randomBytes(24).toString('base64url');
-    const rolename = deviceRoleName(deviceId);
-    const topic = deviceTopicFilter(deviceId);
-    const acls: DynsecAcl[] = (
-      [
-        'publishClientSend',
-        'publishClientReceive',
-        'subscribePattern',
-        'unsubscribePattern',
-      ] as const
-    ).map((acltype) => ({ acltype, topic, allow: true, priority: 0 }));
-    // Deleting first replaces the device's existing credential (and drops a session using it).
-    const results = await this.control.execute([
-      { command: 'deleteClient', username: deviceId },
-      { command: 'deleteRole', rolename },
-      { command: 'createRole', rolename, acls },
-      {
-        command: 'createClient',
-        username: deviceId,
-        clientid: deviceId,
-        password,
-        roles: [{ rolename, priority: 0 }],
-      },
-    ]);
-    const failure = results.find(
-      (result, index) => result.error !== undefined && !(index < 2 && isNotFound(result)),
-    );
-    if (failure) {
-      throw new DynsecError(
-        `could not provision device ${deviceId}: ${failure.command} failed: ${failure.error}`,
-      );
+    const issued = new Map<string, DeviceCredentials>();
+    try {
+      for (const chunk of chunks(deviceIds, DEVICES_PER_CONTROL_MESSAGE)) {
+        const passwords = chunk.map(() => randomBytes(24).toString('base64url'));
+        // Deleting first replaces a device's existing credential (and drops a session using it).
+        const commands = chunk.flatMap((deviceId, index) => {
+          const rolename = deviceRoleName(deviceId);
+          return [
+            ...(existing.get(deviceId) === 'device'
+              ? [{ command: 'deleteClient', username: deviceId }]
+              : []),
+            // A role left behind without its client would make createRole fail.
+            { command: 'deleteRole', rolename },
+            { command: 'createRole', rolename, acls: deviceAcls(deviceId) },
+            {
+              command: 'createClient',
+              username: deviceId,
+              clientid: deviceId,
+              password: passwords[index],
+              roles: [{ rolename, priority: 0 }],
+            },
+          ];
+        });
+        const results = await this.control.execute(commands);
+        const failure = results.find(
+          (result) =>
+            result.error !== undefined &&
+            !(result.command.startsWith('delete') && isNotFound(result)),
+        );
+        chunk.forEach((deviceId, index) => {
+          issued.set(deviceId, {
+            client_id: deviceId,
+            username: deviceId,
+            password: passwords[index] as string,
+            ...(this.options.brokerUrlForDevices
+              ? { broker_url: this.options.brokerUrlForDevices }
+              : {}),
+          });
+        });
+        if (failure) {
+          throw new DynsecError(
+            `could not provision ${chunk.length === 1 ? `device ${chunk[0]}` : `${chunk.length} devices`}: ${failure.command} failed: ${failure.error}`,
+          );
+        }
+      }
+    } catch (error) {
+      await this.revokeMany([...issued.keys()]).catch(() => {});
+      throw error;
     }
-    return {
-      client_id: deviceId,
-      username: deviceId,
-      password,
-      ...(this.options.brokerUrlForDevices ? { broker_url: this.options.brokerUrlForDevices } : {}),
-    };
+    return issued;
   }
 
   async revoke(deviceId: string): Promise<void> {
-    assertValidDeviceId(deviceId);
+    await this.revokeMany([deviceId]);
+  }
+
+  async revokeMany(deviceIds: readonly string[]): Promise<void> {
+    for (const deviceId of deviceIds) assertValidDeviceId(deviceId);
     // A client of that name that is not the device's own credential (a registration from
     // before names were reserved) belongs to someone else: only the device's role goes.
-    const existing = await this.existingClient(deviceId);
-    // deleteClient also disconnects a session the device has open.
-    await this.control.executeOrThrow(
-      [
-        ...(existing === 'device' ? [{ command: 'deleteClient', username: deviceId }] : []),
-        { command: 'deleteRole', rolename: deviceRoleName(deviceId) },
-      ],
-      isNotFound,
-    );
+    const existing = await this.existingClients(deviceIds);
+    for (const chunk of chunks(deviceIds, DEVICES_PER_CONTROL_MESSAGE)) {
+      // deleteClient also disconnects a session the device has open.
+      await this.control.executeOrThrow(
+        chunk.flatMap((deviceId) => [
+          ...(existing.get(deviceId) === 'device'
+            ? [{ command: 'deleteClient', username: deviceId }]
+            : []),
+          { command: 'deleteRole', rolename: deviceRoleName(deviceId) },
+        ]),
+        isNotFound,
+      );
+    }
   }
 
   private assertNotPlatformIdentity(deviceId: string): void {
@@ -372,13 +430,26 @@ export class MosquittoDynsecProvisioner implements DeviceCredentialProvisioner {
     }
   }
 
-  private async existingClient(deviceId: string): Promise<'none' | 'device' | 'foreign'> {
-    const [result] = await this.control.execute([{ command: 'getClient', username: deviceId }]);
-    if (!result || isNotFound(result)) return 'none';
-    if (result.error !== undefined) {
-      throw new DynsecError(`could not look up broker client ${deviceId}: ${result.error}`);
+  private async existingClients(
+    deviceIds: readonly string[],
+  ): Promise<Map<string, 'none' | 'device' | 'foreign'>> {
+    const found = new Map<string, 'none' | 'device' | 'foreign'>();
+    for (const chunk of chunks(deviceIds, LOOKUPS_PER_CONTROL_MESSAGE)) {
+      const results = await this.control.execute(
+        chunk.map((username) => ({ command: 'getClient', username })),
+      );
+      chunk.forEach((deviceId, index) => {
+        const result = results[index];
+        if (!result || isNotFound(result)) {
+          found.set(deviceId, 'none');
+        } else if (result.error !== undefined) {
+          throw new DynsecError(`could not look up broker client ${deviceId}: ${result.error}`);
+        } else {
+          found.set(deviceId, isDeviceCredential(result.data, deviceId) ? 'device' : 'foreign');
+        }
+      });
     }
-    return isDeviceCredential(result.data, deviceId) ? 'device' : 'foreign';
+    return found;
   }
 
   /** Closes the broker connection; only needed by processes that end (tests, scripts). */

@@ -147,6 +147,108 @@ export class PostgresDeviceStore implements DeviceStore {
     }
   }
 
+  async registeredDeviceIds(tenantId: number, deviceIds: readonly string[]): Promise<Set<string>> {
+    if (deviceIds.length === 0) return new Set();
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      // Physical ids are unique across tenants, which row-level security hides from each
+      // other: the registry's lookup function answers whether an id is taken, not by whom.
+      const { rows } = await client.query<{ device_id: string }>(
+        `SELECT wanted.device_id FROM unnest($1::text[]) AS wanted(device_id)
+         WHERE EXISTS (SELECT 1 FROM device_registry_lookup(wanted.device_id))`,
+        [deviceIds],
+      );
+      return new Set(rows.map((row) => row.device_id));
+    });
+  }
+
+  async createMany(
+    tenantId: number,
+    userId: number,
+    inputs: readonly NewDevice[],
+    credentials: {
+      provider: string;
+      provisionMany: (deviceIds: readonly string[]) => Promise<Map<string, DeviceCredentials>>;
+      revokeMany: (deviceIds: readonly string[]) => Promise<void>;
+    },
+  ): Promise<Array<{ device: Device; credentials: DeviceCredentials }>> {
+    const deviceIds = inputs.map((input) => input.device_id);
+    try {
+      return await inTenantTransaction(this.pool, tenantId, async (client) => {
+        await assertWithinPlanLimit(client, 'devices', inputs.length);
+        // One statement for the whole batch. A concurrent registration or removal of one of
+        // these ids waits on the unique index until this transaction ends, so the broker's
+        // credentials and the rows still change together without a lock per id.
+        const inserted = await client.query<{ id: number; device_id: string }>(
+          `INSERT INTO devices (tenant_id, user_id, device_id, name, type, location, config)
+           SELECT $1, $2, d.device_id, d.name, d.type, d.location, d.config::jsonb
+           FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+             AS d(device_id, name, type, location, config)
+           RETURNING id, device_id`,
+          [
+            tenantId,
+            userId,
+            deviceIds,
+            inputs.map((input) => input.name),
+            inputs.map((input) => input.type),
+            inputs.map((input) => input.location ?? null),
+            inputs.map((input) => (input.config ? JSON.stringify(input.config) : null)),
+          ],
+        );
+        const pkOf = new Map(inserted.rows.map((row) => [row.device_id, row.id]));
+        const pks = deviceIds.map((deviceId) => pkOf.get(deviceId) as number);
+        const provisioned = await credentials.provisionMany(deviceIds);
+        try {
+          const issued = deviceIds.map((deviceId) => {
+            const credential = provisioned.get(deviceId);
+            if (!credential) throw new Error(`the broker returned no credential for ${deviceId}`);
+            return credential;
+          });
+          await client.query(
+            `INSERT INTO device_credentials (device_id, tenant_id, provider, client_id, certificate_id)
+             SELECT c.device_pk, $1, $2, c.client_id, c.certificate_id
+             FROM unnest($3::integer[], $4::text[], $5::text[])
+               AS c(device_pk, client_id, certificate_id)`,
+            [
+              tenantId,
+              credentials.provider,
+              pks,
+              issued.map((credential) => credential.client_id),
+              issued.map((credential) => credential.certificate_id ?? null),
+            ],
+          );
+          await client.query(
+            `INSERT INTO audit_log (tenant_id, user_id, action, target, details)
+             SELECT $1, $2, 'device.register', 'device:' || a.device_pk,
+               jsonb_build_object('device_id', a.device_id, 'bulk', true)
+             FROM unnest($3::integer[], $4::text[]) AS a(device_pk, device_id)`,
+            [tenantId, userId, pks, deviceIds],
+          );
+          const { rows } = await client.query<Device>(
+            `SELECT ${DEVICE_COLUMNS} FROM devices d WHERE d.id = ANY($1::integer[])`,
+            [pks],
+          );
+          const byPk = new Map(rows.map((row) => [row.id, row]));
+          return pks.map((pk, index) => ({
+            device: byPk.get(pk) as Device,
+            credentials: issued[index] as DeviceCredentials,
+          }));
+        } catch (error) {
+          // The broker issued credentials for devices the registry will not have.
+          await credentials.revokeMany(deviceIds).catch(() => {});
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new Conflict(
+          'device_id_taken',
+          'A device of this batch was registered meanwhile; no device was created',
+        );
+      }
+      throw error;
+    }
+  }
+
   update(
     tenantId: number,
     userId: number,

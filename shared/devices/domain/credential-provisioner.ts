@@ -22,4 +22,11 @@ export interface DeviceCredentialProvisioner {
   provision(deviceId: string): Promise<DeviceCredentials>;
   /** Removes the credential so the device can no longer connect; idempotent. */
   revoke(deviceId: string): Promise<void>;
+  /**
+   * Credentials for many new devices in a few large broker operations, all or none: when it
+   * throws, no credential of the batch is left behind. Keyed by device id.
+   */
+  provisionMany(deviceIds: readonly string[]): Promise<Map<string, DeviceCredentials>>;
+  /** `revoke` for many devices in a few large operations; idempotent. */
+  revokeMany(deviceIds: readonly string[]): Promise<void>;
 }

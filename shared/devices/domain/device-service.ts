@@ -1,5 +1,12 @@
 import type { Caller } from '../../accounts/domain/caller.ts';
-import { Conflict, DependencyFailed, InvalidInput, NotFound } from '../../domain-errors.ts';
+import {
+  Conflict,
+  DependencyFailed,
+  InvalidInput,
+  NotFound,
+  Unprocessable,
+} from '../../domain-errors.ts';
+import type { CurrentPattern } from '../../patterns/domain/model.ts';
 import {
   type ReadingStore,
   type SeriesFunction,
@@ -8,12 +15,17 @@ import {
 import type { DeviceCredentialProvisioner } from './credential-provisioner.ts';
 import type { DeviceStore } from './device-store.ts';
 import {
+  type BulkRow,
+  type BulkRowProblem,
   type DevicePatch,
   isReservedDeviceId,
+  MAX_BULK_DEVICES,
   type NewDevice,
   RESERVED_DEVICE_ID_PREFIX,
   ReservedDeviceIdError,
 } from './model.ts';
+
+const reservedMessage = `device_id may not start with "${RESERVED_DEVICE_ID_PREFIX}" or be a name the platform's broker uses`;
 
 const deviceNotFound = () => new NotFound('device_not_found', 'No such device');
 
@@ -44,6 +56,8 @@ export interface DeviceServiceOptions {
   /** Which broker issues the credentials (`aws-iot` or `mosquitto`), recorded per device. */
   provider: string;
   readings: ReadingStore;
+  /** The device's current operating mode (pattern recognition), null where it has none. */
+  currentPattern?: (tenantId: number, devicePk: number) => Promise<CurrentPattern | null>;
 }
 
 export class DeviceService {
@@ -51,12 +65,14 @@ export class DeviceService {
   private readonly provisioner: DeviceCredentialProvisioner;
   private readonly provider: string;
   private readonly readings: ReadingStore;
+  private readonly currentPattern: NonNullable<DeviceServiceOptions['currentPattern']>;
 
   constructor(options: DeviceServiceOptions) {
     this.store = options.store;
     this.provisioner = options.provisioner;
     this.provider = options.provider;
     this.readings = options.readings;
+    this.currentPattern = options.currentPattern ?? (async () => null);
   }
 
   async list(caller: Caller) {
@@ -67,22 +83,26 @@ export class DeviceService {
   async get(caller: Caller, devicePk: number) {
     const found = await this.store.get(caller.tenantId, devicePk);
     if (!found) throw deviceNotFound();
-    const latest = await this.readings.latest(
-      caller.tenantId,
-      found.device.device_id,
-      found.entities.map((entity) => ({
-        entityId: entity.entity_id,
-        entityType: entity.entity_type,
-      })),
-      found.retentionPolicy,
-      found.priorTier,
-    );
+    const [latest, currentPattern] = await Promise.all([
+      this.readings.latest(
+        caller.tenantId,
+        found.device.device_id,
+        found.entities.map((entity) => ({
+          entityId: entity.entity_id,
+          entityType: entity.entity_type,
+        })),
+        found.retentionPolicy,
+        found.priorTier,
+      ),
+      this.currentPattern(caller.tenantId, devicePk),
+    ]);
     return {
       device: found.device,
       entities: found.entities.map((entity) => ({
         ...entity,
         latest: latest.get(entity.entity_id) ?? null,
       })),
+      current_pattern: currentPattern,
     };
   }
 
@@ -120,10 +140,7 @@ export class DeviceService {
 
   register(caller: Caller, input: NewDevice) {
     if (isReservedDeviceId(input.device_id)) {
-      throw new InvalidInput(
-        'reserved_device_id',
-        `device_id may not start with "${RESERVED_DEVICE_ID_PREFIX}" or be a name the platform's broker uses`,
-      );
+      throw new InvalidInput('reserved_device_id', reservedMessage);
     }
     return this.store.create(caller.tenantId, caller.userId, input, {
       provider: this.provider,
@@ -133,6 +150,83 @@ export class DeviceService {
         }),
       revoke: (deviceId) => this.provisioner.revoke(deviceId),
     });
+  }
+
+  /**
+   * Registers up to MAX_BULK_DEVICES devices at once, all or none. Every row is checked
+   * before anything is created (its input, a reserved or repeated id, an id registered
+   * already); if any fails, nothing is created and every failing row is reported. The
+   * credentials come from the broker in a few large operations and are shown only here.
+   */
+  async registerMany(caller: Caller, rows: readonly BulkRow[]) {
+    if (rows.length === 0) throw new InvalidInput('no_rows', 'At least one device is required');
+    if (rows.length > MAX_BULK_DEVICES) {
+      throw new InvalidInput(
+        'too_many_rows',
+        `At most ${MAX_BULK_DEVICES} devices can be registered at once (got ${rows.length})`,
+      );
+    }
+    const problems: BulkRowProblem[] = [];
+    const firstRowOf = new Map<string, number>();
+    for (const row of rows) {
+      if ('problem' in row) {
+        problems.push({ row: row.row, device_id: row.device_id, ...row.problem });
+        continue;
+      }
+      const deviceId = row.device.device_id;
+      const first = firstRowOf.get(deviceId);
+      if (isReservedDeviceId(deviceId)) {
+        problems.push({
+          row: row.row,
+          device_id: deviceId,
+          code: 'reserved_device_id',
+          message: reservedMessage,
+        });
+      } else if (first !== undefined) {
+        problems.push({
+          row: row.row,
+          device_id: deviceId,
+          code: 'duplicate_device_id',
+          message: `device_id ${deviceId} is also in row ${first}`,
+        });
+      } else {
+        firstRowOf.set(deviceId, row.row);
+      }
+    }
+    const taken = await this.store.registeredDeviceIds(caller.tenantId, [...firstRowOf.keys()]);
+    for (const deviceId of taken) {
+      problems.push({
+        row: firstRowOf.get(deviceId) as number,
+        device_id: deviceId,
+        code: 'device_id_taken',
+        message: 'A device with this device_id is already registered',
+      });
+    }
+    if (problems.length > 0) {
+      problems.sort((a, b) => a.row - b.row);
+      throw new Unprocessable(
+        'invalid_rows',
+        `${problems.length} of ${rows.length} rows cannot be registered; no device was created`,
+        { details: { rows: problems } },
+      );
+    }
+    const accepted = rows.filter((row) => 'device' in row);
+    const created = await this.store.createMany(
+      caller.tenantId,
+      caller.userId,
+      accepted.map((row) => row.device),
+      {
+        provider: this.provider,
+        provisionMany: (deviceIds) =>
+          this.provisioner.provisionMany(deviceIds).catch((error) => {
+            throw brokerFailure(error);
+          }),
+        revokeMany: (deviceIds) => this.provisioner.revokeMany(deviceIds),
+      },
+    );
+    return {
+      devices: created.map((item, index) => ({ row: accepted[index]?.row as number, ...item })),
+    };
   }
 
   async update(caller: Caller, devicePk: number, patch: DevicePatch) {

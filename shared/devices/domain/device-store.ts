@@ -33,6 +33,23 @@ export interface DeviceStore {
       revoke: (deviceId: string) => Promise<void>;
     },
   ): Promise<{ device: Device; credentials: DeviceCredentials }>;
+  /**
+   * Registers many devices at once within the plan's limit, all or none: `provisionMany`
+   * runs inside the same transaction, and a failed commit is compensated by `revokeMany`.
+   * Results are in input order.
+   */
+  createMany(
+    tenantId: number,
+    userId: number,
+    inputs: readonly NewDevice[],
+    credentials: {
+      provider: string;
+      provisionMany: (deviceIds: readonly string[]) => Promise<Map<string, DeviceCredentials>>;
+      revokeMany: (deviceIds: readonly string[]) => Promise<void>;
+    },
+  ): Promise<Array<{ device: Device; credentials: DeviceCredentials }>>;
+  /** Which of these physical ids are registered already, in any tenant. */
+  registeredDeviceIds(tenantId: number, deviceIds: readonly string[]): Promise<Set<string>>;
   update(
     tenantId: number,
     userId: number,

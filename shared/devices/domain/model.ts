@@ -1,5 +1,7 @@
 import type { EntityType } from '../../identifiers.ts';
 
+export { MAX_BULK_DEVICES } from '../../identifiers.ts';
+
 /**
  * The platform's own broker identities live here, where no device id may go: Mosquitto's
  * admin account, the platform's service account and the client ids of the rules emulator,
@@ -64,3 +66,17 @@ export interface NewDevice {
 }
 
 export type DevicePatch = Partial<Pick<NewDevice, 'name' | 'type' | 'location' | 'config'>>;
+
+/** Why one row of a bulk registration cannot be registered. */
+export interface BulkRowProblem {
+  /** 1-based position of the row in what the caller sent (not counting a CSV header). */
+  row: number;
+  device_id?: string;
+  code: string;
+  message: string;
+}
+
+/** One row of a bulk registration: a device to register, or the problem its input has. */
+export type BulkRow =
+  | { row: number; device: NewDevice }
+  | { row: number; device_id?: string; problem: Pick<BulkRowProblem, 'code' | 'message'> };

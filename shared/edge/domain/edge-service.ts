@@ -150,7 +150,10 @@ export class EdgeModelService {
    * A device's message on devices/<id>/model/state. Returns why it was refused (the
    * ingestion path counts it as a rejected message), or null once applied.
    */
-  async report(device: { id: number; tenantId: number }, payload: unknown): Promise<string | null> {
+  async report(
+    device: { devicePk: number; tenantId: number },
+    payload: unknown,
+  ): Promise<string | null> {
     const parsed = reportSchema.safeParse(payload);
     if (!parsed.success) return `invalid model state: ${parsed.error.issues[0]?.message ?? ''}`;
     const r = parsed.data;
@@ -167,7 +170,7 @@ export class EdgeModelService {
         reason: a.reason || null,
       })),
     };
-    await this.store.applyReport(device.tenantId, device.id, report);
+    await this.store.applyReport(device.tenantId, device.devicePk, report);
     return null;
   }
 }

@@ -36,7 +36,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
     const row = rows[0];
     if (!row) return null;
     return {
-      id: row.id,
+      devicePk: row.id,
       deviceId,
       tenantId: row.tenant_id,
       plan: row.plan,
@@ -53,7 +53,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
         // One discovery of the tenant at a time, so two devices cannot both take the last
         // series the plan allows.
         await client.query('SELECT 1 FROM tenants FOR NO KEY UPDATE');
-        const before = await this.#entityCounts(client, device.id);
+        const before = await this.#entityCounts(client, device.devicePk);
         await client.query(
           `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic)
            SELECT $1, $2, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config, 'auto',
@@ -64,9 +64,9 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
              SET entity_type = EXCLUDED.entity_type, name = EXCLUDED.name, unit = EXCLUDED.unit,
                  icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic
              WHERE entities.discovery_mode = 'auto'`,
-          [device.id, device.tenantId, device.deviceId, JSON.stringify(discovery.entities)],
+          [device.devicePk, device.tenantId, device.deviceId, JSON.stringify(discovery.entities)],
         );
-        const after = await this.#entityCounts(client, device.id);
+        const after = await this.#entityCounts(client, device.devicePk);
         // Only growth is refused: a device over a cap its plan lowered still re-announces.
         if (after.onDevice > before.onDevice) {
           if (after.maxPerDevice !== null && after.onDevice > after.maxPerDevice) {
@@ -90,7 +90,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
            config = COALESCE(config, '{}'::jsonb) || jsonb_strip_nulls(jsonb_build_object('firmware', $2::text)),
            updated_at = now()
          WHERE id = $1`,
-        [device.id, discovery.firmware ?? null],
+        [device.devicePk, discovery.firmware ?? null],
       );
     });
   }
@@ -135,7 +135,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
           [
             JSON.stringify(
               list.map((update) => ({
-                id: update.device.id,
+                id: update.device.devicePk,
                 status: update.online === undefined ? null : update.online ? 'online' : 'offline',
                 last_seen:
                   update.lastSeenMs === undefined
@@ -172,7 +172,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
          FROM matched WHERE c.id = matched.id
          RETURNING c.entity_id, c.triggered_by`,
         [
-          device.id,
+          device.devicePk,
           JSON.stringify(
             confirmations.map((confirmation) => ({
               entity_id: confirmation.entityId,

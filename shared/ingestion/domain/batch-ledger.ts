@@ -86,18 +86,18 @@ export class BatchLedger {
   }
 
   noteSeen(device: DeviceContext, update: Omit<SeenUpdate, 'device'>): void {
-    const current = this.#seen.get(device.id) ?? { device };
+    const current = this.#seen.get(device.devicePk) ?? { device };
     if (update.online !== undefined) current.online = update.online;
     if (update.lastSeenMs !== undefined) {
       current.lastSeenMs = Math.max(current.lastSeenMs ?? 0, update.lastSeenMs);
     }
-    this.#seen.set(device.id, current);
+    this.#seen.set(device.devicePk, current);
   }
 
   noteStatusMessage(device: DeviceContext, index: number): void {
-    const list = this.#statusMessages.get(device.id);
+    const list = this.#statusMessages.get(device.devicePk);
     if (list) list.push(index);
-    else this.#statusMessages.set(device.id, [index]);
+    else this.#statusMessages.set(device.devicePk, [index]);
   }
 
   addLive(tenantId: number, index: number, event: PendingLiveEvent): void {
@@ -111,7 +111,7 @@ export class BatchLedger {
   }
 
   statusMessagesOf(device: DeviceContext): number[] {
-    return this.#statusMessages.get(device.id) ?? [];
+    return this.#statusMessages.get(device.devicePk) ?? [];
   }
 
   rejectionCounts(): RejectionCount[] {

@@ -300,10 +300,10 @@ export class IngestionService {
     });
     batch.noteStatusMessage(device, place.index);
     // A status change must be written now, whatever the throttle says.
-    this.#seenWrittenAt.delete(device.id);
+    this.#seenWrittenAt.delete(device.devicePk);
     batch.addLive(device.tenantId, place.index, {
       type: 'status',
-      device_id: device.id,
+      device_id: device.devicePk,
       status: message.online ? 'online' : 'offline',
       time: new Date(message.receivedAtMs).toISOString(),
     });
@@ -343,7 +343,7 @@ export class IngestionService {
       batch.noteSeen(device, { online: true, lastSeenMs: Math.min(latest, message.receivedAtMs) });
       batch.addLive(device.tenantId, place.index, () => ({
         type: 'readings',
-        device_id: device.id,
+        device_id: device.devicePk,
         readings: readings.map((reading) => ({
           entity_id: reading.entityId,
           value: reading.value,
@@ -496,7 +496,7 @@ export class IngestionService {
   ): Promise<Array<StoredDeviceReadings & { indices: number[] }>> {
     const byDevice = new Map<number, StoredDeviceReadings & { indices: number[] }>();
     for (const entry of stored) {
-      const group = byDevice.get(entry.device.id) ?? {
+      const group = byDevice.get(entry.device.devicePk) ?? {
         device: entry.device,
         readings: [],
         anomalies: [],
@@ -504,7 +504,7 @@ export class IngestionService {
       };
       for (const reading of entry.readings) group.readings.push(reading);
       group.indices.push(entry.index);
-      byDevice.set(entry.device.id, group);
+      byDevice.set(entry.device.devicePk, group);
     }
     const groups = [...byDevice.values()];
     if (!this.#scorer) return groups;
@@ -525,7 +525,7 @@ export class IngestionService {
         for (const anomaly of anomalies) {
           batch.addLive(device.tenantId, indices[indices.length - 1] as number, {
             type: 'anomaly',
-            device_id: device.id,
+            device_id: device.devicePk,
             entity_id: anomaly.entityId,
             time: new Date(anomaly.timeMs).toISOString(),
             score: anomaly.score,
@@ -570,15 +570,16 @@ export class IngestionService {
   async #recordSeen(batch: BatchLedger): Promise<void> {
     const { now } = batch;
     const due = batch.seenUpdates().filter((update) => {
-      const last = this.#seenWrittenAt.get(update.device.id);
+      const last = this.#seenWrittenAt.get(update.device.devicePk);
       const online = update.online ?? last?.online ?? true;
       return !last || last.online !== online || now - last.at >= this.#seenIntervalMs;
     });
     try {
       await this.#directory.recordSeen(due);
       for (const update of due) {
-        const online = update.online ?? this.#seenWrittenAt.get(update.device.id)?.online ?? true;
-        this.#seenWrittenAt.set(update.device.id, { at: now, online });
+        const online =
+          update.online ?? this.#seenWrittenAt.get(update.device.devicePk)?.online ?? true;
+        this.#seenWrittenAt.set(update.device.devicePk, { at: now, online });
       }
     } catch (cause) {
       for (const update of due) {

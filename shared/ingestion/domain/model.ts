@@ -22,7 +22,7 @@ export interface RawReading {
 /** What ingestion knows about a publishing device, resolved from the registry. */
 export interface DeviceContext {
   /** Registry row id (the API's `{id}`). */
-  id: number;
+  devicePk: number;
   deviceId: string;
   tenantId: number;
   plan: string;

@@ -69,5 +69,5 @@ export interface StoredReadingsListener {
  * is refused (counted as an invalid payload), or null once it is applied.
  */
 export interface EdgeModelReports {
-  report(device: { id: number; tenantId: number }, payload: unknown): Promise<string | null>;
+  report(device: { devicePk: number; tenantId: number }, payload: unknown): Promise<string | null>;
 }

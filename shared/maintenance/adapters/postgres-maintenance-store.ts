@@ -69,10 +69,10 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
     });
   }
 
-  machine(tenantId: number, deviceRowId: number): Promise<Machine | null> {
+  machine(tenantId: number, devicePk: number): Promise<Machine | null> {
     return this.#inTenant(tenantId, async (client) => {
       const { rows } = await client.query<MachineRow>(`${MACHINE_SELECT} WHERE d.id = $1`, [
-        deviceRowId,
+        devicePk,
       ]);
       return rows[0] ? machineOf(rows[0]) : null;
     });
@@ -90,7 +90,7 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
 
   addEvent(
     tenantId: number,
-    deviceRowId: number,
+    devicePk: number,
     event: {
       kind: MaintenanceKind;
       time: Date;
@@ -102,24 +102,24 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
       const { rows } = await client.query<MaintenanceEvent>(
         `INSERT INTO maintenance_events (tenant_id, device_id, kind, time, note, recorded_by)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${EVENT_COLUMNS}`,
-        [tenantId, deviceRowId, event.kind, event.time, event.note ?? null, event.recordedBy],
+        [tenantId, devicePk, event.kind, event.time, event.note ?? null, event.recordedBy],
       );
       return rows[0] as MaintenanceEvent;
     });
   }
 
-  events(tenantId: number, deviceRowId: number): Promise<MaintenanceEvent[]> {
+  events(tenantId: number, devicePk: number): Promise<MaintenanceEvent[]> {
     return this.#inTenant(tenantId, async (client) => {
       const { rows } = await client.query<MaintenanceEvent>(
         `SELECT ${EVENT_COLUMNS} FROM maintenance_events WHERE device_id = $1
          ORDER BY time DESC, id DESC LIMIT 1000`,
-        [deviceRowId],
+        [devicePk],
       );
       return rows;
     });
   }
 
-  lifeBoundaries(tenantId: number, deviceRowIds: number[]): Promise<Map<number, LifeBoundary[]>> {
+  lifeBoundaries(tenantId: number, devicePks: number[]): Promise<Map<number, LifeBoundary[]>> {
     return this.#inTenant(tenantId, async (client) => {
       const { rows } = await client.query<{
         device_id: number;
@@ -130,7 +130,7 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
          FROM maintenance_events
          WHERE device_id = ANY($1::integer[]) AND kind IN ('failure', 'repair', 'replacement')
          ORDER BY device_id, time, id`,
-        [deviceRowIds],
+        [devicePks],
       );
       const byDevice = new Map<number, LifeBoundary[]>();
       for (const row of rows) {
@@ -142,11 +142,11 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
     });
   }
 
-  limits(tenantId: number, deviceRowId: number): Promise<Map<string, EntityLimit>> {
+  limits(tenantId: number, devicePk: number): Promise<Map<string, EntityLimit>> {
     return this.#inTenant(tenantId, async (client) => {
       const { rows } = await client.query<{ entity_id: string } & EntityLimit>(
         'SELECT entity_id, above, below FROM entity_limits WHERE device_id = $1',
-        [deviceRowId],
+        [devicePk],
       );
       return new Map(rows.map((row) => [row.entity_id, { above: row.above, below: row.below }]));
     });
@@ -154,14 +154,14 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
 
   setLimit(
     tenantId: number,
-    deviceRowId: number,
+    devicePk: number,
     entityId: string,
     limit: EntityLimit | null,
   ): Promise<void> {
     return this.#inTenant(tenantId, async (client) => {
       if (limit === null) {
         await client.query('DELETE FROM entity_limits WHERE device_id = $1 AND entity_id = $2', [
-          deviceRowId,
+          devicePk,
           entityId,
         ]);
         return;
@@ -171,7 +171,7 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (device_id, entity_id)
          DO UPDATE SET above = EXCLUDED.above, below = EXCLUDED.below, updated_at = now()`,
-        [tenantId, deviceRowId, entityId, limit.above, limit.below],
+        [tenantId, devicePk, entityId, limit.above, limit.below],
       );
     });
   }
@@ -272,7 +272,7 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
            high = EXCLUDED.high, unit = EXCLUDED.unit, model_version = EXCLUDED.model_version,
            window_end = EXCLUDED.window_end, computed_at = EXCLUDED.computed_at`,
         [
-          p.deviceRowId,
+          p.devicePk,
           tenantId,
           p.modelId,
           p.value,
@@ -336,6 +336,6 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
       'SELECT * FROM rul_prediction_candidates($1)',
       [maxRows],
     );
-    return rows.map((row) => ({ tenantId: row.tenant_id, deviceRowId: row.device_id }));
+    return rows.map((row) => ({ tenantId: row.tenant_id, devicePk: row.device_id }));
   }
 }

@@ -104,19 +104,19 @@ export class MaintenanceService {
   }
 
   /** The device, once the tenant's plan is known to allow predictive maintenance. */
-  async #machine(tenantId: number, deviceRowId: number): Promise<Machine> {
+  async #machine(tenantId: number, devicePk: number): Promise<Machine> {
     if (!(await this.#store.planAllows(tenantId))) throw planRequired();
-    const machine = await this.#store.machine(tenantId, deviceRowId);
+    const machine = await this.#store.machine(tenantId, devicePk);
     if (!machine) throw new NotFound('device_not_found', 'No such device');
     return machine;
   }
 
   async recordEvent(
     caller: MaintenanceCaller,
-    deviceRowId: number,
+    devicePk: number,
     event: NewMaintenanceEvent,
   ): Promise<MaintenanceEvent> {
-    const machine = await this.#machine(caller.tenantId, deviceRowId);
+    const machine = await this.#machine(caller.tenantId, devicePk);
     const now = this.#now();
     const time = event.time ?? new Date(now);
     if (time.getTime() > now + this.settings.futureToleranceMs) {
@@ -133,19 +133,19 @@ export class MaintenanceService {
     });
   }
 
-  async events(caller: MaintenanceCaller, deviceRowId: number): Promise<MaintenanceEvent[]> {
-    const machine = await this.#machine(caller.tenantId, deviceRowId);
+  async events(caller: MaintenanceCaller, devicePk: number): Promise<MaintenanceEvent[]> {
+    const machine = await this.#machine(caller.tenantId, devicePk);
     return this.#store.events(caller.tenantId, machine.id);
   }
 
   /** Sets (or, with neither side, removes) a numeric entity's limit. */
   async setLimit(
     caller: MaintenanceCaller,
-    deviceRowId: number,
+    devicePk: number,
     entityId: string,
     limit: { above?: number | undefined; below?: number | undefined },
   ): Promise<{ entity_id: string; limit: EntityLimit | null }> {
-    const machine = await this.#machine(caller.tenantId, deviceRowId);
+    const machine = await this.#machine(caller.tenantId, devicePk);
     const entity = machine.entities.find((e) => e.entityId === entityId);
     if (!entity) throw new NotFound('entity_not_found', 'The device has no such entity');
     if (!NUMERIC_ENTITY_TYPES.includes(entity.entityType)) {
@@ -164,8 +164,8 @@ export class MaintenanceService {
     return { entity_id: entityId, limit: stored };
   }
 
-  async health(caller: MaintenanceCaller, deviceRowId: number): Promise<HealthReport> {
-    const machine = await this.#machine(caller.tenantId, deviceRowId);
+  async health(caller: MaintenanceCaller, devicePk: number): Promise<HealthReport> {
+    const machine = await this.#machine(caller.tenantId, devicePk);
     const now = this.#now();
     const limits = await this.#store.limits(caller.tenantId, machine.id);
     const forecasts = await Promise.all(
@@ -325,7 +325,7 @@ export class MaintenanceService {
     if (!steps.rows.some((row) => row.some(Number.isFinite))) return null;
     const estimate = predictor.predict(steps.rows);
     return {
-      deviceRowId: machine.id,
+      devicePk: machine.id,
       value: estimate.value,
       low: estimate.low,
       high: estimate.high,
@@ -340,16 +340,16 @@ export class MaintenanceService {
   async refreshPredictions(maxDevices: number) {
     const outcome = { predicted: 0, withoutReadings: 0, failed: 0 };
     const candidates = await this.#store.predictionCandidates(maxDevices);
-    for (const { tenantId, deviceRowId } of candidates) {
+    for (const { tenantId, devicePk } of candidates) {
       try {
-        const machine = await this.#store.machine(tenantId, deviceRowId);
+        const machine = await this.#store.machine(tenantId, devicePk);
         if (!machine) continue;
         const result = await this.#currentRul(tenantId, machine, this.#now());
         if (result) outcome.predicted += 1;
         else outcome.withoutReadings += 1;
       } catch (error) {
         outcome.failed += 1;
-        this.#logger.error('RUL prediction failed', { tenantId, deviceRowId, error });
+        this.#logger.error('RUL prediction failed', { tenantId, devicePk, error });
       }
     }
     return outcome;

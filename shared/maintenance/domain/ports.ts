@@ -38,7 +38,7 @@ export interface LifeBoundary {
 }
 
 export interface StoredPrediction {
-  deviceRowId: number;
+  devicePk: number;
   modelId: number;
   value: number;
   low: number;
@@ -77,21 +77,21 @@ export interface DeviceRul {
 export interface MaintenanceStore {
   /** Whether the tenant's plan (an expired trial counts as free) has predictive maintenance. */
   planAllows(tenantId: number): Promise<boolean>;
-  machine(tenantId: number, deviceRowId: number): Promise<Machine | null>;
+  machine(tenantId: number, devicePk: number): Promise<Machine | null>;
   fleet(tenantId: number, deviceType: string): Promise<Machine[]>;
   addEvent(
     tenantId: number,
-    deviceRowId: number,
+    devicePk: number,
     event: NewMaintenanceEvent & { time: Date; recordedBy: number | null },
   ): Promise<MaintenanceEvent>;
-  events(tenantId: number, deviceRowId: number): Promise<MaintenanceEvent[]>;
+  events(tenantId: number, devicePk: number): Promise<MaintenanceEvent[]>;
   /** Failures, repairs and replacements of the devices, oldest first. */
-  lifeBoundaries(tenantId: number, deviceRowIds: number[]): Promise<Map<number, LifeBoundary[]>>;
-  limits(tenantId: number, deviceRowId: number): Promise<Map<string, EntityLimit>>;
+  lifeBoundaries(tenantId: number, devicePks: number[]): Promise<Map<number, LifeBoundary[]>>;
+  limits(tenantId: number, devicePk: number): Promise<Map<string, EntityLimit>>;
   /** Sets the entity's limit, or removes it (null). */
   setLimit(
     tenantId: number,
-    deviceRowId: number,
+    devicePk: number,
     entityId: string,
     limit: EntityLimit | null,
   ): Promise<void>;
@@ -116,7 +116,7 @@ export interface MaintenanceStore {
     maxRows: number,
   ): Promise<Array<{ tenantId: number; deviceType: string; stepUnit: StepUnit }>>;
   /** Across tenants: devices with an active fleet model that reported since their last prediction. */
-  predictionCandidates(maxRows: number): Promise<Array<{ tenantId: number; deviceRowId: number }>>;
+  predictionCandidates(maxRows: number): Promise<Array<{ tenantId: number; devicePk: number }>>;
 }
 
 /** A machine's readings as steps: one row per step in `entities` order, NaN where missing. */
