@@ -12,11 +12,7 @@
  * device continues them exactly where the platform left off).
  */
 
-import {
-  type AdvancedConfig,
-  type AdvancedState,
-  UNWEIGHTED,
-} from '../../ml/domain/advanced-detector.ts';
+import type { AdvancedConfig, AdvancedState } from '../../ml/domain/advanced-detector.ts';
 import type { BasicConfig, BasicState } from '../../ml/domain/basic-detector.ts';
 import type { EwmState, TailConfig, TailState } from '../../ml/domain/stats.ts';
 
@@ -328,11 +324,8 @@ function configFrom(v: number[]): AdvancedConfig {
     recentCapacity: checkCount(at(26), 1, EDGE_LIMITS.maxRecent, 'recent capacity'),
     rangeMargin: at(27),
     rangeSurprise: at(28),
-    featureWeights: UNWEIGHTED,
-    // A device runs the advanced detector without the context layer (its memory grows with
-    // what the entity does; a device has about a kilobyte).
-    context: null,
-    alarmScore: basic.alarmScore,
+    // A device judges steps against the typical step only (its state has no daily steps).
+    seasonalSteps: false,
   };
 }
 

@@ -4,17 +4,22 @@ import {
   type BasicFeature,
   type BasicState,
   DEFAULT_BASIC_CONFIG,
+  dailyBin,
+  floorScale,
   newBasicState,
   observeBasic,
 } from './basic-detector.ts';
-import {
-  type ContextConfig,
-  type ContextState,
-  DEFAULT_CONTEXT_CONFIG,
-  newContextState,
-} from './context-novelty.ts';
 import type { Forecaster } from './model.ts';
-import { newTail, type TailConfig, type TailState, tailSurprise, updateTail } from './stats.ts';
+import {
+  type EwmState,
+  newEwm,
+  newTail,
+  type TailConfig,
+  type TailState,
+  tailSurprise,
+  updateEwm,
+  updateTail,
+} from './stats.ts';
 
 /**
  * The advanced (Industrial plan) detector: the basic ensemble, plus the forecast error of the
@@ -29,14 +34,7 @@ import { newTail, type TailConfig, type TailState, tailSurprise, updateTail } fr
 
 export const MODEL_FEATURES = ['forecast', 'forecastShift'] as const;
 export type ModelFeature = (typeof MODEL_FEATURES)[number];
-export type AdvancedFeature = BasicFeature | ModelFeature | 'range' | 'context';
-
-export const UNWEIGHTED: Record<BasicFeature, number> = Object.fromEntries(
-  BASIC_FEATURES.map((key) => [key, 1]),
-) as Record<BasicFeature, number>;
-
-/** Alarm level with the context layer: its own alarm level (see `bench/README.md`). */
-const ALARM_SCORE = 0.75;
+export type AdvancedFeature = BasicFeature | ModelFeature | 'range';
 
 export interface AdvancedConfig {
   basic: BasicConfig;
@@ -44,11 +42,11 @@ export interface AdvancedConfig {
   /** Weight of the running mean of standardised residuals (a sustained bias). */
   shiftAlpha: number;
   /**
-   * Weight of each statistic's surprise in the fusion. A step as large as the daily ones
-   * (`change`) and a run of equal values (`stuck`) are weighed down: most of their alarms on
-   * NAB are false (see `bench/README.md`).
+   * Judge a step against the steps usually seen at that time of day as well as against the
+   * typical step, so a change that happens every day at the same time (a shift starting, a
+   * nightly job) is not a surprise.
    */
-  featureWeights: Record<BasicFeature, number>;
+  seasonalSteps: boolean;
   /** Extra weight on the model's surprise relative to the basic statistics. */
   modelWeight: number;
   /** Recent readings kept for the model's input window. */
@@ -57,38 +55,27 @@ export interface AdvancedConfig {
   rangeMargin: number;
   /** Surprise (nats) of an out-of-range reading: enough to alarm on its own. */
   rangeSurprise: number;
-  /**
-   * The context novelty layer (`context-novelty.ts`), scored beside the statistics; null
-   * runs without it, as the edge does.
-   */
-  context: ContextConfig | null;
-  /** Score at or above which the detector reports an anomaly. */
-  alarmScore: number;
 }
 
 export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
   basic: DEFAULT_BASIC_CONFIG,
   tail: DEFAULT_BASIC_CONFIG.tail,
-  featureWeights: { ...UNWEIGHTED, change: 0.8 },
+  seasonalSteps: true,
   shiftAlpha: 0.1,
   modelWeight: 1,
   recentCapacity: 64,
   // Numenta's HTM detector uses the same 5% tolerance.
   rangeMargin: 0.05,
   rangeSurprise: 24,
-  context: DEFAULT_CONTEXT_CONFIG,
-  alarmScore: ALARM_SCORE,
 };
 
 /**
- * The advanced detector as a device runs it (`shared/edge`): basic's fusion, without the
- * context layer.
+ * The advanced detector as a device runs it (`shared/edge`, `firmware/core`): steps judged
+ * against the typical step only, so its state fits the device.
  */
 export const EDGE_ADVANCED_CONFIG: AdvancedConfig = {
   ...DEFAULT_ADVANCED_CONFIG,
-  featureWeights: UNWEIGHTED,
-  context: null,
-  alarmScore: DEFAULT_BASIC_CONFIG.alarmScore,
+  seasonalSteps: false,
 };
 
 /** The lowest and highest value seen, and over how many readings. */
@@ -107,8 +94,12 @@ export interface AdvancedState {
   shiftTail: TailState;
   residualFast: number;
   range: RangeState;
-  /** The context layer's memory; absent when the configuration has no context layer. */
-  context?: ContextState;
+  /**
+   * Size of the step usually seen in each time-of-day bin, and the tail of steps judged
+   * against it; absent when the configuration does not judge steps by time of day.
+   */
+  dailySteps?: EwmState[];
+  stepTail?: TailState;
 }
 
 export function newRange(): RangeState {
@@ -124,7 +115,17 @@ export function newAdvancedState(config: AdvancedConfig): AdvancedState {
     shiftTail: newTail(config.tail),
     residualFast: 0,
     range: newRange(),
-    ...(config.context ? { context: newContextState() } : {}),
+    ...(config.seasonalSteps ? newDailySteps(config) : {}),
+  };
+}
+
+export function newDailySteps(config: AdvancedConfig): {
+  dailySteps: EwmState[];
+  stepTail: TailState;
+} {
+  return {
+    dailySteps: Array.from({ length: config.basic.dailyBins }, newEwm),
+    stepTail: newTail(config.basic.tail),
   };
 }
 
@@ -177,13 +178,24 @@ export function observeAdvanced(
   timeMs: number,
   value: number,
 ): AdvancedSignals {
+  // The step, judged before the basic statistics learn this reading.
+  const before = state.basic;
+  const bin = dailyBin(timeMs, config.basic.dailyBins);
+  let seasonalStep: number | null = null;
+  const step = before.last === null ? 0 : Math.abs(value - before.last);
+  if (config.seasonalSteps && state.dailySteps && before.count > 0 && before.last !== null) {
+    const slowStd = floorScale(Math.sqrt(before.slow.variance), before.slow.mean);
+    const typical = floorScale(before.diff.mean, slowStd * 0.01);
+    const usualHere = state.dailySteps[bin] as EwmState;
+    seasonalStep = step / Math.max(typical, usualHere.count > 0 ? usualHere.mean : 0);
+  }
+  const hadLast = before.last !== null;
   const basic = observeBasic(state.basic, config.basic, timeMs, value);
   const features: Record<AdvancedFeature, number> = {
     ...basic.features,
     forecast: 0,
     forecastShift: 0,
     range: 0,
-    context: 0,
   };
   const model = forecaster?.model;
   const usable =
@@ -191,12 +203,16 @@ export function observeAdvanced(
     model !== undefined &&
     state.modelVersion === model.version &&
     state.recent.length >= model.windowSize;
-  // Per-feature weights (all 1 on the edge, where the fusion is basic's own).
-  let best = 0;
-  for (const key of BASIC_FEATURES) {
-    features[key] *= config.featureWeights[key];
-    best = Math.max(best, features[key]);
+  if (config.seasonalSteps && state.dailySteps && state.stepTail) {
+    if (seasonalStep !== null) {
+      features.change = tailSurprise(state.stepTail, config.basic.tail, seasonalStep);
+      updateTail(state.stepTail, config.basic.tail, seasonalStep);
+    }
+    if (hadLast) updateEwm(state.dailySteps[bin] as EwmState, step, config.basic.dailyAlpha);
   }
+  // Fused as basic fuses, with the step judged by time of day where it is.
+  let best = 0;
+  for (const key of BASIC_FEATURES) best = Math.max(best, features[key]);
   let surprise = Math.max(0, best - LN_BASIC);
   if (usable) {
     const window =

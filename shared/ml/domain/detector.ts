@@ -4,6 +4,7 @@ import {
   attachModel,
   DEFAULT_ADVANCED_CONFIG,
   newAdvancedState,
+  newDailySteps,
   newRange,
   observeAdvanced,
 } from './advanced-detector.ts';
@@ -16,7 +17,6 @@ import {
   postProcess,
   surpriseToScore,
 } from './basic-detector.ts';
-import { ContextNovelty, newContextState } from './context-novelty.ts';
 import { Forecaster, type TrainedModel } from './model.ts';
 
 /**
@@ -58,7 +58,7 @@ export interface AdvancedAnomalyDetector extends AnomalyDetector {
 
 export const BASIC_DETECTOR = { name: 'easysmart-basic', version: '1.0.0' } as const;
 export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.2.0' } as const;
-/** Advanced states this version continues from: 1.0.0 had no range, 1.1.0 no context layer. */
+/** Advanced states this version continues from: 1.0.0 had no range, 1.1.0 no daily steps. */
 const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0', '1.1.0'];
 
 export interface BasicDetectorState {
@@ -129,19 +129,19 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
   readonly version = ADVANCED_DETECTOR.version;
   readonly kind = 'advanced' as const;
   private forecaster: Forecaster | null = null;
-  private readonly context: ContextNovelty | null;
 
   constructor(
     private readonly state: AdvancedState,
     private readonly config: AdvancedConfig,
     model: TrainedModel | null,
   ) {
-    if (config.context) {
-      state.context ??= newContextState();
-      this.context = new ContextNovelty(state.context, config.context);
+    if (config.seasonalSteps) {
+      const bins = config.basic.dailyBins;
+      if (state.dailySteps?.length !== bins || !state.stepTail)
+        Object.assign(state, newDailySteps(config));
     } else {
-      delete state.context;
-      this.context = null;
+      delete state.dailySteps;
+      delete state.stepTail;
     }
     if (model) this.useModel(model);
   }
@@ -159,18 +159,12 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
     checkReading(timeMs, value);
     const signals = observeAdvanced(this.state, this.config, this.forecaster, timeMs, value);
     const basic = this.config.basic;
-    const statistics = postProcess(
+    const result = postProcess(
       this.state.basic,
       basic,
       surpriseToScore(signals.surprise, basic.surpriseScale),
-    ).score;
-    // The two layers see different things (a value's size against its history, a sequence
-    // never seen before); the stronger one speaks.
-    const novelty = this.context ? this.context.score(value) : 0;
-    const score = Math.max(statistics, novelty);
-    const anomalous = score >= this.config.alarmScore;
-    const reason = novelty > statistics ? 'context' : strongest(signals.features);
-    return { score, anomalous, reason: anomalous ? reason : null };
+    );
+    return { ...result, reason: result.anomalous ? strongest(signals.features) : null };
   }
 
   snapshot(): AdvancedDetectorState {
@@ -240,14 +234,18 @@ export function restoreDetector(
     if (!advanced || !isBasicState(advanced.basic) || !Array.isArray(advanced.recent)) {
       throw new DetectorStateError('advanced detector state is malformed');
     }
-    if (upgrade) {
+    if (version === '1.0.0') {
       // The statistics carry over; the range starts from the model's training range if the
-      // state was scoring with that model, and otherwise from the readings to come.
+      // state was scoring with that model, and otherwise from the readings to come. (A 1.1.0
+      // state only lacks the daily steps, which start afresh.)
       advanced.range = newRange();
       const range = options.model?.range;
       if (range && advanced.modelVersion === options.model?.version) advanced.range = { ...range };
     }
-    if (!isRange(advanced.range) || !isContextState(advanced.context)) {
+    const stepsValid =
+      advanced.dailySteps === undefined ||
+      (Array.isArray(advanced.dailySteps) && typeof advanced.stepTail === 'object');
+    if (!isRange(advanced.range) || !stepsValid) {
       throw new DetectorStateError('advanced detector state is malformed');
     }
     return new AdvancedDetector(
@@ -263,19 +261,6 @@ function isRange(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Record<string, unknown>;
   return typeof r.min === 'number' && typeof r.max === 'number' && typeof r.count === 'number';
-}
-
-/** Absent (a state from before the context layer, or without it) or well-formed. */
-function isContextState(value: unknown): boolean {
-  if (value === undefined) return true;
-  if (typeof value !== 'object' || value === null) return false;
-  const c = value as Record<string, unknown>;
-  return (
-    typeof c.count === 'number' &&
-    typeof c.min === 'number' &&
-    typeof c.max === 'number' &&
-    [c.lefts, c.rights, c.contexts, c.leftGroup, c.recent].every(Array.isArray)
-  );
 }
 
 function isBasicState(value: unknown): value is BasicState {
