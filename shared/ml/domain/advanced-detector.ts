@@ -22,7 +22,8 @@ import {
 } from './stats.ts';
 
 /**
- * The advanced (Industrial plan) detector: the basic ensemble, plus the forecast error of the
+ * The advanced (Industrial plan) detector: the basic ensemble (with a step judged against the
+ * steps usually seen at that time of day, too), plus the forecast error of the
  * entity's trained model (when it passed the quality gate), plus the entity's range. The
  * forecast error is standardised by the model's own training residuals, so "unusual" means
  * unusual for this entity, and then tail-calibrated online like the basic statistics, so a
