@@ -256,6 +256,17 @@ describe('real answers match the document', () => {
       body: { device_id: deviceId, entity_id: 'temperature' },
     });
     expect([403, 404]).toContain(training.status);
+    const { example } = routeTable['POST /api/ml/models/upload'];
+    const upload = await call(ml, 'POST /api/ml/models/upload', {
+      token,
+      body: { ...example, device_id: deviceId },
+    });
+    expect(upload.status).toBe(403);
+    const activate = await call(ml, 'POST /api/ml/models/{id}/activate', {
+      token,
+      params: { id: '1' },
+    });
+    expect(activate.status).toBe(403);
     expect((await call(devices, 'DELETE /api/devices/{id}', { token, params })).status).toBe(204);
   });
 

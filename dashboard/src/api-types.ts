@@ -353,14 +353,54 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's trained models */
+        /** The tenant's models, newest first: trained and uploaded, with status and metrics */
         get: operations["getMlModels"];
         put?: never;
         /**
-         * Train an entity's model now (plans with custom models), through the quality gate
-         * @description Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         * Train an entity's model now with a chosen family and settings (plans with custom models), through the quality gate
+         * @description Families: `dense` (a ReLU network; `size` small = one hidden layer of 8, medium = 16 and 8, large = 32 and 16) and `linear` (an autoregressive linear forecast, no hidden layer). `window_size`: the readings before the forecast one the model sees. Omitted settings are the platform's default model (dense, medium, 24 readings). The model is trained on the entity's one-minute means of the last 30 days but the most recent tenth, which is held back to judge it. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
          */
         post: operations["postMlModels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ml/models/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload the tenant's own TensorFlow.js Layers model for an entity (plans with custom models), through the quality gate
+         * @description `model_json` is the model.json that TensorFlow.js's `model.save()` or the Keras converter writes; `weights` is its weight files concatenated in manifest order, base64 (at most 512 KiB of float32 weights). Only Sequential models of InputLayer, Dense, Dropout (inert when scoring) and Activation layers (after a linear Dense) are accepted, with activations linear, relu, relu6, tanh, sigmoid, elu, selu, softplus or softsign; no code of the upload runs. `input` declares how the platform feeds the entity's readings: the last `window_size` readings, `relative` (each minus the latest, over normalisation.std; the output is the change from the latest, over std) or `standardised` (each minus normalisation.mean, over std; the output is the next reading standardised the same way), followed by the sine and cosine of the time of day when `time_of_day`. The model's input must have exactly that many features and one output. Nothing is stored unless every check passes; the model is then calibrated on the entity's history and becomes active only if it forecasts the held-back readings better than the naive forecasts. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        post: operations["postMlModelsUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ml/models/{id}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make an earlier model of its entity the active one again (a roll-back)
+         * @description Any model that passed the quality gate may be activated again; its entity's active model becomes superseded, and scoring switches at the next reading. A rejected model answers 409. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        post: operations["postMlModelsIdActivate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1220,6 +1260,11 @@ export interface components {
             /** @enum {string} */
             status: "active" | "superseded" | "rejected";
             status_reason: string | null;
+            /** @enum {string} */
+            origin: "trained" | "uploaded";
+            settings: {
+                [key: string]: unknown;
+            } | null;
             /** @description ISO 8601 time, UTC */
             trained_at: string;
         } & {
@@ -2381,12 +2426,27 @@ export interface operations {
                 /**
                  * @example {
                  *       "device_id": 1,
-                 *       "entity_id": "temperature"
+                 *       "entity_id": "temperature",
+                 *       "family": "dense",
+                 *       "window_size": 24,
+                 *       "size": "medium"
                  *     }
                  */
                 "application/json": {
                     device_id: number;
                     entity_id: string;
+                    /**
+                     * @default dense
+                     * @enum {string}
+                     */
+                    family?: "dense" | "linear";
+                    /** @default 24 */
+                    window_size?: number;
+                    /**
+                     * @default medium
+                     * @enum {string}
+                     */
+                    size?: "small" | "medium" | "large";
                 };
             };
         };
@@ -2411,6 +2471,154 @@ export interface operations {
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
             422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postMlModelsUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "device_id": 1,
+                 *       "entity_id": "temperature",
+                 *       "model_json": {
+                 *         "format": "layers-model",
+                 *         "modelTopology": {
+                 *           "class_name": "Sequential",
+                 *           "config": {
+                 *             "name": "forecaster",
+                 *             "layers": [
+                 *               {
+                 *                 "class_name": "Dense",
+                 *                 "config": {
+                 *                   "name": "out",
+                 *                   "units": 1,
+                 *                   "activation": "linear",
+                 *                   "batch_input_shape": [
+                 *                     null,
+                 *                     25
+                 *                   ]
+                 *                 }
+                 *               }
+                 *             ]
+                 *           }
+                 *         },
+                 *         "weightsManifest": [
+                 *           {
+                 *             "paths": [
+                 *               "forecaster.weights.bin"
+                 *             ],
+                 *             "weights": [
+                 *               {
+                 *                 "name": "out/kernel",
+                 *                 "shape": [
+                 *                   25,
+                 *                   1
+                 *                 ],
+                 *                 "dtype": "float32"
+                 *               },
+                 *               {
+                 *                 "name": "out/bias",
+                 *                 "shape": [
+                 *                   1
+                 *                 ],
+                 *                 "dtype": "float32"
+                 *               }
+                 *             ]
+                 *           }
+                 *         ]
+                 *       },
+                 *       "weights": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                 *       "input": {
+                 *         "window_size": 24,
+                 *         "encoding": "relative",
+                 *         "time_of_day": true,
+                 *         "normalisation": {
+                 *           "mean": 20,
+                 *           "std": 2
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    device_id: number;
+                    entity_id: string;
+                    model_json: {
+                        [key: string]: unknown;
+                    };
+                    weights: string;
+                    input: {
+                        window_size: number;
+                        /** @enum {string} */
+                        encoding: "relative" | "standardised";
+                        time_of_day: boolean;
+                        normalisation: {
+                            mean: number;
+                            std: number;
+                        };
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The uploaded model: active, or rejected by the quality gate (with status_reason and the held-back metrics); a rejected model leaves the previous one active */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: components["schemas"]["Model"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postMlModelsIdActivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model, now active */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: components["schemas"]["Model"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
             500: components["responses"]["Error500"];
         };
     };

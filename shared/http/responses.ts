@@ -246,6 +246,10 @@ export const model = named(
     /** `rejected`: it did not beat the naive forecasts on held-back readings and never scored. */
     status: z.enum(['active', 'superseded', 'rejected']),
     status_reason: z.string().nullable(),
+    /** `trained` by the platform with the chosen family and settings, or `uploaded` by the tenant. */
+    origin: z.enum(['trained', 'uploaded']),
+    /** The family and settings, or the uploaded network's layers and declared input. */
+    settings: z.record(z.string(), z.unknown()).nullable(),
     trained_at: isoTime,
   }),
 );
