@@ -322,6 +322,14 @@ async function ensurePlatformClient(
         },
         // Keeps the stored password authoritative if the client already existed.
         { command: 'setClientPassword', username: platform.username, password: platform.password },
+        // The plugin lets its clients receive any message they subscribed to unless told
+        // otherwise, and the devices' ACL file grants every subscription: a client of the
+        // plugin (a device registered before devices moved to the password file) must fall
+        // through to that file's per-device pattern when its roles say nothing.
+        {
+          command: 'setDefaultACLAccess',
+          acls: [{ acltype: 'publishClientReceive', allow: false }],
+        },
       ],
       (result) => /already exists/i.test(result.error ?? ''),
     );
