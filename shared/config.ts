@@ -111,6 +111,8 @@ const configSchema = z
     EXPORT_LINK_SECRET: z.string().min(16).optional(),
     // The function that runs tenant-wide export jobs, invoked asynchronously.
     EXPORT_WORKER_FUNCTION: z.string().optional(),
+    // The function that runs pattern discovery jobs, invoked asynchronously.
+    PATTERNS_WORKER_FUNCTION: z.string().optional(),
     // API Gateway's WebSocket management endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
     WEBSOCKET_MANAGEMENT_ENDPOINT: url.optional(),
   })
@@ -200,6 +202,9 @@ export interface AppConfig {
     publicUrl?: string;
     linkTtlSeconds: number;
     linkSecret?: string;
+    workerFunction?: string;
+  };
+  patterns: {
     workerFunction?: string;
   };
   aws: {
@@ -302,6 +307,9 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
       linkTtlSeconds: c.EXPORT_LINK_TTL_SECONDS,
       linkSecret: c.EXPORT_LINK_SECRET,
       workerFunction: c.EXPORT_WORKER_FUNCTION,
+    },
+    patterns: {
+      workerFunction: c.PATTERNS_WORKER_FUNCTION,
     },
     aws: {
       region: c.AWS_REGION,

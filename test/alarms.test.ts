@@ -356,6 +356,80 @@ describe('an offline rule', () => {
   });
 });
 
+describe('a rul_below rule', () => {
+  it('fires on the scheduled run when the predicted life falls below the value, clears past the hysteresis', async () => {
+    const created = await callRoute(alarms, 'POST /api/alarm-rules', {
+      token: other.adminToken,
+      body: {
+        name: 'Press wearing out',
+        device_type: 'hydraulic-press',
+        severity: 'major',
+        condition: { type: 'rul_below', value: 20, hysteresis: 5 },
+      },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.rule.condition).toEqual({ type: 'rul_below', value: 20, hysteresis: 5 });
+    const ruleId = created.body.rule.id;
+    const model = await admin.query<{ id: number }>(
+      `INSERT INTO rul_models (tenant_id, device_type, version, storage_key, step_unit, histories,
+         metrics, status, trained_at)
+       VALUES ($1, 'hydraulic-press', 'v1', 'test/none', 'cycles', 8, '{}', 'active', now())
+       RETURNING id`,
+      [other.tenantId],
+    );
+    const predict = (value: number, computedAt: Date) =>
+      admin.query(
+        `INSERT INTO rul_predictions (device_id, tenant_id, model_id, value, low, high, unit,
+           model_version, window_end, computed_at)
+         VALUES ($1, $2, $3, $4::float8, $4::float8 - 4, $4::float8 + 4, 'cycles', 'v1', $5, $5)
+         ON CONFLICT (device_id) DO UPDATE SET value = EXCLUDED.value, low = EXCLUDED.low,
+           high = EXCLUDED.high, window_end = EXCLUDED.window_end, computed_at = EXCLUDED.computed_at`,
+        [other.id, other.tenantId, model.rows[0]?.id, value, computedAt],
+      );
+    const ruleAlarms = async () =>
+      (await callRoute(alarms, 'GET /api/alarms', { token: other.viewer })).body.alarms.filter(
+        (alarm: { rule_id: number }) => alarm.rule_id === ruleId,
+      );
+    await predict(35, new Date(Date.now() - 120_000));
+    await notifier({});
+    expect(await ruleAlarms()).toEqual([]);
+    const at = new Date(Date.now() - 60_000);
+    await predict(12.5, at);
+    await notifier({});
+    await notifier({});
+    const raised = await ruleAlarms();
+    expect(raised).toMatchObject([
+      {
+        device_id: other.id,
+        entity_id: null,
+        severity: 'major',
+        status: 'active',
+        count: 1,
+        value: 12.5,
+        started_at: at.toISOString(),
+        reason: 'remaining useful life 12.5 cycles (10-90%: 8.5-16.5) below 20',
+      },
+    ]);
+    // Back above the value but inside the hysteresis band: still active.
+    await predict(22, new Date(Date.now() - 30_000));
+    await notifier({});
+    expect((await ruleAlarms())[0]).toMatchObject({ status: 'active', count: 1 });
+    await predict(26, new Date());
+    await notifier({});
+    const cleared = (await ruleAlarms())[0];
+    expect(cleared).toMatchObject({ status: 'cleared', value: 12.5 });
+    const detail = await callRoute(alarms, 'GET /api/alarms/{id}', {
+      token: other.viewer,
+      params: { id: String(cleared.id) },
+    });
+    expect(detail.body.alarm.history.map((event: { type: string }) => event.type)).toEqual([
+      'raised',
+      'cleared',
+    ]);
+    expect(detail.body.alarm.history[1].value).toBe(26);
+  });
+});
+
 describe('alarm routes', () => {
   it('keep tenants apart', async () => {
     const rules = await callRoute(alarms, 'GET /api/alarm-rules', { token: other.owner });
@@ -425,6 +499,9 @@ describe('alarm routes', () => {
       { ...base, notify: { webhooks: [{ url: hookUrl, secret: 'short' }] } },
       { ...base, notify: { emails: ['not an address'] } },
       { ...base, extra: true },
+      // A remaining-useful-life rule watches the device, not an entity; its value is a life.
+      { ...base, condition: { type: 'rul_below', value: 10 } },
+      { ...base, entity_id: undefined, condition: { type: 'rul_below', value: 0 } },
     ];
     const before = await callRoute(alarms, 'GET /api/alarm-rules', { token: plant.owner });
     for (const body of bad) {
@@ -466,6 +543,19 @@ describe('alarm routes', () => {
     });
     expect(anomaly.status).toBe(403);
     expect(anomaly.body.error.code).toBe('plan_required');
+    // Remaining-useful-life rules need predictive maintenance; a free plan has none.
+    const rul = await callRoute(alarms, 'POST /api/alarm-rules', {
+      token: free.body.token,
+      body: {
+        ...base,
+        device_id: undefined,
+        entity_id: undefined,
+        device_type: 'press',
+        condition: { type: 'rul_below', value: 10 },
+      },
+    });
+    expect(rul.status).toBe(403);
+    expect(rul.body.error.code).toBe('plan_required');
   });
 });
 

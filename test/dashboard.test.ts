@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -394,6 +394,98 @@ describe('the dashboard against the local stack', () => {
     );
     await page.screenshot({ path: path.join(screenshots, 'device.png'), fullPage: true });
   }, 120_000);
+
+  it('makes, edits and deletes an alarm rule on the device page; its alarm is shaded on the chart, counted in the header and acknowledged on the Alarms page', async () => {
+    const rules = page.locator('section.alarm-rules');
+    const editor = page.locator('form.rule-editor');
+    await rules.getByRole('button', { name: 'New rule' }).click();
+    await editor.getByLabel('Rule name').fill('Boiler warm');
+    await editor.getByLabel('Severity').selectOption('critical');
+    await editor.getByLabel('Entity', { exact: true }).selectOption('temperature');
+    await editor.getByLabel('Alarm when the value is').selectOption('>');
+    // The virtual boiler is always above 0 °C: its next reading raises the alarm.
+    await editor.getByLabel('Limit', { exact: true }).fill('0');
+    await editor.getByRole('button', { name: 'Create rule' }).click();
+    const row = rules.locator('tr', { hasText: 'Boiler warm' });
+    await row.waitFor({ timeout: 10_000 });
+    await expect(row.textContent()).resolves.toContain('temperature > 0');
+
+    const chart = page.locator('[data-entity-id="temperature"] .chart');
+    await waitUntil(
+      'the temperature chart to shade the alarm and draw its limit',
+      async () => {
+        const label = (await chart.getAttribute('aria-label')) ?? '';
+        return /1 alarm period shaded/.test(label) && /alarm limits at 0/.test(label);
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    await waitUntil(
+      'the header badge to count the active alarm',
+      async () =>
+        (await page
+          .locator('.badge-alarm')
+          .textContent()
+          .catch(() => null)) === '1',
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
+
+    // Edited: the list shows the change.
+    await rules.getByRole('button', { name: 'Edit Boiler warm' }).click();
+    await editor.getByLabel('Rule name').fill('Boiler too warm');
+    await editor.getByLabel('Hysteresis').fill('2');
+    await editor.getByRole('button', { name: 'Save rule' }).click();
+    await rules.locator('tr', { hasText: 'Boiler too warm' }).waitFor({ timeout: 10_000 });
+    await expect(
+      rules.locator('tr', { hasText: 'Boiler too warm' }).textContent(),
+    ).resolves.toContain('clears 2 inside');
+
+    // A kind the free plan does not have is refused with the API's reason, nothing stored.
+    await rules.getByRole('button', { name: 'New rule' }).click();
+    await editor.getByLabel('Rule name').fill('Wearing out');
+    await editor.getByLabel('Condition').selectOption('rul_below');
+    await editor.getByLabel('Remaining life below (cycles or hours)').fill('10');
+    await editor.getByRole('button', { name: 'Create rule' }).click();
+    await editor.getByText(/need a plan with predictive maintenance/).waitFor({ timeout: 10_000 });
+    await editor.getByRole('button', { name: 'Cancel' }).click();
+    await expect(rules.locator('tbody tr').count()).resolves.toBe(1);
+
+    // The device's readings of the shown range, downloaded as CSV.
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 20_000 }),
+      page.getByRole('button', { name: /^Download CSV \(last 1 h\)/ }).click(),
+    ]);
+    const csv = await readFile((await download.path()) as string, 'utf8');
+    const lines = csv.trim().split('\n');
+    expect(lines[0]).toBe('time,device_id,entity_id,value');
+    expect(lines.length).toBeGreaterThan(3);
+    expect(lines.some((line) => line.includes(`,${deviceId},temperature,`))).toBe(true);
+
+    await page.goto(`${ready.dashboard}/#/alarms`);
+    const alarmRow = page.locator('table.alarms tr', { hasText: /Boiler (too )?warm/ });
+    await alarmRow.waitFor({ timeout: 15_000 });
+    await expect(alarmRow.textContent()).resolves.toMatch(/critical/);
+    await alarmRow.getByRole('button', { name: 'Acknowledge' }).click();
+    await waitUntil(
+      'the alarm to read acknowledged, by whom',
+      async () => /acknowledged\s*by /.test((await alarmRow.textContent()) ?? ''),
+      { timeoutMs: 10_000, intervalMs: 250 },
+    );
+    await page.screenshot({ path: path.join(screenshots, 'alarms.png'), fullPage: true });
+
+    // Every device's last day as one job, then its link.
+    await page.goto(`${ready.dashboard}/#/devices`);
+    await page.getByRole('button', { name: 'Export all devices (CSV, 24 h)' }).click();
+    const link = page.locator('a[data-export-link]');
+    await link.waitFor({ timeout: 30_000 });
+    const all = await (await fetch((await link.getAttribute('href')) as string)).text();
+    expect(all.split('\n')[0]).toBe('time,device_id,entity_id,value');
+    expect(all).toContain(`,${deviceId},temperature,`);
+
+    await page.goto(`${ready.dashboard}/#/devices/${devicePk}`);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await rules.getByRole('button', { name: 'Delete Boiler too warm' }).click();
+    await rules.getByText('No rule watches this device.').waitFor({ timeout: 10_000 });
+  }, 150_000);
 
   it('fits a 375 px phone without sideways scrolling', async () => {
     // The same tab: sessionStorage, and so the session, belongs to one tab only.

@@ -186,6 +186,11 @@ async function run(c: Case): Promise<string | null> {
     } else if (name === 'command_id') {
       params.command_id =
         form === 'own' ? caller.commandId : form === 'foreign' ? other.commandId : randomUUID();
+    } else if (name === 'pattern_id' || name === 'job_id') {
+      // The fixtures hold no discovered pattern or job (test/patterns-api.test.ts covers the
+      // own ones); with another's or a missing device the device decides the answer.
+      if (form === 'own') return null;
+      params[name] = MISSING_ID;
     } else {
       params[name] = 'x';
     }

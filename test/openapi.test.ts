@@ -24,6 +24,7 @@ const alarms = (await import('../functions/alarms/handler.ts')).handler;
 const audit = (await import('../functions/audit/handler.ts')).handler;
 const exporter = (await import('../functions/export/handler.ts')).handler as Handler;
 const maintenance = (await import('../functions/maintenance/handler.ts')).handler;
+const patterns = (await import('../functions/patterns/handler.ts')).handler as Handler;
 
 const _repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const document = openApiDocument() as any;
@@ -255,6 +256,17 @@ describe('real answers match the document', () => {
       body: { device_id: deviceId, entity_id: 'temperature' },
     });
     expect([403, 404]).toContain(training.status);
+    const { example } = routeTable['POST /api/ml/models/upload'];
+    const upload = await call(ml, 'POST /api/ml/models/upload', {
+      token,
+      body: { ...example, device_id: deviceId },
+    });
+    expect(upload.status).toBe(403);
+    const activate = await call(ml, 'POST /api/ml/models/{id}/activate', {
+      token,
+      params: { id: '1' },
+    });
+    expect(activate.status).toBe(403);
     expect((await call(devices, 'DELETE /api/devices/{id}', { token, params })).status).toBe(204);
   });
 
@@ -394,6 +406,59 @@ describe('real answers match the document', () => {
       await setPlan(admin, String(tenantId), 'professional');
       const gated = await call(ml, 'GET /api/devices/{id}/edge-model', { token, params });
       expect(gated.status).toBe(403);
+      expect(gated.body.error.code).toBe('plan_required');
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it('pattern recognition', async () => {
+    const tenantId = (await call(auth, 'GET /api/auth/me', { token })).body.tenant.id;
+    const admin = new pg.Client({ connectionString: stack.databaseAdminUrl });
+    await admin.connect();
+    try {
+      await setPlan(admin, String(tenantId), 'industrial');
+      const registered = await call(devices, 'POST /api/devices', {
+        token,
+        body: { device_id: unique('MODES'), name: 'Modes 1', type: 'press' },
+      });
+      const id = registered.body.device.id;
+      await admin.query(
+        `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name)
+         VALUES ($1, $2, 'temperature', 'sensor', 'Temperature')`,
+        [id, tenantId],
+      );
+      const params = { id: String(id) };
+      // Without readings the job fails with its reason (test/patterns-api.test.ts finds modes).
+      const started = await call(patterns, 'POST /api/devices/{id}/patterns/discover', {
+        token,
+        params,
+        body: {},
+      });
+      expect(started.status).toBe(202);
+      const job = await call(patterns, 'GET /api/devices/{id}/patterns/jobs/{job_id}', {
+        token,
+        params: { ...params, job_id: String(started.body.job.job_id) },
+      });
+      expect(job.body.job).toMatchObject({
+        status: 'failed',
+        error: { code: 'not_enough_history' },
+      });
+      const listed = await call(patterns, 'GET /api/devices/{id}/patterns', { token, params });
+      expect(listed.body).toEqual({ patterns: [], current_pattern: null });
+      const timeline = await call(patterns, 'GET /api/devices/{id}/patterns/timeline', {
+        token,
+        params,
+      });
+      expect(timeline.body).toEqual({ segments: [], window_seconds: null });
+      const label = await call(patterns, 'PATCH /api/devices/{id}/patterns/{pattern_id}', {
+        token,
+        params: { ...params, pattern_id: '1' },
+        body: { label: 'idle' },
+      });
+      expect(label.status).toBe(404);
+      await setPlan(admin, String(tenantId), 'professional');
+      const gated = await call(patterns, 'GET /api/devices/{id}/patterns', { token, params });
       expect(gated.body.error.code).toBe('plan_required');
     } finally {
       await admin.end();

@@ -353,14 +353,54 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's trained models */
+        /** The tenant's models, newest first: trained and uploaded, with status and metrics */
         get: operations["getMlModels"];
         put?: never;
         /**
-         * Train an entity's model now (plans with custom models), through the quality gate
-         * @description Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         * Train an entity's model now with a chosen family and settings (plans with custom models), through the quality gate
+         * @description Families: `dense` (a ReLU network; `size` small = one hidden layer of 8, medium = 16 and 8, large = 32 and 16) and `linear` (an autoregressive linear forecast, no hidden layer). `window_size`: the readings before the forecast one the model sees. Omitted settings are the platform's default model (dense, medium, 24 readings). The model is trained on the entity's one-minute means of the last 30 days but the most recent tenth, which is held back to judge it. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
          */
         post: operations["postMlModels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ml/models/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload the tenant's own TensorFlow.js Layers model for an entity (plans with custom models), through the quality gate
+         * @description `model_json` is the model.json that TensorFlow.js's `model.save()` or the Keras converter writes; `weights` is its weight files concatenated in manifest order, base64 (at most 512 KiB of float32 weights). Only Sequential models of InputLayer, Dense, Dropout (inert when scoring) and Activation layers (after a linear Dense) are accepted, with activations linear, relu, relu6, tanh, sigmoid, elu, selu, softplus or softsign; no code of the upload runs. `input` declares how the platform feeds the entity's readings: the last `window_size` readings, `relative` (each minus the latest, over normalisation.std; the output is the change from the latest, over std) or `standardised` (each minus normalisation.mean, over std; the output is the next reading standardised the same way), followed by the sine and cosine of the time of day when `time_of_day`. The model's input must have exactly that many features and one output. Nothing is stored unless every check passes; the model is then calibrated on the entity's history and becomes active only if it forecasts the held-back readings better than the naive forecasts. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        post: operations["postMlModelsUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ml/models/{id}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make an earlier model of its entity the active one again (a roll-back)
+         * @description Any model that passed the quality gate may be activated again; its entity's active model becomes superseded, and scoring switches at the next reading. A rejected model answers 409. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        post: operations["postMlModelsIdActivate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -673,6 +713,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/devices/{id}/patterns/discover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Discover a device's recurring operating modes from its history (a job)
+         * @description Cuts the history of the device's numeric entities into fixed windows (8 steps; the step follows the readings' density, at most 8,000 steps), describes each window by each entity's level, spread and change, and clusters them (k-means, k chosen by silhouette; one mode when no clustering separates well). The result replaces the device's patterns; labels of earlier patterns carry over to the new pattern that matches them. Poll the job with GET .../patterns/jobs/{job_id}. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        post: operations["postDevicesIdPatternsDiscover"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/patterns/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A discovery job: pending, running, done (with what it found) or failed (with why)
+         * @description Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdPatternsJobsJobId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/patterns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A device's discovered patterns, and the one it is in now
+         * @description `current_pattern` is the mode of the device's latest complete window: a pattern, or `novel: true` when the window is farther from every pattern than its novelty distance (a mode never seen in the history); null without patterns or readings in that window. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdPatterns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/devices/{id}/patterns/{pattern_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Name a pattern ("start-up", "idle", "full load"), or remove its name
+         * @description Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        patch: operations["patchDevicesIdPatternsPatternId"];
+        trace?: never;
+    };
+    "/api/devices/{id}/patterns/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The device's mode over a range, stretch by stretch (bands on its charts)
+         * @description Each window of the range is recognised as its nearest pattern, or as novel; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        get: operations["getDevicesIdPatternsTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -808,6 +948,12 @@ export interface components {
                 clear_after_minutes: number;
             } | {
                 /** @constant */
+                type: "rul_below";
+                value: number;
+                /** @default 0 */
+                hysteresis: number;
+            } | {
+                /** @constant */
                 type: "relay_uncommanded";
                 /** @default 15 */
                 clear_after_minutes: number;
@@ -897,6 +1043,24 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        CurrentPattern: ({
+            pattern_id: number | null;
+            label: string | null;
+            /** @description True when the latest window is like none of the patterns */
+            novel: boolean;
+            /** @description Distance to the nearest pattern over that pattern's novelty distance (above 1: novel) */
+            distance_ratio: number;
+            window: {
+                /** @description ISO 8601 time, UTC */
+                from: string;
+                /** @description ISO 8601 time, UTC */
+                to: string;
+            } & {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        }) | null;
         Device: {
             id: number;
             tenant_id: number;
@@ -921,6 +1085,8 @@ export interface components {
         DeviceDetail: {
             device: components["schemas"]["Device"];
             entities: components["schemas"]["Entity"][];
+            /** @description The device's operating mode over its latest complete window (pattern recognition, Industrial plan); null without the plan, patterns or recent readings */
+            current_pattern: components["schemas"]["CurrentPattern"];
         } & {
             [key: string]: unknown;
         };
@@ -1094,8 +1260,82 @@ export interface components {
             /** @enum {string} */
             status: "active" | "superseded" | "rejected";
             status_reason: string | null;
+            /** @enum {string} */
+            origin: "trained" | "uploaded";
+            settings: {
+                [key: string]: unknown;
+            } | null;
             /** @description ISO 8601 time, UTC */
             trained_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        Pattern: {
+            pattern_id: number;
+            label: string | null;
+            entity_ids: string[];
+            /** @description Separate stretches of the history in this mode */
+            occurrences: number;
+            /** @description Its longest stretch */
+            example: {
+                /** @description ISO 8601 time, UTC */
+                from: string;
+                /** @description ISO 8601 time, UTC */
+                to: string;
+            } & {
+                [key: string]: unknown;
+            };
+            total_seconds: number;
+            /** @description Share of the history (with readings) in this mode, 0-1 */
+            share: number;
+            profile: ({
+                entity_id: string;
+                mean: number;
+                std: number;
+                min: number;
+                max: number;
+            } & {
+                [key: string]: unknown;
+            })[];
+            /** @description ISO 8601 time, UTC */
+            discovered_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        PatternJob: {
+            job_id: number;
+            device_id: number;
+            /** @enum {string} */
+            status: "pending" | "running" | "done" | "failed";
+            request: {
+                entity_ids: string[] | null;
+                from: string | null;
+                to: string | null;
+            } & {
+                [key: string]: unknown;
+            };
+            result: ({
+                patterns: number;
+                windows: number;
+                silhouette: number | null;
+                step_seconds: number;
+                window_seconds: number;
+                /** @description ISO 8601 time, UTC */
+                from: string;
+                /** @description ISO 8601 time, UTC */
+                to: string;
+            } & {
+                [key: string]: unknown;
+            }) | null;
+            error: ({
+                code: string;
+                message: string;
+            } & {
+                [key: string]: unknown;
+            }) | null;
+            /** @description ISO 8601 time, UTC */
+            created_at: string;
+            finished_at: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -2186,12 +2426,27 @@ export interface operations {
                 /**
                  * @example {
                  *       "device_id": 1,
-                 *       "entity_id": "temperature"
+                 *       "entity_id": "temperature",
+                 *       "family": "dense",
+                 *       "window_size": 24,
+                 *       "size": "medium"
                  *     }
                  */
                 "application/json": {
                     device_id: number;
                     entity_id: string;
+                    /**
+                     * @default dense
+                     * @enum {string}
+                     */
+                    family?: "dense" | "linear";
+                    /** @default 24 */
+                    window_size?: number;
+                    /**
+                     * @default medium
+                     * @enum {string}
+                     */
+                    size?: "small" | "medium" | "large";
                 };
             };
         };
@@ -2216,6 +2471,154 @@ export interface operations {
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
             422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postMlModelsUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "device_id": 1,
+                 *       "entity_id": "temperature",
+                 *       "model_json": {
+                 *         "format": "layers-model",
+                 *         "modelTopology": {
+                 *           "class_name": "Sequential",
+                 *           "config": {
+                 *             "name": "forecaster",
+                 *             "layers": [
+                 *               {
+                 *                 "class_name": "Dense",
+                 *                 "config": {
+                 *                   "name": "out",
+                 *                   "units": 1,
+                 *                   "activation": "linear",
+                 *                   "batch_input_shape": [
+                 *                     null,
+                 *                     25
+                 *                   ]
+                 *                 }
+                 *               }
+                 *             ]
+                 *           }
+                 *         },
+                 *         "weightsManifest": [
+                 *           {
+                 *             "paths": [
+                 *               "forecaster.weights.bin"
+                 *             ],
+                 *             "weights": [
+                 *               {
+                 *                 "name": "out/kernel",
+                 *                 "shape": [
+                 *                   25,
+                 *                   1
+                 *                 ],
+                 *                 "dtype": "float32"
+                 *               },
+                 *               {
+                 *                 "name": "out/bias",
+                 *                 "shape": [
+                 *                   1
+                 *                 ],
+                 *                 "dtype": "float32"
+                 *               }
+                 *             ]
+                 *           }
+                 *         ]
+                 *       },
+                 *       "weights": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                 *       "input": {
+                 *         "window_size": 24,
+                 *         "encoding": "relative",
+                 *         "time_of_day": true,
+                 *         "normalisation": {
+                 *           "mean": 20,
+                 *           "std": 2
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    device_id: number;
+                    entity_id: string;
+                    model_json: {
+                        [key: string]: unknown;
+                    };
+                    weights: string;
+                    input: {
+                        window_size: number;
+                        /** @enum {string} */
+                        encoding: "relative" | "standardised";
+                        time_of_day: boolean;
+                        normalisation: {
+                            mean: number;
+                            std: number;
+                        };
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The uploaded model: active, or rejected by the quality gate (with status_reason and the held-back metrics); a rejected model leaves the previous one active */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: components["schemas"]["Model"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postMlModelsIdActivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model, now active */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: components["schemas"]["Model"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            409: components["responses"]["Error409"];
             500: components["responses"]["Error500"];
         };
     };
@@ -2383,6 +2786,12 @@ export interface operations {
                         clear_after_minutes?: number;
                     } | {
                         /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
+                    } | {
+                        /** @constant */
                         type: "relay_uncommanded";
                         /** @default 15 */
                         clear_after_minutes?: number;
@@ -2530,6 +2939,12 @@ export interface operations {
                         min_score: number;
                         /** @default 15 */
                         clear_after_minutes?: number;
+                    } | {
+                        /** @constant */
+                        type: "rul_below";
+                        value: number;
+                        /** @default 0 */
+                        hysteresis?: number;
                     } | {
                         /** @constant */
                         type: "relay_uncommanded";
@@ -3082,6 +3497,215 @@ export interface operations {
             404: components["responses"]["Error404"];
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    postDevicesIdPatternsDiscover: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": {
+                    /** @description Numeric entities to find the device's modes in; default: all its numeric ones (up to 8) */
+                    entity_ids?: string[];
+                    /**
+                     * Format: date-time
+                     * @description Start of the history to learn from; default: 7 days before `to`
+                     */
+                    from?: string;
+                    /**
+                     * Format: date-time
+                     * @description End of the history; default: now
+                     */
+                    to?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The job */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["PatternJob"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdPatternsJobsJobId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        job: components["schemas"]["PatternJob"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdPatterns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Patterns */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        patterns: components["schemas"]["Pattern"][];
+                        current_pattern: components["schemas"]["CurrentPattern"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    patchDevicesIdPatternsPatternId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                pattern_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "label": "full load"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description The name users know the mode by ("idle", "full load"); null removes it */
+                    label: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The pattern */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        pattern: components["schemas"]["Pattern"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getDevicesIdPatternsTimeline: {
+        parameters: {
+            query?: {
+                /** @description Default: a day before `to` */
+                from?: string;
+                /** @description Default: now */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Segments, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        segments: ({
+                            /** @description ISO 8601 time, UTC */
+                            from: string;
+                            /** @description ISO 8601 time, UTC */
+                            to: string;
+                            pattern_id: number | null;
+                            label: string | null;
+                            novel: boolean;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        window_seconds: number | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
             500: components["responses"]["Error500"];
         };
     };

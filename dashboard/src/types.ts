@@ -42,5 +42,6 @@ export type LiveEvent =
   | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string }
   | AlarmLiveEvent;
 export type Alarm = Schemas['Alarm'];
+export type AlarmRule = Schemas['AlarmRule'];
 export type AlarmDetail = Schemas['AlarmDetail'];
 export type AuditEntry = Schemas['AuditEntry'];

@@ -17,7 +17,28 @@ export const handler = httpApi(
       models: await anomalies.listModels(caller),
     }),
     'POST /api/ml/models': async ({ caller, body }) => ({
-      model: await anomalies.trainOnRequest(caller, body.device_id, body.entity_id),
+      model: await anomalies.trainOnRequest(caller, body.device_id, body.entity_id, {
+        family: body.family,
+        windowSize: body.window_size,
+        size: body.size,
+      }),
+    }),
+    'POST /api/ml/models/upload': async ({ caller, body }) => ({
+      model: await anomalies.upload(caller, {
+        devicePk: body.device_id,
+        entityId: body.entity_id,
+        modelJson: body.model_json,
+        weightsBase64: body.weights,
+        input: {
+          windowSize: body.input.window_size,
+          encoding: body.input.encoding,
+          timeOfDay: body.input.time_of_day,
+          normalisation: body.input.normalisation,
+        },
+      }),
+    }),
+    'POST /api/ml/models/{id}/activate': async ({ caller, params }) => ({
+      model: await anomalies.activate(caller, params.id),
     }),
     'POST /api/devices/{id}/edge-model': ({ caller, params, body }) =>
       edge.deploy(caller, params.id, body.entity_id, body.version ?? null),

@@ -1,5 +1,6 @@
 import { logger, once } from '../composition.ts';
 import { config } from '../config.ts';
+import { trainingShape } from '../ml/domain/families.ts';
 import { trainModel } from '../ml/domain/training.ts';
 import { readingStore } from '../timeseries/composition.ts';
 import { anomalyTargets, modelRegistry, modelStore, predictionStore } from './composition.ts';
@@ -14,8 +15,9 @@ export const anomalyService = once(() => {
     readings: readingStore(),
     predictions: predictionStore(),
     models: modelStore(),
-    train: (history) =>
+    train: (history, settings) =>
       trainModel(history, {
+        ...trainingShape(settings),
         backend: ml.tfjsBackend,
         ...(ml.tfjsWasmPaths ? { wasmPaths: ml.tfjsWasmPaths } : {}),
       }),

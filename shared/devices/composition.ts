@@ -1,6 +1,7 @@
 import { IoTClient } from '@aws-sdk/client-iot';
 import { databasePool, once } from '../composition.ts';
 import { config, required } from '../config.ts';
+import { patternService } from '../patterns/composition.ts';
 import { readingStore } from '../timeseries/composition.ts';
 import { AwsIotProvisioner } from './adapters/aws-iot-provisioner.ts';
 import { MosquittoDynsecProvisioner } from './adapters/mosquitto-dynsec-provisioner.ts';
@@ -46,5 +47,6 @@ export const deviceService = once(
       provisioner: credentialProvisioner(),
       provider: config().devices.provisioner,
       readings: readingStore(),
+      currentPattern: (tenantId, devicePk) => patternService().current(tenantId, devicePk),
     }),
 );

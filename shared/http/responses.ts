@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PLAN_NAMES } from '../accounts/domain/model.ts';
 import { formatCsv } from './csv.ts';
+import { currentPattern } from './pattern-schemas.ts';
 import { roleSchema } from './schemas.ts';
 
 /**
@@ -126,7 +127,13 @@ export const entity = named(
 
 export const deviceDetail = named(
   'DeviceDetail',
-  z.looseObject({ device, entities: z.array(entity) }),
+  z.looseObject({
+    device,
+    entities: z.array(entity),
+    current_pattern: currentPattern.describe(
+      "The device's operating mode over its latest complete window (pattern recognition, Industrial plan); null without the plan, patterns or recent readings",
+    ),
+  }),
 );
 
 export const credentials = named(
@@ -239,6 +246,10 @@ export const model = named(
     /** `rejected`: it did not beat the naive forecasts on held-back readings and never scored. */
     status: z.enum(['active', 'superseded', 'rejected']),
     status_reason: z.string().nullable(),
+    /** `trained` by the platform with the chosen family and settings, or `uploaded` by the tenant. */
+    origin: z.enum(['trained', 'uploaded']),
+    /** The family and settings, or the uploaded network's layers and declared input. */
+    settings: z.record(z.string(), z.unknown()).nullable(),
     trained_at: isoTime,
   }),
 );

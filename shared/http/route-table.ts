@@ -16,6 +16,17 @@ import {
   trainingRequestResponse,
 } from './maintenance-schemas.ts';
 import {
+  discoverPatternsBody,
+  pattern,
+  patternJob,
+  patternJobParams,
+  patternLabelBody,
+  patternParams,
+  patternsResponse,
+  patternTimeline,
+  patternTimelineQuery,
+} from './pattern-schemas.ts';
+import {
   anomalies,
   bulkRegistration,
   bulkRegistrationCsv,
@@ -51,6 +62,7 @@ import {
   registerBody,
   telemetryQuery,
   trainModelBody,
+  uploadModelBody,
 } from './schemas.ts';
 
 /**
@@ -83,6 +95,7 @@ export type Tag =
   | 'commands'
   | 'ml'
   | 'maintenance'
+  | 'patterns'
   | 'alarms'
   | 'exports'
   | 'audit'
@@ -121,6 +134,46 @@ export interface RouteDefinition {
    */
   csv?: { request?: boolean; answer?: (answer: never) => string; filename?: string };
 }
+
+/**
+ * The smallest valid upload: one linear Dense layer reading 23 relative readings and the
+ * time of day (all weights zero, so it forecasts the last value and the gate rejects it).
+ */
+const EXAMPLE_UPLOAD = {
+  device_id: 1,
+  entity_id: 'temperature',
+  model_json: {
+    format: 'layers-model',
+    modelTopology: {
+      class_name: 'Sequential',
+      config: {
+        name: 'forecaster',
+        layers: [
+          {
+            class_name: 'Dense',
+            config: { name: 'out', units: 1, activation: 'linear', batch_input_shape: [null, 25] },
+          },
+        ],
+      },
+    },
+    weightsManifest: [
+      {
+        paths: ['forecaster.weights.bin'],
+        weights: [
+          { name: 'out/kernel', shape: [25, 1], dtype: 'float32' },
+          { name: 'out/bias', shape: [1], dtype: 'float32' },
+        ],
+      },
+    ],
+  },
+  weights: `${'AAAA'.repeat(34)}AAA=`,
+  input: {
+    window_size: 24,
+    encoding: 'relative',
+    time_of_day: true,
+    normalisation: { mean: 20, std: 2 },
+  },
+};
 
 export const routeTable = {
   'POST /api/auth/register': {
@@ -386,19 +439,28 @@ export const routeTable = {
   },
   'GET /api/ml/models': {
     function: 'ml',
-    summary: "The tenant's trained models",
+    summary: "The tenant's models, newest first: trained and uploaded, with status and metrics",
     tag: 'ml',
     access: 'read',
     success: { status: 200, description: 'Models', schema: objectOf('models', model) },
   },
   'POST /api/ml/models': {
     function: 'ml',
-    summary: "Train an entity's model now (plans with custom models), through the quality gate",
+    summary:
+      "Train an entity's model now with a chosen family and settings (plans with custom models), through the quality gate",
+    description:
+      "Families: `dense` (a ReLU network; `size` small = one hidden layer of 8, medium = 16 and 8, large = 32 and 16) and `linear` (an autoregressive linear forecast, no hidden layer). `window_size`: the readings before the forecast one the model sees. Omitted settings are the platform's default model (dense, medium, 24 readings). The model is trained on the entity's one-minute means of the last 30 days but the most recent tenth, which is held back to judge it.",
     tag: 'ml',
     access: 'write',
     plan: 'industrial',
     body: trainModelBody,
-    example: { device_id: 1, entity_id: 'temperature' },
+    example: {
+      device_id: 1,
+      entity_id: 'temperature',
+      family: 'dense',
+      window_size: 24,
+      size: 'medium',
+    },
     success: {
       status: 201,
       description:
@@ -406,6 +468,38 @@ export const routeTable = {
       schema: wrapped('model', model),
     },
     errors: [404, 422],
+  },
+  'POST /api/ml/models/upload': {
+    function: 'ml',
+    summary:
+      "Upload the tenant's own TensorFlow.js Layers model for an entity (plans with custom models), through the quality gate",
+    description:
+      "`model_json` is the model.json that TensorFlow.js's `model.save()` or the Keras converter writes; `weights` is its weight files concatenated in manifest order, base64 (at most 512 KiB of float32 weights). Only Sequential models of InputLayer, Dense, Dropout (inert when scoring) and Activation layers (after a linear Dense) are accepted, with activations linear, relu, relu6, tanh, sigmoid, elu, selu, softplus or softsign; no code of the upload runs. `input` declares how the platform feeds the entity's readings: the last `window_size` readings, `relative` (each minus the latest, over normalisation.std; the output is the change from the latest, over std) or `standardised` (each minus normalisation.mean, over std; the output is the next reading standardised the same way), followed by the sine and cosine of the time of day when `time_of_day`. The model's input must have exactly that many features and one output. Nothing is stored unless every check passes; the model is then calibrated on the entity's history and becomes active only if it forecasts the held-back readings better than the naive forecasts.",
+    tag: 'ml',
+    access: 'write',
+    plan: 'industrial',
+    body: uploadModelBody,
+    maxBodyBytes: 1024 * 1024,
+    example: EXAMPLE_UPLOAD,
+    success: {
+      status: 201,
+      description:
+        'The uploaded model: active, or rejected by the quality gate (with status_reason and the held-back metrics); a rejected model leaves the previous one active',
+      schema: wrapped('model', model),
+    },
+    errors: [404, 413, 422],
+  },
+  'POST /api/ml/models/{id}/activate': {
+    function: 'ml',
+    summary: 'Make an earlier model of its entity the active one again (a roll-back)',
+    description:
+      "Any model that passed the quality gate may be activated again; its entity's active model becomes superseded, and scoring switches at the next reading. A rejected model answers 409.",
+    tag: 'ml',
+    access: 'write',
+    plan: 'industrial',
+    params: idParam,
+    success: { status: 200, description: 'The model, now active', schema: wrapped('model', model) },
+    errors: [404, 409],
   },
   'POST /api/devices/{id}/edge-model': {
     function: 'ml',
@@ -642,6 +736,67 @@ export const routeTable = {
       description: 'The request, queued for the scheduled trainer',
       schema: wrapped('request', trainingRequestResponse),
     },
+    errors: [404],
+  },
+  'POST /api/devices/{id}/patterns/discover': {
+    function: 'patterns',
+    summary: "Discover a device's recurring operating modes from its history (a job)",
+    description:
+      "Cuts the history of the device's numeric entities into fixed windows (8 steps; the step follows the readings' density, at most 8,000 steps), describes each window by each entity's level, spread and change, and clusters them (k-means, k chosen by silhouette; one mode when no clustering separates well). The result replaces the device's patterns; labels of earlier patterns carry over to the new pattern that matches them. Poll the job with GET .../patterns/jobs/{job_id}.",
+    tag: 'patterns',
+    access: 'write',
+    plan: 'industrial',
+    params: idParam,
+    body: discoverPatternsBody,
+    example: {},
+    success: { status: 202, description: 'The job', schema: wrapped('job', patternJob) },
+    errors: [404, 422],
+  },
+  'GET /api/devices/{id}/patterns/jobs/{job_id}': {
+    function: 'patterns',
+    summary: 'A discovery job: pending, running, done (with what it found) or failed (with why)',
+    tag: 'patterns',
+    access: 'read',
+    plan: 'industrial',
+    params: patternJobParams,
+    success: { status: 200, description: 'The job', schema: wrapped('job', patternJob) },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/patterns': {
+    function: 'patterns',
+    summary: "A device's discovered patterns, and the one it is in now",
+    description:
+      "`current_pattern` is the mode of the device's latest complete window: a pattern, or `novel: true` when the window is farther from every pattern than its novelty distance (a mode never seen in the history); null without patterns or readings in that window.",
+    tag: 'patterns',
+    access: 'read',
+    plan: 'industrial',
+    params: idParam,
+    success: { status: 200, description: 'Patterns', schema: patternsResponse },
+    errors: [404],
+  },
+  'PATCH /api/devices/{id}/patterns/{pattern_id}': {
+    function: 'patterns',
+    summary: 'Name a pattern ("start-up", "idle", "full load"), or remove its name',
+    tag: 'patterns',
+    access: 'write',
+    plan: 'industrial',
+    params: patternParams,
+    body: patternLabelBody,
+    example: { label: 'full load' },
+    success: { status: 200, description: 'The pattern', schema: wrapped('pattern', pattern) },
+    errors: [404],
+  },
+  'GET /api/devices/{id}/patterns/timeline': {
+    function: 'patterns',
+    summary: "The device's mode over a range, stretch by stretch (bands on its charts)",
+    description:
+      'Each window of the range is recognised as its nearest pattern, or as novel; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows.',
+    tag: 'patterns',
+    access: 'read',
+    plan: 'industrial',
+    params: idParam,
+    query: patternTimelineQuery,
+    success: { status: 200, description: 'Segments, oldest first', schema: patternTimeline },
     errors: [404],
   },
   'GET /api/openapi.json': {

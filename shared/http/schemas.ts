@@ -1,5 +1,14 @@
 import { z } from 'zod';
 import { DEVICE_ID_PATTERN, MAX_BULK_DEVICES } from '../identifiers.ts';
+import {
+  ARCHITECTURE_SIZES,
+  type ArchitectureSize,
+  DEFAULT_SETTINGS,
+  MAX_UPLOAD_WEIGHT_BYTES,
+  MAX_WINDOW,
+  MIN_WINDOW,
+  MODEL_FAMILIES,
+} from '../ml/domain/families.ts';
 
 // In a `u` regex a paired surrogate is one astral code point, so \p{Cs} matches only lone ones.
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -189,7 +198,44 @@ export const edgeModelBody = z.strictObject({
   version: z.string().min(1).max(100).optional(),
 });
 
+/** Omitted settings are the platform's default model (a medium dense network over 24 readings). */
 export const trainModelBody = z.strictObject({
   device_id: databaseId,
   entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
+  family: z.enum(MODEL_FAMILIES).default(DEFAULT_SETTINGS.family),
+  window_size: z
+    .number()
+    .int()
+    .min(MIN_WINDOW)
+    .max(MAX_WINDOW)
+    .default(DEFAULT_SETTINGS.windowSize),
+  size: z
+    .enum(Object.keys(ARCHITECTURE_SIZES) as [ArchitectureSize, ...ArchitectureSize[]])
+    .default(DEFAULT_SETTINGS.size),
+});
+
+const finiteNumber = z.number().refine(Number.isFinite, 'must be finite');
+
+/**
+ * A tenant's TensorFlow.js Layers model: `model_json` is the saved model.json, `weights` its
+ * weight files concatenated in manifest order (base64); `input` says how the platform feeds
+ * the entity's readings to it. The network itself is checked by the ml context.
+ */
+export const uploadModelBody = z.strictObject({
+  device_id: databaseId,
+  entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
+  model_json: z.record(z.string(), z.unknown()),
+  weights: z
+    .string()
+    .min(1)
+    .max(Math.ceil(MAX_UPLOAD_WEIGHT_BYTES / 3) * 4, 'too many weights'),
+  input: z.strictObject({
+    window_size: z.number().int().min(2).max(MAX_WINDOW),
+    encoding: z.enum(['relative', 'standardised']),
+    time_of_day: z.boolean(),
+    normalisation: z.strictObject({
+      mean: finiteNumber,
+      std: finiteNumber.refine((v) => v > 0, 'must be above 0'),
+    }),
+  }),
 });

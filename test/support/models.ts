@@ -1,3 +1,4 @@
+import type { LayersModel } from '@tensorflow/tfjs';
 import { decodeWeights, encodeFloat32, type TrainedModel } from '../../shared/ml/domain/model.ts';
 
 /** The model with its output bias moved by `delta` normalised units: every forecast is off. */
@@ -57,4 +58,36 @@ export function randomModel(hidden: number[], windowSize = 24): TrainedModel {
     },
     weights: { specs, dataBase64: encodeFloat32(weights) },
   };
+}
+
+/** What TensorFlow.js's `model.save()` writes, as the upload route takes it. */
+export interface LayersUpload {
+  model_json: Record<string, unknown>;
+  weights: string;
+}
+
+/**
+ * Saves a TensorFlow.js Layers model as model.json plus one weight file, and returns them in
+ * the upload route's shape (the weights base64), without touching the disk.
+ */
+export async function layersUpload(net: LayersModel): Promise<LayersUpload> {
+  const { io } = await import('@tensorflow/tfjs');
+  let saved: LayersUpload | undefined;
+  await net.save(
+    io.withSaveHandler(async (artifacts) => {
+      const data = artifacts.weightData as ArrayBuffer;
+      saved = {
+        model_json: {
+          format: artifacts.format,
+          generatedBy: artifacts.generatedBy,
+          modelTopology: artifacts.modelTopology,
+          weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+        },
+        weights: Buffer.from(data).toString('base64'),
+      };
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!saved) throw new Error('the model was not saved');
+  return saved;
 }

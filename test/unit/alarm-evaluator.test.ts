@@ -239,6 +239,47 @@ describe('the scheduled pass', () => {
     ).toEqual(['clear@0']);
   });
 
+  it('raises rul_below on a prediction under the value once, clears past the hysteresis', () => {
+    const rule = target({ type: 'rul_below', value: 50, hysteresis: 10 }, { entityId: null });
+    const predicted = (value: number, minutesAgo: number) => ({
+      ...presence('online', 0),
+      rul: {
+        value,
+        low: value - 8,
+        high: value + 8,
+        unit: 'cycles' as const,
+        computedAtMs: NOW - minutesAgo * 60_000,
+      },
+    });
+    expect(evaluateSchedule([{ ...rule, presence: predicted(50, 5) }], NOW).transitions).toEqual(
+      [],
+    );
+    const raised = evaluateSchedule([{ ...rule, presence: predicted(42.04, 5) }], NOW);
+    expect(kinds(raised)).toEqual(['raise@-300']);
+    expect(raised.transitions[0]?.reason).toBe(
+      'remaining useful life 42 cycles (10-90%: 34-50) below 50',
+    );
+    // The evaluator wrote the prediction's time; the same prediction is not judged again.
+    const state = raised.states[0]?.state ?? EMPTY_STATE;
+    const open = { ...rule, open: true, state };
+    expect(evaluateSchedule([{ ...open, presence: predicted(42.04, 5) }], NOW).transitions).toEqual(
+      [],
+    );
+    // Inside the hysteresis band the alarm stays; past it, it clears.
+    const inside = evaluateSchedule([{ ...open, presence: predicted(55, 1) }], NOW);
+    expect(inside.transitions).toEqual([]);
+    const later = { ...open, state: inside.states[0]?.state ?? state };
+    expect(kinds(evaluateSchedule([{ ...later, presence: predicted(60, 0) }], NOW))).toEqual([
+      'clear@0',
+    ]);
+    // No prediction any more (the plan lost predictive maintenance): it clears.
+    expect(
+      kinds(
+        evaluateSchedule([{ ...later, presence: { ...presence('online', 0), rul: null } }], NOW),
+      ),
+    ).toEqual(['clear@0']);
+  });
+
   it('clears an event alarm after its quiet spell', () => {
     const rule = target({ type: 'anomaly', min_score: 3, clear_after_minutes: 15 });
     rule.open = true;

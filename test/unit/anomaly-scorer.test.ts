@@ -64,6 +64,8 @@ function inMemory(
     registry: {
       list: async () => [],
       active: async () => [],
+      find: async () => undefined,
+      activate: async () => undefined,
       record: async () => {
         throw new Error('not used');
       },
@@ -148,6 +150,8 @@ describe('anomaly scorer (ports in memory)', () => {
       registry: {
         list: async () => [],
         active: async () => [],
+        find: async () => undefined,
+        activate: async () => undefined,
         record: async () => {
           throw new Error('not used');
         },

@@ -88,6 +88,8 @@ describe('route table', () => {
       'GET /api/devices/{id}/predictions': answer,
       'GET /api/ml/models': answer,
       'POST /api/ml/models': answer,
+      'POST /api/ml/models/upload': answer,
+      'POST /api/ml/models/{id}/activate': answer,
       'POST /api/devices/{id}/edge-model': answer,
       'GET /api/devices/{id}/edge-model': answer,
     };

@@ -87,7 +87,7 @@ export function AlarmsPage() {
       {!alarms && !error && <Loading label="Loading alarms…" />}
       {alarms && alarms.length === 0 && (
         <EmptyState title="No alarms">
-          <p>Alarm rules are created through the API (POST /api/alarm-rules).</p>
+          <p>Alarm rules are made on a device's page, under Alarm rules (owners and admins).</p>
         </EmptyState>
       )}
       {alarms && alarms.length > 0 && (

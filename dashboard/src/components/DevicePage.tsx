@@ -15,11 +15,17 @@ import { health as loadHealthOf, maintenanceEvents } from '../maintenance.ts';
 import { DEFAULT_RANGE, describeSource, type HistoryRange, RANGES } from '../ranges.ts';
 import { href, navigate } from '../router.ts';
 import { appendReading, EMPTY_SERIES, fromPoints, type Series } from '../series.ts';
-import type { Anomaly, Device, Entity } from '../types.ts';
+import type { Alarm, AlarmRule, Anomaly, Device, Entity } from '../types.ts';
+import { AlarmRulesCard } from './AlarmRulesCard.tsx';
 import { NumberControl, SwitchControl, TextControl } from './Controls.tsx';
 import { EdgeModelCard, type EdgeState } from './EdgeModelCard.tsx';
 import { HealthCard, type HealthState } from './HealthCard.tsx';
-import { type AnomalyMark, SensorChart, type ThresholdMark } from './SensorChart.tsx';
+import {
+  type AlarmBand,
+  type AnomalyMark,
+  SensorChart,
+  type ThresholdMark,
+} from './SensorChart.tsx';
 import { EmptyState, ErrorPanel, LastSeen, Loading, Notice, StatusBadge } from './ui.tsx';
 
 const POLL_MS = 15_000;
@@ -188,12 +194,39 @@ export function DevicePage({ id }: { id: number }) {
   // A sent model is confirmed (or refused) by the device within seconds.
   useInterval(() => void loadEdge(), 3_000, edge.kind === 'shown' && edge.edge.status === 'sent');
 
+  // The rules watching this device and its alarms: the rule editor, and bands on the charts.
+  const [rules, setRules] = useState<AlarmRule[] | null>(null);
+  const [alarms, setAlarms] = useState<Alarm[]>([]);
+  const loadRules = useCallback(async () => {
+    try {
+      setRules((await api.call('get', '/api/alarm-rules')).rules);
+    } catch {
+      setRules(null);
+    }
+  }, [api]);
+  const loadAlarms = useCallback(async () => {
+    try {
+      const answer = await api.call('get', '/api/alarms', {
+        query: { device_id: String(id), limit: '200' },
+      });
+      setAlarms(answer.alarms);
+    } catch {
+      setAlarms([]);
+    }
+  }, [api, id]);
+  useEffect(() => {
+    void loadRules();
+    void loadAlarms();
+  }, [loadRules, loadAlarms]);
+  useInterval(() => void loadAlarms(), POLL_MS, true);
+
   useInterval(() => void loadDevice(), POLL_MS, live !== 'open');
   useWatchedDevices([id]);
 
   useLiveEvents((events) => {
     const mine = events.filter((event) => event.device_id === id);
     if (mine.length === 0) return;
+    if (mine.some((event) => event.type === 'alarm')) void loadAlarms();
     setDevice((d) => (d ? applyToDevice(d, mine) : d));
     const applied = applyToEntities(id, entitiesRef.current, mine);
     if (applied.unknown.length > 0) void loadDevice();
@@ -271,7 +304,7 @@ export function DevicePage({ id }: { id: number }) {
             <LastSeen iso={device.last_seen} now={now} />
           </p>
         </div>
-        <DownloadButton id={device.id} />
+        <DownloadButtons id={device.id} history={history} />
         {canWrite && !editing && (
           <button type="button" class="button button-ghost" onClick={() => setEditing(true)}>
             Edit details
@@ -333,6 +366,16 @@ export function DevicePage({ id }: { id: number }) {
             canWrite={canWrite}
             now={now}
             onChanged={() => void loadEdge()}
+          />
+          <AlarmRulesCard
+            device={device}
+            entities={entities}
+            rules={rules}
+            canWrite={canWrite}
+            onChanged={() => {
+              void loadRules();
+              void loadAlarms();
+            }}
           />
           {sensors.length > 0 && (
             <section aria-labelledby="sensors-title" class="section">
@@ -403,6 +446,8 @@ export function DevicePage({ id }: { id: number }) {
                           : NO_MARKS
                       }
                       threshold={thresholdMark(health, entity.entity_id)}
+                      alarms={alarmBands(alarms, entity.entity_id, history.fromMs)}
+                      alarmLimits={alarmLimits(rules, device, entity.entity_id)}
                     />
                   </article>
                 ))}
@@ -413,6 +458,42 @@ export function DevicePage({ id }: { id: number }) {
       )}
     </>
   );
+}
+
+/**
+ * The periods the entity's alarms (and the device's own, such as offline) were open within
+ * the range, for its chart's bands.
+ */
+function alarmBands(alarms: Alarm[], entityId: string, fromMs: number): AlarmBand[] {
+  const bands: AlarmBand[] = [];
+  for (const alarm of alarms) {
+    if (alarm.entity_id !== null && alarm.entity_id !== entityId) continue;
+    const end = alarm.cleared_at ? Date.parse(alarm.cleared_at) : null;
+    if (end !== null && end < fromMs) continue;
+    bands.push({
+      from: Date.parse(alarm.started_at) / 1000,
+      to: end === null ? null : end / 1000,
+      severity: alarm.severity,
+      label: alarm.rule_name,
+    });
+  }
+  return bands;
+}
+
+/** The limits of the enabled threshold rules on this entity of this device. */
+function alarmLimits(rules: AlarmRule[] | null, device: Device, entityId: string): number[] {
+  const limits: number[] = [];
+  for (const rule of rules ?? []) {
+    const applies =
+      rule.device_id === device.id || (rule.device_id === null && rule.device_type === device.type);
+    if (!applies || !rule.enabled || rule.entity_id !== entityId) continue;
+    const c = rule.condition;
+    if (c.type !== 'threshold') continue;
+    for (const value of [c.value, c.low, c.high]) {
+      if (typeof value === 'number' && !limits.includes(value)) limits.push(value);
+    }
+  }
+  return limits;
 }
 
 /** The entity's limit and its forecast crossing, for its chart. */
@@ -592,27 +673,59 @@ function EditDevice({
   );
 }
 
-/** Exports the device's last 24 hours as CSV and opens the file's expiring link. */
-function DownloadButton({ id }: { id: number }) {
+/** The rollup an export of a range reads: raw readings up to a day, then the rollups. */
+function exportSource(rangeMs: number): 'raw' | '5m' | '1h' {
+  if (rangeMs <= 24 * 3_600_000) return 'raw';
+  return rangeMs <= 7 * 24 * 3_600_000 ? '5m' : '1h';
+}
+
+/**
+ * Exports the range the charts show, as CSV or JSON lines, and opens the file's expiring
+ * link (the browser downloads it).
+ */
+function DownloadButtons({ id, history }: { id: number; history: History }) {
   const { api } = useApp();
-  const [state, setState] = useState<{ busy: boolean; error: string | null }>({
-    busy: false,
+  const [state, setState] = useState<{ busy: 'csv' | 'jsonl' | null; error: string | null }>({
+    busy: null,
     error: null,
   });
-  const download = () => {
-    setState({ busy: true, error: null });
-    api.call('get', '/api/devices/{id}/export', { params: { id: String(id) }, query: {} }).then(
-      (answer) => {
-        setState({ busy: false, error: null });
-        window.location.assign(answer.export.url);
-      },
-      (failure: unknown) => setState({ busy: false, error: describeError(failure) }),
-    );
+  const source = exportSource(history.range.ms);
+  const download = (format: 'csv' | 'jsonl') => {
+    setState({ busy: format, error: null });
+    // The range ends now, not when the charts loaded: the newest readings are included.
+    const to = new Date();
+    const from = new Date(to.getTime() - history.range.ms);
+    api
+      .call('get', '/api/devices/{id}/export', {
+        params: { id: String(id) },
+        query: { from: from.toISOString(), to: to.toISOString(), format, source },
+      })
+      .then(
+        (answer) => {
+          setState({ busy: null, error: null });
+          window.location.assign(answer.export.url);
+        },
+        (failure: unknown) => setState({ busy: null, error: describeError(failure) }),
+      );
   };
+  const what = `last ${history.range.label}${source === 'raw' ? '' : `, ${source} means`}`;
   return (
-    <span>
-      <button type="button" class="button button-ghost" disabled={state.busy} onClick={download}>
-        {state.busy ? 'Exporting…' : 'Download CSV (24 h)'}
+    <span class="download-buttons">
+      <button
+        type="button"
+        class="button button-ghost"
+        disabled={state.busy !== null}
+        onClick={() => download('csv')}
+      >
+        {state.busy === 'csv' ? 'Exporting…' : `Download CSV (${what})`}
+      </button>
+      <button
+        type="button"
+        class="button button-ghost"
+        disabled={state.busy !== null}
+        onClick={() => download('jsonl')}
+      >
+        {state.busy === 'jsonl' ? 'Exporting…' : 'JSON lines'}
       </button>
       {state.error && <span class="muted small"> {state.error}</span>}
     </span>

@@ -14,6 +14,7 @@ import { devicesRul, formatRul, type Rul } from '../maintenance.ts';
 import { href } from '../router.ts';
 import type { Credentials, Device, Entity } from '../types.ts';
 import { CredentialsPanel, RegisterDeviceForm } from './RegisterDevice.tsx';
+import { TenantExport } from './TenantExport.tsx';
 import { EmptyState, ErrorPanel, LastSeen, Loading, Notice, StatusBadge } from './ui.tsx';
 
 const MAX_VALUES_ON_CARD = 6;
@@ -159,6 +160,7 @@ export function DevicesPage() {
             </p>
           )}
         </div>
+        {devices && devices.length > 0 && <TenantExport />}
         {devices && devices.length > 0 && registerButton}
       </div>
       {issued && (

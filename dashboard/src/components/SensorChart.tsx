@@ -17,6 +17,15 @@ export interface ThresholdMark {
   eta: { t: number; low: number; high: number } | null;
 }
 
+/** A span during which an alarm on this entity was open (seconds since the epoch). */
+export interface AlarmBand {
+  from: number;
+  /** Null while the alarm is still open: the band reaches the right edge. */
+  to: number | null;
+  severity: 'critical' | 'major' | 'minor' | 'warning';
+  label: string;
+}
+
 interface ChartProps {
   label: string;
   unit: string | null;
@@ -26,6 +35,10 @@ interface ChartProps {
   toSec: number;
   anomalies: AnomalyMark[];
   threshold?: ThresholdMark | undefined;
+  /** Alarm periods of the entity, shaded across the chart. */
+  alarms?: AlarmBand[];
+  /** The limits of the threshold alarm rules on the entity, drawn as solid lines. */
+  alarmLimits?: number[];
 }
 
 const HEIGHT = 200;
@@ -33,6 +46,15 @@ const LINE = '#1769aa';
 const FILL = 'rgba(23, 105, 170, 0.10)';
 const ANOMALY = '#c62828';
 const LIMIT = '#b26a00';
+const ALARM_LIMIT = '#c62828';
+const BAND: Record<AlarmBand['severity'], string> = {
+  critical: 'rgba(198, 40, 40, 0.16)',
+  major: 'rgba(239, 108, 0, 0.16)',
+  minor: 'rgba(249, 168, 37, 0.18)',
+  warning: 'rgba(249, 168, 37, 0.10)',
+};
+const NO_BANDS: AlarmBand[] = [];
+const NO_LIMITS: number[] = [];
 
 /** Saves the canvas state and keeps what is drawn next inside the plotting area. */
 function clipToPlot(u: uPlot): void {
@@ -54,11 +76,13 @@ export function SensorChart({
   toSec,
   anomalies,
   threshold,
+  alarms = NO_BANDS,
+  alarmLimits = NO_LIMITS,
 }: ChartProps) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const view = useRef({ fromSec, toSec, anomalies, series, threshold });
-  view.current = { fromSec, toSec, anomalies, series, threshold };
+  const view = useRef({ fromSec, toSec, anomalies, series, threshold, alarms, alarmLimits });
+  view.current = { fromSec, toSec, anomalies, series, threshold, alarms, alarmLimits };
 
   useEffect(() => {
     const element = host.current;
@@ -131,6 +155,30 @@ export function SensorChart({
       }
       ctx.restore();
     };
+    // Alarm periods as bands across the plot, coloured by severity; rule limits as lines.
+    const drawAlarms = (u: uPlot) => {
+      const { alarms: bands, alarmLimits: limits, toSec: to } = view.current;
+      if (bands.length === 0 && limits.length === 0) return;
+      const { ctx } = u;
+      const ratio = devicePixelRatio || 1;
+      clipToPlot(u);
+      for (const band of bands) {
+        const x1 = u.valToPos(band.from, 'x', true);
+        const x2 = u.valToPos(band.to ?? Math.max(to, Date.now() / 1000), 'x', true);
+        ctx.fillStyle = BAND[band.severity];
+        ctx.fillRect(x1, u.bbox.top, Math.max(2 * ratio, x2 - x1), u.bbox.height);
+      }
+      ctx.strokeStyle = ALARM_LIMIT;
+      ctx.lineWidth = 1 * ratio;
+      for (const value of limits) {
+        const y = u.valToPos(value, 'y', true);
+        ctx.beginPath();
+        ctx.moveTo(u.bbox.left, y);
+        ctx.lineTo(u.bbox.left + u.bbox.width, y);
+        ctx.stroke();
+      }
+      ctx.restore();
+    };
     const formatValue = (_u: uPlot, value: number | null) =>
       value === null || value === undefined
         ? '—'
@@ -163,9 +211,10 @@ export function SensorChart({
             );
             // And the limits, so the distance to them is visible.
             const mark = view.current.threshold;
-            const limits = mark
-              ? [mark.above, mark.below].filter((v): v is number => v !== null)
-              : [];
+            const limits = [
+              ...(mark ? [mark.above, mark.below].filter((v): v is number => v !== null) : []),
+              ...view.current.alarmLimits,
+            ];
             const min = Math.min(dataMin, ...flagged, ...limits);
             const max = Math.max(dataMax, ...flagged, ...limits);
             const pad = min === max ? Math.abs(min) * 0.1 || 1 : (max - min) * 0.12;
@@ -197,7 +246,7 @@ export function SensorChart({
           value: formatValue,
         },
       ],
-      hooks: { draw: [drawAnomalies, drawThreshold] },
+      hooks: { draw: [drawAlarms, drawAnomalies, drawThreshold] },
     };
     const instance = new uPlot(options, [series.t, series.v], element);
     plot.current = instance;
@@ -216,7 +265,7 @@ export function SensorChart({
 
   useEffect(() => {
     plot.current?.setData([series.t, series.v]);
-  }, [series, fromSec, toSec, anomalies, threshold]);
+  }, [series, fromSec, toSec, anomalies, threshold, alarms, alarmLimits]);
 
   const latest = series.v.length > 0 ? series.v[series.v.length - 1] : null;
   const summary =
@@ -224,6 +273,8 @@ export function SensorChart({
       ? `${label}: no readings in this range`
       : `${label}: ${series.t.length} points, latest ${latest ?? 'none'}${unit ? ` ${unit}` : ''}${
           anomalies.length ? `, ${anomalies.length} anomalies marked` : ''
+        }${alarms.length ? `, ${alarms.length} alarm ${alarms.length === 1 ? 'period' : 'periods'} shaded` : ''}${
+          alarmLimits.length ? `, alarm limits at ${alarmLimits.join(', ')}` : ''
         }`;
   return (
     <div class="chart-wrap">

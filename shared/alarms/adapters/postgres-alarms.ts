@@ -163,14 +163,22 @@ export class PostgresAlarmRuleStore implements AlarmRuleStore {
     });
   }
 
-  async planFeatures(tenantId: number): Promise<{ anomalyDetection: boolean }> {
+  async planFeatures(
+    tenantId: number,
+  ): Promise<{ anomalyDetection: boolean; predictiveMaintenance: boolean }> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
-      const { rows } = await client.query<{ anomaly_detection: string }>(
-        `SELECT p.anomaly_detection FROM tenant_plan tp JOIN plans p ON p.name = tp.plan
-         WHERE tp.tenant_id = $1`,
+      const { rows } = await client.query<{
+        anomaly_detection: string;
+        predictive_maintenance: boolean;
+      }>(
+        `SELECT p.anomaly_detection, p.predictive_maintenance
+         FROM tenant_plan tp JOIN plans p ON p.name = tp.plan WHERE tp.tenant_id = $1`,
         [tenantId],
       );
-      return { anomalyDetection: (rows[0]?.anomaly_detection ?? 'none') !== 'none' };
+      return {
+        anomalyDetection: (rows[0]?.anomaly_detection ?? 'none') !== 'none',
+        predictiveMaintenance: rows[0]?.predictive_maintenance === true,
+      };
     });
   }
 }

@@ -25,6 +25,13 @@ interface TargetJson {
   state: StateJson | null;
   open: boolean;
   device?: { status: 'online' | 'offline'; last_seen: string | null; created_at: string };
+  rul?: {
+    value: number;
+    low: number;
+    high: number;
+    unit: 'cycles' | 'hours';
+    computed_at: string;
+  } | null;
 }
 
 const ms = (value: string | null) => (value === null ? null : Date.parse(value));
@@ -73,6 +80,15 @@ export class PostgresAlarmEvaluationStore implements AlarmEvaluationStore {
         status: json.device?.status ?? 'offline',
         lastSeenMs: ms(json.device?.last_seen ?? null),
         createdAtMs: Date.parse(json.device?.created_at ?? '1970-01-01T00:00:00Z'),
+        rul: json.rul
+          ? {
+              value: json.rul.value,
+              low: json.rul.low,
+              high: json.rul.high,
+              unit: json.rul.unit,
+              computedAtMs: Date.parse(json.rul.computed_at),
+            }
+          : null,
       },
     }));
   }

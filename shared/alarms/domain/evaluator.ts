@@ -34,11 +34,22 @@ export interface ObservedDevice {
   anomalies: ObservedAnomaly[];
 }
 
-/** What the scheduler knows of a device: its status and its last message. */
+/** The device's latest remaining-useful-life prediction (predictive maintenance). */
+export interface RulPrediction {
+  value: number;
+  low: number;
+  high: number;
+  unit: 'cycles' | 'hours';
+  computedAtMs: number;
+}
+
+/** What the scheduler knows of a device: its status, its last message, its predicted life. */
 export interface DevicePresence {
   status: 'online' | 'offline';
   lastSeenMs: number | null;
   createdAtMs: number;
+  /** Null without a prediction, or when the tenant's plan has no predictive maintenance. */
+  rul?: RulPrediction | null;
 }
 
 type Threshold = Extract<Condition, { type: 'threshold' }>;
@@ -336,9 +347,12 @@ export function evaluateBatch(
   return decisions.evaluation();
 }
 
+const round = (value: number) => Math.round(value * 10) / 10;
+
 /**
- * The scheduled pass: time-driven rules (no data, offline) against each device's presence,
- * and event-like alarms (anomaly, relay) that clear after a quiet spell without a new event.
+ * The scheduled pass: time-driven rules (no data, offline, remaining useful life) against each
+ * device's presence and latest prediction, and event-like alarms (anomaly, relay) that clear
+ * after a quiet spell without a new event.
  */
 export function evaluateSchedule(
   targets: Array<RuleTarget & { presence: DevicePresence }>,
@@ -380,6 +394,34 @@ export function evaluateSchedule(
         );
       else if (presence.status === 'online' && target.open)
         decisions.clear(target, state, nowMs, 'online', 'back online');
+    } else if (condition.type === 'rul_below') {
+      const rul = presence.rul ?? null;
+      // A prediction already judged is not news: the alarm raised on it counts once.
+      if (rul === null || (state.lastEventAt !== null && rul.computedAtMs <= state.lastEventAt)) {
+        if (rul === null && target.open)
+          decisions.clear(target, state, nowMs, null, 'no remaining-useful-life prediction');
+        continue;
+      }
+      state.lastEventAt = rul.computedAtMs;
+      const life = `${round(rul.value)} ${rul.unit} (10-90%: ${round(rul.low)}-${round(rul.high)})`;
+      if (!target.open && rul.value < condition.value)
+        decisions.raise(
+          target,
+          state,
+          rul.computedAtMs,
+          rul.value,
+          `remaining useful life ${life} below ${condition.value}`,
+          null,
+        );
+      else if (target.open && rul.value >= condition.value + condition.hysteresis)
+        decisions.clear(
+          target,
+          state,
+          rul.computedAtMs,
+          rul.value,
+          `remaining useful life ${life} back at or above ${condition.value + condition.hysteresis}`,
+        );
+      else decisions.changed(target, state);
     } else if (
       (condition.type === 'anomaly' || condition.type === 'relay_uncommanded') &&
       target.open

@@ -60,6 +60,15 @@ export const conditionSchema = z.union([
     min_score: z.number().min(0).max(1_000_000),
     clear_after_minutes: z.number().int().min(1).max(10_080).default(15),
   }),
+  /**
+   * The device's latest remaining-useful-life prediction (predictive maintenance, in its fleet
+   * model's unit: cycles or hours) fell below `value`; it clears at `value + hysteresis`.
+   */
+  z.strictObject({
+    type: z.literal('rul_below'),
+    value: z.number().gt(0).max(1_000_000),
+    hysteresis: z.number().min(0).max(1_000_000).default(0),
+  }),
   /** A relay (switch entity) changed state with no command asking for it. */
   z.strictObject({
     type: z.literal('relay_uncommanded'),

@@ -32,7 +32,9 @@ export interface AlarmRuleStore {
   /** Removes the rule and clears its open alarms (their history stays). */
   remove(tenantId: number, id: number, at: Date): Promise<RuleRecord | null>;
   /** The features of the tenant's current plan that rule kinds depend on. */
-  planFeatures(tenantId: number): Promise<{ anomalyDetection: boolean }>;
+  planFeatures(
+    tenantId: number,
+  ): Promise<{ anomalyDetection: boolean; predictiveMaintenance: boolean }>;
 }
 
 export interface AlarmFilter {

@@ -98,6 +98,21 @@ export class AlarmService {
         );
       }
     }
+    if (condition.type === 'rul_below') {
+      if (body.entity_id !== undefined) {
+        throw new InvalidInput(
+          'invalid_rule',
+          'A rul_below rule watches the whole device: leave out entity_id',
+        );
+      }
+      const features = await this.deps.rules.planFeatures(actor.tenantId);
+      if (!features.predictiveMaintenance) {
+        throw new NotPermitted(
+          'plan_required',
+          'Remaining-useful-life rules need a plan with predictive maintenance (Professional or Industrial)',
+        );
+      }
+    }
     const notify = { webhooks: body.notify?.webhooks ?? [], emails: body.notify?.emails ?? [] };
     for (const hook of notify.webhooks) {
       const refusal = await this.deps.webhooks.refusal(hook.url);

@@ -14,6 +14,7 @@ import type {
 interface TargetRow extends TierRow {
   device_id: string;
   level: AnomalyLevel;
+  custom_models: boolean;
   entity_type: string | null;
 }
 
@@ -24,7 +25,7 @@ export class PostgresAnomalyTargets implements AnomalyTargets {
   find(tenantId: number, devicePk: number, entityId?: string): Promise<AnomalyTarget | undefined> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rows } = await client.query<TargetRow>(
-        `SELECT d.device_id, s.policy, s.prior_policy, s.prior_before, p.anomaly_detection AS level,
+        `SELECT d.device_id, s.policy, s.prior_policy, s.prior_before, p.anomaly_detection AS level, p.custom_models,
                 (SELECT e.entity_type FROM entities e WHERE e.device_id = d.id AND e.entity_id = $2) AS entity_type
          FROM devices d, tenant_storage s, tenant_plan tp JOIN plans p ON p.name = tp.plan
          WHERE d.id = $1`,
@@ -36,14 +37,26 @@ export class PostgresAnomalyTargets implements AnomalyTargets {
         deviceId: row.device_id,
         level: row.level,
         entityType: row.entity_type ?? undefined,
+        customModels: row.custom_models,
         ...tiersOf(row),
       };
+    });
+  }
+
+  customModels(tenantId: number): Promise<boolean> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{ custom_models: boolean }>(
+        `SELECT p.custom_models FROM tenant_plan tp JOIN plans p ON p.name = tp.plan
+         WHERE tp.tenant_id = $1`,
+        [tenantId],
+      );
+      return rows[0]?.custom_models === true;
     });
   }
 }
 
 const MODEL_COLUMNS = `id, device_id, entity_id, kind, version, threshold, training_points, metrics, status,
-  status_reason, to_json(trained_at) #>> '{}' AS trained_at`;
+  status_reason, origin, settings, to_json(trained_at) #>> '{}' AS trained_at`;
 
 /** `ml_models`: the record of every trained model, under the tenant's RLS. */
 export class PostgresModelRegistry implements ModelRegistry {
@@ -87,8 +100,8 @@ export class PostgresModelRegistry implements ModelRegistry {
       }
       const { rows } = await client.query<ModelSummary>(
         `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
-                                training_points, metrics, trained_at, status, status_reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                training_points, metrics, trained_at, status, status_reason, origin, settings)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          RETURNING ${MODEL_COLUMNS}`,
         [
           tenantId,
@@ -103,9 +116,43 @@ export class PostgresModelRegistry implements ModelRegistry {
           model.trainedAt,
           model.status,
           model.statusReason,
+          model.origin,
+          JSON.stringify(model.settings),
         ],
       );
       return rows[0] as ModelSummary;
+    });
+  }
+
+  find(tenantId: number, modelId: number): Promise<ModelSummary | undefined> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<ModelSummary>(
+        `SELECT ${MODEL_COLUMNS} FROM ml_models WHERE id = $1`,
+        [modelId],
+      );
+      return rows[0];
+    });
+  }
+
+  /** Rejected models are never activated; the caller refuses them, the WHERE makes sure. */
+  activate(tenantId: number, modelId: number): Promise<ModelSummary | undefined> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows: found } = await client.query<{ device_id: number; entity_id: string }>(
+        `SELECT device_id, entity_id FROM ml_models WHERE id = $1 AND status <> 'rejected' FOR UPDATE`,
+        [modelId],
+      );
+      const model = found[0];
+      if (!model) return undefined;
+      await client.query(
+        `UPDATE ml_models SET status = 'superseded'
+         WHERE device_id = $1 AND entity_id = $2 AND status = 'active' AND id <> $3`,
+        [model.device_id, model.entity_id, modelId],
+      );
+      const { rows } = await client.query<ModelSummary>(
+        `UPDATE ml_models SET status = 'active' WHERE id = $1 RETURNING ${MODEL_COLUMNS}`,
+        [modelId],
+      );
+      return rows[0];
     });
   }
 

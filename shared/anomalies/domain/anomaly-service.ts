@@ -1,16 +1,50 @@
 import type { Caller } from '../../accounts/domain/caller.ts';
-import { InvalidInput, NotFound, NotPermitted, Unprocessable } from '../../domain-errors.ts';
+import {
+  Conflict,
+  InvalidInput,
+  NotFound,
+  NotPermitted,
+  Unprocessable,
+} from '../../domain-errors.ts';
 import type { Logger } from '../../logger.ts';
+import { DEFAULT_SETTINGS, type ModelSettings } from '../../ml/domain/families.ts';
+import {
+  calibrateUpload,
+  ModelUploadError,
+  parseLayersModel,
+  type UploadInput,
+  uploadedNetwork,
+} from '../../ml/domain/layers-upload.ts';
 import type { TrainedModel } from '../../ml/domain/model.ts';
 import { trainAndJudge } from '../../ml/domain/quality-gate.ts';
 import type { HistoryPoint } from '../../ml/domain/training.ts';
 import type { PredictionRow, PredictionStore } from '../../timeseries/domain/prediction-store.ts';
 import type { ReadingStore } from '../../timeseries/domain/reading-store.ts';
-import type { ModelSummary } from './model.ts';
+import type { ModelOrigin, ModelSummary } from './model.ts';
 import type { AnomalyTarget, AnomalyTargets, ModelRegistry, ModelStore } from './ports.ts';
 
-/** Trains a model from history; throws `TrainingDataError` when the data cannot teach one. */
-export type Train = (history: HistoryPoint[]) => Promise<TrainedModel>;
+/**
+ * Trains a model of the given family and settings from history; throws `TrainingDataError`
+ * when the data cannot teach one.
+ */
+export type Train = (history: HistoryPoint[], settings: ModelSettings) => Promise<TrainedModel>;
+
+/** A tenant's own TensorFlow.js Layers model for one entity. */
+export interface ModelUpload {
+  devicePk: number;
+  entityId: string;
+  /** The parsed `model.json`. */
+  modelJson: unknown;
+  /** Every weight file of the manifest, concatenated in manifest order, base64. */
+  weightsBase64: string;
+  input: UploadInput;
+}
+
+const customModelsRequired = () =>
+  new NotPermitted(
+    'plan_required',
+    'Choosing, training and uploading models needs a plan with custom models (Industrial); upgrade to use it',
+  );
 
 const planRequired = (needed: string) =>
   new NotPermitted('plan_required', `This needs the ${needed} plan or higher; upgrade to use it`);
@@ -103,14 +137,93 @@ export class AnomalyService {
    * Trains the entity's model now (Industrial only). It becomes the active one if it passes
    * the quality gate; otherwise it is recorded as rejected and the entity keeps its model.
    */
-  async trainOnRequest(caller: Caller, devicePk: number, entityId: string): Promise<ModelSummary> {
-    const target = await this.#target(caller.tenantId, devicePk, entityId);
-    if (target.level !== 'advanced') throw planRequired('Industrial');
+  async trainOnRequest(
+    caller: Caller,
+    devicePk: number,
+    entityId: string,
+    settings: ModelSettings = DEFAULT_SETTINGS,
+  ): Promise<ModelSummary> {
+    const target = await this.#customModelTarget(caller.tenantId, devicePk, entityId);
+    return this.#trainEntity(caller.tenantId, devicePk, target, entityId, settings);
+  }
+
+  /** The entity of a custom model: the plan must allow them and the entity must be numeric. */
+  async #customModelTarget(
+    tenantId: number,
+    devicePk: number,
+    entityId: string,
+  ): Promise<AnomalyTarget> {
+    const target = await this.#target(tenantId, devicePk, entityId);
+    if (!target.customModels) throw customModelsRequired();
     if (!target.entityType) throw new NotFound('entity_not_found', 'The device has no such entity');
     if (target.entityType !== 'sensor' && target.entityType !== 'number') {
       throw new InvalidInput('not_trainable', 'Models are trained for numeric sensors only');
     }
-    return this.#trainEntity(caller.tenantId, devicePk, target, entityId);
+    return target;
+  }
+
+  /**
+   * Takes a tenant's own TensorFlow.js Layers model for an entity. The upload is checked in
+   * full (layer types, shapes, sizes, the declared input against the entity's readings)
+   * before anything is stored; then it is calibrated on the entity's history like a trained
+   * model and passes the same quality gate: it becomes active only if it forecasts the
+   * held-back readings better than the naive forecasts, and is recorded as rejected otherwise.
+   */
+  async upload(caller: Caller, upload: ModelUpload): Promise<ModelSummary> {
+    const target = await this.#customModelTarget(caller.tenantId, upload.devicePk, upload.entityId);
+    let draft: TrainedModel;
+    let parameters: number;
+    try {
+      const parsed = parseLayersModel(upload.modelJson, upload.weightsBase64);
+      draft = uploadedNetwork(parsed, upload.input, new Date().toISOString());
+      parameters = parsed.parameters;
+    } catch (error) {
+      if (error instanceof ModelUploadError) {
+        throw new InvalidInput(`model_${error.reason}`, error.message, { cause: error });
+      }
+      throw error;
+    }
+    const history = await this.#history(caller.tenantId, target, upload.entityId);
+    const settings = {
+      layers: draft.layers,
+      parameters,
+      window_size: upload.input.windowSize,
+      encoding: upload.input.encoding,
+      time_of_day: upload.input.timeOfDay,
+      normalisation: upload.input.normalisation,
+    };
+    return this.#judgeAndRecord(caller.tenantId, upload.devicePk, target, upload.entityId, {
+      history,
+      origin: 'uploaded',
+      settings,
+      produce: async (part) => calibrateUpload(draft, part),
+    });
+  }
+
+  /**
+   * Rolls an entity back (or forward) to one of its earlier accepted models. A rejected model
+   * never scores: it failed the quality gate.
+   */
+  async activate(caller: Caller, modelId: number): Promise<ModelSummary> {
+    if (!(await this.#targets.customModels(caller.tenantId))) throw customModelsRequired();
+    const model = await this.#registry.find(caller.tenantId, modelId);
+    if (!model) throw new NotFound('model_not_found', 'No such model');
+    const target = await this.#target(caller.tenantId, model.device_id);
+    if (model.status === 'rejected') {
+      throw new Conflict(
+        'model_rejected',
+        `This model failed the quality gate and cannot be activated: ${model.status_reason ?? ''}`.trim(),
+      );
+    }
+    const activated = await this.#registry.activate(caller.tenantId, modelId);
+    if (!activated) throw new NotFound('model_not_found', 'No such model');
+    this.#logger.info('model activated', {
+      tenantId: caller.tenantId,
+      deviceId: target.deviceId,
+      entityId: model.entity_id,
+      version: model.version,
+    });
+    return activated;
   }
 
   /** The scheduled run: trains every Industrial entity whose model is missing or stale. */
@@ -129,6 +242,7 @@ export class AnomalyService {
           candidate.devicePk,
           target,
           candidate.entityId,
+          DEFAULT_SETTINGS,
         );
         if (model.status === 'rejected') outcome.rejected += 1;
         else outcome.trained += 1;
@@ -174,16 +288,44 @@ export class AnomalyService {
     devicePk: number,
     target: AnomalyTarget,
     entityId: string,
+    settings: ModelSettings,
   ): Promise<ModelSummary> {
-    const history = await this.#history(tenantId, target, entityId);
+    return this.#judgeAndRecord(tenantId, devicePk, target, entityId, {
+      history: await this.#history(tenantId, target, entityId),
+      origin: 'trained',
+      settings: {
+        family: settings.family,
+        window_size: settings.windowSize,
+        ...(settings.family === 'dense' ? { size: settings.size } : {}),
+      },
+      produce: (part) => this.#train(part, settings),
+    });
+  }
+
+  /**
+   * Produces the model from all but the held-back readings, judges it on those, stores it
+   * and records it: active when it passed the gate, rejected (with the reason) otherwise.
+   */
+  async #judgeAndRecord(
+    tenantId: number,
+    devicePk: number,
+    target: AnomalyTarget,
+    entityId: string,
+    job: {
+      history: HistoryPoint[];
+      origin: ModelOrigin;
+      settings: Record<string, unknown>;
+      produce: (history: HistoryPoint[]) => Promise<TrainedModel>;
+    },
+  ): Promise<ModelSummary> {
     let trained: Awaited<ReturnType<typeof trainAndJudge>>;
     try {
-      trained = await trainAndJudge(history, this.#train);
+      trained = await trainAndJudge(job.history, job.produce);
     } catch (error) {
       if ((error as Error).name === 'TrainingDataError') {
         throw new Unprocessable(
           'training_failed',
-          `No model could be trained: ${(error as Error).message}`,
+          `No model could be ${job.origin === 'uploaded' ? 'calibrated' : 'trained'}: ${(error as Error).message}`,
           { cause: error },
         );
       }
@@ -205,11 +347,14 @@ export class AnomalyService {
       trainedAt: model.trainedAt,
       status: verdict.accepted ? 'active' : 'rejected',
       statusReason: verdict.reason,
+      origin: job.origin,
+      settings: job.settings,
     });
-    this.#logger.info(verdict.accepted ? 'model trained' : 'model rejected by the quality gate', {
+    this.#logger.info(verdict.accepted ? 'model accepted' : 'model rejected by the quality gate', {
       tenantId,
       deviceId: target.deviceId,
       entityId,
+      origin: job.origin,
       version: model.version,
       reason: verdict.reason,
       points: model.metrics.trainingPoints,

@@ -16,8 +16,14 @@ export interface ModelSummary {
   status: 'active' | 'superseded' | 'rejected';
   /** Why the quality gate rejected the model; null otherwise. */
   status_reason: string | null;
+  /** `trained` by the platform (with the chosen family and settings) or `uploaded` by the tenant. */
+  origin: ModelOrigin;
+  /** The family and settings it was trained with, or the uploaded network's declaration. */
+  settings: Record<string, unknown> | null;
   trained_at: string;
 }
+
+export type ModelOrigin = 'trained' | 'uploaded';
 
 /** A model just trained and judged, to be recorded. */
 export interface NewModel {
@@ -32,6 +38,8 @@ export interface NewModel {
   trainedAt: string;
   status: 'active' | 'rejected';
   statusReason: string | null;
+  origin: ModelOrigin;
+  settings: Record<string, unknown>;
 }
 
 export interface TrainingCandidate {

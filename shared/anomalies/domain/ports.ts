@@ -23,11 +23,15 @@ export interface AnomalyTarget {
   priorTier?: PriorTier;
   /** The asked-for entity's type; undefined when the device has no such entity. */
   entityType: string | undefined;
+  /** Whether the tenant's plan lets it choose, train and upload its own models. */
+  customModels: boolean;
 }
 
 export interface AnomalyTargets {
   /** undefined when the tenant has no such device. */
   find(tenantId: number, devicePk: number, entityId?: string): Promise<AnomalyTarget | undefined>;
+  /** Whether the tenant's plan in force has the custom_models flag. */
+  customModels(tenantId: number): Promise<boolean>;
 }
 
 /** The record of trained models (the models themselves are in the `ModelStore`). */
@@ -41,6 +45,13 @@ export interface ModelRegistry {
   ): Promise<Array<{ entityId: string; version: string; storageKey: string }>>;
   /** Records a trained model; an accepted one supersedes the entity's active model. */
   record(tenantId: number, model: NewModel): Promise<ModelSummary>;
+  /** One of the tenant's models; undefined when it has no such model. */
+  find(tenantId: number, modelId: number): Promise<ModelSummary | undefined>;
+  /**
+   * Makes an earlier accepted model of its entity the active one again (the active one is
+   * superseded); undefined when the tenant has no such model.
+   */
+  activate(tenantId: number, modelId: number): Promise<ModelSummary | undefined>;
   /** Across tenants: Industrial entities whose model is missing or older than `maxAgeDays`. */
   trainingCandidates(maxAgeDays: number, maxModels: number): Promise<TrainingCandidate[]>;
 }

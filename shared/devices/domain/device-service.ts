@@ -6,6 +6,7 @@ import {
   NotFound,
   Unprocessable,
 } from '../../domain-errors.ts';
+import type { CurrentPattern } from '../../patterns/domain/model.ts';
 import {
   type ReadingStore,
   type SeriesFunction,
@@ -55,6 +56,8 @@ export interface DeviceServiceOptions {
   /** Which broker issues the credentials (`aws-iot` or `mosquitto`), recorded per device. */
   provider: string;
   readings: ReadingStore;
+  /** The device's current operating mode (pattern recognition), null where it has none. */
+  currentPattern?: (tenantId: number, devicePk: number) => Promise<CurrentPattern | null>;
 }
 
 export class DeviceService {
@@ -62,12 +65,14 @@ export class DeviceService {
   private readonly provisioner: DeviceCredentialProvisioner;
   private readonly provider: string;
   private readonly readings: ReadingStore;
+  private readonly currentPattern: NonNullable<DeviceServiceOptions['currentPattern']>;
 
   constructor(options: DeviceServiceOptions) {
     this.store = options.store;
     this.provisioner = options.provisioner;
     this.provider = options.provider;
     this.readings = options.readings;
+    this.currentPattern = options.currentPattern ?? (async () => null);
   }
 
   async list(caller: Caller) {
@@ -78,22 +83,26 @@ export class DeviceService {
   async get(caller: Caller, devicePk: number) {
     const found = await this.store.get(caller.tenantId, devicePk);
     if (!found) throw deviceNotFound();
-    const latest = await this.readings.latest(
-      caller.tenantId,
-      found.device.device_id,
-      found.entities.map((entity) => ({
-        entityId: entity.entity_id,
-        entityType: entity.entity_type,
-      })),
-      found.retentionPolicy,
-      found.priorTier,
-    );
+    const [latest, currentPattern] = await Promise.all([
+      this.readings.latest(
+        caller.tenantId,
+        found.device.device_id,
+        found.entities.map((entity) => ({
+          entityId: entity.entity_id,
+          entityType: entity.entity_type,
+        })),
+        found.retentionPolicy,
+        found.priorTier,
+      ),
+      this.currentPattern(caller.tenantId, devicePk),
+    ]);
     return {
       device: found.device,
       entities: found.entities.map((entity) => ({
         ...entity,
         latest: latest.get(entity.entity_id) ?? null,
       })),
+      current_pattern: currentPattern,
     };
   }
 

@@ -103,6 +103,12 @@ export class EdgeModelService {
       if (error instanceof EdgeFormatError && error.reason === 'too_large') {
         throw new Unprocessable('model_too_large', error.message);
       }
+      if (error instanceof EdgeFormatError && error.reason === 'unsupported_model') {
+        throw new Unprocessable(
+          'model_not_for_edge',
+          `This model runs on the platform only: ${error.message}`,
+        );
+      }
       throw error;
     }
     const { bytes } = exported;

@@ -77,10 +77,26 @@ export function layerWeights(layer: EdgeLayer): Float32Array {
   return out;
 }
 
+const EDGE_ACTIVATIONS: readonly string[] = ['relu', 'tanh', 'linear'];
+
+/**
+ * Why the firmware cannot run this model (it reads the trained models' relative window with
+ * the time of day, through relu, tanh or linear layers), or null when it can. An uploaded
+ * model may declare more than that; it then scores on the platform only.
+ */
+export function edgeIncompatibility(model: TrainedModel): string | null {
+  if ((model.encoding ?? 'relative') !== 'relative' || model.timeOfDay === false) {
+    return 'the device reads only the relative window with the time of day';
+  }
+  const other = model.layers.find((l) => !EDGE_ACTIVATIONS.includes(l.activation));
+  return other ? `the device has no ${other.activation} activation` : null;
+}
+
 function edgeLayers(model: TrainedModel, encoding: WeightEncoding): EdgeLayer[] {
   const weights = decodeWeights(model);
   let inputs = model.windowSize + 1;
-  return model.layers.map((spec, l) => {
+  return model.layers.map((layerSpec, l) => {
+    const spec = { ...layerSpec, activation: layerSpec.activation as EdgeLayer['activation'] };
     const kernel = weights[l * 2] as Float32Array;
     const bias = weights[l * 2 + 1] as Float32Array;
     const layerInputs = inputs;
@@ -253,6 +269,8 @@ function detectorStateFor(
 export function exportEdgeModel(input: ExportInput): ExportedEdgeModel {
   const config = input.config ?? DEFAULT_ADVANCED_CONFIG;
   const { model } = input;
+  const incompatibility = edgeIncompatibility(model);
+  if (incompatibility) throw new EdgeFormatError('unsupported_model', incompatibility);
   if (model.windowSize > EDGE_LIMITS.maxWindowSize || model.layers.length > EDGE_LIMITS.maxLayers) {
     throw new EdgeFormatError('too_large', 'the model is larger than the device can run');
   }

@@ -84,6 +84,7 @@ export class EdgeFormatError extends Error {
       | 'checksum_mismatch'
       | 'truncated'
       | 'too_large'
+      | 'unsupported_model'
       | 'malformed',
     message: string,
   ) {

@@ -34,6 +34,8 @@ export class S3ExportStore implements ExportFileStore {
         Key: key,
         Body: Readable.from(counted()),
         ContentType: contentType,
+        // Served as a download, as the local store serves it: the dashboard opens the link.
+        ContentDisposition: `attachment; filename="${key.slice(key.lastIndexOf('/') + 1)}"`,
       },
       queueSize: 2,
       partSize: 5 * 1024 * 1024,

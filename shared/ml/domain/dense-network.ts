@@ -4,7 +4,46 @@
  * can predict where TensorFlow.js is not loaded. It ends in one output.
  */
 
-export type DenseActivation = 'relu' | 'tanh' | 'linear';
+/** The activations TensorFlow.js's Dense and Activation layers may use here, as it defines them. */
+export const DENSE_ACTIVATIONS = [
+  'relu',
+  'tanh',
+  'linear',
+  'sigmoid',
+  'relu6',
+  'elu',
+  'selu',
+  'softplus',
+  'softsign',
+] as const;
+export type DenseActivation = (typeof DENSE_ACTIVATIONS)[number];
+
+// SELU's constants as TensorFlow.js (and Klambauer et al. 2017) define them.
+const SELU_ALPHA = 1.6732632423543772;
+const SELU_SCALE = 1.0507009873554805;
+
+function activate(activation: DenseActivation, x: number): number {
+  switch (activation) {
+    case 'relu':
+      return Math.max(0, x);
+    case 'tanh':
+      return Math.tanh(x);
+    case 'linear':
+      return x;
+    case 'sigmoid':
+      return 1 / (1 + Math.exp(-x));
+    case 'relu6':
+      return Math.min(6, Math.max(0, x));
+    case 'elu':
+      return x > 0 ? x : Math.expm1(x);
+    case 'selu':
+      return SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x));
+    case 'softplus':
+      return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+    case 'softsign':
+      return x / (1 + Math.abs(x));
+  }
+}
 
 export interface DenseLayerSpec {
   units: number;
@@ -66,9 +105,9 @@ export class DenseNetwork {
         y[j] =
           layer.activation === 'relu'
             ? Math.max(0, sum)
-            : layer.activation === 'tanh'
-              ? Math.tanh(sum)
-              : sum;
+            : layer.activation === 'linear'
+              ? sum
+              : activate(layer.activation, sum);
       }
       x = y;
       base = 0;

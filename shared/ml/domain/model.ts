@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DenseNetwork } from './dense-network.ts';
+import { DENSE_ACTIVATIONS, DenseNetwork } from './dense-network.ts';
 
 /**
  * A trained per-entity model as it is stored (PostgreSQL row, S3 object) and loaded for
@@ -22,6 +22,16 @@ export const trainedModelSchema = z.object({
   version: z.string().min(1),
   trainedAt: z.string(),
   windowSize: z.number().int().min(2).max(256),
+  /**
+   * How the window becomes the network's input and its output the forecast (absent: the
+   * trained models' `relative`). `relative`: each reading minus the latest, over
+   * normalisation.std, and the output is the change from the latest. `standardised`: each
+   * reading minus normalisation.mean over normalisation.std, and the output is the next
+   * reading standardised the same way (what an uploaded model may declare).
+   */
+  encoding: z.enum(['relative', 'standardised']).optional(),
+  /** Whether the time of day (sine, cosine) follows the window in the input (absent: yes). */
+  timeOfDay: z.boolean().optional(),
   normalisation: z.object({ mean: finite, std: finite.refine((s) => s > 0, 'must be > 0') }),
   /** Distribution of the training forecast residuals, in normalised units. */
   residual: z.object({ mean: finite, std: finite.refine((s) => s > 0, 'must be > 0') }),
@@ -34,7 +44,7 @@ export const trainedModelSchema = z.object({
     .array(
       z.object({
         units: z.number().int().min(1),
-        activation: z.enum(['relu', 'tanh', 'linear']),
+        activation: z.enum(DENSE_ACTIVATIONS),
       }),
     )
     .min(1),
@@ -67,8 +77,15 @@ export type TrainedModel = z.infer<typeof trainedModelSchema>;
 export const TIME_FEATURES = 2;
 const DAY_MS = 86_400_000;
 
-export function inputSize(windowSize: number): number {
-  return windowSize - 1 + TIME_FEATURES;
+/** How a model reads its window; the defaults are the trained models'. */
+export interface InputEncoding {
+  encoding?: 'relative' | 'standardised' | undefined;
+  timeOfDay?: boolean | undefined;
+}
+
+export function inputSize(windowSize: number, encoding: InputEncoding = {}): number {
+  const window = encoding.encoding === 'standardised' ? windowSize : windowSize - 1;
+  return window + (encoding.timeOfDay === false ? 0 : TIME_FEATURES);
 }
 
 /**
@@ -80,15 +97,36 @@ export function inputSize(windowSize: number): number {
 export function buildInput(
   window: readonly number[],
   timeMs: number,
-  normalisation: { std: number },
+  normalisation: { mean?: number; std: number },
   out: Float64Array | Float32Array,
+  encoding: InputEncoding = {},
 ): void {
   const n = window.length;
-  const last = window[n - 1] as number;
-  for (let i = 0; i < n - 1; i++) out[i] = ((window[i] as number) - last) / normalisation.std;
+  let filled: number;
+  if (encoding.encoding === 'standardised') {
+    const mean = normalisation.mean ?? 0;
+    for (let i = 0; i < n; i++) out[i] = ((window[i] as number) - mean) / normalisation.std;
+    filled = n;
+  } else {
+    const last = window[n - 1] as number;
+    for (let i = 0; i < n - 1; i++) out[i] = ((window[i] as number) - last) / normalisation.std;
+    filled = n - 1;
+  }
+  if (encoding.timeOfDay === false) return;
   const angle = ((((timeMs % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS) * 2 * Math.PI;
-  out[n - 1] = Math.sin(angle);
-  out[n] = Math.cos(angle);
+  out[filled] = Math.sin(angle);
+  out[filled + 1] = Math.cos(angle);
+}
+
+/** The forecast in reading units from the network's output for `window`. */
+export function outputToForecast(
+  output: number,
+  window: readonly number[],
+  model: Pick<TrainedModel, 'encoding' | 'normalisation'>,
+): number {
+  const { mean, std } = model.normalisation;
+  if (model.encoding === 'standardised') return mean + output * std;
+  return (window[window.length - 1] as number) + output * std;
 }
 
 export function encodeFloat32(arrays: readonly Float32Array[]): string {
@@ -143,16 +181,15 @@ export class Forecaster {
     this.network = new DenseNetwork(
       model.layers,
       decodeWeights(model),
-      inputSize(model.windowSize),
+      inputSize(model.windowSize, model),
     );
-    this.input = new Float64Array(inputSize(model.windowSize));
+    this.input = new Float64Array(inputSize(model.windowSize, model));
   }
 
   /** Predicted value of the reading at `timeMs` from the `windowSize` readings before it. */
   predict(window: readonly number[], timeMs: number): number {
-    buildInput(window, timeMs, this.model.normalisation, this.input);
-    const delta = this.network.evaluate(this.input);
-    return (window[window.length - 1] as number) + delta * this.model.normalisation.std;
+    buildInput(window, timeMs, this.model.normalisation, this.input, this.model);
+    return outputToForecast(this.network.evaluate(this.input), window, this.model);
   }
 }
 

@@ -1,9 +1,9 @@
 import type * as TF from '@tensorflow/tfjs';
+import { calibrate, meanStd } from './calibration.ts';
 import {
   buildInput,
   decodeWeights,
   encodeFloat32,
-  Forecaster,
   inputSize,
   MODEL_FORMAT,
   MODEL_KIND,
@@ -86,7 +86,8 @@ export function fnv1a(text: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
-function validate(history: readonly HistoryPoint[], windowSize: number): void {
+/** Throws `TrainingDataError` when the history cannot teach or calibrate a model of `windowSize`. */
+export function checkHistory(history: readonly HistoryPoint[], windowSize: number): void {
   const needed = minimumTrainingPoints(windowSize);
   if (history.length < needed) {
     throw new TrainingDataError(
@@ -109,15 +110,6 @@ function validate(history: readonly HistoryPoint[], windowSize: number): void {
   }
 }
 
-function meanStd(values: ArrayLike<number>): { mean: number; std: number } {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i] as number;
-  const mean = sum / values.length;
-  let sq = 0;
-  for (let i = 0; i < values.length; i++) sq += ((values[i] as number) - mean) ** 2;
-  return { mean, std: Math.sqrt(sq / values.length) };
-}
-
 export async function trainModel(
   history: readonly HistoryPoint[],
   options: TrainingOptions = {},
@@ -125,7 +117,7 @@ export async function trainModel(
   const started = performance.now();
   const windowSize = options.windowSize ?? DEFAULT_TRAINING.windowSize;
   const hidden = options.hidden ?? [...DEFAULT_TRAINING.hidden];
-  validate(history, windowSize);
+  checkHistory(history, windowSize);
   const tf = await useTfBackend(options);
 
   const values = history.map((p) => p.value);
@@ -258,32 +250,13 @@ export async function trainModel(
 
   // The reference distribution is measured with the same TypeScript forward pass that scores
   // live readings, so training and inference can never disagree about what "normal" is.
-  const forecaster = new Forecaster(draft);
-  const residuals = new Float64Array(count);
+  const { residuals, residual, threshold, tailExcess } = calibrate(draft, history, firstTarget);
   let validationSq = 0;
   let naiveSq = 0;
-  for (let k = 0; k < count; k++) {
-    const t = firstTarget + k;
-    const window = values.slice(t - windowSize, t);
-    const predicted = forecaster.predict(window, (history[t] as HistoryPoint).timeMs);
-    const r = ((values[t] as number) - predicted) / normalisation.std;
-    residuals[k] = r;
-    if (k >= trainCount) {
-      validationSq += r * r;
-      naiveSq += (ys[k] as number) ** 2;
-    }
+  for (let k = trainCount; k < count; k++) {
+    validationSq += (residuals[k] as number) ** 2;
+    naiveSq += (ys[k] as number) ** 2;
   }
-  const residual = meanStd(residuals);
-  residual.std = Math.max(residual.std, 1e-3);
-  const deviations = Array.from(residuals, (r) => Math.abs(r - residual.mean) / residual.std).sort(
-    (a, b) => a - b,
-  );
-  const threshold = deviations[Math.floor(0.98 * (deviations.length - 1))] as number;
-  const tail = deviations.filter((d) => d > threshold);
-  const tailExcess = Math.max(
-    0.25,
-    tail.length > 0 ? tail.reduce((s, d) => s + d - threshold, 0) / tail.length : 1,
-  );
 
   const model: TrainedModel = {
     ...draft,

@@ -1,0 +1,45 @@
+/**
+ * The model families a tenant with custom models may choose for an entity, and their
+ * settings. Every family is a forecaster the platform trains with TensorFlow.js and scores
+ * with the same TypeScript forward pass, so any choice runs in the ingestion path and passes
+ * the same quality gate.
+ */
+
+export const MODEL_FAMILIES = ['dense', 'linear'] as const;
+export type ModelFamily = (typeof MODEL_FAMILIES)[number];
+
+/** Hidden layers of the dense family by size; `medium` is the platform's default model. */
+export const ARCHITECTURE_SIZES = {
+  small: [8],
+  medium: [16, 8],
+  large: [32, 16],
+} as const;
+export type ArchitectureSize = keyof typeof ARCHITECTURE_SIZES;
+
+export const MIN_WINDOW = 4;
+export const MAX_WINDOW = 128;
+
+export interface ModelSettings {
+  /** `dense`: a ReLU network; `linear`: an autoregressive linear forecast (no hidden layer). */
+  family: ModelFamily;
+  /** Readings before the forecast one that the model sees. */
+  windowSize: number;
+  /** Width and depth of the dense family (the linear family has none). */
+  size: ArchitectureSize;
+}
+
+export const DEFAULT_SETTINGS: ModelSettings = { family: 'dense', windowSize: 24, size: 'medium' };
+
+/** The training options that build a model of these settings. */
+export function trainingShape(settings: ModelSettings): { windowSize: number; hidden: number[] } {
+  return {
+    windowSize: settings.windowSize,
+    hidden: settings.family === 'linear' ? [] : [...ARCHITECTURE_SIZES[settings.size]],
+  };
+}
+
+/**
+ * Largest weight payload of an uploaded model (float32 bytes, 131,072 weights): it runs on
+ * every reading of its entity in the ingestion path.
+ */
+export const MAX_UPLOAD_WEIGHT_BYTES = 512 * 1024;

@@ -1,0 +1,394 @@
+import type { AuditTrail } from '../../audit/domain/audit.ts';
+import { InvalidInput, NotFound, NotPermitted, Unprocessable } from '../../domain-errors.ts';
+import type { Logger } from '../../logger.ts';
+import {
+  carryLabels,
+  DEFAULT_DISCOVERY_SETTINGS,
+  discoverPatterns,
+  gridWindows,
+  nearest,
+  recognise,
+  runs,
+  windowFeatures,
+} from './discovery.ts';
+import {
+  type CurrentPattern,
+  MAX_PATTERN_ENTITIES,
+  PATTERN_ENTITY_TYPES,
+  type PatternJob,
+  type PatternView,
+  type TimelineSegment,
+} from './model.ts';
+import type {
+  DiscoveryDispatcher,
+  PatternDevice,
+  PatternHistory,
+  PatternStore,
+  StoredRecogniser,
+} from './ports.ts';
+
+export interface PatternCaller {
+  tenantId: number;
+  userId: number;
+}
+
+const SECOND_MS = 1000;
+const DAY_MS = 86_400_000;
+
+/** Step widths a discovery may choose: whole rollup intervals where it can use them. */
+const STEP_CHOICES_MS = [
+  1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+].map((s) => s * SECOND_MS);
+
+export interface PatternSettings {
+  /** A discovery reads at most this many steps (its windows are a tenth to an eighth of it). */
+  maxDiscoverySteps: number;
+  /** The default and the longest history a discovery reads. */
+  defaultHistoryMs: number;
+  maxHistoryMs: number;
+  /** A timeline covers at most this many windows. */
+  maxTimelineWindows: number;
+  /** A range may end at most this far ahead of the server's clock (clock skew). */
+  futureToleranceMs: number;
+}
+
+export const DEFAULT_PATTERN_SETTINGS: PatternSettings = {
+  maxDiscoverySteps: 8000,
+  defaultHistoryMs: 7 * DAY_MS,
+  maxHistoryMs: 366 * DAY_MS,
+  maxTimelineWindows: 5000,
+  futureToleranceMs: 60_000,
+};
+
+export const planRequired = () =>
+  new NotPermitted(
+    'plan_required',
+    'Pattern recognition needs the Industrial plan; upgrade to use it',
+  );
+
+/** The smallest step choice at or above `ms`. */
+export function stepAtLeast(ms: number): number {
+  return STEP_CHOICES_MS.find((choice) => choice >= ms) ?? (STEP_CHOICES_MS.at(-1) as number);
+}
+
+/** The largest step choice at or below `ms` (the smallest choice below it). */
+export function stepAtMost(ms: number): number {
+  return STEP_CHOICES_MS.findLast((choice) => choice <= ms) ?? (STEP_CHOICES_MS[0] as number);
+}
+
+export interface PatternServiceOptions {
+  store: PatternStore;
+  history: PatternHistory;
+  dispatcher: DiscoveryDispatcher;
+  audit: AuditTrail;
+  logger: Logger;
+  now?: () => number;
+  settings?: Partial<PatternSettings>;
+}
+
+/**
+ * Pattern recognition for the API and the discovery job: discovers a device's operating
+ * modes from its history, lets users name them, and recognises the mode of any window since
+ * (the current one, or each over a chart's range), flagging a window like none of them.
+ * Gated to plans with pattern recognition.
+ */
+export class PatternService {
+  readonly #store: PatternStore;
+  readonly #history: PatternHistory;
+  readonly #dispatcher: DiscoveryDispatcher;
+  readonly #audit: AuditTrail;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly settings: PatternSettings;
+
+  constructor(options: PatternServiceOptions) {
+    this.#store = options.store;
+    this.#history = options.history;
+    this.#dispatcher = options.dispatcher;
+    this.#audit = options.audit;
+    this.#logger = options.logger;
+    this.#now = options.now ?? Date.now;
+    this.settings = { ...DEFAULT_PATTERN_SETTINGS, ...options.settings };
+  }
+
+  /** The device, once the tenant's plan is known to allow pattern recognition. */
+  async #device(tenantId: number, devicePk: number): Promise<PatternDevice> {
+    if (!(await this.#store.planAllows(tenantId))) throw planRequired();
+    const device = await this.#store.device(tenantId, devicePk);
+    if (!device) throw new NotFound('device_not_found', 'No such device');
+    return device;
+  }
+
+  /** The entities a discovery of the device uses: those asked for, checked, or all numeric ones. */
+  #entities(device: PatternDevice, asked: string[] | undefined): string[] {
+    const numeric = device.entities.filter((e) => PATTERN_ENTITY_TYPES.includes(e.entityType));
+    if (!asked) {
+      if (numeric.length === 0) {
+        throw new Unprocessable(
+          'no_numeric_entities',
+          'The device has no sensor or number entity to find patterns in',
+        );
+      }
+      return numeric.slice(0, MAX_PATTERN_ENTITIES).map((e) => e.entityId);
+    }
+    for (const entityId of asked) {
+      const entity = device.entities.find((e) => e.entityId === entityId);
+      if (!entity) throw new NotFound('entity_not_found', `The device has no entity ${entityId}`);
+      if (!PATTERN_ENTITY_TYPES.includes(entity.entityType)) {
+        throw new InvalidInput(
+          'entity_not_numeric',
+          `Patterns need numeric entities (sensor or number); ${entityId} is a ${entity.entityType}`,
+        );
+      }
+    }
+    return [...asked].sort();
+  }
+
+  #range(from: Date | undefined, to: Date | undefined, defaultMs: number, maxMs: number) {
+    const now = this.#now();
+    const toMs = to?.getTime() ?? now;
+    const fromMs = from?.getTime() ?? toMs - defaultMs;
+    if (toMs > now + this.settings.futureToleranceMs) {
+      throw new InvalidInput('invalid_range', '`to` cannot be ahead of now');
+    }
+    if (fromMs >= toMs) throw new InvalidInput('invalid_range', '`from` must be before `to`');
+    if (toMs - fromMs > maxMs) {
+      throw new InvalidInput(
+        'range_too_long',
+        `The range may span at most ${Math.floor(maxMs / DAY_MS)} days`,
+      );
+    }
+    return { fromMs, toMs };
+  }
+
+  /** Queues a discovery over the device's history; the job runs away from the request. */
+  async startDiscovery(
+    caller: PatternCaller,
+    devicePk: number,
+    request: { entityIds?: string[] | undefined; from?: Date | undefined; to?: Date | undefined },
+  ): Promise<PatternJob> {
+    const device = await this.#device(caller.tenantId, devicePk);
+    const entityIds = request.entityIds ? this.#entities(device, request.entityIds) : null;
+    if (!entityIds) this.#entities(device, undefined);
+    const range = this.#range(
+      request.from,
+      request.to,
+      this.settings.defaultHistoryMs,
+      this.settings.maxHistoryMs,
+    );
+    const job = await this.#store.createJob(
+      caller.tenantId,
+      device.id,
+      {
+        entity_ids: entityIds,
+        from: new Date(range.fromMs).toISOString(),
+        to: new Date(range.toMs).toISOString(),
+      },
+      caller.userId,
+    );
+    await this.#audit.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action: 'patterns.discover',
+      target: `device:${device.id}`,
+      details: { job_id: job.job_id, ...job.request },
+    });
+    await this.#dispatcher.dispatch(caller.tenantId, job.job_id);
+    return (await this.#store.job(caller.tenantId, device.id, job.job_id)) ?? job;
+  }
+
+  async job(caller: PatternCaller, devicePk: number, jobId: number): Promise<PatternJob> {
+    const device = await this.#device(caller.tenantId, devicePk);
+    const job = await this.#store.job(caller.tenantId, device.id, jobId);
+    if (!job) throw new NotFound('job_not_found', 'No such discovery job');
+    return job;
+  }
+
+  /** Runs a queued discovery: reads the history, clusters it, replaces the device's patterns. */
+  async runJob(tenantId: number, jobId: number): Promise<void> {
+    const job = await this.#store.startJob(tenantId, jobId);
+    if (!job) return;
+    try {
+      const result = await this.#discover(tenantId, job);
+      await this.#store.finishJob(tenantId, jobId, { result });
+    } catch (error) {
+      const known = error instanceof Unprocessable || error instanceof NotFound;
+      if (!known) this.#logger.error('pattern discovery failed', { tenantId, jobId, error });
+      await this.#store.finishJob(tenantId, jobId, {
+        error: known
+          ? { code: error.code, message: error.message }
+          : { code: 'discovery_failed', message: 'The discovery failed; try again' },
+      });
+    }
+  }
+
+  async #discover(tenantId: number, job: PatternJob) {
+    const device = await this.#store.device(tenantId, job.device_id);
+    if (!device) throw new NotFound('device_not_found', 'The device was deleted');
+    const entityIds = this.#entities(device, job.request.entity_ids ?? undefined);
+    const askedFrom = Date.parse(job.request.from as string);
+    const askedTo = Date.parse(job.request.to as string);
+    // Where the readings start, and how dense they are, choose the step.
+    const bucketMs = stepAtLeast((askedTo - askedFrom) / 200);
+    const density = await this.#history.density({
+      tenantId,
+      device,
+      entityIds,
+      fromMs: Math.floor(askedFrom / bucketMs) * bucketMs,
+      toMs: askedTo,
+      bucketMs,
+    });
+    const windowSteps = DEFAULT_DISCOVERY_SETTINGS.windowSteps;
+    const notEnough = () =>
+      new Unprocessable(
+        'not_enough_history',
+        `Too few readings of ${entityIds.join(', ')} in the range to find patterns: at least ${4 * windowSteps} readings of each are needed`,
+      );
+    if (density.firstMs === null || density.readings < 4 * windowSteps) throw notEnough();
+    const activeFrom = Math.max(askedFrom, density.firstMs);
+    const span = askedTo - activeFrom;
+    // About one reading per step, or coarser when the span would need too many steps.
+    const stepMs = Math.max(
+      stepAtMost(span / density.readings),
+      stepAtLeast(span / this.settings.maxDiscoverySteps),
+    );
+    const fromMs = Math.floor(activeFrom / stepMs) * stepMs;
+    const toMs = Math.floor(askedTo / stepMs) * stepMs;
+    const grid = await this.#history.grid({ tenantId, device, entityIds, fromMs, toMs, stepMs });
+    const discovery = discoverPatterns(grid, entityIds, { windowSteps });
+    if (!discovery) throw notEnough();
+    const earlier = await this.#store.recogniser(tenantId, device.id);
+    const labels = earlier ? carryLabels(earlier, discovery.recogniser) : new Map<number, string>();
+    await this.#store.saveDiscovery(tenantId, device.id, job.job_id, discovery, labels);
+    return {
+      patterns: discovery.patterns.length,
+      windows: discovery.windowCount,
+      silhouette: discovery.silhouette === null ? null : Number(discovery.silhouette.toFixed(3)),
+      step_seconds: stepMs / SECOND_MS,
+      window_seconds: (stepMs * windowSteps) / SECOND_MS,
+      from: new Date(fromMs).toISOString(),
+      to: new Date(toMs).toISOString(),
+    };
+  }
+
+  /** The device's patterns and the mode it is in now. */
+  async patterns(
+    caller: PatternCaller,
+    devicePk: number,
+  ): Promise<{ patterns: PatternView[]; current_pattern: CurrentPattern | null }> {
+    const device = await this.#device(caller.tenantId, devicePk);
+    const [patterns, current] = await Promise.all([
+      this.#store.patterns(caller.tenantId, device.id),
+      this.#current(caller.tenantId, device),
+    ]);
+    return { patterns, current_pattern: current };
+  }
+
+  async label(
+    caller: PatternCaller,
+    devicePk: number,
+    patternId: number,
+    label: string | null,
+  ): Promise<PatternView> {
+    const device = await this.#device(caller.tenantId, devicePk);
+    const changed = await this.#store.setLabel(caller.tenantId, device.id, patternId, label);
+    if (!changed) throw new NotFound('pattern_not_found', 'The device has no such pattern');
+    await this.#audit.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action: 'pattern.label',
+      target: `pattern:${patternId}`,
+      details: { device_id: device.id },
+      changes: { label: { before: changed.before, after: label } },
+    });
+    return changed.pattern;
+  }
+
+  /**
+   * The mode of the device's latest complete window, for its detail: null without the plan,
+   * without discovered patterns, or without readings in the window.
+   */
+  async current(tenantId: number, devicePk: number): Promise<CurrentPattern | null> {
+    if (!(await this.#store.planAllows(tenantId))) return null;
+    const device = await this.#store.device(tenantId, devicePk);
+    return device ? this.#current(tenantId, device) : null;
+  }
+
+  async #current(tenantId: number, device: PatternDevice): Promise<CurrentPattern | null> {
+    const stored = await this.#store.recogniser(tenantId, device.id);
+    if (!stored) return null;
+    const { recogniser } = stored;
+    const toMs = Math.floor(this.#now() / recogniser.stepMs) * recogniser.stepMs;
+    const fromMs = toMs - recogniser.windowSteps * recogniser.stepMs;
+    const grid = await this.#history.grid({
+      tenantId,
+      device,
+      entityIds: recogniser.entityIds,
+      fromMs,
+      toMs,
+      stepMs: recogniser.stepMs,
+    });
+    const features = windowFeatures(grid.rows, recogniser, DEFAULT_DISCOVERY_SETTINGS.minCoverage);
+    if (!features) return null;
+    const { index, distance } = nearest(recogniser.centroids, features);
+    const ratio = distance / (recogniser.thresholds[index] as number);
+    const novel = ratio > 1;
+    return {
+      pattern_id: novel ? null : (stored.patternIds[index] as number),
+      label: novel ? null : (stored.labels[index] ?? null),
+      novel,
+      distance_ratio: Number(ratio.toFixed(3)),
+      window: { from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() },
+    };
+  }
+
+  /** Each stretch of the range in one mode (or novel), for bands on the charts. */
+  async timeline(
+    caller: PatternCaller,
+    devicePk: number,
+    range: { from?: Date | undefined; to?: Date | undefined },
+  ): Promise<{ segments: TimelineSegment[]; window_seconds: number | null }> {
+    const device = await this.#device(caller.tenantId, devicePk);
+    const stored = await this.#store.recogniser(caller.tenantId, device.id);
+    if (!stored) return { segments: [], window_seconds: null };
+    const { recogniser } = stored;
+    const windowMs = recogniser.windowSteps * recogniser.stepMs;
+    const asked = this.#range(
+      range.from,
+      range.to,
+      DAY_MS,
+      this.settings.maxTimelineWindows * windowMs,
+    );
+    const fromMs = Math.floor(asked.fromMs / windowMs) * windowMs;
+    const toMs = Math.ceil(asked.toMs / windowMs) * windowMs;
+    const grid = await this.#history.grid({
+      tenantId: caller.tenantId,
+      device,
+      entityIds: recogniser.entityIds,
+      fromMs,
+      toMs,
+      stepMs: recogniser.stepMs,
+    });
+    const matches = recognise(
+      recogniser,
+      gridWindows(grid, recogniser.windowSteps, recogniser, DEFAULT_DISCOVERY_SETTINGS.minCoverage),
+    );
+    return {
+      segments: segmentsOf(stored, runs(matches)),
+      window_seconds: windowMs / SECOND_MS,
+    };
+  }
+}
+
+function segmentsOf(
+  stored: StoredRecogniser,
+  stretches: ReturnType<typeof runs>,
+): TimelineSegment[] {
+  return stretches.map((r) => ({
+    from: new Date(r.fromMs).toISOString(),
+    to: new Date(r.toMs).toISOString(),
+    pattern_id: r.cluster === null ? null : (stored.patternIds[r.cluster] as number),
+    label: r.cluster === null ? null : (stored.labels[r.cluster] ?? null),
+    novel: r.cluster === null,
+  }));
+}

@@ -1,0 +1,97 @@
+import type {
+  Discovery,
+  DiscoveryRequest,
+  DiscoveryResult,
+  PatternJob,
+  PatternView,
+  Recogniser,
+  StepGrid,
+} from './model.ts';
+
+/** Where a tenant's readings are kept (its plan's tier, and the prior one during a move). */
+export interface ReadingTier {
+  retentionPolicy: string;
+  priorTier?: { policy: string; before: number };
+}
+
+/** A device as pattern recognition sees it. */
+export interface PatternDevice {
+  /** The database id (`{id}` in the API). */
+  id: number;
+  /** The physical id. */
+  deviceId: string;
+  entities: Array<{ entityId: string; entityType: string }>;
+  tier: ReadingTier;
+}
+
+/** A device's stored recogniser: pattern i of it has id patternIds[i] and label labels[i]. */
+export interface StoredRecogniser {
+  recogniser: Recogniser;
+  patternIds: number[];
+  labels: Array<string | null>;
+}
+
+/** Port: pattern recognition's records in PostgreSQL, each call within one tenant. */
+export interface PatternStore {
+  /** Whether the tenant's plan (an expired trial counts as free) has pattern recognition. */
+  planAllows(tenantId: number): Promise<boolean>;
+  device(tenantId: number, devicePk: number): Promise<PatternDevice | null>;
+  createJob(
+    tenantId: number,
+    devicePk: number,
+    request: DiscoveryRequest,
+    requestedBy: number,
+  ): Promise<PatternJob>;
+  job(tenantId: number, devicePk: number, jobId: number): Promise<PatternJob | null>;
+  /** Moves a pending job to running; null when it is not pending (already taken or gone). */
+  startJob(tenantId: number, jobId: number): Promise<PatternJob | null>;
+  finishJob(
+    tenantId: number,
+    jobId: number,
+    outcome: { result: DiscoveryResult } | { error: { code: string; message: string } },
+  ): Promise<void>;
+  recogniser(tenantId: number, devicePk: number): Promise<StoredRecogniser | null>;
+  /** Replaces the device's patterns with a discovery's, with the labels carried over (by cluster). */
+  saveDiscovery(
+    tenantId: number,
+    devicePk: number,
+    jobId: number,
+    discovery: Discovery,
+    labels: Map<number, string>,
+  ): Promise<void>;
+  patterns(tenantId: number, devicePk: number): Promise<PatternView[]>;
+  /** Null when the device has no such pattern. */
+  setLabel(
+    tenantId: number,
+    devicePk: number,
+    patternId: number,
+    label: string | null,
+  ): Promise<{ before: string | null; pattern: PatternView } | null>;
+}
+
+export interface GridQuery {
+  tenantId: number;
+  device: PatternDevice;
+  entityIds: readonly string[];
+  /** Both multiples of stepMs; steps start at fromMs and end before toMs. */
+  fromMs: number;
+  toMs: number;
+  stepMs: number;
+}
+
+/** Port: a device's readings (InfluxDB), as step means or as counts. */
+export interface PatternHistory {
+  grid(query: GridQuery): Promise<StepGrid>;
+  /**
+   * Over [fromMs, toMs): the start of the first bucket of `bucketMs` in which every entity
+   * has a reading (null: none has), and the fewest readings any entity has from there on.
+   */
+  density(
+    query: Omit<GridQuery, 'stepMs'> & { bucketMs: number },
+  ): Promise<{ firstMs: number | null; readings: number }>;
+}
+
+/** Port: runs a discovery job away from the request (an asynchronous invocation on AWS). */
+export interface DiscoveryDispatcher {
+  dispatch(tenantId: number, jobId: number): Promise<void>;
+}
