@@ -1,4 +1,5 @@
 import type { Caller } from '../../accounts/domain/caller.ts';
+import type { AuditTrail } from '../../audit/domain/audit.ts';
 import {
   Conflict,
   InvalidInput,
@@ -57,6 +58,8 @@ export interface AnomalyServiceOptions {
   models: ModelStore;
   train: Train;
   logger: Logger;
+  /** Where trainings people ask for (and whether they activated the model) are recorded. */
+  audit?: AuditTrail;
 }
 
 export interface ResultsQuery {
@@ -78,6 +81,7 @@ export class AnomalyService {
   readonly #models: ModelStore;
   readonly #train: Train;
   readonly #logger: Logger;
+  readonly #audit: AuditTrail | undefined;
 
   constructor(options: AnomalyServiceOptions) {
     this.#targets = options.targets;
@@ -87,6 +91,7 @@ export class AnomalyService {
     this.#models = options.models;
     this.#train = options.train;
     this.#logger = options.logger;
+    this.#audit = options.audit;
   }
 
   async #target(tenantId: number, devicePk: number, entityId?: string): Promise<AnomalyTarget> {
@@ -144,7 +149,9 @@ export class AnomalyService {
     settings: ModelSettings = DEFAULT_SETTINGS,
   ): Promise<ModelSummary> {
     const target = await this.#customModelTarget(caller.tenantId, devicePk, entityId);
-    return this.#trainEntity(caller.tenantId, devicePk, target, entityId, settings);
+    const model = await this.#trainEntity(caller.tenantId, devicePk, target, entityId, settings);
+    await this.#record(caller, 'model.train', model);
+    return model;
   }
 
   /** The entity of a custom model: the plan must allow them and the entity must be numeric. */
@@ -192,12 +199,20 @@ export class AnomalyService {
       time_of_day: upload.input.timeOfDay,
       normalisation: upload.input.normalisation,
     };
-    return this.#judgeAndRecord(caller.tenantId, upload.devicePk, target, upload.entityId, {
-      history,
-      origin: 'uploaded',
-      settings,
-      produce: async (part) => calibrateUpload(draft, part),
-    });
+    const model = await this.#judgeAndRecord(
+      caller.tenantId,
+      upload.devicePk,
+      target,
+      upload.entityId,
+      {
+        history,
+        origin: 'uploaded',
+        settings,
+        produce: async (part) => calibrateUpload(draft, part),
+      },
+    );
+    await this.#record(caller, 'model.upload', model);
+    return model;
   }
 
   /**
@@ -223,7 +238,25 @@ export class AnomalyService {
       entityId: model.entity_id,
       version: model.version,
     });
+    await this.#record(caller, 'model.activate', activated);
     return activated;
+  }
+
+  /** A model change a person asked for, on the audit trail with the quality gate's verdict. */
+  async #record(caller: Caller, action: string, model: ModelSummary): Promise<void> {
+    await this.#audit?.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action,
+      target: `model:${model.id}`,
+      details: {
+        device_id: model.device_id,
+        entity_id: model.entity_id,
+        version: model.version,
+        status: model.status,
+        status_reason: model.status_reason,
+      },
+    });
   }
 
   /** The scheduled run: trains every Industrial entity whose model is missing or stale. */
