@@ -203,6 +203,11 @@ describe('real answers match the document', () => {
     });
     expect(registered.status).toBe(201);
     deviceId = registered.body.device.id;
+    const bulk = await call(devices, 'POST /api/devices/bulk', {
+      token,
+      body: [{ device_id: unique('DEV'), name: 'Pump 2', type: 'pump' }],
+    });
+    expect(bulk.status).toBe(201);
     const params = { id: String(deviceId) };
     expect((await call(devices, 'GET /api/devices', { token })).status).toBe(200);
     expect((await call(devices, 'GET /api/devices/{id}', { token, params })).status).toBe(200);
