@@ -8,8 +8,9 @@
  *                                        [--stack DATA_DIR | --dynsec FILE --jwt-key FILE --models DIR]
  *
  * Besides the two databases: the broker's credentials (Mosquitto's dynsec.json, which holds
- * every device's password hash, and, from a local or Docker stack, the passwords of its
- * admin and platform clients), the JWT signing key (so tokens already issued still verify)
+ * the platform's own broker accounts and, on a Docker stack, every device's password hash;
+ * a local stack's device-passwords file, which holds its devices' password hashes; and,
+ * from a local or Docker stack, the passwords of its admin and platform clients), the JWT signing key (so tokens already issued still verify)
  * and the trained ML models (a file model store). --stack names a stack's data directory
  * (LOCAL_DATA_DIR) and finds all three where the stack keeps them; a restore with --stack
  * puts them into a new data directory before that stack first starts.
@@ -65,15 +66,23 @@ export interface Manifest {
 }
 
 /** The files besides the databases, each by its place in a stack's data directory. */
-export type SecretFile = 'dynsec' | 'brokerAdminPassword' | 'brokerPlatformPassword' | 'jwtKey';
+export type SecretFile =
+  | 'dynsec'
+  | 'devicePasswords'
+  | 'brokerAdminPassword'
+  | 'brokerPlatformPassword'
+  | 'jwtKey';
 
 const STACK_FILES: Record<SecretFile, string> = {
   dynsec: 'mosquitto/state/dynsec.json',
+  devicePasswords: 'mosquitto/state/device-passwords',
   brokerAdminPassword: 'mosquitto/admin-password',
   brokerPlatformPassword: 'mosquitto/platform-password',
   jwtKey: 'jwt-private-jwk.json',
 };
 const STACK_MODELS = 'models';
+/** A stack whose broker runs elsewhere (Docker) keeps its devices in dynsec.json instead. */
+const OPTIONAL_FILES: ReadonlySet<SecretFile> = new Set(['devicePasswords']);
 
 export interface FileSources {
   files: Partial<Record<SecretFile, string>>;
@@ -97,7 +106,10 @@ export async function backupFiles(
 ): Promise<Pick<Manifest, 'files' | 'models'>> {
   const files: Partial<Record<SecretFile, string>> = {};
   for (const [name, source] of Object.entries(sources.files) as Array<[SecretFile, string]>) {
-    if (!existsSync(source)) throw new BackupError(`${source} does not exist`);
+    if (!existsSync(source)) {
+      if (OPTIONAL_FILES.has(name)) continue;
+      throw new BackupError(`${source} does not exist`);
+    }
     const target = path.join(dir, `${name}${path.extname(source)}`);
     await copyFile(source, target);
     // Device password hashes and the signing key: readable by the backup's owner only.

@@ -460,7 +460,12 @@ function functionEnvironment(parts: {
   appUrl: string;
   influxUrl: string;
   jwtPrivateJwk: string;
-  broker: { url: string; admin: { username: string; password: string } };
+  /** Without a password file (an external broker), devices get dynamic-security clients. */
+  broker: {
+    url: string;
+    admin: { username: string; password: string };
+    devicePasswordFile?: string;
+  };
   dataPlaneUrl: string;
   websocketManagementUrl: string;
   lambdaEndpoint: string;
@@ -489,6 +494,9 @@ function functionEnvironment(parts: {
     MQTT_ADMIN_USERNAME: parts.broker.admin.username,
     MQTT_ADMIN_PASSWORD: parts.broker.admin.password,
     MQTT_PUBLIC_URL: mqttUrl,
+    ...(parts.broker.devicePasswordFile
+      ? { MQTT_DEVICE_PASSWORD_FILE: parts.broker.devicePasswordFile }
+      : {}),
     IOT_DATA_ENDPOINT: parts.dataPlaneUrl,
     // Bundled functions cannot find the WASM backend's files next to themselves.
     TFJS_WASM_PATHS: `${path.join(repoRoot, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`,

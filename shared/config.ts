@@ -82,6 +82,9 @@ const configSchema = z
     MQTT_ADMIN_PASSWORD: z.string().optional(),
     // What a device is told to connect to (shown with its credential).
     MQTT_PUBLIC_URL: z.string().optional(),
+    // Devices' credentials in this Mosquitto password file (the broker's password_file, on
+    // the same machine) instead of the dynamic-security plugin: see local/services/mosquitto.ts.
+    MQTT_DEVICE_PASSWORD_FILE: z.string().optional(),
 
     AWS_REGION: z.string().default('us-east-1'),
     IOT_DEVICE_POLICY_NAME: z.string().default('easysmart-device'),
@@ -183,6 +186,7 @@ export interface AppConfig {
     commandTimeoutSeconds: number;
     provisioner: RawConfig['DEVICE_PROVISIONER'];
     mqttAdmin?: { url: string; username: string; password: string };
+    mqttDevicePasswordFile?: string;
     mqttPublicUrl?: string;
   };
   alarms: {
@@ -287,6 +291,7 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
             }
           : undefined,
       mqttPublicUrl: c.MQTT_PUBLIC_URL ?? c.MQTT_ADMIN_URL,
+      mqttDevicePasswordFile: c.MQTT_DEVICE_PASSWORD_FILE,
     },
     alarms: {
       allowPrivateWebhooks: c.WEBHOOK_ALLOW_PRIVATE_ADDRESSES === 'true',

@@ -113,7 +113,7 @@ it('a backup restored into empty servers: the device reconnects, an old token ve
     first,
   ]);
   expect(taken).toContain(
-    'files: dynsec, brokerAdminPassword, brokerPlatformPassword, jwtKey, models',
+    'files: dynsec, devicePasswords, brokerAdminPassword, brokerPlatformPassword, jwtKey, models',
   );
   expect((await stack.stop()).code).toBe(0);
   await before.stop();

@@ -85,6 +85,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       mqttUrl: mosquitto.value.url,
       mqttAdmin: mosquitto.value.admin,
       mqttPlatform: mosquitto.value.platform,
+      mqttDevicePasswordFile: mosquitto.value.devicePasswordFile,
       jwtPrivateJwk: await generateSigningJwk(),
       exportDir: path.join(data.dir, 'exports'),
     };

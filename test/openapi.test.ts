@@ -203,6 +203,11 @@ describe('real answers match the document', () => {
     });
     expect(registered.status).toBe(201);
     deviceId = registered.body.device.id;
+    const bulk = await call(devices, 'POST /api/devices/bulk', {
+      token,
+      body: [{ device_id: unique('DEV'), name: 'Pump 2', type: 'pump' }],
+    });
+    expect(bulk.status).toBe(201);
     const params = { id: String(deviceId) };
     expect((await call(devices, 'GET /api/devices', { token })).status).toBe(200);
     expect((await call(devices, 'GET /api/devices/{id}', { token, params })).status).toBe(200);
@@ -267,6 +272,18 @@ describe('real answers match the document', () => {
       params: { id: '1' },
     });
     expect(activate.status).toBe(403);
+    const row = () => ({ device_id: unique('BULK'), name: 'Valve', type: 'valve' });
+    const bulk = await call(devices, 'POST /api/devices/bulk', {
+      token,
+      body: [row(), row()] as unknown as Record<string, unknown>,
+    });
+    expect(bulk.status).toBe(201);
+    const repeated = row();
+    const refused = await call(devices, 'POST /api/devices/bulk', {
+      token,
+      body: [repeated, repeated] as unknown as Record<string, unknown>,
+    });
+    expect(refused.status).toBe(422);
     expect((await call(devices, 'DELETE /api/devices/{id}', { token, params })).status).toBe(204);
   });
 

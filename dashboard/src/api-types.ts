@@ -1179,6 +1179,12 @@ export interface components {
             error: {
                 code: string;
                 message: string;
+                rows?: {
+                    row: number;
+                    device_id?: string;
+                    code: string;
+                    message: string;
+                }[];
             };
         };
         ExportJob: {

@@ -32,6 +32,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfterSeconds: number | null = null,
+    /** For a bulk registration refused row by row: each failing row and why. */
+    readonly rows: Array<{ row: number; device_id?: string; code: string; message: string }> = [],
   ) {
     super(message);
   }
@@ -68,16 +70,46 @@ export class Api {
       if (value !== undefined) url.searchParams.set(key, value);
     }
     const body: unknown = options.body;
-    const token = this.options.token();
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
+    const text = await this.send(
+      method,
+      url,
+      headers,
+      body === undefined ? undefined : JSON.stringify(body),
+    );
+    try {
+      return (text ? JSON.parse(text) : undefined) as Answer<Operation<P, M>>;
+    } catch {
+      return undefined as Answer<Operation<P, M>>;
+    }
+  }
+
+  /**
+   * Registers the devices of a file (`POST /api/devices/bulk`, a CSV or a JSON array) and
+   * returns their credentials as the CSV file the API writes.
+   */
+  registerDevicesFromFile(text: string, contentType: string): Promise<string> {
+    const url = new URL(`${this.options.baseUrl}/api/devices/bulk`, document.baseURI);
+    url.searchParams.set('format', 'csv');
+    return this.send('post', url, { accept: 'text/csv', 'content-type': contentType }, text);
+  }
+
+  /** One request; the answer's text on success, else an ApiError for the person at the screen. */
+  private async send(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<string> {
+    const token = this.options.token();
     if (token) headers.authorization = `Bearer ${token}`;
     let response: Response;
     try {
       response = await fetch(url, {
         method: method.toUpperCase(),
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body,
         // A hung request would leave a spinner forever; failing lets the page offer a retry.
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
@@ -96,21 +128,23 @@ export class Api {
       );
     }
     const text = await response.text();
+    if (response.ok) return text;
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
       parsed = undefined;
     }
-    if (response.ok) return parsed as Answer<Operation<P, M>>;
-
-    const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const error = (
+      parsed as { error?: { code?: string; message?: string; rows?: ApiError['rows'] } } | undefined
+    )?.error;
     const retryAfter = Number(response.headers.get('retry-after'));
     const apiError = new ApiError(
       response.status,
       error?.code ?? `http_${response.status}`,
       error?.message ?? (response.statusText || `The API answered ${response.status}`),
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null,
+      Array.isArray(error?.rows) ? error.rows : [],
     );
     if (response.status === 401 && token) {
       this.options.onUnauthorized('Your session has ended. Sign in again to continue.');

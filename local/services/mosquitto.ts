@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, watch } from 'node:fs';
 import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -54,6 +54,8 @@ export interface MqttCredentials {
 export interface RunningMosquitto {
   url: string;
   port: number;
+  /** Devices' credentials (Mosquitto's password_file); the broker re-reads it when it changes. */
+  devicePasswordFile: string;
   /** May use the dynamic-security API only. */
   admin: MqttCredentials;
   /** Publishes and subscribes under devices/# (rules emulator, data-plane endpoint). */
@@ -98,18 +100,36 @@ function findDynsecPlugin(): string {
  */
 export const MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 1024;
 
+/**
+ * Devices are confined to their own topics by this one rule rather than a role each: the
+ * password file names the device (its username is its device id).
+ */
+const DEVICE_ACL = `# Written by the EasySmart local stack at every start; edits are overwritten.
+pattern readwrite devices/%u/#
+`;
+
+/** A burst of changes to the password file is read by the broker once, this long after the first. */
+const RELOAD_COALESCE_MS = 5;
+
 function brokerConfig(options: {
   host: string;
   port: number;
   plugin: string;
   stateDir: string;
+  aclFile: string;
   autosave: BrokerAutosave;
 }): string {
   return `# Written by the EasySmart local stack at every start; edits are overwritten.
 listener ${options.port} ${options.host}
 allow_anonymous false
+# The platform's own accounts (admin, services) are the dynamic-security plugin's; it
+# defers unknown usernames to the password file, where devices are, one line each.
+# Registering a device appends a line instead of rewriting the plugin's whole JSON state,
+# which grows by about 860 bytes a device (bench/README.md, bench:provisioning).
 plugin ${options.plugin}
 plugin_opt_config_file ${path.join(options.stateDir, 'dynsec.json')}
+password_file ${path.join(options.stateDir, DEVICE_PASSWORD_FILE)}
+acl_file ${options.aclFile}
 persistence true
 persistence_location ${options.stateDir}/
 autosave_on_changes ${options.autosave.onChanges}
@@ -126,6 +146,8 @@ log_type notice
 log_timestamp_format %Y-%m-%dT%H:%M:%S
 `;
 }
+
+export const DEVICE_PASSWORD_FILE = 'device-passwords';
 
 /** True when `account` can open an MQTT session on the broker at `url`. */
 export async function canConnect(url: string, credentials: MqttCredentials): Promise<boolean> {
@@ -174,6 +196,10 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
     username: PLATFORM_USERNAME,
     password: await readOrCreateSecret(path.join(dataDir, 'platform-password')),
   };
+  const devicePasswordFile = path.join(stateDir, DEVICE_PASSWORD_FILE);
+  if (!existsSync(devicePasswordFile)) await writeFile(devicePasswordFile, '', { mode: 0o600 });
+  const aclFile = path.join(dataDir, 'device-acl');
+  await writeFile(aclFile, DEVICE_ACL, { mode: 0o644 });
   const dynsecFile = path.join(stateDir, 'dynsec.json');
   if (!existsSync(dynsecFile)) {
     execFileSync(mosquittoCtrl, ['dynsec', 'init', dynsecFile, admin.username, admin.password], {
@@ -193,7 +219,14 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
   }
   await writeFile(
     configFile,
-    brokerConfig({ host, port, plugin, stateDir, autosave: options.autosave ?? BROKER_AUTOSAVE }),
+    brokerConfig({
+      host,
+      port,
+      plugin,
+      stateDir,
+      aclFile,
+      autosave: options.autosave ?? BROKER_AUTOSAVE,
+    }),
   );
 
   let server: ManagedProcess | undefined;
@@ -223,9 +256,29 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
     throw error;
   }
 
+  // Mosquitto reads its password file again on SIGHUP (and re-checks connected clients).
+  // The directory is watched, not the file: a rewrite renames a new file over it.
+  let reloadPending = false;
+  const watcher = watch(stateDir, (_event, file) => {
+    if (file !== DEVICE_PASSWORD_FILE || reloadPending) return;
+    reloadPending = true;
+    setTimeout(() => {
+      reloadPending = false;
+      if (server && server.exitDescription === undefined) {
+        try {
+          process.kill(server.pid, 'SIGHUP');
+        } catch {
+          // Exited meanwhile: it reads the file when it starts again.
+        }
+      }
+    }, RELOAD_COALESCE_MS).unref();
+  });
+  watcher.unref();
+
   return {
     url,
     port,
+    devicePasswordFile,
     admin,
     platform,
     unexpectedExit: () => server?.unexpectedExit ?? new Promise(() => {}),
@@ -269,6 +322,14 @@ async function ensurePlatformClient(
         },
         // Keeps the stored password authoritative if the client already existed.
         { command: 'setClientPassword', username: platform.username, password: platform.password },
+        // The plugin lets its clients receive any message they subscribed to unless told
+        // otherwise, and the devices' ACL file grants every subscription: a client of the
+        // plugin (a device registered before devices moved to the password file) must fall
+        // through to that file's per-device pattern when its roles say nothing.
+        {
+          command: 'setDefaultACLAccess',
+          acls: [{ acltype: 'publishClientReceive', allow: false }],
+        },
       ],
       (result) => /already exists/i.test(result.error ?? ''),
     );

@@ -5,6 +5,7 @@ import { patternService } from '../patterns/composition.ts';
 import { readingStore } from '../timeseries/composition.ts';
 import { AwsIotProvisioner } from './adapters/aws-iot-provisioner.ts';
 import { MosquittoDynsecProvisioner } from './adapters/mosquitto-dynsec-provisioner.ts';
+import { MosquittoPasswordFileProvisioner } from './adapters/mosquitto-password-file-provisioner.ts';
 import { PostgresDeviceStore } from './adapters/postgres-device-store.ts';
 import type { DeviceCredentialProvisioner } from './domain/credential-provisioner.ts';
 import { DeviceService } from './domain/device-service.ts';
@@ -18,6 +19,13 @@ export const credentialProvisioner = once<DeviceCredentialProvisioner>(() => {
       client: new IoTClient({ region: aws.region }),
       policyName: aws.iotDevicePolicyName,
       brokerUrl: devices.mqttPublicUrl,
+    });
+  }
+  if (devices.mqttDevicePasswordFile) {
+    return new MosquittoPasswordFileProvisioner({
+      passwordFile: devices.mqttDevicePasswordFile,
+      brokerUrl: required(devices.mqttAdmin, 'MQTT_ADMIN_URL').url,
+      brokerUrlForDevices: devices.mqttPublicUrl,
     });
   }
   const admin = required(

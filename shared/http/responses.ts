@@ -317,5 +317,21 @@ export const predictions = named(
 
 export const errorResponse = named(
   'Error',
-  z.object({ error: z.object({ code: z.string(), message: z.string() }) }),
+  z.object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      /** A bulk request's failing rows (422 invalid_rows), each with its own code and message. */
+      rows: z
+        .array(
+          z.object({
+            row: z.number().int(),
+            device_id: z.string().optional(),
+            code: z.string(),
+            message: z.string(),
+          }),
+        )
+        .optional(),
+    }),
+  }),
 );

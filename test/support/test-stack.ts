@@ -10,6 +10,8 @@ export interface TestStack {
   mqttAdmin: { username: string; password: string };
   /** Publishes and subscribes under devices/#. */
   mqttPlatform: { username: string; password: string };
+  /** Devices' credentials: the broker's password file. */
+  mqttDevicePasswordFile: string;
   /** ES256 private JWK as a JSON string, the format of JWT_PRIVATE_JWK. */
   jwtPrivateJwk: string;
   /** Where exports are written (the local folder store), removed with the run's data. */
@@ -36,6 +38,7 @@ export function stackEnvironment(stack: TestStack): Record<string, string> {
     MQTT_ADMIN_USERNAME: stack.mqttAdmin.username,
     MQTT_ADMIN_PASSWORD: stack.mqttAdmin.password,
     MQTT_PUBLIC_URL: stack.mqttUrl,
+    MQTT_DEVICE_PASSWORD_FILE: stack.mqttDevicePasswordFile,
     // Exports go to the run's folder; a test that fetches a link serves it (local/mailbox.ts).
     EXPORT_DIR: stack.exportDir,
     EXPORT_PUBLIC_URL: 'http://127.0.0.1:9/',

@@ -229,6 +229,74 @@ describe('AwsIotProvisioner (AWS SDK mocked) provision', () => {
   });
 });
 
+describe('AwsIotProvisioner (AWS SDK mocked) provisionMany', () => {
+  const many = (bulkConcurrency: number) =>
+    new AwsIotProvisioner({
+      client,
+      policyName: POLICY,
+      brokerUrl: BROKER,
+      retryDelaysMs: [],
+      bulkConcurrency,
+    });
+
+  it('gives every device its thing and certificate, keyed by device id (AWS SDK mocked)', async () => {
+    iot.on(CreateThingCommand).resolves({});
+    iot.on(ListThingPrincipalsCommand).resolves({ principals: [] });
+    mockNewCertificate();
+
+    const ids = ['press-1', 'press-2', 'press-3', 'press-4', 'press-5'];
+    const credentials = await many(2).provisionMany(ids);
+
+    expect([...credentials.keys()]).toEqual(ids);
+    expect(credentials.get('press-3')).toMatchObject({ client_id: 'press-3', broker_url: BROKER });
+    const things = sent()
+      .filter(([name]) => name === 'AttachThingPrincipalCommand')
+      .map(([, input]) => (input as { thingName: string }).thingName)
+      .sort();
+    expect(things).toEqual(ids);
+  });
+
+  it('takes back what the batch made when one device fails, and stops there (AWS SDK mocked)', async () => {
+    iot.on(CreateThingCommand).resolves({});
+    iot
+      .on(CreateThingCommand, CREATE_THING('press-3'))
+      .rejects(awsError(ServiceUnavailableException, 'try later'));
+    iot.on(ListThingPrincipalsCommand).resolves({ principals: [] });
+    iot
+      .on(ListThingPrincipalsCommand, { thingName: 'press-1', nextToken: undefined })
+      .resolvesOnce({ principals: [] })
+      .resolves({ principals: [NEW_CERT_ARN] });
+    iot
+      .on(ListThingPrincipalsCommand, { thingName: 'press-2', nextToken: undefined })
+      .resolvesOnce({ principals: [] })
+      .resolves({ principals: [NEW_CERT_ARN] });
+    mockNewCertificate();
+
+    await expect(
+      many(1).provisionMany(['press-1', 'press-2', 'press-3', 'press-4']),
+    ).rejects.toThrow(/provision press-3: CreateThing failed/);
+
+    const names = sent().map(
+      ([name, input]) => `${name} ${(input as { thingName?: string }).thingName ?? ''}`,
+    );
+    // press-4 is never started; press-1 and press-2 lose their certificates and things.
+    expect(names.some((line) => line.endsWith('press-4'))).toBe(false);
+    expect(names.filter((line) => line.startsWith('DeleteThingCommand'))).toEqual([
+      'DeleteThingCommand press-1',
+      'DeleteThingCommand press-2',
+    ]);
+    expect(names.filter((line) => line.startsWith('DeleteCertificateCommand'))).toHaveLength(2);
+  });
+
+  it('checks every id before the first call (AWS SDK mocked)', async () => {
+    await expect(many(4).provisionMany(['ok-1', 'not ok'])).rejects.toThrow(InvalidDeviceIdError);
+    await expect(many(4).provisionMany(['ok-1', 'easysmart-x'])).rejects.toThrow(
+      ReservedDeviceIdError,
+    );
+    expect(sent()).toEqual([]);
+  });
+});
+
 describe('AwsIotProvisioner (AWS SDK mocked) platform identities', () => {
   it.each(['easysmart-iot-rules-1883', 'EasySmart-platform', 'admin'])(
     'refuses the reserved id %j before any AWS call (AWS SDK mocked)',

@@ -13,6 +13,7 @@ import { applyToDevice, applyToEntities, ENTITY_ORDER, eachLimited } from '../li
 import { devicesRul, formatRul, type Rul } from '../maintenance.ts';
 import { href } from '../router.ts';
 import type { Credentials, Device, Entity } from '../types.ts';
+import { BulkRegisterForm } from './BulkRegister.tsx';
 import { CredentialsPanel, RegisterDeviceForm } from './RegisterDevice.tsx';
 import { TenantExport } from './TenantExport.tsx';
 import { EmptyState, ErrorPanel, LastSeen, Loading, Notice, StatusBadge } from './ui.tsx';
@@ -45,6 +46,7 @@ export function DevicesPage() {
   const [rul, setRul] = useState<Map<number, Rul | null> | null>(null);
   const [order, setOrder] = useState<'registered' | 'rul'>('registered');
   const [registering, setRegistering] = useState(false);
+  const [uploading, setUploading] = useState(false);
   const [issued, setIssued] = useState<{ device: Device; credentials: Credentials } | null>(null);
   const now = useNow();
   const canWrite = mayWrite(profile.user.role);
@@ -143,10 +145,15 @@ export function DevicesPage() {
   };
 
   const online = devices?.filter((d) => d.status === 'online').length ?? 0;
-  const registerButton = canWrite && !registering && !issued && (
-    <button type="button" class="button button-primary" onClick={() => setRegistering(true)}>
-      Register device
-    </button>
+  const registerButton = canWrite && !registering && !issued && !uploading && (
+    <span class="form-actions">
+      <button type="button" class="button button-primary" onClick={() => setRegistering(true)}>
+        Register device
+      </button>
+      <button type="button" class="button" id="bulk-upload" onClick={() => setUploading(true)}>
+        Register from a file
+      </button>
+    </span>
   );
 
   return (
@@ -173,9 +180,18 @@ export function DevicesPage() {
       {registering && (
         <RegisterDeviceForm onRegistered={registered} onCancel={() => setRegistering(false)} />
       )}
+      {uploading && (
+        <BulkRegisterForm
+          onRegistered={() => {
+            setUploading(false);
+            void load();
+          }}
+          onCancel={() => setUploading(false)}
+        />
+      )}
       {error && <ErrorPanel message={error} onRetry={() => void load()} />}
       {!devices && !error && <Loading label="Loading devices…" />}
-      {devices?.length === 0 && !registering && !issued && (
+      {devices?.length === 0 && !registering && !issued && !uploading && (
         <EmptyState title="No devices yet" action={registerButton}>
           {canWrite ? (
             <p>
