@@ -13,7 +13,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { mulberry32 } from '../shared/ml/domain/training.ts';
+import { mulberry32 } from '../shared/ml/domain/seeded-random.ts';
 
 const FIVE_MINUTES = 300_000;
 const DAY = 288; // readings per day

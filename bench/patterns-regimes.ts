@@ -1,4 +1,4 @@
-import { mulberry32 } from '../shared/ml/domain/training.ts';
+import { mulberry32 } from '../shared/ml/domain/seeded-random.ts';
 
 /**
  * A labelled machine history with known operating modes, for pattern discovery: three

@@ -330,6 +330,7 @@ describe('osls package --stage prod (offline)', () => {
       'alarm-notifier': ['database'],
       audit: ['database'],
       export: ['database', 'influx'],
+      patterns: ['database', 'influx'],
     };
     expect(Object.keys(expected).sort()).toEqual(Object.keys(service.functions).sort());
     for (const [name, secrets] of Object.entries(expected)) {
@@ -375,7 +376,9 @@ describe('osls package --stage prod (offline)', () => {
         expect(variables.JWT_PRIVATE_JWK, name).toBeUndefined();
       }
       expect(variables.JWT_PUBLIC_JWKS !== undefined, name).toBe(
-        ['devices', 'live', 'ml', 'maintenance', 'alarms', 'audit', 'export'].includes(name),
+        ['devices', 'live', 'ml', 'maintenance', 'alarms', 'audit', 'export', 'patterns'].includes(
+          name,
+        ),
       );
     }
     expect(env('live').JWT_PUBLIC_JWKS).toBe('{{resolve:ssm:/easysmart/prod/jwt-public-jwks}}');

@@ -5,7 +5,7 @@ import {
   REGIME_ENTITIES,
   regimeHistory,
 } from '../../bench/patterns-regimes.ts';
-import { mulberry32 } from '../../shared/ml/domain/training.ts';
+import { mulberry32 } from '../../shared/ml/domain/seeded-random.ts';
 import {
   carryLabels,
   discoverPatterns,

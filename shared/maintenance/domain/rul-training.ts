@@ -1,8 +1,9 @@
 import type * as TF from '@tensorflow/tfjs';
 import { DenseNetwork } from '../../ml/domain/dense-network.ts';
 import { decodeWeights, encodeFloat32 } from '../../ml/domain/model.ts';
+import { mulberry32 } from '../../ml/domain/seeded-random.ts';
 import { type TfRuntimeOptions, useTfBackend } from '../../ml/domain/tf-runtime.ts';
-import { fnv1a, mulberry32 } from '../../ml/domain/training.ts';
+import { fnv1a } from '../../ml/domain/training.ts';
 import {
   buildRulInput,
   intervalAround,

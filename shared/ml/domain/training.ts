@@ -10,6 +10,7 @@ import {
   parseTrainedModel,
   type TrainedModel,
 } from './model.ts';
+import { mulberry32 } from './seeded-random.ts';
 import { type TfRuntimeOptions, useTfBackend } from './tf-runtime.ts';
 
 /**
@@ -63,18 +64,6 @@ export const DEFAULT_TRAINING = {
 
 export function minimumTrainingPoints(windowSize: number): number {
   return windowSize + 100;
-}
-
-/** Deterministic PRNG for the shuffle, so the same history trains the same model. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function fnv1a(text: string): string {

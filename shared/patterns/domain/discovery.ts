@@ -1,4 +1,4 @@
-import { mulberry32 } from '../../ml/domain/training.ts';
+import { mulberry32 } from '../../ml/domain/seeded-random.ts';
 import type {
   DiscoveredPattern,
   Discovery,
