@@ -507,7 +507,8 @@ resources:
       ),
     );
     await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(1), { timeout: 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Once it stops reading, nothing more can arrive until it acknowledges (the function holds).
+    await vi.waitFor(() => expect(emulator.stats().readingPaused).toBe(true), { timeout: 10_000 });
     const { messages, acknowledged } = emulator.stats();
     // Its first batch: 10 messages, or fewer if they came slower than its 20 ms wait.
     const firstBatch = lambda.succeeded[0]?.event as unknown[] | undefined;

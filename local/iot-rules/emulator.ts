@@ -116,6 +116,8 @@ export interface StreamStats {
 
 export interface IotRulesEmulatorStats {
   connected: boolean;
+  /** Reading from the broker is paused: the emulator holds all the unacknowledged it may. */
+  readingPaused: boolean;
   /** PUBLISH packets the broker delivered: one per matching rule filter, as Mosquitto sends them. */
   messages: number;
   /** Messages acknowledged to the broker. */
@@ -1399,6 +1401,7 @@ class Emulator {
   stats(): IotRulesEmulatorStats {
     return {
       connected: this.session?.connected ?? false,
+      readingPaused: this.session?.readingPaused ?? false,
       ...this.counters,
       functions: Object.fromEntries(
         [...this.dispatchers].map(([key, dispatcher]) => [

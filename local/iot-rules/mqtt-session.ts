@@ -122,6 +122,11 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
     return this.#connected;
   }
 
+  /** True from `pauseReading` until `resumeReading` (or a new connection). */
+  get readingPaused(): boolean {
+    return this.#paused;
+  }
+
   /** Acknowledges these QoS 1 messages (PUBACK, success), in one write; false when not connected. */
   acknowledge(messageIds: readonly number[]): boolean {
     const socket = this.#socket;
