@@ -70,6 +70,26 @@ const kinds = (evaluation: ReturnType<typeof evaluateBatch>) =>
 describe('threshold rules', () => {
   const over80 = { type: 'threshold', op: '>', value: 80, for_seconds: 10, hysteresis: 5 } as const;
 
+  it('judges a second value in the same millisecond (it replaces the first), not a repeat of it', () => {
+    const instant = { ...over80, for_seconds: 0 };
+    expect(
+      kinds(
+        evaluateBatch(
+          [target(instant)],
+          device([
+            [0, 72],
+            [0, 91],
+          ]),
+          NOW,
+        ),
+      ),
+    ).toEqual(['raise@0']);
+    const raised = target(instant);
+    raised.state = { ...raised.state, lastEventAt: NOW, lastValue: 91 };
+    raised.open = true;
+    expect(kinds(evaluateBatch([raised], device([[0, 91]]), NOW))).toEqual([]);
+  });
+
   it('raise only once the value held over the limit for for_seconds', () => {
     const rule = target(over80);
     expect(
@@ -160,6 +180,7 @@ describe('threshold rules', () => {
   it('skip readings not newer than the last judged one (a retried or late batch)', () => {
     const rule = target({ ...over80, for_seconds: 0 });
     rule.state.lastEventAt = NOW + 10_000;
+    rule.state.lastValue = 99;
     expect(
       evaluateBatch(
         [rule],

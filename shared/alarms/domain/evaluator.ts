@@ -206,9 +206,16 @@ function evaluateThreshold(
   for (const reading of readings) {
     if (reading.entityId !== entityId || typeof reading.value !== 'number') continue;
     // Readings older than one already judged (a device flushing its buffer, a retried batch)
-    // are history, not news: judging them again would raise or clear out of order.
-    if (state.lastEventAt !== null && reading.timeMs <= state.lastEventAt) continue;
+    // are history, not news: judging them again would raise or clear out of order. Another
+    // value in the same millisecond replaces the stored one (the last write wins), so it counts.
+    if (
+      state.lastEventAt !== null &&
+      (reading.timeMs < state.lastEventAt ||
+        (reading.timeMs === state.lastEventAt && reading.value === state.lastValue))
+    )
+      continue;
     state.lastEventAt = reading.timeMs;
+    state.lastValue = reading.value;
     const value = reading.value;
     if (target.open) {
       if (recovered(condition, value)) {

@@ -133,7 +133,7 @@ export interface AlarmRule {
 export interface RuleState {
   /** Epoch ms since the condition holds (threshold `for_seconds`, offline `minutes`). */
   pendingSince: number | null;
-  /** The relay's last value (relay rules). */
+  /** The last value judged: the relay's state (relay rules), the reading's (threshold rules). */
   lastValue: unknown;
   /** The latest event counted (anomaly, relay change): older ones are not counted again. */
   lastEventAt: number | null;
