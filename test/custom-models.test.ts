@@ -7,7 +7,7 @@ import { adminPool } from './support/in-process.ts';
 import { layersUpload } from './support/models.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { useTestStack } from './support/stack-env.ts';
-import { addDevice, OWNER_PASSWORD, signUp } from './support/tenants.ts';
+import { addDevice, addViewer, signUp } from './support/tenants.ts';
 
 /**
  * Custom models (plans with the custom_models flag) with the functions invoked in-process
@@ -79,19 +79,7 @@ interface Machine {
 
 async function machine(plan: string, historyMinutes = 0): Promise<Machine> {
   const owner = await signUp(auth, { plan, admin });
-  const viewerName = `${owner.username}-viewer`;
-  await callRoute(auth, 'POST /api/users', {
-    token: owner.token,
-    body: {
-      username: viewerName,
-      email: `${viewerName}@example.com`,
-      password: OWNER_PASSWORD,
-      role: 'viewer',
-    },
-  });
-  const viewer = await callRoute(auth, 'POST /api/auth/login', {
-    body: { username: viewerName, password: OWNER_PASSWORD },
-  });
+  const viewer = await addViewer(auth, owner);
   const { id, deviceId } = await addDevice(devices, owner.token, { name: 'Pump', type: 'pump' });
   await ingest([
     event(`devices/${deviceId}/discovery`, {
@@ -106,7 +94,7 @@ async function machine(plan: string, historyMinutes = 0): Promise<Machine> {
   await ingest(readingsOf(deviceId, history));
   return {
     token: owner.token,
-    viewer: viewer.body.token,
+    viewer,
     tenantId: owner.tenantId,
     id,
     deviceId,

@@ -4,7 +4,7 @@ import { adminPool } from './support/in-process.ts';
 import { FLEET_ENTITIES, fleet, gaussian, seeded } from './support/rul-fleet.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { useTestStack } from './support/stack-env.ts';
-import { addDevice, OWNER_PASSWORD, signUp } from './support/tenants.ts';
+import { addDevice, addViewer, signUp } from './support/tenants.ts';
 
 /**
  * Predictive maintenance through its routes, with the functions invoked in-process against
@@ -51,20 +51,8 @@ interface Tenant {
 
 async function tenant(plan: string): Promise<Tenant> {
   const owner = await signUp(auth, { plan, admin });
-  const viewerName = `${owner.username}-viewer`;
-  await callRoute(auth, 'POST /api/users', {
-    token: owner.token,
-    body: {
-      username: viewerName,
-      email: `${viewerName}@example.com`,
-      password: OWNER_PASSWORD,
-      role: 'viewer',
-    },
-  });
-  const viewer = await callRoute(auth, 'POST /api/auth/login', {
-    body: { username: viewerName, password: OWNER_PASSWORD },
-  });
-  return { id: owner.tenantId, owner: owner.token, viewer: viewer.body.token };
+  const viewer = await addViewer(auth, owner);
+  return { id: owner.tenantId, owner: owner.token, viewer };
 }
 
 async function machine(

@@ -8,7 +8,7 @@ import {
 import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
 import { useTestStack } from './support/stack-env.ts';
-import { addDevice, OWNER_PASSWORD, signUp } from './support/tenants.ts';
+import { addDevice, addViewer, signUp } from './support/tenants.ts';
 
 /**
  * Pattern recognition through its routes, with the functions invoked in-process against real
@@ -67,20 +67,8 @@ interface Tenant {
 
 async function tenant(plan: string): Promise<Tenant> {
   const owner = await signUp(auth, { plan, admin });
-  const viewerName = `${owner.username}-viewer`;
-  await callRoute(auth, 'POST /api/users', {
-    token: owner.token,
-    body: {
-      username: viewerName,
-      email: `${viewerName}@example.com`,
-      password: OWNER_PASSWORD,
-      role: 'viewer',
-    },
-  });
-  const viewer = await callRoute(auth, 'POST /api/auth/login', {
-    body: { username: viewerName, password: OWNER_PASSWORD },
-  });
-  return { id: owner.tenantId, owner: owner.token, viewer: viewer.body.token };
+  const viewer = await addViewer(auth, owner);
+  return { id: owner.tenantId, owner: owner.token, viewer };
 }
 
 async function machine(owner: string, entities = ENTITIES) {

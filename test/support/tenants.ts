@@ -53,6 +53,19 @@ export async function signUp(
   return signedUp;
 }
 
+/** Adds a viewer to the signed-up tenant through `POST /api/users` and returns its token. */
+export async function addViewer(auth: Handler, owner: SignedUp): Promise<string> {
+  const username = `${owner.username}-viewer`;
+  await callRoute(auth, 'POST /api/users', {
+    token: owner.token,
+    body: { username, email: `${username}@example.com`, password: OWNER_PASSWORD, role: 'viewer' },
+  });
+  const login = await callRoute(auth, 'POST /api/auth/login', {
+    body: { username, password: OWNER_PASSWORD },
+  });
+  return login.body.token;
+}
+
 /** The operator's plan change (infra/admin.ts), on a connection of the superuser pool. */
 export async function setTenantPlan(
   admin: pg.Pool,
