@@ -81,3 +81,23 @@ export function setTenantContext(client: Queryable, tenantId: number) {
     [String(tenantId), requestOrigin()?.sourceIp ?? ''],
   );
 }
+
+/** The yes/no features of a plan that a context gates on (columns of `plans`). */
+export type PlanFlag =
+  | 'predictive_maintenance'
+  | 'pattern_recognition'
+  | 'edge_deployment'
+  | 'custom_models';
+
+/** Whether the tenant's current plan has the feature, read in the tenant's own transaction. */
+export function tenantPlanHas(pool: pg.Pool, tenantId: number, flag: PlanFlag): Promise<boolean> {
+  return inTenantTransaction(pool, tenantId, async (client) => {
+    // `flag` is one of the union's column names, never caller text.
+    const { rows } = await client.query<{ allowed: boolean }>(
+      `SELECT p.${flag} AS allowed
+       FROM tenant_plan tp JOIN plans p ON p.name = tp.plan WHERE tp.tenant_id = $1`,
+      [tenantId],
+    );
+    return rows[0]?.allowed === true;
+  });
+}

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { inTenantTransaction } from '../../db/postgres.ts';
+import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
 import { type TierRow, tiersOf } from '../../timeseries/adapters/postgres-tenant-storage.ts';
 import type { AnomalyLevel, ModelSummary, NewModel, TrainingCandidate } from '../domain/model.ts';
 import type {
@@ -44,14 +44,7 @@ export class PostgresAnomalyTargets implements AnomalyTargets {
   }
 
   customModels(tenantId: number): Promise<boolean> {
-    return inTenantTransaction(this.pool, tenantId, async (client) => {
-      const { rows } = await client.query<{ custom_models: boolean }>(
-        `SELECT p.custom_models FROM tenant_plan tp JOIN plans p ON p.name = tp.plan
-         WHERE tp.tenant_id = $1`,
-        [tenantId],
-      );
-      return rows[0]?.custom_models === true;
-    });
+    return tenantPlanHas(this.pool, tenantId, 'custom_models');
   }
 }
 

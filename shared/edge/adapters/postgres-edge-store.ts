@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { ModelStore } from '../../anomalies/domain/ports.ts';
-import { inTenantTransaction } from '../../db/postgres.ts';
+import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
 import { NotFound, Unprocessable } from '../../domain-errors.ts';
 import type { TrainedModel } from '../../ml/domain/model.ts';
 import type {
@@ -34,14 +34,7 @@ export class PostgresEdgeStore implements EdgeDeploymentStore {
   }
 
   planAllows(tenantId: number): Promise<boolean> {
-    return inTenantTransaction(this.pool, tenantId, async (client) => {
-      const { rows } = await client.query<{ allowed: boolean }>(
-        `SELECT p.edge_deployment AS allowed
-         FROM tenant_plan tp JOIN plans p ON p.name = tp.plan WHERE tp.tenant_id = $1`,
-        [tenantId],
-      );
-      return rows[0]?.allowed === true;
-    });
+    return tenantPlanHas(this.pool, tenantId, 'edge_deployment');
   }
 
   async snapshot(

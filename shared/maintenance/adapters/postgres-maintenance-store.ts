@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { inTenantTransaction } from '../../db/postgres.ts';
+import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
 import {
   TIER_COLUMNS,
   type TierRow,
@@ -59,14 +59,7 @@ export class PostgresMaintenanceStore implements MaintenanceStore {
   }
 
   planAllows(tenantId: number): Promise<boolean> {
-    return this.#inTenant(tenantId, async (client) => {
-      const { rows } = await client.query<{ allowed: boolean }>(
-        `SELECT p.predictive_maintenance AS allowed
-         FROM tenant_plan tp JOIN plans p ON p.name = tp.plan WHERE tp.tenant_id = $1`,
-        [tenantId],
-      );
-      return rows[0]?.allowed === true;
-    });
+    return tenantPlanHas(this.pool, tenantId, 'predictive_maintenance');
   }
 
   machine(tenantId: number, devicePk: number): Promise<Machine | null> {

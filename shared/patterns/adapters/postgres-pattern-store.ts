@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { inTenantTransaction } from '../../db/postgres.ts';
+import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
 import {
   TIER_COLUMNS,
   type TierRow,
@@ -48,14 +48,7 @@ export class PostgresPatternStore implements PatternStore {
   }
 
   planAllows(tenantId: number): Promise<boolean> {
-    return this.#inTenant(tenantId, async (client) => {
-      const { rows } = await client.query<{ allowed: boolean }>(
-        `SELECT p.pattern_recognition AS allowed
-         FROM tenant_plan tp JOIN plans p ON p.name = tp.plan WHERE tp.tenant_id = $1`,
-        [tenantId],
-      );
-      return rows[0]?.allowed === true;
-    });
+    return tenantPlanHas(this.pool, tenantId, 'pattern_recognition');
   }
 
   device(tenantId: number, devicePk: number): Promise<PatternDevice | null> {
