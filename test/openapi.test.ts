@@ -267,6 +267,12 @@ describe('real answers match the document', () => {
       params: { id: '1' },
     });
     expect(activate.status).toBe(403);
+    expect((await call(ml, 'GET /api/ml/settings', { token })).status).toBe(200);
+    const choose = await call(ml, 'PUT /api/ml/settings', {
+      token,
+      body: { device_type: 'pump', entity_id: 'temperature' },
+    });
+    expect(choose.status).toBe(403);
     expect((await call(devices, 'DELETE /api/devices/{id}', { token, params })).status).toBe(204);
   });
 
