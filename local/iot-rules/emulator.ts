@@ -22,7 +22,14 @@ import {
 import { DeadLetterStore } from './dead-letter-store.ts';
 import { invokeFunction, readStreamAnswer } from './lambda.ts';
 import { type InboundPublish, MqttSession } from './mqtt-session.ts';
-import { Base64Payload, evaluateRule, topicMatches } from './sql.ts';
+import {
+  Base64Payload,
+  compileMessageValue,
+  compileOutputWriter,
+  evaluateRule,
+  type RuleMessage,
+  topicMatches,
+} from './sql.ts';
 
 export type EmulatorLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -894,6 +901,13 @@ class Emulator {
     actionsApplied: 0,
   };
   private readonly streamStats = new Map<string, StreamStats>();
+  /** Stream rules whose output reads the message alone, compiled (see `compileOutputWriter`). */
+  private readonly outputWriters = new Map<RuleDefinition, (message: RuleMessage) => Buffer>();
+  private readonly partitionKeys = new Map<StreamSettings, (message: RuleMessage) => unknown>();
+  private readonly envelopes = new Map<
+    RuleDefinition,
+    { open: string; eventId: string; close: string }
+  >();
   /** The next stream record's place (one shard locally). */
   private nextSequence = 0;
   /**
@@ -933,6 +947,13 @@ class Emulator {
         index + 1,
         config.rules.filter((definition) => definition.rule.from === filter),
       );
+    }
+    for (const definition of config.rules) {
+      if (!definition.stream) continue;
+      const writer = compileOutputWriter(definition.rule);
+      if (writer) this.outputWriters.set(definition, writer);
+      const keyOf = compileMessageValue(definition.stream.partitionKey);
+      if (keyOf) this.partitionKeys.set(definition.stream, keyOf);
     }
     for (const definition of config.rules) {
       if (this.dispatchers.has(definition.functionKey)) continue;
@@ -1055,19 +1076,44 @@ class Emulator {
           : ids.flatMap((id) => this.rulesBySubscription.get(id) ?? []);
     if (matching.length === 0) this.counters.unrouted += 1;
     const items: Item[] = [];
+    const ruleMessage = {
+      topic,
+      payload,
+      clientId: localClientId(topic),
+      timestamp: delivery.receivedAt,
+    };
     for (const definition of matching) {
-      const result = evaluateRule(definition.rule, {
-        topic,
-        payload,
-        clientId: localClientId(topic),
-        timestamp: delivery.receivedAt,
-      });
+      const writeOutput = definition.stream && this.outputWriters.get(definition);
+      if (definition.stream && writeOutput) {
+        // A rule that reads the message alone always fires: its output is written directly.
+        if (!message.dup) {
+          this.counters.rulesTriggered += units;
+          this.counters.actionsApplied += units;
+        }
+        items.push(
+          this.streamRecord(
+            definition,
+            definition.stream,
+            writeOutput(ruleMessage),
+            delivery,
+            payload,
+          ),
+        );
+        continue;
+      }
+      const result = evaluateRule(definition.rule, ruleMessage);
       if (!message.dup) this.counters.rulesTriggered += units;
       if (result.fired) {
         if (!message.dup) this.counters.actionsApplied += units;
         if (definition.stream) {
           items.push(
-            this.streamRecord(definition, definition.stream, result.output, delivery, payload),
+            this.streamRecord(
+              definition,
+              definition.stream,
+              ruleOutputJson(result.output),
+              delivery,
+              payload,
+            ),
           );
           continue;
         }
@@ -1108,42 +1154,50 @@ class Emulator {
   }
 
   /**
-   * The rule's Kinesis action: the output as the data of a record put on the stream with
-   * the rule's partition key, as the event source mapping hands it to the function.
+   * The rule's Kinesis action: the output (its JSON, `data`) as the data of a record put on
+   * the stream with the rule's partition key, as the event source mapping hands it to the
+   * function.
    */
   private streamRecord(
     definition: RuleDefinition,
     stream: StreamSettings,
-    output: unknown,
+    data: Buffer,
     delivery: Delivery,
     payload: Buffer,
   ): Item {
-    const key = evaluateRule(stream.partitionKey, {
-      topic: delivery.topic,
-      payload,
-      clientId: localClientId(delivery.topic),
-      timestamp: delivery.receivedAt,
-    });
-    const partitionKey = String(
-      (key.fired && (key.output as { partition_key?: unknown }).partition_key) || delivery.topic,
-    );
-    const data = ruleOutputJson(output);
+    const partitionKey = this.partitionKeyOf(stream, delivery, payload);
     const sequence = this.nextSequence++;
     const sequenceNumber = sequenceNumberOf(sequence);
-    const stats = this.streamStats.get(stream.resource) ?? {
-      records: 0,
-      bytes: 0,
-      putPayloadUnits: 0,
-    };
+    let stats = this.streamStats.get(stream.resource);
+    if (!stats) {
+      stats = { records: 0, bytes: 0, putPayloadUnits: 0 };
+      this.streamStats.set(stream.resource, stats);
+    }
     const recordBytes = data.length + Buffer.byteLength(partitionKey);
-    const base64 = data.toString('base64');
     stats.records += 1;
     stats.bytes += recordBytes;
     stats.putPayloadUnits += Math.max(1, Math.ceil(recordBytes / KINESIS_PAYLOAD_UNIT_BYTES));
-    this.streamStats.set(stream.resource, stats);
-    const head = `{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":${JSON.stringify(partitionKey)},"sequenceNumber":"${sequenceNumber}","data":"`;
-    const tail = `","approximateArrivalTimestamp":${delivery.receivedAt / 1000}},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000000:${sequenceNumber}","eventName":"aws:kinesis:record","invokeIdentityArn":"arn:aws:iam::${LOCAL_ACCOUNT}:role/${definition.functionName}","awsRegion":"${LOCAL_REGION}","eventSourceARN":"arn:aws:kinesis:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stream/${stream.resource}"}`;
-    const { json, payload: kept, slab } = this.jsonSlabs.partsOf([head, base64, tail], payload);
+    const envelope = this.envelopeOf(definition, stream);
+    const {
+      json,
+      payload: kept,
+      slab,
+    } = this.jsonSlabs.partsOf(
+      [
+        envelope.open,
+        JSON.stringify(partitionKey),
+        ',"sequenceNumber":"',
+        sequenceNumber,
+        '","data":"',
+        data.toString('base64'),
+        '","approximateArrivalTimestamp":',
+        String(delivery.receivedAt / 1000),
+        envelope.eventId,
+        sequenceNumber,
+        envelope.close,
+      ],
+      payload,
+    );
     return {
       delivery,
       definition,
@@ -1154,6 +1208,43 @@ class Emulator {
       sequence,
       sequenceNumber,
     };
+  }
+
+  /** The stream's partition key expression on this message; the topic when it has none. */
+  private partitionKeyOf(stream: StreamSettings, delivery: Delivery, payload: Buffer): string {
+    const message = {
+      topic: delivery.topic,
+      payload,
+      clientId: localClientId(delivery.topic),
+      timestamp: delivery.receivedAt,
+    };
+    const keyOf = this.partitionKeys.get(stream);
+    let key: unknown;
+    if (keyOf) {
+      key = keyOf(message);
+    } else {
+      const result = evaluateRule(stream.partitionKey, message);
+      key = result.fired && (result.output as { partition_key?: unknown }).partition_key;
+    }
+    return String(key || delivery.topic);
+  }
+
+  /** The text of a Kinesis event record around its varying fields, made once per rule. */
+  private envelopeOf(
+    definition: RuleDefinition,
+    stream: StreamSettings,
+  ): { open: string; eventId: string; close: string } {
+    let envelope = this.envelopes.get(definition);
+    if (!envelope) {
+      envelope = {
+        open: '{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":',
+        eventId:
+          '},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000000:',
+        close: `","eventName":"aws:kinesis:record","invokeIdentityArn":"arn:aws:iam::${LOCAL_ACCOUNT}:role/${definition.functionName}","awsRegion":"${LOCAL_REGION}","eventSourceARN":"arn:aws:kinesis:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stream/${stream.resource}"}`,
+      };
+      this.envelopes.set(definition, envelope);
+    }
+    return envelope;
   }
 
   /** One rule output of each delivery is done with (taken or dead-lettered). */

@@ -63,6 +63,25 @@ const PINGREQ = mqttPacket.generate({ cmd: 'pingreq' });
 /** DISCONNECT, normal: the session stays (its expiry interval says for how long). */
 const DISCONNECT_NORMAL = mqttPacket.generate({ cmd: 'disconnect', reasonCode: 0 }, PROTOCOL);
 
+/**
+ * A PUBACK (success) as the codec writes it: fixed header, remaining length 2, the packet id
+ * in its last two bytes (MQTT 5 leaves out reason code 0 without properties). Acknowledging a
+ * batch writes each id into a copy of it: generating each PUBACK cost about 2 us, most of
+ * the acknowledgement's CPU.
+ */
+const PUBACK = mqttPacket.generate({ cmd: 'puback', messageId: 1, reasonCode: 0 }, PROTOCOL);
+const PUBACK_ID_AT = PUBACK.length - 2;
+
+function pubacks(messageIds: readonly number[]): Buffer {
+  const bytes = Buffer.allocUnsafe(PUBACK.length * messageIds.length);
+  for (let index = 0; index < messageIds.length; index++) {
+    const at = index * PUBACK.length;
+    PUBACK.copy(bytes, at);
+    bytes.writeUInt16BE(messageIds[index] as number, at + PUBACK_ID_AT);
+  }
+  return bytes;
+}
+
 interface PendingSubscribe {
   resolve: (reasonCodes: number[]) => void;
   reject: (error: Error) => void;
@@ -107,13 +126,7 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
   acknowledge(messageIds: readonly number[]): boolean {
     const socket = this.#socket;
     if (!this.#connected || !socket?.writable) return false;
-    socket.write(
-      Buffer.concat(
-        messageIds.map((messageId) =>
-          mqttPacket.generate({ cmd: 'puback', messageId, reasonCode: 0 }, PROTOCOL),
-        ),
-      ),
-    );
+    socket.write(pubacks(messageIds));
     return true;
   }
 

@@ -737,3 +737,120 @@ function setField(output: Record<string, unknown>, key: string, value: unknown):
     output[key] = value;
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Compiled rules
+
+/** A value taken from the message alone (never from its payload's JSON). */
+type MessageValue = (message: RuleMessage) => Value;
+
+function messageValue(expr: Expr): MessageValue | undefined {
+  switch (expr.kind) {
+    case 'literal': {
+      const { value } = expr;
+      return () => value;
+    }
+    case 'topic': {
+      const { level } = expr;
+      if (level === undefined) return (message) => message.topic;
+      return (message) => topicLevel(message.topic, level);
+    }
+    case 'clientid':
+      return (message) => message.clientId;
+    case 'timestamp':
+      return (message) => message.timestamp;
+    default:
+      return undefined;
+  }
+}
+
+/** `topic.split('/')[level - 1]`, without making the array. */
+function topicLevel(topic: string, level: number): string | undefined {
+  let from = 0;
+  for (let n = 1; n < level; n++) {
+    const slash = topic.indexOf('/', from);
+    if (slash === -1) return undefined;
+    from = slash + 1;
+  }
+  const end = topic.indexOf('/', from);
+  return end === -1 ? topic.slice(from) : topic.slice(from, end);
+}
+
+/**
+ * A rule whose output reads the message's topic, client id, time and `encode(*, 'base64')`
+ * only (no `*`, no payload fields, no WHERE), as a writer of its output's JSON into a buffer
+ * reused by the next call: byte for byte what `JSON.stringify(evaluateRule(...).output)`
+ * makes (the rule always fires). Building the output object and serialising it field by
+ * field was a sixth of the rules emulator's CPU per one-reading message. Undefined for any
+ * other rule, which `evaluateRule` runs.
+ */
+export function compileOutputWriter(rule: IotRule): ((message: RuleMessage) => Buffer) | undefined {
+  if (rule.where || rule.needsJson) return undefined;
+  const fields: Array<{ key: string; payload: true } | { key: string; value: MessageValue }> = [];
+  const names = new Set<string>();
+  for (const item of rule.select) {
+    if (item.kind === 'star' || names.has(item.name)) return undefined;
+    names.add(item.name);
+    if (item.expr.kind === 'encodePayload') {
+      fields.push({ key: JSON.stringify(item.name), payload: true });
+      continue;
+    }
+    const value = messageValue(item.expr);
+    if (!value) return undefined;
+    fields.push({ key: JSON.stringify(item.name), value });
+  }
+  let scratch = Buffer.allocUnsafe(64 * 1024);
+  // Each field's JSON text (undefined: left out, as JSON.stringify does); a payload field's
+  // is its base64, written between quotes.
+  const texts: Array<string | undefined> = new Array(fields.length);
+  return (message) => {
+    let most = 2;
+    for (let index = 0; index < fields.length; index++) {
+      const field = fields[index] as (typeof fields)[number];
+      let text: string | undefined;
+      if ('payload' in field) {
+        const { payload } = message;
+        text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString(
+          'base64',
+        );
+        most += field.key.length * 3 + text.length + 4;
+      } else {
+        const value = field.value(message);
+        text = value === undefined ? undefined : JSON.stringify(value);
+        if (text !== undefined) most += (field.key.length + text.length) * 3 + 2;
+      }
+      texts[index] = text;
+    }
+    if (most > scratch.length) scratch = Buffer.allocUnsafe(most);
+    let at = 0;
+    scratch[at++] = 0x7b; // {
+    for (let index = 0; index < fields.length; index++) {
+      const text = texts[index];
+      if (text === undefined) continue;
+      const field = fields[index] as (typeof fields)[number];
+      if (at > 1) scratch[at++] = 0x2c; // ,
+      at += scratch.write(field.key, at);
+      scratch[at++] = 0x3a; // :
+      if ('payload' in field) {
+        scratch[at++] = 0x22;
+        at += scratch.write(text, at, 'latin1');
+        scratch[at++] = 0x22;
+      } else {
+        at += scratch.write(text, at);
+      }
+    }
+    scratch[at++] = 0x7d; // }
+    return scratch.subarray(0, at);
+  };
+}
+
+/**
+ * A single-item rule (a partition key's `SELECT <expr> AS partition_key`) whose item reads
+ * the message alone, as a function of the message; undefined for any other.
+ */
+export function compileMessageValue(rule: IotRule): MessageValue | undefined {
+  if (rule.where || rule.needsJson || rule.select.length !== 1) return undefined;
+  const [item] = rule.select;
+  if (!item || item.kind === 'star') return undefined;
+  return messageValue(item.expr);
+}

@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  compileMessageValue,
+  compileOutputWriter,
   evaluateRule,
   IotSqlError,
   parseIotSql,
@@ -286,5 +289,72 @@ describe('MQTT topic filters', () => {
     expect(topicFilterProblem('devices/+/telemetry')).toBeUndefined();
     expect(topicFilterProblem('')).toMatch(/empty/);
     expect(topicFilterProblem('a#')).toMatch(/#/);
+  });
+});
+
+describe('compiled rules', () => {
+  const sqls = [
+    "SELECT encode(*, 'base64') AS payload, topic() AS topic, clientid() AS client_id, timestamp() AS received_at FROM 'devices/+/telemetry'",
+    "SELECT topic(3) AS entity, 'x\"y' AS tag, 42 AS n, true AS on, encode(*, 'base64') AS raw FROM '#'",
+    "SELECT encode(*, 'base64') AS a, encode(*, 'base64') AS b, topic(9) AS missing FROM '#'",
+    "SELECT clientid() AS __proto__, timestamp() AS t FROM '#'",
+  ];
+
+  it('writes exactly the JSON of what evaluateRule makes, for any topic, client and payload', () => {
+    const writers = sqls.map((sql) => {
+      const rule = parseIotSql(sql);
+      const write = compileOutputWriter(rule);
+      expect(write, sql).toBeDefined();
+      return { rule, write: write as NonNullable<typeof write> };
+    });
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ unit: 'grapheme', maxLength: 12 }), { minLength: 1, maxLength: 5 }),
+        fc.option(fc.string({ unit: 'binary', maxLength: 20 }), { nil: undefined }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.integer({ min: 0, max: 2 ** 45 }),
+        (levels, clientId, payload, timestamp) => {
+          const msg = {
+            topic: levels.join('/'),
+            payload: Buffer.from(payload),
+            timestamp,
+            ...(clientId === undefined ? {} : { clientId }),
+          };
+          for (const { rule, write } of writers) {
+            const result = evaluateRule(rule, msg);
+            expect(result.fired).toBe(true);
+            const expected = JSON.stringify((result as { output: unknown }).output);
+            expect(write(msg).toString('utf8')).toBe(expected);
+          }
+        },
+      ),
+    );
+  });
+
+  it('leaves rules that read the payload, filter or merge to evaluateRule', () => {
+    for (const sql of [
+      "SELECT * FROM '#'",
+      "SELECT value, topic() AS topic FROM '#'",
+      "SELECT topic() AS topic FROM '#' WHERE topic(2) = 'a'",
+      "SELECT topic() AS t, clientid() AS t FROM '#'",
+    ]) {
+      expect(compileOutputWriter(parseIotSql(sql)), sql).toBeUndefined();
+    }
+  });
+
+  it('computes a partition key read from the message as evaluateRule does', () => {
+    for (const expression of ['topic(2)', 'topic()', 'clientid()', 'topic(7)', "'fixed'"]) {
+      const rule = parseIotSql(`SELECT ${expression} AS partition_key FROM '#'`);
+      const keyOf = compileMessageValue(rule);
+      expect(keyOf, expression).toBeDefined();
+      for (const topic of ['devices/d1/telemetry', 'devices//x/state', 'a', 'devices/d2']) {
+        const msg = message(topic, '{}', { clientId: 'c-1' });
+        const result = evaluateRule(rule, msg) as { output: { partition_key?: unknown } };
+        expect(keyOf?.(msg), `${expression} of ${topic}`).toBe(result.output.partition_key);
+      }
+    }
+    expect(
+      compileMessageValue(parseIotSql("SELECT value AS partition_key FROM '#'")),
+    ).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { telemetryPayload } from '../../shared/ingestion/domain/payloads.ts';
-import { scanTelemetry } from '../../shared/ingestion/domain/telemetry-scanner.ts';
+import { statePayload, telemetryPayload } from '../../shared/ingestion/domain/payloads.ts';
+import { scanState, scanTelemetry } from '../../shared/ingestion/domain/telemetry-scanner.ts';
 
 // The scanner reads telemetry bytes without JSON.parse. Whatever it answers must be what
 // JSON.parse and the telemetry schema (the definition) make of the same bytes; where it
@@ -263,6 +263,106 @@ describe('telemetry scanner', () => {
       '\ufeff{"values":{"v":1}}',
     ]) {
       expect(scanned(text), text.slice(0, 60)).toBeUndefined();
+    }
+  });
+});
+
+/** What JSON.parse and the state schema make of `text`, or undefined if they refuse it. */
+function definedState(text: string) {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const result = statePayload.safeParse(parsed);
+  return result.success ? result.data : undefined;
+}
+
+/** State members: mostly the usual ones, now and then what the scanner must leave alone. */
+const stateMembers = fc.tuple(timeText, valueText).chain(([time, value]) =>
+  fc.oneof(
+    {
+      weight: 8,
+      arbitrary: fc.constantFrom<Array<[string, string]>>(
+        [
+          ['"value"', value],
+          ['"timestamp"', time],
+        ],
+        [
+          ['"timestamp"', time],
+          ['"value"', value],
+        ],
+        [['"value"', value]],
+      ),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.constantFrom<Array<[string, string]>>(
+        [
+          ['"value"', value],
+          ['"unit"', '"bar"'],
+        ],
+        [
+          ['"value"', value],
+          ['"command_id"', '"c-1"'],
+        ],
+        [
+          ['"value"', value],
+          ['"value"', '2'],
+        ],
+        [['"\\u0076alue"', value]],
+        [['"timestamp"', time]],
+        [],
+      ),
+    },
+  ),
+);
+const stateText = fc
+  .tuple(space, objectText(stateMembers), space, fc.constantFrom('', '', '', ',', '}', 'x'))
+  .map((parts) => parts.join(''));
+
+describe('state scanner', () => {
+  it('answers only with what JSON.parse and the state schema make of the same bytes', () => {
+    let valid = 0;
+    let answered = 0;
+    fc.assert(
+      fc.property(stateText, (text) => {
+        const state = scanState(Buffer.from(text));
+        const expected = definedState(text);
+        if (expected !== undefined) valid += 1;
+        if (state === undefined) return;
+        answered += 1;
+        expect(state).toEqual(expected);
+        // toEqual would take 0 for -0.
+        expect(Object.is(state.value, expected?.value)).toBe(true);
+      }),
+      { numRuns: 10_000 },
+    );
+    expect(valid).toBeGreaterThan(1_000);
+    expect(answered).toBeGreaterThan(valid / 3);
+  });
+
+  it('reads what devices send itself, and leaves the rest to the general path', () => {
+    for (const text of [
+      '{"value":21.5,"timestamp":1764412345.678}',
+      '{"value":true}',
+      '{ "timestamp": 1764412345, "value": "auto" }',
+    ]) {
+      expect(scanState(Buffer.from(text)), text).toEqual(definedState(text));
+    }
+    for (const text of [
+      '{"value":1,"value":2}',
+      '{"value":1,"unit":"bar"}',
+      '{"value":1,"command_id":"c-1"}',
+      '{"value":1e400}',
+      '{"value":"caf\u00e9"}',
+      '{"value":null}',
+      '{"timestamp":946684799,"value":1}',
+      '{}',
+      '[1]',
+    ]) {
+      expect(scanState(Buffer.from(text)), text).toBeUndefined();
     }
   });
 });

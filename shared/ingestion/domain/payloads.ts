@@ -15,7 +15,7 @@ import {
   MIN_TIMESTAMP_S,
 } from './payload-limits.ts';
 import { Rejection } from './rejection.ts';
-import { scanTelemetry } from './telemetry-scanner.ts';
+import { scanState, scanTelemetry } from './telemetry-scanner.ts';
 
 /**
  * What an IoT rule hands the ingestion function: the SELECT output of
@@ -246,7 +246,8 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
   if (!ENTITY_ID_PATTERN.test(entityId)) {
     throw new Rejection('unknown_entity', 'entity id has characters no entity may have');
   }
-  const state = check(statePayload, parseJson(bytes.toString('utf8')));
+  const state: z.output<typeof statePayload> =
+    scanState(bytes) ?? check(statePayload, parseJson(bytes.toString('utf8')));
   return {
     kind: 'readings',
     deviceId,

@@ -231,12 +231,11 @@ class Scanner {
     return meaning;
   }
 
-  /** One `{"timestamp": ..., "values": {...}}` into `readings`; `index` is its place. */
-  item(readings: RawReading[], receivedAtMs: number, index: number): void {
-    this.expect(OPEN_BRACE);
-    const first = readings.length;
-    let timestamp: number | undefined;
-    let sawValues = false;
+  /**
+   * The members of a non-empty object whose `{` was just read, up to its `}`: `member` reads
+   * each value, given where its key's characters are.
+   */
+  members(member: (keyStart: number, keyEnd: number) => void): void {
     if (this.skipSpace() === CLOSE_BRACE) throw DECLINE;
     for (;;) {
       if (this.skipSpace() !== QUOTE) throw DECLINE;
@@ -244,22 +243,39 @@ class Scanner {
       const keyStart = this.at + 1;
       this.at = keyEnd + 1;
       this.expect(COLON);
+      member(keyStart, keyEnd);
+      const next = this.skipSpace();
+      this.at++;
+      if (next === CLOSE_BRACE) return;
+      if (next !== COMMA) throw DECLINE;
+    }
+  }
+
+  /** A timestamp in epoch seconds within the range the checks take. */
+  timestamp(): number {
+    const byte = this.skipSpace();
+    if (byte !== MINUS && !isDigit(byte)) throw DECLINE;
+    const timestamp = this.number();
+    if (!(timestamp >= MIN_TIMESTAMP_S && timestamp <= MAX_TIMESTAMP_S)) throw DECLINE;
+    return timestamp;
+  }
+
+  /** One `{"timestamp": ..., "values": {...}}` into `readings`; `index` is its place. */
+  item(readings: RawReading[], receivedAtMs: number, index: number): void {
+    this.expect(OPEN_BRACE);
+    const first = readings.length;
+    let timestamp: number | undefined;
+    let sawValues = false;
+    this.members((keyStart, keyEnd) => {
       if (this.equals(keyStart, keyEnd, 'values') && !sawValues) {
         sawValues = true;
         this.values(readings);
       } else if (this.equals(keyStart, keyEnd, 'timestamp') && timestamp === undefined) {
-        const byte = this.skipSpace();
-        if (byte !== MINUS && !isDigit(byte)) throw DECLINE;
-        timestamp = this.number();
-        if (!(timestamp >= MIN_TIMESTAMP_S && timestamp <= MAX_TIMESTAMP_S)) throw DECLINE;
+        timestamp = this.timestamp();
       } else {
         throw DECLINE;
       }
-      const next = this.skipSpace();
-      this.at++;
-      if (next === CLOSE_BRACE) break;
-      if (next !== COMMA) throw DECLINE;
-    }
+    });
     if (!sawValues) throw DECLINE;
     if (timestamp === undefined) {
       for (let i = first; i < readings.length; i++) {
@@ -297,6 +313,38 @@ export function scanTelemetry(bytes: Buffer, receivedAtMs: number): RawReading[]
     }
     if (scanner.skipSpace() !== -1) return undefined;
     return readings;
+  } catch (error) {
+    if (error === DECLINE) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * A state payload, `{"value": <number | true | false | "text">, "timestamp": <epoch s>}` (the
+ * timestamp optional), read straight from its bytes, exactly as JSON.parse and the state
+ * schema would read it; undefined when the general path must decide (another key, such as
+ * `unit` or `command_id`, escapes, non-ASCII text, a value the schema refuses). JSON.parse
+ * and the schema took a third of the ingest function's time per one-reading message.
+ */
+export function scanState(
+  bytes: Buffer,
+): { value: number | boolean | string; timestamp?: number } | undefined {
+  const scanner = new Scanner(bytes);
+  try {
+    scanner.expect(OPEN_BRACE);
+    let value: number | boolean | string | undefined;
+    let timestamp: number | undefined;
+    scanner.members((keyStart, keyEnd) => {
+      if (scanner.equals(keyStart, keyEnd, 'value') && value === undefined) {
+        value = scanner.value();
+      } else if (scanner.equals(keyStart, keyEnd, 'timestamp') && timestamp === undefined) {
+        timestamp = scanner.timestamp();
+      } else {
+        throw DECLINE;
+      }
+    });
+    if (value === undefined || scanner.skipSpace() !== -1) return undefined;
+    return timestamp === undefined ? { value } : { value, timestamp };
   } catch (error) {
     if (error === DECLINE) return undefined;
     throw error;
