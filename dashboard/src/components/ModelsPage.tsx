@@ -223,33 +223,21 @@ function useTarget(devices: Device[]) {
   return { deviceId, setDeviceId, entities, entityId, setEntityId: setChosen };
 }
 
-function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void }) {
-  const { api } = useApp();
-  const target = useTarget(devices);
-  const [family, setFamily] = useState<'dense' | 'linear'>('dense');
-  const [size, setSize] = useState<'small' | 'medium' | 'large'>('medium');
-  const [windowSize, setWindowSize] = useState(24);
+/** A request that makes a model, and what became of it: active, rejected, or refused. */
+function useModelRequest(verb: string, onDone: () => void) {
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ tone: 'error' | 'info'; text: string } | null>(null);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    if (target.deviceId === null || !target.entityId) return;
+  const run = async (request: () => Promise<ModelSummary>) => {
     setBusy(true);
     setMessage(null);
     try {
-      const model = await trainModel(api, {
-        device_id: target.deviceId,
-        entity_id: target.entityId,
-        family,
-        size,
-        window_size: windowSize,
-      });
+      const model = await request();
       setMessage({
         tone: 'info',
         text:
           model.status === 'active'
-            ? `Trained and active: ${model.version}`
-            : `Trained but rejected: ${model.status_reason ?? ''}`,
+            ? `${verb} and active: ${model.version}`
+            : `${verb} but rejected: ${model.status_reason ?? ''}`,
       });
       onDone();
     } catch (failure) {
@@ -257,6 +245,30 @@ function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void 
     } finally {
       setBusy(false);
     }
+  };
+  return { busy, message, run };
+}
+
+function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void }) {
+  const { api } = useApp();
+  const target = useTarget(devices);
+  const [family, setFamily] = useState<'dense' | 'linear'>('dense');
+  const [size, setSize] = useState<'small' | 'medium' | 'large'>('medium');
+  const [windowSize, setWindowSize] = useState(24);
+  const { busy, message, run } = useModelRequest('Trained', onDone);
+  const submit = (event: Event) => {
+    event.preventDefault();
+    if (target.deviceId === null || !target.entityId) return;
+    const deviceId = target.deviceId;
+    run(() =>
+      trainModel(api, {
+        device_id: deviceId,
+        entity_id: target.entityId,
+        family,
+        size,
+        window_size: windowSize,
+      }),
+    );
   };
   return (
     <form class="panel form-grid train-model" onSubmit={submit} aria-labelledby="train-title">
@@ -335,41 +347,20 @@ function UploadForm({ devices, onDone }: { devices: Device[]; onDone: () => void
   const [timeOfDay, setTimeOfDay] = useState(true);
   const [mean, setMean] = useState('0');
   const [std, setStd] = useState('1');
-  const [busy, setBusy] = useState(false);
-  const [message, setMessage] = useState<{ tone: 'error' | 'info'; text: string } | null>(null);
-  const submit = async (event: Event) => {
+  const { busy, message, run } = useModelRequest('Uploaded', onDone);
+  const submit = (event: Event) => {
     event.preventDefault();
     if (target.deviceId === null || !target.entityId || !modelFile) return;
-    setBusy(true);
-    setMessage(null);
-    try {
-      const model = await uploadModel(
-        api,
-        {
-          device_id: target.deviceId,
-          entity_id: target.entityId,
-          window_size: windowSize,
-          encoding,
-          time_of_day: timeOfDay,
-          mean: Number(mean),
-          std: Number(std),
-        },
-        modelFile,
-        weightFiles,
-      );
-      setMessage({
-        tone: 'info',
-        text:
-          model.status === 'active'
-            ? `Uploaded and active: ${model.version}`
-            : `Uploaded but rejected: ${model.status_reason ?? ''}`,
-      });
-      onDone();
-    } catch (failure) {
-      setMessage({ tone: 'error', text: describeError(failure) });
-    } finally {
-      setBusy(false);
-    }
+    const choice = {
+      device_id: target.deviceId,
+      entity_id: target.entityId,
+      window_size: windowSize,
+      encoding,
+      time_of_day: timeOfDay,
+      mean: Number(mean),
+      std: Number(std),
+    };
+    run(() => uploadModel(api, choice, modelFile, weightFiles));
   };
   const files = (e: Event) => Array.from((e.target as HTMLInputElement).files ?? []);
   return (
