@@ -16,6 +16,7 @@ const stack = useTestStack({ ML_MODEL_DIR: models.dir, TFJS_BACKEND: 'wasm' });
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const ml = (await import('../functions/ml/handler.ts')).handler;
+const audit = (await import('../functions/audit/handler.ts')).handler;
 // The service the ingest handler runs, with its summary (the handler answers the stream with
 // the failed records only; test/ingest-stream.test.ts covers that answer).
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
@@ -187,6 +188,18 @@ describe('trained models (Industrial)', () => {
       1400,
     );
     const version = trained.body.model.version;
+    // The person who asked for it is on the audit trail, with the quality gate's verdict.
+    const trail = await callRoute(audit, 'GET /api/audit', {
+      token: s.token,
+      query: { action: 'model.' },
+    });
+    expect(trail.body.entries).toMatchObject([
+      {
+        action: 'model.train',
+        target: `model:${model.id}`,
+        details: { device_id: s.id, entity_id: 'vibration', version, status: 'active' },
+      },
+    ]);
 
     const listed = await callRoute(ml, 'GET /api/ml/models', { token: s.token });
     expect(listed.body.models.map((m: { version: string }) => m.version)).toContain(version);

@@ -1,3 +1,4 @@
+import { auditTrail } from '../audit/composition.ts';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { trainingShape } from '../ml/domain/families.ts';
@@ -24,5 +25,6 @@ export const anomalyService = once(() => {
         ...(ml.tfjsWasmPaths ? { wasmPaths: ml.tfjsWasmPaths } : {}),
       }),
     logger: logger().child({ component: 'ml' }),
+    audit: auditTrail(),
   });
 });

@@ -1,4 +1,5 @@
 import { modelStore } from '../anomalies/composition.ts';
+import { auditTrail } from '../audit/composition.ts';
 import { devicePublisher } from '../commands/composition.ts';
 import { databasePool, once } from '../composition.ts';
 import { config } from '../config.ts';
@@ -10,5 +11,6 @@ export const edgeModelService = once(
     new EdgeModelService(
       new PostgresEdgeStore(databasePool(), modelStore(), config().devices.commandTimeoutSeconds),
       devicePublisher(),
+      auditTrail(),
     ),
 );

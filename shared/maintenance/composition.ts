@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { FileModelStore, S3ModelStore } from '../anomalies/adapters/model-stores.ts';
+import { auditTrail } from '../audit/composition.ts';
 import { databasePool, logger, once } from '../composition.ts';
 import { config, required } from '../config.ts';
 import { readingStore } from '../timeseries/composition.ts';
@@ -33,5 +34,6 @@ export const maintenanceService = once(
       history: machineHistory(),
       models: rulModelStore(),
       logger: logger().child({ component: 'maintenance' }),
+      audit: auditTrail(),
     }),
 );

@@ -1,4 +1,5 @@
 import type { Caller } from '../../accounts/domain/caller.ts';
+import type { AuditTrail } from '../../audit/domain/audit.ts';
 import {
   Conflict,
   InvalidInput,
@@ -64,6 +65,8 @@ export interface AnomalyServiceOptions {
   typeSettings: TypeSettingsStore;
   train: Train;
   logger: Logger;
+  /** Where trainings people ask for (and whether they activated the model) are recorded. */
+  audit?: AuditTrail;
 }
 
 export interface ResultsQuery {
@@ -86,6 +89,7 @@ export class AnomalyService {
   readonly #typeSettings: TypeSettingsStore;
   readonly #train: Train;
   readonly #logger: Logger;
+  readonly #audit: AuditTrail | undefined;
 
   constructor(options: AnomalyServiceOptions) {
     this.#targets = options.targets;
@@ -96,6 +100,7 @@ export class AnomalyService {
     this.#typeSettings = options.typeSettings;
     this.#train = options.train;
     this.#logger = options.logger;
+    this.#audit = options.audit;
   }
 
   async #target(tenantId: number, devicePk: number, entityId?: string): Promise<AnomalyTarget> {
@@ -158,7 +163,9 @@ export class AnomalyService {
       settings ??
       (await this.#typeSettings.forDevice(caller.tenantId, devicePk, entityId)) ??
       DEFAULT_SETTINGS;
-    return this.#trainEntity(caller.tenantId, devicePk, target, entityId, chosen);
+    const model = await this.#trainEntity(caller.tenantId, devicePk, target, entityId, chosen);
+    await this.#record(caller, 'model.train', model);
+    return model;
   }
 
   /**
@@ -225,12 +232,20 @@ export class AnomalyService {
       time_of_day: upload.input.timeOfDay,
       normalisation: upload.input.normalisation,
     };
-    return this.#judgeAndRecord(caller.tenantId, upload.devicePk, target, upload.entityId, {
-      history,
-      origin: 'uploaded',
-      settings,
-      produce: async (part) => calibrateUpload(draft, part),
-    });
+    const model = await this.#judgeAndRecord(
+      caller.tenantId,
+      upload.devicePk,
+      target,
+      upload.entityId,
+      {
+        history,
+        origin: 'uploaded',
+        settings,
+        produce: async (part) => calibrateUpload(draft, part),
+      },
+    );
+    await this.#record(caller, 'model.upload', model);
+    return model;
   }
 
   /**
@@ -256,7 +271,25 @@ export class AnomalyService {
       entityId: model.entity_id,
       version: model.version,
     });
+    await this.#record(caller, 'model.activate', activated);
     return activated;
+  }
+
+  /** A model change a person asked for, on the audit trail with the quality gate's verdict. */
+  async #record(caller: Caller, action: string, model: ModelSummary): Promise<void> {
+    await this.#audit?.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action,
+      target: `model:${model.id}`,
+      details: {
+        device_id: model.device_id,
+        entity_id: model.entity_id,
+        version: model.version,
+        status: model.status,
+        status_reason: model.status_reason,
+      },
+    });
   }
 
   /** The scheduled run: trains every Industrial entity whose model is missing or stale. */

@@ -124,10 +124,21 @@ export class PostgresDeviceStore implements DeviceStore {
               provisioned.certificate_id ?? null,
             ],
           );
-          await audit(client, tenantId, userId, 'device.register', {
-            id: devicePk,
-            device_id: input.device_id,
-          });
+          await audit(
+            client,
+            tenantId,
+            userId,
+            'device.register',
+            { id: devicePk, device_id: input.device_id },
+            // The credential change itself (never its secret): issued with the device.
+            {
+              credential: {
+                change: 'issued',
+                provider: credentials.provider,
+                client_id: provisioned.client_id,
+              },
+            },
+          );
           return {
             device: (await selectDevice(client, devicePk)) as Device,
             credentials: provisioned,
@@ -219,9 +230,18 @@ export class PostgresDeviceStore implements DeviceStore {
           await client.query(
             `INSERT INTO audit_log (tenant_id, user_id, action, target, details)
              SELECT $1, $2, 'device.register', 'device:' || a.device_pk,
-               jsonb_build_object('device_id', a.device_id, 'bulk', true)
-             FROM unnest($3::integer[], $4::text[]) AS a(device_pk, device_id)`,
-            [tenantId, userId, pks, deviceIds],
+               jsonb_build_object('device_id', a.device_id, 'bulk', true,
+                 'credential', jsonb_build_object('change', 'issued', 'provider', $5::text,
+                   'client_id', a.client_id))
+             FROM unnest($3::integer[], $4::text[], $6::text[]) AS a(device_pk, device_id, client_id)`,
+            [
+              tenantId,
+              userId,
+              pks,
+              deviceIds,
+              credentials.provider,
+              issued.map((credential) => credential.client_id),
+            ],
           );
           const { rows } = await client.query<Device>(
             `SELECT ${DEVICE_COLUMNS} FROM devices d WHERE d.id = ANY($1::integer[])`,
@@ -301,7 +321,14 @@ export class PostgresDeviceStore implements DeviceStore {
       await lockDeviceId(client, deviceId);
       const { rowCount } = await client.query(`DELETE FROM devices WHERE id = $1`, [devicePk]);
       if (!rowCount) return false;
-      await audit(client, tenantId, userId, 'device.delete', { id: devicePk, device_id: deviceId });
+      await audit(
+        client,
+        tenantId,
+        userId,
+        'device.delete',
+        { id: devicePk, device_id: deviceId },
+        { credential: { change: 'revoked' } },
+      );
       // Revoked last, just before commit: if the broker refuses, the device stays registered
       // with its credential; nothing that could still fail comes after it.
       await revoke(deviceId);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Caller } from '../../accounts/domain/caller.ts';
+import type { AuditTrail } from '../../audit/domain/audit.ts';
 import { DependencyFailed, NotPermitted, Unprocessable } from '../../domain-errors.ts';
 import { exportEdgeModel } from './export.ts';
 import { crc32Hex, EDGE_HEADER_BYTES, EDGE_LIMITS, EdgeFormatError } from './model-format.ts';
@@ -71,6 +72,8 @@ export class EdgeModelService {
   constructor(
     private readonly store: EdgeDeploymentStore,
     private readonly publisher: DeviceTopicPublisher,
+    /** Where deployments and rollbacks people ask for are recorded. */
+    private readonly audit?: AuditTrail,
   ) {}
 
   async #requirePlan(tenantId: number): Promise<void> {
@@ -121,6 +124,18 @@ export class EdgeModelService {
       sizeBytes: bytes.length,
       weightEncoding: exported.encoding,
       requestedBy: `user_${caller.userId}`,
+    });
+    await this.audit?.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action: version === null ? 'edge_model.deploy' : 'edge_model.rollback',
+      target: `device:${deviceId}`,
+      details: {
+        entity_id: entityId,
+        version: snapshot.model.version,
+        checksum,
+        size_bytes: bytes.length,
+      },
     });
     const topic = `devices/${snapshot.physicalId}/model/set`;
     try {

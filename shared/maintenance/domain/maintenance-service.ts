@@ -1,3 +1,4 @@
+import type { AuditTrail } from '../../audit/domain/audit.ts';
 import { InvalidInput, NotFound, NotPermitted } from '../../domain-errors.ts';
 import type { Logger } from '../../logger.ts';
 import {
@@ -77,6 +78,8 @@ export interface MaintenanceServiceOptions {
   logger: Logger;
   now?: () => number;
   settings?: Partial<MaintenanceSettings>;
+  /** Where people's changes (events, limits, training requests) are recorded. */
+  audit?: AuditTrail;
 }
 
 /**
@@ -90,6 +93,7 @@ export class MaintenanceService {
   readonly #models: RulModelStore;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #audit: AuditTrail | undefined;
   readonly settings: MaintenanceSettings;
   /** Stored models never change under a key: each is loaded once per process. */
   readonly #predictors = new Map<string, Promise<RulPredictor | null>>();
@@ -100,6 +104,7 @@ export class MaintenanceService {
     this.#models = options.models;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
+    this.#audit = options.audit;
     this.settings = { ...DEFAULT_MAINTENANCE_SETTINGS, ...options.settings };
   }
 
@@ -125,12 +130,20 @@ export class MaintenanceService {
         `A maintenance event cannot be recorded ahead of now (${new Date(now).toISOString()})`,
       );
     }
-    return this.#store.addEvent(caller.tenantId, machine.id, {
+    const recorded = await this.#store.addEvent(caller.tenantId, machine.id, {
       kind: event.kind,
       time,
       note: event.note,
       recordedBy: caller.userId,
     });
+    await this.#audit?.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action: 'maintenance.record',
+      target: `device:${machine.id}`,
+      details: { kind: event.kind, time: time.toISOString(), note: event.note ?? null },
+    });
+    return recorded;
   }
 
   async events(caller: MaintenanceCaller, devicePk: number): Promise<MaintenanceEvent[]> {
@@ -161,6 +174,13 @@ export class MaintenanceService {
     }
     const stored = above === null && below === null ? null : { above, below };
     await this.#store.setLimit(caller.tenantId, machine.id, entityId, stored);
+    await this.#audit?.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action: 'entity_limit.set',
+      target: `device:${machine.id}`,
+      details: { entity_id: entityId, limit: stored },
+    });
     return { entity_id: entityId, limit: stored };
   }
 
@@ -241,6 +261,13 @@ export class MaintenanceService {
       request.stepUnit,
       caller.userId,
     );
+    await this.#audit?.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action: 'rul_model.train',
+      target: `device_type:${request.deviceType}`,
+      details: { step_unit: request.stepUnit },
+    });
     return { device_type: request.deviceType, step_unit: request.stepUnit, requested_at };
   }
 
