@@ -24,8 +24,8 @@ import {
  */
 const { values } = parseArgs({
   options: {
-    seeds: { type: 'string', default: '1,2,3,4,5' },
-    steps: { type: 'string', default: '20000' },
+    seeds: { type: 'string', default: '1,2,3,4,5,6,7,8,9,10' },
+    steps: { type: 'string', default: '8000' },
     nab: { type: 'string', default: process.env.NAB_DIR ?? '/work/shared/datasets/nab' },
   },
 });
@@ -69,8 +69,10 @@ function generated() {
     aris.push(ari);
     const f1 = f1PerLabel(truth, found);
     for (const [label, score] of f1) f1s.set(label, [...(f1s.get(label) ?? []), score]);
+    const shares = discovery.patterns.map((p) => p.share).sort((a, b) => b - a);
+    const main = shares.slice(0, 4).reduce((sum, share) => sum + share, 0);
     console.log(
-      `seed ${seed}: ${discovery.patterns.length} patterns, silhouette ${fmt(discovery.silhouette ?? 0)}, ARI ${fmt(ari)}, ` +
+      `seed ${seed}: ${discovery.patterns.length} patterns (largest 4: ${(100 * main).toFixed(1)}% of windows), silhouette ${fmt(discovery.silhouette ?? 0)}, ARI ${fmt(ari)}, ` +
         [...f1].map(([l, s]) => `F1 ${l} ${fmt(s)}`).join(', ') +
         `, ${discovery.windowCount} windows in ${ms.toFixed(0)} ms`,
     );

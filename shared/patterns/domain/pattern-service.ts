@@ -228,16 +228,24 @@ export class PatternService {
     const entityIds = this.#entities(device, job.request.entity_ids ?? undefined);
     const askedFrom = Date.parse(job.request.from as string);
     const askedTo = Date.parse(job.request.to as string);
-    // Where the readings start, and how dense they are, choose the step.
-    const bucketMs = stepAtLeast((askedTo - askedFrom) / 200);
-    const density = await this.#history.density({
-      tenantId,
-      device,
-      entityIds,
-      fromMs: Math.floor(askedFrom / bucketMs) * bucketMs,
-      toMs: askedTo,
-      bucketMs,
-    });
+    // Where the readings start, and how dense they are, choose the step: the start is found
+    // in buckets of a 200th of the range, then again within the first one (a device that
+    // began reporting an hour ago has no week of history to learn from).
+    let density: { firstMs: number | null; readings: number } = { firstMs: null, readings: 0 };
+    let fromMs = askedFrom;
+    for (let pass = 0; pass < 3; pass++) {
+      const bucketMs = stepAtLeast((askedTo - fromMs) / 200);
+      density = await this.#history.density({
+        tenantId,
+        device,
+        entityIds,
+        fromMs: Math.floor(fromMs / bucketMs) * bucketMs,
+        toMs: askedTo,
+        bucketMs,
+      });
+      if (density.firstMs === null || density.firstMs <= fromMs || bucketMs === SECOND_MS) break;
+      fromMs = density.firstMs;
+    }
     const windowSteps = DEFAULT_DISCOVERY_SETTINGS.windowSteps;
     const notEnough = () =>
       new Unprocessable(
@@ -252,9 +260,16 @@ export class PatternService {
       stepAtMost(span / density.readings),
       stepAtLeast(span / this.settings.maxDiscoverySteps),
     );
-    const fromMs = Math.floor(activeFrom / stepMs) * stepMs;
+    const gridFrom = Math.floor(activeFrom / stepMs) * stepMs;
     const toMs = Math.floor(askedTo / stepMs) * stepMs;
-    const grid = await this.#history.grid({ tenantId, device, entityIds, fromMs, toMs, stepMs });
+    const grid = await this.#history.grid({
+      tenantId,
+      device,
+      entityIds,
+      fromMs: gridFrom,
+      toMs,
+      stepMs,
+    });
     const discovery = discoverPatterns(grid, entityIds, { windowSteps });
     if (!discovery) throw notEnough();
     const earlier = await this.#store.recogniser(tenantId, device.id);
@@ -266,7 +281,7 @@ export class PatternService {
       silhouette: discovery.silhouette === null ? null : Number(discovery.silhouette.toFixed(3)),
       step_seconds: stepMs / SECOND_MS,
       window_seconds: (stepMs * windowSteps) / SECOND_MS,
-      from: new Date(fromMs).toISOString(),
+      from: new Date(gridFrom).toISOString(),
       to: new Date(toMs).toISOString(),
     };
   }
