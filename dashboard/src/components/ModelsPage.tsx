@@ -164,20 +164,13 @@ function useNumericEntities(deviceId: number | null): Entity[] {
 function TargetFields({
   prefix,
   devices,
-  deviceId,
-  entityId,
-  entities,
-  onDevice,
-  onEntity,
+  target,
 }: {
   prefix: string;
   devices: Device[];
-  deviceId: number | null;
-  entityId: string;
-  entities: Entity[];
-  onDevice: (id: number) => void;
-  onEntity: (id: string) => void;
+  target: ReturnType<typeof useTarget>;
 }) {
+  const { deviceId, entityId, entities } = target;
   return (
     <>
       <div class="field">
@@ -185,7 +178,7 @@ function TargetFields({
         <select
           id={`${prefix}-device`}
           value={deviceId === null ? '' : String(deviceId)}
-          onChange={(e) => onDevice(Number((e.target as HTMLSelectElement).value))}
+          onChange={(e) => target.setDeviceId(Number((e.target as HTMLSelectElement).value))}
         >
           {devices.map((d) => (
             <option key={d.id} value={String(d.id)}>
@@ -200,7 +193,7 @@ function TargetFields({
           id={`${prefix}-entity`}
           required
           value={entityId}
-          onChange={(e) => onEntity((e.target as HTMLSelectElement).value)}
+          onChange={(e) => target.setEntityId((e.target as HTMLSelectElement).value)}
         >
           {entities.map((e) => (
             <option key={e.entity_id} value={e.entity_id}>
@@ -210,6 +203,29 @@ function TargetFields({
         </select>
       </div>
     </>
+  );
+}
+
+/** How many past readings a model takes, for training (4-128) or an upload (2-128). */
+function WindowField(props: {
+  prefix: string;
+  min: number;
+  value: number;
+  onChange: (value: number) => void;
+}) {
+  return (
+    <div class="field">
+      <label for={`${props.prefix}-window`}>Window (readings)</label>
+      <input
+        id={`${props.prefix}-window`}
+        type="number"
+        min={props.min}
+        max={128}
+        required
+        value={props.value}
+        onInput={(e) => props.onChange(Number((e.target as HTMLInputElement).value))}
+      />
+    </div>
   );
 }
 
@@ -275,15 +291,7 @@ function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void 
       <h2 id="train-title" class="span-all">
         Train a model
       </h2>
-      <TargetFields
-        prefix="train"
-        devices={devices}
-        deviceId={target.deviceId}
-        entityId={target.entityId}
-        entities={target.entities}
-        onDevice={target.setDeviceId}
-        onEntity={target.setEntityId}
-      />
+      <TargetFields prefix="train" devices={devices} target={target} />
       <div class="field">
         <label for="train-family">Family</label>
         <select
@@ -311,18 +319,7 @@ function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void 
           </select>
         </div>
       )}
-      <div class="field">
-        <label for="train-window">Window (readings)</label>
-        <input
-          id="train-window"
-          type="number"
-          min={4}
-          max={128}
-          required
-          value={windowSize}
-          onInput={(e) => setWindowSize(Number((e.target as HTMLInputElement).value))}
-        />
-      </div>
+      <WindowField prefix="train" min={4} value={windowSize} onChange={setWindowSize} />
       <div class="form-actions span-all">
         <button type="submit" class="button button-primary" disabled={busy || !target.entityId}>
           {busy ? 'Training…' : 'Train'}
@@ -373,15 +370,7 @@ function UploadForm({ devices, onDone }: { devices: Device[]; onDone: () => void
         weights) of Dense, Dropout and Activation layers with one output: the next reading. It runs
         as data; no code of it is executed.
       </p>
-      <TargetFields
-        prefix="upload"
-        devices={devices}
-        deviceId={target.deviceId}
-        entityId={target.entityId}
-        entities={target.entities}
-        onDevice={target.setDeviceId}
-        onEntity={target.setEntityId}
-      />
+      <TargetFields prefix="upload" devices={devices} target={target} />
       <div class="field">
         <label for="upload-model-json">model.json</label>
         <input
@@ -403,18 +392,7 @@ function UploadForm({ devices, onDone }: { devices: Device[]; onDone: () => void
           onChange={(e) => setWeightFiles(files(e))}
         />
       </div>
-      <div class="field">
-        <label for="upload-window">Window (readings)</label>
-        <input
-          id="upload-window"
-          type="number"
-          min={2}
-          max={128}
-          required
-          value={windowSize}
-          onInput={(e) => setWindowSize(Number((e.target as HTMLInputElement).value))}
-        />
-      </div>
+      <WindowField prefix="upload" min={2} value={windowSize} onChange={setWindowSize} />
       <div class="field">
         <label for="upload-encoding">Input</label>
         <select
