@@ -144,10 +144,10 @@ export class PostgresAlarmRuleStore implements AlarmRuleStore {
         before.entity_id !== after.entity_id
       ) {
         // Other devices or another entity: what the rule remembered was about something else.
-        await client.query(
-          'DELETE FROM alarm_rule_states WHERE tenant_id = $1 AND rule_id = $2',
-          [tenantId, id],
-        );
+        await client.query('DELETE FROM alarm_rule_states WHERE tenant_id = $1 AND rule_id = $2', [
+          tenantId,
+          id,
+        ]);
       } else if (JSON.stringify(before.condition) !== JSON.stringify(after.condition)) {
         // A new condition restarts its `for_seconds` wait, but an alarm still open stays one
         // occurrence: forgetting that it is over the limit would count the next reading again.
