@@ -20,7 +20,7 @@ import type {
   RawReading,
   StoredDeviceReadings,
 } from './model.ts';
-import { decodeRuleEvent, type InboundMessage, topicDeviceId } from './payloads.ts';
+import { type Discovery, decodeRuleEvent, type InboundMessage, topicDeviceId } from './payloads.ts';
 import type {
   DeviceDirectory,
   EdgeModelReports,
@@ -126,6 +126,9 @@ interface MessagePlace {
   topic: string;
 }
 
+/** What became of a discovery applied before its batch was judged (see `#applyDiscoveries`). */
+type EarlyDiscovery = { applied: true } | { refused: Rejection } | { failed: unknown };
+
 /** A message's stored readings and who sent them, once the batch is written. */
 interface StoredMessage {
   index: number;
@@ -194,8 +197,9 @@ export class IngestionService {
   async ingestBatch(records: readonly InboundRecord[]): Promise<BatchOutcome> {
     const batch = new BatchLedger(this.#now(), this.#logger);
     await this.#followPlanChanges();
+    const discoveries = await this.#applyDiscoveries(records, batch.now);
     for (let index = 0; index < records.length; index++) {
-      await this.#judgeMessage(records[index] as InboundRecord, index, batch);
+      await this.#judgeMessage(records[index] as InboundRecord, index, batch, discoveries);
     }
     if (batch.pending.length > 0) {
       const stored = await this.#storeReadings(batch);
@@ -218,8 +222,84 @@ export class IngestionService {
     }
   }
 
+  /**
+   * Each device's first discovery in the batch, applied before the batch is judged, in one
+   * transaction per tenant: a fleet powering up sends thousands, and one transaction each
+   * (each taking the tenant's lock) held a batch for tens of seconds. A device's later
+   * discoveries in the batch are applied in their turn. Messages that do not decode, or
+   * whose device is unknown, are left to be judged (and rejected) in their turn.
+   */
+  async #applyDiscoveries(
+    records: readonly InboundRecord[],
+    now: number,
+  ): Promise<Map<number, EarlyDiscovery>> {
+    const outcomes = new Map<number, EarlyDiscovery>();
+    const byTenant = new Map<
+      number,
+      Array<{ index: number; device: DeviceContext; discovery: Discovery }>
+    >();
+    const devices = new Set<string>();
+    for (let index = 0; index < records.length; index++) {
+      const event = (records[index] as InboundRecord).event;
+      const topic = String((event as { topic?: unknown })?.topic ?? '');
+      if (!topic.endsWith('/discovery')) continue;
+      let message: InboundMessage;
+      try {
+        message = decodeRuleEvent(event);
+      } catch {
+        continue;
+      }
+      if (message.kind !== 'discovery' || devices.has(message.deviceId)) continue;
+      devices.add(message.deviceId);
+      let device: DeviceContext | null;
+      try {
+        device =
+          this.#contexts.peek(message.deviceId, now) ??
+          (await this.#contexts.get(message.deviceId, now));
+      } catch (error) {
+        outcomes.set(index, { failed: error });
+        continue;
+      }
+      if (!device) continue;
+      const group = byTenant.get(device.tenantId) ?? [];
+      group.push({ index, device, discovery: message.discovery });
+      byTenant.set(device.tenantId, group);
+    }
+    for (const [tenantId, group] of byTenant) {
+      for (const [position, outcome] of (
+        await this.#applyTenantDiscoveries(tenantId, group)
+      ).entries()) {
+        outcomes.set((group[position] as (typeof group)[number]).index, outcome);
+      }
+      for (const { device } of group) this.#contexts.forget(device.deviceId);
+    }
+    return outcomes;
+  }
+
+  /** One tenant's discoveries; what the database refuses of one is retried alone. */
+  async #applyTenantDiscoveries(
+    tenantId: number,
+    items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
+  ): Promise<EarlyDiscovery[]> {
+    try {
+      const refused = await refusedByDatabase(this.#directory.applyDiscoveries(tenantId, items));
+      return refused.map((rejection) => (rejection ? { refused: rejection } : { applied: true }));
+    } catch (error) {
+      if (!(error instanceof Rejection)) return items.map(() => ({ failed: error }));
+      if (items.length === 1) return [{ refused: error }];
+      const one: EarlyDiscovery[] = [];
+      for (const item of items) one.push(...(await this.#applyTenantDiscoveries(tenantId, [item])));
+      return one;
+    }
+  }
+
   /** Decodes one message, finds its device and takes it in, or rejects or fails it. */
-  async #judgeMessage(record: InboundRecord, index: number, batch: BatchLedger): Promise<void> {
+  async #judgeMessage(
+    record: InboundRecord,
+    index: number,
+    batch: BatchLedger,
+    discoveries: Map<number, EarlyDiscovery>,
+  ): Promise<void> {
     const { now } = batch;
     const topic = String((record.event as { topic?: unknown })?.topic ?? '');
     const topicDevice = topicDeviceId(topic);
@@ -233,7 +313,7 @@ export class IngestionService {
       if (!device) throw new Rejection('unknown_device', `${message.deviceId} is not registered`);
       const place = { index, ordinal: record.ordinal ?? index, topic };
       try {
-        const confirmed = this.#accept(message, device, place, batch);
+        const confirmed = this.#accept(message, device, place, batch, discoveries);
         batch.confirmedCommands += typeof confirmed === 'number' ? confirmed : await confirmed;
       } catch (error) {
         // Another function instance may have stored this device's discovery since we
@@ -246,7 +326,7 @@ export class IngestionService {
         this.#contexts.forget(message.deviceId);
         const fresh = await this.#contexts.get(message.deviceId, now);
         if (!fresh) throw new Rejection('unknown_device', `${message.deviceId} is not registered`);
-        batch.confirmedCommands += await this.#accept(message, fresh, place, batch);
+        batch.confirmedCommands += await this.#accept(message, fresh, place, batch, discoveries);
       }
     } catch (error) {
       if (error instanceof Rejection) batch.reject(error, topic);
@@ -263,13 +343,14 @@ export class IngestionService {
     device: DeviceContext,
     place: MessagePlace,
     batch: BatchLedger,
+    discoveries: Map<number, EarlyDiscovery>,
   ): number | Promise<number> {
     switch (message.kind) {
       case 'status':
         this.#acceptStatus(message, device, place, batch);
         return 0;
       case 'discovery':
-        return this.#acceptDiscovery(message, device, batch);
+        return this.#acceptDiscovery(message, device, batch, discoveries.get(place.index));
       case 'readings':
         return this.#acceptReadings(message, device, place, batch);
       case 'edge-model':
@@ -313,8 +394,17 @@ export class IngestionService {
     message: Extract<InboundMessage, { kind: 'discovery' }>,
     device: DeviceContext,
     batch: BatchLedger,
+    early: EarlyDiscovery | undefined,
   ): Promise<number> {
-    await refusedByDatabase(this.#directory.applyDiscovery(device, message.discovery));
+    const outcome =
+      early ??
+      (
+        await this.#applyTenantDiscoveries(device.tenantId, [
+          { device, discovery: message.discovery },
+        ])
+      )[0];
+    if (outcome && 'refused' in outcome) throw outcome.refused;
+    if (outcome && 'failed' in outcome) throw outcome.failed;
     this.#contexts.forget(device.deviceId);
     batch.noteSeen(device, { lastSeenMs: message.receivedAtMs });
     return 0;
