@@ -142,14 +142,16 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
           `UPDATE devices d SET
              discovery_mode = 'auto',
              config = COALESCE(d.config, '{}'::jsonb) || jsonb_strip_nulls(jsonb_build_object('firmware', u.firmware)),
+             report_interval_s = COALESCE(u.report_interval_s, d.report_interval_s),
              updated_at = now()
-           FROM jsonb_to_recordset($1::jsonb) AS u(id integer, firmware text)
+           FROM jsonb_to_recordset($1::jsonb) AS u(id integer, firmware text, report_interval_s integer)
            WHERE d.id = u.id`,
           [
             JSON.stringify(
               accepted.map((item) => ({
                 id: item.device.devicePk,
                 firmware: item.discovery.firmware ?? null,
+                report_interval_s: item.discovery.report_interval_s ?? null,
               })),
             ),
           ],
@@ -167,7 +169,8 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
     const { rows } = await client.query<{ position: number }>(
       `SELECT a.position
          FROM jsonb_to_recordset($1::jsonb)
-           AS a(position integer, device_pk integer, device_id text, firmware text, entities jsonb)
+           AS a(position integer, device_pk integer, device_id text, firmware text,
+                report_interval_s integer, entities jsonb)
         WHERE NOT EXISTS (
                 SELECT 1
                 FROM jsonb_to_recordset(a.entities)
@@ -183,6 +186,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
                 SELECT 1 FROM devices d
                 WHERE d.id = a.device_pk AND d.discovery_mode = 'auto'
                   AND (a.firmware IS NULL OR d.config ->> 'firmware' = a.firmware)
+                  AND (a.report_interval_s IS NULL OR d.report_interval_s = a.report_interval_s)
               )`,
       [
         JSON.stringify(
@@ -191,6 +195,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
             device_pk: item.device.devicePk,
             device_id: item.device.deviceId,
             firmware: item.discovery.firmware ?? null,
+            report_interval_s: item.discovery.report_interval_s ?? null,
             entities: item.discovery.entities,
           })),
         ),
