@@ -208,7 +208,8 @@ function readPublish(bytes: Buffer, at: number, end: number): InboundPublish | u
     const id = varint(bytes, position + 1, propertiesEnd);
     // 0 is a protocol error, which the codec reads its own way.
     if (id === undefined || id.value === 0) return undefined;
-    (subscriptionIds ??= []).push(id.value);
+    if (subscriptionIds) subscriptionIds.push(id.value);
+    else subscriptionIds = [id.value];
     position = id.end;
   }
   return {
