@@ -509,7 +509,10 @@ describe('the dashboard against the local stack', () => {
     await card.locator('[data-no-patterns]').waitFor({ timeout: 15_000 });
     // The virtual device has reported twice a second since it came online: enough to learn from.
     await card.getByRole('button', { name: 'Discover modes' }).click();
-    await card.locator('[data-job-done]').waitFor({ timeout: 30_000 });
+    await card.locator('[data-job-done], [data-job-failed]').first().waitFor({ timeout: 30_000 });
+    const failed = card.locator('[data-job-failed]');
+    if ((await failed.count()) > 0)
+      throw new Error(`discovery failed: ${await failed.textContent()}`);
     const rows = card.locator('tbody tr');
     expect(await rows.count()).toBeGreaterThan(0);
     await expect(card.locator('[data-current-pattern]').count()).resolves.toBe(1);

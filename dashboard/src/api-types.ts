@@ -3513,7 +3513,7 @@ export interface operations {
             content: {
                 /** @example {} */
                 "application/json": {
-                    /** @description Numeric entities to find the device's modes in; default: all its numeric ones (up to 8) */
+                    /** @description Sensor or number entities to find the device's modes in; default: its sensors (up to 8), else its numbers */
                     entity_ids?: string[];
                     /**
                      * Format: date-time

@@ -31,7 +31,7 @@ export const discoverPatternsBody = z
       .refine((ids) => new Set(ids).size === ids.length, 'must not repeat an entity')
       .optional()
       .describe(
-        "Numeric entities to find the device's modes in; default: all its numeric ones (up to 8)",
+        "Sensor or number entities to find the device's modes in; default: its sensors (up to 8), else its numbers",
       ),
     from: instant
       .optional()
@@ -39,7 +39,7 @@ export const discoverPatternsBody = z
     to: instant.optional().describe('End of the history; default: now'),
   })
   .describe(
-    'Everything is optional: an empty body learns from the last 7 days of every numeric entity',
+    'Everything is optional: an empty body learns from the last 7 days of every sensor entity',
   );
 
 export const patternLabelBody = z.strictObject({

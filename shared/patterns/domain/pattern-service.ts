@@ -123,6 +123,10 @@ export class PatternService {
   #entities(device: PatternDevice, asked: string[] | undefined): string[] {
     const numeric = device.entities.filter((e) => PATTERN_ENTITY_TYPES.includes(e.entityType));
     if (!asked) {
+      // By default the measurements: a number entity is usually a setpoint, reported when it
+      // changes, whose few readings would leave too few windows.
+      const sensors = numeric.filter((e) => e.entityType === 'sensor');
+      if (sensors.length > 0) return sensors.slice(0, MAX_PATTERN_ENTITIES).map((e) => e.entityId);
       if (numeric.length === 0) {
         throw new Unprocessable(
           'no_numeric_entities',
