@@ -473,6 +473,8 @@ describe('the dashboard against the local stack', () => {
       async () => /acknowledged\s*by /.test((await alarmRow.textContent()) ?? ''),
       { timeoutMs: 10_000, intervalMs: 250 },
     );
+    // Acknowledged is no longer active: the header badge goes at once.
+    await page.locator('.badge-alarm').waitFor({ state: 'detached', timeout: 10_000 });
     await page.screenshot({ path: path.join(screenshots, 'alarms.png'), fullPage: true });
 
     // Every device's last day as one job, then its link.

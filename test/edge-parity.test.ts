@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { edgeDetector, exportEdgeModel } from '../shared/edge/domain/export.ts';
 import { decodeEdgeModel, type WeightEncoding } from '../shared/edge/domain/model-format.ts';
 import { parseReadingsCsv } from '../shared/ml/adapters/csv.ts';
+import { EDGE_ADVANCED_CONFIG } from '../shared/ml/domain/advanced-detector.ts';
 import { createAdvancedDetector } from '../shared/ml/domain/detector.ts';
 import type { TrainedModel } from '../shared/ml/domain/model.ts';
 import { type HistoryPoint, trainModel } from '../shared/ml/domain/training.ts';
@@ -98,7 +99,8 @@ async function compare(
   encodings?: WeightEncoding[],
 ) {
   const model = await trained(points, trainOn);
-  const live = createAdvancedDetector(model);
+  // The device runs the platform's advanced detector without its context layer.
+  const live = createAdvancedDetector(model, EDGE_ADVANCED_CONFIG);
   for (const p of points.slice(0, warm)) live.score(p.timeMs, p.value);
   const exported = exportEdgeModel({
     entityId: 'temperature',

@@ -10,6 +10,7 @@ import {
   EdgeFormatError,
   encodeEdgeModel,
 } from '../../shared/edge/domain/model-format.ts';
+import { EDGE_ADVANCED_CONFIG } from '../../shared/ml/domain/advanced-detector.ts';
 import { createAdvancedDetector } from '../../shared/ml/domain/detector.ts';
 import { decodeWeights, encodeFloat32 } from '../../shared/ml/domain/model.ts';
 import { randomModel } from '../support/models.ts';
@@ -26,7 +27,7 @@ function reason(fn: () => unknown): string | undefined {
 
 describe('edge model format', () => {
   const model = randomModel([16, 8]);
-  const live = createAdvancedDetector(model);
+  const live = createAdvancedDetector(model, EDGE_ADVANCED_CONFIG);
   const start = Date.UTC(2026, 11, 1);
   for (let i = 0; i < 300; i++) live.score(start + i * 60_000, 20 + Math.sin(i / 10));
   const exported = exportEdgeModel({

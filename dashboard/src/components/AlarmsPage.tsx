@@ -7,6 +7,8 @@ import type { Alarm } from '../types.ts';
 import { EmptyState, ErrorPanel, Loading } from './ui.tsx';
 
 const REFRESH_MS = 15_000;
+/** Said on the window when this tab changed an alarm (an acknowledgement has no live event). */
+const ALARMS_CHANGED = 'easysmart:alarms-changed';
 
 /** Active alarms in the header, refreshed when a live alarm event arrives and every 15 s. */
 export function ActiveAlarmsBadge() {
@@ -19,6 +21,10 @@ export function ActiveAlarmsBadge() {
     );
   }, [api]);
   useEffect(load, [load]);
+  useEffect(() => {
+    window.addEventListener(ALARMS_CHANGED, load);
+    return () => window.removeEventListener(ALARMS_CHANGED, load);
+  }, [load]);
   useInterval(load, REFRESH_MS, true);
   useLiveEvents((events) => {
     if (events.some((event) => event.type === 'alarm')) load();
@@ -57,7 +63,13 @@ export function AlarmsPage() {
     setBusy(id);
     api
       .call('post', '/api/alarms/{id}/ack', { params: { id: String(id) } })
-      .then(load, (failure: unknown) => setError(describeError(failure)))
+      .then(
+        () => {
+          load();
+          window.dispatchEvent(new Event(ALARMS_CHANGED));
+        },
+        (failure: unknown) => setError(describeError(failure)),
+      )
       .finally(() => setBusy(null));
   };
 

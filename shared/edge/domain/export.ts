@@ -1,7 +1,7 @@
 import {
   type AdvancedConfig,
   type AdvancedState,
-  DEFAULT_ADVANCED_CONFIG,
+  EDGE_ADVANCED_CONFIG,
 } from '../../ml/domain/advanced-detector.ts';
 import {
   ADVANCED_DETECTOR,
@@ -183,8 +183,8 @@ export function quantisationError(
       version: model.version,
       entityId: 'probe',
       lastTimeMs: -1,
-      config: DEFAULT_ADVANCED_CONFIG,
-      state: freshState(null, DEFAULT_ADVANCED_CONFIG),
+      config: EDGE_ADVANCED_CONFIG,
+      state: freshState(null, EDGE_ADVANCED_CONFIG),
       network: { ...networkOf(model), layers },
     }),
   );
@@ -267,7 +267,7 @@ function detectorStateFor(
 }
 
 export function exportEdgeModel(input: ExportInput): ExportedEdgeModel {
-  const config = input.config ?? DEFAULT_ADVANCED_CONFIG;
+  const config = input.config ?? EDGE_ADVANCED_CONFIG;
   const { model } = input;
   const incompatibility = edgeIncompatibility(model);
   if (incompatibility) throw new EdgeFormatError('unsupported_model', incompatibility);

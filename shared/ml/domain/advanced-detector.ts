@@ -4,14 +4,26 @@ import {
   type BasicFeature,
   type BasicState,
   DEFAULT_BASIC_CONFIG,
+  dailyBin,
+  floorScale,
   newBasicState,
   observeBasic,
 } from './basic-detector.ts';
 import type { Forecaster } from './model.ts';
-import { newTail, type TailConfig, type TailState, tailSurprise, updateTail } from './stats.ts';
+import {
+  type EwmState,
+  newEwm,
+  newTail,
+  type TailConfig,
+  type TailState,
+  tailSurprise,
+  updateEwm,
+  updateTail,
+} from './stats.ts';
 
 /**
- * The advanced (Industrial plan) detector: the basic ensemble, plus the forecast error of the
+ * The advanced (Industrial plan) detector: the basic ensemble (with a step judged against the
+ * steps usually seen at that time of day, too), plus the forecast error of the
  * entity's trained model (when it passed the quality gate), plus the entity's range. The
  * forecast error is standardised by the model's own training residuals, so "unusual" means
  * unusual for this entity, and then tail-calibrated online like the basic statistics, so a
@@ -30,6 +42,12 @@ export interface AdvancedConfig {
   tail: TailConfig;
   /** Weight of the running mean of standardised residuals (a sustained bias). */
   shiftAlpha: number;
+  /**
+   * Judge a step against the steps usually seen at that time of day as well as against the
+   * typical step, so a change that happens every day at the same time (a shift starting, a
+   * nightly job) is not a surprise.
+   */
+  seasonalSteps: boolean;
   /** Extra weight on the model's surprise relative to the basic statistics. */
   modelWeight: number;
   /** Recent readings kept for the model's input window. */
@@ -43,12 +61,22 @@ export interface AdvancedConfig {
 export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
   basic: DEFAULT_BASIC_CONFIG,
   tail: DEFAULT_BASIC_CONFIG.tail,
+  seasonalSteps: true,
   shiftAlpha: 0.1,
   modelWeight: 1,
   recentCapacity: 64,
   // Numenta's HTM detector uses the same 5% tolerance.
   rangeMargin: 0.05,
   rangeSurprise: 24,
+};
+
+/**
+ * The advanced detector as a device runs it (`shared/edge`, `firmware/core`): steps judged
+ * against the typical step only, so its state fits the device.
+ */
+export const EDGE_ADVANCED_CONFIG: AdvancedConfig = {
+  ...DEFAULT_ADVANCED_CONFIG,
+  seasonalSteps: false,
 };
 
 /** The lowest and highest value seen, and over how many readings. */
@@ -67,6 +95,12 @@ export interface AdvancedState {
   shiftTail: TailState;
   residualFast: number;
   range: RangeState;
+  /**
+   * Size of the step usually seen in each time-of-day bin, and the tail of steps judged
+   * against it; absent when the configuration does not judge steps by time of day.
+   */
+  dailySteps?: EwmState[];
+  stepTail?: TailState;
 }
 
 export function newRange(): RangeState {
@@ -82,6 +116,17 @@ export function newAdvancedState(config: AdvancedConfig): AdvancedState {
     shiftTail: newTail(config.tail),
     residualFast: 0,
     range: newRange(),
+    ...(config.seasonalSteps ? newDailySteps(config) : {}),
+  };
+}
+
+export function newDailySteps(config: AdvancedConfig): {
+  dailySteps: EwmState[];
+  stepTail: TailState;
+} {
+  return {
+    dailySteps: Array.from({ length: config.basic.dailyBins }, newEwm),
+    stepTail: newTail(config.basic.tail),
   };
 }
 
@@ -119,6 +164,7 @@ export function attachModel(
   if (model.range) widenRange(state.range, model.range.min, model.range.max, model.range.count);
 }
 
+const LN_BASIC = Math.log(BASIC_FEATURES.length);
 const LN_ALL = Math.log(BASIC_FEATURES.length + MODEL_FEATURES.length);
 
 export interface AdvancedSignals {
@@ -133,6 +179,18 @@ export function observeAdvanced(
   timeMs: number,
   value: number,
 ): AdvancedSignals {
+  // The step, judged before the basic statistics learn this reading.
+  const before = state.basic;
+  const bin = dailyBin(timeMs, config.basic.dailyBins);
+  let seasonalStep: number | null = null;
+  const step = before.last === null ? 0 : Math.abs(value - before.last);
+  if (config.seasonalSteps && state.dailySteps && before.count > 0 && before.last !== null) {
+    const slowStd = floorScale(Math.sqrt(before.slow.variance), before.slow.mean);
+    const typical = floorScale(before.diff.mean, slowStd * 0.01);
+    const usualHere = state.dailySteps[bin] as EwmState;
+    seasonalStep = step / Math.max(typical, usualHere.count > 0 ? usualHere.mean : 0);
+  }
+  const hadLast = before.last !== null;
   const basic = observeBasic(state.basic, config.basic, timeMs, value);
   const features: Record<AdvancedFeature, number> = {
     ...basic.features,
@@ -146,7 +204,17 @@ export function observeAdvanced(
     model !== undefined &&
     state.modelVersion === model.version &&
     state.recent.length >= model.windowSize;
-  let surprise = basic.surprise;
+  if (config.seasonalSteps && state.dailySteps && state.stepTail) {
+    if (seasonalStep !== null) {
+      features.change = tailSurprise(state.stepTail, config.basic.tail, seasonalStep);
+      updateTail(state.stepTail, config.basic.tail, seasonalStep);
+    }
+    if (hadLast) updateEwm(state.dailySteps[bin] as EwmState, step, config.basic.dailyAlpha);
+  }
+  // Fused as basic fuses, with the step judged by time of day where it is.
+  let best = 0;
+  for (const key of BASIC_FEATURES) best = Math.max(best, features[key]);
+  let surprise = Math.max(0, best - LN_BASIC);
   if (usable) {
     const window =
       state.recent.length === model.windowSize
@@ -165,8 +233,7 @@ export function observeAdvanced(
     updateTail(state.forecastTail, config.tail, Math.min(deviation, 1e6));
     updateTail(state.shiftTail, config.tail, Math.min(shift, 1e6));
     state.residualFast = Math.max(-1e6, Math.min(1e6, fast));
-    let best = 0;
-    for (const key of [...BASIC_FEATURES, ...MODEL_FEATURES]) best = Math.max(best, features[key]);
+    for (const key of MODEL_FEATURES) best = Math.max(best, features[key]);
     surprise = Math.max(0, best - LN_ALL);
   }
   const range = state.range;

@@ -145,8 +145,14 @@ export interface BasicSignals {
 const DAY_MS = 86_400_000;
 const LN_FEATURES = Math.log(BASIC_FEATURES.length);
 
+/** The time-of-day bin a reading falls in. */
+export function dailyBin(timeMs: number, bins: number): number {
+  const dayFraction = (((timeMs % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS;
+  return Math.min(bins - 1, Math.floor(dayFraction * bins));
+}
+
 /** A scale that is never zero, so flat series do not divide by zero. */
-function floorScale(scale: number, level: number): number {
+export function floorScale(scale: number, level: number): number {
   return Math.max(scale, 1e-9 * Math.max(1, Math.abs(level)), 1e-12);
 }
 
@@ -177,10 +183,7 @@ export function observeBasic(
     seasonal: 0,
     seasonalShift: 0,
   };
-  const dayFraction = (((timeMs % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS;
-  const bin = state.daily[
-    Math.min(config.dailyBins - 1, Math.floor(dayFraction * config.dailyBins))
-  ] as EwmState;
+  const bin = state.daily[dailyBin(timeMs, config.dailyBins)] as EwmState;
   const residual = bin.count > 0 ? value - bin.mean : 0;
   const residualFast =
     state.dailyResidualFast + config.fastAlpha * (residual - state.dailyResidualFast);

@@ -4,6 +4,7 @@ import {
   attachModel,
   DEFAULT_ADVANCED_CONFIG,
   newAdvancedState,
+  newDailySteps,
   newRange,
   observeAdvanced,
 } from './advanced-detector.ts';
@@ -56,9 +57,9 @@ export interface AdvancedAnomalyDetector extends AnomalyDetector {
 }
 
 export const BASIC_DETECTOR = { name: 'easysmart-basic', version: '1.0.0' } as const;
-export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.1.0' } as const;
-/** Advanced states this version continues from: 1.0.0 had no range yet. */
-const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0'];
+export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.2.0' } as const;
+/** Advanced states this version continues from: 1.0.0 had no range, 1.1.0 no daily steps. */
+const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0', '1.1.0'];
 
 export interface BasicDetectorState {
   kind: 'basic';
@@ -134,6 +135,14 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
     private readonly config: AdvancedConfig,
     model: TrainedModel | null,
   ) {
+    if (config.seasonalSteps) {
+      const bins = config.basic.dailyBins;
+      if (state.dailySteps?.length !== bins || !state.stepTail)
+        Object.assign(state, newDailySteps(config));
+    } else {
+      delete state.dailySteps;
+      delete state.stepTail;
+    }
     if (model) this.useModel(model);
   }
 
@@ -225,15 +234,20 @@ export function restoreDetector(
     if (!advanced || !isBasicState(advanced.basic) || !Array.isArray(advanced.recent)) {
       throw new DetectorStateError('advanced detector state is malformed');
     }
-    if (upgrade) {
+    if (version === '1.0.0') {
       // The statistics carry over; the range starts from the model's training range if the
-      // state was scoring with that model, and otherwise from the readings to come.
+      // state was scoring with that model, and otherwise from the readings to come. (A 1.1.0
+      // state only lacks the daily steps, which start afresh.)
       advanced.range = newRange();
       const range = options.model?.range;
       if (range && advanced.modelVersion === options.model?.version) advanced.range = { ...range };
     }
-    if (!isRange(advanced.range))
+    const stepsValid =
+      advanced.dailySteps === undefined ||
+      (Array.isArray(advanced.dailySteps) && typeof advanced.stepTail === 'object');
+    if (!isRange(advanced.range) || !stepsValid) {
       throw new DetectorStateError('advanced detector state is malformed');
+    }
     return new AdvancedDetector(
       advanced,
       options.advancedConfig ?? DEFAULT_ADVANCED_CONFIG,
