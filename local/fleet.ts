@@ -1,15 +1,17 @@
 /**
- * A fleet of virtual devices against a running platform (`npm run fleet`):
+ * A fleet of simulated devices against a running platform (`npm run fleet`):
  *
- *   npm run fleet -- --count N [--api URL] [--mqtt URL] [--interval-ms 1000] [--duration-s 60]
- *                    [--tenant NAME | --username U --password P] [--concurrency 8]
- *                    [--batch N] [--batch-age-ms N]
- *                    [--data-dir .local] [--json]
+ *   npm run fleet -- --count N [--api URL] [--mqtt URL] [--interval-ms 10000] [--sensors 10]
+ *                    [--duration-s 60] [--register auto|bulk|one-by-one] [--concurrency 8]
+ *                    [--tenant NAME | --username U --password P] [--batch N] [--batch-age-ms N]
+ *                    [--start-over-ms 0] [--data-dir .local] [--json]
  *
  * Signs up a tenant (or signs in), lifts its device limit through the operator's `setPlan`
- * (industrial: unlimited), registers N devices through the API, runs N virtual device
- * processes (the firmware's host build), and reports what the devices sent against what
- * the platform stored. URLs default to the running local stack's `<data dir>/stack.json`.
+ * (industrial: unlimited), registers N devices through the API (in one bulk request when the
+ * platform has the bulk route, else one by one), runs them all in one fleet process (the
+ * firmware core, many devices a process: local/fleet-process.ts), and reports what the
+ * devices sent against what the platform stored. URLs default to the running local stack's
+ * `<data dir>/stack.json`.
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,32 +20,31 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { setPlan } from '../infra/admin.ts';
-import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
-import { DEFAULT_DATABASE } from '../shared/timeseries/adapters/influx-schema.ts';
-import { tenantSelect } from '../shared/timeseries/adapters/influxql.ts';
-import { storageOf } from '../shared/timeseries/reading.ts';
-import { PlatformClient, type RegisteredDevice, type SignedUp } from './platform-client.ts';
 import {
-  buildVirtualDevice,
-  type DeviceEvent,
-  type RunningVirtualDevice,
-  startVirtualDevice,
-} from './virtual-device.ts';
+  countStored,
+  fleetDevices,
+  type RegisteredFleetDevice,
+  registerInBulk,
+  registerOneByOne,
+  sensorEntities,
+} from './fleet-platform.ts';
+import { buildFleet, type FleetStats, type RunningFleet, startFleet } from './fleet-process.ts';
+import { PlatformClient, type SignedUp } from './platform-client.ts';
 
 class UsageError extends Error {}
-
-// The virtual device's sensors: each sampling round is one reading of each.
-const SENSOR_ENTITIES = ['temperature', 'pressure', 'vibration'];
 
 interface Options {
   count: number;
   apiUrl: string;
   mqttUrl: string;
   intervalMs: number;
+  sensors: number;
   durationS: number;
-  /** Absent: the firmware's defaults (firmware/core/batching.hpp). */
+  register: 'auto' | 'bulk' | 'one-by-one';
+  /** Absent: one sampling round per telemetry message. */
   batch: number | undefined;
   batchAgeMs: number | undefined;
+  startOverMs: number;
   concurrency: number;
   tenantName: string | undefined;
   username: string | undefined;
@@ -85,9 +86,12 @@ async function readOptions(argv: string[]): Promise<Options> {
       api: { type: 'string' },
       mqtt: { type: 'string' },
       'interval-ms': { type: 'string' },
+      sensors: { type: 'string' },
       'duration-s': { type: 'string' },
+      register: { type: 'string' },
       batch: { type: 'string' },
       'batch-age-ms': { type: 'string' },
+      'start-over-ms': { type: 'string' },
       concurrency: { type: 'string' },
       tenant: { type: 'string' },
       username: { type: 'string' },
@@ -101,6 +105,10 @@ async function readOptions(argv: string[]): Promise<Options> {
   if (values.count === undefined) throw new UsageError('--count N is required');
   if ((values.username === undefined) !== (values.password === undefined)) {
     throw new UsageError('--username and --password go together');
+  }
+  const register = values.register ?? 'auto';
+  if (register !== 'auto' && register !== 'bulk' && register !== 'one-by-one') {
+    throw new UsageError('--register expects auto, bulk or one-by-one');
   }
   const dataDir = path.resolve(values['data-dir'] ?? process.env.LOCAL_DATA_DIR ?? '.local');
   const stackFile = path.join(dataDir, 'stack.json');
@@ -121,13 +129,16 @@ async function readOptions(argv: string[]): Promise<Options> {
     count: integer('count', values.count, 0, 1, 10_000),
     apiUrl: apiUrl.replace(/\/+$/, ''),
     mqttUrl,
-    intervalMs: integer('interval-ms', values['interval-ms'], 1000, 100, 3_600_000),
+    intervalMs: integer('interval-ms', values['interval-ms'], 10_000, 100, 3_600_000),
+    sensors: integer('sensors', values.sensors, 10, 3, 60),
     durationS: integer('duration-s', values['duration-s'], 60, 1, 86_400),
-    batch: values.batch === undefined ? undefined : integer('batch', values.batch, 1, 1, 500),
+    register,
+    batch: values.batch === undefined ? undefined : integer('batch', values.batch, 1, 1, 100),
     batchAgeMs:
       values['batch-age-ms'] === undefined
         ? undefined
         : integer('batch-age-ms', values['batch-age-ms'], 0, 0, 3_600_000),
+    startOverMs: integer('start-over-ms', values['start-over-ms'], 0, 0, 3_600_000),
     concurrency: integer('concurrency', values.concurrency, 8, 1, 64),
     tenantName: values.tenant,
     username: values.username,
@@ -270,81 +281,6 @@ async function makeRoom(client: PlatformClient, options: Options, tenant: Tenant
   return updated;
 }
 
-interface Fleet {
-  deviceId: string;
-  rowId: number;
-  username: string;
-  password: string;
-  process?: RunningVirtualDevice;
-  connectedAfterMs?: number;
-  /** Readings acknowledged by the broker, from the device's latest stats or stopped line. */
-  sent: number;
-  buffered: number;
-  dropped: number;
-  stopped: boolean;
-  exit?: string;
-  pid?: number;
-}
-
-async function register(
-  client: PlatformClient,
-  options: Options,
-  runId: string,
-  progress: Progress,
-  interrupted: AbortSignal,
-): Promise<Fleet[]> {
-  const registered: Fleet[] = [];
-  let next = 0;
-  let failure: Error | undefined;
-  const started = Date.now();
-  const worker = async () => {
-    while (next < options.count && !failure && !interrupted.aborted) {
-      const n = ++next;
-      const deviceId = `fleet-${runId}-${String(n).padStart(4, '0')}`;
-      for (let attempt = 1; ; attempt++) {
-        const response = await client.request<RegisteredDevice>('POST', '/api/devices', {
-          device_id: deviceId,
-          name: `Fleet device ${n}`,
-          type: 'virtual-compressor',
-          location: `Fleet ${runId}`,
-        });
-        if (response.status === 201) {
-          registered.push({
-            deviceId,
-            rowId: response.body.device.id,
-            username: response.body.credentials.username,
-            password: response.body.credentials.password,
-            sent: 0,
-            buffered: 0,
-            dropped: 0,
-            stopped: false,
-          });
-          break;
-        }
-        // A busy local API answers 5xx now and then; anything else will not get better.
-        if (response.status < 500 || attempt === 3) {
-          failure ??= new Error(
-            `registering ${deviceId}: ${response.status} ${JSON.stringify(response.body)}`,
-          );
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
-      }
-      const seconds = (Date.now() - started) / 1000;
-      progress.update(
-        'registering',
-        registered.length,
-        options.count,
-        `  ${(registered.length / seconds).toFixed(1)}/s`,
-      );
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency, options.count) }, worker));
-  progress.done();
-  if (failure) throw failure;
-  return registered;
-}
-
 /** CPU seconds (user + system) and resident memory of a live process, from /proc. */
 function usageOf(pid: number): { cpuS: number; rssKb: number } | undefined {
   try {
@@ -392,57 +328,6 @@ function totalUsage(pids: number[]): { cpuS: number; rssKb: number } {
   return { cpuS, rssKb };
 }
 
-/** Stored sensor readings of the fleet's devices with timestamps in [from, to]. */
-async function countStored(
-  options: Options,
-  client: PlatformClient,
-  tenant: Tenant,
-  fleet: Fleet[],
-  from: number,
-  to: number,
-): Promise<number> {
-  if (options.influxUrl) {
-    const storage = storageOf('sensor');
-    const influx = new InfluxClient({ url: options.influxUrl, database: DEFAULT_DATABASE });
-    const [result] = await influx.query(
-      tenantSelect({
-        tenantId: tenant.id,
-        from: {
-          database: DEFAULT_DATABASE,
-          retentionPolicy: tenant.retentionPolicy,
-          measurement: storage.measurement,
-        },
-        select: [{ expr: { fn: 'count', field: storage.field }, as: 'count' }],
-        tags: { device_id: fleet.map((d) => d.deviceId), entity_id: SENSOR_ENTITIES },
-        time: { from, to, toInclusive: true },
-      }),
-    );
-    const series = result?.series[0];
-    return series ? Number(rowsOf(series)[0]?.count ?? 0) : 0;
-  }
-  // Without the stack's InfluxDB, the public telemetry API counts them, device by device.
-  let total = 0;
-  let next = 0;
-  const query = new URLSearchParams({
-    from: new Date(from).toISOString(),
-    to: new Date(to).toISOString(),
-  });
-  const worker = async () => {
-    while (next < fleet.length) {
-      const device = fleet[next++] as Fleet;
-      const response = await client.request<{
-        series: Array<{ entity_id: string; points: unknown[] }>;
-      }>('GET', `/api/devices/${device.rowId}/telemetry?${query}`);
-      if (response.status !== 200) continue;
-      for (const series of response.body.series) {
-        if (SENSOR_ENTITIES.includes(series.entity_id)) total += series.points.length;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: options.concurrency }, worker));
-  return total;
-}
-
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -457,12 +342,44 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 // Module scope so a failure anywhere can still stop the devices already running.
-const fleet: Fleet[] = [];
+let running: RunningFleet | undefined;
+
+async function register(
+  client: PlatformClient,
+  options: Options,
+  runId: string,
+  progress: Progress,
+  interrupted: AbortSignal,
+): Promise<{ devices: RegisteredFleetDevice[]; how: string }> {
+  const inputs = fleetDevices(`fleet-${runId}`, 1, options.count, `Fleet ${runId}`);
+  if (options.register !== 'one-by-one') {
+    const bulk = await registerInBulk(client, inputs);
+    if (bulk) return { devices: bulk, how: 'in one bulk request' };
+    if (options.register === 'bulk') {
+      throw new UsageError('the platform has no bulk registration (POST /api/devices/bulk)');
+    }
+  }
+  const started = Date.now();
+  const devices = await registerOneByOne(client, inputs, {
+    concurrency: options.concurrency,
+    cancelled: interrupted,
+    onRegistered: (done) =>
+      progress.update(
+        'registering',
+        done,
+        options.count,
+        `  ${(done / ((Date.now() - started) / 1000)).toFixed(1)}/s`,
+      ),
+  });
+  progress.done();
+  return { devices, how: `one by one, ${options.concurrency} at a time` };
+}
 
 async function main(argv: string[]): Promise<void> {
   const options = await readOptions(argv);
   const runId = randomBytes(3).toString('hex');
   const progress = new Progress();
+  const entities = sensorEntities(options.sensors);
 
   // First Ctrl-C: wrap up (stop the devices, count, summarise). Second: leave at once.
   const interruption = new AbortController();
@@ -473,86 +390,84 @@ async function main(argv: string[]): Promise<void> {
       interruption.abort();
       return;
     }
-    for (const device of fleet) device.process?.child.kill('SIGKILL');
+    running?.child.kill('SIGKILL');
     process.exit(130);
   });
   process.on('SIGTERM', () => interruption.abort());
 
   const client = new PlatformClient(options.apiUrl);
-  const [signedIn] = await Promise.all([account(client, options, runId), buildVirtualDevice()]);
+  const [signedIn] = await Promise.all([account(client, options, runId), buildFleet()]);
   const tenant = await makeRoom(client, options, await tenantOf(client));
   note(
     `tenant ${tenant.name} (id ${tenant.id}, plan ${tenant.plan}); sign in as ${signedIn.username} / ${signedIn.password}`,
   );
 
   const registrationStarted = Date.now();
-  fleet.push(...(await register(client, options, runId, progress, interruption.signal)));
+  const { devices: fleet, how } = await register(
+    client,
+    options,
+    runId,
+    progress,
+    interruption.signal,
+  );
   const registrationS = (Date.now() - registrationStarted) / 1000;
-  note(`registered ${fleet.length} devices in ${registrationS.toFixed(1)} s`);
+  note(`registered ${fleet.length} devices ${how} in ${registrationS.toFixed(1)} s`);
 
   const runStarted = Date.now();
   const stackBefore = options.stackPid ? totalUsage(processTree(options.stackPid)) : undefined;
-  let connected = 0;
-  for (const [index, device] of fleet.entries()) {
-    if (interruption.signal.aborted) break;
-    const onEvent = (event: DeviceEvent) => {
-      if (event.event === 'started') device.pid = Number(event.pid);
-      if (event.event === 'connected' && device.connectedAfterMs === undefined) {
-        device.connectedAfterMs = Date.now() - runStarted;
-        connected++;
-      }
-      if (event.event === 'stats' || event.event === 'stopped') {
-        device.sent = Number(event.sent);
-        device.buffered = Number(event.buffered);
-        device.dropped = Number(event.dropped);
-        if (event.event === 'stopped') device.stopped = true;
-      }
-    };
-    device.process = startVirtualDevice(
-      {
-        deviceId: device.deviceId,
-        username: device.username,
-        password: device.password,
-        mqttUrl: options.mqttUrl,
-        intervalMs: options.intervalMs,
-        batch: options.batch,
-        batchAgeMs: options.batchAgeMs,
-        statsMs: 1000,
-        name: `Fleet device ${index + 1}`,
-        type: 'virtual-compressor',
+  let mostOnline = 0;
+  let allOnlineAfterMs: number | undefined;
+  const stderr: string[] = [];
+  const devices = await startFleet(
+    {
+      devices: fleet,
+      mqttUrl: options.mqttUrl,
+      intervalMs: options.intervalMs,
+      sensors: options.sensors,
+      batch: options.batch,
+      batchAgeMs: options.batchAgeMs,
+      startOverMs: options.startOverMs,
+      statsMs: 1000,
+    },
+    {
+      onStats: (stats) => {
+        mostOnline = Math.max(mostOnline, stats.online);
+        if (allOnlineAfterMs === undefined && stats.online === fleet.length) {
+          allOnlineAfterMs = stats.at * 1000 - runStarted;
+        }
       },
-      { onEvent },
-    );
-    void device.process.exited.then((description) => {
-      device.exit = description;
-    });
-    // A few at a time, so the broker does not take hundreds of CONNECTs in one instant.
-    if (index % 20 === 19) await sleep(100, interruption.signal);
-  }
+      onStderr: (line) => stderr.push(line),
+    },
+  );
+  running = devices;
+  let exitedEarly: string | undefined;
+  void devices.exited.then((description) => {
+    exitedEarly ??= description;
+  });
 
   const runUntil = runStarted + options.durationS * 1000;
-  while (Date.now() < runUntil && !interruption.signal.aborted) {
-    const sent = fleet.reduce((sum, d) => sum + d.sent, 0);
+  while (Date.now() < runUntil && !interruption.signal.aborted && exitedEarly === undefined) {
+    const stats = devices.latest;
     const elapsedS = (Date.now() - runStarted) / 1000;
     progress.update(
       'running',
       Math.min(Math.round(elapsedS), options.durationS),
       options.durationS,
-      ` s  connected ${connected}/${fleet.length}  sent ${sent} (${(sent / elapsedS).toFixed(0)}/s)`,
+      ` s  online ${stats?.online ?? 0}/${fleet.length}  sent ${stats?.sent ?? 0} (${((stats?.sent ?? 0) / elapsedS).toFixed(0)}/s)`,
     );
     await sleep(500, interruption.signal);
   }
   progress.done();
-
-  const devicePids = fleet.flatMap((d) => (d.pid ? [d.pid] : []));
-  const devicesUsage = totalUsage(devicePids);
+  const beforeStop: FleetStats | undefined = devices.latest;
+  const died = exitedEarly;
   note(`stopping ${fleet.length} devices`);
-  await Promise.all(fleet.map((device) => device.process?.stop()));
+  const last = (await devices.stop()) ?? beforeStop;
+  if (died) note(`the fleet process ${died} before the end: ${stderr.slice(-5).join(' | ')}`);
   const runEnded = Date.now();
   const runS = (runEnded - runStarted) / 1000;
-  const sent = fleet.reduce((sum, d) => sum + d.sent, 0);
-  const stillBuffered = fleet.reduce((sum, d) => sum + d.buffered, 0);
-  const dropped = fleet.reduce((sum, d) => sum + d.dropped, 0);
+  const sent = last?.sent ?? 0;
+  const stillBuffered = last?.buffered ?? 0;
+  const dropped = last?.dropped ?? 0;
 
   // The pipeline may still be working through the last readings: wait for it to catch up
   // (or stall), so "stored" is what the platform kept, not a snapshot mid-flight.
@@ -561,10 +476,10 @@ async function main(argv: string[]): Promise<void> {
   let lastChange = Date.now();
   for (;;) {
     const count = await countStored(
-      options,
-      client,
+      { influxUrl: options.influxUrl, client, concurrency: options.concurrency },
       tenant,
       fleet,
+      entities,
       runStarted - 1000,
       runEnded + 1000,
     );
@@ -579,9 +494,6 @@ async function main(argv: string[]): Promise<void> {
   // When the count last grew: the pipeline's lag behind the devices, not our waiting time.
   const drainS = Math.max(0, (lastChange - runEnded) / 1000);
   const stackAfter = options.stackPid ? totalUsage(processTree(options.stackPid)) : undefined;
-  const connectTimes = fleet.flatMap((d) =>
-    d.connectedAfterMs === undefined ? [] : [d.connectedAfterMs],
-  );
 
   const summary = {
     tenant: { id: tenant.id, name: tenant.name, username: signedIn.username },
@@ -589,9 +501,10 @@ async function main(argv: string[]): Promise<void> {
     registered: fleet.length,
     registration_s: round(registrationS),
     registrations_per_s: round(fleet.length / registrationS),
-    connected: connectTimes.length,
-    all_connected_after_s: connectTimes.length ? round(Math.max(...connectTimes) / 1000) : null,
+    connected: mostOnline,
+    all_connected_after_s: allOnlineAfterMs === undefined ? null : round(allOnlineAfterMs / 1000),
     interval_ms: options.intervalMs,
+    sensors: options.sensors,
     run_s: round(runS),
     sent,
     sent_per_s: round(sent / runS),
@@ -601,9 +514,10 @@ async function main(argv: string[]): Promise<void> {
     buffered_at_stop: stillBuffered,
     dropped,
     store_caught_up_after_s: round(drainS),
-    exited_early: fleet.filter((d) => !d.stopped).length,
-    devices_cpu_percent: round((devicesUsage.cpuS / runS) * 100),
-    devices_rss_mb: round(devicesUsage.rssKb / 1024),
+    exited_early: died ? fleet.length : 0,
+    devices_cpu_percent: round(((last?.cpu_s ?? 0) / runS) * 100),
+    devices_rss_mb: round((last?.rss_kb ?? 0) / 1024),
+    kb_per_device: round((last?.rss_kb ?? 0) / fleet.length),
     stack_cpu_percent:
       stackBefore && stackAfter
         ? round(((stackAfter.cpuS - stackBefore.cpuS) / ((Date.now() - runStarted) / 1000)) * 100)
@@ -612,12 +526,12 @@ async function main(argv: string[]): Promise<void> {
     interrupted: interruption.signal.aborted,
   };
   const lines = [
-    `fleet of ${summary.requested} virtual devices (tenant ${tenant.name}, sign in as ${signedIn.username})${summary.interrupted ? ', interrupted' : ''}`,
-    `  registered  ${summary.registered} in ${summary.registration_s} s (${summary.registrations_per_s}/s)`,
+    `fleet of ${summary.requested} simulated devices in one process (tenant ${tenant.name}, sign in as ${signedIn.username})${summary.interrupted ? ', interrupted' : ''}`,
+    `  registered  ${summary.registered} ${how} in ${summary.registration_s} s (${summary.registrations_per_s}/s)`,
     `  connected   ${summary.connected}/${summary.registered}${summary.all_connected_after_s === null ? '' : ` (all within ${summary.all_connected_after_s} s)`}`,
-    `  sent        ${sent} readings in ${summary.run_s} s (${summary.sent_per_s}/s, each device one per sensor every ${options.intervalMs} ms); ${stillBuffered} unsent at stop, ${dropped} dropped`,
+    `  sent        ${sent} readings in ${summary.run_s} s (${summary.sent_per_s}/s, each device ${options.sensors} sensors every ${options.intervalMs} ms); ${stillBuffered} unsent at stop, ${dropped} dropped`,
     `  stored      ${stored} readings (${summary.stored_per_s}/s over the run, ${summary.stored_ratio === null ? '-' : `${round(summary.stored_ratio * 100, 2)}%`} of sent), the last one stored ${summary.store_caught_up_after_s} s after the devices stopped`,
-    `  devices     ${summary.devices_cpu_percent}% CPU (100% = one core), ${summary.devices_rss_mb} MB resident${summary.exited_early ? `; ${summary.exited_early} exited before the end` : ''}`,
+    `  devices     ${summary.devices_cpu_percent}% CPU (100% = one core), ${summary.devices_rss_mb} MB resident (${summary.kb_per_device} KB a device)${died ? `; the process ${died} before the end` : ''}`,
   ];
   if (summary.stack_cpu_percent !== null) {
     lines.push(
@@ -637,7 +551,7 @@ main(process.argv.slice(2)).then(
   () => process.exit(0),
   async (error: unknown) => {
     process.stderr.write(`[fleet] ${error instanceof Error ? error.message : String(error)}\n`);
-    await Promise.all(fleet.map((device) => device.process?.stop()));
+    await running?.stop();
     process.exit(error instanceof UsageError ? 2 : 1);
   },
 );

@@ -5,7 +5,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -14,8 +13,10 @@
 #include <memory>
 #include <string>
 
+#include "command_line.hpp"
 #include "config.hpp"
 #include "device.hpp"
+#include "host_device.hpp"
 #include "json.hpp"
 #include "mosquitto_transport.hpp"
 #include "simulator.hpp"
@@ -25,23 +26,6 @@ namespace {
 volatile sig_atomic_t gStop = 0;
 void onSignal(int) { gStop = 1; }
 
-class HostClock : public es::Clock {
- public:
-  uint32_t monotonicMs() override {
-    using namespace std::chrono;
-    return static_cast<uint32_t>(
-        duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
-  }
-  // The host is assumed to keep its clock in sync (NTP via systemd-timesyncd or chrony),
-  // which is what NTP gives the ESP32.
-  double epochSeconds() override {
-    using namespace std::chrono;
-    return static_cast<double>(
-               duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()) /
-           1000.0;
-  }
-};
-
 class StdoutSink : public es::EventSink {
  public:
   void emit(const std::string& line) override {
@@ -49,28 +33,6 @@ class StdoutSink : public es::EventSink {
     std::fputc('\n', stdout);
     std::fflush(stdout);  // followers read line by line through a pipe
   }
-};
-
-class SimulatedSensors : public es::SensorSource {
- public:
-  explicit SimulatedSensors(es::Simulator& sim) : sim_(sim) {}
-  bool read(const es::EntitySpec& spec, double epoch, double& out) override {
-    return !std::isnan(epoch) && sim_.sample(spec.id, epoch, out);
-  }
-
- private:
-  es::Simulator& sim_;
-};
-
-class SimulatedActuators : public es::ActuatorSink {
- public:
-  explicit SimulatedActuators(es::Simulator& sim) : sim_(sim) {}
-  void apply(const es::EntitySpec& spec, const es::Value& v) override {
-    if (spec.id == "relay_main" && v.type == es::Value::Type::Bool) sim_.setRelay(v.b);
-  }
-
- private:
-  es::Simulator& sim_;
 };
 
 // Keeps the last confirmed edge model in a file, replaced atomically (written aside, then
@@ -113,135 +75,68 @@ const char* kUsage =
     "                      [--degrade-per-hour X] [--backoff-base-ms N] [--backoff-max-ms N]\n"
     "                      [--name NAME] [--type TYPE] [--seed N] [--model-file FILE]\n";
 
-[[noreturn]] void usageError(const std::string& msg) {
-  std::fprintf(stderr, "virtual-device: %s\n%s", msg.c_str(), kUsage);
-  std::exit(2);
-}
+es_host::CommandLine cli("virtual-device", kUsage);
 
-bool parseNumber(const std::string& s, double lo, double hi, double& out) {
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) return false;
-  out = v;
-  return true;
-}
-
-uint32_t uintArg(const std::map<std::string, std::string>& a, const char* k, uint32_t def,
-                 uint32_t lo, uint32_t hi) {
-  auto it = a.find(k);
-  if (it == a.end()) return def;
-  double v;
-  if (!parseNumber(it->second, lo, hi, v) || v != std::floor(v)) {
-    usageError(std::string("--") + k + " expects an integer in " + std::to_string(lo) + ".." +
-               std::to_string(hi));
-  }
-  return static_cast<uint32_t>(v);
-}
-
-std::string strArg(const std::map<std::string, std::string>& a, const char* k,
-                   const std::string& def) {
-  auto it = a.find(k);
-  return it == a.end() ? def : it->second;
-}
-
-// When started by the Node launcher, die with it: the launcher being SIGKILLed must look
-// to the broker exactly like the device being SIGKILLed (the LWT fires).
-void followParent() {
-  const char* ppid = std::getenv("EASYSMART_PARENT_PID");
-  if (!ppid) return;
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (std::to_string(getppid()) != ppid) std::_Exit(1);
-}
+[[noreturn]] void usageError(const std::string& msg) { cli.fail(msg); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  static const char* known[] = {"device-id", "username", "password", "mqtt", "ca", "cert", "key",
-                                "interval-ms", "batch", "batch-age-ms", "buffer", "stats-ms", "fault",
-                                "fault-after-s", "fault-entity", "degrade-per-hour",
-                                "backoff-base-ms", "backoff-max-ms", "name", "type", "seed",
-                                "model-file"};
-  std::map<std::string, std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stderr);
-      return 0;
-    }
-    if (a.compare(0, 2, "--") != 0) usageError("unexpected argument '" + a + "'");
-    a = a.substr(2);
-    std::string value;
-    const size_t eq = a.find('=');
-    if (eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else {
-      if (i + 1 >= argc) usageError("--" + a + " needs a value");
-      value = argv[++i];
-    }
-    bool ok = false;
-    for (const char* k : known) ok = ok || a == k;
-    if (!ok) usageError("unknown option --" + a);
-    args[a] = value;
-  }
+  cli.parse(argc, argv,
+            {"device-id", "username", "password", "mqtt", "ca", "cert", "key", "interval-ms",
+             "batch", "batch-age-ms", "buffer", "stats-ms", "fault", "fault-after-s",
+             "fault-entity", "degrade-per-hour", "backoff-base-ms", "backoff-max-ms", "name",
+             "type", "seed", "model-file"});
 
-  const std::string deviceId = strArg(args, "device-id", "");
+  const std::string deviceId = cli.str("device-id", "");
   if (!es::isValidDeviceId(deviceId)) usageError("--device-id must match [a-zA-Z0-9:_-]{1,128}");
   es::BrokerUrl url;
-  const std::string mqttUrl = strArg(args, "mqtt", "mqtt://127.0.0.1:1883");
+  const std::string mqttUrl = cli.str("mqtt", "mqtt://127.0.0.1:1883");
   if (!es::parseBrokerUrl(mqttUrl, url)) usageError("--mqtt expects mqtt://host:port or mqtts://host:port");
 
   es::FaultKind fault = es::FaultKind::None;
-  if (!es::parseFaultKind(strArg(args, "fault", "none"), fault)) {
+  if (!es::parseFaultKind(cli.str("fault", "none"), fault)) {
     usageError("--fault expects spike, drift or stuck");
   }
-  const std::string faultEntity = strArg(args, "fault-entity", "temperature");
+  const std::string faultEntity = cli.str("fault-entity", "temperature");
   if (faultEntity != "temperature" && faultEntity != "pressure" && faultEntity != "vibration") {
     usageError("--fault-entity expects temperature, pressure or vibration");
   }
   double faultAfter = 0;
-  if (args.count("fault-after-s") && !parseNumber(args["fault-after-s"], 0, 1e7, faultAfter)) {
+  if (cli.has("fault-after-s") && !es_host::parseNumber(cli.str("fault-after-s", ""), 0, 1e7, faultAfter)) {
     usageError("--fault-after-s expects seconds >= 0");
   }
   double degrade = 0.05;
-  if (args.count("degrade-per-hour") && !parseNumber(args["degrade-per-hour"], 0, 1e6, degrade)) {
+  if (cli.has("degrade-per-hour") && !es_host::parseNumber(cli.str("degrade-per-hour", ""), 0, 1e6, degrade)) {
     usageError("--degrade-per-hour expects a number >= 0");
   }
 
   es::CoreOptions opt;
   opt.deviceId = deviceId;
   // The platform's convention is username == device id, so it is the default.
-  opt.username = strArg(args, "username", deviceId);
-  opt.password = strArg(args, "password", "");
-  opt.info.name = strArg(args, "name", "Virtual " + deviceId);
-  opt.info.type = strArg(args, "type", "virtual-compressor");
+  opt.username = cli.str("username", deviceId);
+  opt.password = cli.str("password", "");
+  opt.info.name = cli.str("name", "Virtual " + deviceId);
+  opt.info.type = cli.str("type", "virtual-compressor");
   opt.info.firmware = std::string(es::kFirmwareVersion) + "-host";
-  opt.intervalMs = uintArg(args, "interval-ms", 1000, 10, 3600000);
-  opt.batch = uintArg(args, "batch", es::kDefaultBatchReadings, 1, 500);
+  opt.intervalMs = cli.uint("interval-ms", 1000, 10, 3600000);
+  opt.batch = cli.uint("batch", es::kDefaultBatchReadings, 1, 500);
   opt.batchMaxAgeMs =
-      uintArg(args, "batch-age-ms", es::kDefaultBatchMaxAgeMs, 0, es::kMaxBatchAgeMs);
-  opt.bufferCapacity = uintArg(args, "buffer", 1000, 1, 10000000);
-  opt.statsIntervalMs = uintArg(args, "stats-ms", 1000, 0, 3600000);
-  opt.backoffBaseMs = uintArg(args, "backoff-base-ms", 250, 1, 3600000);
-  opt.backoffCapMs = uintArg(args, "backoff-max-ms", 5000, 1, 3600000);
+      cli.uint("batch-age-ms", es::kDefaultBatchMaxAgeMs, 0, es::kMaxBatchAgeMs);
+  opt.bufferCapacity = cli.uint("buffer", 1000, 1, 10000000);
+  opt.statsIntervalMs = cli.uint("stats-ms", 1000, 0, 3600000);
+  opt.backoffBaseMs = cli.uint("backoff-base-ms", 250, 1, 3600000);
+  opt.backoffCapMs = cli.uint("backoff-max-ms", 5000, 1, 3600000);
   opt.keepAliveSeconds = 10;
 
-  es_host::TlsFiles tls{strArg(args, "ca", ""), strArg(args, "cert", ""), strArg(args, "key", "")};
+  es_host::TlsFiles tls{cli.str("ca", ""), cli.str("cert", ""), cli.str("key", "")};
   if (tls.certFile.empty() != tls.keyFile.empty()) usageError("--cert and --key go together");
 
-  followParent();
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof sa);
-  sa.sa_handler = onSignal;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  es_host::followParent();
+  es_host::onStopSignals(onSignal);
 
-  HostClock clock;
-  const uint64_t seed = args.count("seed")
-                            ? std::strtoull(args["seed"].c_str(), nullptr, 10)
-                            : static_cast<uint64_t>(clock.epochSeconds() * 1000) ^
-                                  (static_cast<uint64_t>(getpid()) << 32);
+  es_host::HostClock clock;
+  const uint64_t seed = es_host::seedOption(cli, clock.epochSeconds());
   es::SplitMix rng(seed);
   es::SplitMix simRng(seed ^ 0x5DEECE66DULL);
   const double start = clock.epochSeconds();
@@ -251,14 +146,14 @@ int main(int argc, char** argv) {
 
   es::EntityRegistry entities;
   es::addDefaultEntities(entities);
-  SimulatedSensors sensors(sim);
-  SimulatedActuators actuators(sim);
+  es_host::SimulatedSensors sensors(sim);
+  es_host::SimulatedActuators actuators(sim);
   StdoutSink events;
   es_host::MosquittoTransport mqtt(url.host, url.port, url.tls, tls);
   es::DeviceCore core(opt, entities, mqtt, clock, rng, sensors, &actuators, &events);
   std::unique_ptr<FileModelStorage> modelStorage;
-  if (args.count("model-file")) {
-    modelStorage.reset(new FileModelStorage(args["model-file"]));
+  if (cli.has("model-file")) {
+    modelStorage.reset(new FileModelStorage(cli.str("model-file", "")));
     core.edge().setStorage(modelStorage.get());
   }
 

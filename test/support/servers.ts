@@ -37,6 +37,20 @@ export async function privateMosquitto(): Promise<RunningMosquitto & { dispose()
   };
 }
 
+/**
+ * The environment that runs the local stack (`startLocalStack`) on `broker` instead of a
+ * broker of its own, so that a test can stop and restart the broker under the platform.
+ */
+export function onBroker(broker: RunningMosquitto): Record<string, string> {
+  return {
+    MQTT_URL: broker.url,
+    MQTT_ADMIN_USERNAME: broker.admin.username,
+    MQTT_ADMIN_PASSWORD: broker.admin.password,
+    MQTT_PLATFORM_USERNAME: broker.platform.username,
+    MQTT_PLATFORM_PASSWORD: broker.platform.password,
+  };
+}
+
 /** An InfluxDB of the test's own, for tests that stop and restart it. */
 export async function privateInfluxdb(): Promise<RunningInfluxdb & { dispose(): Promise<void> }> {
   const data = await temporaryDataDir('influxdb');

@@ -48,7 +48,12 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
   }
 
   async applyDiscovery(device: DeviceContext, discovery: Discovery): Promise<void> {
+    const entities = JSON.stringify(discovery.entities);
     await inTenantTransaction(this.pool, device.tenantId, async (client) => {
+      // A device re-announces the same discovery on every connect: after a broker restart a
+      // whole fleet does at once. Such a discovery is settled by one read, without the
+      // tenant's lock, which would otherwise serialise every device of the tenant.
+      if (await this.#discoveryUnchanged(client, device, entities, discovery.firmware)) return;
       if (discovery.entities.length > 0) {
         // One discovery of the tenant at a time, so two devices cannot both take the last
         // series the plan allows.
@@ -64,7 +69,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
              SET entity_type = EXCLUDED.entity_type, name = EXCLUDED.name, unit = EXCLUDED.unit,
                  icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic
              WHERE entities.discovery_mode = 'auto'`,
-          [device.devicePk, device.tenantId, device.deviceId, JSON.stringify(discovery.entities)],
+          [device.devicePk, device.tenantId, device.deviceId, entities],
         );
         const after = await this.#entityCounts(client, device.devicePk);
         // Only growth is refused: a device over a cap its plan lowered still re-announces.
@@ -75,7 +80,9 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
               `the plan allows ${after.maxPerDevice} entities per device`,
             );
           }
-          if (after.maxSeries !== null && after.inTenant > after.maxSeries) {
+          // Counting the tenant's series only when it grew: a count of every entity per
+          // discovery made a fleet's discoveries quadratic in its size.
+          if (after.maxSeries !== null && (await this.#seriesInTenant(client)) > after.maxSeries) {
             throw new Rejection(
               'entity_limit_reached',
               `the plan allows ${after.maxSeries} series per tenant`,
@@ -95,15 +102,42 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
     });
   }
 
+  /** True when applying the discovery would change neither an entity nor the device. */
+  async #discoveryUnchanged(
+    client: Queryable,
+    device: DeviceContext,
+    entities: string,
+    firmware: string | undefined,
+  ): Promise<boolean> {
+    const { rows } = await client.query<{ unchanged: boolean }>(
+      `SELECT NOT EXISTS (
+                SELECT 1
+                FROM jsonb_to_recordset($2::jsonb)
+                  AS e(entity_id text, entity_type text, name text, unit text, icon text, config jsonb)
+                LEFT JOIN entities x ON x.device_id = $1 AND x.entity_id = e.entity_id
+                WHERE x.entity_id IS NULL
+                   OR (x.discovery_mode = 'auto'
+                       AND (x.entity_type::text, x.name, x.unit, x.icon, x.config, x.mqtt_topic)
+                           IS DISTINCT FROM
+                           (e.entity_type, e.name, e.unit, e.icon, e.config,
+                            'devices/' || $3 || '/' || e.entity_id || '/state'))
+              ) AND EXISTS (
+                SELECT 1 FROM devices d
+                WHERE d.id = $1 AND d.discovery_mode = 'auto'
+                  AND ($4::text IS NULL OR d.config ->> 'firmware' = $4)
+              ) AS unchanged`,
+      [device.devicePk, entities, device.deviceId, firmware ?? null],
+    );
+    return rows[0]?.unchanged === true;
+  }
+
   async #entityCounts(client: Queryable, deviceId: number) {
     const { rows } = await client.query<{
       on_device: number;
-      in_tenant: number;
       max_entities_per_device: number | null;
       max_series: number | null;
     }>(
       `SELECT (SELECT count(*) FROM entities WHERE device_id = $1)::integer AS on_device,
-              (SELECT count(*) FROM entities)::integer AS in_tenant,
               p.max_entities_per_device, p.max_series
        FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,
       [deviceId],
@@ -111,10 +145,16 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
     const row = rows[0];
     return {
       onDevice: row?.on_device ?? 0,
-      inTenant: row?.in_tenant ?? 0,
       maxPerDevice: row?.max_entities_per_device ?? null,
       maxSeries: row?.max_series ?? null,
     };
+  }
+
+  async #seriesInTenant(client: Queryable): Promise<number> {
+    const { rows } = await client.query<{ in_tenant: number }>(
+      'SELECT count(*)::integer AS in_tenant FROM entities',
+    );
+    return rows[0]?.in_tenant ?? 0;
   }
 
   async recordSeen(updates: SeenUpdate[]): Promise<void> {
