@@ -155,6 +155,16 @@ export function PatternsCard({
               Found {job.result.patterns} modes in {job.result.windows} windows of{' '}
               {duration(job.result.window_seconds * 1000)}. Names carry over to the modes that
               match.
+              {job.result.left_out.length > 0 && (
+                <span data-left-out>
+                  {' '}
+                  Left out as too sparse for the windows:{' '}
+                  {job.result.left_out
+                    .map((e) => `${e.entity_id} (${e.readings} readings)`)
+                    .join(', ')}
+                  .
+                </span>
+              )}
             </span>
           )}
         </div>
