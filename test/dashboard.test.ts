@@ -509,7 +509,31 @@ describe('the dashboard against the local stack', () => {
     await page.reload();
     const card = page.locator('section.patterns-card');
     await card.locator('[data-no-patterns]').waitFor({ timeout: 15_000 });
-    // The virtual device has reported twice a second since it came online: enough to learn from.
+    // A discovery needs at least 4 whole windows of every sensor: at two readings a second
+    // (a step of 1 s, windows of 8 s) about 48 s of history. Wait for a minute of it.
+    await waitUntil(
+      'a minute of history from the virtual device',
+      async () => {
+        const span = await page.evaluate(
+          async ({ api, id }) => {
+            const session = JSON.parse(sessionStorage.getItem('easysmart.session') ?? '{}');
+            const from = new Date(Date.now() - 600_000).toISOString();
+            const response = await fetch(
+              `${api}/api/devices/${id}/telemetry?entity_id=vibration&from=${from}`,
+              { headers: { authorization: `Bearer ${session.token}` } },
+            );
+            const points: Array<{ time: string }> =
+              (await response.json()).series?.[0]?.points ?? [];
+            const first = points[0];
+            const last = points.at(-1);
+            return first && last ? Date.parse(last.time) - Date.parse(first.time) : 0;
+          },
+          { api: ready.api, id: devicePk },
+        );
+        return span >= 60_000;
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000 },
+    );
     await card.getByRole('button', { name: 'Discover modes' }).click();
     await card.locator('[data-job-done], [data-job-failed]').first().waitFor({ timeout: 30_000 });
     const failed = card.locator('[data-job-failed]');
@@ -536,7 +560,7 @@ describe('the dashboard against the local stack', () => {
       { timeoutMs: 40_000, intervalMs: 500 },
     );
     await page.screenshot({ path: path.join(screenshots, 'patterns.png'), fullPage: true });
-  }, 120_000);
+  }, 210_000);
 
   it('fits a 375 px phone without sideways scrolling', async () => {
     // The same tab: sessionStorage, and so the session, belongs to one tab only.

@@ -294,7 +294,7 @@ export class PatternService {
     if (!discovery) {
       throw new Unprocessable(
         'not_enough_history',
-        `Too few windows with readings of every one of ${entityIds.join(', ')} to find patterns`,
+        `Too little history to find patterns: fewer than 4 windows of ${(stepMs * windowSteps) / SECOND_MS} s have readings of every one of ${entityIds.join(', ')}`,
       );
     }
     const earlier = await this.#store.recogniser(tenantId, device.id);
