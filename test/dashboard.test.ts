@@ -492,7 +492,21 @@ describe('the dashboard against the local stack', () => {
     await rules.getByText('No rule watches this device.').waitFor({ timeout: 10_000 });
   }, 150_000);
 
+  it('lists the models page; a plan without custom models sees why it cannot train or upload', async () => {
+    await page.getByRole('link', { name: 'Models' }).click();
+    await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor({ timeout: 15_000 });
+    await page.getByText('Custom models are not in your plan').waitFor({ timeout: 15_000 });
+    await page.getByText('No models yet').waitFor({ timeout: 15_000 });
+    expect(await page.locator('form.train-model, form.upload-model').count()).toBe(0);
+    await page.getByRole('link', { name: 'Organisation' }).click();
+    const row = page.locator('[data-feature="custom_models"]');
+    await row.waitFor({ timeout: 15_000 });
+    // The feature exists now: the free plan shows it as not included, not as coming.
+    expect(await row.locator('dd').textContent()).not.toMatch(/Coming/);
+  }, 45_000);
+
   it('shows operating modes only on a plan that has them; an owner discovers and names them, the charts show them', async () => {
+    await page.goto(`${ready.dashboard}/#/devices/${devicePk}`);
     const modes = page.locator('section.patterns-card, section[aria-labelledby="patterns-title"]');
     await modes.getByText('Pattern recognition is not in your plan').waitFor({ timeout: 15_000 });
     // The operator moves the organisation to Industrial (npm run admin -- set-plan).
@@ -565,7 +579,7 @@ describe('the dashboard against the local stack', () => {
   it('fits a 375 px phone without sideways scrolling', async () => {
     // The same tab: sessionStorage, and so the session, belongs to one tab only.
     await page.setViewportSize({ width: 375, height: 800 });
-    for (const route of ['#/devices', `#/devices/${devicePk}`, '#/tenant']) {
+    for (const route of ['#/devices', `#/devices/${devicePk}`, '#/tenant', '#/models']) {
       await page.goto(`${ready.dashboard}/${route}`);
       await page.locator('#main h1').waitFor({ timeout: 15_000 });
       // Measured once the page has its data: nothing says it is still loading.

@@ -367,6 +367,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ml/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model families and settings chosen per device type and entity */
+        get: operations["getMlSettings"];
+        /**
+         * Choose the family and settings of an entity's model on every device of a type (plans with custom models)
+         * @description The scheduled trainer (hourly) trains the entity of every device of the type with these settings, and again after each change; each model passes the quality gate before it becomes active. A training request without settings of its own uses them too. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        put: operations["putMlSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ml/models/upload": {
         parameters: {
             query?: never;
@@ -1275,6 +1296,17 @@ export interface components {
             trained_at: string;
         } & {
             [key: string]: unknown;
+        };
+        ModelTypeSettings: {
+            device_type: string;
+            entity_id: string;
+            /** @enum {string} */
+            family: "dense" | "linear";
+            window_size: number;
+            /** @enum {string} */
+            size: "small" | "medium" | "large";
+            /** @description ISO 8601 time, UTC */
+            updated_at: string;
         };
         Pattern: {
             pattern_id: number;
@@ -2450,17 +2482,10 @@ export interface operations {
                 "application/json": {
                     device_id: number;
                     entity_id: string;
-                    /**
-                     * @default dense
-                     * @enum {string}
-                     */
+                    /** @enum {string} */
                     family?: "dense" | "linear";
-                    /** @default 24 */
                     window_size?: number;
-                    /**
-                     * @default medium
-                     * @enum {string}
-                     */
+                    /** @enum {string} */
                     size?: "small" | "medium" | "large";
                 };
             };
@@ -2486,6 +2511,88 @@ export interface operations {
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
             422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getMlSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        settings: components["schemas"]["ModelTypeSettings"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    putMlSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "device_type": "pump",
+                 *       "entity_id": "temperature",
+                 *       "family": "dense",
+                 *       "size": "large",
+                 *       "window_size": 48
+                 *     }
+                 */
+                "application/json": {
+                    device_type: string;
+                    entity_id: string;
+                    /**
+                     * @default dense
+                     * @enum {string}
+                     */
+                    family?: "dense" | "linear";
+                    /** @default 24 */
+                    window_size?: number;
+                    /**
+                     * @default medium
+                     * @enum {string}
+                     */
+                    size?: "small" | "medium" | "large";
+                };
+            };
+        };
+        responses: {
+            /** @description The stored choice */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        settings: components["schemas"]["ModelTypeSettings"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
             500: components["responses"]["Error500"];
         };
     };
