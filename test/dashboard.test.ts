@@ -525,6 +525,7 @@ describe('the dashboard against the local stack', () => {
     await card.locator('[data-no-patterns]').waitFor({ timeout: 15_000 });
     // A discovery needs at least 4 whole windows of every sensor: at two readings a second
     // (a step of 1 s, windows of 8 s) about 48 s of history. Wait for a minute of it.
+    let seen = 'nothing yet';
     await waitUntil(
       'a minute of history from the virtual device',
       async () => {
@@ -538,16 +539,26 @@ describe('the dashboard against the local stack', () => {
             );
             const points: Array<{ time: string }> =
               (await response.json()).series?.[0]?.points ?? [];
-            const first = points[0];
-            const last = points.at(-1);
-            return first && last ? Date.parse(last.time) - Date.parse(first.time) : 0;
+            return {
+              status: response.status,
+              points: points.length,
+              first: points[0]?.time ?? null,
+              last: points.at(-1)?.time ?? null,
+            };
           },
           { api: ready.api, id: devicePk },
         );
-        return span >= 60_000;
+        seen = JSON.stringify(span);
+        return (
+          span.first !== null &&
+          span.last !== null &&
+          Date.parse(span.last) - Date.parse(span.first) >= 60_000
+        );
       },
       { timeoutMs: 90_000, intervalMs: 1_000 },
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; last answer: ${seen}`);
+    });
     await card.getByRole('button', { name: 'Discover modes' }).click();
     await card.locator('[data-job-done], [data-job-failed]').first().waitFor({ timeout: 30_000 });
     const failed = card.locator('[data-job-failed]');
