@@ -509,22 +509,10 @@ describe('the dashboard against the local stack', () => {
     await page.goto(`${ready.dashboard}/#/devices/${devicePk}`);
     const modes = page.locator('section.patterns-card, section[aria-labelledby="patterns-title"]');
     await modes.getByText('Pattern recognition is not in your plan').waitFor({ timeout: 15_000 });
-    // The operator moves the organisation to Industrial (npm run admin -- set-plan).
-    const admin = new pg.Client({
-      connectionString: (await readRunningStack((data as NonNullable<typeof data>).dir))
-        .databaseAdminUrl,
-    });
-    await admin.connect();
-    try {
-      await setPlan(admin, owner.tenant, 'industrial');
-    } finally {
-      await admin.end();
-    }
-    await page.reload();
-    const card = page.locator('section.patterns-card');
-    await card.locator('[data-no-patterns]').waitFor({ timeout: 15_000 });
     // A discovery needs at least 4 whole windows of every sensor: at two readings a second
-    // (a step of 1 s, windows of 8 s) about 48 s of history. Wait for a minute of it.
+    // (a step of 1 s, windows of 8 s) about 48 s of history. Wait for a minute of it before
+    // the plan changes: readings written after a change are read from the new storage tier
+    // only once the scheduled tier move has begun (up to 5 minutes later).
     let seen = 'nothing yet';
     await waitUntil(
       'a minute of history from the virtual device',
@@ -559,6 +547,20 @@ describe('the dashboard against the local stack', () => {
     ).catch((error: Error) => {
       throw new Error(`${error.message}; last answer: ${seen}`);
     });
+    // The operator moves the organisation to Industrial (npm run admin -- set-plan).
+    const admin = new pg.Client({
+      connectionString: (await readRunningStack((data as NonNullable<typeof data>).dir))
+        .databaseAdminUrl,
+    });
+    await admin.connect();
+    try {
+      await setPlan(admin, owner.tenant, 'industrial');
+    } finally {
+      await admin.end();
+    }
+    await page.reload();
+    const card = page.locator('section.patterns-card');
+    await card.locator('[data-no-patterns]').waitFor({ timeout: 15_000 });
     await card.getByRole('button', { name: 'Discover modes' }).click();
     await card.locator('[data-job-done], [data-job-failed]').first().waitFor({ timeout: 30_000 });
     const failed = card.locator('[data-job-failed]');
