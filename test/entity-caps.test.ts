@@ -4,7 +4,8 @@ import { PostgresDeviceDirectory } from '../shared/ingestion/adapters/postgres-d
 import type { Discovery } from '../shared/ingestion/domain/payloads.ts';
 import { Rejection } from '../shared/ingestion/domain/rejection.ts';
 import { callRoute } from './support/api-event.ts';
-import { unique, useTestStack } from './support/stack-env.ts';
+import { useTestStack } from './support/stack-env.ts';
+import { addDevice, signUp } from './support/tenants.ts';
 
 // The free plan: 20 entities per device, 40 series (entities) per tenant.
 const stack = useTestStack();
@@ -32,28 +33,15 @@ async function discover(deviceId: string, ids: string[]) {
 
 /** A new free-plan tenant with `count` registered devices. */
 async function tenantWithDevices(count: number) {
-  const username = unique('owner');
-  const registered = await callRoute(auth, 'POST /api/auth/register', {
-    body: {
-      tenant_name: unique('Plant'),
-      username,
-      email: `${username}@example.com`,
-      password: 'owner-password',
-    },
-  });
-  const token = registered.body.token;
-  const deviceIds: string[] = [];
-  const rowIds: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const deviceId = unique('esp32');
-    const created = await callRoute(devices, 'POST /api/devices', {
-      token,
-      body: { device_id: deviceId, name: `Machine ${i}`, type: 'sensor' },
-    });
-    deviceIds.push(deviceId);
-    rowIds.push(created.body.device.id);
-  }
-  return { token, deviceIds, rowIds };
+  const { token } = await signUp(auth);
+  const registered = [];
+  for (let i = 0; i < count; i++)
+    registered.push(await addDevice(devices, token, { name: `Machine ${i}` }));
+  return {
+    token,
+    deviceIds: registered.map((device) => device.deviceId),
+    rowIds: registered.map((device) => device.id),
+  };
 }
 
 describe('per-plan caps on entities per device and series per tenant', () => {

@@ -10,7 +10,8 @@ import { PostgresDeviceDirectory } from '../shared/ingestion/adapters/postgres-d
 import type { DeviceContext } from '../shared/ingestion/domain/model.ts';
 import type { Discovery } from '../shared/ingestion/domain/payloads.ts';
 import { callRoute } from './support/api-event.ts';
-import { unique, useTestStack } from './support/stack-env.ts';
+import { useTestStack } from './support/stack-env.ts';
+import { addDevice, signUp } from './support/tenants.ts';
 
 /**
  * The silence sweep (run every minute by the alarm notifier's schedule) on the real
@@ -30,24 +31,13 @@ const T0 = Date.UTC(2020, 0, 1);
 
 describe('the silence sweep', () => {
   it('marks an online device offline once silent for its limit, judged by its announced interval', async () => {
-    const username = unique('owner');
-    const { body } = await callRoute(auth, 'POST /api/auth/register', {
-      body: {
-        tenant_name: unique('Plant'),
-        username,
-        email: `${username}@example.com`,
-        password: 'owner-password',
-      },
-    });
+    const owner = await signUp(auth);
     const registered: Array<{ rowId: number; context: DeviceContext }> = [];
     for (const name of ['usual', 'fast']) {
-      const created = await callRoute(devices, 'POST /api/devices', {
-        token: body.token,
-        body: { device_id: unique(name), name, type: 'sensor' },
-      });
-      const context = await directory.resolve(created.body.device.device_id);
+      const device = await addDevice(devices, owner.token, { name });
+      const context = await directory.resolve(device.deviceId);
       if (!context) throw new Error('not registered');
-      registered.push({ rowId: created.body.device.id as number, context });
+      registered.push({ rowId: device.id, context });
     }
     const [usual, fast] = registered as [(typeof registered)[0], (typeof registered)[0]];
     // The fast one says it reports every 5 s: silent 75 s, it is gone; the other, 240 s.
@@ -63,7 +53,7 @@ describe('the silence sweep', () => {
     const status = async (rowId: number) =>
       (
         await callRoute(devices, 'GET /api/devices/{id}', {
-          token: body.token,
+          token: owner.token,
           params: { id: String(rowId) },
         })
       ).body.device.status;
