@@ -1,4 +1,5 @@
 import type { Logger } from '../../logger.ts';
+import { declaredRangeOf } from '../../ml/domain/declared-range.ts';
 import {
   type AnomalyDetector,
   createDetector,
@@ -153,9 +154,11 @@ export class AnomalyScorer {
     device: ScoredDevice,
     entityId: string,
   ): AnomalyDetector {
+    const declaredRange =
+      level === 'advanced' ? declaredRangeOf(device.entities?.[entityId]?.config) : null;
     if (saved && saved.detector === level) {
       try {
-        return restoreDetector(saved.state, { model });
+        return restoreDetector(saved.state, { model, declaredRange });
       } catch (error) {
         if (!(error instanceof DetectorStateError)) throw error;
         // A state from another detector version: start over rather than stop scoring.
@@ -168,7 +171,7 @@ export class AnomalyScorer {
     }
     return level === 'basic'
       ? createDetector({ kind: 'basic' })
-      : createDetector({ kind: 'advanced', model });
+      : createDetector({ kind: 'advanced', model, declaredRange });
   }
 
   async #activeModels(device: ScoredDevice, entityIds: string[]) {
