@@ -280,7 +280,8 @@ try {
     const throughput = await measureThroughput(training.model);
     console.log(
       `Throughput on that series: basic ${throughput.basic.toLocaleString('en')} readings/s, ` +
-        `advanced ${throughput.advanced.toLocaleString('en')} readings/s`,
+        `advanced ${throughput.advanced.toLocaleString('en')} readings/s, ` +
+        `advanced with a declared range ${throughput.advancedDeclaredRange.toLocaleString('en')} readings/s`,
     );
   }
 } finally {
