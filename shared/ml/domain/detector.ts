@@ -177,9 +177,12 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
       basic,
       surpriseToScore(signals.surprise, basic.surpriseScale),
     );
-    // A new transition alarms by itself (its own rest period makes it one alarm per incident).
+    // A new transition alarms by itself (its own rest period makes it one alarm per incident),
+    // once the bands have learnt as long as the statistics warm up: bands started afresh on an
+    // entity with a long history (a new range, an upgraded state) know no transition yet.
     const bands = this.config.bands;
-    if (bands && signals.newTransition && this.state.basic.count > basic.warmup) {
+    const bandsWarm = (this.state.bands?.total ?? 0) > basic.warmup;
+    if (bands && signals.newTransition && bandsWarm && this.state.basic.count > basic.warmup) {
       result.score = Math.max(
         result.score,
         surpriseToScore(bands.transitionSurprise, basic.surpriseScale),
