@@ -37,40 +37,18 @@ export async function measureTraining(points: number, backend = 'wasm') {
   };
 }
 
-export async function measureThroughput(model: TrainedModel, points = 200_000, rounds = 3) {
+export async function measureThroughput(model: TrainedModel, points = 200_000) {
   const series = syntheticMonth(points, Date.UTC(2026, 1, 1));
   const rate = (score: (t: number, v: number) => unknown) => {
     const started = performance.now();
     for (const p of series) score(p.timeMs, p.value);
-    return (series.length / (performance.now() - started)) * 1000;
+    return Math.round((series.length / (performance.now() - started)) * 1000);
   };
-  // The series is 20 +- 5 with noise: a sensor declaring 0-40 as its measuring range.
-  const declaredRange = { min: 0, max: 40 };
-  const detectors = {
-    basic: () => createDetector({ kind: 'basic' }),
-    advanced: () => createAdvancedDetector(model),
-    advancedDeclaredRange: () => createAdvancedDetector(model, undefined, declaredRange),
-  };
-  // Alternating rounds on fresh detectors, so a change of machine load hits every detector.
-  const rates: Record<keyof typeof detectors, number[]> = {
-    basic: [],
-    advanced: [],
-    advancedDeclaredRange: [],
-  };
-  for (let round = 0; round < rounds; round++) {
-    for (const [name, make] of Object.entries(detectors) as Array<
-      [keyof typeof detectors, (typeof detectors)[keyof typeof detectors]]
-    >) {
-      const detector = make();
-      rates[name].push(rate((t, v) => detector.score(t, v)));
-    }
-  }
-  const median = (xs: number[]) =>
-    Math.round([...xs].sort((a, b) => a - b)[xs.length >> 1] as number);
+  const basic = createDetector({ kind: 'basic' });
+  const advanced = createAdvancedDetector(model);
   return {
-    basic: median(rates.basic),
-    advanced: median(rates.advanced),
-    advancedDeclaredRange: median(rates.advancedDeclaredRange),
+    basic: rate((t, v) => basic.score(t, v)),
+    advanced: rate((t, v) => advanced.score(t, v)),
   };
 }
 
@@ -91,7 +69,4 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const throughput = await measureThroughput(training.model);
   console.log(`basic: ${throughput.basic.toLocaleString('en')} readings/s`);
   console.log(`advanced: ${throughput.advanced.toLocaleString('en')} readings/s`);
-  console.log(
-    `advanced with a declared range: ${throughput.advancedDeclaredRange.toLocaleString('en')} readings/s`,
-  );
 }

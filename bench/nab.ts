@@ -6,7 +6,6 @@
  *
  *   npx tsx bench/nab.ts [--corpus nab|faults] [--nab DIR] [--scorer FILE]
  *                        [--detector basic|advanced|both] [--seeds 1,2,3,4,5] [--keep]
- *                        [--declared-range]
  *
  * `--corpus nab` (the default) is the Numenta Anomaly Benchmark: DIR is a NAB checkout (or a
  * folder with its `data/` and `labels/combined_windows.json`): `git clone
@@ -14,10 +13,6 @@
  * `fault-corpus.ts` generates (no download). The results are written in NAB's layout
  * (`results/<detector>/<category>/<detector>_<file>.csv`), so NAB's own scorer can read them
  * too; the default scorer is `nab-score.mjs` next to the NAB corpus.
- *
- * `--declared-range` gives the advanced detector each file's minimum and maximum as the
- * entity's declared measuring range, as NAB's protocol hands them to every detector; without
- * it the detector gets no range, as for an entity that declares none.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -45,7 +40,6 @@ const { values } = parseArgs({
     detector: { type: 'string', default: 'both' },
     seeds: { type: 'string', default: String(DEFAULT_TRAINING.seed) },
     keep: { type: 'boolean', default: false },
-    'declared-range': { type: 'boolean', default: false },
   },
 });
 const fail = (message: string): never => {
@@ -65,18 +59,6 @@ if (!existsSync(scorer)) {
     `NAB scorer not found at ${scorer}. Pass --scorer <nab-score.mjs>, or keep the results` +
       ' (--keep) and score them with NAB itself: `python run.py --score --normalize -d <name>`.',
   );
-}
-
-const declared = values['declared-range'];
-/** The file's lowest and highest value: the range NAB's protocol gives every detector. */
-function fileRange(points: Array<{ value: number }>): { min: number; max: number } | null {
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  for (const p of points) {
-    min = Math.min(min, p.value);
-    max = Math.max(max, p.value);
-  }
-  return max > min ? { min, max } : null;
 }
 
 const results = await mkdtemp(path.join(tmpdir(), 'easysmart-nab-'));
@@ -133,12 +115,10 @@ interface Run {
 async function scoreCorpus(r: Run): Promise<void> {
   for (const { category, file } of files) {
     const readings = parseReadingsCsv(await readFile(path.join(dataDir, category, file), 'utf8'));
-    const points = readings.map((x) => ({ timeMs: x.timeMs, value: x.numericValue }));
     const scored = await scoreSeries(
-      points,
+      readings.map((x) => ({ timeMs: x.timeMs, value: x.numericValue })),
       r.detector,
       r.seed === null ? {} : { seed: r.seed },
-      declared ? fileRange(points) : null,
     );
     r.rows += readings.length;
     r.scoringMs += scored.scoringMs;
@@ -152,9 +132,8 @@ async function scoreCorpus(r: Run): Promise<void> {
   }
   process.stderr.write(` ${r.label} scored\n`);
 
-  // The CLI (which trains with the default seed and has no declared range) must write
-  // byte-for-byte what this run wrote.
-  if (r.detector === 'advanced' && (r.seed !== DEFAULT_TRAINING.seed || declared)) return;
+  // The CLI (which trains with the default seed) must write byte-for-byte what this run wrote.
+  if (r.detector === 'advanced' && r.seed !== DEFAULT_TRAINING.seed) return;
   const first = files[0] as FileEntry;
   const cliOut = path.join(results, `cli-${r.name}.csv`);
   await run(
@@ -221,8 +200,7 @@ const fresh = (label: string, name: string, detector: Run['detector'], seed: num
 if (values.detector !== 'advanced') runs.push(fresh('basic', 'easysmartBasic', 'basic', null));
 if (values.detector !== 'basic') {
   for (const seed of seeds) {
-    const label = `advanced${declared ? ' (declared range)' : ''}, seed ${seed}`;
-    runs.push(fresh(label, `easysmartAdvancedSeed${seed}`, 'advanced', seed));
+    runs.push(fresh(`advanced, seed ${seed}`, `easysmartAdvancedSeed${seed}`, 'advanced', seed));
   }
 }
 
@@ -255,7 +233,7 @@ try {
       return `${mean(xs).toFixed(2)} ± ${sd(xs).toFixed(2)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`;
     });
     console.log(
-      `| advanced${declared ? ' (declared range)' : ''}, mean ± sd (min-max) over seeds ${seeds.join(',')} | ${cells.join(' | ')} | | | |`,
+      `| advanced, mean ± sd (min-max) over seeds ${seeds.join(',')} | ${cells.join(' | ')} | | | |`,
     );
   }
 
@@ -280,8 +258,7 @@ try {
     const throughput = await measureThroughput(training.model);
     console.log(
       `Throughput on that series: basic ${throughput.basic.toLocaleString('en')} readings/s, ` +
-        `advanced ${throughput.advanced.toLocaleString('en')} readings/s, ` +
-        `advanced with a declared range ${throughput.advancedDeclaredRange.toLocaleString('en')} readings/s`,
+        `advanced ${throughput.advanced.toLocaleString('en')} readings/s`,
     );
   }
 } finally {

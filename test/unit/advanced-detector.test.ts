@@ -4,12 +4,6 @@ import {
   EDGE_ADVANCED_CONFIG,
 } from '../../shared/ml/domain/advanced-detector.ts';
 import {
-  DEFAULT_BAND_CONFIG,
-  declaredRangeOf,
-  newBandState,
-  observeBand,
-} from '../../shared/ml/domain/declared-range.ts';
-import {
   ADVANCED_DETECTOR,
   createAdvancedDetector,
   restoreDetector,
@@ -79,94 +73,5 @@ describe('advanced detector: steps judged by time of day', () => {
       expect(r.score).toBeGreaterThanOrEqual(0);
       expect(r.score).toBeLessThanOrEqual(1);
     }
-  });
-});
-
-describe("advanced detector: bands of the entity's declared range", () => {
-  it('reads the declared range from the entity configuration, and only a usable one', () => {
-    expect(declaredRangeOf({ min: 0, max: 40, step: 1 })).toEqual({ min: 0, max: 40 });
-    for (const config of [
-      null,
-      {},
-      { min: 0 },
-      { min: 10, max: 10 },
-      { min: 10, max: 0 },
-      { min: '0', max: 40 },
-      { min: 0, max: Number.POSITIVE_INFINITY },
-    ]) {
-      expect(declaredRangeOf(config)).toBeNull();
-    }
-  });
-
-  it('flags a transition never seen before once per incident, and knows the usual bands', () => {
-    const config = { ...DEFAULT_BAND_CONFIG, bands: 4, rest: 3 };
-    const state = newBandState({ min: 0, max: 40 }, config);
-    // Bands of 10: 5 -> band 0, 15 -> band 1, 35 -> band 3.
-    const observe = (values: number[]) => values.map((v) => observeBand(state, config, v));
-    observe([5, 15, 5, 15, 5, 15, 5, 15, 5, 15, 5, 15]);
-    const [toKnown, toNew, closeBehind, later] = [
-      observe([5])[0],
-      observe([35])[0],
-      observe([15])[0],
-      observe([5, 15, 5, 35, 5])[4],
-    ];
-    expect(toKnown).toEqual({ usual: true, newTransition: false });
-    expect(toNew).toEqual({ usual: false, newTransition: true });
-    // 3 -> 1 is new too, but it is the same incident.
-    expect(closeBehind?.newTransition).toBe(false);
-    // 3 -> 0 after the rest period is a new incident.
-    expect(later?.newTransition).toBe(true);
-    // A value outside the declared range counts in the nearest band.
-    expect(observe([-100, 1e9]).map((b) => b.newTransition)).toEqual([false, false]);
-    expect(state.counts).toEqual([11, 8, 0, 3]);
-  });
-
-  it('damps a slow drift at a usual level, and alarms as a transition where it enters a band never visited', () => {
-    const series = shifts(10);
-    const at = 8 * PER_DAY + 144; // 12:00 on day 9, while the machine runs at 50
-    for (let k = 0; k < 40; k++) (series[at + k] as { value: number }).value += 0.5 * (k + 1);
-    const firstAlarm = (range: { min: number; max: number } | null) => {
-      const detector = createAdvancedDetector(null, DEFAULT_ADVANCED_CONFIG, range);
-      const results = series.map((p) => detector.score(p.timeMs, p.value));
-      const i = results.findIndex((r, n) => n >= 3 * PER_DAY && r.anomalous);
-      return { offset: i - at, reason: results[i]?.reason };
-    };
-    // The statistics alone alarm early in the drift (the level is unusual for noon).
-    expect(firstAlarm(null)).toEqual({ offset: 4, reason: 'seasonal' });
-    // With a range of 0-100 (bands of 12.5), the drift alarms where it first passes 62.5.
-    expect(firstAlarm({ min: 0, max: 100 })).toEqual({ offset: 25, reason: 'transition' });
-  });
-
-  it('keeps its bands across a snapshot, restarts them for a new range, and drops them without one', () => {
-    const series = shifts(4);
-    const range = { min: 0, max: 100 };
-    const whole = createAdvancedDetector(null, DEFAULT_ADVANCED_CONFIG, range);
-    const first = createAdvancedDetector(null, DEFAULT_ADVANCED_CONFIG, range);
-    const half = 2 * PER_DAY;
-    for (const p of series.slice(0, half)) {
-      whole.score(p.timeMs, p.value);
-      first.score(p.timeMs, p.value);
-    }
-    const saved = JSON.parse(JSON.stringify(first.snapshot()));
-    const restored = restoreDetector(saved, { declaredRange: range });
-    for (const p of series.slice(half)) {
-      expect(restored.score(p.timeMs, p.value)).toEqual(whole.score(p.timeMs, p.value));
-    }
-    const bandsOf = (snapshot: ReturnType<typeof restored.snapshot>) =>
-      snapshot.kind === 'advanced' ? snapshot.state.bands : 'not advanced';
-    expect(bandsOf(restored.snapshot())).toMatchObject({ min: 0, max: 100, total: 4 * PER_DAY });
-    const widened = restoreDetector(saved, { declaredRange: { min: 0, max: 200 } });
-    expect(bandsOf(widened.snapshot())).toMatchObject({ min: 0, max: 200, total: 0 });
-    expect(bandsOf(restoreDetector(saved).snapshot())).toBeUndefined();
-    // A 1.2.0 state (no bands) continues, its bands starting with the next reading; they learn
-    // as long as a new detector warms up before a transition alarms, though the statistics
-    // are long warm: every transition is new to them.
-    const old = JSON.parse(JSON.stringify({ ...first.snapshot(), version: '1.2.0' }));
-    delete old.state.bands;
-    const upgraded = restoreDetector(old, { declaredRange: { min: 0, max: 50 } });
-    expect(bandsOf(upgraded.snapshot())).toMatchObject({ total: 0 });
-    const warmup = DEFAULT_ADVANCED_CONFIG.basic.warmup;
-    const after = series.slice(half, half + PER_DAY).map((p) => upgraded.score(p.timeMs, p.value));
-    expect(after.slice(0, warmup).filter((r) => r.reason === 'transition')).toHaveLength(0);
   });
 });

@@ -1,5 +1,4 @@
 import type { Logger } from '../../logger.ts';
-import { declaredRangeOf } from '../../ml/domain/declared-range.ts';
 import {
   type AnomalyDetector,
   createDetector,
@@ -154,11 +153,9 @@ export class AnomalyScorer {
     device: ScoredDevice,
     entityId: string,
   ): AnomalyDetector {
-    const declaredRange =
-      level === 'advanced' ? declaredRangeOf(device.entities?.[entityId]?.config) : null;
     if (saved && saved.detector === level) {
       try {
-        return restoreDetector(saved.state, { model, declaredRange });
+        return restoreDetector(saved.state, { model });
       } catch (error) {
         if (!(error instanceof DetectorStateError)) throw error;
         // A state from another detector version: start over rather than stop scoring.
@@ -171,7 +168,7 @@ export class AnomalyScorer {
     }
     return level === 'basic'
       ? createDetector({ kind: 'basic' })
-      : createDetector({ kind: 'advanced', model, declaredRange });
+      : createDetector({ kind: 'advanced', model });
   }
 
   async #activeModels(device: ScoredDevice, entityIds: string[]) {

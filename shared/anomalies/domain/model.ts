@@ -65,6 +65,4 @@ export interface ScoredDevice {
   tenantId: number;
   retentionPolicy: string;
   anomalyDetection: AnomalyLevel;
-  /** The device's entities as discovered; an entity's `config.min`/`max` is its declared range. */
-  entities?: Record<string, { config: Record<string, unknown> | null }>;
 }

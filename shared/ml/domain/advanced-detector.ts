@@ -9,13 +9,6 @@ import {
   newBasicState,
   observeBasic,
 } from './basic-detector.ts';
-import {
-  type BandConfig,
-  type BandState,
-  DEFAULT_BAND_CONFIG,
-  type DeclaredRange,
-  observeBand,
-} from './declared-range.ts';
 import type { Forecaster } from './model.ts';
 import {
   type EwmState,
@@ -37,14 +30,12 @@ import {
  * model that drifts out of date degrades to basic-like behaviour instead of alarming
  * forever. The range is every value the entity has shown (its training history included): a
  * reading clearly outside it is alarming by itself, however the statistics of the recent
- * past are spread (the "spatial anomaly" of Numenta's HTM detector). When the entity declares
- * its measuring range, the bands of that range damp surprise at usual levels and alarm at
- * transitions never seen before (`declared-range.ts`).
+ * past are spread (the "spatial anomaly" of Numenta's HTM detector).
  */
 
 export const MODEL_FEATURES = ['forecast', 'forecastShift'] as const;
 export type ModelFeature = (typeof MODEL_FEATURES)[number];
-export type AdvancedFeature = BasicFeature | ModelFeature | 'range' | 'transition';
+export type AdvancedFeature = BasicFeature | ModelFeature | 'range';
 
 export interface AdvancedConfig {
   basic: BasicConfig;
@@ -65,8 +56,6 @@ export interface AdvancedConfig {
   rangeMargin: number;
   /** Surprise (nats) of an out-of-range reading: enough to alarm on its own. */
   rangeSurprise: number;
-  /** How the entity's declared range is used; null where no range is ever used (the edge). */
-  bands: BandConfig | null;
 }
 
 export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
@@ -79,7 +68,6 @@ export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
   // Numenta's HTM detector uses the same 5% tolerance.
   rangeMargin: 0.05,
   rangeSurprise: 24,
-  bands: DEFAULT_BAND_CONFIG,
 };
 
 /**
@@ -89,7 +77,6 @@ export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
 export const EDGE_ADVANCED_CONFIG: AdvancedConfig = {
   ...DEFAULT_ADVANCED_CONFIG,
   seasonalSteps: false,
-  bands: null,
 };
 
 /** The lowest and highest value seen, and over how many readings. */
@@ -114,11 +101,7 @@ export interface AdvancedState {
    */
   dailySteps?: EwmState[];
   stepTail?: TailState;
-  /** The bands of the entity's declared range; absent when it declares none. */
-  bands?: BandState;
 }
-
-export type { DeclaredRange };
 
 export function newRange(): RangeState {
   return { min: 0, max: 0, count: 0 };
@@ -187,8 +170,6 @@ const LN_ALL = Math.log(BASIC_FEATURES.length + MODEL_FEATURES.length);
 export interface AdvancedSignals {
   surprise: number;
   features: Record<AdvancedFeature, number>;
-  /** A transition between bands of the declared range never seen before: alarms by itself. */
-  newTransition: boolean;
 }
 
 export function observeAdvanced(
@@ -216,7 +197,6 @@ export function observeAdvanced(
     forecast: 0,
     forecastShift: 0,
     range: 0,
-    transition: 0,
   };
   const model = forecaster?.model;
   const usable =
@@ -256,15 +236,6 @@ export function observeAdvanced(
     for (const key of MODEL_FEATURES) best = Math.max(best, features[key]);
     surprise = Math.max(0, best - LN_ALL);
   }
-  let newTransition = false;
-  if (config.bands && state.bands) {
-    const band = observeBand(state.bands, config.bands, value);
-    if (band.usual) surprise *= config.bands.usualDamping;
-    if (band.newTransition) {
-      newTransition = true;
-      features.transition = config.bands.transitionSurprise;
-    }
-  }
   const range = state.range;
   if (range.count >= config.basic.warmup && range.max > range.min) {
     const margin = config.rangeMargin * (range.max - range.min);
@@ -278,5 +249,5 @@ export function observeAdvanced(
   // Kept even without a model, so a newly trained model scores from its first reading.
   const keep = Math.max(model?.windowSize ?? 0, config.recentCapacity);
   while (state.recent.length > keep) state.recent.shift();
-  return { surprise, features, newTransition };
+  return { surprise, features };
 }

@@ -3,7 +3,6 @@ import {
   type AdvancedState,
   attachModel,
   DEFAULT_ADVANCED_CONFIG,
-  type DeclaredRange,
   newAdvancedState,
   newDailySteps,
   newRange,
@@ -18,7 +17,6 @@ import {
   postProcess,
   surpriseToScore,
 } from './basic-detector.ts';
-import { bandStateFits, newBandState } from './declared-range.ts';
 import { Forecaster, type TrainedModel } from './model.ts';
 
 /**
@@ -59,12 +57,9 @@ export interface AdvancedAnomalyDetector extends AnomalyDetector {
 }
 
 export const BASIC_DETECTOR = { name: 'easysmart-basic', version: '1.0.0' } as const;
-export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.3.0' } as const;
-/**
- * Advanced states this version continues from: 1.0.0 had no range, 1.1.0 no daily steps,
- * 1.2.0 no bands of a declared range.
- */
-const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0', '1.1.0', '1.2.0'];
+export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.2.0' } as const;
+/** Advanced states this version continues from: 1.0.0 had no range, 1.1.0 no daily steps. */
+const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0', '1.1.0'];
 
 export interface BasicDetectorState {
   kind: 'basic';
@@ -139,15 +134,7 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
     private readonly state: AdvancedState,
     private readonly config: AdvancedConfig,
     model: TrainedModel | null,
-    declaredRange: DeclaredRange | null,
   ) {
-    // The bands follow the range the entity declares now: a changed range starts them afresh.
-    if (config.bands && declaredRange) {
-      if (!state.bands || !bandStateFits(state.bands, declaredRange, config.bands))
-        state.bands = newBandState(declaredRange, config.bands);
-    } else {
-      delete state.bands;
-    }
     if (config.seasonalSteps) {
       const bins = config.basic.dailyBins;
       if (state.dailySteps?.length !== bins || !state.stepTail)
@@ -177,18 +164,6 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
       basic,
       surpriseToScore(signals.surprise, basic.surpriseScale),
     );
-    // A new transition alarms by itself (its own rest period makes it one alarm per incident),
-    // once the bands have learnt as long as the statistics warm up: bands started afresh on an
-    // entity with a long history (a new range, an upgraded state) know no transition yet.
-    const bands = this.config.bands;
-    const bandsWarm = (this.state.bands?.total ?? 0) > basic.warmup;
-    if (bands && signals.newTransition && bandsWarm && this.state.basic.count > basic.warmup) {
-      result.score = Math.max(
-        result.score,
-        surpriseToScore(bands.transitionSurprise, basic.surpriseScale),
-      );
-      result.anomalous = true;
-    }
     return { ...result, reason: result.anomalous ? strongest(signals.features) : null };
   }
 
@@ -204,8 +179,6 @@ export type DetectorOptions =
       /** The entity's trained model; without one the detector runs on the basic signals. */
       model?: TrainedModel | null;
       config?: AdvancedConfig;
-      /** The entity's declared measuring range, if it declares one. */
-      declaredRange?: DeclaredRange | null;
     };
 
 export function createDetector(options: DetectorOptions): AnomalyDetector {
@@ -214,20 +187,14 @@ export function createDetector(options: DetectorOptions): AnomalyDetector {
     return new BasicDetector(newBasicState(config), config);
   }
   const config = options.config ?? DEFAULT_ADVANCED_CONFIG;
-  return new AdvancedDetector(
-    newAdvancedState(config),
-    config,
-    options.model ?? null,
-    options.declaredRange ?? null,
-  );
+  return new AdvancedDetector(newAdvancedState(config), config, options.model ?? null);
 }
 
 export function createAdvancedDetector(
   model: TrainedModel | null,
   config: AdvancedConfig = DEFAULT_ADVANCED_CONFIG,
-  declaredRange: DeclaredRange | null = null,
 ): AdvancedAnomalyDetector {
-  return new AdvancedDetector(newAdvancedState(config), config, model, declaredRange);
+  return new AdvancedDetector(newAdvancedState(config), config, model);
 }
 
 /**
@@ -241,8 +208,6 @@ export function restoreDetector(
     model?: TrainedModel | null;
     basicConfig?: BasicConfig;
     advancedConfig?: AdvancedConfig;
-    /** The entity's declared measuring range now (advanced only). */
-    declaredRange?: DeclaredRange | null;
   } = {},
 ): AnomalyDetector {
   if (typeof snapshot !== 'object' || snapshot === null) {
@@ -287,7 +252,6 @@ export function restoreDetector(
       advanced,
       options.advancedConfig ?? DEFAULT_ADVANCED_CONFIG,
       options.model ?? null,
-      options.declaredRange ?? null,
     );
   }
   throw new DetectorStateError(`unknown detector kind ${String(kind)}`);

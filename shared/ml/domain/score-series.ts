@@ -1,4 +1,3 @@
-import type { DeclaredRange } from './declared-range.ts';
 import { createAdvancedDetector, createDetector, type DetectorKind } from './detector.ts';
 import type { TrainedModel } from './model.ts';
 import { type GateVerdict, trainAndJudge } from './quality-gate.ts';
@@ -13,8 +12,7 @@ import {
  * Scores a whole recorded series the way the live path would have scored it reading by
  * reading. The advanced detector learns its model from the opening readings only (NAB's
  * probationary period: 15% of the series, at most 750 readings) and uses it from the next
- * reading on, so every score still depends only on the past. A declared range, when given, is
- * the entity's (the advanced detector's bands are cut from it); the basic detector has none.
+ * reading on, so every score still depends only on the past.
  */
 
 export interface SeriesScores {
@@ -37,7 +35,6 @@ export async function scoreSeries(
   points: readonly HistoryPoint[],
   detector: DetectorKind,
   training: TrainingOptions = {},
-  declaredRange: DeclaredRange | null = null,
 ): Promise<SeriesScores> {
   const scores = new Array<number>(points.length);
   if (detector === 'basic') {
@@ -56,7 +53,7 @@ export async function scoreSeries(
       scoringMs: performance.now() - started,
     };
   }
-  const d = createAdvancedDetector(null, undefined, declaredRange);
+  const d = createAdvancedDetector(null);
   const trainAt = trainingLength(points.length);
   let model: TrainedModel | null = null;
   let verdict: GateVerdict | null = null;
