@@ -241,6 +241,25 @@ describe('a threshold rule', () => {
     expect(received).toHaveLength(1);
   });
 
+  it('stays one occurrence when its name and condition are edited while it is open', async () => {
+    const patched = await callRoute(alarms, 'PATCH /api/alarm-rules/{id}', {
+      token: plant.adminToken,
+      params: { id: String(ruleId) },
+      body: {
+        name: 'Oil too hot (pump side)',
+        condition: { type: 'threshold', op: '>', value: 80, for_seconds: 5, hysteresis: 5 },
+      },
+    });
+    expect(patched.status).toBe(200);
+    await send(reading(plant, 89, start + 22_000));
+    const detail = await callRoute(alarms, 'GET /api/alarms/{id}', {
+      token: plant.viewer,
+      params: { id: String(alarmId) },
+    });
+    expect(detail.body.alarm).toMatchObject({ status: 'active', count: 2, value: 88 });
+    expect(received).toHaveLength(1);
+  });
+
   it('is acknowledged by an admin, who is recorded; a viewer may not', async () => {
     const params = { id: String(alarmId) };
     expect(
@@ -582,6 +601,7 @@ describe('the audit trail', () => {
       'auth.login',
       'device.register',
       'alarm_rule.create',
+      'alarm_rule.update',
       'alarm.acknowledge',
       'alarm_rule.update',
     ]);
@@ -603,8 +623,12 @@ describe('the audit trail', () => {
       query: { action: 'alarm_rule.', limit: '1', cursor: page.body.next_cursor },
     });
     expect(next.body.entries.map((entry: { action: string }) => entry.action)).toEqual([
-      'alarm_rule.create',
+      'alarm_rule.update',
     ]);
+    expect(next.body.entries[0].changes.name).toEqual({
+      before: 'Oil too hot',
+      after: 'Oil too hot (pump side)',
+    });
     expect((await callRoute(audit, 'GET /api/audit', { token: plant.viewer })).status).toBe(403);
     const foreign = await callRoute(audit, 'GET /api/audit', { token: other.owner });
     expect(

@@ -27,6 +27,7 @@ const { anomalyTargets, modelRegistry, modelStore, predictionStore } = await imp
   '../shared/anomalies/composition.ts'
 );
 const { logger } = await import('../shared/composition.ts');
+const { PostgresTypeSettings } = await import('../shared/anomalies/adapters/postgres-anomalies.ts');
 const { readingStore } = await import('../shared/timeseries/composition.ts');
 const { trainModel } = await import('../shared/ml/domain/training.ts');
 const admin = adminPool(stack);
@@ -219,6 +220,7 @@ describe('trained models (Industrial)', () => {
       readings: readingStore(),
       predictions: predictionStore(),
       models: modelStore(),
+      typeSettings: new PostgresTypeSettings(admin),
       train: async (history) => biasedModel(await trainModel(history, { backend: 'wasm' }), 3),
       logger: logger(),
     });

@@ -357,6 +357,62 @@ describe('versions, the quality gate and roll-back', () => {
   }, 180_000);
 });
 
+describe('a family and settings chosen for a device type', () => {
+  it('train its devices on request and are handed to the scheduled trainer, again after a change', async () => {
+    const m = await machine('industrial', 1500);
+    const chosen = await callRoute(ml, 'PUT /api/ml/settings', {
+      token: m.token,
+      body: { device_type: 'pump', entity_id: 'vibration', family: 'linear', window_size: 12 },
+    });
+    expect(chosen.status, JSON.stringify(chosen.body)).toBe(200);
+    expect(chosen.body.settings).toMatchObject({
+      device_type: 'pump',
+      entity_id: 'vibration',
+      family: 'linear',
+      window_size: 12,
+    });
+    const listed = await callRoute(ml, 'GET /api/ml/settings', { token: m.token });
+    expect(listed.body.settings).toEqual([chosen.body.settings]);
+
+    const candidates = async () =>
+      (
+        await admin.query(
+          'SELECT device_id, entity_id, settings FROM ml_training_candidates(30, 100000) WHERE tenant_id = $1',
+          [m.tenantId],
+        )
+      ).rows;
+    expect(await candidates()).toEqual([
+      {
+        device_id: m.id,
+        entity_id: 'vibration',
+        settings: { family: 'linear', windowSize: 12, size: 'medium' },
+      },
+    ]);
+
+    // A request without settings of its own trains the type's choice.
+    const trained = await callRoute(ml, 'POST /api/ml/models', {
+      token: m.token,
+      body: { device_id: m.id, entity_id: 'vibration' },
+    });
+    expect(trained.status, JSON.stringify(trained.body)).toBe(201);
+    expect(trained.body.model.settings).toEqual({ family: 'linear', window_size: 12 });
+    expect(await candidates()).toEqual([]);
+
+    // A changed choice makes the entity a candidate again, with the new settings.
+    await callRoute(ml, 'PUT /api/ml/settings', {
+      token: m.token,
+      body: { device_type: 'pump', entity_id: 'vibration', family: 'dense', size: 'small' },
+    });
+    expect(await candidates()).toEqual([
+      {
+        device_id: m.id,
+        entity_id: 'vibration',
+        settings: { family: 'dense', windowSize: 24, size: 'small' },
+      },
+    ]);
+  }, 120_000);
+});
+
 describe('plan, roles and tenants on every custom-model route', () => {
   it('below Industrial: plan_required; viewers: refused; another tenant: not found', async () => {
     const pro = await machine('professional');
@@ -374,10 +430,16 @@ describe('plan, roles and tenants on every custom-model route', () => {
     const activate = (token: string, id: number) =>
       callRoute(ml, 'POST /api/ml/models/{id}/activate', { token, params: { id: String(id) } });
 
+    const choose = (token: string) =>
+      callRoute(ml, 'PUT /api/ml/settings', {
+        token,
+        body: { device_type: 'pump', entity_id: 'vibration' },
+      });
     for (const answer of [
       await upload(pro, files),
       await train(pro, pro.token),
       await activate(pro.token, 1),
+      await choose(pro.token),
     ]) {
       expect(answer.status).toBe(403);
       expect(answer.body.error.code).toBe('plan_required');
@@ -386,6 +448,7 @@ describe('plan, roles and tenants on every custom-model route', () => {
       await upload(m, files, m.viewer),
       await train(m, m.viewer),
       await activate(m.viewer, 1),
+      await choose(m.viewer),
     ]) {
       expect(answer.status).toBe(403);
       expect(answer.body.error.code).not.toBe('plan_required');
@@ -402,5 +465,9 @@ describe('plan, roles and tenants on every custom-model route', () => {
     expect(foreign.status).toBe(404);
     expect(foreign.body.error.code).toBe('model_not_found');
     expect(await listModels(other)).toEqual([]);
+    // Settings are the tenant's own: another tenant's choice for the same type is not listed.
+    expect((await choose(other.token)).status).toBe(200);
+    const mine = await callRoute(ml, 'GET /api/ml/settings', { token: m.token });
+    expect(mine.body.settings).toEqual([]);
   }, 60_000);
 });

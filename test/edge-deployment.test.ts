@@ -150,6 +150,7 @@ afterAll(async () => {
 describe('edge deployment to the virtual device over the real broker', () => {
   let device: RunningDevice;
   let version: string;
+  let trained: Awaited<ReturnType<typeof trainModel>>;
   let checksum: string;
   let installedAt: number;
   let reconnectedAt: number;
@@ -181,6 +182,7 @@ describe('edge deployment to the virtual device over the real broker', () => {
       { epochs: 3 },
     );
     version = model.version;
+    trained = model;
     const storageKey = `tenant-${tenantId}/device-${rowId}/temperature/${version}`;
     await new FileModelStore(path.join(stack.dataDir, 'models')).save(storageKey, model);
     await asOperator((client) =>
@@ -344,5 +346,56 @@ describe('edge deployment to the virtual device over the real broker', () => {
     }
     const current = (await api('GET', `/api/devices/${rowId}/edge-model`)).body;
     expect(current.running).toMatchObject({ version });
+  }, 120_000);
+
+  it('a newer model is sent, then the earlier one rolled back; the audit trail has both', async () => {
+    // A second version, as a retraining would store it, becomes the active one.
+    const newer = { ...trained, version: `${version}-next` };
+    const storageKey = `tenant-${tenantId}/device-${rowId}/temperature/${newer.version}`;
+    await new FileModelStore(path.join(stack.dataDir, 'models')).save(storageKey, newer);
+    await asOperator(async (client) => {
+      await client.query(
+        `UPDATE ml_models SET status = 'superseded'
+         WHERE device_id = $1 AND entity_id = 'temperature' AND status = 'active'`,
+        [rowId],
+      );
+      await client.query(
+        `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
+                                training_points, metrics, trained_at)
+         VALUES ($1, $2, 'temperature', $3, $4, $5, $6, 300, $7, now())`,
+        [tenantId, rowId, newer.kind, newer.version, storageKey, newer.threshold, newer.metrics],
+      );
+    });
+    const installedVersion = async (body: Record<string, unknown>) => {
+      const from = device.events.length;
+      const sent = await api('POST', `/api/devices/${rowId}/edge-model`, body);
+      expect(sent.status).toBe(202);
+      const installed = await device.next((e) => e.event === 'model_installed', 30_000, from);
+      await expect
+        .poll(async () => (await api('GET', `/api/devices/${rowId}/edge-model`)).body.status, {
+          timeout: 30_000,
+          interval: 500,
+        })
+        .toBe('confirmed');
+      return installed.version;
+    };
+    expect(await installedVersion({ entity_id: 'temperature' })).toBe(newer.version);
+    expect(await installedVersion({ entity_id: 'temperature', version })).toBe(version);
+    const current = (await api('GET', `/api/devices/${rowId}/edge-model`)).body;
+    expect(current.running).toMatchObject({ version });
+
+    const trail = await api('GET', '/api/audit?action=edge_model.');
+    expect(trail.status).toBe(200);
+    expect(
+      trail.body.entries.map((entry: { action: string; target: string; details: unknown }) => [
+        entry.action,
+        entry.target,
+        (entry.details as { version: string }).version,
+      ]),
+    ).toEqual([
+      ['edge_model.rollback', `device:${rowId}`, version],
+      ['edge_model.deploy', `device:${rowId}`, newer.version],
+      ['edge_model.deploy', `device:${rowId}`, version],
+    ]);
   }, 120_000);
 });

@@ -279,6 +279,12 @@ describe('real answers match the document', () => {
       body: [repeated, repeated] as unknown as Record<string, unknown>,
     });
     expect(refused.status).toBe(422);
+    expect((await call(ml, 'GET /api/ml/settings', { token })).status).toBe(200);
+    const choose = await call(ml, 'PUT /api/ml/settings', {
+      token,
+      body: { device_type: 'pump', entity_id: 'temperature' },
+    });
+    expect(choose.status).toBe(403);
     expect((await call(devices, 'DELETE /api/devices/{id}', { token, params })).status).toBe(204);
   });
 

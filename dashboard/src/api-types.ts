@@ -367,6 +367,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ml/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model families and settings chosen per device type and entity */
+        get: operations["getMlSettings"];
+        /**
+         * Choose the family and settings of an entity's model on every device of a type (plans with custom models)
+         * @description The scheduled trainer (hourly) trains the entity of every device of the type with these settings, and again after each change; each model passes the quality gate before it becomes active. A training request without settings of its own uses them too. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        put: operations["putMlSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ml/models/upload": {
         parameters: {
             query?: never;
@@ -1276,6 +1297,17 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        ModelTypeSettings: {
+            device_type: string;
+            entity_id: string;
+            /** @enum {string} */
+            family: "dense" | "linear";
+            window_size: number;
+            /** @enum {string} */
+            size: "small" | "medium" | "large";
+            /** @description ISO 8601 time, UTC */
+            updated_at: string;
+        };
         Pattern: {
             pattern_id: number;
             label: string | null;
@@ -1324,6 +1356,15 @@ export interface components {
                 patterns: number;
                 windows: number;
                 silhouette: number | null;
+                /** @description The entities the patterns were learnt from */
+                entity_ids: string[];
+                /** @description Sensors a discovery without `entity_ids` left out, with their readings in the range: fewer than 32, or than a quarter of the densest sensor's (the windows would follow their pace) */
+                left_out: ({
+                    entity_id: string;
+                    readings: number;
+                } & {
+                    [key: string]: unknown;
+                })[];
                 step_seconds: number;
                 window_seconds: number;
                 /** @description ISO 8601 time, UTC */
@@ -2441,17 +2482,10 @@ export interface operations {
                 "application/json": {
                     device_id: number;
                     entity_id: string;
-                    /**
-                     * @default dense
-                     * @enum {string}
-                     */
+                    /** @enum {string} */
                     family?: "dense" | "linear";
-                    /** @default 24 */
                     window_size?: number;
-                    /**
-                     * @default medium
-                     * @enum {string}
-                     */
+                    /** @enum {string} */
                     size?: "small" | "medium" | "large";
                 };
             };
@@ -2477,6 +2511,88 @@ export interface operations {
             413: components["responses"]["Error413"];
             415: components["responses"]["Error415"];
             422: components["responses"]["Error422"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    getMlSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        settings: components["schemas"]["ModelTypeSettings"][];
+                    };
+                };
+            };
+            401: components["responses"]["Error401"];
+            500: components["responses"]["Error500"];
+        };
+    };
+    putMlSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "device_type": "pump",
+                 *       "entity_id": "temperature",
+                 *       "family": "dense",
+                 *       "size": "large",
+                 *       "window_size": 48
+                 *     }
+                 */
+                "application/json": {
+                    device_type: string;
+                    entity_id: string;
+                    /**
+                     * @default dense
+                     * @enum {string}
+                     */
+                    family?: "dense" | "linear";
+                    /** @default 24 */
+                    window_size?: number;
+                    /**
+                     * @default medium
+                     * @enum {string}
+                     */
+                    size?: "small" | "medium" | "large";
+                };
+            };
+        };
+        responses: {
+            /** @description The stored choice */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        settings: components["schemas"]["ModelTypeSettings"];
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
             500: components["responses"]["Error500"];
         };
     };

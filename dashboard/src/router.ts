@@ -12,6 +12,7 @@ export type Route =
   | { name: 'tenant' }
   | { name: 'alarms' }
   | { name: 'activity' }
+  | { name: 'models' }
   | { name: 'notfound'; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -22,6 +23,7 @@ export function parseRoute(hash: string): Route {
   if (path === '/tenant') return { name: 'tenant' };
   if (path === '/alarms') return { name: 'alarms' };
   if (path === '/activity') return { name: 'activity' };
+  if (path === '/models') return { name: 'models' };
   const device = /^\/devices\/([1-9][0-9]{0,9})$/.exec(path);
   if (device?.[1]) return { name: 'device', id: Number(device[1]) };
   return { name: 'notfound', path };

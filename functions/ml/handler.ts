@@ -2,6 +2,7 @@ import { anomalyService } from '../../shared/anomalies/training-composition.ts';
 import { authenticator, logger } from '../../shared/composition.ts';
 import { edgeModelService } from '../../shared/edge/composition.ts';
 import { httpApi } from '../../shared/http/api.ts';
+import { DEFAULT_SETTINGS } from '../../shared/ml/domain/families.ts';
 
 const anomalies = anomalyService();
 const edge = edgeModelService();
@@ -17,7 +18,24 @@ export const handler = httpApi(
       models: await anomalies.listModels(caller),
     }),
     'POST /api/ml/models': async ({ caller, body }) => ({
-      model: await anomalies.trainOnRequest(caller, body.device_id, body.entity_id, {
+      model: await anomalies.trainOnRequest(
+        caller,
+        body.device_id,
+        body.entity_id,
+        body.family || body.window_size || body.size
+          ? {
+              family: body.family ?? DEFAULT_SETTINGS.family,
+              windowSize: body.window_size ?? DEFAULT_SETTINGS.windowSize,
+              size: body.size ?? DEFAULT_SETTINGS.size,
+            }
+          : undefined,
+      ),
+    }),
+    'GET /api/ml/settings': async ({ caller }) => ({
+      settings: await anomalies.typeSettings(caller),
+    }),
+    'PUT /api/ml/settings': async ({ caller, body }) => ({
+      settings: await anomalies.chooseForType(caller, body.device_type, body.entity_id, {
         family: body.family,
         windowSize: body.window_size,
         size: body.size,

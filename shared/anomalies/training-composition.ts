@@ -1,9 +1,10 @@
 import { auditTrail } from '../audit/composition.ts';
-import { logger, once } from '../composition.ts';
+import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { trainingShape } from '../ml/domain/families.ts';
 import { trainModel } from '../ml/domain/training.ts';
 import { readingStore } from '../timeseries/composition.ts';
+import { PostgresTypeSettings } from './adapters/postgres-anomalies.ts';
 import { anomalyTargets, modelRegistry, modelStore, predictionStore } from './composition.ts';
 import { AnomalyService } from './domain/anomaly-service.ts';
 
@@ -16,6 +17,7 @@ export const anomalyService = once(() => {
     readings: readingStore(),
     predictions: predictionStore(),
     models: modelStore(),
+    typeSettings: new PostgresTypeSettings(databasePool()),
     train: (history, settings) =>
       trainModel(history, {
         ...trainingShape(settings),

@@ -254,6 +254,19 @@ export const model = named(
   }),
 );
 
+/** A family and settings chosen for an entity on every device of a type. */
+export const typeSettings = named(
+  'ModelTypeSettings',
+  z.object({
+    device_type: z.string(),
+    entity_id: z.string(),
+    family: z.enum(['dense', 'linear']),
+    window_size: z.number().int(),
+    size: z.enum(['small', 'medium', 'large']),
+    updated_at: isoTime,
+  }),
+);
+
 /** One score the plan's detector gave a reading (an anomaly when `anomalous`). */
 export const prediction = named(
   'Prediction',

@@ -44,6 +44,7 @@ import {
   tenant,
   tenantOverview,
   tokenResponse,
+  typeSettings,
   user,
 } from './responses.ts';
 import {
@@ -62,6 +63,7 @@ import {
   registerBody,
   telemetryQuery,
   trainModelBody,
+  typeSettingsBody,
   uploadModelBody,
 } from './schemas.ts';
 
@@ -468,6 +470,36 @@ export const routeTable = {
       schema: wrapped('model', model),
     },
     errors: [404, 422],
+  },
+  'GET /api/ml/settings': {
+    function: 'ml',
+    summary: 'The model families and settings chosen per device type and entity',
+    tag: 'ml',
+    access: 'read',
+    success: { status: 200, description: 'Settings', schema: objectOf('settings', typeSettings) },
+  },
+  'PUT /api/ml/settings': {
+    function: 'ml',
+    summary:
+      "Choose the family and settings of an entity's model on every device of a type (plans with custom models)",
+    description:
+      'The scheduled trainer (hourly) trains the entity of every device of the type with these settings, and again after each change; each model passes the quality gate before it becomes active. A training request without settings of its own uses them too.',
+    tag: 'ml',
+    access: 'write',
+    plan: 'industrial',
+    body: typeSettingsBody,
+    example: {
+      device_type: 'pump',
+      entity_id: 'temperature',
+      family: 'dense',
+      size: 'large',
+      window_size: 48,
+    },
+    success: {
+      status: 200,
+      description: 'The stored choice',
+      schema: wrapped('settings', typeSettings),
+    },
   },
   'POST /api/ml/models/upload': {
     function: 'ml',

@@ -198,20 +198,31 @@ export const edgeModelBody = z.strictObject({
   version: z.string().min(1).max(100).optional(),
 });
 
-/** Omitted settings are the platform's default model (a medium dense network over 24 readings). */
+const modelSettingsFields = {
+  family: z.enum(MODEL_FAMILIES),
+  window_size: z.number().int().min(MIN_WINDOW).max(MAX_WINDOW),
+  size: z.enum(Object.keys(ARCHITECTURE_SIZES) as [ArchitectureSize, ...ArchitectureSize[]]),
+};
+
+/**
+ * Settings given here override what was chosen for the device's type; none given: the
+ * type's choice, else the platform's default model (a medium dense network over 24 readings).
+ */
 export const trainModelBody = z.strictObject({
   device_id: databaseId,
   entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
-  family: z.enum(MODEL_FAMILIES).default(DEFAULT_SETTINGS.family),
-  window_size: z
-    .number()
-    .int()
-    .min(MIN_WINDOW)
-    .max(MAX_WINDOW)
-    .default(DEFAULT_SETTINGS.windowSize),
-  size: z
-    .enum(Object.keys(ARCHITECTURE_SIZES) as [ArchitectureSize, ...ArchitectureSize[]])
-    .default(DEFAULT_SETTINGS.size),
+  family: modelSettingsFields.family.optional(),
+  window_size: modelSettingsFields.window_size.optional(),
+  size: modelSettingsFields.size.optional(),
+});
+
+/** The family and settings for an entity on every device of a type; omitted: the defaults. */
+export const typeSettingsBody = z.strictObject({
+  device_type: z.string().trim().min(1).max(100),
+  entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
+  family: modelSettingsFields.family.default(DEFAULT_SETTINGS.family),
+  window_size: modelSettingsFields.window_size.default(DEFAULT_SETTINGS.windowSize),
+  size: modelSettingsFields.size.default(DEFAULT_SETTINGS.size),
 });
 
 const finiteNumber = z.number().refine(Number.isFinite, 'must be finite');

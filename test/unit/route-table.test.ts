@@ -89,6 +89,8 @@ describe('route table', () => {
       'GET /api/ml/models': answer,
       'POST /api/ml/models': answer,
       'POST /api/ml/models/upload': answer,
+      'GET /api/ml/settings': answer,
+      'PUT /api/ml/settings': answer,
       'POST /api/ml/models/{id}/activate': answer,
       'POST /api/devices/{id}/edge-model': answer,
       'GET /api/devices/{id}/edge-model': answer,

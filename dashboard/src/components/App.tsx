@@ -17,6 +17,7 @@ import { AlarmsPage } from './AlarmsPage.tsx';
 import { SignIn, SignUp } from './Auth.tsx';
 import { DevicePage } from './DevicePage.tsx';
 import { DevicesPage } from './DevicesPage.tsx';
+import { ModelsPage } from './ModelsPage.tsx';
 import { Shell } from './Shell.tsx';
 import { TenantPage } from './TenantPage.tsx';
 import { EmptyState, ErrorPanel, Loading } from './ui.tsx';
@@ -169,6 +170,7 @@ export function App({ config }: { config: RuntimeConfig }) {
         {route.name === 'tenant' && <TenantPage />}
         {route.name === 'alarms' && <AlarmsPage />}
         {route.name === 'activity' && <ActivityPage />}
+        {route.name === 'models' && <ModelsPage />}
         {route.name === 'notfound' && (
           <EmptyState
             title="This page does not exist"

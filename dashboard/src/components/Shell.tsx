@@ -42,6 +42,9 @@ export function Shell({ route, children }: { route: Route; children: ComponentCh
           <a href={href({ name: 'alarms' })} aria-current={current('alarms')}>
             Alarms <ActiveAlarmsBadge />
           </a>
+          <a href={href({ name: 'models' })} aria-current={current('models')}>
+            Models
+          </a>
           {mayWrite(profile.user.role) && (
             <a href={href({ name: 'activity' })} aria-current={current('activity')}>
               Activity

@@ -8,8 +8,8 @@
  */
 export const PLAN_FEATURES = [
   { key: 'predictive_maintenance', label: 'Predictive maintenance', available: true },
-  { key: 'pattern_recognition', label: 'Pattern recognition', available: false },
-  { key: 'custom_models', label: 'Custom models', available: false },
+  { key: 'pattern_recognition', label: 'Pattern recognition', available: true },
+  { key: 'custom_models', label: 'Custom models', available: true },
   { key: 'edge_deployment', label: 'Edge deployment', available: true },
 ] as const satisfies ReadonlyArray<{
   key: 'predictive_maintenance' | 'pattern_recognition' | 'custom_models' | 'edge_deployment';

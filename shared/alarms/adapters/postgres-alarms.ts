@@ -125,19 +125,41 @@ export class PostgresAlarmRuleStore implements AlarmRuleStore {
         ]);
         if (!rowCount) return null;
       }
+      const { rows: previous } = await client.query<RuleRow>(
+        'SELECT * FROM alarm_rules WHERE tenant_id = $1 AND id = $2 FOR UPDATE',
+        [tenantId, id],
+      );
+      if (!previous[0]) return null;
       const { rows } = await client.query<RuleRow>(
         `UPDATE alarm_rules SET name = $1, device_pk = $2, device_type = $3, entity_id = $4,
            severity = $5, condition = $6, notify = $7, quiet_minutes = $8, enabled = $9, updated_at = now()
          WHERE tenant_id = $10 AND id = $11 RETURNING *`,
         [...ruleParams(fields), tenantId, id],
       );
-      if (!rows[0]) return null;
-      // A changed condition starts afresh: what the old one remembered means nothing now.
-      await client.query('DELETE FROM alarm_rule_states WHERE tenant_id = $1 AND rule_id = $2', [
-        tenantId,
-        id,
-      ]);
-      return recordOf(rows[0]);
+      const before = previous[0];
+      const after = rows[0] as RuleRow;
+      if (
+        before.device_pk !== after.device_pk ||
+        before.device_type !== after.device_type ||
+        before.entity_id !== after.entity_id
+      ) {
+        // Other devices or another entity: what the rule remembered was about something else.
+        await client.query('DELETE FROM alarm_rule_states WHERE tenant_id = $1 AND rule_id = $2', [
+          tenantId,
+          id,
+        ]);
+      } else if (JSON.stringify(before.condition) !== JSON.stringify(after.condition)) {
+        // A new condition restarts its `for_seconds` wait, but an alarm still open stays one
+        // occurrence: forgetting that it is over the limit would count the next reading again.
+        await client.query(
+          `UPDATE alarm_rule_states s SET pending_since = NULL
+           WHERE s.tenant_id = $1 AND s.rule_id = $2
+             AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.tenant_id = s.tenant_id
+               AND a.rule_id = s.rule_id AND a.device_pk = s.device_pk AND a.status <> 'cleared')`,
+          [tenantId, id],
+        );
+      }
+      return recordOf(after);
     });
   }
 

@@ -1,7 +1,14 @@
 import type pg from 'pg';
 import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
+import type { ModelSettings } from '../../ml/domain/families.ts';
 import { type TierRow, tiersOf } from '../../timeseries/adapters/postgres-tenant-storage.ts';
-import type { AnomalyLevel, ModelSummary, NewModel, TrainingCandidate } from '../domain/model.ts';
+import type {
+  AnomalyLevel,
+  ModelSummary,
+  NewModel,
+  TrainingCandidate,
+  TypeSettings,
+} from '../domain/model.ts';
 import type {
   AnomalyTarget,
   AnomalyTargets,
@@ -9,6 +16,7 @@ import type {
   DetectorStateUpdate,
   ModelRegistry,
   SavedDetectorState,
+  TypeSettingsStore,
 } from '../domain/ports.ts';
 
 interface TargetRow extends TierRow {
@@ -156,12 +164,14 @@ export class PostgresModelRegistry implements ModelRegistry {
       device_id: number;
       physical_id: string;
       entity_id: string;
+      settings: unknown;
     }>('SELECT * FROM ml_training_candidates($1, $2)', [maxAgeDays, maxModels]);
     return rows.map((row) => ({
       tenantId: row.tenant_id,
       devicePk: row.device_id,
       deviceId: row.physical_id,
       entityId: row.entity_id,
+      settings: row.settings,
     }));
   }
 }
@@ -259,3 +269,48 @@ const statesJson = (updates: DetectorStateUpdate[]) =>
       last_time_ms: update.lastTimeMs,
     })),
   );
+
+const TYPE_SETTINGS_COLUMNS = `device_type, entity_id, settings->>'family' AS family,
+  (settings->>'windowSize')::int AS window_size, settings->>'size' AS size,
+  to_json(updated_at) #>> '{}' AS updated_at`;
+
+/** `ml_model_settings`: families and settings chosen per device type, under the tenant's RLS. */
+export class PostgresTypeSettings implements TypeSettingsStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  put(tenantId: number, deviceType: string, entityId: string, settings: ModelSettings) {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<TypeSettings>(
+        `INSERT INTO ml_model_settings (tenant_id, device_type, entity_id, settings)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id, device_type, entity_id)
+           DO UPDATE SET settings = EXCLUDED.settings, updated_at = now()
+         RETURNING ${TYPE_SETTINGS_COLUMNS}`,
+        [tenantId, deviceType, entityId, JSON.stringify(settings)],
+      );
+      return rows[0] as TypeSettings;
+    });
+  }
+
+  list(tenantId: number) {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<TypeSettings>(
+        `SELECT ${TYPE_SETTINGS_COLUMNS} FROM ml_model_settings WHERE tenant_id = $1
+         ORDER BY device_type, entity_id`,
+        [tenantId],
+      );
+      return rows;
+    });
+  }
+
+  forDevice(tenantId: number, devicePk: number, entityId: string) {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{ settings: ModelSettings }>(
+        `SELECT ms.settings FROM ml_model_settings ms JOIN devices d ON d.type = ms.device_type
+         WHERE ms.tenant_id = $1 AND d.id = $2 AND ms.entity_id = $3`,
+        [tenantId, devicePk, entityId],
+      );
+      return rows[0]?.settings;
+    });
+  }
+}

@@ -8,7 +8,7 @@ import {
   Unprocessable,
 } from '../../domain-errors.ts';
 import type { Logger } from '../../logger.ts';
-import { DEFAULT_SETTINGS, type ModelSettings } from '../../ml/domain/families.ts';
+import { DEFAULT_SETTINGS, type ModelSettings, parseSettings } from '../../ml/domain/families.ts';
 import {
   calibrateUpload,
   ModelUploadError,
@@ -21,8 +21,14 @@ import { trainAndJudge } from '../../ml/domain/quality-gate.ts';
 import type { HistoryPoint } from '../../ml/domain/training.ts';
 import type { PredictionRow, PredictionStore } from '../../timeseries/domain/prediction-store.ts';
 import type { ReadingStore } from '../../timeseries/domain/reading-store.ts';
-import type { ModelOrigin, ModelSummary } from './model.ts';
-import type { AnomalyTarget, AnomalyTargets, ModelRegistry, ModelStore } from './ports.ts';
+import type { ModelOrigin, ModelSummary, TypeSettings } from './model.ts';
+import type {
+  AnomalyTarget,
+  AnomalyTargets,
+  ModelRegistry,
+  ModelStore,
+  TypeSettingsStore,
+} from './ports.ts';
 
 /**
  * Trains a model of the given family and settings from history; throws `TrainingDataError`
@@ -56,6 +62,7 @@ export interface AnomalyServiceOptions {
   readings: ReadingStore;
   predictions: PredictionStore;
   models: ModelStore;
+  typeSettings: TypeSettingsStore;
   train: Train;
   logger: Logger;
   /** Where trainings people ask for (and whether they activated the model) are recorded. */
@@ -79,6 +86,7 @@ export class AnomalyService {
   readonly #readings: ReadingStore;
   readonly #predictions: PredictionStore;
   readonly #models: ModelStore;
+  readonly #typeSettings: TypeSettingsStore;
   readonly #train: Train;
   readonly #logger: Logger;
   readonly #audit: AuditTrail | undefined;
@@ -89,6 +97,7 @@ export class AnomalyService {
     this.#readings = options.readings;
     this.#predictions = options.predictions;
     this.#models = options.models;
+    this.#typeSettings = options.typeSettings;
     this.#train = options.train;
     this.#logger = options.logger;
     this.#audit = options.audit;
@@ -146,12 +155,36 @@ export class AnomalyService {
     caller: Caller,
     devicePk: number,
     entityId: string,
-    settings: ModelSettings = DEFAULT_SETTINGS,
+    settings?: ModelSettings,
   ): Promise<ModelSummary> {
     const target = await this.#customModelTarget(caller.tenantId, devicePk, entityId);
-    const model = await this.#trainEntity(caller.tenantId, devicePk, target, entityId, settings);
+    // Without settings of its own, the request trains what was chosen for the device's type.
+    const chosen =
+      settings ??
+      (await this.#typeSettings.forDevice(caller.tenantId, devicePk, entityId)) ??
+      DEFAULT_SETTINGS;
+    const model = await this.#trainEntity(caller.tenantId, devicePk, target, entityId, chosen);
     await this.#record(caller, 'model.train', model);
     return model;
+  }
+
+  /**
+   * Chooses the family and settings of an entity's model on every device of a type: the
+   * scheduled trainer trains those entities with them within the hour (and again after each
+   * change), each model through the quality gate.
+   */
+  async chooseForType(
+    caller: Caller,
+    deviceType: string,
+    entityId: string,
+    settings: ModelSettings,
+  ): Promise<TypeSettings> {
+    if (!(await this.#targets.customModels(caller.tenantId))) throw customModelsRequired();
+    return this.#typeSettings.put(caller.tenantId, deviceType, entityId, settings);
+  }
+
+  typeSettings(caller: Caller): Promise<TypeSettings[]> {
+    return this.#typeSettings.list(caller.tenantId);
   }
 
   /** The entity of a custom model: the plan must allow them and the entity must be numeric. */
@@ -275,7 +308,7 @@ export class AnomalyService {
           candidate.devicePk,
           target,
           candidate.entityId,
-          DEFAULT_SETTINGS,
+          parseSettings(candidate.settings) ?? DEFAULT_SETTINGS,
         );
         if (model.status === 'rejected') outcome.rejected += 1;
         else outcome.trained += 1;

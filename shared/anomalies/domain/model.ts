@@ -47,6 +47,18 @@ export interface TrainingCandidate {
   devicePk: number;
   deviceId: string;
   entityId: string;
+  /** The settings chosen for the entity on its device type; null: the default model. */
+  settings: unknown;
+}
+
+/** A family and settings chosen for an entity on every device of a type (the API's shape). */
+export interface TypeSettings {
+  device_type: string;
+  entity_id: string;
+  family: 'dense' | 'linear';
+  window_size: number;
+  size: 'small' | 'medium' | 'large';
+  updated_at: string;
 }
 
 export interface DetectedAnomaly {

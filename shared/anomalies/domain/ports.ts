@@ -1,6 +1,13 @@
+import type { ModelSettings } from '../../ml/domain/families.ts';
 import type { TrainedModel } from '../../ml/domain/model.ts';
 import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
-import type { AnomalyLevel, ModelSummary, NewModel, TrainingCandidate } from './model.ts';
+import type {
+  AnomalyLevel,
+  ModelSummary,
+  NewModel,
+  TrainingCandidate,
+  TypeSettings,
+} from './model.ts';
 
 /**
  * Where trained models are kept (a folder locally, S3 on AWS). One store per model
@@ -84,4 +91,21 @@ export interface DetectorStateStore {
     detector: 'basic' | 'advanced',
     updates: DetectorStateUpdate[],
   ): Promise<boolean>;
+}
+
+/** The families and settings chosen per device type and entity. */
+export interface TypeSettingsStore {
+  put(
+    tenantId: number,
+    deviceType: string,
+    entityId: string,
+    settings: ModelSettings,
+  ): Promise<TypeSettings>;
+  list(tenantId: number): Promise<TypeSettings[]>;
+  /** The settings chosen for the entity on the device's type; undefined when none. */
+  forDevice(
+    tenantId: number,
+    devicePk: number,
+    entityId: string,
+  ): Promise<ModelSettings | undefined>;
 }

@@ -30,6 +30,17 @@ export interface ModelSettings {
 
 export const DEFAULT_SETTINGS: ModelSettings = { family: 'dense', windowSize: 24, size: 'medium' };
 
+/** Stored settings read back, or null when they are not settings this code knows. */
+export function parseSettings(json: unknown): ModelSettings | null {
+  if (typeof json !== 'object' || json === null) return null;
+  const { family, windowSize, size } = json as Record<string, unknown>;
+  if (!(MODEL_FAMILIES as readonly unknown[]).includes(family)) return null;
+  if (!Number.isInteger(windowSize) || (windowSize as number) < MIN_WINDOW) return null;
+  if ((windowSize as number) > MAX_WINDOW || typeof size !== 'string') return null;
+  if (!(size in ARCHITECTURE_SIZES)) return null;
+  return { family, windowSize, size } as ModelSettings;
+}
+
 /** The training options that build a model of these settings. */
 export function trainingShape(settings: ModelSettings): { windowSize: number; hidden: number[] } {
   return {
