@@ -105,6 +105,8 @@ export const discoveryPayload = z.object({
   name: z.string().trim().min(1).max(255).optional(),
   type: z.string().trim().min(1).max(100).optional(),
   firmware: z.string().max(100).optional(),
+  /** How often the device reports, in seconds: how long a silence means it is gone. */
+  report_interval_s: z.number().int().min(1).max(86_400).optional(),
   entities: z.array(discoveryEntity).max(200),
 });
 export type Discovery = z.infer<typeof discoveryPayload>;
