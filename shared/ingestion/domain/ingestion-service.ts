@@ -232,6 +232,9 @@ export class IngestionService {
       // ones back: a device's messages are taken in order.
       if (waiting) await waiting;
     }
+    // Judged: kept alive through the writes below, the batch's messages were copied by every
+    // scavenge the writes' waits let happen.
+    decoded.length = 0;
     if (batch.pending.length > 0) {
       const stored = await this.#storeReadings(batch);
       await this.#markLateRollups(stored, batch);
@@ -543,33 +546,27 @@ export class IngestionService {
     place: MessagePlace,
     batch: BatchLedger,
   ): number | Promise<number> {
-    const readings: Reading[] = [];
-    const confirmations: CommandConfirmation[] = [];
+    // Arrays and closures made only when needed: a sensor reading's message allocated about
+    // 900 bytes here, a fifth of the ingest function's garbage in pipeline benchmark (a).
+    const raws = message.readings;
+    const readings: Reading[] = new Array(raws.length);
+    let confirmations: CommandConfirmation[] | undefined;
     let latest = Number.NEGATIVE_INFINITY;
-    for (const raw of message.readings) {
+    for (let index = 0; index < raws.length; index++) {
+      const raw = raws[index] as RawReading;
       const reading = this.#readingOf(raw, device, place.ordinal, batch.now);
-      readings.push(reading);
+      readings[index] = reading;
       if (raw.timeMs > latest) latest = raw.timeMs;
       // States that answer a command: confirm it and credit the relay change to its sender.
       if (raw.commandId !== undefined || reading.entityType !== 'sensor') {
-        confirmations.push({ entityId: raw.entityId, value: raw.value, commandId: raw.commandId });
+        const confirmation = { entityId: raw.entityId, value: raw.value, commandId: raw.commandId };
+        if (confirmations) confirmations.push(confirmation);
+        else confirmations = [confirmation];
       }
     }
-    const keep = () => {
-      batch.pending.push({ index: place.index, topic: place.topic, device, readings });
-      batch.noteSeen(device, { online: true, lastSeenMs: Math.min(latest, message.receivedAtMs) });
-      batch.addLive(device.tenantId, place.index, () => ({
-        type: 'readings',
-        device_id: device.devicePk,
-        readings: readings.map((reading) => ({
-          entity_id: reading.entityId,
-          value: reading.value,
-          time: new Date(reading.timeMs).toISOString(),
-        })),
-      }));
-    };
-    if (confirmations.length === 0) {
-      keep();
+    const lastSeenMs = Math.min(latest, message.receivedAtMs);
+    if (!confirmations) {
+      this.#keepReadings(readings, lastSeenMs, device, place, batch);
       return 0;
     }
     return refusedByDatabase(this.#directory.confirmCommands(device, confirmations)).then(
@@ -578,10 +575,31 @@ export class IngestionService {
           if (reading.entityType === 'switch')
             reading.triggeredBy = triggeredBy.get(reading.entityId) ?? 'device';
         }
-        keep();
+        this.#keepReadings(readings, lastSeenMs, device, place, batch);
         return triggeredBy.size;
       },
     );
+  }
+
+  /** A message's readings, judged good: to be stored, seen, and pushed to dashboards. */
+  #keepReadings(
+    readings: Reading[],
+    lastSeenMs: number,
+    device: DeviceContext,
+    place: MessagePlace,
+    batch: BatchLedger,
+  ): void {
+    batch.pending.push({ index: place.index, topic: place.topic, device, readings });
+    batch.noteSeen(device, { online: true, lastSeenMs });
+    batch.addLive(device.tenantId, place.index, () => ({
+      type: 'readings',
+      device_id: device.devicePk,
+      readings: readings.map((reading) => ({
+        entity_id: reading.entityId,
+        value: reading.value,
+        time: new Date(reading.timeMs).toISOString(),
+      })),
+    }));
   }
 
   /** The reading a raw one becomes for this device, or the Rejection of its message. */
