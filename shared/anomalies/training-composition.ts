@@ -18,9 +18,10 @@ export const anomalyService = once(() => {
     predictions: predictionStore(),
     models: modelStore(),
     typeSettings: new PostgresTypeSettings(databasePool()),
-    train: (history, settings) =>
+    train: (history, settings, co) =>
       trainModel(history, {
         ...trainingShape(settings),
+        coEntities: co,
         backend: ml.tfjsBackend,
         ...(ml.tfjsWasmPaths ? { wasmPaths: ml.tfjsWasmPaths } : {}),
       }),
