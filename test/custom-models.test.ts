@@ -552,7 +552,7 @@ describe('a family and settings chosen for a device type', () => {
       {
         device_id: m.id,
         entity_id: 'vibration',
-        settings: { family: 'linear', windowSize: 12, size: 'medium' },
+        settings: { family: 'linear', windowSize: 12, size: 'medium', coEntities: [], coWindow: 4 },
       },
     ]);
 
@@ -574,7 +574,7 @@ describe('a family and settings chosen for a device type', () => {
       {
         device_id: m.id,
         entity_id: 'vibration',
-        settings: { family: 'dense', windowSize: 24, size: 'small' },
+        settings: { family: 'dense', windowSize: 24, size: 'small', coEntities: [], coWindow: 4 },
       },
     ]);
   }, 120_000);
