@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import pg from 'pg';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changePlan } from '../infra/admin.ts';
+import { changePlan, setPlan } from '../infra/admin.ts';
 import { readRunningStack } from '../local/stack-file.ts';
 import { mulberry32 } from '../shared/ml/domain/seeded-random.ts';
 import { loadTfModel, trainModel } from '../shared/ml/domain/training.ts';
@@ -530,6 +530,90 @@ describe('the dashboard against the local stack', () => {
     // The feature exists now: the free plan shows it as not included, not as coming.
     expect(await row.locator('dd').textContent()).not.toMatch(/Coming/);
   }, 45_000);
+
+  it('shows operating modes only on a plan that has them; an owner discovers and names them, the charts show them', async () => {
+    await page.goto(`${ready.dashboard}/#/devices/${devicePk}`);
+    const modes = page.locator('section.patterns-card, section[aria-labelledby="patterns-title"]');
+    await modes.getByText('Pattern recognition is not in your plan').waitFor({ timeout: 15_000 });
+    // A discovery needs at least 4 whole windows of every sensor: at two readings a second
+    // (a step of 1 s, windows of 8 s) about 48 s of history. Wait for a minute of it before
+    // the plan changes: readings written after a change are read from the new storage tier
+    // only once the scheduled tier move has begun (up to 5 minutes later).
+    let seen = 'nothing yet';
+    await waitUntil(
+      'a minute of history from the virtual device',
+      async () => {
+        const span = await page.evaluate(
+          async ({ api, id }) => {
+            const session = JSON.parse(sessionStorage.getItem('easysmart.session') ?? '{}');
+            const from = new Date(Date.now() - 600_000).toISOString();
+            const response = await fetch(
+              `${api}/api/devices/${id}/telemetry?entity_id=vibration&from=${from}`,
+              { headers: { authorization: `Bearer ${session.token}` } },
+            );
+            const points: Array<{ time: string }> =
+              (await response.json()).series?.[0]?.points ?? [];
+            return {
+              status: response.status,
+              points: points.length,
+              first: points[0]?.time ?? null,
+              last: points.at(-1)?.time ?? null,
+            };
+          },
+          { api: ready.api, id: devicePk },
+        );
+        seen = JSON.stringify(span);
+        return (
+          span.first !== null &&
+          span.last !== null &&
+          Date.parse(span.last) - Date.parse(span.first) >= 60_000
+        );
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000 },
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; last answer: ${seen}`);
+    });
+    // The operator moves the organisation to Industrial (npm run admin -- set-plan).
+    const admin = new pg.Client({
+      connectionString: (await readRunningStack((data as NonNullable<typeof data>).dir))
+        .databaseAdminUrl,
+    });
+    await admin.connect();
+    try {
+      await setPlan(admin, owner.tenant, 'industrial');
+    } finally {
+      await admin.end();
+    }
+    await page.reload();
+    const card = page.locator('section.patterns-card');
+    await card.locator('[data-no-patterns]').waitFor({ timeout: 15_000 });
+    await card.getByRole('button', { name: 'Discover modes' }).click();
+    await card.locator('[data-job-done], [data-job-failed]').first().waitFor({ timeout: 30_000 });
+    const failed = card.locator('[data-job-failed]');
+    if ((await failed.count()) > 0)
+      throw new Error(`discovery failed: ${await failed.textContent()}`);
+    const rows = card.locator('tbody tr');
+    expect(await rows.count()).toBeGreaterThan(0);
+    await expect(card.locator('[data-current-pattern]').count()).resolves.toBe(1);
+
+    await card.getByLabel('Name of Pattern 1').fill('warming');
+    await card.getByRole('button', { name: 'Save' }).first().click();
+    await waitUntil(
+      'the name to be kept',
+      async () => (await card.getByLabel('Name of warming').count()) === 1,
+      { timeoutMs: 10_000, intervalMs: 250 },
+    );
+    const chart = page.locator('[data-entity-id="temperature"] .chart');
+    await waitUntil(
+      'the temperature chart to show the device in its modes',
+      async () =>
+        /operating modes shown: .*(warming|Pattern|Novel)/.test(
+          (await chart.getAttribute('aria-label')) ?? '',
+        ),
+      { timeoutMs: 40_000, intervalMs: 500 },
+    );
+    await page.screenshot({ path: path.join(screenshots, 'patterns.png'), fullPage: true });
+  }, 210_000);
 
   it('fits a 375 px phone without sideways scrolling', async () => {
     // The same tab: sessionStorage, and so the session, belongs to one tab only.

@@ -261,6 +261,60 @@ describe('discovery, labels, the current mode and novelty', () => {
     expect(timeline.body.segments.some((s: { novel: boolean }) => s.novel)).toBe(true);
   }, 60_000);
 
+  it('a discovery by default leaves out a sensor too sparse for the windows and names it; asked for, it fails naming it', async () => {
+    const withGauge = await machine(t.owner, [
+      ...ENTITIES,
+      { entity_id: 'oil_level', entity_type: 'sensor' },
+    ]);
+    const history = regimeHistory({ seed: 22, steps: 400, stepMs: STEP_MS, startMs: 0 });
+    const end = Math.floor((Date.now() - 10 * 60_000) / STEP_MS) * STEP_MS;
+    const at = history.times.map((time) => end - 399 * STEP_MS + time);
+    // The gauge reports every 40th step: 10 readings, too few for windows of 8 steps.
+    const gauge = at
+      .filter((_, i) => i % 40 === 0)
+      .map((time) =>
+        ruleOutput(withGauge.deviceId, 'telemetry', {
+          timestamp: time / 1000,
+          values: { oil_level: 80 },
+        }),
+      );
+    await ingest([...telemetry(withGauge.deviceId, at, history.rows), ...gauge]);
+    const params = { id: String(withGauge.id) };
+    const range = {
+      from: new Date((at[0] as number) - STEP_MS).toISOString(),
+      to: new Date((at.at(-1) as number) + STEP_MS).toISOString(),
+    };
+    const found = await call('POST /api/devices/{id}/patterns/discover', t.owner, {
+      params,
+      body: range,
+    });
+    expect(found.body.job, JSON.stringify(found.body)).toMatchObject({
+      status: 'done',
+      result: {
+        entity_ids: ['current', 'temperature', 'vibration'],
+        left_out: [{ entity_id: 'oil_level', readings: 10 }],
+        step_seconds: 10,
+      },
+    });
+    const listed = await call('GET /api/devices/{id}/patterns', t.owner, { params });
+    expect(listed.body.patterns.length).toBeGreaterThan(0);
+    for (const p of listed.body.patterns) {
+      expect(p.entity_ids).toEqual(['current', 'temperature', 'vibration']);
+    }
+
+    // Asked for by name it is not left out: the job fails and says which entity is short.
+    const asked = await call('POST /api/devices/{id}/patterns/discover', t.owner, {
+      params,
+      body: { ...range, entity_ids: ['temperature', 'oil_level'] },
+    });
+    expect(asked.body.job).toMatchObject({
+      status: 'failed',
+      error: { code: 'not_enough_history' },
+    });
+    expect(asked.body.job.error.message).toContain('oil_level has 10');
+    expect(asked.body.job.error.message).not.toContain('temperature has');
+  }, 60_000);
+
   it('a discovery over too short a history fails with the reason, and keeps the patterns', async () => {
     const before = await call('GET /api/devices/{id}/patterns', t.owner, { params: { id } });
     const short = await call('POST /api/devices/{id}/patterns/discover', t.owner, {

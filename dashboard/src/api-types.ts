@@ -1358,6 +1358,15 @@ export interface components {
                 patterns: number;
                 windows: number;
                 silhouette: number | null;
+                /** @description The entities the patterns were learnt from */
+                entity_ids: string[];
+                /** @description Sensors a discovery without `entity_ids` left out, with their readings in the range: fewer than 32, or than a quarter of the densest sensor's (the windows would follow their pace) */
+                left_out: ({
+                    entity_id: string;
+                    readings: number;
+                } & {
+                    [key: string]: unknown;
+                })[];
                 step_seconds: number;
                 window_seconds: number;
                 /** @description ISO 8601 time, UTC */

@@ -74,6 +74,12 @@ export const patternJob = named(
         patterns: z.number().int(),
         windows: z.number().int(),
         silhouette: z.number().nullable(),
+        entity_ids: z.array(z.string()).describe('The entities the patterns were learnt from'),
+        left_out: z
+          .array(z.looseObject({ entity_id: z.string(), readings: z.number().int() }))
+          .describe(
+            "Sensors a discovery without `entity_ids` left out, with their readings in the range: fewer than 32, or than a quarter of the densest sensor's (the windows would follow their pace)",
+          ),
         step_seconds: z.number(),
         window_seconds: z.number(),
         from: isoTime,

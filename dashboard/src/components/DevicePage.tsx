@@ -12,6 +12,13 @@ import { deployableModels, edgeModel } from '../edge.ts';
 import { absoluteTime, formatValue, relativeTime } from '../format.ts';
 import { applyToDevice, applyToEntities } from '../live-state.ts';
 import { health as loadHealthOf, maintenanceEvents } from '../maintenance.ts';
+import {
+  type PatternSegment,
+  patternColour,
+  patternName,
+  patterns as patternsOf,
+  patternTimeline,
+} from '../patterns.ts';
 import { DEFAULT_RANGE, describeSource, type HistoryRange, RANGES } from '../ranges.ts';
 import { href, navigate } from '../router.ts';
 import { appendReading, EMPTY_SERIES, fromPoints, type Series } from '../series.ts';
@@ -20,9 +27,11 @@ import { AlarmRulesCard } from './AlarmRulesCard.tsx';
 import { NumberControl, SwitchControl, TextControl } from './Controls.tsx';
 import { EdgeModelCard, type EdgeState } from './EdgeModelCard.tsx';
 import { HealthCard, type HealthState } from './HealthCard.tsx';
+import { PatternsCard, type PatternsState } from './PatternsCard.tsx';
 import {
   type AlarmBand,
   type AnomalyMark,
+  type PatternBand,
   SensorChart,
   type ThresholdMark,
 } from './SensorChart.tsx';
@@ -194,6 +203,34 @@ export function DevicePage({ id }: { id: number }) {
   // A sent model is confirmed (or refused) by the device within seconds.
   useInterval(() => void loadEdge(), 3_000, edge.kind === 'shown' && edge.edge.status === 'sent');
 
+  // Operating modes: the card, and each chart's mode strip over the range shown.
+  const [modes, setModes] = useState<PatternsState>({ kind: 'loading' });
+  const [segments, setSegments] = useState<PatternSegment[]>([]);
+  const loadModes = useCallback(async () => {
+    try {
+      const answer = await patternsOf(api, id);
+      setModes({ kind: 'shown', patterns: answer.patterns, current: answer.current_pattern });
+      const { fromMs, toMs } = historyRef.current;
+      setSegments(
+        answer.patterns.length > 0
+          ? await patternTimeline(api, id, new Date(fromMs), new Date(toMs))
+          : [],
+      );
+    } catch (failure) {
+      setSegments([]);
+      if (failure instanceof ApiError && failure.code === 'plan_required') {
+        setModes({ kind: 'upgrade', message: failure.message });
+      } else if (failure instanceof ApiError && failure.code === 'range_too_long') {
+        // The range holds more windows than a timeline covers: the strip is left out.
+      } else setModes({ kind: 'hidden' });
+    }
+  }, [api, id]);
+  useEffect(() => {
+    void loadModes();
+  }, [loadModes, history.range.key]);
+  // The current mode follows the readings; a poll keeps the badge and the strip fresh.
+  useInterval(() => void loadModes(), 30_000, modes.kind === 'shown');
+
   // The rules watching this device and its alarms: the rule editor, and bands on the charts.
   const [rules, setRules] = useState<AlarmRule[] | null>(null);
   const [alarms, setAlarms] = useState<Alarm[]>([]);
@@ -360,6 +397,13 @@ export function DevicePage({ id }: { id: number }) {
             now={now}
             onChanged={() => void loadHealth()}
           />
+          <PatternsCard
+            deviceId={id}
+            state={modes}
+            canWrite={canWrite}
+            now={now}
+            onChanged={() => void loadModes()}
+          />
           <EdgeModelCard
             deviceId={id}
             state={edge}
@@ -448,6 +492,7 @@ export function DevicePage({ id }: { id: number }) {
                       threshold={thresholdMark(health, entity.entity_id)}
                       alarms={alarmBands(alarms, entity.entity_id, history.fromMs)}
                       alarmLimits={alarmLimits(rules, device, entity.entity_id)}
+                      patterns={patternBands(modes, segments)}
                     />
                   </article>
                 ))}
@@ -478,6 +523,18 @@ function alarmBands(alarms: Alarm[], entityId: string, fromMs: number): AlarmBan
     });
   }
   return bands;
+}
+
+/** The device's modes over the range, for every chart's strip. */
+function patternBands(state: PatternsState, segments: PatternSegment[]): PatternBand[] {
+  if (state.kind !== 'shown') return [];
+  return segments.map((segment) => ({
+    from: Date.parse(segment.from) / 1000,
+    to: Date.parse(segment.to) / 1000,
+    colour: patternColour(state.patterns, segment.pattern_id),
+    label: patternName(state.patterns, segment.pattern_id),
+    novel: segment.novel,
+  }));
 }
 
 /** The limits of the enabled threshold rules on this entity of this device. */

@@ -26,6 +26,15 @@ export interface AlarmBand {
   label: string;
 }
 
+/** A stretch in one operating mode (seconds since the epoch), drawn as a strip under the plot. */
+export interface PatternBand {
+  from: number;
+  to: number;
+  colour: string;
+  label: string;
+  novel: boolean;
+}
+
 interface ChartProps {
   label: string;
   unit: string | null;
@@ -39,6 +48,8 @@ interface ChartProps {
   alarms?: AlarmBand[];
   /** The limits of the threshold alarm rules on the entity, drawn as solid lines. */
   alarmLimits?: number[];
+  /** The device's operating modes over the range (pattern recognition). */
+  patterns?: PatternBand[];
 }
 
 const HEIGHT = 200;
@@ -55,6 +66,9 @@ const BAND: Record<AlarmBand['severity'], string> = {
 };
 const NO_BANDS: AlarmBand[] = [];
 const NO_LIMITS: number[] = [];
+const NO_PATTERNS: PatternBand[] = [];
+/** The mode strip's height (CSS pixels) at the bottom of the plot. */
+const PATTERN_STRIP = 8;
 
 /** Saves the canvas state and keeps what is drawn next inside the plotting area. */
 function clipToPlot(u: uPlot): void {
@@ -78,11 +92,21 @@ export function SensorChart({
   threshold,
   alarms = NO_BANDS,
   alarmLimits = NO_LIMITS,
+  patterns = NO_PATTERNS,
 }: ChartProps) {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const view = useRef({ fromSec, toSec, anomalies, series, threshold, alarms, alarmLimits });
-  view.current = { fromSec, toSec, anomalies, series, threshold, alarms, alarmLimits };
+  const view = useRef({
+    fromSec,
+    toSec,
+    anomalies,
+    series,
+    threshold,
+    alarms,
+    alarmLimits,
+    patterns,
+  });
+  view.current = { fromSec, toSec, anomalies, series, threshold, alarms, alarmLimits, patterns };
 
   useEffect(() => {
     const element = host.current;
@@ -179,6 +203,27 @@ export function SensorChart({
       }
       ctx.restore();
     };
+    // Operating modes as a coloured strip along the bottom of the plot, faint across it.
+    const drawPatterns = (u: uPlot) => {
+      const bands = view.current.patterns;
+      if (bands.length === 0) return;
+      const { ctx } = u;
+      const ratio = devicePixelRatio || 1;
+      const strip = PATTERN_STRIP * ratio;
+      clipToPlot(u);
+      for (const band of bands) {
+        const x1 = u.valToPos(band.from, 'x', true);
+        const x2 = u.valToPos(band.to, 'x', true);
+        const width = Math.max(1 * ratio, x2 - x1);
+        ctx.globalAlpha = band.novel ? 0.14 : 0.06;
+        ctx.fillStyle = band.colour;
+        ctx.fillRect(x1, u.bbox.top, width, u.bbox.height);
+        ctx.globalAlpha = 0.85;
+        ctx.fillRect(x1, u.bbox.top + u.bbox.height - strip, width, strip);
+      }
+      ctx.globalAlpha = 1;
+      ctx.restore();
+    };
     const formatValue = (_u: uPlot, value: number | null) =>
       value === null || value === undefined
         ? '—'
@@ -246,7 +291,7 @@ export function SensorChart({
           value: formatValue,
         },
       ],
-      hooks: { draw: [drawAlarms, drawAnomalies, drawThreshold] },
+      hooks: { draw: [drawPatterns, drawAlarms, drawAnomalies, drawThreshold] },
     };
     const instance = new uPlot(options, [series.t, series.v], element);
     plot.current = instance;
@@ -265,7 +310,7 @@ export function SensorChart({
 
   useEffect(() => {
     plot.current?.setData([series.t, series.v]);
-  }, [series, fromSec, toSec, anomalies, threshold, alarms, alarmLimits]);
+  }, [series, fromSec, toSec, anomalies, threshold, alarms, alarmLimits, patterns]);
 
   const latest = series.v.length > 0 ? series.v[series.v.length - 1] : null;
   const summary =
@@ -275,11 +320,19 @@ export function SensorChart({
           anomalies.length ? `, ${anomalies.length} anomalies marked` : ''
         }${alarms.length ? `, ${alarms.length} alarm ${alarms.length === 1 ? 'period' : 'periods'} shaded` : ''}${
           alarmLimits.length ? `, alarm limits at ${alarmLimits.join(', ')}` : ''
-        }`;
+        }${patternSummary(patterns)}`;
   return (
     <div class="chart-wrap">
       <div class="chart" ref={host} role="img" aria-label={summary} />
       {series.t.length === 0 && <div class="chart-empty">No readings in this range yet</div>}
     </div>
   );
+}
+
+/** The modes over the range, for the chart's text alternative. */
+function patternSummary(bands: PatternBand[]): string {
+  if (bands.length === 0) return '';
+  const names = [...new Set(bands.map((band) => band.label))];
+  const novel = bands.filter((band) => band.novel).length;
+  return `, operating modes shown: ${names.join(', ')}${novel ? ` (${novel} novel ${novel === 1 ? 'stretch' : 'stretches'})` : ''}`;
 }

@@ -8,7 +8,7 @@
  */
 export const PLAN_FEATURES = [
   { key: 'predictive_maintenance', label: 'Predictive maintenance', available: true },
-  { key: 'pattern_recognition', label: 'Pattern recognition', available: false },
+  { key: 'pattern_recognition', label: 'Pattern recognition', available: true },
   { key: 'custom_models', label: 'Custom models', available: true },
   { key: 'edge_deployment', label: 'Edge deployment', available: true },
 ] as const satisfies ReadonlyArray<{

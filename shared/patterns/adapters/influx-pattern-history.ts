@@ -1,6 +1,6 @@
 import type { ReadingStore } from '../../timeseries/domain/reading-store.ts';
 import type { StepGrid } from '../domain/model.ts';
-import type { GridQuery, PatternHistory } from '../domain/ports.ts';
+import type { GridQuery, PatternHistory, ReadingCounts } from '../domain/ports.ts';
 
 /**
  * A device's readings as pattern recognition needs them, read through the platform's
@@ -55,18 +55,13 @@ export class InfluxPatternHistory implements PatternHistory {
     return { fromMs: query.fromMs, stepMs: query.stepMs, rows };
   }
 
-  async density(query: Omit<GridQuery, 'stepMs'> & { bucketMs: number }) {
-    const series = await Promise.all(
-      query.entityIds.map((entityId) => this.#buckets(query, entityId, query.bucketMs, 'count')),
-    );
-    const firsts = series.map((points) => points.find((p) => p.value > 0)?.timeMs);
-    if (firsts.some((first) => first === undefined)) return { firstMs: null, readings: 0 };
-    const firstMs = Math.max(...(firsts as number[]));
-    const readings = Math.min(
-      ...series.map((points) =>
-        points.filter((p) => p.timeMs >= firstMs).reduce((sum, p) => sum + p.value, 0),
+  counts(query: Omit<GridQuery, 'stepMs'> & { bucketMs: number }): Promise<ReadingCounts[]> {
+    return Promise.all(
+      query.entityIds.map(async (entityId) =>
+        (await this.#buckets(query, entityId, query.bucketMs, 'count'))
+          .filter((p) => p.value > 0)
+          .map((p) => ({ timeMs: p.timeMs, readings: p.value })),
       ),
     );
-    return { firstMs, readings };
   }
 }

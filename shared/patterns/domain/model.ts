@@ -116,6 +116,10 @@ export interface DiscoveryResult {
   patterns: number;
   windows: number;
   silhouette: number | null;
+  /** The entities the patterns were learnt from. */
+  entity_ids: string[];
+  /** Sensors a default discovery left out as too sparse for the windows, with their readings. */
+  left_out: Array<{ entity_id: string; readings: number }>;
   step_seconds: number;
   window_seconds: number;
   from: string;

@@ -24,6 +24,7 @@ import type {
   PatternDevice,
   PatternHistory,
   PatternStore,
+  ReadingCounts,
   StoredRecogniser,
 } from './ports.ts';
 
@@ -229,17 +230,14 @@ export class PatternService {
   async #discover(tenantId: number, job: PatternJob) {
     const device = await this.#store.device(tenantId, job.device_id);
     if (!device) throw new NotFound('device_not_found', 'The device was deleted');
-    const entityIds = this.#entities(device, job.request.entity_ids ?? undefined);
+    const asked = job.request.entity_ids ?? undefined;
+    const candidates = this.#entities(device, asked);
     const askedFrom = Date.parse(job.request.from as string);
     const askedTo = Date.parse(job.request.to as string);
-    // Where the readings start, and how dense they are, choose the step: the start is found
-    // in buckets of a 200th of the range, then again within the first one (a device that
-    // began reporting an hour ago has no week of history to learn from).
-    let density: { firstMs: number | null; readings: number } = { firstMs: null, readings: 0 };
-    let fromMs = askedFrom;
-    for (let pass = 0; pass < 3; pass++) {
-      const bucketMs = stepAtLeast((askedTo - fromMs) / 200);
-      density = await this.#history.density({
+    const windowSteps = DEFAULT_DISCOVERY_SETTINGS.windowSteps;
+    const needed = 4 * windowSteps;
+    const countsFrom = (entityIds: readonly string[], fromMs: number, bucketMs: number) =>
+      this.#history.counts({
         tenantId,
         device,
         entityIds,
@@ -247,21 +245,39 @@ export class PatternService {
         toMs: askedTo,
         bucketMs,
       });
-      if (density.firstMs === null || density.firstMs <= fromMs || bucketMs === SECOND_MS) break;
-      fromMs = density.firstMs;
+    // Where the readings start, and how dense they are, choose the step: the start is found
+    // in buckets of a 200th of the range, then again within the first one (a device that
+    // began reporting an hour ago has no week of history to learn from).
+    let bucketMs = stepAtLeast((askedTo - askedFrom) / 200);
+    const everyCount = await countsFrom(candidates, askedFrom, bucketMs);
+    // By default a sensor far sparser than the others is left out (and named in the result).
+    const { kept: entityIds, leftOut } = asked
+      ? { kept: candidates, leftOut: [] }
+      : leaveOutSparse(
+          candidates,
+          everyCount.map((buckets) => totalReadings(buckets)),
+          needed,
+        );
+    let counts = everyCount.filter((_, i) => entityIds.includes(candidates[i] as string));
+    let fromMs = askedFrom;
+    for (let pass = 0; pass < 2; pass++) {
+      const first = commonStart(counts);
+      if (first === null || first <= fromMs || bucketMs === SECOND_MS) break;
+      fromMs = first;
+      bucketMs = stepAtLeast((askedTo - fromMs) / 200);
+      counts = await countsFrom(entityIds, fromMs, bucketMs);
     }
-    const windowSteps = DEFAULT_DISCOVERY_SETTINGS.windowSteps;
-    const notEnough = () =>
-      new Unprocessable(
-        'not_enough_history',
-        `Too few readings of ${entityIds.join(', ')} in the range to find patterns: at least ${4 * windowSteps} readings of each are needed`,
-      );
-    if (density.firstMs === null || density.readings < 4 * windowSteps) throw notEnough();
-    const activeFrom = Math.max(askedFrom, density.firstMs);
+    const firstMs = commonStart(counts);
+    const readings = entityIds.map((_, i) =>
+      firstMs === null ? 0 : totalReadings(counts[i] ?? [], firstMs),
+    );
+    const fewest = Math.min(...readings);
+    if (firstMs === null || fewest < needed) throw notEnoughHistory(entityIds, readings, needed);
+    const activeFrom = Math.max(askedFrom, firstMs);
     const span = askedTo - activeFrom;
     // About one reading per step, or coarser when the span would need too many steps.
     const stepMs = Math.max(
-      stepAtMost(span / density.readings),
+      stepAtMost(span / fewest),
       stepAtLeast(span / this.settings.maxDiscoverySteps),
     );
     const gridFrom = Math.floor(activeFrom / stepMs) * stepMs;
@@ -275,7 +291,12 @@ export class PatternService {
       stepMs,
     });
     const discovery = discoverPatterns(grid, entityIds, { windowSteps });
-    if (!discovery) throw notEnough();
+    if (!discovery) {
+      throw new Unprocessable(
+        'not_enough_history',
+        `Too little history to find patterns: fewer than 4 windows of ${(stepMs * windowSteps) / SECOND_MS} s have readings of every one of ${entityIds.join(', ')}`,
+      );
+    }
     const earlier = await this.#store.recogniser(tenantId, device.id);
     const labels = earlier ? carryLabels(earlier, discovery.recogniser) : new Map<number, string>();
     await this.#store.saveDiscovery(tenantId, device.id, job.job_id, discovery, labels);
@@ -283,6 +304,8 @@ export class PatternService {
       patterns: discovery.patterns.length,
       windows: discovery.windowCount,
       silhouette: discovery.silhouette === null ? null : Number(discovery.silhouette.toFixed(3)),
+      entity_ids: entityIds,
+      left_out: leftOut,
       step_seconds: stepMs / SECOND_MS,
       window_seconds: (stepMs * windowSteps) / SECOND_MS,
       from: new Date(gridFrom).toISOString(),
@@ -397,6 +420,65 @@ export class PatternService {
       window_seconds: windowMs / SECOND_MS,
     };
   }
+}
+
+/**
+ * A default discovery leaves out an entity with fewer than this share of the densest one's
+ * readings: the step follows the sparsest entity, so it would stretch every window to its pace.
+ */
+export const SPARSE_SHARE = 0.25;
+
+/** Readings in the buckets from `fromMs` on. */
+function totalReadings(counts: ReadingCounts, fromMs = Number.NEGATIVE_INFINITY): number {
+  return counts.reduce((sum, b) => (b.timeMs >= fromMs ? sum + b.readings : sum), 0);
+}
+
+/** Where every entity has begun reporting: the latest first bucket (null: one has none). */
+function commonStart(counts: readonly ReadingCounts[]): number | null {
+  let start = Number.NEGATIVE_INFINITY;
+  for (const buckets of counts) {
+    const first = buckets[0];
+    if (!first) return null;
+    start = Math.max(start, first.timeMs);
+  }
+  return Number.isFinite(start) ? start : null;
+}
+
+/**
+ * The entities a default discovery keeps, and those it leaves out (named in its result):
+ * those with too few readings for windows of their own, or far fewer than the densest one.
+ */
+export function leaveOutSparse(
+  entityIds: readonly string[],
+  readings: readonly number[],
+  needed: number,
+): { kept: string[]; leftOut: Array<{ entity_id: string; readings: number }> } {
+  const floor = Math.max(needed, SPARSE_SHARE * Math.max(0, ...readings));
+  const kept: string[] = [];
+  const leftOut: Array<{ entity_id: string; readings: number }> = [];
+  entityIds.forEach((entityId, i) => {
+    const count = readings[i] ?? 0;
+    if (count >= floor) kept.push(entityId);
+    else leftOut.push({ entity_id: entityId, readings: count });
+  });
+  // With every entity too sparse none is left out: the job fails and names each with its count.
+  if (kept.length === 0) return { kept: [...entityIds], leftOut: [] };
+  return { kept, leftOut };
+}
+
+function notEnoughHistory(
+  entityIds: readonly string[],
+  readings: readonly number[],
+  needed: number,
+) {
+  const short = entityIds
+    .map((entityId, i) => ({ entityId, count: readings[i] ?? 0 }))
+    .filter((e) => e.count < needed)
+    .map((e) => `${e.entityId} has ${e.count}`);
+  return new Unprocessable(
+    'not_enough_history',
+    `Too few readings in the range to find patterns (${short.join(', ')}): at least ${needed} readings of each entity are needed`,
+  );
 }
 
 function segmentsOf(

@@ -79,16 +79,17 @@ export interface GridQuery {
   stepMs: number;
 }
 
+/** One entity's readings per bucket (only buckets that have any). */
+export type ReadingCounts = Array<{ timeMs: number; readings: number }>;
+
 /** Port: a device's readings (InfluxDB), as step means or as counts. */
 export interface PatternHistory {
   grid(query: GridQuery): Promise<StepGrid>;
   /**
-   * Over [fromMs, toMs): the start of the first bucket of `bucketMs` in which every entity
-   * has a reading (null: none has), and the fewest readings any entity has from there on.
+   * Over [fromMs, toMs), per entity in the order asked: its buckets of `bucketMs` that have
+   * readings, oldest first, each with its start and its number of readings.
    */
-  density(
-    query: Omit<GridQuery, 'stepMs'> & { bucketMs: number },
-  ): Promise<{ firstMs: number | null; readings: number }>;
+  counts(query: Omit<GridQuery, 'stepMs'> & { bucketMs: number }): Promise<ReadingCounts[]>;
 }
 
 /** Port: runs a discovery job away from the request (an asynchronous invocation on AWS). */
