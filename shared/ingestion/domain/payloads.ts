@@ -276,18 +276,13 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
   }
   const state: z.output<typeof statePayload> =
     scanState(bytes) ?? check(statePayload, parseJson(bytes.toString('utf8')));
-  return {
-    kind: 'readings',
-    deviceId,
-    receivedAtMs,
-    readings: [
-      {
-        entityId,
-        value: state.value,
-        timeMs: toMs(state.timestamp, receivedAtMs),
-        ...(state.timestamp === undefined ? { untimedItem: 0 } : {}),
-        ...(state.command_id ? { commandId: state.command_id } : {}),
-      },
-    ],
+  // Fields set only when present (spreading `{}` or `{...}` in made two objects a message).
+  const reading: RawReading = {
+    entityId,
+    value: state.value,
+    timeMs: toMs(state.timestamp, receivedAtMs),
   };
+  if (state.timestamp === undefined) reading.untimedItem = 0;
+  if (state.command_id) reading.commandId = state.command_id;
+  return { kind: 'readings', deviceId, receivedAtMs, readings: [reading] };
 }
