@@ -800,47 +800,28 @@ export function compileOutputWriter(rule: IotRule): ((message: RuleMessage) => B
     fields.push({ key: JSON.stringify(item.name), value });
   }
   let scratch = Buffer.allocUnsafe(64 * 1024);
-  // Each field's JSON text (undefined: left out, as JSON.stringify does); a payload field's
-  // is its base64, written between quotes.
-  const texts: Array<string | undefined> = new Array(fields.length);
+  // The output's JSON text made as one string (a payload field's value is its base64
+  // between quotes; a field whose value is undefined is left out, as JSON.stringify does),
+  // then written once: a write per part cost more than the text.
   return (message) => {
-    let most = 2;
+    let text = '{';
     for (let index = 0; index < fields.length; index++) {
       const field = fields[index] as (typeof fields)[number];
-      let text: string | undefined;
+      let value: string | undefined;
       if ('payload' in field) {
         const { payload } = message;
-        text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString(
-          'base64',
-        );
-        most += field.key.length * 3 + text.length + 4;
+        value = `"${Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64')}"`;
       } else {
-        const value = field.value(message);
-        text = value === undefined ? undefined : JSON.stringify(value);
-        if (text !== undefined) most += (field.key.length + text.length) * 3 + 2;
+        const result = field.value(message);
+        value = result === undefined ? undefined : JSON.stringify(result);
       }
-      texts[index] = text;
+      if (value === undefined) continue;
+      text += `${text.length > 1 ? ',' : ''}${field.key}:${value}`;
     }
-    if (most > scratch.length) scratch = Buffer.allocUnsafe(most);
-    let at = 0;
-    scratch[at++] = 0x7b; // {
-    for (let index = 0; index < fields.length; index++) {
-      const text = texts[index];
-      if (text === undefined) continue;
-      const field = fields[index] as (typeof fields)[number];
-      if (at > 1) scratch[at++] = 0x2c; // ,
-      at += scratch.write(field.key, at);
-      scratch[at++] = 0x3a; // :
-      if ('payload' in field) {
-        scratch[at++] = 0x22;
-        at += scratch.write(text, at, 'latin1');
-        scratch[at++] = 0x22;
-      } else {
-        at += scratch.write(text, at);
-      }
-    }
-    scratch[at++] = 0x7d; // }
-    return scratch.subarray(0, at);
+    text += '}';
+    // A UTF-16 unit is at most 3 bytes of UTF-8.
+    if (text.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(text.length * 3);
+    return scratch.subarray(0, scratch.write(text, 0));
   };
 }
 

@@ -4,12 +4,15 @@
  * which Mosquitto cannot be made to do. The emulator's tests run it against Mosquitto.
  */
 import net from 'node:net';
+import fc from 'fast-check';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type InboundPublish,
   MqttConnectRefused,
   MqttSession,
   type MqttSessionOptions,
+  PacketReader,
 } from '../../local/iot-rules/mqtt-session.ts';
 
 /** A variable byte integer (MQTT 5 §1.5.5), written here so malformed packets can be made. */
@@ -379,5 +382,107 @@ describe('MQTT session of the rules emulator (scripted broker)', () => {
     vi.advanceTimersByTime(60_000);
     expect(opened).toHaveBeenCalledTimes(1);
     expect(broker.connections).toHaveLength(1);
+  });
+});
+
+describe('packet reader of the rules emulator', () => {
+  /** Everything a reader makes of `chunks`, payloads copied as they are handed on. */
+  function read(chunks: Buffer[]) {
+    const out: Array<InboundPublish | Packet | Error> = [];
+    const reader = new PacketReader(
+      (message) => out.push({ ...message, payload: Buffer.from(message.payload) }),
+      (packet) => out.push(packet),
+      (error) => out.push(error),
+    );
+    for (const chunk of chunks) reader.push(chunk);
+    return out;
+  }
+
+  /** The codec alone, for the same bytes: what the reader must make of them. */
+  function decode(bytes: Buffer) {
+    const out: Array<InboundPublish | Packet | Error> = [];
+    const parser = mqttPacket.parser({ protocolVersion: 5 });
+    parser.on('packet', (packet: Packet) => {
+      if (packet.cmd !== 'publish') {
+        out.push(packet);
+        return;
+      }
+      const ids = packet.properties?.subscriptionIdentifier;
+      out.push({
+        topic: packet.topic,
+        payload: Buffer.from(packet.payload as Buffer),
+        qos: packet.qos,
+        messageId: packet.qos > 0 ? (packet.messageId ?? 0) : 0,
+        dup: packet.dup,
+        subscriptionIds: ids === undefined ? undefined : Array.isArray(ids) ? ids : [ids],
+      });
+    });
+    parser.on('error', (error: Error) => out.push(error));
+    parser.parse(bytes);
+    return out;
+  }
+
+  const property = fc.oneof(
+    fc.integer({ min: 0, max: 268_435_455 }).map((id) => Buffer.from([0x0b, ...varint(id)])),
+    fc.constant(Buffer.from([0x01, 0x01])),
+    fc
+      .tuple(fc.string(), fc.string())
+      .map(([k, v]) => Buffer.concat([Buffer.from([0x26]), text(k), text(v)])),
+  );
+  const publishPacket = fc
+    .record({
+      topic: fc.string({ unit: 'grapheme', maxLength: 40 }),
+      payload: fc.uint8Array({ maxLength: 300 }),
+      qos: fc.constantFrom(0 as const, 1 as const),
+      messageId: fc.integer({ min: 1, max: 0xffff }),
+      dup: fc.boolean(),
+      props: fc.array(property, { maxLength: 3 }),
+    })
+    .map((p) => publish({ ...p, payload: Buffer.from(p.payload), props: properties(...p.props) }));
+  const otherPacket = fc.constantFrom(
+    connack(),
+    Buffer.from([0xd0, 0x00]),
+    Buffer.from([0x40, 0x02, 0x00, 0x05]),
+    packet(0x90, Buffer.from([0x00, 0x03]), properties(), Buffer.from([0x01])),
+  );
+
+  it('reads any PUBLISH, split anywhere, exactly as the codec does', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(publishPacket, publishPacket, otherPacket), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 10 }),
+        (packets, cuts) => {
+          const bytes = Buffer.concat(packets);
+          const chunks: Buffer[] = [];
+          let at = 0;
+          for (const cut of cuts) {
+            if (at >= bytes.length) break;
+            chunks.push(bytes.subarray(at, at + cut));
+            at += cut;
+          }
+          if (at < bytes.length) chunks.push(bytes.subarray(at));
+          expect(read(chunks)).toEqual(decode(bytes));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('leaves what it cannot read to the codec, which reports it', () => {
+    const badQos = Buffer.from([0x36, 0x05, 0x00, 0x01, 0x74, 0x00, 0x01]);
+    const zeroId = publish({
+      topic: 't',
+      payload: Buffer.from('p'),
+      qos: 0,
+      props: properties(Buffer.from([0x0b, 0x00])),
+    });
+    const topicTooLong = Buffer.from([0x30, 0x03, 0x00, 0x09, 0x74]);
+    for (const bytes of [badQos, zeroId, topicTooLong]) {
+      expect(read([bytes])).toEqual(decode(bytes));
+    }
+    expect(read([badQos])[0]).toBeInstanceOf(Error);
   });
 });

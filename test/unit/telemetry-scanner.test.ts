@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { statePayload, telemetryPayload } from '../../shared/ingestion/domain/payloads.ts';
+import {
+  ruleEventOf,
+  ruleEventSchema,
+  statePayload,
+  telemetryPayload,
+} from '../../shared/ingestion/domain/payloads.ts';
 import { scanState, scanTelemetry } from '../../shared/ingestion/domain/telemetry-scanner.ts';
 
 // The scanner reads telemetry bytes without JSON.parse. Whatever it answers must be what
@@ -364,5 +369,51 @@ describe('state scanner', () => {
     ]) {
       expect(scanState(Buffer.from(text)), text).toBeUndefined();
     }
+  });
+});
+
+describe('rule event check', () => {
+  // `ruleEventOf` stands in for `ruleEventSchema.safeParse` on every message: it must take
+  // exactly what the schema takes, with the same fields.
+  const field = <T>(arbitrary: fc.Arbitrary<T>) =>
+    fc.oneof(
+      arbitrary,
+      fc.constant(undefined),
+      fc.constantFrom(
+        null,
+        0,
+        -1,
+        1.5,
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        '',
+        'x',
+        true,
+        [],
+        {},
+      ),
+    );
+  const ruleEvent = fc.oneof(
+    fc.record(
+      {
+        payload: field(fc.base64String()),
+        topic: field(fc.string({ minLength: 0, maxLength: 520 })),
+        client_id: field(fc.string({ maxLength: 140 })),
+        received_at: field(fc.oneof(fc.double(), fc.integer(), fc.constant(1_700_000_000_000))),
+        other: field(fc.string()),
+      },
+      { requiredKeys: [] },
+    ),
+    fc.constantFrom(null, undefined, 'text', 5, [], [{ payload: '', topic: 't', received_at: 1 }]),
+  );
+
+  it('takes exactly what the schema takes, with the same fields', () => {
+    fc.assert(
+      fc.property(ruleEvent, (input) => {
+        const defined = ruleEventSchema.safeParse(input);
+        expect(ruleEventOf(input)).toEqual(defined.success ? defined.data : undefined);
+      }),
+      { numRuns: 20_000 },
+    );
   });
 });

@@ -30,8 +30,13 @@ const TOPIC = Buffer.from('","topic":"');
 const CLIENT_ID = Buffer.from('","client_id":"');
 const RECEIVED_AT = Buffer.from('","received_at":');
 
+/** A byte loop: `Buffer.compare`'s argument checks cost more than comparing a dozen bytes. */
 function startsWith(bytes: Buffer, at: number, text: Buffer): boolean {
-  return bytes.compare(text, 0, text.length, at, at + text.length) === 0;
+  if (at + text.length > bytes.length) return false;
+  for (let index = 0; index < text.length; index++) {
+    if (bytes[at + index] !== text[index]) return false;
+  }
+  return true;
 }
 
 /** Where the JSON string starting at `from` ends (its closing quote), or -1 if it has escapes. */
@@ -88,12 +93,16 @@ function plainRuleOutput(bytes: Buffer, end: number): Record<string, unknown> | 
   if (!startsWith(bytes, at, RECEIVED_AT)) return undefined;
   const numberFrom = at + RECEIVED_AT.length;
   let numberEnd = numberFrom;
+  // At most 15 digits (checked below), so the sum is exact.
+  let receivedAt = 0;
   while (
     numberEnd < end &&
     (bytes[numberEnd] as number) >= 0x30 &&
     (bytes[numberEnd] as number) <= 0x39
-  )
+  ) {
+    receivedAt = receivedAt * 10 + ((bytes[numberEnd] as number) - 0x30);
     numberEnd++;
+  }
   // Whole milliseconds and the closing brace, nothing after: otherwise JSON.parse decides.
   if (numberEnd === numberFrom || numberEnd - numberFrom > 15 || numberEnd !== end - 1)
     return undefined;
@@ -102,6 +111,6 @@ function plainRuleOutput(bytes: Buffer, end: number): Record<string, unknown> | 
     payload: bytes.toString('latin1', payloadFrom, payloadEnd),
     topic: bytes.toString('latin1', topicFrom, topicEnd),
     ...(clientId === undefined ? {} : { client_id: clientId }),
-    received_at: Number(bytes.toString('latin1', numberFrom, numberEnd)),
+    received_at: receivedAt,
   };
 }

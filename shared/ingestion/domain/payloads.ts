@@ -23,12 +23,38 @@ import { scanState, scanTelemetry } from './telemetry-scanner.ts';
  *  timestamp() AS received_at FROM ...`. The payload stays raw so that this module, not
  * the rules engine, decides what is malformed, and counts it.
  */
-const ruleEventSchema = z.object({
+export const ruleEventSchema = z.object({
   payload: z.string(),
   topic: z.string().min(1).max(512),
   client_id: z.string().max(128).optional(),
   received_at: z.number().finite().positive(),
 });
+
+type RuleEvent = z.output<typeof ruleEventSchema>;
+
+/**
+ * The rule event's fields if `ruleEventSchema` takes it, else undefined: checked by hand, as
+ * it is for every message (the schema's parse cost about 1.2 us a message in pipeline
+ * benchmark (a)). A unit property test holds it to the schema.
+ */
+export function ruleEventOf(input: unknown): RuleEvent | undefined {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return undefined;
+  const {
+    payload,
+    topic,
+    client_id: clientId,
+    received_at: receivedAt,
+  } = input as Record<string, unknown>;
+  if (typeof payload !== 'string') return undefined;
+  if (typeof topic !== 'string' || topic.length < 1 || topic.length > 512) return undefined;
+  if (clientId !== undefined && (typeof clientId !== 'string' || clientId.length > 128))
+    return undefined;
+  if (typeof receivedAt !== 'number' || !Number.isFinite(receivedAt) || receivedAt <= 0)
+    return undefined;
+  return clientId === undefined
+    ? { payload, topic, received_at: receivedAt }
+    : { payload, topic, client_id: clientId, received_at: receivedAt };
+}
 
 export type InboundMessage =
   | { kind: 'status'; deviceId: string; online: boolean; receivedAtMs: number }
@@ -186,9 +212,9 @@ function payloadBytes(base64: string): Buffer {
  * says why not. Nothing here consults the registry; that comes next, with the tenant.
  */
 export function decodeRuleEvent(input: unknown): InboundMessage {
-  const event = ruleEventSchema.safeParse(input);
-  if (!event.success) throw new Rejection('invalid_event', 'not an IoT rule event');
-  const { topic, received_at: receivedAtMs, client_id: clientId } = event.data;
+  const event = ruleEventOf(input);
+  if (!event) throw new Rejection('invalid_event', 'not an IoT rule event');
+  const { topic, received_at: receivedAtMs, client_id: clientId } = event;
   const match = TOPIC.exec(topic);
   const deviceId = match?.[1];
   if (!match || !deviceId || !DEVICE_ID_PATTERN.test(deviceId)) {
@@ -197,7 +223,7 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
   if (clientId !== undefined && clientId !== deviceId) {
     throw new Rejection('client_mismatch', `client ${clientId} published as ${deviceId}`);
   }
-  const bytes = payloadBytes(event.data.payload);
+  const bytes = payloadBytes(event.payload);
   const [, , special, stateEntity] = match;
 
   if (special === 'status') {
