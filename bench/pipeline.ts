@@ -223,7 +223,8 @@ function eventSourceMapping(before: IotRulesEmulatorStats, after: IotRulesEmulat
     .filter(([, count]) => (count as number) > 0)
     .map(([trigger, count]) => `${trigger} ${count}`)
     .join(', ');
-  return `event source mapping: ${invoked} invocations, ${Math.round(records / Math.max(1, invoked))} records each; batches sent by ${sentBy || 'none'}`;
+  const invocationMs = (to.billedMs - from.billedMs) / Math.max(1, invoked);
+  return `event source mapping: ${invoked} invocations, ${Math.round(records / Math.max(1, invoked))} records and ${Math.round(invocationMs)} ms each; batches sent by ${sentBy || 'none'}`;
 }
 
 async function main() {
