@@ -22,7 +22,7 @@ import { startDashboard } from './services/dashboard.ts';
 import { ensureDashboardBuilt } from './services/dashboard-build.ts';
 import { answersPing, startInfluxdb } from './services/influxdb.ts';
 import { generateSigningJwk } from './services/jwt-key.ts';
-import { canConnect, startMosquitto } from './services/mosquitto.ts';
+import { canConnect, missingBrokerPluginPackages, startMosquitto } from './services/mosquitto.ts';
 import { postgresAnswers, startPostgres } from './services/postgres.ts';
 import { freePort, isPortFree, reapStaleServer } from './services/process.ts';
 import { readOrCreateSecret } from './services/secrets.ts';
@@ -169,11 +169,11 @@ async function main(): Promise<void> {
   await assertPortsFree();
   const binaries: LocalBinary[] = settings.MQTT_URL ? [] : ['mosquitto', 'mosquitto_ctrl'];
   if (!settings.INFLUX_URL) binaries.push('influxd');
-  ensureBinaries(
-    binaries,
-    (message) => log('stack', message),
-    settings.DEMO ? missingDemoPackages() : [],
-  );
+  ensureBinaries(binaries, (message) => log('stack', message), [
+    ...(settings.DEMO ? missingDemoPackages() : []),
+    // The stack's own broker loads a plugin it builds (its device credentials).
+    ...(settings.MQTT_URL ? [] : missingBrokerPluginPackages()),
+  ]);
   await mkdir(dataDir, { recursive: true });
 
   // Both builds run while the servers start: the dashboard is served from its build, and the

@@ -66,6 +66,11 @@ const configSchema = z
     BCRYPT_MAX_QUEUED: z.coerce.number().int().min(0).max(10_000).default(20),
 
     COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+    // A device that does not announce how often it reports is taken to report this often.
+    DEVICE_REPORT_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(60),
+    // Silent for this many reporting intervals (after its last-seen time could have been
+    // written), an online device is marked offline.
+    DEVICE_SILENCE_FACTOR: z.coerce.number().int().min(2).max(100).default(3),
 
     // Where trained models are kept: a folder (local, docker) or an S3 bucket (AWS).
     ML_MODEL_STORE: z.enum(['file', 's3']).default('file'),
@@ -184,6 +189,8 @@ export interface AppConfig {
   };
   devices: {
     commandTimeoutSeconds: number;
+    /** How silence is judged: see `SilencePolicy` (shared/devices/domain/presence.ts). */
+    silence: { factor: number; defaultReportIntervalS: number; lastSeenWriteS: number };
     provisioner: RawConfig['DEVICE_PROVISIONER'];
     mqttAdmin?: { url: string; username: string; password: string };
     mqttDevicePasswordFile?: string;
@@ -281,6 +288,12 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
     },
     devices: {
       commandTimeoutSeconds: c.COMMAND_TIMEOUT_SECONDS,
+      silence: {
+        factor: c.DEVICE_SILENCE_FACTOR,
+        defaultReportIntervalS: c.DEVICE_REPORT_INTERVAL_S,
+        // Ingestion writes a busy device's last-seen time at most this often.
+        lastSeenWriteS: 60,
+      },
       provisioner: c.DEVICE_PROVISIONER,
       mqttAdmin:
         c.MQTT_ADMIN_URL && c.MQTT_ADMIN_USERNAME && c.MQTT_ADMIN_PASSWORD

@@ -221,8 +221,15 @@ describe('ingestion batches with infrastructure failures (in-memory ports)', () 
   function service(store: ScriptedStore, discoveryFails: Set<string>) {
     const directory = {
       resolve: async (deviceId: string) => context(deviceId, deviceId === 'A' ? 1 : 2),
-      applyDiscovery: async (device: { deviceId: string }) => {
-        if (discoveryFails.has(device.deviceId)) throw new Error('connection terminated');
+      resolveMany: async (deviceIds: readonly string[]) =>
+        new Map(deviceIds.map((id) => [id, context(id, id === 'A' ? 1 : 2)])),
+      applyDiscoveries: async (
+        _tenantId: number,
+        items: ReadonlyArray<{ device: { deviceId: string } }>,
+      ) => {
+        if (items.some(({ device }) => discoveryFails.has(device.deviceId)))
+          throw new Error('connection terminated');
+        return items.map(() => null);
       },
       recordSeen: async () => {},
       confirmCommands: async () => new Map<string, string>(),

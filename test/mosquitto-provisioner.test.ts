@@ -6,6 +6,7 @@ import {
   InvalidDeviceIdError,
   MosquittoDynsecProvisioner,
 } from '../shared/devices/adapters/mosquitto-dynsec-provisioner.ts';
+import { MosquittoPasswordFileProvisioner } from '../shared/devices/adapters/mosquitto-password-file-provisioner.ts';
 import { ReservedDeviceIdError } from '../shared/devices/domain/model.ts';
 import { privateMosquitto, waitUntil } from './support/servers.ts';
 
@@ -98,8 +99,9 @@ describe('MosquittoDynsecProvisioner against a real Mosquitto', () => {
   });
 
   it("delivers nothing from another device's topics, whatever it subscribes to", async () => {
-    // The stack's broker also has the devices' ACL file, which grants every subscription
-    // (Mosquitto 2.0 checks ACL files at delivery only): the refusal happens per message.
+    // The stack's broker refuses a dynamic-security client's subscriptions outside its
+    // role; a broker may instead grant them and refuse per message (as the stack's
+    // device-auth plugin does for its devices): either way nothing of the other arrives.
     const deviceId = uniqueDeviceId();
     const otherId = uniqueDeviceId();
     const { password } = await provisioner.provision(deviceId);
@@ -111,7 +113,9 @@ describe('MosquittoDynsecProvisioner against a real Mosquitto', () => {
     });
     const received: string[] = [];
     device.on('message', (topic) => received.push(topic));
-    await device.subscribeAsync(['#', 'devices/#', `devices/${otherId}/#`], { qos: 1 });
+    await device
+      .subscribeAsync(['#', 'devices/#', `devices/${otherId}/#`], { qos: 1 })
+      .catch(() => {});
     await device.subscribeAsync(`devices/${deviceId}/+/set`, { qos: 1 });
 
     await platform.publishAsync(`devices/${otherId}/relay1/set`, '{"value":false}', { qos: 1 });
@@ -275,5 +279,66 @@ describe("the platform's own broker identities (real Mosquitto)", () => {
       await control.executeOrThrow([{ command: 'deleteClient', username: name }]);
       await control.close();
     }
+  });
+});
+
+describe("MosquittoPasswordFileProvisioner on the stack's broker (its device-auth plugin)", () => {
+  const files = new MosquittoPasswordFileProvisioner({
+    passwordFile: stack.mqttDevicePasswordFile as string,
+    brokerUrl: stack.mqttUrl,
+  });
+
+  it('lets a device connect only as itself and publish only under its own topics', async () => {
+    const deviceId = uniqueDeviceId();
+    const neighbourId = uniqueDeviceId();
+    const { password } = await files.provision(deviceId);
+    await files.provision(neighbourId);
+    // Its credential under another client id would close that device's session.
+    expect(await connectError({ clientId: neighbourId, username: deviceId, password })).toBe(5);
+    expect(await connectError({ clientId: deviceId, username: neighbourId, password })).toBe(5);
+    const device = await connect({ clientId: deviceId, username: deviceId, password });
+    await device.publishAsync(`devices/${neighbourId}/status`, 'spoofed', { qos: 1 });
+    await device.publishAsync(`devices/${deviceId}/status`, 'mine', { qos: 1 });
+    await waitUntil(
+      'its own status',
+      async () => deliveredOn(`devices/${deviceId}/status`).length > 0,
+      { timeoutMs: 5000 },
+    );
+    // Published before its own, the spoof would have arrived first.
+    expect(deliveredOn(`devices/${neighbourId}/status`)).toEqual([]);
+  });
+
+  it('takes a registration again: the old password stops working and its session closes', async () => {
+    const deviceId = uniqueDeviceId();
+    const first = await files.provision(deviceId);
+    const device = await connect({
+      clientId: deviceId,
+      username: deviceId,
+      password: first.password,
+    });
+    const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+    const second = await files.provision(deviceId);
+    await closed;
+    const old = { clientId: deviceId, username: deviceId, password: first.password };
+    expect(await connectError(old)).toBe(5);
+    expect(await connectError({ ...old, password: second.password })).toBeUndefined();
+  });
+
+  it('drops a revoked device whose session is open and refuses it afterwards', async () => {
+    const [kept, revoked] = [uniqueDeviceId(), uniqueDeviceId()];
+    const credentials = await files.provisionMany([kept, revoked]);
+    const connectAs = (deviceId: string) =>
+      connect({
+        clientId: deviceId,
+        username: deviceId,
+        password: credentials.get(deviceId)?.password,
+      });
+    const [keptClient, revokedClient] = [await connectAs(kept), await connectAs(revoked)];
+    const closed = new Promise<void>((resolve) => revokedClient.once('close', () => resolve()));
+    await files.revoke(revoked);
+    await closed;
+    expect(keptClient.connected).toBe(true);
+    const password = credentials.get(revoked)?.password;
+    expect(await connectError({ clientId: revoked, username: revoked, password })).toBe(5);
   });
 });

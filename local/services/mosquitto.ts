@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, watch } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, renameSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { DynsecControlClient } from '../../shared/devices/adapters/mosquitto-dynsec-provisioner.ts';
 import { MAX_PAYLOAD_BYTES } from '../../shared/ingestion/domain/payload-limits.ts';
@@ -54,7 +57,7 @@ export interface MqttCredentials {
 export interface RunningMosquitto {
   url: string;
   port: number;
-  /** Devices' credentials (Mosquitto's password_file); the broker re-reads it when it changes. */
+  /** Devices' credentials, one line each, read by the broker's device-auth plugin as they are appended. */
   devicePasswordFile: string;
   /** May use the dynamic-security API only. */
   admin: MqttCredentials;
@@ -100,36 +103,68 @@ function findDynsecPlugin(): string {
  */
 export const MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 1024;
 
-/**
- * Devices are confined to their own topics by this one rule rather than a role each: the
- * password file names the device (its username is its device id).
- */
-const DEVICE_ACL = `# Written by the EasySmart local stack at every start; edits are overwritten.
-pattern readwrite devices/%u/#
-`;
+/** The plugin's C source: device credentials read incrementally from the password file. */
+const DEVICE_AUTH_SOURCE = fileURLToPath(new URL('./mosquitto-device-auth.c', import.meta.url));
 
-/** A burst of changes to the password file is read by the broker once, this long after the first. */
-const RELOAD_COALESCE_MS = 5;
+/** What building the device-auth plugin needs, and the Debian/Ubuntu package of each. */
+const deviceAuthToolchain: ReadonlyArray<{ package: string; present: () => boolean }> = [
+  { package: 'gcc', present: () => findBinary('cc') !== undefined },
+  { package: 'mosquitto-dev', present: () => existsSync('/usr/include/mosquitto_broker.h') },
+  { package: 'libssl-dev', present: () => existsSync('/usr/include/openssl/evp.h') },
+];
+
+/** The packages still missing to build the broker's device-auth plugin. */
+export function missingBrokerPluginPackages(): string[] {
+  return deviceAuthToolchain.filter((tool) => !tool.present()).map((tool) => tool.package);
+}
+
+/**
+ * Builds the device-auth plugin once per version of its source (in the temp directory,
+ * where every stack and test on the machine finds it, and where the broker's own user can
+ * read it); returns the library's path.
+ */
+export function deviceAuthPlugin(): string {
+  const source = readFileSync(DEVICE_AUTH_SOURCE);
+  const digest = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const library = path.join(tmpdir(), `easysmart-mosquitto-device-auth-${digest}.so`);
+  if (existsSync(library)) return library;
+  const missing = missingBrokerPluginPackages();
+  if (missing.length > 0) {
+    throw new Error(
+      `the broker's device-auth plugin cannot be built: run 'sudo apt-get install -y ${missing.join(' ')}'`,
+    );
+  }
+  const building = `${library}.${process.pid}.${Date.now()}`;
+  execFileSync(
+    findBinary('cc') as string,
+    ['-O2', '-shared', '-fPIC', '-o', building, DEVICE_AUTH_SOURCE, '-lcrypto'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  chmodSync(building, 0o755);
+  // Renamed into place whole: another process may be building or loading it at the same time.
+  renameSync(building, library);
+  return library;
+}
 
 function brokerConfig(options: {
   host: string;
   port: number;
   plugin: string;
+  deviceAuthPlugin: string;
   stateDir: string;
-  aclFile: string;
   autosave: BrokerAutosave;
 }): string {
   return `# Written by the EasySmart local stack at every start; edits are overwritten.
 listener ${options.port} ${options.host}
 allow_anonymous false
-# The platform's own accounts (admin, services) are the dynamic-security plugin's; it
-# defers unknown usernames to the password file, where devices are, one line each.
-# Registering a device appends a line instead of rewriting the plugin's whole JSON state,
-# which grows by about 860 bytes a device (bench/README.md, bench:provisioning).
+# Devices: one line each in the password file, which the platform appends to when it
+# registers one and this plugin reads incrementally (no reload that grows with the fleet);
+# a device connects only as itself and uses only devices/<its id>/. Other usernames go on
+# to the dynamic-security plugin: the platform's own accounts (admin, services).
+plugin ${options.deviceAuthPlugin}
+plugin_opt_device_password_file ${path.join(options.stateDir, DEVICE_PASSWORD_FILE)}
 plugin ${options.plugin}
 plugin_opt_config_file ${path.join(options.stateDir, 'dynsec.json')}
-password_file ${path.join(options.stateDir, DEVICE_PASSWORD_FILE)}
-acl_file ${options.aclFile}
 persistence true
 persistence_location ${options.stateDir}/
 autosave_on_changes ${options.autosave.onChanges}
@@ -162,8 +197,8 @@ export async function canConnect(url: string, credentials: MqttCredentials): Pro
 }
 
 /**
- * Runs Mosquitto with the dynamic-security plugin, no anonymous access, listening on
- * 127.0.0.1 only. Its admin and platform credentials are generated on first start and kept
+ * Runs Mosquitto with the device-auth and dynamic-security plugins, no anonymous access,
+ * listening on 127.0.0.1 only. Its admin and platform credentials are generated on first start and kept
  * in the data directory.
  */
 export async function startMosquitto(options: StartMosquittoOptions): Promise<RunningMosquitto> {
@@ -198,8 +233,6 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
   };
   const devicePasswordFile = path.join(stateDir, DEVICE_PASSWORD_FILE);
   if (!existsSync(devicePasswordFile)) await writeFile(devicePasswordFile, '', { mode: 0o600 });
-  const aclFile = path.join(dataDir, 'device-acl');
-  await writeFile(aclFile, DEVICE_ACL, { mode: 0o644 });
   const dynsecFile = path.join(stateDir, 'dynsec.json');
   if (!existsSync(dynsecFile)) {
     execFileSync(mosquittoCtrl, ['dynsec', 'init', dynsecFile, admin.username, admin.password], {
@@ -223,8 +256,8 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
       host,
       port,
       plugin,
+      deviceAuthPlugin: deviceAuthPlugin(),
       stateDir,
-      aclFile,
       autosave: options.autosave ?? BROKER_AUTOSAVE,
     }),
   );
@@ -255,25 +288,6 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
     await server?.stop();
     throw error;
   }
-
-  // Mosquitto reads its password file again on SIGHUP (and re-checks connected clients).
-  // The directory is watched, not the file: a rewrite renames a new file over it.
-  let reloadPending = false;
-  const watcher = watch(stateDir, (_event, file) => {
-    if (file !== DEVICE_PASSWORD_FILE || reloadPending) return;
-    reloadPending = true;
-    setTimeout(() => {
-      reloadPending = false;
-      if (server && server.exitDescription === undefined) {
-        try {
-          process.kill(server.pid, 'SIGHUP');
-        } catch {
-          // Exited meanwhile: it reads the file when it starts again.
-        }
-      }
-    }, RELOAD_COALESCE_MS).unref();
-  });
-  watcher.unref();
 
   return {
     url,

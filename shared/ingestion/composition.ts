@@ -20,5 +20,6 @@ export const ingestionService = once(() => {
     edgeReports: edgeModelService(),
     // Alarm rules judge each batch's stored readings.
     storedReadings: alarmEvaluator(),
+    seenIntervalMs: devices.silence.lastSeenWriteS * 1000,
   });
 });

@@ -48,6 +48,8 @@ export function onBroker(broker: RunningMosquitto): Record<string, string> {
     MQTT_ADMIN_PASSWORD: broker.admin.password,
     MQTT_PLATFORM_USERNAME: broker.platform.username,
     MQTT_PLATFORM_PASSWORD: broker.platform.password,
+    // Devices go in the broker's password file, as on the stack's own broker.
+    MQTT_DEVICE_PASSWORD_FILE: broker.devicePasswordFile,
   };
 }
 

@@ -28,7 +28,7 @@ export class PasswordFileError extends Error {
 }
 
 export interface MosquittoPasswordFileProvisionerOptions {
-  /** Mosquitto's `password_file`; the broker's `acl_file` grants `devices/%u/#`. */
+  /** The devices' password file, which the broker's device-auth plugin reads (local/services/mosquitto.ts). */
   passwordFile: string;
   /** Where the broker listens: the provisioner connects to learn when a change is live. */
   brokerUrl: string;
@@ -43,7 +43,7 @@ export interface MosquittoPasswordFileProvisionerOptions {
 /**
  * Mosquitto's `$6$` form: SHA-512 over the password and a 12-byte salt. One round, not
  * PBKDF2: the passwords are 192 random bits, which stretching cannot make any harder to
- * guess, and the broker re-checks every connected client against the file on each reload.
+ * guess, and a fleet's reconnect storm checks thousands of them at once.
  */
 export function passwordLine(username: string, password: string): string {
   const salt = randomBytes(12);
@@ -55,17 +55,17 @@ const usernameOf = (line: string) => line.slice(0, line.indexOf(':'));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Device credentials in Mosquitto's password file, one line per device, with one pattern
- * rule in the broker's ACL file (`pattern readwrite devices/%u/#`) confining every device
- * to its own topics. Registering appends lines: its cost does not grow with the fleet, as
- * rewriting the dynamic-security plugin's whole JSON state on every command does. The
- * broker reads the file again on SIGHUP; the local stack sends it when the file changes,
- * coalescing changes that come together (local/services/mosquitto.ts). A change is
- * returned only once the broker has taken it: the provisioner connects with a credential
- * the change created until the broker accepts it.
+ * Device credentials in a Mosquitto-format password file, one line per device, which the
+ * local broker's device-auth plugin (local/services/mosquitto-device-auth.c) reads
+ * incrementally and which confines every device to devices/<its id>/. Registering appends
+ * lines: its cost does not grow with the fleet, as rewriting the dynamic-security plugin's
+ * whole JSON state on every command, or Mosquitto re-parsing its own password_file on every
+ * SIGHUP, did. A change is returned only once the broker has taken it: the provisioner
+ * connects with a credential the change created until the broker accepts it.
  *
  * The file is shared by every process that registers devices: each change holds a lock
- * file beside it, and removals write a new file and rename it over the old one.
+ * file beside it, and removals write a new file and rename it over the old one (the plugin
+ * then reads it whole and disconnects the devices removed).
  */
 export class MosquittoPasswordFileProvisioner implements DeviceCredentialProvisioner {
   private readonly reloadTimeoutMs: number;
@@ -91,16 +91,10 @@ export class MosquittoPasswordFileProvisioner implements DeviceCredentialProvisi
     const lines = deviceIds.map((deviceId, index) =>
       passwordLine(deviceId, passwords[index] as string),
     );
-    await this.locked(async () => {
-      const stale = await this.alreadyListed(deviceIds);
-      if (stale.size > 0) {
-        // Re-provisioning: the old lines go, so a device never holds two passwords.
-        const current = await this.lines();
-        await this.replace([...current.filter((line) => !stale.has(usernameOf(line))), ...lines]);
-      } else {
-        await appendFile(this.options.passwordFile, lines.join(''));
-      }
-    });
+    // Appended even for a device listed already (registered again): the broker's plugin
+    // takes a username's last line, so its old password stops working; reading the file to
+    // drop the old line first would make every registration cost as much as the fleet.
+    await this.locked(() => appendFile(this.options.passwordFile, lines.join('')));
     const last = deviceIds.length - 1;
     try {
       await this.untilAccepted(deviceIds[last] as string, passwords[last] as string);
@@ -130,7 +124,7 @@ export class MosquittoPasswordFileProvisioner implements DeviceCredentialProvisi
   /**
    * Writes the file without the devices' lines and with a new canary password, then waits
    * until the broker accepts the canary: from then on it refuses the devices, and it has
-   * closed their sessions (Mosquitto re-checks connected clients on reload).
+   * closed their sessions (the plugin disconnects whoever the new file no longer lists).
    */
   async revokeMany(deviceIds: readonly string[]): Promise<void> {
     for (const deviceId of deviceIds) assertValidDeviceId(deviceId);
@@ -148,30 +142,6 @@ export class MosquittoPasswordFileProvisioner implements DeviceCredentialProvisi
       return true;
     });
     if (changed) await this.untilAccepted(RELOAD_CANARY_USERNAME, canaryPassword);
-  }
-
-  /**
-   * Which of the ids have a line already. A few are searched for in the raw bytes (a scan
-   * at memory speed, so a registration stays cheap in a large file); many, through a set.
-   */
-  private async alreadyListed(deviceIds: readonly string[]): Promise<Set<string>> {
-    const bytes = await readFile(this.options.passwordFile);
-    if (deviceIds.length <= 16) {
-      return new Set(
-        deviceIds.filter(
-          (deviceId) =>
-            bytes.subarray(0, deviceId.length + 1).toString() === `${deviceId}:` ||
-            bytes.indexOf(`\n${deviceId}:`) >= 0,
-        ),
-      );
-    }
-    const listed = new Set(
-      bytes
-        .toString('utf8')
-        .split('\n')
-        .map((line) => usernameOf(line)),
-    );
-    return new Set(deviceIds.filter((deviceId) => listed.has(deviceId)));
   }
 
   private async lines(): Promise<string[]> {

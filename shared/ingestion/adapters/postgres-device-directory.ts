@@ -22,6 +22,19 @@ interface ContextRow {
   entities: Record<string, { type: EntityType; config: Record<string, unknown> | null }>;
 }
 
+function contextOf(deviceId: string, row: ContextRow): DeviceContext {
+  return {
+    devicePk: row.id,
+    deviceId,
+    tenantId: row.tenant_id,
+    plan: row.plan,
+    retentionPolicy: row.retention_policy,
+    retentionDays: row.retention_days,
+    anomalyDetection: row.anomaly_detection,
+    entities: row.entities,
+  };
+}
+
 export class PostgresDeviceDirectory implements DeviceDirectory {
   constructor(
     private readonly pool: pg.Pool,
@@ -34,120 +47,197 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
       deviceId,
     ]);
     const row = rows[0];
-    if (!row) return null;
-    return {
-      devicePk: row.id,
-      deviceId,
-      tenantId: row.tenant_id,
-      plan: row.plan,
-      retentionPolicy: row.retention_policy,
-      retentionDays: row.retention_days,
-      anomalyDetection: row.anomaly_detection,
-      entities: row.entities,
-    };
+    return row ? contextOf(deviceId, row) : null;
   }
 
+  async resolveMany(deviceIds: readonly string[]): Promise<Map<string, DeviceContext>> {
+    if (deviceIds.length === 0) return new Map();
+    const { rows } = await this.pool.query<ContextRow & { physical_id: string }>(
+      `SELECT ids.physical_id, c.*
+       FROM unnest($1::text[]) AS ids(physical_id), LATERAL ingest_device_context(ids.physical_id) c`,
+      [deviceIds],
+    );
+    return new Map(rows.map((row) => [row.physical_id, contextOf(row.physical_id, row)]));
+  }
+
+  /** One device's discovery: `applyDiscoveries` of one, its refusal thrown. */
   async applyDiscovery(device: DeviceContext, discovery: Discovery): Promise<void> {
-    const entities = JSON.stringify(discovery.entities);
-    await inTenantTransaction(this.pool, device.tenantId, async (client) => {
+    const [refused] = await this.applyDiscoveries(device.tenantId, [{ device, discovery }]);
+    if (refused) throw refused;
+  }
+
+  /**
+   * A tenant's discoveries in one transaction (a fleet powering up announces thousands at
+   * once: a transaction each, every one taking the tenant's lock, held ingestion to about
+   * 20 a second). Each device is judged on its own, in order, as if alone.
+   */
+  async applyDiscoveries(
+    tenantId: number,
+    items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
+  ): Promise<Array<Rejection | null>> {
+    const refused: Array<Rejection | null> = items.map(() => null);
+    if (items.length === 0) return refused;
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
       // A device re-announces the same discovery on every connect: after a broker restart a
       // whole fleet does at once. Such a discovery is settled by one read, without the
       // tenant's lock, which would otherwise serialise every device of the tenant.
-      if (await this.#discoveryUnchanged(client, device, entities, discovery.firmware)) return;
-      if (discovery.entities.length > 0) {
+      const unchanged = await this.#unchangedDiscoveries(client, items);
+      const changed = items
+        .map((item, position) => ({ ...item, position }))
+        .filter((item) => !unchanged.has(item.position));
+      if (changed.length === 0) return refused;
+      const accepted: typeof changed = [];
+      const announcing = changed.filter((item) => item.discovery.entities.length > 0);
+      if (announcing.length > 0) {
         // One discovery of the tenant at a time, so two devices cannot both take the last
         // series the plan allows.
         await client.query('SELECT 1 FROM tenants FOR NO KEY UPDATE');
-        const before = await this.#entityCounts(client, device.devicePk);
-        await client.query(
-          `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic)
-           SELECT $1, $2, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config, 'auto',
-                  'devices/' || $3 || '/' || e.entity_id || '/state'
-           FROM jsonb_to_recordset($4::jsonb)
-             AS e(entity_id text, entity_type text, name text, unit text, icon text, config jsonb)
-           ON CONFLICT (device_id, entity_id) DO UPDATE
-             SET entity_type = EXCLUDED.entity_type, name = EXCLUDED.name, unit = EXCLUDED.unit,
-                 icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic
-             WHERE entities.discovery_mode = 'auto'`,
-          [device.devicePk, device.tenantId, device.deviceId, entities],
+        const caps = await this.#planCaps(client);
+        const existing = await this.#entityIdsOf(
+          client,
+          announcing.map((item) => item.device.devicePk),
         );
-        const after = await this.#entityCounts(client, device.devicePk);
-        // Only growth is refused: a device over a cap its plan lowered still re-announces.
-        if (after.onDevice > before.onDevice) {
-          if (after.maxPerDevice !== null && after.onDevice > after.maxPerDevice) {
-            throw new Rejection(
+        // Counted only when some device grows: a count of every entity per discovery made
+        // a fleet's discoveries quadratic in its size.
+        let series: number | undefined;
+        for (const item of changed) {
+          const known = existing.get(item.device.devicePk) ?? new Set<string>();
+          const added = item.discovery.entities.filter((e) => !known.has(e.entity_id)).length;
+          // Only growth is refused: a device over a cap its plan lowered still re-announces.
+          if (added > 0 && caps.maxPerDevice !== null && known.size + added > caps.maxPerDevice) {
+            refused[item.position] = new Rejection(
               'entity_limit_reached',
-              `the plan allows ${after.maxPerDevice} entities per device`,
+              `the plan allows ${caps.maxPerDevice} entities per device`,
             );
+            continue;
           }
-          // Counting the tenant's series only when it grew: a count of every entity per
-          // discovery made a fleet's discoveries quadratic in its size.
-          if (after.maxSeries !== null && (await this.#seriesInTenant(client)) > after.maxSeries) {
-            throw new Rejection(
-              'entity_limit_reached',
-              `the plan allows ${after.maxSeries} series per tenant`,
-            );
+          if (added > 0 && caps.maxSeries !== null) {
+            series ??= await this.#seriesInTenant(client);
+            if (series + added > caps.maxSeries) {
+              refused[item.position] = new Rejection(
+                'entity_limit_reached',
+                `the plan allows ${caps.maxSeries} series per tenant`,
+              );
+              continue;
+            }
+            series += added;
           }
+          accepted.push(item);
         }
+        const entities = accepted.flatMap((item) =>
+          item.discovery.entities.map((entity) => ({
+            ...entity,
+            device_pk: item.device.devicePk,
+            device_id: item.device.deviceId,
+          })),
+        );
+        if (entities.length > 0) {
+          await client.query(
+            `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic)
+             SELECT e.device_pk, $1, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config, 'auto',
+                    'devices/' || e.device_id || '/' || e.entity_id || '/state'
+             FROM jsonb_to_recordset($2::jsonb)
+               AS e(device_pk integer, device_id text, entity_id text, entity_type text, name text,
+                    unit text, icon text, config jsonb)
+             ON CONFLICT (device_id, entity_id) DO UPDATE
+               SET entity_type = EXCLUDED.entity_type, name = EXCLUDED.name, unit = EXCLUDED.unit,
+                   icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic
+               WHERE entities.discovery_mode = 'auto'`,
+            [tenantId, JSON.stringify(entities)],
+          );
+        }
+      } else {
+        accepted.push(...changed);
       }
-      // Only fill what the user has not set: a name given at registration wins.
-      await client.query(
-        `UPDATE devices SET
-           discovery_mode = 'auto',
-           config = COALESCE(config, '{}'::jsonb) || jsonb_strip_nulls(jsonb_build_object('firmware', $2::text)),
-           updated_at = now()
-         WHERE id = $1`,
-        [device.devicePk, discovery.firmware ?? null],
-      );
+      if (accepted.length > 0) {
+        // Only fill what the user has not set: a name given at registration wins.
+        await client.query(
+          `UPDATE devices d SET
+             discovery_mode = 'auto',
+             config = COALESCE(d.config, '{}'::jsonb) || jsonb_strip_nulls(jsonb_build_object('firmware', u.firmware)),
+             report_interval_s = COALESCE(u.report_interval_s, d.report_interval_s),
+             updated_at = now()
+           FROM jsonb_to_recordset($1::jsonb) AS u(id integer, firmware text, report_interval_s integer)
+           WHERE d.id = u.id`,
+          [
+            JSON.stringify(
+              accepted.map((item) => ({
+                id: item.device.devicePk,
+                firmware: item.discovery.firmware ?? null,
+                report_interval_s: item.discovery.report_interval_s ?? null,
+              })),
+            ),
+          ],
+        );
+      }
+      return refused;
     });
   }
 
-  /** True when applying the discovery would change neither an entity nor the device. */
-  async #discoveryUnchanged(
+  /** The positions of the discoveries that would change neither an entity nor the device. */
+  async #unchangedDiscoveries(
     client: Queryable,
-    device: DeviceContext,
-    entities: string,
-    firmware: string | undefined,
-  ): Promise<boolean> {
-    const { rows } = await client.query<{ unchanged: boolean }>(
-      `SELECT NOT EXISTS (
+    items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
+  ): Promise<Set<number>> {
+    const { rows } = await client.query<{ position: number }>(
+      `SELECT a.position
+         FROM jsonb_to_recordset($1::jsonb)
+           AS a(position integer, device_pk integer, device_id text, firmware text,
+                report_interval_s integer, entities jsonb)
+        WHERE NOT EXISTS (
                 SELECT 1
-                FROM jsonb_to_recordset($2::jsonb)
+                FROM jsonb_to_recordset(a.entities)
                   AS e(entity_id text, entity_type text, name text, unit text, icon text, config jsonb)
-                LEFT JOIN entities x ON x.device_id = $1 AND x.entity_id = e.entity_id
+                LEFT JOIN entities x ON x.device_id = a.device_pk AND x.entity_id = e.entity_id
                 WHERE x.entity_id IS NULL
                    OR (x.discovery_mode = 'auto'
                        AND (x.entity_type::text, x.name, x.unit, x.icon, x.config, x.mqtt_topic)
                            IS DISTINCT FROM
                            (e.entity_type, e.name, e.unit, e.icon, e.config,
-                            'devices/' || $3 || '/' || e.entity_id || '/state'))
+                            'devices/' || a.device_id || '/' || e.entity_id || '/state'))
               ) AND EXISTS (
                 SELECT 1 FROM devices d
-                WHERE d.id = $1 AND d.discovery_mode = 'auto'
-                  AND ($4::text IS NULL OR d.config ->> 'firmware' = $4)
-              ) AS unchanged`,
-      [device.devicePk, entities, device.deviceId, firmware ?? null],
+                WHERE d.id = a.device_pk AND d.discovery_mode = 'auto'
+                  AND (a.firmware IS NULL OR d.config ->> 'firmware' = a.firmware)
+                  AND (a.report_interval_s IS NULL OR d.report_interval_s = a.report_interval_s)
+              )`,
+      [
+        JSON.stringify(
+          items.map((item, position) => ({
+            position,
+            device_pk: item.device.devicePk,
+            device_id: item.device.deviceId,
+            firmware: item.discovery.firmware ?? null,
+            report_interval_s: item.discovery.report_interval_s ?? null,
+            entities: item.discovery.entities,
+          })),
+        ),
+      ],
     );
-    return rows[0]?.unchanged === true;
+    return new Set(rows.map((row) => row.position));
   }
 
-  async #entityCounts(client: Queryable, deviceId: number) {
+  async #planCaps(client: Queryable) {
     const { rows } = await client.query<{
-      on_device: number;
       max_entities_per_device: number | null;
       max_series: number | null;
     }>(
-      `SELECT (SELECT count(*) FROM entities WHERE device_id = $1)::integer AS on_device,
-              p.max_entities_per_device, p.max_series
+      `SELECT p.max_entities_per_device, p.max_series
        FROM tenant_plan tp JOIN plans p ON p.name = tp.plan`,
-      [deviceId],
     );
-    const row = rows[0];
     return {
-      onDevice: row?.on_device ?? 0,
-      maxPerDevice: row?.max_entities_per_device ?? null,
-      maxSeries: row?.max_series ?? null,
+      maxPerDevice: rows[0]?.max_entities_per_device ?? null,
+      maxSeries: rows[0]?.max_series ?? null,
     };
+  }
+
+  async #entityIdsOf(client: Queryable, devicePks: number[]): Promise<Map<number, Set<string>>> {
+    const { rows } = await client.query<{ device_id: number; entity_ids: string[] }>(
+      `SELECT device_id, array_agg(entity_id) AS entity_ids
+       FROM entities WHERE device_id = ANY($1::integer[]) GROUP BY device_id`,
+      [devicePks],
+    );
+    return new Map(rows.map((row) => [row.device_id, new Set(row.entity_ids)]));
   }
 
   async #seriesInTenant(client: Queryable): Promise<number> {

@@ -105,6 +105,8 @@ export const discoveryPayload = z.object({
   name: z.string().trim().min(1).max(255).optional(),
   type: z.string().trim().min(1).max(100).optional(),
   firmware: z.string().max(100).optional(),
+  /** How often the device reports, in seconds: how long a silence means it is gone. */
+  report_interval_s: z.number().int().min(1).max(86_400).optional(),
   entities: z.array(discoveryEntity).max(200),
 });
 export type Discovery = z.infer<typeof discoveryPayload>;
@@ -274,18 +276,13 @@ export function decodeRuleEvent(input: unknown): InboundMessage {
   }
   const state: z.output<typeof statePayload> =
     scanState(bytes) ?? check(statePayload, parseJson(bytes.toString('utf8')));
-  return {
-    kind: 'readings',
-    deviceId,
-    receivedAtMs,
-    readings: [
-      {
-        entityId,
-        value: state.value,
-        timeMs: toMs(state.timestamp, receivedAtMs),
-        ...(state.timestamp === undefined ? { untimedItem: 0 } : {}),
-        ...(state.command_id ? { commandId: state.command_id } : {}),
-      },
-    ],
+  // Fields set only when present (spreading `{}` or `{...}` in made two objects a message).
+  const reading: RawReading = {
+    entityId,
+    value: state.value,
+    timeMs: toMs(state.timestamp, receivedAtMs),
   };
+  if (state.timestamp === undefined) reading.untimedItem = 0;
+  if (state.command_id) reading.commandId = state.command_id;
+  return { kind: 'readings', deviceId, receivedAtMs, readings: [reading] };
 }

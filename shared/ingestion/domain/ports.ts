@@ -10,6 +10,7 @@ import type {
   StoredBatch,
 } from './model.ts';
 import type { Discovery } from './payloads.ts';
+import type { Rejection } from './rejection.ts';
 
 /*
  * What ingestion needs from the rest of the platform. Each port is implemented outside this
@@ -21,8 +22,17 @@ import type { Discovery } from './payloads.ts';
 /** The registry as ingestion sees it. The PostgreSQL adapter is `adapters/postgres-device-directory.ts`. */
 export interface DeviceDirectory {
   resolve(deviceId: string): Promise<DeviceContext | null>;
-  /** Upserts the announced entities in auto mode; entities a user manages are left alone. */
-  applyDiscovery(device: DeviceContext, discovery: Discovery): Promise<void>;
+  /** `resolve` for many devices in one call; unknown devices are left out. */
+  resolveMany(deviceIds: readonly string[]): Promise<Map<string, DeviceContext>>;
+  /**
+   * Upserts the announced entities in auto mode (entities a user manages are left alone),
+   * for devices of one tenant, in order, each judged as if alone; answers each device's
+   * refusal (its plan's caps), or null once applied. A failure applies none of them.
+   */
+  applyDiscoveries(
+    tenantId: number,
+    items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
+  ): Promise<Array<Rejection | null>>;
   recordSeen(updates: SeenUpdate[]): Promise<void>;
   /** Marks matching pending commands confirmed; returns who triggered each, by entity. */
   confirmCommands(
