@@ -330,7 +330,9 @@ export class IngestionService {
     discoveries: Map<number, EarlyDiscovery>,
   ): Promise<void> | undefined {
     const topic = String((record.event as { topic?: unknown })?.topic ?? '');
-    const topicDevice = topicDeviceId(topic);
+    const undecoded = decoded instanceof Error || decoded === undefined;
+    // A decoded message's device id is its topic's (the same pattern read it): not read twice.
+    const topicDevice = undecoded ? topicDeviceId(topic) : (decoded as InboundMessage).deviceId;
     if (batch.holdBack(index, topicDevice)) return undefined;
     const place: JudgedPlace = {
       index,
@@ -339,7 +341,7 @@ export class IngestionService {
       topicDevice,
       earlyDiscovery: discoveries.size > 0 ? discoveries.get(index) : undefined,
     };
-    if (decoded instanceof Error || decoded === undefined) {
+    if (undecoded) {
       this.#miss(decoded, place, batch);
       return undefined;
     }
