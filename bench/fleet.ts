@@ -7,16 +7,19 @@
  *   npx tsx bench/fleet.ts [--count 10000] [--one-by-one 1000] [--interval-ms 10000]
  *                          [--sensors 10] [--latency-s 60] [--sample 200] [--concurrency 8]
  *
- * 1. register_ratio: the first --one-by-one devices registered one per request (8 at a
- *    time), then the fleet in bulk, then --one-by-one more one by one; the median request
- *    time of the last ones over the first ones.
+ * 1. register_ratio: --warm-up registrations that are not timed (the functions' first
+ *    requests compile and connect), then the first --one-by-one devices registered one per
+ *    request (8 at a time), then the fleet in bulk, then --one-by-one more one by one; the
+ *    median request time of the last ones over the first ones.
  * 2. bulk_s: the --count fleet devices in one `POST /api/devices/bulk`.
  * 3. online_s: the fleet process starts every device at once (a power-up storm); the time
  *    until the platform shows all of them online (their retained `online` reached the registry).
  * 4. p50_ms / p99_ms: each device sends one reading of --sensors entities every --interval-ms;
  *    for --latency-s, the time from a sampled reading's timestamp (taken when the device
  *    publishes it) to its first appearance in InfluxDB, polled every 250 ms for --sample
- *    devices (so each figure is late by up to the poll period plus one query).
+ *    devices (so each figure is late by up to the poll period plus one query). It also
+ *    prints how the emulated event source mapping batched those seconds (what sent each
+ *    batch, and the mean invocation time): what the latency is made of.
  * 5. recover_s: the broker is stopped (its clients see the connection close) and started
  *    again; the time from its start until the platform has heard every device's `online`
  *    again. The devices reconnect by the firmware's backoff with full jitter (1 s doubling to
@@ -49,11 +52,13 @@ import { DEFAULT_DATABASE } from '../shared/timeseries/adapters/influx-schema.ts
 import { tenantSelect } from '../shared/timeseries/adapters/influxql.ts';
 import { type LocalStack, signUpOnStack, startLocalStack } from '../test/support/local-stack.ts';
 import { onBroker, privateMosquitto } from '../test/support/servers.ts';
+import { eventSourceMapping, rulesEmulatorStats } from './rules-stats.ts';
 
 const { values } = parseArgs({
   options: {
     count: { type: 'string', default: '10000' },
     'one-by-one': { type: 'string', default: '1000' },
+    'warm-up': { type: 'string', default: '50' },
     'interval-ms': { type: 'string', default: '10000' },
     sensors: { type: 'string', default: '10' },
     'latency-s': { type: 'string', default: '60' },
@@ -64,6 +69,7 @@ const { values } = parseArgs({
 });
 const COUNT = Number(values.count);
 const ONE_BY_ONE = Number(values['one-by-one']);
+const WARM_UP = Number(values['warm-up']);
 const INTERVAL_MS = Number(values['interval-ms']);
 const SENSORS = Number(values.sensors);
 const LATENCY_S = Number(values['latency-s']);
@@ -207,6 +213,10 @@ async function main(): Promise<void> {
     };
 
     // 1-2. Registration.
+    log(`warming up with ${WARM_UP} registrations (not timed)`);
+    await registerOneByOne(client, fleetDevices('warm', 1, WARM_UP, 'bench'), {
+      concurrency: CONCURRENCY,
+    });
     const firstRows = fleetDevices('first', 1, ONE_BY_ONE, 'bench');
     log(`registering the first ${ONE_BY_ONE} one by one`);
     const first = await registerOneByOne(client, firstRows, { concurrency: CONCURRENCY });
@@ -277,9 +287,11 @@ async function main(): Promise<void> {
         .filter((_, i) => i % Math.floor(COUNT / SAMPLE) === 0)
         .slice(0, SAMPLE);
       log(`publish-to-queryable over ${LATENCY_S} s for ${sample.length} devices`);
+      const rulesBefore = await rulesEmulatorStats(stack.dataDir);
       const latencies = (await measureLatency(influx, tenant, sample, LATENCY_S)).sort(
         (a, b) => a - b,
       );
+      log(eventSourceMapping(rulesBefore, await rulesEmulatorStats(stack.dataDir)));
       const p50 = quantile(latencies, 0.5);
       const p99 = quantile(latencies, 0.99);
       log(

@@ -24,18 +24,13 @@
  */
 import pg from 'pg';
 import { setPlan } from '../infra/admin.ts';
-import type {
-  BatchTrigger,
-  FunctionStats,
-  IotRulesEmulatorStats,
-} from '../local/iot-rules/emulator.ts';
 import { keepAliveAgent, post } from '../shared/http/post.ts';
 import { InfluxClient, rowsOf } from '../shared/timeseries/adapters/influx-client.ts';
 import { startLocalStack } from '../test/support/local-stack.ts';
 import { privateMosquitto } from '../test/support/servers.ts';
 import { cpuBetween, sampleCpu, waitUntilQuiet } from './cpu.ts';
 import { LeanMqttClient, type PublishPacket, publishPacket } from './mqtt-client.ts';
-import { rulesEmulatorStats } from './rules-stats.ts';
+import { eventSourceMapping, rulesEmulatorStats } from './rules-stats.ts';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -203,28 +198,6 @@ async function rawInflux(
   await admin.query('DROP DATABASE bench_raw' as never);
   const total = batches * RAW_POINTS_PER_BATCH;
   return { rate: total / seconds, seconds, cpu, total };
-}
-
-/**
- * How the emulated event source mapping batched a run: invocations, records per invocation
- * and what sent each batch (BatchSize, the byte limit, the window, a backlog), so a run
- * says whether batches filled or waited.
- */
-function eventSourceMapping(before: IotRulesEmulatorStats, after: IotRulesEmulatorStats): string {
-  const ingest = (stats: IotRulesEmulatorStats) => stats.functions.ingest as FunctionStats;
-  const [from, to] = [ingest(before), ingest(after)];
-  const invoked = to.invoked - from.invoked;
-  const records = to.succeeded - from.succeeded;
-  const sentBy = Object.entries(to.batchesSentBy)
-    .map(([trigger, count]) => [
-      trigger,
-      count - (from.batchesSentBy[trigger as BatchTrigger] ?? 0),
-    ])
-    .filter(([, count]) => (count as number) > 0)
-    .map(([trigger, count]) => `${trigger} ${count}`)
-    .join(', ');
-  const invocationMs = (to.billedMs - from.billedMs) / Math.max(1, invoked);
-  return `event source mapping: ${invoked} invocations, ${Math.round(records / Math.max(1, invoked))} records and ${Math.round(invocationMs)} ms each; batches sent by ${sentBy || 'none'}`;
 }
 
 async function main() {

@@ -5,7 +5,11 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { IotRulesEmulatorStats } from '../local/iot-rules/emulator.ts';
+import type {
+  BatchTrigger,
+  FunctionStats,
+  IotRulesEmulatorStats,
+} from '../local/iot-rules/emulator.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -25,4 +29,29 @@ export async function rulesEmulatorStats(dataDir: string): Promise<IotRulesEmula
     }
   }
   throw new Error('the stack did not write the rules emulator statistics');
+}
+
+/**
+ * How the emulated event source mapping batched a run: invocations, records per invocation
+ * and what sent each batch (BatchSize, the byte limit, the window, a backlog), so a run
+ * says whether batches filled or waited.
+ */
+export function eventSourceMapping(
+  before: IotRulesEmulatorStats,
+  after: IotRulesEmulatorStats,
+): string {
+  const ingest = (stats: IotRulesEmulatorStats) => stats.functions.ingest as FunctionStats;
+  const [from, to] = [ingest(before), ingest(after)];
+  const invoked = to.invoked - from.invoked;
+  const records = to.succeeded - from.succeeded;
+  const sentBy = Object.entries(to.batchesSentBy)
+    .map(([trigger, count]) => [
+      trigger,
+      count - (from.batchesSentBy[trigger as BatchTrigger] ?? 0),
+    ])
+    .filter(([, count]) => (count as number) > 0)
+    .map(([trigger, count]) => `${trigger} ${count}`)
+    .join(', ');
+  const invocationMs = (to.billedMs - from.billedMs) / Math.max(1, invoked);
+  return `event source mapping: ${invoked} invocations, ${Math.round(records / Math.max(1, invoked))} records and ${Math.round(invocationMs)} ms each; batches sent by ${sentBy || 'none'}`;
 }

@@ -561,7 +561,13 @@ describe('the dashboard against the local stack', () => {
     await page.reload();
     const card = page.locator('section.patterns-card');
     await card.locator('[data-no-patterns]').waitFor({ timeout: 15_000 });
+    const answer = page.waitForResponse(
+      (response) =>
+        response.request().method() === 'POST' && response.url().endsWith('/patterns/discover'),
+    );
     await card.getByRole('button', { name: 'Discover modes' }).click();
+    // As on AWS the job runs in its own asynchronous invocation, not in the request: queued.
+    expect((await (await answer).json()).job).toMatchObject({ status: 'pending', attempts: 0 });
     await card.locator('[data-job-done], [data-job-failed]').first().waitFor({ timeout: 30_000 });
     const failed = card.locator('[data-job-failed]');
     if ((await failed.count()) > 0)

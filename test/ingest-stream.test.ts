@@ -221,6 +221,8 @@ describe('ingestion batches with infrastructure failures (in-memory ports)', () 
   function service(store: ScriptedStore, discoveryFails: Set<string>) {
     const directory = {
       resolve: async (deviceId: string) => context(deviceId, deviceId === 'A' ? 1 : 2),
+      resolveMany: async (deviceIds: readonly string[]) =>
+        new Map(deviceIds.map((id) => [id, context(id, id === 'A' ? 1 : 2)])),
       applyDiscoveries: async (
         _tenantId: number,
         items: ReadonlyArray<{ device: { deviceId: string } }>,

@@ -1374,14 +1374,20 @@ export interface components {
             } & {
                 [key: string]: unknown;
             }) | null;
+            /** @description Why it failed; `discovery_lost` when its worker stopped before finishing (out of time or memory) and no retry will come */
             error: ({
                 code: string;
                 message: string;
             } & {
                 [key: string]: unknown;
             }) | null;
+            /** @description Workers that have taken the job: a lost worker is retried, 3 attempts at most */
+            attempts: number;
             /** @description ISO 8601 time, UTC */
             created_at: string;
+            started_at: string | null;
+            /** @description When the worker that has it is certainly ended; past it a running job was lost */
+            deadline_at: string | null;
             finished_at: string | null;
         } & {
             [key: string]: unknown;

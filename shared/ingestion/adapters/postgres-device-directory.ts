@@ -22,6 +22,19 @@ interface ContextRow {
   entities: Record<string, { type: EntityType; config: Record<string, unknown> | null }>;
 }
 
+function contextOf(deviceId: string, row: ContextRow): DeviceContext {
+  return {
+    devicePk: row.id,
+    deviceId,
+    tenantId: row.tenant_id,
+    plan: row.plan,
+    retentionPolicy: row.retention_policy,
+    retentionDays: row.retention_days,
+    anomalyDetection: row.anomaly_detection,
+    entities: row.entities,
+  };
+}
+
 export class PostgresDeviceDirectory implements DeviceDirectory {
   constructor(
     private readonly pool: pg.Pool,
@@ -34,17 +47,17 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
       deviceId,
     ]);
     const row = rows[0];
-    if (!row) return null;
-    return {
-      devicePk: row.id,
-      deviceId,
-      tenantId: row.tenant_id,
-      plan: row.plan,
-      retentionPolicy: row.retention_policy,
-      retentionDays: row.retention_days,
-      anomalyDetection: row.anomaly_detection,
-      entities: row.entities,
-    };
+    return row ? contextOf(deviceId, row) : null;
+  }
+
+  async resolveMany(deviceIds: readonly string[]): Promise<Map<string, DeviceContext>> {
+    if (deviceIds.length === 0) return new Map();
+    const { rows } = await this.pool.query<ContextRow & { physical_id: string }>(
+      `SELECT ids.physical_id, c.*
+       FROM unnest($1::text[]) AS ids(physical_id), LATERAL ingest_device_context(ids.physical_id) c`,
+      [deviceIds],
+    );
+    return new Map(rows.map((row) => [row.physical_id, contextOf(row.physical_id, row)]));
   }
 
   /** One device's discovery: `applyDiscoveries` of one, its refusal thrown. */

@@ -27,6 +27,29 @@ export class DeviceContextCache {
     return context;
   }
 
+  /**
+   * Looks up in one call the devices of `deviceIds` not cached (all of them when `fresh`),
+   * so that a batch of thousands of new devices is not thousands of round trips.
+   */
+  async prefetch(
+    deviceIds: readonly string[],
+    now: number,
+    resolveMany: (deviceIds: readonly string[]) => Promise<Map<string, DeviceContext>>,
+    fresh = false,
+  ): Promise<void> {
+    const wanted = fresh ? deviceIds : deviceIds.filter((id) => this.peek(id, now) === undefined);
+    if (wanted.length === 0) return;
+    const found = await resolveMany(wanted);
+    if (this.#entries.size + wanted.length > 50_000) this.#entries.clear();
+    for (const deviceId of wanted) {
+      const context = found.get(deviceId) ?? null;
+      this.#entries.set(deviceId, {
+        context,
+        expiresAt: now + (context ? this.ttl.knownMs : this.ttl.unknownMs),
+      });
+    }
+  }
+
   forget(deviceId: string): void {
     this.#entries.delete(deviceId);
   }

@@ -40,6 +40,8 @@ const HOUR_MS = 3_600_000;
  */
 export const MAX_READING_AGE_DAYS = 366;
 const MAX_READING_AGE_MS = MAX_READING_AGE_DAYS * DAY_MS;
+/** Devices of a batch scored at once (each holds a database connection while it is scored). */
+const SCORING_CONCURRENCY = 4;
 /** A cached device older than this is looked up again before a reading of it is refused. */
 const RECHECK_AFTER_MS = 1_000;
 
@@ -216,6 +218,7 @@ export class IngestionService {
       }
     }
     await planFollowed;
+    await this.#prefetchContexts(decoded, batch.now);
     const discoveries = await this.#applyDiscoveries(decoded, batch.now);
     for (let index = 0; index < records.length; index++) {
       const waiting = this.#judgeMessage(
@@ -294,9 +297,36 @@ export class IngestionService {
       ).entries()) {
         outcomes.set((group[position] as (typeof group)[number]).index, outcome);
       }
-      for (const { device } of group) this.#contexts.forget(device.deviceId);
+      // The devices' contexts now hold the entities just announced, for their readings.
+      const changed = group.map(({ device }) => device.deviceId);
+      await this.#contexts
+        .prefetch(changed, now, (ids) => this.#directory.resolveMany(ids), true)
+        .catch(() => {
+          for (const deviceId of changed) this.#contexts.forget(deviceId);
+        });
     }
     return outcomes;
+  }
+
+  /**
+   * The batch's devices not cached, looked up in one call: a fleet powering up sends
+   * thousands of new devices' first messages, which one look-up each (awaited in turn, to
+   * keep each device's messages in order) held for tens of seconds. If it fails, they are
+   * looked up one by one in their turn, where a failure fails their messages.
+   */
+  async #prefetchContexts(
+    decoded: ReadonlyArray<InboundMessage | undefined>,
+    now: number,
+  ): Promise<void> {
+    const missing = new Set<string>();
+    for (const message of decoded) {
+      if (message && this.#contexts.peek(message.deviceId, now) === undefined)
+        missing.add(message.deviceId);
+    }
+    if (missing.size < 2) return;
+    await this.#contexts
+      .prefetch([...missing], now, (ids) => this.#directory.resolveMany(ids))
+      .catch(() => {});
   }
 
   /** One tenant's discoveries; what the database refuses of one is retried alone. */
@@ -714,22 +744,41 @@ export class IngestionService {
       byDevice.set(entry.device.devicePk, group);
     }
     const groups = [...byDevice.values()];
-    if (!this.#scorer) return groups;
+    const scorer = this.#scorer;
+    if (!scorer) return groups;
+    // Devices are scored side by side: each is a few round trips of its own (its detector
+    // states, its predictions), which one after another held a batch of a large fleet's
+    // devices for longer than its invocation may take.
+    const outcomes: Array<DetectedAnomaly[] | { failed: unknown } | null> = new Array(
+      groups.length,
+    ).fill(null);
+    let next = 0;
+    const scoreNext = async () => {
+      while (next < groups.length) {
+        const position = next++;
+        const { device, readings } = groups[position] as (typeof groups)[number];
+        if (device.anomalyDetection === 'none' || readings.length === 0) continue;
+        outcomes[position] = await scorer
+          .score(device, readings)
+          .catch((error: unknown) => ({ failed: error }));
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(SCORING_CONCURRENCY, groups.length) }, scoreNext),
+    );
     const scored: typeof groups = [];
-    for (const group of groups) {
-      const { device, readings, indices } = group;
-      if (device.anomalyDetection !== 'none' && readings.length > 0) {
-        let anomalies: DetectedAnomaly[];
-        try {
-          anomalies = await this.#scorer.score(device, readings);
-        } catch (error) {
-          // Stored, but not yet scored: retried, the readings are rewritten (idempotent) and scored.
-          for (const index of indices) batch.fail(index, error, device.deviceId);
-          continue;
-        }
-        group.anomalies = anomalies;
-        batch.anomalies += anomalies.length;
-        for (const anomaly of anomalies) {
+    for (const [position, group] of groups.entries()) {
+      const { device, indices } = group;
+      const outcome = outcomes[position] ?? null;
+      if (outcome !== null && 'failed' in outcome) {
+        // Stored, but not yet scored: retried, the readings are rewritten (idempotent) and scored.
+        for (const index of indices) batch.fail(index, outcome.failed, device.deviceId);
+        continue;
+      }
+      if (outcome !== null) {
+        group.anomalies = outcome;
+        batch.anomalies += outcome.length;
+        for (const anomaly of outcome) {
           batch.addLive(device.tenantId, indices[indices.length - 1] as number, {
             type: 'anomaly',
             device_id: device.devicePk,

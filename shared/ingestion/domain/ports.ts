@@ -22,6 +22,8 @@ import type { Rejection } from './rejection.ts';
 /** The registry as ingestion sees it. The PostgreSQL adapter is `adapters/postgres-device-directory.ts`. */
 export interface DeviceDirectory {
   resolve(deviceId: string): Promise<DeviceContext | null>;
+  /** `resolve` for many devices in one call; unknown devices are left out. */
+  resolveMany(deviceIds: readonly string[]): Promise<Map<string, DeviceContext>>;
   /**
    * Upserts the announced entities in auto mode (entities a user manages are left alone),
    * for devices of one tenant, in order, each judged as if alone; answers each device's
