@@ -502,10 +502,12 @@ function functionEnvironment(parts: {
     TFJS_WASM_PATHS: `${path.join(repoRoot, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`,
     ML_MODEL_DIR: path.join(dataDir, 'models'),
     WEBSOCKET_MANAGEMENT_ENDPOINT: parts.websocketManagementUrl,
-    // Functions invoke each other asynchronously as on AWS (alarm notifications, export jobs).
+    // Functions invoke each other asynchronously as on AWS (alarm notifications, export and
+    // pattern discovery jobs).
     LAMBDA_ENDPOINT: parts.lambdaEndpoint,
     ALARM_NOTIFIER_FUNCTION: 'easysmart-local-alarm-notifier',
     EXPORT_WORKER_FUNCTION: 'easysmart-local-export',
+    PATTERNS_WORKER_FUNCTION: 'easysmart-local-patterns',
     SMTP_URL: parts.smtpUrl,
     // Webhook receivers a developer runs are on this machine; production refuses such addresses.
     WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',

@@ -5,8 +5,14 @@ import {
   type Regime,
   regimeHistory,
 } from '../bench/patterns-regimes.ts';
+import { InfluxPatternHistory } from '../shared/patterns/adapters/influx-pattern-history.ts';
+import { PostgresPatternStore } from '../shared/patterns/adapters/postgres-pattern-store.ts';
+import type { PatternJob } from '../shared/patterns/domain/model.ts';
+import { PatternService } from '../shared/patterns/domain/pattern-service.ts';
+import type { PatternHistory } from '../shared/patterns/domain/ports.ts';
 import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
+import { waitUntil } from './support/servers.ts';
 import { useTestStack } from './support/stack-env.ts';
 import { addDevice, addViewer, signUp } from './support/tenants.ts';
 
@@ -24,7 +30,9 @@ const patterns = (await import('../functions/patterns/handler.ts')).handler as P
   typeof callRoute
 >[0];
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
-const { rollupService } = await import('../shared/timeseries/composition.ts');
+const { readingStore, rollupService } = await import('../shared/timeseries/composition.ts');
+const { databasePool, logger } = await import('../shared/composition.ts');
+const { auditTrail } = await import('../shared/audit/composition.ts');
 const admin = adminPool(stack);
 
 const STEP_MS = 10_000;
@@ -331,6 +339,148 @@ describe('discovery, labels, the current mode and novelty', () => {
     });
     const after = await call('GET /api/devices/{id}/patterns', t.owner, { params: { id } });
     expect(after.body.patterns).toEqual(before.body.patterns);
+  });
+});
+
+describe('a discovery whose worker is lost (an injected clock; Lambda retries as job-lifecycle.ts has them)', () => {
+  let clock = 0;
+  let caller: { tenantId: number; userId: number };
+  let owner: string;
+  let device: { id: number; deviceId: string };
+  let range: { from: Date; to: Date };
+  const readings = new InfluxPatternHistory(readingStore());
+  /** A worker: the service as a discovery's invocation runs it, on the test's clock. */
+  const worker = (history: PatternHistory = readings) =>
+    new PatternService({
+      store: new PostgresPatternStore(databasePool()),
+      history,
+      // Lambda's part (invoking, and retrying after a failure) is played by the test.
+      dispatcher: { dispatch: async () => {} },
+      audit: auditTrail(),
+      logger: logger(),
+      now: () => clock,
+    });
+  /** History reads that wait for `gate`: a worker stopped inside its discovery. */
+  const stopped = (gate: Promise<void>): PatternHistory => ({
+    grid: (query) => readings.grid(query),
+    counts: async (query) => {
+      await gate;
+      return readings.counts(query);
+    },
+  });
+  const read = (jobId: number) => worker().job(caller, device.id, jobId);
+  const started = async (jobId: number) => {
+    await waitUntil(
+      'the worker to take the job',
+      async () => (await read(jobId)).status !== 'pending',
+      {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      },
+    );
+    return read(jobId);
+  };
+
+  beforeAll(async () => {
+    const signed = await signUp(auth, { plan: 'industrial', admin });
+    caller = { tenantId: signed.tenantId, userId: signed.userId };
+    owner = signed.token;
+    device = await machine(owner);
+    const history = regimeHistory({ seed: 23, steps: 400, stepMs: STEP_MS, startMs: 0 });
+    const end = Math.floor((Date.now() - 10 * 60_000) / STEP_MS) * STEP_MS;
+    const at = history.times.map((time) => end - 399 * STEP_MS + time);
+    await ingest(telemetry(device.deviceId, at, history.rows));
+    range = { from: new Date((at[0] as number) - STEP_MS), to: new Date(end + STEP_MS) };
+  }, 60_000);
+
+  it("after the lost worker's deadline Lambda's retry takes the job over; the lost worker's late outcome changes nothing", async () => {
+    clock = Date.now();
+    const queued = await worker().startDiscovery(caller, device.id, range);
+    expect(queued).toMatchObject({ status: 'pending', attempts: 0, deadline_at: null });
+    let resume = () => {};
+    const first = worker(stopped(new Promise((go) => (resume = go)))).runJob(
+      caller.tenantId,
+      queued.job_id,
+      600_000,
+    );
+    const running = await started(queued.job_id);
+    expect(running).toMatchObject({ status: 'running', attempts: 1 });
+    expect(Date.parse(running.deadline_at as string)).toBe(clock + 600_000);
+
+    // The same event again before the deadline (a duplicate delivery): the worker that has
+    // the job may still be running, so it is left alone.
+    clock += 60_000;
+    await worker().runJob(caller.tenantId, queued.job_id, 900_000);
+    expect(await read(queued.job_id)).toMatchObject({ status: 'running', attempts: 1 });
+
+    // Lambda ends the worker at its deadline and retries a minute later: the retry takes over.
+    clock += 600_000;
+    expect(await read(queued.job_id)).toMatchObject({ status: 'running', attempts: 1 });
+    await worker().runJob(caller.tenantId, queued.job_id, 900_000);
+    const done = await read(queued.job_id);
+    expect(done, JSON.stringify(done)).toMatchObject({
+      status: 'done',
+      attempts: 2,
+      error: null,
+      result: { entity_ids: ['current', 'temperature', 'vibration'] },
+    });
+    const patterns = await worker().patterns(caller, device.id);
+    expect(patterns.patterns.length).toBeGreaterThan(0);
+
+    // The lost worker comes back to life and completes its discovery: nothing of it is kept.
+    resume();
+    await first;
+    expect(await read(queued.job_id)).toEqual(done);
+    expect((await worker().patterns(caller, device.id)).patterns).toEqual(patterns.patterns);
+  }, 60_000);
+
+  it('a lost worker with no retry to come fails the job on the next read, which says why', async () => {
+    clock = Date.now();
+    const queued = await worker().startDiscovery(caller, device.id, range);
+    void worker(stopped(new Promise(() => {}))).runJob(caller.tenantId, queued.job_id, 600_000);
+    await started(queued.job_id);
+    // Up to the deadline and the retries' window, a retry may still come.
+    clock += 600_000 + 5 * 60_000;
+    expect(await read(queued.job_id)).toMatchObject({ status: 'running', attempts: 1 });
+    clock += 1;
+    const lost: PatternJob = await read(queued.job_id);
+    expect(lost).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error: { code: 'discovery_lost' },
+    });
+    expect(Date.parse(lost.finished_at as string)).toBe(clock);
+    expect(lost.error?.message).toMatch(/stopped before it finished.*1 attempt\b.*start it again/);
+    // A retry arriving after that finds nothing to take.
+    await worker().runJob(caller.tenantId, queued.job_id, 900_000);
+    expect(await read(queued.job_id)).toEqual(lost);
+  }, 60_000);
+
+  it('the API fails, when it is read, a job whose last worker ended long ago or that no worker ever started', async () => {
+    const { rows } = await admin.query<{ id: number }>(
+      `INSERT INTO pattern_jobs (tenant_id, device_id, request, status, attempts, created_at,
+                                 started_at, deadline_at)
+       VALUES ($1, $2, '{}', 'running', 3, now() - interval '2 hours', now() - interval '2 hours',
+               now() - interval '105 minutes'),
+              ($1, $2, '{}', 'pending', 0, now() - interval '7 hours', NULL, NULL)
+       RETURNING id`,
+      [caller.tenantId, device.id],
+    );
+    const [ended, neverStarted] = rows.map((row) =>
+      call('GET /api/devices/{id}/patterns/jobs/{job_id}', owner, {
+        params: { id: String(device.id), job_id: String(row.id) },
+      }),
+    );
+    expect((await ended)?.body.job).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      error: { code: 'discovery_lost', message: expect.stringContaining('3 attempts') },
+    });
+    expect((await neverStarted)?.body.job).toMatchObject({
+      status: 'failed',
+      attempts: 0,
+      error: { code: 'discovery_lost', message: expect.stringContaining('No worker started') },
+    });
   });
 });
 

@@ -125,4 +125,46 @@ describe('tier moves', () => {
     // The first driver cannot record anything on the finished move.
     expect(await first.step(ref)).toBeNull();
   });
+
+  it('a reading written to the new tier as the plan changes is read before the move has run a step', async () => {
+    const { rows } = await admin.query<{ id: number }>(
+      `INSERT INTO tenants (name, plan) VALUES ($1, 'starter') RETURNING id`,
+      [unique('Changer')],
+    );
+    const tenantId = rows[0]?.id as number;
+    const deviceId = unique('CHANGE');
+    await admin.query(
+      `INSERT INTO devices (tenant_id, device_id, name, type, last_seen) VALUES ($1, $2, 'Press', 'press', now())`,
+      [tenantId, deviceId],
+    );
+    const reading = (timeMs: number, retentionPolicy: string): Reading => ({
+      tenantId,
+      deviceId,
+      entityId: 'force',
+      entityType: 'sensor',
+      value: 1,
+      timeMs,
+      retentionPolicy,
+    });
+    const from = Date.now() - 3_600_000;
+    await store.writeReadings([reading(from + 60_000, 'starter_plan')]);
+    await admin.query(`UPDATE tenants SET plan = 'professional' WHERE id = $1`, [tenantId]);
+    await admin.query('SELECT start_tier_move($1)', [tenantId]);
+    // Ingestion writes to the new tier from the change on.
+    await store.writeReadings([reading(Date.now() + 1_000, 'professional_plan')]);
+    const tiers = await inTenantTransaction(app, tenantId, async (client) => {
+      const storage = await client.query<TierRow>(`SELECT ${TIER_COLUMNS} FROM tenant_storage`);
+      return tiersOf(storage.rows[0]);
+    });
+    expect(tiers.retentionPolicy).toBe('professional_plan');
+    const answer = await store.series({
+      tenantId,
+      deviceId,
+      entities: [{ entityId: 'force', entityType: 'sensor' as const }],
+      from: new Date(from),
+      to: new Date(Date.now() + 60_000),
+      ...tiers,
+    });
+    expect(answer.series[0]?.points).toHaveLength(2);
+  });
 });

@@ -38,6 +38,6 @@ export async function handler(
   if (!Number.isSafeInteger(tenantId) || !Number.isSafeInteger(jobId)) {
     throw new Error('expected {tenantId, jobId}');
   }
-  await patterns.runJob(tenantId as number, jobId as number);
+  await patterns.runJob(tenantId as number, jobId as number, context.getRemainingTimeInMillis());
   return { jobId };
 }

@@ -86,8 +86,21 @@ export const patternJob = named(
         to: isoTime,
       })
       .nullable(),
-    error: z.looseObject({ code: z.string(), message: z.string() }).nullable(),
+    error: z
+      .looseObject({ code: z.string(), message: z.string() })
+      .nullable()
+      .describe(
+        'Why it failed; `discovery_lost` when its worker stopped before finishing (out of time or memory) and no retry will come',
+      ),
+    attempts: z
+      .number()
+      .int()
+      .describe('Workers that have taken the job: a lost worker is retried, 3 attempts at most'),
     created_at: isoTime,
+    started_at: isoTime.nullable(),
+    deadline_at: isoTime
+      .nullable()
+      .describe('When the worker that has it is certainly ended; past it a running job was lost'),
     finished_at: isoTime.nullable(),
   }),
 );

@@ -65,6 +65,19 @@ describe('pattern discovery', () => {
     }
   });
 
+  it('a start-up ramp is one pattern, not cut into pieces by level', () => {
+    // In this history k-means cuts the ramp in two (its windows lie along a line).
+    const { history, grid } = generated(1, 8000);
+    const startUp = (options: Parameters<typeof discoverPatterns>[2]) => {
+      const discovery = discoverPatterns(grid, [...REGIME_ENTITIES], options);
+      if (!discovery) throw new Error('no discovery');
+      const { t, f } = readingLabels(grid, discovery.windows, history.labels);
+      return f1PerLabel(t, f).get('start-up') as number;
+    };
+    expect(startUp({})).toBeGreaterThan(0.85);
+    expect(startUp({ rampFollowShare: Number.POSITIVE_INFINITY })).toBeLessThan(0.7);
+  });
+
   it('a history in one mode is one pattern (k-means would cut it in two), and noise alone is never novel', () => {
     const random = mulberry32(3);
     const rows = Array.from({ length: 2000 }, () => [20 + random(), 5 + 0.3 * random()]);

@@ -17,7 +17,8 @@ import type { PatternDevice, PatternStore, StoredRecogniser } from '../domain/po
 const JOB_COLUMNS = `id AS job_id, device_id, status, request, result,
   CASE WHEN error_code IS NULL THEN NULL
        ELSE json_build_object('code', error_code, 'message', error_message) END AS error,
-  to_json(created_at) #>> '{}' AS created_at, to_json(finished_at) #>> '{}' AS finished_at`;
+  attempts, to_json(created_at) #>> '{}' AS created_at, to_json(started_at) #>> '{}' AS started_at,
+  to_json(deadline_at) #>> '{}' AS deadline_at, to_json(finished_at) #>> '{}' AS finished_at`;
 
 const PATTERN_COLUMNS = `p.id AS pattern_id, p.label, m.entity_ids, p.occurrences,
   json_build_object('from', to_json(p.example_from) #>> '{}', 'to', to_json(p.example_to) #>> '{}') AS example,
@@ -78,56 +79,82 @@ export class PostgresPatternStore implements PatternStore {
     devicePk: number,
     request: DiscoveryRequest,
     requestedBy: number,
+    nowMs: number,
   ): Promise<PatternJob> {
     return this.#inTenant(tenantId, async (client) => {
       const { rows } = await client.query<PatternJob>(
-        `INSERT INTO pattern_jobs (tenant_id, device_id, request, requested_by)
-         VALUES ($1, $2, $3, $4) RETURNING ${JOB_COLUMNS}`,
-        [tenantId, devicePk, JSON.stringify(request), requestedBy],
+        `INSERT INTO pattern_jobs (tenant_id, device_id, request, requested_by, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING ${JOB_COLUMNS}`,
+        [tenantId, devicePk, JSON.stringify(request), requestedBy, new Date(nowMs)],
       );
       return rows[0] as PatternJob;
     });
   }
 
-  job(tenantId: number, devicePk: number, jobId: number): Promise<PatternJob | null> {
+  job(tenantId: number, devicePk: number | null, jobId: number): Promise<PatternJob | null> {
     return this.#inTenant(tenantId, async (client) => {
       const { rows } = await client.query<PatternJob>(
-        `SELECT ${JOB_COLUMNS} FROM pattern_jobs WHERE id = $1 AND device_id = $2 AND tenant_id = $3`,
+        `SELECT ${JOB_COLUMNS} FROM pattern_jobs
+         WHERE id = $1 AND ($2::integer IS NULL OR device_id = $2) AND tenant_id = $3`,
         [jobId, devicePk, tenantId],
       );
       return rows[0] ?? null;
     });
   }
 
-  startJob(tenantId: number, jobId: number): Promise<PatternJob | null> {
+  startJob(
+    tenantId: number,
+    seen: PatternJob,
+    times: { nowMs: number; deadlineMs: number },
+  ): Promise<PatternJob | null> {
     return this.#inTenant(tenantId, async (client) => {
       const { rows } = await client.query<PatternJob>(
-        `UPDATE pattern_jobs SET status = 'running', started_at = now()
-         WHERE id = $1 AND tenant_id = $2 AND status = 'pending' RETURNING ${JOB_COLUMNS}`,
-        [jobId, tenantId],
+        `UPDATE pattern_jobs SET status = 'running', attempts = attempts + 1, started_at = $5,
+           deadline_at = $6
+         WHERE id = $1 AND tenant_id = $2 AND status = $3 AND attempts = $4
+         RETURNING ${JOB_COLUMNS}`,
+        [
+          seen.job_id,
+          tenantId,
+          seen.status,
+          seen.attempts,
+          new Date(times.nowMs),
+          new Date(times.deadlineMs),
+        ],
       );
       return rows[0] ?? null;
     });
   }
 
-  async finishJob(
+  finishJob(
     tenantId: number,
-    jobId: number,
+    seen: PatternJob,
     outcome: { result: DiscoveryResult } | { error: { code: string; message: string } },
-  ): Promise<void> {
-    await this.#inTenant(tenantId, (client) =>
+    nowMs: number,
+  ): Promise<boolean> {
+    const [status, result, code, message] =
       'result' in outcome
-        ? client.query(
-            `UPDATE pattern_jobs SET status = 'done', result = $3, finished_at = now()
-             WHERE id = $1 AND tenant_id = $2`,
-            [jobId, tenantId, JSON.stringify(outcome.result)],
-          )
-        : client.query(
-            `UPDATE pattern_jobs SET status = 'failed', error_code = $3, error_message = $4, finished_at = now()
-             WHERE id = $1 AND tenant_id = $2`,
-            [jobId, tenantId, outcome.error.code, outcome.error.message],
-          ),
-    );
+        ? ['done', JSON.stringify(outcome.result), null, null]
+        : ['failed', null, outcome.error.code, outcome.error.message];
+    return this.#inTenant(tenantId, async (client) => {
+      const { rowCount } = await client.query(
+        `UPDATE pattern_jobs SET status = $5, result = $6, error_code = $7, error_message = $8,
+           finished_at = $9
+         WHERE id = $1 AND tenant_id = $2 AND status = $3 AND attempts = $4`,
+        [
+          seen.job_id,
+          tenantId,
+          seen.status,
+          seen.attempts,
+          status,
+          result,
+          code,
+          message,
+          new Date(nowMs),
+        ],
+      );
+      return rowCount === 1;
+    });
   }
 
   recogniser(tenantId: number, devicePk: number): Promise<StoredRecogniser | null> {
@@ -162,12 +189,20 @@ export class PostgresPatternStore implements PatternStore {
   async saveDiscovery(
     tenantId: number,
     devicePk: number,
-    jobId: number,
+    job: PatternJob,
     discovery: Discovery,
     labels: Map<number, string>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { recogniser } = discovery;
-    await this.#inTenant(tenantId, async (client) => {
+    return this.#inTenant(tenantId, async (client) => {
+      // Held until the patterns are saved: a worker that took the job over cannot finish
+      // between this check and the save.
+      const ours = await client.query(
+        `SELECT 1 FROM pattern_jobs WHERE id = $1 AND tenant_id = $2 AND status = 'running'
+           AND attempts = $3 FOR UPDATE`,
+        [job.job_id, tenantId, job.attempts],
+      );
+      if (ours.rowCount !== 1) return false;
       // Replacing the row cascades to the device's earlier patterns.
       await client.query('DELETE FROM pattern_models WHERE device_id = $1 AND tenant_id = $2', [
         devicePk,
@@ -180,7 +215,7 @@ export class PostgresPatternStore implements PatternStore {
         [
           devicePk,
           tenantId,
-          jobId,
+          job.job_id,
           recogniser.entityIds,
           recogniser.stepMs,
           recogniser.windowSteps,
@@ -210,6 +245,7 @@ export class PostgresPatternStore implements PatternStore {
           ],
         );
       }
+      return true;
     });
   }
 

@@ -17,10 +17,11 @@ import type {
  * same whatever its unit. k-means (k-means++ seeding, fixed seed) clusters the windows for
  * k = 2..maxPatterns. If the best mean silhouette shows real separation, the largest k
  * within `silhouetteTolerance` of it wins, unless its two largest clusters are not far
- * apart (Ashman's D); otherwise the history is one mode. A window farther from its nearest
- * centroid than that cluster's novelty distance (1.5 x its 95th-percentile member
- * distance, beyond its farthest member, at least `minNoveltyDistance`) is novel: a mode
- * never seen in the history.
+ * apart (Ashman's D); otherwise the history is one mode. Clusters that follow each other
+ * back to back and change the same way are pieces of one ramp (a start-up) and are joined.
+ * A window farther from its nearest centroid than that cluster's novelty distance (1.5 x
+ * its 95th-percentile member distance, beyond its farthest member, at least
+ * `minNoveltyDistance`) is novel: a mode never seen in the history.
  *
  * Why this and not matrix-profile motifs or change-point segmentation: an operating mode is
  * a level and a spread held for a while (idle, full load), which motifs (recurring shapes)
@@ -46,6 +47,13 @@ export interface DiscoverySettings {
   minNoveltyDistance: number;
   /** A window needs at least this share of its steps with a reading, per entity. */
   minCoverage: number;
+  /**
+   * Two clusters are one ramp when at least this share of the first's stretches end straight
+   * in the second, and of the second's begin straight after the first...
+   */
+  rampFollowShare: number;
+  /** ...and both change the same way, in some entity, by at least this (a trend feature). */
+  rampMinTrend: number;
   restarts: number;
   seed: number;
 }
@@ -58,6 +66,8 @@ export const DEFAULT_DISCOVERY_SETTINGS: DiscoverySettings = {
   minSeparation: 4,
   minNoveltyDistance: 0.5,
   minCoverage: 0.25,
+  rampFollowShare: 0.6,
+  rampMinTrend: 0.5,
   restarts: 4,
   seed: 1,
 };
@@ -412,6 +422,8 @@ export function discoverPatterns(
       chosenSilhouette = null;
     }
   }
+  if (chosen.centroids.length > 1)
+    chosen = { ...chosen, ...joinRamps(chosen, points, usable, settings) };
   // Patterns are numbered in the order they first appear in the history.
   const order: number[] = [];
   for (const l of chosen.labels) if (!order.includes(l)) order.push(l);
@@ -479,6 +491,71 @@ export function discoverPatterns(
     windows: matches,
     windowCount: usable.length,
     silhouette: chosenSilhouette,
+  };
+}
+
+/**
+ * k-means cuts a ramp (a start-up passing from one level to another) into pieces by level,
+ * since its windows lie along a line in feature space. Clusters that follow one another back
+ * to back (nearly always, in the same order) and change the same way are joined into one
+ * mode, the largest pair first, until no pair qualifies; centroids are their members' means.
+ */
+function joinRamps(
+  clustering: { centroids: number[][]; labels: number[] },
+  points: number[][],
+  windows: ReadonlyArray<{ fromMs: number; toMs: number }>,
+  settings: DiscoverySettings,
+): { centroids: number[][]; labels: number[] } {
+  const labels = [...clustering.labels];
+  const meanOf = (cluster: number) => {
+    const members = points.filter((_, i) => labels[i] === cluster);
+    return (members[0] as number[]).map(
+      (_, f) => members.reduce((sum, p) => sum + (p[f] as number), 0) / members.length,
+    );
+  };
+  for (;;) {
+    const follows = new Map<string, { from: number; to: number; n: number }>();
+    const exits = new Map<number, number>();
+    const entries = new Map<number, number>();
+    for (let i = 0; i + 1 < labels.length; i++) {
+      const from = labels[i] as number;
+      const to = labels[i + 1] as number;
+      if (from === to || windows[i]?.toMs !== windows[i + 1]?.fromMs) continue;
+      const key = `${from}>${to}`;
+      const pair = follows.get(key) ?? { from, to, n: 0 };
+      pair.n += 1;
+      follows.set(key, pair);
+      exits.set(from, (exits.get(from) ?? 0) + 1);
+      entries.set(to, (entries.get(to) ?? 0) + 1);
+    }
+    const ramp = [...follows.values()]
+      .sort((a, b) => b.n - a.n)
+      .find(({ from, to, n }) => {
+        if (n < 2) return false;
+        const share = settings.rampFollowShare;
+        if (n < share * (exits.get(from) ?? 0) || n < share * (entries.get(to) ?? 0)) return false;
+        const a = meanOf(from);
+        const b = meanOf(to);
+        for (let f = FEATURES_PER_ENTITY - 1; f < a.length; f += FEATURES_PER_ENTITY) {
+          const trendA = a[f] as number;
+          const trendB = b[f] as number;
+          if (
+            Math.sign(trendA) === Math.sign(trendB) &&
+            Math.min(Math.abs(trendA), Math.abs(trendB)) >= settings.rampMinTrend
+          ) {
+            return true;
+          }
+        }
+        return false;
+      });
+    if (!ramp) break;
+    for (let i = 0; i < labels.length; i++) if (labels[i] === ramp.to) labels[i] = ramp.from;
+  }
+  const kept = [...new Set(labels)].sort((a, b) => a - b);
+  const index = new Map(kept.map((cluster, i) => [cluster, i]));
+  return {
+    centroids: kept.map(meanOf),
+    labels: labels.map((cluster) => index.get(cluster) as number),
   };
 }
 

@@ -133,6 +133,11 @@ export interface PatternJob {
   request: DiscoveryRequest;
   result: DiscoveryResult | null;
   error: { code: string; message: string } | null;
+  /** Workers that have taken it (a lost worker's job is taken over by a retried invocation). */
+  attempts: number;
   created_at: string;
+  started_at: string | null;
+  /** When the worker that has it is certainly ended: past it, a running job was lost. */
+  deadline_at: string | null;
   finished_at: string | null;
 }

@@ -11,8 +11,10 @@ import {
   runs,
   windowFeatures,
 } from './discovery.ts';
+import { DEFAULT_JOB_LIMITS, type JobLimits, lostJob, mayTakeJob } from './job-lifecycle.ts';
 import {
   type CurrentPattern,
+  type DiscoveryResult,
   MAX_PATTERN_ENTITIES,
   PATTERN_ENTITY_TYPES,
   type PatternJob,
@@ -51,6 +53,8 @@ export interface PatternSettings {
   maxTimelineWindows: number;
   /** A range may end at most this far ahead of the server's clock (clock skew). */
   futureToleranceMs: number;
+  /** When a discovery's worker counts as lost, and how often it is retried. */
+  jobLimits: JobLimits;
 }
 
 export const DEFAULT_PATTERN_SETTINGS: PatternSettings = {
@@ -59,6 +63,7 @@ export const DEFAULT_PATTERN_SETTINGS: PatternSettings = {
   maxHistoryMs: 366 * DAY_MS,
   maxTimelineWindows: 5000,
   futureToleranceMs: 60_000,
+  jobLimits: DEFAULT_JOB_LIMITS,
 };
 
 export const planRequired = () =>
@@ -190,6 +195,7 @@ export class PatternService {
         to: new Date(range.toMs).toISOString(),
       },
       caller.userId,
+      this.#now(),
     );
     await this.#audit.record({
       tenantId: caller.tenantId,
@@ -202,29 +208,52 @@ export class PatternService {
     return (await this.#store.job(caller.tenantId, device.id, job.job_id)) ?? job;
   }
 
+  /** The job; one whose worker was lost, with no retry to come, is failed as lost here. */
   async job(caller: PatternCaller, devicePk: number, jobId: number): Promise<PatternJob> {
     const device = await this.#device(caller.tenantId, devicePk);
     const job = await this.#store.job(caller.tenantId, device.id, jobId);
     if (!job) throw new NotFound('job_not_found', 'No such discovery job');
-    return job;
+    const nowMs = this.#now();
+    const lost = lostJob(job, nowMs, this.settings.jobLimits);
+    if (!lost) return job;
+    if (await this.#store.finishJob(caller.tenantId, job, { error: lost }, nowMs)) {
+      this.#logger.warn('pattern discovery lost', { tenantId: caller.tenantId, jobId, ...lost });
+    }
+    return (await this.#store.job(caller.tenantId, device.id, jobId)) ?? job;
   }
 
-  /** Runs a queued discovery: reads the history, clusters it, replaces the device's patterns. */
-  async runJob(tenantId: number, jobId: number): Promise<void> {
-    const job = await this.#store.startJob(tenantId, jobId);
+  /**
+   * Runs a queued discovery (reads the history, clusters it, replaces the device's patterns),
+   * or takes over one whose worker was lost. `remainingMs` is the invocation's time left.
+   */
+  async runJob(tenantId: number, jobId: number, remainingMs?: number): Promise<void> {
+    const nowMs = this.#now();
+    const seen = await this.#store.job(tenantId, null, jobId);
+    if (!seen || !mayTakeJob(seen, nowMs, this.settings.jobLimits)) return;
+    const deadlineMs = nowMs + (remainingMs ?? this.settings.jobLimits.workerTimeLimitMs);
+    const job = await this.#store.startJob(tenantId, seen, { nowMs, deadlineMs });
     if (!job) return;
+    if (seen.status === 'running') {
+      this.#logger.warn('pattern discovery taken over from a lost worker', {
+        tenantId,
+        jobId,
+        attempt: job.attempts,
+      });
+    }
+    let outcome: { result: DiscoveryResult } | { error: { code: string; message: string } };
     try {
-      const result = await this.#discover(tenantId, job);
-      await this.#store.finishJob(tenantId, jobId, { result });
+      outcome = { result: await this.#discover(tenantId, job) };
     } catch (error) {
+      if (error instanceof JobTakenOver) return;
       const known = error instanceof Unprocessable || error instanceof NotFound;
       if (!known) this.#logger.error('pattern discovery failed', { tenantId, jobId, error });
-      await this.#store.finishJob(tenantId, jobId, {
+      outcome = {
         error: known
           ? { code: error.code, message: error.message }
           : { code: 'discovery_failed', message: 'The discovery failed; try again' },
-      });
+      };
     }
+    await this.#store.finishJob(tenantId, job, outcome, this.#now());
   }
 
   async #discover(tenantId: number, job: PatternJob) {
@@ -299,7 +328,9 @@ export class PatternService {
     }
     const earlier = await this.#store.recogniser(tenantId, device.id);
     const labels = earlier ? carryLabels(earlier, discovery.recogniser) : new Map<number, string>();
-    await this.#store.saveDiscovery(tenantId, device.id, job.job_id, discovery, labels);
+    if (!(await this.#store.saveDiscovery(tenantId, device.id, job, discovery, labels))) {
+      throw new JobTakenOver();
+    }
     return {
       patterns: discovery.patterns.length,
       windows: discovery.windowCount,
@@ -480,6 +511,9 @@ function notEnoughHistory(
     `Too few readings in the range to find patterns (${short.join(', ')}): at least ${needed} readings of each entity are needed`,
   );
 }
+
+/** A worker's job was taken over by another (it was past its deadline): it leaves it alone. */
+class JobTakenOver extends Error {}
 
 function segmentsOf(
   stored: StoredRecogniser,

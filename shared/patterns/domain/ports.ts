@@ -41,24 +41,41 @@ export interface PatternStore {
     devicePk: number,
     request: DiscoveryRequest,
     requestedBy: number,
+    nowMs: number,
   ): Promise<PatternJob>;
-  job(tenantId: number, devicePk: number, jobId: number): Promise<PatternJob | null>;
-  /** Moves a pending job to running; null when it is not pending (already taken or gone). */
-  startJob(tenantId: number, jobId: number): Promise<PatternJob | null>;
+  /** The job; of the given device only, when one is given. */
+  job(tenantId: number, devicePk: number | null, jobId: number): Promise<PatternJob | null>;
+  /**
+   * Gives the job to a worker (running, one more attempt, until `deadlineMs`) if it is still
+   * as `seen` (status and attempts); null when it changed (another worker took it).
+   */
+  startJob(
+    tenantId: number,
+    seen: PatternJob,
+    times: { nowMs: number; deadlineMs: number },
+  ): Promise<PatternJob | null>;
+  /**
+   * Ends the job as done or failed, if it is still as `seen` (running for that attempt, or
+   * as read when a read fails a lost job); false when it changed meanwhile.
+   */
   finishJob(
     tenantId: number,
-    jobId: number,
+    seen: PatternJob,
     outcome: { result: DiscoveryResult } | { error: { code: string; message: string } },
-  ): Promise<void>;
+    nowMs: number,
+  ): Promise<boolean>;
   recogniser(tenantId: number, devicePk: number): Promise<StoredRecogniser | null>;
-  /** Replaces the device's patterns with a discovery's, with the labels carried over (by cluster). */
+  /**
+   * Replaces the device's patterns with a discovery's, with the labels carried over (by
+   * cluster), if the job is still running for the worker's attempt; false when it is not.
+   */
   saveDiscovery(
     tenantId: number,
     devicePk: number,
-    jobId: number,
+    job: PatternJob,
     discovery: Discovery,
     labels: Map<number, string>,
-  ): Promise<void>;
+  ): Promise<boolean>;
   patterns(tenantId: number, devicePk: number): Promise<PatternView[]>;
   /** Null when the device has no such pattern. */
   setLabel(

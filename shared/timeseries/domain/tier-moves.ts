@@ -4,7 +4,8 @@
  * The plan change points the tenant's writes at the new tier at once and opens a move. The
  * move copies the history from the old tier to the new one a day at a time, newest first,
  * and records after each day the time `copiedFrom` from which everything is in the new
- * tier. Reads take [copiedFrom, now] from the new tier and older times from the old one, so
+ * tier. Reads take [copiedFrom, now] from the new tier (before the first step, [startedAt, now],
+ * where writes go from the change on) and older times from the old one, so
  * at every moment each reading is read from exactly one tier: nothing is hidden, nothing
  * counted twice, whatever has been copied. A crash loses at most the day being copied:
  * another driver takes the lease over once it lapses and copies that day again (a copy
