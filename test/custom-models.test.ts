@@ -21,6 +21,7 @@ const stack = useTestStack({ ML_MODEL_DIR: models.dir, TFJS_BACKEND: 'wasm' });
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const ml = (await import('../functions/ml/handler.ts')).handler;
+const audit = (await import('../functions/audit/handler.ts')).handler;
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
 const { modelStore } = await import('../shared/anomalies/composition.ts');
 const { createDetector, restoreDetector } = await import('../shared/ml/domain/detector.ts');
@@ -516,6 +517,17 @@ describe('a family and settings chosen for a device type', () => {
     });
     const listed = await callRoute(ml, 'GET /api/ml/settings', { token: m.token });
     expect(listed.body.settings).toEqual([chosen.body.settings]);
+    const trail = await callRoute(audit, 'GET /api/audit', {
+      token: m.token,
+      query: { action: 'model.settings' },
+    });
+    expect(trail.body.entries).toMatchObject([
+      {
+        action: 'model.settings',
+        target: 'device_type:pump/vibration',
+        details: { family: 'linear', window_size: 12, co_entities: [], co_window: 4 },
+      },
+    ]);
 
     const candidates = async () =>
       (
