@@ -2,9 +2,10 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { TrainedModel } from '../shared/ml/domain/model.ts';
 import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
-import { layersUpload } from './support/models.ts';
+import { layersUpload, motorMinutes } from './support/models.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { useTestStack } from './support/stack-env.ts';
 import { addDevice, addViewer, signUp } from './support/tenants.ts';
@@ -20,6 +21,7 @@ const stack = useTestStack({ ML_MODEL_DIR: models.dir, TFJS_BACKEND: 'wasm' });
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const ml = (await import('../functions/ml/handler.ts')).handler;
+const audit = (await import('../functions/audit/handler.ts')).handler;
 const { ingestionService } = await import('../shared/ingestion/composition.ts');
 const { modelStore } = await import('../shared/anomalies/composition.ts');
 const { createDetector, restoreDetector } = await import('../shared/ml/domain/detector.ts');
@@ -28,7 +30,6 @@ const { buildInput, Forecaster, inputSize, outputToForecast } = await import(
 );
 const { loadTfModel, trainModel } = await import('../shared/ml/domain/training.ts');
 const { AlignedCoEntities } = await import('../shared/ml/domain/co-entities.ts');
-const { mulberry32 } = await import('../shared/ml/domain/seeded-random.ts');
 const { useTfBackend } = await import('../shared/ml/domain/tf-runtime.ts');
 const admin = adminPool(stack);
 afterAll(() => models.remove());
@@ -103,6 +104,29 @@ async function machine(plan: string, historyMinutes = 0): Promise<Machine> {
     history,
     newest,
   };
+}
+
+/**
+ * Makes every forecast of the platform's models with TensorFlow.js running `net` on the input
+ * the platform builds (the window, the time of day, other entities' aligned windows).
+ */
+async function forecastWithTf(net: TF.LayersModel) {
+  const tf = await useTfBackend();
+  return vi.spyOn(Forecaster.prototype, 'predict').mockImplementation(function (
+    this: { model: TrainedModel },
+    window,
+    timeMs,
+    co,
+  ) {
+    const input = new Float64Array(inputSize(this.model.windowSize, this.model));
+    buildInput(window, timeMs, this.model.normalisation, input, this.model, co);
+    const x = tf.tensor2d(Float32Array.from(input), [1, input.length]);
+    const y = net.predict(x) as TF.Tensor;
+    const output = y.dataSync()[0] as number;
+    x.dispose();
+    y.dispose();
+    return outputToForecast(output, window, this.model);
+  });
 }
 
 /** The tenant's own network, trained outside the platform on the same kind of signal. */
@@ -194,21 +218,7 @@ describe('uploaded TensorFlow.js models', () => {
       `tenant-${m.tenantId}/device-${m.id}/vibration/${summary.version}`,
     );
     if (!stored) throw new Error('the accepted model is not in the model store');
-    const tf = await useTfBackend();
-    const predict = vi.spyOn(Forecaster.prototype, 'predict').mockImplementation(function (
-      this: { model: typeof stored },
-      window,
-      timeMs,
-    ) {
-      const input = new Float64Array(inputSize(this.model.windowSize, this.model));
-      buildInput(window, timeMs, this.model.normalisation, input, this.model);
-      const x = tf.tensor2d(Float32Array.from(input), [1, input.length]);
-      const y = net.predict(x) as TF.Tensor;
-      const output = y.dataSync()[0] as number;
-      x.dispose();
-      y.dispose();
-      return outputToForecast(output, window, this.model);
-    });
+    const predict = await forecastWithTf(net);
     try {
       const history = m.history;
       const before = createDetector({ kind: 'advanced' });
@@ -359,25 +369,7 @@ describe('versions, the quality gate and roll-back', () => {
   }, 180_000);
 });
 
-/**
- * A motor's winding temperature follows its current with a lag: each minute it moves 30% of
- * the way to 20 + 3 x current. The current switches between loads at random minutes, so the
- * temperature's own past cannot foresee a switch; the current at the same minute can.
- */
-function motor(count: number, end: number) {
-  const last = Math.floor(end / MINUTE) * MINUTE;
-  const random = mulberry32(11);
-  let current = 5;
-  let temperature = 35;
-  return Array.from({ length: count }, (_, n) => {
-    if (random() < 0.06) current = [2, 5, 9][Math.floor(random() * 3)] as number;
-    temperature += 0.3 * (20 + 3 * current - temperature) + 0.05 * (random() - 0.5);
-    const noisy = current + 0.05 * (random() - 0.5);
-    return { timeMs: last - (count - 1 - n) * MINUTE, temperature, current: noisy };
-  });
-}
-
-type MotorMinute = ReturnType<typeof motor>[number];
+type MotorMinute = ReturnType<typeof motorMinutes>[number];
 
 /** One telemetry message a minute: both readings share its timestamp. */
 const motorMessages = (deviceId: string, minutes: MotorMinute[]) =>
@@ -402,7 +394,7 @@ describe('a model that also reads other entities of the device', () => {
       }),
     ]);
     const newest = Math.floor((Date.now() - 600 * MINUTE) / MINUTE) * MINUTE;
-    const minutes = motor(1560, newest + 60 * MINUTE);
+    const minutes = motorMinutes(1560, newest + 60 * MINUTE);
     const history = minutes.slice(0, 1500);
     // A fault the current does not explain: the winding runs 3 degrees hot for five minutes.
     const fresh = minutes
@@ -469,22 +461,7 @@ describe('a model that also reads other entities of the device', () => {
     if (!stored) throw new Error('the accepted model is not in the model store');
     expect(stored.coEntities?.map((c) => c.entityId)).toEqual(['current']);
     const net = await loadTfModel(stored);
-    const tf = await useTfBackend();
-    const predict = vi.spyOn(Forecaster.prototype, 'predict').mockImplementation(function (
-      this: { model: typeof stored },
-      window,
-      timeMs,
-      co,
-    ) {
-      const input = new Float64Array(inputSize(this.model.windowSize, this.model));
-      buildInput(window, timeMs, this.model.normalisation, input, this.model, co);
-      const x = tf.tensor2d(Float32Array.from(input), [1, input.length]);
-      const y = net.predict(x) as TF.Tensor;
-      const output = y.dataSync()[0] as number;
-      x.dispose();
-      y.dispose();
-      return outputToForecast(output, window, this.model);
-    });
+    const predict = await forecastWithTf(net);
     try {
       const before = createDetector({ kind: 'advanced' });
       for (const p of history) before.score(p.timeMs, p.temperature);
@@ -540,6 +517,17 @@ describe('a family and settings chosen for a device type', () => {
     });
     const listed = await callRoute(ml, 'GET /api/ml/settings', { token: m.token });
     expect(listed.body.settings).toEqual([chosen.body.settings]);
+    const trail = await callRoute(audit, 'GET /api/audit', {
+      token: m.token,
+      query: { action: 'model.settings' },
+    });
+    expect(trail.body.entries).toMatchObject([
+      {
+        action: 'model.settings',
+        target: 'device_type:pump/vibration',
+        details: { family: 'linear', window_size: 12, co_entities: [], co_window: 4 },
+      },
+    ]);
 
     const candidates = async () =>
       (

@@ -10,12 +10,11 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changePlan, setPlan } from '../infra/admin.ts';
 import { readRunningStack } from '../local/stack-file.ts';
-import { mulberry32 } from '../shared/ml/domain/seeded-random.ts';
 import { loadTfModel, trainModel } from '../shared/ml/domain/training.ts';
 import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
 import { tierMoves } from '../shared/timeseries/composition.ts';
 import { startCommand } from './support/local-stack.ts';
-import { layersUpload } from './support/models.ts';
+import { layersUpload, motorMinutes } from './support/models.ts';
 import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
 
 /**
@@ -72,26 +71,6 @@ async function stop(spawned: Spawned | undefined, signal: NodeJS.Signals): Promi
 }
 
 const tail = (lines: string[]) => lines.slice(-40).join('\n');
-
-/**
- * One reading of each a minute ending at `end`: the current switches between loads at random
- * minutes, and the winding temperature moves 30% of the way to 20 + 3 x current each minute.
- */
-function motorHistory(count: number, end: number) {
-  const last = Math.floor(end / 60_000) * 60_000;
-  const random = mulberry32(11);
-  let current = 5;
-  let temperature = 35;
-  return Array.from({ length: count }, (_, n) => {
-    if (random() < 0.06) current = [2, 5, 9][Math.floor(random() * 3)] as number;
-    temperature += 0.3 * (20 + 3 * current - temperature) + 0.05 * (random() - 0.5);
-    return {
-      timeMs: last - (count - 1 - n) * 60_000,
-      temperature,
-      current: current + 0.05 * (random() - 0.5),
-    };
-  });
-}
 
 let data: Awaited<ReturnType<typeof temporaryDataDir>> | undefined;
 let stack: Spawned | undefined;
@@ -675,7 +654,7 @@ describe('the dashboard against the local stack', () => {
       device: { id: number };
       credentials: { client_id: string; username: string; password: string };
     };
-    const minutes = motorHistory(1500, Date.now() - 5 * 60_000);
+    const minutes = motorMinutes(1500, Date.now() - 5 * 60_000);
     const client = await mqtt.connectAsync(ready.mqtt, {
       clientId: motor.credentials.client_id,
       username: motor.credentials.username,

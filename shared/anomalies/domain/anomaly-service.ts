@@ -197,7 +197,21 @@ export class AnomalyService {
         `${entityId} cannot be an input of its own model beside its window`,
       );
     }
-    return this.#typeSettings.put(caller.tenantId, deviceType, entityId, settings);
+    const chosen = await this.#typeSettings.put(caller.tenantId, deviceType, entityId, settings);
+    await this.#audit?.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action: 'model.settings',
+      target: `device_type:${deviceType}/${entityId}`,
+      details: {
+        family: chosen.family,
+        window_size: chosen.window_size,
+        size: chosen.size,
+        co_entities: chosen.co_entities,
+        co_window: chosen.co_window,
+      },
+    });
+    return chosen;
   }
 
   typeSettings(caller: Caller): Promise<TypeSettings[]> {
