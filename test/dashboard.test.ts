@@ -1,15 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
 import pg from 'pg';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setPlan } from '../infra/admin.ts';
+import { changePlan, setPlan } from '../infra/admin.ts';
 import { readRunningStack } from '../local/stack-file.ts';
+import { loadTfModel, trainModel } from '../shared/ml/domain/training.ts';
+import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import { tierMoves } from '../shared/timeseries/composition.ts';
 import { startCommand } from './support/local-stack.ts';
+import { layersUpload, motorMinutes } from './support/models.ts';
 import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
 
 /**
@@ -614,6 +619,176 @@ describe('the dashboard against the local stack', () => {
     }
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 45_000);
+
+  it('trains, uploads and rolls back models on the Models page of an Industrial organisation', async () => {
+    // The operator moves the organisation to Industrial as `npm run admin -- set-plan` does,
+    // history included (readings dated before the move are read from the old tier until it ends).
+    const running = await readRunningStack((data as NonNullable<typeof data>).dir);
+    const admin = new pg.Pool({ connectionString: running.databaseAdminUrl, max: 2 });
+    const influx = new InfluxClient({ url: running.influxUrl, database: 'iot_data' });
+    const operator = await admin.connect();
+    try {
+      await changePlan(
+        operator,
+        tierMoves(admin, influx),
+        owner.tenant,
+        'industrial',
+        undefined,
+        () => {},
+      );
+    } finally {
+      operator.release();
+      await admin.end();
+    }
+    // A motor that reported every minute for a day: its winding temperature follows its current.
+    const token = await page.evaluate(
+      () => JSON.parse(sessionStorage.getItem('easysmart.session') ?? '{}').token as string,
+    );
+    const registered = await fetch(`${ready.api}/api/devices`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ device_id: `${deviceId}-motor`, name: 'Motor', type: 'motor' }),
+    });
+    expect(registered.status).toBe(201);
+    const motor = (await registered.json()) as {
+      device: { id: number };
+      credentials: { client_id: string; username: string; password: string };
+    };
+    const minutes = motorMinutes(1500, Date.now() - 5 * 60_000);
+    const client = await mqtt.connectAsync(ready.mqtt, {
+      clientId: motor.credentials.client_id,
+      username: motor.credentials.username,
+      password: motor.credentials.password,
+    });
+    try {
+      const topic = `devices/${motor.credentials.client_id}`;
+      await client.publishAsync(
+        `${topic}/discovery`,
+        JSON.stringify({
+          entities: [
+            { entity_id: 'temperature', entity_type: 'sensor', name: 'Winding', unit: '°C' },
+            { entity_id: 'current', entity_type: 'sensor', name: 'Current', unit: 'A' },
+          ],
+        }),
+        { qos: 1, retain: true },
+      );
+      // Readings of an entity the platform has not yet heard announced are refused.
+      await waitUntil(
+        "the motor's entities to be announced",
+        async () => {
+          const answer = await fetch(`${ready.api}/api/devices/${motor.device.id}`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+          const body = (await answer.json()) as { entities?: Array<{ entity_id: string }> };
+          return (body.entities ?? []).some((e) => e.entity_id === 'current');
+        },
+        { timeoutMs: 30_000, intervalMs: 250 },
+      );
+      for (const m of minutes) {
+        await client.publishAsync(
+          `${topic}/telemetry`,
+          JSON.stringify({
+            timestamp: m.timeMs / 1000,
+            values: { temperature: m.temperature, current: m.current },
+          }),
+          { qos: 1 },
+        );
+      }
+    } finally {
+      await client.endAsync();
+    }
+    // A device's messages are ingested in order: once the last reading is stored, all are.
+    const lastMs = (minutes.at(-1) as { timeMs: number }).timeMs;
+    let stored = 'nothing yet';
+    await waitUntil(
+      "the motor's history to be stored",
+      async () => {
+        const from = new Date(lastMs - 60_000).toISOString();
+        const answer = await fetch(
+          `${ready.api}/api/devices/${motor.device.id}/telemetry?entity_id=current&from=${from}`,
+          { headers: { authorization: `Bearer ${token}` } },
+        );
+        const body = (await answer.json()) as {
+          series?: Array<{ points: Array<{ time: string }> }>;
+        };
+        stored = `${answer.status} ${JSON.stringify(body).slice(0, 300)}`;
+        return (body.series?.[0]?.points ?? []).some((p) => Date.parse(p.time) === lastMs);
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    ).catch((error: Error) => {
+      throw new Error(
+        `${error.message}; last answer: ${stored}\n--- stack output ---\n${tail((stack as Spawned).output)}`,
+      );
+    });
+
+    await page.goto(`${ready.dashboard}/#/models`);
+    // The page may already be there, loaded under the old plan.
+    await page.reload();
+    const trainForm = page.locator('form.train-model');
+    await trainForm.waitFor({ timeout: 15_000 });
+    await trainForm.getByLabel('Device', { exact: true }).selectOption(String(motor.device.id));
+    await trainForm.locator('#train-entity option[value="current"]').waitFor({ state: 'attached' });
+    await trainForm.getByLabel('Sensor', { exact: true }).selectOption('temperature');
+    await trainForm.getByLabel('Size').selectOption('small');
+    await trainForm.getByLabel('Window (readings)').fill('8');
+    await trainForm.getByLabel('Current', { exact: true }).check();
+    await trainForm.getByLabel(/Readings of each/).fill('4');
+    await trainForm.getByRole('button', { name: 'Train' }).click();
+    const trainedNotice = trainForm.locator('.notice');
+    await trainedNotice.waitFor({ timeout: 60_000 });
+    expect(
+      await trainedNotice.textContent(),
+      tail(
+        (stack as Spawned).output.filter(
+          (l) => !/Warning|AWS SDK|node >=22|a\.co|trace-warnings/.test(l),
+        ),
+      ),
+    ).toMatch(/^Trained and active/);
+    const trained = page.locator('table.models tr', { hasText: 'with current (last 4 each)' });
+    await expect(trained.getAttribute('data-status')).resolves.toBe('active');
+
+    // The tenant's own network, trained outside the platform on the same machine's history.
+    const outside = await trainModel(
+      minutes.map((m) => ({ timeMs: m.timeMs, value: m.temperature })),
+      { windowSize: 8, hidden: [8], seed: 3 },
+    );
+    const net = await loadTfModel(outside);
+    const files = await layersUpload(net);
+    net.dispose();
+    const folder = await mkdtemp(path.join(tmpdir(), 'easysmart-upload-'));
+    await writeFile(path.join(folder, 'model.json'), JSON.stringify(files.model_json));
+    await writeFile(path.join(folder, 'weights.bin'), Buffer.from(files.weights, 'base64'));
+    const uploadForm = page.locator('form.upload-model');
+    await uploadForm.getByLabel('Device', { exact: true }).selectOption(String(motor.device.id));
+    await uploadForm
+      .locator('#upload-entity option[value="current"]')
+      .waitFor({ state: 'attached' });
+    await uploadForm.getByLabel('Sensor', { exact: true }).selectOption('temperature');
+    await uploadForm.getByLabel('model.json').setInputFiles(path.join(folder, 'model.json'));
+    await uploadForm.getByLabel('Weight files').setInputFiles(path.join(folder, 'weights.bin'));
+    await uploadForm.getByLabel('Window (readings)').fill('8');
+    await uploadForm.getByLabel('Mean').fill(String(outside.normalisation.mean));
+    await uploadForm.getByLabel('Standard deviation').fill(String(outside.normalisation.std));
+    await uploadForm.getByRole('button', { name: 'Upload' }).click();
+    const outcome = uploadForm.locator('.notice');
+    await outcome.waitFor({ timeout: 60_000 });
+    expect(await outcome.textContent()).toMatch(/^Uploaded and active/);
+    await rm(folder, { recursive: true, force: true });
+    const uploaded = page.locator('table.models tr', { hasText: 'uploaded:' });
+    await expect(uploaded.getAttribute('data-status')).resolves.toBe('active');
+    await expect(trained.getAttribute('data-status')).resolves.toBe('superseded');
+
+    // Roll back to the trained model.
+    await trained.getByRole('button', { name: 'Make active' }).click();
+    await waitUntil(
+      'the trained model to be active again',
+      async () =>
+        (await trained.getAttribute('data-status')) === 'active' &&
+        (await uploaded.getAttribute('data-status')) === 'superseded',
+      { timeoutMs: 15_000, intervalMs: 250 },
+    );
+    await page.screenshot({ path: path.join(screenshots, 'models.png'), fullPage: true });
+  }, 180_000);
 
   it('shows another tenant none of it', async () => {
     const other = await newPage(otherContext);

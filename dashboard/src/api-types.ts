@@ -358,7 +358,7 @@ export interface paths {
         put?: never;
         /**
          * Train an entity's model now with a chosen family and settings (plans with custom models), through the quality gate
-         * @description Families: `dense` (a ReLU network; `size` small = one hidden layer of 8, medium = 16 and 8, large = 32 and 16) and `linear` (an autoregressive linear forecast, no hidden layer). `window_size`: the readings before the forecast one the model sees. Omitted settings are the platform's default model (dense, medium, 24 readings). The model is trained on the entity's one-minute means of the last 30 days but the most recent tenth, which is held back to judge it. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         * @description Families: `dense` (a ReLU network; `size` small = one hidden layer of 8, medium = 16 and 8, large = 32 and 16) and `linear` (an autoregressive linear forecast, no hidden layer). `window_size`: the readings before the forecast one the model sees. `co_entities` (at most 4): other numeric entities of the same device the model also reads, each as its values aligned with the entity's last `co_window` readings (1-32, default 4; aligned as of each reading's time: the other entity's latest value at or before it), in training, in the quality gate and when the ingestion path scores; a reading is forecast only once every one of them has reported. Omitted settings are the platform's default model (dense, medium, 24 readings, no other entities). The model is trained on the entity's one-minute means of the last 30 days but the most recent tenth, which is held back to judge it. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
          */
         post: operations["postMlModels"];
         delete?: never;
@@ -378,7 +378,7 @@ export interface paths {
         get: operations["getMlSettings"];
         /**
          * Choose the family and settings of an entity's model on every device of a type (plans with custom models)
-         * @description The scheduled trainer (hourly) trains the entity of every device of the type with these settings, and again after each change; each model passes the quality gate before it becomes active. A training request without settings of its own uses them too. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         * @description The scheduled trainer (hourly) trains the entity of every device of the type with these settings, and again after each change; each model passes the quality gate before it becomes active. A training request without settings of its own uses them too. `co_entities` and `co_window` are as for `POST /api/ml/models`; a device of the type without one of those entities is not trained with them (the scheduled run skips it). Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
          */
         put: operations["putMlSettings"];
         post?: never;
@@ -1305,6 +1305,8 @@ export interface components {
             window_size: number;
             /** @enum {string} */
             size: "small" | "medium" | "large";
+            co_entities: string[];
+            co_window: number;
             /** @description ISO 8601 time, UTC */
             updated_at: string;
         };
@@ -2493,6 +2495,8 @@ export interface operations {
                     window_size?: number;
                     /** @enum {string} */
                     size?: "small" | "medium" | "large";
+                    co_entities?: string[];
+                    co_window?: number;
                 };
             };
         };
@@ -2559,7 +2563,11 @@ export interface operations {
                  *       "entity_id": "temperature",
                  *       "family": "dense",
                  *       "size": "large",
-                 *       "window_size": 48
+                 *       "window_size": 48,
+                 *       "co_entities": [
+                 *         "current"
+                 *       ],
+                 *       "co_window": 4
                  *     }
                  */
                 "application/json": {
@@ -2577,6 +2585,10 @@ export interface operations {
                      * @enum {string}
                      */
                     size?: "small" | "medium" | "large";
+                    /** @default [] */
+                    co_entities?: string[];
+                    /** @default 4 */
+                    co_window?: number;
                 };
             };
         };

@@ -17,6 +17,9 @@ export interface TrainChoice {
   family: 'dense' | 'linear';
   size: 'small' | 'medium' | 'large';
   window_size: number;
+  /** Other numeric entities of the device the model also reads. */
+  co_entities: string[];
+  co_window: number;
 }
 
 export interface UploadChoice {
@@ -107,9 +110,14 @@ export function describeSettings(model: ModelSummary): string {
     return `uploaded: ${layers} dense layers, ${String(s.parameters ?? '?')} weights, window ${String(s.window_size ?? '?')} (${String(s.encoding ?? '')})`;
   }
   if (!s.family) return 'default (dense, medium, window 24)';
-  return s.family === 'linear'
-    ? `linear, window ${String(s.window_size)}`
-    : `dense ${String(s.size)}, window ${String(s.window_size)}`;
+  const own =
+    s.family === 'linear'
+      ? `linear, window ${String(s.window_size)}`
+      : `dense ${String(s.size)}, window ${String(s.window_size)}`;
+  const others = Array.isArray(s.co_entities) ? s.co_entities.map(String) : [];
+  return others.length > 0
+    ? `${own}, with ${others.join(', ')} (last ${String(s.co_window)} each)`
+    : own;
 }
 
 /** Held-back mean absolute errors: the model's against repeating the last value. */

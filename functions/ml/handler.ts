@@ -2,7 +2,7 @@ import { anomalyService } from '../../shared/anomalies/training-composition.ts';
 import { authenticator, logger } from '../../shared/composition.ts';
 import { edgeModelService } from '../../shared/edge/composition.ts';
 import { httpApi } from '../../shared/http/api.ts';
-import { DEFAULT_SETTINGS } from '../../shared/ml/domain/families.ts';
+import { DEFAULT_CO_WINDOW, DEFAULT_SETTINGS } from '../../shared/ml/domain/families.ts';
 
 const anomalies = anomalyService();
 const edge = edgeModelService();
@@ -22,11 +22,13 @@ export const handler = httpApi(
         caller,
         body.device_id,
         body.entity_id,
-        body.family || body.window_size || body.size
+        body.family || body.window_size || body.size || body.co_entities || body.co_window
           ? {
               family: body.family ?? DEFAULT_SETTINGS.family,
               windowSize: body.window_size ?? DEFAULT_SETTINGS.windowSize,
               size: body.size ?? DEFAULT_SETTINGS.size,
+              coEntities: body.co_entities ?? [],
+              coWindow: body.co_window ?? DEFAULT_CO_WINDOW,
             }
           : undefined,
       ),
@@ -39,6 +41,8 @@ export const handler = httpApi(
         family: body.family,
         windowSize: body.window_size,
         size: body.size,
+        coEntities: body.co_entities,
+        coWindow: body.co_window,
       }),
     }),
     'POST /api/ml/models/upload': async ({ caller, body }) => ({

@@ -263,6 +263,10 @@ export const typeSettings = named(
     family: z.enum(['dense', 'linear']),
     window_size: z.number().int(),
     size: z.enum(['small', 'medium', 'large']),
+    /** Other numeric entities of the device the model also reads; empty: none. */
+    co_entities: z.array(z.string()),
+    /** How many aligned values of each of them it reads. */
+    co_window: z.number().int(),
     updated_at: isoTime,
   }),
 );

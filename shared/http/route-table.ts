@@ -451,7 +451,7 @@ export const routeTable = {
     summary:
       "Train an entity's model now with a chosen family and settings (plans with custom models), through the quality gate",
     description:
-      "Families: `dense` (a ReLU network; `size` small = one hidden layer of 8, medium = 16 and 8, large = 32 and 16) and `linear` (an autoregressive linear forecast, no hidden layer). `window_size`: the readings before the forecast one the model sees. Omitted settings are the platform's default model (dense, medium, 24 readings). The model is trained on the entity's one-minute means of the last 30 days but the most recent tenth, which is held back to judge it.",
+      "Families: `dense` (a ReLU network; `size` small = one hidden layer of 8, medium = 16 and 8, large = 32 and 16) and `linear` (an autoregressive linear forecast, no hidden layer). `window_size`: the readings before the forecast one the model sees. `co_entities` (at most 4): other numeric entities of the same device the model also reads, each as its values aligned with the entity's last `co_window` readings (1-32, default 4; aligned as of each reading's time: the other entity's latest value at or before it), in training, in the quality gate and when the ingestion path scores; a reading is forecast only once every one of them has reported. Omitted settings are the platform's default model (dense, medium, 24 readings, no other entities). The model is trained on the entity's one-minute means of the last 30 days but the most recent tenth, which is held back to judge it.",
     tag: 'ml',
     access: 'write',
     plan: 'industrial',
@@ -483,7 +483,7 @@ export const routeTable = {
     summary:
       "Choose the family and settings of an entity's model on every device of a type (plans with custom models)",
     description:
-      'The scheduled trainer (hourly) trains the entity of every device of the type with these settings, and again after each change; each model passes the quality gate before it becomes active. A training request without settings of its own uses them too.',
+      'The scheduled trainer (hourly) trains the entity of every device of the type with these settings, and again after each change; each model passes the quality gate before it becomes active. A training request without settings of its own uses them too. `co_entities` and `co_window` are as for `POST /api/ml/models`; a device of the type without one of those entities is not trained with them (the scheduled run skips it).',
     tag: 'ml',
     access: 'write',
     plan: 'industrial',
@@ -494,6 +494,8 @@ export const routeTable = {
       family: 'dense',
       size: 'large',
       window_size: 48,
+      co_entities: ['current'],
+      co_window: 4,
     },
     success: {
       status: 200,

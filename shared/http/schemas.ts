@@ -3,7 +3,10 @@ import { DEVICE_ID_PATTERN, MAX_BULK_DEVICES } from '../identifiers.ts';
 import {
   ARCHITECTURE_SIZES,
   type ArchitectureSize,
+  DEFAULT_CO_WINDOW,
   DEFAULT_SETTINGS,
+  MAX_CO_ENTITIES,
+  MAX_CO_WINDOW,
   MAX_UPLOAD_WEIGHT_BYTES,
   MAX_WINDOW,
   MIN_WINDOW,
@@ -202,6 +205,11 @@ const modelSettingsFields = {
   family: z.enum(MODEL_FAMILIES),
   window_size: z.number().int().min(MIN_WINDOW).max(MAX_WINDOW),
   size: z.enum(Object.keys(ARCHITECTURE_SIZES) as [ArchitectureSize, ...ArchitectureSize[]]),
+  co_entities: z
+    .array(z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'))
+    .max(MAX_CO_ENTITIES)
+    .refine((ids) => new Set(ids).size === ids.length, 'names an entity twice'),
+  co_window: z.number().int().min(1).max(MAX_CO_WINDOW),
 };
 
 /**
@@ -214,6 +222,8 @@ export const trainModelBody = z.strictObject({
   family: modelSettingsFields.family.optional(),
   window_size: modelSettingsFields.window_size.optional(),
   size: modelSettingsFields.size.optional(),
+  co_entities: modelSettingsFields.co_entities.optional(),
+  co_window: modelSettingsFields.co_window.optional(),
 });
 
 /** The family and settings for an entity on every device of a type; omitted: the defaults. */
@@ -223,6 +233,8 @@ export const typeSettingsBody = z.strictObject({
   family: modelSettingsFields.family.default(DEFAULT_SETTINGS.family),
   window_size: modelSettingsFields.window_size.default(DEFAULT_SETTINGS.windowSize),
   size: modelSettingsFields.size.default(DEFAULT_SETTINGS.size),
+  co_entities: modelSettingsFields.co_entities.default([]),
+  co_window: modelSettingsFields.co_window.default(DEFAULT_CO_WINDOW),
 });
 
 const finiteNumber = z.number().refine(Number.isFinite, 'must be finite');

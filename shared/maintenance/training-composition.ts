@@ -1,5 +1,6 @@
 import { logger, once } from '../composition.ts';
 import { config } from '../config.ts';
+import { setTfWasmPaths } from '../ml/domain/tf-runtime.ts';
 import {
   machineHistory,
   maintenanceService,
@@ -12,6 +13,7 @@ import { trainRulModel } from './domain/rul-training.ts';
 /** Fleet model training: the one function that loads TensorFlow.js for predictive maintenance. */
 export const fleetTrainer = once(() => {
   const { ml } = config();
+  if (ml.tfjsWasmPaths) setTfWasmPaths(ml.tfjsWasmPaths);
   return new FleetTrainer({
     store: maintenanceStore(),
     history: machineHistory(),

@@ -1,5 +1,6 @@
 import type { LayersModel } from '@tensorflow/tfjs';
 import { decodeWeights, encodeFloat32, type TrainedModel } from '../../shared/ml/domain/model.ts';
+import { mulberry32 } from '../../shared/ml/domain/seeded-random.ts';
 
 /** The model with its output bias moved by `delta` normalised units: every forecast is off. */
 export function biasedModel(trained: TrainedModel, delta: number): TrainedModel {
@@ -90,4 +91,27 @@ export async function layersUpload(net: LayersModel): Promise<LayersUpload> {
   );
   if (!saved) throw new Error('the model was not saved');
   return saved;
+}
+
+/**
+ * A motor reporting once a minute up to `end`: its winding temperature follows its current
+ * with a lag, moving 30% of the way to 20 + 3 x current each minute. The current switches
+ * between loads at random minutes, so the temperature's own past cannot foresee a switch; the
+ * current at the same minute can.
+ */
+export function motorMinutes(
+  count: number,
+  end: number,
+): Array<{ timeMs: number; temperature: number; current: number }> {
+  const minute = 60_000;
+  const last = Math.floor(end / minute) * minute;
+  const random = mulberry32(11);
+  let current = 5;
+  let temperature = 35;
+  return Array.from({ length: count }, (_, n) => {
+    if (random() < 0.06) current = [2, 5, 9][Math.floor(random() * 3)] as number;
+    temperature += 0.3 * (20 + 3 * current - temperature) + 0.05 * (random() - 0.5);
+    const noisy = current + 0.05 * (random() - 0.5);
+    return { timeMs: last - (count - 1 - n) * minute, temperature, current: noisy };
+  });
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   AnomalyScorer,
   ScoringContendedError,
@@ -10,6 +10,16 @@ import type {
   SavedDetectorState,
 } from '../../shared/anomalies/domain/ports.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { AlignedCoEntities } from '../../shared/ml/domain/co-entities.ts';
+import { createDetector } from '../../shared/ml/domain/detector.ts';
+import {
+  encodeFloat32,
+  Forecaster,
+  inputSize,
+  parseTrainedModel,
+  type TrainedModel,
+} from '../../shared/ml/domain/model.ts';
+import { mulberry32 } from '../../shared/ml/domain/seeded-random.ts';
 import type { Prediction } from '../../shared/timeseries/domain/prediction-store.ts';
 import type { Reading } from '../../shared/timeseries/reading.ts';
 
@@ -33,7 +43,11 @@ const reading = (timeMs: number, value: number): Reading => ({
 
 /** The ports in memory: states keyed by entity, with a hook that runs before each save. */
 function inMemory(
-  options: { beforeSave?: (states: Map<string, SavedDetectorState>) => void } = {},
+  options: {
+    beforeSave?: (states: Map<string, SavedDetectorState>) => void;
+    /** An entity's active model. */
+    active?: { entityId: string; model: TrainedModel };
+  } = {},
 ) {
   const states = new Map<string, SavedDetectorState>();
   const written: Prediction[][] = [];
@@ -63,7 +77,16 @@ function inMemory(
     states: store,
     registry: {
       list: async () => [],
-      active: async () => [],
+      active: async (_tenantId, _devicePk, entityIds) =>
+        options.active && entityIds.includes(options.active.entityId)
+          ? [
+              {
+                entityId: options.active.entityId,
+                version: options.active.model.version,
+                storageKey: 'model',
+              },
+            ]
+          : [],
       find: async () => undefined,
       activate: async () => undefined,
       record: async () => {
@@ -77,7 +100,7 @@ function inMemory(
       },
       query: async () => [],
     },
-    models: { save: async () => {}, load: async () => null },
+    models: { save: async () => {}, load: async () => options.active?.model ?? null },
     logger: createLogger('error', { service: 'test' }),
   });
   return { scorer, states, written, saves: () => saves };
@@ -168,5 +191,92 @@ describe('anomaly scorer (ports in memory)', () => {
     });
     await expect(failing.score(device, [reading(2000, 2)])).rejects.toThrow('InfluxDB unavailable');
     expect(saves).toBe(0);
+  });
+
+  it('gives a model that reads another entity its value as of each reading, whichever batch brought it', async () => {
+    // A linear model over 4 temperatures and the current as of the last 3 of them.
+    const shape = { windowSize: 4, coWindow: 3, timeOfDay: true };
+    const coEntities = [{ entityId: 'current', normalisation: { mean: 5, std: 2 } }];
+    const inputs = inputSize(shape.windowSize, { ...shape, coEntities });
+    const random = mulberry32(5);
+    const kernel = Float32Array.from({ length: inputs }, () => random() - 0.5);
+    const model = parseTrainedModel({
+      kind: 'dense-forecaster',
+      format: 1,
+      version: 'with-current',
+      trainedAt: new Date(0).toISOString(),
+      ...shape,
+      coEntities,
+      normalisation: { mean: 50, std: 5 },
+      residual: { mean: 0, std: 1 },
+      threshold: 2.5,
+      tailExcess: 1,
+      layers: [{ units: 1, activation: 'linear' }],
+      metrics: {
+        trainingPoints: 0,
+        windows: 0,
+        epochs: 0,
+        trainLoss: 0,
+        validationLoss: 0,
+        naiveValidationLoss: 0,
+        durationMs: 0,
+        backend: 'none',
+      },
+      weights: {
+        specs: [
+          { name: 'dense_0/kernel', shape: [inputs, 1], dtype: 'float32' },
+          { name: 'dense_0/bias', shape: [1], dtype: 'float32' },
+        ],
+        dataBase64: encodeFloat32([kernel, Float32Array.of(0.1)]),
+      },
+    });
+    // Separate state messages: the current on the minute, the temperature 20 s later.
+    const at = (entityId: string, timeMs: number, value: number): Reading => ({
+      ...reading(timeMs, value),
+      entityId,
+    });
+    const temperatures: Array<{ timeMs: number; value: number }> = [];
+    const currents: Array<{ timeMs: number; value: number }> = [];
+    const arrivals: Reading[] = [];
+    for (let n = 0; n < 120; n++) {
+      const current = { timeMs: n * 60_000, value: 5 + 3 * Math.sin(n / 7) + random() };
+      const temperature = { timeMs: n * 60_000 + 20_000, value: 50 + 4 * Math.sin(n / 7 - 0.5) };
+      currents.push(current);
+      temperatures.push(temperature);
+      arrivals.push(at('current', current.timeMs, current.value));
+      arrivals.push(at('temperature', temperature.timeMs, temperature.value));
+    }
+    const advanced = { ...device, anomalyDetection: 'advanced' as const };
+    const { scorer, written } = inMemory({ active: { entityId: 'temperature', model } });
+    const predict = vi.spyOn(Forecaster.prototype, 'predict');
+    try {
+      // Batches of 1 to 6 messages: some hold only a current, some a current after the temperature.
+      for (let i = 0, size = 1; i < arrivals.length; i += size, size = (size % 6) + 1) {
+        await scorer.score(advanced, arrivals.slice(i, i + size));
+      }
+      const scored = written.flat().filter((p) => p.entityId === 'temperature');
+      expect(scored.map((p) => p.timeMs)).toEqual(temperatures.map((p) => p.timeMs));
+      const given = predict.mock.calls.map(([, timeMs, co]) => [timeMs, co]);
+      // From the fifth temperature on (its window full), each with the currents as of it.
+      expect(given).toHaveLength(116);
+      expect(given[6]).toEqual([
+        (temperatures[10] as { timeMs: number }).timeMs,
+        [currents.slice(8, 11).map((p) => p.value)],
+      ]);
+
+      // One detector over the whole series, the current aligned by the shared definition.
+      predict.mockClear();
+      const aligned = new AlignedCoEntities(temperatures, [
+        { entityId: 'current', points: currents },
+      ]);
+      const reference = createDetector({ kind: 'advanced', model });
+      const expected = temperatures.map(
+        (p, t) => reference.score(p.timeMs, p.value, aligned.windowsAt(t, model)).score,
+      );
+      expect(predict.mock.calls.map(([, timeMs, co]) => [timeMs, co])).toEqual(given);
+      expect(scored.map((p) => p.score)).toEqual(expected);
+    } finally {
+      predict.mockRestore();
+    }
   });
 });

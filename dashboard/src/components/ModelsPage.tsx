@@ -150,13 +150,19 @@ function useNumericEntities(deviceId: number | null): Entity[] {
   const [entities, setEntities] = useState<Entity[]>([]);
   useEffect(() => {
     if (deviceId === null) return;
+    // A slower answer for the device chosen before must not replace this one's entities.
+    let current = true;
     api.device(deviceId).then(
       (detail) =>
+        current &&
         setEntities(
           detail.entities.filter((e) => e.entity_type === 'sensor' || e.entity_type === 'number'),
         ),
-      () => setEntities([]),
+      () => current && setEntities([]),
     );
+    return () => {
+      current = false;
+    };
   }, [api, deviceId]);
   return entities;
 }
@@ -271,7 +277,14 @@ function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void 
   const [family, setFamily] = useState<'dense' | 'linear'>('dense');
   const [size, setSize] = useState<'small' | 'medium' | 'large'>('medium');
   const [windowSize, setWindowSize] = useState(24);
+  const [chosenOthers, setChosenOthers] = useState<string[]>([]);
+  const [coWindow, setCoWindow] = useState(4);
   const { busy, message, run } = useModelRequest('Trained', onDone);
+  // The device's other numeric entities; a choice left from another device or entity is dropped.
+  const others = target.entities.filter((e) => e.entity_id !== target.entityId);
+  const coEntities = chosenOthers.filter((id) => others.some((e) => e.entity_id === id));
+  const toggleOther = (id: string, on: boolean) =>
+    setChosenOthers((chosen) => (on ? [...chosen, id] : chosen.filter((x) => x !== id)));
   const submit = (event: Event) => {
     event.preventDefault();
     if (target.deviceId === null || !target.entityId) return;
@@ -283,6 +296,8 @@ function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void 
         family,
         size,
         window_size: windowSize,
+        co_entities: coEntities,
+        co_window: coWindow,
       }),
     );
   };
@@ -320,6 +335,38 @@ function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void 
         </div>
       )}
       <WindowField prefix="train" min={4} value={windowSize} onChange={setWindowSize} />
+      {others.length > 0 && (
+        <fieldset class="span-all co-entities">
+          <legend>Also read other sensors of the device</legend>
+          {others.map((e) => (
+            <label key={e.entity_id} class="checkbox">
+              <input
+                type="checkbox"
+                name="co-entity"
+                value={e.entity_id}
+                checked={coEntities.includes(e.entity_id)}
+                disabled={!coEntities.includes(e.entity_id) && coEntities.length >= 4}
+                onChange={(ev) => toggleOther(e.entity_id, (ev.target as HTMLInputElement).checked)}
+              />{' '}
+              {e.name ?? e.entity_id}
+            </label>
+          ))}
+          {coEntities.length > 0 && (
+            <div class="field">
+              <label for="train-co-window">Readings of each (as of the sensor's last ones)</label>
+              <input
+                id="train-co-window"
+                type="number"
+                min={1}
+                max={32}
+                required
+                value={coWindow}
+                onInput={(ev) => setCoWindow(Number((ev.target as HTMLInputElement).value))}
+              />
+            </div>
+          )}
+        </fieldset>
+      )}
       <div class="form-actions span-all">
         <button type="submit" class="button button-primary" disabled={busy || !target.entityId}>
           {busy ? 'Training…' : 'Train'}
@@ -430,7 +477,7 @@ function UploadForm({ devices, onDone }: { devices: Device[]; onDone: () => void
         />
       </div>
       <div class="field">
-        <label>
+        <label class="checkbox">
           <input
             type="checkbox"
             checked={timeOfDay}

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
-import type { ModelSettings } from '../../ml/domain/families.ts';
+import { DEFAULT_CO_WINDOW, type ModelSettings } from '../../ml/domain/families.ts';
 import { type TierRow, tiersOf } from '../../timeseries/adapters/postgres-tenant-storage.ts';
 import type {
   AnomalyLevel,
@@ -272,6 +272,8 @@ const statesJson = (updates: DetectorStateUpdate[]) =>
 
 const TYPE_SETTINGS_COLUMNS = `device_type, entity_id, settings->>'family' AS family,
   (settings->>'windowSize')::int AS window_size, settings->>'size' AS size,
+  COALESCE(settings->'coEntities', '[]'::jsonb) AS co_entities,
+  COALESCE((settings->>'coWindow')::int, ${DEFAULT_CO_WINDOW}) AS co_window,
   to_json(updated_at) #>> '{}' AS updated_at`;
 
 /** `ml_model_settings`: families and settings chosen per device type, under the tenant's RLS. */

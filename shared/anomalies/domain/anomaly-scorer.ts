@@ -1,10 +1,12 @@
 import type { Logger } from '../../logger.ts';
+import { type CoEntityBuffers, pushAligned } from '../../ml/domain/co-entities.ts';
 import {
   type AnomalyDetector,
   createDetector,
   DetectorStateError,
   restoreDetector,
 } from '../../ml/domain/detector.ts';
+import { MAX_CO_WINDOW } from '../../ml/domain/families.ts';
 import type { TrainedModel } from '../../ml/domain/model.ts';
 import type { Prediction, PredictionStore } from '../../timeseries/domain/prediction-store.ts';
 import type { Reading } from '../../timeseries/reading.ts';
@@ -92,10 +94,19 @@ export class AnomalyScorer {
     byEntity: Map<string, Reading[]>,
   ) {
     const entityIds = [...byEntity.keys()];
-    const saved = await this.#states.load(device.tenantId, device.devicePk, entityIds);
-    const stateOf = new Map(saved.map((state) => [state.entityId, state]));
-    const activeModels =
+    const activeModels: Map<string, TrainedModel> =
       level === 'advanced' ? await this.#activeModels(device, entityIds) : new Map();
+    // The other entities those models read: their latest reading before this batch is in
+    // their saved states, whether or not they reported in it.
+    const coIds = new Set<string>();
+    for (const model of activeModels.values()) {
+      for (const co of model.coEntities ?? []) coIds.add(co.entityId);
+    }
+    const saved = await this.#states.load(device.tenantId, device.devicePk, [
+      ...new Set([...entityIds, ...coIds]),
+    ]);
+    const stateOf = new Map(saved.map((state) => [state.entityId, state]));
+    const asOf = coIds.size > 0 ? latestAsOf(byEntity, stateOf) : null;
 
     const predictions: Prediction[] = [];
     const anomalies: DetectedAnomaly[] = [];
@@ -105,11 +116,24 @@ export class AnomalyScorer {
       const model = activeModels.get(entityId) ?? null;
       const detector = this.#detector(level, state, model, device, entityId);
       let lastTimeMs = state && state.detector === level ? state.lastTimeMs : -Infinity;
+      let lastValue: number | undefined;
+      const modelCo = model?.coEntities ?? [];
+      const buffers = modelCo.length > 0 ? coBuffersOf(state, modelCo) : null;
       for (const reading of entityReadings) {
         if (reading.timeMs <= lastTimeMs) continue;
         lastTimeMs = reading.timeMs;
         const value = reading.value as number;
-        const result = detector.score(reading.timeMs, value);
+        lastValue = value;
+        const co =
+          buffers && model && asOf
+            ? pushAligned(
+                buffers,
+                new Map(modelCo.map(({ entityId: id }) => [id, asOf(id, reading.timeMs)])),
+                model,
+                MAX_CO_WINDOW,
+              )
+            : undefined;
+        const result = detector.score(reading.timeMs, value, co);
         predictions.push({
           tenantId: device.tenantId,
           deviceId: device.deviceId,
@@ -134,10 +158,11 @@ export class AnomalyScorer {
           });
         }
       }
-      if (Number.isFinite(lastTimeMs)) {
+      if (Number.isFinite(lastTimeMs) && lastValue !== undefined) {
+        const scoring: ScoringState = { lastValue, ...(buffers ? { coBuffers: buffers } : {}) };
         updates.push({
           entityId,
-          state: detector.snapshot(),
+          state: { ...detector.snapshot(), ...scoring },
           lastTimeMs,
           basedOn: state ? state.lastTimeMs : null,
         });
@@ -182,6 +207,66 @@ export class AnomalyScorer {
     }
     return models;
   }
+}
+
+/**
+ * What the scorer keeps beside the detector's own state, in the same saved document (a
+ * detector restores from its `kind`, `version` and `state` and ignores these): the value of
+ * the last reading scored (at the saved `lastTimeMs`), which models of other entities read
+ * as of later times, and for an entity whose model reads other entities, their values aligned
+ * with its recent readings.
+ */
+interface ScoringState {
+  lastValue: number;
+  coBuffers?: CoEntityBuffers;
+}
+
+/** The saved aligned values of the other entities the model reads (none yet: empty). */
+function coBuffersOf(
+  saved: SavedDetectorState | undefined,
+  entities: ReadonlyArray<{ entityId: string }>,
+): CoEntityBuffers {
+  const stored = (saved?.state as Partial<ScoringState> | undefined)?.coBuffers ?? {};
+  const buffers: CoEntityBuffers = {};
+  for (const { entityId } of entities) {
+    const values = stored[entityId];
+    buffers[entityId] = Array.isArray(values)
+      ? values.map((v) => (typeof v === 'number' && Number.isFinite(v) ? v : null))
+      : [];
+  }
+  return buffers;
+}
+
+/**
+ * Each other entity's value as of a time: its latest reading at or before it, from this
+ * batch or from its saved state (the last reading scored before); null when none is known.
+ */
+function latestAsOf(
+  byEntity: ReadonlyMap<string, Reading[]>,
+  stateOf: ReadonlyMap<string, SavedDetectorState>,
+): (entityId: string, timeMs: number) => number | null {
+  return (entityId, timeMs) => {
+    let found: { timeMs: number; value: number } | null = null;
+    const saved = stateOf.get(entityId);
+    const savedValue = (saved?.state as Partial<ScoringState> | undefined)?.lastValue;
+    if (saved && typeof savedValue === 'number' && saved.lastTimeMs <= timeMs) {
+      found = { timeMs: saved.lastTimeMs, value: savedValue };
+    }
+    // The batch's readings are in time order: the last one at or before `timeMs`.
+    const readings = byEntity.get(entityId) ?? [];
+    let lo = 0;
+    let hi = readings.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((readings[mid] as Reading).timeMs <= timeMs) lo = mid + 1;
+      else hi = mid;
+    }
+    const reading = readings[lo - 1];
+    if (reading && (!found || reading.timeMs >= found.timeMs)) {
+      found = { timeMs: reading.timeMs, value: reading.value as number };
+    }
+    return found ? found.value : null;
+  };
 }
 
 /** The sensor and number readings of each entity, in time order: what a detector scores. */

@@ -8,7 +8,13 @@ import {
   Unprocessable,
 } from '../../domain-errors.ts';
 import type { Logger } from '../../logger.ts';
-import { DEFAULT_SETTINGS, type ModelSettings, parseSettings } from '../../ml/domain/families.ts';
+import type { CoEntitySeries } from '../../ml/domain/co-entities.ts';
+import {
+  DEFAULT_CO_WINDOW,
+  DEFAULT_SETTINGS,
+  type ModelSettings,
+  parseSettings,
+} from '../../ml/domain/families.ts';
 import {
   calibrateUpload,
   ModelUploadError,
@@ -31,10 +37,15 @@ import type {
 } from './ports.ts';
 
 /**
- * Trains a model of the given family and settings from history; throws `TrainingDataError`
- * when the data cannot teach one.
+ * Trains a model of the given family and settings from history (and, when the settings name
+ * other entities of the device, their readings); throws `TrainingDataError` when the data
+ * cannot teach one.
  */
-export type Train = (history: HistoryPoint[], settings: ModelSettings) => Promise<TrainedModel>;
+export type Train = (
+  history: HistoryPoint[],
+  settings: ModelSettings,
+  co: CoEntitySeries[],
+) => Promise<TrainedModel>;
 
 /** A tenant's own TensorFlow.js Layers model for one entity. */
 export interface ModelUpload {
@@ -180,7 +191,27 @@ export class AnomalyService {
     settings: ModelSettings,
   ): Promise<TypeSettings> {
     if (!(await this.#targets.customModels(caller.tenantId))) throw customModelsRequired();
-    return this.#typeSettings.put(caller.tenantId, deviceType, entityId, settings);
+    if (settings.coEntities?.includes(entityId)) {
+      throw new InvalidInput(
+        'co_entity_unusable',
+        `${entityId} cannot be an input of its own model beside its window`,
+      );
+    }
+    const chosen = await this.#typeSettings.put(caller.tenantId, deviceType, entityId, settings);
+    await this.#audit?.record({
+      tenantId: caller.tenantId,
+      userId: caller.userId,
+      action: 'model.settings',
+      target: `device_type:${deviceType}/${entityId}`,
+      details: {
+        family: chosen.family,
+        window_size: chosen.window_size,
+        size: chosen.size,
+        co_entities: chosen.co_entities,
+        co_window: chosen.co_window,
+      },
+    });
+    return chosen;
   }
 
   typeSettings(caller: Caller): Promise<TypeSettings[]> {
@@ -223,7 +254,10 @@ export class AnomalyService {
       }
       throw error;
     }
-    const history = await this.#history(caller.tenantId, target, upload.entityId);
+    const history = await this.#history(caller.tenantId, target, {
+      entityId: upload.entityId,
+      entityType: target.entityType as 'sensor' | 'number',
+    });
     const settings = {
       layers: draft.layers,
       parameters,
@@ -313,7 +347,10 @@ export class AnomalyService {
         if (model.status === 'rejected') outcome.rejected += 1;
         else outcome.trained += 1;
       } catch (error) {
-        if (error instanceof Unprocessable && error.code === 'training_failed') {
+        if (
+          error instanceof Unprocessable &&
+          (error.code === 'training_failed' || error.code === 'co_entity_unusable')
+        ) {
           outcome.skipped += 1;
         } else {
           outcome.failed += 1;
@@ -327,16 +364,16 @@ export class AnomalyService {
   async #history(
     tenantId: number,
     target: AnomalyTarget,
-    entityId: string,
+    entity: { entityId: string; entityType: 'sensor' | 'number' },
+    to = new Date(),
   ): Promise<HistoryPoint[]> {
-    const to = new Date();
     const from = new Date(to.getTime() - 30 * 86_400_000);
     // One-minute means: raw for one-minute sensors, and a chattier entity's month still
     // fits in one query (a longer span would otherwise be served from the 5m rollup).
     const result = await this.#readings.series({
       tenantId,
       deviceId: target.deviceId,
-      entities: [{ entityId, entityType: target.entityType as 'sensor' | 'number' }],
+      entities: [entity],
       from,
       to,
       retentionPolicy: target.retentionPolicy,
@@ -356,16 +393,62 @@ export class AnomalyService {
     entityId: string,
     settings: ModelSettings,
   ): Promise<ModelSummary> {
+    const coIds = settings.coEntities ?? [];
+    const coTypes = await this.#coEntityTypes(tenantId, devicePk, entityId, coIds);
+    const to = new Date();
+    const history = await this.#history(
+      tenantId,
+      target,
+      { entityId, entityType: target.entityType as 'sensor' | 'number' },
+      to,
+    );
+    // The same span as the entity's, one query each (a month of one-minute means apiece).
+    const co: CoEntitySeries[] = [];
+    for (const [i, coId] of coIds.entries()) {
+      const entity = { entityId: coId, entityType: coTypes[i] as 'sensor' | 'number' };
+      co.push({ entityId: coId, points: await this.#history(tenantId, target, entity, to) });
+    }
     return this.#judgeAndRecord(tenantId, devicePk, target, entityId, {
-      history: await this.#history(tenantId, target, entityId),
+      history,
+      co,
       origin: 'trained',
       settings: {
         family: settings.family,
         window_size: settings.windowSize,
         ...(settings.family === 'dense' ? { size: settings.size } : {}),
+        ...(coIds.length > 0
+          ? { co_entities: coIds, co_window: settings.coWindow ?? DEFAULT_CO_WINDOW }
+          : {}),
       },
-      produce: (part) => this.#train(part, settings),
+      produce: (part) => this.#train(part, settings, co),
     });
+  }
+
+  /** The types of the other entities a model is to read: each must be another numeric entity of the device. */
+  async #coEntityTypes(
+    tenantId: number,
+    devicePk: number,
+    entityId: string,
+    coIds: readonly string[],
+  ): Promise<string[]> {
+    const types: string[] = [];
+    for (const coId of coIds) {
+      const unusable = (why: string) =>
+        new Unprocessable('co_entity_unusable', `${coId} cannot be a model input: ${why}`);
+      if (coId === entityId) {
+        throw new InvalidInput(
+          'co_entity_unusable',
+          `${coId} cannot be an input of its own model beside its window`,
+        );
+      }
+      const co = await this.#targets.find(tenantId, devicePk, coId);
+      if (!co?.entityType) throw unusable('the device has no such entity');
+      if (co.entityType !== 'sensor' && co.entityType !== 'number') {
+        throw unusable('only numeric sensors can be model inputs');
+      }
+      types.push(co.entityType);
+    }
+    return types;
   }
 
   /**
@@ -379,6 +462,8 @@ export class AnomalyService {
     entityId: string,
     job: {
       history: HistoryPoint[];
+      /** The other entities' readings, for a model that reads them. */
+      co?: CoEntitySeries[];
       origin: ModelOrigin;
       settings: Record<string, unknown>;
       produce: (history: HistoryPoint[]) => Promise<TrainedModel>;
@@ -386,7 +471,7 @@ export class AnomalyService {
   ): Promise<ModelSummary> {
     let trained: Awaited<ReturnType<typeof trainAndJudge>>;
     try {
-      trained = await trainAndJudge(job.history, job.produce);
+      trained = await trainAndJudge(job.history, job.produce, job.co);
     } catch (error) {
       if ((error as Error).name === 'TrainingDataError') {
         throw new Unprocessable(

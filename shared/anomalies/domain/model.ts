@@ -58,6 +58,8 @@ export interface TypeSettings {
   family: 'dense' | 'linear';
   window_size: number;
   size: 'small' | 'medium' | 'large';
+  co_entities: string[];
+  co_window: number;
   updated_at: string;
 }
 

@@ -88,6 +88,9 @@ export function edgeIncompatibility(model: TrainedModel): string | null {
   if ((model.encoding ?? 'relative') !== 'relative' || model.timeOfDay === false) {
     return 'the device reads only the relative window with the time of day';
   }
+  if (model.coEntities?.length) {
+    return "the device scores each entity alone; it cannot feed a model other entities' readings";
+  }
   const other = model.layers.find((l) => !EDGE_ACTIVATIONS.includes(l.activation));
   return other ? `the device has no ${other.activation} activation` : null;
 }

@@ -9,7 +9,7 @@ import {
   newBasicState,
   observeBasic,
 } from './basic-detector.ts';
-import type { Forecaster } from './model.ts';
+import type { CoEntityWindows, Forecaster } from './model.ts';
 import {
   type EwmState,
   newEwm,
@@ -178,6 +178,7 @@ export function observeAdvanced(
   forecaster: Forecaster | null,
   timeMs: number,
   value: number,
+  co?: CoEntityWindows,
 ): AdvancedSignals {
   // The step, judged before the basic statistics learn this reading.
   const before = state.basic;
@@ -203,7 +204,8 @@ export function observeAdvanced(
     forecaster !== null &&
     model !== undefined &&
     state.modelVersion === model.version &&
-    state.recent.length >= model.windowSize;
+    state.recent.length >= model.windowSize &&
+    forecaster.ready(co);
   if (config.seasonalSteps && state.dailySteps && state.stepTail) {
     if (seasonalStep !== null) {
       features.change = tailSurprise(state.stepTail, config.basic.tail, seasonalStep);
@@ -220,7 +222,7 @@ export function observeAdvanced(
       state.recent.length === model.windowSize
         ? state.recent
         : state.recent.slice(-model.windowSize);
-    const predicted = forecaster.predict(window, timeMs);
+    const predicted = forecaster.predict(window, timeMs, co);
     const standardised =
       ((value - predicted) / model.normalisation.std - model.residual.mean) / model.residual.std;
     const deviation = Math.abs(standardised);

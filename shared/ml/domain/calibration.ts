@@ -1,5 +1,6 @@
+import type { AlignedCoEntities } from './co-entities.ts';
 import { Forecaster, type TrainedModel } from './model.ts';
-import type { HistoryPoint } from './training.ts';
+import { type HistoryPoint, TrainingDataError } from './training.ts';
 
 /**
  * What "normal" means for one model on one entity: the distribution of its forecast
@@ -8,7 +9,10 @@ import type { HistoryPoint } from './training.ts';
  * pass that scores live readings, so calibration and scoring can never disagree.
  */
 export interface Calibration {
-  /** Each reading's residual from `firstTarget` on, in normalised units. */
+  /**
+   * Each reading's residual from `firstTarget` on, in normalised units (only readings the
+   * model can forecast: with a full window of each other entity it reads).
+   */
   residuals: Float64Array;
   residual: { mean: number; std: number };
   /** |standardised residual| above which a reading is in the tail, and the tail's mean excess. */
@@ -28,24 +32,38 @@ function meanStd(values: ArrayLike<number>): { mean: number; std: number } {
 
 export { meanStd };
 
-/** Forecasts every reading from `firstTarget` on and summarises the residuals. */
+/**
+ * Forecasts every reading from `firstTarget` on and summarises the residuals; `co` aligns the
+ * other entities a model reads with `history`.
+ */
 export function calibrate(
   model: TrainedModel,
   history: readonly HistoryPoint[],
   firstTarget: number,
+  co?: AlignedCoEntities,
 ): Calibration {
   const forecaster = new Forecaster(model);
   const values = history.map((p) => p.value);
   const windowSize = model.windowSize;
   const start = Math.max(firstTarget, windowSize);
-  const residuals = new Float64Array(Math.max(0, history.length - start));
+  const found: number[] = [];
   for (let t = start; t < history.length; t++) {
+    const windows = co?.windowsAt(t, model);
+    if (!forecaster.ready(windows)) continue;
     const predicted = forecaster.predict(
       values.slice(t - windowSize, t),
       (history[t] as HistoryPoint).timeMs,
+      windows,
     );
-    residuals[t - start] = ((values[t] as number) - predicted) / model.normalisation.std;
+    found.push(((values[t] as number) - predicted) / model.normalisation.std);
   }
+  if (found.length === 0) {
+    throw new TrainingDataError(
+      'too-few-points',
+      'no reading has a full window of every other entity the model reads',
+    );
+  }
+  const residuals = Float64Array.from(found);
   const residual = meanStd(residuals);
   residual.std = Math.max(residual.std, 1e-3);
   const deviations = Array.from(residuals, (r) => Math.abs(r - residual.mean) / residual.std).sort(

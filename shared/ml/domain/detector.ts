@@ -17,7 +17,7 @@ import {
   postProcess,
   surpriseToScore,
 } from './basic-detector.ts';
-import { Forecaster, type TrainedModel } from './model.ts';
+import { type CoEntityWindows, Forecaster, type TrainedModel } from './model.ts';
 
 /**
  * The anomaly detection port. Both detectors are strictly online: a reading's score depends
@@ -44,7 +44,8 @@ export interface AnomalyDetector {
   readonly name: string;
   readonly version: string;
   readonly kind: DetectorKind;
-  score(timeMs: number, value: number): DetectorResult;
+  /** `co`: the windows of other entities the entity's model reads (see co-entities.ts). */
+  score(timeMs: number, value: number, co?: CoEntityWindows): DetectorResult;
   snapshot(): DetectorState;
 }
 
@@ -155,9 +156,9 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
     attachModel(this.state, this.config, this.forecaster);
   }
 
-  score(timeMs: number, value: number): DetectorResult {
+  score(timeMs: number, value: number, co?: CoEntityWindows): DetectorResult {
     checkReading(timeMs, value);
-    const signals = observeAdvanced(this.state, this.config, this.forecaster, timeMs, value);
+    const signals = observeAdvanced(this.state, this.config, this.forecaster, timeMs, value, co);
     const basic = this.config.basic;
     const result = postProcess(
       this.state.basic,

@@ -19,6 +19,12 @@ export type ArchitectureSize = keyof typeof ARCHITECTURE_SIZES;
 export const MIN_WINDOW = 4;
 export const MAX_WINDOW = 128;
 
+/** At most this many other entities of the device feed one model, each with at most MAX_CO_WINDOW values. */
+export const MAX_CO_ENTITIES = 4;
+export const MAX_CO_WINDOW = 32;
+/** Aligned values of each other entity a model reads unless told otherwise. */
+export const DEFAULT_CO_WINDOW = 4;
+
 export interface ModelSettings {
   /** `dense`: a ReLU network; `linear`: an autoregressive linear forecast (no hidden layer). */
   family: ModelFamily;
@@ -26,6 +32,12 @@ export interface ModelSettings {
   windowSize: number;
   /** Width and depth of the dense family (the linear family has none). */
   size: ArchitectureSize;
+  /**
+   * Other numeric entities of the same device the model also reads (absent or empty: none),
+   * each as its values aligned with the entity's last `coWindow` readings.
+   */
+  coEntities?: string[];
+  coWindow?: number;
 }
 
 export const DEFAULT_SETTINGS: ModelSettings = { family: 'dense', windowSize: 24, size: 'medium' };
@@ -38,14 +50,29 @@ export function parseSettings(json: unknown): ModelSettings | null {
   if (!Number.isInteger(windowSize) || (windowSize as number) < MIN_WINDOW) return null;
   if ((windowSize as number) > MAX_WINDOW || typeof size !== 'string') return null;
   if (!(size in ARCHITECTURE_SIZES)) return null;
-  return { family, windowSize, size } as ModelSettings;
+  const { coEntities, coWindow } = json as Record<string, unknown>;
+  if (coEntities === undefined || (Array.isArray(coEntities) && coEntities.length === 0)) {
+    return { family, windowSize, size } as ModelSettings;
+  }
+  if (!Array.isArray(coEntities) || coEntities.length > MAX_CO_ENTITIES) return null;
+  if (!coEntities.every((id) => typeof id === 'string')) return null;
+  const window = coWindow ?? DEFAULT_CO_WINDOW;
+  if (!Number.isInteger(window) || (window as number) < 1 || (window as number) > MAX_CO_WINDOW) {
+    return null;
+  }
+  return { family, windowSize, size, coEntities, coWindow: window } as ModelSettings;
 }
 
-/** The training options that build a model of these settings. */
-export function trainingShape(settings: ModelSettings): { windowSize: number; hidden: number[] } {
+/** The training options that build a model of these settings (the other entities' readings aside). */
+export function trainingShape(settings: ModelSettings): {
+  windowSize: number;
+  hidden: number[];
+  coWindow?: number;
+} {
   return {
     windowSize: settings.windowSize,
     hidden: settings.family === 'linear' ? [] : [...ARCHITECTURE_SIZES[settings.size]],
+    ...(settings.coEntities?.length ? { coWindow: settings.coWindow ?? DEFAULT_CO_WINDOW } : {}),
   };
 }
 

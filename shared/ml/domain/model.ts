@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DENSE_ACTIVATIONS, DenseNetwork } from './dense-network.ts';
+import { MAX_CO_ENTITIES, MAX_CO_WINDOW } from './families.ts';
 
 /**
  * A trained per-entity model as it is stored (PostgreSQL row, S3 object) and loaded for
@@ -32,6 +33,22 @@ export const trainedModelSchema = z.object({
   encoding: z.enum(['relative', 'standardised']).optional(),
   /** Whether the time of day (sine, cosine) follows the window in the input (absent: yes). */
   timeOfDay: z.boolean().optional(),
+  /**
+   * Other entities of the same device the model reads (absent: none), each standardised by
+   * its training mean and std; after the time of day, per entity in this order, its values as
+   * of the entity's last `coWindow` readings (`AlignedCoEntities` in co-entities.ts).
+   */
+  coEntities: z
+    .array(
+      z.object({
+        entityId: z.string().min(1).max(100),
+        normalisation: z.object({ mean: finite, std: finite.refine((s) => s > 0, 'must be > 0') }),
+      }),
+    )
+    .min(1)
+    .max(MAX_CO_ENTITIES)
+    .optional(),
+  coWindow: z.number().int().min(1).max(MAX_CO_WINDOW).optional(),
   normalisation: z.object({ mean: finite, std: finite.refine((s) => s > 0, 'must be > 0') }),
   /** Distribution of the training forecast residuals, in normalised units. */
   residual: z.object({ mean: finite, std: finite.refine((s) => s > 0, 'must be > 0') }),
@@ -81,11 +98,33 @@ const DAY_MS = 86_400_000;
 export interface InputEncoding {
   encoding?: 'relative' | 'standardised' | undefined;
   timeOfDay?: boolean | undefined;
+  coEntities?: ReadonlyArray<{ entityId: string; normalisation: { mean: number; std: number } }>;
+  coWindow?: number | undefined;
 }
+
+/**
+ * The other entities' values a model reads with the reading at `timeMs`: per co-entity (in
+ * the model's order) its values as of the entity's last `coWindow` readings, the last one as
+ * of `timeMs` itself, oldest first; null where that entity had not reported yet.
+ */
+export type CoEntityWindows = ReadonlyArray<ReadonlyArray<number | null>>;
 
 export function inputSize(windowSize: number, encoding: InputEncoding = {}): number {
   const window = encoding.encoding === 'standardised' ? windowSize : windowSize - 1;
-  return window + (encoding.timeOfDay === false ? 0 : TIME_FEATURES);
+  const co = (encoding.coEntities?.length ?? 0) * (encoding.coWindow ?? 0);
+  return window + (encoding.timeOfDay === false ? 0 : TIME_FEATURES) + co;
+}
+
+/** Whether `co` holds every value the model reads of its other entities (always, if it reads none). */
+export function coWindowsComplete(
+  encoding: InputEncoding,
+  co: CoEntityWindows | undefined,
+): boolean {
+  const entities = encoding.coEntities;
+  if (!entities || entities.length === 0) return true;
+  if (!co || co.length !== entities.length) return false;
+  const k = encoding.coWindow ?? 0;
+  return co.every((w) => w.length === k && w.every((v) => v !== null && Number.isFinite(v)));
 }
 
 /**
@@ -100,6 +139,7 @@ export function buildInput(
   normalisation: { mean?: number; std: number },
   out: Float64Array | Float32Array,
   encoding: InputEncoding = {},
+  co?: CoEntityWindows,
 ): void {
   const n = window.length;
   let filled: number;
@@ -112,10 +152,22 @@ export function buildInput(
     for (let i = 0; i < n - 1; i++) out[i] = ((window[i] as number) - last) / normalisation.std;
     filled = n - 1;
   }
-  if (encoding.timeOfDay === false) return;
-  const angle = ((((timeMs % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS) * 2 * Math.PI;
-  out[filled] = Math.sin(angle);
-  out[filled + 1] = Math.cos(angle);
+  if (encoding.timeOfDay !== false) {
+    const angle = ((((timeMs % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS) * 2 * Math.PI;
+    out[filled] = Math.sin(angle);
+    out[filled + 1] = Math.cos(angle);
+    filled += TIME_FEATURES;
+  }
+  const entities = encoding.coEntities;
+  if (!entities || entities.length === 0) return;
+  if (!coWindowsComplete(encoding, co)) {
+    throw new RangeError('the model needs a full window of each of its other entities');
+  }
+  entities.forEach(({ normalisation }, c) => {
+    for (const value of (co as CoEntityWindows)[c] as ReadonlyArray<number>) {
+      out[filled++] = (value - normalisation.mean) / normalisation.std;
+    }
+  });
 }
 
 /** The forecast in reading units from the network's output for `window`. */
@@ -186,9 +238,17 @@ export class Forecaster {
     this.input = new Float64Array(inputSize(model.windowSize, model));
   }
 
-  /** Predicted value of the reading at `timeMs` from the `windowSize` readings before it. */
-  predict(window: readonly number[], timeMs: number): number {
-    buildInput(window, timeMs, this.model.normalisation, this.input, this.model);
+  /** Whether the model can forecast given these windows of its other entities. */
+  ready(co?: CoEntityWindows): boolean {
+    return coWindowsComplete(this.model, co);
+  }
+
+  /**
+   * Predicted value of the reading at `timeMs` from the `windowSize` readings before it (and,
+   * for a model that reads other entities of the device, their aligned windows).
+   */
+  predict(window: readonly number[], timeMs: number, co?: CoEntityWindows): number {
+    buildInput(window, timeMs, this.model.normalisation, this.input, this.model, co);
     return outputToForecast(this.network.evaluate(this.input), window, this.model);
   }
 }

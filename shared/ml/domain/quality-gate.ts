@@ -1,3 +1,4 @@
+import { AlignedCoEntities, type CoEntitySeries } from './co-entities.ts';
 import { Forecaster, type TrainedModel } from './model.ts';
 import type { HistoryPoint } from './training.ts';
 
@@ -48,12 +49,14 @@ export function heldBackStart(length: number): number {
 
 /**
  * Forecasts every reading from `from` on with the model (each from the readings before it)
- * and with the naive baselines, and compares the errors.
+ * and with the naive baselines, and compares the errors. A model that reads other entities
+ * is judged on the readings it can forecast (a full window of each), the baselines on the same.
  */
 export function measureHeldBack(
   model: TrainedModel,
   history: readonly HistoryPoint[],
   from: number,
+  co?: AlignedCoEntities,
 ): HeldBackMetrics {
   const forecaster = new Forecaster(model);
   const values = history.map((p) => p.value);
@@ -69,7 +72,9 @@ export function measureHeldBack(
   let seasonalSum = 0;
   for (let t = start; t < history.length; t++) {
     const { timeMs, value } = history[t] as HistoryPoint;
-    const predicted = forecaster.predict(values.slice(t - model.windowSize, t), timeMs);
+    const windows = co?.windowsAt(t, model);
+    if (!forecaster.ready(windows)) continue;
+    const predicted = forecaster.predict(values.slice(t - model.windowSize, t), timeMs, windows);
     const modelError = Math.abs(value - predicted) / scale;
     points += 1;
     modelSum += modelError;
@@ -123,13 +128,17 @@ export function judgeModel(metrics: HeldBackMetrics): GateVerdict {
 
 /**
  * Trains on all but the held-back part of `history` and judges the model on that part. The
- * model is returned either way, so a rejection can be recorded with its metrics.
+ * model is returned either way, so a rejection can be recorded with its metrics. `co`: the
+ * other entities' readings, for a model that reads them (as-of alignment never looks ahead,
+ * so training sees none of the held-back readings through them).
  */
 export async function trainAndJudge(
   history: readonly HistoryPoint[],
   train: (history: HistoryPoint[]) => Promise<TrainedModel>,
+  co: readonly CoEntitySeries[] = [],
 ): Promise<{ model: TrainedModel; verdict: GateVerdict }> {
   const from = heldBackStart(history.length);
   const model = await train(history.slice(0, from));
-  return { model, verdict: judgeModel(measureHeldBack(model, history, from)) };
+  const aligned = co.length > 0 ? new AlignedCoEntities(history, co) : undefined;
+  return { model, verdict: judgeModel(measureHeldBack(model, history, from, aligned)) };
 }

@@ -1,7 +1,10 @@
 import type * as TF from '@tensorflow/tfjs';
 import { calibrate, meanStd } from './calibration.ts';
+import { AlignedCoEntities, type CoEntitySeries } from './co-entities.ts';
+import { DEFAULT_CO_WINDOW, MAX_CO_ENTITIES, MAX_CO_WINDOW } from './families.ts';
 import {
   buildInput,
+  coWindowsComplete,
   decodeWeights,
   encodeFloat32,
   inputSize,
@@ -51,6 +54,10 @@ export interface TrainingOptions extends TfRuntimeOptions {
   maxWindows?: number;
   /** Clock for `trainedAt`, so tests can pin it. */
   now?: () => Date;
+  /** Other entities of the device the model also reads, with their readings over the history. */
+  coEntities?: readonly CoEntitySeries[];
+  /** How many aligned values of each other entity the model reads. */
+  coWindow?: number;
 }
 
 export const DEFAULT_TRAINING = {
@@ -99,6 +106,49 @@ export function checkHistory(history: readonly HistoryPoint[], windowSize: numbe
   }
 }
 
+/** Training windows needed at least, besides the held-back readings. */
+const MIN_TRAINING_WINDOWS = 50;
+
+/**
+ * The other entities' part of the model (their order and normalisation, from their readings up
+ * to the history's end), or undefined when it reads none.
+ */
+function coEntityInputs(
+  history: readonly HistoryPoint[],
+  options: TrainingOptions,
+): { coEntities: NonNullable<TrainedModel['coEntities']>; coWindow: number } | undefined {
+  const series = options.coEntities ?? [];
+  if (series.length === 0) return undefined;
+  if (series.length > MAX_CO_ENTITIES) {
+    throw new RangeError(`a model reads at most ${MAX_CO_ENTITIES} other entities`);
+  }
+  const coWindow = options.coWindow ?? DEFAULT_CO_WINDOW;
+  if (!Number.isInteger(coWindow) || coWindow < 1 || coWindow > MAX_CO_WINDOW) {
+    throw new RangeError(`the other entities' window must be 1 to ${MAX_CO_WINDOW} readings`);
+  }
+  const end = (history[history.length - 1] as HistoryPoint).timeMs;
+  const coEntities = series.map(({ entityId, points }) => {
+    const known = points.filter((p) => p.timeMs <= end).map((p) => p.value);
+    if (known.length === 0 || known.some((v) => !Number.isFinite(v))) {
+      throw new TrainingDataError(
+        known.length === 0 ? 'too-few-points' : 'non-finite',
+        known.length === 0
+          ? `${entityId} has no readings over the history`
+          : `${entityId} has a non-finite reading`,
+      );
+    }
+    const normalisation = meanStd(known);
+    if (!(normalisation.std > 0)) {
+      throw new TrainingDataError(
+        'constant',
+        `every reading of ${entityId} has the value ${known[0]}: it tells the model nothing`,
+      );
+    }
+    return { entityId, normalisation };
+  });
+  return { coEntities, coWindow };
+}
+
 export async function trainModel(
   history: readonly HistoryPoint[],
   options: TrainingOptions = {},
@@ -119,18 +169,33 @@ export async function trainModel(
     windowSize,
     history.length - (options.maxWindows ?? DEFAULT_TRAINING.maxWindows),
   );
-  const count = history.length - firstTarget;
-  const features = inputSize(windowSize);
+  const coInputs = coEntityInputs(history, options);
+  const aligned = coInputs ? new AlignedCoEntities(history, options.coEntities ?? []) : undefined;
+  const encoding = coInputs ?? {};
+  const features = inputSize(windowSize, encoding);
+  // Readings without a full window of every other entity (before one reported) teach nothing.
+  const targets: number[] = [];
+  for (let t = firstTarget; t < history.length; t++) {
+    const windows = aligned?.windowsAt(t, encoding);
+    if (coWindowsComplete(encoding, windows)) targets.push(t);
+  }
+  const count = targets.length;
+  if (count < MIN_TRAINING_WINDOWS) {
+    throw new TrainingDataError(
+      'too-few-points',
+      `only ${count} readings have a full window of every other entity (need ${MIN_TRAINING_WINDOWS})`,
+    );
+  }
   const xs = new Float32Array(count * features);
   const ys = new Float32Array(count);
   const row = new Float32Array(features);
-  for (let k = 0; k < count; k++) {
-    const t = firstTarget + k;
+  targets.forEach((t, k) => {
     const window = values.slice(t - windowSize, t);
-    buildInput(window, (history[t] as HistoryPoint).timeMs, normalisation, row);
+    const windows = aligned?.windowsAt(t, encoding);
+    buildInput(window, (history[t] as HistoryPoint).timeMs, normalisation, row, encoding, windows);
     xs.set(row, k * features);
     ys[k] = ((values[t] as number) - (values[t - 1] as number)) / normalisation.std;
-  }
+  });
 
   // Chronological split: validation is the most recent tenth, as it would be in production.
   const validationCount = Math.max(1, Math.floor(count * 0.1));
@@ -214,6 +279,7 @@ export async function trainModel(
     version: '',
     trainedAt: (options.now?.() ?? new Date()).toISOString(),
     windowSize,
+    ...(coInputs ?? {}),
     normalisation,
     residual: { mean: 0, std: 1 },
     range: {
@@ -239,7 +305,12 @@ export async function trainModel(
 
   // The reference distribution is measured with the same TypeScript forward pass that scores
   // live readings, so training and inference can never disagree about what "normal" is.
-  const { residuals, residual, threshold, tailExcess } = calibrate(draft, history, firstTarget);
+  const { residuals, residual, threshold, tailExcess } = calibrate(
+    draft,
+    history,
+    firstTarget,
+    aligned,
+  );
   let validationSq = 0;
   let naiveSq = 0;
   for (let k = trainCount; k < count; k++) {
@@ -259,7 +330,7 @@ export async function trainModel(
       durationMs: Math.round(performance.now() - started),
     },
   };
-  model.version = `${MODEL_KIND}-${MODEL_FORMAT}-${fnv1a(model.weights.dataBase64 + JSON.stringify([windowSize, normalisation, residual, threshold]))}`;
+  model.version = `${MODEL_KIND}-${MODEL_FORMAT}-${fnv1a(model.weights.dataBase64 + JSON.stringify([windowSize, normalisation, residual, threshold, coInputs ?? null]))}`;
   return parseTrainedModel(model);
 }
 
@@ -273,7 +344,7 @@ export async function loadTfModel(
   model.layers.forEach((layer, i) => {
     net.add(
       tf.layers.dense({
-        ...(i === 0 ? { inputShape: [inputSize(model.windowSize)] } : {}),
+        ...(i === 0 ? { inputShape: [inputSize(model.windowSize, model)] } : {}),
         units: layer.units,
         activation: layer.activation,
       }),
