@@ -57,7 +57,10 @@ export async function startLocalStack(
   env: Record<string, string> = {},
   dataDir?: string,
 ): Promise<LocalStack> {
-  const dir = dataDir ?? (await temporaryDataDir('stack')).dir;
+  // A directory made here is removed by stop(): a stack's data (a PostgreSQL cluster, InfluxDB,
+  // the bundled functions) is hundreds of megabytes, and runs left hundreds of them in /tmp.
+  const owned = dataDir === undefined ? await temporaryDataDir('stack') : undefined;
+  const dir = dataDir ?? (owned as { dir: string }).dir;
   const child = spawn(process.execPath, startCommand(), {
     cwd: repoRoot,
     env: {
@@ -93,6 +96,10 @@ export async function startLocalStack(
       () => reject(new Error(`no READY within 150 s:\n${output.join('\n')}`)),
       150_000,
     ).unref();
+  }).catch(async (error: unknown) => {
+    if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL');
+    await owned?.remove();
+    throw error;
   });
   const [api, mqtt, dashboard] = ready;
   return {
@@ -129,6 +136,7 @@ export async function startLocalStack(
       }).catch(() => {});
       const leftovers = started.filter(isAlive);
       for (const leftover of leftovers) process.kill(leftover, 'SIGKILL');
+      await owned?.remove();
       return { code, leftovers };
     },
   };
