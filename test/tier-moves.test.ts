@@ -34,18 +34,24 @@ afterAll(async () => {
   await app.end();
 });
 
+/** A starter tenant with one device, made by the operator. */
+async function starterTenantWithPress(): Promise<{ tenantId: number; deviceId: string }> {
+  const { rows } = await admin.query<{ id: number }>(
+    `INSERT INTO tenants (name, plan) VALUES ($1, 'starter') RETURNING id`,
+    [unique('Mover')],
+  );
+  const tenantId = rows[0]?.id as number;
+  const deviceId = unique('MOVE');
+  await admin.query(
+    `INSERT INTO devices (tenant_id, device_id, name, type, last_seen) VALUES ($1, $2, 'Press', 'press', now())`,
+    [tenantId, deviceId],
+  );
+  return { tenantId, deviceId };
+}
+
 describe('tier moves', () => {
   it('a move interrupted mid-day and resumed by another driver never hides or doubles a reading', async () => {
-    const { rows } = await admin.query<{ id: number }>(
-      `INSERT INTO tenants (name, plan) VALUES ($1, 'starter') RETURNING id`,
-      [unique('Mover')],
-    );
-    const tenantId = rows[0]?.id as number;
-    const deviceId = unique('MOVE');
-    await admin.query(
-      `INSERT INTO devices (tenant_id, device_id, name, type, last_seen) VALUES ($1, $2, 'Press', 'press', now())`,
-      [tenantId, deviceId],
-    );
+    const { tenantId, deviceId } = await starterTenantWithPress();
     const now = Date.now();
     const readings: Reading[] = Array.from({ length: 120 }, (_, n) => ({
       tenantId,
@@ -127,16 +133,7 @@ describe('tier moves', () => {
   });
 
   it('a reading written to the new tier as the plan changes is read before the move has run a step', async () => {
-    const { rows } = await admin.query<{ id: number }>(
-      `INSERT INTO tenants (name, plan) VALUES ($1, 'starter') RETURNING id`,
-      [unique('Changer')],
-    );
-    const tenantId = rows[0]?.id as number;
-    const deviceId = unique('CHANGE');
-    await admin.query(
-      `INSERT INTO devices (tenant_id, device_id, name, type, last_seen) VALUES ($1, $2, 'Press', 'press', now())`,
-      [tenantId, deviceId],
-    );
+    const { tenantId, deviceId } = await starterTenantWithPress();
     const reading = (timeMs: number, retentionPolicy: string): Reading => ({
       tenantId,
       deviceId,

@@ -60,7 +60,7 @@ export async function startLocalStack(
   // A directory made here is removed by stop(): a stack's data (a PostgreSQL cluster, InfluxDB,
   // the bundled functions) is hundreds of megabytes, and runs left hundreds of them in /tmp.
   const owned = dataDir === undefined ? await temporaryDataDir('stack') : undefined;
-  const dir = dataDir ?? (owned as { dir: string }).dir;
+  const dir = owned?.dir ?? (dataDir as string);
   const child = spawn(process.execPath, startCommand(), {
     cwd: repoRoot,
     env: {

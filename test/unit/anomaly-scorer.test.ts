@@ -18,6 +18,7 @@ import {
   inputSize,
   parseTrainedModel,
   type TrainedModel,
+  unmeasuredMetrics,
 } from '../../shared/ml/domain/model.ts';
 import { mulberry32 } from '../../shared/ml/domain/seeded-random.ts';
 import type { Prediction } from '../../shared/timeseries/domain/prediction-store.ts';
@@ -212,16 +213,7 @@ describe('anomaly scorer (ports in memory)', () => {
       threshold: 2.5,
       tailExcess: 1,
       layers: [{ units: 1, activation: 'linear' }],
-      metrics: {
-        trainingPoints: 0,
-        windows: 0,
-        epochs: 0,
-        trainLoss: 0,
-        validationLoss: 0,
-        naiveValidationLoss: 0,
-        durationMs: 0,
-        backend: 'none',
-      },
+      metrics: unmeasuredMetrics('none'),
       weights: {
         specs: [
           { name: 'dense_0/kernel', shape: [inputs, 1], dtype: 'float32' },

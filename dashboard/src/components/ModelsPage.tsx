@@ -271,6 +271,30 @@ function useModelRequest(verb: string, onDone: () => void) {
   return { busy, message, run };
 }
 
+/** A model form's submit button and what came of the last submission. */
+function FormOutcome(props: {
+  label: string;
+  busyLabel: string;
+  busy: boolean;
+  disabled: boolean;
+  message: { tone: 'error' | 'info'; text: string } | null;
+}) {
+  return (
+    <>
+      <div class="form-actions span-all">
+        <button type="submit" class="button button-primary" disabled={props.busy || props.disabled}>
+          {props.busy ? props.busyLabel : props.label}
+        </button>
+      </div>
+      {props.message && (
+        <div class="span-all">
+          <Notice tone={props.message.tone}>{props.message.text}</Notice>
+        </div>
+      )}
+    </>
+  );
+}
+
 function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void }) {
   const { api } = useApp();
   const target = useTarget(devices);
@@ -367,16 +391,13 @@ function TrainForm({ devices, onDone }: { devices: Device[]; onDone: () => void 
           )}
         </fieldset>
       )}
-      <div class="form-actions span-all">
-        <button type="submit" class="button button-primary" disabled={busy || !target.entityId}>
-          {busy ? 'Training…' : 'Train'}
-        </button>
-      </div>
-      {message && (
-        <div class="span-all">
-          <Notice tone={message.tone}>{message.text}</Notice>
-        </div>
-      )}
+      <FormOutcome
+        label="Train"
+        busyLabel="Training…"
+        busy={busy}
+        disabled={!target.entityId}
+        message={message}
+      />
     </form>
   );
 }
@@ -486,16 +507,13 @@ function UploadForm({ devices, onDone }: { devices: Device[]; onDone: () => void
           Time of day follows the window
         </label>
       </div>
-      <div class="form-actions span-all">
-        <button type="submit" class="button button-primary" disabled={busy || !target.entityId}>
-          {busy ? 'Uploading…' : 'Upload'}
-        </button>
-      </div>
-      {message && (
-        <div class="span-all">
-          <Notice tone={message.tone}>{message.text}</Notice>
-        </div>
-      )}
+      <FormOutcome
+        label="Upload"
+        busyLabel="Uploading…"
+        busy={busy}
+        disabled={!target.entityId}
+        message={message}
+      />
     </form>
   );
 }

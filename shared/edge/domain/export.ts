@@ -14,6 +14,7 @@ import {
   encodeFloat32,
   Forecaster,
   type TrainedModel,
+  unmeasuredMetrics,
 } from '../../ml/domain/model.ts';
 import {
   EDGE_LIMITS,
@@ -127,16 +128,7 @@ export function edgeTrainedModel(edge: EdgeModel): TrainedModel {
     threshold: n.threshold,
     tailExcess: n.tailExcess,
     layers: n.layers.map((l) => ({ units: l.units, activation: l.activation })),
-    metrics: {
-      trainingPoints: 0,
-      windows: 0,
-      epochs: 0,
-      trainLoss: 0,
-      validationLoss: 0,
-      naiveValidationLoss: 0,
-      durationMs: 0,
-      backend: 'edge',
-    },
+    metrics: unmeasuredMetrics('edge'),
     weights: {
       specs: n.layers.flatMap((l, i) => [
         { name: `dense_${i}/kernel`, shape: [l.inputs, l.units], dtype: 'float32' as const },

@@ -2,7 +2,13 @@ import { z } from 'zod';
 import { calibrate } from './calibration.ts';
 import { DENSE_ACTIVATIONS, type DenseActivation, type DenseLayerSpec } from './dense-network.ts';
 import { MAX_UPLOAD_WEIGHT_BYTES } from './families.ts';
-import { encodeFloat32, inputSize, parseTrainedModel, type TrainedModel } from './model.ts';
+import {
+  encodeFloat32,
+  inputSize,
+  parseTrainedModel,
+  type TrainedModel,
+  unmeasuredMetrics,
+} from './model.ts';
 import { checkHistory, fnv1a, type HistoryPoint } from './training.ts';
 
 /**
@@ -302,16 +308,7 @@ export function uploadedNetwork(
     threshold: 0,
     tailExcess: 1,
     layers: parsed.layers,
-    metrics: {
-      trainingPoints: 0,
-      windows: 0,
-      epochs: 0,
-      trainLoss: 0,
-      validationLoss: 0,
-      naiveValidationLoss: 0,
-      durationMs: 0,
-      backend: 'uploaded',
-    },
+    metrics: unmeasuredMetrics('uploaded'),
     weights: {
       specs: parsed.layers.flatMap((layer, i) => [
         {

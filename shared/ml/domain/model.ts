@@ -90,6 +90,20 @@ export const trainedModelSchema = z.object({
 
 export type TrainedModel = z.infer<typeof trainedModelSchema>;
 
+/** The metrics of a model not trained here (uploaded, decoded from the edge file): none measured. */
+export function unmeasuredMetrics(backend: string): TrainedModel['metrics'] {
+  return {
+    trainingPoints: 0,
+    windows: 0,
+    epochs: 0,
+    trainLoss: 0,
+    validationLoss: 0,
+    naiveValidationLoss: 0,
+    durationMs: 0,
+    backend,
+  };
+}
+
 /** Extra inputs after the window: time of day as a point on the unit circle. */
 export const TIME_FEATURES = 2;
 const DAY_MS = 86_400_000;
