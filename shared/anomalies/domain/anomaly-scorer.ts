@@ -288,7 +288,8 @@ export class AnomalyScorer {
         const scoring: ScoringState = { lastValue, ...(buffers ? { coBuffers: buffers } : {}) };
         updates.push({
           entityId,
-          state: { ...detector.snapshot(), ...scoring },
+          // Serialised when saved, before anything scores with this detector again.
+          state: { ...detector.snapshot({ shared: true }), ...scoring },
           lastTimeMs,
           basedOn: state ? state.lastTimeMs : null,
         });
@@ -306,7 +307,8 @@ export class AnomalyScorer {
   ): AnomalyDetector {
     if (saved && saved.detector === level) {
       try {
-        return restoreDetector(saved.state, { model });
+        // The loaded state is this pass's alone (the store parsed it for the pass).
+        return restoreDetector(saved.state, { model, adopt: true });
       } catch (error) {
         if (!(error instanceof DetectorStateError)) throw error;
         // A state from another detector version: start over rather than stop scoring.
