@@ -8,6 +8,7 @@ import type { DetectedAnomaly, ScoredDevice } from '../../shared/anomalies/domai
 import type {
   DetectorStateStore,
   DetectorStateUpdate,
+  ModelRegistry,
   SavedDetectorState,
 } from '../../shared/anomalies/domain/ports.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -42,6 +43,18 @@ const reading = (timeMs: number, value: number): Reading => ({
   timeMs,
   retentionPolicy: 'professional_plan',
 });
+
+/** A registry without trained models. */
+const noModels: ModelRegistry = {
+  list: async () => [],
+  active: async () => [],
+  find: async () => undefined,
+  activate: async () => undefined,
+  record: async () => {
+    throw new Error('not used');
+  },
+  trainingCandidates: async () => [],
+};
 
 /** A saved state's key in memory: device and entity. */
 const keyOf = (devicePk: number, entityId: string) => `${devicePk}/${entityId}`;
@@ -231,16 +244,7 @@ describe('anomaly scorer (ports in memory)', () => {
           return new Set<number>();
         },
       },
-      registry: {
-        list: async () => [],
-        active: async () => [],
-        find: async () => undefined,
-        activate: async () => undefined,
-        record: async () => {
-          throw new Error('not used');
-        },
-        trainingCandidates: async () => [],
-      },
+      registry: noModels,
       predictions: {
         write: async () => {
           throw new Error('InfluxDB unavailable');
@@ -434,16 +438,7 @@ describe('anomaly scorer, a batch at once against device by device (property)', 
         },
         saveIfUnchanged: async () => new Set<number>(),
       },
-      registry: {
-        list: async () => [],
-        active: async () => [],
-        find: async () => undefined,
-        activate: async () => undefined,
-        record: async () => {
-          throw new Error('not used');
-        },
-        trainingCandidates: async () => [],
-      },
+      registry: noModels,
       predictions: { write: async () => {}, query: async () => [] },
       models: { save: async () => {}, load: async () => null },
       logger: createLogger('error', { service: 'test' }),
