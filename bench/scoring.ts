@@ -79,11 +79,15 @@ const [postgres, influx] = await Promise.all([
   startInfluxdb({ dataDir: path.join(dir, 'influxdb') }),
 ]);
 const admin = new pg.Pool({ connectionString: postgres.adminUrl, max: 2 });
+// The servers stop at the end with connections still idle in the pools.
+const ignore = () => {};
+admin.on('error', ignore);
 let app: pg.Pool | undefined;
 try {
   const { appUrl } = await migrate({ adminUrl: postgres.adminUrl, appPassword: 'bench' });
   // The ingest function's pool (DATABASE_POOL_MAX's default).
   app = new pg.Pool({ connectionString: appUrl, max: 5 });
+  app.on('error', ignore);
   const client = new InfluxClient({
     url: influx.url,
     database: DEFAULT_DATABASE,

@@ -402,6 +402,24 @@ describe('anomaly scorer, a batch at once against device by device (property)', 
     );
   });
 
+  it('splits a large tenant in four groups loaded and saved side by side, with the same scores', async () => {
+    const fleet = Array.from({ length: 1000 }, (_, i) => ({
+      device: { ...device, devicePk: 1000 + i, deviceId: `P${i}` },
+      readings: [1, 2, 3].map((n) => ({ ...reading(n * 60_000, (i % 13) * n), deviceId: `P${i}` })),
+    }));
+    const alone = inMemory();
+    const together = inMemory();
+    const oneByOne = [];
+    for (const { device: d, readings } of fleet)
+      oneByOne.push(await alone.scorer.score(d, readings));
+    const outcomes = await together.scorer.scoreBatch(fleet);
+    expect(outcomes).toEqual(oneByOne.map((anomalies) => ({ anomalies })));
+    expect(together.states).toEqual(alone.states);
+    expect(together.calls.filter((c) => c.startsWith('load'))).toHaveLength(4);
+    expect(together.calls.filter((c) => c.startsWith('save'))).toHaveLength(4);
+    expect(together.calls.filter((c) => c === 'write')).toHaveLength(1);
+  });
+
   it('scores again only the devices whose states moved, and fails only a tenant whose store failed', async () => {
     let armed = true;
     const { scorer, written, states } = inMemory({

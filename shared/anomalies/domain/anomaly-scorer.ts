@@ -64,8 +64,8 @@ interface DevicePass {
 
 /**
  * Runs the plan's detector on every new numeric reading inside the ingestion path, a whole
- * batch at a time: per tenant, the batch's detector states are loaded in one query (and
- * active models in another), each entity's detector is fed its readings in time order, every
+ * batch at a time: per tenant (a large tenant's devices in a few groups side by side), the
+ * batch's detector states are loaded in one query (and active models in another), each entity's detector is fed its readings in time order, every
  * score of the batch is written to the prediction store in one write, and then each tenant's
  * new states are saved in one transaction. The save is a compare-and-set per device on the
  * states each score started from, so a device that another invocation scored concurrently is
@@ -103,7 +103,7 @@ export class AnomalyScorer {
   /**
    * Scores every device's readings (each device once); answers each device's outcome, in order. A failure (a
    * store unavailable, states that kept moving) fails the devices it touched: those of its
-   * tenant, or of the whole batch when the prediction store refuses the write.
+   * group, or of the whole batch when the prediction store refuses the write.
    */
   async scoreBatch(batch: ReadonlyArray<DeviceReadings>): Promise<ScoringOutcome[]> {
     const devices = new Set(batch.map(({ device }) => device.devicePk));
@@ -127,7 +127,7 @@ export class AnomalyScorer {
         }
         break;
       }
-      pending = await this.#attempt(byTenant(pending), outcomes);
+      pending = await this.#attempt(groupsOf(pending), outcomes);
     }
     return outcomes;
   }
@@ -136,20 +136,17 @@ export class AnomalyScorer {
    * One pass over the pending devices: load, score, write the scores, save. Answers the
    * devices whose states moved meanwhile (to score again); failed devices get their outcome.
    */
-  async #attempt(
-    tenants: Map<number, PendingDevice[]>,
-    outcomes: ScoringOutcome[],
-  ): Promise<PendingDevice[]> {
+  async #attempt(groups: DeviceGroup[], outcomes: ScoringOutcome[]): Promise<PendingDevice[]> {
     const fail = (devices: PendingDevice[], error: unknown) => {
       for (const { position } of devices) outcomes[position] = { failed: error };
     };
-    const passes = new Map<number, Array<{ pending: PendingDevice; pass: DevicePass }>>();
+    const passes = new Map<DeviceGroup, Array<{ pending: PendingDevice; pass: DevicePass }>>();
     await Promise.all(
-      [...tenants].map(async ([tenantId, devices]) => {
+      groups.map(async (group) => {
         try {
-          passes.set(tenantId, await this.#scoreTenant(tenantId, devices));
+          passes.set(group, await this.#scoreGroup(group));
         } catch (error) {
-          fail(devices, error);
+          fail(group.devices, error);
         }
       }),
     );
@@ -172,7 +169,7 @@ export class AnomalyScorer {
     }
     const again: PendingDevice[] = [];
     await Promise.all(
-      [...passes].map(async ([tenantId, scored]) => {
+      [...passes].map(async ([{ tenantId }, scored]) => {
         const saves = scored
           .filter(({ pass }) => pass.updates.length > 0)
           .map(({ pending, pass }) => ({
@@ -200,8 +197,8 @@ export class AnomalyScorer {
     return again.sort((a, b) => a.position - b.position);
   }
 
-  /** One tenant's devices: their states and models loaded at once, each device scored. */
-  async #scoreTenant(tenantId: number, devices: PendingDevice[]) {
+  /** A group of one tenant's devices: their states and models loaded at once, each scored. */
+  async #scoreGroup({ tenantId, devices }: DeviceGroup) {
     const advanced = devices.filter((pending) => pending.level === 'advanced');
     const models = advanced.length > 0 ? await this.#activeModels(tenantId, advanced) : new Map();
     const wanted = devices.map((pending) => {
@@ -347,14 +344,41 @@ export class AnomalyScorer {
   }
 }
 
-function byTenant(devices: PendingDevice[]): Map<number, PendingDevice[]> {
+/** Devices of one tenant whose states are loaded and saved together. */
+interface DeviceGroup {
+  tenantId: number;
+  devices: PendingDevice[];
+}
+
+/**
+ * A large tenant's devices are split in up to this many groups, loaded and saved side by side
+ * on the function's pool: the detector states are ~9-17 KB of JSON per entity, and a save of
+ * a whole batch's is work for PostgreSQL on one core, which the groups spread over several.
+ */
+const PARALLEL_GROUPS = 4;
+/** Below this many devices a tenant's batch stays one group (one load, one save). */
+const MIN_GROUP_DEVICES = 250;
+
+/** The pending devices by tenant, a large tenant's in up to PARALLEL_GROUPS groups. */
+function groupsOf(devices: PendingDevice[]): DeviceGroup[] {
   const tenants = new Map<number, PendingDevice[]>();
   for (const pending of devices) {
     const list = tenants.get(pending.device.tenantId) ?? [];
     list.push(pending);
     tenants.set(pending.device.tenantId, list);
   }
-  return tenants;
+  const groups: DeviceGroup[] = [];
+  for (const [tenantId, list] of tenants) {
+    const parts = Math.max(
+      1,
+      Math.min(PARALLEL_GROUPS, Math.floor(list.length / MIN_GROUP_DEVICES)),
+    );
+    const size = Math.ceil(list.length / parts);
+    for (let from = 0; from < list.length; from += size) {
+      groups.push({ tenantId, devices: list.slice(from, from + size) });
+    }
+  }
+  return groups;
 }
 
 /**
