@@ -250,7 +250,7 @@ describe('infra/iot-fleet-provisioning.yml (text checks, no AWS involved)', () =
       Resource: unknown;
     }>;
     const connect = statements.find((statement) => statement.Action === 'iot:Connect');
-    expect((connect?.Resource as { 'Fn::Sub': string })['Fn::Sub']).toMatch(
+    expect((connect?.Resource as { 'Fn::Sub': string } | undefined)?.['Fn::Sub']).toMatch(
       new RegExp(`:client/${CLAIM_CLIENT_ID_PREFIX}\\*$`),
     );
     expect(isReservedDeviceId(`${CLAIM_CLIENT_ID_PREFIX}PUMP_0001`)).toBe(true);

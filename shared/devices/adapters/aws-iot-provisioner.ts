@@ -132,20 +132,8 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner, FleetClai
       );
     }
 
-    const created = await this.step(deviceId, 'provision', 'CreateKeysAndCertificate', () =>
-      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
-    );
-    const certificateArn = created.certificateArn;
-    const certificateId = created.certificateId;
-    const certificatePem = created.certificatePem;
-    const privateKey = created.keyPair?.PrivateKey;
-    if (!certificateArn || !certificateId || !certificatePem || !privateKey) {
-      // Without the ARN there is nothing we could roll back by; report it so it can be found.
-      throw new IotProvisioningError(
-        `provision ${deviceId}: CreateKeysAndCertificate returned an incomplete response` +
-          (certificateId ? ` (certificate ${certificateId} may need manual removal)` : ''),
-      );
-    }
+    const { certificateArn, certificateId, certificatePem, privateKey } =
+      await this.createCertificate(deviceId, 'provision');
 
     let policyAttached = false;
     try {
@@ -252,19 +240,8 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner, FleetClai
         'fleet provisioning is not configured (IOT_CLAIM_POLICY_NAME, IOT_PROVISIONING_TEMPLATE_NAME)',
       );
     }
-    const created = await this.step('credential', 'claim', 'CreateKeysAndCertificate', () =>
-      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
-    );
-    const certificateArn = created.certificateArn;
-    const certificateId = created.certificateId;
-    const certificatePem = created.certificatePem;
-    const privateKey = created.keyPair?.PrivateKey;
-    if (!certificateArn || !certificateId || !certificatePem || !privateKey) {
-      throw new IotProvisioningError(
-        'claim credential: CreateKeysAndCertificate returned an incomplete response' +
-          (certificateId ? ` (certificate ${certificateId} may need manual removal)` : ''),
-      );
-    }
+    const { certificateArn, certificateId, certificatePem, privateKey } =
+      await this.createCertificate('credential', 'claim');
     try {
       await this.client.send(new AttachPolicyCommand({ policyName, target: certificateArn }));
     } catch (error) {
@@ -291,6 +268,31 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner, FleetClai
       client_id_prefix: CLAIM_CLIENT_ID_PREFIX,
       ...(this.brokerUrl ? { broker_url: this.brokerUrl } : {}),
     };
+  }
+
+  /** An active certificate and its key pair, made by AWS IoT. */
+  private async createCertificate(
+    subject: string,
+    operation: 'provision' | 'claim',
+  ): Promise<{
+    certificateArn: string;
+    certificateId: string;
+    certificatePem: string;
+    privateKey: string;
+  }> {
+    const created = await this.step(subject, operation, 'CreateKeysAndCertificate', () =>
+      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
+    );
+    const { certificateArn, certificateId, certificatePem } = created;
+    const privateKey = created.keyPair?.PrivateKey;
+    if (!certificateArn || !certificateId || !certificatePem || !privateKey) {
+      // Without the ARN there is nothing we could roll back by; report it so it can be found.
+      throw new IotProvisioningError(
+        `${operation} ${subject}: CreateKeysAndCertificate returned an incomplete response` +
+          (certificateId ? ` (certificate ${certificateId} may need manual removal)` : ''),
+      );
+    }
+    return { certificateArn, certificateId, certificatePem, privateKey };
   }
 
   /** Deactivates the claim certificate and deletes it with its policy; idempotent. */
