@@ -28,7 +28,7 @@ import {
   type StreamSettings,
 } from './config.ts';
 import { DeadLetterStore } from './dead-letter-store.ts';
-import { type JournalRecord, JournalReader } from './journal.ts';
+import { JournalReader, type JournalRecord } from './journal.ts';
 import { invokeFunction, readStreamAnswer } from './lambda.ts';
 import { type InboundPublish, MqttSession } from './mqtt-session.ts';
 import {
