@@ -823,7 +823,7 @@ export interface paths {
         };
         /**
          * The device's mode over a range, stretch by stretch (bands on its charts)
-         * @description Each window of the range is recognised as its nearest pattern, or as novel; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows. Requires the Industrial plan or higher (else 403 plan_required).
+         * @description Each window of the range is recognised as the pattern it lies deepest within (the smallest distance over that pattern's novelty distance), or as novel when that is above 1; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows. Requires the Industrial plan or higher (else 403 plan_required).
          */
         get: operations["getDevicesIdPatternsTimeline"];
         put?: never;
@@ -1069,7 +1069,7 @@ export interface components {
             label: string | null;
             /** @description True when the latest window is like none of the patterns */
             novel: boolean;
-            /** @description Distance to the nearest pattern over that pattern's novelty distance (above 1: novel) */
+            /** @description The smallest distance to a pattern over that pattern's novelty distance (above 1: novel) */
             distance_ratio: number;
             window: {
                 /** @description ISO 8601 time, UTC */

@@ -824,7 +824,7 @@ export const routeTable = {
     function: 'patterns',
     summary: "The device's mode over a range, stretch by stretch (bands on its charts)",
     description:
-      'Each window of the range is recognised as its nearest pattern, or as novel; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows.',
+      "Each window of the range is recognised as the pattern it lies deepest within (the smallest distance over that pattern's novelty distance), or as novel when that is above 1; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows.",
     tag: 'patterns',
     access: 'read',
     plan: 'industrial',
