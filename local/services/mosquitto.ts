@@ -29,12 +29,13 @@ export interface BrokerAutosave {
 }
 
 /**
- * Saved every second, so a broker crash loses no acknowledged QoS 1 message it has held for
- * a second or more, such as a backlog queued for the rules stage while that was down (every
- * 30 s, as before, a crash lost up to 30 s of backlog). Saving after every queued message
- * would close the last second too, but each save writes and fsyncs the whole state, which
- * holds the broker to a few hundred messages a second (`npm run bench:broker`,
- * bench/README.md); Mosquitto 2.0 cannot save a message before acknowledging it.
+ * Saved every second: sessions, subscriptions, retained messages and what is queued for
+ * clients (commands for an offline device, status messages for the rules stage). A crash
+ * loses what changed since (every 30 s, as before, it lost up to 30 s). The readings do not
+ * depend on it: the rules' journal takes them before the broker acknowledges them
+ * (mosquitto-journal.c). Saving after every queued message would hold the broker to a few
+ * hundred messages a second, each save writing and fsyncing the whole state
+ * (`npm run bench:broker`, bench/README.md).
  */
 export const BROKER_AUTOSAVE: BrokerAutosave = { onChanges: false, interval: 1 };
 
