@@ -49,6 +49,9 @@ const settingsSchema = z
     MQTT_ADMIN_PASSWORD: z.string().min(1).optional(),
     MQTT_PLATFORM_USERNAME: z.string().min(1).optional(),
     MQTT_PLATFORM_PASSWORD: z.string().min(1).optional(),
+    // The devices' password file that broker's device-auth plugin reads (Docker: a shared
+    // volume); without it that broker's devices get dynamic-security clients.
+    MQTT_DEVICE_PASSWORD_FILE: z.string().min(1).optional(),
     // What devices are told to connect to, when not the local broker (e.g. in Docker).
     MQTT_PUBLIC_URL: z.string().min(1).optional(),
     // Where the API, WebSocket and dashboard listen (0.0.0.0 in a container) and the host
@@ -244,7 +247,12 @@ async function main(): Promise<void> {
       await supervisor.start('mosquitto', async () =>
         externalService(() => canConnect(externalUrl, admin)),
       );
-      return { url: externalUrl, admin, platform };
+      return {
+        url: externalUrl,
+        admin,
+        platform,
+        devicePasswordFile: settings.MQTT_DEVICE_PASSWORD_FILE,
+      };
     }
     return supervisor.start('mosquitto', (cancelled) =>
       startMosquitto({
@@ -476,7 +484,7 @@ function functionEnvironment(parts: {
   appUrl: string;
   influxUrl: string;
   jwtPrivateJwk: string;
-  /** Without a password file (an external broker), devices get dynamic-security clients. */
+  /** Without a password file (an external broker without one), devices get dynamic-security clients. */
   broker: {
     url: string;
     admin: { username: string; password: string };
