@@ -15,6 +15,7 @@ import {
 } from '../shared/timeseries/adapters/influx-schema.ts';
 import { startDataPlaneEndpoint } from './data-plane/endpoint.ts';
 import { startDemo } from './demo.ts';
+import { journaledFilters, loadIotRulesConfig } from './iot-rules/config.ts';
 import { startIotRulesEmulator } from './iot-rules/emulator.ts';
 import { startExportFiles, startMailbox } from './mailbox.ts';
 import { ensureBinaries, type LocalBinary, missingDemoPackages } from './services/binaries.ts';
@@ -226,6 +227,12 @@ async function main(): Promise<void> {
     return server.url;
   };
 
+  const serverlessYmlPath = path.join(repoRoot, 'serverless.yml');
+  // The rules' topics the stack's own broker journals for the rules emulator (an external
+  // broker has no journal: the emulator subscribes to every rule's topic there).
+  const journalTopics = settings.MQTT_URL
+    ? []
+    : journaledFilters(await loadIotRulesConfig({ serverlessYmlPath, stage: 'local' }));
   const startBroker = async () => {
     const externalUrl = settings.MQTT_URL;
     if (externalUrl) {
@@ -252,6 +259,7 @@ async function main(): Promise<void> {
         dataDir: path.join(dataDir, 'mosquitto'),
         port: settings.MQTT_PORT,
         cancelled,
+        journalTopics,
       }),
     );
   };
@@ -360,8 +368,9 @@ async function main(): Promise<void> {
 
   // serverless-offline has no IoT events: this subscribes with each rule's filter and invokes.
   await supervisor.start('iot-rules', async () => {
+    const journalDir = 'journalDir' in broker ? broker.journalDir : undefined;
     const emulator = await startIotRulesEmulator({
-      serverlessYmlPath: path.join(repoRoot, 'serverless.yml'),
+      serverlessYmlPath,
       stage: 'local',
       mqtt: platformAccount,
       lambdaEndpoint: api.lambdaEndpoint,
@@ -369,6 +378,13 @@ async function main(): Promise<void> {
       // Fixed per stack, so the broker keeps what arrives while the stack is down.
       clientId: `easysmart-iot-rules-${settings.MQTT_PORT}`,
       log: componentLog('iot-rules'),
+      journal: journalDir
+        ? {
+            dir: journalDir,
+            checkpointFile: path.join(dataDir, 'iot-rules-journal-checkpoint'),
+            topics: journalTopics,
+          }
+        : undefined,
     });
     // `kill -USR2 <pid>` writes what the rules emulator metered so far (npm run bench:cost).
     process.removeAllListeners('SIGUSR2');
