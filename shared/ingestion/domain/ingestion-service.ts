@@ -96,16 +96,18 @@ function isContentRefusal(error: unknown): boolean {
   return error instanceof InvalidReadingError || error instanceof ReadingsRefusedError;
 }
 
-/** The hours of readings the rollup function's next recent window will not reach. */
-function lateHours(readings: Reading[], now: number): LateRollupHour[] {
+/** The hours of stored readings the rollup function's next recent window will not reach. */
+function lateHours(stored: readonly StoredMessage[], now: number): LateRollupHour[] {
   const lateBefore = now - LATE_READING_MS;
   const hours = new Map<string, LateRollupHour>();
-  for (const reading of readings) {
-    if (reading.timeMs >= lateBefore) continue;
-    const hourMs = Math.floor(reading.timeMs / HOUR_MS) * HOUR_MS;
-    const key = `${reading.tenantId}\u0000${reading.retentionPolicy}\u0000${hourMs}`;
-    if (!hours.has(key))
-      hours.set(key, { tenantId: reading.tenantId, policy: reading.retentionPolicy, hourMs });
+  for (const entry of stored) {
+    for (const reading of entry.readings) {
+      if (reading.timeMs >= lateBefore) continue;
+      const hourMs = Math.floor(reading.timeMs / HOUR_MS) * HOUR_MS;
+      const key = `${reading.tenantId}\u0000${reading.retentionPolicy}\u0000${hourMs}`;
+      if (!hours.has(key))
+        hours.set(key, { tenantId: reading.tenantId, policy: reading.retentionPolicy, hourMs });
+    }
   }
   return [...hours.values()];
 }
@@ -729,10 +731,12 @@ export class IngestionService {
   }
 
   async #markLateRollups(stored: StoredMessage[], batch: BatchLedger): Promise<void> {
-    const readings: Reading[] = [];
-    for (const entry of stored) for (const reading of entry.readings) readings.push(reading);
+    // Readings are nearly always recent: copying every one into a list to find none late
+    // was a fortieth of the function's CPU in pipeline benchmark (a).
+    const hours = lateHours(stored, batch.now);
+    if (hours.length === 0) return;
     try {
-      await this.#directory.markLateRollups(lateHours(readings, batch.now));
+      await this.#directory.markLateRollups(hours);
     } catch (cause) {
       // Stored, but the rollups would miss them: retried, they are rewritten and marked.
       for (const entry of stored) batch.fail(entry.index, cause, entry.device.deviceId);
