@@ -7,7 +7,9 @@
  *   a running rules stage);
  * - backlog: QoS 1 messages acknowledged to the publisher while the subscriber's persistent
  *   session is offline (the rules stage down), then the broker killed with SIGKILL at once
- *   or 1.5 s after the last PUBACK, and restarted: how many of them the session still gets.
+ *   or 1.5 s after the last PUBACK, and restarted: how many of them the session still gets,
+ *   or, with the rules' journal (the stack's broker), how many the journal holds, which is
+ *   what the rules emulator reads.
  *
  *   npm run bench:broker -- [--online 50000] [--backlog 5000] [--repeat 3]
  */
@@ -15,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
+import { JournalReader } from '../local/iot-rules/journal.ts';
 import {
   BROKER_AUTOSAVE,
   type BrokerAutosave,
@@ -36,11 +39,24 @@ const BACKLOG = Number(values.backlog);
 const REPEAT = Number(values.repeat);
 const INFLIGHT = 500;
 
-const SETTINGS: Array<{ name: string; autosave: BrokerAutosave }> = [
-  { name: 'every 30 s (before)', autosave: { onChanges: false, interval: 30 } },
+interface Setting {
+  name: string;
+  autosave: BrokerAutosave;
+  /** The rules' journal on the benchmark's topics. */
+  journal?: boolean;
+}
+
+const SETTINGS: Setting[] = [
+  { name: 'every 30 s', autosave: { onChanges: false, interval: 30 } },
   { name: 'after every queued message', autosave: { onChanges: true, interval: 1 } },
-  { name: `every ${BROKER_AUTOSAVE.interval} s (now)`, autosave: BROKER_AUTOSAVE },
+  { name: `every ${BROKER_AUTOSAVE.interval} s`, autosave: BROKER_AUTOSAVE },
+  {
+    name: `every ${BROKER_AUTOSAVE.interval} s and the rules' journal (the stack's broker)`,
+    autosave: BROKER_AUTOSAVE,
+    journal: true,
+  },
 ];
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** When the broker is killed after the backlog's last PUBACK: at once, and a while later. */
 const KILL_AFTER_MS = [0, 1500];
@@ -110,6 +126,7 @@ async function backlog(
   process.kill(pid, 'SIGKILL');
   await died;
   await broker.start();
+  if (broker.journalDir) return { rate, survived: await journaled(broker.journalDir, topic) };
   const received = new Set<string>();
   // Listening before the session resumes: the broker sends the backlog right behind CONNACK.
   const again = mqtt.connect(broker.url, session);
@@ -122,9 +139,35 @@ async function backlog(
   return { rate, survived: received.size };
 }
 
-async function run(autosave: BrokerAutosave): Promise<Outcome> {
+/** The journal's records on `topic`, as the rules emulator would read them. */
+async function journaled(dir: string, topic: string): Promise<number> {
+  const data = await temporaryDataDir('bench-broker-checkpoint');
+  let count = 0;
+  const reader = new JournalReader({
+    dir,
+    checkpointFile: path.join(data.dir, 'checkpoint'),
+    log: quiet,
+    onRecord: (record) => {
+      if (record.topic === topic) count += 1;
+    },
+  });
+  reader.start();
+  await waitUntil('the backlog to be read', async () => count >= BACKLOG, {
+    timeoutMs: 5000,
+    intervalMs: 50,
+  }).catch(() => {});
+  reader.stop();
+  await data.remove();
+  return count;
+}
+
+async function run(setting: Setting): Promise<Outcome> {
   const data = await temporaryDataDir('bench-broker');
-  const broker = await startMosquitto({ dataDir: data.dir, autosave });
+  const broker = await startMosquitto({
+    dataDir: data.dir,
+    autosave: setting.autosave,
+    journalTopics: setting.journal ? ['devices/+/telemetry'] : [],
+  });
   try {
     const onlineRate = await online(broker);
     const backlogs = [];
@@ -145,7 +188,7 @@ const outcomes = new Map<string, Outcome[]>(SETTINGS.map((s) => [s.name, []]));
 for (let round = 0; round < REPEAT; round++) {
   // Alternating, so that a machine that slows down during the run moves every setting.
   for (const setting of SETTINGS) {
-    const outcome = await run(setting.autosave);
+    const outcome = await run(setting);
     outcomes.get(setting.name)?.push(outcome);
     console.error(
       `round ${round + 1} ${setting.name}: online ${Math.round(outcome.onlineRate)} msg/s, ` +

@@ -2,14 +2,17 @@
  * Backups of what a working platform needs into one directory, and restores from it:
  *
  *   npm run backup -- backup  --to DIR   [--postgres URL] [--influx-rpc HOST:PORT]
- *                                        [--stack DATA_DIR | --dynsec FILE --jwt-key FILE --models DIR]
+ *                                        [--stack DATA_DIR | --dynsec FILE --device-passwords FILE
+ *                                         --jwt-key FILE --models DIR]
  *   npm run backup -- restore --from DIR [--postgres URL] [--influx-rpc HOST:PORT]
  *                                        [--influx-url URL]
- *                                        [--stack DATA_DIR | --dynsec FILE --jwt-key FILE --models DIR]
+ *                                        [--stack DATA_DIR | --dynsec FILE --device-passwords FILE
+ *                                         --jwt-key FILE --models DIR]
  *
  * Besides the two databases: the broker's credentials (Mosquitto's dynsec.json, which holds
- * the platform's own broker accounts and, on a Docker stack, every device's password hash;
- * a local stack's device-passwords file, which holds its devices' password hashes; and,
+ * the platform's own broker accounts; the devices' password file, which holds every
+ * device's password hash, in a local stack's data directory or, on a Docker stack, the
+ * `device-credentials` volume (--device-passwords); and,
  * from a local or Docker stack, the passwords of its admin and platform clients), the JWT signing key (so tokens already issued still verify)
  * and the trained ML models (a file model store). --stack names a stack's data directory
  * (LOCAL_DATA_DIR) and finds all three where the stack keeps them; a restore with --stack
@@ -81,7 +84,7 @@ const STACK_FILES: Record<SecretFile, string> = {
   jwtKey: 'jwt-private-jwk.json',
 };
 const STACK_MODELS = 'models';
-/** A stack whose broker runs elsewhere (Docker) keeps its devices in dynsec.json instead. */
+/** A stack whose broker runs elsewhere (Docker) keeps its devices' file beside that broker. */
 const OPTIONAL_FILES: ReadonlySet<SecretFile> = new Set(['devicePasswords']);
 
 export interface FileSources {
@@ -151,12 +154,14 @@ function fileSources(args: string[]): FileSources | undefined {
   const stack = option(args, '--stack');
   if (stack) return stackFiles(path.resolve(stack));
   const dynsec = option(args, '--dynsec');
+  const devicePasswords = option(args, '--device-passwords');
   const jwtKey = option(args, '--jwt-key');
   const models = option(args, '--models');
-  if (!dynsec && !jwtKey && !models) return undefined;
+  if (!dynsec && !devicePasswords && !jwtKey && !models) return undefined;
   return {
     files: {
       ...(dynsec ? { dynsec: path.resolve(dynsec) } : {}),
+      ...(devicePasswords ? { devicePasswords: path.resolve(devicePasswords) } : {}),
       ...(jwtKey ? { jwtKey: path.resolve(jwtKey) } : {}),
     },
     ...(models ? { models: path.resolve(models) } : {}),

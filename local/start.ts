@@ -15,6 +15,7 @@ import {
 } from '../shared/timeseries/adapters/influx-schema.ts';
 import { startDataPlaneEndpoint } from './data-plane/endpoint.ts';
 import { startDemo } from './demo.ts';
+import { journaledFilters, loadIotRulesConfig } from './iot-rules/config.ts';
 import { startIotRulesEmulator } from './iot-rules/emulator.ts';
 import { startExportFiles, startMailbox } from './mailbox.ts';
 import { ensureBinaries, type LocalBinary, missingDemoPackages } from './services/binaries.ts';
@@ -48,6 +49,9 @@ const settingsSchema = z
     MQTT_ADMIN_PASSWORD: z.string().min(1).optional(),
     MQTT_PLATFORM_USERNAME: z.string().min(1).optional(),
     MQTT_PLATFORM_PASSWORD: z.string().min(1).optional(),
+    // The devices' password file that broker's device-auth plugin reads (Docker: a shared
+    // volume); without it that broker's devices get dynamic-security clients.
+    MQTT_DEVICE_PASSWORD_FILE: z.string().min(1).optional(),
     // What devices are told to connect to, when not the local broker (e.g. in Docker).
     MQTT_PUBLIC_URL: z.string().min(1).optional(),
     // Where the API, WebSocket and dashboard listen (0.0.0.0 in a container) and the host
@@ -223,6 +227,12 @@ async function main(): Promise<void> {
     return server.url;
   };
 
+  const serverlessYmlPath = path.join(repoRoot, 'serverless.yml');
+  // The rules' topics the stack's own broker journals for the rules emulator (an external
+  // broker has no journal: the emulator subscribes to every rule's topic there).
+  const journalTopics = settings.MQTT_URL
+    ? []
+    : journaledFilters(await loadIotRulesConfig({ serverlessYmlPath, stage: 'local' }));
   const startBroker = async () => {
     const externalUrl = settings.MQTT_URL;
     if (externalUrl) {
@@ -237,13 +247,19 @@ async function main(): Promise<void> {
       await supervisor.start('mosquitto', async () =>
         externalService(() => canConnect(externalUrl, admin)),
       );
-      return { url: externalUrl, admin, platform };
+      return {
+        url: externalUrl,
+        admin,
+        platform,
+        devicePasswordFile: settings.MQTT_DEVICE_PASSWORD_FILE,
+      };
     }
     return supervisor.start('mosquitto', (cancelled) =>
       startMosquitto({
         dataDir: path.join(dataDir, 'mosquitto'),
         port: settings.MQTT_PORT,
         cancelled,
+        journalTopics,
       }),
     );
   };
@@ -352,8 +368,9 @@ async function main(): Promise<void> {
 
   // serverless-offline has no IoT events: this subscribes with each rule's filter and invokes.
   await supervisor.start('iot-rules', async () => {
+    const journalDir = 'journalDir' in broker ? broker.journalDir : undefined;
     const emulator = await startIotRulesEmulator({
-      serverlessYmlPath: path.join(repoRoot, 'serverless.yml'),
+      serverlessYmlPath,
       stage: 'local',
       mqtt: platformAccount,
       lambdaEndpoint: api.lambdaEndpoint,
@@ -361,6 +378,13 @@ async function main(): Promise<void> {
       // Fixed per stack, so the broker keeps what arrives while the stack is down.
       clientId: `easysmart-iot-rules-${settings.MQTT_PORT}`,
       log: componentLog('iot-rules'),
+      journal: journalDir
+        ? {
+            dir: journalDir,
+            checkpointFile: path.join(dataDir, 'iot-rules-journal-checkpoint'),
+            topics: journalTopics,
+          }
+        : undefined,
     });
     // `kill -USR2 <pid>` writes what the rules emulator metered so far (npm run bench:cost).
     process.removeAllListeners('SIGUSR2');
@@ -460,7 +484,7 @@ function functionEnvironment(parts: {
   appUrl: string;
   influxUrl: string;
   jwtPrivateJwk: string;
-  /** Without a password file (an external broker), devices get dynamic-security clients. */
+  /** Without a password file (an external broker without one), devices get dynamic-security clients. */
   broker: {
     url: string;
     admin: { username: string; password: string };

@@ -93,6 +93,10 @@ const configSchema = z
 
     AWS_REGION: z.string().default('us-east-1'),
     IOT_DEVICE_POLICY_NAME: z.string().default('easysmart-device'),
+    // Fleet provisioning by claim (infra/iot-fleet-provisioning.yml): with both, a bulk
+    // registration on AWS IoT issues one claim credential instead of a certificate per device.
+    IOT_CLAIM_POLICY_NAME: z.string().min(1).optional(),
+    IOT_PROVISIONING_TEMPLATE_NAME: z.string().min(1).optional(),
     IOT_DATA_ENDPOINT: url.optional(),
     // Alarm notifications. Webhooks to loopback, private or link-local addresses are refused
     // unless this is set (the local stack, whose receivers run on this machine).
@@ -217,6 +221,8 @@ export interface AppConfig {
   aws: {
     region: string;
     iotDevicePolicyName: string;
+    iotClaimPolicyName?: string;
+    iotProvisioningTemplateName?: string;
     iotDataEndpoint?: string;
     websocketManagementEndpoint?: string;
   };
@@ -327,6 +333,8 @@ export function parseConfig(env: Record<string, string | undefined>): AppConfig 
     aws: {
       region: c.AWS_REGION,
       iotDevicePolicyName: c.IOT_DEVICE_POLICY_NAME,
+      iotClaimPolicyName: c.IOT_CLAIM_POLICY_NAME,
+      iotProvisioningTemplateName: c.IOT_PROVISIONING_TEMPLATE_NAME,
       iotDataEndpoint: c.IOT_DATA_ENDPOINT,
       websocketManagementEndpoint: c.WEBSOCKET_MANAGEMENT_ENDPOINT,
     },

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { devicePolicyResource } from './support/iot-policy.ts';
+import { claimPolicyResource, devicePolicyResource, iotResource } from './support/iot-policy.ts';
 
 /**
  * The AWS shape of the platform, checked on what `osls package --stage prod` produces
@@ -137,15 +137,18 @@ describe('osls package --stage prod (offline)', () => {
     expect(rules.map((rule) => rule.RuleName).sort()).toEqual(
       declared.map((rule) => rule.name).sort(),
     );
-    // No function is a rule's action: osls's `iot` events are gone, and no permission lets
-    // AWS IoT invoke a function.
+    // No function is a rule's action: osls's `iot` events are gone, and the one permission
+    // that lets AWS IoT invoke a function is the fleet provisioning template's, for its hook.
     for (const fn of Object.values(service.functions) as Json[]) {
       expect((fn.events ?? []).filter((event: Json) => event.iot)).toEqual([]);
     }
     const invokePermissions = resources('AWS::Lambda::Permission').filter(
       ([, permission]) => permission.Properties.Principal === 'iot.amazonaws.com',
     );
-    expect(invokePermissions).toEqual([]);
+    expect(invokePermissions.map(([id]) => id)).toEqual(['ProvisioningHookInvokePermission']);
+    expect(invokePermissions[0]?.[1].Properties.SourceArn['Fn::Sub']).toMatch(
+      /:provisioningtemplate\/[^/*]+$/,
+    );
     for (const rule of rules) {
       expect(rule.TopicRulePayload.Sql).toBe(
         declared.find((event) => event.name === rule.RuleName).sql,
@@ -238,7 +241,8 @@ describe('osls package --stage prod (offline)', () => {
   });
 
   it('lets a device use only topics under its own thing name', () => {
-    const policies = resources('AWS::IoT::Policy');
+    // The claim policy is for no thing (test/iot-device-policy.test.ts evaluates it).
+    const policies = resources('AWS::IoT::Policy').filter(([id]) => id !== 'IotClaimPolicy');
     expect(policies.length).toBeGreaterThan(0);
     for (const [id, policy] of policies) {
       for (const statement of policy.Properties.PolicyDocument.Statement) {
@@ -331,6 +335,7 @@ describe('osls package --stage prod (offline)', () => {
       audit: ['database'],
       export: ['database', 'influx'],
       patterns: ['database', 'influx'],
+      'provisioning-hook': ['database'],
     };
     expect(Object.keys(expected).sort()).toEqual(Object.keys(service.functions).sort());
     for (const [name, secrets] of Object.entries(expected)) {
@@ -551,6 +556,30 @@ describe('osls package --stage prod (offline)', () => {
       // biome-ignore lint/suspicious/noTemplateCurlyInString: an IoT policy variable
       'devices/${!iot:Connection.Thing.ThingName}/discovery',
     ]);
+  });
+
+  it('packages fleet provisioning by claim as infra/iot-fleet-provisioning.yml describes it', async () => {
+    // test/iot-device-policy.test.ts evaluates the claim policy; this ties it to the template.
+    expect(template.Resources.IotClaimPolicy).toEqual(await claimPolicyResource('prod'));
+    for (const name of [
+      'IotFleetProvisioningTemplate',
+      'IotProvisioningRole',
+      'ProvisioningHookInvokePermission',
+    ]) {
+      expect(template.Resources[name], name).toEqual(
+        await iotResource('infra/iot-fleet-provisioning.yml', name, 'prod'),
+      );
+    }
+    // The hook the template calls is the packaged function, and the devices function is
+    // told the claim policy and the template.
+    expect(template.Resources.ProvisioningDashhookLambdaFunction?.Type).toBe(
+      'AWS::Lambda::Function',
+    );
+    const devices = template.Resources.DevicesLambdaFunction?.Properties.Environment.Variables;
+    expect(devices.IOT_CLAIM_POLICY_NAME).toEqual({ Ref: 'IotClaimPolicy' });
+    expect(devices.IOT_PROVISIONING_TEMPLATE_NAME).toBe(
+      template.Resources.IotFleetProvisioningTemplate?.Properties.TemplateName,
+    );
   });
 
   it('ships one small bundle per function, without source maps', async () => {

@@ -1,11 +1,16 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_PACKET_BYTES } from '../local/services/mosquitto.ts';
+import { freePort, type ManagedProcess, spawnUntilReady } from '../local/services/process.ts';
+import { serviceAccountWhenRoot } from '../local/services/system-user.ts';
+import { MosquittoPasswordFileProvisioner } from '../shared/devices/adapters/mosquitto-password-file-provisioner.ts';
 
 /**
  * The Docker shape, built as far as this machine allows: it has docker-compose but no Docker
@@ -20,8 +25,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * build runs; the entrypoint scripts parse and the secrets script generates and keeps the
  * passwords.
  *
- * Not checked: pulling the base images, apt-get in the image, the image actually building
- * and starting, the containers' networking and health checks.
+ * The broker (docker/mosquitto): its build stage's compile command, run here, builds the
+ * device-auth plugin from the same source the local stack builds; its first-start script,
+ * run here with its directories moved, makes the dynamic-security state and the empty
+ * devices' password file; and this machine's Mosquitto 2.0 (Debian 12's, as the image
+ * installs) runs the compose broker's mosquitto.conf, its paths and port moved, with that
+ * plugin: devices the platform appends to the shared password file connect as themselves
+ * only and reach their own topics only, the platform's dynamic-security account still
+ * works, and a revoked device is closed out.
+ *
+ * Not checked: pulling the base images, apt-get in the images, the images actually building
+ * and starting (the uid the broker's user gets, the volume's ownership), the containers'
+ * networking and health checks.
  */
 
 const run = promisify(execFile);
@@ -45,9 +60,9 @@ interface Stage {
   instructions: Array<{ keyword: string; args: string }>;
 }
 
-/** The Dockerfile's stages, with continuation lines joined and comments dropped. */
-async function dockerfileStages(): Promise<Stage[]> {
-  const text = (await readFile(path.join(repoRoot, 'Dockerfile'), 'utf8'))
+/** A Dockerfile's stages, with continuation lines joined and comments dropped. */
+async function dockerfileStages(dockerfile = 'Dockerfile'): Promise<Stage[]> {
+  const text = (await readFile(path.join(repoRoot, dockerfile), 'utf8'))
     .split('\n')
     .filter((line) => !line.trimStart().startsWith('#'))
     .join('\n')
@@ -86,6 +101,48 @@ describe('docker-compose.yml', () => {
     expect(plant.MQTT_PUBLIC_URL).toBe('mqtt://iot.plant.example:1883');
     // The production image carries no compiler: no demo devices (they are built from C++).
     expect(plant.DEMO).toBe('0');
+  });
+});
+
+describe('docker-compose.yml and the broker', () => {
+  it("builds the broker from docker/mosquitto and shares the devices' password file between app and broker", async () => {
+    const { stdout } = await run('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
+      cwd: repoRoot,
+      timeout: 30_000,
+    });
+    const services = yaml.load(stdout).services;
+    // docker-compose v1 prints short forms (`volume:/path:ro`), v2 long ones.
+    const mountOf = (service: string, volume: string) =>
+      (services[service].volumes as unknown[])
+        .map((mount) => {
+          if (typeof mount !== 'string')
+            return mount as { source: string; target: string; read_only?: boolean };
+          const [source, target, mode] = mount.split(':') as [string, string, string?];
+          return { source, target, read_only: mode === 'ro' };
+        })
+        .find((mount) => mount.source === volume);
+    for (const name of ['mosquitto', 'mosquitto-init']) {
+      expect(services[name].build.dockerfile).toBe('docker/mosquitto/Dockerfile');
+      expect(mountOf(name, 'device-credentials')?.target).toBe('/mosquitto/devices');
+    }
+    // The broker only reads the file; the app appends to it at the path it is told.
+    expect(mountOf('mosquitto', 'device-credentials')?.read_only).toBe(true);
+    const appMount = mountOf('app', 'device-credentials');
+    expect(appMount?.read_only).toBeFalsy();
+    expect(services.app.environment.MQTT_DEVICE_PASSWORD_FILE).toBe(
+      `${appMount?.target}/device-passwords`,
+    );
+    const brokerConfig = await readFile(
+      path.join(repoRoot, 'docker/mosquitto/mosquitto.conf'),
+      'utf8',
+    );
+    expect(brokerConfig).toContain(
+      'plugin_opt_device_password_file /mosquitto/devices/device-passwords\n',
+    );
+    // Devices are decided by the device-auth plugin before dynamic security sees them.
+    expect(brokerConfig.indexOf('mosquitto-device-auth.so')).toBeLessThan(
+      brokerConfig.indexOf('mosquitto_dynamic_security.so'),
+    );
   });
 });
 
@@ -283,4 +340,169 @@ describe('Dockerfile', () => {
     );
     expect(second).toEqual(first);
   });
+});
+
+describe('the broker image (docker/mosquitto)', () => {
+  const brokerDockerfile = 'docker/mosquitto/Dockerfile';
+  let broker: ManagedProcess | undefined;
+  const clients: MqttClient[] = [];
+
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.endAsync(true).catch(() => {})));
+    await broker?.stop();
+  });
+
+  /** Builds the plugin with the image's own compile command, its paths moved into `dir`. */
+  async function pluginAsTheImageBuildsIt(dir: string): Promise<string> {
+    const [build] = await dockerfileStages(brokerDockerfile);
+    const copy = build?.instructions.find((i) => i.keyword === 'COPY');
+    // The source the local stack builds its broker's plugin from.
+    expect(copy?.args).toBe('local/services/mosquitto-device-auth.c /build/');
+    const compile = build?.instructions
+      .filter((i) => i.keyword === 'RUN')
+      .map((i) => i.args)
+      .find((command) => command.startsWith('cc '));
+    expect(compile).toBeDefined();
+    await mkdir(path.join(dir, 'build'), { recursive: true });
+    const args = (compile as string)
+      .split(/\s+/)
+      .slice(1)
+      .map((arg) =>
+        arg === '/build/mosquitto-device-auth.c'
+          ? path.join(repoRoot, 'local/services/mosquitto-device-auth.c')
+          : arg.replace(/^\/build\//, `${dir}/build/`),
+      );
+    await run('cc', args, { timeout: 60_000 });
+    const library = path.join(dir, 'build/mosquitto-device-auth.so');
+    await chmod(library, 0o755);
+    return library;
+  }
+
+  it('runs the compose broker config with the plugin built as the image builds it: devices only as themselves, on their own topics', async () => {
+    const dir = path.join(work, 'broker');
+    const dataDir = path.join(dir, 'data');
+    const devicesDir = path.join(dir, 'devices');
+    const secrets = path.join(dir, 'secrets');
+    await mkdir(dataDir, { recursive: true });
+    await mkdir(devicesDir);
+    await mkdir(secrets);
+    // Run as root, the broker drops to its own user, which must reach these directories.
+    await chmod(work, 0o711);
+    await chmod(dir, 0o711);
+    const plugin = await pluginAsTheImageBuildsIt(dir);
+    const dynsecPlugin = (await run('dpkg', ['-L', 'mosquitto'])).stdout
+      .split('\n')
+      .find((file) => file.endsWith('/mosquitto_dynamic_security.so')) as string;
+    expect(dynsecPlugin).toBeDefined();
+
+    await run('sh', [path.join(repoRoot, 'docker/init-secrets.sh')], {
+      env: { PATH: process.env.PATH ?? '', SECRETS_DIR: secrets },
+    });
+    const env = {
+      PATH: process.env.PATH ?? '',
+      MOSQUITTO_DATA_DIR: dataDir,
+      MOSQUITTO_DEVICES_DIR: devicesDir,
+      SECRETS_DIR: secrets,
+      DYNSEC_PLUGIN: dynsecPlugin,
+      INIT_PORT: String(await freePort()),
+    };
+    await run('sh', [path.join(repoRoot, 'docker/mosquitto/init.sh')], { env, timeout: 30_000 });
+    const passwordFile = path.join(devicesDir, 'device-passwords');
+    expect(await readFile(passwordFile, 'utf8')).toBe('');
+    // A second start changes nothing.
+    const again = await run('sh', [path.join(repoRoot, 'docker/mosquitto/init.sh')], { env });
+    expect(again.stdout).toContain('nothing to do');
+
+    const composeConfig = await readFile(
+      path.join(repoRoot, 'docker/mosquitto/mosquitto.conf'),
+      'utf8',
+    );
+    // The local stack's limits hold in Docker too.
+    expect(composeConfig).toContain(`max_packet_size ${MAX_PACKET_BYTES}\n`);
+    const port = await freePort();
+    const moved = composeConfig
+      .replace('listener 1883 0.0.0.0', `listener ${port} 127.0.0.1`)
+      .replaceAll('/usr/lib/mosquitto-device-auth.so', plugin)
+      .replaceAll('/usr/lib/mosquitto_dynamic_security.so', dynsecPlugin)
+      .replaceAll('/mosquitto/data', dataDir)
+      .replaceAll('/mosquitto/devices', devicesDir);
+    expect(moved).not.toMatch(/ \/mosquitto\/|\/usr\/lib\/mosquitto[-_]/);
+    const configFile = path.join(dir, 'mosquitto.conf');
+    await writeFile(configFile, moved);
+
+    const url = `mqtt://127.0.0.1:${port}`;
+    const secret = async (name: string) =>
+      (await readFile(path.join(secrets, name), 'utf8')).trim();
+    const admin = { username: 'admin', password: await secret('mqtt-admin-password') };
+    const platformAccount = {
+      username: 'easysmart-platform',
+      password: await secret('mqtt-platform-password'),
+    };
+    const connect = async (options: IClientOptions) => {
+      const client = await mqtt.connectAsync(url, {
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        ...options,
+      });
+      clients.push(client);
+      return client;
+    };
+    const brokerUser = serviceAccountWhenRoot('mosquitto');
+    broker = await spawnUntilReady({
+      name: 'mosquitto (compose config)',
+      command: 'mosquitto',
+      args: ['-c', configFile],
+      logFile: path.join(dir, 'mosquitto.log'),
+      ready: () =>
+        connect({ ...admin, clientId: `probe-${Date.now()}` }).then(
+          (client) => client.endAsync(true).then(() => true),
+          () => false,
+        ),
+      timeoutMs: 20_000,
+    });
+
+    // What the app does in the compose stack: append devices to the shared file.
+    const provisioner = new MosquittoPasswordFileProvisioner({
+      passwordFile,
+      brokerUrl: url,
+      brokerUrlForDevices: 'mqtt://localhost:1883',
+    });
+    const issued = await provisioner.provisionMany(['dock-a', 'dock-b']);
+    const a = issued.get('dock-a');
+    expect(a).toMatchObject({ client_id: 'dock-a', username: 'dock-a' });
+    if (brokerUser) expect((await stat(passwordFile)).uid).toBe(brokerUser.uid);
+
+    const platform = await connect({ ...platformAccount, clientId: 'platform-docker-test' });
+    const delivered: string[] = [];
+    platform.on('message', (topic) => delivered.push(topic));
+    await platform.subscribeAsync('devices/#', { qos: 1 });
+
+    const device = await connect({
+      username: 'dock-a',
+      password: a?.password,
+      clientId: 'dock-a',
+    });
+    await device.publishAsync('devices/dock-b/telemetry', '{}', { qos: 1 });
+    await device.publishAsync('devices/dock-a/telemetry', '{}', { qos: 1 });
+    // The broker delivers in order: once the own-topic message is here, the other was refused.
+    for (let i = 0; i < 100 && !delivered.includes('devices/dock-a/telemetry'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(delivered).toEqual(['devices/dock-a/telemetry']);
+
+    // Another device's client id with its own credential: refused.
+    await expect(
+      connect({ username: 'dock-a', password: a?.password, clientId: 'dock-b' }),
+    ).rejects.toThrow();
+    await expect(
+      connect({ username: 'dock-a', password: 'wrong', clientId: 'dock-a' }),
+    ).rejects.toThrow();
+
+    const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+    await provisioner.revoke('dock-a');
+    await closed;
+    await expect(
+      connect({ username: 'dock-a', password: a?.password, clientId: 'dock-a' }),
+    ).rejects.toThrow();
+  }, 90_000);
 });

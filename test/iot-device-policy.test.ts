@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   authorize,
   type ConnectionContext,
+  claimPolicyResource,
   devicePolicyResource,
   evaluate,
   type MqttOperation,
@@ -25,6 +26,7 @@ const pseudo = { partition: 'aws', region: 'eu-west-1', accountId: '123456789012
 const arn = `arn:${pseudo.partition}:iot:${pseudo.region}:${pseudo.accountId}`;
 
 let policy: any;
+let claimPolicy: any;
 
 /** Registry of things, each with its own certificate, as the provisioner creates them. */
 const registry = new Map<string, Set<string>>([
@@ -54,6 +56,8 @@ async function firmwareOperations(deviceId: string): Promise<MqttOperation[]> {
 beforeAll(async () => {
   const resource = await devicePolicyResource('prod');
   policy = resolvePolicyDocument(resource.Properties.PolicyDocument, pseudo);
+  const claim = await claimPolicyResource('prod');
+  claimPolicy = resolvePolicyDocument(claim.Properties.PolicyDocument, pseudo);
 });
 
 describe('the policy evaluator follows the AWS IoT documentation', () => {
@@ -333,5 +337,160 @@ describe('the device policy (infra/iot-device-policy.yml)', () => {
       .filter(([, session, operation]) => authorize(policy, session, operation, arn).allowed)
       .map(([name]) => name);
     expect(allowed).toEqual([]);
+  });
+});
+
+describe('the claim policy of fleet provisioning (infra/iot-fleet-provisioning.yml)', () => {
+  // The claim certificate is attached to no thing; a device holding it connects as
+  // easysmart-claim-<its id> (CLAIM_CLIENT_ID_PREFIX).
+  const claimSession = connection('easysmart-claim-COMP_001', 'cert-claim');
+  const template = '$aws/provisioning-templates/easysmart-prod-fleet/provision/json';
+  const certificates = '$aws/certificates/create/json';
+
+  it("allows the firmware's claim exchange: a certificate, then RegisterThing with the platform's template", async () => {
+    // Printed by the firmware core's ClaimProvisioner (firmware/core/claim.hpp), which
+    // follows "Device provisioning MQTT API" (iot/latest/developerguide/fleet-provision-api).
+    const { stdout } = await run(path.join(repoRoot, 'firmware/build/mqtt-operations'), [
+      '--claim',
+      'easysmart-prod-fleet',
+      'COMP_001',
+    ]);
+    const recorded: MqttOperation[] = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(recorded.map((o) => o.op)).toEqual([
+      'connect',
+      'subscribe',
+      'subscribe',
+      'subscribe',
+      'subscribe',
+      'publish',
+      'receive',
+      'publish',
+      'receive',
+    ]);
+    // AWS IoT may answer either way: the refusals must reach the device too.
+    const exchange: MqttOperation[] = [
+      ...recorded,
+      { op: 'receive', topic: `${certificates}/rejected` },
+      { op: 'receive', topic: `${template}/rejected` },
+    ];
+    const refused = exchange.filter(
+      (operation) => !authorize(claimPolicy, claimSession, operation, arn).allowed,
+    );
+    expect(refused).toEqual([]);
+  });
+
+  it('lets the claim do nothing else', () => {
+    const hostile: Array<[string, typeof claimSession, MqttOperation]> = [
+      [
+        "connect as a device (would close that device's session)",
+        connection('COMP_001', 'cert-claim'),
+        { op: 'connect', client_id: 'COMP_001', clean_session: true },
+      ],
+      [
+        'connect under any other client id',
+        connection('spy', 'cert-claim'),
+        { op: 'connect', client_id: 'spy', clean_session: true },
+      ],
+      [
+        'connect with a Will on a device topic',
+        claimSession,
+        {
+          op: 'connect',
+          client_id: 'easysmart-claim-COMP_001',
+          clean_session: true,
+          will_topic: 'devices/COMP_001/status',
+          will_retain: true,
+        },
+      ],
+      [
+        'publish a reading',
+        claimSession,
+        { op: 'publish', topic: 'devices/COMP_001/telemetry', retain: false },
+      ],
+      [
+        'publish a status',
+        claimSession,
+        { op: 'publish', topic: 'devices/COMP_001/status', retain: true },
+      ],
+      [
+        'Basic Ingest a reading',
+        claimSession,
+        {
+          op: 'publish',
+          topic: '$aws/rules/easysmart_prod_telemetry/devices/COMP_001/telemetry',
+          retain: false,
+        },
+      ],
+      ['subscribe #', claimSession, { op: 'subscribe', filter: '#' }],
+      ['subscribe devices/#', claimSession, { op: 'subscribe', filter: 'devices/#' }],
+      [
+        'receive a command',
+        claimSession,
+        { op: 'receive', topic: 'devices/COMP_001/relay_main/set' },
+      ],
+      [
+        'another provisioning template',
+        claimSession,
+        {
+          op: 'publish',
+          topic: '$aws/provisioning-templates/other-template/provision/json',
+          retain: false,
+        },
+      ],
+      [
+        "another template's answers",
+        claimSession,
+        { op: 'subscribe', filter: '$aws/provisioning-templates/+/provision/json/accepted' },
+      ],
+      [
+        'every certificate answer (#)',
+        claimSession,
+        { op: 'subscribe', filter: '$aws/certificates/#' },
+      ],
+      [
+        'a certificate from a CSR (not the exchange the platform uses)',
+        claimSession,
+        { op: 'publish', topic: '$aws/certificates/create-from-csr/json', retain: false },
+      ],
+      [
+        'the CBOR API',
+        claimSession,
+        { op: 'publish', topic: '$aws/certificates/create/cbor', retain: false },
+      ],
+      [
+        'a retained certificate request',
+        claimSession,
+        { op: 'publish', topic: certificates, retain: true },
+      ],
+      [
+        'publish to an answer topic',
+        claimSession,
+        { op: 'publish', topic: `${template}/accepted`, retain: false },
+      ],
+      [
+        'a shadow',
+        claimSession,
+        { op: 'publish', topic: '$aws/things/COMP_001/shadow/update', retain: false },
+      ],
+      ['lifecycle events', claimSession, { op: 'subscribe', filter: '$aws/events/#' }],
+    ];
+    const allowed = hostile
+      .filter(([, session, operation]) => authorize(claimPolicy, session, operation, arn).allowed)
+      .map(([name]) => name);
+    expect(allowed).toEqual([]);
+  });
+
+  it('gives a device certificate nothing of the claim, and the claim nothing of a device', () => {
+    // The device policy does not open the provisioning API to a provisioned device.
+    const own = connection('COMP_001', 'cert-comp-001');
+    expect(
+      authorize(policy, own, { op: 'publish', topic: certificates, retain: false }, arn).allowed,
+    ).toBe(false);
+    expect(
+      authorize(policy, own, { op: 'publish', topic: template, retain: false }, arn).allowed,
+    ).toBe(false);
   });
 });

@@ -201,7 +201,7 @@ export interface paths {
         put?: never;
         /**
          * Register up to 10,000 devices at once (JSON array or CSV with a header), all or none; their credentials are shown only in this answer
-         * @description Rows are POST /api/devices bodies; a CSV needs the columns device_id, name and type and may have location (Content-Type: text/csv). Every row is checked before any device is created. If any row fails (invalid field, reserved or repeated device_id, a device_id already registered), nothing is created and the 422 error lists each failing row: {"error":{"code":"invalid_rows","message","rows":[{"row","device_id","code","message"}]}}. A batch that does not fit the plan's device limit is refused whole (403 plan_limit_reached). Ask for the answer as CSV (?format=csv or Accept: text/csv) to download the credentials as a file. Requires the owner or admin role.
+         * @description Rows are POST /api/devices bodies; a CSV needs the columns device_id, name and type and may have location (Content-Type: text/csv). Every row is checked before any device is created. If any row fails (invalid field, reserved or repeated device_id, a device_id already registered), nothing is created and the 422 error lists each failing row: {"error":{"code":"invalid_rows","message","rows":[{"row","device_id","code","message"}]}}. A batch that does not fit the plan's device limit is refused whole (403 plan_limit_reached). Ask for the answer as CSV (?format=csv or Accept: text/csv) to download the credentials as a file. On AWS IoT no certificate is made per device: the answer holds the batch's one claim credential (claim; in the CSV, the first line, without a device), with which each device obtains its own certificate once, at its first connection (fleet provisioning by claim), and each device's credentials name it (claim_certificate_id). Requires the owner or admin role.
          */
         post: operations["postDevicesBulk"];
         delete?: never;
@@ -823,7 +823,7 @@ export interface paths {
         };
         /**
          * The device's mode over a range, stretch by stretch (bands on its charts)
-         * @description Each window of the range is recognised as its nearest pattern, or as novel; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows. Requires the Industrial plan or higher (else 403 plan_required).
+         * @description Each window of the range is recognised as the pattern it lies deepest within (the smallest distance over that pattern's novelty distance), or as novel when that is above 1; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows. Requires the Industrial plan or higher (else 403 plan_required).
          */
         get: operations["getDevicesIdPatternsTimeline"];
         put?: never;
@@ -1041,6 +1041,18 @@ export interface components {
             } & {
                 [key: string]: unknown;
             })[];
+            /** @description On AWS IoT: the batch's one claim credential, which lets each of its devices obtain its own certificate once (docs/deploy.md, Fleet provisioning by claim) */
+            claim?: components["schemas"]["ClaimCredential"];
+        } & {
+            [key: string]: unknown;
+        };
+        ClaimCredential: {
+            certificate_id: string;
+            certificate_pem: string;
+            private_key: string;
+            provisioning_template: string;
+            client_id_prefix: string;
+            broker_url?: string;
         } & {
             [key: string]: unknown;
         };
@@ -1061,6 +1073,8 @@ export interface components {
             private_key?: string;
             certificate_id?: string;
             broker_url?: string;
+            /** @description AWS IoT fleet provisioning by claim: the claim certificate the device uses once, at its first connection, to obtain its own certificate */
+            claim_certificate_id?: string;
         } & {
             [key: string]: unknown;
         };
@@ -1069,7 +1083,7 @@ export interface components {
             label: string | null;
             /** @description True when the latest window is like none of the patterns */
             novel: boolean;
-            /** @description Distance to the nearest pattern over that pattern's novelty distance (above 1: novel) */
+            /** @description The smallest distance to a pattern over that pattern's novelty distance (above 1: novel) */
             distance_ratio: number;
             window: {
                 /** @description ISO 8601 time, UTC */

@@ -3,16 +3,20 @@
 // topics instead of a list typed again by hand.
 //
 // usage: mqtt-operations DEVICE_ID
+//        mqtt-operations --claim TEMPLATE DEVICE_ID
 //
 // The scripted session runs the real DeviceCore over a recording transport: connect (with
 // its Last Will), the online/discovery handshake, the command subscription, readings in the
 // one-reading mode and in the default batched mode, every actuator's command delivered on
-// the topic the platform publishes to and confirmed, and the clean shutdown.
+// the topic the platform publishes to and confirmed, and the clean shutdown. With --claim,
+// the fleet provisioning exchange of a device holding only its batch's claim (claim.hpp),
+// answered as AWS IoT answers it (the claim policy test reads it).
 #include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "claim.hpp"
 #include "device.hpp"
 #include "entity.hpp"
 #include "json.hpp"
@@ -31,11 +35,13 @@ class RecordingTransport : public es::MqttTransport {
     w.beginObject()
         .key("op").value("connect")
         .key("client_id").value(o.clientId)
-        .key("clean_session").value(true)
-        .key("will_topic").value(o.willTopic)
-        .key("will_retain").value(o.willRetain)
-        .key("will_qos").value(o.willQos)
-        .endObject();
+        .key("clean_session").value(true);
+    if (!o.willTopic.empty()) {
+      w.key("will_topic").value(o.willTopic)
+          .key("will_retain").value(o.willRetain)
+          .key("will_qos").value(o.willQos);
+    }
+    w.endObject();
     print(w);
     pendingConnack_ = true;
     return true;
@@ -149,11 +155,37 @@ void session(const std::string& deviceId, uint32_t batch) {
   core.shutdown(0);
 }
 
+// The claim exchange, each request answered as AWS IoT accepts it.
+int claimSession(const std::string& templateName, const std::string& deviceId) {
+  RecordingTransport mqtt;
+  class Memory : public es::KeyValueStore {
+   public:
+    bool get(const std::string&, std::string&) override { return false; }
+    bool put(const std::string&, const std::string&) override { return true; }
+    bool remove(const std::string&) override { return true; }
+  } store;
+  es::ClaimProvisioner claim(es::ClaimSettings{deviceId, templateName, "easysmart-claim-"}, mqtt,
+                             store);
+  std::string error;
+  if (!claim.begin(error)) return 1;
+  mqtt.poll();
+  mqtt.deliver(es::ClaimTopics::createAccepted(),
+               R"({"certificateId":"c","certificatePem":"p","privateKey":"k",)"
+               R"("certificateOwnershipToken":"t"})");
+  mqtt.deliver(es::ClaimTopics::registerThing(templateName) + "/accepted",
+               "{\"thingName\":\"" + deviceId + "\"}");
+  return claim.phase() == es::ClaimProvisioner::Phase::Provisioned ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--claim" && es::isValidDeviceId(argv[3])) {
+    return claimSession(argv[2], argv[3]);
+  }
   if (argc != 2 || !es::isValidDeviceId(argv[1])) {
-    std::fprintf(stderr, "usage: mqtt-operations DEVICE_ID\n");
+    std::fprintf(stderr,
+                 "usage: mqtt-operations DEVICE_ID\n       mqtt-operations --claim TEMPLATE DEVICE_ID\n");
     return 2;
   }
   session(argv[1], 1);

@@ -400,3 +400,31 @@ function loadStreamRules(
   }
   return { functionKey: reader.functionKey, rules, settings };
 }
+
+/**
+ * Topic filters the broker itself publishes on: the devices' last wills (the status topic,
+ * docs in DESIGN.md). A broker plugin sees only what clients publish, so the rules whose
+ * filters can match these keep reading an MQTT session.
+ */
+export const BROKER_PUBLISHED_FILTERS: readonly string[] = ['devices/+/status'];
+
+/** True when some topic could match both MQTT topic filters. */
+export function filtersOverlap(a: string, b: string): boolean {
+  const left = a.split('/');
+  const right = b.split('/');
+  for (let level = 0; ; level++) {
+    const x = left[level];
+    const y = right[level];
+    if (x === '#' || y === '#') return true;
+    if (x === undefined || y === undefined) return x === y;
+    if (x !== y && x !== '+' && y !== '+') return false;
+  }
+}
+
+/** The rules' filters the broker's journal carries: those no message the broker publishes itself can match. */
+export function journaledFilters(config: IotRulesConfig): string[] {
+  const filters = [...new Set(config.rules.map((definition) => definition.rule.from))];
+  return filters.filter(
+    (filter) => !BROKER_PUBLISHED_FILTERS.some((published) => filtersOverlap(filter, published)),
+  );
+}

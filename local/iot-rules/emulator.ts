@@ -1,13 +1,21 @@
 /**
  * The local stand-in for AWS IoT Core's rules engine: it reads the `iot` events in
- * serverless.yml, subscribes to Mosquitto with each rule's topic filter, evaluates the rule's
- * SQL and invokes the rule's function through serverless-offline's Lambda Invoke API with the
+ * serverless.yml, takes the messages on each rule's topic filter, evaluates the rule's SQL
+ * and invokes the rule's function through serverless-offline's Lambda Invoke API with the
  * rule's output, as AWS IoT's Lambda action does.
  *
- * Delivery is at least once. The emulator keeps a persistent MQTT session and acknowledges a
- * message only once every function its rules fired for has taken it (or it has been written
- * to the dead-letter store), so a message is never lost to an emulator restart, a failing
- * function or a stack that was down: the broker keeps and redelivers it.
+ * Where the messages come from: with the local broker's journal (`journal`), the rules on
+ * the journaled filters read it, as AWS's rules engine takes messages inside the broker: the
+ * broker appends each client message there before it acknowledges it, so a broker crash
+ * loses none (local/services/mosquitto-journal.c), and the broker does not fan messages out
+ * to the emulator. The other rules (those on topics the broker publishes on itself, the
+ * devices' last wills, which a plugin never sees) and every rule on a broker without a
+ * journal subscribe through a persistent MQTT session.
+ *
+ * Delivery is at least once. A journal record's checkpoint moves past it, and a message from
+ * the MQTT session is acknowledged, only once every function its rules fired for has taken
+ * it (or it has been written to the dead-letter store), so a message is never lost to an
+ * emulator restart, a failing function or a stack that was down.
  */
 import { BufferPool, POOLED_BUFFER_BYTES } from '../../shared/buffer-pool.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -20,6 +28,7 @@ import {
   type StreamSettings,
 } from './config.ts';
 import { DeadLetterStore } from './dead-letter-store.ts';
+import { JournalReader, type JournalRecord } from './journal.ts';
 import { invokeFunction, readStreamAnswer } from './lambda.ts';
 import { type InboundPublish, MqttSession } from './mqtt-session.ts';
 import {
@@ -74,6 +83,11 @@ export interface IotRulesEmulatorOptions {
   receiveMaximum?: number;
   /** Payload bytes of unacknowledged messages past which it stops reading too. Default 32 MB. */
   maxUnacknowledgedBytes?: number;
+  /**
+   * The broker's journal (see `startMosquitto`'s `journalTopics`): the rules on `topics`
+   * read it from the checkpoint in `checkpointFile` instead of the MQTT session.
+   */
+  journal?: { dir: string; checkpointFile: string; topics: readonly string[] };
 }
 
 export interface FunctionStats {
@@ -114,8 +128,21 @@ export interface StreamStats {
   putPayloadUnits: number;
 }
 
+export interface JournalStats {
+  /** Records read from the broker's journal since the emulator started. */
+  read: number;
+  /** The first record not yet settled: where a restart reads from. */
+  checkpoint: number;
+  /** Records read and not yet settled. */
+  unsettled: number;
+  /** Torn records found at a segment's end (their publishers were never acknowledged). */
+  torn: number;
+}
+
 export interface IotRulesEmulatorStats {
   connected: boolean;
+  /** With a journal: what was read from it. */
+  journal?: JournalStats;
   /** Reading from the broker is paused: the emulator holds all the unacknowledged it may. */
   readingPaused: boolean;
   /** PUBLISH packets the broker delivered: one per matching rule filter, as Mosquitto sends them. */
@@ -199,6 +226,8 @@ const MAX_UNACKNOWLEDGED_BYTES = 32 * 1024 * 1024;
 interface Delivery {
   topic: string;
   receivedAt: number;
+  /** A journal record's sequence; undefined for a message of the MQTT session. */
+  journalSequence?: number;
   messageId: number;
   /** Its payload's size, counted in what unacknowledged messages hold. */
   bytes: number;
@@ -268,13 +297,19 @@ function streamBody(items: readonly Item[], buffers: BufferPool): { body: Buffer
  * A Kinesis sequence number: 56 digits, as AWS's are, whose last three are the record's
  * place modulo 1,000 (ingestion reads them to order readings of one millisecond).
  */
-function sequenceNumberOf(sequence: number): string {
+function sequenceNumberOf(sequence: number, prefix = SEQUENCE_PREFIX): string {
   // 1e15 + sequence is exact in a double, and its digits after the first are the padding
   // and the sequence: padStart per record was a fiftieth of the emulator's CPU.
-  if (sequence < 1e15) return SEQUENCE_PREFIX + String(1e15 + sequence).slice(1);
-  return `4959${String(sequence).padStart(52, '0')}`;
+  if (sequence < 1e15) return prefix + String(1e15 + sequence).slice(1);
+  return `${prefix.slice(0, 4)}${String(sequence).padStart(52, '0')}`;
 }
 const SEQUENCE_PREFIX = `4959${'0'.repeat(52 - 15)}`;
+/**
+ * With a journal, the MQTT session's records (last wills) are numbered apart, below the
+ * journal's: a journal record's number is its place in the journal, the same after a
+ * restart, so the function sees a record read again as the same record.
+ */
+const SESSION_SEQUENCE_PREFIX = `4958${'0'.repeat(52 - 15)}`;
 
 /** The batcher of a partition key's records: a string hash modulo the batchers (FNV-1a). */
 function batcherOf(key: string, batchers: number): number {
@@ -948,6 +983,12 @@ class Emulator {
   private idleWaiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
   private session: MqttSession | undefined;
+  /** The broker's journal, when the emulator reads one. */
+  private readonly journal: JournalReader | undefined;
+  /** Filters whose rules read the journal. */
+  private readonly journaledFilters: ReadonlySet<string>;
+  private readonly journalRules: RuleDefinition[];
+  private journalUnsettledBytes = 0;
 
   constructor(
     readonly options: IotRulesEmulatorOptions,
@@ -962,6 +1003,18 @@ class Emulator {
     this.deadLetters = new DeadLetterStore(options.deadLetterDir);
     this.filters = [...new Set(config.rules.map((definition) => definition.rule.from))];
     this.allRules = config.rules;
+    this.journaledFilters = new Set(options.journal?.topics ?? []);
+    this.journalRules = config.rules.filter((definition) =>
+      this.journaledFilters.has(definition.rule.from),
+    );
+    if (options.journal) {
+      this.journal = new JournalReader({
+        dir: options.journal.dir,
+        checkpointFile: options.journal.checkpointFile,
+        log: options.log,
+        onRecord: (record) => this.onJournalRecord(record),
+      });
+    }
     for (const [index, filter] of this.filters.entries()) {
       this.rulesBySubscription.set(
         index + 1,
@@ -1036,6 +1089,7 @@ class Emulator {
       });
       // Without this, a first start would miss messages published before SUBACK.
       await subscribed;
+      this.journal?.start();
     } catch (error) {
       this.stopping = true;
       await session.end();
@@ -1045,6 +1099,12 @@ class Emulator {
 
   private async subscribe(session: MqttSession): Promise<void> {
     for (const [index, filter] of this.filters.entries()) {
+      if (this.journaledFilters.has(filter)) {
+        // Read from the journal: a session kept from before the journal stops receiving
+        // them (what it already queued still comes, and is handled as always).
+        await session.unsubscribe(filter);
+        continue;
+      }
       // Retain handling 2: AWS rules see messages as they are published, never a topic's
       // retained message replayed at subscribe time (which would re-ingest it each start).
       const reasonCode = await session.subscribe(filter, {
@@ -1094,19 +1154,63 @@ class Emulator {
         : ids.length === 1
           ? (this.rulesBySubscription.get(ids[0] as number) ?? [])
           : ids.flatMap((id) => this.rulesBySubscription.get(id) ?? []);
+    this.dispatch(delivery, payload, matching, message.dup, units, localClientId(topic));
+  }
+
+  /**
+   * A record of the broker's journal: the same rules as a message of the session, settled
+   * by moving the journal's checkpoint instead of a PUBACK.
+   */
+  private onJournalRecord(record: JournalRecord): void {
+    const { topic, payload } = record;
+    this.counters.messages += 1;
+    const units = Math.max(
+      1,
+      Math.ceil((payload.length + Buffer.byteLength(topic)) / IOT_METERING_BYTES),
+    );
+    this.counters.meteredMessages += units;
+    const delivery: Delivery = {
+      topic,
+      receivedAt: record.receivedAt,
+      journalSequence: record.sequence,
+      messageId: 0,
+      bytes: payload.length,
+      stale: false,
+      outstanding: 0,
+      settled: false,
+      acknowledged: true,
+    };
+    this.journalUnsettledBytes += delivery.bytes;
+    const matching = this.journalRules.filter((definition) =>
+      topicMatches(definition.rule.from, topic),
+    );
+    this.dispatch(delivery, payload, matching, false, units, record.clientId);
+    if (this.journalHoldsTooMuch()) this.journal?.pause();
+  }
+
+  /** Evaluates the message's rules and queues their outputs for the functions. */
+  private dispatch(
+    delivery: Delivery,
+    payload: Buffer,
+    matching: readonly RuleDefinition[],
+    dup: boolean,
+    units: number,
+    clientId: string | undefined,
+  ): void {
+    const { topic } = delivery;
     if (matching.length === 0) this.counters.unrouted += 1;
     const items: Item[] = [];
     const ruleMessage = {
       topic,
       payload,
-      clientId: localClientId(topic),
+      clientId,
       timestamp: delivery.receivedAt,
     };
     for (const definition of matching) {
       const writeOutput = definition.stream && this.outputWriters.get(definition);
       if (definition.stream && writeOutput) {
         // A rule that reads the message alone always fires: its output is written directly.
-        if (!message.dup) {
+        if (!dup) {
           this.counters.rulesTriggered += units;
           this.counters.actionsApplied += units;
         }
@@ -1122,9 +1226,9 @@ class Emulator {
         continue;
       }
       const result = evaluateRule(definition.rule, ruleMessage);
-      if (!message.dup) this.counters.rulesTriggered += units;
+      if (!dup) this.counters.rulesTriggered += units;
       if (result.fired) {
-        if (!message.dup) this.counters.actionsApplied += units;
+        if (!dup) this.counters.actionsApplied += units;
         if (definition.stream) {
           items.push(
             this.streamRecord(
@@ -1165,7 +1269,8 @@ class Emulator {
     delivery.outstanding = items.length;
     if (items.length === 0) {
       delivery.settled = true;
-      this.acknowledgeSettled([delivery]);
+      if (delivery.journalSequence === undefined) this.acknowledgeSettled([delivery]);
+      else this.settleJournal([delivery]);
       return;
     }
     for (const item of items) {
@@ -1187,7 +1292,12 @@ class Emulator {
   ): Item {
     const partitionKey = this.partitionKeyOf(stream, delivery, payload);
     const sequence = this.nextSequence++;
-    const sequenceNumber = sequenceNumberOf(sequence);
+    // A journal record's first stream record is numbered by its place in the journal.
+    const sequenceNumber =
+      delivery.journalSequence !== undefined && delivery.outstanding === 0
+        ? sequenceNumberOf(delivery.journalSequence)
+        : sequenceNumberOf(sequence, this.journal ? SESSION_SEQUENCE_PREFIX : SEQUENCE_PREFIX);
+    delivery.outstanding += 1;
     let stats = this.streamStats.get(stream.resource);
     if (!stats) {
       stats = { records: 0, bytes: 0, putPayloadUnits: 0 };
@@ -1265,14 +1375,39 @@ class Emulator {
   /** One rule output of each delivery is done with (taken or dead-lettered). */
   settle(deliveries: Delivery[]): void {
     const settled: Delivery[] = [];
+    const journaled: Delivery[] = [];
     for (const delivery of deliveries) {
       delivery.outstanding -= 1;
       if (delivery.outstanding === 0 && !delivery.stale) {
         delivery.settled = true;
-        settled.push(delivery);
+        if (delivery.journalSequence === undefined) settled.push(delivery);
+        else journaled.push(delivery);
       }
     }
     if (settled.length > 0) this.acknowledgeSettled(settled);
+    if (journaled.length > 0) this.settleJournal(journaled);
+  }
+
+  /** The journal's checkpoint moves past the settled records at its front. */
+  private settleJournal(deliveries: Delivery[]): void {
+    const journal = this.journal as JournalReader;
+    const sequences: number[] = [];
+    for (const delivery of deliveries) {
+      sequences.push(delivery.journalSequence as number);
+      this.journalUnsettledBytes -= delivery.bytes;
+    }
+    journal.settle(sequences);
+    if (!this.journalHoldsTooMuch()) journal.resume();
+    this.checkIdle();
+  }
+
+  /** At either limit on unsettled journal records: it reads no more until some are settled. */
+  private journalHoldsTooMuch(): boolean {
+    return (
+      this.journal !== undefined &&
+      (this.journal.unsettled >= this.receiveMaximum ||
+        this.journalUnsettledBytes >= this.maxUnacknowledgedBytes)
+    );
   }
 
   /**
@@ -1336,7 +1471,7 @@ class Emulator {
 
   /** At either limit on unacknowledged messages: it reads no more until some are acknowledged. */
   readingHeld(): boolean {
-    return this.holdsTooMuch();
+    return this.holdsTooMuch() || this.journalHoldsTooMuch();
   }
 
   private holdsTooMuch(): boolean {
@@ -1385,6 +1520,7 @@ class Emulator {
   private isIdle(): boolean {
     return (
       this.unacknowledged === 0 &&
+      (this.journal?.unsettled ?? 0) === 0 &&
       [...this.dispatchers.values()].every((dispatcher) => !dispatcher.busy())
     );
   }
@@ -1414,7 +1550,17 @@ class Emulator {
   stats(): IotRulesEmulatorStats {
     return {
       connected: this.session?.connected ?? false,
-      readingPaused: this.session?.readingPaused ?? false,
+      readingPaused: (this.session?.readingPaused ?? false) || (this.journal?.paused ?? false),
+      ...(this.journal
+        ? {
+            journal: {
+              read: this.journal.recordsRead,
+              checkpoint: this.journal.checkpoint,
+              unsettled: this.journal.unsettled,
+              torn: this.journal.tornRecords,
+            },
+          }
+        : {}),
       ...this.counters,
       functions: Object.fromEntries(
         [...this.dispatchers].map(([key, dispatcher]) => [
@@ -1429,6 +1575,8 @@ class Emulator {
   async stop(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    // Nothing more is read: the rest is read from the checkpoint at the next start.
+    this.journal?.pause();
     // What a closed connection left goes to the function first (batching windows cut short),
     // within the stop timeout: the broker may not deliver it again.
     const drainTimeoutMs = this.options.stopTimeoutMs ?? 5000;
@@ -1455,6 +1603,7 @@ class Emulator {
     clearTimeout(timer);
     this.abort.abort();
     clearTimeout(this.ackHoldTimer);
+    this.journal?.stop();
     await this.session?.end();
   }
 }

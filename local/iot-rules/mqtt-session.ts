@@ -347,6 +347,24 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
     }).then((codes) => codes[0] ?? 0x80);
   }
 
+  /**
+   * Unsubscribes; resolves with the UNSUBACK's reason code (0x11: the session had no such
+   * subscription).
+   */
+  unsubscribe(filter: string): Promise<number> {
+    if (!this.#connected) return Promise.reject(new Error('not connected to the broker'));
+    this.#nextPacketId = (this.#nextPacketId % 0xffff) + 1;
+    const packetId = this.#nextPacketId;
+    const bytes = mqttPacket.generate(
+      { cmd: 'unsubscribe', messageId: packetId, unsubscriptions: [filter] },
+      PROTOCOL,
+    );
+    return new Promise<number[]>((resolve, reject) => {
+      this.#subscribes.set(packetId, { resolve, reject });
+      this.#socket?.write(bytes);
+    }).then((codes) => codes[0] ?? 0x80);
+  }
+
   /** Disconnects (the broker keeps the session) and stops reconnecting. */
   async end(): Promise<void> {
     this.#ending = true;
@@ -459,7 +477,8 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
         this.emit('connect', { sessionPresent: packet.sessionPresent });
         return;
       }
-      case 'suback': {
+      case 'suback':
+      case 'unsuback': {
         const pending = this.#subscribes.get(packet.messageId as number);
         this.#subscribes.delete(packet.messageId as number);
         pending?.resolve(packet.granted as number[]);

@@ -29,12 +29,13 @@ export interface BrokerAutosave {
 }
 
 /**
- * Saved every second, so a broker crash loses no acknowledged QoS 1 message it has held for
- * a second or more, such as a backlog queued for the rules stage while that was down (every
- * 30 s, as before, a crash lost up to 30 s of backlog). Saving after every queued message
- * would close the last second too, but each save writes and fsyncs the whole state, which
- * holds the broker to a few hundred messages a second (`npm run bench:broker`,
- * bench/README.md); Mosquitto 2.0 cannot save a message before acknowledging it.
+ * Saved every second: sessions, subscriptions, retained messages and what is queued for
+ * clients (commands for an offline device, status messages for the rules stage). A crash
+ * loses what changed since (every 30 s, as before, it lost up to 30 s). The readings do not
+ * depend on it: the rules' journal takes them before the broker acknowledges them
+ * (mosquitto-journal.c). Saving after every queued message would hold the broker to a few
+ * hundred messages a second, each save writing and fsyncing the whole state
+ * (`npm run bench:broker`, bench/README.md).
  */
 export const BROKER_AUTOSAVE: BrokerAutosave = { onChanges: false, interval: 1 };
 
@@ -47,6 +48,13 @@ export interface StartMosquittoOptions {
   host?: string;
   /** BROKER_AUTOSAVE unless a benchmark compares another setting. */
   autosave?: BrokerAutosave;
+  /**
+   * Topic filters whose client messages the broker appends to its journal (the rules
+   * emulator's input) before acknowledging them; none: no journal.
+   */
+  journalTopics?: readonly string[];
+  /** Bytes after which the journal starts a new segment file. Default 64 MB. */
+  journalSegmentBytes?: number;
 }
 
 export interface MqttCredentials {
@@ -59,6 +67,8 @@ export interface RunningMosquitto {
   port: number;
   /** Devices' credentials, one line each, read by the broker's device-auth plugin as they are appended. */
   devicePasswordFile: string;
+  /** The journal's segment files (see mosquitto-journal.c), when `journalTopics` were given. */
+  journalDir: string | undefined;
   /** May use the dynamic-security API only. */
   admin: MqttCredentials;
   /** Publishes and subscribes under devices/# (rules emulator, data-plane endpoint). */
@@ -103,47 +113,63 @@ function findDynsecPlugin(): string {
  */
 export const MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 1024;
 
-/** The plugin's C source: device credentials read incrementally from the password file. */
+/** The plugins' C sources: device credentials read incrementally from the password file, and the rules' journal. */
 const DEVICE_AUTH_SOURCE = fileURLToPath(new URL('./mosquitto-device-auth.c', import.meta.url));
+const JOURNAL_SOURCE = fileURLToPath(new URL('./mosquitto-journal.c', import.meta.url));
 
-/** What building the device-auth plugin needs, and the Debian/Ubuntu package of each. */
-const deviceAuthToolchain: ReadonlyArray<{ package: string; present: () => boolean }> = [
+/** What building the broker's plugins needs, and the Debian/Ubuntu package of each. */
+const pluginToolchain: ReadonlyArray<{ package: string; present: () => boolean }> = [
   { package: 'gcc', present: () => findBinary('cc') !== undefined },
   { package: 'mosquitto-dev', present: () => existsSync('/usr/include/mosquitto_broker.h') },
   { package: 'libssl-dev', present: () => existsSync('/usr/include/openssl/evp.h') },
 ];
 
-/** The packages still missing to build the broker's device-auth plugin. */
+/** The packages still missing to build the broker's plugins. */
 export function missingBrokerPluginPackages(): string[] {
-  return deviceAuthToolchain.filter((tool) => !tool.present()).map((tool) => tool.package);
+  return pluginToolchain.filter((tool) => !tool.present()).map((tool) => tool.package);
 }
 
 /**
- * Builds the device-auth plugin once per version of its source (in the temp directory,
- * where every stack and test on the machine finds it, and where the broker's own user can
- * read it); returns the library's path.
+ * Builds a broker plugin once per version of its source (in the temp directory, where every
+ * stack and test on the machine finds it, and where the broker's own user can read it);
+ * returns the library's path.
  */
-export function deviceAuthPlugin(): string {
-  const source = readFileSync(DEVICE_AUTH_SOURCE);
+function brokerPlugin(name: string, sourceFile: string, libraries: readonly string[]): string {
+  const source = readFileSync(sourceFile);
   const digest = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const library = path.join(tmpdir(), `easysmart-mosquitto-device-auth-${digest}.so`);
+  const library = path.join(tmpdir(), `easysmart-mosquitto-${name}-${digest}.so`);
   if (existsSync(library)) return library;
   const missing = missingBrokerPluginPackages();
   if (missing.length > 0) {
     throw new Error(
-      `the broker's device-auth plugin cannot be built: run 'sudo apt-get install -y ${missing.join(' ')}'`,
+      `the broker's ${name} plugin cannot be built: run 'sudo apt-get install -y ${missing.join(' ')}'`,
     );
   }
   const building = `${library}.${process.pid}.${Date.now()}`;
   execFileSync(
     findBinary('cc') as string,
-    ['-O2', '-shared', '-fPIC', '-o', building, DEVICE_AUTH_SOURCE, '-lcrypto'],
+    ['-O2', '-shared', '-fPIC', '-o', building, sourceFile, ...libraries],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   chmodSync(building, 0o755);
   // Renamed into place whole: another process may be building or loading it at the same time.
   renameSync(building, library);
   return library;
+}
+
+/** The device-auth plugin's library, built if need be. */
+export function deviceAuthPlugin(): string {
+  return brokerPlugin('device-auth', DEVICE_AUTH_SOURCE, ['-lcrypto']);
+}
+
+/** The journal plugin's library, built if need be. */
+export function journalPlugin(): string {
+  return brokerPlugin('journal', JOURNAL_SOURCE, []);
+}
+
+/** Where a broker started with `dataDir` keeps its journal. */
+export function journalDirOf(dataDir: string): string {
+  return path.join(path.resolve(dataDir), 'journal');
 }
 
 function brokerConfig(options: {
@@ -153,7 +179,18 @@ function brokerConfig(options: {
   deviceAuthPlugin: string;
   stateDir: string;
   autosave: BrokerAutosave;
+  journal:
+    | { plugin: string; dir: string; topics: readonly string[]; segmentBytes?: number }
+    | undefined;
 }): string {
+  const journal = options.journal
+    ? `# Client messages on the rules' topics, appended before the broker acknowledges them: the
+# rules emulator reads them from here (nothing it acknowledged is lost with the broker).
+plugin ${options.journal.plugin}
+plugin_opt_journal_dir ${options.journal.dir}
+plugin_opt_journal_topics ${options.journal.topics.join(' ')}
+${options.journal.segmentBytes ? `plugin_opt_journal_segment_bytes ${options.journal.segmentBytes}\n` : ''}`
+    : '';
   return `# Written by the EasySmart local stack at every start; edits are overwritten.
 listener ${options.port} ${options.host}
 allow_anonymous false
@@ -165,7 +202,7 @@ plugin ${options.deviceAuthPlugin}
 plugin_opt_device_password_file ${path.join(options.stateDir, DEVICE_PASSWORD_FILE)}
 plugin ${options.plugin}
 plugin_opt_config_file ${path.join(options.stateDir, 'dynsec.json')}
-persistence true
+${journal}persistence true
 persistence_location ${options.stateDir}/
 autosave_on_changes ${options.autosave.onChanges}
 autosave_interval ${options.autosave.interval}
@@ -223,6 +260,9 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
   const url = `mqtt://${host}:${port}`;
 
   await mkdir(stateDir, { recursive: true });
+  const journalTopics = options.journalTopics ?? [];
+  const journalDir = journalTopics.length > 0 ? journalDirOf(dataDir) : undefined;
+  if (journalDir) await mkdir(journalDir, { recursive: true });
   const admin = {
     username: ADMIN_USERNAME,
     password: await readOrCreateSecret(path.join(dataDir, 'admin-password')),
@@ -245,9 +285,11 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
   if (brokerUser) {
     await chmod(dataDir, 0o711);
     assertTraversable(dataDir, brokerUser);
-    await chown(stateDir, brokerUser.uid, brokerUser.gid);
-    for (const file of await readdir(stateDir)) {
-      await chown(path.join(stateDir, file), brokerUser.uid, brokerUser.gid);
+    for (const dir of journalDir ? [stateDir, journalDir] : [stateDir]) {
+      await chown(dir, brokerUser.uid, brokerUser.gid);
+      for (const file of await readdir(dir)) {
+        await chown(path.join(dir, file), brokerUser.uid, brokerUser.gid);
+      }
     }
   }
   await writeFile(
@@ -259,6 +301,14 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
       deviceAuthPlugin: deviceAuthPlugin(),
       stateDir,
       autosave: options.autosave ?? BROKER_AUTOSAVE,
+      journal: journalDir
+        ? {
+            plugin: journalPlugin(),
+            dir: journalDir,
+            topics: journalTopics,
+            segmentBytes: options.journalSegmentBytes,
+          }
+        : undefined,
     }),
   );
 
@@ -293,6 +343,7 @@ export async function startMosquitto(options: StartMosquittoOptions): Promise<Ru
     url,
     port,
     devicePasswordFile,
+    journalDir,
     admin,
     platform,
     unexpectedExit: () => server?.unexpectedExit ?? new Promise(() => {}),

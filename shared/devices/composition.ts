@@ -6,8 +6,13 @@ import { readingStore } from '../timeseries/composition.ts';
 import { AwsIotProvisioner } from './adapters/aws-iot-provisioner.ts';
 import { MosquittoDynsecProvisioner } from './adapters/mosquitto-dynsec-provisioner.ts';
 import { MosquittoPasswordFileProvisioner } from './adapters/mosquitto-password-file-provisioner.ts';
+import { PostgresClaimRegistry } from './adapters/postgres-claim-registry.ts';
 import { PostgresDeviceStore } from './adapters/postgres-device-store.ts';
-import type { DeviceCredentialProvisioner } from './domain/credential-provisioner.ts';
+import { ClaimAdmission } from './domain/claim-admission.ts';
+import type {
+  DeviceCredentialProvisioner,
+  FleetClaimIssuer,
+} from './domain/credential-provisioner.ts';
 import { DeviceService } from './domain/device-service.ts';
 
 // Kept apart from shared/composition.ts so functions that never provision devices do not
@@ -19,6 +24,8 @@ export const credentialProvisioner = once<DeviceCredentialProvisioner>(() => {
       client: new IoTClient({ region: aws.region }),
       policyName: aws.iotDevicePolicyName,
       brokerUrl: devices.mqttPublicUrl,
+      claimPolicyName: aws.iotClaimPolicyName,
+      provisioningTemplateName: aws.iotProvisioningTemplateName,
     });
   }
   if (devices.mqttDevicePasswordFile) {
@@ -40,13 +47,27 @@ export const credentialProvisioner = once<DeviceCredentialProvisioner>(() => {
   });
 });
 
+/** AWS IoT with fleet provisioning set up: bulk registrations issue one claim credential. */
+function fleetClaims(): FleetClaimIssuer | undefined {
+  const { devices, aws } = config();
+  if (devices.provisioner !== 'aws-iot') return undefined;
+  if (!aws.iotClaimPolicyName || !aws.iotProvisioningTemplateName) return undefined;
+  return credentialProvisioner() as AwsIotProvisioner;
+}
+
 export const deviceService = once(
   () =>
     new DeviceService({
       store: new PostgresDeviceStore(databasePool()),
       provisioner: credentialProvisioner(),
+      claims: fleetClaims(),
       provider: config().devices.provisioner,
       readings: readingStore(),
       currentPattern: (tenantId, devicePk) => patternService().current(tenantId, devicePk),
     }),
+);
+
+/** The fleet provisioning template's pre-provisioning hook. */
+export const claimAdmission = once(
+  () => new ClaimAdmission(new PostgresClaimRegistry(databasePool())),
 );

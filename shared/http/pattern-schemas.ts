@@ -138,7 +138,7 @@ export const currentPattern = named(
       distance_ratio: z
         .number()
         .describe(
-          "Distance to the nearest pattern over that pattern's novelty distance (above 1: novel)",
+          "The smallest distance to a pattern over that pattern's novelty distance (above 1: novel)",
         ),
       window: z.looseObject({ from: isoTime, to: isoTime }),
     })

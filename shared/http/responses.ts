@@ -146,6 +146,24 @@ export const credentials = named(
     private_key: z.string().optional(),
     certificate_id: z.string().optional(),
     broker_url: z.string().optional(),
+    claim_certificate_id: z
+      .string()
+      .optional()
+      .describe(
+        'AWS IoT fleet provisioning by claim: the claim certificate the device uses once, at its first connection, to obtain its own certificate',
+      ),
+  }),
+);
+
+export const claimCredential = named(
+  'ClaimCredential',
+  z.looseObject({
+    certificate_id: z.string(),
+    certificate_pem: z.string(),
+    private_key: z.string(),
+    provisioning_template: z.string(),
+    client_id_prefix: z.string(),
+    broker_url: z.string().optional(),
   }),
 );
 
@@ -160,6 +178,11 @@ export const bulkRegistration = named(
         credentials,
       }),
     ),
+    claim: claimCredential
+      .optional()
+      .describe(
+        "On AWS IoT: the batch's one claim credential, which lets each of its devices obtain its own certificate once (docs/deploy.md, Fleet provisioning by claim)",
+      ),
   }),
 );
 
@@ -174,13 +197,32 @@ const BULK_CSV_COLUMNS = [
   'certificate_id',
   'certificate_pem',
   'private_key',
+  'claim_certificate_id',
+  'provisioning_template',
 ] as const;
 
-/** The CSV download of a bulk registration: one line per device with its credential. */
+/**
+ * The CSV download of a bulk registration: one line per device with its credential. With a
+ * claim credential (AWS IoT), it comes first, on a line of its own without a device, and
+ * each device's line names it in claim_certificate_id.
+ */
 export function bulkRegistrationCsv(answer: z.input<typeof bulkRegistration>): string {
-  return formatCsv(
-    BULK_CSV_COLUMNS,
-    answer.devices.map(({ row, device: registered, credentials: credential }) => ({
+  const claim = answer.claim;
+  const claimLine = claim
+    ? [
+        {
+          client_id: `${claim.client_id_prefix}<device_id>`,
+          broker_url: claim.broker_url,
+          certificate_id: claim.certificate_id,
+          certificate_pem: claim.certificate_pem,
+          private_key: claim.private_key,
+          provisioning_template: claim.provisioning_template,
+        },
+      ]
+    : [];
+  return formatCsv(BULK_CSV_COLUMNS, [
+    ...claimLine,
+    ...answer.devices.map(({ row, device: registered, credentials: credential }) => ({
       row,
       id: registered.id,
       device_id: registered.device_id,
@@ -191,8 +233,9 @@ export function bulkRegistrationCsv(answer: z.input<typeof bulkRegistration>): s
       certificate_id: credential.certificate_id,
       certificate_pem: credential.certificate_pem,
       private_key: credential.private_key,
+      claim_certificate_id: credential.claim_certificate_id,
     })),
-  );
+  ]);
 }
 
 export const commandStatus = named(

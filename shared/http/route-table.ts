@@ -323,7 +323,7 @@ export const routeTable = {
     summary:
       'Register up to 10,000 devices at once (JSON array or CSV with a header), all or none; their credentials are shown only in this answer',
     description:
-      'Rows are POST /api/devices bodies; a CSV needs the columns device_id, name and type and may have location (Content-Type: text/csv). Every row is checked before any device is created. If any row fails (invalid field, reserved or repeated device_id, a device_id already registered), nothing is created and the 422 error lists each failing row: {"error":{"code":"invalid_rows","message","rows":[{"row","device_id","code","message"}]}}. A batch that does not fit the plan\'s device limit is refused whole (403 plan_limit_reached). Ask for the answer as CSV (?format=csv or Accept: text/csv) to download the credentials as a file.',
+      'Rows are POST /api/devices bodies; a CSV needs the columns device_id, name and type and may have location (Content-Type: text/csv). Every row is checked before any device is created. If any row fails (invalid field, reserved or repeated device_id, a device_id already registered), nothing is created and the 422 error lists each failing row: {"error":{"code":"invalid_rows","message","rows":[{"row","device_id","code","message"}]}}. A batch that does not fit the plan\'s device limit is refused whole (403 plan_limit_reached). Ask for the answer as CSV (?format=csv or Accept: text/csv) to download the credentials as a file. On AWS IoT no certificate is made per device: the answer holds the batch\'s one claim credential (claim; in the CSV, the first line, without a device), with which each device obtains its own certificate once, at its first connection (fleet provisioning by claim), and each device\'s credentials name it (claim_certificate_id).',
     tag: 'devices',
     access: 'write',
     query: z.object({ format: z.enum(['json', 'csv']).optional() }),
@@ -824,7 +824,7 @@ export const routeTable = {
     function: 'patterns',
     summary: "The device's mode over a range, stretch by stretch (bands on its charts)",
     description:
-      'Each window of the range is recognised as its nearest pattern, or as novel; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows.',
+      "Each window of the range is recognised as the pattern it lies deepest within (the smallest distance over that pattern's novelty distance), or as novel when that is above 1; back-to-back windows in the same mode form one segment. Windows without readings have no segment. The range may hold at most 5,000 windows.",
     tag: 'patterns',
     access: 'read',
     plan: 'industrial',

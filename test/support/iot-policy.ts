@@ -41,13 +41,22 @@ const repoRoot = path.resolve(import.meta.dirname, '../..');
  * The device policy resource as serverless.yml includes it (infra/iot-device-policy.yml),
  * with the one osls variable it uses, the stage, resolved as `osls package` resolves it.
  */
-export async function devicePolicyResource(stage: string): Promise<Json> {
-  const text = await readFile(path.join(repoRoot, 'infra/iot-device-policy.yml'), 'utf8');
+export function devicePolicyResource(stage: string): Promise<Json> {
+  return iotResource('infra/iot-device-policy.yml', 'IotDevicePolicy', stage);
+}
+
+/** The claim policy of fleet provisioning (infra/iot-fleet-provisioning.yml), likewise. */
+export function claimPolicyResource(stage: string): Promise<Json> {
+  return iotResource('infra/iot-fleet-provisioning.yml', 'IotClaimPolicy', stage);
+}
+
+/** A resource of one of infra/'s IoT files with the stage resolved as `osls package` does. */
+export async function iotResource(file: string, name: string, stage: string): Promise<Json> {
+  const text = await readFile(path.join(repoRoot, file), 'utf8');
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the osls variable, literally
-  const resource = (yaml.load(text.replaceAll('${sls:stage}', stage)) as Json).Resources
-    .IotDevicePolicy;
+  const resource = (yaml.load(text.replaceAll('${sls:stage}', stage)) as Json).Resources[name];
   const leftover = /\$\{(?!!|AWS::)[^}]*\}/.exec(JSON.stringify(resource));
-  if (leftover) throw new Error(`unresolved osls variable ${leftover[0]} in the device policy`);
+  if (leftover) throw new Error(`unresolved osls variable ${leftover[0]} in ${name}`);
   return resource;
 }
 

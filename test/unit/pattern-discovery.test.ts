@@ -93,6 +93,27 @@ describe('pattern discovery', () => {
     expect(matches.filter((m) => m.cluster === null)).toHaveLength(0);
   });
 
+  it('no window of the history it was found in is novel, wherever the windows fall against the mode changes', () => {
+    // The windows are epoch-aligned, so where a history begins against them moves which
+    // windows straddle a change; a joined ramp's windows may be nearer a steady mode's centroid.
+    for (let phase = 0; phase < 8; phase++) {
+      const startMs = START + phase * STEP;
+      const history = regimeHistory({ seed: 21, steps: 1600, stepMs: STEP, startMs: 0 });
+      const grid: StepGrid = { fromMs: startMs, stepMs: STEP, rows: history.rows };
+      const discovery = discoverPatterns(grid, [...REGIME_ENTITIES]);
+      if (!discovery) throw new Error('no discovery');
+      const matches = recognise(
+        discovery.recogniser,
+        gridWindows(grid, 8, discovery.recogniser, 0.25),
+      );
+      expect(matches.length).toBeGreaterThan(150);
+      expect(
+        matches.filter((m) => m.cluster === null).map((m) => new Date(m.fromMs).toISOString()),
+        `phase ${phase}`,
+      ).toEqual([]);
+    }
+  });
+
   it('flags a mode never seen in the history as novel, and only that', () => {
     const { grid } = generated(12, 3000);
     const discovery = discoverPatterns(grid, [...REGIME_ENTITIES]);

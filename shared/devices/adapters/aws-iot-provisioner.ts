@@ -14,13 +14,15 @@ import {
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import type {
+  ClaimCredential,
   DeviceCredentialProvisioner,
   DeviceCredentials,
+  FleetClaimIssuer,
 } from '../domain/credential-provisioner.ts';
 import { assertNotReservedDeviceId, ReservedDeviceIdError } from '../domain/model.ts';
 
 /** Marks a thing as created by the platform for a device, so it may replace or delete it. */
-const MANAGED_ATTRIBUTE = { name: 'managed_by', value: 'easysmart-device' } as const;
+export const MANAGED_ATTRIBUTE = { name: 'managed_by', value: 'easysmart-device' } as const;
 
 /** AWS thing-name rules; the device id doubles as thing name and MQTT client id. */
 const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
@@ -31,6 +33,13 @@ const DEVICE_ID_PATTERN = /^[a-zA-Z0-9:_-]{1,128}$/;
  * a conflict. These are the waits between attempts; about 7.5 s in total fits a Lambda.
  */
 const DEFAULT_RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000];
+
+/**
+ * A device holding only the claim connects with this prefix and any suffix (the firmware
+ * uses its device id). Device ids never start with it (reserved), so a claim session can
+ * never take over a device's own session, and the claim policy allows no other client id.
+ */
+export const CLAIM_CLIENT_ID_PREFIX = 'easysmart-claim-';
 
 /**
  * Devices provisioned at once by `provisionMany`. AWS IoT's control-plane calls are
@@ -57,10 +66,18 @@ export interface AwsIotProvisionerOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Devices `provisionMany` and `revokeMany` work on at once. */
   bulkConcurrency?: number;
+  /**
+   * Fleet provisioning by claim (infra/iot-fleet-provisioning.yml): the claim policy
+   * (IOT_CLAIM_POLICY_NAME) and the provisioning template (IOT_PROVISIONING_TEMPLATE_NAME).
+   */
+  claimPolicyName?: string;
+  provisioningTemplateName?: string;
 }
 
-export class AwsIotProvisioner implements DeviceCredentialProvisioner {
+export class AwsIotProvisioner implements DeviceCredentialProvisioner, FleetClaimIssuer {
   private readonly client: IoTClient;
+  private readonly claimPolicyName: string | undefined;
+  private readonly provisioningTemplateName: string | undefined;
   private readonly policyName: string;
   private readonly brokerUrl: string | undefined;
   private readonly retryDelaysMs: readonly number[];
@@ -69,6 +86,8 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner {
 
   constructor(options: AwsIotProvisionerOptions) {
     this.bulkConcurrency = options.bulkConcurrency ?? DEFAULT_BULK_CONCURRENCY;
+    this.claimPolicyName = options.claimPolicyName;
+    this.provisioningTemplateName = options.provisioningTemplateName;
     this.client = options.client;
     this.policyName = options.policyName;
     this.brokerUrl = options.brokerUrl;
@@ -113,20 +132,8 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner {
       );
     }
 
-    const created = await this.step(deviceId, 'provision', 'CreateKeysAndCertificate', () =>
-      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
-    );
-    const certificateArn = created.certificateArn;
-    const certificateId = created.certificateId;
-    const certificatePem = created.certificatePem;
-    const privateKey = created.keyPair?.PrivateKey;
-    if (!certificateArn || !certificateId || !certificatePem || !privateKey) {
-      // Without the ARN there is nothing we could roll back by; report it so it can be found.
-      throw new IotProvisioningError(
-        `provision ${deviceId}: CreateKeysAndCertificate returned an incomplete response` +
-          (certificateId ? ` (certificate ${certificateId} may need manual removal)` : ''),
-      );
-    }
+    const { certificateArn, certificateId, certificatePem, privateKey } =
+      await this.createCertificate(deviceId, 'provision');
 
     let policyAttached = false;
     try {
@@ -218,6 +225,84 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner {
     await Promise.all(
       Array.from({ length: Math.min(this.bulkConcurrency, deviceIds.length) }, worker),
     );
+  }
+
+  /**
+   * One claim certificate for a bulk registration: CreateKeysAndCertificate and AttachPolicy
+   * with the claim policy, which allows nothing but AWS IoT's certificate and RegisterThing
+   * topics of the platform's template. Two control-plane calls, whatever the batch's size.
+   */
+  async issueClaim(): Promise<ClaimCredential> {
+    const policyName = this.claimPolicyName;
+    const template = this.provisioningTemplateName;
+    if (!policyName || !template) {
+      throw new IotProvisioningError(
+        'fleet provisioning is not configured (IOT_CLAIM_POLICY_NAME, IOT_PROVISIONING_TEMPLATE_NAME)',
+      );
+    }
+    const { certificateArn, certificateId, certificatePem, privateKey } =
+      await this.createCertificate('credential', 'claim');
+    try {
+      await this.client.send(new AttachPolicyCommand({ policyName, target: certificateArn }));
+    } catch (error) {
+      const rollbackProblems = await this.rollbackCertificate({
+        thingName: '',
+        certificateArn,
+        certificateId,
+        policyAttached: false,
+        thingAttachAttempted: false,
+      });
+      const rollbackNote = rollbackProblems.length
+        ? `; rollback incomplete, certificate ${certificateId} may remain: ${rollbackProblems.join('; ')}`
+        : `; certificate ${certificateId} was deactivated and deleted`;
+      throw new IotProvisioningError(
+        `claim credential: AttachPolicy failed: ${describe(error)}${rollbackNote}`,
+        { cause: error },
+      );
+    }
+    return {
+      certificate_id: certificateId,
+      certificate_pem: certificatePem,
+      private_key: privateKey,
+      provisioning_template: template,
+      client_id_prefix: CLAIM_CLIENT_ID_PREFIX,
+      ...(this.brokerUrl ? { broker_url: this.brokerUrl } : {}),
+    };
+  }
+
+  /** An active certificate and its key pair, made by AWS IoT. */
+  private async createCertificate(
+    subject: string,
+    operation: 'provision' | 'claim',
+  ): Promise<{
+    certificateArn: string;
+    certificateId: string;
+    certificatePem: string;
+    privateKey: string;
+  }> {
+    const created = await this.step(subject, operation, 'CreateKeysAndCertificate', () =>
+      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
+    );
+    const { certificateArn, certificateId, certificatePem } = created;
+    const privateKey = created.keyPair?.PrivateKey;
+    if (!certificateArn || !certificateId || !certificatePem || !privateKey) {
+      // Without the ARN there is nothing we could roll back by; report it so it can be found.
+      throw new IotProvisioningError(
+        `${operation} ${subject}: CreateKeysAndCertificate returned an incomplete response` +
+          (certificateId ? ` (certificate ${certificateId} may need manual removal)` : ''),
+      );
+    }
+    return { certificateArn, certificateId, certificatePem, privateKey };
+  }
+
+  /** Deactivates the claim certificate and deletes it with its policy; idempotent. */
+  async retireClaim(certificateId: string): Promise<void> {
+    await this.step('credential', 'claim', `retiring ${certificateId}`, async () => {
+      await ignoreNotFound(
+        this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' })),
+      );
+      await this.deleteCertificate(certificateId);
+    });
   }
 
   async revoke(deviceId: string): Promise<void> {
@@ -375,7 +460,7 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner {
 
   private async step<T>(
     deviceId: string,
-    operation: 'provision' | 'revoke',
+    operation: 'provision' | 'revoke' | 'claim',
     label: string,
     action: () => Promise<T>,
   ): Promise<T> {

@@ -215,16 +215,18 @@ export class PostgresDeviceStore implements DeviceStore {
             return credential;
           });
           await client.query(
-            `INSERT INTO device_credentials (device_id, tenant_id, provider, client_id, certificate_id)
-             SELECT c.device_pk, $1, $2, c.client_id, c.certificate_id
-             FROM unnest($3::integer[], $4::text[], $5::text[])
-               AS c(device_pk, client_id, certificate_id)`,
+            `INSERT INTO device_credentials
+               (device_id, tenant_id, provider, client_id, certificate_id, claim_certificate_id)
+             SELECT c.device_pk, $1, $2, c.client_id, c.certificate_id, c.claim_certificate_id
+             FROM unnest($3::integer[], $4::text[], $5::text[], $6::text[])
+               AS c(device_pk, client_id, certificate_id, claim_certificate_id)`,
             [
               tenantId,
               credentials.provider,
               pks,
               issued.map((credential) => credential.client_id),
               issued.map((credential) => credential.certificate_id ?? null),
+              issued.map((credential) => credential.claim_certificate_id ?? null),
             ],
           );
           await client.query(

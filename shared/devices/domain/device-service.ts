@@ -12,7 +12,12 @@ import {
   type SeriesFunction,
   SeriesQueryError,
 } from '../../timeseries/domain/reading-store.ts';
-import type { DeviceCredentialProvisioner } from './credential-provisioner.ts';
+import type {
+  ClaimCredential,
+  DeviceCredentialProvisioner,
+  DeviceCredentials,
+  FleetClaimIssuer,
+} from './credential-provisioner.ts';
 import type { DeviceStore } from './device-store.ts';
 import {
   type BulkRow,
@@ -53,6 +58,11 @@ export interface TelemetryQuery {
 export interface DeviceServiceOptions {
   store: DeviceStore;
   provisioner: DeviceCredentialProvisioner;
+  /**
+   * Where bulk registrations get one claim credential for the batch instead of a credential
+   * per device (AWS IoT fleet provisioning by claim); absent, each device gets its own.
+   */
+  claims?: FleetClaimIssuer;
   /** Which broker issues the credentials (`aws-iot` or `mosquitto`), recorded per device. */
   provider: string;
   readings: ReadingStore;
@@ -63,6 +73,7 @@ export interface DeviceServiceOptions {
 export class DeviceService {
   private readonly store: DeviceStore;
   private readonly provisioner: DeviceCredentialProvisioner;
+  private readonly claims: FleetClaimIssuer | undefined;
   private readonly provider: string;
   private readonly readings: ReadingStore;
   private readonly currentPattern: NonNullable<DeviceServiceOptions['currentPattern']>;
@@ -70,6 +81,7 @@ export class DeviceService {
   constructor(options: DeviceServiceOptions) {
     this.store = options.store;
     this.provisioner = options.provisioner;
+    this.claims = options.claims;
     this.provider = options.provider;
     this.readings = options.readings;
     this.currentPattern = options.currentPattern ?? (async () => null);
@@ -211,21 +223,49 @@ export class DeviceService {
       );
     }
     const accepted = rows.filter((row) => 'device' in row);
+    const claims = this.claims;
+    let claim: ClaimCredential | undefined;
+    const credentials = claims
+      ? {
+          provider: this.provider,
+          provisionMany: async (deviceIds: readonly string[]) => {
+            claim = await claims.issueClaim().catch((error) => {
+              throw brokerFailure(error);
+            });
+            const shared = claim;
+            return new Map<string, DeviceCredentials>(
+              deviceIds.map((deviceId) => [
+                deviceId,
+                {
+                  client_id: deviceId,
+                  claim_certificate_id: shared.certificate_id,
+                  ...(shared.broker_url ? { broker_url: shared.broker_url } : {}),
+                },
+              ]),
+            );
+          },
+          // Nothing but the claim exists yet: no device has made its certificate.
+          revokeMany: async () => {
+            if (claim) await claims.retireClaim(claim.certificate_id);
+          },
+        }
+      : {
+          provider: this.provider,
+          provisionMany: (deviceIds: readonly string[]) =>
+            this.provisioner.provisionMany(deviceIds).catch((error) => {
+              throw brokerFailure(error);
+            }),
+          revokeMany: (deviceIds: readonly string[]) => this.provisioner.revokeMany(deviceIds),
+        };
     const created = await this.store.createMany(
       caller.tenantId,
       caller.userId,
       accepted.map((row) => row.device),
-      {
-        provider: this.provider,
-        provisionMany: (deviceIds) =>
-          this.provisioner.provisionMany(deviceIds).catch((error) => {
-            throw brokerFailure(error);
-          }),
-        revokeMany: (deviceIds) => this.provisioner.revokeMany(deviceIds),
-      },
+      credentials,
     );
     return {
       devices: created.map((item, index) => ({ row: accepted[index]?.row as number, ...item })),
+      ...(claim ? { claim } : {}),
     };
   }
 

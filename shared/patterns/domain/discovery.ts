@@ -325,7 +325,29 @@ export function gridWindows(
   return windows;
 }
 
-/** The pattern of each window with features (null: no match), by nearest centroid. */
+/**
+ * The pattern a window lies deepest within: the smallest distance as a share of each
+ * pattern's novelty distance. Not simply the nearest centroid: a joined ramp's centroid lies
+ * between the levels it passes, so a ramp window can be nearer a steady mode's centroid yet
+ * beyond that mode's reach while well within the ramp's own. Novel when the share is over 1.
+ */
+export function closestPattern(
+  recogniser: Pick<Recogniser, 'centroids' | 'thresholds'>,
+  features: number[],
+): { index: number; ratio: number } {
+  let index = 0;
+  let ratio = Number.POSITIVE_INFINITY;
+  recogniser.centroids.forEach((c, i) => {
+    const r = Math.sqrt(distance2(c, features)) / (recogniser.thresholds[i] as number);
+    if (r < ratio) {
+      ratio = r;
+      index = i;
+    }
+  });
+  return { index, ratio };
+}
+
+/** The pattern of each window with features (null: novel), by `closestPattern`. */
 export function recognise(
   recogniser: Recogniser,
   windows: ReturnType<typeof gridWindows>,
@@ -333,13 +355,12 @@ export function recognise(
   const matches: WindowMatch[] = [];
   for (const w of windows) {
     if (!w.features) continue;
-    const { index, distance } = nearest(recogniser.centroids, w.features);
-    const reach = recogniser.thresholds[index] as number;
+    const { index, ratio } = closestPattern(recogniser, w.features);
     matches.push({
       fromMs: w.fromMs,
       toMs: w.toMs,
-      cluster: distance <= reach ? index : null,
-      distance: distance / reach,
+      cluster: ratio <= 1 ? index : null,
+      distance: ratio,
     });
   }
   return smooth(matches);

@@ -32,7 +32,7 @@ export interface Recogniser {
   thresholds: number[];
 }
 
-/** One window's answer: the nearest pattern, or none within its reach (a novel window). */
+/** One window's answer: the pattern it lies deepest within, or none within its reach (a novel window). */
 export interface WindowMatch {
   fromMs: number;
   toMs: number;
@@ -91,7 +91,7 @@ export interface CurrentPattern {
   label: string | null;
   /** True when the window is like none of the discovered patterns. */
   novel: boolean;
-  /** Distance to the nearest pattern, as a multiple of that pattern's novelty distance. */
+  /** The smallest distance to a pattern as a multiple of that pattern's novelty distance. */
   distance_ratio: number;
   window: { from: string; to: string };
 }

@@ -3,10 +3,10 @@ import { InvalidInput, NotFound, NotPermitted, Unprocessable } from '../../domai
 import type { Logger } from '../../logger.ts';
 import {
   carryLabels,
+  closestPattern,
   DEFAULT_DISCOVERY_SETTINGS,
   discoverPatterns,
   gridWindows,
-  nearest,
   recognise,
   runs,
   windowFeatures,
@@ -403,8 +403,7 @@ export class PatternService {
     });
     const features = windowFeatures(grid.rows, recogniser, DEFAULT_DISCOVERY_SETTINGS.minCoverage);
     if (!features) return null;
-    const { index, distance } = nearest(recogniser.centroids, features);
-    const ratio = distance / (recogniser.thresholds[index] as number);
+    const { index, ratio } = closestPattern(recogniser, features);
     const novel = ratio > 1;
     return {
       pattern_id: novel ? null : (stored.patternIds[index] as number),
