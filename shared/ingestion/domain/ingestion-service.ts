@@ -42,8 +42,6 @@ const HOUR_MS = 3_600_000;
  */
 export const MAX_READING_AGE_DAYS = 366;
 const MAX_READING_AGE_MS = MAX_READING_AGE_DAYS * DAY_MS;
-/** Devices of a batch scored at once (each holds a database connection while it is scored). */
-const SCORING_CONCURRENCY = 4;
 /** A cached device older than this is looked up again before a reading of it is refused. */
 const RECHECK_AFTER_MS = 1_000;
 
@@ -766,30 +764,25 @@ export class IngestionService {
     const groups = [...byDevice.values()];
     const scorer = this.#scorer;
     if (!scorer) return groups;
-    // Devices are scored side by side: each is a few round trips of its own (its detector
-    // states, its predictions), which one after another held a batch of a large fleet's
-    // devices for longer than its invocation may take.
-    const outcomes: Array<DetectedAnomaly[] | { failed: unknown } | null> = new Array(
-      groups.length,
-    ).fill(null);
-    let next = 0;
-    const scoreNext = async () => {
-      while (next < groups.length) {
-        const position = next++;
-        const { device, readings } = groups[position] as (typeof groups)[number];
-        if (device.anomalyDetection === 'none' || readings.length === 0) continue;
-        outcomes[position] = await scorer
-          .score(device, readings)
-          .catch((error: unknown) => ({ failed: error }));
-      }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(SCORING_CONCURRENCY, groups.length) }, scoreNext),
+    // The whole batch at once: its detector states are one load and one save per tenant,
+    // which device by device held a large fleet's batch for longer than an invocation may take.
+    const scoring = groups.filter(
+      ({ device, readings }) => device.anomalyDetection !== 'none' && readings.length > 0,
     );
+    const outcomes = new Map<(typeof groups)[number], DetectedAnomaly[] | { failed: unknown }>();
+    try {
+      const answers = await scorer.scoreBatch(scoring);
+      for (const [position, group] of scoring.entries()) {
+        const answer = answers[position] as (typeof answers)[number];
+        outcomes.set(group, 'failed' in answer ? answer : answer.anomalies);
+      }
+    } catch (error) {
+      for (const group of scoring) outcomes.set(group, { failed: error });
+    }
     const scored: typeof groups = [];
-    for (const [position, group] of groups.entries()) {
+    for (const group of groups) {
       const { device, indices } = group;
-      const outcome = outcomes[position] ?? null;
+      const outcome = outcomes.get(group) ?? null;
       if (outcome !== null && 'failed' in outcome) {
         // Stored, but not yet scored: retried, the readings are rewritten (idempotent) and scored.
         for (const index of indices) batch.fail(index, outcome.failed, device.deviceId);

@@ -49,9 +49,15 @@ export interface DeviceDirectory {
   markLateRollups(hours: LateRollupHour[]): Promise<void>;
 }
 
-/** The plan's anomaly detector, run on a device's readings once they are stored. */
+/**
+ * The plan's anomaly detector, run on a batch's stored readings, each device once: answers
+ * each device's anomalies, or why its readings could not be scored (their messages are then
+ * retried), in order.
+ */
 export interface ReadingScorer {
-  score(device: DeviceContext, readings: Reading[]): Promise<DetectedAnomaly[]>;
+  scoreBatch(
+    devices: ReadonlyArray<{ device: DeviceContext; readings: Reading[] }>,
+  ): Promise<Array<{ anomalies: DetectedAnomaly[] } | { failed: unknown }>>;
 }
 
 export interface LivePublisher {
