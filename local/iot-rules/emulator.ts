@@ -988,6 +988,8 @@ class Emulator {
   /** Filters whose rules read the journal. */
   private readonly journaledFilters: ReadonlySet<string>;
   private readonly journalRules: RuleDefinition[];
+  /** The journaled rules each topic matches, as the broker's subscription ids told for the session. */
+  private readonly journalRulesByTopic = new Map<string, RuleDefinition[]>();
   private journalUnsettledBytes = 0;
 
   constructor(
@@ -1181,9 +1183,15 @@ class Emulator {
       acknowledged: true,
     };
     this.journalUnsettledBytes += delivery.bytes;
-    const matching = this.journalRules.filter((definition) =>
-      topicMatches(definition.rule.from, topic),
-    );
+    let matching = this.journalRulesByTopic.get(topic);
+    if (!matching) {
+      matching = this.journalRules.filter((definition) =>
+        topicMatches(definition.rule.from, topic),
+      );
+      // Topics of devices long gone are not kept for ever.
+      if (this.journalRulesByTopic.size >= 100_000) this.journalRulesByTopic.clear();
+      this.journalRulesByTopic.set(topic, matching);
+    }
     this.dispatch(delivery, payload, matching, false, units, record.clientId);
     if (this.journalHoldsTooMuch()) this.journal?.pause();
   }
