@@ -26,6 +26,9 @@ export const AWS_PRICES = {
     shardHour: 0.015,
     /** A PUT payload unit is a record's data in 25 KB chunks. */
     putPayloadUnitPerMillion: 0.014,
+    /** An enhanced fan-out consumer, per shard it reads, and the data it is pushed. */
+    enhancedFanOutConsumerShardHour: 0.015,
+    enhancedFanOutRetrievalPerGb: 0.013,
   },
   lambda: {
     source: 'https://aws.amazon.com/lambda/pricing/ (Arm, first 7.5 billion GB-seconds)',

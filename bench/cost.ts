@@ -42,13 +42,19 @@ const MONTH_S = 30 * 86_400;
 /** What serverless.yml deploys (read below): the ingest function's memory, the stream's shards. */
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function deploySettings(): Promise<{ ingestMemoryMb: number; shards: number }> {
+async function deploySettings(): Promise<{
+  ingestMemoryMb: number;
+  shards: number;
+  enhancedFanOut: boolean;
+}> {
   const yml = await readFile(path.join(repoRoot, 'serverless.yml'), 'utf8');
   const memory = /\n {2}ingest:\n(?: {4}.*\n)*? {4}memorySize: (\d+)/.exec(yml)?.[1];
   const shards = /\n {4}ingestStreamShards: (\d+)/.exec(yml)?.[1];
   if (!memory || !shards)
     throw new Error('serverless.yml: no ingest memorySize or ingestStreamShards');
-  return { ingestMemoryMb: Number(memory), shards: Number(shards) };
+  // The ingest stream event reads through a consumer (enhanced fan-out).
+  const enhancedFanOut = /\n {10}consumer:/.test(yml);
+  return { ingestMemoryMb: Number(memory), shards: Number(shards), enhancedFanOut };
 }
 
 /** The firmware's payload for a message, as firmware/core/payloads.cpp writes it. */
@@ -250,6 +256,7 @@ async function main() {
       rules: delta((s) => s.rulesTriggered),
       actions: delta((s) => s.actionsApplied),
       putPayloadUnits: delta((s) => stream(s).putPayloadUnits),
+      streamBytes: delta((s) => stream(s).bytes),
       invocations: delta((s) => ingest(s).invoked),
       billedMs: delta((s) => ingest(s).billedMs),
     };
@@ -300,6 +307,25 @@ async function main() {
         'PUT payload units (25 KB)',
         (perMonth(measured.putPayloadUnits) / 1e6) * kinesisDataStreams.putPayloadUnitPerMillion,
       ],
+      ...(settings.enhancedFanOut
+        ? ([
+            [
+              'kinesis_fan_out_consumer_shard_hours',
+              settings.shards * (MONTH_S / 3600),
+              'consumer-shard-hours',
+              settings.shards *
+                (MONTH_S / 3600) *
+                kinesisDataStreams.enhancedFanOutConsumerShardHour,
+            ],
+            [
+              'kinesis_fan_out_retrieval',
+              perMonth(measured.streamBytes) / 1024 ** 3,
+              'GB pushed to the consumer',
+              (perMonth(measured.streamBytes) / 1024 ** 3) *
+                kinesisDataStreams.enhancedFanOutRetrievalPerGb,
+            ],
+          ] as Array<[string, number, string, number]>)
+        : []),
       [
         'lambda_requests',
         perMonth(measured.invocations),

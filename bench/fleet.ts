@@ -1,8 +1,9 @@
 /**
  * Fleet scale on this machine (`npm run bench:fleet -- [--count 10000]`): the local stack
  * with a broker of the benchmark's own (so it can be restarted under the fleet), and the
- * fleet in one process (firmware/build/fleet: the firmware core, each device with its own
- * connection, credentials, Last Will and retained discovery).
+ * fleet in processes of up to 5,000 devices (firmware/build/fleet: the firmware core, each
+ * device with its own connection, credentials, Last Will and retained discovery; libmosquitto
+ * takes 3 descriptors a device, and the hard limit here is 20,000 a process).
  *
  *   npx tsx bench/fleet.ts [--count 10000] [--one-by-one 1000] [--interval-ms 10000]
  *                          [--sensors 10] [--latency-s 60] [--sample 200] [--concurrency 8]
@@ -12,7 +13,7 @@
  *    request (8 at a time), then the fleet in bulk, then --one-by-one more one by one; the
  *    median request time of the last ones over the first ones.
  * 2. bulk_s: the --count fleet devices in one `POST /api/devices/bulk`.
- * 3. online_s: the fleet process starts every device at once (a power-up storm); the time
+ * 3. online_s: the fleet processes start every device at once (a power-up storm); the time
  *    until the platform shows all of them online (their retained `online` reached the registry).
  * 4. p50_ms / p99_ms: each device sends one reading of --sensors entities every --interval-ms;
  *    for --latency-s, the time from a sampled reading's timestamp (taken when the device
@@ -24,7 +25,7 @@
  *    again; the time from its start until the platform has heard every device's `online`
  *    again. The devices reconnect by the firmware's backoff with full jitter (1 s doubling to
  *    60 s, as on the ESP32).
- * 6. mb_per_device: the fleet process's resident memory over its devices.
+ * 6. mb_per_device: the fleet processes' resident memory over their devices.
  *
  * A wait that does not end within --give-up-s prints NA for its figure (and what it reached).
  *
@@ -269,6 +270,7 @@ async function main(): Promise<void> {
       statsMs: 1000,
     });
     const running = fleet;
+    log(`${running.processes} fleet process${running.processes === 1 ? '' : 'es'}`);
     const progress = setInterval(() => {
       const s = running.latest;
       if (s)

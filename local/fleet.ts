@@ -8,8 +8,8 @@
  *
  * Signs up a tenant (or signs in), lifts its device limit through the operator's `setPlan`
  * (industrial: unlimited), registers N devices through the API (in one bulk request when the
- * platform has the bulk route, else one by one), runs them all in one fleet process (the
- * firmware core, many devices a process: local/fleet-process.ts), and reports what the
+ * platform has the bulk route, else one by one), runs them in fleet processes (the firmware
+ * core, up to 5,000 devices a process: local/fleet-process.ts), and reports what the
  * devices sent against what the platform stored. URLs default to the running local stack's
  * `<data dir>/stack.json`.
  */
@@ -390,7 +390,7 @@ async function main(argv: string[]): Promise<void> {
       interruption.abort();
       return;
     }
-    running?.child.kill('SIGKILL');
+    running?.kill();
     process.exit(130);
   });
   process.on('SIGTERM', () => interruption.abort());
@@ -462,7 +462,7 @@ async function main(argv: string[]): Promise<void> {
   const died = exitedEarly;
   note(`stopping ${fleet.length} devices`);
   const last = (await devices.stop()) ?? beforeStop;
-  if (died) note(`the fleet process ${died} before the end: ${stderr.slice(-5).join(' | ')}`);
+  if (died) note(`a fleet process ${died} before the end: ${stderr.slice(-5).join(' | ')}`);
   const runEnded = Date.now();
   const runS = (runEnded - runStarted) / 1000;
   const sent = last?.sent ?? 0;
@@ -499,6 +499,7 @@ async function main(argv: string[]): Promise<void> {
     tenant: { id: tenant.id, name: tenant.name, username: signedIn.username },
     requested: options.count,
     registered: fleet.length,
+    processes: devices.processes,
     registration_s: round(registrationS),
     registrations_per_s: round(fleet.length / registrationS),
     connected: mostOnline,
@@ -526,12 +527,12 @@ async function main(argv: string[]): Promise<void> {
     interrupted: interruption.signal.aborted,
   };
   const lines = [
-    `fleet of ${summary.requested} simulated devices in one process (tenant ${tenant.name}, sign in as ${signedIn.username})${summary.interrupted ? ', interrupted' : ''}`,
+    `fleet of ${summary.requested} simulated devices in ${summary.processes} process${summary.processes === 1 ? '' : 'es'} (tenant ${tenant.name}, sign in as ${signedIn.username})${summary.interrupted ? ', interrupted' : ''}`,
     `  registered  ${summary.registered} ${how} in ${summary.registration_s} s (${summary.registrations_per_s}/s)`,
     `  connected   ${summary.connected}/${summary.registered}${summary.all_connected_after_s === null ? '' : ` (all within ${summary.all_connected_after_s} s)`}`,
     `  sent        ${sent} readings in ${summary.run_s} s (${summary.sent_per_s}/s, each device ${options.sensors} sensors every ${options.intervalMs} ms); ${stillBuffered} unsent at stop, ${dropped} dropped`,
     `  stored      ${stored} readings (${summary.stored_per_s}/s over the run, ${summary.stored_ratio === null ? '-' : `${round(summary.stored_ratio * 100, 2)}%`} of sent), the last one stored ${summary.store_caught_up_after_s} s after the devices stopped`,
-    `  devices     ${summary.devices_cpu_percent}% CPU (100% = one core), ${summary.devices_rss_mb} MB resident (${summary.kb_per_device} KB a device)${died ? `; the process ${died} before the end` : ''}`,
+    `  devices     ${summary.devices_cpu_percent}% CPU (100% = one core), ${summary.devices_rss_mb} MB resident (${summary.kb_per_device} KB a device)${died ? `; a process ${died} before the end` : ''}`,
   ];
   if (summary.stack_cpu_percent !== null) {
     lines.push(

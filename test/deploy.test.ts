@@ -193,10 +193,21 @@ describe('osls package --stage prod (offline)', () => {
     );
     expect(ingest).toHaveLength(1);
     const mapping = ingest[0];
-    expect(mapping.EventSourceArn).toEqual({ 'Fn::GetAtt': ['IngestStream', 'Arn'] });
+    // Through the stream's enhanced fan-out consumer, with no batching window: records are
+    // pushed as they arrive and invoked at once (AWS Lambda developer guide, "Using Lambda
+    // with Kinesis Data Streams"; a standard iterator polls a caught-up shard once a second),
+    // which is how the local rules emulator delivers them.
+    expect(mapping.EventSourceArn).toEqual({ Ref: 'IngestStreamConsumer' });
+    expect(template.Resources.IngestStreamConsumer).toEqual({
+      Type: 'AWS::Kinesis::StreamConsumer',
+      Properties: {
+        StreamARN: { 'Fn::GetAtt': ['IngestStream', 'Arn'] },
+        ConsumerName: expect.stringContaining('ingest'),
+      },
+    });
     expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
     expect(mapping.BatchSize).toBeGreaterThan(100);
-    expect(mapping.MaximumBatchingWindowInSeconds).toBeGreaterThan(0);
+    expect(mapping.MaximumBatchingWindowInSeconds).toBe(0);
     expect(mapping.StartingPosition).toBe('TRIM_HORIZON');
     // Bounded retries: a record that keeps failing ends in the queue instead of holding up
     // its shard for the stream's whole retention.
@@ -213,6 +224,12 @@ describe('osls package --stage prod (offline)', () => {
       expect.objectContaining({
         Action: expect.arrayContaining(['kinesis:GetRecords', 'kinesis:GetShardIterator']),
         Resource: { 'Fn::GetAtt': ['IngestStream', 'Arn'] },
+      }),
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: expect.arrayContaining(['kinesis:SubscribeToShard']),
+        Resource: { Ref: 'IngestStreamConsumer' },
       }),
     );
     expect(statements).toContainEqual(

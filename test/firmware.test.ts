@@ -326,6 +326,7 @@ describe('virtual device against a real Mosquitto', () => {
     const doc = JSON.parse(discovery.payload) as {
       name: string;
       firmware: string;
+      report_interval_s: number;
       entities: Array<{
         entity_id: string;
         entity_type: string;
@@ -336,6 +337,9 @@ describe('virtual device against a real Mosquitto', () => {
     };
     expect(doc.name).toBeTruthy();
     expect(doc.firmware).toBeTruthy();
+    // A state message per reading: it never goes longer than its interval without one, which
+    // the platform's silence sweep takes as the device's own (rounded up to seconds).
+    expect(doc.report_interval_s).toBe(Math.ceil(INTERVAL_MS / 1000));
     const byId = new Map(doc.entities.map((e) => [e.entity_id, e]));
     expect(byId.get('relay_main')?.entity_type).toBe('switch');
     for (const s of SENSORS) expect(byId.get(s)?.entity_type).toBe('sensor');

@@ -129,6 +129,14 @@ describe('bulk registration by claim on AWS IoT (AWS IoT mocked, PostgreSQL real
       allowProvisioning: false,
     });
     expect(await hook(request(`${prefix}_NOT_REGISTERED`))).toEqual({ allowProvisioning: false });
+    // A thing of that name exists already (another system's): refused, and the device
+    // keeps its claim for when the name is free.
+    iot.on(DescribeThingCommand).resolves({ attributes: { owner: 'someone-else' } });
+    expect(await hook(request(`${prefix}_10`))).toEqual({ allowProvisioning: false });
+    iot
+      .on(DescribeThingCommand)
+      .rejects(new ResourceNotFoundException({ message: 'no thing', $metadata: {} }));
+    expect(await hook(request(`${prefix}_10`))).toEqual({ allowProvisioning: true });
     // A malformed request never reaches the registry, and is refused.
     expect(await hook({ ...request(`${prefix}_9`), claimCertificateId: 'nope' })).toEqual({
       allowProvisioning: false,

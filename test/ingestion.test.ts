@@ -328,15 +328,21 @@ describe('the stored-readings port', () => {
     const { readingStore } = await import('../shared/timeseries/composition.ts');
     const [a, b] = [await setUp(), await setUp()];
     const calls: StoredBatch[] = [];
+    const expected: number[][] = [];
     let failing = false;
     const service = new IngestionService({
       directory: new PostgresDeviceDirectory(databasePool(), 30),
       readings: readingStore(),
       logger: logger(),
       storedReadings: {
-        readingsStored: async (batch) => {
-          calls.push(batch);
-          if (failing) throw new Error('alarm store unavailable');
+        expect: (devicePks) => {
+          expected.push([...devicePks]);
+          return {
+            readingsStored: async (batch) => {
+              calls.push(batch);
+              if (failing) throw new Error('alarm store unavailable');
+            },
+          };
         },
       },
     });
@@ -354,6 +360,8 @@ describe('the stored-readings port', () => {
     const outcome = await service.ingestBatch(batch.map((event) => ({ event })));
     expect(outcome.failed).toEqual([]);
     expect(calls).toHaveLength(1);
+    // Told before the write which devices' readings were coming: the same devices it got.
+    expect(expected).toEqual([calls[0]?.devices.map(({ device }) => device.devicePk)]);
     const seen = calls[0]?.devices.map(({ device, readings, anomalies }) => ({
       device: device.deviceId,
       readings: readings.map((r) => [r.entityId, r.value, r.timeMs]),

@@ -152,6 +152,19 @@ describe('row-level security at the database', () => {
     });
     expect(made).toBe(false);
     expect(pushed).toHaveLength(1);
+    // Several tenants' audiences looked up at once (ingestion's batch): each push still
+    // reaches only that tenant's dashboards.
+    pushed.length = 0;
+    const audience = live.audience([mine, theirs, nobodys]);
+    await audience.publish(theirs, () => [event]);
+    expect(pushed.map((push) => push.ConnectionId)).toEqual([theirsId]);
+    await audience.publish(mine, () => [event]);
+    await audience.publish(nobodys, () => {
+      made = true;
+      return [event];
+    });
+    expect(pushed.map((push) => push.ConnectionId)).toEqual([theirsId, mineId]);
+    expect(made).toBe(false);
     // Without the function, the application role reads no connection with no tenant set.
     const direct = await app.query('SELECT count(*)::integer AS n FROM ws_connections');
     expect(direct.rows[0].n).toBe(0);

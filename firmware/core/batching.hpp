@@ -14,6 +14,8 @@
 // reading at once set batch 1 (one state message per reading) or a shorter batch age.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 namespace es {
@@ -24,5 +26,18 @@ constexpr uint32_t kDefaultBatchMaxAgeMs = 60000;
 // buffer (about 30 bytes a reading with the reference entities) and under one 5 KB unit.
 constexpr uint32_t kMaxBatchReadings = 100;
 constexpr uint32_t kMaxBatchAgeMs = 3600000;
+
+// The longest a working, connected device goes without publishing, in milliseconds: one
+// sampling interval, plus what a partial telemetry batch waits (until it fills with the
+// rounds' readings or its oldest reaches the batch age, whichever is sooner). The device
+// announces it (rounded up to seconds) as its discovery's report_interval_s, so the platform
+// takes a longer silence for a device gone.
+inline uint64_t reportIntervalMs(uint32_t intervalMs, uint32_t batch, uint32_t batchMaxAgeMs,
+                                 size_t readingsPerRound) {
+  if (batch <= 1 || readingsPerRound == 0) return intervalMs;
+  const uint64_t rounds = (batch + readingsPerRound - 1) / readingsPerRound;
+  const uint64_t untilFull = (rounds - 1) * static_cast<uint64_t>(intervalMs);
+  return static_cast<uint64_t>(intervalMs) + std::min<uint64_t>(untilFull, batchMaxAgeMs);
+}
 
 }  // namespace es

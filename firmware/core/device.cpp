@@ -186,7 +186,18 @@ void DeviceCore::onConnected() {
   }
   mqtt_.publish(topics_.status(), "online", 1, true);
   std::string discovery;
-  if (buildDiscoveryPayload(opt_.info, entities_, discovery)) {
+  DeviceInfo info = opt_.info;
+  size_t sensors = 0;
+  for (size_t i = 0; i < entities_.size(); ++i) {
+    if (entities_.spec(i).kind == EntityKind::Sensor) ++sensors;
+  }
+  // The payload contract's ceiling is a day.
+  const uint64_t intervalMs =
+      reportIntervalMs(opt_.intervalMs, opt_.batch, opt_.batchMaxAgeMs, sensors);
+  info.reportIntervalS =
+      static_cast<uint32_t>(std::min<uint64_t>((intervalMs + 999) / 1000, 86400));
+  if (info.reportIntervalS == 0) info.reportIntervalS = 1;
+  if (buildDiscoveryPayload(info, entities_, discovery)) {
     mqtt_.publish(topics_.discovery(), discovery, 1, true);
   }
   mqtt_.subscribe(topics_.commandFilter(), 1);

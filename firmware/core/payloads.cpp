@@ -54,6 +54,9 @@ bool buildDiscoveryPayload(const DeviceInfo& info, const EntityRegistry& entitie
   if (!info.name.empty()) w.key("name").value(info.name);
   if (!info.type.empty()) w.key("type").value(info.type);
   if (!info.firmware.empty()) w.key("firmware").value(info.firmware);
+  if (info.reportIntervalS > 0) {
+    w.key("report_interval_s").value(static_cast<unsigned long long>(info.reportIntervalS));
+  }
   w.key("entities").beginArray();
   for (size_t i = 0; i < entities.size(); ++i) {
     const EntitySpec& e = entities.spec(i);

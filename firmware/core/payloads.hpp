@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,8 @@ struct DeviceInfo {
   std::string name;
   std::string type;
   std::string firmware;
+  // Announced as report_interval_s when above 0 (see reportIntervalMs in batching.hpp).
+  uint32_t reportIntervalS = 0;
 };
 
 // {"value":..,"timestamp":..,"unit"?:..,"command_id"?:..}
@@ -33,7 +36,7 @@ struct TelemetrySample {
 // One sample gives {"timestamp":..,"values":{..}}; several give an array of those.
 bool buildTelemetryPayload(const std::vector<TelemetrySample>& samples, std::string& out);
 
-// {"name","type","firmware","entities":[...]}; a number entity carries
+// {"name","type","firmware","report_interval_s","entities":[...]}; a number entity carries
 // "config":{"min","max","step"} and a text entity "config":{"max_length"}.
 bool buildDiscoveryPayload(const DeviceInfo& info, const EntityRegistry& entities,
                            std::string& out);

@@ -73,6 +73,8 @@ TEST_CASE("connect handshake: LWT, retained online, retained discovery, subscrip
   REQUIRE(disc.size() == 1);
   CHECK(disc[0].retain);
   CHECK(json::parse(disc[0].payload)["entities"].size() == 6);
+  // A state message per reading, a round a second: never more than a second apart.
+  CHECK(json::parse(disc[0].payload)["report_interval_s"] == 1);
   CHECK(r.mqtt.subscriptions == std::vector<std::string>{"devices/dev-1/+/set"});
   // current actuator states are announced
   auto relay = r.mqtt.onTopic("devices/dev-1/relay_main/state");
@@ -257,6 +259,47 @@ TEST_CASE("by default readings wait for a full telemetry batch") {
   CHECK(j[rounds - 1]["values"]["vibration"] == static_cast<double>(es::kDefaultBatchReadings - 1));
   r.mqtt.ackAll();
   CHECK(r.core->sent() == es::kDefaultBatchReadings);
+}
+
+TEST_CASE("discovery announces the longest silence between messages, and the device keeps to it") {
+  struct Case {
+    uint32_t intervalMs;
+    uint32_t expectedS;
+  };
+  // Three sensors, batches of 60 readings or 60 s: a second's rounds fill a batch in 20 s;
+  // at one round in 10 s the batch age sends it first, 60 s after its oldest reading.
+  for (const Case c : {Case{1000, 20}, Case{10000, 70}}) {
+    INFO(c.intervalMs);
+    Rig r;
+    r.options.intervalMs = c.intervalMs;
+    r.options.batch = es::kDefaultBatchReadings;
+    r.options.batchMaxAgeMs = es::kDefaultBatchMaxAgeMs;
+    r.core.reset(new es::DeviceCore(r.options, r.entities, r.mqtt, r.clock, r.rng, r.sensors,
+                                    &r.actuators, &r.events));
+    r.core->begin();
+    r.core->loop();  // connect() issued
+    r.core->loop();  // CONNACK
+    REQUIRE(r.core->online());
+    auto disc = r.mqtt.onTopic("devices/dev-1/discovery");
+    REQUIRE(disc.size() == 1);
+    CHECK(json::parse(disc[0].payload)["report_interval_s"] == c.expectedS);
+    size_t messages = r.mqtt.onTopic("devices/dev-1/telemetry").size();
+    uint32_t lastAt = r.clock.mono;
+    uint32_t longest = 0;
+    for (uint32_t t = 0; t < 600000; t += 100) {
+      r.clock.advance(100);
+      r.core->loop();
+      r.mqtt.ackAll();
+      const size_t now = r.mqtt.onTopic("devices/dev-1/telemetry").size();
+      if (now != messages) {
+        longest = std::max(longest, r.clock.mono - lastAt);
+        lastAt = r.clock.mono;
+        messages = now;
+      }
+    }
+    CHECK(messages > 5);
+    CHECK(longest <= c.expectedS * 1000);
+  }
 }
 
 TEST_CASE("a partial batch goes out when its oldest reading reaches the batch age") {

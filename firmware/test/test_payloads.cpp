@@ -72,6 +72,11 @@ TEST_CASE("discovery payload lists every entity with kind-specific config") {
   CHECK(j["name"] == "Compressor \"A\"");
   CHECK(j["type"] == "compressor");
   CHECK(j["firmware"] == es::kFirmwareVersion);
+  // Announced only when the device knows it (the minimal payload below has none).
+  CHECK_FALSE(j.contains("report_interval_s"));
+  info.reportIntervalS = 65;
+  REQUIRE(es::buildDiscoveryPayload(info, reg, out));
+  CHECK(json::parse(out)["report_interval_s"] == 65);
   REQUIRE(j["entities"].is_array());
   std::map<std::string, json> byId;
   for (const auto& e : j["entities"]) {

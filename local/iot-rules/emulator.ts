@@ -676,11 +676,14 @@ class FunctionDispatcher {
    * only up to its Receive Maximum: once it holds that much, the stream holds more than it
    * can see, and Lambda reading a stream with such a backlog gets its batch at once, so the
    * batcher sends what it holds rather than wait out a window in which nothing more can
-   * arrive.
+   * arrive. Conversely, while the broker's journal holds more than the emulator has read, a
+   * batcher past its window waits for the reads under way instead of sending part of a
+   * batch: Lambda reading a shard with a backlog gets up to BatchSize records at once.
    */
   private pumpStream(batch: BatchSettings, stream: StreamSettings): void {
     const now = Date.now();
     const backlog = this.emulator.readingHeld();
+    const catchingUp = this.emulator.catchingUp();
     const draining = this.emulator.draining;
     let nextWake = Number.POSITIVE_INFINITY;
     for (let batcher = 0; batcher < stream.parallelizationFactor; batcher++) {
@@ -713,6 +716,10 @@ class FunctionDispatcher {
         nextWake = Math.min(nextWake, batch.maxWaitMs - waited);
         continue;
       }
+      // The journal holds more than has been read: the batch is still coming, and the read
+      // that brings it pumps again. Sending what was read so far made batches of a few
+      // hundred records (pipeline benchmark (a): 261 invocations of 766 instead of 44 of 4,546).
+      if (trigger === 'window' && catchingUp && !draining) continue;
       // In stream order across the batcher's keys, up to the record and byte limits.
       const taken: Item[] = [];
       let bytes = 0;
@@ -1480,6 +1487,11 @@ class Emulator {
   /** At either limit on unacknowledged messages: it reads no more until some are acknowledged. */
   readingHeld(): boolean {
     return this.holdsTooMuch() || this.journalHoldsTooMuch();
+  }
+
+  /** The journal holds more records than the emulator has read, and it is reading them. */
+  catchingUp(): boolean {
+    return this.journal?.catchingUp === true;
   }
 
   private holdsTooMuch(): boolean {

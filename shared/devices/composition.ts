@@ -68,6 +68,11 @@ export const deviceService = once(
 );
 
 /** The fleet provisioning template's pre-provisioning hook. */
-export const claimAdmission = once(
-  () => new ClaimAdmission(new PostgresClaimRegistry(databasePool())),
-);
+export const claimAdmission = once(() => {
+  const { aws } = config();
+  const things = new AwsIotProvisioner({
+    client: new IoTClient({ region: aws.region }),
+    policyName: aws.iotDevicePolicyName,
+  });
+  return new ClaimAdmission(new PostgresClaimRegistry(databasePool()), things);
+});

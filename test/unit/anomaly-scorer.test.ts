@@ -1,12 +1,14 @@
+import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import {
   AnomalyScorer,
   ScoringContendedError,
 } from '../../shared/anomalies/domain/anomaly-scorer.ts';
-import type { ScoredDevice } from '../../shared/anomalies/domain/model.ts';
+import type { DetectedAnomaly, ScoredDevice } from '../../shared/anomalies/domain/model.ts';
 import type {
   DetectorStateStore,
   DetectorStateUpdate,
+  ModelRegistry,
   SavedDetectorState,
 } from '../../shared/anomalies/domain/ports.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -42,52 +44,92 @@ const reading = (timeMs: number, value: number): Reading => ({
   retentionPolicy: 'professional_plan',
 });
 
-/** The ports in memory: states keyed by entity, with a hook that runs before each save. */
+/** A registry without trained models. */
+const noModels: ModelRegistry = {
+  list: async () => [],
+  active: async () => [],
+  find: async () => undefined,
+  activate: async () => undefined,
+  record: async () => {
+    throw new Error('not used');
+  },
+  trainingCandidates: async () => [],
+};
+
+/** A saved state's key in memory: device and entity. */
+const keyOf = (devicePk: number, entityId: string) => `${devicePk}/${entityId}`;
+
+/**
+ * The ports in memory: states keyed by device and entity, with a hook that runs before each
+ * save and a log of what each store call was asked.
+ */
 function inMemory(
   options: {
     beforeSave?: (states: Map<string, SavedDetectorState>) => void;
-    /** An entity's active model. */
+    /** An entity's active model (on every device). */
     active?: { entityId: string; model: TrainedModel };
   } = {},
 ) {
   const states = new Map<string, SavedDetectorState>();
   const written: Prediction[][] = [];
+  const calls: string[] = [];
   let saves = 0;
   const store: DetectorStateStore = {
-    async load(_tenantId, _devicePk, entityIds) {
-      return entityIds.flatMap((id) =>
-        states.has(id) ? [structuredClone(states.get(id))] : [],
-      ) as SavedDetectorState[];
+    async load(tenantId, wanted) {
+      calls.push(`load ${tenantId}`);
+      const found = new Map<number, SavedDetectorState[]>();
+      for (const { devicePk, entityIds } of wanted) {
+        const saved = entityIds.flatMap((id) => {
+          const state = states.get(keyOf(devicePk, id));
+          return state ? [structuredClone(state)] : [];
+        });
+        if (saved.length > 0) found.set(devicePk, saved);
+      }
+      return found;
     },
-    async saveIfUnchanged(_tenantId, _devicePk, detector, updates: DetectorStateUpdate[]) {
+    async saveIfUnchanged(tenantId, deviceSaves) {
+      calls.push(`save ${tenantId}`);
       saves += 1;
       options.beforeSave?.(states);
-      if (updates.some((u) => (states.get(u.entityId)?.lastTimeMs ?? null) !== u.basedOn))
-        return false;
-      for (const u of updates)
-        states.set(u.entityId, {
-          entityId: u.entityId,
-          detector,
-          state: u.state,
-          lastTimeMs: u.lastTimeMs,
-        });
-      return true;
+      const moved = new Set<number>();
+      for (const { devicePk, detector, updates } of deviceSaves) {
+        const unchanged = updates.every(
+          (u: DetectorStateUpdate) =>
+            (states.get(keyOf(devicePk, u.entityId))?.lastTimeMs ?? null) === u.basedOn,
+        );
+        if (!unchanged) {
+          moved.add(devicePk);
+          continue;
+        }
+        for (const u of updates)
+          states.set(keyOf(devicePk, u.entityId), {
+            entityId: u.entityId,
+            detector,
+            state: structuredClone(u.state),
+            lastTimeMs: u.lastTimeMs,
+          });
+      }
+      return moved;
     },
   };
   const scorer = new AnomalyScorer({
     states: store,
     registry: {
       list: async () => [],
-      active: async (_tenantId, _devicePk, entityIds) =>
-        options.active && entityIds.includes(options.active.entityId)
-          ? [
-              {
-                entityId: options.active.entityId,
-                version: options.active.model.version,
+      active: async (tenantId, wanted) => {
+        calls.push(`active ${tenantId}`);
+        const { active } = options;
+        return active
+          ? wanted
+              .filter(({ entityIds }) => entityIds.includes(active.entityId))
+              .map(({ devicePk }) => ({
+                devicePk,
+                entityId: active.entityId,
+                version: active.model.version,
                 storageKey: 'model',
-              },
-            ]
-          : [],
+              }))
+          : [];
+      },
       find: async () => undefined,
       activate: async () => undefined,
       record: async () => {
@@ -97,6 +139,7 @@ function inMemory(
     },
     predictions: {
       write: async (predictions) => {
+        calls.push('write');
         written.push(predictions);
       },
       query: async () => [],
@@ -104,14 +147,43 @@ function inMemory(
     models: { save: async () => {}, load: async () => options.active?.model ?? null },
     logger: createLogger('error', { service: 'test' }),
   });
-  return { scorer, states, written, saves: () => saves };
+  return { scorer, states, written, calls, saves: () => saves };
+}
+
+/** A linear model over 4 temperatures and the current as of the last 3 of them. */
+function temperatureModel(random: () => number): TrainedModel {
+  const shape = { windowSize: 4, coWindow: 3, timeOfDay: true };
+  const coEntities = [{ entityId: 'current', normalisation: { mean: 5, std: 2 } }];
+  const inputs = inputSize(shape.windowSize, { ...shape, coEntities });
+  const kernel = Float32Array.from({ length: inputs }, () => random() - 0.5);
+  return parseTrainedModel({
+    kind: 'dense-forecaster',
+    format: 1,
+    version: 'with-current',
+    trainedAt: new Date(0).toISOString(),
+    ...shape,
+    coEntities,
+    normalisation: { mean: 50, std: 5 },
+    residual: { mean: 0, std: 1 },
+    threshold: 2.5,
+    tailExcess: 1,
+    layers: [{ units: 1, activation: 'linear' }],
+    metrics: unmeasuredMetrics('none'),
+    weights: {
+      specs: [
+        { name: 'dense_0/kernel', shape: [inputs, 1], dtype: 'float32' },
+        { name: 'dense_0/bias', shape: [1], dtype: 'float32' },
+      ],
+      dataBase64: encodeFloat32([kernel, Float32Array.of(0.1)]),
+    },
+  });
 }
 
 describe('anomaly scorer (ports in memory)', () => {
   it('saves the new state after writing the scores, and does not score a reading twice', async () => {
     const { scorer, states, written } = inMemory();
     await scorer.score(device, [reading(1000, 1), reading(2000, 2)]);
-    expect(states.get('pressure')?.lastTimeMs).toBe(2000);
+    expect(states.get(keyOf(7, 'pressure'))?.lastTimeMs).toBe(2000);
     await scorer.score(device, [reading(2000, 2), reading(3000, 3)]);
     expect(written.map((batch) => batch.map((p) => p.timeMs))).toEqual([[1000, 2000], [3000]]);
   });
@@ -123,8 +195,8 @@ describe('anomaly scorer (ports in memory)', () => {
         if (!armed) return;
         armed = false;
         // Another invocation scored a reading of the same entity meanwhile and saved first.
-        const saved = current.get('pressure') as SavedDetectorState;
-        current.set('pressure', { ...saved, lastTimeMs: 4000 });
+        const saved = current.get(keyOf(7, 'pressure')) as SavedDetectorState;
+        current.set(keyOf(7, 'pressure'), { ...saved, lastTimeMs: 4000 });
       },
     });
     await scorer.score(device, [reading(1000, 1)]);
@@ -137,7 +209,7 @@ describe('anomaly scorer (ports in memory)', () => {
       [4000, 5000],
       [5000],
     ]);
-    expect(states.get('pressure')?.lastTimeMs).toBe(5000);
+    expect(states.get(keyOf(7, 'pressure'))?.lastTimeMs).toBe(5000);
   });
 
   it('gives up with ScoringContendedError when the state keeps moving, and never saves then', async () => {
@@ -145,7 +217,7 @@ describe('anomaly scorer (ports in memory)', () => {
     const { scorer, states } = inMemory({
       beforeSave: (current) => {
         bump += 1;
-        current.set('pressure', {
+        current.set(keyOf(7, 'pressure'), {
           entityId: 'pressure',
           detector: 'basic',
           state: null,
@@ -156,31 +228,23 @@ describe('anomaly scorer (ports in memory)', () => {
     await expect(scorer.score(device, [reading(1_000_000, 1)])).rejects.toBeInstanceOf(
       ScoringContendedError,
     );
-    expect(states.get('pressure')?.lastTimeMs).toBe(bump);
+    expect(states.get(keyOf(7, 'pressure'))?.lastTimeMs).toBe(bump);
   });
 
   it('leaves the state where it was when the prediction store refuses the scores', async () => {
     let saves = 0;
     const failing = new AnomalyScorer({
       states: {
-        load: async () => [
-          { entityId: 'pressure', detector: 'basic', state: null, lastTimeMs: 1000 },
-        ],
+        load: async () =>
+          new Map([
+            [7, [{ entityId: 'pressure', detector: 'basic', state: null, lastTimeMs: 1000 }]],
+          ]),
         saveIfUnchanged: async () => {
           saves += 1;
-          return true;
+          return new Set<number>();
         },
       },
-      registry: {
-        list: async () => [],
-        active: async () => [],
-        find: async () => undefined,
-        activate: async () => undefined,
-        record: async () => {
-          throw new Error('not used');
-        },
-        trainingCandidates: async () => [],
-      },
+      registry: noModels,
       predictions: {
         write: async () => {
           throw new Error('InfluxDB unavailable');
@@ -195,33 +259,8 @@ describe('anomaly scorer (ports in memory)', () => {
   });
 
   it('gives a model that reads another entity its value as of each reading, whichever batch brought it', async () => {
-    // A linear model over 4 temperatures and the current as of the last 3 of them.
-    const shape = { windowSize: 4, coWindow: 3, timeOfDay: true };
-    const coEntities = [{ entityId: 'current', normalisation: { mean: 5, std: 2 } }];
-    const inputs = inputSize(shape.windowSize, { ...shape, coEntities });
     const random = mulberry32(5);
-    const kernel = Float32Array.from({ length: inputs }, () => random() - 0.5);
-    const model = parseTrainedModel({
-      kind: 'dense-forecaster',
-      format: 1,
-      version: 'with-current',
-      trainedAt: new Date(0).toISOString(),
-      ...shape,
-      coEntities,
-      normalisation: { mean: 50, std: 5 },
-      residual: { mean: 0, std: 1 },
-      threshold: 2.5,
-      tailExcess: 1,
-      layers: [{ units: 1, activation: 'linear' }],
-      metrics: unmeasuredMetrics('none'),
-      weights: {
-        specs: [
-          { name: 'dense_0/kernel', shape: [inputs, 1], dtype: 'float32' },
-          { name: 'dense_0/bias', shape: [1], dtype: 'float32' },
-        ],
-        dataBase64: encodeFloat32([kernel, Float32Array.of(0.1)]),
-      },
-    });
+    const model = temperatureModel(random);
     // Separate state messages: the current on the minute, the temperature 20 s later.
     const at = (entityId: string, timeMs: number, value: number): Reading => ({
       ...reading(timeMs, value),
@@ -270,5 +309,163 @@ describe('anomaly scorer (ports in memory)', () => {
     } finally {
       predict.mockRestore();
     }
+  });
+});
+
+describe('anomaly scorer, a batch at once against device by device (property)', () => {
+  const ENTITIES = ['temperature', 'current', 'pressure'] as const;
+  /** A reading of a device's entity at minute `minute` (plus `second`), the value drawn. */
+  const arrival = fc.record({
+    device: fc.nat({ max: 5 }),
+    entity: fc.constantFrom(...ENTITIES),
+    minute: fc.nat({ max: 40 }),
+    second: fc.nat({ max: 59 }),
+    value: fc.oneof(
+      { weight: 9, arbitrary: fc.double({ min: 40, max: 60, noNaN: true }) },
+      // Spikes, so that some readings are anomalies.
+      { weight: 1, arbitrary: fc.double({ min: 500, max: 1000, noNaN: true }) },
+    ),
+  });
+  const scenario = fc.record({
+    /** Each device's tenant (1-3) and plan level. */
+    devices: fc.array(
+      fc.record({
+        tenant: fc.integer({ min: 1, max: 3 }),
+        level: fc.constantFrom('none', 'basic', 'advanced'),
+      }),
+      { minLength: 6, maxLength: 6 },
+    ),
+    /** Batches in stream order; minutes go forward batch by batch, with repeats and late ones. */
+    batches: fc.array(fc.array(arrival, { maxLength: 30 }), { minLength: 1, maxLength: 8 }),
+  });
+
+  it('gives the same predictions, anomalies and saved states, bit for bit, in one load and one save per tenant', async () => {
+    const model = temperatureModel(mulberry32(11));
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ devices, batches }) => {
+        const scored = devices.map(
+          ({ tenant, level }, i): ScoredDevice => ({
+            devicePk: 100 + i,
+            deviceId: `D${i}`,
+            tenantId: tenant,
+            retentionPolicy: `plan_${tenant}`,
+            anomalyDetection: level as ScoredDevice['anomalyDetection'],
+          }),
+        );
+        const alone = inMemory({ active: { entityId: 'temperature', model } });
+        const together = inMemory({ active: { entityId: 'temperature', model } });
+        for (const [b, batch] of batches.entries()) {
+          const groups = scored
+            .map((device, i) => ({
+              device,
+              readings: batch
+                .filter((a) => a.device === i)
+                .map(
+                  (a): Reading => ({
+                    tenantId: device.tenantId,
+                    deviceId: device.deviceId,
+                    entityId: a.entity,
+                    entityType: a.entity === 'pressure' ? 'number' : 'sensor',
+                    value: a.value,
+                    timeMs: (b * 20 + a.minute) * 60_000 + a.second * 1000,
+                    retentionPolicy: device.retentionPolicy,
+                  }),
+                ),
+            }))
+            .filter((group) => group.readings.length > 0);
+          const oneByOne: DetectedAnomaly[][] = [];
+          for (const { device, readings } of groups) {
+            oneByOne.push(await alone.scorer.score(device, readings));
+          }
+          together.calls.length = 0;
+          const outcomes = await together.scorer.scoreBatch(groups);
+          expect(outcomes).toEqual(oneByOne.map((anomalies) => ({ anomalies })));
+          const tenants = new Set(
+            groups
+              .filter(({ device }) => device.anomalyDetection !== 'none')
+              .map(({ device }) => device.tenantId),
+          );
+          // At most: models and states loaded, and states saved, once per tenant; one write.
+          expect(together.calls.filter((c) => c.startsWith('load'))).toHaveLength(tenants.size);
+          expect(together.calls.filter((c) => c === 'write').length).toBeLessThanOrEqual(1);
+          expect(together.calls.filter((c) => c.startsWith('save')).length).toBeLessThanOrEqual(
+            tenants.size,
+          );
+        }
+        const byKey = (p: Prediction) => `${p.deviceId}/${p.entityId}/${p.timeMs}`;
+        const sorted = (written: Prediction[][]) =>
+          written.flat().sort((x, y) => (byKey(x) < byKey(y) ? -1 : 1));
+        expect(sorted(together.written)).toEqual(sorted(alone.written));
+        expect(together.states).toEqual(alone.states);
+      }),
+      { numRuns: 60, seed: 23 },
+    );
+  });
+
+  it('splits a large tenant in four groups loaded and saved side by side, with the same scores', async () => {
+    const fleet = Array.from({ length: 1000 }, (_, i) => ({
+      device: { ...device, devicePk: 1000 + i, deviceId: `P${i}` },
+      readings: [1, 2, 3].map((n) => ({ ...reading(n * 60_000, (i % 13) * n), deviceId: `P${i}` })),
+    }));
+    const alone = inMemory();
+    const together = inMemory();
+    const oneByOne = [];
+    for (const { device: d, readings } of fleet)
+      oneByOne.push(await alone.scorer.score(d, readings));
+    const outcomes = await together.scorer.scoreBatch(fleet);
+    expect(outcomes).toEqual(oneByOne.map((anomalies) => ({ anomalies })));
+    expect(together.states).toEqual(alone.states);
+    expect(together.calls.filter((c) => c.startsWith('load'))).toHaveLength(4);
+    expect(together.calls.filter((c) => c.startsWith('save'))).toHaveLength(4);
+    expect(together.calls.filter((c) => c === 'write')).toHaveLength(1);
+  });
+
+  it('scores again only the devices whose states moved, and fails only a tenant whose store failed', async () => {
+    let armed = true;
+    const { scorer, written, states } = inMemory({
+      beforeSave: (current) => {
+        if (!armed) return;
+        armed = false;
+        // Another invocation saved device 8's pressure meanwhile.
+        current.set(keyOf(8, 'pressure'), {
+          entityId: 'pressure',
+          detector: 'basic',
+          state: null,
+          lastTimeMs: 1500,
+        });
+      },
+    });
+    const other = { ...device, devicePk: 8, deviceId: 'PUMP_2' };
+    const outcomes = await scorer.scoreBatch([
+      { device, readings: [reading(1000, 1), reading(2000, 2)] },
+      { device: other, readings: [reading(1000, 1), reading(2000, 2)] },
+    ]);
+    expect(outcomes).toEqual([{ anomalies: [] }, { anomalies: [] }]);
+    // The second pass scored only device 8, from its newer state: only 2000 is after 1500.
+    expect(written.map((batch) => batch.map((p) => `${p.deviceId}@${p.timeMs}`))).toEqual([
+      ['PUMP_1@1000', 'PUMP_1@2000', 'PUMP_2@1000', 'PUMP_2@2000'],
+      ['PUMP_2@2000'],
+    ]);
+    expect(states.get(keyOf(8, 'pressure'))?.lastTimeMs).toBe(2000);
+
+    const broken = new AnomalyScorer({
+      states: {
+        load: async (tenantId) => {
+          if (tenantId === 4) throw new Error('tenant 4 unavailable');
+          return new Map();
+        },
+        saveIfUnchanged: async () => new Set<number>(),
+      },
+      registry: noModels,
+      predictions: { write: async () => {}, query: async () => [] },
+      models: { save: async () => {}, load: async () => null },
+      logger: createLogger('error', { service: 'test' }),
+    });
+    const failed = await broken.scoreBatch([
+      { device, readings: [reading(1000, 1)] },
+      { device: { ...device, devicePk: 9, tenantId: 4 }, readings: [reading(1000, 1)] },
+    ]);
+    expect(failed[0]).toEqual({ anomalies: [] });
+    expect((failed[1] as { failed: Error }).failed.message).toBe('tenant 4 unavailable');
   });
 });

@@ -161,12 +161,16 @@ describe('DeviceService.registerMany with claims (AWS SDK mocked)', () => {
 
 describe('ClaimAdmission (the pre-provisioning hook) refuses malformed requests before the registry', () => {
   const asked: unknown[] = [];
-  const admission = new ClaimAdmission({
-    admit: async (request) => {
-      asked.push(request);
-      return 7;
+  let thing: 'none' | 'device' | 'foreign' = 'none';
+  const admission = new ClaimAdmission(
+    {
+      admit: async (request) => {
+        asked.push(request);
+        return 7;
+      },
     },
-  });
+    { thingOwnership: async () => thing },
+  );
   const good = {
     claimCertificateId: CLAIM_CERT_ID,
     certificateId: 'd'.repeat(64),
@@ -199,6 +203,19 @@ describe('ClaimAdmission (the pre-provisioning hook) refuses malformed requests 
     expect(asked).toEqual([
       { claimCertificateId: CLAIM_CERT_ID, deviceId: 'PUMP_0001', certificateId: 'd'.repeat(64) },
     ]);
+  });
+
+  it('refuses, without claiming, a device id whose thing exists already (its certificate would join it)', async () => {
+    asked.length = 0;
+    for (const existing of ['foreign', 'device'] as const) {
+      thing = existing;
+      expect(await admission.decide(good)).toMatchObject({
+        allowProvisioning: false,
+        reason: 'thing_exists',
+      });
+    }
+    thing = 'none';
+    expect(asked).toEqual([]);
   });
 });
 

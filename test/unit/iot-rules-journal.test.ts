@@ -145,6 +145,37 @@ describe('journal reader', () => {
     expect(records.map((r) => r.sequence)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('says it is catching up while the journal holds more than one read brings, until it has read it all', async () => {
+    const { records, open, append } = journal();
+    // About 200 KB: several reads' worth.
+    const padding = 'x'.repeat(80);
+    append(
+      0,
+      ...Array.from({ length: 2000 }, (_, n) =>
+        recordBytes('devices/a/telemetry', `${n}${padding}`),
+      ),
+    );
+    const seen: boolean[] = [];
+    let pausedAt: boolean | undefined;
+    const reader = open((record) => {
+      const current = readers.at(-1) as JournalReader;
+      seen.push(current.catchingUp);
+      if (record.sequence === 10) {
+        // Paused, it reads nothing more, so nothing is on its way.
+        current.pause();
+        pausedAt = current.catchingUp;
+      }
+    });
+    await vi.waitFor(() => expect(records).toHaveLength(11));
+    expect(seen[0]).toBe(true);
+    expect(pausedAt).toBe(false);
+    reader.resume();
+    await vi.waitFor(() => expect(records).toHaveLength(2000));
+    // The last read reached the end of what the broker wrote.
+    expect(seen.at(-1)).toBe(false);
+    expect(reader.catchingUp).toBe(false);
+  });
+
   it('reads a segment the broker replaced (it held no whole record) from its start', async () => {
     const { dir, records, open } = journal();
     const file = path.join(dir, segmentName(0));

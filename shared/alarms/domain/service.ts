@@ -8,6 +8,7 @@ import type {
   Evaluation,
   NewRule,
   RulePatch,
+  RuleTarget,
   Severity,
   TouchedAlarm,
 } from './model.ts';
@@ -271,34 +272,57 @@ export class AlarmEvaluator {
   ) {}
 
   /**
-   * The ingestion hook: ingestion calls it once per batch with each device's stored readings
-   * and anomalies (its port, matched by shape so neither context imports the other).
+   * The ingestion hook (its port, matched by shape so neither context imports the other):
+   * ingestion names the devices whose readings it is about to store, and the rules that
+   * apply to them are read while it writes; once stored, it hands over each device's
+   * readings and anomalies, judged with those rules.
    */
-  async readingsStored(batch: {
-    nowMs: number;
-    devices: Array<{
-      device: { devicePk: number; tenantId: number };
-      readings: ObservedDevice['readings'];
-      anomalies: ObservedDevice['anomalies'];
-    }>;
-  }): Promise<void> {
-    await this.evaluateBatch(
-      batch.devices.map(({ device, readings, anomalies }) => ({
-        devicePk: device.devicePk,
-        tenantId: device.tenantId,
-        readings,
-        anomalies,
-      })),
-      batch.nowMs,
-    );
+  expect(devicePks: readonly number[]): {
+    readingsStored(batch: {
+      nowMs: number;
+      devices: Array<{
+        device: { devicePk: number; tenantId: number };
+        readings: ObservedDevice['readings'];
+        anomalies: ObservedDevice['anomalies'];
+      }>;
+    }): Promise<void>;
+  } {
+    const targets = this.deps.store.batchTargets([...devicePks]);
+    // Awaited below; until then (or if the batch stores nothing) its failure is no one's.
+    targets.catch(() => {});
+    return {
+      readingsStored: async (batch) => {
+        await this.#evaluateWith(
+          await targets,
+          batch.devices.map(({ device, readings, anomalies }) => ({
+            devicePk: device.devicePk,
+            tenantId: device.tenantId,
+            readings,
+            anomalies,
+          })),
+          batch.nowMs,
+        );
+      },
+    };
   }
 
   /** Judges a batch's stored readings (and anomaly scores); throws if the store fails. */
   async evaluateBatch(devices: ObservedDevice[], nowMs: number): Promise<TouchedAlarm[]> {
     if (devices.length === 0) return [];
+    const targets = await this.deps.store.batchTargets([
+      ...new Set(devices.map((device) => device.devicePk)),
+    ]);
+    return this.#evaluateWith(targets, devices, nowMs);
+  }
+
+  /** Judges the devices' readings with the rules read for them (rules of other devices are skipped). */
+  #evaluateWith(
+    targets: RuleTarget[],
+    devices: ObservedDevice[],
+    nowMs: number,
+  ): Promise<TouchedAlarm[]> {
+    if (devices.length === 0 || targets.length === 0) return Promise.resolve([]);
     const byPk = new Map(devices.map((device) => [device.devicePk, device]));
-    const targets = await this.deps.store.batchTargets([...byPk.keys()]);
-    if (targets.length === 0) return [];
     return this.#apply(evaluateBatch(targets, byPk, nowMs));
   }
 

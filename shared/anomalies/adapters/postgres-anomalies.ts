@@ -10,14 +10,17 @@ import type {
   TypeSettings,
 } from '../domain/model.ts';
 import type {
+  ActiveModel,
   AnomalyTarget,
   AnomalyTargets,
   DetectorStateStore,
-  DetectorStateUpdate,
+  DeviceEntities,
+  DeviceStateSave,
   ModelRegistry,
   SavedDetectorState,
   TypeSettingsStore,
 } from '../domain/ports.ts';
+import { decodeDetectorState, encodeDetectorState } from './detector-state-codec.ts';
 
 interface TargetRow extends TierRow {
   device_id: string;
@@ -72,18 +75,22 @@ export class PostgresModelRegistry implements ModelRegistry {
     });
   }
 
-  active(tenantId: number, devicePk: number, entityIds: string[]) {
+  active(tenantId: number, wanted: ReadonlyArray<DeviceEntities>): Promise<ActiveModel[]> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rows } = await client.query<{
+        device_id: number;
         entity_id: string;
         version: string;
         storage_key: string;
       }>(
-        `SELECT entity_id, version, storage_key FROM ml_models
-         WHERE device_id = $1 AND entity_id = ANY($2) AND status = 'active'`,
-        [devicePk, entityIds],
+        `SELECT m.device_id, m.entity_id, m.version, m.storage_key
+         FROM ml_models m JOIN unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
+           ON m.device_id = w.device_id AND m.entity_id = w.entity_id
+         WHERE m.tenant_id = $1 AND m.status = 'active'`,
+        [tenantId, ...pairsOf(wanted)],
       );
       return rows.map((row) => ({
+        devicePk: row.device_id,
         entityId: row.entity_id,
         version: row.version,
         storageKey: row.storage_key,
@@ -176,7 +183,21 @@ export class PostgresModelRegistry implements ModelRegistry {
   }
 }
 
+/** The (device, entity) pairs asked for, as two parallel arrays for `unnest`. */
+function pairsOf(wanted: ReadonlyArray<DeviceEntities>): [number[], string[]] {
+  const devices: number[] = [];
+  const entities: string[] = [];
+  for (const { devicePk, entityIds } of wanted) {
+    for (const entityId of entityIds) {
+      devices.push(devicePk);
+      entities.push(entityId);
+    }
+  }
+  return [devices, entities];
+}
+
 interface StateRow {
+  device_id: number;
   entity_id: string;
   detector: 'basic' | 'advanced';
   state: unknown;
@@ -187,88 +208,133 @@ interface StateRow {
 export class PostgresDetectorStates implements DetectorStateStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  load(tenantId: number, devicePk: number, entityIds: string[]): Promise<SavedDetectorState[]> {
+  load(
+    tenantId: number,
+    wanted: ReadonlyArray<DeviceEntities>,
+  ): Promise<Map<number, SavedDetectorState[]>> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rows } = await client.query<StateRow>(
-        `SELECT entity_id, detector, state, last_time_ms FROM ml_detector_states
-         WHERE device_id = $1 AND entity_id = ANY($2)`,
-        [devicePk, entityIds],
+        `SELECT s.device_id, s.entity_id, s.detector, s.state, s.last_time_ms
+         FROM ml_detector_states s JOIN unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
+           ON s.device_id = w.device_id AND s.entity_id = w.entity_id
+         WHERE s.tenant_id = $1`,
+        [tenantId, ...pairsOf(wanted)],
       );
-      return rows.map((row) => ({
-        entityId: row.entity_id,
-        detector: row.detector,
-        state: row.state,
-        lastTimeMs: Number(row.last_time_ms),
-      }));
+      const byDevice = new Map<number, SavedDetectorState[]>();
+      for (const row of rows) {
+        const list = byDevice.get(row.device_id) ?? [];
+        list.push({
+          entityId: row.entity_id,
+          detector: row.detector,
+          state: decodeDetectorState(row.state),
+          lastTimeMs: Number(row.last_time_ms),
+        });
+        byDevice.set(row.device_id, list);
+      }
+      return byDevice;
     });
   }
 
   /**
-   * Compare-and-set, in a short transaction with nothing but PostgreSQL in it: entities that
-   * had a state are locked and must still hold the one the update was computed from;
-   * entities that had none must still have none (a concurrent first save wins, this one
-   * rolls back). Then all are written, or none.
+   * Compare-and-set for many devices, in one short transaction with nothing but PostgreSQL
+   * in it: every entity to save is locked (in key order, so two invocations never deadlock)
+   * and must still hold the state the update was computed from, or still have none. A device
+   * with an entity that moved saves nothing; the others are written in one statement. A
+   * first state inserted concurrently (not yet visible to the lock) is caught by the insert:
+   * the device's other first states written here are then removed again.
    */
   async saveIfUnchanged(
     tenantId: number,
-    devicePk: number,
-    detector: 'basic' | 'advanced',
-    updates: DetectorStateUpdate[],
-  ): Promise<boolean> {
-    const fresh = updates.filter((update) => update.basedOn === null);
-    const known = updates.filter((update) => update.basedOn !== null);
-    try {
-      return await inTenantTransaction(this.pool, tenantId, async (client) => {
-        if (known.length > 0) {
-          const { rows } = await client.query<{ entity_id: string; last_time_ms: string }>(
-            `SELECT entity_id, last_time_ms FROM ml_detector_states
-             WHERE device_id = $1 AND entity_id = ANY($2) FOR UPDATE`,
-            [devicePk, known.map((update) => update.entityId)],
-          );
-          const current = new Map(rows.map((row) => [row.entity_id, Number(row.last_time_ms)]));
-          if (known.some((update) => current.get(update.entityId) !== update.basedOn)) {
-            throw new StateMoved();
-          }
-        }
-        if (fresh.length > 0) {
-          const inserted = await client.query(
-            `${UPSERT_STATES} ON CONFLICT (device_id, entity_id) DO NOTHING`,
-            [devicePk, tenantId, detector, statesJson(fresh)],
-          );
-          if (inserted.rowCount !== fresh.length) throw new StateMoved();
-        }
-        if (known.length > 0) {
+    saves: ReadonlyArray<DeviceStateSave>,
+  ): Promise<Set<number>> {
+    const moved = new Set<number>();
+    if (saves.length === 0) return moved;
+    await inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{
+        device_id: number;
+        entity_id: string;
+        last_time_ms: string;
+      }>(
+        `SELECT s.device_id, s.entity_id, s.last_time_ms
+         FROM ml_detector_states s JOIN unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
+           ON s.device_id = w.device_id AND s.entity_id = w.entity_id
+         WHERE s.tenant_id = $1
+         ORDER BY s.device_id, s.entity_id FOR UPDATE OF s`,
+        [
+          tenantId,
+          ...pairsOf(
+            saves.map(({ devicePk, updates }) => ({
+              devicePk,
+              entityIds: updates.map((update) => update.entityId),
+            })),
+          ),
+        ],
+      );
+      const current = new Map(
+        rows.map((row) => [stateKey(row.device_id, row.entity_id), Number(row.last_time_ms)]),
+      );
+      for (const { devicePk, updates } of saves) {
+        const unchanged = updates.every(
+          (update) => (current.get(stateKey(devicePk, update.entityId)) ?? null) === update.basedOn,
+        );
+        if (!unchanged) moved.add(devicePk);
+      }
+      const fresh = saves
+        .filter(({ devicePk }) => !moved.has(devicePk))
+        .flatMap((save) => rowsOf(save).filter((row) => row.based_on === null));
+      if (fresh.length > 0) {
+        const { rows: inserted } = await client.query<{ device_id: number; entity_id: string }>(
+          `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO NOTHING RETURNING device_id, entity_id`,
+          [tenantId, JSON.stringify(fresh)],
+        );
+        const done = new Set(inserted.map((row) => stateKey(row.device_id, row.entity_id)));
+        const raced = new Set(
+          fresh
+            .filter((row) => !done.has(stateKey(row.device_id, row.entity_id)))
+            .map((row) => row.device_id),
+        );
+        if (raced.size > 0) {
+          const undo = inserted.filter((row) => raced.has(row.device_id));
           await client.query(
-            `${UPSERT_STATES} ON CONFLICT (device_id, entity_id) DO UPDATE
-               SET detector = EXCLUDED.detector, state = EXCLUDED.state,
-                   last_time_ms = EXCLUDED.last_time_ms, updated_at = now()`,
-            [devicePk, tenantId, detector, statesJson(known)],
+            `DELETE FROM ml_detector_states s USING unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
+             WHERE s.tenant_id = $1 AND s.device_id = w.device_id AND s.entity_id = w.entity_id`,
+            [tenantId, undo.map((row) => row.device_id), undo.map((row) => row.entity_id)],
           );
+          for (const devicePk of raced) moved.add(devicePk);
         }
-        return true;
-      });
-    } catch (error) {
-      if (error instanceof StateMoved) return false;
-      throw error;
-    }
+      }
+      const known = saves
+        .filter(({ devicePk }) => !moved.has(devicePk))
+        .flatMap((save) => rowsOf(save).filter((row) => row.based_on !== null));
+      if (known.length > 0) {
+        await client.query(
+          `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO UPDATE
+             SET detector = EXCLUDED.detector, state = EXCLUDED.state,
+                 last_time_ms = EXCLUDED.last_time_ms, updated_at = now()`,
+          [tenantId, JSON.stringify(known)],
+        );
+      }
+    });
+    return moved;
   }
 }
 
-/** Rolls the compare-and-set's transaction back: another invocation saved first. */
-class StateMoved extends Error {}
+const stateKey = (devicePk: number, entityId: string) => `${devicePk}\u0000${entityId}`;
 
-const UPSERT_STATES = `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
-  SELECT $1, $2, u.entity_id, $3, u.state, u.last_time_ms
-  FROM jsonb_to_recordset($4::jsonb) AS u(entity_id text, state jsonb, last_time_ms bigint)`;
+/** A device's updates as rows of `INSERT_STATES`' document. */
+const rowsOf = ({ devicePk, detector, updates }: DeviceStateSave) =>
+  updates.map((update) => ({
+    device_id: devicePk,
+    entity_id: update.entityId,
+    detector,
+    state: encodeDetectorState(update.state),
+    last_time_ms: update.lastTimeMs,
+    based_on: update.basedOn,
+  }));
 
-const statesJson = (updates: DetectorStateUpdate[]) =>
-  JSON.stringify(
-    updates.map((update) => ({
-      entity_id: update.entityId,
-      state: update.state,
-      last_time_ms: update.lastTimeMs,
-    })),
-  );
+const INSERT_STATES = `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
+  SELECT u.device_id, $1, u.entity_id, u.detector, u.state::jsonb, u.last_time_ms
+  FROM jsonb_to_recordset($2::jsonb) AS u(device_id int, entity_id text, detector text, state text, last_time_ms bigint)`;
 
 const TYPE_SETTINGS_COLUMNS = `device_type, entity_id, settings->>'family' AS family,
   (settings->>'windowSize')::int AS window_size, settings->>'size' AS size,

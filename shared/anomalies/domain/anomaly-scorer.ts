@@ -38,16 +38,43 @@ export class ScoringContendedError extends Error {
   override readonly name = 'ScoringContendedError';
 }
 
+/** A device's stored readings, to be scored. */
+export interface DeviceReadings {
+  device: ScoredDevice;
+  readings: Reading[];
+}
+
+/** What became of one device's readings: the anomalies found, or why they were not scored. */
+export type ScoringOutcome = { anomalies: DetectedAnomaly[] } | { failed: unknown };
+
+/** One device being scored: its numeric readings by entity and the pass computed last. */
+interface PendingDevice {
+  position: number;
+  device: ScoredDevice;
+  level: 'basic' | 'advanced';
+  byEntity: Map<string, Reading[]>;
+}
+
+/** What one scoring pass computed for a device, nothing written yet. */
+interface DevicePass {
+  predictions: Prediction[];
+  anomalies: DetectedAnomaly[];
+  updates: DetectorStateUpdate[];
+}
+
 /**
- * Runs the plan's detector on every new numeric reading inside the ingestion path: each
- * entity's detector state is loaded, fed the readings in time order, and every score is
- * written to the prediction store before the new states are saved. The save is a
- * compare-and-set on the state each score started from, so an invocation that scored the
- * same entity concurrently makes this one score again from the newer state (rewriting the
- * same predictions, which replace the earlier ones), and no database transaction is held
- * open across the write to InfluxDB. Readings not newer than the last one scored
- * (redeliveries, a late flush) are stored but not scored again, so a retry never
- * double-counts. Uses no TensorFlow.js: trained models are evaluated in TypeScript.
+ * Runs the plan's detector on every new numeric reading inside the ingestion path, a whole
+ * batch at a time: per tenant (a large tenant's devices in a few groups side by side), the
+ * batch's detector states are loaded in one query (and active models in another), each entity's detector is fed its readings in time order, every
+ * score of the batch is written to the prediction store in one write, and then each tenant's
+ * new states are saved in one transaction. The save is a compare-and-set per device on the
+ * states each score started from, so a device that another invocation scored concurrently is
+ * scored again from the newer state (rewriting the same predictions, which replace the
+ * earlier ones), and no database transaction is held open across the write to InfluxDB.
+ * Readings not newer than the last one scored (redeliveries, a late flush) are stored but not
+ * scored again, so a retry never double-counts. A device's scores do not depend on which
+ * other devices share its batch. Uses no TensorFlow.js: trained models are evaluated in
+ * TypeScript.
  */
 export class AnomalyScorer {
   /** Models are immutable per version: loaded once per function instance. */
@@ -66,47 +93,143 @@ export class AnomalyScorer {
     this.#logger = options.logger;
   }
 
+  /** One device's readings: `scoreBatch` of one, its failure thrown. */
   async score(device: ScoredDevice, readings: Reading[]): Promise<DetectedAnomaly[]> {
-    const level = device.anomalyDetection;
-    if (level === 'none') return [];
-    const byEntity = numericReadingsByEntity(readings);
-    if (byEntity.size === 0) return [];
-    for (let attempt = 1; attempt <= MAX_SCORING_ATTEMPTS; attempt += 1) {
-      const scored = await this.#scoreOnce(device, level, byEntity);
-      if (scored.predictions.length === 0) return [];
-      // Scores first: if the store refuses them no state moves on and the retry rescores.
-      await this.#predictions.write(scored.predictions);
-      if (
-        await this.#states.saveIfUnchanged(device.tenantId, device.devicePk, level, scored.updates)
-      ) {
-        return scored.anomalies;
-      }
-    }
-    throw new ScoringContendedError(
-      `device ${device.deviceId}: detector states kept changing under ${MAX_SCORING_ATTEMPTS} scoring attempts`,
-    );
+    const [outcome] = await this.scoreBatch([{ device, readings }]);
+    if (outcome && 'failed' in outcome) throw outcome.failed;
+    return outcome?.anomalies ?? [];
   }
 
-  /** One pass: the saved states fed the new readings, nothing written yet. */
-  async #scoreOnce(
-    device: ScoredDevice,
-    level: 'basic' | 'advanced',
-    byEntity: Map<string, Reading[]>,
-  ) {
-    const entityIds = [...byEntity.keys()];
-    const activeModels: Map<string, TrainedModel> =
-      level === 'advanced' ? await this.#activeModels(device, entityIds) : new Map();
-    // The other entities those models read: their latest reading before this batch is in
-    // their saved states, whether or not they reported in it.
-    const coIds = new Set<string>();
-    for (const model of activeModels.values()) {
-      for (const co of model.coEntities ?? []) coIds.add(co.entityId);
+  /**
+   * Scores every device's readings (each device once); answers each device's outcome, in order. A failure (a
+   * store unavailable, states that kept moving) fails the devices it touched: those of its
+   * group, or of the whole batch when the prediction store refuses the write.
+   */
+  async scoreBatch(batch: ReadonlyArray<DeviceReadings>): Promise<ScoringOutcome[]> {
+    const devices = new Set(batch.map(({ device }) => device.devicePk));
+    if (devices.size !== batch.length) throw new Error('a device appears twice in a scored batch');
+    const outcomes: ScoringOutcome[] = batch.map(() => ({ anomalies: [] }));
+    let pending: PendingDevice[] = [];
+    for (const [position, { device, readings }] of batch.entries()) {
+      const level = device.anomalyDetection;
+      if (level === 'none') continue;
+      const byEntity = numericReadingsByEntity(readings);
+      if (byEntity.size > 0) pending.push({ position, device, level, byEntity });
     }
-    const saved = await this.#states.load(device.tenantId, device.devicePk, [
-      ...new Set([...entityIds, ...coIds]),
-    ]);
+    for (let attempt = 1; pending.length > 0; attempt += 1) {
+      if (attempt > MAX_SCORING_ATTEMPTS) {
+        for (const { position, device } of pending) {
+          outcomes[position] = {
+            failed: new ScoringContendedError(
+              `device ${device.deviceId}: detector states kept changing under ${MAX_SCORING_ATTEMPTS} scoring attempts`,
+            ),
+          };
+        }
+        break;
+      }
+      pending = await this.#attempt(groupsOf(pending), outcomes);
+    }
+    return outcomes;
+  }
+
+  /**
+   * One pass over the pending devices: load, score, write the scores, save. Answers the
+   * devices whose states moved meanwhile (to score again); failed devices get their outcome.
+   */
+  async #attempt(groups: DeviceGroup[], outcomes: ScoringOutcome[]): Promise<PendingDevice[]> {
+    const fail = (devices: PendingDevice[], error: unknown) => {
+      for (const { position } of devices) outcomes[position] = { failed: error };
+    };
+    const passes = new Map<DeviceGroup, Array<{ pending: PendingDevice; pass: DevicePass }>>();
+    await Promise.all(
+      groups.map(async (group) => {
+        try {
+          passes.set(group, await this.#scoreGroup(group));
+        } catch (error) {
+          fail(group.devices, error);
+        }
+      }),
+    );
+    const predictions: Prediction[] = [];
+    for (const scored of passes.values()) {
+      for (const { pass } of scored) for (const p of pass.predictions) predictions.push(p);
+    }
+    if (predictions.length > 0) {
+      try {
+        // Scores first: if the store refuses them no state moves on and the retry rescores.
+        await this.#predictions.write(predictions);
+      } catch (error) {
+        for (const scored of passes.values())
+          fail(
+            scored.map(({ pending }) => pending),
+            error,
+          );
+        return [];
+      }
+    }
+    const again: PendingDevice[] = [];
+    await Promise.all(
+      [...passes].map(async ([{ tenantId }, scored]) => {
+        const saves = scored
+          .filter(({ pass }) => pass.updates.length > 0)
+          .map(({ pending, pass }) => ({
+            devicePk: pending.device.devicePk,
+            detector: pending.level,
+            updates: pass.updates,
+          }));
+        let moved: Set<number>;
+        try {
+          moved =
+            saves.length > 0 ? await this.#states.saveIfUnchanged(tenantId, saves) : new Set();
+        } catch (error) {
+          fail(
+            scored.map(({ pending }) => pending),
+            error,
+          );
+          return;
+        }
+        for (const { pending, pass } of scored) {
+          if (moved.has(pending.device.devicePk)) again.push(pending);
+          else outcomes[pending.position] = { anomalies: pass.anomalies };
+        }
+      }),
+    );
+    return again.sort((a, b) => a.position - b.position);
+  }
+
+  /** A group of one tenant's devices: their states and models loaded at once, each scored. */
+  async #scoreGroup({ tenantId, devices }: DeviceGroup) {
+    const advanced = devices.filter((pending) => pending.level === 'advanced');
+    const models = advanced.length > 0 ? await this.#activeModels(tenantId, advanced) : new Map();
+    const wanted = devices.map((pending) => {
+      // The other entities its models read: their latest reading before this batch is in
+      // their saved states, whether or not they reported in it.
+      const ids = new Set(pending.byEntity.keys());
+      for (const model of models.get(pending.device.devicePk)?.values() ?? []) {
+        for (const co of model.coEntities ?? []) ids.add(co.entityId);
+      }
+      return { devicePk: pending.device.devicePk, entityIds: [...ids] };
+    });
+    const saved = await this.#states.load(tenantId, wanted);
+    return devices.map((pending) => ({
+      pending,
+      pass: this.#scoreDevice(
+        pending,
+        saved.get(pending.device.devicePk) ?? [],
+        models.get(pending.device.devicePk) ?? new Map(),
+      ),
+    }));
+  }
+
+  /** One device's pass: its saved states fed the new readings, nothing written yet. */
+  #scoreDevice(
+    { device, level, byEntity }: PendingDevice,
+    saved: SavedDetectorState[],
+    activeModels: Map<string, TrainedModel>,
+  ): DevicePass {
     const stateOf = new Map(saved.map((state) => [state.entityId, state]));
-    const asOf = coIds.size > 0 ? latestAsOf(byEntity, stateOf) : null;
+    const hasCo = [...activeModels.values()].some((model) => (model.coEntities ?? []).length > 0);
+    const asOf = hasCo ? latestAsOf(byEntity, stateOf) : null;
 
     const predictions: Prediction[] = [];
     const anomalies: DetectedAnomaly[] = [];
@@ -162,7 +285,8 @@ export class AnomalyScorer {
         const scoring: ScoringState = { lastValue, ...(buffers ? { coBuffers: buffers } : {}) };
         updates.push({
           entityId,
-          state: { ...detector.snapshot(), ...scoring },
+          // Serialised when saved, before anything scores with this detector again.
+          state: { ...detector.snapshot({ shared: true }), ...scoring },
           lastTimeMs,
           basedOn: state ? state.lastTimeMs : null,
         });
@@ -180,7 +304,8 @@ export class AnomalyScorer {
   ): AnomalyDetector {
     if (saved && saved.detector === level) {
       try {
-        return restoreDetector(saved.state, { model });
+        // The loaded state is this pass's alone (the store parsed it for the pass).
+        return restoreDetector(saved.state, { model, adopt: true });
       } catch (error) {
         if (!(error instanceof DetectorStateError)) throw error;
         // A state from another detector version: start over rather than stop scoring.
@@ -196,17 +321,64 @@ export class AnomalyScorer {
       : createDetector({ kind: 'advanced', model });
   }
 
-  async #activeModels(device: ScoredDevice, entityIds: string[]) {
-    const active = await this.#registry.active(device.tenantId, device.devicePk, entityIds);
-    const models = new Map<string, TrainedModel>();
-    for (const { entityId, version, storageKey } of active) {
+  /** Each advanced device's active models, by entity. */
+  async #activeModels(tenantId: number, devices: PendingDevice[]) {
+    const active = await this.#registry.active(
+      tenantId,
+      devices.map(({ device, byEntity }) => ({
+        devicePk: device.devicePk,
+        entityIds: [...byEntity.keys()],
+      })),
+    );
+    const models = new Map<number, Map<string, TrainedModel>>();
+    for (const { devicePk, entityId, version, storageKey } of active) {
       if (!this.#models.has(version))
         this.#models.set(version, await this.#modelStore.load(storageKey));
       const model = this.#models.get(version);
-      if (model) models.set(entityId, model);
+      if (!model) continue;
+      const ofDevice = models.get(devicePk) ?? new Map<string, TrainedModel>();
+      ofDevice.set(entityId, model);
+      models.set(devicePk, ofDevice);
     }
     return models;
   }
+}
+
+/** Devices of one tenant whose states are loaded and saved together. */
+interface DeviceGroup {
+  tenantId: number;
+  devices: PendingDevice[];
+}
+
+/**
+ * A large tenant's devices are split in up to this many groups, loaded and saved side by side
+ * on the function's pool: the detector states are ~9-17 KB of JSON per entity, and a save of
+ * a whole batch's is work for PostgreSQL on one core, which the groups spread over several.
+ */
+const PARALLEL_GROUPS = 4;
+/** Below this many devices a tenant's batch stays one group (one load, one save). */
+const MIN_GROUP_DEVICES = 250;
+
+/** The pending devices by tenant, a large tenant's in up to PARALLEL_GROUPS groups. */
+function groupsOf(devices: PendingDevice[]): DeviceGroup[] {
+  const tenants = new Map<number, PendingDevice[]>();
+  for (const pending of devices) {
+    const list = tenants.get(pending.device.tenantId) ?? [];
+    list.push(pending);
+    tenants.set(pending.device.tenantId, list);
+  }
+  const groups: DeviceGroup[] = [];
+  for (const [tenantId, list] of tenants) {
+    const parts = Math.max(
+      1,
+      Math.min(PARALLEL_GROUPS, Math.floor(list.length / MIN_GROUP_DEVICES)),
+    );
+    const size = Math.ceil(list.length / parts);
+    for (let from = 0; from < list.length; from += size) {
+      groups.push({ tenantId, devices: list.slice(from, from + size) });
+    }
+  }
+  return groups;
 }
 
 /**

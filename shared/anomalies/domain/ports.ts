@@ -44,12 +44,11 @@ export interface AnomalyTargets {
 /** The record of trained models (the models themselves are in the `ModelStore`). */
 export interface ModelRegistry {
   list(tenantId: number): Promise<ModelSummary[]>;
-  /** The active model of each entity that has one: its version and where it is stored. */
-  active(
-    tenantId: number,
-    devicePk: number,
-    entityIds: string[],
-  ): Promise<Array<{ entityId: string; version: string; storageKey: string }>>;
+  /**
+   * The active model of each asked-for entity that has one, for many devices of one tenant
+   * at once: its device, version and where it is stored.
+   */
+  active(tenantId: number, wanted: ReadonlyArray<DeviceEntities>): Promise<ActiveModel[]>;
   /** Records a trained model; an accepted one supersedes the entity's active model. */
   record(tenantId: number, model: NewModel): Promise<ModelSummary>;
   /** One of the tenant's models; undefined when it has no such model. */
@@ -79,18 +78,42 @@ export interface DetectorStateUpdate {
   basedOn: number | null;
 }
 
+/** Some entities of one device. */
+export interface DeviceEntities {
+  devicePk: number;
+  entityIds: string[];
+}
+
+export interface ActiveModel {
+  devicePk: number;
+  entityId: string;
+  version: string;
+  storageKey: string;
+}
+
+/** A device's new detector states, computed from the ones loaded. */
+export interface DeviceStateSave {
+  devicePk: number;
+  detector: 'basic' | 'advanced';
+  updates: DetectorStateUpdate[];
+}
+
+/**
+ * Detector states of many devices of one tenant at a time: a batch of a large fleet is one
+ * load and one save, not a few round trips per device.
+ */
 export interface DetectorStateStore {
-  load(tenantId: number, devicePk: number, entityIds: string[]): Promise<SavedDetectorState[]>;
-  /**
-   * Saves every update, or none and answers false when another invocation saved a state for
-   * one of the entities since it was loaded (compare-and-set on `basedOn`).
-   */
-  saveIfUnchanged(
+  /** The saved states of the asked-for entities, by device (devices with none left out). */
+  load(
     tenantId: number,
-    devicePk: number,
-    detector: 'basic' | 'advanced',
-    updates: DetectorStateUpdate[],
-  ): Promise<boolean>;
+    wanted: ReadonlyArray<DeviceEntities>,
+  ): Promise<Map<number, SavedDetectorState[]>>;
+  /**
+   * Saves each device's updates whole, or none of them when another invocation saved a state
+   * for one of its entities since it was loaded (compare-and-set on `basedOn`); answers the
+   * devices not saved for that reason. One device's refusal never holds back another's save.
+   */
+  saveIfUnchanged(tenantId: number, saves: ReadonlyArray<DeviceStateSave>): Promise<Set<number>>;
 }
 
 /** The families and settings chosen per device type and entity. */

@@ -18,6 +18,7 @@ import type {
   DeviceCredentialProvisioner,
   DeviceCredentials,
   FleetClaimIssuer,
+  ThingOwnership,
 } from '../domain/credential-provisioner.ts';
 import { assertNotReservedDeviceId, ReservedDeviceIdError } from '../domain/model.ts';
 
@@ -329,10 +330,15 @@ export class AwsIotProvisioner implements DeviceCredentialProvisioner, FleetClai
     );
   }
 
+  /** Whether a thing of that name exists, and whether the platform made it for a device. */
+  thingOwnership(thingName: string): Promise<ThingOwnership> {
+    return this.ownership(thingName, 'claim');
+  }
+
   private ownership(
     thingName: string,
-    operation: 'provision' | 'revoke',
-  ): Promise<'none' | 'device' | 'foreign'> {
+    operation: 'provision' | 'revoke' | 'claim',
+  ): Promise<ThingOwnership> {
     return this.step(thingName, operation, 'DescribeThing', async () => {
       try {
         const thing = await this.client.send(new DescribeThingCommand({ thingName }));

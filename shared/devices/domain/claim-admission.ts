@@ -1,5 +1,5 @@
 import { DEVICE_ID_PATTERN } from '../../identifiers.ts';
-import type { ClaimRegistry } from './credential-provisioner.ts';
+import type { ClaimRegistry, ThingDirectory } from './credential-provisioner.ts';
 import { isReservedDeviceId } from './model.ts';
 
 /**
@@ -17,7 +17,7 @@ export interface PreProvisioningEvent {
 export interface PreProvisioningDecision {
   allowProvisioning: boolean;
   /** Why it was refused, for the log (AWS IoT does not pass it on to the device). */
-  reason?: 'malformed_request' | 'not_registered_with_this_claim_or_claimed';
+  reason?: 'malformed_request' | 'thing_exists' | 'not_registered_with_this_claim_or_claimed';
   tenantId?: number;
   deviceId?: string;
 }
@@ -28,10 +28,15 @@ const CERTIFICATE_ID = /^[0-9a-f]{64}$/i;
 /**
  * Decides a device's RegisterThing request under fleet provisioning by claim: only a
  * device id registered with the claim certificate it connected with, and only once, gets
- * a thing and the device policy; any other request is refused.
+ * a thing and the device policy; any other request is refused. A thing of that name must
+ * not exist yet: the template would attach the new certificate to it, whether it is
+ * another system's thing or a device's with certificates of its own.
  */
 export class ClaimAdmission {
-  constructor(private readonly registry: ClaimRegistry) {}
+  constructor(
+    private readonly registry: ClaimRegistry,
+    private readonly things: ThingDirectory,
+  ) {}
 
   async decide(event: PreProvisioningEvent): Promise<PreProvisioningDecision> {
     const { claimCertificateId, certificateId } = event;
@@ -46,6 +51,9 @@ export class ClaimAdmission {
       isReservedDeviceId(deviceId)
     ) {
       return { allowProvisioning: false, reason: 'malformed_request' };
+    }
+    if ((await this.things.thingOwnership(deviceId)) !== 'none') {
+      return { allowProvisioning: false, reason: 'thing_exists', deviceId };
     }
     const tenantId = await this.registry.admit({ claimCertificateId, deviceId, certificateId });
     if (tenantId === undefined) {

@@ -48,6 +48,14 @@ export interface FleetClaimIssuer {
   retireClaim(certificateId: string): Promise<void>;
 }
 
+/** Whether AWS IoT has a thing of a name: none, one the platform made for a device, another's. */
+export type ThingOwnership = 'none' | 'device' | 'foreign';
+
+/** Port: the things AWS IoT holds, as the pre-provisioning hook needs to know them. */
+export interface ThingDirectory {
+  thingOwnership(thingName: string): Promise<ThingOwnership>;
+}
+
 /** Port: the pre-provisioning hook's question, answered from the registry. */
 export interface ClaimRegistry {
   /**

@@ -118,6 +118,11 @@ export class BatchLedger {
     return [...this.#rejections.values()];
   }
 
+  /** The tenants with live events so far (a batch's scoring adds none of its own). */
+  liveTenants(): number[] {
+    return [...this.#live.keys()];
+  }
+
   /** Each tenant's live events, without those of failed messages, made only when asked. */
   *liveEvents(): Iterable<[tenantId: number, events: () => LiveEvent[]]> {
     for (const [tenantId, entries] of this.#live) {

@@ -49,12 +49,27 @@ export interface DeviceDirectory {
   markLateRollups(hours: LateRollupHour[]): Promise<void>;
 }
 
-/** The plan's anomaly detector, run on a device's readings once they are stored. */
+/**
+ * The plan's anomaly detector, run on a batch's stored readings, each device once: answers
+ * each device's anomalies, or why its readings could not be scored (their messages are then
+ * retried), in order.
+ */
 export interface ReadingScorer {
-  score(device: DeviceContext, readings: Reading[]): Promise<DetectedAnomaly[]>;
+  scoreBatch(
+    devices: ReadonlyArray<{ device: DeviceContext; readings: Reading[] }>,
+  ): Promise<Array<{ anomalies: DetectedAnomaly[] } | { failed: unknown }>>;
 }
 
 export interface LivePublisher {
+  /**
+   * Looks up, in one round trip for all of them, which dashboards watch the tenants' devices.
+   * Ingestion asks while the batch's readings are being written, so that pushing them
+   * afterwards waits for no query of its own.
+   */
+  audience(tenantIds: readonly number[]): LiveAudience;
+}
+
+export interface LiveAudience {
   /**
    * `events` is called only if some dashboard of the tenant is connected: rendering every
    * reading's time for nobody was a tenth of the function's time at 25,000 readings.
@@ -63,14 +78,21 @@ export interface LivePublisher {
 }
 
 /**
- * Called once per batch, after its readings are stored and scored, with every reading the
- * batch stored (grouped by device) and the anomalies found in them: one call per batch, so
- * an implementation can judge a whole batch with one query. A rejection fails the messages
- * of every device in the call, which the stream then retries (their readings are rewritten
- * idempotently and handed over again), so an implementation must tolerate seeing a reading
- * twice. Not called when a batch stored nothing.
+ * Told of every batch's stored readings. `expect` is called once a batch is judged, with the
+ * devices whose readings it is about to write, so that what judging them needs is read while
+ * the write is under way (after it, that read was one more wait per batch); the answer's
+ * `readingsStored` is then called once, after the readings are stored and scored, with every
+ * reading the batch stored (grouped by device) and the anomalies found in them, so an
+ * implementation can judge a whole batch with one query. It is not called when the batch
+ * stored nothing. A rejection fails the messages of every device in the call, which the
+ * stream then retries (their readings are rewritten idempotently and handed over again), so
+ * an implementation must tolerate seeing a reading twice.
  */
 export interface StoredReadingsListener {
+  expect(devicePks: readonly number[]): ExpectedReadings;
+}
+
+export interface ExpectedReadings {
   readingsStored(batch: StoredBatch): Promise<void>;
 }
 

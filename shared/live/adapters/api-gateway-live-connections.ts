@@ -17,6 +17,12 @@ export interface LiveEvent {
   device_id: number;
 }
 
+/** A dashboard connection and the devices it watches. */
+interface WatchingConnection {
+  connection_id: string;
+  device_ids: number[];
+}
+
 export class LiveConnections {
   constructor(
     private readonly pool: pg.Pool,
@@ -50,13 +56,51 @@ export class LiveConnections {
     );
   }
 
+  /**
+   * Which connections watch something in each of the tenants, looked up at once (ingestion
+   * asks beside its write); `publish` then pushes to them.
+   */
+  audience(tenantIds: readonly number[]): {
+    publish(tenantId: number, pending: () => LiveEvent[]): Promise<void>;
+  } {
+    const watching = this.#watching(tenantIds);
+    // Awaited by each push; until then (or if nothing is pushed) its failure is no one's.
+    watching.catch(() => {});
+    return {
+      publish: async (tenantId, pending) =>
+        this.#push(tenantId, (await watching).get(tenantId) ?? [], pending),
+    };
+  }
+
   async publish(tenantId: number, pending: () => LiveEvent[]): Promise<void> {
-    // One statement, not a transaction setting the tenant: this runs for every batch (on
-    // AWS, every message), nearly always to find nobody connected.
-    const { rows: connections } = await this.pool.query<{
-      connection_id: string;
-      device_ids: number[];
-    }>('SELECT connection_id, device_ids FROM tenant_ws_connections($1)', [tenantId]);
+    await this.#push(tenantId, (await this.#watching([tenantId])).get(tenantId) ?? [], pending);
+  }
+
+  /**
+   * One statement for every tenant, not a transaction setting each tenant: this runs for
+   * every batch (on AWS, every message), nearly always to find nobody connected.
+   */
+  async #watching(tenantIds: readonly number[]): Promise<Map<number, WatchingConnection[]>> {
+    const byTenant = new Map<number, WatchingConnection[]>();
+    if (tenantIds.length === 0) return byTenant;
+    const { rows } = await this.pool.query<WatchingConnection & { tenant_id: number }>(
+      `SELECT t.tenant_id, c.connection_id, c.device_ids
+       FROM unnest($1::integer[]) AS t(tenant_id), tenant_ws_connections(t.tenant_id) AS c`,
+      [tenantIds],
+    );
+    for (const { tenant_id, ...connection } of rows) {
+      const list = byTenant.get(tenant_id);
+      if (list) list.push(connection);
+      else byTenant.set(tenant_id, [connection]);
+    }
+    return byTenant;
+  }
+
+  async #push(
+    tenantId: number,
+    connections: WatchingConnection[],
+    pending: () => LiveEvent[],
+  ): Promise<void> {
     if (connections.length === 0) return;
     const events = pending();
     if (events.length === 0) return;

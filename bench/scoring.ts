@@ -1,0 +1,201 @@
+/**
+ * Anomaly scoring in the ingestion path, a large fleet's batch at a time, against scoring the
+ * same batches device by device in the same run (what ingestion did before: each device's
+ * detector states loaded, its predictions written and its states saved on their own, four
+ * devices at a time on the function's pool of five connections).
+ *
+ *   npx tsx bench/scoring.ts [--devices 5000] [--entities 10] [--rounds 5] [--level advanced]
+ *
+ * Each round is one batch: one reading of every entity of every device (a fleet sending one
+ * 10-entity reading every 10 s fills the stream's 5,000-record batches with one message a
+ * device). Both ways score the same fleet with the real stores (PostgreSQL's detector states,
+ * InfluxDB's predictions), after an untimed first round that creates the states. Prints
+ * readings scored per second and milliseconds per batch for each, with the load average.
+ * Private PostgreSQL and InfluxDB servers in a temporary directory; nothing else runs.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startInfluxdb } from '../local/services/influxdb.ts';
+import { startPostgres } from '../local/services/postgres.ts';
+import { FileModelStore } from '../shared/anomalies/adapters/model-stores.ts';
+import {
+  PostgresDetectorStates,
+  PostgresModelRegistry,
+} from '../shared/anomalies/adapters/postgres-anomalies.ts';
+import { AnomalyScorer, type DeviceReadings } from '../shared/anomalies/domain/anomaly-scorer.ts';
+import { migrate } from '../shared/db/migrate.ts';
+import { createLogger } from '../shared/logger.ts';
+import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
+import { InfluxPredictionStore } from '../shared/timeseries/adapters/influx-prediction-store.ts';
+import {
+  DEFAULT_DATABASE,
+  ensureTimeseriesSchema,
+} from '../shared/timeseries/adapters/influx-schema.ts';
+import type { Reading } from '../shared/timeseries/reading.ts';
+
+function option(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : (process.argv[at + 1] as string);
+}
+const DEVICES = Number(option('devices', '5000'));
+const ENTITIES = Number(option('entities', '10'));
+const ROUNDS = Number(option('rounds', '5'));
+const LEVEL = option('level', 'advanced') as 'basic' | 'advanced';
+/** Devices scored at once device by device: what ingestion did, on a pool of five. */
+const DEVICE_CONCURRENCY = 4;
+
+/** Milliseconds spent waiting on each store's calls (summed over concurrent calls). */
+const waited = new Map<string, number>();
+function timed<T extends object>(name: string, store: T): T {
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        const began = performance.now();
+        try {
+          return await value.apply(target, args);
+        } finally {
+          const label = `${name}.${String(key)}`;
+          waited.set(label, (waited.get(label) ?? 0) + performance.now() - began);
+        }
+      };
+    },
+  });
+}
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+
+const dir = await mkdtemp(path.join(tmpdir(), 'easysmart-bench-scoring-'));
+// PostgreSQL runs as its own user when this runs as root: it must reach its folder.
+await chmod(dir, 0o755);
+const [postgres, influx] = await Promise.all([
+  startPostgres({ dataDir: path.join(dir, 'postgres') }),
+  startInfluxdb({ dataDir: path.join(dir, 'influxdb') }),
+]);
+const admin = new pg.Pool({ connectionString: postgres.adminUrl, max: 2 });
+// The servers stop at the end with connections still idle in the pools.
+const ignore = () => {};
+admin.on('error', ignore);
+let app: pg.Pool | undefined;
+try {
+  const { appUrl } = await migrate({ adminUrl: postgres.adminUrl, appPassword: 'bench' });
+  // The ingest function's pool (DATABASE_POOL_MAX's default).
+  app = new pg.Pool({ connectionString: appUrl, max: 5 });
+  app.on('error', ignore);
+  const client = new InfluxClient({
+    url: influx.url,
+    database: DEFAULT_DATABASE,
+    timeoutMs: 120_000,
+  });
+  await ensureTimeseriesSchema(client);
+  const scorer = new AnomalyScorer({
+    states: timed('states', new PostgresDetectorStates(app)),
+    registry: timed('models', new PostgresModelRegistry(app)),
+    predictions: timed('predictions', new InfluxPredictionStore(client, DEFAULT_DATABASE)),
+    models: new FileModelStore(path.join(dir, 'models')),
+    logger: createLogger('error', { service: 'bench' }),
+  });
+
+  /** A fleet of its own for each way, so neither scores the other's states. */
+  async function fleet(name: string) {
+    const { rows } = await admin.query<{ id: number }>(
+      `INSERT INTO tenants (name, plan) VALUES ($1, 'industrial') RETURNING id`,
+      [name],
+    );
+    const tenantId = rows[0]?.id as number;
+    const { rows: devices } = await admin.query<{ id: number; device_id: string }>(
+      `INSERT INTO devices (tenant_id, device_id, name, type)
+       SELECT $1, $2 || '-' || n, 'Bench', 'bench' FROM generate_series(1, $3) AS n
+       RETURNING id, device_id`,
+      [tenantId, name, DEVICES],
+    );
+    return devices.map((row) => ({
+      devicePk: row.id,
+      deviceId: row.device_id,
+      tenantId,
+      retentionPolicy: 'industrial_plan',
+      anomalyDetection: LEVEL,
+    }));
+  }
+
+  /** Round `round`'s batch: one reading of each entity of each device, a minute apart. */
+  function batchOf(devices: Awaited<ReturnType<typeof fleet>>, round: number): DeviceReadings[] {
+    const timeMs = Date.now() - (ROUNDS + 2 - round) * 60_000;
+    return devices.map((device, d) => ({
+      device,
+      readings: Array.from(
+        { length: ENTITIES },
+        (_, e): Reading => ({
+          tenantId: device.tenantId,
+          deviceId: device.deviceId,
+          entityId: `e${e}`,
+          entityType: 'sensor',
+          value: 20 + Math.sin(round / 3 + d + e) + (d % 7) / 10,
+          timeMs,
+          retentionPolicy: device.retentionPolicy,
+        }),
+      ),
+    }));
+  }
+
+  async function deviceByDevice(batch: DeviceReadings[]): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < batch.length) {
+        const { device, readings } = batch[next++] as DeviceReadings;
+        await scorer.score(device, readings);
+      }
+    };
+    await Promise.all(Array.from({ length: DEVICE_CONCURRENCY }, worker));
+  }
+
+  async function wholeBatch(batch: DeviceReadings[]): Promise<void> {
+    const outcomes = await scorer.scoreBatch(batch);
+    const failed = outcomes.find((outcome) => 'failed' in outcome);
+    if (failed && 'failed' in failed) throw failed.failed;
+  }
+
+  const readingsPerBatch = DEVICES * ENTITIES;
+  console.log(
+    `${DEVICES} devices x ${ENTITIES} entities, ${LEVEL} detector: batches of ${readingsPerBatch} readings, ${ROUNDS} timed rounds after one untimed (load ${load()})`,
+  );
+  const results: Array<{ name: string; perS: number; msPerBatch: number }> = [];
+  for (const [name, run] of [
+    ['device by device', deviceByDevice],
+    ['whole batch', wholeBatch],
+  ] as const) {
+    const devices = await fleet(name.replace(/ /g, '-'));
+    await run(batchOf(devices, 0));
+    waited.clear();
+    const began = performance.now();
+    for (let round = 1; round <= ROUNDS; round++) await run(batchOf(devices, round));
+    const ms = performance.now() - began;
+    const perS = (readingsPerBatch * ROUNDS) / (ms / 1000);
+    results.push({ name, perS, msPerBatch: ms / ROUNDS });
+    const waits = [...waited]
+      .map(([label, total]) => `${label} ${Math.round(total / ROUNDS)} ms`)
+      .join(', ');
+    console.log(
+      `${name.padEnd(17)} ${Math.round(perS).toLocaleString('en').padStart(9)} readings/s  ${Math.round(
+        ms / ROUNDS,
+      )
+        .toLocaleString('en')
+        .padStart(7)} ms a batch  (load ${load()}); a batch waited on ${waits}`,
+    );
+  }
+  const [before, after] = results as [(typeof results)[number], (typeof results)[number]];
+  console.log(
+    `devices=${DEVICES} entities=${ENTITIES} level=${LEVEL} device_by_device_per_s=${Math.round(before.perS)} whole_batch_per_s=${Math.round(after.perS)} speedup=${(after.perS / before.perS).toFixed(1)}`,
+  );
+} finally {
+  await app?.end();
+  await admin.end();
+  await Promise.all([postgres.stop(), influx.stop()]);
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { adminPool } from './support/in-process.ts';
+import { useTestStack } from './support/stack-env.ts';
+import { addDevice, signUp } from './support/tenants.ts';
+
+/**
+ * The detector states of a batch's devices in real PostgreSQL: one load and one
+ * compare-and-set save per tenant, a device whose states moved refused alone, and the
+ * tenant's row-level security around both.
+ */
+const stack = useTestStack();
+const auth = (await import('../functions/auth/handler.ts')).handler;
+const devices = (await import('../functions/devices/handler.ts')).handler;
+const { databasePool } = await import('../shared/composition.ts');
+const { PostgresDetectorStates } = await import(
+  '../shared/anomalies/adapters/postgres-anomalies.ts'
+);
+const admin = adminPool(stack);
+const states = new PostgresDetectorStates(databasePool());
+
+async function tenantWithDevices(count: number) {
+  const { token, tenantId } = await signUp(auth, { plan: 'professional', admin });
+  const pks: number[] = [];
+  for (let i = 0; i < count; i++) pks.push((await addDevice(devices, token)).id);
+  return { tenantId, pks };
+}
+
+const update = (entityId: string, lastTimeMs: number, basedOn: number | null) => ({
+  entityId,
+  state: { mean: lastTimeMs / 1000 },
+  lastTimeMs,
+  basedOn,
+});
+
+describe('detector states, many devices at once', () => {
+  it('saves and loads a tenant’s devices in one call each; another tenant sees none of them', async () => {
+    const { tenantId, pks } = await tenantWithDevices(3);
+    const other = await tenantWithDevices(1);
+    const moved = await states.saveIfUnchanged(
+      tenantId,
+      pks.map((devicePk, i) => ({
+        devicePk,
+        detector: 'basic' as const,
+        updates: [update('a', 1000 + i, null), update('b', 2000 + i, null)],
+      })),
+    );
+    expect(moved.size).toBe(0);
+    const loaded = await states.load(
+      tenantId,
+      pks.map((devicePk) => ({ devicePk, entityIds: ['a', 'b', 'c'] })),
+    );
+    expect(
+      pks.map((pk) =>
+        (loaded.get(pk) ?? []).map((s) => [s.entityId, s.lastTimeMs, s.state]).sort(),
+      ),
+    ).toEqual(
+      pks.map((_, i) => [
+        ['a', 1000 + i, { mean: (1000 + i) / 1000 }],
+        ['b', 2000 + i, { mean: (2000 + i) / 1000 }],
+      ]),
+    );
+    // Another tenant asking for these devices gets nothing, and cannot overwrite them.
+    const asOther = pks.map((devicePk) => ({ devicePk, entityIds: ['a', 'b'] }));
+    expect((await states.load(other.tenantId, asOther)).size).toBe(0);
+    await expect(
+      states.saveIfUnchanged(other.tenantId, [
+        { devicePk: pks[0] as number, detector: 'basic', updates: [update('a', 9999, 1000)] },
+      ]),
+    ).resolves.toEqual(new Set([pks[0]]));
+    const after = await states.load(tenantId, [{ devicePk: pks[0] as number, entityIds: ['a'] }]);
+    expect(after.get(pks[0] as number)?.[0]?.lastTimeMs).toBe(1000);
+  });
+
+  it('refuses only the device whose state moved (or appeared) since it was loaded; saves the others whole', async () => {
+    const { tenantId, pks } = await tenantWithDevices(3);
+    const [first, second, third] = pks as [number, number, number];
+    await states.saveIfUnchanged(tenantId, [
+      { devicePk: first, detector: 'basic', updates: [update('a', 1000, null)] },
+      { devicePk: second, detector: 'basic', updates: [update('a', 1000, null)] },
+    ]);
+    const moved = await states.saveIfUnchanged(tenantId, [
+      // Computed from the state saved at 1000: saved.
+      {
+        devicePk: first,
+        detector: 'basic',
+        updates: [update('a', 2000, 1000), update('b', 2000, null)],
+      },
+      // Computed from 500, but 1000 is saved: refused whole (its new entity b too).
+      {
+        devicePk: second,
+        detector: 'basic',
+        updates: [update('a', 2000, 500), update('b', 2000, null)],
+      },
+      // Thought it had no state, but another invocation saved one: refused.
+      { devicePk: third, detector: 'basic', updates: [update('a', 2000, null)] },
+    ]);
+    expect(moved).toEqual(new Set([second]));
+    const loaded = await states.load(
+      tenantId,
+      pks.map((devicePk) => ({ devicePk, entityIds: ['a', 'b'] })),
+    );
+    const times = (pk: number) =>
+      (loaded.get(pk) ?? []).map((s) => `${s.entityId}@${s.lastTimeMs}`).sort();
+    expect(times(first)).toEqual(['a@2000', 'b@2000']);
+    expect(times(second)).toEqual(['a@1000']);
+    expect(times(third)).toEqual(['a@2000']);
+    expect(
+      await states.saveIfUnchanged(tenantId, [
+        { devicePk: third, detector: 'basic', updates: [update('a', 3000, null)] },
+      ]),
+    ).toEqual(new Set([third]));
+  });
+
+  it('a first state another invocation is inserting at the same time: the device saves nothing', async () => {
+    const { tenantId, pks } = await tenantWithDevices(2);
+    const [racing, calm] = pks as [number, number];
+    // The other invocation's first save of entity b, not yet committed.
+    const other = await admin.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(
+        `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
+         VALUES ($1, $2, 'b', 'basic', '{}', 1500)`,
+        [racing, tenantId],
+      );
+      const saving = states.saveIfUnchanged(tenantId, [
+        {
+          devicePk: racing,
+          detector: 'basic',
+          updates: [update('a', 2000, null), update('b', 2000, null)],
+        },
+        { devicePk: calm, detector: 'basic', updates: [update('a', 2000, null)] },
+      ]);
+      // Our insert waits on theirs; once it waits, theirs commits.
+      for (;;) {
+        const { rows } = await admin.query<{ waiting: number }>(
+          `SELECT count(*)::int AS waiting FROM pg_stat_activity
+           WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO ml_detector_states%'`,
+        );
+        if ((rows[0]?.waiting ?? 0) > 0) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await other.query('COMMIT');
+      expect(await saving).toEqual(new Set([racing]));
+    } finally {
+      other.release();
+    }
+    const loaded = await states.load(
+      tenantId,
+      pks.map((devicePk) => ({ devicePk, entityIds: ['a', 'b'] })),
+    );
+    // Its entity a, written beside the refused b, was taken back.
+    expect((loaded.get(racing) ?? []).map((s) => `${s.entityId}@${s.lastTimeMs}`)).toEqual([
+      'b@1500',
+    ]);
+    expect((loaded.get(calm) ?? []).map((s) => `${s.entityId}@${s.lastTimeMs}`)).toEqual([
+      'a@2000',
+    ]);
+  });
+});
