@@ -1412,7 +1412,8 @@ class Emulator {
       this.journalUnsettledBytes -= delivery.bytes;
     }
     journal.settle(sequences);
-    if (!this.journalHoldsTooMuch()) journal.resume();
+    // Stopping, it reads nothing more (see `stop`).
+    if (!this.draining && !this.journalHoldsTooMuch()) journal.resume();
     this.checkIdle();
   }
 
