@@ -995,6 +995,8 @@ class Emulator {
   /** Filters whose rules read the journal. */
   private readonly journaledFilters: ReadonlySet<string>;
   private readonly journalRules: RuleDefinition[];
+  /** The journaled rules each topic matches, as the broker's subscription ids told for the session. */
+  private readonly journalRulesByTopic = new Map<string, RuleDefinition[]>();
   private journalUnsettledBytes = 0;
 
   constructor(
@@ -1188,9 +1190,15 @@ class Emulator {
       acknowledged: true,
     };
     this.journalUnsettledBytes += delivery.bytes;
-    const matching = this.journalRules.filter((definition) =>
-      topicMatches(definition.rule.from, topic),
-    );
+    let matching = this.journalRulesByTopic.get(topic);
+    if (!matching) {
+      matching = this.journalRules.filter((definition) =>
+        topicMatches(definition.rule.from, topic),
+      );
+      // Topics of devices long gone are not kept for ever.
+      if (this.journalRulesByTopic.size >= 100_000) this.journalRulesByTopic.clear();
+      this.journalRulesByTopic.set(topic, matching);
+    }
     this.dispatch(delivery, payload, matching, false, units, record.clientId);
     if (this.journalHoldsTooMuch()) this.journal?.pause();
   }
@@ -1404,7 +1412,8 @@ class Emulator {
       this.journalUnsettledBytes -= delivery.bytes;
     }
     journal.settle(sequences);
-    if (!this.journalHoldsTooMuch()) journal.resume();
+    // Stopping, it reads nothing more (see `stop`).
+    if (!this.draining && !this.journalHoldsTooMuch()) journal.resume();
     this.checkIdle();
   }
 
