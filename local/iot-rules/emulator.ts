@@ -995,6 +995,7 @@ class Emulator {
   /** Filters whose rules read the journal. */
   private readonly journaledFilters: ReadonlySet<string>;
   private readonly journalRules: RuleDefinition[];
+  private readonly journalRulesByTopic = new Map<string, RuleDefinition[]>();
   private journalUnsettledBytes = 0;
 
   constructor(
@@ -1188,11 +1189,25 @@ class Emulator {
       acknowledged: true,
     };
     this.journalUnsettledBytes += delivery.bytes;
-    const matching = this.journalRules.filter((definition) =>
-      topicMatches(definition.rule.from, topic),
-    );
-    this.dispatch(delivery, payload, matching, false, units, record.clientId);
+    this.dispatch(delivery, payload, this.journalRulesOf(topic), false, units, record.clientId);
     if (this.journalHoldsTooMuch()) this.journal?.pause();
+  }
+
+  /**
+   * The journaled rules whose filter matches the topic, kept per topic: matching every
+   * rule's filter for each record (splitting both into levels) was about 0.75 us a record.
+   */
+  private journalRulesOf(topic: string): readonly RuleDefinition[] {
+    let matching = this.journalRulesByTopic.get(topic);
+    if (!matching) {
+      matching = this.journalRules.filter((definition) =>
+        topicMatches(definition.rule.from, topic),
+      );
+      // Topics of devices long gone are not kept for ever.
+      if (this.journalRulesByTopic.size >= 100_000) this.journalRulesByTopic.clear();
+      this.journalRulesByTopic.set(topic, matching);
+    }
+    return matching;
   }
 
   /** Evaluates the message's rules and queues their outputs for the functions. */

@@ -100,7 +100,7 @@ function parseRecord(
   buffer: Buffer,
   at: number,
   end: number,
-): { size: number; record?: Omit<JournalRecord, 'sequence'> } | undefined {
+): { size: number; record?: JournalRecord } | undefined {
   if (end - at < 4) return undefined;
   const rest = buffer.readUInt32LE(at);
   if (rest < HEADER_BYTES - 4 + 2 || rest > MAX_RECORD_BYTES) {
@@ -121,6 +121,9 @@ function parseRecord(
   return {
     size,
     record: {
+      // Set by the reader: spreading the record into a new one to add it was about 0.75 us
+      // a record.
+      sequence: -1,
       receivedAt,
       qos: flags & 3,
       retain: (flags & 4) !== 0,
@@ -390,7 +393,8 @@ export class JournalReader {
       this.#next = sequence + 1;
       this.#unsettled.add(sequence);
       this.recordsRead += 1;
-      this.options.onRecord({ ...parsed.record, sequence });
+      parsed.record.sequence = sequence;
+      this.options.onRecord(parsed.record);
     }
     segment.offset += at;
     return count;
