@@ -138,4 +138,68 @@ void ClaimProvisioner::fail(const std::string& error) {
   mqtt_.disconnect();
 }
 
+ClaimRunner::ClaimRunner(ClaimSettings settings, MqttTransport& mqtt, KeyValueStore& store,
+                         Clock& clock, Random& rng, EventSink* events, uint32_t backoffBaseMs,
+                         uint32_t backoffCapMs)
+    : mqtt_(mqtt),
+      clock_(clock),
+      events_(events),
+      provisioner_(std::move(settings), mqtt, store),
+      backoff_(backoffBaseMs, backoffCapMs, rng) {}
+
+bool ClaimRunner::loop() {
+  using Phase = ClaimProvisioner::Phase;
+  const uint32_t now = clock_.monotonicMs();
+  if (waiting_) {
+    if (now - waitFromMs_ < waitMs_) return false;
+    waiting_ = false;
+    start(now);
+    return false;
+  }
+  Phase phase = provisioner_.phase();
+  if (phase == Phase::Idle) {
+    start(now);
+    return false;
+  }
+  if (phase != Phase::Provisioned && phase != Phase::Failed) {
+    mqtt_.poll();
+    phase = provisioner_.phase();
+  }
+  if (phase == Phase::Provisioned) return true;
+  if (phase == Phase::Failed) {
+    retryLater(provisioner_.error());
+  } else if (phase != lastPhase_) {
+    lastPhase_ = phase;
+    stepSinceMs_ = now;
+  } else if (now - stepSinceMs_ >= kStepTimeoutMs) {
+    mqtt_.disconnect();
+    retryLater("step_timed_out");
+  }
+  return false;
+}
+
+void ClaimRunner::start(uint32_t now) {
+  ++attempts_;
+  stepSinceMs_ = now;
+  lastPhase_ = ClaimProvisioner::Phase::Connecting;
+  std::string error;
+  // begin() starts the exchange afresh whatever step an earlier attempt stopped at.
+  if (!provisioner_.begin(error)) retryLater(provisioner_.error());
+}
+
+void ClaimRunner::retryLater(const std::string& error) {
+  waiting_ = true;
+  waitFromMs_ = clock_.monotonicMs();
+  waitMs_ = backoff_.nextDelayMs();
+  if (events_) {
+    JsonWriter w;
+    w.beginObject()
+        .key("event").value("claim_failed")
+        .key("error").value(error)
+        .key("retry_in_ms").value(waitMs_)
+        .endObject();
+    events_->emit(w.str());
+  }
+}
+
 }  // namespace es

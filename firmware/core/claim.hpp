@@ -13,6 +13,7 @@
 
 #include <string>
 
+#include "backoff.hpp"
 #include "interfaces.hpp"
 
 namespace es {
@@ -80,6 +81,43 @@ class ClaimProvisioner : public MqttListener {
   std::string certificateId_;
   std::string certificatePem_;
   std::string privateKey_;
+};
+
+// Runs the exchange until the device holds its own certificate: an attempt that fails
+// (no network yet, the platform's hook refusing, a lost connection) or stalls is tried again
+// after the core's backoff, so a device that boots before its network, or before the
+// platform's registration reached AWS IoT, gets there by itself.
+class ClaimRunner {
+ public:
+  // A step with no answer for this long is given up (AWS IoT answers in well under that).
+  static constexpr uint32_t kStepTimeoutMs = 60000;
+
+  ClaimRunner(ClaimSettings settings, MqttTransport& mqtt, KeyValueStore& store, Clock& clock,
+              Random& rng, EventSink* events, uint32_t backoffBaseMs = 1000,
+              uint32_t backoffCapMs = 300000);
+
+  // One pass of the main loop. True once the device's own certificate is stored: the caller
+  // restarts so that the device connects with it.
+  bool loop();
+
+  const ClaimProvisioner& provisioner() const { return provisioner_; }
+  uint32_t attempts() const { return attempts_; }
+
+ private:
+  void start(uint32_t now);
+  void retryLater(const std::string& error);
+
+  MqttTransport& mqtt_;
+  Clock& clock_;
+  EventSink* events_;
+  ClaimProvisioner provisioner_;
+  Backoff backoff_;
+  bool waiting_ = false;
+  uint32_t waitFromMs_ = 0;
+  uint32_t waitMs_ = 0;
+  uint32_t stepSinceMs_ = 0;
+  ClaimProvisioner::Phase lastPhase_ = ClaimProvisioner::Phase::Idle;
+  uint32_t attempts_ = 0;
 };
 
 }  // namespace es

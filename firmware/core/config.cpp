@@ -74,6 +74,10 @@ const std::vector<ConfigKey>& configKeys() {
       {"ca_cert", "PEM CA certificate for mqtts:// (AWS: Amazon Root CA 1)", false, true},
       {"client_cert", "PEM device certificate (AWS IoT)", false, true},
       {"client_key", "PEM device private key (AWS IoT)", true, true},
+      {"claim_cert", "PEM claim certificate of a bulk registration (AWS IoT)", false, true},
+      {"claim_key", "PEM claim private key of a bulk registration (AWS IoT)", true, true},
+      {"claim_template", "provisioning template of a bulk registration (AWS IoT)", false,
+       false},
       {"interval_ms", "sampling interval in ms (100..3600000)", false, false},
       {"batch", "readings per telemetry message, 1 = one state message each (1..100)", false,
        false},
@@ -106,6 +110,17 @@ bool parseUint(const std::string& s, uint32_t lo, uint32_t hi, uint32_t& out) {
   return true;
 }
 
+// AWS IoT's provisioning template names: [0-9A-Za-z_-]{1,36}.
+bool isTemplateName(const std::string& s) {
+  if (s.empty() || s.size() > 36) return false;
+  for (char c : s) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool looksLikePem(const std::string& s) {
   return s.find("-----BEGIN ") != std::string::npos && s.find("-----END ") != std::string::npos;
 }
@@ -128,9 +143,12 @@ std::string validateConfigValue(const std::string& key, const std::string& value
     return "expected 0..3600000";
   }
   if (key == "buffer" && !parseUint(value, 10, 5000, n)) return "expected 10..5000";
-  if ((key == "ca_cert" || key == "client_cert" || key == "client_key") && !looksLikePem(value)) {
+  if ((key == "ca_cert" || key == "client_cert" || key == "client_key" || key == "claim_cert" ||
+       key == "claim_key") &&
+      !looksLikePem(value)) {
     return "expected a PEM block (-----BEGIN ... -----END ...)";
   }
+  if (key == "claim_template" && !isTemplateName(value)) return "expected [0-9A-Za-z_-]{1,36}";
   if (key == "sensors" && value != "hw" && value != "sim") return "expected hw or sim";
   if (key == "wifi_ssid" && value.size() > 32) return "an SSID has at most 32 bytes";
   if (key == "wifi_pass" && !value.empty() && (value.size() < 8 || value.size() > 63)) {
@@ -155,6 +173,9 @@ DeviceConfig loadConfig(KeyValueStore& store) {
   str("ca_cert", c.caCert);
   str("client_cert", c.clientCert);
   str("client_key", c.clientKey);
+  str("claim_cert", c.claimCert);
+  str("claim_key", c.claimKey);
+  str("claim_template", c.claimTemplate);
   if (store.get("sensors", v) && (v == "hw" || v == "sim")) c.sensors = v;
   uint32_t n;
   if (store.get("interval_ms", v) && parseUint(v, 100, 3600000, n)) c.intervalMs = n;
@@ -172,11 +193,18 @@ bool configReady(const DeviceConfig& c, bool needWifi, std::string& reason) {
   else if (u.tls && c.caCert.empty()) reason = "mqtts:// needs ca_cert";
   else if (c.clientCert.empty() != c.clientKey.empty()) {
     reason = "client_cert and client_key go together";
+  } else if (c.claimCert.empty() != c.claimKey.empty() ||
+             c.claimCert.empty() != c.claimTemplate.empty()) {
+    reason = "claim_cert, claim_key and claim_template go together";
+  } else if (!c.claimCert.empty() && !u.tls) {
+    reason = "a claim (AWS IoT) needs mqtts://";
   } else {
     reason.clear();
     return true;
   }
   return false;
 }
+
+bool needsClaim(const DeviceConfig& c) { return c.clientCert.empty() && !c.claimCert.empty(); }
 
 }  // namespace es

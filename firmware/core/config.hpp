@@ -42,6 +42,11 @@ struct DeviceConfig {
   std::string caCert;
   std::string clientCert;
   std::string clientKey;
+  // A bulk registration's claim (AWS IoT fleet provisioning): until the device has its own
+  // certificate it connects with this one only to obtain it (claim.hpp).
+  std::string claimCert;
+  std::string claimKey;
+  std::string claimTemplate;
   uint32_t intervalMs = 5000;
   uint32_t batch = kDefaultBatchReadings;
   uint32_t batchAgeMs = kDefaultBatchMaxAgeMs;
@@ -59,5 +64,9 @@ std::string validateConfigValue(const std::string& key, const std::string& value
 // Whether the configuration is complete enough to go online; reason explains what is
 // missing (first problem only).
 bool configReady(const DeviceConfig& c, bool needWifi, std::string& reason);
+
+// Whether the device must first obtain its own certificate with its batch's claim: it has a
+// claim and no certificate of its own.
+bool needsClaim(const DeviceConfig& c);
 
 }  // namespace es

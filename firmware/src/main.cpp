@@ -16,6 +16,7 @@
 #include <cmath>
 #include <memory>
 
+#include "claim.hpp"
 #include "config.hpp"
 #include "console.hpp"
 #include "device.hpp"
@@ -95,23 +96,26 @@ class SerialSink : public es::EventSink {
 
 class PubSubTransport : public es::MqttTransport {
  public:
-  PubSubTransport(const es::BrokerUrl& url, const es::DeviceConfig& cfg, EspClock& clock)
-      : url_(url), cfg_(cfg), clock_(clock) {
+  // The PEM strings must outlive the client (WiFiClientSecure keeps the pointers, not
+  // copies): they are the global configuration's. The certificate is the device's own, or
+  // its batch's claim while it obtains one.
+  PubSubTransport(const es::BrokerUrl& url, const std::string& caCert,
+                  const std::string& certificate, const std::string& privateKey,
+                  EspClock& clock, uint16_t bufferBytes)
+      : url_(url), clock_(clock) {
     instance_ = this;
     if (url_.tls) {
-      // The PEM strings are owned by cfg_, which outlives the client as required by
-      // WiFiClientSecure (it keeps the pointers, not copies).
-      secure_.setCACert(cfg_.caCert.c_str());
-      if (!cfg_.clientCert.empty()) {
-        secure_.setCertificate(cfg_.clientCert.c_str());
-        secure_.setPrivateKey(cfg_.clientKey.c_str());
+      secure_.setCACert(caCert.c_str());
+      if (!certificate.empty()) {
+        secure_.setCertificate(certificate.c_str());
+        secure_.setPrivateKey(privateKey.c_str());
       }
       client_.setClient(secure_);
     } else {
       client_.setClient(plain_);
     }
     client_.setServer(url_.host.c_str(), url_.port);
-    client_.setBufferSize(4096);  // discovery is ~1 KB; commands are capped at 4 KB
+    client_.setBufferSize(bufferBytes);
     client_.setSocketTimeout(10);
     client_.setCallback(&PubSubTransport::onMessageThunk);
   }
@@ -130,11 +134,14 @@ class PubSubTransport : public es::MqttTransport {
       return false;
     }
     client_.setKeepAlive(o.keepAliveSeconds);
+    // PubSubClient sets the will flag for any non-null topic: none means nullptr (a claim
+    // session has no will, and its policy allows none).
     const bool ok = client_.connect(o.clientId.c_str(),
                                     o.username.empty() ? nullptr : o.username.c_str(),
                                     o.password.empty() ? nullptr : o.password.c_str(),
-                                    o.willTopic.c_str(), static_cast<uint8_t>(o.willQos),
-                                    o.willRetain, o.willPayload.c_str(), true);
+                                    o.willTopic.empty() ? nullptr : o.willTopic.c_str(),
+                                    static_cast<uint8_t>(o.willQos), o.willRetain,
+                                    o.willTopic.empty() ? nullptr : o.willPayload.c_str(), true);
     if (!ok) {
       error = "mqtt_state_" + std::to_string(client_.state());
       return false;
@@ -182,7 +189,6 @@ class PubSubTransport : public es::MqttTransport {
 
   static PubSubTransport* instance_;
   es::BrokerUrl url_;
-  const es::DeviceConfig& cfg_;
   EspClock& clock_;
   WiFiClient plain_;
   WiFiClientSecure secure_;
@@ -283,6 +289,9 @@ std::unique_ptr<PubSubTransport> transport;
 std::unique_ptr<es::DeviceCore> core;
 NvsModelStorage modelStorage;
 
+// Claim mode: a device registered in bulk on AWS IoT obtains its own certificate first.
+std::unique_ptr<es::ClaimRunner> claim;
+
 // Portal mode
 bool portalMode = false;
 std::unique_ptr<WebServer> web;
@@ -367,14 +376,33 @@ void startPortal(const std::string& reason) {
                 WiFi.softAPIP().toString().c_str(), reason.c_str());
 }
 
-void startDevice() {
-  es::BrokerUrl url;
-  es::parseBrokerUrl(config.mqttUrl, url);
-
+void startNetwork() {
   WiFi.mode(WIFI_STA);
   WiFi.setAutoReconnect(true);
   WiFi.begin(config.wifiSsid.c_str(), config.wifiPass.empty() ? nullptr : config.wifiPass.c_str());
   configTime(0, 0, "pool.ntp.org", "time.google.com", "time.cloudflare.com");
+}
+
+void startClaim() {
+  es::BrokerUrl url;
+  es::parseBrokerUrl(config.mqttUrl, url);
+  startNetwork();
+  // The certificate answer carries a certificate, its private key and an ownership token
+  // (about 4 KB of JSON): more than the device's own session ever receives.
+  transport.reset(new PubSubTransport(url, config.caCert, config.claimCert, config.claimKey,
+                                      espClock, 8192));
+  es::ClaimSettings settings;
+  settings.deviceId = config.deviceId;
+  settings.templateName = config.claimTemplate;
+  claim.reset(new es::ClaimRunner(settings, *transport, store, espClock, espRandom, &serialSink));
+  Serial.printf("device %s: obtaining its certificate with the claim (template %s), broker %s\n",
+                config.deviceId.c_str(), config.claimTemplate.c_str(), config.mqttUrl.c_str());
+}
+
+void startDevice() {
+  es::BrokerUrl url;
+  es::parseBrokerUrl(config.mqttUrl, url);
+  startNetwork();
 
   es::addDefaultEntities(entities);
   es::Simulator* sim = nullptr;
@@ -406,7 +434,9 @@ void startDevice() {
   opt.backoffCapMs = 60000;
   opt.statsIntervalMs = 60000;
   opt.keepAliveSeconds = 30;
-  transport.reset(new PubSubTransport(url, config, espClock));
+  // Discovery is ~1 KB; commands are capped at 4 KB.
+  transport.reset(new PubSubTransport(url, config.caCert, config.clientCert, config.clientKey,
+                                      espClock, 4096));
   core.reset(new es::DeviceCore(opt, entities, *transport, espClock, espRandom, *sensors,
                                 actuators.get(), &serialSink));
   core->edge().setStorage(&modelStorage);
@@ -429,6 +459,8 @@ void setup() {
     startPortal(reason);
   } else if (portalButtonHeld()) {
     startPortal("portal requested with the BOOT button");
+  } else if (es::needsClaim(config)) {
+    startClaim();
   } else {
     startDevice();
   }
@@ -440,6 +472,16 @@ void loop() {
     dns->processNextRequest();
     web->handleClient();
     delay(2);
+    return;
+  }
+  if (claim) {
+    if (claim->loop()) {
+      // The certificate and key are in NVS: the next start connects with them.
+      Serial.println("claim: certificate obtained, restarting");
+      delay(200);
+      ESP.restart();
+    }
+    delay(1);
     return;
   }
   core->loop();

@@ -4,8 +4,11 @@
 #include "config.hpp"
 #include "fakes.hpp"
 
+using es_test::EventLog;
+using es_test::FakeClock;
 using es_test::FakeTransport;
 using es_test::MemoryStore;
+using es_test::ScriptedRandom;
 
 namespace {
 
@@ -170,4 +173,93 @@ TEST_CASE("claim: the credential lands where the configuration reads it") {
   const es::DeviceConfig config = es::loadConfig(x.store);
   CHECK(config.clientCert == "-----BEGIN CERTIFICATE-----\nX\n");
   CHECK(config.clientKey == "-----BEGIN RSA PRIVATE KEY-----\nK\n");
+}
+
+namespace {
+
+// The runner over a scripted backoff: each draw is the top of its bound (1, 2, 4, 8 s).
+struct Runner {
+  FakeTransport mqtt;
+  MemoryStore store;
+  FakeClock clock;
+  ScriptedRandom random;
+  EventLog events;
+  es::ClaimRunner runner{es::ClaimSettings{"PUMP_0001", kTemplate, "easysmart-claim-"},
+                         mqtt,
+                         store,
+                         clock,
+                         random,
+                         &events,
+                         1000,
+                         8000};
+  Runner() { random.values = {1000, 2000, 4000, 8000}; }
+};
+
+}  // namespace
+
+TEST_CASE("claim runner: a refused attempt is tried again after the backoff, not before") {
+  Runner x;
+  CHECK_FALSE(x.runner.loop());  // connects
+  CHECK_FALSE(x.runner.loop());  // CONNACK: the certificate is asked for
+  CHECK(x.runner.provisioner().phase() == es::ClaimProvisioner::Phase::CreatingCertificate);
+  x.mqtt.listener->onMessage("$aws/certificates/create/json/accepted", kCertificateAnswer);
+  x.mqtt.listener->onMessage(std::string(kRegister) + "/rejected",
+                             R"({"statusCode":403,"errorCode":"AccessDenied"})");
+  CHECK_FALSE(x.runner.loop());
+  CHECK(x.events.contains(R"("event":"claim_failed")"));
+  CHECK(x.events.contains("registration_rejected: AccessDenied"));
+  CHECK(x.runner.attempts() == 1);
+  x.clock.advance(999);
+  CHECK_FALSE(x.runner.loop());
+  CHECK(x.runner.attempts() == 1);
+  CHECK(x.mqtt.connectCalls == 1);
+  x.clock.advance(1);
+  CHECK_FALSE(x.runner.loop());
+  CHECK(x.runner.attempts() == 2);
+  CHECK(x.mqtt.connectCalls == 2);
+  // The second attempt succeeds: the device's own credential is kept and the runner is done.
+  CHECK_FALSE(x.runner.loop());
+  x.mqtt.listener->onMessage("$aws/certificates/create/json/accepted", kCertificateAnswer);
+  x.mqtt.listener->onMessage(std::string(kRegister) + "/accepted", R"({"thingName":"PUMP_0001"})");
+  CHECK(x.runner.loop());
+  CHECK(es::ClaimProvisioner::hasOwnCertificate(x.store));
+}
+
+TEST_CASE("claim runner: a step with no answer is given up and the exchange starts again") {
+  Runner x;
+  CHECK_FALSE(x.runner.loop());
+  CHECK_FALSE(x.runner.loop());
+  REQUIRE(x.mqtt.published.size() == 1);
+  x.clock.advance(es::ClaimRunner::kStepTimeoutMs - 1);
+  CHECK_FALSE(x.runner.loop());
+  CHECK(x.mqtt.isConnected);
+  x.clock.advance(1);
+  CHECK_FALSE(x.runner.loop());
+  CHECK_FALSE(x.mqtt.isConnected);
+  CHECK(x.events.contains("step_timed_out"));
+  x.clock.advance(1000);
+  CHECK_FALSE(x.runner.loop());
+  CHECK(x.mqtt.connectCalls == 2);
+  CHECK_FALSE(x.runner.loop());
+  // The new attempt asks for a new certificate from the start.
+  CHECK(x.mqtt.published.size() == 2);
+  CHECK(x.mqtt.published[1].topic == "$aws/certificates/create/json");
+}
+
+TEST_CASE("claim runner: a broker that refuses the connection is retried with a growing delay") {
+  Runner x;
+  x.mqtt.refuse = true;
+  CHECK_FALSE(x.runner.loop());
+  CHECK(x.events.contains("connect_failed: connection_refused"));
+  x.clock.advance(1000);
+  CHECK_FALSE(x.runner.loop());
+  CHECK(x.mqtt.connectCalls == 2);
+  // The bound doubled: 1 s later is too early now.
+  x.clock.advance(1000);
+  CHECK_FALSE(x.runner.loop());
+  CHECK(x.mqtt.connectCalls == 2);
+  x.clock.advance(1000);
+  CHECK_FALSE(x.runner.loop());
+  CHECK(x.mqtt.connectCalls == 3);
+  CHECK(x.store.data.empty());
 }

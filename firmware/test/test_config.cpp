@@ -117,6 +117,40 @@ TEST_CASE("loadConfig applies defaults and readiness checks") {
   CHECK(es::configReady(cfg, true, why));
 }
 
+TEST_CASE("a bulk registration's claim: validated, complete or absent, only over mqtts://") {
+  es_test::MemoryStore store;
+  const std::string pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+  store.data = {{"device_id", "PUMP_0001"}, {"wifi_ssid", "n"}, {"mqtt_url", "mqtts://h"},
+                {"ca_cert", pem}, {"claim_cert", pem}};
+  std::string why;
+  auto cfg = es::loadConfig(store);
+  CHECK_FALSE(es::configReady(cfg, true, why));
+  CHECK(why == "claim_cert, claim_key and claim_template go together");
+  store.data["claim_key"] = pem;
+  store.data["claim_template"] = "easysmart-prod-fleet";
+  cfg = es::loadConfig(store);
+  CHECK(es::configReady(cfg, true, why));
+  // No certificate of its own yet: the device claims one first.
+  CHECK(es::needsClaim(cfg));
+  store.data["client_cert"] = pem;
+  store.data["client_key"] = pem;
+  cfg = es::loadConfig(store);
+  CHECK(es::configReady(cfg, true, why));
+  CHECK_FALSE(es::needsClaim(cfg));
+  // AWS IoT is TLS only; a claim on a plain broker is a configuration mistake.
+  store.data["mqtt_url"] = "mqtt://h";
+  cfg = es::loadConfig(store);
+  CHECK_FALSE(es::configReady(cfg, true, why));
+  CHECK(why == "a claim (AWS IoT) needs mqtts://");
+  CHECK(es::validateConfigValue("claim_template", "easysmart-prod_fleet1").empty());
+  CHECK(es::validateConfigValue("claim_template", "a/b") == "expected [0-9A-Za-z_-]{1,36}");
+  CHECK(es::validateConfigValue("claim_template", std::string(37, 'a')) ==
+        "expected [0-9A-Za-z_-]{1,36}");
+  CHECK(es::validateConfigValue("claim_key", "not a key") ==
+        "expected a PEM block (-----BEGIN ... -----END ...)");
+  CHECK(es::findConfigKey("claim_key")->secret);
+}
+
 #include "portal.hpp"
 
 TEST_CASE("portal page escapes values and never reveals secrets") {

@@ -20,6 +20,7 @@ import type {
   SavedDetectorState,
   TypeSettingsStore,
 } from '../domain/ports.ts';
+import { decodeDetectorState, encodeDetectorState } from './detector-state-codec.ts';
 
 interface TargetRow extends TierRow {
   device_id: string;
@@ -225,7 +226,7 @@ export class PostgresDetectorStates implements DetectorStateStore {
         list.push({
           entityId: row.entity_id,
           detector: row.detector,
-          state: row.state,
+          state: decodeDetectorState(row.state),
           lastTimeMs: Number(row.last_time_ms),
         });
         byDevice.set(row.device_id, list);
@@ -326,14 +327,14 @@ const rowsOf = ({ devicePk, detector, updates }: DeviceStateSave) =>
     device_id: devicePk,
     entity_id: update.entityId,
     detector,
-    state: update.state,
+    state: encodeDetectorState(update.state),
     last_time_ms: update.lastTimeMs,
     based_on: update.basedOn,
   }));
 
 const INSERT_STATES = `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
-  SELECT u.device_id, $1, u.entity_id, u.detector, u.state, u.last_time_ms
-  FROM jsonb_to_recordset($2::jsonb) AS u(device_id int, entity_id text, detector text, state jsonb, last_time_ms bigint)`;
+  SELECT u.device_id, $1, u.entity_id, u.detector, u.state::jsonb, u.last_time_ms
+  FROM jsonb_to_recordset($2::jsonb) AS u(device_id int, entity_id text, detector text, state text, last_time_ms bigint)`;
 
 const TYPE_SETTINGS_COLUMNS = `device_type, entity_id, settings->>'family' AS family,
   (settings->>'windowSize')::int AS window_size, settings->>'size' AS size,

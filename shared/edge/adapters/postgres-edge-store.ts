@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { decodeDetectorState } from '../../anomalies/adapters/detector-state-codec.ts';
 import type { ModelStore } from '../../anomalies/domain/ports.ts';
 import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
 import { NotFound, Unprocessable } from '../../domain-errors.ts';
@@ -78,7 +79,7 @@ export class PostgresEdgeStore implements EdgeDeploymentStore {
       return {
         physicalId: row.physical_id,
         storageKey: stored.storage_key,
-        detectorState: saved?.detector === 'advanced' ? saved.state : null,
+        detectorState: saved?.detector === 'advanced' ? decodeDetectorState(saved.state) : null,
         lastTimeMs: saved?.detector === 'advanced' ? Number(saved.last_time_ms) : null,
       };
     });
