@@ -4,7 +4,7 @@
  * detector states loaded, its predictions written and its states saved on their own, four
  * devices at a time on the function's pool of five connections).
  *
- *   npx tsx bench/scoring.ts [--devices 5000] [--entities 10] [--rounds 5] [--level advanced]
+ *   npm run bench:scoring -- [--devices 5000] [--entities 10] [--rounds 5] [--level advanced]
  *
  * Each round is one batch: one reading of every entity of every device (a fleet sending one
  * 10-entity reading every 10 s fills the stream's 5,000-record batches with one message a
