@@ -65,9 +65,10 @@ interface DevicePass {
 /**
  * Runs the plan's detector on every new numeric reading inside the ingestion path, a whole
  * batch at a time: per tenant (a large tenant's devices in a few groups side by side), the
- * batch's detector states are loaded in one query (and active models in another), each entity's detector is fed its readings in time order, every
- * score of the batch is written to the prediction store in one write, and then each tenant's
- * new states are saved in one transaction. The save is a compare-and-set per device on the
+ * batch's detector states are loaded in one query (and active models in another), each
+ * entity's detector is fed its readings in time order, every score of the batch is written
+ * to the prediction store in one write, and then each tenant's new states are saved in one
+ * transaction. The save is a compare-and-set per device on the
  * states each score started from, so a device that another invocation scored concurrently is
  * scored again from the newer state (rewriting the same predictions, which replace the
  * earlier ones), and no database transaction is held open across the write to InfluxDB.
@@ -101,9 +102,10 @@ export class AnomalyScorer {
   }
 
   /**
-   * Scores every device's readings (each device once); answers each device's outcome, in order. A failure (a
-   * store unavailable, states that kept moving) fails the devices it touched: those of its
-   * group, or of the whole batch when the prediction store refuses the write.
+   * Scores every device's readings (each device once); answers each device's outcome, in
+   * order. A failure (a store unavailable, states that kept moving) fails the devices it
+   * touched: those of its group, or of the whole batch when the prediction store refuses the
+   * write.
    */
   async scoreBatch(batch: ReadonlyArray<DeviceReadings>): Promise<ScoringOutcome[]> {
     const devices = new Set(batch.map(({ device }) => device.devicePk));
