@@ -57,8 +57,8 @@ const HEADER_BYTES = 15;
 const MAX_RECORD_BYTES = 256 * 1024 * 1024;
 /**
  * Read at a time: about 500 one-reading records, each evaluated and queued in the same tick
- * (a few milliseconds). A megabyte held the emulator's event loop for 50-100 ms under load,
- * during which no invocation was sent and no answer read (pipeline benchmark (a)).
+ * (a few milliseconds). A much larger read holds the emulator's event loop long enough that
+ * no invocation is sent and no answer read meanwhile (bench/README.md, Telemetry pipeline).
  */
 const READ_BYTES = 64 * 1024;
 const DIRECTORY_LOOK_MS = 50;

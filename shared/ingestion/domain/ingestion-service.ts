@@ -238,7 +238,7 @@ export class IngestionService {
     // scavenge the writes' waits let happen.
     decoded.length = 0;
     // What does not need the readings stored is started beside their write: one after
-    // another, these round trips were most of a batch's time in pipeline benchmark (a).
+    // another, these round trips made each batch wait (bench/README.md, Telemetry pipeline).
     const audience = this.#live?.audience(batch.liveTenants());
     const seen = this.#recordSeen(batch);
     const rejections = this.#recordRejections(batch);
@@ -729,8 +729,8 @@ export class IngestionService {
   }
 
   async #markLateRollups(stored: StoredMessage[], batch: BatchLedger): Promise<void> {
-    // Readings are nearly always recent: copying every one into a list to find none late
-    // was a fortieth of the function's CPU in pipeline benchmark (a).
+    // Readings are nearly always recent: late hours are found without copying every reading
+    // into a list, and nothing is called when there are none.
     const hours = lateHours(stored, batch.now);
     if (hours.length === 0) return;
     try {
