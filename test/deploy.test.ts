@@ -353,6 +353,7 @@ describe('osls package --stage prod (offline)', () => {
       export: ['database', 'influx'],
       patterns: ['database', 'influx'],
       'provisioning-hook': ['database'],
+      'claim-retirer': ['database'],
     };
     expect(Object.keys(expected).sort()).toEqual(Object.keys(service.functions).sort());
     for (const [name, secrets] of Object.entries(expected)) {
@@ -597,6 +598,35 @@ describe('osls package --stage prod (offline)', () => {
     expect(devices.IOT_PROVISIONING_TEMPLATE_NAME).toBe(
       template.Resources.IotFleetProvisioningTemplate?.Properties.TemplateName,
     );
+  });
+
+  it('retires spent claims every hour, with a role that may only deactivate and delete certificates', () => {
+    const retirer = template.Resources.ClaimDashretirerLambdaFunction;
+    expect(retirer?.Type).toBe('AWS::Lambda::Function');
+    const variables = retirer?.Properties.Environment.Variables;
+    expect(variables.DEVICE_PROVISIONER).toBe('aws-iot');
+    const rules = Object.values(template.Resources as Record<string, Json>).filter(
+      (resource) =>
+        resource.Type === 'AWS::Events::Rule' &&
+        JSON.stringify(resource.Properties.Targets).includes('ClaimDashretirerLambdaFunction'),
+    );
+    expect(rules.map((rule) => rule.Properties.ScheduleExpression)).toEqual(['rate(1 hour)']);
+    const roleId: string = retirer?.Properties.Role['Fn::GetAtt'][0];
+    const iotStatements = template.Resources[
+      roleId
+    ]?.Properties.Policies[0].PolicyDocument.Statement.filter((statement: Json) =>
+      [statement.Action].flat().some((action: string) => action.startsWith('iot:')),
+    );
+    expect(iotStatements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['iot:UpdateCertificate', 'iot:DetachPolicy', 'iot:DeleteCertificate'],
+        Resource: {
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation substitution
+          'Fn::Sub': 'arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:cert/*',
+        },
+      },
+    ]);
   });
 
   it('ships one small bundle per function, without source maps', async () => {
