@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,9 +109,13 @@ function policyResources(statement: Json): string[] {
 
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(tmpdir(), 'easysmart-package-'));
+  await mkdir(path.join(workDir, 'tmp'));
   await osls(['package', '--stage', 'prod', '--package', path.join(workDir, 'package')], {
     // Its own esbuild folder, so a concurrent local stack's bundles are left alone.
     ESBUILD_WORK_FOLDER: path.relative(repoRoot, path.join(workDir, 'esbuild')),
+    // serverless-esbuild leaves each function's zip staging folder in the temporary
+    // directory; this one goes with workDir.
+    TMPDIR: path.join(workDir, 'tmp'),
   });
   template = JSON.parse(
     await readFile(path.join(workDir, 'package/cloudformation-template-update-stack.json'), 'utf8'),
