@@ -386,7 +386,7 @@ export class PostgresDetectorStates implements DetectorStateStore {
       if (fresh.length > 0) {
         const { rows: inserted } = await client.query<{ device_id: number; entity_id: string }>(
           `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO NOTHING RETURNING device_id, entity_id`,
-          [tenantId, JSON.stringify(fresh.map(stateColumns))],
+          [tenantId, ...stateColumns(fresh)],
         );
         const done = new Set(inserted.map((row) => stateKey(row.device_id, row.entity_id)));
         const raced = new Set(
@@ -410,7 +410,7 @@ export class PostgresDetectorStates implements DetectorStateStore {
           `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO UPDATE
              SET detector = EXCLUDED.detector, state = EXCLUDED.state,
                  last_time_ms = EXCLUDED.last_time_ms, updated_at = now()`,
-          [tenantId, JSON.stringify(known.map(stateColumns))],
+          [tenantId, ...stateColumns(known)],
         );
       }
       const kept = written.filter((row) => !moved.has(row.device_id));
@@ -456,7 +456,7 @@ export class PostgresDetectorStates implements DetectorStateStore {
 
 const stateKey = (devicePk: number, entityId: string) => `${devicePk}\u0000${entityId}`;
 
-/** A device's updates as rows: the state for `INSERT_STATES`' document, the profile apart. */
+/** A device's updates as rows: the state for `INSERT_STATES`, the profile apart. */
 const rowsOf = ({ devicePk, detector, updates }: DeviceStateSave, profiles: boolean) =>
   updates.map((update) => {
     const split: SplitDetectorState = profiles
@@ -475,16 +475,21 @@ const rowsOf = ({ devicePk, detector, updates }: DeviceStateSave, profiles: bool
     };
   });
 
-const stateColumns = ({
-  profile: _p,
-  blocks: _b,
-  records: _r,
-  ...columns
-}: ReturnType<typeof rowsOf>[number]) => columns;
+/** Rows as `INSERT_STATES`' parallel arrays. */
+const stateColumns = (rows: ReturnType<typeof rowsOf>) => [
+  rows.map((row) => row.device_id),
+  rows.map((row) => row.entity_id),
+  rows.map((row) => row.detector),
+  rows.map((row) => row.state),
+  rows.map((row) => row.last_time_ms),
+];
 
+// Parallel arrays, not one JSON document of rows: PostgreSQL parsed that document as jsonb
+// and then each state in it again.
 const INSERT_STATES = `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
-  SELECT u.device_id, $1, u.entity_id, u.detector, u.state::jsonb, u.last_time_ms
-  FROM jsonb_to_recordset($2::jsonb) AS u(device_id int, entity_id text, detector text, state text, last_time_ms bigint)`;
+  SELECT u.device_id, $1, u.entity_id, u.detector, u.state, u.last_time_ms
+  FROM unnest($2::int[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[])
+    AS u(device_id, entity_id, detector, state, last_time_ms)`;
 
 const TYPE_SETTINGS_COLUMNS = `device_type, entity_id, settings->>'family' AS family,
   (settings->>'windowSize')::int AS window_size, settings->>'size' AS size,
