@@ -29,6 +29,12 @@ import {
 } from './config.ts';
 import { DeadLetterStore } from './dead-letter-store.ts';
 import { JournalReader, type JournalRecord } from './journal.ts';
+import {
+  compactRecordText,
+  expandKinesisBatch,
+  LOCAL_KINESIS_BATCH_CLOSE,
+  localKinesisBatchOpen,
+} from './kinesis-batch.mjs';
 import { invokeFunction, readStreamAnswer } from './lambda.ts';
 import { type InboundPublish, MqttSession } from './mqtt-session.ts';
 import {
@@ -247,10 +253,13 @@ interface Item {
   delivery: Delivery;
   definition: RuleDefinition;
   /**
-   * The rule output as JSON (UTF-8), made once: its size bounds batches, and an invocation's
-   * body is these concatenated (one JSON.stringify of the whole batch cost as much again).
+   * The rule output as JSON (UTF-8), made once: an invocation's body is these concatenated
+   * (one JSON.stringify of the whole batch cost as much again). For a stream's record, its
+   * values in the batch form the function host expands (local/iot-rules/kinesis-batch.mjs).
    */
   json: Buffer;
+  /** What it adds to a batch's size: for a stream's record, the record in Lambda's event. */
+  bytes: number;
   /** The message's payload, for the dead-letter store (the socket's buffer is reused). */
   payload: Buffer;
   /** Where `json` and `payload` live; released once the item's invocation is over. */
@@ -259,6 +268,13 @@ interface Item {
   /** For a stream's record: its sequence number (`json` is then the Kinesis record). */
   sequenceNumber?: string;
   sequence?: number;
+}
+
+/** A stream's batch text before its records, and what a record's text in Lambda's event adds. */
+interface StreamEnvelope {
+  open: Buffer;
+  /** Bytes of a record in Lambda's event beyond its values and its sequence number again. */
+  recordBytes: number;
 }
 
 /** `[a,b,...]` from the items' JSON, in a buffer of `buffers`, to give back once answered. */
@@ -276,18 +292,21 @@ function batchBody(items: readonly Item[], buffers: BufferPool): { body: Buffer;
   return { body: buffer.subarray(0, at), buffer };
 }
 
-const RECORDS_OPEN = Buffer.from('{"Records":[');
-const RECORDS_CLOSE = Buffer.from(']}');
+const RECORDS_CLOSE = Buffer.from(LOCAL_KINESIS_BATCH_CLOSE);
 
-/** `{"Records":[...]}` from the items' Kinesis records, in stream order. */
-function streamBody(items: readonly Item[], buffers: BufferPool): { body: Buffer; buffer: Buffer } {
-  let size = RECORDS_OPEN.length + RECORDS_CLOSE.length + Math.max(0, items.length - 1);
+/** The batch of the items' Kinesis records, in stream order, in the function host's form. */
+function streamBody(
+  items: readonly Item[],
+  open: Buffer,
+  buffers: BufferPool,
+): { body: Buffer; buffer: Buffer } {
+  let size = open.length + RECORDS_CLOSE.length + Math.max(0, items.length - 1);
   for (const item of items) size += item.json.length;
   const buffer = buffers.take(size);
-  let at = RECORDS_OPEN.copy(buffer, 0);
-  for (const [index, item] of items.entries()) {
+  let at = open.copy(buffer, 0);
+  for (let index = 0; index < items.length; index++) {
     if (index > 0) buffer[at++] = 0x2c; // ,
-    at += item.json.copy(buffer, at);
+    at += (items[index] as Item).json.copy(buffer, at);
   }
   at += RECORDS_CLOSE.copy(buffer, at);
   return { body: buffer.subarray(0, at), buffer };
@@ -545,7 +564,7 @@ class FunctionDispatcher {
     const stream = this.batch?.stream;
     if (stream) {
       const batcher = this.#batcherOf(key, stream);
-      this.batcherBytes[batcher] = (this.batcherBytes[batcher] ?? 0) + item.json.length;
+      this.batcherBytes[batcher] = (this.batcherBytes[batcher] ?? 0) + item.bytes;
     }
     // Once for all the messages of one read from the socket (hundreds when busy), not per
     // message: each pump walks every ordering key's queue.
@@ -623,7 +642,7 @@ class FunctionDispatcher {
         if (this.busyTopics.has(topic)) continue;
         let take = 0;
         while (take < queue.length && items.length + take < maxRecords) {
-          const size = (queue[take] as Item).json.length;
+          const size = (queue[take] as Item).bytes;
           // A batch stays under its byte limit; a lone larger message goes alone.
           if (items.length + take > 0 && bytes + size > maxBytes) {
             full = true;
@@ -736,8 +755,8 @@ class FunctionDispatcher {
         }
         if (!next || taken.length >= batch.maxRecords) break;
         const item = next.queue[next.at] as Item;
-        if (taken.length > 0 && bytes + item.json.length > batch.maxBytes) break;
-        bytes += item.json.length;
+        if (taken.length > 0 && bytes + item.bytes > batch.maxBytes) break;
+        bytes += item.bytes;
         taken.push(item);
         next.at += 1;
       }
@@ -782,7 +801,11 @@ class FunctionDispatcher {
     let delay = retry.initialDelayMs;
     for (let attempt = 1; ; attempt += 1) {
       this.stats.invoked += 1;
-      const { body, buffer } = streamBody(batch, batchBuffers);
+      const { body, buffer } = streamBody(
+        batch,
+        this.emulator.streamEnvelopeOf((batch[0] as Item).definition, stream).open,
+        batchBuffers,
+      );
       const invokedAt = performance.now();
       const outcome = await invokeFunction({
         lambdaEndpoint: this.emulator.options.lambdaEndpoint,
@@ -903,7 +926,9 @@ class FunctionDispatcher {
           ...(this.batch?.stream ? { stream: true } : {}),
           topic: item.delivery.topic,
           payloadBase64: item.payload.toString('base64'),
-          event: JSON.parse(item.json.toString('utf8')),
+          event: this.batch?.stream
+            ? this.emulator.streamRecordEvent(item, this.batch.stream)
+            : JSON.parse(item.json.toString('utf8')),
           error,
           attempts,
           receivedAt: new Date(item.delivery.receivedAt).toISOString(),
@@ -966,10 +991,7 @@ class Emulator {
   /** Stream rules whose output reads the message alone, compiled (see `compileOutputWriter`). */
   private readonly outputWriters = new Map<RuleDefinition, (message: RuleMessage) => Buffer>();
   private readonly partitionKeys = new Map<StreamSettings, (message: RuleMessage) => unknown>();
-  private readonly envelopes = new Map<
-    RuleDefinition,
-    { open: string; eventId: string; close: string }
-  >();
+  private readonly streamEnvelopes = new Map<RuleDefinition, StreamEnvelope>();
   /** The next stream record's place (one shard locally). */
   private nextSequence = 0;
   /**
@@ -1261,6 +1283,7 @@ class Emulator {
           delivery,
           definition,
           json,
+          bytes: json.length,
           payload: kept,
           slab,
           enqueuedAt: delivery.receivedAt,
@@ -1322,26 +1345,22 @@ class Emulator {
     stats.records += 1;
     stats.bytes += recordBytes;
     stats.putPayloadUnits += Math.max(1, Math.ceil(recordBytes / KINESIS_PAYLOAD_UNIT_BYTES));
-    const envelope = this.envelopeOf(definition, stream);
     // One string, written once: a write per part (each through Buffer.write's argument
     // checks) took more than making the text.
-    const record =
-      envelope.open +
-      JSON.stringify(partitionKey) +
-      ',"sequenceNumber":"' +
-      sequenceNumber +
-      '","data":"' +
-      data.toString('base64') +
-      '","approximateArrivalTimestamp":' +
-      String(delivery.receivedAt / 1000) +
-      envelope.eventId +
-      sequenceNumber +
-      envelope.close;
+    const record = compactRecordText(
+      JSON.stringify(partitionKey),
+      sequenceNumber,
+      data.toString('base64'),
+      String(delivery.receivedAt / 1000),
+    );
     const { json, payload: kept, slab } = this.jsonSlabs.partsOf([record], payload);
     return {
       delivery,
       definition,
       json,
+      // The sequence number is in the event twice (its eventID ends with it).
+      bytes:
+        this.streamEnvelopeOf(definition, stream).recordBytes + json.length + sequenceNumber.length,
       payload: kept,
       slab,
       enqueuedAt: delivery.receivedAt,
@@ -1369,22 +1388,41 @@ class Emulator {
     return String(key || delivery.topic);
   }
 
-  /** The text of a Kinesis event record around its varying fields, made once per rule. */
-  private envelopeOf(
-    definition: RuleDefinition,
-    stream: StreamSettings,
-  ): { open: string; eventId: string; close: string } {
-    let envelope = this.envelopes.get(definition);
+  /**
+   * The text before a batch's records in the function host's form, and what the text of a
+   * record in Lambda's event adds to its values in that form: made once per rule.
+   */
+  streamEnvelopeOf(definition: RuleDefinition, stream: StreamSettings): StreamEnvelope {
+    let envelope = this.streamEnvelopes.get(definition);
     if (!envelope) {
+      const text = localKinesisBatchOpen({
+        shardId: 'shardId-000000000000',
+        eventSourceArn: `arn:aws:kinesis:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stream/${stream.resource}`,
+        invokeIdentityArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/${definition.functionName}`,
+        awsRegion: LOCAL_REGION,
+      });
+      // A record's size in Lambda's event, from one record made into the event's text.
+      const sample = compactRecordText('"k"', '1', '', '1');
+      const [event] = expandKinesisBatch(
+        JSON.parse(`${text}${sample}${LOCAL_KINESIS_BATCH_CLOSE}`),
+      ).Records;
       envelope = {
-        open: '{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":',
-        eventId:
-          '},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000000:',
-        close: `","eventName":"aws:kinesis:record","invokeIdentityArn":"arn:aws:iam::${LOCAL_ACCOUNT}:role/${definition.functionName}","awsRegion":"${LOCAL_REGION}","eventSourceARN":"arn:aws:kinesis:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stream/${stream.resource}"}`,
+        open: Buffer.from(text),
+        recordBytes: Buffer.byteLength(JSON.stringify(event)) - sample.length - 1,
       };
-      this.envelopes.set(definition, envelope);
+      this.streamEnvelopes.set(definition, envelope);
     }
     return envelope;
+  }
+
+  /** The Kinesis record of a stream's item, as the function was given it. */
+  streamRecordEvent(item: Item, stream: StreamSettings): unknown {
+    const { open } = this.streamEnvelopeOf(item.definition, stream);
+    return expandKinesisBatch(
+      JSON.parse(
+        `${open.toString('utf8')}${item.json.toString('utf8')}${LOCAL_KINESIS_BATCH_CLOSE}`,
+      ),
+    ).Records[0];
   }
 
   /** One rule output of each delivery is done with (taken or dead-lettered). */
