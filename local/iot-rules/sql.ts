@@ -810,7 +810,11 @@ export function compileOutputWriter(rule: IotRule): ((message: RuleMessage) => B
       let value: string | undefined;
       if ('payload' in field) {
         const { payload } = message;
-        value = `"${Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64')}"`;
+        // The emulator's payloads are Buffers already: no view made per message for them.
+        const bytes = Buffer.isBuffer(payload)
+          ? payload
+          : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+        value = `"${bytes.toString('base64')}"`;
       } else {
         const result = field.value(message);
         value = result === undefined ? undefined : JSON.stringify(result);
