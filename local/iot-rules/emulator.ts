@@ -42,6 +42,7 @@ import {
   compileMessageValue,
   compileOutputWriter,
   evaluateRule,
+  NOT_ASCII,
   type RuleMessage,
   topicMatches,
 } from './sql.ts';
@@ -416,7 +417,8 @@ class JsonSlabs {
     return this.partsOf(jsonParts(output), payload);
   }
 
-  partsOf(parts: Array<string | Base64Payload>, payload: Buffer): ItemBytes {
+  /** `ascii`: every string part is ASCII only, and is written byte for character. */
+  partsOf(parts: Array<string | Base64Payload>, payload: Buffer, ascii = false): ItemBytes {
     let most = payload.length;
     // A UTF-16 unit is at most 3 bytes of UTF-8; base64 is one byte a character.
     for (const part of parts) most += typeof part === 'string' ? part.length * 3 : part.length;
@@ -439,7 +441,7 @@ class JsonSlabs {
     for (const part of parts) {
       at +=
         typeof part === 'string'
-          ? buffer.write(part, at)
+          ? buffer.write(part, at, ascii ? 'latin1' : 'utf8')
           : buffer.write(part.toJSON(), at, 'latin1');
     }
     const jsonEnd = at;
@@ -1356,13 +1358,15 @@ class Emulator {
     stats.putPayloadUnits += Math.max(1, Math.ceil(recordBytes / KINESIS_PAYLOAD_UNIT_BYTES));
     // One string, written once: a write per part (each through Buffer.write's argument
     // checks) took more than making the text.
+    const partitionKeyJson = JSON.stringify(partitionKey);
     const record = compactRecordText(
-      JSON.stringify(partitionKey),
+      partitionKeyJson,
       sequenceNumber,
       data.toString('base64'),
       String(delivery.receivedAt / 1000),
     );
-    const written = this.jsonSlabs.partsOf([record], payload);
+    // All but the partition key is digits and base64.
+    const written = this.jsonSlabs.partsOf([record], payload, !NOT_ASCII.test(partitionKeyJson));
     return {
       delivery,
       definition,
