@@ -356,6 +356,9 @@ function batcherOf(key: string, batchers: number): number {
   return (hash >>> 0) % batchers;
 }
 
+/** Room in a stream body beyond its records' bytes: the batch's common fields, commas. */
+const STREAM_BODY_SLACK_BYTES = 64 * 1024;
+
 /** A 5 KB increment, the unit AWS IoT meters messages, rules and actions in. */
 const IOT_METERING_BYTES = 5 * 1024;
 /** A PUT payload unit of Kinesis. */
@@ -555,13 +558,28 @@ class FunctionDispatcher {
   /** The items of each invocation under way. */
   private readonly inFlightItems = new Set<Item[]>();
 
+  /**
+   * Bodies of the stream's invocations, each room for a batch at the byte limit (a batch's
+   * records take fewer bytes in the body than in the event they count for): every batcher's
+   * batch in flight and the next one made. A fresh one per invocation counted as external
+   * memory to V8, which answered with full collections (see BufferPool).
+   */
+  private readonly streamBodies: BufferPool | undefined;
+
   constructor(
     readonly functionKey: string,
     readonly functionName: string,
     private readonly batch: BatchSettings | undefined,
     private readonly maxInFlight: number,
     private readonly emulator: Emulator,
-  ) {}
+  ) {
+    if (batch?.stream) {
+      this.streamBodies = new BufferPool(
+        2 * batch.stream.parallelizationFactor,
+        batch.maxBytes + STREAM_BODY_SLACK_BYTES,
+      );
+    }
+  }
 
   enqueue(item: Item): void {
     this.stats.received += 1;
@@ -804,7 +822,8 @@ class FunctionDispatcher {
    * the function did take, are settled.
    */
   private async invokeStream(items: Item[], stream: StreamSettings): Promise<void> {
-    const { retry, log, batchBuffers } = this.emulator;
+    const { retry, log } = this.emulator;
+    const batchBuffers = this.streamBodies as BufferPool;
     let batch = [...items].sort((a, b) => (a.sequence as number) - (b.sequence as number));
     const started = Date.now();
     let delay = retry.initialDelayMs;
