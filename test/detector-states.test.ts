@@ -165,7 +165,7 @@ describe('detector states, many devices at once', () => {
     const other = await tenantWithDevices(1);
     const devicePk = pks[0] as number;
     const reference = createDetector({ kind: 'advanced', model: null });
-    let t = Date.UTC(2026, 0, 1);
+    let t = Date.UTC(2026, 0, 1, 6);
     const feed = (detector: ReturnType<typeof createDetector>, n: number) => {
       for (let i = 0; i < n; i++) {
         t += 60_000;
@@ -197,11 +197,19 @@ describe('detector states, many devices at once', () => {
         },
       ]);
       basedOn = t;
+      // Loaded as the scorer loads it: with what the next batch's readings need.
+      const scored = { temp: { fromMs: t + 60_000, toMs: t + 10 * 60_000 } };
       const [saved] =
-        (await states.load(tenantId, [{ devicePk, entityIds: ['temp'] }])).get(devicePk) ?? [];
+        (await states.load(tenantId, [{ devicePk, entityIds: ['temp'], scored }])).get(devicePk) ??
+        [];
       expect(saved?.lastTimeMs).toBe(t);
+      // Only a few bins of the day came (and those the state carries).
+      const daily = (saved as { state: { state: { basic: { daily: unknown[] } } } }).state.state
+        .basic.daily;
+      expect(daily).toHaveLength(96);
+      expect(Object.keys(daily).length).toBeLessThan(12);
       stored = saved?.stored;
-      detector = restoreDetector(saved?.state);
+      detector = restoreDetector(saved?.state, { adopt: true });
       const rows = await profileRow();
       expect(rows).toHaveLength(1);
       versions.push(rows[0]?.xmin as string);
