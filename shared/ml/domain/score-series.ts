@@ -1,4 +1,5 @@
 import { createAdvancedDetector, createDetector, type DetectorKind } from './detector.ts';
+import type { MeasuringRange } from './measuring-range.ts';
 import type { TrainedModel } from './model.ts';
 import { type GateVerdict, trainAndJudge } from './quality-gate.ts';
 import {
@@ -35,6 +36,8 @@ export async function scoreSeries(
   points: readonly HistoryPoint[],
   detector: DetectorKind,
   training: TrainingOptions = {},
+  /** The entity's measuring range (advanced only), when it has one. */
+  measuringRange: MeasuringRange | null = null,
 ): Promise<SeriesScores> {
   const scores = new Array<number>(points.length);
   if (detector === 'basic') {
@@ -53,7 +56,7 @@ export async function scoreSeries(
       scoringMs: performance.now() - started,
     };
   }
-  const d = createAdvancedDetector(null);
+  const d = createAdvancedDetector(null, undefined, measuringRange);
   const trainAt = trainingLength(points.length);
   let model: TrainedModel | null = null;
   let verdict: GateVerdict | null = null;
