@@ -26,6 +26,8 @@ export interface SeriesScores {
   trainingError: TrainingDataError | null;
   trainingMs: number;
   scoringMs: number;
+  /** Size of the detector's state after the last reading, as JSON. */
+  stateBytes: number;
 }
 
 export function trainingLength(readings: number): number {
@@ -54,6 +56,7 @@ export async function scoreSeries(
       trainingError: null,
       trainingMs: 0,
       scoringMs: performance.now() - started,
+      stateBytes: JSON.stringify(d.snapshot({ shared: true })).length,
     };
   }
   const d = createAdvancedDetector(null, undefined, measuringRange);
@@ -84,5 +87,6 @@ export async function scoreSeries(
     scores[i] = d.score(p.timeMs, p.value).score;
   }
   scoringMs += performance.now() - started;
-  return { scores, model, verdict, trainingError, trainingMs, scoringMs };
+  const stateBytes = JSON.stringify(d.snapshot({ shared: true })).length;
+  return { scores, model, verdict, trainingError, trainingMs, scoringMs, stateBytes };
 }
