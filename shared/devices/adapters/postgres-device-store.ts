@@ -9,14 +9,20 @@ import {
 } from '../../timeseries/adapters/postgres-tenant-storage.ts';
 import type { DeviceCredentials } from '../domain/credential-provisioner.ts';
 import type { DeviceStore } from '../domain/device-store.ts';
-import type { Device, DevicePatch, Entity, NewDevice } from '../domain/model.ts';
+import type {
+  Device,
+  DevicePatch,
+  Entity,
+  EntityMeasuringRange,
+  NewDevice,
+} from '../domain/model.ts';
 
 const DEVICE_COLUMNS = `d.id, d.tenant_id, d.device_id, d.name, d.type, d.location, d.status,
   d.discovery_mode, d.config, to_json(d.last_seen) #>> '{}' AS last_seen,
   to_json(d.created_at) #>> '{}' AS created_at, to_json(d.updated_at) #>> '{}' AS updated_at,
   (SELECT count(*) FROM entities e WHERE e.device_id = d.id)::integer AS entity_count`;
 const ENTITY_COLUMNS = `e.id, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config,
-  e.discovery_mode, to_json(e.created_at) #>> '{}' AS created_at`;
+  e.measuring_range, e.discovery_mode, to_json(e.created_at) #>> '{}' AS created_at`;
 
 async function selectDevice(client: Queryable, devicePk: number): Promise<Device | null> {
   const { rows } = await client.query<Device>(
@@ -304,6 +310,31 @@ export class PostgresDeviceStore implements DeviceStore {
         fields: Object.keys(patch),
       });
       return device;
+    });
+  }
+
+  setMeasuringRange(
+    tenantId: number,
+    userId: number,
+    devicePk: number,
+    entityId: string,
+    range: EntityMeasuringRange | null,
+  ): Promise<Entity | null> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<Entity>(
+        `UPDATE entities e SET measuring_range = $3::jsonb
+         WHERE e.device_id = $1 AND e.entity_id = $2
+         RETURNING ${ENTITY_COLUMNS}`,
+        [devicePk, entityId, range ? JSON.stringify(range) : null],
+      );
+      const entity = rows[0];
+      if (!entity) return null;
+      const device = (await selectDevice(client, devicePk)) as Device;
+      await audit(client, tenantId, userId, 'entity_measuring_range.set', device, {
+        entity_id: entityId,
+        measuring_range: range,
+      });
+      return entity;
     });
   }
 

@@ -1,6 +1,6 @@
 import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
 import type { DeviceCredentials } from './credential-provisioner.ts';
-import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
+import type { Device, DevicePatch, Entity, EntityMeasuringRange, NewDevice } from './model.ts';
 
 /** Port: a tenant's device registry. Every call is scoped to one tenant. */
 export interface DeviceStore {
@@ -56,6 +56,17 @@ export interface DeviceStore {
     devicePk: number,
     patch: DevicePatch,
   ): Promise<Device | null>;
+  /**
+   * Sets (or, with null, clears) an entity's measuring range as the tenant's own, recorded in
+   * the audit log; null when the device or entity does not exist.
+   */
+  setMeasuringRange(
+    tenantId: number,
+    userId: number,
+    devicePk: number,
+    entityId: string,
+    range: EntityMeasuringRange | null,
+  ): Promise<Entity | null>;
   /** Deletes the device (entities cascade) once `revoke` succeeded; false if not found. */
   remove(
     tenantId: number,

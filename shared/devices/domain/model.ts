@@ -53,8 +53,17 @@ export interface Entity {
   unit: string | null;
   icon: string | null;
   config: Record<string, unknown> | null;
+  /** The span its sensor measures, announced by the device or set by the tenant. */
+  measuring_range: EntityMeasuringRange | null;
   discovery_mode: 'auto' | 'manual';
   created_at: string;
+}
+
+/** A numeric entity's measuring range and who gave it (a range the tenant set wins). */
+export interface EntityMeasuringRange {
+  min: number;
+  max: number;
+  source: 'device' | 'user';
 }
 
 export interface NewDevice {

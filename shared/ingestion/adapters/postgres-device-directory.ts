@@ -127,21 +127,27 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
         const entities = accepted.flatMap((item) =>
           item.discovery.entities.map((entity) => ({
             ...entity,
+            measuring_range: entity.measuring_range
+              ? { ...entity.measuring_range, source: 'device' }
+              : null,
             device_pk: item.device.devicePk,
             device_id: item.device.deviceId,
           })),
         );
         if (entities.length > 0) {
           await client.query(
-            `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic)
+            `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic, measuring_range)
              SELECT e.device_pk, $1, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config, 'auto',
-                    'devices/' || e.device_id || '/' || e.entity_id || '/state'
+                    'devices/' || e.device_id || '/' || e.entity_id || '/state', e.measuring_range
              FROM jsonb_to_recordset($2::jsonb)
                AS e(device_pk integer, device_id text, entity_id text, entity_type text, name text,
-                    unit text, icon text, config jsonb)
+                    unit text, icon text, config jsonb, measuring_range jsonb)
              ON CONFLICT (device_id, entity_id) DO UPDATE
                SET entity_type = EXCLUDED.entity_type, name = EXCLUDED.name, unit = EXCLUDED.unit,
-                   icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic
+                   icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic,
+                   -- A range the tenant set wins over the one the device announces.
+                   measuring_range = CASE WHEN entities.measuring_range ->> 'source' = 'user'
+                     THEN entities.measuring_range ELSE EXCLUDED.measuring_range END
                WHERE entities.discovery_mode = 'auto'`,
             [tenantId, JSON.stringify(entities)],
           );
