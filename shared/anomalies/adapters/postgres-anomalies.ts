@@ -201,11 +201,14 @@ export class PostgresMeasuringRanges implements MeasuringRangeSource {
         min: number;
         max: number;
       }>(
-        `SELECT e.device_id, e.entity_id, (e.measuring_range ->> 'min')::float8 AS min,
-                (e.measuring_range ->> 'max')::float8 AS max
+        `SELECT e.device_id, e.entity_id, (r.range ->> 'min')::float8 AS min,
+                (r.range ->> 'max')::float8 AS max
          FROM entities e JOIN unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
            ON e.device_id = w.device_id AND e.entity_id = w.entity_id
-         WHERE e.tenant_id = $1 AND e.measuring_range IS NOT NULL`,
+         CROSS JOIN LATERAL (
+           SELECT COALESCE(e.set_measuring_range, e.announced_measuring_range) AS range
+         ) r
+         WHERE e.tenant_id = $1 AND r.range IS NOT NULL`,
         [tenantId, ...pairsOf(wanted)],
       );
       const ranges = new Map<number, Map<string, MeasuringRange>>();

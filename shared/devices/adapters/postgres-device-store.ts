@@ -13,7 +13,7 @@ import type {
   Device,
   DevicePatch,
   Entity,
-  EntityMeasuringRange,
+  MeasuringRange,
   NewDevice,
 } from '../domain/model.ts';
 
@@ -22,7 +22,12 @@ const DEVICE_COLUMNS = `d.id, d.tenant_id, d.device_id, d.name, d.type, d.locati
   to_json(d.created_at) #>> '{}' AS created_at, to_json(d.updated_at) #>> '{}' AS updated_at,
   (SELECT count(*) FROM entities e WHERE e.device_id = d.id)::integer AS entity_count`;
 const ENTITY_COLUMNS = `e.id, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config,
-  e.measuring_range, e.discovery_mode, to_json(e.created_at) #>> '{}' AS created_at`;
+  CASE WHEN e.set_measuring_range IS NOT NULL
+         THEN e.set_measuring_range || '{"source": "user"}'::jsonb
+       WHEN e.announced_measuring_range IS NOT NULL
+         THEN e.announced_measuring_range || '{"source": "device"}'::jsonb
+  END AS measuring_range,
+  e.discovery_mode, to_json(e.created_at) #>> '{}' AS created_at`;
 
 async function selectDevice(client: Queryable, devicePk: number): Promise<Device | null> {
   const { rows } = await client.query<Device>(
@@ -318,14 +323,14 @@ export class PostgresDeviceStore implements DeviceStore {
     userId: number,
     devicePk: number,
     entityId: string,
-    range: EntityMeasuringRange | null,
+    range: MeasuringRange | null,
   ): Promise<Entity | null> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rows } = await client.query<Entity>(
-        `UPDATE entities e SET measuring_range = $3::jsonb
+        `UPDATE entities e SET set_measuring_range = $3::jsonb
          WHERE e.device_id = $1 AND e.entity_id = $2
          RETURNING ${ENTITY_COLUMNS}`,
-        [devicePk, entityId, range ? JSON.stringify(range) : null],
+        [devicePk, entityId, range ? JSON.stringify({ min: range.min, max: range.max }) : null],
       );
       const entity = rows[0];
       if (!entity) return null;
@@ -335,6 +340,17 @@ export class PostgresDeviceStore implements DeviceStore {
         measuring_range: range,
       });
       return entity;
+    });
+  }
+
+  advancedDetection(tenantId: number): Promise<boolean> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{ level: string }>(
+        `SELECT p.anomaly_detection AS level
+         FROM tenant_plan tp JOIN plans p ON p.name = tp.plan WHERE tp.tenant_id = $1`,
+        [tenantId],
+      );
+      return rows[0]?.level === 'advanced';
     });
   }
 

@@ -4,6 +4,7 @@ import {
   DependencyFailed,
   InvalidInput,
   NotFound,
+  NotPermitted,
   Unprocessable,
 } from '../../domain-errors.ts';
 import type { CurrentPattern } from '../../patterns/domain/model.ts';
@@ -119,9 +120,8 @@ export class DeviceService {
   }
 
   /**
-   * Sets a numeric entity's measuring range as the tenant's own (the device's discovery no
-   * longer changes it), or with neither bound clears it (the device's next discovery may
-   * announce one again).
+   * Sets a numeric entity's measuring range as the tenant's own, which wins over the one
+   * its device announces, or with neither bound clears it (the device's, if any, applies).
    */
   async setMeasuringRange(
     caller: Caller,
@@ -129,6 +129,12 @@ export class DeviceService {
     entityId: string,
     body: { min?: number | undefined; max?: number | undefined },
   ) {
+    if (!(await this.store.advancedDetection(caller.tenantId))) {
+      throw new NotPermitted(
+        'plan_required',
+        'A measuring range is used by the advanced anomaly detection: it needs the Industrial plan; upgrade to use it',
+      );
+    }
     const found = await this.store.get(caller.tenantId, devicePk);
     if (!found) throw deviceNotFound();
     const entity = found.entities.find((e) => e.entity_id === entityId);
@@ -146,8 +152,7 @@ export class DeviceService {
     if (min !== undefined && max !== undefined && !(min < max)) {
       throw new InvalidInput('invalid_measuring_range', '`min` must be less than `max`');
     }
-    const range =
-      min !== undefined && max !== undefined ? { min, max, source: 'user' as const } : null;
+    const range = min !== undefined && max !== undefined ? { min, max } : null;
     const saved = await this.store.setMeasuringRange(
       caller.tenantId,
       caller.userId,

@@ -59,10 +59,14 @@ export interface Entity {
   created_at: string;
 }
 
-/** A numeric entity's measuring range and who gave it (a range the tenant set wins). */
-export interface EntityMeasuringRange {
+/** A numeric entity's measuring range: the span its sensor measures, in its unit. */
+export interface MeasuringRange {
   min: number;
   max: number;
+}
+
+/** The range in force and who gave it: the tenant's, else the device's announced one. */
+export interface EntityMeasuringRange extends MeasuringRange {
   source: 'device' | 'user';
 }
 

@@ -127,16 +127,14 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
         const entities = accepted.flatMap((item) =>
           item.discovery.entities.map((entity) => ({
             ...entity,
-            measuring_range: entity.measuring_range
-              ? { ...entity.measuring_range, source: 'device' }
-              : null,
+            measuring_range: entity.measuring_range ?? null,
             device_pk: item.device.devicePk,
             device_id: item.device.deviceId,
           })),
         );
         if (entities.length > 0) {
           await client.query(
-            `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic, measuring_range)
+            `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic, announced_measuring_range)
              SELECT e.device_pk, $1, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config, 'auto',
                     'devices/' || e.device_id || '/' || e.entity_id || '/state', e.measuring_range
              FROM jsonb_to_recordset($2::jsonb)
@@ -145,9 +143,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
              ON CONFLICT (device_id, entity_id) DO UPDATE
                SET entity_type = EXCLUDED.entity_type, name = EXCLUDED.name, unit = EXCLUDED.unit,
                    icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic,
-                   -- A range the tenant set wins over the one the device announces.
-                   measuring_range = CASE WHEN entities.measuring_range ->> 'source' = 'user'
-                     THEN entities.measuring_range ELSE EXCLUDED.measuring_range END
+                   announced_measuring_range = EXCLUDED.announced_measuring_range
                WHERE entities.discovery_mode = 'auto'`,
             [tenantId, JSON.stringify(entities)],
           );
@@ -193,14 +189,17 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
         WHERE NOT EXISTS (
                 SELECT 1
                 FROM jsonb_to_recordset(a.entities)
-                  AS e(entity_id text, entity_type text, name text, unit text, icon text, config jsonb)
+                  AS e(entity_id text, entity_type text, name text, unit text, icon text, config jsonb,
+                       measuring_range jsonb)
                 LEFT JOIN entities x ON x.device_id = a.device_pk AND x.entity_id = e.entity_id
                 WHERE x.entity_id IS NULL
                    OR (x.discovery_mode = 'auto'
-                       AND (x.entity_type::text, x.name, x.unit, x.icon, x.config, x.mqtt_topic)
+                       AND (x.entity_type::text, x.name, x.unit, x.icon, x.config, x.mqtt_topic,
+                            x.announced_measuring_range)
                            IS DISTINCT FROM
                            (e.entity_type, e.name, e.unit, e.icon, e.config,
-                            'devices/' || a.device_id || '/' || e.entity_id || '/state'))
+                            'devices/' || a.device_id || '/' || e.entity_id || '/state',
+                            e.measuring_range))
               ) AND EXISTS (
                 SELECT 1 FROM devices d
                 WHERE d.id = a.device_pk AND d.discovery_mode = 'auto'
