@@ -320,7 +320,8 @@ try {
     const throughput = await measureThroughput(training.model);
     console.log(
       `Throughput on that series: basic ${throughput.basic.toLocaleString('en')} readings/s, ` +
-        `advanced ${throughput.advanced.toLocaleString('en')} readings/s`,
+        `advanced ${throughput.advanced.toLocaleString('en')}, ` +
+        `advanced with a measuring range ${throughput.advancedWithRange.toLocaleString('en')} readings/s`,
     );
   }
 } finally {

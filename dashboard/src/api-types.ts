@@ -282,7 +282,7 @@ export interface paths {
         get?: never;
         /**
          * Set a numeric entity's measuring range: the span its sensor measures, which the advanced anomaly detection uses
-         * @description Both `min` and `max` (min < max, in the entity's unit) set the range as the tenant's own: the device's discovery no longer changes it. Neither clears it; the device's next discovery may then announce one (`measuring_range` in its entities). Only sensor and number entities have a range. With a range, the advanced detector also alarms at a level the entity has never shown on that span and damps its statistics at the levels the entity usually sits at; a changed range starts those levels afresh. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         * @description Both `min` and `max` (min < max, in the entity's unit) set the range as the tenant's own, which wins over the one the device announces in its discovery (`measuring_range` in its entities). Neither clears the tenant's range: the device's announced one, if any, applies again. Only sensor and number entities have a range. With a range, the advanced detector also alarms at a level the entity has never shown on that span and damps its statistics at the levels the entity usually sits at; a changed range starts those levels afresh. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
          */
         put: operations["putDevicesIdEntitiesEntityIdMeasuringRange"];
         post?: never;

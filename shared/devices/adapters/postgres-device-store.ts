@@ -9,13 +9,7 @@ import {
 } from '../../timeseries/adapters/postgres-tenant-storage.ts';
 import type { DeviceCredentials } from '../domain/credential-provisioner.ts';
 import type { DeviceStore } from '../domain/device-store.ts';
-import type {
-  Device,
-  DevicePatch,
-  Entity,
-  MeasuringRange,
-  NewDevice,
-} from '../domain/model.ts';
+import type { Device, DevicePatch, Entity, MeasuringRange, NewDevice } from '../domain/model.ts';
 
 const DEVICE_COLUMNS = `d.id, d.tenant_id, d.device_id, d.name, d.type, d.location, d.status,
   d.discovery_mode, d.config, to_json(d.last_seen) #>> '{}' AS last_seen,
