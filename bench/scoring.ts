@@ -1,10 +1,17 @@
 /**
- * Anomaly scoring in the ingestion path, a large fleet's batch at a time, against scoring the
- * same batches device by device in the same run (what ingestion did before: each device's
- * detector states loaded, its predictions written and its states saved on their own, four
- * devices at a time on the function's pool of five connections).
+ * Anomaly scoring in the ingestion path, a large fleet's batch at a time, in the same run
+ * for each of these ways (`--ways`, comma-separated; default `stored-whole,two-parts`):
+ *
+ * - `device-by-device`: what ingestion did before the batch scorer: each device's detector
+ *   states loaded, its predictions written and its states saved on their own, four devices at
+ *   a time on the function's pool of five connections;
+ * - `stored-whole`: the whole batch at once, each detector state stored whole (what the
+ *   batch scorer did before states were kept in two parts);
+ * - `two-parts`: the whole batch at once, each state stored without its time-of-day
+ *   profiles, which are rewritten only now and then (what ingestion does).
  *
  *   npm run bench:scoring -- [--devices 5000] [--entities 10] [--rounds 5] [--level advanced]
+ *                            [--ways stored-whole,two-parts]
  *
  * Each round is one batch: one reading of every entity of every device (a fleet sending one
  * 10-entity reading every 10 s fills the stream's 5,000-record batches with one message a
@@ -43,6 +50,7 @@ const DEVICES = Number(option('devices', '5000'));
 const ENTITIES = Number(option('entities', '10'));
 const ROUNDS = Number(option('rounds', '5'));
 const LEVEL = option('level', 'advanced') as 'basic' | 'advanced';
+const WAYS = option('ways', 'stored-whole,two-parts').split(',');
 /** Devices scored at once device by device: what ingestion did, on a pool of five. */
 const DEVICE_CONCURRENCY = 4;
 
@@ -94,13 +102,17 @@ try {
     timeoutMs: 120_000,
   });
   await ensureTimeseriesSchema(client);
-  const scorer = new AnomalyScorer({
-    states: timed('states', new PostgresDetectorStates(app)),
-    registry: timed('models', new PostgresModelRegistry(app)),
-    predictions: timed('predictions', new InfluxPredictionStore(client, DEFAULT_DATABASE)),
-    models: new FileModelStore(path.join(dir, 'models')),
-    logger: createLogger('error', { service: 'bench' }),
-  });
+  const pool = app;
+  const scorerOf = (profiles: boolean) =>
+    new AnomalyScorer({
+      states: timed('states', new PostgresDetectorStates(pool, { profiles })),
+      registry: timed('models', new PostgresModelRegistry(pool)),
+      predictions: timed('predictions', new InfluxPredictionStore(client, DEFAULT_DATABASE)),
+      models: new FileModelStore(path.join(dir, 'models')),
+      logger: createLogger('error', { service: 'bench' }),
+    });
+  const storedWhole = scorerOf(false);
+  const twoParts = scorerOf(true);
 
   /** A fleet of its own for each way, so neither scores the other's states. */
   async function fleet(name: string) {
@@ -149,28 +161,34 @@ try {
     const worker = async () => {
       while (next < batch.length) {
         const { device, readings } = batch[next++] as DeviceReadings;
-        await scorer.score(device, readings);
+        await storedWhole.score(device, readings);
       }
     };
     await Promise.all(Array.from({ length: DEVICE_CONCURRENCY }, worker));
   }
 
-  async function wholeBatch(batch: DeviceReadings[]): Promise<void> {
-    const outcomes = await scorer.scoreBatch(batch);
-    const failed = outcomes.find((outcome) => 'failed' in outcome);
-    if (failed && 'failed' in failed) throw failed.failed;
-  }
+  const wholeBatch =
+    (scorer: AnomalyScorer) =>
+    async (batch: DeviceReadings[]): Promise<void> => {
+      const outcomes = await scorer.scoreBatch(batch);
+      const failed = outcomes.find((outcome) => 'failed' in outcome);
+      if (failed && 'failed' in failed) throw failed.failed;
+    };
+  const ways = {
+    'device-by-device': deviceByDevice,
+    'stored-whole': wholeBatch(storedWhole),
+    'two-parts': wholeBatch(twoParts),
+  } as const;
 
   const readingsPerBatch = DEVICES * ENTITIES;
   console.log(
     `${DEVICES} devices x ${ENTITIES} entities, ${LEVEL} detector: batches of ${readingsPerBatch} readings, ${ROUNDS} timed rounds after one untimed (load ${load()})`,
   );
   const results: Array<{ name: string; perS: number; msPerBatch: number }> = [];
-  for (const [name, run] of [
-    ['device by device', deviceByDevice],
-    ['whole batch', wholeBatch],
-  ] as const) {
-    const devices = await fleet(name.replace(/ /g, '-'));
+  for (const [index, name] of WAYS.entries()) {
+    const run = ways[name as keyof typeof ways];
+    if (!run) throw new Error(`--ways: no way ${name} (${Object.keys(ways).join(', ')})`);
+    const devices = await fleet(`${name}-${index}`);
     await run(batchOf(devices, 0));
     waited.clear();
     const began = performance.now();
@@ -182,16 +200,19 @@ try {
       .map(([label, total]) => `${label} ${Math.round(total / ROUNDS)} ms`)
       .join(', ');
     console.log(
-      `${name.padEnd(17)} ${Math.round(perS).toLocaleString('en').padStart(9)} readings/s  ${Math.round(
+      `${name.padEnd(16)} ${Math.round(perS).toLocaleString('en').padStart(9)} readings/s  ${Math.round(
         ms / ROUNDS,
       )
         .toLocaleString('en')
         .padStart(7)} ms a batch  (load ${load()}); a batch waited on ${waits}`,
     );
   }
-  const [before, after] = results as [(typeof results)[number], (typeof results)[number]];
+  const first = results[0] as (typeof results)[number];
+  const last = results[results.length - 1] as (typeof results)[number];
   console.log(
-    `devices=${DEVICES} entities=${ENTITIES} level=${LEVEL} device_by_device_per_s=${Math.round(before.perS)} whole_batch_per_s=${Math.round(after.perS)} speedup=${(after.perS / before.perS).toFixed(1)}`,
+    `devices=${DEVICES} entities=${ENTITIES} level=${LEVEL} ${results
+      .map(({ name, perS }) => `${name.replace(/-/g, '_')}_per_s=${Math.round(perS)}`)
+      .join(' ')} speedup=${(last.perS / first.perS).toFixed(1)}`,
   );
 } finally {
   await app?.end();

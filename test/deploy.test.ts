@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,9 +109,13 @@ function policyResources(statement: Json): string[] {
 
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(tmpdir(), 'easysmart-package-'));
+  await mkdir(path.join(workDir, 'tmp'));
   await osls(['package', '--stage', 'prod', '--package', path.join(workDir, 'package')], {
     // Its own esbuild folder, so a concurrent local stack's bundles are left alone.
     ESBUILD_WORK_FOLDER: path.relative(repoRoot, path.join(workDir, 'esbuild')),
+    // serverless-esbuild leaves each function's zip staging folder in the temporary
+    // directory; this one goes with workDir.
+    TMPDIR: path.join(workDir, 'tmp'),
   });
   template = JSON.parse(
     await readFile(path.join(workDir, 'package/cloudformation-template-update-stack.json'), 'utf8'),
@@ -353,6 +357,7 @@ describe('osls package --stage prod (offline)', () => {
       export: ['database', 'influx'],
       patterns: ['database', 'influx'],
       'provisioning-hook': ['database'],
+      'claim-retirer': ['database'],
     };
     expect(Object.keys(expected).sort()).toEqual(Object.keys(service.functions).sort());
     for (const [name, secrets] of Object.entries(expected)) {
@@ -597,6 +602,35 @@ describe('osls package --stage prod (offline)', () => {
     expect(devices.IOT_PROVISIONING_TEMPLATE_NAME).toBe(
       template.Resources.IotFleetProvisioningTemplate?.Properties.TemplateName,
     );
+  });
+
+  it('retires spent claims every hour, with a role that may only deactivate and delete certificates', () => {
+    const retirer = template.Resources.ClaimDashretirerLambdaFunction;
+    expect(retirer?.Type).toBe('AWS::Lambda::Function');
+    const variables = retirer?.Properties.Environment.Variables;
+    expect(variables.DEVICE_PROVISIONER).toBe('aws-iot');
+    const rules = Object.values(template.Resources as Record<string, Json>).filter(
+      (resource) =>
+        resource.Type === 'AWS::Events::Rule' &&
+        JSON.stringify(resource.Properties.Targets).includes('ClaimDashretirerLambdaFunction'),
+    );
+    expect(rules.map((rule) => rule.Properties.ScheduleExpression)).toEqual(['rate(1 hour)']);
+    const roleId: string = retirer?.Properties.Role['Fn::GetAtt'][0];
+    const iotStatements = template.Resources[
+      roleId
+    ]?.Properties.Policies[0].PolicyDocument.Statement.filter((statement: Json) =>
+      [statement.Action].flat().some((action: string) => action.startsWith('iot:')),
+    );
+    expect(iotStatements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['iot:UpdateCertificate', 'iot:DetachPolicy', 'iot:DeleteCertificate'],
+        Resource: {
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation substitution
+          'Fn::Sub': 'arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:cert/*',
+        },
+      },
+    ]);
   });
 
   it('ships one small bundle per function, without source maps', async () => {

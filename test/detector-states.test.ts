@@ -15,6 +15,8 @@ const { databasePool } = await import('../shared/composition.ts');
 const { PostgresDetectorStates } = await import(
   '../shared/anomalies/adapters/postgres-anomalies.ts'
 );
+const { inTenantTransaction } = await import('../shared/db/postgres.ts');
+const { createDetector, restoreDetector } = await import('../shared/ml/domain/detector.ts');
 const admin = adminPool(stack);
 const states = new PostgresDetectorStates(databasePool());
 
@@ -156,5 +158,65 @@ describe('detector states, many devices at once', () => {
     expect((loaded.get(calm) ?? []).map((s) => `${s.entityId}@${s.lastTimeMs}`)).toEqual([
       'a@2000',
     ]);
+  });
+
+  it('keeps a real detector’s profile apart, rewritten only when the state carries too many changes to it, and under the tenant’s security', async () => {
+    const { tenantId, pks } = await tenantWithDevices(1);
+    const other = await tenantWithDevices(1);
+    const devicePk = pks[0] as number;
+    const reference = createDetector({ kind: 'advanced', model: null });
+    let t = Date.UTC(2026, 0, 1);
+    const feed = (detector: ReturnType<typeof createDetector>, n: number) => {
+      for (let i = 0; i < n; i++) {
+        t += 60_000;
+        const value = 20 + Math.sin(t / 3_600_000) * 4;
+        expect(detector.score(t, value)).toEqual(reference.score(t, value));
+      }
+    };
+    const profileRow = async () =>
+      (
+        await admin.query<{ xmin: string; bytes: number }>(
+          'SELECT xmin::text, octet_length(profile) AS bytes FROM ml_detector_profiles WHERE device_id = $1',
+          [devicePk],
+        )
+      ).rows;
+    let basedOn: number | null = null;
+    let detector = createDetector({ kind: 'advanced', model: null });
+    let stored: unknown;
+    const versions: string[] = [];
+    for (let batch = 0; batch < 12; batch++) {
+      // Ten readings a batch, a minute apart: each batch moves one or two 15-minute bins.
+      feed(detector, 10);
+      await states.saveIfUnchanged(tenantId, [
+        {
+          devicePk,
+          detector: 'advanced',
+          updates: [
+            { entityId: 'temp', state: detector.snapshot(), lastTimeMs: t, basedOn, stored },
+          ],
+        },
+      ]);
+      basedOn = t;
+      const [saved] =
+        (await states.load(tenantId, [{ devicePk, entityIds: ['temp'] }])).get(devicePk) ?? [];
+      expect(saved?.lastTimeMs).toBe(t);
+      stored = saved?.stored;
+      detector = restoreDetector(saved?.state);
+      const rows = await profileRow();
+      expect(rows).toHaveLength(1);
+      versions.push(rows[0]?.xmin as string);
+    }
+    // Written at the first save, and again only once the state carried more changed bins
+    // than it may (never at every save).
+    expect(new Set(versions).size).toBeGreaterThanOrEqual(2);
+    expect(new Set(versions).size).toBeLessThanOrEqual(4);
+    expect((await profileRow())[0]?.bytes).toBe(2 * 96 * 3 * 8);
+    feed(detector, 5);
+    // Another tenant sees neither the state nor the profile.
+    expect((await states.load(other.tenantId, [{ devicePk, entityIds: ['temp'] }])).size).toBe(0);
+    const seen = await inTenantTransaction(databasePool(), other.tenantId, (client) =>
+      client.query('SELECT 1 FROM ml_detector_profiles WHERE device_id = $1', [devicePk]),
+    );
+    expect(seen.rows).toHaveLength(0);
   });
 });

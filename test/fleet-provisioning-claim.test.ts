@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import {
   AttachPolicyCommand,
   CreateKeysAndCertificateCommand,
+  DeleteCertificateCommand,
   DescribeThingCommand,
   IoTClient,
   ResourceNotFoundException,
+  ServiceUnavailableException,
+  UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -33,6 +36,8 @@ afterAll(() => iot.restore());
 const auth = (await import('../functions/auth/handler.ts')).handler;
 const devices = (await import('../functions/devices/handler.ts')).handler;
 const hook = (await import('../functions/provisioning-hook/handler.ts')).handler;
+const { claimRetirement } = await import('../shared/devices/composition.ts');
+const { CLAIM_SETTLE_MS } = await import('../shared/devices/domain/claim-retirement.ts');
 const admin = adminPool(stack);
 
 const certificateId = () => randomBytes(32).toString('hex');
@@ -165,5 +170,87 @@ describe('bulk registration by claim on AWS IoT (AWS IoT mocked, PostgreSQL real
       expect(line.claim_certificate_id).toBe(claimsIssued[0]);
       expect(line.private_key).toBeUndefined();
     }
+  });
+
+  it('retires a claim once no device of its batch can use it, after the settling time, once', async () => {
+    const owner = await signUp(auth, { plan: 'industrial', admin });
+    const prefix = unique('RETIRE').replace(/-/g, '_');
+    const batch = await bulk(owner, { body: rows(prefix, 3) });
+    expect(batch.status).toBe(201);
+    const claimId: string = batch.body.claim.certificate_id;
+    const doomed = await bulk(owner, { body: rows(`${prefix}_X`, 1) });
+    const doomedId: string = doomed.body.claim.certificate_id;
+    iot.on(UpdateCertificateCommand).resolves({});
+    iot.on(DeleteCertificateCommand).resolves({});
+    const retirement = claimRetirement();
+    if (!retirement) throw new Error('the AWS IoT provisioner retires claims');
+    const retiredIn = async (now: number) => {
+      const { retired, failed } = await retirement.run(now);
+      const ours = (list: Array<{ certificateId: string }>) =>
+        list.map((claim) => claim.certificateId).filter((id) => [claimId, doomedId].includes(id));
+      return { retired: ours(retired), failed: ours(failed) };
+    };
+    const calledFor = (id: string) =>
+      iot
+        .calls()
+        .filter((call) => (call.args[0].input as { certificateId?: string }).certificateId === id)
+        .map((call) => (call.args[0] as { constructor: { name: string } }).constructor.name);
+    const claimDevice = (deviceId: string) =>
+      hook({
+        claimCertificateId: claimId,
+        certificateId: certificateId(),
+        parameters: { DeviceId: deviceId },
+      });
+    const later = () => Date.now() + CLAIM_SETTLE_MS + 60_000;
+
+    // Two of three claimed: the third may still come, a day later too.
+    expect(await claimDevice(`${prefix}_0`)).toEqual({ allowProvisioning: true });
+    expect(await claimDevice(`${prefix}_1`)).toEqual({ allowProvisioning: true });
+    // The other batch's only device is removed before it ever claimed; AWS IoT fails once.
+    const removed = await callRoute(devices, 'DELETE /api/devices/{id}', {
+      token: owner.token,
+      params: { id: String(doomed.body.devices[0].device.id) },
+    });
+    expect(removed.status).toBe(204);
+    iot
+      .on(UpdateCertificateCommand, { certificateId: doomedId })
+      .rejectsOnce(new ServiceUnavailableException({ message: 'try later', $metadata: {} }));
+    expect(await retiredIn(Date.now() + 24 * 3600_000)).toEqual({
+      retired: [],
+      failed: [doomedId],
+    });
+    expect(calledFor(claimId)).toEqual([]);
+    // The failed one is tried again on the next run.
+    expect(await retiredIn(later())).toEqual({ retired: [doomedId], failed: [] });
+
+    // The last device removed: spent, but its batch-mate claimed just now, and may still be
+    // waiting for AWS IoT's answer on the claim's connection.
+    await callRoute(devices, 'DELETE /api/devices/{id}', {
+      token: owner.token,
+      params: { id: String(batch.body.devices[2].device.id) },
+    });
+    expect(await retiredIn(Date.now())).toEqual({ retired: [], failed: [] });
+    expect(calledFor(claimId)).toEqual([]);
+    expect(await retiredIn(later())).toEqual({ retired: [claimId], failed: [] });
+    expect(calledFor(claimId)).toEqual(['UpdateCertificateCommand', 'DeleteCertificateCommand']);
+    expect(
+      iot.commandCalls(UpdateCertificateCommand, { certificateId: claimId })[0]?.args[0].input,
+    ).toEqual({ certificateId: claimId, newStatus: 'INACTIVE' });
+    // Once: a retired claim is not asked for again.
+    expect(await retiredIn(later())).toEqual({ retired: [], failed: [] });
+    expect(calledFor(claimId)).toHaveLength(2);
+    // The tenant's audit trail says the platform retired both.
+    const audit = await callRoute(
+      (await import('../functions/audit/handler.ts')).handler,
+      'GET /api/audit',
+      {
+        token: owner.token,
+        query: { action: 'device.claim_retire' },
+      },
+    );
+    expect(audit.status).toBe(200);
+    expect(audit.body.entries.map((entry: { target: string }) => entry.target).sort()).toEqual(
+      [`claim:${claimId}`, `claim:${doomedId}`].sort(),
+    );
   });
 });

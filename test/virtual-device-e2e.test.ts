@@ -123,19 +123,22 @@ describe('the virtual device through the local stack', () => {
     await expect
       .poll(async () => (await deviceDetail()).device.status, { timeout: 15_000 })
       .toBe('online');
-    const detail = await deviceDetail();
-    expect(
-      (detail.entities as Array<{ entity_id: string; entity_type: string }>)
+    // Status and discovery are separate topic rules with no order between them (on AWS as here),
+    // so the device can be online before its discovery is stored.
+    const entities = async () =>
+      ((await deviceDetail()).entities as Array<{ entity_id: string; entity_type: string }>)
         .map((e) => `${e.entity_id}:${e.entity_type}`)
-        .sort(),
-    ).toEqual([
-      'label:text',
-      'pressure:sensor',
-      'relay_main:switch',
-      'setpoint:number',
-      'temperature:sensor',
-      'vibration:sensor',
-    ]);
+        .sort();
+    await expect
+      .poll(entities, { timeout: 15_000 })
+      .toEqual([
+        'label:text',
+        'pressure:sensor',
+        'relay_main:switch',
+        'setpoint:number',
+        'temperature:sensor',
+        'vibration:sensor',
+      ]);
   }, 90_000);
 
   it('serves its readings through the telemetry API', async () => {

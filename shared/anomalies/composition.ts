@@ -36,7 +36,9 @@ export const anomalyTargets = once(() => new PostgresAnomalyTargets(databasePool
 export const anomalyScorer = once(
   () =>
     new AnomalyScorer({
-      states: new PostgresDetectorStates(databasePool()),
+      states: new PostgresDetectorStates(databasePool(), {
+        logger: logger().child({ component: 'detector-states' }),
+      }),
       registry: modelRegistry(),
       predictions: predictionStore(),
       models: modelStore(),

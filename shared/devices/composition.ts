@@ -6,9 +6,13 @@ import { readingStore } from '../timeseries/composition.ts';
 import { AwsIotProvisioner } from './adapters/aws-iot-provisioner.ts';
 import { MosquittoDynsecProvisioner } from './adapters/mosquitto-dynsec-provisioner.ts';
 import { MosquittoPasswordFileProvisioner } from './adapters/mosquitto-password-file-provisioner.ts';
-import { PostgresClaimRegistry } from './adapters/postgres-claim-registry.ts';
+import {
+  PostgresClaimRegistry,
+  PostgresSpentClaimRegistry,
+} from './adapters/postgres-claim-registry.ts';
 import { PostgresDeviceStore } from './adapters/postgres-device-store.ts';
 import { ClaimAdmission } from './domain/claim-admission.ts';
+import { CLAIM_SETTLE_MS, ClaimRetirement } from './domain/claim-retirement.ts';
 import type {
   DeviceCredentialProvisioner,
   FleetClaimIssuer,
@@ -75,4 +79,17 @@ export const claimAdmission = once(() => {
     policyName: aws.iotDevicePolicyName,
   });
   return new ClaimAdmission(new PostgresClaimRegistry(databasePool()), things);
+});
+
+/**
+ * Retires spent claims on AWS IoT, whether or not new bulk registrations still issue them;
+ * undefined where devices get broker passwords (no claim is ever issued there).
+ */
+export const claimRetirement = once(() => {
+  if (config().devices.provisioner !== 'aws-iot') return undefined;
+  return new ClaimRetirement(
+    new PostgresSpentClaimRegistry(databasePool()),
+    credentialProvisioner() as AwsIotProvisioner,
+    CLAIM_SETTLE_MS,
+  );
 });

@@ -66,10 +66,23 @@ export function encodeDetectorState(state: unknown): string {
 
 /** The state as the detector takes it, from what `encodeDetectorState` stored (or plain JSON). */
 export function decodeDetectorState(stored: unknown): unknown {
-  if (Array.isArray(stored)) return stored.map(decodeDetectorState);
+  return decodeValue(stored);
+}
+
+/** Decodes packed arrays; `onProfile` puts back the arrays a split state keeps in its profile. */
+function decodeValue(stored: unknown, onProfile?: (marker: ProfileMarker) => unknown): unknown {
+  if (Array.isArray(stored)) return stored.map((item) => decodeValue(item, onProfile));
   if (typeof stored !== 'object' || stored === null) return stored;
   const record = stored as Record<string, unknown>;
   const keys = Object.keys(record);
+  if (
+    onProfile &&
+    keys.length === 1 &&
+    keys[0] === PROFILE &&
+    typeof record[PROFILE] === 'object'
+  ) {
+    return onProfile(record[PROFILE] as ProfileMarker);
+  }
   if (keys.length === 1 && typeof record[NUMBERS] === 'string') {
     return unpackNumbers(record[NUMBERS] as string);
   }
@@ -83,6 +96,172 @@ export function decodeDetectorState(stored: unknown): unknown {
     );
   }
   const decoded: Record<string, unknown> = {};
-  for (const key of keys) decoded[key] = decodeDetectorState(record[key]);
+  for (const key of keys) decoded[key] = decodeValue(record[key], onProfile);
   return decoded;
+}
+
+/**
+ * A detector state kept in two parts, so that what changes with every reading is small. Its
+ * long arrays of records (a detector's time-of-day profiles: one {mean, variance, count} per
+ * bin of the day) go to a profile of doubles written rarely; everything else, with a marker
+ * where each such array was, is the state written with every scored batch. A reading moves
+ * only its own bin of a profile, so the profile as stored stays right but for a few records:
+ * those that differ from it travel in the marker until there are more than
+ * MAX_CHANGED_RECORDS of them, and then the whole profile is written again.
+ */
+export interface SplitDetectorState {
+  /** JSON text of the state without its profiles (packed as `encodeDetectorState` packs). */
+  state: string;
+  /** The profile to store, or null when the stored one stands (its changes are in `state`). */
+  profile: Buffer | null;
+}
+
+/** The profile a state was loaded with (or last saved with), to save only what changed. */
+export interface StoredProfile {
+  values: Float64Array;
+  /** Where each profile array sits in `values`: a save with another layout writes it whole. */
+  layout: string;
+}
+
+/** Arrays of records at least this long go to the profile. */
+const MIN_PROFILE_RECORDS = 32;
+/** Records differing from the stored profile carried in the state before it is rewritten. */
+export const MAX_CHANGED_RECORDS = 8;
+const PROFILE = '$profile';
+
+interface ProfileMarker {
+  /** Offset of the first record's first field in the profile, in doubles. */
+  at: number;
+  length: number;
+  fields: string[];
+  /** The records that differ from the stored profile, by index: their fields, packed. */
+  changed?: Record<string, string>;
+}
+
+const layoutOf = (markers: ProfileMarker[]) =>
+  markers.map(({ at, length, fields }) => `${at}:${length}:${fields.join(',')}`).join('|');
+
+/**
+ * The state as stored in two parts. `stored`: the profile the state was loaded with (null
+ * when it has none stored); answers the profile now stored, for the next save.
+ */
+export function splitDetectorState(
+  state: unknown,
+  stored: StoredProfile | null,
+): { split: SplitDetectorState; stored: StoredProfile | null } {
+  const attempt = (base: StoredProfile | null) => {
+    const markers: ProfileMarker[] = [];
+    const values: number[] = [];
+    let changedRecords = 0;
+    const profileOf = (records: unknown[], fields: string[]): ProfileMarker => {
+      const marker: ProfileMarker = { at: values.length, length: records.length, fields };
+      let changed: Record<string, string> | undefined;
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i] as Record<string, number>;
+        let differs = false;
+        for (let f = 0; f < fields.length; f++) {
+          const v = record[fields[f] as string] as number;
+          if (base && base.values[marker.at + i * fields.length + f] !== v) differs = true;
+          values.push(v);
+        }
+        if (differs) {
+          changed ??= {};
+          changed[i] = packNumbers(fields.map((field) => record[field] as number));
+          changedRecords += 1;
+        }
+      }
+      if (changed) marker.changed = changed;
+      markers.push(marker);
+      return marker;
+    };
+    // A walk that builds what JSON.stringify then writes plainly: a replacer function
+    // called on every value took as long as the rest of the save.
+    const walk = (value: unknown): unknown => {
+      if (typeof value !== 'object' || value === null) return value;
+      if (Array.isArray(value)) {
+        if (value.length < MIN_PACKED) return value.map(walk);
+        if (value.every(packable)) return { [NUMBERS]: packNumbers(value) };
+        const fields = recordFields(value);
+        if (!fields) return value.map(walk);
+        if (value.length >= MIN_PROFILE_RECORDS) return { [PROFILE]: profileOf(value, fields) };
+        return {
+          [RECORDS]: Object.fromEntries(
+            fields.map((field) => [
+              field,
+              packNumbers(value.map((item) => (item as Record<string, number>)[field] as number)),
+            ]),
+          ),
+        };
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(value))
+        out[key] = walk((value as Record<string, unknown>)[key]);
+      return out;
+    };
+    const text = JSON.stringify(walk(state));
+    return { text, markers, values, changedRecords };
+  };
+  if (stored) {
+    const overlay = attempt(stored);
+    if (
+      overlay.changedRecords <= MAX_CHANGED_RECORDS &&
+      layoutOf(overlay.markers) === stored.layout &&
+      overlay.values.length === stored.values.length
+    ) {
+      return { split: { state: overlay.text, profile: null }, stored };
+    }
+  }
+  const whole = attempt(null);
+  if (whole.markers.length === 0)
+    return { split: { state: whole.text, profile: null }, stored: null };
+  const values = Float64Array.from(whole.values);
+  return {
+    split: { state: whole.text, profile: Buffer.from(values.buffer) },
+    stored: { values, layout: layoutOf(whole.markers) },
+  };
+}
+
+/**
+ * The state as the detector takes it, from the two stored parts (`state` parsed from jsonb);
+ * answers the profile as stored, for the next save. A state stored whole (no profile) reads
+ * as `decodeDetectorState` reads it.
+ */
+export function joinDetectorState(
+  state: unknown,
+  profile: Uint8Array | null,
+): { state: unknown; stored: StoredProfile | null } {
+  let values: Float64Array | null = null;
+  if (profile) {
+    const copy = new Uint8Array(profile.length);
+    copy.set(profile);
+    values = new Float64Array(copy.buffer);
+  }
+  const markers: ProfileMarker[] = [];
+  const joined = decodeValue(state, (marker) => {
+    if (!values || marker.at + marker.length * marker.fields.length > values.length) {
+      throw new Error('a detector state refers to a profile that is not stored');
+    }
+    markers.push(marker);
+    const { at, fields } = marker;
+    const from = values;
+    const records = Array.from({ length: marker.length }, (_, i) => {
+      const item: Record<string, number> = {};
+      for (let f = 0; f < fields.length; f++)
+        item[fields[f] as string] = from[at + i * fields.length + f] as number;
+      return item;
+    });
+    for (const [index, packed] of Object.entries(marker.changed ?? {})) {
+      const changed = unpackNumbers(packed);
+      const item = records[Number(index)] as Record<string, number>;
+      fields.forEach((field, f) => {
+        item[field] = changed[f] as number;
+      });
+    }
+    return records;
+  });
+  return {
+    state: joined,
+    stored: values && markers.length > 0 ? { values, layout: layoutOf(markers) } : null,
+  };
 }

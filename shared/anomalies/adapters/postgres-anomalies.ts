@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
+import type { Logger } from '../../logger.ts';
 import { DEFAULT_CO_WINDOW, type ModelSettings } from '../../ml/domain/families.ts';
 import { isMeasuringRange, type MeasuringRange } from '../../ml/domain/measuring-range.ts';
 import { type TierRow, tiersOf } from '../../timeseries/adapters/postgres-tenant-storage.ts';
@@ -22,7 +23,12 @@ import type {
   SavedDetectorState,
   TypeSettingsStore,
 } from '../domain/ports.ts';
-import { decodeDetectorState, encodeDetectorState } from './detector-state-codec.ts';
+import {
+  encodeDetectorState,
+  joinDetectorState,
+  type StoredProfile,
+  splitDetectorState,
+} from './detector-state-codec.ts';
 
 interface TargetRow extends TierRow {
   device_id: string;
@@ -241,12 +247,30 @@ interface StateRow {
   entity_id: string;
   detector: 'basic' | 'advanced';
   state: unknown;
+  profile: Buffer | null;
   last_time_ms: string | number;
 }
 
-/** `ml_detector_states`: each entity's detector after the last reading it scored. */
+/**
+ * `ml_detector_states` (each entity's detector after the last reading it scored, without its
+ * time-of-day profiles) and `ml_detector_profiles` (those profiles, rewritten only when the
+ * state carries more changes to them than it should): detector-state-codec.ts.
+ */
 export class PostgresDetectorStates implements DetectorStateStore {
-  constructor(private readonly pool: pg.Pool) {}
+  readonly #logger: Logger | undefined;
+  readonly #profiles: boolean;
+
+  /**
+   * `profiles: false` stores each state whole, as before the profiles were kept apart (the
+   * baseline bench/scoring.ts measures against); states stored either way are read.
+   */
+  constructor(
+    private readonly pool: pg.Pool,
+    options: { logger?: Logger; profiles?: boolean } = {},
+  ) {
+    this.#logger = options.logger;
+    this.#profiles = options.profiles ?? true;
+  }
 
   load(
     tenantId: number,
@@ -254,9 +278,10 @@ export class PostgresDetectorStates implements DetectorStateStore {
   ): Promise<Map<number, SavedDetectorState[]>> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       const { rows } = await client.query<StateRow>(
-        `SELECT s.device_id, s.entity_id, s.detector, s.state, s.last_time_ms
+        `SELECT s.device_id, s.entity_id, s.detector, s.state, p.profile, s.last_time_ms
          FROM ml_detector_states s JOIN unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
            ON s.device_id = w.device_id AND s.entity_id = w.entity_id
+         LEFT JOIN ml_detector_profiles p ON p.device_id = s.device_id AND p.entity_id = s.entity_id
          WHERE s.tenant_id = $1`,
         [tenantId, ...pairsOf(wanted)],
       );
@@ -266,7 +291,7 @@ export class PostgresDetectorStates implements DetectorStateStore {
         list.push({
           entityId: row.entity_id,
           detector: row.detector,
-          state: decodeDetectorState(row.state),
+          ...this.#joined(row),
           lastTimeMs: Number(row.last_time_ms),
         });
         byDevice.set(row.device_id, list);
@@ -275,13 +300,31 @@ export class PostgresDetectorStates implements DetectorStateStore {
     });
   }
 
+  /** The stored parts as one state; a state that cannot be read is given as none to restore. */
+  #joined(row: StateRow): { state: unknown; stored?: StoredProfile } {
+    try {
+      const { state, stored } = joinDetectorState(row.state, row.profile);
+      return stored ? { state, stored } : { state };
+    } catch (error) {
+      // The scorer starts the entity's detector afresh from an unreadable state, and the
+      // save replaces it.
+      this.#logger?.warn('detector state unreadable', {
+        deviceId: row.device_id,
+        entityId: row.entity_id,
+        error,
+      });
+      return { state: null };
+    }
+  }
+
   /**
    * Compare-and-set for many devices, in one short transaction with nothing but PostgreSQL
    * in it: every entity to save is locked (in key order, so two invocations never deadlock)
    * and must still hold the state the update was computed from, or still have none. A device
-   * with an entity that moved saves nothing; the others are written in one statement. A
-   * first state inserted concurrently (not yet visible to the lock) is caught by the insert:
-   * the device's other first states written here are then removed again.
+   * with an entity that moved saves nothing; the others are written in one statement (and
+   * the profiles to rewrite in another). A first state inserted concurrently (not yet
+   * visible to the lock) is caught by the insert: the device's other first states written
+   * here are then removed again.
    */
   async saveIfUnchanged(
     tenantId: number,
@@ -319,13 +362,14 @@ export class PostgresDetectorStates implements DetectorStateStore {
         );
         if (!unchanged) moved.add(devicePk);
       }
-      const fresh = saves
+      const written = saves
         .filter(({ devicePk }) => !moved.has(devicePk))
-        .flatMap((save) => rowsOf(save).filter((row) => row.based_on === null));
+        .flatMap((save) => rowsOf(save, this.#profiles));
+      const fresh = written.filter((row) => row.based_on === null);
       if (fresh.length > 0) {
         const { rows: inserted } = await client.query<{ device_id: number; entity_id: string }>(
           `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO NOTHING RETURNING device_id, entity_id`,
-          [tenantId, JSON.stringify(fresh)],
+          [tenantId, JSON.stringify(fresh.map(stateColumns))],
         );
         const done = new Set(inserted.map((row) => stateKey(row.device_id, row.entity_id)));
         const raced = new Set(
@@ -343,15 +387,28 @@ export class PostgresDetectorStates implements DetectorStateStore {
           for (const devicePk of raced) moved.add(devicePk);
         }
       }
-      const known = saves
-        .filter(({ devicePk }) => !moved.has(devicePk))
-        .flatMap((save) => rowsOf(save).filter((row) => row.based_on !== null));
+      const known = written.filter((row) => row.based_on !== null && !moved.has(row.device_id));
       if (known.length > 0) {
         await client.query(
           `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO UPDATE
              SET detector = EXCLUDED.detector, state = EXCLUDED.state,
                  last_time_ms = EXCLUDED.last_time_ms, updated_at = now()`,
-          [tenantId, JSON.stringify(known)],
+          [tenantId, JSON.stringify(known.map(stateColumns))],
+        );
+      }
+      const profiles = written.filter((row) => row.profile !== null && !moved.has(row.device_id));
+      if (profiles.length > 0) {
+        await client.query(
+          `INSERT INTO ml_detector_profiles (device_id, tenant_id, entity_id, profile)
+           SELECT w.device_id, $1, w.entity_id, w.profile
+           FROM unnest($2::int[], $3::text[], $4::bytea[]) AS w(device_id, entity_id, profile)
+           ON CONFLICT (device_id, entity_id) DO UPDATE SET profile = EXCLUDED.profile`,
+          [
+            tenantId,
+            profiles.map((row) => row.device_id),
+            profiles.map((row) => row.entity_id),
+            profiles.map((row) => row.profile),
+          ],
         );
       }
     });
@@ -361,16 +418,24 @@ export class PostgresDetectorStates implements DetectorStateStore {
 
 const stateKey = (devicePk: number, entityId: string) => `${devicePk}\u0000${entityId}`;
 
-/** A device's updates as rows of `INSERT_STATES`' document. */
-const rowsOf = ({ devicePk, detector, updates }: DeviceStateSave) =>
-  updates.map((update) => ({
-    device_id: devicePk,
-    entity_id: update.entityId,
-    detector,
-    state: encodeDetectorState(update.state),
-    last_time_ms: update.lastTimeMs,
-    based_on: update.basedOn,
-  }));
+/** A device's updates as rows: the state for `INSERT_STATES`' document, the profile apart. */
+const rowsOf = ({ devicePk, detector, updates }: DeviceStateSave, profiles: boolean) =>
+  updates.map((update) => {
+    const split = profiles
+      ? splitDetectorState(update.state, (update.stored as StoredProfile | undefined) ?? null).split
+      : { state: encodeDetectorState(update.state), profile: null };
+    return {
+      device_id: devicePk,
+      entity_id: update.entityId,
+      detector,
+      state: split.state,
+      profile: split.profile,
+      last_time_ms: update.lastTimeMs,
+      based_on: update.basedOn,
+    };
+  });
+
+const stateColumns = ({ profile: _, ...columns }: ReturnType<typeof rowsOf>[number]) => columns;
 
 const INSERT_STATES = `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
   SELECT u.device_id, $1, u.entity_id, u.detector, u.state::jsonb, u.last_time_ms

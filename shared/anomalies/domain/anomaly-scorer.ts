@@ -312,6 +312,7 @@ export class AnomalyScorer {
           state: { ...detector.snapshot({ shared: true }), ...scoring },
           lastTimeMs,
           basedOn: state ? state.lastTimeMs : null,
+          ...(state?.stored !== undefined ? { stored: state.stored } : {}),
         });
       }
     }

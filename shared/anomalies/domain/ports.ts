@@ -78,6 +78,11 @@ export interface SavedDetectorState {
   detector: 'basic' | 'advanced';
   state: unknown;
   lastTimeMs: number;
+  /**
+   * The store's own note of how the state is stored (opaque to the scorer), handed back with
+   * the update computed from it so the store writes only what changed.
+   */
+  stored?: unknown;
 }
 
 export interface DetectorStateUpdate {
@@ -86,6 +91,8 @@ export interface DetectorStateUpdate {
   lastTimeMs: number;
   /** The saved state's `lastTimeMs` this one was computed from; null when none was saved. */
   basedOn: number | null;
+  /** The `stored` note of the saved state this one was computed from. */
+  stored?: unknown;
 }
 
 /** Some entities of one device. */

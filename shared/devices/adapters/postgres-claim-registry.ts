@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { SpentClaimRegistry } from '../domain/claim-retirement.ts';
 import type { ClaimRegistry } from '../domain/credential-provisioner.ts';
 
 /**
@@ -19,5 +20,22 @@ export class PostgresClaimRegistry implements ClaimRegistry {
       [request.claimCertificateId, request.deviceId, request.certificateId],
     );
     return rows[0]?.tenant_id;
+  }
+}
+
+/** `spent_fleet_claims` and `mark_fleet_claim_retired` (a migration): across tenants. */
+export class PostgresSpentClaimRegistry implements SpentClaimRegistry {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async spent(settledBefore: Date) {
+    const { rows } = await this.pool.query<{ certificate_id: string; tenant_id: number }>(
+      'SELECT certificate_id, tenant_id FROM spent_fleet_claims($1)',
+      [settledBefore],
+    );
+    return rows.map((row) => ({ certificateId: row.certificate_id, tenantId: row.tenant_id }));
+  }
+
+  async markRetired(certificateId: string, at: Date): Promise<void> {
+    await this.pool.query('SELECT mark_fleet_claim_retired($1, $2)', [certificateId, at]);
   }
 }

@@ -234,6 +234,16 @@ export class PostgresDeviceStore implements DeviceStore {
               issued.map((credential) => credential.claim_certificate_id ?? null),
             ],
           );
+          // Kept beyond the devices' rows, so the claim is retired even when they are removed.
+          const claimIds = [
+            ...new Set(issued.flatMap((credential) => credential.claim_certificate_id ?? [])),
+          ];
+          if (claimIds.length > 0) {
+            await client.query(
+              'INSERT INTO fleet_claims (certificate_id, tenant_id) SELECT unnest($2::text[]), $1',
+              [tenantId, claimIds],
+            );
+          }
           await client.query(
             `INSERT INTO audit_log (tenant_id, user_id, action, target, details)
              SELECT $1, $2, 'device.register', 'device:' || a.device_pk,

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { decodeDetectorState } from '../../anomalies/adapters/detector-state-codec.ts';
+import { joinDetectorState } from '../../anomalies/adapters/detector-state-codec.ts';
 import type { ModelStore } from '../../anomalies/domain/ports.ts';
 import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
 import { NotFound, Unprocessable } from '../../domain-errors.ts';
@@ -71,15 +71,26 @@ export class PostgresEdgeStore implements EdgeDeploymentStore {
           'The entity has no active anomaly model yet: train one (POST /api/ml/models) first',
         );
       }
-      const state = await client.query<{ detector: string; state: unknown; last_time_ms: string }>(
-        'SELECT detector, state, last_time_ms FROM ml_detector_states WHERE device_id = $1 AND entity_id = $2',
+      const state = await client.query<{
+        detector: string;
+        state: unknown;
+        profile: Buffer | null;
+        last_time_ms: string;
+      }>(
+        `SELECT s.detector, s.state, p.profile, s.last_time_ms
+         FROM ml_detector_states s
+         LEFT JOIN ml_detector_profiles p ON p.device_id = s.device_id AND p.entity_id = s.entity_id
+         WHERE s.device_id = $1 AND s.entity_id = $2`,
         [deviceId, entityId],
       );
       const saved = state.rows[0];
       return {
         physicalId: row.physical_id,
         storageKey: stored.storage_key,
-        detectorState: saved?.detector === 'advanced' ? decodeDetectorState(saved.state) : null,
+        detectorState:
+          saved?.detector === 'advanced'
+            ? joinDetectorState(saved.state, saved.profile).state
+            : null,
         lastTimeMs: saved?.detector === 'advanced' ? Number(saved.last_time_ms) : null,
       };
     });
