@@ -165,7 +165,7 @@ describe('detector states, many devices at once', () => {
     const other = await tenantWithDevices(1);
     const devicePk = pks[0] as number;
     const reference = createDetector({ kind: 'advanced', model: null });
-    let t = Date.UTC(2026, 0, 1);
+    let t = Date.UTC(2026, 0, 1, 6);
     const feed = (detector: ReturnType<typeof createDetector>, n: number) => {
       for (let i = 0; i < n; i++) {
         t += 60_000;
@@ -197,11 +197,19 @@ describe('detector states, many devices at once', () => {
         },
       ]);
       basedOn = t;
+      // Loaded as the scorer loads it: with what the next batch's readings need.
+      const scored = { temp: { fromMs: t + 60_000, toMs: t + 10 * 60_000 } };
       const [saved] =
-        (await states.load(tenantId, [{ devicePk, entityIds: ['temp'] }])).get(devicePk) ?? [];
+        (await states.load(tenantId, [{ devicePk, entityIds: ['temp'], scored }])).get(devicePk) ??
+        [];
       expect(saved?.lastTimeMs).toBe(t);
+      // Only a few bins of the day came (and those the state carries).
+      const daily = (saved as { state: { state: { basic: { daily: unknown[] } } } }).state.state
+        .basic.daily;
+      expect(daily).toHaveLength(96);
+      expect(Object.keys(daily).length).toBeLessThan(12);
       stored = saved?.stored;
-      detector = restoreDetector(saved?.state);
+      detector = restoreDetector(saved?.state, { adopt: true });
       const rows = await profileRow();
       expect(rows).toHaveLength(1);
       versions.push(rows[0]?.xmin as string);
@@ -218,5 +226,87 @@ describe('detector states, many devices at once', () => {
       client.query('SELECT 1 FROM ml_detector_profiles WHERE device_id = $1', [devicePk]),
     );
     expect(seen.rows).toHaveLength(0);
+  });
+
+  it('a save that fails while writing a profile’s changed bins (injected) saves nothing: the batch scored again gives the same scores and state', async () => {
+    const { tenantId, pks } = await tenantWithDevices(1);
+    const devicePk = pks[0] as number;
+    const start = Date.UTC(2026, 0, 1, 6);
+    const value = (t: number) => 20 + Math.sin(t / 3_600_000) * 4 + ((t / 60_000) % 7) / 10;
+    const first = createDetector({ kind: 'advanced', model: null });
+    for (let i = 1; i <= 10; i++) first.score(start + i * 60_000, value(start + i * 60_000));
+    const saved0 = start + 10 * 60_000;
+    await states.saveIfUnchanged(tenantId, [
+      {
+        devicePk,
+        detector: 'advanced',
+        updates: [{ entityId: 'temp', state: first.snapshot(), lastTimeMs: saved0, basedOn: null }],
+      },
+    ]);
+    // Two hours of readings in one batch: more changed bins than the state carries, so the
+    // save writes them into the stored profile.
+    const times = Array.from({ length: 120 }, (_, i) => saved0 + (i + 1) * 60_000);
+    const scoreBatch = async () => {
+      const scored = { temp: { fromMs: times[0] as number, toMs: times[119] as number } };
+      const [saved] =
+        (await states.load(tenantId, [{ devicePk, entityIds: ['temp'], scored }])).get(devicePk) ??
+        [];
+      expect(saved?.lastTimeMs).toBe(saved0);
+      const detector = restoreDetector(saved?.state, { adopt: true });
+      const results = times.map((t) => detector.score(t, value(t)));
+      return { results, detector, stored: saved?.stored };
+    };
+    const profileVersion = async () =>
+      (
+        await admin.query<{ xmin: string }>(
+          'SELECT xmin::text FROM ml_detector_profiles WHERE device_id = $1',
+          [devicePk],
+        )
+      ).rows[0]?.xmin;
+    const before = await profileVersion();
+    const failed = await scoreBatch();
+    await admin.query(`CREATE FUNCTION test_fail_profile_write() RETURNS trigger LANGUAGE plpgsql
+      AS $$ BEGIN RAISE EXCEPTION 'injected profile write failure'; END $$`);
+    await admin.query(`CREATE TRIGGER test_fail_profile_write BEFORE UPDATE ON ml_detector_profiles
+      FOR EACH ROW WHEN (NEW.device_id = ${devicePk}) EXECUTE FUNCTION test_fail_profile_write()`);
+    try {
+      const save = (stored: unknown, detector: ReturnType<typeof createDetector>) =>
+        states.saveIfUnchanged(tenantId, [
+          {
+            devicePk,
+            detector: 'advanced',
+            updates: [
+              {
+                entityId: 'temp',
+                state: detector.snapshot({ shared: true }),
+                lastTimeMs: times[119] as number,
+                basedOn: saved0,
+                stored,
+              },
+            ],
+          },
+        ]);
+      await expect(save(failed.stored, failed.detector)).rejects.toThrow(/injected/);
+      expect(await profileVersion()).toBe(before);
+      await admin.query('DROP TRIGGER test_fail_profile_write ON ml_detector_profiles');
+      // Retried (as the stream retries the batch): the same scores from the same state.
+      const again = await scoreBatch();
+      expect(again.results).toEqual(failed.results);
+      expect(await save(again.stored, again.detector)).toEqual(new Set());
+      expect(await profileVersion()).not.toBe(before);
+      const [after] =
+        (await states.load(tenantId, [{ devicePk, entityIds: ['temp'] }])).get(devicePk) ?? [];
+      expect(after?.lastTimeMs).toBe(times[119]);
+      // As a detector that scored every reading once, never saved.
+      const reference = createDetector({ kind: 'advanced', model: null });
+      for (let i = 1; i <= 10; i++) reference.score(start + i * 60_000, value(start + i * 60_000));
+      expect(times.map((t) => reference.score(t, value(t)))).toEqual(failed.results);
+      expect(JSON.parse(JSON.stringify(after?.state))).toEqual(
+        JSON.parse(JSON.stringify(reference.snapshot())),
+      );
+    } finally {
+      await admin.query('DROP TRIGGER IF EXISTS test_fail_profile_write ON ml_detector_profiles');
+      await admin.query('DROP FUNCTION IF EXISTS test_fail_profile_write()');
+    }
   });
 });

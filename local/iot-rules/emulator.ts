@@ -29,6 +29,12 @@ import {
 } from './config.ts';
 import { DeadLetterStore } from './dead-letter-store.ts';
 import { JournalReader, type JournalRecord } from './journal.ts';
+import {
+  compactRecordText,
+  expandKinesisBatch,
+  LOCAL_KINESIS_BATCH_CLOSE,
+  localKinesisBatchOpen,
+} from './kinesis-batch.mjs';
 import { invokeFunction, readStreamAnswer } from './lambda.ts';
 import { type InboundPublish, MqttSession } from './mqtt-session.ts';
 import {
@@ -36,6 +42,7 @@ import {
   compileMessageValue,
   compileOutputWriter,
   evaluateRule,
+  NOT_ASCII,
   type RuleMessage,
   topicMatches,
 } from './sql.ts';
@@ -247,13 +254,20 @@ interface Item {
   delivery: Delivery;
   definition: RuleDefinition;
   /**
-   * The rule output as JSON (UTF-8), made once: its size bounds batches, and an invocation's
-   * body is these concatenated (one JSON.stringify of the whole batch cost as much again).
+   * `buffer` from `jsonStart` to `jsonEnd`: the rule output as JSON (UTF-8), made once: an
+   * invocation's body is these concatenated (one JSON.stringify of the whole batch cost as
+   * much again). For a stream's record, its values in the batch form the function host
+   * expands (local/iot-rules/kinesis-batch.mjs). Then to `payloadEnd`, the message's payload,
+   * for the dead-letter store (the socket's buffer is reused). Offsets, not views: two
+   * buffer views per record were a good part of what the collector had to move.
    */
-  json: Buffer;
-  /** The message's payload, for the dead-letter store (the socket's buffer is reused). */
-  payload: Buffer;
-  /** Where `json` and `payload` live; released once the item's invocation is over. */
+  buffer: Buffer;
+  jsonStart: number;
+  jsonEnd: number;
+  payloadEnd: number;
+  /** What it adds to a batch's size: for a stream's record, the record in Lambda's event. */
+  bytes: number;
+  /** Where `buffer` comes from; released once the item's invocation is over. */
   slab: Slab | undefined;
   enqueuedAt: number;
   /** For a stream's record: its sequence number (`json` is then the Kinesis record). */
@@ -261,33 +275,49 @@ interface Item {
   sequence?: number;
 }
 
+/** The item's rule output (or stream record values) as JSON. */
+function jsonOf(item: Item): Buffer {
+  return item.buffer.subarray(item.jsonStart, item.jsonEnd);
+}
+
+/** A stream's batch text before its records, and what a record's text in Lambda's event adds. */
+interface StreamEnvelope {
+  open: Buffer;
+  /** Bytes of a record in Lambda's event beyond its values and its sequence number again. */
+  recordBytes: number;
+}
+
 /** `[a,b,...]` from the items' JSON, in a buffer of `buffers`, to give back once answered. */
 function batchBody(items: readonly Item[], buffers: BufferPool): { body: Buffer; buffer: Buffer } {
   let size = 2 + Math.max(0, items.length - 1);
-  for (const item of items) size += item.json.length;
+  for (const item of items) size += item.jsonEnd - item.jsonStart;
   const buffer = buffers.take(size);
   let at = 0;
   buffer[at++] = 0x5b; // [
   for (const [index, item] of items.entries()) {
     if (index > 0) buffer[at++] = 0x2c; // ,
-    at += item.json.copy(buffer, at);
+    at += item.buffer.copy(buffer, at, item.jsonStart, item.jsonEnd);
   }
   buffer[at++] = 0x5d; // ]
   return { body: buffer.subarray(0, at), buffer };
 }
 
-const RECORDS_OPEN = Buffer.from('{"Records":[');
-const RECORDS_CLOSE = Buffer.from(']}');
+const RECORDS_CLOSE = Buffer.from(LOCAL_KINESIS_BATCH_CLOSE);
 
-/** `{"Records":[...]}` from the items' Kinesis records, in stream order. */
-function streamBody(items: readonly Item[], buffers: BufferPool): { body: Buffer; buffer: Buffer } {
-  let size = RECORDS_OPEN.length + RECORDS_CLOSE.length + Math.max(0, items.length - 1);
-  for (const item of items) size += item.json.length;
+/** The batch of the items' Kinesis records, in stream order, in the function host's form. */
+function streamBody(
+  items: readonly Item[],
+  open: Buffer,
+  buffers: BufferPool,
+): { body: Buffer; buffer: Buffer } {
+  let size = open.length + RECORDS_CLOSE.length + Math.max(0, items.length - 1);
+  for (const item of items) size += item.jsonEnd - item.jsonStart;
   const buffer = buffers.take(size);
-  let at = RECORDS_OPEN.copy(buffer, 0);
-  for (const [index, item] of items.entries()) {
+  let at = open.copy(buffer, 0);
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index] as Item;
     if (index > 0) buffer[at++] = 0x2c; // ,
-    at += item.json.copy(buffer, at);
+    at += item.buffer.copy(buffer, at, item.jsonStart, item.jsonEnd);
   }
   at += RECORDS_CLOSE.copy(buffer, at);
   return { body: buffer.subarray(0, at), buffer };
@@ -297,19 +327,23 @@ function streamBody(items: readonly Item[], buffers: BufferPool): { body: Buffer
  * A Kinesis sequence number: 56 digits, as AWS's are, whose last three are the record's
  * place modulo 1,000 (ingestion reads them to order readings of one millisecond).
  */
-function sequenceNumberOf(sequence: number, prefix = SEQUENCE_PREFIX): string {
-  // 1e15 + sequence is exact in a double, and its digits after the first are the padding
-  // and the sequence: padStart per record was a fiftieth of the emulator's CPU.
-  if (sequence < 1e15) return prefix + String(1e15 + sequence).slice(1);
-  return `${prefix.slice(0, 4)}${String(sequence).padStart(52, '0')}`;
+function sequenceNumberOf(sequence: number, heads = STREAM_SEQUENCE_HEADS): string {
+  // An integer's own digits after a head of zeros made for their count: converting
+  // 1e15 + sequence (a double) and slicing it cost a twentieth of the emulator's CPU.
+  const digits = String(sequence);
+  return (heads[digits.length] ?? heads[52]) + digits;
 }
-const SEQUENCE_PREFIX = `4959${'0'.repeat(52 - 15)}`;
+/** `<4 digits>` then zeros up to 56 digits with n more, by n (1 to 52). */
+function sequenceHeads(head: string): string[] {
+  return Array.from({ length: 53 }, (_, n) => `${head}${'0'.repeat(Math.max(0, 52 - n))}`);
+}
+const STREAM_SEQUENCE_HEADS = sequenceHeads('4959');
 /**
  * With a journal, the MQTT session's records (last wills) are numbered apart, below the
  * journal's: a journal record's number is its place in the journal, the same after a
  * restart, so the function sees a record read again as the same record.
  */
-const SESSION_SEQUENCE_PREFIX = `4958${'0'.repeat(52 - 15)}`;
+const SESSION_SEQUENCE_HEADS = sequenceHeads('4958');
 
 /** The batcher of a partition key's records: a string hash modulo the batchers (FNV-1a). */
 function batcherOf(key: string, batchers: number): number {
@@ -321,6 +355,9 @@ function batcherOf(key: string, batchers: number): number {
   }
   return (hash >>> 0) % batchers;
 }
+
+/** Room in a stream body beyond its records' bytes: the batch's common fields, commas. */
+const STREAM_BODY_SLACK_BYTES = 64 * 1024;
 
 /** A 5 KB increment, the unit AWS IoT meters messages, rules and actions in. */
 const IOT_METERING_BYTES = 5 * 1024;
@@ -352,6 +389,9 @@ export function localClientId(topic: string): string | undefined {
  */
 const ACK_HOLD_LIMIT_MS = 5000;
 
+/** Where an item's JSON and payload were written (see `Item`). */
+type ItemBytes = Pick<Item, 'buffer' | 'jsonStart' | 'jsonEnd' | 'payloadEnd' | 'slab'>;
+
 /** A 1 MB buffer of rule outputs, and how many of them are still in use. */
 interface Slab {
   buffer: Buffer;
@@ -376,17 +416,12 @@ class JsonSlabs {
    * The output as JSON (UTF-8) and a copy of the payload, and the slab to `release` them to
    * once nothing reads them.
    */
-  bytesOf(
-    output: unknown,
-    payload: Buffer,
-  ): { json: Buffer; payload: Buffer; slab: Slab | undefined } {
+  bytesOf(output: unknown, payload: Buffer): ItemBytes {
     return this.partsOf(jsonParts(output), payload);
   }
 
-  partsOf(
-    parts: Array<string | Base64Payload>,
-    payload: Buffer,
-  ): { json: Buffer; payload: Buffer; slab: Slab | undefined } {
+  /** `ascii`: every string part is ASCII only, and is written byte for character. */
+  partsOf(parts: Array<string | Base64Payload>, payload: Buffer, ascii = false): ItemBytes {
     let most = payload.length;
     // A UTF-16 unit is at most 3 bytes of UTF-8; base64 is one byte a character.
     for (const part of parts) most += typeof part === 'string' ? part.length * 3 : part.length;
@@ -409,7 +444,7 @@ class JsonSlabs {
     for (const part of parts) {
       at +=
         typeof part === 'string'
-          ? buffer.write(part, at)
+          ? buffer.write(part, at, ascii ? 'latin1' : 'utf8')
           : buffer.write(part.toJSON(), at, 'latin1');
     }
     const jsonEnd = at;
@@ -418,11 +453,7 @@ class JsonSlabs {
       slab.used = at;
       slab.live += 1;
     }
-    return {
-      json: buffer.subarray(start, jsonEnd),
-      payload: buffer.subarray(jsonEnd, at),
-      slab,
-    };
+    return { buffer, jsonStart: start, jsonEnd, payloadEnd: at, slab };
   }
 
   /** One output of `slab` is no longer read by anything (invoked for good, or dropped). */
@@ -527,13 +558,28 @@ class FunctionDispatcher {
   /** The items of each invocation under way. */
   private readonly inFlightItems = new Set<Item[]>();
 
+  /**
+   * Bodies of the stream's invocations, each room for a batch at the byte limit (a batch's
+   * records take fewer bytes in the body than in the event they count for): every batcher's
+   * batch in flight and the next one made. A fresh one per invocation counted as external
+   * memory to V8, which answered with full collections (see BufferPool).
+   */
+  private readonly streamBodies: BufferPool | undefined;
+
   constructor(
     readonly functionKey: string,
     readonly functionName: string,
     private readonly batch: BatchSettings | undefined,
     private readonly maxInFlight: number,
     private readonly emulator: Emulator,
-  ) {}
+  ) {
+    if (batch?.stream) {
+      this.streamBodies = new BufferPool(
+        2 * batch.stream.parallelizationFactor,
+        batch.maxBytes + STREAM_BODY_SLACK_BYTES,
+      );
+    }
+  }
 
   enqueue(item: Item): void {
     this.stats.received += 1;
@@ -545,7 +591,7 @@ class FunctionDispatcher {
     const stream = this.batch?.stream;
     if (stream) {
       const batcher = this.#batcherOf(key, stream);
-      this.batcherBytes[batcher] = (this.batcherBytes[batcher] ?? 0) + item.json.length;
+      this.batcherBytes[batcher] = (this.batcherBytes[batcher] ?? 0) + item.bytes;
     }
     // Once for all the messages of one read from the socket (hundreds when busy), not per
     // message: each pump walks every ordering key's queue.
@@ -623,7 +669,7 @@ class FunctionDispatcher {
         if (this.busyTopics.has(topic)) continue;
         let take = 0;
         while (take < queue.length && items.length + take < maxRecords) {
-          const size = (queue[take] as Item).json.length;
+          const size = (queue[take] as Item).bytes;
           // A batch stays under its byte limit; a lone larger message goes alone.
           if (items.length + take > 0 && bytes + size > maxBytes) {
             full = true;
@@ -736,8 +782,8 @@ class FunctionDispatcher {
         }
         if (!next || taken.length >= batch.maxRecords) break;
         const item = next.queue[next.at] as Item;
-        if (taken.length > 0 && bytes + item.json.length > batch.maxBytes) break;
-        bytes += item.json.length;
+        if (taken.length > 0 && bytes + item.bytes > batch.maxBytes) break;
+        bytes += item.bytes;
         taken.push(item);
         next.at += 1;
       }
@@ -762,7 +808,7 @@ class FunctionDispatcher {
     }
     const { batchBuffers } = this.emulator;
     const batch = this.batch ? batchBody(items, batchBuffers) : undefined;
-    const answered = await this.invokeWith(items, batch?.body ?? (items[0] as Item).json);
+    const answered = await this.invokeWith(items, batch?.body ?? jsonOf(items[0] as Item));
     // A request that failed (timed out, say) may still be writing its body somewhere.
     if (answered && batch) batchBuffers.give(batch.buffer);
   }
@@ -776,13 +822,18 @@ class FunctionDispatcher {
    * the function did take, are settled.
    */
   private async invokeStream(items: Item[], stream: StreamSettings): Promise<void> {
-    const { retry, log, batchBuffers } = this.emulator;
+    const { retry, log } = this.emulator;
+    const batchBuffers = this.streamBodies as BufferPool;
     let batch = [...items].sort((a, b) => (a.sequence as number) - (b.sequence as number));
     const started = Date.now();
     let delay = retry.initialDelayMs;
     for (let attempt = 1; ; attempt += 1) {
       this.stats.invoked += 1;
-      const { body, buffer } = streamBody(batch, batchBuffers);
+      const { body, buffer } = streamBody(
+        batch,
+        this.emulator.streamEnvelopeOf((batch[0] as Item).definition, stream).open,
+        batchBuffers,
+      );
       const invokedAt = performance.now();
       const outcome = await invokeFunction({
         lambdaEndpoint: this.emulator.options.lambdaEndpoint,
@@ -902,8 +953,10 @@ class FunctionDispatcher {
           batched: this.batch !== undefined && this.batch.stream === undefined,
           ...(this.batch?.stream ? { stream: true } : {}),
           topic: item.delivery.topic,
-          payloadBase64: item.payload.toString('base64'),
-          event: JSON.parse(item.json.toString('utf8')),
+          payloadBase64: item.buffer.toString('base64', item.jsonEnd, item.payloadEnd),
+          event: this.batch?.stream
+            ? this.emulator.streamRecordEvent(item, this.batch.stream)
+            : JSON.parse(item.buffer.toString('utf8', item.jsonStart, item.jsonEnd)),
           error,
           attempts,
           receivedAt: new Date(item.delivery.receivedAt).toISOString(),
@@ -966,10 +1019,7 @@ class Emulator {
   /** Stream rules whose output reads the message alone, compiled (see `compileOutputWriter`). */
   private readonly outputWriters = new Map<RuleDefinition, (message: RuleMessage) => Buffer>();
   private readonly partitionKeys = new Map<StreamSettings, (message: RuleMessage) => unknown>();
-  private readonly envelopes = new Map<
-    RuleDefinition,
-    { open: string; eventId: string; close: string }
-  >();
+  private readonly streamEnvelopes = new Map<RuleDefinition, StreamEnvelope>();
   /** The next stream record's place (one shard locally). */
   private nextSequence = 0;
   /**
@@ -1256,13 +1306,16 @@ class Emulator {
           );
           continue;
         }
-        const { json, payload: kept, slab } = this.jsonSlabs.bytesOf(result.output, payload);
+        const written = this.jsonSlabs.bytesOf(result.output, payload);
         items.push({
           delivery,
           definition,
-          json,
-          payload: kept,
-          slab,
+          buffer: written.buffer,
+          jsonStart: written.jsonStart,
+          jsonEnd: written.jsonEnd,
+          payloadEnd: written.payloadEnd,
+          bytes: written.jsonEnd - written.jsonStart,
+          slab: written.slab,
           enqueuedAt: delivery.receivedAt,
         });
         continue;
@@ -1311,7 +1364,7 @@ class Emulator {
     const sequenceNumber =
       delivery.journalSequence !== undefined && delivery.outstanding === 0
         ? sequenceNumberOf(delivery.journalSequence)
-        : sequenceNumberOf(sequence, this.journal ? SESSION_SEQUENCE_PREFIX : SEQUENCE_PREFIX);
+        : sequenceNumberOf(sequence, this.journal ? SESSION_SEQUENCE_HEADS : STREAM_SEQUENCE_HEADS);
     delivery.outstanding += 1;
     let stats = this.streamStats.get(stream.resource);
     if (!stats) {
@@ -1322,28 +1375,30 @@ class Emulator {
     stats.records += 1;
     stats.bytes += recordBytes;
     stats.putPayloadUnits += Math.max(1, Math.ceil(recordBytes / KINESIS_PAYLOAD_UNIT_BYTES));
-    const envelope = this.envelopeOf(definition, stream);
     // One string, written once: a write per part (each through Buffer.write's argument
     // checks) took more than making the text.
-    const record =
-      envelope.open +
-      JSON.stringify(partitionKey) +
-      ',"sequenceNumber":"' +
-      sequenceNumber +
-      '","data":"' +
-      data.toString('base64') +
-      '","approximateArrivalTimestamp":' +
-      String(delivery.receivedAt / 1000) +
-      envelope.eventId +
-      sequenceNumber +
-      envelope.close;
-    const { json, payload: kept, slab } = this.jsonSlabs.partsOf([record], payload);
+    const partitionKeyJson = JSON.stringify(partitionKey);
+    const record = compactRecordText(
+      partitionKeyJson,
+      sequenceNumber,
+      data.toString('base64'),
+      String(delivery.receivedAt / 1000),
+    );
+    // All but the partition key is digits and base64.
+    const written = this.jsonSlabs.partsOf([record], payload, !NOT_ASCII.test(partitionKeyJson));
     return {
       delivery,
       definition,
-      json,
-      payload: kept,
-      slab,
+      buffer: written.buffer,
+      jsonStart: written.jsonStart,
+      jsonEnd: written.jsonEnd,
+      payloadEnd: written.payloadEnd,
+      // The sequence number is in the event twice (its eventID ends with it).
+      bytes:
+        this.streamEnvelopeOf(definition, stream).recordBytes +
+        (written.jsonEnd - written.jsonStart) +
+        sequenceNumber.length,
+      slab: written.slab,
       enqueuedAt: delivery.receivedAt,
       sequence,
       sequenceNumber,
@@ -1369,22 +1424,41 @@ class Emulator {
     return String(key || delivery.topic);
   }
 
-  /** The text of a Kinesis event record around its varying fields, made once per rule. */
-  private envelopeOf(
-    definition: RuleDefinition,
-    stream: StreamSettings,
-  ): { open: string; eventId: string; close: string } {
-    let envelope = this.envelopes.get(definition);
+  /**
+   * The text before a batch's records in the function host's form, and what the text of a
+   * record in Lambda's event adds to its values in that form: made once per rule.
+   */
+  streamEnvelopeOf(definition: RuleDefinition, stream: StreamSettings): StreamEnvelope {
+    let envelope = this.streamEnvelopes.get(definition);
     if (!envelope) {
+      const text = localKinesisBatchOpen({
+        shardId: 'shardId-000000000000',
+        eventSourceArn: `arn:aws:kinesis:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stream/${stream.resource}`,
+        invokeIdentityArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/${definition.functionName}`,
+        awsRegion: LOCAL_REGION,
+      });
+      // A record's size in Lambda's event, from one record made into the event's text.
+      const sample = compactRecordText('"k"', '1', '', '1');
+      const [event] = expandKinesisBatch(
+        JSON.parse(`${text}${sample}${LOCAL_KINESIS_BATCH_CLOSE}`),
+      ).Records;
       envelope = {
-        open: '{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":',
-        eventId:
-          '},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000000:',
-        close: `","eventName":"aws:kinesis:record","invokeIdentityArn":"arn:aws:iam::${LOCAL_ACCOUNT}:role/${definition.functionName}","awsRegion":"${LOCAL_REGION}","eventSourceARN":"arn:aws:kinesis:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stream/${stream.resource}"}`,
+        open: Buffer.from(text),
+        recordBytes: Buffer.byteLength(JSON.stringify(event)) - sample.length - 1,
       };
-      this.envelopes.set(definition, envelope);
+      this.streamEnvelopes.set(definition, envelope);
     }
     return envelope;
+  }
+
+  /** The Kinesis record of a stream's item, as the function was given it. */
+  streamRecordEvent(item: Item, stream: StreamSettings): unknown {
+    const { open } = this.streamEnvelopeOf(item.definition, stream);
+    return expandKinesisBatch(
+      JSON.parse(
+        `${open.toString('utf8')}${jsonOf(item).toString('utf8')}${LOCAL_KINESIS_BATCH_CLOSE}`,
+      ),
+    ).Records[0];
   }
 
   /** One rule output of each delivery is done with (taken or dead-lettered). */

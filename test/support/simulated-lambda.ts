@@ -1,9 +1,11 @@
 /**
  * A Lambda endpoint for the rules emulator's tests: a small HTTP server answering
- * serverless-offline's Invoke route the way serverless-offline@13 does, with what the test
- * makes the function do.
+ * serverless-offline's Invoke route the way serverless-offline@13 does (with the local
+ * function host's expansion of the emulator's Kinesis batches), with what the test makes the
+ * function do.
  */
 import { createServer, type Server } from 'node:http';
+import { expandKinesisBatch, isLocalKinesisBatch } from '../../local/iot-rules/kinesis-batch.mjs';
 
 export interface Invocation {
   functionName: string;
@@ -41,7 +43,10 @@ export class SimulatedLambdaEndpoint {
           return;
         }
         const text = Buffer.concat(chunks).toString('utf8');
-        const call = { functionName, event: text ? JSON.parse(text) : {} };
+        const parsed: unknown = text ? JSON.parse(text) : {};
+        // As the function host does (local/services/function-host-preload.mjs).
+        const event = isLocalKinesisBatch(parsed) ? expandKinesisBatch(parsed) : parsed;
+        const call = { functionName, event };
         this.calls.push(call);
         this.concurrent += 1;
         this.maxConcurrent = Math.max(this.maxConcurrent, this.concurrent);

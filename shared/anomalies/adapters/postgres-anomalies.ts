@@ -22,10 +22,13 @@ import type {
   ModelRegistry,
   SavedDetectorState,
   TypeSettingsStore,
+  WantedStates,
 } from '../domain/ports.ts';
 import {
   encodeDetectorState,
   joinDetectorState,
+  type ProfilePart,
+  type SplitDetectorState,
   type StoredProfile,
   splitDetectorState,
 } from './detector-state-codec.ts';
@@ -248,8 +251,44 @@ interface StateRow {
   detector: 'basic' | 'advanced';
   state: unknown;
   profile: Buffer | null;
+  /** Which of the profile came: 'none' (not asked for), else from block `first` (null: all). */
+  part: 'none' | 'some';
+  first: number | null;
   last_time_ms: string | number;
 }
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The states asked for, each with what its scoring needs of its profile: a profile's blocks
+ * are the detector's time-of-day bins, so readings from `from` to `to` need the blocks of
+ * their bins (one more on each side, against rounding at a bin's edge); a span that wraps
+ * past midnight or is longer than half a day loads the whole profile. A block the scoring
+ * touches but was not loaded is a hole, and the detector fails on it rather than guess.
+ */
+const LOAD_STATES = `
+  SELECT s.device_id, s.entity_id, s.detector, s.state, s.last_time_ms,
+         CASE WHEN w.part = 2 THEN 'none' ELSE 'some' END AS part,
+         b.first,
+         CASE WHEN w.part = 2 THEN NULL
+              WHEN b.first IS NULL THEN p.profile
+              ELSE substring(p.profile FROM b.first * b.bytes + 1 FOR (b.last - b.first + 1) * b.bytes)
+         END AS profile
+  FROM ml_detector_states s
+  JOIN unnest($2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::int[])
+       AS w(device_id, entity_id, from_ms, to_ms, part)
+    ON s.device_id = w.device_id AND s.entity_id = w.entity_id
+  LEFT JOIN ml_detector_profiles p ON p.device_id = s.device_id AND p.entity_id = s.entity_id
+  LEFT JOIN LATERAL (
+    SELECT CASE WHEN w.part = 1 AND p.records > 0 AND w.to_ms - w.from_ms < ${DAY_MS / 2}
+                     AND f.bin - 1 >= 0 AND t.bin + 1 < p.records AND f.bin <= t.bin
+                THEN f.bin - 1 END AS first,
+           t.bin + 1 AS last,
+           octet_length(p.profile) / p.records AS bytes
+    FROM (SELECT (((w.from_ms % ${DAY_MS} + ${DAY_MS}) % ${DAY_MS}) * p.records / ${DAY_MS})::int AS bin) f,
+         (SELECT (((w.to_ms % ${DAY_MS} + ${DAY_MS}) % ${DAY_MS}) * p.records / ${DAY_MS})::int AS bin) t
+  ) b ON true
+  WHERE s.tenant_id = $1`;
 
 /**
  * `ml_detector_states` (each entity's detector after the last reading it scored, without its
@@ -274,17 +313,33 @@ export class PostgresDetectorStates implements DetectorStateStore {
 
   load(
     tenantId: number,
-    wanted: ReadonlyArray<DeviceEntities>,
+    wanted: ReadonlyArray<WantedStates>,
   ): Promise<Map<number, SavedDetectorState[]>> {
     return inTenantTransaction(this.pool, tenantId, async (client) => {
-      const { rows } = await client.query<StateRow>(
-        `SELECT s.device_id, s.entity_id, s.detector, s.state, p.profile, s.last_time_ms
-         FROM ml_detector_states s JOIN unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
-           ON s.device_id = w.device_id AND s.entity_id = w.entity_id
-         LEFT JOIN ml_detector_profiles p ON p.device_id = s.device_id AND p.entity_id = s.entity_id
-         WHERE s.tenant_id = $1`,
-        [tenantId, ...pairsOf(wanted)],
-      );
+      const devices: number[] = [];
+      const entities: string[] = [];
+      const from: Array<number | null> = [];
+      const to: Array<number | null> = [];
+      const parts: number[] = [];
+      for (const { devicePk, entityIds, scored } of wanted) {
+        for (const entityId of entityIds) {
+          const span = scored?.[entityId];
+          devices.push(devicePk);
+          entities.push(entityId);
+          from.push(span ? span.fromMs : null);
+          to.push(span ? span.toMs : null);
+          // 0: the whole profile, 1: the blocks of the span, 2: none (not scored).
+          parts.push(!scored ? 0 : span ? 1 : 2);
+        }
+      }
+      const { rows } = await client.query<StateRow>(LOAD_STATES, [
+        tenantId,
+        devices,
+        entities,
+        from,
+        to,
+        parts,
+      ]);
       const byDevice = new Map<number, SavedDetectorState[]>();
       for (const row of rows) {
         const list = byDevice.get(row.device_id) ?? [];
@@ -303,7 +358,9 @@ export class PostgresDetectorStates implements DetectorStateStore {
   /** The stored parts as one state; a state that cannot be read is given as none to restore. */
   #joined(row: StateRow): { state: unknown; stored?: StoredProfile } {
     try {
-      const { state, stored } = joinDetectorState(row.state, row.profile);
+      const part: ProfilePart =
+        row.part === 'none' ? 'none' : row.first === null ? 'whole' : { first: row.first };
+      const { state, stored } = joinDetectorState(row.state, row.profile, part);
       return stored ? { state, stored } : { state };
     } catch (error) {
       // The scorer starts the entity's detector afresh from an unreadable state, and the
@@ -369,7 +426,7 @@ export class PostgresDetectorStates implements DetectorStateStore {
       if (fresh.length > 0) {
         const { rows: inserted } = await client.query<{ device_id: number; entity_id: string }>(
           `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO NOTHING RETURNING device_id, entity_id`,
-          [tenantId, JSON.stringify(fresh.map(stateColumns))],
+          [tenantId, ...stateColumns(fresh)],
         );
         const done = new Set(inserted.map((row) => stateKey(row.device_id, row.entity_id)));
         const raced = new Set(
@@ -393,21 +450,42 @@ export class PostgresDetectorStates implements DetectorStateStore {
           `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO UPDATE
              SET detector = EXCLUDED.detector, state = EXCLUDED.state,
                  last_time_ms = EXCLUDED.last_time_ms, updated_at = now()`,
-          [tenantId, JSON.stringify(known.map(stateColumns))],
+          [tenantId, ...stateColumns(known)],
         );
       }
-      const profiles = written.filter((row) => row.profile !== null && !moved.has(row.device_id));
+      const kept = written.filter((row) => !moved.has(row.device_id));
+      const profiles = kept.filter((row) => row.profile !== null);
       if (profiles.length > 0) {
         await client.query(
-          `INSERT INTO ml_detector_profiles (device_id, tenant_id, entity_id, profile)
-           SELECT w.device_id, $1, w.entity_id, w.profile
-           FROM unnest($2::int[], $3::text[], $4::bytea[]) AS w(device_id, entity_id, profile)
-           ON CONFLICT (device_id, entity_id) DO UPDATE SET profile = EXCLUDED.profile`,
+          `INSERT INTO ml_detector_profiles (device_id, tenant_id, entity_id, profile, records)
+           SELECT w.device_id, $1, w.entity_id, w.profile, w.records
+           FROM unnest($2::int[], $3::text[], $4::bytea[], $5::int[]) AS w(device_id, entity_id, profile, records)
+           ON CONFLICT (device_id, entity_id) DO UPDATE SET profile = EXCLUDED.profile, records = EXCLUDED.records`,
           [
             tenantId,
             profiles.map((row) => row.device_id),
             profiles.map((row) => row.entity_id),
             profiles.map((row) => row.profile),
+            profiles.map((row) => row.records),
+          ],
+        );
+      }
+      // Changed blocks written into stored profiles: one run of each profile a statement.
+      const runs = kept.flatMap((row) =>
+        (row.blocks ?? []).map((run, index) => ({ ...run, index, row })),
+      );
+      for (let index = 0; runs.some((run) => run.index === index); index++) {
+        const these = runs.filter((run) => run.index === index);
+        await client.query(
+          `UPDATE ml_detector_profiles p SET profile = overlay(p.profile PLACING w.bytes FROM w.at + 1)
+           FROM unnest($2::int[], $3::text[], $4::int[], $5::bytea[]) AS w(device_id, entity_id, at, bytes)
+           WHERE p.tenant_id = $1 AND p.device_id = w.device_id AND p.entity_id = w.entity_id`,
+          [
+            tenantId,
+            these.map((run) => run.row.device_id),
+            these.map((run) => run.row.entity_id),
+            these.map((run) => run.at),
+            these.map((run) => run.bytes),
           ],
         );
       }
@@ -418,28 +496,40 @@ export class PostgresDetectorStates implements DetectorStateStore {
 
 const stateKey = (devicePk: number, entityId: string) => `${devicePk}\u0000${entityId}`;
 
-/** A device's updates as rows: the state for `INSERT_STATES`' document, the profile apart. */
+/** A device's updates as rows: the state for `INSERT_STATES`, the profile apart. */
 const rowsOf = ({ devicePk, detector, updates }: DeviceStateSave, profiles: boolean) =>
   updates.map((update) => {
-    const split = profiles
-      ? splitDetectorState(update.state, (update.stored as StoredProfile | undefined) ?? null).split
-      : { state: encodeDetectorState(update.state), profile: null };
+    const split: SplitDetectorState = profiles
+      ? splitDetectorState(update.state, (update.stored as StoredProfile | undefined) ?? null)
+      : { state: encodeDetectorState(update.state), profile: null, blocks: null, records: 0 };
     return {
       device_id: devicePk,
       entity_id: update.entityId,
       detector,
       state: split.state,
       profile: split.profile,
+      blocks: split.blocks,
+      records: split.records,
       last_time_ms: update.lastTimeMs,
       based_on: update.basedOn,
     };
   });
 
-const stateColumns = ({ profile: _, ...columns }: ReturnType<typeof rowsOf>[number]) => columns;
+/** Rows as `INSERT_STATES`' parallel arrays. */
+const stateColumns = (rows: ReturnType<typeof rowsOf>) => [
+  rows.map((row) => row.device_id),
+  rows.map((row) => row.entity_id),
+  rows.map((row) => row.detector),
+  rows.map((row) => row.state),
+  rows.map((row) => row.last_time_ms),
+];
 
+// Parallel arrays, not one JSON document of rows: PostgreSQL parsed that document as jsonb
+// and then each state in it again.
 const INSERT_STATES = `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
-  SELECT u.device_id, $1, u.entity_id, u.detector, u.state::jsonb, u.last_time_ms
-  FROM jsonb_to_recordset($2::jsonb) AS u(device_id int, entity_id text, detector text, state text, last_time_ms bigint)`;
+  SELECT u.device_id, $1, u.entity_id, u.detector, u.state, u.last_time_ms
+  FROM unnest($2::int[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[])
+    AS u(device_id, entity_id, detector, state, last_time_ms)`;
 
 const TYPE_SETTINGS_COLUMNS = `device_type, entity_id, settings->>'family' AS family,
   (settings->>'windowSize')::int AS window_size, settings->>'size' AS size,

@@ -228,7 +228,14 @@ export class AnomalyScorer {
       for (const model of models.get(pending.device.devicePk)?.values() ?? []) {
         for (const co of model.coEntities ?? []) ids.add(co.entityId);
       }
-      return { devicePk: pending.device.devicePk, entityIds: [...ids] };
+      const scored: Record<string, { fromMs: number; toMs: number }> = {};
+      for (const [entityId, readings] of pending.byEntity) {
+        scored[entityId] = {
+          fromMs: (readings[0] as Reading).timeMs,
+          toMs: (readings[readings.length - 1] as Reading).timeMs,
+        };
+      }
+      return { devicePk: pending.device.devicePk, entityIds: [...ids], scored };
     });
     const saved = await this.#states.load(tenantId, wanted);
     return devices.map((pending) => ({

@@ -101,6 +101,16 @@ export interface DeviceEntities {
   entityIds: string[];
 }
 
+/**
+ * The detector states wanted of some entities of one device. `scored`: the entities about to
+ * be scored, with the time of their first and last reading, so the store may load only what
+ * scoring those needs (of the others, only what the scorer reads besides); absent: all of
+ * every state.
+ */
+export interface WantedStates extends DeviceEntities {
+  scored?: Record<string, { fromMs: number; toMs: number }>;
+}
+
 export interface ActiveModel {
   devicePk: number;
   entityId: string;
@@ -123,7 +133,7 @@ export interface DetectorStateStore {
   /** The saved states of the asked-for entities, by device (devices with none left out). */
   load(
     tenantId: number,
-    wanted: ReadonlyArray<DeviceEntities>,
+    wanted: ReadonlyArray<WantedStates>,
   ): Promise<Map<number, SavedDetectorState[]>>;
   /**
    * Saves each device's updates whole, or none of them when another invocation saved a state

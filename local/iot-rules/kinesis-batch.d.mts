@@ -1,0 +1,18 @@
+import type { KinesisStreamEvent } from 'aws-lambda';
+
+export declare const LOCAL_KINESIS_BATCH: 'localKinesisBatch';
+export declare const LOCAL_KINESIS_BATCH_CLOSE: string;
+export declare function isLocalKinesisBatch(event: unknown): boolean;
+export declare function localKinesisBatchOpen(stream: {
+  shardId: string;
+  eventSourceArn: string;
+  invokeIdentityArn: string;
+  awsRegion: string;
+}): string;
+export declare function compactRecordText(
+  partitionKeyJson: string,
+  sequenceNumber: string,
+  data: string,
+  arrivalSecondsText: string,
+): string;
+export declare function expandKinesisBatch(event: unknown): KinesisStreamEvent;
