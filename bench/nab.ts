@@ -1,11 +1,17 @@
 /**
  * Scores both anomaly detectors on a labelled corpus and prints the NAB scores for every
- * profile (the advanced detector once per training seed, with the mean and spread), how many
- * models the quality gate rejected, the scoring throughput and the advanced model's training
- * time.
+ * profile (the advanced detector once per training seed and per range protocol, with the
+ * mean and spread), how many models the quality gate rejected, the scoring throughput, the
+ * detector's state size and the advanced model's training time.
  *
  *   npx tsx bench/nab.ts [--corpus nab|faults] [--nab DIR] [--scorer FILE]
- *                        [--detector basic|advanced|both] [--seeds 1,2,3,4,5] [--keep]
+ *                        [--detector basic|advanced|both] [--seeds 1,2,3,4,5]
+ *                        [--range given|learnt|both] [--keep]
+ *
+ * `--range given` hands the advanced detector each file's minimum and maximum as the
+ * entity's measuring range before the first reading, as NAB's runner hands every detector
+ * (`inputMin`/`inputMax`); `--range learnt` gives it none, so it learns the range from the
+ * readings as they come; `both` (the default) runs the two.
  *
  * `--corpus nab` (the default) is the Numenta Anomaly Benchmark: DIR is a NAB checkout (or a
  * folder with its `data/` and `labels/combined_windows.json`): `git clone
@@ -22,6 +28,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { formatScoresCsv, parseReadingsCsv } from '../shared/ml/adapters/csv.ts';
+import { isMeasuringRange, type MeasuringRange } from '../shared/ml/domain/measuring-range.ts';
 import { scoreSeries } from '../shared/ml/domain/score-series.ts';
 import { DEFAULT_TRAINING } from '../shared/ml/domain/training.ts';
 import { writeFaultCorpus } from './fault-corpus.ts';
@@ -39,6 +46,7 @@ const { values } = parseArgs({
     scorer: { type: 'string' },
     detector: { type: 'string', default: 'both' },
     seeds: { type: 'string', default: String(DEFAULT_TRAINING.seed) },
+    range: { type: 'string', default: 'both' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -50,6 +58,9 @@ if (!['nab', 'faults'].includes(values.corpus)) fail('--corpus must be nab or fa
 if (!['basic', 'advanced', 'both'].includes(values.detector)) {
   fail('--detector must be basic, advanced or both');
 }
+if (!['given', 'learnt', 'both'].includes(values.range))
+  fail('--range must be given, learnt or both');
+const protocols = (values.range === 'both' ? ['given', 'learnt'] : [values.range]) as Protocol[];
 const seeds = values.seeds.split(',').map((s) => Number(s.trim()));
 if (seeds.some((s) => !Number.isInteger(s) || s < 0)) fail('--seeds must be integers, e.g. 1,2,3');
 const nab = path.resolve(values.nab);
@@ -96,13 +107,23 @@ for (const category of (await readdir(dataDir, { withFileTypes: true })).filter(
 }
 files.sort((a, b) => `${a.category}/${a.file}`.localeCompare(`${b.category}/${b.file}`));
 
+/** Whether the advanced detector is handed each file's min/max as its measuring range. */
+type Protocol = 'given' | 'learnt';
+const PROTOCOL_LABEL: Record<Protocol, string> = {
+  given: "range given (the file's min/max)",
+  learnt: 'range learnt online',
+};
+
 interface Run {
   label: string;
   /** The results' file-name prefix. */
   name: string;
   detector: 'basic' | 'advanced';
   seed: number | null;
+  protocol: Protocol | null;
   rows: number;
+  stateBytes: number;
+  files: number;
   scoringMs: number;
   trainingMs: number;
   trained: number;
@@ -112,6 +133,18 @@ interface Run {
   fp?: number;
 }
 
+/** The file's minimum and maximum, as NAB's runner computes them; null for a constant file. */
+function fileRange(readings: { numericValue: number }[]): MeasuringRange | null {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const { numericValue } of readings) {
+    min = Math.min(min, numericValue);
+    max = Math.max(max, numericValue);
+  }
+  const range = { min, max };
+  return isMeasuringRange(range) ? range : null;
+}
+
 async function scoreCorpus(r: Run): Promise<void> {
   for (const { category, file } of files) {
     const readings = parseReadingsCsv(await readFile(path.join(dataDir, category, file), 'utf8'));
@@ -119,8 +152,11 @@ async function scoreCorpus(r: Run): Promise<void> {
       readings.map((x) => ({ timeMs: x.timeMs, value: x.numericValue })),
       r.detector,
       r.seed === null ? {} : { seed: r.seed },
+      r.protocol === 'given' ? fileRange(readings) : null,
     );
     r.rows += readings.length;
+    r.stateBytes += scored.stateBytes;
+    r.files += 1;
     r.scoringMs += scored.scoringMs;
     r.trainingMs += scored.trainingMs;
     if (scored.model) r.trained += 1;
@@ -136,6 +172,12 @@ async function scoreCorpus(r: Run): Promise<void> {
   if (r.detector === 'advanced' && r.seed !== DEFAULT_TRAINING.seed) return;
   const first = files[0] as FileEntry;
   const cliOut = path.join(results, `cli-${r.name}.csv`);
+  const firstRange =
+    r.protocol === 'given'
+      ? fileRange(
+          parseReadingsCsv(await readFile(path.join(dataDir, first.category, first.file), 'utf8')),
+        )
+      : null;
   await run(
     process.execPath,
     [
@@ -146,6 +188,7 @@ async function scoreCorpus(r: Run): Promise<void> {
       cliOut,
       '--detector',
       r.detector,
+      ...(firstRange ? ['--range', `${firstRange.min},${firstRange.max}`] : []),
     ],
     { cwd: root },
   );
@@ -185,22 +228,37 @@ async function nabScores(r: Run): Promise<void> {
 }
 
 const runs: Run[] = [];
-const fresh = (label: string, name: string, detector: Run['detector'], seed: number | null) => ({
+const fresh = (
+  label: string,
+  name: string,
+  detector: Run['detector'],
+  seed: number | null,
+  protocol: Protocol | null,
+) => ({
   label,
   name,
   detector,
   seed,
+  protocol,
   rows: 0,
+  stateBytes: 0,
+  files: 0,
   scoringMs: 0,
   trainingMs: 0,
   trained: 0,
   rejected: 0,
 });
 // Basic has no training and no randomness: one run is every run.
-if (values.detector !== 'advanced') runs.push(fresh('basic', 'easysmartBasic', 'basic', null));
+if (values.detector !== 'advanced') {
+  runs.push(fresh('basic', 'easysmartBasic', 'basic', null, null));
+}
 if (values.detector !== 'basic') {
-  for (const seed of seeds) {
-    runs.push(fresh(`advanced, seed ${seed}`, `easysmartAdvancedSeed${seed}`, 'advanced', seed));
+  for (const protocol of protocols) {
+    for (const seed of seeds) {
+      const name = `easysmartAdvanced${protocol === 'given' ? 'Range' : ''}Seed${seed}`;
+      const label = `advanced, ${PROTOCOL_LABEL[protocol]}, seed ${seed}`;
+      runs.push(fresh(label, name, 'advanced', seed, protocol));
+    }
   }
 }
 
@@ -227,13 +285,15 @@ try {
     console.log(`| ${r.label} | ${cells.join(' | ')} | ${r.windows} | ${r.fp} | ${rejected} |`);
   }
   const advanced = runs.filter((r) => r.detector === 'advanced');
-  if (advanced.length > 1) {
+  for (const protocol of protocols) {
+    const own = advanced.filter((r) => r.protocol === protocol);
+    if (own.length < 2) continue;
     const cells = PROFILES.map((p) => {
-      const xs = advanced.map((r) => r.profiles?.[p] ?? Number.NaN);
+      const xs = own.map((r) => r.profiles?.[p] ?? Number.NaN);
       return `${mean(xs).toFixed(2)} ± ${sd(xs).toFixed(2)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`;
     });
     console.log(
-      `| advanced, mean ± sd (min-max) over seeds ${seeds.join(',')} | ${cells.join(' | ')} | | | |`,
+      `| advanced, ${PROTOCOL_LABEL[protocol]}, mean ± sd (min-max) over seeds ${seeds.join(',')} | ${cells.join(' | ')} | | | |`,
     );
   }
 
@@ -244,8 +304,10 @@ try {
       r.detector === 'advanced'
         ? `, ${r.trained}/${files.length} models trained in ${(r.trainingMs / 1000).toFixed(1)} s`
         : '';
+    const state = Math.round(r.stateBytes / Math.max(1, r.files));
     console.log(
-      `- ${r.label}: ${r.rows} readings, ${perSecond.toLocaleString('en')} readings/s${training}`,
+      `- ${r.label}: ${r.rows} readings, ${perSecond.toLocaleString('en')} readings/s, ` +
+        `state after the last reading ${state.toLocaleString('en')} bytes of JSON per file (mean)${training}`,
     );
   }
 
@@ -258,7 +320,8 @@ try {
     const throughput = await measureThroughput(training.model);
     console.log(
       `Throughput on that series: basic ${throughput.basic.toLocaleString('en')} readings/s, ` +
-        `advanced ${throughput.advanced.toLocaleString('en')} readings/s`,
+        `advanced ${throughput.advanced.toLocaleString('en')}, ` +
+        `advanced with a measuring range ${throughput.advancedWithRange.toLocaleString('en')} readings/s`,
     );
   }
 } finally {

@@ -386,6 +386,15 @@ describe('real answers match the document', () => {
       await expectStatus('GET /api/maintenance/devices', {}, 200);
       await expectStatus('GET /api/maintenance/models', {}, 200);
       await expectStatus('POST /api/maintenance/models', { body: { device_type: 'press' } }, 202);
+      const measuring = 'PUT /api/devices/{id}/entities/{entity_id}/measuring-range';
+      const setRange = async (body: object, status: number) =>
+        expect((await call(devices, measuring, { token, params: entity, body })).status).toBe(
+          status,
+        );
+      await setRange({ min: 0, max: 150 }, 403);
+      await setPlan(admin, String(tenantId), 'industrial');
+      await setRange({ min: 0, max: 150 }, 200);
+      await setRange({ min: 150, max: 0 }, 400);
       await setPlan(admin, String(tenantId), 'free');
       await expectStatus('GET /api/devices/{id}/health', { params }, 403);
     } finally {

@@ -272,6 +272,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/devices/{id}/entities/{entity_id}/measuring-range": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a numeric entity's measuring range: the span its sensor measures, which the advanced anomaly detection uses
+         * @description Both `min` and `max` (min < max, in the entity's unit) set the range as the tenant's own, which wins over the one the device announces in its discovery (`measuring_range` in its entities). Neither clears the tenant's range: the device's announced one, if any, applies again. Only sensor and number entities have a range. With a range, the advanced detector also alarms at a level the entity has never shown on that span and damps its statistics at the levels the entity usually sits at; a changed range starts those levels afresh. Requires the owner or admin role. Requires the Industrial plan or higher (else 403 plan_required).
+         */
+        put: operations["putDevicesIdEntitiesEntityIdMeasuringRange"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/devices/{id}/commands": {
         parameters: {
             query?: never;
@@ -1202,6 +1222,8 @@ export interface components {
             config: {
                 [key: string]: unknown;
             } | null;
+            /** @description The span the sensor measures; the advanced anomaly detection (Industrial plan) uses it */
+            measuring_range: components["schemas"]["EntityMeasuringRange"] | null;
             latest: components["schemas"]["LatestReading"] | null;
         } & {
             [key: string]: unknown;
@@ -1209,6 +1231,15 @@ export interface components {
         EntityLimit: {
             above: number | null;
             below: number | null;
+        };
+        EntityMeasuringRange: {
+            min: number;
+            max: number;
+            /**
+             * @description Announced in the device’s discovery, or set through the API (which wins)
+             * @enum {string}
+             */
+            source: "device" | "user";
         };
         Error: {
             error: {
@@ -2336,6 +2367,56 @@ export interface operations {
             415: components["responses"]["Error415"];
             500: components["responses"]["Error500"];
             502: components["responses"]["Error502"];
+        };
+    };
+    putDevicesIdEntitiesEntityIdMeasuringRange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                entity_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "min": -40,
+                 *       "max": 125
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Lowest value the sensor measures, in the entity’s unit */
+                    min?: number;
+                    /** @description Highest value the sensor measures, in the entity’s unit */
+                    max?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The range now in force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entity_id: string;
+                        measuring_range: components["schemas"]["EntityMeasuringRange"] | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["Error400"];
+            401: components["responses"]["Error401"];
+            403: components["responses"]["Error403"];
+            404: components["responses"]["Error404"];
+            413: components["responses"]["Error413"];
+            415: components["responses"]["Error415"];
+            500: components["responses"]["Error500"];
         };
     };
     getDevicesIdCommands: {

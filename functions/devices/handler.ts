@@ -20,6 +20,8 @@ export const handler = httpApi(
       devices.telemetry(caller, params.id, query),
     'POST /api/devices/{id}/entities/{entity_id}/commands': ({ caller, params, body }) =>
       commands.send(caller, { devicePk: params.id, entityId: params.entity_id, value: body.value }),
+    'PUT /api/devices/{id}/entities/{entity_id}/measuring-range': ({ caller, params, body }) =>
+      devices.setMeasuringRange(caller, params.id, params.entity_id, body),
     'GET /api/devices/{id}/commands': async ({ caller, params }) => ({
       commands: await commands.list(caller, params.id),
     }),

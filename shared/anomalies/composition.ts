@@ -7,6 +7,7 @@ import { FileModelStore, S3ModelStore } from './adapters/model-stores.ts';
 import {
   PostgresAnomalyTargets,
   PostgresDetectorStates,
+  PostgresMeasuringRanges,
   PostgresModelRegistry,
 } from './adapters/postgres-anomalies.ts';
 import { AnomalyScorer } from './domain/anomaly-scorer.ts';
@@ -41,6 +42,7 @@ export const anomalyScorer = once(
       registry: modelRegistry(),
       predictions: predictionStore(),
       models: modelStore(),
+      ranges: new PostgresMeasuringRanges(databasePool()),
       logger: logger().child({ component: 'anomalies' }),
     }),
 );

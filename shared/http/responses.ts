@@ -112,6 +112,17 @@ export const latestReading = named(
   z.object({ value: readingValue, time: isoTime }),
 );
 
+export const entityMeasuringRange = named(
+  'EntityMeasuringRange',
+  z.object({
+    min: z.number(),
+    max: z.number(),
+    source: z
+      .enum(['device', 'user'])
+      .describe('Announced in the device’s discovery, or set through the API (which wins)'),
+  }),
+);
+
 export const entity = named(
   'Entity',
   z.looseObject({
@@ -121,9 +132,19 @@ export const entity = named(
     unit: z.string().nullable(),
     icon: z.string().nullable(),
     config: z.record(z.string(), z.unknown()).nullable(),
+    measuring_range: entityMeasuringRange
+      .nullable()
+      .describe(
+        'The span the sensor measures; the advanced anomaly detection (Industrial plan) uses it',
+      ),
     latest: latestReading.nullable(),
   }),
 );
+
+export const measuringRangeResponse = z.looseObject({
+  entity_id: z.string(),
+  measuring_range: entityMeasuringRange.nullable(),
+});
 
 export const deviceDetail = named(
   'DeviceDetail',

@@ -35,6 +35,7 @@ import {
   deviceDetail,
   edgeModel,
   jwks,
+  measuringRangeResponse,
   model,
   predictions,
   profile,
@@ -59,6 +60,7 @@ import {
   entityParams,
   idParam,
   loginBody,
+  measuringRangeBody,
   newDeviceBody,
   registerBody,
   telemetryQuery,
@@ -394,6 +396,25 @@ export const routeTable = {
     example: { value: true },
     success: { status: 202, description: 'The command, sent', schema: sentCommand },
     errors: [404, 409, 502],
+  },
+  'PUT /api/devices/{id}/entities/{entity_id}/measuring-range': {
+    function: 'devices',
+    summary:
+      "Set a numeric entity's measuring range: the span its sensor measures, which the advanced anomaly detection uses",
+    description:
+      "Both `min` and `max` (min < max, in the entity's unit) set the range as the tenant's own, which wins over the one the device announces in its discovery (`measuring_range` in its entities). Neither clears the tenant's range: the device's announced one, if any, applies again. Only sensor and number entities have a range. With a range, the advanced detector also alarms at a level the entity has never shown on that span and damps its statistics at the levels the entity usually sits at; a changed range starts those levels afresh.",
+    tag: 'devices',
+    access: 'write',
+    plan: 'industrial',
+    params: entityParams,
+    body: measuringRangeBody,
+    example: { min: -40, max: 125 },
+    success: {
+      status: 200,
+      description: 'The range now in force',
+      schema: measuringRangeResponse,
+    },
+    errors: [404],
   },
   'GET /api/devices/{id}/commands': {
     function: 'devices',

@@ -190,6 +190,20 @@ export const telemetryQuery = z
 export const entityParams = idParam.extend({
   entity_id: z.string().regex(/^[a-zA-Z0-9_-]{1,100}$/, 'not an entity id'),
 });
+export const measuringRangeBody = z
+  .strictObject({
+    min: z
+      .number()
+      .refine(Number.isFinite, 'must be finite')
+      .optional()
+      .describe('Lowest value the sensor measures, in the entity’s unit'),
+    max: z
+      .number()
+      .refine(Number.isFinite, 'must be finite')
+      .optional()
+      .describe('Highest value the sensor measures, in the entity’s unit'),
+  })
+  .describe('Both bounds set the range; neither clears it');
 export const commandParams = idParam.extend({ command_id: z.uuid() });
 export const commandBody = z.strictObject({
   value: z.union([z.boolean(), z.number(), storableString().max(1024)]),

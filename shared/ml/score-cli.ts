@@ -2,16 +2,18 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CsvFormatError, formatScoresCsv, parseReadingsCsv } from './adapters/csv.ts';
+import { isMeasuringRange, type MeasuringRange } from './domain/measuring-range.ts';
 import { scoreSeries } from './domain/score-series.ts';
 
 /**
- * `ml:score INPUT.csv OUTPUT.csv [--detector basic|advanced] [--backend wasm|cpu|tensorflow]`
- * Reads `timestamp,value` rows and writes `timestamp,value,anomaly_score` rows in the same
- * order. Exit status 2 for a usage error, 1 for unreadable or malformed input.
+ * `ml:score INPUT.csv OUTPUT.csv [--detector basic|advanced] [--backend wasm|cpu|tensorflow]
+ * [--range MIN,MAX]` Reads `timestamp,value` rows and writes `timestamp,value,anomaly_score`
+ * rows in the same order; `--range` is the series' measuring range (advanced only). Exit
+ * status 2 for a usage error, 1 for unreadable or malformed input.
  */
 
 const USAGE =
-  'usage: ml:score INPUT.csv OUTPUT.csv [--detector basic|advanced] [--backend wasm|cpu|tensorflow]';
+  'usage: ml:score INPUT.csv OUTPUT.csv [--detector basic|advanced] [--backend wasm|cpu|tensorflow] [--range MIN,MAX]';
 
 export async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
@@ -21,7 +23,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const { input, output, detector, backend } = parsed;
+  const { input, output, detector, backend, range } = parsed;
   let text: string;
   try {
     text = await readFile(input, 'utf8');
@@ -43,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     readings.map((r) => ({ timeMs: r.timeMs, value: r.numericValue })),
     detector,
     backend ? { backend } : {},
+    range,
   );
   if (result.trainingError) {
     process.stderr.write(
@@ -57,18 +60,34 @@ function parse(argv: string[]) {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { detector: { type: 'string', default: 'basic' }, backend: { type: 'string' } },
+    options: {
+      detector: { type: 'string', default: 'basic' },
+      backend: { type: 'string' },
+      range: { type: 'string' },
+    },
   });
   if (positionals.length !== 2) throw new Error('expected INPUT.csv and OUTPUT.csv');
   const detector = values.detector;
   if (detector !== 'basic' && detector !== 'advanced') {
     throw new Error(`--detector must be basic or advanced, not "${detector}"`);
   }
+  let range: MeasuringRange | null = null;
+  if (values.range !== undefined) {
+    const [min, max] = values.range
+      .split(',')
+      .map((x) => (x.trim() === '' ? Number.NaN : Number(x)));
+    range = { min: min as number, max: max as number };
+    if (!isMeasuringRange(range) || values.range.split(',').length !== 2) {
+      throw new Error(`--range must be MIN,MAX with MIN < MAX, not "${values.range}"`);
+    }
+    if (detector !== 'advanced') throw new Error('--range needs --detector advanced');
+  }
   return {
     input: positionals[0] as string,
     output: positionals[1] as string,
     detector: detector as 'basic' | 'advanced',
     backend: values.backend,
+    range,
   };
 }
 

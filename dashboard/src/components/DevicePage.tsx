@@ -468,7 +468,24 @@ export function DevicePage({ id }: { id: number }) {
                     data-entity-id={entity.entity_id}
                   >
                     <header class="sensor-head">
-                      <h3>{entity.name}</h3>
+                      <h3>
+                        {entity.name}
+                        {entity.measuring_range && (
+                          <span
+                            class="small muted measuring-range"
+                            data-measuring-range={`${entity.measuring_range.min},${entity.measuring_range.max}`}
+                            title={
+                              entity.measuring_range.source === 'user'
+                                ? 'Measuring range set for this entity; the advanced anomaly detection uses it'
+                                : 'Measuring range the device announced; the advanced anomaly detection uses it'
+                            }
+                          >
+                            {' '}
+                            range {formatValue(entity.measuring_range.min, null)} to{' '}
+                            {formatValue(entity.measuring_range.max, entity.unit)}
+                          </span>
+                        )}
+                      </h3>
                       <div class="sensor-value">
                         <span class="big mono">
                           {formatValue(entity.latest?.value, entity.unit)}

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
 import type { Logger } from '../../logger.ts';
 import { DEFAULT_CO_WINDOW, type ModelSettings } from '../../ml/domain/families.ts';
+import { isMeasuringRange, type MeasuringRange } from '../../ml/domain/measuring-range.ts';
 import { type TierRow, tiersOf } from '../../timeseries/adapters/postgres-tenant-storage.ts';
 import type {
   AnomalyLevel,
@@ -17,6 +18,7 @@ import type {
   DetectorStateStore,
   DeviceEntities,
   DeviceStateSave,
+  MeasuringRangeSource,
   ModelRegistry,
   SavedDetectorState,
   TypeSettingsStore,
@@ -193,6 +195,44 @@ export class PostgresModelRegistry implements ModelRegistry {
 }
 
 /** The (device, entity) pairs asked for, as two parallel arrays for `unnest`. */
+/** The measuring ranges entities have (announced in discovery or set by the tenant). */
+export class PostgresMeasuringRanges implements MeasuringRangeSource {
+  constructor(private readonly pool: pg.Pool) {}
+
+  rangesOf(
+    tenantId: number,
+    wanted: ReadonlyArray<DeviceEntities>,
+  ): Promise<Map<number, Map<string, MeasuringRange>>> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{
+        device_id: number;
+        entity_id: string;
+        min: number;
+        max: number;
+      }>(
+        `SELECT e.device_id, e.entity_id, (r.range ->> 'min')::float8 AS min,
+                (r.range ->> 'max')::float8 AS max
+         FROM entities e JOIN unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
+           ON e.device_id = w.device_id AND e.entity_id = w.entity_id
+         CROSS JOIN LATERAL (
+           SELECT COALESCE(e.set_measuring_range, e.announced_measuring_range) AS range
+         ) r
+         WHERE e.tenant_id = $1 AND r.range IS NOT NULL`,
+        [tenantId, ...pairsOf(wanted)],
+      );
+      const ranges = new Map<number, Map<string, MeasuringRange>>();
+      for (const row of rows) {
+        const range = { min: row.min, max: row.max };
+        if (!isMeasuringRange(range)) continue;
+        const byEntity = ranges.get(row.device_id) ?? new Map<string, MeasuringRange>();
+        byEntity.set(row.entity_id, range);
+        ranges.set(row.device_id, byEntity);
+      }
+      return ranges;
+    });
+  }
+}
+
 function pairsOf(wanted: ReadonlyArray<DeviceEntities>): [number[], string[]] {
   const devices: number[] = [];
   const entities: string[] = [];

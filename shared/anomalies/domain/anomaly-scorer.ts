@@ -7,6 +7,7 @@ import {
   restoreDetector,
 } from '../../ml/domain/detector.ts';
 import { MAX_CO_WINDOW } from '../../ml/domain/families.ts';
+import type { MeasuringRange } from '../../ml/domain/measuring-range.ts';
 import type { TrainedModel } from '../../ml/domain/model.ts';
 import type { Prediction, PredictionStore } from '../../timeseries/domain/prediction-store.ts';
 import type { Reading } from '../../timeseries/reading.ts';
@@ -14,6 +15,7 @@ import type { DetectedAnomaly, ScoredDevice } from './model.ts';
 import type {
   DetectorStateStore,
   DetectorStateUpdate,
+  MeasuringRangeSource,
   ModelRegistry,
   ModelStore,
   SavedDetectorState,
@@ -30,6 +32,8 @@ export interface AnomalyScorerOptions {
   registry: ModelRegistry;
   predictions: PredictionStore;
   models: ModelStore;
+  /** Entities' measuring ranges, which the advanced detector uses; none without it. */
+  ranges?: MeasuringRangeSource;
   logger: Logger;
 }
 
@@ -84,6 +88,7 @@ export class AnomalyScorer {
   readonly #registry: ModelRegistry;
   readonly #predictions: PredictionStore;
   readonly #modelStore: ModelStore;
+  readonly #ranges: MeasuringRangeSource | undefined;
   readonly #logger: Logger;
 
   constructor(options: AnomalyScorerOptions) {
@@ -91,6 +96,7 @@ export class AnomalyScorer {
     this.#registry = options.registry;
     this.#predictions = options.predictions;
     this.#modelStore = options.models;
+    this.#ranges = options.ranges;
     this.#logger = options.logger;
   }
 
@@ -202,7 +208,19 @@ export class AnomalyScorer {
   /** A group of one tenant's devices: their states and models loaded at once, each scored. */
   async #scoreGroup({ tenantId, devices }: DeviceGroup) {
     const advanced = devices.filter((pending) => pending.level === 'advanced');
-    const models = advanced.length > 0 ? await this.#activeModels(tenantId, advanced) : new Map();
+    const [models, ranges] =
+      advanced.length > 0
+        ? await Promise.all([
+            this.#activeModels(tenantId, advanced),
+            this.#ranges?.rangesOf(
+              tenantId,
+              advanced.map(({ device, byEntity }) => ({
+                devicePk: device.devicePk,
+                entityIds: [...byEntity.keys()],
+              })),
+            ),
+          ])
+        : [new Map<number, Map<string, TrainedModel>>(), undefined];
     const wanted = devices.map((pending) => {
       // The other entities its models read: their latest reading before this batch is in
       // their saved states, whether or not they reported in it.
@@ -226,6 +244,7 @@ export class AnomalyScorer {
         pending,
         saved.get(pending.device.devicePk) ?? [],
         models.get(pending.device.devicePk) ?? new Map(),
+        ranges?.get(pending.device.devicePk) ?? new Map(),
       ),
     }));
   }
@@ -235,6 +254,7 @@ export class AnomalyScorer {
     { device, level, byEntity }: PendingDevice,
     saved: SavedDetectorState[],
     activeModels: Map<string, TrainedModel>,
+    ranges: Map<string, MeasuringRange>,
   ): DevicePass {
     const stateOf = new Map(saved.map((state) => [state.entityId, state]));
     const hasCo = [...activeModels.values()].some((model) => (model.coEntities ?? []).length > 0);
@@ -246,7 +266,8 @@ export class AnomalyScorer {
     for (const [entityId, entityReadings] of byEntity) {
       const state = stateOf.get(entityId);
       const model = activeModels.get(entityId) ?? null;
-      const detector = this.#detector(level, state, model, device, entityId);
+      const range = ranges.get(entityId) ?? null;
+      const detector = this.#detector(level, state, model, range, device, entityId);
       let lastTimeMs = state && state.detector === level ? state.lastTimeMs : -Infinity;
       let lastValue: number | undefined;
       const modelCo = model?.coEntities ?? [];
@@ -309,13 +330,14 @@ export class AnomalyScorer {
     level: 'basic' | 'advanced',
     saved: SavedDetectorState | undefined,
     model: TrainedModel | null,
+    measuringRange: MeasuringRange | null,
     device: ScoredDevice,
     entityId: string,
   ): AnomalyDetector {
     if (saved && saved.detector === level) {
       try {
         // The loaded state is this pass's alone (the store parsed it for the pass).
-        return restoreDetector(saved.state, { model, adopt: true });
+        return restoreDetector(saved.state, { model, measuringRange, adopt: true });
       } catch (error) {
         if (!(error instanceof DetectorStateError)) throw error;
         // A state from another detector version: start over rather than stop scoring.
@@ -328,7 +350,7 @@ export class AnomalyScorer {
     }
     return level === 'basic'
       ? createDetector({ kind: 'basic' })
-      : createDetector({ kind: 'advanced', model });
+      : createDetector({ kind: 'advanced', model, measuringRange });
   }
 
   /** Each advanced device's active models, by entity. */

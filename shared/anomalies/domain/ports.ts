@@ -1,4 +1,5 @@
 import type { ModelSettings } from '../../ml/domain/families.ts';
+import type { MeasuringRange } from '../../ml/domain/measuring-range.ts';
 import type { TrainedModel } from '../../ml/domain/model.ts';
 import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
 import type {
@@ -60,6 +61,15 @@ export interface ModelRegistry {
   activate(tenantId: number, modelId: number): Promise<ModelSummary | undefined>;
   /** Across tenants: Industrial entities whose model is missing or older than `maxAgeDays`. */
   trainingCandidates(maxAgeDays: number, maxModels: number): Promise<TrainingCandidate[]>;
+}
+
+/** The measuring ranges of a tenant's entities: the span each one's sensor measures. */
+export interface MeasuringRangeSource {
+  /** The range of each asked-for entity that has one, by device and entity. */
+  rangesOf(
+    tenantId: number,
+    wanted: ReadonlyArray<DeviceEntities>,
+  ): Promise<Map<number, Map<string, MeasuringRange>>>;
 }
 
 /** A detector's state after the last reading it scored. */

@@ -9,13 +9,18 @@ import {
 } from '../../timeseries/adapters/postgres-tenant-storage.ts';
 import type { DeviceCredentials } from '../domain/credential-provisioner.ts';
 import type { DeviceStore } from '../domain/device-store.ts';
-import type { Device, DevicePatch, Entity, NewDevice } from '../domain/model.ts';
+import type { Device, DevicePatch, Entity, MeasuringRange, NewDevice } from '../domain/model.ts';
 
 const DEVICE_COLUMNS = `d.id, d.tenant_id, d.device_id, d.name, d.type, d.location, d.status,
   d.discovery_mode, d.config, to_json(d.last_seen) #>> '{}' AS last_seen,
   to_json(d.created_at) #>> '{}' AS created_at, to_json(d.updated_at) #>> '{}' AS updated_at,
   (SELECT count(*) FROM entities e WHERE e.device_id = d.id)::integer AS entity_count`;
 const ENTITY_COLUMNS = `e.id, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config,
+  CASE WHEN e.set_measuring_range IS NOT NULL
+         THEN e.set_measuring_range || '{"source": "user"}'::jsonb
+       WHEN e.announced_measuring_range IS NOT NULL
+         THEN e.announced_measuring_range || '{"source": "device"}'::jsonb
+  END AS measuring_range,
   e.discovery_mode, to_json(e.created_at) #>> '{}' AS created_at`;
 
 async function selectDevice(client: Queryable, devicePk: number): Promise<Device | null> {
@@ -314,6 +319,42 @@ export class PostgresDeviceStore implements DeviceStore {
         fields: Object.keys(patch),
       });
       return device;
+    });
+  }
+
+  setMeasuringRange(
+    tenantId: number,
+    userId: number,
+    devicePk: number,
+    entityId: string,
+    range: MeasuringRange | null,
+  ): Promise<Entity | null> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<Entity>(
+        `UPDATE entities e SET set_measuring_range = $3::jsonb
+         WHERE e.device_id = $1 AND e.entity_id = $2
+         RETURNING ${ENTITY_COLUMNS}`,
+        [devicePk, entityId, range ? JSON.stringify({ min: range.min, max: range.max }) : null],
+      );
+      const entity = rows[0];
+      if (!entity) return null;
+      const device = (await selectDevice(client, devicePk)) as Device;
+      await audit(client, tenantId, userId, 'entity_measuring_range.set', device, {
+        entity_id: entityId,
+        measuring_range: range,
+      });
+      return entity;
+    });
+  }
+
+  advancedDetection(tenantId: number): Promise<boolean> {
+    return inTenantTransaction(this.pool, tenantId, async (client) => {
+      const { rows } = await client.query<{ level: string }>(
+        `SELECT p.anomaly_detection AS level
+         FROM tenant_plan tp JOIN plans p ON p.name = tp.plan WHERE tp.tenant_id = $1`,
+        [tenantId],
+      );
+      return rows[0]?.level === 'advanced';
     });
   }
 

@@ -4,6 +4,7 @@ import {
   DependencyFailed,
   InvalidInput,
   NotFound,
+  NotPermitted,
   Unprocessable,
 } from '../../domain-errors.ts';
 import type { CurrentPattern } from '../../patterns/domain/model.ts';
@@ -116,6 +117,51 @@ export class DeviceService {
       })),
       current_pattern: currentPattern,
     };
+  }
+
+  /**
+   * Sets a numeric entity's measuring range as the tenant's own, which wins over the one
+   * its device announces, or with neither bound clears it (the device's, if any, applies).
+   */
+  async setMeasuringRange(
+    caller: Caller,
+    devicePk: number,
+    entityId: string,
+    body: { min?: number | undefined; max?: number | undefined },
+  ) {
+    if (!(await this.store.advancedDetection(caller.tenantId))) {
+      throw new NotPermitted(
+        'plan_required',
+        'A measuring range is used by the advanced anomaly detection: it needs the Industrial plan; upgrade to use it',
+      );
+    }
+    const found = await this.store.get(caller.tenantId, devicePk);
+    if (!found) throw deviceNotFound();
+    const entity = found.entities.find((e) => e.entity_id === entityId);
+    if (!entity) throw new NotFound('entity_not_found', 'The device has no such entity');
+    if (entity.entity_type !== 'sensor' && entity.entity_type !== 'number') {
+      throw new InvalidInput(
+        'entity_not_numeric',
+        `A measuring range needs a numeric entity (sensor or number); ${entityId} is a ${entity.entity_type}`,
+      );
+    }
+    const { min, max } = body;
+    if ((min === undefined) !== (max === undefined)) {
+      throw new InvalidInput('invalid_measuring_range', 'Give both `min` and `max`, or neither');
+    }
+    if (min !== undefined && max !== undefined && !(min < max)) {
+      throw new InvalidInput('invalid_measuring_range', '`min` must be less than `max`');
+    }
+    const range = min !== undefined && max !== undefined ? { min, max } : null;
+    const saved = await this.store.setMeasuringRange(
+      caller.tenantId,
+      caller.userId,
+      devicePk,
+      entityId,
+      range,
+    );
+    if (!saved) throw new NotFound('entity_not_found', 'The device has no such entity');
+    return { entity_id: entityId, measuring_range: saved.measuring_range };
   }
 
   async telemetry(caller: Caller, devicePk: number, query: TelemetryQuery) {

@@ -1,6 +1,6 @@
 import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
 import type { DeviceCredentials } from './credential-provisioner.ts';
-import type { Device, DevicePatch, Entity, NewDevice } from './model.ts';
+import type { Device, DevicePatch, Entity, MeasuringRange, NewDevice } from './model.ts';
 
 /** Port: a tenant's device registry. Every call is scoped to one tenant. */
 export interface DeviceStore {
@@ -56,6 +56,19 @@ export interface DeviceStore {
     devicePk: number,
     patch: DevicePatch,
   ): Promise<Device | null>;
+  /**
+   * Sets (or, with null, clears) the tenant's own measuring range of an entity, recorded in
+   * the audit log; null when the device or entity does not exist.
+   */
+  setMeasuringRange(
+    tenantId: number,
+    userId: number,
+    devicePk: number,
+    entityId: string,
+    range: MeasuringRange | null,
+  ): Promise<Entity | null>;
+  /** Whether the tenant's plan runs the advanced anomaly detection (which uses ranges). */
+  advancedDetection(tenantId: number): Promise<boolean>;
   /** Deletes the device (entities cascade) once `revoke` succeeded; false if not found. */
   remove(
     tenantId: number,

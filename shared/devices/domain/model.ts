@@ -53,8 +53,21 @@ export interface Entity {
   unit: string | null;
   icon: string | null;
   config: Record<string, unknown> | null;
+  /** The span its sensor measures, announced by the device or set by the tenant. */
+  measuring_range: EntityMeasuringRange | null;
   discovery_mode: 'auto' | 'manual';
   created_at: string;
+}
+
+/** A numeric entity's measuring range: the span its sensor measures, in its unit. */
+export interface MeasuringRange {
+  min: number;
+  max: number;
+}
+
+/** The range in force and who gave it: the tenant's, else the device's announced one. */
+export interface EntityMeasuringRange extends MeasuringRange {
+  source: 'device' | 'user';
 }
 
 export interface NewDevice {

@@ -325,8 +325,10 @@ function configFrom(v: number[]): AdvancedConfig {
     recentCapacity: checkCount(at(26), 1, EDGE_LIMITS.maxRecent, 'recent capacity'),
     rangeMargin: at(27),
     rangeSurprise: at(28),
-    // A device judges steps against the typical step only (its state has no daily steps).
+    // A device judges steps against the typical step only (its state has no daily steps)
+    // and has no measuring range.
     seasonalSteps: false,
+    measuringRange: null,
   };
 }
 

@@ -127,21 +127,23 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
         const entities = accepted.flatMap((item) =>
           item.discovery.entities.map((entity) => ({
             ...entity,
+            measuring_range: entity.measuring_range ?? null,
             device_pk: item.device.devicePk,
             device_id: item.device.deviceId,
           })),
         );
         if (entities.length > 0) {
           await client.query(
-            `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic)
+            `INSERT INTO entities (device_id, tenant_id, entity_id, entity_type, name, unit, icon, config, discovery_mode, mqtt_topic, announced_measuring_range)
              SELECT e.device_pk, $1, e.entity_id, e.entity_type, e.name, e.unit, e.icon, e.config, 'auto',
-                    'devices/' || e.device_id || '/' || e.entity_id || '/state'
+                    'devices/' || e.device_id || '/' || e.entity_id || '/state', e.measuring_range
              FROM jsonb_to_recordset($2::jsonb)
                AS e(device_pk integer, device_id text, entity_id text, entity_type text, name text,
-                    unit text, icon text, config jsonb)
+                    unit text, icon text, config jsonb, measuring_range jsonb)
              ON CONFLICT (device_id, entity_id) DO UPDATE
                SET entity_type = EXCLUDED.entity_type, name = EXCLUDED.name, unit = EXCLUDED.unit,
-                   icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic
+                   icon = EXCLUDED.icon, config = EXCLUDED.config, mqtt_topic = EXCLUDED.mqtt_topic,
+                   announced_measuring_range = EXCLUDED.announced_measuring_range
                WHERE entities.discovery_mode = 'auto'`,
             [tenantId, JSON.stringify(entities)],
           );
@@ -187,14 +189,17 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
         WHERE NOT EXISTS (
                 SELECT 1
                 FROM jsonb_to_recordset(a.entities)
-                  AS e(entity_id text, entity_type text, name text, unit text, icon text, config jsonb)
+                  AS e(entity_id text, entity_type text, name text, unit text, icon text, config jsonb,
+                       measuring_range jsonb)
                 LEFT JOIN entities x ON x.device_id = a.device_pk AND x.entity_id = e.entity_id
                 WHERE x.entity_id IS NULL
                    OR (x.discovery_mode = 'auto'
-                       AND (x.entity_type::text, x.name, x.unit, x.icon, x.config, x.mqtt_topic)
+                       AND (x.entity_type::text, x.name, x.unit, x.icon, x.config, x.mqtt_topic,
+                            x.announced_measuring_range)
                            IS DISTINCT FROM
                            (e.entity_type, e.name, e.unit, e.icon, e.config,
-                            'devices/' || a.device_id || '/' || e.entity_id || '/state'))
+                            'devices/' || a.device_id || '/' || e.entity_id || '/state',
+                            e.measuring_range))
               ) AND EXISTS (
                 SELECT 1 FROM devices d
                 WHERE d.id = a.device_pk AND d.discovery_mode = 'auto'

@@ -93,14 +93,35 @@ export const telemetryPayload = z.union([
   z.array(telemetryItem).min(1).max(MAX_TELEMETRY_ITEMS),
 ]);
 
-const discoveryEntity = z.object({
-  entity_id: entityIdKey,
-  entity_type: z.enum(ENTITY_TYPES),
-  name: z.string().trim().min(1).max(255),
-  unit: z.string().max(50).optional(),
-  icon: z.string().max(50).optional(),
-  config: z.record(z.string(), z.unknown()).optional(),
-});
+/**
+ * A numeric entity's measuring range: the span its sensor measures (a transmitter's span,
+ * OPC UA's `EURange`), in the entity's unit. The advanced anomaly detector uses it.
+ */
+export const measuringRange = z
+  .strictObject({
+    min: z.number().refine(Number.isFinite, 'must be finite').describe('Lowest value measured'),
+    max: z.number().refine(Number.isFinite, 'must be finite').describe('Highest value measured'),
+  })
+  .refine((range) => range.min < range.max, 'min must be below max');
+export type MeasuringRangeField = z.infer<typeof measuringRange>;
+
+const discoveryEntity = z
+  .object({
+    entity_id: entityIdKey,
+    entity_type: z.enum(ENTITY_TYPES),
+    name: z.string().trim().min(1).max(255),
+    unit: z.string().max(50).optional(),
+    icon: z.string().max(50).optional(),
+    config: z.record(z.string(), z.unknown()).optional(),
+    measuring_range: measuringRange.optional(),
+  })
+  .refine(
+    (entity) =>
+      entity.measuring_range === undefined ||
+      entity.entity_type === 'sensor' ||
+      entity.entity_type === 'number',
+    'only sensor and number entities have a measuring range',
+  );
 export const discoveryPayload = z.object({
   name: z.string().trim().min(1).max(255).optional(),
   type: z.string().trim().min(1).max(100).optional(),

@@ -9,6 +9,12 @@ import {
   newBasicState,
   observeBasic,
 } from './basic-detector.ts';
+import {
+  DEFAULT_MEASURING_RANGE_CONFIG,
+  type MeasuringRangeConfig,
+  type MeasuringRangeState,
+  observeMeasuringRange,
+} from './measuring-range.ts';
 import type { CoEntityWindows, Forecaster } from './model.ts';
 import {
   type EwmState,
@@ -30,12 +36,14 @@ import {
  * model that drifts out of date degrades to basic-like behaviour instead of alarming
  * forever. The range is every value the entity has shown (its training history included): a
  * reading clearly outside it is alarming by itself, however the statistics of the recent
- * past are spread (the "spatial anomaly" of Numenta's HTM detector).
+ * past are spread (the "spatial anomaly" of Numenta's HTM detector). When the entity has a
+ * measuring range, a level never shown before on its span alarms and the statistics are
+ * damped at its usual levels (`measuring-range.ts`).
  */
 
 export const MODEL_FEATURES = ['forecast', 'forecastShift'] as const;
 export type ModelFeature = (typeof MODEL_FEATURES)[number];
-export type AdvancedFeature = BasicFeature | ModelFeature | 'range';
+export type AdvancedFeature = BasicFeature | ModelFeature | 'range' | 'newLevel';
 
 export interface AdvancedConfig {
   basic: BasicConfig;
@@ -56,6 +64,8 @@ export interface AdvancedConfig {
   rangeMargin: number;
   /** Surprise (nats) of an out-of-range reading: enough to alarm on its own. */
   rangeSurprise: number;
+  /** How an entity's measuring range is used; null where none is ever used (the edge). */
+  measuringRange: MeasuringRangeConfig | null;
 }
 
 export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
@@ -68,6 +78,7 @@ export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
   // Numenta's HTM detector uses the same 5% tolerance.
   rangeMargin: 0.05,
   rangeSurprise: 24,
+  measuringRange: DEFAULT_MEASURING_RANGE_CONFIG,
 };
 
 /**
@@ -77,6 +88,7 @@ export const DEFAULT_ADVANCED_CONFIG: AdvancedConfig = {
 export const EDGE_ADVANCED_CONFIG: AdvancedConfig = {
   ...DEFAULT_ADVANCED_CONFIG,
   seasonalSteps: false,
+  measuringRange: null,
 };
 
 /** The lowest and highest value seen, and over how many readings. */
@@ -101,6 +113,8 @@ export interface AdvancedState {
    */
   dailySteps?: EwmState[];
   stepTail?: TailState;
+  /** What the entity's measuring range has shown; absent while it has none. */
+  measuring?: MeasuringRangeState;
 }
 
 export function newRange(): RangeState {
@@ -170,6 +184,8 @@ const LN_ALL = Math.log(BASIC_FEATURES.length + MODEL_FEATURES.length);
 export interface AdvancedSignals {
   surprise: number;
   features: Record<AdvancedFeature, number>;
+  /** A level never shown before on the measuring range: alarms by itself. */
+  newLevel: boolean;
 }
 
 export function observeAdvanced(
@@ -198,6 +214,7 @@ export function observeAdvanced(
     forecast: 0,
     forecastShift: 0,
     range: 0,
+    newLevel: 0,
   };
   const model = forecaster?.model;
   const usable =
@@ -246,10 +263,19 @@ export function observeAdvanced(
       surprise = Math.max(surprise, config.rangeSurprise);
     }
   }
+  let newLevel = false;
+  if (config.measuringRange && state.measuring) {
+    const measured = observeMeasuringRange(state.measuring, config.measuringRange, value);
+    if (measured.usual) surprise *= config.measuringRange.usualDamping;
+    if (measured.newLevel) {
+      newLevel = true;
+      features.newLevel = config.measuringRange.newLevelSurprise;
+    }
+  }
   widenRange(range, value, value, 1);
   state.recent.push(value);
   // Kept even without a model, so a newly trained model scores from its first reading.
   const keep = Math.max(model?.windowSize ?? 0, config.recentCapacity);
   while (state.recent.length > keep) state.recent.shift();
-  return { surprise, features };
+  return { surprise, features, newLevel };
 }

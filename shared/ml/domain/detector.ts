@@ -17,6 +17,11 @@ import {
   postProcess,
   surpriseToScore,
 } from './basic-detector.ts';
+import {
+  type MeasuringRange,
+  measuringRangeStateFits,
+  newMeasuringRangeState,
+} from './measuring-range.ts';
 import { type CoEntityWindows, Forecaster, type TrainedModel } from './model.ts';
 
 /**
@@ -63,9 +68,12 @@ export interface AdvancedAnomalyDetector extends AnomalyDetector {
 }
 
 export const BASIC_DETECTOR = { name: 'easysmart-basic', version: '1.0.0' } as const;
-export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.2.0' } as const;
-/** Advanced states this version continues from: 1.0.0 had no range, 1.1.0 no daily steps. */
-const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0', '1.1.0'];
+export const ADVANCED_DETECTOR = { name: 'easysmart-advanced', version: '1.4.0' } as const;
+/**
+ * Advanced states this version continues from: 1.0.0 had no range, 1.1.0 no daily steps,
+ * 1.2.0 no measuring range (a 1.2.0 state is a 1.4.0 state of an entity without one).
+ */
+const UPGRADABLE_ADVANCED_VERSIONS = ['1.0.0', '1.1.0', '1.2.0'];
 
 export interface BasicDetectorState {
   kind: 'basic';
@@ -141,7 +149,16 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
     private readonly state: AdvancedState,
     private readonly config: AdvancedConfig,
     model: TrainedModel | null,
+    measuringRange: MeasuringRange | null,
   ) {
+    const measuring = config.measuringRange;
+    if (measuring && measuringRange) {
+      // A new or changed range starts its levels afresh: the cells mean other values now.
+      if (!measuringRangeStateFits(state.measuring, measuringRange, measuring))
+        state.measuring = newMeasuringRangeState(measuringRange, measuring);
+    } else {
+      delete state.measuring;
+    }
     if (config.seasonalSteps) {
       const bins = config.basic.dailyBins;
       if (state.dailySteps?.length !== bins || !state.stepTail)
@@ -171,6 +188,18 @@ class AdvancedDetector implements AdvancedAnomalyDetector {
       basic,
       surpriseToScore(signals.surprise, basic.surpriseScale),
     );
+    // A new level alarms by itself (its own rest makes it one alarm per incident), once the
+    // levels have learnt as long as the statistics warm up: levels started afresh on an
+    // entity with a long history (a range set later, or changed) know nothing yet.
+    const measuring = this.config.measuringRange;
+    const levelsWarm = (this.state.measuring?.total ?? 0) > basic.warmup;
+    if (measuring && signals.newLevel && levelsWarm && this.state.basic.count > basic.warmup) {
+      result.score = Math.max(
+        result.score,
+        surpriseToScore(measuring.newLevelSurprise, basic.surpriseScale),
+      );
+      result.anomalous = true;
+    }
     return { ...result, reason: result.anomalous ? strongest(signals.features) : null };
   }
 
@@ -187,6 +216,8 @@ export type DetectorOptions =
       /** The entity's trained model; without one the detector runs on the basic signals. */
       model?: TrainedModel | null;
       config?: AdvancedConfig;
+      /** The entity's measuring range, when it has one. */
+      measuringRange?: MeasuringRange | null;
     };
 
 export function createDetector(options: DetectorOptions): AnomalyDetector {
@@ -195,14 +226,20 @@ export function createDetector(options: DetectorOptions): AnomalyDetector {
     return new BasicDetector(newBasicState(config), config);
   }
   const config = options.config ?? DEFAULT_ADVANCED_CONFIG;
-  return new AdvancedDetector(newAdvancedState(config), config, options.model ?? null);
+  return new AdvancedDetector(
+    newAdvancedState(config),
+    config,
+    options.model ?? null,
+    options.measuringRange ?? null,
+  );
 }
 
 export function createAdvancedDetector(
   model: TrainedModel | null,
   config: AdvancedConfig = DEFAULT_ADVANCED_CONFIG,
+  measuringRange: MeasuringRange | null = null,
 ): AdvancedAnomalyDetector {
-  return new AdvancedDetector(newAdvancedState(config), config, model);
+  return new AdvancedDetector(newAdvancedState(config), config, model, measuringRange);
 }
 
 /**
@@ -218,6 +255,8 @@ export function restoreDetector(
     model?: TrainedModel | null;
     basicConfig?: BasicConfig;
     advancedConfig?: AdvancedConfig;
+    /** The entity's measuring range now; a state cut from another one starts its levels afresh. */
+    measuringRange?: MeasuringRange | null;
     adopt?: boolean;
   } = {},
 ): AnomalyDetector {
@@ -264,6 +303,7 @@ export function restoreDetector(
       advanced,
       options.advancedConfig ?? DEFAULT_ADVANCED_CONFIG,
       options.model ?? null,
+      options.measuringRange ?? null,
     );
   }
   throw new DetectorStateError(`unknown detector kind ${String(kind)}`);

@@ -1,4 +1,5 @@
 import { createAdvancedDetector, createDetector, type DetectorKind } from './detector.ts';
+import type { MeasuringRange } from './measuring-range.ts';
 import type { TrainedModel } from './model.ts';
 import { type GateVerdict, trainAndJudge } from './quality-gate.ts';
 import {
@@ -25,6 +26,8 @@ export interface SeriesScores {
   trainingError: TrainingDataError | null;
   trainingMs: number;
   scoringMs: number;
+  /** Size of the detector's state after the last reading, as JSON. */
+  stateBytes: number;
 }
 
 export function trainingLength(readings: number): number {
@@ -35,6 +38,8 @@ export async function scoreSeries(
   points: readonly HistoryPoint[],
   detector: DetectorKind,
   training: TrainingOptions = {},
+  /** The entity's measuring range (advanced only), when it has one. */
+  measuringRange: MeasuringRange | null = null,
 ): Promise<SeriesScores> {
   const scores = new Array<number>(points.length);
   if (detector === 'basic') {
@@ -51,9 +56,10 @@ export async function scoreSeries(
       trainingError: null,
       trainingMs: 0,
       scoringMs: performance.now() - started,
+      stateBytes: JSON.stringify(d.snapshot({ shared: true })).length,
     };
   }
-  const d = createAdvancedDetector(null);
+  const d = createAdvancedDetector(null, undefined, measuringRange);
   const trainAt = trainingLength(points.length);
   let model: TrainedModel | null = null;
   let verdict: GateVerdict | null = null;
@@ -81,5 +87,6 @@ export async function scoreSeries(
     scores[i] = d.score(p.timeMs, p.value).score;
   }
   scoringMs += performance.now() - started;
-  return { scores, model, verdict, trainingError, trainingMs, scoringMs };
+  const stateBytes = JSON.stringify(d.snapshot({ shared: true })).length;
+  return { scores, model, verdict, trainingError, trainingMs, scoringMs, stateBytes };
 }
