@@ -666,7 +666,13 @@ describe('the dashboard against the local stack', () => {
         `${topic}/discovery`,
         JSON.stringify({
           entities: [
-            { entity_id: 'temperature', entity_type: 'sensor', name: 'Winding', unit: '°C' },
+            {
+              entity_id: 'temperature',
+              entity_type: 'sensor',
+              name: 'Winding',
+              unit: '°C',
+              measuring_range: { min: 0, max: 180 },
+            },
             { entity_id: 'current', entity_type: 'sensor', name: 'Current', unit: 'A' },
           ],
         }),
@@ -788,6 +794,16 @@ describe('the dashboard against the local stack', () => {
       { timeoutMs: 15_000, intervalMs: 250 },
     );
     await page.screenshot({ path: path.join(screenshots, 'models.png'), fullPage: true });
+
+    // The device page shows the measuring range the motor announced for its winding sensor.
+    await page.goto(`${ready.dashboard}/#/devices/${motor.device.id}`);
+    const range = page.locator('[data-entity-id="temperature"] [data-measuring-range="0,180"]');
+    await range.waitFor({ timeout: 15_000 });
+    expect(await range.textContent()).toMatch(/range 0 to 180 °C/);
+    expect(await range.getAttribute('title')).toMatch(/the device announced/);
+    await page
+      .locator('article[data-entity-id="temperature"]')
+      .screenshot({ path: path.join(screenshots, 'measuring-range.png') });
   }, 180_000);
 
   it('shows another tenant none of it', async () => {
