@@ -446,10 +446,12 @@ export class PostgresDetectorStates implements DetectorStateStore {
       }
       const known = written.filter((row) => row.based_on !== null && !moved.has(row.device_id));
       if (known.length > 0) {
+        // Locked above and still as loaded: an update, not an insert that conflicts.
         await client.query(
-          `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO UPDATE
-             SET detector = EXCLUDED.detector, state = EXCLUDED.state,
-                 last_time_ms = EXCLUDED.last_time_ms, updated_at = now()`,
+          `UPDATE ml_detector_states s
+           SET detector = u.detector, state = u.state, last_time_ms = u.last_time_ms, updated_at = now()
+           FROM ${STATE_ROWS}
+           WHERE s.tenant_id = $1 AND s.device_id = u.device_id AND s.entity_id = u.entity_id`,
           [tenantId, ...stateColumns(known)],
         );
       }
@@ -526,10 +528,10 @@ const stateColumns = (rows: ReturnType<typeof rowsOf>) => [
 
 // Parallel arrays, not one JSON document of rows: PostgreSQL parsed that document as jsonb
 // and then each state in it again.
-const INSERT_STATES = `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
-  SELECT u.device_id, $1, u.entity_id, u.detector, u.state, u.last_time_ms
-  FROM unnest($2::int[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[])
+const STATE_ROWS = `unnest($2::int[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[])
     AS u(device_id, entity_id, detector, state, last_time_ms)`;
+const INSERT_STATES = `INSERT INTO ml_detector_states (device_id, tenant_id, entity_id, detector, state, last_time_ms)
+  SELECT u.device_id, $1, u.entity_id, u.detector, u.state, u.last_time_ms FROM ${STATE_ROWS}`;
 
 const TYPE_SETTINGS_COLUMNS = `device_type, entity_id, settings->>'family' AS family,
   (settings->>'windowSize')::int AS window_size, settings->>'size' AS size,
