@@ -666,7 +666,13 @@ describe('the dashboard against the local stack', () => {
         `${topic}/discovery`,
         JSON.stringify({
           entities: [
-            { entity_id: 'temperature', entity_type: 'sensor', name: 'Winding', unit: '°C' },
+            {
+              entity_id: 'temperature',
+              entity_type: 'sensor',
+              name: 'Winding',
+              unit: '°C',
+              measuring_range: { min: 0, max: 180 },
+            },
             { entity_id: 'current', entity_type: 'sensor', name: 'Current', unit: 'A' },
           ],
         }),
@@ -788,6 +794,28 @@ describe('the dashboard against the local stack', () => {
       { timeoutMs: 15_000, intervalMs: 250 },
     );
     await page.screenshot({ path: path.join(screenshots, 'models.png'), fullPage: true });
+
+    // The device page shows the measuring range the motor announced for its winding sensor.
+    await page.goto(`${ready.dashboard}/#/devices/${motor.device.id}`);
+    const range = page.locator('[data-entity-id="temperature"] [data-measuring-range="0,180"]');
+    await range.waitFor({ timeout: 15_000 });
+    expect(await range.textContent()).toMatch(/range 0 to 180 °C/);
+    expect(await range.getAttribute('title')).toMatch(/the device announced/);
+    // An owner sets the tenant's own range, which wins over the device's, then clears it.
+    const rangeForm = page.getByRole('form', { name: 'Set a measuring range' });
+    await rangeForm.getByRole('combobox').selectOption('temperature');
+    await rangeForm.getByLabel('from').fill('-20');
+    await rangeForm.getByLabel('to').fill('150');
+    await rangeForm.getByRole('button', { name: 'Set range' }).click();
+    const set = page.locator('[data-entity-id="temperature"] [data-measuring-range="-20,150"]');
+    await set.waitFor({ timeout: 15_000 });
+    expect(await set.getAttribute('title')).toMatch(/set for this entity/);
+    await page
+      .locator('article[data-entity-id="temperature"]')
+      .screenshot({ path: path.join(screenshots, 'measuring-range.png') });
+    await rangeForm.getByRole('button', { name: /^Clear/ }).click();
+    await range.waitFor({ timeout: 15_000 });
+    expect(await range.getAttribute('title')).toMatch(/the device announced/);
   }, 180_000);
 
   it('shows another tenant none of it', async () => {

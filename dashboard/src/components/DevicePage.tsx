@@ -27,6 +27,7 @@ import { AlarmRulesCard } from './AlarmRulesCard.tsx';
 import { NumberControl, SwitchControl, TextControl } from './Controls.tsx';
 import { EdgeModelCard, type EdgeState } from './EdgeModelCard.tsx';
 import { HealthCard, type HealthState } from './HealthCard.tsx';
+import { MeasuringRangeForm } from './MeasuringRangeForm.tsx';
 import { PatternsCard, type PatternsState } from './PatternsCard.tsx';
 import {
   type AlarmBand,
@@ -514,6 +515,13 @@ export function DevicePage({ id }: { id: number }) {
                   </article>
                 ))}
               </div>
+              {canWrite && profile.tenant.effective_plan === 'industrial' && (
+                <MeasuringRangeForm
+                  deviceId={id}
+                  entities={[...sensors, ...numbers]}
+                  onSaved={() => void loadDevice()}
+                />
+              )}
             </section>
           )}
         </>
