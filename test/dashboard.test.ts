@@ -577,8 +577,8 @@ describe('the dashboard against the local stack', () => {
     const failed = card.locator('[data-job-failed]');
     if ((await failed.count()) > 0)
       throw new Error(`discovery failed: ${await failed.textContent()}`);
-    const rows = card.locator('tbody tr');
-    expect(await rows.count()).toBeGreaterThan(0);
+    // The job's outcome shows first; the card then loads the modes it found.
+    await card.locator('tbody tr').first().waitFor({ timeout: 15_000 });
     await expect(card.locator('[data-current-pattern]').count()).resolves.toBe(1);
 
     await card.getByLabel('Name of Pattern 1').fill('warming');
