@@ -8,7 +8,7 @@ import { setPlan } from '../infra/admin.ts';
 import { startMailbox } from '../local/mailbox.ts';
 import { verifyWebhook } from '../shared/alarms/domain/notifications.ts';
 import { callRoute } from './support/api-event.ts';
-import { kinesisEvent } from './support/kinesis-event.ts';
+import { kinesisEvent, ruleOutput } from './support/kinesis-event.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
@@ -61,15 +61,6 @@ afterAll(async () => {
   await mailDir.remove();
 });
 
-function rule(topic: string, payload: unknown, receivedAt = Date.now()) {
-  return {
-    payload: Buffer.from(JSON.stringify(payload)).toString('base64'),
-    topic,
-    client_id: topic.split('/')[1],
-    received_at: receivedAt,
-  };
-}
-
 async function send(...outputs: unknown[]) {
   const answer = await ingest(kinesisEvent(outputs));
   expect(answer.batchItemFailures).toEqual([]);
@@ -120,7 +111,7 @@ async function tenant(): Promise<Tenant> {
     body: { device_id: deviceId, name: 'Press', type: 'hydraulic-press' },
   });
   await send(
-    rule(`devices/${deviceId}/discovery`, {
+    ruleOutput(`devices/${deviceId}/discovery`, {
       entities: [
         { entity_id: 'temperature', entity_type: 'sensor', name: 'Oil temperature', unit: '°C' },
         { entity_id: 'pump', entity_type: 'switch', name: 'Pump' },
@@ -140,7 +131,7 @@ async function tenant(): Promise<Tenant> {
 }
 
 const reading = (t: Tenant, value: unknown, timeMs: number) =>
-  rule(`devices/${t.deviceId}/temperature/state`, { value, timestamp: timeMs / 1000 });
+  ruleOutput(`devices/${t.deviceId}/temperature/state`, { value, timestamp: timeMs / 1000 });
 
 async function mails(): Promise<string[]> {
   const names = (await readdir(mailDir.dir)).filter((name) => name.endsWith('.eml')).sort();
@@ -362,13 +353,13 @@ describe('an offline rule', () => {
       },
     });
     expect(created.status).toBe(201);
-    await send(rule(`devices/${other.deviceId}/status`, 'offline'));
+    await send(ruleOutput(`devices/${other.deviceId}/status`, 'offline'));
     await notifier({});
     const listed = await callRoute(alarms, 'GET /api/alarms', { token: other.viewer });
     expect(listed.body.alarms).toMatchObject([
       { rule_id: created.body.rule.id, device_id: other.id, status: 'active', severity: 'major' },
     ]);
-    await send(rule(`devices/${other.deviceId}/status`, 'online'));
+    await send(ruleOutput(`devices/${other.deviceId}/status`, 'online'));
     await notifier({});
     const after = await callRoute(alarms, 'GET /api/alarms', { token: other.viewer });
     expect(after.body.alarms[0].status).toBe('cleared');

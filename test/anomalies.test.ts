@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
+import { ruleOutput } from './support/kinesis-event.ts';
 import { biasedModel } from './support/models.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { useTestStack } from './support/stack-env.ts';
@@ -35,20 +36,11 @@ afterAll(() => models.remove());
 
 const MINUTE = 60_000;
 
-function event(topic: string, payload: object) {
-  return {
-    payload: Buffer.from(JSON.stringify(payload)).toString('base64'),
-    topic,
-    client_id: topic.split('/')[1],
-    received_at: Date.now(),
-  };
-}
-
 async function tenantWithDevice(plan: string) {
   const { token, tenantId } = await signUp(auth, { plan, admin });
   const { id, deviceId } = await addDevice(devices, token, { name: 'Pump', type: 'pump' });
   await ingest([
-    event(`devices/${deviceId}/discovery`, {
+    ruleOutput(`devices/${deviceId}/discovery`, {
       entities: [
         { entity_id: 'vibration', entity_type: 'sensor', name: 'Vibration', unit: 'mm/s' },
         { entity_id: 'relay', entity_type: 'switch', name: 'Relay' },
@@ -63,7 +55,7 @@ function normalSignal(deviceId: string, count: number, end: number) {
   return Array.from({ length: count }, (_, n) => {
     const time = end - (count - n) * MINUTE;
     const value = 4 + Math.sin((2 * Math.PI * time) / 86_400_000) + 0.05 * Math.sin(n * 12.9898);
-    return event(`devices/${deviceId}/vibration/state`, { value, timestamp: time / 1000 });
+    return ruleOutput(`devices/${deviceId}/vibration/state`, { value, timestamp: time / 1000 });
   });
 }
 
@@ -87,7 +79,7 @@ describe('anomaly detection by plan', () => {
     expect(falseAlarms).toBeLessThanOrEqual(3);
 
     await ingest([
-      event(`devices/${s.deviceId}/vibration/state`, { value: 25, timestamp: faultAt / 1000 }),
+      ruleOutput(`devices/${s.deviceId}/vibration/state`, { value: 25, timestamp: faultAt / 1000 }),
     ]);
     const found = await anomaliesOf(s, faultAt - MINUTE);
     expect(found.body.anomalies).toHaveLength(1);
@@ -245,7 +237,7 @@ describe('trained models (Industrial)', () => {
     // first: they used to head the order every hour, so nobody else was ever trained.
     const sparse = await tenantWithDevice('industrial');
     await ingest([
-      event(`devices/${sparse.deviceId}/discovery`, {
+      ruleOutput(`devices/${sparse.deviceId}/discovery`, {
         entities: Array.from({ length: 30 }, (_, n) => ({
           entity_id: `bearing_${n}`,
           entity_type: 'sensor',
@@ -284,7 +276,7 @@ describe('trained models (Industrial)', () => {
     const flat = await tenantWithDevice('industrial');
     await ingest(
       Array.from({ length: 600 }, (_, n) =>
-        event(`devices/${flat.deviceId}/vibration/state`, {
+        ruleOutput(`devices/${flat.deviceId}/vibration/state`, {
           value: 3,
           timestamp: (Date.now() - (600 - n) * MINUTE) / 1000,
         }),

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { TrainedModel } from '../shared/ml/domain/model.ts';
 import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
+import { ruleOutput } from './support/kinesis-event.ts';
 import { layersUpload, motorMinutes } from './support/models.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { useTestStack } from './support/stack-env.ts';
@@ -41,15 +42,6 @@ const ingest = async (events: unknown[]) => {
   }
 };
 
-function event(topic: string, payload: object) {
-  return {
-    payload: Buffer.from(JSON.stringify(payload)).toString('base64'),
-    topic,
-    client_id: topic.split('/')[1],
-    received_at: Date.now(),
-  };
-}
-
 /** One reading a minute on whole minutes ending at `end`: a daily cycle and a faster wave. */
 function signal(count: number, end: number): Array<{ timeMs: number; value: number }> {
   const last = Math.floor(end / MINUTE) * MINUTE;
@@ -66,7 +58,10 @@ function signal(count: number, end: number): Array<{ timeMs: number; value: numb
 
 const readingsOf = (deviceId: string, points: Array<{ timeMs: number; value: number }>) =>
   points.map((p) =>
-    event(`devices/${deviceId}/vibration/state`, { value: p.value, timestamp: p.timeMs / 1000 }),
+    ruleOutput(`devices/${deviceId}/vibration/state`, {
+      value: p.value,
+      timestamp: p.timeMs / 1000,
+    }),
   );
 
 interface Machine {
@@ -85,7 +80,7 @@ async function machine(plan: string, historyMinutes = 0): Promise<Machine> {
   const viewer = await addViewer(auth, owner);
   const { id, deviceId } = await addDevice(devices, owner.token, { name: 'Pump', type: 'pump' });
   await ingest([
-    event(`devices/${deviceId}/discovery`, {
+    ruleOutput(`devices/${deviceId}/discovery`, {
       entities: [
         { entity_id: 'vibration', entity_type: 'sensor', name: 'Vibration', unit: 'mm/s' },
         { entity_id: 'relay', entity_type: 'switch', name: 'Relay' },
@@ -374,7 +369,7 @@ type MotorMinute = ReturnType<typeof motorMinutes>[number];
 /** One telemetry message a minute: both readings share its timestamp. */
 const motorMessages = (deviceId: string, minutes: MotorMinute[]) =>
   minutes.map((p) =>
-    event(`devices/${deviceId}/telemetry`, {
+    ruleOutput(`devices/${deviceId}/telemetry`, {
       timestamp: p.timeMs / 1000,
       values: { temperature: p.temperature, current: p.current },
     }),
@@ -385,7 +380,7 @@ describe('a model that also reads other entities of the device', () => {
     const owner = await signUp(auth, { plan: 'industrial', admin });
     const device = await addDevice(devices, owner.token, { name: 'Motor', type: 'motor' });
     await ingest([
-      event(`devices/${device.deviceId}/discovery`, {
+      ruleOutput(`devices/${device.deviceId}/discovery`, {
         entities: [
           { entity_id: 'temperature', entity_type: 'sensor', name: 'Winding', unit: '°C' },
           { entity_id: 'current', entity_type: 'sensor', name: 'Current', unit: 'A' },

@@ -9,7 +9,7 @@ import {
 } from '../shared/timeseries/domain/reading-store.ts';
 import type { Reading } from '../shared/timeseries/reading.ts';
 import { callRoute } from './support/api-event.ts';
-import { kinesisEvent } from './support/kinesis-event.ts';
+import { kinesisEvent, ruleOutput } from './support/kinesis-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
 /**
@@ -35,19 +35,6 @@ const DISCOVERY = {
     { entity_id: 'relay', entity_type: 'switch', name: 'Relay' },
   ],
 };
-
-/** A rule output as the topic rules' SELECT makes it. */
-function ruleOutput(topic: string, payload: unknown, receivedAt = Date.now()) {
-  const bytes = Buffer.isBuffer(payload)
-    ? payload
-    : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
-  return {
-    payload: bytes.toString('base64'),
-    topic,
-    client_id: topic.split('/')[1],
-    received_at: receivedAt,
-  };
-}
 
 interface Tenant {
   token: string;

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
+import { ruleOutput } from './support/kinesis-event.ts';
 import { useTestStack } from './support/stack-env.ts';
 import { addDevice, addViewer, signUp } from './support/tenants.ts';
 
@@ -20,15 +21,6 @@ const admin = adminPool(stack);
 const MINUTE = 60_000;
 const ROUTE = 'PUT /api/devices/{id}/entities/{entity_id}/measuring-range';
 
-function event(topic: string, payload: object) {
-  return {
-    payload: Buffer.from(JSON.stringify(payload)).toString('base64'),
-    topic,
-    client_id: topic.split('/')[1],
-    received_at: Date.now(),
-  };
-}
-
 async function ingest(events: object[]) {
   const summary = await ingestionService().ingest(events);
   expect(summary.rejected).toEqual({});
@@ -36,7 +28,7 @@ async function ingest(events: object[]) {
 
 /** The pump's discovery; `range` is the vibration sensor's announced measuring range. */
 function discovery(deviceId: string, range?: { min: number; max: number }) {
-  return event(`devices/${deviceId}/discovery`, {
+  return ruleOutput(`devices/${deviceId}/discovery`, {
     entities: [
       {
         entity_id: 'vibration',
@@ -80,7 +72,7 @@ async function rangeShown(p: Pump) {
 /** Steady readings around 4 mm/s, one a minute, ending `end`. */
 function steady(deviceId: string, count: number, end: number) {
   return Array.from({ length: count }, (_, n) =>
-    event(`devices/${deviceId}/vibration/state`, {
+    ruleOutput(`devices/${deviceId}/vibration/state`, {
       value: 4 + 0.2 * Math.sin(n * 12.9898),
       timestamp: (end - (count - n) * MINUTE) / 1000,
     }),
@@ -171,7 +163,7 @@ describe('measuring range through discovery and the API', () => {
     ];
     for (const entity of bad) {
       const summary = await ingestionService().ingest([
-        event(`devices/${p.deviceId}/discovery`, { entities: [entity] }),
+        ruleOutput(`devices/${p.deviceId}/discovery`, { entities: [entity] }),
       ]);
       expect(summary.rejected).toEqual({ invalid_payload: 1 });
     }
@@ -195,7 +187,7 @@ describe('the advanced detector uses the range', () => {
     expect(await measuring()).toMatchObject({ min: 0, max: 40, total: 200 });
 
     await ingest([
-      event(`devices/${p.deviceId}/vibration/state`, { value: 12, timestamp: end / 1000 }),
+      ruleOutput(`devices/${p.deviceId}/vibration/state`, { value: 12, timestamp: end / 1000 }),
     ]);
     const found = await callRoute(ml, 'GET /api/devices/{id}/anomalies', {
       token: p.owner,

@@ -2,6 +2,19 @@ import type { KinesisStreamEvent } from 'aws-lambda';
 
 let sequence = 10_000_000;
 
+/** A rule output as the topic rules' SELECT makes it: the payload base64, the publisher. */
+export function ruleOutput(topic: string, payload: unknown, receivedAt = Date.now()) {
+  const bytes = Buffer.isBuffer(payload)
+    ? payload
+    : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+  return {
+    payload: bytes.toString('base64'),
+    topic,
+    client_id: topic.split('/')[1],
+    received_at: receivedAt,
+  };
+}
+
 /** The topic rules' partition key, topic(2): the device id. */
 function partitionKeyOf(output: unknown): string {
   const topic = (output as { topic?: unknown } | null)?.topic;

@@ -12,7 +12,7 @@ import {
   setLimit,
 } from '../maintenance.ts';
 import type { Entity } from '../types.ts';
-import { Notice } from './ui.tsx';
+import { Notice, NumberField } from './ui.tsx';
 
 export type HealthState =
   | { kind: 'loading' }
@@ -188,26 +188,8 @@ function LimitForm({
           ))}
         </select>
       </label>
-      <label>
-        at most{' '}
-        <input
-          type="number"
-          step="any"
-          value={above}
-          placeholder={current?.above?.toString() ?? ''}
-          onInput={(e) => setAbove(e.currentTarget.value)}
-        />
-      </label>
-      <label>
-        at least{' '}
-        <input
-          type="number"
-          step="any"
-          value={below}
-          placeholder={current?.below?.toString() ?? ''}
-          onInput={(e) => setBelow(e.currentTarget.value)}
-        />
-      </label>
+      <NumberField label="at most" value={above} current={current?.above} onInput={setAbove} />
+      <NumberField label="at least" value={below} current={current?.below} onInput={setBelow} />
       <button type="submit" class="button">
         {above.trim() || below.trim() ? 'Set limit' : 'Remove limit'}
       </button>

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { describeError } from '../api.ts';
 import { useApp } from '../context.ts';
 import type { Entity } from '../types.ts';
-import { Notice } from './ui.tsx';
+import { Notice, NumberField } from './ui.tsx';
 
 /**
  * Sets or clears a sensor or number entity's measuring range (the span its sensor measures),
@@ -58,28 +58,8 @@ export function MeasuringRangeForm({
           ))}
         </select>
       </label>
-      <label>
-        from{' '}
-        <input
-          type="number"
-          step="any"
-          required
-          value={min}
-          placeholder={current?.min.toString() ?? ''}
-          onInput={(e) => setMin(e.currentTarget.value)}
-        />
-      </label>
-      <label>
-        to{' '}
-        <input
-          type="number"
-          step="any"
-          required
-          value={max}
-          placeholder={current?.max.toString() ?? ''}
-          onInput={(e) => setMax(e.currentTarget.value)}
-        />
-      </label>
+      <NumberField label="from" value={min} current={current?.min} required onInput={setMin} />
+      <NumberField label="to" value={max} current={current?.max} required onInput={setMax} />
       <button type="submit" class="button" disabled={busy}>
         Set range
       </button>

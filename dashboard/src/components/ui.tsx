@@ -140,3 +140,32 @@ export function CopyBlock({ label, text, id }: { label: string; text: string; id
     </div>
   );
 }
+
+/** A labelled number input of an inline form, showing the value in force as its placeholder. */
+export function NumberField({
+  label,
+  value,
+  current,
+  required = false,
+  onInput,
+}: {
+  label: string;
+  value: string;
+  current: number | null | undefined;
+  required?: boolean;
+  onInput: (value: string) => void;
+}) {
+  return (
+    <label>
+      {label}{' '}
+      <input
+        type="number"
+        step="any"
+        required={required}
+        value={value}
+        placeholder={current?.toString() ?? ''}
+        onInput={(e) => onInput(e.currentTarget.value)}
+      />
+    </label>
+  );
+}
