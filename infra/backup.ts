@@ -294,7 +294,8 @@ export async function restoreInflux(
 
 /**
  * `influxd restore` returns before InfluxDB has reopened the restored shards, and until it
- * has, reads of them fail with "engine is closed": the restore is done once they answer.
+ * has, reads of them fail with "engine is closed" (or "shard is disabled" while one opens):
+ * the restore is done once they answer.
  */
 async function untilRestoredShardsAnswer(client: InfluxClient, database: string) {
   const [policies] = await client.query(showRetentionPolicies(database));
@@ -309,7 +310,7 @@ async function untilRestoredShardsAnswer(client: InfluxClient, database: string)
         break;
       } catch (error) {
         const reopening =
-          error instanceof InfluxQueryError && /engine is closed/.test(error.message);
+          error instanceof InfluxQueryError && /engine is closed|shard is disabled/.test(error.message);
         if (!reopening || Date.now() > deadline) throw error;
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
