@@ -310,7 +310,8 @@ async function untilRestoredShardsAnswer(client: InfluxClient, database: string)
         break;
       } catch (error) {
         const reopening =
-          error instanceof InfluxQueryError && /engine is closed|shard is disabled/.test(error.message);
+          error instanceof InfluxQueryError &&
+          /engine is closed|shard is disabled/.test(error.message);
         if (!reopening || Date.now() > deadline) throw error;
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
