@@ -1,4 +1,3 @@
-import type { DetectedAnomaly } from '../../anomalies/domain/anomaly-scorer.ts';
 import type { EntityType } from '../../identifiers.ts';
 import type { Reading } from '../../timeseries/reading.ts';
 import type { RejectionReason } from './rejection.ts';
@@ -80,13 +79,11 @@ export type LiveEvent =
       reason: string | null;
     };
 
-/** One device's part of a batch, once its readings are stored (and scored, if the plan does). */
+/** One device's part of a batch, once its readings are stored. */
 export interface StoredDeviceReadings {
   device: DeviceContext;
   /** Stored readings, in the order the device sent them. */
   readings: Reading[];
-  /** What the plan's anomaly detector found in them (empty without detection). */
-  anomalies: DetectedAnomaly[];
 }
 
 /** What a batch stored, grouped by device: handed to `StoredReadingsListener`. */
@@ -110,7 +107,6 @@ export interface IngestionSummary {
   messages: number;
   readings: number;
   confirmedCommands: number;
-  anomalies: number;
   rejected: Partial<Record<RejectionReason, number>>;
 }
 
