@@ -35,11 +35,16 @@ const CHUNK_DEVICES = 500;
 /** Devices whose read positions are this close share a chunk (and its query's start). */
 const CHUNK_SPREAD_MS = 5 * 60_000;
 /**
- * What one chunk reads at most beyond its start, per device: a device far behind (a day
- * of buffered readings, a fleet after an outage) is caught up over several passes.
+ * What one read of a chunk spans at most beyond its start, so that a chunk far behind (a
+ * day of buffered readings, a fleet after an outage) is read a part at a time: the first
+ * read's span shrinks with the chunk's devices, and each next one grows while the reads come
+ * back small (sparse readings) and shrinks when they come back large.
  */
-const CHUNK_SPAN_MS = 6 * 3_600_000;
-const MIN_CHUNK_SPAN_MS = 10 * 60_000;
+const FIRST_SPAN_DEVICE_MS = 6 * 3_600_000;
+const MIN_SPAN_MS = 10 * 60_000;
+const MAX_SPAN_MS = 32 * 86_400_000;
+/** The readings one read of a chunk aims at. */
+const READ_TARGET = 200_000;
 
 export interface ScoringPassOptions {
   ledger: ScoringLedger;
@@ -56,12 +61,13 @@ export interface ScoringPassOptions {
 /** What a pass did. */
 export interface ScoringPassSummary {
   tenants: number;
+  /** Devices scored (one read far behind in several spans counts once a span). */
   devices: number;
   readings: number;
   anomalies: number;
   /** Devices whose readings could not be scored; the next pass scores them again. */
   failedDevices: number;
-  /** False when the budget ran out or a device was behind by more than a chunk reads. */
+  /** False when the budget ran out before everything stored was scored, or a device failed. */
   caughtUp: boolean;
 }
 
@@ -115,31 +121,53 @@ export class AnomalyScoringPass {
       const tenant = await this.#ledger.tenant(tenantId);
       if (!tenant || tenant.level === 'none') continue;
       summary.tenants += 1;
-      for (const chunk of chunksOf(tenant.devices)) {
-        if (this.#now() >= deadline) {
-          summary.caughtUp = false;
-          break;
+      for (let chunk of chunksOf(tenant.devices)) {
+        let fromMs = (chunk[0] as ScoringDevice).readFromMs;
+        let spanMs = Math.max(MIN_SPAN_MS, FIRST_SPAN_DEVICE_MS / chunk.length);
+        // A chunk far behind is read a span at a time, each after the last, while the budget lasts.
+        for (;;) {
+          if (this.#now() >= deadline) {
+            summary.caughtUp = false;
+            break;
+          }
+          const read = await this.#scoreChunk(tenant, chunk, fromMs, spanMs, startMs, summary);
+          if (read.toMs === undefined) break;
+          // A device that failed is left where it was: scoring its later readings first
+          // would skip the ones that failed.
+          chunk = chunk.filter(({ devicePk }) => !read.failed.has(devicePk));
+          if (chunk.length === 0) break;
+          fromMs = read.toMs;
+          spanMs =
+            read.readings < READ_TARGET / 4
+              ? Math.min(MAX_SPAN_MS, spanMs * 4)
+              : read.readings > READ_TARGET
+                ? Math.max(MIN_SPAN_MS, spanMs / 2)
+                : spanMs;
         }
-        await this.#scoreChunk(tenant, chunk, startMs, summary);
       }
     }
     return summary;
   }
 
-  /** Reads, scores and moves on one chunk of a tenant's devices. */
+  /**
+   * Reads, scores and moves on one chunk of a tenant's devices, from `fromMs` for at most
+   * `spanMs` (to the end of what is stored when that reaches the pass's start). Answers where
+   * the read ended (undefined: at the end), how many readings it scored and the devices that
+   * failed.
+   */
   async #scoreChunk(
     tenant: ScoringTenant,
     chunk: ScoringDevice[],
+    fromMs: number,
+    spanMs: number,
     startMs: number,
     summary: ScoringPassSummary,
-  ): Promise<void> {
-    const fromMs = (chunk[0] as ScoringDevice).readFromMs;
-    const spanMs = Math.max(MIN_CHUNK_SPAN_MS, CHUNK_SPAN_MS / chunk.length);
+  ): Promise<{ toMs: number | undefined; readings: number; failed: Set<number> }> {
     const capped = fromMs + spanMs < startMs;
     // Uncapped, the read has no end: whatever is stored by the time it runs is scored.
     const toMs = capped ? fromMs + spanMs : undefined;
     const nextFromMs = capped ? fromMs + spanMs : startMs - CURSOR_LAG_MS;
-    if (capped) summary.caughtUp = false;
+    const failed = new Set<number>();
     let readings: Map<string, Reading[]>;
     try {
       readings = await this.#readings.numericReadings({
@@ -152,17 +180,19 @@ export class AnomalyScoringPass {
       });
     } catch (error) {
       summary.failedDevices += chunk.length;
+      summary.caughtUp = false;
       this.#logger.error('scoring pass could not read readings', {
         tenantId: tenant.tenantId,
         error,
       });
-      return;
+      return { toMs: undefined, readings: 0, failed };
     }
     const batch: Array<{ device: ScoredDevice; readings: Reading[] }> = [];
+    let count = 0;
     for (const { devicePk, deviceId } of chunk) {
       const stored = readings.get(deviceId);
       if (!stored || stored.length === 0) continue;
-      summary.readings += stored.length;
+      count += stored.length;
       batch.push({
         device: {
           devicePk,
@@ -174,7 +204,7 @@ export class AnomalyScoringPass {
         readings: stored,
       });
     }
-    const failed = new Set<number>();
+    summary.readings += count;
     const found: Array<{ devicePk: number; anomalies: DetectedAnomaly[] }> = [];
     if (batch.length > 0) {
       const anomalies = this.#anomalies;
@@ -208,6 +238,7 @@ export class AnomalyScoringPass {
     }
     summary.devices += batch.length - failed.size;
     summary.failedDevices += failed.size;
+    if (failed.size > 0) summary.caughtUp = false;
     const moves = chunk
       .filter(({ devicePk }) => !failed.has(devicePk))
       .map(({ devicePk, generation }) => ({ devicePk, generation, readFromMs: nextFromMs }));
@@ -228,6 +259,7 @@ export class AnomalyScoringPass {
           this.#logger.warn('live anomaly update failed', { tenantId: tenant.tenantId, error });
         });
     }
+    return { toMs, readings: count, failed };
   }
 }
 
