@@ -1,6 +1,7 @@
 /**
- * Anomaly scoring in the ingestion path, a large fleet's batch at a time, in the same run
- * for each of these ways (`--ways`, comma-separated; default `stored-whole,two-parts`):
+ * Anomaly scoring of a large fleet's readings a batch at a time (what the scheduled scoring
+ * pass does with a chunk of devices), in the same run for each of these ways (`--ways`,
+ * comma-separated; default `stored-whole,two-parts`):
  *
  * - `device-by-device`: what ingestion did before the batch scorer: each device's detector
  *   states loaded, its predictions written and its states saved on their own, four devices at
@@ -8,7 +9,7 @@
  * - `stored-whole`: the whole batch at once, each detector state stored whole (what the
  *   batch scorer did before states were kept in two parts);
  * - `two-parts`: the whole batch at once, each state stored without its time-of-day
- *   profiles, which are rewritten only now and then (what ingestion does).
+ *   profiles, which are rewritten only now and then (what the scoring pass does).
  *
  *   npm run bench:scoring -- [--devices 5000] [--entities 10] [--rounds 5] [--level advanced]
  *                            [--ways stored-whole,two-parts] [--per-entity 1]

@@ -15,8 +15,8 @@ import type {
 } from '../../shared/anomalies/domain/ports.ts';
 import {
   AnomalyScoringPass,
-  CURSOR_LAG_MS,
   LATE_FOR_SCORING_MS,
+  POSITION_LAG_MS,
 } from '../../shared/anomalies/domain/scoring-pass.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { AlignedCoEntities } from '../../shared/ml/domain/co-entities.ts';
@@ -547,7 +547,7 @@ describe('the scheduled scoring pass against scoring in ingestion (property)', (
               devices: own.map((d) => ({
                 devicePk: d.devicePk,
                 deviceId: d.deviceId,
-                readFromMs: positions.get(d.devicePk)?.readFromMs ?? -CURSOR_LAG_MS,
+                readFromMs: positions.get(d.devicePk)?.readFromMs ?? -POSITION_LAG_MS,
                 generation: positions.get(d.devicePk)?.generation ?? -1,
               })),
             };

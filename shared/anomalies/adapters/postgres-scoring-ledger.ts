@@ -7,7 +7,7 @@ import {
 } from '../../timeseries/adapters/postgres-tenant-storage.ts';
 import type { AnomalyLevel } from '../domain/model.ts';
 import type { ScoringLedger, ScoringTenant } from '../domain/ports.ts';
-import { CURSOR_LAG_MS } from '../domain/scoring-pass.ts';
+import { POSITION_LAG_MS } from '../domain/scoring-pass.ts';
 
 /**
  * `anomaly_scoring_positions`: how far each device's stored readings have been read by the
@@ -46,7 +46,7 @@ export class PostgresScoringLedger implements ScoringLedger {
                 COALESCE(s.generation, -1) AS generation
          FROM devices d LEFT JOIN anomaly_scoring_positions s ON s.device_id = d.id
          ORDER BY 3, d.id`,
-        [CURSOR_LAG_MS],
+        [POSITION_LAG_MS],
       );
       return {
         tenantId,

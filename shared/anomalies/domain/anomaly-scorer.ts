@@ -21,7 +21,7 @@ import type {
   SavedDetectorState,
 } from './ports.ts';
 
-/** What a scored batch reports; ingestion takes it from here. */
+/** What a scored batch reports; the scoring pass takes it from here. */
 export type { DetectedAnomaly } from './model.ts';
 
 /** How often a batch is rescored when other invocations keep saving the same entities first. */
@@ -80,8 +80,8 @@ interface DevicePass {
 }
 
 /**
- * Runs the plan's detector on every new numeric reading inside the ingestion path, a whole
- * batch at a time: per tenant (a large tenant's devices in a few groups side by side), the
+ * Runs the plan's detector on stored numeric readings (the scheduled scoring pass hands it a
+ * chunk of devices' readings since their read positions), a whole batch at a time: per tenant (a large tenant's devices in a few groups side by side), the
  * batch's detector states are loaded in one query (and active models in another), each
  * entity's detector is fed its readings in time order, every score of the batch is written
  * to the prediction store in one write, and then each tenant's new states are saved in one

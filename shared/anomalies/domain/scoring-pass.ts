@@ -16,7 +16,7 @@ import type {
 export const SCORING_EVERY_MS = 60_000;
 /**
  * A reading stored this long after its own time may be behind the devices' read positions:
- * ingestion then moves its device's back to it (see `CURSOR_LAG_MS`).
+ * ingestion then moves its device's back to it (see `POSITION_LAG_MS`).
  */
 export const LATE_FOR_SCORING_MS = 60_000;
 /**
@@ -26,7 +26,7 @@ export const LATE_FOR_SCORING_MS = 60_000;
  * stored, and marked. It exceeds LATE_FOR_SCORING_MS by more than an ingest invocation may
  * last (its timeout, serverless.yml).
  */
-export const CURSOR_LAG_MS = 2 * 60_000;
+export const POSITION_LAG_MS = 2 * 60_000;
 /** The longest a pass works before leaving the rest to the next (the function's timeout is longer). */
 export const SCORING_BUDGET_MS = 45_000;
 
@@ -166,7 +166,7 @@ export class AnomalyScoringPass {
     const capped = fromMs + spanMs < startMs;
     // Uncapped, the read has no end: whatever is stored by the time it runs is scored.
     const toMs = capped ? fromMs + spanMs : undefined;
-    const nextFromMs = capped ? fromMs + spanMs : startMs - CURSOR_LAG_MS;
+    const nextFromMs = capped ? fromMs + spanMs : startMs - POSITION_LAG_MS;
     const failed = new Set<number>();
     let readings: Map<string, Reading[]>;
     try {
