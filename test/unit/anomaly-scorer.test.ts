@@ -322,13 +322,16 @@ describe('anomaly scorer (ports in memory)', () => {
   });
 });
 
-describe('anomaly scorer, a batch at once against device by device (property)', () => {
-  const ENTITIES = ['temperature', 'current', 'pressure'] as const;
-  /** A reading of a device's entity at minute `minute` (plus `second`), the value drawn. */
-  const arrival = fc.record({
+const ENTITIES = ['temperature', 'current', 'pressure'] as const;
+/**
+ * A reading of one of six devices' entities at minute `minute` (up to `maxMinute`, plus
+ * `second`) of its batch, the value drawn.
+ */
+const arrivalUpTo = (maxMinute: number) =>
+  fc.record({
     device: fc.nat({ max: 5 }),
     entity: fc.constantFrom(...ENTITIES),
-    minute: fc.nat({ max: 40 }),
+    minute: fc.nat({ max: maxMinute }),
     second: fc.nat({ max: 59 }),
     value: fc.oneof(
       { weight: 9, arbitrary: fc.double({ min: 40, max: 60, noNaN: true }) },
@@ -336,6 +339,9 @@ describe('anomaly scorer, a batch at once against device by device (property)', 
       { weight: 1, arbitrary: fc.double({ min: 500, max: 1000, noNaN: true }) },
     ),
   });
+
+describe('anomaly scorer, a batch at once against device by device (property)', () => {
+  const arrival = arrivalUpTo(40);
   const scenario = fc.record({
     /** Each device's tenant (1-3) and plan level. */
     devices: fc.array(
@@ -482,18 +488,8 @@ describe('anomaly scorer, a batch at once against device by device (property)', 
 
 describe('the scheduled scoring pass against scoring in ingestion (property)', () => {
   const MINUTE = 60_000;
-  const ENTITIES = ['temperature', 'current', 'pressure'] as const;
-  const arrival = fc.record({
-    device: fc.nat({ max: 5 }),
-    entity: fc.constantFrom(...ENTITIES),
-    /** Minutes within the batch's 20: devices report in time order, some long after. */
-    minute: fc.nat({ max: 19 }),
-    second: fc.nat({ max: 59 }),
-    value: fc.oneof(
-      { weight: 9, arbitrary: fc.double({ min: 40, max: 60, noNaN: true }) },
-      { weight: 1, arbitrary: fc.double({ min: 500, max: 1000, noNaN: true }) },
-    ),
-  });
+  /** Minutes within the batch's 20: devices report in time order, some stored long after. */
+  const arrival = arrivalUpTo(19);
   const scenario = fc.record({
     /** Each tenant's plan level (tenants 1-3). */
     levels: fc.array(fc.constantFrom('none', 'basic', 'advanced'), {

@@ -1,8 +1,7 @@
 import type { InfluxClient, InfluxValue } from '../../timeseries/adapters/influx-client.ts';
 import { statements, tenantSelect } from '../../timeseries/adapters/influxql.ts';
-import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
 import { type Reading, storageOf } from '../../timeseries/reading.ts';
-import type { StoredReadingSource } from '../domain/ports.ts';
+import type { StoredReadingSource, StoredReadingsQuery } from '../domain/ports.ts';
 
 const NUMERIC = storageOf('sensor');
 
@@ -18,14 +17,7 @@ export class InfluxStoredReadings implements StoredReadingSource {
     private readonly database: string,
   ) {}
 
-  async numericReadings(query: {
-    tenantId: number;
-    retentionPolicy: string;
-    priorTier?: PriorTier;
-    deviceIds: readonly string[];
-    fromMs: number;
-    toMs?: number;
-  }): Promise<Map<string, Reading[]>> {
+  async numericReadings(query: StoredReadingsQuery): Promise<Map<string, Reading[]>> {
     const byDevice = new Map<string, Reading[]>();
     if (query.deviceIds.length === 0) return byDevice;
     const reads: Array<{ policy: string; fromMs: number; toMs?: number }> = [];

@@ -168,6 +168,13 @@ export class AnomalyScorer {
     const fail = (devices: PendingDevice[], error: unknown) => {
       for (const { position } of devices) outcomes[position] = { failed: error };
     };
+    const failAll = (error: unknown) => {
+      for (const scored of passes.values())
+        fail(
+          scored.map(({ pending }) => pending),
+          error,
+        );
+    };
     const passes = new Map<DeviceGroup, Array<{ pending: PendingDevice; pass: DevicePass }>>();
     await Promise.all(
       groups.map(async (group) => {
@@ -187,11 +194,7 @@ export class AnomalyScorer {
         // Scores first: if the store refuses them no state moves on and the retry rescores.
         await this.#predictions.write(predictions);
       } catch (error) {
-        for (const scored of passes.values())
-          fail(
-            scored.map(({ pending }) => pending),
-            error,
-          );
+        failAll(error);
         return [];
       }
     }
@@ -208,11 +211,7 @@ export class AnomalyScorer {
           // Before the states move on: if it fails, the devices are scored again, the same.
           await handOver(found);
         } catch (error) {
-          for (const scored of passes.values())
-            fail(
-              scored.map(({ pending }) => pending),
-              error,
-            );
+          failAll(error);
           return [];
         }
       }

@@ -206,14 +206,16 @@ export interface StoredReadingSource {
    * Each device's readings with times in [fromMs, toMs) (no end without `toMs`), by physical
    * device id, each entity's in time order.
    */
-  numericReadings(query: {
-    tenantId: number;
-    retentionPolicy: string;
-    priorTier?: PriorTier;
-    deviceIds: readonly string[];
-    fromMs: number;
-    toMs?: number;
-  }): Promise<Map<string, Reading[]>>;
+  numericReadings(query: StoredReadingsQuery): Promise<Map<string, Reading[]>>;
+}
+
+export interface StoredReadingsQuery {
+  tenantId: number;
+  retentionPolicy: string;
+  priorTier?: PriorTier;
+  deviceIds: readonly string[];
+  fromMs: number;
+  toMs?: number;
 }
 
 /** Takes the anomalies a pass found (alarm rules with an anomaly condition judge them). */

@@ -1,3 +1,4 @@
+import type { AnomalyEvent } from '../../anomalies/domain/ports.ts';
 import type { EntityType } from '../../identifiers.ts';
 import type { Reading } from '../../timeseries/reading.ts';
 import type { RejectionReason } from './rejection.ts';
@@ -69,15 +70,8 @@ export type LiveEvent =
       readings: Array<{ entity_id: string; value: ReadingValue; time: string }>;
     }
   | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string }
-  | {
-      type: 'anomaly';
-      device_id: number;
-      entity_id: string;
-      time: string;
-      score: number;
-      value: number;
-      reason: string | null;
-    };
+  /** Sent by the scheduled anomaly scoring, through the same connections. */
+  | AnomalyEvent;
 
 /** One device's part of a batch, once its readings are stored. */
 export interface StoredDeviceReadings {
