@@ -176,7 +176,13 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
     });
   }
 
-  /** The positions of the discoveries that would change neither an entity nor the device. */
+  /**
+   * The positions of the discoveries that would change neither an entity nor the device.
+   * The device is read by a scalar subquery, looked up by its key once per discovery: as an
+   * EXISTS, the planner (which takes a freshly registered fleet's devices for one row) joined
+   * every device with every discovery and ran the entity comparison for each pair: a
+   * fleet's re-announcements after a broker restart took time quadratic in their number.
+   */
   async #unchangedDiscoveries(
     client: Queryable,
     items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
@@ -200,11 +206,11 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
                            (e.entity_type, e.name, e.unit, e.icon, e.config,
                             'devices/' || a.device_id || '/' || e.entity_id || '/state',
                             e.measuring_range))
-              ) AND EXISTS (
-                SELECT 1 FROM devices d
-                WHERE d.id = a.device_pk AND d.discovery_mode = 'auto'
+              ) AND (
+                SELECT d.discovery_mode = 'auto'
                   AND (a.firmware IS NULL OR d.config ->> 'firmware' = a.firmware)
                   AND (a.report_interval_s IS NULL OR d.report_interval_s = a.report_interval_s)
+                FROM devices d WHERE d.id = a.device_pk
               )`,
       [
         JSON.stringify(
