@@ -63,7 +63,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
   /** One device's discovery: `applyDiscoveries` of one, its refusal thrown. */
   async applyDiscovery(device: DeviceContext, discovery: Discovery): Promise<void> {
     const [refused] = await this.applyDiscoveries(device.tenantId, [{ device, discovery }]);
-    if (refused) throw refused;
+    if (refused instanceof Rejection) throw refused;
   }
 
   /**
@@ -74,14 +74,15 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
   async applyDiscoveries(
     tenantId: number,
     items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
-  ): Promise<Array<Rejection | null>> {
-    const refused: Array<Rejection | null> = items.map(() => null);
+  ): Promise<Array<Rejection | 'unchanged' | null>> {
+    const refused: Array<Rejection | 'unchanged' | null> = items.map(() => null);
     if (items.length === 0) return refused;
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       // A device re-announces the same discovery on every connect: after a broker restart a
       // whole fleet does at once. Such a discovery is settled by one read, without the
       // tenant's lock, which would otherwise serialise every device of the tenant.
       const unchanged = await this.#unchangedDiscoveries(client, items);
+      for (const position of unchanged) refused[position] = 'unchanged';
       const changed = items
         .map((item, position) => ({ ...item, position }))
         .filter((item) => !unchanged.has(item.position));
