@@ -133,8 +133,14 @@ interface MessagePlace {
   topic: string;
 }
 
-/** What became of a discovery applied before its batch was judged (see `#applyDiscoveries`). */
-type EarlyDiscovery = { applied: true } | { refused: Rejection } | { failed: unknown };
+/**
+ * What became of a discovery (see `#applyDiscoveries`); `changed` is false when it matched
+ * what is stored, so nothing was written and the device's cached context still holds.
+ */
+type EarlyDiscovery =
+  | { applied: true; changed: boolean }
+  | { refused: Rejection }
+  | { failed: unknown };
 
 /** A message being judged: its place, and the device its topic names (for failures). */
 interface JudgedPlace extends MessagePlace {
@@ -336,8 +342,16 @@ export class IngestionService {
       ).entries()) {
         outcomes.set((group[position] as (typeof group)[number]).index, outcome);
       }
-      // The devices' contexts now hold the entities just announced, for their readings.
-      const changed = group.map(({ device }) => device.deviceId);
+      // The devices' contexts now hold the entities just announced, for their readings; a
+      // device that re-announced what is stored keeps its context (after a broker restart a
+      // whole fleet re-announces, and looking every device up again held its batches).
+      const changed = group
+        .filter(({ index }) => {
+          const outcome = outcomes.get(index);
+          return outcome !== undefined && 'applied' in outcome && outcome.changed;
+        })
+        .map(({ device }) => device.deviceId);
+      if (changed.length === 0) continue;
       await this.#contexts
         .prefetch(changed, now, (ids) => this.#directory.resolveMany(ids), true)
         .catch(() => {
@@ -375,7 +389,11 @@ export class IngestionService {
   ): Promise<EarlyDiscovery[]> {
     try {
       const refused = await refusedByDatabase(this.#directory.applyDiscoveries(tenantId, items));
-      return refused.map((rejection) => (rejection ? { refused: rejection } : { applied: true }));
+      return refused.map((outcome) =>
+        outcome instanceof Rejection
+          ? { refused: outcome }
+          : { applied: true, changed: outcome !== 'unchanged' },
+      );
     } catch (error) {
       if (!(error instanceof Rejection)) return items.map(() => ({ failed: error }));
       if (items.length === 1) return [{ refused: error }];
@@ -576,7 +594,8 @@ export class IngestionService {
       )[0];
     if (outcome && 'refused' in outcome) throw outcome.refused;
     if (outcome && 'failed' in outcome) throw outcome.failed;
-    this.#contexts.forget(device.deviceId);
+    // One applied before the batch was judged has had its context looked up again already.
+    if (!early && outcome?.changed) this.#contexts.forget(device.deviceId);
     batch.noteSeen(device, { lastSeenMs: message.receivedAtMs });
     return 0;
   }

@@ -25,12 +25,13 @@ export interface DeviceDirectory {
   /**
    * Upserts the announced entities in auto mode (entities a user manages are left alone),
    * for devices of one tenant, in order, each judged as if alone; answers each device's
-   * refusal (its plan's caps), or null once applied. A failure applies none of them.
+   * refusal (its plan's caps), 'unchanged' when it announced what is stored (nothing was
+   * written), or null once applied. A failure applies none of them.
    */
   applyDiscoveries(
     tenantId: number,
     items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
-  ): Promise<Array<Rejection | null>>;
+  ): Promise<Array<Rejection | 'unchanged' | null>>;
   recordSeen(updates: SeenUpdate[]): Promise<void>;
   /** Marks matching pending commands confirmed; returns who triggered each, by entity. */
   confirmCommands(
