@@ -270,9 +270,9 @@ async function main() {
     );
     // The anomaly scoring function, invoked as its schedule does (once a minute), timed here:
     // the rules emulator meters only the stream's function. The local stack's own schedule
-    // runs it too; those runs are not timed, so the cost per reading below comes from the
-    // runs timed here (each scoring what the other left: fewer readings per state, so if
-    // anything more per reading than one run a minute).
+    // runs it too; those runs are not timed, so the cost per reading below is the timed runs'
+    // time over the readings they scored (each scoring what the other left: fewer readings
+    // per state, so if anything more per reading than one run a minute).
     const scoring = { ms: 0, runs: 0, readings: 0 };
     const scoringRun = async () => {
       const began = performance.now();
@@ -280,11 +280,11 @@ async function main() {
         `${details.lambdaEndpoint}/2015-03-31/functions/easysmart-local-anomaly-scoring/invocations`,
         { method: 'POST', body: JSON.stringify({ source: 'aws.events' }) },
       );
-      const summary = (await answer.json()) as { readings: number; caughtUp: boolean };
+      const summary = (await answer.json()) as { scored: number; caughtUp: boolean };
       if (answer.status !== 200) throw new Error(`anomaly scoring: ${JSON.stringify(summary)}`);
       scoring.ms += Math.ceil(performance.now() - began);
       scoring.runs += 1;
-      scoring.readings += summary.readings;
+      scoring.readings += summary.scored;
       return summary;
     };
     const scoringTimer = setInterval(() => void scoringRun().catch(() => {}), 60_000);

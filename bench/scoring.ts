@@ -225,8 +225,11 @@ try {
   async function pass(batch: DeviceReadings[]): Promise<void> {
     if (!prepared.has(batch)) throw new Error('the pass way needs its batch stored first');
     const summary = await scoringPass.run({ budgetMs: 3_600_000 });
-    if (!summary.caughtUp || summary.failedDevices > 0)
-      throw new Error(`scoring pass left work: ${JSON.stringify(summary)}`);
+    const expected = batch.reduce((sum, { readings }) => sum + readings.length, 0);
+    if (!summary.caughtUp || summary.failedDevices > 0 || summary.scored !== expected)
+      throw new Error(
+        `the pass did not score its ${expected} readings: ${JSON.stringify(summary)}`,
+      );
   }
   const ways = {
     'device-by-device': deviceByDevice,

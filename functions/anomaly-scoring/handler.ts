@@ -13,7 +13,7 @@ const metrics = { logger: logger().child({ function: 'anomaly-scoring' }), stage
 export async function handler() {
   const summary = await pass.run();
   emitMetrics(metrics, {
-    ScoredReadings: summary.readings,
+    ScoredReadings: summary.scored,
     AnomaliesDetected: summary.anomalies,
     DevicesNotScored: summary.failedDevices,
   });

@@ -40,6 +40,7 @@ async function untilCaughtUp(pass: () => Promise<ScoringPassSummary>) {
     tenants: 0,
     devices: 0,
     readings: 0,
+    scored: 0,
     anomalies: 0,
     failedDevices: 0,
     caughtUp: false,
@@ -49,6 +50,7 @@ async function untilCaughtUp(pass: () => Promise<ScoringPassSummary>) {
     total.tenants = Math.max(total.tenants, summary.tenants);
     total.devices += summary.devices;
     total.readings += summary.readings;
+    total.scored += summary.scored;
     total.anomalies += summary.anomalies;
     total.failedDevices += summary.failedDevices;
     if (summary.caughtUp) return { ...total, caughtUp: true };

@@ -38,6 +38,8 @@ export interface ScoreBatchOptions {
   handOver?: (
     found: ReadonlyArray<{ device: ScoredDevice; anomalies: DetectedAnomaly[] }>,
   ) => Promise<void>;
+  /** Told how many readings were scored (and their states saved), each time some were. */
+  onScored?: (readings: number) => void;
 }
 
 export interface AnomalyScorerOptions {
@@ -151,7 +153,7 @@ export class AnomalyScorer {
         }
         break;
       }
-      pending = await this.#attempt(groupsOf(pending), outcomes, options.handOver);
+      pending = await this.#attempt(groupsOf(pending), outcomes, options);
     }
     return outcomes;
   }
@@ -163,7 +165,7 @@ export class AnomalyScorer {
   async #attempt(
     groups: DeviceGroup[],
     outcomes: ScoringOutcome[],
-    handOver: ScoreBatchOptions['handOver'],
+    { handOver, onScored }: ScoreBatchOptions,
   ): Promise<PendingDevice[]> {
     const fail = (devices: PendingDevice[], error: unknown) => {
       for (const { position } of devices) outcomes[position] = { failed: error };
@@ -239,7 +241,10 @@ export class AnomalyScorer {
         }
         for (const { pending, pass } of scored) {
           if (moved.has(pending.device.devicePk)) again.push(pending);
-          else outcomes[pending.position] = { anomalies: pass.anomalies };
+          else {
+            outcomes[pending.position] = { anomalies: pass.anomalies };
+            if (pass.predictions.length > 0) onScored?.(pass.predictions.length);
+          }
         }
       }),
     );

@@ -63,7 +63,10 @@ export interface ScoringPassSummary {
   tenants: number;
   /** Devices scored (one read far behind in several spans counts once a span). */
   devices: number;
+  /** Readings read back (those scored before, re-read, included). */
   readings: number;
+  /** Readings scored: each stored reading is scored once. */
+  scored: number;
   anomalies: number;
   /** Devices whose readings could not be scored; the next pass scores them again. */
   failedDevices: number;
@@ -109,6 +112,7 @@ export class AnomalyScoringPass {
       tenants: 0,
       devices: 0,
       readings: 0,
+      scored: 0,
       anomalies: 0,
       failedDevices: 0,
       caughtUp: true,
@@ -209,6 +213,9 @@ export class AnomalyScoringPass {
     if (batch.length > 0) {
       const anomalies = this.#anomalies;
       const outcomes = await this.#scorer.scoreBatch(batch, {
+        onScored: (count) => {
+          summary.scored += count;
+        },
         ...(anomalies
           ? {
               handOver: (devices) =>
