@@ -1,6 +1,7 @@
 /**
- * Anomaly scoring in the ingestion path, a large fleet's batch at a time, in the same run
- * for each of these ways (`--ways`, comma-separated; default `stored-whole,two-parts`):
+ * Anomaly scoring of a large fleet's readings a batch at a time (what the scheduled scoring
+ * pass does with a chunk of devices), in the same run for each of these ways (`--ways`,
+ * comma-separated; default `stored-whole,two-parts`):
  *
  * - `device-by-device`: what ingestion did before the batch scorer: each device's detector
  *   states loaded, its predictions written and its states saved on their own, four devices at
@@ -8,14 +9,14 @@
  * - `stored-whole`: the whole batch at once, each detector state stored whole (what the
  *   batch scorer did before states were kept in two parts);
  * - `two-parts`: the whole batch at once, each state stored without its time-of-day
- *   profiles, which are rewritten only now and then (what ingestion does).
+ *   profiles, which are rewritten only now and then (what the scoring pass does).
  *
  *   npm run bench:scoring -- [--devices 5000] [--entities 10] [--rounds 5] [--level advanced]
- *                            [--ways stored-whole,two-parts]
+ *                            [--ways stored-whole,two-parts] [--per-entity 1]
  *
- * Each round is one batch: one reading of every entity of every device (a fleet sending one
- * 10-entity reading every 10 s fills the stream's 5,000-record batches with one message a
- * device). Both ways score the same fleet with the real stores (PostgreSQL's detector states,
+ * Each round is one batch: `--per-entity` readings (10 s apart) of every entity of every
+ * device (1: a stream batch of a fleet sending one 10-entity reading every 10 s; 6: a
+ * one-minute scheduled pass over the same fleet). Both ways score the same fleet with the real stores (PostgreSQL's detector states,
  * InfluxDB's predictions), after an untimed first round that creates the states. Prints
  * readings scored per second and milliseconds per batch for each, with the load average.
  * Private PostgreSQL and InfluxDB servers in a temporary directory; nothing else runs.
@@ -51,6 +52,8 @@ const ENTITIES = Number(option('entities', '10'));
 const ROUNDS = Number(option('rounds', '5'));
 const LEVEL = option('level', 'advanced') as 'basic' | 'advanced';
 const WAYS = option('ways', 'stored-whole,two-parts').split(',');
+/** Readings of each entity in one batch, 10 s apart (6: a one-minute scoring pass). */
+const PER_ENTITY = Number(option('per-entity', '1'));
 /** Devices scored at once device by device: what ingestion did, on a pool of five. */
 const DEVICE_CONCURRENCY = 4;
 
@@ -136,23 +139,29 @@ try {
     }));
   }
 
-  /** Round `round`'s batch: one reading of each entity of each device, a minute apart. */
+  /**
+   * Round `round`'s batch: `--per-entity` readings of each entity of each device, 10 s apart;
+   * rounds follow one another without a gap.
+   */
   function batchOf(devices: Awaited<ReturnType<typeof fleet>>, round: number): DeviceReadings[] {
-    const timeMs = Date.now() - (ROUNDS + 2 - round) * 60_000;
+    const roundMs = Math.max(60_000, PER_ENTITY * 10_000);
+    const fromMs = Date.now() - (ROUNDS + 2 - round) * roundMs;
     return devices.map((device, d) => ({
       device,
-      readings: Array.from(
-        { length: ENTITIES },
-        (_, e): Reading => ({
-          tenantId: device.tenantId,
-          deviceId: device.deviceId,
-          entityId: `e${e}`,
-          entityType: 'sensor',
-          value: 20 + Math.sin(round / 3 + d + e) + (d % 7) / 10,
-          timeMs,
-          retentionPolicy: device.retentionPolicy,
-        }),
-      ),
+      readings: Array.from({ length: PER_ENTITY }, (_, i) =>
+        Array.from(
+          { length: ENTITIES },
+          (_, e): Reading => ({
+            tenantId: device.tenantId,
+            deviceId: device.deviceId,
+            entityId: `e${e}`,
+            entityType: 'sensor',
+            value: 20 + Math.sin((round * PER_ENTITY + i) / 3 + d + e) + (d % 7) / 10,
+            timeMs: fromMs + i * 10_000,
+            retentionPolicy: device.retentionPolicy,
+          }),
+        ),
+      ).flat(),
     }));
   }
 
@@ -180,9 +189,9 @@ try {
     'two-parts': wholeBatch(twoParts),
   } as const;
 
-  const readingsPerBatch = DEVICES * ENTITIES;
+  const readingsPerBatch = DEVICES * ENTITIES * PER_ENTITY;
   console.log(
-    `${DEVICES} devices x ${ENTITIES} entities, ${LEVEL} detector: batches of ${readingsPerBatch} readings, ${ROUNDS} timed rounds after one untimed (load ${load()})`,
+    `${DEVICES} devices x ${ENTITIES} entities x ${PER_ENTITY} readings each, ${LEVEL} detector: batches of ${readingsPerBatch} readings, ${ROUNDS} timed rounds after one untimed (load ${load()})`,
   );
   const results: Array<{ name: string; perS: number; msPerBatch: number }> = [];
   for (const [index, name] of WAYS.entries()) {
@@ -210,7 +219,7 @@ try {
   const first = results[0] as (typeof results)[number];
   const last = results[results.length - 1] as (typeof results)[number];
   console.log(
-    `devices=${DEVICES} entities=${ENTITIES} level=${LEVEL} ${results
+    `devices=${DEVICES} entities=${ENTITIES} per_entity=${PER_ENTITY} level=${LEVEL} ${results
       .map(({ name, perS }) => `${name.replace(/-/g, '_')}_per_s=${Math.round(perS)}`)
       .join(' ')} speedup=${(last.perS / first.perS).toFixed(1)}`,
   );

@@ -408,10 +408,9 @@ describe('the stored-readings port', () => {
     expect(calls).toHaveLength(1);
     // Told before the write which devices' readings were coming: the same devices it got.
     expect(expected).toEqual([calls[0]?.devices.map(({ device }) => device.devicePk)]);
-    const seen = calls[0]?.devices.map(({ device, readings, anomalies }) => ({
+    const seen = calls[0]?.devices.map(({ device, readings }) => ({
       device: device.deviceId,
       readings: readings.map((r) => [r.entityId, r.value, r.timeMs]),
-      anomalies,
     }));
     expect(seen).toEqual([
       {
@@ -420,7 +419,6 @@ describe('the stored-readings port', () => {
           ['temp_oil', 1, t * 1000],
           ['pressure', 4, (t + 2) * 1000],
         ],
-        anomalies: [],
       },
       {
         device: b.deviceId,
@@ -428,7 +426,6 @@ describe('the stored-readings port', () => {
           ['pressure', 2, t * 1000],
           ['setpoint', 3, t * 1000],
         ],
-        anomalies: [],
       },
     ]);
 
