@@ -540,12 +540,25 @@ describe('the scheduled scoring pass against scoring in ingestion (property)', (
               tenantId,
               level,
               retentionPolicy: `plan_${tenantId}`,
-              devices: own.map((d) => ({
-                devicePk: d.devicePk,
-                deviceId: d.deviceId,
-                readFromMs: positions.get(d.devicePk)?.readFromMs ?? -POSITION_LAG_MS,
-                generation: positions.get(d.devicePk)?.generation ?? -1,
-              })),
+              devices: own.map((d) => {
+                // As the store answers: not before just after the oldest of the device's
+                // entities' last scored readings, when each has one.
+                const entities = new Set(
+                  stored.filter((r) => r.deviceId === d.deviceId).map((r) => r.entityId),
+                );
+                const scoredTo = [...entities].map((entityId) => {
+                  const state = onSchedule.states.get(keyOf(d.devicePk, entityId));
+                  return state && state.detector === level ? state.lastTimeMs : -1;
+                });
+                const position = positions.get(d.devicePk)?.readFromMs ?? -POSITION_LAG_MS;
+                return {
+                  devicePk: d.devicePk,
+                  deviceId: d.deviceId,
+                  readFromMs:
+                    scoredTo.length > 0 ? Math.max(position, Math.min(...scoredTo) + 1) : position,
+                  generation: positions.get(d.devicePk)?.generation ?? -1,
+                };
+              }),
             };
           },
           advance: async (_tenantId, moves) => {

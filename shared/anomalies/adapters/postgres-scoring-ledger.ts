@@ -34,6 +34,10 @@ export class PostgresScoringLedger implements ScoringLedger {
       );
       const plan = plans[0];
       if (!plan || plan.level === 'none') return undefined;
+      // Where each device's read starts: its position, or later, just after the oldest of its
+      // numeric entities' last scored readings when every one has been scored (what is not
+      // newer than an entity's last scored reading is not scored again): a pass then reads
+      // back only new readings, not the overlap its position keeps for batches in flight.
       const { rows } = await client.query<{
         id: number;
         device_id: string;
@@ -41,12 +45,18 @@ export class PostgresScoringLedger implements ScoringLedger {
         generation: string;
       }>(
         `SELECT d.id, d.device_id,
-                COALESCE(s.read_from_ms,
-                         floor(extract(epoch FROM d.created_at) * 1000)::bigint - $1) AS read_from_ms,
+                GREATEST(COALESCE(s.read_from_ms,
+                                  floor(extract(epoch FROM d.created_at) * 1000)::bigint - $1),
+                         (SELECT min(COALESCE(CASE WHEN st.detector = $2 THEN st.last_time_ms END, -1)) + 1
+                          FROM entities e
+                          LEFT JOIN ml_detector_states st
+                            ON st.device_id = e.device_id AND st.entity_id = e.entity_id
+                          WHERE e.device_id = d.id AND e.entity_type IN ('sensor', 'number'))
+                ) AS read_from_ms,
                 COALESCE(s.generation, -1) AS generation
          FROM devices d LEFT JOIN anomaly_scoring_positions s ON s.device_id = d.id
          ORDER BY 3, d.id`,
-        [POSITION_LAG_MS],
+        [POSITION_LAG_MS, plan.level],
       );
       return {
         tenantId,
