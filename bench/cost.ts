@@ -4,7 +4,8 @@
  * Mosquitto, the rules emulator (which meters MQTT messages, rules, actions and stream records
  * as AWS IoT Core and Kinesis do, and the ingest invocations and their durations as Lambda
  * bills them), serverless-offline and InfluxDB, while dashboard-like WebSocket clients watch
- * one device each and count the frames pushed to them. The counts, per reading, are scaled to
+ * one device each and count the frames pushed to them; the anomaly scoring function is
+ * invoked once a minute, as scheduled, and timed. The counts, per reading, are scaled to
  * a month of the sizing fleet and priced with bench/aws-prices.ts.
  *
  *   npm run bench:cost -- [--devices 1000] [--entities 10] [--interval-s 10] [--minutes 3]
@@ -44,17 +45,28 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function deploySettings(): Promise<{
   ingestMemoryMb: number;
+  scoringMemoryMb: number;
   shards: number;
   enhancedFanOut: boolean;
 }> {
   const yml = await readFile(path.join(repoRoot, 'serverless.yml'), 'utf8');
-  const memory = /\n {2}ingest:\n(?: {4}.*\n)*? {4}memorySize: (\d+)/.exec(yml)?.[1];
+  const memoryOf = (name: string) =>
+    new RegExp(`\\n {2}${name}:\\n(?: {4}.*\\n)*? {4}memorySize: (\\d+)`).exec(yml)?.[1];
+  const memory = memoryOf('ingest');
+  const scoringMemory = memoryOf('anomaly-scoring');
   const shards = /\n {4}ingestStreamShards: (\d+)/.exec(yml)?.[1];
-  if (!memory || !shards)
-    throw new Error('serverless.yml: no ingest memorySize or ingestStreamShards');
+  if (!memory || !scoringMemory || !shards)
+    throw new Error(
+      'serverless.yml: no ingest or anomaly-scoring memorySize, or ingestStreamShards',
+    );
   // The ingest stream event reads through a consumer (enhanced fan-out).
   const enhancedFanOut = /\n {10}consumer:/.test(yml);
-  return { ingestMemoryMb: Number(memory), shards: Number(shards), enhancedFanOut };
+  return {
+    ingestMemoryMb: Number(memory),
+    scoringMemoryMb: Number(scoringMemory),
+    shards: Number(shards),
+    enhancedFanOut,
+  };
 }
 
 /** The firmware's payload for a message, as firmware/core/payloads.cpp writes it. */
@@ -256,6 +268,26 @@ async function main() {
     console.log(
       `replaying ${REPLAY_MS / 1000} s in real time: ${schedule.length} messages, ${readings} readings; ${TABS} dashboard tabs watching one device each ...`,
     );
+    // The anomaly scoring function, invoked as its schedule does (once a minute), timed here:
+    // the rules emulator meters only the stream's function. The local stack's own schedule
+    // runs it too; those runs are not timed, so the cost per reading below is the timed runs'
+    // time over the readings they scored (each scoring what the other left: fewer readings
+    // per state, so if anything more per reading than one run a minute).
+    const scoring = { ms: 0, runs: 0, readings: 0 };
+    const scoringRun = async () => {
+      const began = performance.now();
+      const answer = await fetch(
+        `${details.lambdaEndpoint}/2015-03-31/functions/easysmart-local-anomaly-scoring/invocations`,
+        { method: 'POST', body: JSON.stringify({ source: 'aws.events' }) },
+      );
+      const summary = (await answer.json()) as { scored: number; caughtUp: boolean };
+      if (answer.status !== 200) throw new Error(`anomaly scoring: ${JSON.stringify(summary)}`);
+      scoring.ms += Math.ceil(performance.now() - began);
+      scoring.runs += 1;
+      scoring.readings += summary.scored;
+      return summary;
+    };
+    const scoringTimer = setInterval(() => void scoringRun().catch(() => {}), 60_000);
     const before = await meter();
     const sends: Promise<unknown>[] = [];
     for (const message of schedule) {
@@ -273,6 +305,8 @@ async function main() {
     }
     await Promise.all(sends);
     const after = await settle();
+    clearInterval(scoringTimer);
+    while (!(await scoringRun()).caughtUp) {}
     await sleep(2000);
 
     const delta = (pick: (stats: IotRulesEmulatorStats) => number) => pick(after) - pick(before);
@@ -305,6 +339,12 @@ async function main() {
     const { iotCore, kinesisDataStreams, lambda, apiGatewayWebSocket } = AWS_PRICES;
     const connectionMinutes = DEVICES * (MONTH_S / 60);
     const gbSeconds = (perMonth(measured.billedMs) / 1000) * (settings.ingestMemoryMb / 1024);
+    const scoringRuns = MONTH_S / 60;
+    const scoringGbSeconds =
+      scoring.readings > 0
+        ? (((scoring.ms / scoring.readings) * monthlyReadings) / 1000) *
+          (settings.scoringMemoryMb / 1024)
+        : 0;
     const items: Array<[string, number, string, number]> = [
       [
         'iot_connectivity',
@@ -374,6 +414,18 @@ async function main() {
         gbSeconds * lambda.gbSecondArm,
       ],
       [
+        'lambda_scoring_requests',
+        scoringRuns,
+        'anomaly scoring runs (one a minute)',
+        (scoringRuns / 1e6) * lambda.requestPerMillion,
+      ],
+      [
+        'lambda_scoring_duration',
+        scoringGbSeconds,
+        `GB-seconds (${settings.scoringMemoryMb} MB, Arm)`,
+        scoringGbSeconds * lambda.gbSecondArm,
+      ],
+      [
         'websocket_messages',
         perMonth(frameUnits),
         `frames to ${TABS} tabs (32 KB units)`,
@@ -389,7 +441,7 @@ async function main() {
     const format = (n: number, digits = 0) =>
       n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
     console.log(
-      `measured: ${measured.messages} metered messages, ${measured.rules} rules, ${measured.actions} actions, ${measured.putPayloadUnits} PUT payload units, ${measured.invocations} invocations (${measured.billedMs} ms billed), ${frames} WebSocket frames, for ${readings} readings`,
+      `measured: ${measured.messages} metered messages, ${measured.rules} rules, ${measured.actions} actions, ${measured.putPayloadUnits} PUT payload units, ${measured.invocations} invocations (${measured.billedMs} ms billed), ${frames} WebSocket frames, for ${readings} readings; anomaly scoring: ${scoring.runs} timed runs, ${scoring.ms} ms for ${scoring.readings} readings`,
     );
     console.log(
       `prices: AWS list prices, ${AWS_PRICES.region}, read ${AWS_PRICES.readOn} (bench/aws-prices.ts); a month is 30 days: ${format(monthlyReadings)} readings`,

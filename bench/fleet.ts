@@ -183,7 +183,7 @@ async function untilAllOnline(
     return Date.now() - since;
   } catch {
     log(
-      `gave up: after ${GIVE_UP_MS / 1000} s the platform shows ${last.onlineSince} of ${COUNT} online since then`,
+      `gave up: after ${GIVE_UP_MS / 1000} s the platform shows ${last.onlineSince} of ${COUNT} online since then (${COUNT - last.online} offline, ${last.online - last.onlineSince} online but not heard from since)`,
     );
     return undefined;
   }
@@ -260,6 +260,7 @@ async function main(): Promise<void> {
     );
 
     // 3. Power-up storm.
+    const rulesAtPowerUp = await rulesEmulatorStats(stack.dataDir);
     const startedAt = Date.now();
     log(`starting ${COUNT} devices at once`);
     fleet = await startFleet({
@@ -281,6 +282,10 @@ async function main(): Promise<void> {
     try {
       const onlineMs = await untilAllOnline(database, tenant.id, prefix, startedAt);
       if (onlineMs !== undefined) log(`all online in the platform after ${seconds(onlineMs)} s`);
+      // What ingestion did meanwhile: batches held past the rules stage's limit are retried.
+      log(
+        `power-up: ${eventSourceMapping(rulesAtPowerUp, await rulesEmulatorStats(stack.dataDir))}`,
+      );
 
       // 4. Latency in steady state (after one full interval, so the storm's backlog is gone).
       await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS));
@@ -305,12 +310,16 @@ async function main(): Promise<void> {
       log('stopping the broker');
       await broker.stop();
       await running.until((s) => s.online === 0, 120_000);
+      const rulesAtRestart = await rulesEmulatorStats(stack.dataDir);
       const restartedAt = Date.now();
       await broker.start();
       log('broker started again');
       const recoverMs = await untilAllOnline(database, tenant.id, prefix, restartedAt);
       if (recoverMs !== undefined)
         log(`all back online in the platform ${seconds(recoverMs)} s after the broker started`);
+      log(
+        `recovery: ${eventSourceMapping(rulesAtRestart, await rulesEmulatorStats(stack.dataDir))}`,
+      );
       const finalStats = await running.stop();
       fleet = undefined;
       log(`fleet stopped: ${JSON.stringify(finalStats)}`);

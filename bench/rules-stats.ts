@@ -53,5 +53,7 @@ export function eventSourceMapping(
     .map(([trigger, count]) => `${trigger} ${count}`)
     .join(', ');
   const invocationMs = (to.billedMs - from.billedMs) / Math.max(1, invoked);
-  return `event source mapping: ${invoked} invocations, ${Math.round(records / Math.max(1, invoked))} records and ${Math.round(invocationMs)} ms each; batches sent by ${sentBy || 'none'}`;
+  // Failed invocations (a batch held past the rules stage's limit) are tried again.
+  const retried = to.retried - from.retried;
+  return `event source mapping: ${invoked} invocations, ${Math.round(records / Math.max(1, invoked))} records and ${Math.round(invocationMs)} ms each; batches sent by ${sentBy || 'none'}${retried > 0 ? `; ${retried} retried` : ''}`;
 }

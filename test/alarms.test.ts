@@ -9,6 +9,7 @@ import { startMailbox } from '../local/mailbox.ts';
 import { verifyWebhook } from '../shared/alarms/domain/notifications.ts';
 import { callRoute } from './support/api-event.ts';
 import { kinesisEvent, ruleOutput } from './support/kinesis-event.ts';
+import { scoreAnomalies } from './support/scoring.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 
@@ -671,5 +672,54 @@ describe('the audit trail', () => {
     } finally {
       await app.end();
     }
+  });
+});
+
+describe('an anomaly rule', () => {
+  it('is judged by the scheduled scoring pass, not by ingestion, and raises once however often the pass runs', async () => {
+    const press = await tenant();
+    const created = await callRoute(alarms, 'POST /api/alarm-rules', {
+      token: press.adminToken,
+      body: {
+        name: 'Odd oil temperature',
+        device_id: press.id,
+        entity_id: 'temperature',
+        severity: 'major',
+        condition: { type: 'anomaly', min_score: 0.5 },
+        quiet_minutes: 0,
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const alarmsOfPress = async () =>
+      (await callRoute(alarms, 'GET /api/alarms', { token: press.viewer })).body.alarms;
+    const end = Math.floor(Date.now() / 60_000) * 60_000 - 30 * 60_000;
+    await send(
+      ...Array.from({ length: 200 }, (_, n) =>
+        reading(press, 40 + 0.2 * Math.sin(n), end - (200 - n) * 60_000),
+      ),
+    );
+    await scoreAnomalies();
+    expect(await alarmsOfPress()).toEqual([]);
+
+    await send(reading(press, 95, end));
+    // Stored at once, scored by the next pass: no alarm yet.
+    expect(await alarmsOfPress()).toEqual([]);
+    const pass = await scoreAnomalies();
+    expect(pass.anomalies).toBeGreaterThanOrEqual(1);
+    const raised = await alarmsOfPress();
+    expect(raised).toMatchObject([
+      {
+        rule_id: created.body.rule.id,
+        device_id: press.id,
+        entity_id: 'temperature',
+        status: 'active',
+        count: 1,
+        value: 95,
+        started_at: new Date(end).toISOString(),
+      },
+    ]);
+    // Passes that find nothing new change nothing.
+    await scoreAnomalies();
+    expect(await alarmsOfPress()).toMatchObject([{ id: raised[0].id, count: 1 }]);
   });
 });

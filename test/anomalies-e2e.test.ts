@@ -7,6 +7,7 @@ import {
   signUpOnStack,
   startLocalStack,
 } from './support/local-stack.ts';
+import { scoreAnomaliesOnStack } from './support/scoring.ts';
 import { temporaryDataDir } from './support/servers.ts';
 
 /**
@@ -74,11 +75,16 @@ it('Industrial sees a fault; the model survives a restart; Starter gets plan_req
       undefined,
       token,
     );
+  // Scored by the scheduled pass, run here rather than waited for, until the stream has
+  // delivered the fault.
   await expect
-    .poll(async () => (await anomalies()).body.anomalies?.length, {
-      timeout: 60_000,
-      interval: 1000,
-    })
+    .poll(
+      async () => {
+        await scoreAnomaliesOnStack(stack!);
+        return (await anomalies()).body.anomalies?.length;
+      },
+      { timeout: 60_000, interval: 1000 },
+    )
     .toBe(1);
   expect((await anomalies()).body.anomalies[0]).toMatchObject({
     entity_id: 'vibration',
@@ -119,7 +125,13 @@ it('Industrial sees a fault; the model survives a restart; Starter gets plan_req
       token,
     );
   await expect
-    .poll(async () => (await predictions()).body.predictions?.length, { timeout: 30_000 })
+    .poll(
+      async () => {
+        await scoreAnomaliesOnStack(stack!);
+        return (await predictions()).body.predictions?.length;
+      },
+      { timeout: 30_000 },
+    )
     .toBe(1);
   expect((await predictions()).body.predictions[0].model_version).toBe(version);
 

@@ -3,6 +3,7 @@ import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
 import { ruleOutput } from './support/kinesis-event.ts';
 import { biasedModel } from './support/models.ts';
+import { scoreAnomalies } from './support/scoring.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { useTestStack } from './support/stack-env.ts';
 import { addDevice, signUp } from './support/tenants.ts';
@@ -72,6 +73,7 @@ describe('anomaly detection by plan', () => {
     // Anchored at midnight UTC so the daily cycle, and so every score, is the same each run.
     const faultAt = Math.floor(Date.now() / 86_400_000) * 86_400_000;
     for (const batch of chunk(normalSignal(s.deviceId, 600, faultAt), 200)) await ingest(batch);
+    await scoreAnomalies();
     const quiet = await anomaliesOf(s, faultAt - 600 * MINUTE);
     expect(quiet.status).toBe(200);
     expect(quiet.body.detector).toBe('advanced');
@@ -81,6 +83,9 @@ describe('anomaly detection by plan', () => {
     await ingest([
       ruleOutput(`devices/${s.deviceId}/vibration/state`, { value: 25, timestamp: faultAt / 1000 }),
     ]);
+    // Stored at once; scored by the next scheduled pass.
+    expect((await anomaliesOf(s, faultAt - MINUTE)).body.anomalies).toHaveLength(0);
+    await scoreAnomalies();
     const found = await anomaliesOf(s, faultAt - MINUTE);
     expect(found.body.anomalies).toHaveLength(1);
     expect(found.body.anomalies[0]).toMatchObject({
@@ -108,7 +113,9 @@ describe('anomaly detection by plan', () => {
     const end = Date.now() - MINUTE;
     const signal = normalSignal(s.deviceId, 300, end);
     await ingest(signal);
+    await scoreAnomalies();
     await ingest(signal);
+    await scoreAnomalies();
     const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
       token: s.token,
       params: { id: String(s.id) },
@@ -126,6 +133,7 @@ describe('anomaly detection by plan', () => {
     for (const plan of ['starter', 'free']) {
       const s = await tenantWithDevice(plan);
       await ingest(normalSignal(s.deviceId, 50, Date.now()));
+      await scoreAnomalies();
       const response = await anomaliesOf(s, Date.now() - 100 * MINUTE);
       expect(response.status).toBe(403);
       expect(response.body.error.code).toBe('plan_required');
@@ -153,6 +161,7 @@ async function deviceWithModel() {
 /** The model version that scored the device's newest reading, after five new ones. */
 async function versionScoringNow(s: { token: string; id: number; deviceId: string }) {
   await ingest(normalSignal(s.deviceId, 5, Date.now()));
+  await scoreAnomalies();
   const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
     token: s.token,
     params: { id: String(s.id) },

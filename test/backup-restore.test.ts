@@ -15,6 +15,7 @@ import {
   startLocalStack,
   tsxCli,
 } from './support/local-stack.ts';
+import { scoreAnomaliesOnStack } from './support/scoring.ts';
 import { temporaryDataDir } from './support/servers.ts';
 
 /**
@@ -163,7 +164,14 @@ it('a backup restored into empty servers: the device reconnects, an old token ve
       token,
     );
   await expect
-    .poll(async () => (await predictions()).body.predictions?.length, { timeout: 30_000 })
+    .poll(
+      async () => {
+        // The scheduled scoring pass, run here rather than waited for.
+        await scoreAnomaliesOnStack(stack);
+        return (await predictions()).body.predictions?.length;
+      },
+      { timeout: 30_000 },
+    )
     .toBe(1);
   expect((await predictions()).body.predictions[0]).toMatchObject({
     detector: 'advanced',

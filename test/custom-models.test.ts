@@ -7,6 +7,7 @@ import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
 import { ruleOutput } from './support/kinesis-event.ts';
 import { layersUpload, motorMinutes } from './support/models.ts';
+import { scoreAnomalies } from './support/scoring.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { useTestStack } from './support/stack-env.ts';
 import { addDevice, addViewer, signUp } from './support/tenants.ts';
@@ -36,10 +37,12 @@ const admin = adminPool(stack);
 afterAll(() => models.remove());
 
 const MINUTE = 60_000;
+/** Stored, then scored by a scheduled pass, as the schedule would soon after. */
 const ingest = async (events: unknown[]) => {
   for (let i = 0; i < events.length; i += 500) {
     await ingestionService().ingest(events.slice(i, i + 500));
   }
+  await scoreAnomalies();
 };
 
 /** One reading a minute on whole minutes ending at `end`: a daily cycle and a faster wave. */
@@ -201,7 +204,7 @@ describe('uploaded TensorFlow.js models', () => {
     });
     expect(summary.metrics.heldBack.modelMae).toBeLessThan(summary.metrics.heldBack.repeatLastMae);
 
-    // New readings, scored in the ingestion path by the uploaded model.
+    // New readings, scored by the next scoring pass with the uploaded model.
     const fresh = await moreReadings(m, 60);
     const scored = (await scoresSince(m, (fresh[0] as { timeMs: number }).timeMs)).slice(0, 60);
     expect(scored).toHaveLength(60);
@@ -376,7 +379,7 @@ const motorMessages = (deviceId: string, minutes: MotorMinute[]) =>
   );
 
 describe('a model that also reads other entities of the device', () => {
-  it('is judged by the gate with them, forecasts better for it, and scores through ingestion exactly as TensorFlow.js runs it', async () => {
+  it('is judged by the gate with them, forecasts better for it, and scores through the scoring pass exactly as TensorFlow.js runs it', async () => {
     const owner = await signUp(auth, { plan: 'industrial', admin });
     const device = await addDevice(devices, owner.token, { name: 'Motor', type: 'motor' });
     await ingest([

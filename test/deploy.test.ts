@@ -353,6 +353,7 @@ describe('osls package --stage prod (offline)', () => {
       migrate: ['database', 'databaseAdmin', 'influx'],
       alarms: ['database'],
       'alarm-notifier': ['database'],
+      'anomaly-scoring': ['database', 'influx'],
       audit: ['database'],
       export: ['database', 'influx'],
       patterns: ['database', 'influx'],

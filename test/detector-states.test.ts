@@ -310,3 +310,60 @@ describe('detector states, many devices at once', () => {
     }
   });
 });
+
+const { PostgresScoringLedger } = await import(
+  '../shared/anomalies/adapters/postgres-scoring-ledger.ts'
+);
+const { POSITION_LAG_MS } = await import('../shared/anomalies/domain/scoring-pass.ts');
+
+describe('scoring read positions', () => {
+  const ledger = new PostgresScoringLedger(databasePool());
+
+  it('starts a new device before its registration, moves on only from the position read, and ingestion moves it back', async () => {
+    const { tenantId, pks } = await tenantWithDevices(2);
+    const other = await tenantWithDevices(1);
+    const [first, second] = pks as [number, number];
+    expect(await ledger.tenants()).toEqual(expect.arrayContaining([tenantId, other.tenantId]));
+    const read = await ledger.tenant(tenantId);
+    expect(read).toMatchObject({ tenantId, level: 'basic', retentionPolicy: 'professional_plan' });
+    expect(read?.devices.map((d) => d.devicePk).sort()).toEqual([first, second].sort());
+    for (const device of read?.devices ?? []) {
+      expect(device.generation).toBe(-1);
+      expect(device.readFromMs).toBeLessThanOrEqual(Date.now() - POSITION_LAG_MS);
+      expect(device.readFromMs).toBeGreaterThan(Date.now() - POSITION_LAG_MS - 60_000);
+    }
+    const at = (pk: number, list = read?.devices ?? []) => {
+      const found = list.find((d) => d.devicePk === pk);
+      return { readFromMs: found?.readFromMs, generation: found?.generation as number };
+    };
+
+    await ledger.advance(tenantId, [
+      { devicePk: first, readFromMs: 5_000_000, generation: at(first).generation },
+      { devicePk: second, readFromMs: 5_000_000, generation: at(second).generation },
+    ]);
+    const moved = (await ledger.tenant(tenantId))?.devices ?? [];
+    expect(at(first, moved)).toEqual({ readFromMs: 5_000_000, generation: 0 });
+    // Readings stored late for the first device, while a pass had read its position: that
+    // pass's move is refused; the next pass reads from the late readings.
+    await ledger.markLate([{ tenantId, devicePk: first, fromMs: 4_000_000 }]);
+    await ledger.advance(tenantId, [
+      { devicePk: first, readFromMs: 6_000_000, generation: at(first, moved).generation },
+      { devicePk: second, readFromMs: 6_000_000, generation: at(second, moved).generation },
+    ]);
+    const after = (await ledger.tenant(tenantId))?.devices ?? [];
+    expect(at(first, after)).toEqual({ readFromMs: 4_000_000, generation: 1 });
+    expect(at(second, after).readFromMs).toBe(6_000_000);
+    // A mark later than the position keeps the position; a mark naming another tenant's
+    // device changes nothing; another tenant's moves do not reach these devices.
+    await ledger.markLate([
+      { tenantId, devicePk: second, fromMs: 7_000_000 },
+      { tenantId: other.tenantId, devicePk: first, fromMs: 1_000 },
+    ]);
+    await ledger.advance(other.tenantId, [
+      { devicePk: second, readFromMs: 9_000_000, generation: 1 },
+    ]);
+    const last = (await ledger.tenant(tenantId))?.devices ?? [];
+    expect(at(first, last)).toEqual({ readFromMs: 4_000_000, generation: 1 });
+    expect(at(second, last)).toEqual({ readFromMs: 6_000_000, generation: 1 });
+  });
+});

@@ -17,6 +17,7 @@ import {
 } from './support/local-stack.ts';
 import { randomModel } from './support/models.ts';
 import { commandOf, descendantsOf } from './support/processes.ts';
+import { scoreAnomaliesOnStack } from './support/scoring.ts';
 import { unique } from './support/stack-env.ts';
 import {
   type DeviceEvent,
@@ -256,11 +257,14 @@ describe('edge deployment to the virtual device over the real broker', () => {
 
   it("the device's anomalies are the platform's on the same readings, with the same scores", async () => {
     // Everything scored from the install to a moment after the reconnect: the device scores
-    // as it samples; the platform once the readings (the outage's backlog included) arrive.
+    // as it samples; the platform's scoring pass once the readings (the outage's backlog
+    // included) are stored.
     const until = Math.max(Date.now(), reconnectedAt + 5_000);
     await expect
       .poll(
         async () => {
+          // The scheduled scoring pass, run here rather than waited for.
+          await scoreAnomaliesOnStack(stack);
           const scored = await temperaturePredictions(until, until + 60_000);
           return scored.length > 0;
         },

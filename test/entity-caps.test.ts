@@ -85,7 +85,7 @@ describe('per-plan caps on entities per device and series per tenant', () => {
           a.tenantId,
           items.map(([device, ids]) => ({ device, discovery: announce(ids) })),
         )
-      ).map((refused) => refused?.reason ?? 'applied');
+      ).map((refused) => (refused instanceof Rejection ? refused.reason : 'applied'));
     // Over the per-device cap: refused whole, and the devices after it still judged.
     expect(
       await outcomes([

@@ -286,6 +286,52 @@ describe('ingestion and the read path', () => {
   });
 });
 
+describe('a fleet re-announcing (as after a broker restart)', () => {
+  it('settles identical discoveries without writing, applies a changed one, and stores the readings behind them', async () => {
+    const { token } = await signUp(auth);
+    type Device = { deviceId: string };
+    const fleet: Device[] = [];
+    for (let n = 0; n < 3; n++)
+      fleet.push(await addDevice(devices, token, { name: `Line ${n}`, type: 'compressor' }));
+    const [same, other, grown] = fleet as [Device, Device, Device];
+    const announce = (device: Device, discovery: object) => [
+      event(`devices/${device.deviceId}/status`, 'online'),
+      event(`devices/${device.deviceId}/discovery`, discovery),
+    ];
+    await ingest(fleet.flatMap((device) => announce(device, DISCOVERY)));
+    // An entity row's xmin changes with every write to it, even one that sets the same
+    // values; a device's updated_at with every discovery written (its status is written apart).
+    const versions = async () =>
+      (
+        await admin.query(
+          `SELECT d.device_id, d.updated_at AS device_updated, array_agg(e.xmin::text ORDER BY e.entity_id) AS entity_versions
+             FROM devices d JOIN entities e ON e.device_id = d.id
+            WHERE d.device_id = ANY($1) GROUP BY d.device_id, d.updated_at ORDER BY d.device_id`,
+          [fleet.map((device) => device.deviceId)],
+        )
+      ).rows;
+    const before = await versions();
+    const vibration = { entity_id: 'vibration', entity_type: 'sensor', name: 'Vibration' };
+    const summary = await ingest([
+      ...announce(same, DISCOVERY),
+      ...announce(other, DISCOVERY),
+      ...announce(grown, { ...DISCOVERY, entities: [...DISCOVERY.entities, vibration] }),
+      event(`devices/${same.deviceId}/temp_oil/state`, { value: 70.5 }),
+      event(`devices/${grown.deviceId}/vibration/state`, { value: 2.25 }),
+    ]);
+    expect(summary.rejected).toEqual({});
+    expect(summary.readings).toBe(2);
+    const after = await versions();
+    expect(after.find((row) => row.device_id === same.deviceId)).toEqual(
+      before.find((row) => row.device_id === same.deviceId),
+    );
+    expect(after.find((row) => row.device_id === other.deviceId)).toEqual(
+      before.find((row) => row.device_id === other.deviceId),
+    );
+    expect(after.find((row) => row.device_id === grown.deviceId)?.entity_versions).toHaveLength(6);
+  });
+});
+
 describe('several function instances', () => {
   it('an instance that cached a device before its discovery accepts the new entities after a recheck', async () => {
     const { IngestionService } = await import('../shared/ingestion/domain/ingestion-service.ts');
@@ -362,10 +408,9 @@ describe('the stored-readings port', () => {
     expect(calls).toHaveLength(1);
     // Told before the write which devices' readings were coming: the same devices it got.
     expect(expected).toEqual([calls[0]?.devices.map(({ device }) => device.devicePk)]);
-    const seen = calls[0]?.devices.map(({ device, readings, anomalies }) => ({
+    const seen = calls[0]?.devices.map(({ device, readings }) => ({
       device: device.deviceId,
       readings: readings.map((r) => [r.entityId, r.value, r.timeMs]),
-      anomalies,
     }));
     expect(seen).toEqual([
       {
@@ -374,7 +419,6 @@ describe('the stored-readings port', () => {
           ['temp_oil', 1, t * 1000],
           ['pressure', 4, (t + 2) * 1000],
         ],
-        anomalies: [],
       },
       {
         device: b.deviceId,
@@ -382,7 +426,6 @@ describe('the stored-readings port', () => {
           ['pressure', 2, t * 1000],
           ['setpoint', 3, t * 1000],
         ],
-        anomalies: [],
       },
     ]);
 

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
 import { ruleOutput } from './support/kinesis-event.ts';
+import { scoreAnomalies } from './support/scoring.ts';
 import { useTestStack } from './support/stack-env.ts';
 import { addDevice, addViewer, signUp } from './support/tenants.ts';
 
@@ -9,7 +10,7 @@ import { addDevice, addViewer, signUp } from './support/tenants.ts';
  * An entity's measuring range, with the functions invoked in-process against real
  * PostgreSQL and InfluxDB: announced in the device's discovery, set through the API (plan
  * gate, roles, tenant isolation, bad input), returned with the device, and used by the
- * advanced detector in the ingestion path.
+ * advanced detector in the scheduled scoring pass.
  */
 const stack = useTestStack();
 const auth = (await import('../functions/auth/handler.ts')).handler;
@@ -21,9 +22,11 @@ const admin = adminPool(stack);
 const MINUTE = 60_000;
 const ROUTE = 'PUT /api/devices/{id}/entities/{entity_id}/measuring-range';
 
+/** Stored, then scored by a scheduled pass, as the schedule would soon after. */
 async function ingest(events: object[]) {
   const summary = await ingestionService().ingest(events);
   expect(summary.rejected).toEqual({});
+  await scoreAnomalies();
 }
 
 /** The pump's discovery; `range` is the vibration sensor's announced measuring range. */

@@ -14,6 +14,7 @@ import {
   startLocalStack,
   tsxCli,
 } from './support/local-stack.ts';
+import { scoreAnomaliesOnStack } from './support/scoring.ts';
 import { temporaryDataDir } from './support/servers.ts';
 
 /**
@@ -146,6 +147,8 @@ it('a plan change never hides a reading; a downgrade removes exactly what the ne
   await expect.poll(stored, { timeout: 60_000, interval: 500 }).toBe(2000);
   // The readings arrived late (the oldest 40 days late): the rollup function folds them in.
   await runRollups();
+  // And the scoring pass scores them (the schedule's run, not waited for).
+  await scoreAnomaliesOnStack(stack);
   const snapshot = async () => ({
     hourly: (await get(`telemetry?${range}&every=1d&fn=count`)).series,
     fiveMinute: await get(

@@ -24,7 +24,6 @@ export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamB
       RejectedMessages: rejected,
       FailedMessages: failed.length,
       CommandsConfirmed: summary.confirmedCommands,
-      AnomaliesDetected: summary.anomalies,
     },
     { fields: { messages: summary.messages, rejected: summary.rejected } },
   );

@@ -10,6 +10,7 @@ import {
   PostgresMeasuringRanges,
   PostgresModelRegistry,
 } from './adapters/postgres-anomalies.ts';
+import { PostgresScoringLedger } from './adapters/postgres-scoring-ledger.ts';
 import { AnomalyScorer } from './domain/anomaly-scorer.ts';
 import type { ModelStore } from './domain/ports.ts';
 
@@ -32,7 +33,10 @@ export const modelRegistry = once(() => new PostgresModelRegistry(databasePool()
 
 export const anomalyTargets = once(() => new PostgresAnomalyTargets(databasePool()));
 
-/** The ingestion path's scorer: no TensorFlow.js, so the ingest bundle stays small. */
+/** How far each device's stored readings have been scored (ingestion marks late ones in it). */
+export const scoringLedger = once(() => new PostgresScoringLedger(databasePool()));
+
+/** The scheduled scoring pass's scorer: no TensorFlow.js, so its bundle stays small. */
 export const anomalyScorer = once(
   () =>
     new AnomalyScorer({

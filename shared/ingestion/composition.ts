@@ -1,5 +1,5 @@
 import { alarmEvaluator } from '../alarms/composition.ts';
-import { anomalyScorer } from '../anomalies/composition.ts';
+import { scoringLedger } from '../anomalies/composition.ts';
 import { databasePool, logger, once } from '../composition.ts';
 import { config } from '../config.ts';
 import { edgeModelService } from '../edge/composition.ts';
@@ -16,7 +16,8 @@ export const ingestionService = once(() => {
     logger: logger().child({ component: 'ingestion' }),
     // Without a WebSocket API there is nobody to push to.
     live: aws.websocketManagementEndpoint ? liveConnections() : undefined,
-    scorer: anomalyScorer(),
+    // Anomaly scoring runs on a schedule; readings stored late move its read positions back.
+    lateForScoring: scoringLedger(),
     edgeReports: edgeModelService(),
     // Alarm rules judge each batch's stored readings.
     storedReadings: alarmEvaluator(),

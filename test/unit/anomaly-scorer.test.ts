@@ -10,7 +10,14 @@ import type {
   DetectorStateUpdate,
   ModelRegistry,
   SavedDetectorState,
+  ScoringLedger,
+  StoredReadingSource,
 } from '../../shared/anomalies/domain/ports.ts';
+import {
+  AnomalyScoringPass,
+  LATE_FOR_SCORING_MS,
+  POSITION_LAG_MS,
+} from '../../shared/anomalies/domain/scoring-pass.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { AlignedCoEntities } from '../../shared/ml/domain/co-entities.ts';
 import { createDetector } from '../../shared/ml/domain/detector.ts';
@@ -68,6 +75,8 @@ function inMemory(
     beforeSave?: (states: Map<string, SavedDetectorState>) => void;
     /** An entity's active model (on every device). */
     active?: { entityId: string; model: TrainedModel };
+    /** Whether the prediction store refuses this write (a store unavailable). */
+    refuseWrite?: () => boolean;
   } = {},
 ) {
   const states = new Map<string, SavedDetectorState>();
@@ -140,6 +149,7 @@ function inMemory(
     predictions: {
       write: async (predictions) => {
         calls.push('write');
+        if (options.refuseWrite?.()) throw new Error('prediction store unavailable');
         written.push(predictions);
       },
       query: async () => [],
@@ -312,13 +322,16 @@ describe('anomaly scorer (ports in memory)', () => {
   });
 });
 
-describe('anomaly scorer, a batch at once against device by device (property)', () => {
-  const ENTITIES = ['temperature', 'current', 'pressure'] as const;
-  /** A reading of a device's entity at minute `minute` (plus `second`), the value drawn. */
-  const arrival = fc.record({
+const ENTITIES = ['temperature', 'current', 'pressure'] as const;
+/**
+ * A reading of one of six devices' entities at minute `minute` (up to `maxMinute`, plus
+ * `second`) of its batch, the value drawn.
+ */
+const arrivalUpTo = (maxMinute: number) =>
+  fc.record({
     device: fc.nat({ max: 5 }),
     entity: fc.constantFrom(...ENTITIES),
-    minute: fc.nat({ max: 40 }),
+    minute: fc.nat({ max: maxMinute }),
     second: fc.nat({ max: 59 }),
     value: fc.oneof(
       { weight: 9, arbitrary: fc.double({ min: 40, max: 60, noNaN: true }) },
@@ -326,6 +339,9 @@ describe('anomaly scorer, a batch at once against device by device (property)', 
       { weight: 1, arbitrary: fc.double({ min: 500, max: 1000, noNaN: true }) },
     ),
   });
+
+describe('anomaly scorer, a batch at once against device by device (property)', () => {
+  const arrival = arrivalUpTo(40);
   const scenario = fc.record({
     /** Each device's tenant (1-3) and plan level. */
     devices: fc.array(
@@ -467,5 +483,195 @@ describe('anomaly scorer, a batch at once against device by device (property)', 
     ]);
     expect(failed[0]).toEqual({ anomalies: [] });
     expect((failed[1] as { failed: Error }).failed.message).toBe('tenant 4 unavailable');
+  });
+});
+
+describe('the scheduled scoring pass against scoring in ingestion (property)', () => {
+  const MINUTE = 60_000;
+  /** Minutes within the batch's 20: devices report in time order, some stored long after. */
+  const arrival = arrivalUpTo(19);
+  const scenario = fc.record({
+    /** Each tenant's plan level (tenants 1-3). */
+    levels: fc.array(fc.constantFrom('none', 'basic', 'advanced'), {
+      minLength: 3,
+      maxLength: 3,
+    }),
+    /** Each device's tenant. */
+    devices: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 6, maxLength: 6 }),
+    /** Each batch with whether a pass runs after it, and whether that pass's writes fail. */
+    batches: fc.array(
+      fc.record({
+        arrivals: fc.array(arrival, { maxLength: 30 }),
+        pass: fc.boolean(),
+        failing: fc.boolean(),
+        /** Minutes between the batch's readings and the batch being stored. */
+        delay: fc.constantFrom(0, 0, 1, 30, 600),
+      }),
+      { minLength: 1, maxLength: 8 },
+    ),
+  });
+
+  it('scores every stored reading once, in order: the same predictions, anomalies and states; a failed pass is redone and reports no anomaly twice', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ levels, devices, batches }) => {
+        const scored = devices.map(
+          (tenant, i): ScoredDevice => ({
+            devicePk: 100 + i,
+            deviceId: `D${i}`,
+            tenantId: tenant,
+            retentionPolicy: `plan_${tenant}`,
+            anomalyDetection: levels[tenant - 1] as ScoredDevice['anomalyDetection'],
+          }),
+        );
+        let clock = 0;
+        let failing = false;
+        const inIngestion = inMemory();
+        const onSchedule = inMemory({ refuseWrite: () => failing });
+        // The store's side: what is stored, and each device's read position (as in SQL).
+        const stored: Reading[] = [];
+        const positions = new Map<number, { readFromMs: number; generation: number }>();
+        const ledger: ScoringLedger = {
+          tenants: async () => [1, 2, 3],
+          tenant: async (tenantId) => {
+            const own = scored.filter((d) => d.tenantId === tenantId);
+            const level = levels[tenantId - 1] as ScoredDevice['anomalyDetection'];
+            if (level === 'none') return undefined;
+            return {
+              tenantId,
+              level,
+              retentionPolicy: `plan_${tenantId}`,
+              devices: own.map((d) => ({
+                devicePk: d.devicePk,
+                deviceId: d.deviceId,
+                readFromMs: positions.get(d.devicePk)?.readFromMs ?? -POSITION_LAG_MS,
+                generation: positions.get(d.devicePk)?.generation ?? -1,
+              })),
+            };
+          },
+          advance: async (_tenantId, moves) => {
+            for (const move of moves) {
+              const known = positions.get(move.devicePk);
+              if (!known && move.generation < 0)
+                positions.set(move.devicePk, { readFromMs: move.readFromMs, generation: 0 });
+              else if (known && known.generation === move.generation)
+                known.readFromMs = Math.max(known.readFromMs, move.readFromMs);
+            }
+          },
+        };
+        const source: StoredReadingSource = {
+          numericReadings: async ({ tenantId, deviceIds, fromMs, toMs }) => {
+            const found = new Map<string, Reading[]>();
+            for (const r of stored) {
+              if (r.tenantId !== tenantId || !deviceIds.includes(r.deviceId)) continue;
+              if (r.timeMs < fromMs || (toMs !== undefined && r.timeMs >= toMs)) continue;
+              found.set(r.deviceId, [...(found.get(r.deviceId) ?? []), r]);
+            }
+            return found;
+          },
+        };
+        const handedOver: string[] = [];
+        const pushed: string[] = [];
+        const key = (devicePk: number, a: DetectedAnomaly) =>
+          `${devicePk}/${a.entityId}/${a.timeMs}`;
+        const pass = new AnomalyScoringPass({
+          ledger,
+          readings: source,
+          scorer: onSchedule.scorer,
+          anomalies: {
+            anomaliesFound: async (_now, found) => {
+              for (const { devicePk, anomalies } of found)
+                for (const a of anomalies) handedOver.push(key(devicePk, a));
+            },
+          },
+          live: {
+            publish: async (_tenantId, events) => {
+              for (const e of events())
+                pushed.push(`${e.device_id}/${e.entity_id}/${Date.parse(e.time)}`);
+            },
+          },
+          logger: createLogger('error', { service: 'test' }),
+          now: () => clock,
+        });
+        const expected: string[] = [];
+        let newest = 0;
+        let scoredTotal = 0;
+        for (const [b, batch] of batches.entries()) {
+          const groups = scored
+            .map((device, i) => ({
+              device,
+              readings: batch.arrivals
+                .filter((a) => a.device === i)
+                .map(
+                  (a): Reading => ({
+                    tenantId: device.tenantId,
+                    deviceId: device.deviceId,
+                    entityId: a.entity,
+                    entityType: a.entity === 'pressure' ? 'number' : 'sensor',
+                    value: a.value,
+                    timeMs: (b * 20 + a.minute) * MINUTE + a.second * 1000,
+                    retentionPolicy: device.retentionPolicy,
+                  }),
+                )
+                // One reading per entity and time: the store keeps the last written.
+                .filter(
+                  (r, n, all) =>
+                    all.findIndex((o) => o.entityId === r.entityId && o.timeMs === r.timeMs) === n,
+                ),
+            }))
+            .filter((group) => group.readings.length > 0);
+          // Stored `delay` minutes after the batch's last minute (a buffer flushed late).
+          clock = Math.max(clock, (b * 20 + 20 + batch.delay) * MINUTE);
+          for (const [position, outcome] of (
+            await inIngestion.scorer.scoreBatch(groups)
+          ).entries()) {
+            const { device } = groups[position] as (typeof groups)[number];
+            if ('anomalies' in outcome)
+              for (const a of outcome.anomalies) expected.push(key(device.devicePk, a));
+          }
+          for (const { device, readings } of groups) {
+            stored.push(...readings);
+            // What ingestion marks: a device's readings older than LATE_FOR_SCORING_MS.
+            const late = readings.filter((r) => r.timeMs < clock - LATE_FOR_SCORING_MS);
+            if (device.anomalyDetection === 'none' || late.length === 0) continue;
+            const fromMs = Math.min(...late.map((r) => r.timeMs));
+            const known = positions.get(device.devicePk);
+            positions.set(device.devicePk, {
+              readFromMs: Math.min(known?.readFromMs ?? fromMs, fromMs),
+              generation: (known?.generation ?? 0) + 1,
+            });
+          }
+          newest = clock;
+          if (batch.pass) {
+            failing = batch.failing;
+            scoredTotal += (await pass.run()).scored;
+            failing = false;
+          }
+        }
+        clock = newest + MINUTE;
+        let passes = 0;
+        for (;;) {
+          passes += 1;
+          const summary = await pass.run();
+          scoredTotal += summary.scored;
+          if (summary.caughtUp) break;
+        }
+        // A device far behind is caught up over a few passes, not one unbounded read.
+        expect(passes).toBeLessThan(20);
+        const byKey = (p: Prediction) => `${p.deviceId}/${p.entityId}/${p.timeMs}`;
+        const last = (written: Prediction[][]) => {
+          const kept = new Map<string, Prediction>();
+          for (const p of written.flat()) kept.set(byKey(p), p);
+          return [...kept.values()].sort((x, y) => (byKey(x) < byKey(y) ? -1 : 1));
+        };
+        expect(last(onSchedule.written)).toEqual(last(inIngestion.written));
+        expect(onSchedule.states).toEqual(inIngestion.states);
+        // Each reading counted once as scored, however often it was read.
+        expect(scoredTotal).toBe(inIngestion.written.flat().length);
+        expect([...new Set(handedOver)].sort()).toEqual([...expected].sort());
+        // Dashboards hear of each anomaly once: only after its state is saved.
+        expect([...pushed].sort()).toEqual([...expected].sort());
+      }),
+      { numRuns: 60, seed: 29 },
+    );
   });
 });

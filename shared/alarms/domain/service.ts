@@ -275,7 +275,7 @@ export class AlarmEvaluator {
    * The ingestion hook (its port, matched by shape so neither context imports the other):
    * ingestion names the devices whose readings it is about to store, and the rules that
    * apply to them are read while it writes; once stored, it hands over each device's
-   * readings and anomalies, judged with those rules.
+   * readings, judged with those rules.
    */
   expect(devicePks: readonly number[]): {
     readingsStored(batch: {
@@ -283,7 +283,6 @@ export class AlarmEvaluator {
       devices: Array<{
         device: { devicePk: number; tenantId: number };
         readings: ObservedDevice['readings'];
-        anomalies: ObservedDevice['anomalies'];
       }>;
     }): Promise<void>;
   } {
@@ -294,11 +293,12 @@ export class AlarmEvaluator {
       readingsStored: async (batch) => {
         await this.#evaluateWith(
           await targets,
-          batch.devices.map(({ device, readings, anomalies }) => ({
+          // Anomalies come later, from the scheduled scoring pass (`evaluateBatch`).
+          batch.devices.map(({ device, readings }) => ({
             devicePk: device.devicePk,
             tenantId: device.tenantId,
             readings,
-            anomalies,
+            anomalies: [],
           })),
           batch.nowMs,
         );
@@ -306,7 +306,10 @@ export class AlarmEvaluator {
     };
   }
 
-  /** Judges a batch's stored readings (and anomaly scores); throws if the store fails. */
+  /**
+   * Judges devices' stored readings and anomalies (the scheduled anomaly scoring hands over
+   * what it found, with no readings); throws if the store fails.
+   */
   async evaluateBatch(devices: ObservedDevice[], nowMs: number): Promise<TouchedAlarm[]> {
     if (devices.length === 0) return [];
     const targets = await this.deps.store.batchTargets([

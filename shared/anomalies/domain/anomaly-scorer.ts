@@ -21,11 +21,26 @@ import type {
   SavedDetectorState,
 } from './ports.ts';
 
-/** What a scored batch reports; ingestion takes it from here. */
+/** What a scored batch reports; the scoring pass takes it from here. */
 export type { DetectedAnomaly } from './model.ts';
 
 /** How often a batch is rescored when other invocations keep saving the same entities first. */
 const MAX_SCORING_ATTEMPTS = 5;
+/** The longest the scorer computes without letting other work of the process run. */
+const YIELD_EVERY_MS = 20;
+
+export interface ScoreBatchOptions {
+  /**
+   * Told of the anomalies found, after their scores are written and before the states are
+   * saved; if it fails, the devices fail (nothing saved) and scoring them again hands the
+   * same anomalies over, so it must tolerate seeing an anomaly twice.
+   */
+  handOver?: (
+    found: ReadonlyArray<{ device: ScoredDevice; anomalies: DetectedAnomaly[] }>,
+  ) => Promise<void>;
+  /** Told how many readings were scored (and their states saved), each time some were. */
+  onScored?: (readings: number) => void;
+}
 
 export interface AnomalyScorerOptions {
   states: DetectorStateStore;
@@ -67,8 +82,8 @@ interface DevicePass {
 }
 
 /**
- * Runs the plan's detector on every new numeric reading inside the ingestion path, a whole
- * batch at a time: per tenant (a large tenant's devices in a few groups side by side), the
+ * Runs the plan's detector on stored numeric readings (the scheduled scoring pass hands it a
+ * chunk of devices' readings since their read positions), a whole batch at a time: per tenant (a large tenant's devices in a few groups side by side), the
  * batch's detector states are loaded in one query (and active models in another), each
  * entity's detector is fed its readings in time order, every score of the batch is written
  * to the prediction store in one write, and then each tenant's new states are saved in one
@@ -113,7 +128,10 @@ export class AnomalyScorer {
    * touched: those of its group, or of the whole batch when the prediction store refuses the
    * write.
    */
-  async scoreBatch(batch: ReadonlyArray<DeviceReadings>): Promise<ScoringOutcome[]> {
+  async scoreBatch(
+    batch: ReadonlyArray<DeviceReadings>,
+    options: ScoreBatchOptions = {},
+  ): Promise<ScoringOutcome[]> {
     const devices = new Set(batch.map(({ device }) => device.devicePk));
     if (devices.size !== batch.length) throw new Error('a device appears twice in a scored batch');
     const outcomes: ScoringOutcome[] = batch.map(() => ({ anomalies: [] }));
@@ -135,7 +153,7 @@ export class AnomalyScorer {
         }
         break;
       }
-      pending = await this.#attempt(groupsOf(pending), outcomes);
+      pending = await this.#attempt(groupsOf(pending), outcomes, options);
     }
     return outcomes;
   }
@@ -144,9 +162,20 @@ export class AnomalyScorer {
    * One pass over the pending devices: load, score, write the scores, save. Answers the
    * devices whose states moved meanwhile (to score again); failed devices get their outcome.
    */
-  async #attempt(groups: DeviceGroup[], outcomes: ScoringOutcome[]): Promise<PendingDevice[]> {
+  async #attempt(
+    groups: DeviceGroup[],
+    outcomes: ScoringOutcome[],
+    { handOver, onScored }: ScoreBatchOptions,
+  ): Promise<PendingDevice[]> {
     const fail = (devices: PendingDevice[], error: unknown) => {
       for (const { position } of devices) outcomes[position] = { failed: error };
+    };
+    const failAll = (error: unknown) => {
+      for (const scored of passes.values())
+        fail(
+          scored.map(({ pending }) => pending),
+          error,
+        );
     };
     const passes = new Map<DeviceGroup, Array<{ pending: PendingDevice; pass: DevicePass }>>();
     await Promise.all(
@@ -167,12 +196,26 @@ export class AnomalyScorer {
         // Scores first: if the store refuses them no state moves on and the retry rescores.
         await this.#predictions.write(predictions);
       } catch (error) {
-        for (const scored of passes.values())
-          fail(
-            scored.map(({ pending }) => pending),
-            error,
-          );
+        failAll(error);
         return [];
+      }
+    }
+    if (handOver) {
+      const found: Array<{ device: ScoredDevice; anomalies: DetectedAnomaly[] }> = [];
+      for (const scored of passes.values()) {
+        for (const { pending, pass } of scored) {
+          if (pass.anomalies.length > 0)
+            found.push({ device: pending.device, anomalies: pass.anomalies });
+        }
+      }
+      if (found.length > 0) {
+        try {
+          // Before the states move on: if it fails, the devices are scored again, the same.
+          await handOver(found);
+        } catch (error) {
+          failAll(error);
+          return [];
+        }
       }
     }
     const again: PendingDevice[] = [];
@@ -198,7 +241,10 @@ export class AnomalyScorer {
         }
         for (const { pending, pass } of scored) {
           if (moved.has(pending.device.devicePk)) again.push(pending);
-          else outcomes[pending.position] = { anomalies: pass.anomalies };
+          else {
+            outcomes[pending.position] = { anomalies: pass.anomalies };
+            if (pass.predictions.length > 0) onScored?.(pass.predictions.length);
+          }
         }
       }),
     );
@@ -238,15 +284,26 @@ export class AnomalyScorer {
       return { devicePk: pending.device.devicePk, entityIds: [...ids], scored };
     });
     const saved = await this.#states.load(tenantId, wanted);
-    return devices.map((pending) => ({
-      pending,
-      pass: this.#scoreDevice(
+    const scored: Array<{ pending: PendingDevice; pass: DevicePass }> = [];
+    let sliceFrom = performance.now();
+    for (const pending of devices) {
+      // A pass scores many readings a device: the CPU is given back now and then, so that
+      // other work of the same process (locally every function shares one) is not held up.
+      if (performance.now() - sliceFrom >= YIELD_EVERY_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sliceFrom = performance.now();
+      }
+      scored.push({
         pending,
-        saved.get(pending.device.devicePk) ?? [],
-        models.get(pending.device.devicePk) ?? new Map(),
-        ranges?.get(pending.device.devicePk) ?? new Map(),
-      ),
-    }));
+        pass: this.#scoreDevice(
+          pending,
+          saved.get(pending.device.devicePk) ?? [],
+          models.get(pending.device.devicePk) ?? new Map(),
+          ranges?.get(pending.device.devicePk) ?? new Map(),
+        ),
+      });
+    }
+    return scored;
   }
 
   /** One device's pass: its saved states fed the new readings, nothing written yet. */

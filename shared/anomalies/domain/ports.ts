@@ -2,8 +2,10 @@ import type { ModelSettings } from '../../ml/domain/families.ts';
 import type { MeasuringRange } from '../../ml/domain/measuring-range.ts';
 import type { TrainedModel } from '../../ml/domain/model.ts';
 import type { PriorTier } from '../../timeseries/domain/reading-store.ts';
+import type { Reading } from '../../timeseries/reading.ts';
 import type {
   AnomalyLevel,
+  DetectedAnomaly,
   ModelSummary,
   NewModel,
   TrainingCandidate,
@@ -158,4 +160,84 @@ export interface TypeSettingsStore {
     devicePk: number,
     entityId: string,
   ): Promise<ModelSettings | undefined>;
+}
+
+/** A device the scheduled pass scores, and how far its stored readings have been read. */
+export interface ScoringDevice {
+  devicePk: number;
+  deviceId: string;
+  /**
+   * Its stored readings from this time on (epoch ms) are still to be read by a pass: moved
+   * on by each pass, moved back by ingestion when it stores readings older than that.
+   */
+  readFromMs: number;
+  /** The store's version of `readFromMs`, handed back so a move never undoes ingestion's. */
+  generation: number;
+}
+
+/** What a pass needs of one tenant: its plan's level, where its readings are, its devices. */
+export interface ScoringTenant {
+  tenantId: number;
+  level: AnomalyLevel;
+  retentionPolicy: string;
+  priorTier?: PriorTier;
+  devices: ScoringDevice[];
+}
+
+/** How far each device's stored readings have been read by the scheduled scoring passes. */
+export interface ScoringLedger {
+  /** Tenants whose plan has anomaly detection, the one whose devices are most behind first. */
+  tenants(): Promise<number[]>;
+  /** The tenant's devices, the most behind first; undefined when its plan no longer scores. */
+  tenant(tenantId: number): Promise<ScoringTenant | undefined>;
+  /**
+   * Moves devices' `readFromMs` forward, each only if its generation is still the one read
+   * (ingestion did not move it back meanwhile).
+   */
+  advance(
+    tenantId: number,
+    moves: ReadonlyArray<{ devicePk: number; readFromMs: number; generation: number }>,
+  ): Promise<void>;
+}
+
+/** The numeric (sensor and number) readings stored for some devices of one tenant. */
+export interface StoredReadingSource {
+  /**
+   * Each device's readings with times in [fromMs, toMs) (no end without `toMs`), by physical
+   * device id, each entity's in time order.
+   */
+  numericReadings(query: StoredReadingsQuery): Promise<Map<string, Reading[]>>;
+}
+
+export interface StoredReadingsQuery {
+  tenantId: number;
+  retentionPolicy: string;
+  priorTier?: PriorTier;
+  deviceIds: readonly string[];
+  fromMs: number;
+  toMs?: number;
+}
+
+/** Takes the anomalies a pass found (alarm rules with an anomaly condition judge them). */
+export interface AnomalyListener {
+  anomaliesFound(
+    nowMs: number,
+    devices: ReadonlyArray<{ devicePk: number; tenantId: number; anomalies: DetectedAnomaly[] }>,
+  ): Promise<void>;
+}
+
+/** An anomaly as dashboards are told of it live. */
+export interface AnomalyEvent {
+  type: 'anomaly';
+  device_id: number;
+  entity_id: string;
+  time: string;
+  score: number;
+  value: number;
+  reason: string | null;
+}
+
+/** Pushes to the tenant's connected dashboards. */
+export interface AnomalyAudience {
+  publish(tenantId: number, events: () => AnomalyEvent[]): Promise<void>;
 }

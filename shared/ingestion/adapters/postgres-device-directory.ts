@@ -63,7 +63,7 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
   /** One device's discovery: `applyDiscoveries` of one, its refusal thrown. */
   async applyDiscovery(device: DeviceContext, discovery: Discovery): Promise<void> {
     const [refused] = await this.applyDiscoveries(device.tenantId, [{ device, discovery }]);
-    if (refused) throw refused;
+    if (refused instanceof Rejection) throw refused;
   }
 
   /**
@@ -74,14 +74,15 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
   async applyDiscoveries(
     tenantId: number,
     items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
-  ): Promise<Array<Rejection | null>> {
-    const refused: Array<Rejection | null> = items.map(() => null);
+  ): Promise<Array<Rejection | 'unchanged' | null>> {
+    const refused: Array<Rejection | 'unchanged' | null> = items.map(() => null);
     if (items.length === 0) return refused;
     return inTenantTransaction(this.pool, tenantId, async (client) => {
       // A device re-announces the same discovery on every connect: after a broker restart a
       // whole fleet does at once. Such a discovery is settled by one read, without the
       // tenant's lock, which would otherwise serialise every device of the tenant.
       const unchanged = await this.#unchangedDiscoveries(client, items);
+      for (const position of unchanged) refused[position] = 'unchanged';
       const changed = items
         .map((item, position) => ({ ...item, position }))
         .filter((item) => !unchanged.has(item.position));
@@ -176,7 +177,13 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
     });
   }
 
-  /** The positions of the discoveries that would change neither an entity nor the device. */
+  /**
+   * The positions of the discoveries that would change neither an entity nor the device.
+   * The device is read by a scalar subquery, looked up by its key once per discovery: as an
+   * EXISTS, the planner (which takes a freshly registered fleet's devices for one row) joined
+   * every device with every discovery and ran the entity comparison for each pair: a
+   * fleet's re-announcements after a broker restart took time quadratic in their number.
+   */
   async #unchangedDiscoveries(
     client: Queryable,
     items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
@@ -200,11 +207,11 @@ export class PostgresDeviceDirectory implements DeviceDirectory {
                            (e.entity_type, e.name, e.unit, e.icon, e.config,
                             'devices/' || a.device_id || '/' || e.entity_id || '/state',
                             e.measuring_range))
-              ) AND EXISTS (
-                SELECT 1 FROM devices d
-                WHERE d.id = a.device_pk AND d.discovery_mode = 'auto'
+              ) AND (
+                SELECT d.discovery_mode = 'auto'
                   AND (a.firmware IS NULL OR d.config ->> 'firmware' = a.firmware)
                   AND (a.report_interval_s IS NULL OR d.report_interval_s = a.report_interval_s)
+                FROM devices d WHERE d.id = a.device_pk
               )`,
       [
         JSON.stringify(

@@ -32,7 +32,6 @@ export class BatchLedger {
   readonly pending: PendingReadings[] = [];
   confirmedCommands = 0;
   writtenReadings = 0;
-  anomalies = 0;
 
   readonly #rejections = new Map<string, RejectionCount>();
   readonly #seen = new Map<number, SeenUpdate>();
@@ -146,7 +145,6 @@ export class BatchLedger {
         messages,
         readings: this.writtenReadings,
         confirmedCommands: this.confirmedCommands,
-        anomalies: this.anomalies,
         rejected,
       },
       failed: [...this.#failed].sort((a, b) => a - b),

@@ -1,4 +1,4 @@
-import type { DetectedAnomaly } from '../../anomalies/domain/anomaly-scorer.ts';
+import { LATE_FOR_SCORING_MS } from '../../anomalies/domain/scoring-pass.ts';
 import type { Logger } from '../../logger.ts';
 import { type ReadingStore, ReadingsRefusedError } from '../../timeseries/domain/reading-store.ts';
 import { LATE_READING_MS } from '../../timeseries/domain/retention.ts';
@@ -25,9 +25,9 @@ import type {
   DeviceDirectory,
   EdgeModelReports,
   ExpectedReadings,
+  LateScoringMarks,
   LiveAudience,
   LivePublisher,
-  ReadingScorer,
   StoredReadingsListener,
 } from './ports.ts';
 import { Rejection } from './rejection.ts';
@@ -51,8 +51,11 @@ export interface IngestionServiceOptions {
   logger: Logger;
   /** Pushes to connected dashboards; without it (no WebSocket API) nothing is pushed. */
   live?: LivePublisher | undefined;
-  /** The plan's anomaly detector; without it nothing is scored. */
-  scorer?: ReadingScorer | undefined;
+  /**
+   * Told of devices whose readings were stored late, so that the scheduled anomaly scoring
+   * reads them; without it nothing is marked.
+   */
+  lateForScoring?: LateScoringMarks | undefined;
   /** Told of every batch's stored readings (see the port). */
   storedReadings?: StoredReadingsListener | undefined;
   /** Edge model confirmations and device-side anomalies; without it they are refused. */
@@ -130,8 +133,14 @@ interface MessagePlace {
   topic: string;
 }
 
-/** What became of a discovery applied before its batch was judged (see `#applyDiscoveries`). */
-type EarlyDiscovery = { applied: true } | { refused: Rejection } | { failed: unknown };
+/**
+ * What became of a discovery (see `#applyDiscoveries`); `changed` is false when it matched
+ * what is stored, so nothing was written and the device's cached context still holds.
+ */
+type EarlyDiscovery =
+  | { applied: true; changed: boolean }
+  | { refused: Rejection }
+  | { failed: unknown };
 
 /** A message being judged: its place, and the device its topic names (for failures). */
 interface JudgedPlace extends MessagePlace {
@@ -147,6 +156,24 @@ interface StoredMessage {
   readings: Reading[];
 }
 
+/** The stored messages' readings grouped by device, with the messages they came in. */
+function byDevice(
+  stored: readonly StoredMessage[],
+): Array<StoredDeviceReadings & { indices: number[] }> {
+  const devices = new Map<number, StoredDeviceReadings & { indices: number[] }>();
+  for (const entry of stored) {
+    const group = devices.get(entry.device.devicePk) ?? {
+      device: entry.device,
+      readings: [],
+      indices: [],
+    };
+    for (const reading of entry.readings) group.readings.push(reading);
+    group.indices.push(entry.index);
+    devices.set(entry.device.devicePk, group);
+  }
+  return [...devices.values()];
+}
+
 /**
  * Turns IoT rule events into stored readings, registry updates and live events. Every
  * message is checked whole before any of it is kept: a message with one bad reading is
@@ -159,7 +186,7 @@ export class IngestionService {
   readonly #readings: ReadingStore;
   readonly #logger: Logger;
   readonly #live: LivePublisher | undefined;
-  readonly #scorer: ReadingScorer | undefined;
+  readonly #lateForScoring: LateScoringMarks | undefined;
   readonly #readingsListener: StoredReadingsListener | undefined;
   readonly #edgeReports: EdgeModelReports | undefined;
   readonly #seenIntervalMs: number;
@@ -175,7 +202,7 @@ export class IngestionService {
     this.#readings = options.readings;
     this.#logger = options.logger;
     this.#live = options.live;
-    this.#scorer = options.scorer;
+    this.#lateForScoring = options.lateForScoring;
     this.#readingsListener = options.storedReadings;
     this.#edgeReports = options.edgeReports;
     this.#seenIntervalMs = options.seenIntervalMs ?? 60_000;
@@ -245,9 +272,11 @@ export class IngestionService {
     if (batch.pending.length > 0) {
       const expected = this.#expectStored(batch);
       const stored = await this.#storeReadings(batch);
-      await this.#markLateRollups(stored, batch);
-      const scored = await this.#scoreReadings(stored, batch);
-      await this.#handOverStored(scored, expected, batch);
+      await Promise.all([
+        this.#markLateRollups(stored, batch),
+        this.#markLateScoring(stored, batch),
+      ]);
+      await this.#handOverStored(byDevice(stored), expected, batch);
     }
     await seen;
     await rejections;
@@ -313,8 +342,16 @@ export class IngestionService {
       ).entries()) {
         outcomes.set((group[position] as (typeof group)[number]).index, outcome);
       }
-      // The devices' contexts now hold the entities just announced, for their readings.
-      const changed = group.map(({ device }) => device.deviceId);
+      // The devices' contexts now hold the entities just announced, for their readings; a
+      // device that re-announced what is stored keeps its context (after a broker restart a
+      // whole fleet re-announces, and looking every device up again held its batches).
+      const changed = group
+        .filter(({ index }) => {
+          const outcome = outcomes.get(index);
+          return outcome !== undefined && 'applied' in outcome && outcome.changed;
+        })
+        .map(({ device }) => device.deviceId);
+      if (changed.length === 0) continue;
       await this.#contexts
         .prefetch(changed, now, (ids) => this.#directory.resolveMany(ids), true)
         .catch(() => {
@@ -352,7 +389,11 @@ export class IngestionService {
   ): Promise<EarlyDiscovery[]> {
     try {
       const refused = await refusedByDatabase(this.#directory.applyDiscoveries(tenantId, items));
-      return refused.map((rejection) => (rejection ? { refused: rejection } : { applied: true }));
+      return refused.map((outcome) =>
+        outcome instanceof Rejection
+          ? { refused: outcome }
+          : { applied: true, changed: outcome !== 'unchanged' },
+      );
     } catch (error) {
       if (!(error instanceof Rejection)) return items.map(() => ({ failed: error }));
       if (items.length === 1) return [{ refused: error }];
@@ -553,7 +594,8 @@ export class IngestionService {
       )[0];
     if (outcome && 'refused' in outcome) throw outcome.refused;
     if (outcome && 'failed' in outcome) throw outcome.failed;
-    this.#contexts.forget(device.deviceId);
+    // One applied before the batch was judged has had its context looked up again already.
+    if (!early && outcome?.changed) this.#contexts.forget(device.deviceId);
     batch.noteSeen(device, { lastSeenMs: message.receivedAtMs });
     return 0;
   }
@@ -742,88 +784,52 @@ export class IngestionService {
   }
 
   /**
-   * Runs the plan's detector over each device's stored readings; returns each device's
-   * readings with what was found, and the messages they came in.
+   * Anomaly scoring runs on a schedule and reads each device's stored readings from its read
+   * position on; readings stored long after their time (a device's buffer flushed after a
+   * reconnect) may be behind it, so their devices' positions are moved back to them.
    */
-  async #scoreReadings(
-    stored: StoredMessage[],
-    batch: BatchLedger,
-  ): Promise<Array<StoredDeviceReadings & { indices: number[] }>> {
-    const byDevice = new Map<number, StoredDeviceReadings & { indices: number[] }>();
-    for (const entry of stored) {
-      const group = byDevice.get(entry.device.devicePk) ?? {
-        device: entry.device,
-        readings: [],
-        anomalies: [],
-        indices: [],
-      };
-      for (const reading of entry.readings) group.readings.push(reading);
-      group.indices.push(entry.index);
-      byDevice.set(entry.device.devicePk, group);
-    }
-    const groups = [...byDevice.values()];
-    const scorer = this.#scorer;
-    if (!scorer) return groups;
-    // The whole batch at once: its detector states are one load and one save per tenant,
-    // which device by device held a large fleet's batch for longer than an invocation may take.
-    const scoring = groups.filter(
-      ({ device, readings }) => device.anomalyDetection !== 'none' && readings.length > 0,
-    );
-    const outcomes = new Map<(typeof groups)[number], DetectedAnomaly[] | { failed: unknown }>();
-    try {
-      const answers = await scorer.scoreBatch(scoring);
-      for (const [position, group] of scoring.entries()) {
-        const answer = answers[position] as (typeof answers)[number];
-        outcomes.set(group, 'failed' in answer ? answer : answer.anomalies);
-      }
-    } catch (error) {
-      for (const group of scoring) outcomes.set(group, { failed: error });
-    }
-    const scored: typeof groups = [];
-    for (const group of groups) {
-      const { device, indices } = group;
-      const outcome = outcomes.get(group) ?? null;
-      if (outcome !== null && 'failed' in outcome) {
-        // Stored, but not yet scored: retried, the readings are rewritten (idempotent) and scored.
-        for (const index of indices) batch.fail(index, outcome.failed, device.deviceId);
-        continue;
-      }
-      if (outcome !== null) {
-        group.anomalies = outcome;
-        batch.anomalies += outcome.length;
-        for (const anomaly of outcome) {
-          batch.addLive(device.tenantId, indices[indices.length - 1] as number, {
-            type: 'anomaly',
-            device_id: device.devicePk,
-            entity_id: anomaly.entityId,
-            time: new Date(anomaly.timeMs).toISOString(),
-            score: anomaly.score,
-            value: anomaly.value,
-            reason: anomaly.reason,
+  async #markLateScoring(stored: StoredMessage[], batch: BatchLedger): Promise<void> {
+    const marks = this.#lateForScoring;
+    if (!marks) return;
+    const lateBefore = batch.now - LATE_FOR_SCORING_MS;
+    const late = new Map<number, { tenantId: number; devicePk: number; fromMs: number }>();
+    for (const { device, readings } of stored) {
+      if (device.anomalyDetection === 'none') continue;
+      for (const reading of readings) {
+        if (reading.timeMs >= lateBefore) continue;
+        const known = late.get(device.devicePk);
+        if (!known)
+          late.set(device.devicePk, {
+            tenantId: device.tenantId,
+            devicePk: device.devicePk,
+            fromMs: reading.timeMs,
           });
-        }
+        else if (reading.timeMs < known.fromMs) known.fromMs = reading.timeMs;
       }
-      scored.push(group);
     }
-    return scored;
+    if (late.size === 0) return;
+    try {
+      await marks.markLate([...late.values()]);
+    } catch (cause) {
+      // Stored, but scoring might not read them: retried, they are rewritten and marked.
+      for (const entry of stored) {
+        if (late.has(entry.device.devicePk)) batch.fail(entry.index, cause, entry.device.deviceId);
+      }
+    }
   }
 
   /** Hands the batch's stored readings to the listener; a failure retries their messages. */
   async #handOverStored(
-    scored: Array<StoredDeviceReadings & { indices: number[] }>,
+    stored: Array<StoredDeviceReadings & { indices: number[] }>,
     expected: ExpectedReadings | undefined,
     batch: BatchLedger,
   ): Promise<void> {
-    const devices = scored.filter((group) => group.readings.length > 0);
+    const devices = stored.filter((group) => group.readings.length > 0);
     if (!expected || devices.length === 0) return;
     try {
       await expected.readingsStored({
         nowMs: batch.now,
-        devices: devices.map(({ device, readings, anomalies }) => ({
-          device,
-          readings,
-          anomalies,
-        })),
+        devices: devices.map(({ device, readings }) => ({ device, readings })),
       });
     } catch (error) {
       for (const { device, indices } of devices) {

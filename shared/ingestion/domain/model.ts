@@ -1,4 +1,4 @@
-import type { DetectedAnomaly } from '../../anomalies/domain/anomaly-scorer.ts';
+import type { AnomalyEvent } from '../../anomalies/domain/ports.ts';
 import type { EntityType } from '../../identifiers.ts';
 import type { Reading } from '../../timeseries/reading.ts';
 import type { RejectionReason } from './rejection.ts';
@@ -70,23 +70,14 @@ export type LiveEvent =
       readings: Array<{ entity_id: string; value: ReadingValue; time: string }>;
     }
   | { type: 'status'; device_id: number; status: 'online' | 'offline'; time: string }
-  | {
-      type: 'anomaly';
-      device_id: number;
-      entity_id: string;
-      time: string;
-      score: number;
-      value: number;
-      reason: string | null;
-    };
+  /** Sent by the scheduled anomaly scoring, through the same connections. */
+  | AnomalyEvent;
 
-/** One device's part of a batch, once its readings are stored (and scored, if the plan does). */
+/** One device's part of a batch, once its readings are stored. */
 export interface StoredDeviceReadings {
   device: DeviceContext;
   /** Stored readings, in the order the device sent them. */
   readings: Reading[];
-  /** What the plan's anomaly detector found in them (empty without detection). */
-  anomalies: DetectedAnomaly[];
 }
 
 /** What a batch stored, grouped by device: handed to `StoredReadingsListener`. */
@@ -110,7 +101,6 @@ export interface IngestionSummary {
   messages: number;
   readings: number;
   confirmedCommands: number;
-  anomalies: number;
   rejected: Partial<Record<RejectionReason, number>>;
 }
 

@@ -1,5 +1,3 @@
-import type { DetectedAnomaly } from '../../anomalies/domain/anomaly-scorer.ts';
-import type { Reading } from '../../timeseries/reading.ts';
 import type {
   CommandConfirmation,
   DeviceContext,
@@ -27,12 +25,13 @@ export interface DeviceDirectory {
   /**
    * Upserts the announced entities in auto mode (entities a user manages are left alone),
    * for devices of one tenant, in order, each judged as if alone; answers each device's
-   * refusal (its plan's caps), or null once applied. A failure applies none of them.
+   * refusal (its plan's caps), 'unchanged' when it announced what is stored (nothing was
+   * written), or null once applied. A failure applies none of them.
    */
   applyDiscoveries(
     tenantId: number,
     items: ReadonlyArray<{ device: DeviceContext; discovery: Discovery }>,
-  ): Promise<Array<Rejection | null>>;
+  ): Promise<Array<Rejection | 'unchanged' | null>>;
   recordSeen(updates: SeenUpdate[]): Promise<void>;
   /** Marks matching pending commands confirmed; returns who triggered each, by entity. */
   confirmCommands(
@@ -50,14 +49,13 @@ export interface DeviceDirectory {
 }
 
 /**
- * The plan's anomaly detector, run on a batch's stored readings, each device once: answers
- * each device's anomalies, or why its readings could not be scored (their messages are then
- * retried), in order.
+ * Where the scheduled anomaly scoring keeps each device's read position: ingestion moves a
+ * device's back to the oldest of its readings stored late (LATE_FOR_SCORING_MS after their
+ * time), after storing them. A rejection fails those devices' messages, which the stream
+ * then retries.
  */
-export interface ReadingScorer {
-  scoreBatch(
-    devices: ReadonlyArray<{ device: DeviceContext; readings: Reading[] }>,
-  ): Promise<Array<{ anomalies: DetectedAnomaly[] } | { failed: unknown }>>;
+export interface LateScoringMarks {
+  markLate(devices: Array<{ tenantId: number; devicePk: number; fromMs: number }>): Promise<void>;
 }
 
 export interface LivePublisher {
@@ -81,8 +79,8 @@ export interface LiveAudience {
  * Told of every batch's stored readings. `expect` is called once a batch is judged, with the
  * devices whose readings it is about to write, so that what judging them needs is read while
  * the write is under way (after it, that read was one more wait per batch); the answer's
- * `readingsStored` is then called once, after the readings are stored and scored, with every
- * reading the batch stored (grouped by device) and the anomalies found in them, so an
+ * `readingsStored` is then called once, after the readings are stored, with every reading
+ * the batch stored (grouped by device), so an
  * implementation can judge a whole batch with one query. It is not called when the batch
  * stored nothing. A rejection fails the messages of every device in the call, which the
  * stream then retries (their readings are rewritten idempotently and handed over again), so
