@@ -55,7 +55,7 @@ export class LeanMqttClient {
     this.#parser.on('packet', (packet: Packet) => this.#packet(packet, pubacks, counts));
     this.#parser.on('error', (error: Error) => socket.destroy(error));
     socket.on('data', (chunk: Buffer) => {
-      this.#parser.parse(chunk);
+      this.#read(chunk, counts);
       if (pubacks.length > 0) socket.write(Buffer.concat(pubacks.splice(0)));
       const { acks, messages } = counts;
       counts.acks = 0;
@@ -101,6 +101,48 @@ export class LeanMqttClient {
       throw new Error(`the broker refused ${account.clientId} (CONNACK return code ${code})`);
     }
     return publisher;
+  }
+
+  /** Bytes of a packet not yet whole at the end of the last read. */
+  #partial: Buffer | undefined;
+
+  /**
+   * Cuts what the broker sent into packets: a PUBACK (`0x40 0x02` and the identifier) is only
+   * counted, any other packet is decoded by `mqtt-packet`, whole. Its general parser took 2-5 us
+   * a PUBACK, one per message published, on the cores the broker and the platform share.
+   */
+  #read(chunk: Buffer, counts: { acks: number; messages: number }): void {
+    const bytes = this.#partial ? Buffer.concat([this.#partial, chunk]) : chunk;
+    this.#partial = undefined;
+    let at = 0;
+    while (at < bytes.length) {
+      if (bytes[at] === 0x40 && bytes[at + 1] === 0x02 && at + 4 <= bytes.length) {
+        counts.acks += 1;
+        at += 4;
+        continue;
+      }
+      // The remaining length: one to four bytes, seven bits each, low first.
+      let length = 0;
+      let end = at + 1;
+      let whole = false;
+      for (let digit = 0; digit < 4 && end < bytes.length; digit++) {
+        const byte = bytes[end++] as number;
+        length += (byte & 0x7f) * 128 ** digit;
+        if ((byte & 0x80) === 0) {
+          whole = true;
+          break;
+        }
+      }
+      // A fifth length byte is malformed: the parser says so (and the socket is closed).
+      if (!whole && end - at > 4) {
+        this.#parser.parse(bytes.subarray(at));
+        return;
+      }
+      if (!whole || end + length > bytes.length) break;
+      this.#parser.parse(bytes.subarray(at, end + length));
+      at = end + length;
+    }
+    if (at < bytes.length) this.#partial = bytes.subarray(at);
   }
 
   #packet(packet: Packet, pubacks: Buffer[], counts: { acks: number; messages: number }): void {

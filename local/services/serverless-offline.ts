@@ -62,6 +62,9 @@ export async function startServerlessOffline(
       // time, alive until InfluxDB has them: in V8's default 16 MB new space they outlive
       // scavenges and get promoted (bench/README.md has what the larger space saved).
       '--max-semi-space-size=128',
+      // The collector on this thread alone: its helper threads took more CPU in all than the
+      // same work here, from two cores the whole stack shares (bench/README.md).
+      '--single-threaded-gc',
       // The rules emulator's Kinesis batches become whole events before a function gets them.
       '--import',
       new URL('./function-host-preload.mjs', import.meta.url).href,

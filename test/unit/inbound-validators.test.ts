@@ -330,6 +330,48 @@ describe('stream records', () => {
       }),
       { numRuns: 300 },
     );
+    // Long payloads, read four bytes at a time, with one character anywhere that JSON.parse
+    // reads otherwise (an escape, a control character, non-ASCII text, a quote) or not at all.
+    const odd = fc.constantFrom(
+      '\\',
+      '\\"',
+      '\\u0041',
+      '\n',
+      '\u0000',
+      '\u001f',
+      'é',
+      '"',
+      ' ',
+      '\u007f',
+    );
+    fc.assert(
+      fc.property(
+        fc.base64String({ minLength: 4, maxLength: 2_000 }),
+        fc.nat(),
+        odd,
+        (base64, at, character) => {
+          const where = at % (base64.length + 1);
+          const payloads = [base64, base64.slice(0, where) + character + base64.slice(where)];
+          for (const payload of payloads) {
+            const text = `{"payload":"${payload}","topic":"devices/d1/telemetry","client_id":"d1","received_at":1700000000000}`;
+            const event = kinesisEvent([]);
+            event.Records.push({
+              ...(kinesisEvent([{}]).Records[0] as (typeof event.Records)[number]),
+            });
+            (event.Records[0] as (typeof event.Records)[number]).kinesis.data =
+              Buffer.from(text).toString('base64');
+            let expected: unknown;
+            try {
+              expected = JSON.parse(text);
+            } catch {
+              expected = undefined;
+            }
+            expect(streamRecords(event)[0]?.event).toEqual(expected);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
     const garbage = kinesisEvent([]);
     garbage.Records.push({
       ...(kinesisEvent([{}]).Records[0] as (typeof garbage.Records)[number]),

@@ -42,6 +42,10 @@ const ID_CHARACTER = Uint8Array.from({ length: 128 }, (_, code) =>
   ENTITY_ID_PATTERN.test(String.fromCharCode(code)) ? 1 : 0,
 );
 
+/** How the usual item starts, and what follows its timestamp. */
+const TIMESTAMP_FIRST = Buffer.from('{"timestamp":');
+const VALUES_NEXT = Buffer.from(',"values":');
+
 const isDigit = (byte: number) => byte >= ZERO && byte <= 0x39;
 
 /** Declines: the general path takes the payload. */
@@ -89,6 +93,16 @@ class Scanner {
     throw DECLINE;
   }
 
+  /** Do the bytes from `at` on start with `text`? */
+  literal(text: Uint8Array): boolean {
+    const { bytes, at } = this;
+    if (at + text.length > this.end) return false;
+    for (let i = 0; i < text.length; i++) {
+      if (bytes[at + i] !== text[i]) return false;
+    }
+    return true;
+  }
+
   /** Is the string at `from`..`to` these ASCII characters? */
   equals(from: number, to: number, text: string): boolean {
     if (to - from !== text.length) return false;
@@ -107,27 +121,28 @@ class Scanner {
     if (negative) at++;
     let mantissa = 0;
     let digits = 0;
-    if (bytes[at] === ZERO) {
-      at++;
+    // Each byte read once (a read past the end is undefined, which is no digit).
+    let byte = bytes[at] as number;
+    if (byte === ZERO) {
+      byte = bytes[++at] as number;
     } else {
-      if (at >= end || !isDigit(bytes[at] as number)) throw DECLINE;
-      while (at < end && isDigit(bytes[at] as number)) {
-        mantissa = mantissa * 10 + ((bytes[at] as number) - ZERO);
+      if (!isDigit(byte)) throw DECLINE;
+      do {
+        mantissa = mantissa * 10 + (byte - ZERO);
         digits++;
-        at++;
-      }
+        byte = bytes[++at] as number;
+      } while (isDigit(byte));
     }
     let fractionDigits = 0;
-    if (bytes[at] === DOT) {
-      at++;
-      if (at >= end || !isDigit(bytes[at] as number)) throw DECLINE;
-      while (at < end && isDigit(bytes[at] as number)) {
-        mantissa = mantissa * 10 + ((bytes[at] as number) - ZERO);
+    if (byte === DOT) {
+      byte = bytes[++at] as number;
+      if (!isDigit(byte)) throw DECLINE;
+      do {
+        mantissa = mantissa * 10 + (byte - ZERO);
         fractionDigits++;
-        at++;
-      }
+        byte = bytes[++at] as number;
+      } while (isDigit(byte));
     }
-    const byte = bytes[at];
     let exact = digits + fractionDigits <= 15 && fractionDigits < EXACT_POWERS_OF_TEN.length;
     if (byte === 0x65 || byte === 0x45) {
       at++;
@@ -262,8 +277,27 @@ class Scanner {
 
   /** One `{"timestamp": ..., "values": {...}}` into `readings`; `index` is its place. */
   item(readings: RawReading[], receivedAtMs: number, index: number): void {
-    this.expect(OPEN_BRACE);
     const first = readings.length;
+    if (this.skipSpace() === OPEN_BRACE && this.literal(TIMESTAMP_FIRST)) {
+      // The usual item, `{"timestamp":<t>,"values":{...}}`, read without looking its keys
+      // up; should it go on otherwise, the general path reads it again from its start.
+      const start = this.at;
+      this.at += TIMESTAMP_FIRST.length;
+      const timestamp = this.timestamp();
+      if (this.literal(VALUES_NEXT)) {
+        this.at += VALUES_NEXT.length;
+        this.values(readings);
+        if (this.bytes[this.at] === CLOSE_BRACE) {
+          this.at++;
+          const timeMs = Math.round(timestamp * 1000);
+          for (let i = first; i < readings.length; i++) (readings[i] as RawReading).timeMs = timeMs;
+          return;
+        }
+        readings.length = first;
+      }
+      this.at = start;
+    }
+    this.expect(OPEN_BRACE);
     let timestamp: number | undefined;
     let sawValues = false;
     this.members((keyStart, keyEnd) => {
