@@ -698,13 +698,13 @@ describe('an anomaly rule', () => {
         reading(press, 40 + 0.2 * Math.sin(n), end - (200 - n) * 60_000),
       ),
     );
-    await scoreAnomalies();
+    await scoreAnomalies(press.tenantId);
     expect(await alarmsOfPress()).toEqual([]);
 
     await send(reading(press, 95, end));
     // Stored at once, scored by the next pass: no alarm yet.
     expect(await alarmsOfPress()).toEqual([]);
-    const pass = await scoreAnomalies();
+    const pass = await scoreAnomalies(press.tenantId);
     expect(pass.anomalies).toBeGreaterThanOrEqual(1);
     const raised = await alarmsOfPress();
     expect(raised).toMatchObject([
@@ -719,7 +719,7 @@ describe('an anomaly rule', () => {
       },
     ]);
     // Passes that find nothing new change nothing.
-    await scoreAnomalies();
+    await scoreAnomalies(press.tenantId);
     expect(await alarmsOfPress()).toMatchObject([{ id: raised[0].id, count: 1 }]);
   });
 });

@@ -73,7 +73,7 @@ describe('anomaly detection by plan', () => {
     // Anchored at midnight UTC so the daily cycle, and so every score, is the same each run.
     const faultAt = Math.floor(Date.now() / 86_400_000) * 86_400_000;
     for (const batch of chunk(normalSignal(s.deviceId, 600, faultAt), 200)) await ingest(batch);
-    await scoreAnomalies();
+    await scoreAnomalies(s.tenantId);
     const quiet = await anomaliesOf(s, faultAt - 600 * MINUTE);
     expect(quiet.status).toBe(200);
     expect(quiet.body.detector).toBe('advanced');
@@ -85,7 +85,7 @@ describe('anomaly detection by plan', () => {
     ]);
     // Stored at once; scored by the next scheduled pass.
     expect((await anomaliesOf(s, faultAt - MINUTE)).body.anomalies).toHaveLength(0);
-    await scoreAnomalies();
+    await scoreAnomalies(s.tenantId);
     const found = await anomaliesOf(s, faultAt - MINUTE);
     expect(found.body.anomalies).toHaveLength(1);
     expect(found.body.anomalies[0]).toMatchObject({
@@ -113,9 +113,9 @@ describe('anomaly detection by plan', () => {
     const end = Date.now() - MINUTE;
     const signal = normalSignal(s.deviceId, 300, end);
     await ingest(signal);
-    await scoreAnomalies();
+    await scoreAnomalies(s.tenantId);
     await ingest(signal);
-    await scoreAnomalies();
+    await scoreAnomalies(s.tenantId);
     const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
       token: s.token,
       params: { id: String(s.id) },
@@ -133,7 +133,7 @@ describe('anomaly detection by plan', () => {
     for (const plan of ['starter', 'free']) {
       const s = await tenantWithDevice(plan);
       await ingest(normalSignal(s.deviceId, 50, Date.now()));
-      await scoreAnomalies();
+      await scoreAnomalies(s.tenantId);
       const response = await anomaliesOf(s, Date.now() - 100 * MINUTE);
       expect(response.status).toBe(403);
       expect(response.body.error.code).toBe('plan_required');
@@ -159,9 +159,14 @@ async function deviceWithModel() {
 }
 
 /** The model version that scored the device's newest reading, after five new ones. */
-async function versionScoringNow(s: { token: string; id: number; deviceId: string }) {
+async function versionScoringNow(s: {
+  token: string;
+  tenantId: number;
+  id: number;
+  deviceId: string;
+}) {
   await ingest(normalSignal(s.deviceId, 5, Date.now()));
-  await scoreAnomalies();
+  await scoreAnomalies(s.tenantId);
   const scores = await callRoute(ml, 'GET /api/devices/{id}/predictions', {
     token: s.token,
     params: { id: String(s.id) },

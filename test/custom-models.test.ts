@@ -7,7 +7,7 @@ import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
 import { ruleOutput } from './support/kinesis-event.ts';
 import { layersUpload, motorMinutes } from './support/models.ts';
-import { scoreAnomalies } from './support/scoring.ts';
+import { scoreAnomalies, tenantsOfOutputs } from './support/scoring.ts';
 import { temporaryDataDir } from './support/servers.ts';
 import { useTestStack } from './support/stack-env.ts';
 import { addDevice, addViewer, signUp } from './support/tenants.ts';
@@ -42,7 +42,7 @@ const ingest = async (events: unknown[]) => {
   for (let i = 0; i < events.length; i += 500) {
     await ingestionService().ingest(events.slice(i, i + 500));
   }
-  await scoreAnomalies();
+  await scoreAnomalies(await tenantsOfOutputs(admin, events));
 };
 
 /** One reading a minute on whole minutes ending at `end`: a daily cycle and a faster wave. */

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
 import { ruleOutput } from './support/kinesis-event.ts';
-import { scoreAnomalies } from './support/scoring.ts';
+import { scoreAnomalies, tenantsOfOutputs } from './support/scoring.ts';
 import { useTestStack } from './support/stack-env.ts';
 import { addDevice, addViewer, signUp } from './support/tenants.ts';
 
@@ -26,7 +26,7 @@ const ROUTE = 'PUT /api/devices/{id}/entities/{entity_id}/measuring-range';
 async function ingest(events: object[]) {
   const summary = await ingestionService().ingest(events);
   expect(summary.rejected).toEqual({});
-  await scoreAnomalies();
+  await scoreAnomalies(await tenantsOfOutputs(admin, events));
 }
 
 /** The pump's discovery; `range` is the vibration sensor's announced measuring range. */

@@ -55,8 +55,9 @@ export class PostgresScoringLedger implements ScoringLedger {
                 ) AS read_from_ms,
                 COALESCE(s.generation, -1) AS generation
          FROM devices d LEFT JOIN anomaly_scoring_positions s ON s.device_id = d.id
+         WHERE d.tenant_id = $3
          ORDER BY 3, d.id`,
-        [POSITION_LAG_MS, plan.level],
+        [POSITION_LAG_MS, plan.level, tenantId],
       );
       return {
         tenantId,
