@@ -33,6 +33,13 @@ export class LiveConnection {
   /** What the page wants, and what the open socket has been told. */
   #wanted = new Set<number>();
   #told = new Set<number>();
+  /**
+   * Subscription changes sent and not yet answered. The platform may take one connection's
+   * messages out of order (each is its own invocation, on API Gateway as locally), so an
+   * unsubscribe can land after the subscribe sent behind it: once every change is answered,
+   * what the platform holds is compared with what the page wants, and the difference sent again.
+   */
+  #unanswered = 0;
 
   constructor(private readonly options: LiveOptions) {}
 
@@ -52,9 +59,14 @@ export class LiveConnection {
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     const added = [...this.#wanted].filter((id) => !this.#told.has(id));
     const removed = [...this.#told].filter((id) => !this.#wanted.has(id));
-    if (removed.length > 0)
+    if (removed.length > 0) {
       socket.send(JSON.stringify({ action: 'unsubscribe', device_ids: removed }));
-    if (added.length > 0) socket.send(JSON.stringify({ action: 'subscribe', device_ids: added }));
+      this.#unanswered += 1;
+    }
+    if (added.length > 0) {
+      socket.send(JSON.stringify({ action: 'subscribe', device_ids: added }));
+      this.#unanswered += 1;
+    }
     this.#told = new Set(this.#wanted);
   }
 
@@ -97,6 +109,7 @@ export class LiveConnection {
       this.#attempt = 0;
       // A new connection watches nothing yet.
       this.#told = new Set();
+      this.#unanswered = 0;
       this.#sync();
       this.#pingTimer = window.setInterval(() => {
         if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ action: 'ping' }));
@@ -121,8 +134,11 @@ export class LiveConnection {
       // The platform's answer is what it holds: a refused or throttled change is sent again.
       if (body.type === 'subscribed' && Array.isArray(body.device_ids)) {
         this.#told = new Set(body.device_ids);
+        this.#unanswered = Math.max(0, this.#unanswered - 1);
+        if (this.#unanswered === 0) this.#sync();
       }
       if (body.type === 'error' && body.error?.code === 'throttled') {
+        this.#unanswered = Math.max(0, this.#unanswered - 1);
         window.clearTimeout(this.#resyncTimer);
         this.#resyncTimer = window.setTimeout(() => this.#sync(), body.retry_after_ms ?? 1000);
       }
