@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { StoredBatch } from '../shared/ingestion/domain/model.ts';
 import { callRoute } from './support/api-event.ts';
 import { adminPool, useDataPlane } from './support/in-process.ts';
+import { ruleOutput } from './support/kinesis-event.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 import { addDevice, signUp } from './support/tenants.ts';
 
@@ -48,23 +49,6 @@ interface Setup {
   deviceId: string;
 }
 
-function event(
-  topic: string,
-  payload: string | Buffer | object,
-  receivedAt = Date.now(),
-  clientId?: string,
-) {
-  const bytes = Buffer.isBuffer(payload)
-    ? payload
-    : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
-  return {
-    payload: bytes.toString('base64'),
-    topic,
-    client_id: clientId ?? topic.split('/')[1],
-    received_at: receivedAt,
-  };
-}
-
 async function setUp(plan?: string): Promise<Setup> {
   const { token, tenantId } = await signUp(auth, plan ? { plan, admin } : {});
   const { id, deviceId } = await addDevice(devices, token, {
@@ -72,8 +56,8 @@ async function setUp(plan?: string): Promise<Setup> {
     type: 'compressor',
   });
   const summary = await ingest([
-    event(`devices/${deviceId}/discovery`, DISCOVERY),
-    event(`devices/${deviceId}/status`, 'online'),
+    ruleOutput(`devices/${deviceId}/discovery`, DISCOVERY),
+    ruleOutput(`devices/${deviceId}/status`, 'online'),
   ]);
   expect(summary.rejected).toEqual({});
   return { token, tenantId, id, deviceId };
@@ -118,14 +102,14 @@ describe('ingestion and the read path', () => {
   it('stores state and telemetry readings exactly, and serves them with the latest values', async () => {
     const base = Math.floor(Date.now() / 1000) - 600;
     const states = Array.from({ length: 50 }, (_, n) =>
-      event(`devices/${s.deviceId}/temp_oil/state`, {
+      ruleOutput(`devices/${s.deviceId}/temp_oil/state`, {
         value: 20 + n / 8,
         unit: '°C',
         timestamp: base + n,
       }),
     );
     const batches = Array.from({ length: 10 }, (_, n) =>
-      event(`devices/${s.deviceId}/telemetry`, {
+      ruleOutput(`devices/${s.deviceId}/telemetry`, {
         timestamp: base + 100 + n,
         values: { pressure: 1 + n / 10, relay_main: n % 2 === 0, label: `run, "${n}" = \\ok` },
       }),
@@ -171,11 +155,14 @@ describe('ingestion and the read path', () => {
 
   it('stores a redelivered message once, and gives a reading without timestamp the receive time', async () => {
     const at = Math.floor(Date.now() / 1000) - 300;
-    const message = event(`devices/${s.deviceId}/pressure/state`, { value: 4.25, timestamp: at });
+    const message = ruleOutput(`devices/${s.deviceId}/pressure/state`, {
+      value: 4.25,
+      timestamp: at,
+    });
     await ingest([message]);
     await ingest([message, message]);
     const receivedAt = Date.now() - 1234;
-    await ingest([event(`devices/${s.deviceId}/pressure/state`, { value: 9.5 }, receivedAt)]);
+    await ingest([ruleOutput(`devices/${s.deviceId}/pressure/state`, { value: 9.5 }, receivedAt)]);
     const response = await telemetry(s, {
       entity_id: 'pressure',
       from: new Date((at - 1) * 1000).toISOString(),
@@ -192,8 +179,8 @@ describe('ingestion and the read path', () => {
     const old = Math.floor(Date.now() / 1000) - 40 * 86_400;
     const recent = Math.floor(Date.now() / 1000) - 30;
     const summary = await ingest([
-      event(`devices/${s.deviceId}/temp_oil/state`, { value: 1.5, timestamp: old }),
-      event(`devices/${s.deviceId}/temp_oil/state`, { value: 2.5, timestamp: recent }),
+      ruleOutput(`devices/${s.deviceId}/temp_oil/state`, { value: 1.5, timestamp: old }),
+      ruleOutput(`devices/${s.deviceId}/temp_oil/state`, { value: 2.5, timestamp: recent }),
     ]);
     expect(summary.rejected).toEqual({ beyond_retention: 1 });
     expect(summary.readings).toBe(1);
@@ -209,10 +196,10 @@ describe('ingestion and the read path', () => {
     const start = Math.floor(Date.now() / 600_000) * 600 - 1200;
     const summary = await ingest([
       ...Array.from({ length: 40 }, (_, n) =>
-        event(`devices/${s.deviceId}/setpoint/state`, { value: 1e38, timestamp: start + n }),
+        ruleOutput(`devices/${s.deviceId}/setpoint/state`, { value: 1e38, timestamp: start + n }),
       ),
-      event(`devices/${s.deviceId}/setpoint/state`, { value: -1.5e38, timestamp: start + 50 }),
-      event(`devices/${s.deviceId}/telemetry`, {
+      ruleOutput(`devices/${s.deviceId}/setpoint/state`, { value: -1.5e38, timestamp: start + 50 }),
+      ruleOutput(`devices/${s.deviceId}/telemetry`, {
         timestamp: start + 51,
         values: { pressure: 2, setpoint: 1e308 },
       }),
@@ -246,7 +233,7 @@ describe('ingestion and the read path', () => {
     const start = Math.floor(Date.now() / 600_000) * 600 - 3600;
     await ingest(
       Array.from({ length: 60 }, (_, n) =>
-        event(`devices/${s.deviceId}/pressure/state`, { value: n, timestamp: start + n * 30 }),
+        ruleOutput(`devices/${s.deviceId}/pressure/state`, { value: n, timestamp: start + n * 30 }),
       ),
     );
     const response = await telemetry(s, {
@@ -267,9 +254,9 @@ describe('ingestion and the read path', () => {
   });
 
   it('status offline (the LWT) turns the device offline', async () => {
-    await ingest([event(`devices/${s.deviceId}/status`, 'offline')]);
+    await ingest([ruleOutput(`devices/${s.deviceId}/status`, 'offline')]);
     expect((await detail(s)).body.device.status).toBe('offline');
-    await ingest([event(`devices/${s.deviceId}/status`, 'online')]);
+    await ingest([ruleOutput(`devices/${s.deviceId}/status`, 'online')]);
     expect((await detail(s)).body.device.status).toBe('online');
   });
 
@@ -278,7 +265,7 @@ describe('ingestion and the read path', () => {
       `UPDATE entities SET name = 'Named by user', discovery_mode = 'manual' WHERE entity_id = 'pressure' AND tenant_id = $1`,
       [s.tenantId],
     );
-    await ingest([event(`devices/${s.deviceId}/discovery`, DISCOVERY)]);
+    await ingest([ruleOutput(`devices/${s.deviceId}/discovery`, DISCOVERY)]);
     const pressure = (await detail(s)).body.entities.find(
       (e: { entity_id: string }) => e.entity_id === 'pressure',
     );
@@ -295,8 +282,8 @@ describe('a fleet re-announcing (as after a broker restart)', () => {
       fleet.push(await addDevice(devices, token, { name: `Line ${n}`, type: 'compressor' }));
     const [same, other, grown] = fleet as [Device, Device, Device];
     const announce = (device: Device, discovery: object) => [
-      event(`devices/${device.deviceId}/status`, 'online'),
-      event(`devices/${device.deviceId}/discovery`, discovery),
+      ruleOutput(`devices/${device.deviceId}/status`, 'online'),
+      ruleOutput(`devices/${device.deviceId}/discovery`, discovery),
     ];
     await ingest(fleet.flatMap((device) => announce(device, DISCOVERY)));
     // An entity row's xmin changes with every write to it, even one that sets the same
@@ -316,8 +303,8 @@ describe('a fleet re-announcing (as after a broker restart)', () => {
       ...announce(same, DISCOVERY),
       ...announce(other, DISCOVERY),
       ...announce(grown, { ...DISCOVERY, entities: [...DISCOVERY.entities, vibration] }),
-      event(`devices/${same.deviceId}/temp_oil/state`, { value: 70.5 }),
-      event(`devices/${grown.deviceId}/vibration/state`, { value: 2.25 }),
+      ruleOutput(`devices/${same.deviceId}/temp_oil/state`, { value: 70.5 }),
+      ruleOutput(`devices/${grown.deviceId}/vibration/state`, { value: 2.25 }),
     ]);
     expect(summary.rejected).toEqual({});
     expect(summary.readings).toBe(2);
@@ -352,10 +339,10 @@ describe('several function instances', () => {
     const [first, second] = [instance(), instance()];
     const { token } = await signUp(auth);
     const { deviceId } = await addDevice(devices, token, { name: 'Late discovery', type: 'pump' });
-    const reading = () => event(`devices/${deviceId}/temp_oil/state`, { value: 1.25 });
+    const reading = () => ruleOutput(`devices/${deviceId}/temp_oil/state`, { value: 1.25 });
     // The first instance caches the device while it has no entities yet.
     expect((await first.ingest([reading()])).rejected).toEqual({ unknown_entity: 1 });
-    await second.ingest([event(`devices/${deviceId}/discovery`, DISCOVERY)]);
+    await second.ingest([ruleOutput(`devices/${deviceId}/discovery`, DISCOVERY)]);
     // Past the one second after which a cached device is looked up again before a refusal.
     clock += 1_100;
     const after = await first.ingest([reading()]);
@@ -394,14 +381,14 @@ describe('the stored-readings port', () => {
     });
     const t = Math.floor(Date.now() / 1000) - 60;
     const batch = [
-      event(`devices/${a.deviceId}/temp_oil/state`, { value: 1, timestamp: t }),
-      event(`devices/${b.deviceId}/telemetry`, {
+      ruleOutput(`devices/${a.deviceId}/temp_oil/state`, { value: 1, timestamp: t }),
+      ruleOutput(`devices/${b.deviceId}/telemetry`, {
         timestamp: t,
         values: { pressure: 2, setpoint: 3 },
       }),
-      event(`devices/${a.deviceId}/temp_oil/state`, { value: 'hot', timestamp: t + 1 }),
-      event(`devices/${a.deviceId}/status`, 'online'),
-      event(`devices/${a.deviceId}/pressure/state`, { value: 4, timestamp: t + 2 }),
+      ruleOutput(`devices/${a.deviceId}/temp_oil/state`, { value: 'hot', timestamp: t + 1 }),
+      ruleOutput(`devices/${a.deviceId}/status`, 'online'),
+      ruleOutput(`devices/${a.deviceId}/pressure/state`, { value: 4, timestamp: t + 2 }),
     ];
     const outcome = await service.ingestBatch(batch.map((event) => ({ event })));
     expect(outcome.failed).toEqual([]);
@@ -444,40 +431,40 @@ describe('bad messages', () => {
     const dev = s.deviceId;
     const t = Math.floor(Date.now() / 1000) - 120;
     const nasty = [',', '=', '"', '\\', '\n', ' ', '\u0000', '😀'];
-    const bad: Array<ReturnType<typeof event>> = [];
+    const bad: Array<ReturnType<typeof ruleOutput>> = [];
     for (let n = 0; bad.length < 1100; n++) {
       const ch = nasty[n % nasty.length] as string;
       const variants = [
-        event(`devices/${dev}/temp_oil/state`, `{"value": ${n}`), // malformed JSON
-        event(`devices/${dev}/temp_oil/state`, '{"value": NaN}'),
-        event(`devices/${dev}/temp_oil/state`, { value: 'hot' }), // wrong type for a sensor
-        event(`devices/${dev}/relay_main/state`, { value: 1 }), // a switch takes booleans
-        event(`devices/${dev}/temp_oil/state`, '{"value": 1e400}'), // parses to Infinity
-        event(`devices/${dev}/temp_oil/state`, { value: n, timestamp: 'yesterday' }),
-        event(`devices/${dev}/temp_oil/state`, { value: n, timestamp: 12 }), // uptime, not a date
-        event(`devices/${dev}/temp_oil/state`, { value: n, timestamp: t + 86_400 * 365 }),
-        event(`devices/${dev}/temp_oil/state`, Buffer.alloc(200_000, 0x20)), // huge
-        event(`devices/${dev}/not_announced/state`, { value: n }),
-        event(`devices/${dev}/status/state`, { value: n }), // reserved entity id
-        event(`devices/${dev}/telemetry/state`, { value: n }),
-        event(`devices/UNKNOWN_${n}/temp_oil/state`, { value: n }),
-        event(`devices/${dev}/temp_oil/state`, { value: n }, Date.now(), other.deviceId), // another device's topic
-        event(`devices/${dev}/label/state`, { value: `line${ch}\nbreak` }),
-        event(`devices/${dev}/telemetry`, { values: { temp_oil: n, [`bad${ch}id`]: 1 } }),
-        event(`devices/${dev}/telemetry`, { values: { temp_oil: n, pressure: 'x' } }),
-        event(`devices/${dev}/telemetry`, [{ values: { temp_oil: n } }, { values: 'nope' }]),
-        event(`devices/${dev}/discovery`, {
+        ruleOutput(`devices/${dev}/temp_oil/state`, `{"value": ${n}`), // malformed JSON
+        ruleOutput(`devices/${dev}/temp_oil/state`, '{"value": NaN}'),
+        ruleOutput(`devices/${dev}/temp_oil/state`, { value: 'hot' }), // wrong type for a sensor
+        ruleOutput(`devices/${dev}/relay_main/state`, { value: 1 }), // a switch takes booleans
+        ruleOutput(`devices/${dev}/temp_oil/state`, '{"value": 1e400}'), // parses to Infinity
+        ruleOutput(`devices/${dev}/temp_oil/state`, { value: n, timestamp: 'yesterday' }),
+        ruleOutput(`devices/${dev}/temp_oil/state`, { value: n, timestamp: 12 }), // uptime, not a date
+        ruleOutput(`devices/${dev}/temp_oil/state`, { value: n, timestamp: t + 86_400 * 365 }),
+        ruleOutput(`devices/${dev}/temp_oil/state`, Buffer.alloc(200_000, 0x20)), // huge
+        ruleOutput(`devices/${dev}/not_announced/state`, { value: n }),
+        ruleOutput(`devices/${dev}/status/state`, { value: n }), // reserved entity id
+        ruleOutput(`devices/${dev}/telemetry/state`, { value: n }),
+        ruleOutput(`devices/UNKNOWN_${n}/temp_oil/state`, { value: n }),
+        ruleOutput(`devices/${dev}/temp_oil/state`, { value: n }, Date.now(), other.deviceId), // another device's topic
+        ruleOutput(`devices/${dev}/label/state`, { value: `line${ch}\nbreak` }),
+        ruleOutput(`devices/${dev}/telemetry`, { values: { temp_oil: n, [`bad${ch}id`]: 1 } }),
+        ruleOutput(`devices/${dev}/telemetry`, { values: { temp_oil: n, pressure: 'x' } }),
+        ruleOutput(`devices/${dev}/telemetry`, [{ values: { temp_oil: n } }, { values: 'nope' }]),
+        ruleOutput(`devices/${dev}/discovery`, {
           entities: [{ entity_id: 'x', entity_type: 'laser', name: 'n' }],
         }),
-        event(`devices/${dev}/status`, 'maybe'),
-        event(`devices/${dev}/x/y/state`, { value: n }),
+        ruleOutput(`devices/${dev}/status`, 'maybe'),
+        ruleOutput(`devices/${dev}/x/y/state`, { value: n }),
         { topic: `devices/${dev}/temp_oil/state`, payload: 42 },
         null,
       ];
-      bad.push(...(variants as Array<ReturnType<typeof event>>));
+      bad.push(...(variants as Array<ReturnType<typeof ruleOutput>>));
     }
     const good = Array.from({ length: 200 }, (_, n) =>
-      event(`devices/${dev}/temp_oil/state`, { value: 1000 + n, timestamp: t + n / 10 }),
+      ruleOutput(`devices/${dev}/temp_oil/state`, { value: 1000 + n, timestamp: t + n / 10 }),
     );
     // Interleave good and bad traffic in batches, as the emulator would deliver them.
     const mixed = [...bad];
@@ -527,7 +514,7 @@ describe('bad messages', () => {
           n += 1;
           const timestamp = t0 + n;
           const summary = await ingest([
-            event(
+            ruleOutput(
               `devices/${a.deviceId}/${entityId}/state`,
               JSON.stringify({ value, timestamp }).replace('null', 'NaN'),
             ),
@@ -589,7 +576,7 @@ describe('commands', () => {
     });
 
     await ingest([
-      event(`devices/${s.deviceId}/relay_main/state`, {
+      ruleOutput(`devices/${s.deviceId}/relay_main/state`, {
         value: true,
         command_id: sent.body.command_id,
       }),
@@ -625,7 +612,7 @@ describe('commands', () => {
     );
     // A late confirmation no longer counts.
     await ingest([
-      event(`devices/${s.deviceId}/setpoint/state`, {
+      ruleOutput(`devices/${s.deviceId}/setpoint/state`, {
         value: 42.5,
         command_id: ok.body.command_id,
       }),

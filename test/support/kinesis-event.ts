@@ -3,14 +3,20 @@ import type { KinesisStreamEvent } from 'aws-lambda';
 let sequence = 10_000_000;
 
 /** A rule output as the topic rules' SELECT makes it: the payload base64, the publisher. */
-export function ruleOutput(topic: string, payload: unknown, receivedAt = Date.now()) {
+export function ruleOutput(
+  topic: string,
+  payload: unknown,
+  receivedAt = Date.now(),
+  /** The MQTT client that published it; by default the device the topic names. */
+  clientId?: string,
+) {
   const bytes = Buffer.isBuffer(payload)
     ? payload
     : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
   return {
     payload: bytes.toString('base64'),
     topic,
-    client_id: topic.split('/')[1],
+    client_id: clientId ?? topic.split('/')[1],
     received_at: receivedAt,
   };
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ScoringPassSummary } from '../../shared/anomalies/domain/scoring-pass.ts';
+import { noScoring, type ScoringPassSummary } from '../../shared/anomalies/domain/scoring-pass.ts';
 
 /** More passes than this without catching up is a pass that does not progress. */
 const MAX_PASSES = 30;
@@ -59,15 +59,7 @@ export function scoreAnomaliesOnStack(stack: {
 }
 
 async function untilCaughtUp(pass: () => Promise<ScoringPassSummary>) {
-  const total: ScoringPassSummary = {
-    tenants: 0,
-    devices: 0,
-    readings: 0,
-    scored: 0,
-    anomalies: 0,
-    failedDevices: 0,
-    caughtUp: false,
-  };
+  const total = noScoring();
   for (let n = 0; n < MAX_PASSES; n++) {
     const summary = await pass();
     total.tenants = Math.max(total.tenants, summary.tenants);

@@ -74,6 +74,19 @@ export interface ScoringPassSummary {
   caughtUp: boolean;
 }
 
+/** A pass that has scored nothing yet (and so is caught up). */
+export function noScoring(): ScoringPassSummary {
+  return {
+    tenants: 0,
+    devices: 0,
+    readings: 0,
+    scored: 0,
+    anomalies: 0,
+    failedDevices: 0,
+    caughtUp: true,
+  };
+}
+
 /**
  * Anomaly scoring on a schedule, out of the ingestion path (as AWS's own industrial anomaly
  * service scores on a schedule while threshold alarms stay immediate): per tenant with
@@ -114,15 +127,7 @@ export class AnomalyScoringPass {
   ): Promise<ScoringPassSummary> {
     const startMs = this.#now();
     const deadline = startMs + (options.budgetMs ?? SCORING_BUDGET_MS);
-    const summary: ScoringPassSummary = {
-      tenants: 0,
-      devices: 0,
-      readings: 0,
-      scored: 0,
-      anomalies: 0,
-      failedDevices: 0,
-      caughtUp: true,
-    };
+    const summary = noScoring();
     for (const tenantId of options.tenantIds ?? (await this.#ledger.tenants())) {
       if (this.#now() >= deadline) {
         summary.caughtUp = false;
