@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/fleet.ts [--count 10000] [--one-by-one 1000] [--interval-ms 10000]
  *                          [--sensors 10] [--latency-s 60] [--sample 200] [--concurrency 8]
+ *                          [--synchronized]
  *
  * 1. register_ratio: --warm-up registrations that are not timed (the functions' first
  *    requests compile and connect), then the first --one-by-one devices registered one per
@@ -15,7 +16,9 @@
  * 2. bulk_s: the --count fleet devices in one `POST /api/devices/bulk`.
  * 3. online_s: the fleet processes start every device at once (a power-up storm); the time
  *    until the platform shows all of them online (their retained `online` reached the registry).
- * 4. p50_ms / p99_ms: each device sends one reading of --sensors entities every --interval-ms;
+ * 4. p50_ms / p99_ms: each device sends one reading of --sensors entities every --interval-ms,
+ *    from a random point of its first interval (the firmware's default) or, with
+ *    --synchronized, from power-up, so that the whole fleet reports in the same instant;
  *    for --latency-s, the time from a sampled reading's timestamp (taken when the device
  *    publishes it) to its first appearance in InfluxDB, polled every 250 ms for --sample
  *    devices (so each figure is late by up to the poll period plus one query). It also
@@ -66,6 +69,7 @@ const { values } = parseArgs({
     sample: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '8' },
     'give-up-s': { type: 'string', default: '900' },
+    synchronized: { type: 'boolean', default: false },
   },
 });
 const COUNT = Number(values.count);
@@ -77,6 +81,7 @@ const LATENCY_S = Number(values['latency-s']);
 const SAMPLE = Math.min(Number(values.sample), COUNT);
 const CONCURRENCY = Number(values.concurrency);
 const GIVE_UP_MS = Number(values['give-up-s']) * 1000;
+const SYNCHRONIZED = values.synchronized;
 
 const log = (message: string) =>
   process.stderr.write(
@@ -262,13 +267,16 @@ async function main(): Promise<void> {
     // 3. Power-up storm.
     const rulesAtPowerUp = await rulesEmulatorStats(stack.dataDir);
     const startedAt = Date.now();
-    log(`starting ${COUNT} devices at once`);
+    log(
+      `starting ${COUNT} devices at once, each taking its first sample ${SYNCHRONIZED ? 'at power-up (--synchronized)' : 'at a random point of its first interval'}`,
+    );
     fleet = await startFleet({
       devices,
       mqttUrl: broker.url,
       intervalMs: INTERVAL_MS,
       sensors: SENSORS,
       statsMs: 1000,
+      ...(SYNCHRONIZED ? { randomFirstSample: false } : {}),
     });
     const running = fleet;
     log(`${running.processes} fleet process${running.processes === 1 ? '' : 'es'}`);

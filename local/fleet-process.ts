@@ -63,6 +63,11 @@ export interface FleetProcessOptions {
   statsMs?: number;
   /** Devices power up spread over this long (0: all at once). */
   startOverMs?: number;
+  /**
+   * Each device's first sample at a random point of its first interval (the firmware's
+   * default); false: at power-up, so a fleet powered up together reports in the same instant.
+   */
+  randomFirstSample?: boolean;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   /** Each device's random stream (backoff jitter, simulated values) follows from it and its place. */
@@ -309,6 +314,10 @@ async function startFleetProcess(
     ['--buffer', options.buffer],
     ['--stats-ms', options.statsMs],
     ['--start-over-ms', options.startOverMs],
+    [
+      '--random-first-sample',
+      options.randomFirstSample === undefined ? undefined : Number(options.randomFirstSample),
+    ],
     ['--backoff-base-ms', options.backoffBaseMs],
     ['--backoff-max-ms', options.backoffMaxMs],
     ['--seed', options.seed],

@@ -113,6 +113,33 @@ describe('detector states, many devices at once', () => {
     ).toEqual(new Set([third]));
   });
 
+  it('a save of more devices than one statement writes saves every unmoved one, and refuses a moved one in a later statement', async () => {
+    const { tenantId, pks } = await tenantWithDevices(30);
+    const movedPk = pks[27] as number;
+    await states.saveIfUnchanged(tenantId, [
+      { devicePk: movedPk, detector: 'basic', updates: [update('a', 1000, null)] },
+    ]);
+    const moved = await states.saveIfUnchanged(
+      tenantId,
+      pks.map((devicePk, i) => ({
+        devicePk,
+        detector: 'basic' as const,
+        // The device at 27 thinks it has no state, but one was saved: refused whole.
+        updates: [update('a', 5000 + i, null), update('b', 6000 + i, null)],
+      })),
+    );
+    expect(moved).toEqual(new Set([movedPk]));
+    const loaded = await states.load(
+      tenantId,
+      pks.map((devicePk) => ({ devicePk, entityIds: ['a', 'b'] })),
+    );
+    expect(
+      pks.map((pk) => (loaded.get(pk) ?? []).map((s) => `${s.entityId}@${s.lastTimeMs}`).sort()),
+    ).toEqual(
+      pks.map((pk, i) => (pk === movedPk ? ['a@1000'] : [`a@${5000 + i}`, `b@${6000 + i}`])),
+    );
+  });
+
   it('a first state another invocation is inserting at the same time: the device saves nothing', async () => {
     const { tenantId, pks } = await tenantWithDevices(2);
     const [racing, calm] = pks as [number, number];

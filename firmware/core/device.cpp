@@ -86,6 +86,7 @@ DeviceCore::DeviceCore(const CoreOptions& options, EntityRegistry& entities, Mqt
       entities_(entities),
       mqtt_(mqtt),
       clock_(clock),
+      rng_(rng),
       sensors_(sensors),
       actuators_(actuators),
       events_(events),
@@ -104,7 +105,9 @@ void DeviceCore::emit(const std::string& line) {
 
 void DeviceCore::begin() {
   const uint32_t now = clock_.monotonicMs();
-  scheduler_.every(opt_.intervalMs, now, [this] { sampleNow(); });
+  const uint32_t firstSampleMs =
+      opt_.randomFirstSample && opt_.intervalMs > 1 ? rng_.nextU32() % opt_.intervalMs : 0;
+  scheduler_.every(opt_.intervalMs, now, [this] { sampleNow(); }, firstSampleMs);
   if (opt_.statsIntervalMs > 0) {
     scheduler_.every(opt_.statsIntervalMs, now, [this] { emitStats(); }, opt_.statsIntervalMs);
   }

@@ -54,6 +54,11 @@ struct CoreOptions {
   std::string username;
   std::string password;
   uint32_t intervalMs = 5000;
+  // The first sample after begin() at a random point of the first interval rather than at
+  // once: devices powered up together (a site after a power cut, a fleet started at once)
+  // would otherwise sample, and report, in the same instant every interval for as long as
+  // they run. false: the first sample at begin().
+  bool randomFirstSample = true;
   // 1: one state message per reading. >1: telemetry messages of up to `batch` readings,
   // sent when that many are waiting or the oldest has waited batchMaxAgeMs, whichever first.
   uint32_t batch = kDefaultBatchReadings;
@@ -124,6 +129,7 @@ class DeviceCore : public MqttListener {
   EntityRegistry& entities_;
   MqttTransport& mqtt_;
   Clock& clock_;
+  Random& rng_;
   SensorSource& sensors_;
   ActuatorSink* actuators_;
   EventSink* events_;

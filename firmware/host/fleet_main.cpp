@@ -39,6 +39,7 @@ const char* kUsage =
     "             [--batch-age-ms 60000]\n"
     "             [--buffer 200] [--stats-ms 1000] [--start-over-ms 0]\n"
     "             [--backoff-base-ms 1000] [--backoff-max-ms 60000] [--seed N] [--type TYPE]\n"
+    "             [--random-first-sample 0|1]\n"
     "FILE.csv: a header naming device_id, username and password, then one device a line.\n";
 
 es_host::CommandLine cli("fleet", kUsage);
@@ -242,7 +243,7 @@ int main(int argc, char** argv) {
   cli.parse(argc, argv,
             {"devices", "mqtt", "interval-ms", "sensors", "actuators", "batch", "batch-age-ms",
              "buffer", "stats-ms", "start-over-ms", "backoff-base-ms", "backoff-max-ms", "seed",
-             "type"});
+             "type", "random-first-sample"});
   if (!cli.has("devices")) usageError("--devices FILE is required");
   es::BrokerUrl url;
   const std::string mqttUrl = cli.str("mqtt", "mqtt://127.0.0.1:1883");
@@ -261,6 +262,10 @@ int main(int argc, char** argv) {
   // The ESP32's own reconnection settings (src/main.cpp) unless told otherwise.
   base.backoffBaseMs = cli.uint("backoff-base-ms", 1000, 1, 3600000);
   base.backoffCapMs = cli.uint("backoff-max-ms", 60000, 1, 3600000);
+  // 0: every device takes its first sample at power-up (a fleet powered up together then
+  // reports in the same instant every interval); 1, the firmware's default: at a random point
+  // of its first interval.
+  base.randomFirstSample = cli.uint("random-first-sample", 1, 0, 1) == 1;
   const uint32_t statsMs = cli.uint("stats-ms", 1000, 100, 3600000);
   const uint32_t startOverMs = cli.uint("start-over-ms", 0, 0, 3600000);
 

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "device.hpp"
@@ -12,7 +14,7 @@ namespace {
 struct Rig {
   es_test::FakeClock clock;
   es_test::FakeTransport mqtt;
-  es::SplitMix rng{3};
+  es::SplitMix rng;
   es_test::CountingSensors sensors;
   es_test::RecordingActuators actuators;
   es_test::EventLog events;
@@ -20,8 +22,12 @@ struct Rig {
   es::CoreOptions options;
   std::unique_ptr<es::DeviceCore> core;
 
-  explicit Rig(size_t buffer = 100, uint32_t batch = 1) {
+  // The cases start sampling at begin(), but for the one about the random first sample.
+  explicit Rig(size_t buffer = 100, uint32_t batch = 1, bool randomFirstSample = false,
+               uint64_t seed = 3)
+      : rng(seed) {
     es::addDefaultEntities(entities);
+    options.randomFirstSample = randomFirstSample;
     options.deviceId = "dev-1";
     options.username = "dev-1";
     options.password = "pw";
@@ -83,6 +89,39 @@ TEST_CASE("connect handshake: LWT, retained online, retained discovery, subscrip
   CHECK(r.mqtt.onTopic("devices/dev-1/setpoint/state").size() == 1);
   CHECK(r.mqtt.onTopic("devices/dev-1/label/state").size() == 1);
   CHECK(r.events.contains(R"("event":"connected")"));
+}
+
+TEST_CASE("devices powered up together take their first samples spread over the interval") {
+  std::set<uint32_t> firstAt;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    Rig r(100, 1, true, seed);
+    r.mqtt.refuse = true;  // offline: every sample stays in the buffer, three readings each
+    const uint32_t poweredUp = r.clock.monotonicMs();
+    r.core->begin();
+    uint32_t first = 0;
+    uint32_t second = 0;
+    for (uint32_t step = 0; step <= 2 * r.options.intervalMs / 10; ++step) {
+      r.core->loop();
+      if (first == 0 && r.core->buffered() == 3) first = r.clock.monotonicMs();
+      if (second == 0 && r.core->buffered() == 6) second = r.clock.monotonicMs();
+      r.clock.advance(10);
+    }
+    REQUIRE(first != 0);
+    CHECK(first - poweredUp <= r.options.intervalMs);
+    // Then every interval from there, as before.
+    CHECK(second - first == r.options.intervalMs);
+    firstAt.insert(first - poweredUp);
+  }
+  CHECK(firstAt.size() >= 15);
+  CHECK(*firstAt.rbegin() - *firstAt.begin() >= 500);
+}
+
+TEST_CASE("without the random first sample, the first is taken at power-up") {
+  Rig r(100, 1, false);
+  r.mqtt.refuse = true;
+  r.core->begin();
+  r.core->loop();
+  CHECK(r.core->buffered() == 3);
 }
 
 TEST_CASE("readings are published as state messages and removed only when acked") {

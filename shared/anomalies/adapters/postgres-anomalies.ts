@@ -3,6 +3,7 @@ import { inTenantTransaction, tenantPlanHas } from '../../db/postgres.ts';
 import type { Logger } from '../../logger.ts';
 import { DEFAULT_CO_WINDOW, type ModelSettings } from '../../ml/domain/families.ts';
 import { isMeasuringRange, type MeasuringRange } from '../../ml/domain/measuring-range.ts';
+import { TimeSlices } from '../../time-slices.ts';
 import { type TierRow, tiersOf } from '../../timeseries/adapters/postgres-tenant-storage.ts';
 import type {
   AnomalyLevel,
@@ -311,11 +312,11 @@ export class PostgresDetectorStates implements DetectorStateStore {
     this.#profiles = options.profiles ?? true;
   }
 
-  load(
+  async load(
     tenantId: number,
     wanted: ReadonlyArray<WantedStates>,
   ): Promise<Map<number, SavedDetectorState[]>> {
-    return inTenantTransaction(this.pool, tenantId, async (client) => {
+    const rows = await inTenantTransaction(this.pool, tenantId, async (client) => {
       const devices: number[] = [];
       const entities: string[] = [];
       const from: Array<number | null> = [];
@@ -340,19 +341,24 @@ export class PostgresDetectorStates implements DetectorStateStore {
         to,
         parts,
       ]);
-      const byDevice = new Map<number, SavedDetectorState[]>();
-      for (const row of rows) {
-        const list = byDevice.get(row.device_id) ?? [];
-        list.push({
-          entityId: row.entity_id,
-          detector: row.detector,
-          ...this.#joined(row),
-          lastTimeMs: Number(row.last_time_ms),
-        });
-        byDevice.set(row.device_id, list);
-      }
-      return byDevice;
+      return rows;
     });
+    // Decoded once the connection is back in the pool, and a slice at a time: a pass loads
+    // thousands of states, and other work of the process waits while they are decoded.
+    const slices = new TimeSlices(SLICE_MS);
+    const byDevice = new Map<number, SavedDetectorState[]>();
+    for (const row of rows) {
+      if (slices.due()) await slices.turn();
+      const list = byDevice.get(row.device_id) ?? [];
+      list.push({
+        entityId: row.entity_id,
+        detector: row.detector,
+        ...this.#joined(row),
+        lastTimeMs: Number(row.last_time_ms),
+      });
+      byDevice.set(row.device_id, list);
+    }
+    return byDevice;
   }
 
   /** The stored parts as one state; a state that cannot be read is given as none to restore. */
@@ -378,8 +384,8 @@ export class PostgresDetectorStates implements DetectorStateStore {
    * Compare-and-set for many devices, in one short transaction with nothing but PostgreSQL
    * in it: every entity to save is locked (in key order, so two invocations never deadlock)
    * and must still hold the state the update was computed from, or still have none. A device
-   * with an entity that moved saves nothing; the others are written in one statement (and
-   * the profiles to rewrite in another). A first state inserted concurrently (not yet
+   * with an entity that moved saves nothing; the others are written `SAVE_DEVICES` devices a
+   * statement (and the profiles to rewrite in another). A first state inserted concurrently (not yet
    * visible to the lock) is caught by the insert: the device's other first states written
    * here are then removed again.
    */
@@ -419,82 +425,105 @@ export class PostgresDetectorStates implements DetectorStateStore {
         );
         if (!unchanged) moved.add(devicePk);
       }
-      const written = saves
-        .filter(({ devicePk }) => !moved.has(devicePk))
-        .flatMap((save) => rowsOf(save, this.#profiles));
-      const fresh = written.filter((row) => row.based_on === null);
-      if (fresh.length > 0) {
-        const { rows: inserted } = await client.query<{ device_id: number; entity_id: string }>(
-          `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO NOTHING RETURNING device_id, entity_id`,
-          [tenantId, ...stateColumns(fresh)],
-        );
-        const done = new Set(inserted.map((row) => stateKey(row.device_id, row.entity_id)));
-        const raced = new Set(
-          fresh
-            .filter((row) => !done.has(stateKey(row.device_id, row.entity_id)))
-            .map((row) => row.device_id),
-        );
-        if (raced.size > 0) {
-          const undo = inserted.filter((row) => raced.has(row.device_id));
-          await client.query(
-            `DELETE FROM ml_detector_states s USING unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
-             WHERE s.tenant_id = $1 AND s.device_id = w.device_id AND s.entity_id = w.entity_id`,
-            [tenantId, undo.map((row) => row.device_id), undo.map((row) => row.entity_id)],
-          );
-          for (const devicePk of raced) moved.add(devicePk);
-        }
-      }
-      const known = written.filter((row) => row.based_on !== null && !moved.has(row.device_id));
-      if (known.length > 0) {
-        // Locked above and still as loaded: an update, not an insert that conflicts.
-        await client.query(
-          `UPDATE ml_detector_states s
-           SET detector = u.detector, state = u.state, last_time_ms = u.last_time_ms, updated_at = now()
-           FROM ${STATE_ROWS}
-           WHERE s.tenant_id = $1 AND s.device_id = u.device_id AND s.entity_id = u.entity_id`,
-          [tenantId, ...stateColumns(known)],
-        );
-      }
-      const kept = written.filter((row) => !moved.has(row.device_id));
-      const profiles = kept.filter((row) => row.profile !== null);
-      if (profiles.length > 0) {
-        await client.query(
-          `INSERT INTO ml_detector_profiles (device_id, tenant_id, entity_id, profile, records)
-           SELECT w.device_id, $1, w.entity_id, w.profile, w.records
-           FROM unnest($2::int[], $3::text[], $4::bytea[], $5::int[]) AS w(device_id, entity_id, profile, records)
-           ON CONFLICT (device_id, entity_id) DO UPDATE SET profile = EXCLUDED.profile, records = EXCLUDED.records`,
-          [
-            tenantId,
-            profiles.map((row) => row.device_id),
-            profiles.map((row) => row.entity_id),
-            profiles.map((row) => row.profile),
-            profiles.map((row) => row.records),
-          ],
-        );
-      }
-      // Changed blocks written into stored profiles: one run of each profile a statement.
-      const runs = kept.flatMap((row) =>
-        (row.blocks ?? []).map((run, index) => ({ ...run, index, row })),
-      );
-      for (let index = 0; runs.some((run) => run.index === index); index++) {
-        const these = runs.filter((run) => run.index === index);
-        await client.query(
-          `UPDATE ml_detector_profiles p SET profile = overlay(p.profile PLACING w.bytes FROM w.at + 1)
-           FROM unnest($2::int[], $3::text[], $4::int[], $5::bytea[]) AS w(device_id, entity_id, at, bytes)
-           WHERE p.tenant_id = $1 AND p.device_id = w.device_id AND p.entity_id = w.entity_id`,
-          [
-            tenantId,
-            these.map((run) => run.row.device_id),
-            these.map((run) => run.row.entity_id),
-            these.map((run) => run.at),
-            these.map((run) => run.bytes),
-          ],
-        );
+      const unmoved = saves.filter(({ devicePk }) => !moved.has(devicePk));
+      for (let start = 0; start < unmoved.length; start += SAVE_DEVICES) {
+        await this.#write(client, tenantId, unmoved.slice(start, start + SAVE_DEVICES), moved);
       }
     });
     return moved;
   }
+
+  /**
+   * Writes some locked, unmoved devices' states (see `saveIfUnchanged`); a device whose first
+   * state another invocation inserted meanwhile is added to `moved`, with nothing of it kept.
+   */
+  async #write(
+    client: pg.PoolClient,
+    tenantId: number,
+    saves: ReadonlyArray<DeviceStateSave>,
+    moved: Set<number>,
+  ): Promise<void> {
+    const written = saves.flatMap((save) => rowsOf(save, this.#profiles));
+    const fresh = written.filter((row) => row.based_on === null);
+    if (fresh.length > 0) {
+      const { rows: inserted } = await client.query<{ device_id: number; entity_id: string }>(
+        `${INSERT_STATES} ON CONFLICT (device_id, entity_id) DO NOTHING RETURNING device_id, entity_id`,
+        [tenantId, ...stateColumns(fresh)],
+      );
+      const done = new Set(inserted.map((row) => stateKey(row.device_id, row.entity_id)));
+      const raced = new Set(
+        fresh
+          .filter((row) => !done.has(stateKey(row.device_id, row.entity_id)))
+          .map((row) => row.device_id),
+      );
+      if (raced.size > 0) {
+        const undo = inserted.filter((row) => raced.has(row.device_id));
+        await client.query(
+          `DELETE FROM ml_detector_states s USING unnest($2::int[], $3::text[]) AS w(device_id, entity_id)
+           WHERE s.tenant_id = $1 AND s.device_id = w.device_id AND s.entity_id = w.entity_id`,
+          [tenantId, undo.map((row) => row.device_id), undo.map((row) => row.entity_id)],
+        );
+        for (const devicePk of raced) moved.add(devicePk);
+      }
+    }
+    const known = written.filter((row) => row.based_on !== null && !moved.has(row.device_id));
+    if (known.length > 0) {
+      // Locked above and still as loaded: an update, not an insert that conflicts.
+      await client.query(
+        `UPDATE ml_detector_states s
+         SET detector = u.detector, state = u.state, last_time_ms = u.last_time_ms, updated_at = now()
+         FROM ${STATE_ROWS}
+         WHERE s.tenant_id = $1 AND s.device_id = u.device_id AND s.entity_id = u.entity_id`,
+        [tenantId, ...stateColumns(known)],
+      );
+    }
+    const kept = written.filter((row) => !moved.has(row.device_id));
+    const profiles = kept.filter((row) => row.profile !== null);
+    if (profiles.length > 0) {
+      await client.query(
+        `INSERT INTO ml_detector_profiles (device_id, tenant_id, entity_id, profile, records)
+         SELECT w.device_id, $1, w.entity_id, w.profile, w.records
+         FROM unnest($2::int[], $3::text[], $4::bytea[], $5::int[]) AS w(device_id, entity_id, profile, records)
+         ON CONFLICT (device_id, entity_id) DO UPDATE SET profile = EXCLUDED.profile, records = EXCLUDED.records`,
+        [
+          tenantId,
+          profiles.map((row) => row.device_id),
+          profiles.map((row) => row.entity_id),
+          profiles.map((row) => row.profile),
+          profiles.map((row) => row.records),
+        ],
+      );
+    }
+    // Changed blocks written into stored profiles: one run of each profile a statement.
+    const runs = kept.flatMap((row) =>
+      (row.blocks ?? []).map((run, index) => ({ ...run, index, row })),
+    );
+    for (let index = 0; runs.some((run) => run.index === index); index++) {
+      const these = runs.filter((run) => run.index === index);
+      await client.query(
+        `UPDATE ml_detector_profiles p SET profile = overlay(p.profile PLACING w.bytes FROM w.at + 1)
+         FROM unnest($2::int[], $3::text[], $4::int[], $5::bytea[]) AS w(device_id, entity_id, at, bytes)
+         WHERE p.tenant_id = $1 AND p.device_id = w.device_id AND p.entity_id = w.entity_id`,
+        [
+          tenantId,
+          these.map((run) => run.row.device_id),
+          these.map((run) => run.row.entity_id),
+          these.map((run) => run.at),
+          these.map((run) => run.bytes),
+        ],
+      );
+    }
+  }
 }
+
+/**
+ * The devices whose states one statement writes (and encodes just before it): a scoring pass
+ * saves hundreds of devices at once, and encoding and sending all their states in one go held
+ * the process for hundreds of milliseconds, where locally every function shares one process.
+ */
+const SAVE_DEVICES = 25;
+/** The longest a load decodes states without letting other work of the process run. */
+const SLICE_MS = 20;
 
 const stateKey = (devicePk: number, entityId: string) => `${devicePk}\u0000${entityId}`;
 

@@ -1,3 +1,4 @@
+import { TimeSlices } from '../../time-slices.ts';
 import type {
   Prediction,
   PredictionQuery,
@@ -6,9 +7,12 @@ import type {
 } from '../domain/prediction-store.ts';
 import { toLine } from '../line-protocol.ts';
 import { MEASUREMENTS } from '../reading.ts';
-import type { InfluxClient } from './influx-client.ts';
+import type { InfluxClient, LineEncoder } from './influx-client.ts';
 import { rowsOf } from './influx-client.ts';
 import { tenantSelect } from './influxql.ts';
+
+/** The longest lines are made without letting other work of the process run. */
+const SLICE_MS = 20;
 
 /** Anomaly scores in InfluxDB's `ml_predictions`, next to the readings they score. */
 export class InfluxPredictionStore implements PredictionStore {
@@ -18,8 +22,11 @@ export class InfluxPredictionStore implements PredictionStore {
   ) {}
 
   async write(predictions: Prediction[]): Promise<void> {
-    const byPolicy = new Map<string, string[]>();
+    // A scoring pass writes tens of thousands of scores: made into lines a slice at a time.
+    const slices = new TimeSlices(SLICE_MS);
+    const byPolicy = new Map<string, LineEncoder>();
     for (const p of predictions) {
+      if (slices.due()) await slices.turn();
       const line = toLine({
         measurement: MEASUREMENTS.predictions,
         tags: {
@@ -38,12 +45,15 @@ export class InfluxPredictionStore implements PredictionStore {
         },
         timeMs: p.timeMs,
       });
-      const lines = byPolicy.get(p.retentionPolicy) ?? [];
-      lines.push(line);
-      byPolicy.set(p.retentionPolicy, lines);
+      let encoder = byPolicy.get(p.retentionPolicy);
+      if (!encoder) {
+        encoder = this.client.encoder();
+        byPolicy.set(p.retentionPolicy, encoder);
+      }
+      encoder.line(line);
     }
-    for (const [retentionPolicy, lines] of byPolicy) {
-      await this.client.write(lines, { retentionPolicy });
+    for (const [retentionPolicy, encoder] of byPolicy) {
+      await this.client.write(encoder.finish(), { retentionPolicy });
     }
   }
 
