@@ -14,4 +14,4 @@ export MQTT_PLATFORM_USERNAME=easysmart-platform
 export MQTT_PLATFORM_PASSWORD="$(secret mqtt-platform-password)"
 
 # As package.json's start script.
-exec npx tsx --max-semi-space-size=64 local/start.ts
+exec npx tsx --max-semi-space-size=64 --min-semi-space-size=64 local/start.ts

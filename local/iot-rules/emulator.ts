@@ -17,6 +17,7 @@
  * it (or it has been written to the dead-letter store), so a message is never lost to an
  * emulator restart, a failing function or a stack that was down.
  */
+import { isAscii } from 'node:buffer';
 import { BufferPool, POOLED_BUFFER_BYTES } from '../../shared/buffer-pool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import {
@@ -31,6 +32,7 @@ import { DeadLetterStore } from './dead-letter-store.ts';
 import { JournalReader, type JournalRecord } from './journal.ts';
 import {
   compactRecordAround,
+  compactRecordData,
   compactRecordText,
   expandKinesisBatch,
   LOCAL_KINESIS_BATCH_CLOSE,
@@ -1389,16 +1391,24 @@ class Emulator {
       sequenceNumber,
       String(delivery.receivedAt / 1000),
     );
-    const base64 = data.toString('base64');
+    const dataJson = compactRecordData(data);
     // One string, written once: a write per part (each through Buffer.write's argument
     // checks) took more than making the text. Long data is written apart: joined, it would
     // be copied once more (see WRITTEN_APART_CHARACTERS).
     const parts =
-      base64.length > WRITTEN_APART_CHARACTERS
-        ? [before, base64, after]
-        : [before + base64 + after];
-    // All but the partition key is digits and base64.
-    const written = this.jsonSlabs.partsOf(parts, payload, !NOT_ASCII.test(partitionKeyJson));
+      dataJson.length > WRITTEN_APART_CHARACTERS
+        ? [before, dataJson, after]
+        : [before + dataJson + after];
+    // Digits, and the data's bytes one a character: ASCII unless the key or data is not.
+    const ascii = !NOT_ASCII.test(partitionKeyJson) && isAscii(data);
+    const written = this.jsonSlabs.partsOf(parts, payload, ascii);
+    // The record's text in Lambda's event has the data in base64, between quotes.
+    const inEvent =
+      written.jsonEnd -
+      written.jsonStart -
+      (ascii ? dataJson.length : Buffer.byteLength(dataJson)) +
+      2 +
+      4 * Math.ceil(data.length / 3);
     return {
       delivery,
       definition,
@@ -1408,9 +1418,7 @@ class Emulator {
       payloadEnd: written.payloadEnd,
       // The sequence number is in the event twice (its eventID ends with it).
       bytes:
-        this.streamEnvelopeOf(definition, stream).recordBytes +
-        (written.jsonEnd - written.jsonStart) +
-        sequenceNumber.length,
+        this.streamEnvelopeOf(definition, stream).recordBytes + inEvent + sequenceNumber.length,
       slab: written.slab,
       enqueuedAt: delivery.receivedAt,
       sequence,
@@ -1451,7 +1459,7 @@ class Emulator {
         awsRegion: LOCAL_REGION,
       });
       // A record's size in Lambda's event, from one record made into the event's text.
-      const sample = compactRecordText('"k"', '1', '', '1');
+      const sample = compactRecordText('"k"', '1', '""', '1');
       const [event] = expandKinesisBatch(
         JSON.parse(`${text}${sample}${LOCAL_KINESIS_BATCH_CLOSE}`),
       ).Records;

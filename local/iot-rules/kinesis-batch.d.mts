@@ -12,9 +12,10 @@ export declare function localKinesisBatchOpen(stream: {
 export declare function compactRecordText(
   partitionKeyJson: string,
   sequenceNumber: string,
-  data: string,
+  dataJson: string,
   arrivalSecondsText: string,
 ): string;
+export declare function compactRecordData(bytes: Buffer): string;
 export declare function compactRecordAround(
   partitionKeyJson: string,
   sequenceNumber: string,

@@ -14,7 +14,11 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export const tsxCli = path.join(repoRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 /** What `npm start` runs (package.json's `start`, minus `tsx`), for `node <tsx cli> ...`. */
-export const START_ARGUMENTS = ['--max-semi-space-size=64', 'local/start.ts'];
+export const START_ARGUMENTS = [
+  '--max-semi-space-size=64',
+  '--min-semi-space-size=64',
+  'local/start.ts',
+];
 export const startCommand = (): string[] => [tsxCli, ...START_ARGUMENTS];
 
 export interface LocalStack {

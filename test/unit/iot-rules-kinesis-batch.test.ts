@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  compactRecordData,
   compactRecordText,
   expandKinesisBatch,
   isLocalKinesisBatch,
@@ -18,18 +19,27 @@ const records = [
   {
     partitionKey: 'plant-7_press:3',
     sequenceNumber: '49590000000000000000000000000000000000000000000000000123',
-    data: Buffer.from('{"payload":"eyJ2YWx1ZSI6MX0=","topic":"devices/x/v/state"}').toString(
-      'base64',
-    ),
+    bytes: Buffer.from('{"payload":"eyJ2YWx1ZSI6MX0=","topic":"devices/x/v/state"}'),
     arrivalSecondsText: '1765100000.123',
   },
   {
     partitionKey: 'ünïcode "quoted"',
     sequenceNumber: '49590000000000000000000000000000000000000000000000000124',
-    data: '',
+    bytes: Buffer.alloc(0),
     arrivalSecondsText: '1765100000',
   },
-];
+  {
+    partitionKey: 'binary',
+    sequenceNumber: '49590000000000000000000000000000000000000000000000000125',
+    // Every byte value, UTF-8 that is not ASCII, and bytes that are not UTF-8 at all.
+    bytes: Buffer.concat([
+      Buffer.from(Array.from({ length: 256 }, (_, byte) => byte)),
+      Buffer.from('ünïcode "quoted" \\ \n'),
+      Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xe2, 0x82]),
+    ]),
+    arrivalSecondsText: '1765100001.5',
+  },
+].map((record) => ({ ...record, data: record.bytes.toString('base64') }));
 
 /**
  * The text of a Kinesis event as Lambda delivers it to a function reading a stream (AWS
@@ -51,7 +61,7 @@ function localBatchText(): string {
       compactRecordText(
         JSON.stringify(record.partitionKey),
         record.sequenceNumber,
-        record.data,
+        compactRecordData(record.bytes),
         record.arrivalSecondsText,
       ),
     )
