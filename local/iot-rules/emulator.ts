@@ -30,6 +30,7 @@ import {
 import { DeadLetterStore } from './dead-letter-store.ts';
 import { JournalReader, type JournalRecord } from './journal.ts';
 import {
+  compactRecordAround,
   compactRecordText,
   expandKinesisBatch,
   LOCAL_KINESIS_BATCH_CLOSE,
@@ -45,6 +46,7 @@ import {
   NOT_ASCII,
   type RuleMessage,
   topicMatches,
+  WRITTEN_APART_CHARACTERS,
 } from './sql.ts';
 
 export type EmulatorLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -88,7 +90,7 @@ export interface IotRulesEmulatorOptions {
    * emulator also enforces itself by not reading further. Default 8,192.
    */
   receiveMaximum?: number;
-  /** Payload bytes of unacknowledged messages past which it stops reading too. Default 32 MB. */
+  /** Payload bytes of unacknowledged messages past which it stops reading too. Default 16 MB. */
   maxUnacknowledgedBytes?: number;
   /**
    * The broker's journal (see `startMosquitto`'s `journalTopics`): the rules on `topics`
@@ -225,9 +227,11 @@ function receiveMaximumFor(config: IotRulesConfig): number {
 /**
  * Payload bytes of unacknowledged messages past which the emulator stops reading: a count
  * alone would let 8,192 large messages (a backlog of firmware logs, say) take gigabytes.
- * 50-reading telemetry messages reach the count first.
+ * 50-reading telemetry messages reach it first, with about two batches for each of four
+ * batchers held (what the count gives one-reading messages); at 32 MB, it held twice the
+ * outputs, whose slabs the collector kept marking and the pool dropped and made anew.
  */
-const MAX_UNACKNOWLEDGED_BYTES = 32 * 1024 * 1024;
+const MAX_UNACKNOWLEDGED_BYTES = 16 * 1024 * 1024;
 
 /** One PUBLISH from the broker, acknowledged once each rule output made from it is settled. */
 interface Delivery {
@@ -408,8 +412,11 @@ interface Slab {
  * what each cost).
  */
 class JsonSlabs {
-  // 16 MB kept at most, once a burst has passed.
-  readonly #buffers = new BufferPool(16);
+  // 48 MB kept at most, once a burst has passed: about what the outputs of the messages the
+  // emulator holds at its byte limit take (16 MB of payloads, each written with its record).
+  // With 16 kept, every burst of large messages dropped slabs and made new ones, external
+  // memory to which V8 answered with full collections.
+  readonly #buffers = new BufferPool(48);
   #current: Slab = this.#newSlab();
 
   /**
@@ -423,8 +430,9 @@ class JsonSlabs {
   /** `ascii`: every string part is ASCII only, and is written byte for character. */
   partsOf(parts: Array<string | Base64Payload>, payload: Buffer, ascii = false): ItemBytes {
     let most = payload.length;
-    // A UTF-16 unit is at most 3 bytes of UTF-8; base64 is one byte a character.
-    for (const part of parts) most += typeof part === 'string' ? part.length * 3 : part.length;
+    // A UTF-16 unit is at most 3 bytes of UTF-8; ASCII text (base64 too) a byte a character.
+    for (const part of parts)
+      most += typeof part === 'string' && !ascii ? part.length * 3 : part.length;
     let slab: Slab | undefined;
     let buffer: Buffer;
     if (most > POOLED_BUFFER_BYTES / 8) {
@@ -1375,17 +1383,22 @@ class Emulator {
     stats.records += 1;
     stats.bytes += recordBytes;
     stats.putPayloadUnits += Math.max(1, Math.ceil(recordBytes / KINESIS_PAYLOAD_UNIT_BYTES));
-    // One string, written once: a write per part (each through Buffer.write's argument
-    // checks) took more than making the text.
     const partitionKeyJson = JSON.stringify(partitionKey);
-    const record = compactRecordText(
+    const [before, after] = compactRecordAround(
       partitionKeyJson,
       sequenceNumber,
-      data.toString('base64'),
       String(delivery.receivedAt / 1000),
     );
+    const base64 = data.toString('base64');
+    // One string, written once: a write per part (each through Buffer.write's argument
+    // checks) took more than making the text. Long data is written apart: joined, it would
+    // be copied once more (see WRITTEN_APART_CHARACTERS).
+    const parts =
+      base64.length > WRITTEN_APART_CHARACTERS
+        ? [before, base64, after]
+        : [before + base64 + after];
     // All but the partition key is digits and base64.
-    const written = this.jsonSlabs.partsOf([record], payload, !NOT_ASCII.test(partitionKeyJson));
+    const written = this.jsonSlabs.partsOf(parts, payload, !NOT_ASCII.test(partitionKeyJson));
     return {
       delivery,
       definition,

@@ -15,4 +15,9 @@ export declare function compactRecordText(
   data: string,
   arrivalSecondsText: string,
 ): string;
+export declare function compactRecordAround(
+  partitionKeyJson: string,
+  sequenceNumber: string,
+  arrivalSecondsText: string,
+): [before: string, after: string];
 export declare function expandKinesisBatch(event: unknown): KinesisStreamEvent;

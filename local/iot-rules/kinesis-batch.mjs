@@ -53,7 +53,13 @@ export const LOCAL_KINESIS_BATCH_CLOSE = ']}}';
  * (digits), its data (base64) and its approximate arrival time as a JSON number of seconds.
  */
 export function compactRecordText(partitionKeyJson, sequenceNumber, data, arrivalSecondsText) {
-  return `${partitionKeyJson},"${sequenceNumber}","${data}",${arrivalSecondsText}`;
+  const [before, after] = compactRecordAround(partitionKeyJson, sequenceNumber, arrivalSecondsText);
+  return `${before}${data}${after}`;
+}
+
+/** The text of `compactRecordText` before its data and after it. */
+export function compactRecordAround(partitionKeyJson, sequenceNumber, arrivalSecondsText) {
+  return [`${partitionKeyJson},"${sequenceNumber}","`, `",${arrivalSecondsText}`];
 }
 
 /**

@@ -803,36 +803,67 @@ export function compileOutputWriter(rule: IotRule): ((message: RuleMessage) => B
   let scratch = Buffer.allocUnsafe(64 * 1024);
   // The output's JSON text made as one string (a payload field's value is its base64
   // between quotes; a field whose value is undefined is left out, as JSON.stringify does),
-  // then written once: a write per part cost more than the text.
+  // then written once: a write per part cost more than the text. A long payload's base64 is
+  // written on its own, though: joined, it is copied once more (V8 flattens the joined
+  // string before writing it), garbage of the size of the payload for every message.
   return (message) => {
+    // JSON text, then alternately a long payload's base64 and the JSON text after it.
+    const pieces: string[] = [];
     let text = '{';
+    let first = true;
     // Text of ASCII only (the usual: base64, digits, device topics) is written byte for
     // character, which costs a fraction of encoding UTF-8.
     let ascii = keysAscii;
     for (let index = 0; index < fields.length; index++) {
       const field = fields[index] as (typeof fields)[number];
-      let value: string | undefined;
       if ('payload' in field) {
         const { payload } = message;
         // The emulator's payloads are Buffers already: no view made per message for them.
         const bytes = Buffer.isBuffer(payload)
           ? payload
           : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-        value = `"${bytes.toString('base64')}"`;
-      } else {
-        const result = field.value(message);
-        value = result === undefined ? undefined : JSON.stringify(result);
-        if (ascii && value !== undefined && NOT_ASCII.test(value)) ascii = false;
+        const base64 = bytes.toString('base64');
+        text += `${first ? '' : ','}${field.key}:"`;
+        first = false;
+        if (base64.length > WRITTEN_APART_CHARACTERS) {
+          pieces.push(text, base64);
+          text = '"';
+        } else {
+          text += `${base64}"`;
+        }
+        continue;
       }
+      const result = field.value(message);
+      const value = result === undefined ? undefined : JSON.stringify(result);
       if (value === undefined) continue;
-      text += `${text.length > 1 ? ',' : ''}${field.key}:${value}`;
+      if (ascii && NOT_ASCII.test(value)) ascii = false;
+      text += `${first ? '' : ','}${field.key}:${value}`;
+      first = false;
     }
-    text += '}';
-    // A UTF-16 unit is at most 3 bytes of UTF-8.
-    if (text.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(text.length * 3);
-    return scratch.subarray(0, scratch.write(text, 0, ascii ? 'latin1' : 'utf8'));
+    pieces.push(`${text}}`);
+    // A UTF-16 unit is at most 3 bytes of UTF-8; base64 is a byte a character.
+    let most = 0;
+    for (let index = 0; index < pieces.length; index++) {
+      most += (pieces[index] as string).length * (index % 2 === 0 ? 3 : 1);
+    }
+    if (most > scratch.length) scratch = Buffer.allocUnsafe(most);
+    let at = 0;
+    for (let index = 0; index < pieces.length; index++) {
+      at += scratch.write(
+        pieces[index] as string,
+        at,
+        index % 2 === 1 || ascii ? 'latin1' : 'utf8',
+      );
+    }
+    return scratch.subarray(0, at);
   };
 }
+
+/**
+ * Base64 text longer than this is written into a buffer by itself rather than joined with
+ * the text around it first (see `compileOutputWriter`); shorter, one write costs less.
+ */
+export const WRITTEN_APART_CHARACTERS = 1024;
 
 /** A character outside ASCII (which UTF-8 writes as more than one byte). */
 export const NOT_ASCII = /[\u0080-\uffff]/;

@@ -311,7 +311,11 @@ describe('compiled rules', () => {
       fc.property(
         fc.array(fc.string({ unit: 'grapheme', maxLength: 12 }), { minLength: 1, maxLength: 5 }),
         fc.option(fc.string({ unit: 'binary', maxLength: 20 }), { nil: undefined }),
-        fc.uint8Array({ maxLength: 300 }),
+        // Short payloads, and payloads whose base64 is written apart from the text around it.
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.uint8Array({ minLength: 700, maxLength: 4000 }),
+        ),
         fc.integer({ min: 0, max: 2 ** 45 }),
         (levels, clientId, payload, timestamp) => {
           const msg = {

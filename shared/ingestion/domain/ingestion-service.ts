@@ -230,7 +230,8 @@ export class IngestionService {
    * the batch goes on. Only an infrastructure failure (a server down or timing out) fails a
    * message, and then only the messages it touched, plus the later messages of the same
    * device, which must not overtake it: `failed` lists them, by index, for the caller to
-   * retry (a Kinesis partial batch response).
+   * retry (a Kinesis partial batch response). Each record's event is let go of once decoded
+   * (only its topic is kept).
    */
   async ingestBatch(records: readonly InboundRecord[]): Promise<BatchOutcome> {
     const batch = new BatchLedger(this.#now(), this.#logger);
@@ -240,8 +241,12 @@ export class IngestionService {
     const decoded: Array<InboundMessage | undefined> = new Array(records.length);
     const undecodable = new Map<number, unknown>();
     for (let index = 0; index < records.length; index++) {
+      const record = records[index] as InboundRecord;
       try {
-        decoded[index] = decodeRuleEvent((records[index] as InboundRecord).event);
+        decoded[index] = decodeRuleEvent(record.event);
+        // Decoded, a record keeps only its topic (for the counts): the batch's payloads, held
+        // through the round trips and writes below, were copied by every scavenge meanwhile.
+        record.event = { topic: (record.event as { topic: string }).topic };
       } catch (error) {
         undecodable.set(index, error);
       }
