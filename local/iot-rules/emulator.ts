@@ -17,7 +17,6 @@
  * it (or it has been written to the dead-letter store), so a message is never lost to an
  * emulator restart, a failing function or a stack that was down.
  */
-import { isAscii } from 'node:buffer';
 import { BufferPool, POOLED_BUFFER_BYTES } from '../../shared/buffer-pool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import {
@@ -32,11 +31,11 @@ import { DeadLetterStore } from './dead-letter-store.ts';
 import { JournalReader, type JournalRecord } from './journal.ts';
 import {
   compactRecordAround,
-  compactRecordData,
   compactRecordText,
   expandKinesisBatch,
   LOCAL_KINESIS_BATCH_CLOSE,
   localKinesisBatchOpen,
+  writeJsonAsRecordData,
 } from './kinesis-batch.mjs';
 import { invokeFunction, readStreamAnswer } from './lambda.ts';
 import { type InboundPublish, MqttSession } from './mqtt-session.ts';
@@ -48,7 +47,6 @@ import {
   NOT_ASCII,
   type RuleMessage,
   topicMatches,
-  WRITTEN_APART_CHARACTERS,
 } from './sql.ts';
 
 export type EmulatorLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -406,6 +404,18 @@ interface Slab {
 }
 
 /**
+ * A rule output's JSON text as a stream record's data in a local batch (see
+ * `writeJsonAsRecordData`); `length` is the most bytes it takes there.
+ */
+class RecordData {
+  constructor(readonly json: Buffer) {}
+
+  get length(): number {
+    return 2 * this.json.length + 2;
+  }
+}
+
+/**
  * UTF-8 copies of rule outputs, each with the payload it came from (for the dead-letter
  * store), written side by side into 1 MB slabs. `Buffer.from` per output took a new 8 KB
  * pool (an ArrayBuffer) every two 50-reading messages, garbage for the collector. A slab's
@@ -430,7 +440,11 @@ class JsonSlabs {
   }
 
   /** `ascii`: every string part is ASCII only, and is written byte for character. */
-  partsOf(parts: Array<string | Base64Payload>, payload: Buffer, ascii = false): ItemBytes {
+  partsOf(
+    parts: Array<string | Base64Payload | RecordData>,
+    payload: Buffer,
+    ascii = false,
+  ): ItemBytes {
     let most = payload.length;
     // A UTF-16 unit is at most 3 bytes of UTF-8; ASCII text (base64 too) a byte a character.
     for (const part of parts)
@@ -452,10 +466,9 @@ class JsonSlabs {
     const start = slab?.used ?? 0;
     let at = start;
     for (const part of parts) {
-      at +=
-        typeof part === 'string'
-          ? buffer.write(part, at, ascii ? 'latin1' : 'utf8')
-          : buffer.write(part.toJSON(), at, 'latin1');
+      if (typeof part === 'string') at += buffer.write(part, at, ascii ? 'latin1' : 'utf8');
+      else if (part instanceof RecordData) at = writeJsonAsRecordData(part.json, buffer, at);
+      else at += buffer.write(part.toJSON(), at, 'latin1');
     }
     const jsonEnd = at;
     at += payload.copy(buffer, at);
@@ -1391,24 +1404,14 @@ class Emulator {
       sequenceNumber,
       String(delivery.receivedAt / 1000),
     );
-    const dataJson = compactRecordData(data);
-    // One string, written once: a write per part (each through Buffer.write's argument
-    // checks) took more than making the text. Long data is written apart: joined, it would
-    // be copied once more (see WRITTEN_APART_CHARACTERS).
-    const parts =
-      dataJson.length > WRITTEN_APART_CHARACTERS
-        ? [before, dataJson, after]
-        : [before + dataJson + after];
-    // Digits, and the data's bytes one a character: ASCII unless the key or data is not.
-    const ascii = !NOT_ASCII.test(partitionKeyJson) && isAscii(data);
-    const written = this.jsonSlabs.partsOf(parts, payload, ascii);
+    // Digits, and the partition key: ASCII unless the key is not.
+    const ascii = !NOT_ASCII.test(partitionKeyJson);
+    const written = this.jsonSlabs.partsOf([before, new RecordData(data), after], payload, ascii);
+    const aroundBytes = ascii
+      ? before.length + after.length
+      : Buffer.byteLength(before) + Buffer.byteLength(after);
     // The record's text in Lambda's event has the data in base64, between quotes.
-    const inEvent =
-      written.jsonEnd -
-      written.jsonStart -
-      (ascii ? dataJson.length : Buffer.byteLength(dataJson)) +
-      2 +
-      4 * Math.ceil(data.length / 3);
+    const inEvent = aroundBytes + 2 + 4 * Math.ceil(data.length / 3);
     return {
       delivery,
       definition,

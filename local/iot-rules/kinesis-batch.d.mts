@@ -16,6 +16,7 @@ export declare function compactRecordText(
   arrivalSecondsText: string,
 ): string;
 export declare function compactRecordData(bytes: Buffer): string;
+export declare function writeJsonAsRecordData(json: Buffer, target: Buffer, at: number): number;
 export declare function compactRecordAround(
   partitionKeyJson: string,
   sequenceNumber: string,

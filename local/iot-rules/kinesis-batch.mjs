@@ -19,7 +19,7 @@
  * loader. Types in kinesis-batch.d.mts.
  */
 
-import { Buffer } from 'node:buffer';
+import { Buffer, isAscii } from 'node:buffer';
 
 /** The one key of a batch sent in this form (no event AWS sends has it). */
 export const LOCAL_KINESIS_BATCH = 'localKinesisBatch';
@@ -73,6 +73,38 @@ export function compactRecordAround(partitionKeyJson, sequenceNumber, arrivalSec
  */
 export function compactRecordData(bytes) {
   return JSON.stringify(bytes.toString('latin1'));
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Writes `compactRecordData(json)` into `target` at `at`, as UTF-8, for data that is JSON text
+ * as JSON.stringify writes it (a rule's output: no raw control characters, which
+ * `compactRecordData` would escape otherwise), and returns where it ends. ASCII text is copied
+ * between its quotes and backslashes, each escaped: JSON.stringify of the text took a sixth
+ * of the rules emulator's time with 50-reading messages. At most `2 * json.length + 2` bytes
+ * when ASCII; `compactRecordData` writes any other.
+ */
+export function writeJsonAsRecordData(json, target, at) {
+  if (!isAscii(json)) return at + target.write(compactRecordData(json), at, 'utf8');
+  let end = at;
+  target[end++] = QUOTE;
+  let from = 0;
+  let quote = json.indexOf(QUOTE);
+  let backslash = json.indexOf(BACKSLASH);
+  while (quote !== -1 || backslash !== -1) {
+    const special = backslash === -1 || (quote !== -1 && quote < backslash) ? quote : backslash;
+    end += json.copy(target, end, from, special);
+    target[end++] = BACKSLASH;
+    target[end++] = json[special];
+    from = special + 1;
+    if (special === quote) quote = json.indexOf(QUOTE, from);
+    else backslash = json.indexOf(BACKSLASH, from);
+  }
+  end += json.copy(target, end, from);
+  target[end++] = QUOTE;
+  return end;
 }
 
 // The data of the record being expanded, made into base64 from here: one Buffer per record

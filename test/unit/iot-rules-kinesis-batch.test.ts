@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   compactRecordData,
@@ -6,6 +7,7 @@ import {
   isLocalKinesisBatch,
   LOCAL_KINESIS_BATCH_CLOSE,
   localKinesisBatchOpen,
+  writeJsonAsRecordData,
 } from '../../local/iot-rules/kinesis-batch.mjs';
 
 const stream = {
@@ -96,5 +98,22 @@ describe("the rules emulator's Kinesis batches, as the function host expands the
     expect(expandKinesisBatch(JSON.parse(`${localKinesisBatchOpen(stream)}]}}`))).toEqual({
       Records: [],
     });
+  });
+
+  it("write a rule output's JSON text as compactRecordData does, within twice its length", () => {
+    const target = Buffer.alloc(64 * 1024);
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.jsonValue(), fc.jsonValue({ stringUnit: 'grapheme' })),
+        fc.nat(16),
+        (value, at) => {
+          const json = Buffer.from(JSON.stringify(value) ?? 'null');
+          const expected = Buffer.from(compactRecordData(json));
+          const end = writeJsonAsRecordData(json, target, at);
+          expect(target.subarray(at, end)).toEqual(expected);
+          expect(end - at).toBeLessThanOrEqual(2 * json.length + 2);
+        },
+      ),
+    );
   });
 });
