@@ -35,7 +35,6 @@ import {
   expandKinesisBatch,
   LOCAL_KINESIS_BATCH_CLOSE,
   localKinesisBatchOpen,
-  writeJsonAsRecordData,
 } from './kinesis-batch.mjs';
 import { invokeFunction, readStreamAnswer } from './lambda.ts';
 import { type InboundPublish, MqttSession } from './mqtt-session.ts';
@@ -47,6 +46,7 @@ import {
   NOT_ASCII,
   type RuleMessage,
   topicMatches,
+  WRITTEN_APART_CHARACTERS,
 } from './sql.ts';
 
 export type EmulatorLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -404,18 +404,6 @@ interface Slab {
 }
 
 /**
- * A rule output's JSON text as a stream record's data in a local batch (see
- * `writeJsonAsRecordData`); `length` is the most bytes it takes there.
- */
-class RecordData {
-  constructor(readonly json: Buffer) {}
-
-  get length(): number {
-    return 2 * this.json.length + 2;
-  }
-}
-
-/**
  * UTF-8 copies of rule outputs, each with the payload it came from (for the dead-letter
  * store), written side by side into 1 MB slabs. `Buffer.from` per output took a new 8 KB
  * pool (an ArrayBuffer) every two 50-reading messages, garbage for the collector. A slab's
@@ -440,11 +428,7 @@ class JsonSlabs {
   }
 
   /** `ascii`: every string part is ASCII only, and is written byte for character. */
-  partsOf(
-    parts: Array<string | Base64Payload | RecordData>,
-    payload: Buffer,
-    ascii = false,
-  ): ItemBytes {
+  partsOf(parts: Array<string | Base64Payload>, payload: Buffer, ascii = false): ItemBytes {
     let most = payload.length;
     // A UTF-16 unit is at most 3 bytes of UTF-8; ASCII text (base64 too) a byte a character.
     for (const part of parts)
@@ -466,9 +450,10 @@ class JsonSlabs {
     const start = slab?.used ?? 0;
     let at = start;
     for (const part of parts) {
-      if (typeof part === 'string') at += buffer.write(part, at, ascii ? 'latin1' : 'utf8');
-      else if (part instanceof RecordData) at = writeJsonAsRecordData(part.json, buffer, at);
-      else at += buffer.write(part.toJSON(), at, 'latin1');
+      at +=
+        typeof part === 'string'
+          ? buffer.write(part, at, ascii ? 'latin1' : 'utf8')
+          : buffer.write(part.toJSON(), at, 'latin1');
     }
     const jsonEnd = at;
     at += payload.copy(buffer, at);
@@ -1404,14 +1389,16 @@ class Emulator {
       sequenceNumber,
       String(delivery.receivedAt / 1000),
     );
-    // Digits, and the partition key: ASCII unless the key is not.
-    const ascii = !NOT_ASCII.test(partitionKeyJson);
-    const written = this.jsonSlabs.partsOf([before, new RecordData(data), after], payload, ascii);
-    const aroundBytes = ascii
-      ? before.length + after.length
-      : Buffer.byteLength(before) + Buffer.byteLength(after);
-    // The record's text in Lambda's event has the data in base64, between quotes.
-    const inEvent = aroundBytes + 2 + 4 * Math.ceil(data.length / 3);
+    const base64 = data.toString('base64');
+    // One string, written once: a write per part (each through Buffer.write's argument
+    // checks) took more than making the text. Long data is written apart: joined, it would
+    // be copied once more (see WRITTEN_APART_CHARACTERS).
+    const parts =
+      base64.length > WRITTEN_APART_CHARACTERS
+        ? [before, base64, after]
+        : [before + base64 + after];
+    // All but the partition key is digits and base64.
+    const written = this.jsonSlabs.partsOf(parts, payload, !NOT_ASCII.test(partitionKeyJson));
     return {
       delivery,
       definition,
@@ -1421,7 +1408,9 @@ class Emulator {
       payloadEnd: written.payloadEnd,
       // The sequence number is in the event twice (its eventID ends with it).
       bytes:
-        this.streamEnvelopeOf(definition, stream).recordBytes + inEvent + sequenceNumber.length,
+        this.streamEnvelopeOf(definition, stream).recordBytes +
+        (written.jsonEnd - written.jsonStart) +
+        sequenceNumber.length,
       slab: written.slab,
       enqueuedAt: delivery.receivedAt,
       sequence,
@@ -1462,7 +1451,7 @@ class Emulator {
         awsRegion: LOCAL_REGION,
       });
       // A record's size in Lambda's event, from one record made into the event's text.
-      const sample = compactRecordText('"k"', '1', '""', '1');
+      const sample = compactRecordText('"k"', '1', '', '1');
       const [event] = expandKinesisBatch(
         JSON.parse(`${text}${sample}${LOCAL_KINESIS_BATCH_CLOSE}`),
       ).Records;

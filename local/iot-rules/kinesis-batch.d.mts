@@ -12,11 +12,9 @@ export declare function localKinesisBatchOpen(stream: {
 export declare function compactRecordText(
   partitionKeyJson: string,
   sequenceNumber: string,
-  dataJson: string,
+  data: string,
   arrivalSecondsText: string,
 ): string;
-export declare function compactRecordData(bytes: Buffer): string;
-export declare function writeJsonAsRecordData(json: Buffer, target: Buffer, at: number): number;
 export declare function compactRecordAround(
   partitionKeyJson: string,
   sequenceNumber: string,

@@ -11,15 +11,11 @@
  * function host builds the whole event before the handler runs: the same object, field for
  * field and in the same order, as parsing the event AWS sends. Written as JSON text
  * two and a half times the size, the repeated text cost the emulator building and sending it
- * and the function host receiving, decoding and parsing it, for every reading. A record's
- * data travels as its bytes rather than in base64 (see `compactRecordData`), and the function
- * host encodes it: a rule's output is JSON text, which base64 makes a third longer.
+ * and the function host receiving, decoding and parsing it, for every reading.
  *
  * Plain JavaScript: the function host (serverless-offline) loads it without a TypeScript
  * loader. Types in kinesis-batch.d.mts.
  */
-
-import { Buffer, isAscii } from 'node:buffer';
 
 /** The one key of a batch sent in this form (no event AWS sends has it). */
 export const LOCAL_KINESIS_BATCH = 'localKinesisBatch';
@@ -54,67 +50,16 @@ export const LOCAL_KINESIS_BATCH_CLOSE = ']}}';
 
 /**
  * A record's values in the batch's text: its partition key as JSON, its sequence number
- * (digits), its data (`compactRecordData`) and its approximate arrival time as a JSON number
- * of seconds.
+ * (digits), its data (base64) and its approximate arrival time as a JSON number of seconds.
  */
-export function compactRecordText(partitionKeyJson, sequenceNumber, dataJson, arrivalSecondsText) {
+export function compactRecordText(partitionKeyJson, sequenceNumber, data, arrivalSecondsText) {
   const [before, after] = compactRecordAround(partitionKeyJson, sequenceNumber, arrivalSecondsText);
-  return `${before}${dataJson}${after}`;
+  return `${before}${data}${after}`;
 }
 
 /** The text of `compactRecordText` before its data and after it. */
 export function compactRecordAround(partitionKeyJson, sequenceNumber, arrivalSecondsText) {
-  return [`${partitionKeyJson},"${sequenceNumber}",`, `,${arrivalSecondsText}`];
-}
-
-/**
- * A record's data (bytes) in the batch's text: a JSON string of its bytes read as Latin-1,
- * one character a byte, which `expandKinesisBatch` turns back into exactly those bytes.
- */
-export function compactRecordData(bytes) {
-  return JSON.stringify(bytes.toString('latin1'));
-}
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
-/**
- * Writes `compactRecordData(json)` into `target` at `at`, as UTF-8, for data that is JSON text
- * as JSON.stringify writes it (a rule's output: no raw control characters, which
- * `compactRecordData` would escape otherwise), and returns where it ends. ASCII text is copied
- * between its quotes and backslashes, each escaped: JSON.stringify of the text took a sixth
- * of the rules emulator's time with 50-reading messages. At most `2 * json.length + 2` bytes
- * when ASCII; `compactRecordData` writes any other.
- */
-export function writeJsonAsRecordData(json, target, at) {
-  if (!isAscii(json)) return at + target.write(compactRecordData(json), at, 'utf8');
-  let end = at;
-  target[end++] = QUOTE;
-  let from = 0;
-  let quote = json.indexOf(QUOTE);
-  let backslash = json.indexOf(BACKSLASH);
-  while (quote !== -1 || backslash !== -1) {
-    const special = backslash === -1 || (quote !== -1 && quote < backslash) ? quote : backslash;
-    end += json.copy(target, end, from, special);
-    target[end++] = BACKSLASH;
-    target[end++] = json[special];
-    from = special + 1;
-    if (special === quote) quote = json.indexOf(QUOTE, from);
-    else backslash = json.indexOf(BACKSLASH, from);
-  }
-  end += json.copy(target, end, from);
-  target[end++] = QUOTE;
-  return end;
-}
-
-// The data of the record being expanded, made into base64 from here: one Buffer per record
-// would take a new 8 KB pool every couple of records.
-let dataScratch = Buffer.allocUnsafe(64 * 1024);
-
-/** The base64 of the bytes that `compactRecordData` wrote as this text. */
-function base64OfData(text) {
-  if (text.length > dataScratch.length) dataScratch = Buffer.allocUnsafe(text.length);
-  return dataScratch.toString('base64', 0, dataScratch.write(text, 0, 'latin1'));
+  return [`${partitionKeyJson},"${sequenceNumber}","`, `",${arrivalSecondsText}`];
 }
 
 /**
@@ -134,7 +79,7 @@ export function expandKinesisBatch(event) {
         kinesisSchemaVersion: '1.0',
         partitionKey: records[at],
         sequenceNumber,
-        data: base64OfData(records[at + 2]),
+        data: records[at + 2],
         approximateArrivalTimestamp: records[at + 3],
       },
       eventSource: 'aws:kinesis',
