@@ -30,11 +30,14 @@ import {
 import { DeadLetterStore } from './dead-letter-store.ts';
 import { JournalReader, type JournalRecord } from './journal.ts';
 import {
+  BASE64_DATA_BYTES,
   compactRecordAround,
+  compactRecordData,
   compactRecordText,
   expandKinesisBatch,
   LOCAL_KINESIS_BATCH_CLOSE,
   localKinesisBatchOpen,
+  writeJsonAsRecordData,
 } from './kinesis-batch.mjs';
 import { invokeFunction, readStreamAnswer } from './lambda.ts';
 import { type InboundPublish, MqttSession } from './mqtt-session.ts';
@@ -46,7 +49,6 @@ import {
   NOT_ASCII,
   type RuleMessage,
   topicMatches,
-  WRITTEN_APART_CHARACTERS,
 } from './sql.ts';
 
 export type EmulatorLog = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -404,6 +406,18 @@ interface Slab {
 }
 
 /**
+ * A rule output's JSON text as a stream record's data in a local batch (see
+ * `writeJsonAsRecordData`); `length` is the most bytes it takes there.
+ */
+class RecordData {
+  constructor(readonly json: Buffer) {}
+
+  get length(): number {
+    return 2 * this.json.length + 4;
+  }
+}
+
+/**
  * UTF-8 copies of rule outputs, each with the payload it came from (for the dead-letter
  * store), written side by side into 1 MB slabs. `Buffer.from` per output took a new 8 KB
  * pool (an ArrayBuffer) every two 50-reading messages, garbage for the collector. A slab's
@@ -428,7 +442,11 @@ class JsonSlabs {
   }
 
   /** `ascii`: every string part is ASCII only, and is written byte for character. */
-  partsOf(parts: Array<string | Base64Payload>, payload: Buffer, ascii = false): ItemBytes {
+  partsOf(
+    parts: Array<string | Base64Payload | RecordData>,
+    payload: Buffer,
+    ascii = false,
+  ): ItemBytes {
     let most = payload.length;
     // A UTF-16 unit is at most 3 bytes of UTF-8; ASCII text (base64 too) a byte a character.
     for (const part of parts)
@@ -450,10 +468,9 @@ class JsonSlabs {
     const start = slab?.used ?? 0;
     let at = start;
     for (const part of parts) {
-      at +=
-        typeof part === 'string'
-          ? buffer.write(part, at, ascii ? 'latin1' : 'utf8')
-          : buffer.write(part.toJSON(), at, 'latin1');
+      if (typeof part === 'string') at += buffer.write(part, at, ascii ? 'latin1' : 'utf8');
+      else if (part instanceof RecordData) at = writeJsonAsRecordData(part.json, buffer, at);
+      else at += buffer.write(part.toJSON(), at, 'latin1');
     }
     const jsonEnd = at;
     at += payload.copy(buffer, at);
@@ -1389,16 +1406,20 @@ class Emulator {
       sequenceNumber,
       String(delivery.receivedAt / 1000),
     );
-    const base64 = data.toString('base64');
-    // One string, written once: a write per part (each through Buffer.write's argument
-    // checks) took more than making the text. Long data is written apart: joined, it would
-    // be copied once more (see WRITTEN_APART_CHARACTERS).
+    // Digits, and the partition key: ASCII unless the key is not.
+    const ascii = !NOT_ASCII.test(partitionKeyJson);
+    // Short data (a one-reading message's output) in one string, written once: a write per
+    // part (each through Buffer.write's argument checks) took more than making the text.
     const parts =
-      base64.length > WRITTEN_APART_CHARACTERS
-        ? [before, base64, after]
-        : [before + base64 + after];
-    // All but the partition key is digits and base64.
-    const written = this.jsonSlabs.partsOf(parts, payload, !NOT_ASCII.test(partitionKeyJson));
+      data.length <= BASE64_DATA_BYTES
+        ? [before + compactRecordData(data) + after]
+        : [before, new RecordData(data), after];
+    const written = this.jsonSlabs.partsOf(parts, payload, ascii);
+    const aroundBytes = ascii
+      ? before.length + after.length
+      : Buffer.byteLength(before) + Buffer.byteLength(after);
+    // The record's text in Lambda's event has the data in base64, between quotes.
+    const inEvent = aroundBytes + 2 + 4 * Math.ceil(data.length / 3);
     return {
       delivery,
       definition,
@@ -1408,9 +1429,7 @@ class Emulator {
       payloadEnd: written.payloadEnd,
       // The sequence number is in the event twice (its eventID ends with it).
       bytes:
-        this.streamEnvelopeOf(definition, stream).recordBytes +
-        (written.jsonEnd - written.jsonStart) +
-        sequenceNumber.length,
+        this.streamEnvelopeOf(definition, stream).recordBytes + inEvent + sequenceNumber.length,
       slab: written.slab,
       enqueuedAt: delivery.receivedAt,
       sequence,
@@ -1451,7 +1470,7 @@ class Emulator {
         awsRegion: LOCAL_REGION,
       });
       // A record's size in Lambda's event, from one record made into the event's text.
-      const sample = compactRecordText('"k"', '1', '', '1');
+      const sample = compactRecordText('"k"', '1', '""', '1');
       const [event] = expandKinesisBatch(
         JSON.parse(`${text}${sample}${LOCAL_KINESIS_BATCH_CLOSE}`),
       ).Records;

@@ -12,9 +12,12 @@ export declare function localKinesisBatchOpen(stream: {
 export declare function compactRecordText(
   partitionKeyJson: string,
   sequenceNumber: string,
-  data: string,
+  dataJson: string,
   arrivalSecondsText: string,
 ): string;
+export declare const BASE64_DATA_BYTES: number;
+export declare function compactRecordData(bytes: Buffer): string;
+export declare function writeJsonAsRecordData(json: Buffer, target: Buffer, at: number): number;
 export declare function compactRecordAround(
   partitionKeyJson: string,
   sequenceNumber: string,
