@@ -4,9 +4,10 @@
  * Mosquitto, the rules emulator (which meters MQTT messages, rules, actions and stream records
  * as AWS IoT Core and Kinesis do, and the ingest invocations and their durations as Lambda
  * bills them), serverless-offline and InfluxDB, while dashboard-like WebSocket clients watch
- * one device each and count the frames pushed to them; the anomaly scoring function is
- * invoked once a minute, as scheduled, and timed. The counts, per reading, are scaled to
- * a month of the sizing fleet and priced with bench/aws-prices.ts.
+ * one device each and count the frames pushed to them; the anomaly scoring function runs on
+ * its schedule, once a minute, and every run's billed duration is read from the function
+ * host's log. The counts, per reading, are scaled to a month of the sizing fleet and priced
+ * with bench/aws-prices.ts.
  *
  *   npm run bench:cost -- [--devices 1000] [--entities 10] [--interval-s 10] [--minutes 3]
  *                         [--tabs 10]
@@ -14,7 +15,7 @@
  * Output: the fleet and what was replayed, one line per cost item, then the monthly total
  * and, last, `usd_per_million_readings=<number>`.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -95,6 +96,24 @@ async function refusedMessages(adminUrl: string) {
   } finally {
     await client.end();
   }
+}
+
+/** The anomaly scoring function's invocations the function host logged after `from` bytes. */
+async function scoringRuns(
+  logFile: string,
+  from: number,
+): Promise<{ runs: number; billedMs: number }> {
+  const log = (await readFile(logFile)).subarray(from).toString('utf8');
+  let runs = 0;
+  let billedMs = 0;
+  for (const match of log.matchAll(
+    /\(λ: anomaly-scoring\) RequestId: \S+ +Duration: [\d.]+ ms +Billed Duration: (\d+) ms/g,
+  )) {
+    runs += 1;
+    billedMs += Number(match[1]);
+  }
+  if (runs === 0) throw new Error(`no anomaly scoring run in ${logFile}`);
+  return { runs, billedMs };
 }
 
 async function main() {
@@ -268,26 +287,21 @@ async function main() {
     console.log(
       `replaying ${REPLAY_MS / 1000} s in real time: ${schedule.length} messages, ${readings} readings; ${TABS} dashboard tabs watching one device each ...`,
     );
-    // The anomaly scoring function, invoked as its schedule does (once a minute), timed here:
-    // the rules emulator meters only the stream's function. The local stack's own schedule
-    // runs it too; those runs are not timed, so the cost per reading below is the timed runs'
-    // time over the readings they scored (each scoring what the other left: fewer readings
-    // per state, so if anything more per reading than one run a minute).
-    const scoring = { ms: 0, runs: 0, readings: 0 };
-    const scoringRun = async () => {
-      const began = performance.now();
+    // The anomaly scoring function runs on the local stack's own schedule (once a minute, as
+    // on AWS) during the replay, and is then invoked until it has caught up, as its next runs
+    // would. Every run, scheduled or not, is billed by its duration, which the function host
+    // logs per invocation, so the cost is the runs' billed time over the readings they scored.
+    const functionLog = path.join(stack.dataDir, 'serverless', 'serverless-offline.log');
+    const logFrom = (await stat(functionLog)).size;
+    const catchUpRun = async () => {
       const answer = await fetch(
         `${details.lambdaEndpoint}/2015-03-31/functions/easysmart-local-anomaly-scoring/invocations`,
         { method: 'POST', body: JSON.stringify({ source: 'aws.events' }) },
       );
       const summary = (await answer.json()) as { scored: number; caughtUp: boolean };
       if (answer.status !== 200) throw new Error(`anomaly scoring: ${JSON.stringify(summary)}`);
-      scoring.ms += Math.ceil(performance.now() - began);
-      scoring.runs += 1;
-      scoring.readings += summary.scored;
       return summary;
     };
-    const scoringTimer = setInterval(() => void scoringRun().catch(() => {}), 60_000);
     const before = await meter();
     const sends: Promise<unknown>[] = [];
     for (const message of schedule) {
@@ -305,9 +319,16 @@ async function main() {
     }
     await Promise.all(sends);
     const after = await settle();
-    clearInterval(scoringTimer);
-    while (!(await scoringRun()).caughtUp) {}
+    let caughtUpScored = 0;
+    let catchUpRuns = 0;
+    for (;;) {
+      const summary = await catchUpRun();
+      caughtUpScored += summary.scored;
+      catchUpRuns += 1;
+      if (summary.caughtUp) break;
+    }
     await sleep(2000);
+    const scoring = await scoringRuns(functionLog, logFrom);
 
     const delta = (pick: (stats: IotRulesEmulatorStats) => number) => pick(after) - pick(before);
     const ingest = (stats: IotRulesEmulatorStats) =>
@@ -339,12 +360,12 @@ async function main() {
     const { iotCore, kinesisDataStreams, lambda, apiGatewayWebSocket } = AWS_PRICES;
     const connectionMinutes = DEVICES * (MONTH_S / 60);
     const gbSeconds = (perMonth(measured.billedMs) / 1000) * (settings.ingestMemoryMb / 1024);
-    const scoringRuns = MONTH_S / 60;
+    const scoringRunsPerMonth = MONTH_S / 60;
+    // Every replayed reading is a sensor reading of a tenant with detection: each is scored
+    // once (the pass's property), by the scheduled runs or the catch-up.
     const scoringGbSeconds =
-      scoring.readings > 0
-        ? (((scoring.ms / scoring.readings) * monthlyReadings) / 1000) *
-          (settings.scoringMemoryMb / 1024)
-        : 0;
+      (((scoring.billedMs / readings) * monthlyReadings) / 1000) *
+      (settings.scoringMemoryMb / 1024);
     const items: Array<[string, number, string, number]> = [
       [
         'iot_connectivity',
@@ -415,9 +436,9 @@ async function main() {
       ],
       [
         'lambda_scoring_requests',
-        scoringRuns,
+        scoringRunsPerMonth,
         'anomaly scoring runs (one a minute)',
-        (scoringRuns / 1e6) * lambda.requestPerMillion,
+        (scoringRunsPerMonth / 1e6) * lambda.requestPerMillion,
       ],
       [
         'lambda_scoring_duration',
@@ -441,7 +462,7 @@ async function main() {
     const format = (n: number, digits = 0) =>
       n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
     console.log(
-      `measured: ${measured.messages} metered messages, ${measured.rules} rules, ${measured.actions} actions, ${measured.putPayloadUnits} PUT payload units, ${measured.invocations} invocations (${measured.billedMs} ms billed), ${frames} WebSocket frames, for ${readings} readings; anomaly scoring: ${scoring.runs} timed runs, ${scoring.ms} ms for ${scoring.readings} readings`,
+      `measured: ${measured.messages} metered messages, ${measured.rules} rules, ${measured.actions} actions, ${measured.putPayloadUnits} PUT payload units, ${measured.invocations} invocations (${measured.billedMs} ms billed), ${frames} WebSocket frames, for ${readings} readings; anomaly scoring: ${scoring.runs} runs (${scoring.runs - catchUpRuns} on the schedule), ${scoring.billedMs} ms billed, the catch-up scoring ${caughtUpScored} readings`,
     );
     console.log(
       `prices: AWS list prices, ${AWS_PRICES.region}, read ${AWS_PRICES.readOn} (bench/aws-prices.ts); a month is 30 days: ${format(monthlyReadings)} readings`,
