@@ -4,10 +4,13 @@
  * is not held up behind it. A loop asks `due()` per item (cheap) and awaits `turn()` only
  * when it is.
  */
+/** The longest the platform's long loops compute before other work of the process runs. */
+export const SLICE_MS = 20;
+
 export class TimeSlices {
   #from = performance.now();
 
-  constructor(private readonly sliceMs: number) {}
+  constructor(private readonly sliceMs: number = SLICE_MS) {}
 
   /** True once the current slice has run for `sliceMs`. */
   due(): boolean {

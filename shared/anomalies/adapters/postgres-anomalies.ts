@@ -345,7 +345,7 @@ export class PostgresDetectorStates implements DetectorStateStore {
     });
     // Decoded once the connection is back in the pool, and a slice at a time: a pass loads
     // thousands of states, and other work of the process waits while they are decoded.
-    const slices = new TimeSlices(SLICE_MS);
+    const slices = new TimeSlices();
     const byDevice = new Map<number, SavedDetectorState[]>();
     for (const row of rows) {
       if (slices.due()) await slices.turn();
@@ -522,8 +522,6 @@ export class PostgresDetectorStates implements DetectorStateStore {
  * the process for hundreds of milliseconds, where locally every function shares one process.
  */
 const SAVE_DEVICES = 25;
-/** The longest a load decodes states without letting other work of the process run. */
-const SLICE_MS = 20;
 
 const stateKey = (devicePk: number, entityId: string) => `${devicePk}\u0000${entityId}`;
 

@@ -9,6 +9,7 @@ import {
 import { MAX_CO_WINDOW } from '../../ml/domain/families.ts';
 import type { MeasuringRange } from '../../ml/domain/measuring-range.ts';
 import type { TrainedModel } from '../../ml/domain/model.ts';
+import { TimeSlices } from '../../time-slices.ts';
 import type { Prediction, PredictionStore } from '../../timeseries/domain/prediction-store.ts';
 import type { Reading } from '../../timeseries/reading.ts';
 import type { DetectedAnomaly, ScoredDevice } from './model.ts';
@@ -26,8 +27,6 @@ export type { DetectedAnomaly } from './model.ts';
 
 /** How often a batch is rescored when other invocations keep saving the same entities first. */
 const MAX_SCORING_ATTEMPTS = 5;
-/** The longest the scorer computes without letting other work of the process run. */
-const YIELD_EVERY_MS = 20;
 
 export interface ScoreBatchOptions {
   /**
@@ -285,14 +284,11 @@ export class AnomalyScorer {
     });
     const saved = await this.#states.load(tenantId, wanted);
     const scored: Array<{ pending: PendingDevice; pass: DevicePass }> = [];
-    let sliceFrom = performance.now();
+    const slices = new TimeSlices();
     for (const pending of devices) {
       // A pass scores many readings a device: the CPU is given back now and then, so that
       // other work of the same process (locally every function shares one) is not held up.
-      if (performance.now() - sliceFrom >= YIELD_EVERY_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        sliceFrom = performance.now();
-      }
+      if (slices.due()) await slices.turn();
       scored.push({
         pending,
         pass: this.#scoreDevice(

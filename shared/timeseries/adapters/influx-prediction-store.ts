@@ -11,9 +11,6 @@ import type { InfluxClient, LineEncoder } from './influx-client.ts';
 import { rowsOf } from './influx-client.ts';
 import { tenantSelect } from './influxql.ts';
 
-/** The longest lines are made without letting other work of the process run. */
-const SLICE_MS = 20;
-
 /** Anomaly scores in InfluxDB's `ml_predictions`, next to the readings they score. */
 export class InfluxPredictionStore implements PredictionStore {
   constructor(
@@ -23,7 +20,7 @@ export class InfluxPredictionStore implements PredictionStore {
 
   async write(predictions: Prediction[]): Promise<void> {
     // A scoring pass writes tens of thousands of scores: made into lines a slice at a time.
-    const slices = new TimeSlices(SLICE_MS);
+    const slices = new TimeSlices();
     const byPolicy = new Map<string, LineEncoder>();
     for (const p of predictions) {
       if (slices.due()) await slices.turn();
