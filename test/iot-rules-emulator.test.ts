@@ -434,11 +434,15 @@ resources:
       ),
     );
     await vi.waitFor(() => expect(lambda.succeeded).toHaveLength(1), { timeout: 5000 });
+    // Its first batch: 10 messages, or fewer if they came slower than its 20 ms wait. The
+    // function's answer and the emulator's acknowledgements are separate events: wait for both.
+    const firstBatch = lambda.succeeded[0]?.event as unknown[] | undefined;
+    await vi.waitFor(() => expect(emulator.stats().acknowledged).toBe(firstBatch?.length), {
+      timeout: 5000,
+    });
     // Once it stops reading, nothing more can arrive until it acknowledges (the function holds).
     await vi.waitFor(() => expect(emulator.stats().readingPaused).toBe(true), { timeout: 10_000 });
     const { messages, acknowledged } = emulator.stats();
-    // Its first batch: 10 messages, or fewer if they came slower than its 20 ms wait.
-    const firstBatch = lambda.succeeded[0]?.event as unknown[] | undefined;
     expect(acknowledged).toBe(firstBatch?.length);
     release();
     await vi.waitFor(() => expect(emulator.stats().acknowledged).toBe(total), { timeout: 20_000 });
