@@ -17,9 +17,18 @@ const char* const kFeatureNames[kFeatures] = {
     "spike", "shift", "change", "volatility", "seasonal", "seasonalShift",
     "stuck", "forecast", "forecastShift", "range"};
 
-// Same as JavaScript's Math.max/Math.min for the finite values used here.
-double jsMax(double a, double b) { return a > b ? a : b; }
-double jsMin(double a, double b) { return a < b ? a : b; }
+// JavaScript's Math.max/Math.min, NaN and signed zeros included: readings near the limits
+// of a double overflow the statistics to infinities and NaN on both sides alike.
+double jsMax(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return NAN;
+  if (a == b) return std::signbit(a) ? b : a;
+  return a > b ? a : b;
+}
+double jsMin(double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return NAN;
+  if (a == b) return std::signbit(a) ? a : b;
+  return a < b ? a : b;
+}
 
 void updateEwm(Ewm& s, double value, double alpha) {
   if (s.count == 0) {
