@@ -118,6 +118,28 @@ class Reader {
   EdgeModelError error_ = EdgeModelError::None;
 };
 
+// The largest magnitude among a quantised layer's weights, each float(scale * q) as the
+// detector computes it (infinite when one overflows).
+float largestQuantisedWeight(const uint8_t* file, const DenseLayer& layer) {
+  float largest = 0;
+  for (size_t k = 0; k < static_cast<size_t>(layer.inputs) * layer.units; ++k) {
+    float scale;
+    std::memcpy(&scale, file + layer.scalesAt + 4 * (k % layer.units), 4);
+    float q;
+    if (layer.encoding == WeightEncoding::I16) {
+      int16_t v;
+      std::memcpy(&v, file + layer.kernelAt + 2 * k, 2);
+      q = static_cast<float>(v);
+    } else {
+      q = static_cast<float>(static_cast<int8_t>(file[layer.kernelAt + k]));
+    }
+    const float w = std::fabs(static_cast<float>(scale * q));
+    if (!std::isfinite(w)) return w;
+    if (w > largest) largest = w;
+  }
+  return largest;
+}
+
 bool isCount(double v, double min, double max) {
   return v >= min && v <= max && std::floor(v) == v;
 }
@@ -303,6 +325,12 @@ EdgeModelError parseEdgeModel(const uint8_t* data, size_t length, EdgeModel& out
         std::memcpy(&f, &m.bytes[starts[part] + 4 * k], 4);
         if (!std::isfinite(f)) return EdgeModelError::Malformed;
       }
+    }
+    // So must the weights a quantised layer stands for: a finite scale times the largest
+    // integer can still overflow a float.
+    if (layer.encoding != WeightEncoding::F32 &&
+        !std::isfinite(largestQuantisedWeight(m.bytes.data(), layer))) {
+      return EdgeModelError::Malformed;
     }
   }
   out = std::move(m);

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cfloat>
 #include <cmath>
 #include <vector>
 
@@ -167,6 +168,100 @@ TEST_CASE("the forecast follows the network: float32, int16 and int8 weights") {
   CHECK(parse(b.build(), m) == EdgeModelError::Malformed);
 }
 
+TEST_CASE("quantisation edge cases: infinite scales, weights and biases, and a scale that overflows, are refused") {
+  es::EdgeModel m;
+  auto parseWith = [&m](const es_test::LayerSpec& layer) {
+    ModelBuilder b;
+    b.layers[0] = layer;
+    return parse(b.build(), m);
+  };
+  es_test::LayerSpec i8;
+  i8.encoding = 2;
+  i8.scales = {0.25f};
+  i8.kernel = {1, 2, 3};
+  i8.bias = {0};
+  REQUIRE(parseWith(i8) == EdgeModelError::None);
+
+  for (float bad : {INFINITY, -INFINITY, NAN}) {
+    es_test::LayerSpec scale = i8;
+    scale.scales = {bad};
+    CHECK(parseWith(scale) == EdgeModelError::Malformed);
+    es_test::LayerSpec bias = i8;
+    bias.bias = {bad};
+    CHECK(parseWith(bias) == EdgeModelError::Malformed);
+    es_test::LayerSpec f32;
+    f32.kernel = {0.5, static_cast<double>(bad), 0};
+    f32.bias = {0};
+    CHECK(parseWith(f32) == EdgeModelError::Malformed);
+  }
+  // Finite scale, finite integers, but float(scale * q) overflows: refused, as the platform
+  // refuses to export it.
+  es_test::LayerSpec overflow = i8;
+  overflow.scales = {3e38f};
+  overflow.kernel = {0, 127, 0};
+  CHECK(parseWith(overflow) == EdgeModelError::Malformed);
+  es_test::LayerSpec i16 = overflow;
+  i16.encoding = 1;
+  i16.scales = {FLT_MAX / 32767 * 1.001f};
+  i16.kernel = {32767, 0, 0};
+  CHECK(parseWith(i16) == EdgeModelError::Malformed);
+  // The largest product that stays finite is taken.
+  overflow.kernel = {0, 1, 0};
+  CHECK(parseWith(overflow) == EdgeModelError::None);
+}
+
+TEST_CASE("quantisation edge cases: the full int16 range, a subnormal scale and a negative scale") {
+  auto forecastWith = [](const es_test::LayerSpec& layer) {
+    ModelBuilder b;
+    b.layers[0] = layer;
+    b.recent = {10, 14};
+    es::EdgeModel m;
+    REQUIRE(parse(b.build(), m) == EdgeModelError::None);
+    es::EdgeDetector d(m);
+    return d.forecast(0);  // midnight: inputs (10 - 14) / 1, sin 0 = 0, cos 1 = 1
+  };
+  es_test::LayerSpec i16;
+  i16.encoding = 1;
+  i16.scales = {1.0f / 32768};
+  i16.kernel = {-32768, 32767, 32767};  // -1, ~1 (times 0), ~1
+  i16.bias = {0};
+  CHECK(forecastWith(i16) == doctest::Approx(14 + 4 + 32767.0 / 32768));
+
+  es_test::LayerSpec tiny = i16;  // subnormal weights: the forecast is the last reading
+  tiny.scales = {1e-45f};
+  CHECK(forecastWith(tiny) == doctest::Approx(14).epsilon(1e-12));
+
+  es_test::LayerSpec negative;  // a negative scale flips every weight of its unit
+  negative.encoding = 2;
+  negative.scales = {-0.5f};
+  negative.kernel = {2, 0, 2};  // -1 and -1
+  negative.bias = {0};
+  CHECK(forecastWith(negative) == doctest::Approx(14 + 4 - 1));
+}
+
+TEST_CASE("readings at the limits of a double never yield a score outside [0, 1] or a NaN alarm") {
+  ModelBuilder b;
+  b.recent = {20, 20};
+  es::EdgeModel m;
+  REQUIRE(parse(b.build(), m) == EdgeModelError::None);
+  es::EdgeDetector d(m);
+  double t = 1.7e12;
+  const double extremes[] = {DBL_MAX, -DBL_MAX, 1e300, -1e300, DBL_MIN, -DBL_TRUE_MIN, 0};
+  for (int i = 0; i < 40; ++i) d.score(t += 60000, 20 + (i % 2) * 0.1);
+  for (double x : extremes) {
+    for (double v : {x, 20.0, 20.1, 20.0}) {
+      es::EdgeScore s = d.score(t += 60000, v);
+      CHECK_FALSE(s.score < 0);
+      CHECK_FALSE(s.score > 1);
+      if (s.anomalous) {
+        CHECK(std::isfinite(s.score));
+        CHECK(s.reason != nullptr);
+      }
+    }
+  }
+  CHECK(d.state().count == 40 + 4 * 7);
+}
+
 TEST_CASE("the detector warms up, then flags a spike once and names it") {
   ModelBuilder b;
   es::EdgeModel m;
@@ -193,9 +288,13 @@ TEST_CASE("a non-finite reading changes nothing") {
   es::EdgeDetector d(m);
   d.score(1.7e12, 20);
   double count = d.state().count;
-  es::EdgeScore s = d.score(1.7e12 + 1000, NAN);
-  CHECK(s.score == 0);
-  CHECK(d.state().count == count);
-  d.score(NAN, 1);
-  CHECK(d.state().count == count);
+  for (double bad : {NAN, INFINITY, -INFINITY}) {
+    es::EdgeScore s = d.score(1.7e12 + 1000, bad);
+    CHECK(s.score == 0);
+    CHECK_FALSE(s.anomalous);
+    CHECK(d.state().count == count);
+    d.score(bad, 1);
+    CHECK(d.state().count == count);
+  }
+  CHECK(d.state().recent.back() == 20);
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   edgeDetector,
   exportEdgeModel,
+  layerWeights,
   QUANTISATION_TOLERANCE,
 } from '../../shared/edge/domain/export.ts';
 import {
@@ -12,7 +13,7 @@ import {
 } from '../../shared/edge/domain/model-format.ts';
 import { EDGE_ADVANCED_CONFIG } from '../../shared/ml/domain/advanced-detector.ts';
 import { createAdvancedDetector } from '../../shared/ml/domain/detector.ts';
-import { decodeWeights, encodeFloat32 } from '../../shared/ml/domain/model.ts';
+import { decodeWeights, encodeFloat32, type TrainedModel } from '../../shared/ml/domain/model.ts';
 import { randomModel } from '../support/models.ts';
 
 function reason(fn: () => unknown): string | undefined {
@@ -146,5 +147,102 @@ describe('edge model format', () => {
     const layer = decodeEdgeModel(i8.bytes).network.layers[0];
     expect(layer?.kernel).toBeInstanceOf(Int8Array);
     expect(Math.max(...Array.from(layer?.kernel ?? [], Math.abs))).toBe(127);
+  });
+  /** The model with its first layer's kernel changed by `edit` (index, inputs x units). */
+  function withFirstKernel(edit: (kernel: Float32Array, units: number) => void): TrainedModel {
+    const base = randomModel([16, 8]);
+    const weights = decodeWeights(base);
+    edit(weights[0] as Float32Array, base.layers[0]?.units as number);
+    return { ...base, weights: { ...base.weights, dataBase64: encodeFloat32(weights) } };
+  }
+  const forced = (m: TrainedModel, encoding: 'i8' | 'i16') =>
+    exportEdgeModel({
+      entityId: 't',
+      model: m,
+      detectorState: null,
+      lastTimeMs: null,
+      encodings: [encoding],
+    });
+
+  it('quantisation edge cases: a zero column has scale 0, the largest weight saturates to the top integer and never beyond', () => {
+    const m = withFirstKernel((kernel, units) => {
+      for (let k = 0; k < kernel.length; k++) if (k % units === 3) kernel[k] = 0;
+    });
+    for (const [encoding, top] of [
+      ['i8', 127],
+      ['i16', 32767],
+    ] as const) {
+      const layer = decodeEdgeModel(forced(m, encoding).bytes).network.layers[0];
+      if (!layer?.scales) throw new Error('quantised layer without scales');
+      expect(layer.scales[3]).toBe(0);
+      const weights = layerWeights(layer);
+      for (let k = 0; k < layer.kernel.length; k++) {
+        const j = k % layer.units;
+        const q = layer.kernel[k] as number;
+        expect(Math.abs(q)).toBeLessThanOrEqual(top);
+        if (j === 3) expect([q, weights[k]]).toEqual([0, 0]);
+      }
+      // Every non-zero column reaches the top integer with its largest weight.
+      for (let j = 0; j < layer.units; j++) {
+        if (j === 3) continue;
+        let largest = 0;
+        for (let i = 0; i < layer.inputs; i++) {
+          largest = Math.max(largest, Math.abs(layer.kernel[i * layer.units + j] as number));
+        }
+        expect(largest, `column ${j}`).toBe(top);
+      }
+    }
+  });
+
+  it('quantisation edge cases: NaN and infinite weights are refused at export; the largest float32 falls back to float32', () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const m = withFirstKernel((kernel) => {
+        kernel[5] = bad;
+      });
+      expect(
+        reason(() =>
+          exportEdgeModel({ entityId: 't', model: m, detectorState: null, lastTimeMs: null }),
+        ),
+        String(bad),
+      ).toBe('unsupported_model');
+    }
+    // A weight of float32's largest magnitude: its scale times the top integer overflows a float
+    // (int8 and int16 alike), so float32 is sent; forced, neither leaves the platform.
+    const extreme = withFirstKernel((kernel) => {
+      kernel[0] = 3.4028234663852886e38;
+      kernel[1] = -3.4028234663852886e38;
+    });
+    const out = exportEdgeModel({
+      entityId: 't',
+      model: extreme,
+      detectorState: null,
+      lastTimeMs: null,
+    });
+    expect(out.encoding).toBe('f32');
+    expect(reason(() => forced(extreme, 'i16'))).toBe('malformed');
+    expect(reason(() => forced(extreme, 'i8'))).toBe('malformed');
+  });
+
+  it('a file whose weights, scales or biases are not finite is refused, as the device refuses it', () => {
+    const good = forced(model, 'i8');
+    const decoded = decodeEdgeModel(good.bytes);
+    const first = decoded.network.layers[0] as NonNullable<(typeof decoded.network.layers)[0]>;
+    const variants: Array<[string, (layer: typeof first) => void]> = [
+      ['NaN scale', (l) => ((l.scales as Float32Array)[0] = Number.NaN)],
+      ['infinite scale', (l) => ((l.scales as Float32Array)[1] = Number.POSITIVE_INFINITY)],
+      ['overflowing scale', (l) => ((l.scales as Float32Array)[2] = 3e38)],
+      ['NaN bias', (l) => (l.bias[0] = Number.NaN)],
+    ];
+    for (const [name, spoil] of variants) {
+      const copy = decodeEdgeModel(good.bytes);
+      spoil(copy.network.layers[0] as typeof first);
+      expect(
+        reason(() => encodeEdgeModel(copy)),
+        name,
+      ).toBe('malformed');
+    }
+    const f32 = decodeEdgeModel(exported.bytes);
+    (f32.network.layers[0]?.kernel as Float32Array)[0] = Number.POSITIVE_INFINITY;
+    expect(reason(() => encodeEdgeModel(f32))).toBe('malformed');
   });
 });

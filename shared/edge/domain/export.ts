@@ -93,7 +93,11 @@ export function edgeIncompatibility(model: TrainedModel): string | null {
     return "the device scores each entity alone; it cannot feed a model other entities' readings";
   }
   const other = model.layers.find((l) => !EDGE_ACTIVATIONS.includes(l.activation));
-  return other ? `the device has no ${other.activation} activation` : null;
+  if (other) return `the device has no ${other.activation} activation`;
+  if (!decodeWeights(model).every((w) => w.every(Number.isFinite))) {
+    return 'the device refuses weights that are not finite numbers';
+  }
+  return null;
 }
 
 function edgeLayers(model: TrainedModel, encoding: WeightEncoding): EdgeLayer[] {
@@ -277,7 +281,8 @@ export function exportEdgeModel(input: ExportInput): ExportedEdgeModel {
   for (const [i, encoding] of candidates.entries()) {
     const layers = edgeLayers(model, encoding);
     const error = encoding === 'f32' ? 0 : quantisationError(model, layers, state.recent);
-    if (error > QUANTISATION_TOLERANCE && i < candidates.length - 1) continue;
+    // NaN (a weight that does not quantise to a finite value) is beyond tolerance too.
+    if (!(error <= QUANTISATION_TOLERANCE) && i < candidates.length - 1) continue;
     const edge: EdgeModel = {
       version: model.version,
       entityId: input.entityId,

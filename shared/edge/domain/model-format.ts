@@ -251,6 +251,26 @@ function checkCount(n: number, min: number, max: number, what: string): number {
   return n;
 }
 
+/**
+ * As the device checks: every float32 finite, and every weight a quantised layer stands for,
+ * `float(scale * q)`, too (a finite scale times the largest integer can overflow a float).
+ */
+function allWeightsFinite(
+  kernel: Float32Array | Int16Array | Int8Array,
+  scales: Float32Array | null,
+  bias: Float32Array,
+  units: number,
+): boolean {
+  if (!bias.every(Number.isFinite)) return false;
+  if (scales === null) return (kernel as Float32Array).every(Number.isFinite);
+  if (!scales.every(Number.isFinite)) return false;
+  for (let k = 0; k < kernel.length; k++) {
+    const w = Math.fround((scales[k % units] as number) * (kernel[k] as number));
+    if (!Number.isFinite(w)) return false;
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------
 // Settings: a fixed list of numbers, in this order, on both sides.
 
@@ -552,6 +572,7 @@ export function decodeEdgeModel(bytes: Uint8Array): EdgeModel {
           ? Int16Array.from({ length: size }, () => r.i16())
           : Int8Array.from({ length: size }, () => r.i8());
     const bias = Float32Array.from({ length: units }, () => r.f32());
+    if (!allWeightsFinite(kernel, scales, bias, units)) malformed('weights not finite');
     layers.push({ inputs, units, activation, encoding, scales, kernel, bias });
     inputs = units;
   }
