@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 namespace es {
 
@@ -81,7 +82,10 @@ double dayFraction(double timeMs) {
 
 }  // namespace
 
-EdgeDetector::EdgeDetector(const EdgeModel& model) : model_(model), state_(model.state) {
+EdgeDetector::EdgeDetector(const EdgeModel& model) : EdgeDetector(model, DetectorState(model.state)) {}
+
+EdgeDetector::EdgeDetector(const EdgeModel& model, DetectorState&& state)
+    : model_(model), state_(std::move(state)) {
   input_.resize(model.windowSize + 1u);
   for (size_t l = 0; l < model.layers.size(); ++l) layerOut_[l].resize(model.layers[l].units);
   sorted_.reserve(model.config.window);

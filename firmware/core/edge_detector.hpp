@@ -22,6 +22,8 @@ class EdgeDetector {
  public:
   // Continues from the model's statistics. The model must outlive the detector.
   explicit EdgeDetector(const EdgeModel& model);
+  // Continues from `state` (the model's statistics, moved here rather than copied).
+  EdgeDetector(const EdgeModel& model, DetectorState&& state);
 
   // timeMs: epoch milliseconds; value must be finite (a NaN would poison the statistics),
   // otherwise nothing changes and the score is 0.

@@ -243,7 +243,10 @@ bool readState(Reader& r, const DetectorConfig& c, DetectorState& s) {
 
 }  // namespace
 
-EdgeModelError parseEdgeModel(const uint8_t* data, size_t length, EdgeModel& out) {
+namespace {
+
+// Everything but keeping the file's bytes: `m` is a fresh model, filled only on success.
+EdgeModelError parseInto(const uint8_t* data, size_t length, EdgeModel& m) {
   if (length > kEdgeMaxBytes) return EdgeModelError::TooLarge;
   if (length < kEdgeHeaderBytes) return EdgeModelError::Truncated;
   if (std::memcmp(data, "ESAM", 4) != 0) return EdgeModelError::BadMagic;
@@ -257,7 +260,6 @@ EdgeModelError parseEdgeModel(const uint8_t* data, size_t length, EdgeModel& out
   const uint8_t* body = data + kEdgeHeaderBytes;
   if (crc32(body, bodyLength) != checksum) return EdgeModelError::ChecksumMismatch;
 
-  EdgeModel m;
   m.checksum = checksum;
   Reader r(body, bodyLength);
   auto malformed = [&r]() {
@@ -313,7 +315,6 @@ EdgeModelError parseEdgeModel(const uint8_t* data, size_t length, EdgeModel& out
   if (r.error() != EdgeModelError::None) return r.error();
   if (r.offset() != bodyLength) return malformed();
   // Weights and scales must be finite (read in place: every supported target is little-endian): a NaN would poison every later score.
-  m.bytes.assign(data, data + length);
   for (const DenseLayer& layer : m.layers) {
     size_t floats = layer.units * (layer.encoding == WeightEncoding::F32 ? layer.inputs + 1u : 2u);
     size_t starts[2] = {layer.encoding == WeightEncoding::F32 ? layer.kernelAt : layer.scalesAt,
@@ -322,17 +323,36 @@ EdgeModelError parseEdgeModel(const uint8_t* data, size_t length, EdgeModel& out
     for (int part = 0; part < 2; ++part) {
       for (size_t k = 0; k < counts[part]; ++k) {
         float f;
-        std::memcpy(&f, &m.bytes[starts[part] + 4 * k], 4);
+        std::memcpy(&f, data + starts[part] + 4 * k, 4);
         if (!std::isfinite(f)) return EdgeModelError::Malformed;
       }
     }
     // So must the weights a quantised layer stands for: a finite scale times the largest
     // integer can still overflow a float.
     if (layer.encoding != WeightEncoding::F32 &&
-        !std::isfinite(largestQuantisedWeight(m.bytes.data(), layer))) {
+        !std::isfinite(largestQuantisedWeight(data, layer))) {
       return EdgeModelError::Malformed;
     }
   }
+  return EdgeModelError::None;
+}
+
+}  // namespace
+
+EdgeModelError parseEdgeModel(const uint8_t* data, size_t length, EdgeModel& out) {
+  EdgeModel m;
+  const EdgeModelError error = parseInto(data, length, m);
+  if (error != EdgeModelError::None) return error;
+  m.bytes.assign(data, data + length);
+  out = std::move(m);
+  return EdgeModelError::None;
+}
+
+EdgeModelError parseEdgeModel(std::vector<uint8_t>&& bytes, EdgeModel& out) {
+  EdgeModel m;
+  const EdgeModelError error = parseInto(bytes.data(), bytes.size(), m);
+  if (error != EdgeModelError::None) return error;
+  m.bytes = std::move(bytes);
   out = std::move(m);
   return EdgeModelError::None;
 }

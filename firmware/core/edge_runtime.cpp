@@ -80,18 +80,18 @@ void EdgeRuntime::begin() {
   std::vector<uint8_t> bytes;
   if (!storage_ || !storage_->load(bytes) || bytes.empty()) return;
   std::string reason;
-  if (!install(bytes, "", "", reason, false)) {
+  if (!install(std::move(bytes), "", "", reason, false)) {
     JsonWriter w;
     w.beginObject().key("event").value("model_discarded").key("reason").value(reason).endObject();
     emit(w.str());
   }
 }
 
-bool EdgeRuntime::install(const std::vector<uint8_t>& bytes, const std::string& announcedVersion,
+bool EdgeRuntime::install(std::vector<uint8_t>&& bytes, const std::string& announcedVersion,
                           const std::string& announcedChecksum, std::string& reason,
                           bool persist) {
   std::unique_ptr<EdgeModel> model(new EdgeModel());
-  const EdgeModelError error = parseEdgeModel(bytes.data(), bytes.size(), *model);
+  const EdgeModelError error = parseEdgeModel(std::move(bytes), *model);
   if (error != EdgeModelError::None) {
     reason = edgeModelErrorName(error);
     return false;
@@ -108,13 +108,15 @@ bool EdgeRuntime::install(const std::vector<uint8_t>& bytes, const std::string& 
     reason = "unknown_entity";
     return false;
   }
-  if (persist && storage_ && !storage_->save(bytes)) {
+  if (persist && storage_ && !storage_->save(model->bytes)) {
     reason = "storage_failed";
     return false;
   }
   detector_.reset();
   model_ = std::move(model);
-  detector_.reset(new EdgeDetector(*model_));
+  // The detector takes the delivered statistics over: one copy of them on the heap, not two.
+  detector_.reset(new EdgeDetector(*model_, std::move(model_->state)));
+  model_->state = DetectorState();
   lastScoredMs_ = model_->lastTimeMs;
   // Readings the platform had not scored yet when it exported the model: score them now, in
   // order, so the device's statistics are the platform's from here on.
@@ -126,7 +128,7 @@ bool EdgeRuntime::install(const std::vector<uint8_t>& bytes, const std::string& 
       .key("version").value(model_->version)
       .key("checksum").value(crc32Hex(model_->checksum))
       .key("entity_id").value(model_->entityId)
-      .key("bytes").value(static_cast<unsigned long long>(bytes.size()))
+      .key("bytes").value(static_cast<unsigned long long>(model_->bytes.size()))
       .endObject();
   emit(w.str());
   return true;
@@ -147,8 +149,23 @@ void EdgeRuntime::refuse(const std::string& version, const std::string& checksum
 }
 
 void EdgeRuntime::onChunk(const std::string& payload) {
+  // The chunk's message and data are released before the model is parsed: at that moment
+  // the device holds the running model and the new one, and nothing else it can spare.
+  std::string v, c;
+  if (!stage(payload, v, c)) return;
+  std::vector<uint8_t> complete = std::move(staging_.bytes);
+  staging_ = Staging();
+  std::string reason;
+  if (!install(std::move(complete), v, c, reason, true)) return refuse(v, c, reason);
+  publishState(v, c, "confirmed", "");
+}
+
+bool EdgeRuntime::stage(const std::string& payload, std::string& v, std::string& c) {
   JsonValue doc;
-  if (!parseJson(payload, doc).ok || !doc.isObject()) return refuse("", "", "bad_chunk");
+  if (!parseJson(payload, doc).ok || !doc.isObject()) {
+    refuse("", "", "bad_chunk");
+    return false;
+  }
   const JsonValue* version = doc.find("version");
   const JsonValue* checksum = doc.find("checksum");
   const JsonValue* size = doc.find("size");
@@ -157,24 +174,35 @@ void EdgeRuntime::onChunk(const std::string& payload) {
   if (!version || !version->isString() || version->asString().empty() ||
       version->asString().size() > kEdgeMaxVersionBytes || !checksum || !checksum->isString() ||
       checksum->asString().size() != 8) {
-    return refuse("", "", "bad_chunk");
+    refuse("", "", "bad_chunk");
+    return false;
   }
-  const std::string& v = version->asString();
-  const std::string& c = checksum->asString();
+  v = version->asString();
+  c = checksum->asString();
   if (!size || !size->isNumber() || !offset || !offset->isNumber() || !data || !data->isString() ||
       size->asNumber() < 1 || offset->asNumber() < 0 ||
       std::floor(size->asNumber()) != size->asNumber() ||
       std::floor(offset->asNumber()) != offset->asNumber()) {
-    return refuse(v, c, "bad_chunk");
+    refuse(v, c, "bad_chunk");
+    return false;
   }
-  if (size->asNumber() > static_cast<double>(kEdgeMaxBytes)) return refuse(v, c, "too_large");
+  if (size->asNumber() > static_cast<double>(kEdgeMaxBytes)) {
+    refuse(v, c, "too_large");
+    return false;
+  }
   const size_t total = static_cast<size_t>(size->asNumber());
   const size_t at = static_cast<size_t>(offset->asNumber());
   std::vector<uint8_t> bytes;
-  if (!decodeBase64(data->asString(), bytes) || bytes.empty()) return refuse(v, c, "bad_chunk");
+  if (!decodeBase64(data->asString(), bytes) || bytes.empty()) {
+    refuse(v, c, "bad_chunk");
+    return false;
+  }
 
   if (at == 0 || !staging_.active || staging_.version != v || staging_.checksum != c) {
-    if (at != 0) return refuse(v, c, "missing_chunk");
+    if (at != 0) {
+      refuse(v, c, "missing_chunk");
+      return false;
+    }
     staging_ = Staging();
     staging_.active = true;
     staging_.version = v;
@@ -182,19 +210,22 @@ void EdgeRuntime::onChunk(const std::string& payload) {
     staging_.size = total;
     staging_.bytes.reserve(total);
   }
-  if (total != staging_.size) return refuse(v, c, "bad_chunk");
+  if (total != staging_.size) {
+    refuse(v, c, "bad_chunk");
+    return false;
+  }
   // A redelivered chunk (QoS 1) is already in; a gap means a chunk was lost.
-  if (at + bytes.size() <= staging_.bytes.size()) return;
-  if (at != staging_.bytes.size()) return refuse(v, c, "missing_chunk");
-  if (at + bytes.size() > total) return refuse(v, c, "bad_chunk");
+  if (at + bytes.size() <= staging_.bytes.size()) return false;
+  if (at != staging_.bytes.size()) {
+    refuse(v, c, "missing_chunk");
+    return false;
+  }
+  if (at + bytes.size() > total) {
+    refuse(v, c, "bad_chunk");
+    return false;
+  }
   staging_.bytes.insert(staging_.bytes.end(), bytes.begin(), bytes.end());
-  if (staging_.bytes.size() < total) return;
-
-  const std::vector<uint8_t> complete = std::move(staging_.bytes);
-  staging_ = Staging();
-  std::string reason;
-  if (!install(complete, v, c, reason, true)) return refuse(v, c, reason);
-  publishState(v, c, "confirmed", "");
+  return staging_.bytes.size() == total;
 }
 
 void EdgeRuntime::publishState(const std::string& version, const std::string& checksum,

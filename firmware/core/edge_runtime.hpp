@@ -82,7 +82,10 @@ class EdgeRuntime {
     bool active = false;
   };
 
-  bool install(const std::vector<uint8_t>& bytes, const std::string& announcedVersion,
+  // Adds a chunk to the model being received; true once that model is complete. Refusals
+  // are sent from here.
+  bool stage(const std::string& payload, std::string& version, std::string& checksum);
+  bool install(std::vector<uint8_t>&& bytes, const std::string& announcedVersion,
                const std::string& announcedChecksum, std::string& reason, bool persist);
   void score(double timeMs, double value);
   void refuse(const std::string& version, const std::string& checksum, const std::string& reason);

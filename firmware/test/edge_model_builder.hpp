@@ -31,6 +31,7 @@ class ModelBuilder {
   uint32_t warmup = 5, statWindow = 8, dailyBins = 4, recentCapacity = 4, refractory = 3;
   std::vector<LayerSpec> layers;
   std::vector<double> recent;
+  std::vector<double> window;  // the statistics window, oldest first (at most statWindow)
 
   ModelBuilder() {
     LayerSpec out;
@@ -70,12 +71,13 @@ class ModelBuilder {
       }
       for (float v : l.bias) f32(b, v);
     }
-    // A fresh detector state: no readings yet, initial tails.
+    // A fresh detector state (initial tails), with the windows the test gives.
     f64(b, 0);
     b.push_back(0);
     f64(b, 0);
-    u16(b, 0);
-    u16(b, 0);
+    u16(b, static_cast<uint16_t>(window.size()));
+    u16(b, static_cast<uint16_t>(window.size() % statWindow));
+    for (double v : window) f64(b, v);
     for (int i = 0; i < 6; ++i) ewm(b);
     f64(b, 0);
     for (uint32_t i = 0; i < dailyBins; ++i) ewm(b);
