@@ -10,6 +10,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changePlan, setPlan } from '../infra/admin.ts';
 import { readRunningStack } from '../local/stack-file.ts';
+import { FileModelStore } from '../shared/anomalies/adapters/model-stores.ts';
 import { loadTfModel, trainModel } from '../shared/ml/domain/training.ts';
 import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
 import { tierMoves } from '../shared/timeseries/composition.ts';
@@ -508,6 +509,10 @@ describe('the dashboard against the local stack', () => {
     await row.waitFor({ timeout: 15_000 });
     // The feature exists now: the free plan shows it as not included, not as coming.
     expect(await row.locator('dd').textContent()).not.toMatch(/Coming/);
+    // So does edge deployment.
+    expect(await page.locator('[data-feature="edge_deployment"] dd').textContent()).toBe(
+      'Not included',
+    );
   }, 45_000);
 
   it('shows operating modes only on a plan that has them; an owner discovers and names them, the charts show them', async () => {
@@ -816,6 +821,134 @@ describe('the dashboard against the local stack', () => {
     await rangeForm.getByRole('button', { name: /^Clear/ }).click();
     await range.waitFor({ timeout: 15_000 });
     expect(await range.getAttribute('title')).toMatch(/the device announced/);
+  }, 180_000);
+
+  it('shows which edge model the device runs; an owner deploys one and rolls it back, a viewer only sees it', async () => {
+    // Industrial since the models test. Two versions of a model of the virtual device's
+    // temperature, as the trainer stores them (it trains on weeks of one-minute means, which
+    // minutes of readings do not make): an earlier one, superseded, and the active one.
+    const token = await page.evaluate(
+      () => JSON.parse(sessionStorage.getItem('easysmart.session') ?? '{}').token as string,
+    );
+    const from = new Date(Date.now() - 3_600_000).toISOString();
+    const history = await fetch(
+      `${ready.api}/api/devices/${devicePk}/telemetry?entity_id=temperature&from=${from}`,
+      { headers: { authorization: `Bearer ${token}` } },
+    );
+    const points: Array<{ time: string; value: number }> =
+      (
+        (await history.json()) as {
+          series?: Array<{ points: Array<{ time: string; value: number }> }>;
+        }
+      ).series?.[0]?.points ?? [];
+    expect(points.length).toBeGreaterThan(200);
+    const trained = await trainModel(
+      points.map((p) => ({ timeMs: Date.parse(p.time), value: p.value })),
+      { epochs: 2 },
+    );
+    const earlier = { ...trained, version: `${trained.version}-earlier` };
+    const current = { ...trained, version: `${trained.version}-current` };
+    const running = await readRunningStack((data as NonNullable<typeof data>).dir);
+    const store = new FileModelStore(path.join((data as NonNullable<typeof data>).dir, 'models'));
+    const admin = new pg.Client({ connectionString: running.databaseAdminUrl });
+    await admin.connect();
+    try {
+      const tenantId = (
+        await admin.query<{ tenant_id: number }>('SELECT tenant_id FROM devices WHERE id = $1', [
+          devicePk,
+        ])
+      ).rows[0]?.tenant_id;
+      await admin.query(
+        `UPDATE ml_models SET status = 'superseded'
+         WHERE device_id = $1 AND entity_id = 'temperature' AND status = 'active'`,
+        [devicePk],
+      );
+      for (const [model, status] of [
+        [earlier, 'superseded'],
+        [current, 'active'],
+      ] as const) {
+        const key = `tenant-${tenantId}/device-${devicePk}/temperature/${model.version}`;
+        await store.save(key, model);
+        await admin.query(
+          `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
+                                  training_points, metrics, trained_at, status)
+           VALUES ($1, $2, 'temperature', $3, $4, $5, $6, $7, $8, now(), $9)`,
+          [
+            tenantId,
+            devicePk,
+            model.kind,
+            model.version,
+            key,
+            model.threshold,
+            points.length,
+            model.metrics,
+            status,
+          ],
+        );
+      }
+    } finally {
+      await admin.end();
+    }
+
+    await page.goto(`${ready.dashboard}/#/devices/${devicePk}`);
+    await page.reload();
+    const card = page.locator('section.edge-card');
+    await card.waitFor({ timeout: 15_000 });
+    expect(await card.getAttribute('data-status')).toBe('none');
+    expect(await card.locator('[data-running]').textContent()).toMatch(/No model/);
+    const runs = async (version: string) =>
+      (await card.getAttribute('data-status')) === 'confirmed' &&
+      ((await card.locator('[data-running]').textContent()) ?? '').includes(version);
+
+    // The active model is offered first; the device confirms it over the broker.
+    await card.getByRole('button', { name: 'Deploy to device' }).click();
+    await waitUntil('the device to confirm the active model', () => runs(current.version), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    }).catch(async (error: Error) => {
+      throw new Error(
+        `${error.message}; the card shows: ${await card.textContent()}\n--- virtual device ---\n${tail((device as Spawned).output)}`,
+      );
+    });
+    expect(await card.locator('.badge').textContent()).toBe('Running on the device');
+    expect(await card.locator('[data-last-sent]').textContent()).toContain(current.version);
+
+    // Roll back to the earlier one.
+    await card.getByLabel('Model').selectOption(`temperature ${earlier.version}`);
+    await card.getByRole('button', { name: 'Deploy to device' }).click();
+    await waitUntil('the device to confirm the earlier model', () => runs(earlier.version), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
+
+    // A viewer sees what the device runs, and no way to send it another model.
+    const viewer = { username: 'dash-viewer', password: 'another long password' };
+    const added = await fetch(`${ready.api}/api/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...viewer, email: 'viewer@dashboard.example', role: 'viewer' }),
+    });
+    expect(added.status).toBe(201);
+    const viewing = await newPage(otherContext);
+    await viewing.goto(`${ready.dashboard}/#/signin`);
+    await viewing.getByLabel('Username or email').fill(viewer.username);
+    await viewing.getByLabel('Password').fill(viewer.password);
+    await viewing.getByRole('button', { name: 'Sign in' }).click();
+    await viewing
+      .getByRole('heading', { name: 'Devices', exact: true })
+      .waitFor({ timeout: 15_000 });
+    await viewing.goto(`${ready.dashboard}/#/devices/${devicePk}`);
+    const seen = viewing.locator('section.edge-card');
+    await seen.waitFor({ timeout: 15_000 });
+    expect(await seen.locator('[data-running]').textContent()).toContain(earlier.version);
+    await expect(seen.getByRole('button', { name: 'Deploy to device' }).count()).resolves.toBe(0);
+    await viewing.close();
+
+    // The organisation's plan includes edge deployment.
+    await page.getByRole('link', { name: 'Organisation' }).click();
+    const row = page.locator('[data-feature="edge_deployment"] dd');
+    await row.waitFor({ timeout: 15_000 });
+    expect(await row.textContent()).toBe('Included');
   }, 180_000);
 
   it('shows another tenant none of it', async () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -12,6 +12,7 @@ import {
   type DeviceCredentials,
   type LocalStack,
   registerOnStack,
+  setPlanOnStack,
   signUpOnStack,
   startLocalStack,
 } from './support/local-stack.ts';
@@ -333,6 +334,7 @@ describe('edge deployment to the virtual device over the real broker', () => {
       );
     const corrupted = forged.slice();
     corrupted[200] = (corrupted[200] as number) ^ 0x20;
+    const storedBefore = await readFile(path.join(modelDir, 'edge-model.bin'));
     try {
       const cases: Array<[Uint8Array, Record<string, unknown>, string]> = [
         [corrupted, {}, 'checksum_mismatch'],
@@ -350,6 +352,8 @@ describe('edge deployment to the virtual device over the real broker', () => {
     }
     const current = (await api('GET', `/api/devices/${rowId}/edge-model`)).body;
     expect(current.running).toMatchObject({ version });
+    // What a reboot would load is still the confirmed model, byte for byte.
+    expect(await readFile(path.join(modelDir, 'edge-model.bin'))).toEqual(storedBefore);
   }, 120_000);
 
   it('a newer model is sent, then the earlier one rolled back; the audit trail has both', async () => {
@@ -401,5 +405,63 @@ describe('edge deployment to the virtual device over the real broker', () => {
       ['edge_model.deploy', `device:${rowId}`, newer.version],
       ['edge_model.deploy', `device:${rowId}`, version],
     ]);
+  }, 120_000);
+  it('roles, tenants and plans on the edge model routes: a viewer reads but cannot deploy, an admin deploys, another tenant finds nothing, a lower plan is refused', async () => {
+    const route = `/api/devices/${rowId}/edge-model`;
+    const as = (who: string, method: string, body?: unknown) =>
+      stack.request(method, route, body, who);
+    const member = async (role: 'viewer' | 'admin') => {
+      const username = unique(role);
+      const password = 'another long password';
+      const added = await api('POST', '/api/users', {
+        username,
+        email: `${username}@example.com`,
+        password,
+        role,
+      });
+      expect(added.status).toBe(201);
+      const login = await stack.request('POST', '/api/auth/login', { username, password });
+      expect(login.status).toBe(200);
+      return login.body.token as string;
+    };
+
+    const viewer = await member('viewer');
+    const seen = await as(viewer, 'GET');
+    expect(seen.status).toBe(200);
+    expect(seen.body).toMatchObject({ entity_id: 'temperature', version, status: 'confirmed' });
+    const refused = await as(viewer, 'POST', { entity_id: 'temperature' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.code).toBe('insufficient_role');
+    // Nothing was sent: the latest deployment is the one the viewer saw.
+    expect((await api('GET', route)).body.created_at).toBe(seen.body.created_at);
+
+    const admin = await member('admin');
+    const from = device.events.length;
+    const sent = await as(admin, 'POST', { entity_id: 'temperature', version });
+    expect(sent.status).toBe(202);
+    await device.next((e) => e.event === 'model_installed', 30_000, from);
+    await expect
+      .poll(async () => (await api('GET', route)).body, { timeout: 30_000, interval: 500 })
+      .toMatchObject({ status: 'confirmed', created_at: sent.body.created_at });
+
+    // Another Industrial tenant: the device does not exist for it, and nothing of it shows.
+    const other = await signUpOnStack(stack, { plan: 'industrial' });
+    for (const [method, body] of [['GET'], ['POST', { entity_id: 'temperature' }]] as const) {
+      const answer = await as(other.token, method, body);
+      expect(answer.status, `${method} by another tenant`).toBe(404);
+      expect(JSON.stringify(answer.body)).not.toContain(version);
+    }
+    // The same tenant on Professional (no edge deployment): refused, nothing sent.
+    await setPlanOnStack(stack, tenantId, 'professional');
+    try {
+      for (const [method, body] of [['GET'], ['POST', { entity_id: 'temperature' }]] as const) {
+        const answer = await as(token, method, body);
+        expect(answer.status, `${method} on professional`).toBe(403);
+        expect(answer.body.error.code).toBe('plan_required');
+      }
+    } finally {
+      await setPlanOnStack(stack, tenantId, 'industrial');
+    }
+    expect((await api('GET', route)).body.created_at).toBe(sent.body.created_at);
   }, 120_000);
 });
