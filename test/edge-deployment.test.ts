@@ -12,7 +12,6 @@ import {
   type DeviceCredentials,
   type LocalStack,
   registerOnStack,
-  setPlanOnStack,
   signUpOnStack,
   startLocalStack,
 } from './support/local-stack.ts';
@@ -33,7 +32,7 @@ import {
  * platform finds in the same readings, with the same scores; an anomaly found while the
  * broker is frozen is reported after the reconnect; a reboot keeps the model; a corrupted
  * chunk, a wrong checksum and a model too large for the device are refused with nothing
- * replaced.
+ * replaced; viewers, other tenants and plans without edge deployment are refused.
  */
 
 const INTERVAL_MS = 100;
@@ -451,16 +450,21 @@ describe('edge deployment to the virtual device over the real broker', () => {
       expect(answer.status, `${method} by another tenant`).toBe(404);
       expect(JSON.stringify(answer.body)).not.toContain(version);
     }
-    // The same tenant on Professional (no edge deployment): refused, nothing sent.
-    await setPlanOnStack(stack, tenantId, 'professional');
-    try {
-      for (const [method, body] of [['GET'], ['POST', { entity_id: 'temperature' }]] as const) {
-        const answer = await as(token, method, body);
-        expect(answer.status, `${method} on professional`).toBe(403);
-        expect(answer.body.error.code).toBe('plan_required');
-      }
-    } finally {
-      await setPlanOnStack(stack, tenantId, 'industrial');
+    // A Professional tenant (no edge deployment) is refused on its own device.
+    const professional = await signUpOnStack(stack, { plan: 'professional' });
+    const itsDevice = await registerOnStack(stack, professional.token, {
+      name: 'Press',
+      type: 'press',
+    });
+    for (const [method, body] of [['GET'], ['POST', { entity_id: 'temperature' }]] as const) {
+      const answer = await stack.request(
+        method,
+        `/api/devices/${itsDevice.id}/edge-model`,
+        body,
+        professional.token,
+      );
+      expect(answer.status, `${method} on professional`).toBe(403);
+      expect(answer.body.error.code).toBe('plan_required');
     }
     expect((await api('GET', route)).body.created_at).toBe(sent.body.created_at);
   }, 120_000);
