@@ -376,6 +376,9 @@ describe('plan gate, roles, tenant isolation and bad input', () => {
       for (const [routeKey, options] of requests(device)) {
         const answer = await call(routeKey, token, options);
         expect(answer.status, `${routeKey}: ${JSON.stringify(answer.body)}`).toBeLessThan(300);
+        // A fleet's step is an hour of readings unless asked otherwise.
+        if (routeKey === 'POST /api/maintenance/models')
+          expect(answer.body.request.step_unit).toBe('hours');
       }
     }
     expect(await written(b.id)).toEqual({ events: 1, limits: 1, requests: 1, audited: 3 });
@@ -593,7 +596,7 @@ describe('learned remaining useful life', () => {
     expect(rejected.body.models[0].status_reason).toMatch(/fleet-mean baseline/);
   }, 240_000);
 
-  it('learns in hours of operation by default, from the hourly rollups', async () => {
+  it('trains on its schedule once a fleet has new failures, unasked, in hours of operation from the hourly rollups', async () => {
     const t = await tenant('industrial');
     // Each step an hour, the last one complete before now; the failure after it.
     const end = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
@@ -609,7 +612,7 @@ describe('learned remaining useful life', () => {
     const running = await replay(t.owner, history!.rows.slice(0, seen), end, HOUR);
     // The scheduled rollups fold the late readings into the hourly windows training reads.
     await rollupService().run();
-    await call('POST /api/maintenance/models', t.owner, { body: { device_type: 'press' } });
+    // No request: the fleet's new failures are what makes it due.
     const run = await scheduled({} as never);
     const listed = await call('GET /api/maintenance/models', t.owner);
     expect(listed.body.models[0], JSON.stringify(run)).toMatchObject({
