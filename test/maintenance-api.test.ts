@@ -436,6 +436,17 @@ describe('time to threshold', () => {
       trend: 'rising',
       crossed: false,
     });
+    // The contract's shape, and the two documented additions (crossed, slope_per_hour).
+    expect(Object.keys(health.body).sort()).toEqual(['device_id', 'rul', 'status', 'thresholds']);
+    expect(Object.keys(threshold).sort()).toEqual([
+      'crossed',
+      'entity_id',
+      'eta',
+      'limit',
+      'slope_per_hour',
+      'trend',
+    ]);
+    expect(Object.keys(threshold.eta).sort()).toEqual(['high', 'low', 'time']);
     const trueCrossing = start + (limit - base) / slopePerMs;
     const eta = Date.parse(threshold.eta.time);
     expect(Math.abs(eta - trueCrossing)).toBeLessThan(0.05 * (trueCrossing - now));
@@ -513,6 +524,7 @@ describe('learned remaining useful life', () => {
       status: 'active',
     });
     expect(model.metrics.rmse).toBeLessThan(model.metrics.baselineRmse);
+    expect(model.metrics.backend).toBe('wasm');
 
     let inside = 0;
     for (const device of running) {
@@ -522,6 +534,14 @@ describe('learned remaining useful life', () => {
       expect(health.status).toBe(200);
       const { rul } = health.body;
       expect(rul).toMatchObject({ unit: 'cycles', model_version: model.version });
+      expect(Object.keys(rul).sort()).toEqual([
+        'computed_at',
+        'high',
+        'low',
+        'model_version',
+        'unit',
+        'value',
+      ]);
       expect(rul.low).toBeLessThanOrEqual(rul.value);
       expect(rul.high).toBeGreaterThanOrEqual(rul.value);
       if (device.trueRul >= rul.low && device.trueRul <= rul.high) inside += 1;

@@ -61,7 +61,7 @@ async function engines(): Promise<Engines> {
     };
   }
   // Engines cut off part-way through their lives, as C-MAPSS test units are.
-  const cuts = [0.45, 0.6, 0.75, 0.9];
+  const cuts = [0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9];
   return {
     source: 'generated C-MAPSS-format',
     training: cmapssEngines(8, 41),
@@ -192,6 +192,7 @@ it(`replays ${fleet.source} engines through MQTT, trains on their recorded failu
     device_type: 'turbofan',
     histories: fleet.training.length,
     status: 'active',
+    metrics: { backend: 'wasm' },
   });
 
   const running: Array<{ id: number; trueRul: number }> = [];
