@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -22,9 +23,10 @@ import { unique } from './support/stack-env.ts';
  * orders the devices by it, and draws a limit's forecast crossing on a sensor's chart.
  *
  * The engines are NASA's C-MAPSS FD001 (the first 8 training engines, the first 10 test
- * engines with their true RUL) when CMAPSS_DIR names the folder holding its three files;
- * otherwise, as in `npm test`, engines generated in the same text format
- * (test/support/rul-fleet.ts), since the NASA data is not part of the repository.
+ * engines with their true RUL) from the folder CMAPSS_DIR names, or from
+ * ../shared/datasets/cmapss beside the checkout, where the benchmark looks too; without the
+ * files (NASA's data is not part of the repository), engines generated in the same text
+ * format (test/support/rul-fleet.ts). The test's name says which it replayed.
  */
 const data = await temporaryDataDir('maintenance-e2e');
 let stack: LocalStack | undefined;
@@ -46,8 +48,13 @@ interface Engines {
   running: Array<{ engine: CmapssUnit; seen: number; trueRul: number }>;
 }
 
+/** Where the benchmark looks for the NASA files too: beside the checkout. */
+const BESIDE_CHECKOUT = path.resolve(import.meta.dirname, '..', '..', 'shared/datasets/cmapss');
+
 async function engines(): Promise<Engines> {
-  const dir = process.env.CMAPSS_DIR;
+  const dir =
+    process.env.CMAPSS_DIR ??
+    (existsSync(path.join(BESIDE_CHECKOUT, 'train_FD001.txt')) ? BESIDE_CHECKOUT : undefined);
   if (dir) {
     const read = (file: string) => readFile(path.join(dir, file), 'utf8');
     const test = parseCmapss(await read('test_FD001.txt'));
