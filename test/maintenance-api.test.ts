@@ -176,6 +176,13 @@ describe('plan gate, roles, tenant isolation and bad input', () => {
     }
     const listed = await call('GET /api/maintenance/devices', a.owner);
     expect(listed.body.devices.map((d: { id: number }) => d.id)).toEqual([pump.id]);
+    // A fleet is the caller's devices of a type: another tenant's type is no fleet of its own.
+    await machine(b.owner, 'compressor', PUMP_ENTITIES);
+    const foreignFleet = await call('POST /api/maintenance/models', a.owner, {
+      body: { device_type: 'compressor' },
+    });
+    expect(foreignFleet.status).toBe(404);
+    expect(foreignFleet.body.error.code).toBe('device_type_not_found');
     const foreignEvents = await call('GET /api/devices/{id}/maintenance', b.owner, {
       params: { id: String(foreign.id) },
     });
