@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changePlan, setPlan } from '../infra/admin.ts';
 import { readRunningStack } from '../local/stack-file.ts';
 import { FileModelStore } from '../shared/anomalies/adapters/model-stores.ts';
-import { loadTfModel, trainModel } from '../shared/ml/domain/training.ts';
+import { loadTfModel, minimumTrainingPoints, trainModel } from '../shared/ml/domain/training.ts';
 import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
 import { tierMoves } from '../shared/timeseries/composition.ts';
 import { startCommand } from './support/local-stack.ts';
@@ -870,21 +870,26 @@ describe('the dashboard against the local stack', () => {
     const token = await page.evaluate(
       () => JSON.parse(sessionStorage.getItem('easysmart.session') ?? '{}').token as string,
     );
-    const from = new Date(Date.now() - 3_600_000).toISOString();
-    const history = await fetch(
-      `${ready.api}/api/devices/${devicePk}/telemetry?entity_id=temperature&from=${from}`,
-      { headers: { authorization: `Bearer ${token}` } },
-    );
-    const points: Array<{ time: string; value: number }> =
-      (
-        (await history.json()) as {
+    let points: Array<{ time: string; value: number }> = [];
+    await waitUntil(
+      'enough of the virtual device temperature history to train on',
+      async () => {
+        const from = new Date(Date.now() - 3_600_000).toISOString();
+        const history = await fetch(
+          `${ready.api}/api/devices/${devicePk}/telemetry?entity_id=temperature&from=${from}`,
+          { headers: { authorization: `Bearer ${token}` } },
+        );
+        const body = (await history.json()) as {
           series?: Array<{ points: Array<{ time: string; value: number }> }>;
-        }
-      ).series?.[0]?.points ?? [];
-    expect(points.length).toBeGreaterThan(200);
+        };
+        points = body.series?.[0]?.points ?? [];
+        return points.length >= minimumTrainingPoints(8);
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
     const trained = await trainModel(
       points.map((p) => ({ timeMs: Date.parse(p.time), value: p.value })),
-      { epochs: 2 },
+      { windowSize: 8, epochs: 2 },
     );
     const earlier = { ...trained, version: `${trained.version}-earlier` };
     const current = { ...trained, version: `${trained.version}-current` };

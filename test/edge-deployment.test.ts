@@ -32,7 +32,8 @@ import {
  * platform finds in the same readings, with the same scores; an anomaly found while the
  * broker is frozen is reported after the reconnect; a reboot keeps the model; a corrupted
  * chunk, a wrong checksum and a model too large for the device are refused with nothing
- * replaced; viewers, other tenants and plans without edge deployment are refused.
+ * replaced; a model the device refuses, or never confirms, is failed; viewers, other tenants
+ * and plans without edge deployment are refused.
  */
 
 const INTERVAL_MS = 100;
@@ -467,5 +468,51 @@ describe('edge deployment to the virtual device over the real broker', () => {
       expect(answer.body.error.code).toBe('plan_required');
     }
     expect((await api('GET', route)).body.created_at).toBe(sent.body.created_at);
+  }, 120_000);
+  it("a model the device refuses is failed with the device's reason; one never confirmed is failed after the command timeout", async () => {
+    const route = `/api/devices/${rowId}/edge-model`;
+    // A model of the setpoint (a number the device is set to, not a sensor it scores), stored
+    // as the trainer would: exported and sent, and refused by the device.
+    const key = `tenant-${tenantId}/device-${rowId}/setpoint/${version}`;
+    await new FileModelStore(path.join(stack.dataDir, 'models')).save(key, trained);
+    await asOperator((client) =>
+      client.query(
+        `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
+                                training_points, metrics, trained_at)
+         VALUES ($1, $2, 'setpoint', $3, $4, $5, $6, 300, $7, now())`,
+        [tenantId, rowId, trained.kind, version, key, trained.threshold, trained.metrics],
+      ),
+    );
+    const from = device.events.length;
+    const sent = await api('POST', route, { entity_id: 'setpoint' });
+    expect(sent.status).toBe(202);
+    expect(sent.body).toMatchObject({ entity_id: 'setpoint', status: 'sent' });
+    const refused = await device.next((e) => e.event === 'model_refused', 30_000, from);
+    expect(refused).toMatchObject({ reason: 'unknown_entity', running: version });
+    await expect
+      .poll(async () => (await api('GET', route)).body, { timeout: 30_000, interval: 500 })
+      .toMatchObject({ entity_id: 'setpoint', status: 'failed', status_reason: 'unknown_entity' });
+    // The temperature model still runs.
+    expect((await api('GET', route)).body.running).toMatchObject({ version });
+
+    // Sent while the device is off: nothing confirms it. Once its age passes the command
+    // timeout (moved back here, as a clock would move on) it reads failed, like a command.
+    device.child.kill('SIGTERM');
+    await device.exited;
+    const unanswered = await api('POST', route, { entity_id: 'temperature' });
+    expect(unanswered.status).toBe(202);
+    expect((await api('GET', route)).body).toMatchObject({ status: 'sent' });
+    await asOperator((client) =>
+      client.query(
+        `UPDATE edge_deployments SET created_at = created_at - interval '1 day'
+         WHERE id = (SELECT max(id) FROM edge_deployments WHERE device_id = $1)`,
+        [rowId],
+      ),
+    );
+    expect((await api('GET', route)).body).toMatchObject({
+      entity_id: 'temperature',
+      status: 'failed',
+      status_reason: 'no_confirmation',
+    });
   }, 120_000);
 });
