@@ -292,7 +292,7 @@ describe('edge deployment to the virtual device over the real broker', () => {
       largest = Math.max(largest, difference);
     }
     console.info(
-      `edge deployment: ${predictions.length} readings scored by both, ${deviceAnomalies.length} ` +
+      `edge deployment: ${predictions.length} platform scores since the install, ${deviceAnomalies.length} ` +
         `device anomalies (${deviceAnomalies.filter((e) => e.online === false).length} offline), ` +
         `largest score difference ${largest.toExponential(2)}`,
     );
