@@ -508,6 +508,9 @@ describe('the dashboard against the local stack', () => {
     await row.waitFor({ timeout: 15_000 });
     // The feature exists now: the free plan shows it as not included, not as coming.
     expect(await row.locator('dd').textContent()).not.toMatch(/Coming/);
+    await expect(
+      page.locator('[data-feature="predictive_maintenance"] dd').textContent(),
+    ).resolves.toBe('Not included');
   }, 45_000);
 
   it('shows operating modes only on a plan that has them; an owner discovers and names them, the charts show them', async () => {
@@ -599,6 +602,43 @@ describe('the dashboard against the local stack', () => {
     );
     await page.screenshot({ path: path.join(screenshots, 'patterns.png'), fullPage: true });
   }, 210_000);
+
+  it('on a plan with predictive maintenance: the Organisation page includes it, the device page shows the health card, and a limit set there is drawn on its chart', async () => {
+    // The tenant is on Industrial since the previous step.
+    await page.getByRole('link', { name: 'Organisation' }).click();
+    const feature = page.locator('[data-feature="predictive_maintenance"] dd');
+    await waitUntil(
+      'the Organisation page to show predictive maintenance as included',
+      async () => (await feature.textContent().catch(() => null)) === 'Included',
+      { timeoutMs: 15_000, intervalMs: 250 },
+    );
+    await page.goto(`${ready.dashboard}/#/devices/${devicePk}`);
+    const card = page.locator('section.health-card');
+    await card
+      .locator('[data-rul]')
+      .getByText(/No prediction/)
+      .waitFor({ timeout: 15_000 });
+    const form = card.getByRole('form', { name: 'Set a limit' });
+    await form.getByLabel(/^Limit on/).selectOption('temperature');
+    await form.getByLabel('at most').fill('500');
+    await form.getByRole('button', { name: 'Set limit' }).click();
+    const limit = card.locator('table.thresholds tr[data-entity-id="temperature"]');
+    await limit.waitFor({ timeout: 15_000 });
+    await expect(limit.textContent()).resolves.toMatch(/≤ 500/);
+    // Minutes of history are too few for a trend: the limit is drawn, no crossing forecast.
+    const chart = page.locator('[data-entity-id="temperature"] .chart');
+    await waitUntil(
+      'the temperature chart to draw the limit',
+      async () =>
+        /limit at most 500\b.*, no crossing forecast/.test(
+          (await chart.getAttribute('aria-label')) ?? '',
+        ),
+      { timeoutMs: 15_000, intervalMs: 250 },
+    );
+    // Neither side removes it.
+    await form.getByRole('button', { name: 'Remove limit' }).click();
+    await limit.waitFor({ state: 'detached', timeout: 15_000 });
+  }, 60_000);
 
   it('fits a 375 px phone without sideways scrolling', async () => {
     // The same tab: sessionStorage, and so the session, belongs to one tab only.

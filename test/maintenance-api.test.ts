@@ -3,8 +3,8 @@ import { callRoute } from './support/api-event.ts';
 import { adminPool } from './support/in-process.ts';
 import { FLEET_ENTITIES, fleet, gaussian, seeded } from './support/rul-fleet.ts';
 import { temporaryDataDir } from './support/servers.ts';
-import { useTestStack } from './support/stack-env.ts';
-import { addDevice, addViewer, signUp } from './support/tenants.ts';
+import { unique, useTestStack } from './support/stack-env.ts';
+import { addDevice, addViewer, OWNER_PASSWORD, signUp } from './support/tenants.ts';
 
 /**
  * Predictive maintenance through its routes, with the functions invoked in-process against
@@ -27,7 +27,7 @@ afterAll(() => models.remove());
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-function ruleOutput(deviceId: string, kind: string, payload: object) {
+function ruleOutput(deviceId: string, kind: string, payload: unknown) {
   return {
     payload: Buffer.from(JSON.stringify(payload)).toString('base64'),
     topic: `devices/${deviceId}/${kind}`,
@@ -87,19 +87,37 @@ describe('plan gate, roles, tenant isolation and bad input', () => {
   let foreign: { id: number; deviceId: string };
   let starter: Tenant;
   let starterPump: { id: number; deviceId: string };
+  let free: Tenant;
+  let freePump: { id: number; deviceId: string };
 
   beforeAll(async () => {
-    [a, b, starter] = await Promise.all([
+    [a, b, starter, free] = await Promise.all([
       tenant('professional'),
       tenant('industrial'),
       tenant('starter'),
+      tenant('free'),
     ]);
-    [pump, foreign, starterPump] = await Promise.all([
+    [pump, foreign, starterPump, freePump] = await Promise.all([
       machine(a.owner, 'pump', PUMP_ENTITIES),
       machine(b.owner, 'pump', PUMP_ENTITIES),
       machine(starter.owner, 'pump', PUMP_ENTITIES),
+      machine(free.owner, 'pump', PUMP_ENTITIES),
     ]);
   });
+
+  /** What predictive maintenance and its audit entries hold of the tenant. */
+  const written = async (tenantId: number) => {
+    const { rows } = await admin.query(
+      `SELECT (SELECT count(*) FROM maintenance_events WHERE tenant_id = $1)::int AS events,
+              (SELECT count(*) FROM entity_limits WHERE tenant_id = $1)::int AS limits,
+              (SELECT count(*) FROM rul_training_requests WHERE tenant_id = $1)::int AS requests,
+              (SELECT count(*) FROM audit_log WHERE tenant_id = $1
+                 AND action IN ('maintenance.record', 'entity_limit.set', 'rul_model.train'))::int AS audited`,
+      [tenantId],
+    );
+    return rows[0];
+  };
+  const NOTHING = { events: 0, limits: 0, requests: 0, audited: 0 };
 
   /** Every route with a valid request for `device`. */
   const requests = (device: { id: number }) => {
@@ -118,22 +136,26 @@ describe('plan gate, roles, tenant isolation and bad input', () => {
     ] as const;
   };
 
-  it('Starter gets 403 plan_required on every route, and nothing is written', async () => {
-    for (const [routeKey, options] of requests(starterPump)) {
-      const answer = await call(routeKey, starter.owner, options);
-      expect(answer.status, routeKey).toBe(403);
-      expect(answer.body.error.code, routeKey).toBe('plan_required');
+  it('Free and Starter get 403 plan_required on every route, and nothing is written', async () => {
+    for (const [plan, gated, device] of [
+      ['free', free, freePump],
+      ['starter', starter, starterPump],
+    ] as const) {
+      for (const [routeKey, options] of requests(device)) {
+        // A viewer may not change anything on any plan: only its reads reach the plan gate.
+        const callers = routeKey.startsWith('GET') ? [gated.owner, gated.viewer] : [gated.owner];
+        for (const token of callers) {
+          const answer = await call(routeKey, token, options);
+          expect(answer.status, `${routeKey} on ${plan}`).toBe(403);
+          expect(answer.body.error.code, `${routeKey} on ${plan}`).toBe('plan_required');
+          expect(answer.body.error.message).toMatch(/Professional plan/);
+        }
+      }
+      expect(await written(gated.id), plan).toEqual(NOTHING);
     }
-    const { rows } = await admin.query(
-      `SELECT (SELECT count(*) FROM maintenance_events WHERE tenant_id = $1)::int
-            + (SELECT count(*) FROM entity_limits WHERE tenant_id = $1)::int
-            + (SELECT count(*) FROM rul_training_requests WHERE tenant_id = $1)::int AS n`,
-      [starter.id],
-    );
-    expect(rows[0].n).toBe(0);
   });
 
-  it('a viewer reads but gets 403 insufficient_role on every change', async () => {
+  it('a viewer reads but gets 403 insufficient_role on every change, and nothing is written', async () => {
     for (const [routeKey, options] of requests(pump)) {
       const answer = await call(routeKey, a.viewer, options);
       if (routeKey.startsWith('GET')) expect(answer.status, routeKey).toBe(200);
@@ -142,6 +164,7 @@ describe('plan gate, roles, tenant isolation and bad input', () => {
         expect(answer.body.error.code, routeKey).toBe('insufficient_role');
       }
     }
+    expect(await written(a.id)).toEqual(NOTHING);
   });
 
   it("another tenant's device is not found on every device route, and lists show only one's own", async () => {
@@ -153,6 +176,13 @@ describe('plan gate, roles, tenant isolation and bad input', () => {
     }
     const listed = await call('GET /api/maintenance/devices', a.owner);
     expect(listed.body.devices.map((d: { id: number }) => d.id)).toEqual([pump.id]);
+    // A fleet is the caller's devices of a type: another tenant's type is no fleet of its own.
+    await machine(b.owner, 'compressor', PUMP_ENTITIES);
+    const foreignFleet = await call('POST /api/maintenance/models', a.owner, {
+      body: { device_type: 'compressor' },
+    });
+    expect(foreignFleet.status).toBe(404);
+    expect(foreignFleet.body.error.code).toBe('device_type_not_found');
     const foreignEvents = await call('GET /api/devices/{id}/maintenance', b.owner, {
       params: { id: String(foreign.id) },
     });
@@ -220,6 +250,62 @@ describe('plan gate, roles, tenant isolation and bad input', () => {
         400,
         'validation_failed',
       ],
+      // Malformed bodies.
+      [
+        'POST /api/devices/{id}/maintenance',
+        { params: { id }, body: {} },
+        400,
+        'validation_failed',
+      ],
+      [
+        'POST /api/devices/{id}/maintenance',
+        { params: { id }, body: { kind: 'repair', by: 'someone' } },
+        400,
+        'validation_failed',
+      ],
+      [
+        'POST /api/devices/{id}/maintenance',
+        { params: { id }, body: { kind: 'repair', note: 'x'.repeat(2001) } },
+        400,
+        'validation_failed',
+      ],
+      [
+        'POST /api/devices/{id}/maintenance',
+        { params: { id }, body: { kind: 'repair', time: '1969-12-31T23:00:00Z' } },
+        400,
+        'validation_failed',
+      ],
+      [
+        'POST /api/devices/{id}/maintenance',
+        { params: { id }, rawBody: '{"kind": "failure",' },
+        400,
+        'invalid_json',
+      ],
+      [
+        'PUT /api/devices/{id}/entities/{entity_id}/limit',
+        { params: { id, entity_id: 'oil_temperature' }, body: { above: 90, over: 95 } },
+        400,
+        'validation_failed',
+      ],
+      [
+        'PUT /api/devices/{id}/entities/{entity_id}/limit',
+        { params: { id, entity_id: 'oil_temperature' }, rawBody: 'above=90' },
+        400,
+        'invalid_json',
+      ],
+      [
+        'PUT /api/devices/{id}/entities/{entity_id}/limit',
+        { params: { id, entity_id: 'oil_temperature' }, body: [90] },
+        400,
+        'validation_failed',
+      ],
+      [
+        'POST /api/devices/{id}/maintenance',
+        { params: { id: '2147483000' }, body: { kind: 'failure' } },
+        404,
+        'device_not_found',
+      ],
+      ['POST /api/maintenance/models', { body: { step_unit: 'hours' } }, 400, 'validation_failed'],
     ] as const;
     for (const [routeKey, options, status, code] of refused) {
       const answer = await call(routeKey, a.owner, options);
@@ -236,11 +322,8 @@ describe('plan gate, roles, tenant isolation and bad input', () => {
       thresholds: [],
       status: 'ok',
     });
-    const requestsLeft = await admin.query(
-      `SELECT count(*)::int AS n FROM rul_training_requests WHERE tenant_id = $1 AND device_type <> 'pump'`,
-      [a.id],
-    );
-    expect(requestsLeft.rows[0].n).toBe(0);
+    // Nothing of the tenant at all: no event, limit, training request or audit entry.
+    expect(await written(a.id)).toEqual(NOTHING);
   });
 
   it('records events newest first, and a limit with neither side removes it', async () => {
@@ -274,6 +357,46 @@ describe('plan gate, roles, tenant isolation and bad input', () => {
     expect(cleared.body).toEqual({ entity_id: 'oil_temperature', limit: null });
     const health = await call('GET /api/devices/{id}/health', a.owner, { params: { id } });
     expect(health.body.thresholds).toEqual([]);
+  });
+
+  it('answers the owner of a Professional tenant and an admin of an Industrial one on every route', async () => {
+    const admin2 = unique('admin');
+    await callRoute(auth, 'POST /api/users', {
+      token: b.owner,
+      body: {
+        username: admin2,
+        email: `${admin2}@example.com`,
+        password: OWNER_PASSWORD,
+        role: 'admin',
+      },
+    });
+    const adminToken = (
+      await callRoute(auth, 'POST /api/auth/login', {
+        body: { username: admin2, password: OWNER_PASSWORD },
+      })
+    ).body.token;
+    const own = await machine(a.owner, 'pump', PUMP_ENTITIES);
+    for (const [token, device] of [
+      [a.owner, own],
+      [adminToken, foreign],
+    ] as const) {
+      for (const [routeKey, options] of requests(device)) {
+        const answer = await call(routeKey, token, options);
+        expect(answer.status, `${routeKey}: ${JSON.stringify(answer.body)}`).toBeLessThan(300);
+        // A fleet's step is an hour of readings unless asked otherwise.
+        if (routeKey === 'POST /api/maintenance/models')
+          expect(answer.body.request.step_unit).toBe('hours');
+      }
+    }
+    expect(await written(b.id)).toEqual({ events: 1, limits: 1, requests: 1, audited: 3 });
+    // The scheduled trainer ends both requests (neither fleet has a failure to learn from),
+    // so they take no place from the fleets the tests below ask for.
+    for (let run = 0; run < 5; run++) {
+      const left = (await written(a.id)).requests + (await written(b.id)).requests;
+      if (left === 0) break;
+      await scheduled({} as never);
+    }
+    expect((await written(a.id)).requests + (await written(b.id)).requests).toBe(0);
   });
 });
 
@@ -320,6 +443,17 @@ describe('time to threshold', () => {
       trend: 'rising',
       crossed: false,
     });
+    // The contract's shape, and the two documented additions (crossed, slope_per_hour).
+    expect(Object.keys(health.body).sort()).toEqual(['device_id', 'rul', 'status', 'thresholds']);
+    expect(Object.keys(threshold).sort()).toEqual([
+      'crossed',
+      'entity_id',
+      'eta',
+      'limit',
+      'slope_per_hour',
+      'trend',
+    ]);
+    expect(Object.keys(threshold.eta).sort()).toEqual(['high', 'low', 'time']);
     const trueCrossing = start + (limit - base) / slopePerMs;
     const eta = Date.parse(threshold.eta.time);
     expect(Math.abs(eta - trueCrossing)).toBeLessThan(0.05 * (trueCrossing - now));
@@ -397,6 +531,7 @@ describe('learned remaining useful life', () => {
       status: 'active',
     });
     expect(model.metrics.rmse).toBeLessThan(model.metrics.baselineRmse);
+    expect(model.metrics.backend).toBe('wasm');
 
     let inside = 0;
     for (const device of running) {
@@ -406,6 +541,14 @@ describe('learned remaining useful life', () => {
       expect(health.status).toBe(200);
       const { rul } = health.body;
       expect(rul).toMatchObject({ unit: 'cycles', model_version: model.version });
+      expect(Object.keys(rul).sort()).toEqual([
+        'computed_at',
+        'high',
+        'low',
+        'model_version',
+        'unit',
+        'value',
+      ]);
       expect(rul.low).toBeLessThanOrEqual(rul.value);
       expect(rul.high).toBeGreaterThanOrEqual(rul.value);
       if (device.trueRul >= rul.low && device.trueRul <= rul.high) inside += 1;
@@ -418,6 +561,47 @@ describe('learned remaining useful life', () => {
     );
     const values = running.map((d) => byId.get(d.id)?.rul?.value as number);
     expect(values[2]).toBeLessThan(values[0] as number);
+
+    // A new reading window: the machine seen at half its life reconnects and reports 30 more
+    // cycles; the scheduled run predicts it again from them, and leaves the others' predictions.
+    const predictions = async () =>
+      new Map(
+        (
+          await admin.query<{ device_id: number; window_end: Date; computed_at: Date }>(
+            'SELECT device_id, window_end, computed_at FROM rul_predictions WHERE tenant_id = $1',
+            [t.id],
+          )
+        ).rows.map((row) => [row.device_id, row]),
+      );
+    const earlier = await predictions();
+    const [early, ...others] = running as [(typeof running)[0], ...typeof running];
+    const [history0] = fleet(3, 77);
+    const seen0 = Math.floor(history0!.rows.length * 0.5);
+    const next = history0!.rows.slice(seen0, seen0 + 30);
+    const reportedAt = Date.now();
+    const nextTimes = next.map((_, i) => reportedAt - (next.length - i) * 1000);
+    await ingest([
+      ruleOutput(early.deviceId, 'status', 'online'),
+      ...next.map((row, i) =>
+        ruleOutput(early.deviceId, 'telemetry', {
+          timestamp: (nextTimes[i] as number) / 1000,
+          values: Object.fromEntries(FLEET_ENTITIES.map((entity, e) => [entity, row[e]])),
+        }),
+      ),
+    ]);
+    const refreshed = await scheduled({} as never);
+    expect(refreshed.predictions.failed).toBe(0);
+    const later = await predictions();
+    expect(later.get(early.id)?.window_end.getTime()).toBe(nextTimes[nextTimes.length - 1]);
+    expect(later.get(early.id)?.computed_at.getTime()).toBeGreaterThan(
+      earlier.get(early.id)?.computed_at.getTime() as number,
+    );
+    for (const other of others) {
+      expect(later.get(other.id)?.computed_at).toEqual(earlier.get(other.id)?.computed_at);
+    }
+    const now = await call('GET /api/maintenance/devices', t.viewer);
+    const earlyNow = now.body.devices.find((d: { id: number }) => d.id === early.id);
+    expect(Date.parse(earlyNow.rul.computed_at)).toBe(later.get(early.id)?.computed_at.getTime());
 
     // A fleet whose machines all live exactly the mean life: the model cannot beat the
     // baseline, is kept as rejected with the reason, and the active one stays.
@@ -439,7 +623,7 @@ describe('learned remaining useful life', () => {
     expect(rejected.body.models[0].status_reason).toMatch(/fleet-mean baseline/);
   }, 240_000);
 
-  it('learns in hours of operation by default, from the hourly rollups', async () => {
+  it('trains on its schedule once a fleet has new failures, unasked, in hours of operation from the hourly rollups', async () => {
     const t = await tenant('industrial');
     // Each step an hour, the last one complete before now; the failure after it.
     const end = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
@@ -455,7 +639,7 @@ describe('learned remaining useful life', () => {
     const running = await replay(t.owner, history!.rows.slice(0, seen), end, HOUR);
     // The scheduled rollups fold the late readings into the hourly windows training reads.
     await rollupService().run();
-    await call('POST /api/maintenance/models', t.owner, { body: { device_type: 'press' } });
+    // No request: the fleet's new failures are what makes it due.
     const run = await scheduled({} as never);
     const listed = await call('GET /api/maintenance/models', t.owner);
     expect(listed.body.models[0], JSON.stringify(run)).toMatchObject({

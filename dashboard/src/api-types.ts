@@ -1175,6 +1175,10 @@ export interface components {
                 } | null;
                 /** @enum {string} */
                 trend: "rising" | "falling" | "flat" | "insufficient-data";
+                /** @description The trend level is past the limit now */
+                crossed: boolean;
+                /** @description The trend's slope per hour in the entity's unit (0 while the history is short) */
+                slope_per_hour: number;
             } & {
                 [key: string]: unknown;
             })[];

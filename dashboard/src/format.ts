@@ -14,6 +14,18 @@ export function relativeTime(iso: string | null | undefined, now = Date.now()): 
   return `${Math.floor(hours / 24)} days ago`;
 }
 
+/** How far ahead a future time is, e.g. "in 40 h" (a past one reads "now"). */
+export function timeUntil(iso: string, now = Date.now()): string {
+  const seconds = Math.round((Date.parse(iso) - now) / 1000);
+  if (Number.isNaN(seconds)) return 'unknown';
+  if (seconds < 60) return 'now';
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `in ${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `in ${hours} h`;
+  return `in ${Math.floor(hours / 24)} days`;
+}
+
 export function absoluteTime(iso: string | null | undefined): string {
   if (!iso) return '';
   const date = new Date(iso);

@@ -91,6 +91,12 @@ export const healthResponse = named(
         limit,
         eta: z.object({ time: isoTime, low: isoTime, high: isoTime }).nullable(),
         trend: z.enum(['rising', 'falling', 'flat', 'insufficient-data']),
+        crossed: z.boolean().describe('The trend level is past the limit now'),
+        slope_per_hour: z
+          .number()
+          .describe(
+            "The trend's slope per hour in the entity's unit (0 while the history is short)",
+          ),
       }),
     ),
     status: z.enum(['ok', 'watch', 'service_soon']),

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { describeError } from '../api.ts';
 import { useApp } from '../context.ts';
-import { absoluteTime, relativeTime } from '../format.ts';
+import { absoluteTime, timeUntil } from '../format.ts';
 import {
   formatRul,
   type Health,
@@ -110,7 +110,7 @@ export function HealthCard({
                     <strong>Crossed now</strong>
                   ) : t.eta ? (
                     <span title={`${absoluteTime(t.eta.low)} – ${absoluteTime(t.eta.high)}`}>
-                      {relativeTime(t.eta.time, now)} ({absoluteTime(t.eta.low)} –{' '}
+                      {timeUntil(t.eta.time, now)} ({absoluteTime(t.eta.low)} –{' '}
                       {absoluteTime(t.eta.high)})
                     </span>
                   ) : (

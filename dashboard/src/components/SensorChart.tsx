@@ -320,13 +320,27 @@ export function SensorChart({
           anomalies.length ? `, ${anomalies.length} anomalies marked` : ''
         }${alarms.length ? `, ${alarms.length} alarm ${alarms.length === 1 ? 'period' : 'periods'} shaded` : ''}${
           alarmLimits.length ? `, alarm limits at ${alarmLimits.join(', ')}` : ''
-        }${patternSummary(patterns)}`;
+        }${threshold ? thresholdSummary(threshold, unit) : ''}${patternSummary(patterns)}`;
   return (
     <div class="chart-wrap">
       <div class="chart" ref={host} role="img" aria-label={summary} />
       {series.t.length === 0 && <div class="chart-empty">No readings in this range yet</div>}
     </div>
   );
+}
+
+/** The limit lines and the forecast crossing, for the chart's text alternative. */
+function thresholdSummary(mark: ThresholdMark, unit: string | null): string {
+  const sides = [
+    mark.above !== null ? `at most ${mark.above}` : null,
+    mark.below !== null ? `at least ${mark.below}` : null,
+  ].filter(Boolean);
+  const iso = (sec: number) => new Date(sec * 1000).toISOString();
+  return `, limit ${sides.join(' and ')}${unit ? ` ${unit}` : ''}${
+    mark.eta
+      ? `, forecast to cross it at ${iso(mark.eta.t)} (10-90%: ${iso(mark.eta.low)} to ${iso(mark.eta.high)})`
+      : ', no crossing forecast'
+  }`;
 }
 
 /** The modes over the range, for the chart's text alternative. */
