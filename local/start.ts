@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { migrate } from '../shared/db/migrate.ts';
+import { isReservedDeviceId } from '../shared/devices/domain/model.ts';
 import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
 import {
   DEFAULT_DATABASE,
@@ -74,6 +75,18 @@ const settingsSchema = z
         env.MQTT_PLATFORM_USERNAME &&
         env.MQTT_PLATFORM_PASSWORD),
     { message: 'MQTT_URL needs MQTT_ADMIN_USERNAME/PASSWORD and MQTT_PLATFORM_USERNAME/PASSWORD' },
+  )
+  // The platform's broker accounts must be names no device id may take (a device registered
+  // under one would get that account's password file entry or replace it).
+  .refine(
+    (env) =>
+      [env.MQTT_ADMIN_USERNAME, env.MQTT_PLATFORM_USERNAME].every(
+        (name) => name === undefined || isReservedDeviceId(name),
+      ),
+    {
+      message:
+        "MQTT_ADMIN_USERNAME and MQTT_PLATFORM_USERNAME must be 'admin' or start with 'easysmart-' (names no device id may take)",
+    },
   );
 
 // The only place the supervisor reads its environment; the rest gets `settings`.

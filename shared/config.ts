@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isReservedDeviceId } from './devices/domain/model.ts';
 
 /**
  * The one place that reads `process.env`. Every function, script and adapter gets its
@@ -130,6 +131,14 @@ const configSchema = z
   .superRefine((env, ctx) => {
     const brokerAdmin = ['MQTT_ADMIN_URL', 'MQTT_ADMIN_USERNAME', 'MQTT_ADMIN_PASSWORD'] as const;
     if (!brokerAdmin.some((key) => env[key])) return;
+    // Device ids can never take a reserved name, so the broker's admin account must have one.
+    if (env.MQTT_ADMIN_USERNAME && !isReservedDeviceId(env.MQTT_ADMIN_USERNAME)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MQTT_ADMIN_USERNAME'],
+        message: "must be 'admin' or start with 'easysmart-' (names no device id may take)",
+      });
+    }
     for (const key of brokerAdmin) {
       if (!env[key]) {
         ctx.addIssue({

@@ -1,6 +1,11 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../shared/config.ts';
 import { callRoute } from './support/api-event.ts';
+import { repoRoot, tsxCli } from './support/local-stack.ts';
+import { temporaryDataDir } from './support/servers.ts';
 import { unique, useTestStack } from './support/stack-env.ts';
 import { signUp } from './support/tenants.ts';
 
@@ -55,5 +60,42 @@ describe("the platform's own broker identities", () => {
     expect(answers).toEqual(ids.map((id) => ({ id, status: 400, code: 'reserved_device_id' })));
     expect(await connects(stack.mqttPlatform)).toBe(true);
     expect(await connects(stack.mqttAdmin)).toBe(true);
+  });
+});
+
+describe("an operator's own broker (MQTT_URL)", () => {
+  it('must give the platform accounts reserved names: the functions and npm start refuse others', async () => {
+    const admin = (username: string) => ({
+      MQTT_ADMIN_URL: 'mqtt://broker.internal:1883',
+      MQTT_ADMIN_USERNAME: username,
+      MQTT_ADMIN_PASSWORD: 'admin-secret',
+    });
+    expect(() => parseConfig(admin('root'))).toThrow(/MQTT_ADMIN_USERNAME/);
+    expect(parseConfig(admin('admin')).devices.mqttAdmin?.username).toBe('admin');
+
+    const data = await temporaryDataDir('broker-names');
+    try {
+      const started = await promisify(execFile)(process.execPath, [tsxCli, 'local/start.ts'], {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          LOCAL_DATA_DIR: data.dir,
+          MQTT_URL: 'mqtt://127.0.0.1:9',
+          MQTT_ADMIN_USERNAME: 'admin',
+          MQTT_ADMIN_PASSWORD: 'admin-secret',
+          MQTT_PLATFORM_USERNAME: 'platform',
+          MQTT_PLATFORM_PASSWORD: 'platform-secret',
+        },
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(started.code).toBe(2);
+      expect(started.stderr).toMatch(
+        /MQTT_PLATFORM_USERNAME must be 'admin' or start with 'easysmart-'/,
+      );
+    } finally {
+      await data.remove();
+    }
   });
 });

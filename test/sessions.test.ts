@@ -172,6 +172,28 @@ describe('every request sees the user as they are now', () => {
 });
 
 describe('owners', () => {
+  it('an admin can neither demote nor remove an owner, even one of two', async () => {
+    const owner = await signUp();
+    const second = await addUser(owner.token, 'owner');
+    const anAdmin = await addUser(owner.token, 'admin');
+    for (const target of [owner.userId, second.userId]) {
+      const params = { id: String(target) };
+      const demote = await callRoute(auth, 'PATCH /api/users/{id}', {
+        token: anAdmin.token,
+        params,
+        body: { role: 'admin' },
+      });
+      expect(demote.status).toBe(403);
+      const remove = await callRoute(auth, 'DELETE /api/users/{id}', {
+        token: anAdmin.token,
+        params,
+      });
+      expect(remove.status).toBe(403);
+    }
+    expect((await me(owner.token)).body.user.role).toBe('owner');
+    expect((await me(second.token)).body.user.role).toBe('owner');
+  });
+
   it('only an owner changes or removes an owner, and a tenant always keeps one', async () => {
     const owner = await signUp();
     const anAdmin = await addUser(owner.token, 'admin');
