@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "edge_chunks.hpp"
 #include "edge_model_builder.hpp"
 #include "edge_runtime.hpp"
 #include "heap_meter.hpp"
@@ -38,40 +39,6 @@ class FlashStorage : public es::ModelStorage {
   bool load(std::vector<uint8_t>&) override { return false; }
   bool save(const std::vector<uint8_t>&) override { return true; }
 };
-
-std::string base64(const uint8_t* data, size_t n) {
-  static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = static_cast<uint32_t>(data[i]) << 16;
-    if (i + 1 < n) v |= static_cast<uint32_t>(data[i + 1]) << 8;
-    if (i + 2 < n) v |= data[i + 2];
-    out += abc[(v >> 18) & 63];
-    out += abc[(v >> 12) & 63];
-    out += i + 1 < n ? abc[(v >> 6) & 63] : '=';
-    out += i + 2 < n ? abc[v & 63] : '=';
-  }
-  return out;
-}
-
-// The platform's 1 KB chunks of a file.
-std::vector<std::string> chunksOf(const std::vector<uint8_t>& file, const std::string& version) {
-  const std::string checksum =
-      es::crc32Hex(es::crc32(file.data() + es::kEdgeHeaderBytes, file.size() - es::kEdgeHeaderBytes));
-  std::vector<std::string> out;
-  for (size_t at = 0; at < file.size(); at += 1024) {
-    es::JsonWriter w;
-    w.beginObject()
-        .key("version").value(version)
-        .key("checksum").value(checksum)
-        .key("size").value(static_cast<unsigned long long>(file.size()))
-        .key("offset").value(static_cast<unsigned long long>(at))
-        .key("data").value(base64(file.data() + at, std::min<size_t>(1024, file.size() - at)))
-        .endObject();
-    out.push_back(w.str());
-  }
-  return out;
-}
 
 // The largest model the device takes: every statistic at its limit (a full window of 128,
 // 128 recent readings, 288 daily bins), a window of 64 readings, and the widest float32
@@ -111,8 +78,8 @@ TEST_CASE("RAM: the largest model running, and replaced by another, stays within
   REQUIRE(v1.size() > 15 * 1024);
   es::EdgeModel parsed;
   REQUIRE(es::parseEdgeModel(v1.data(), v1.size(), parsed) == es::EdgeModelError::None);
-  const auto first = chunksOf(v1, "v1");
-  const auto second = chunksOf(v2, "v2");
+  const auto first = es_test::chunksOf(v1, "v1", es_test::checksumOf(v1), 1024);
+  const auto second = es_test::chunksOf(v2, "v2", es_test::checksumOf(v2), 1024);
 
   es_test::HeapMeter meter;
   long long running = 0;

@@ -22,6 +22,18 @@ std::vector<uint8_t> bodyOf(const std::vector<uint8_t>& file) {
   return std::vector<uint8_t>(file.begin() + es::kEdgeHeaderBytes, file.end());
 }
 
+// The forecast at midnight of a one-layer network over the recent readings 10 and 14: its
+// inputs are (10 - 14) / 1, sin 0 = 0 and cos 0 = 1.
+double forecastWith(const es_test::LayerSpec& layer) {
+  ModelBuilder b;
+  b.layers[0] = layer;
+  b.recent = {10, 14};
+  es::EdgeModel m;
+  REQUIRE(parse(b.build(), m) == EdgeModelError::None);
+  es::EdgeDetector d(m);
+  return d.forecast(0);
+}
+
 }  // namespace
 
 TEST_CASE("crc32 is the IEEE/zlib checksum") {
@@ -125,15 +137,6 @@ TEST_CASE("structural limits: layer shapes, sizes and non-finite numbers are ref
 
 TEST_CASE("the forecast follows the network: float32, int16 and int8 weights") {
   // One linear unit over [(x0 - x1) / std, sin, cos]: forecast = x1 + w * (x0 - x1) + b.
-  auto forecastWith = [](const es_test::LayerSpec& layer) {
-    ModelBuilder b;
-    b.layers[0] = layer;
-    b.recent = {10, 14};
-    es::EdgeModel m;
-    REQUIRE(parse(b.build(), m) == EdgeModelError::None);
-    es::EdgeDetector d(m);
-    return d.forecast(0);  // midnight: sin 0, cos 1
-  };
   es_test::LayerSpec f;
   f.kernel = {0.5, 0, 2};
   f.bias = {-1};
@@ -211,15 +214,6 @@ TEST_CASE("quantisation edge cases: infinite scales, weights and biases, and a s
 }
 
 TEST_CASE("quantisation edge cases: the full int16 range, a subnormal scale and a negative scale") {
-  auto forecastWith = [](const es_test::LayerSpec& layer) {
-    ModelBuilder b;
-    b.layers[0] = layer;
-    b.recent = {10, 14};
-    es::EdgeModel m;
-    REQUIRE(parse(b.build(), m) == EdgeModelError::None);
-    es::EdgeDetector d(m);
-    return d.forecast(0);  // midnight: inputs (10 - 14) / 1, sin 0 = 0, cos 1 = 1
-  };
   es_test::LayerSpec i16;
   i16.encoding = 1;
   i16.scales = {1.0f / 32768};
