@@ -31,6 +31,7 @@ import { formatScoresCsv, parseReadingsCsv } from '../shared/ml/adapters/csv.ts'
 import { isMeasuringRange, type MeasuringRange } from '../shared/ml/domain/measuring-range.ts';
 import { scoreSeries } from '../shared/ml/domain/score-series.ts';
 import { DEFAULT_TRAINING } from '../shared/ml/domain/training.ts';
+import { datasetBesideCheckout } from './datasets.ts';
 import { writeFaultCorpus } from './fault-corpus.ts';
 import { measureThroughput, measureTraining } from './ml-throughput.ts';
 
@@ -42,7 +43,7 @@ type Profile = (typeof PROFILES)[number];
 const { values } = parseArgs({
   options: {
     corpus: { type: 'string', default: 'nab' },
-    nab: { type: 'string', default: path.resolve(root, '../shared/datasets/nab') },
+    nab: { type: 'string', default: datasetBesideCheckout('nab') },
     scorer: { type: 'string' },
     detector: { type: 'string', default: 'both' },
     seeds: { type: 'string', default: String(DEFAULT_TRAINING.seed) },

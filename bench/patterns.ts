@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { discoverPatterns } from '../shared/patterns/domain/discovery.ts';
 import type { Discovery, StepGrid } from '../shared/patterns/domain/model.ts';
+import { datasetBesideCheckout } from './datasets.ts';
 import {
   adjustedRandIndex,
   f1PerLabel,
@@ -18,7 +19,7 @@ import {
  * 2. One real series: NAB's nyc_taxi (New York taxi passengers per half hour, Jul 2014 -
  *    Jan 2015), whose modes are the parts of the day; truth is night (00-06), morning
  *    (06-12), afternoon (12-18), evening (18-24) by the clock. Skipped when the NAB corpus
- *    (NAB_DIR, default /work/shared/datasets/nab) is absent.
+ *    (NAB_DIR, by default beside the checkout) is absent.
  *
  * Discovery runs exactly as the platform's job runs it (same function, default settings).
  */
@@ -26,7 +27,7 @@ const { values } = parseArgs({
   options: {
     seeds: { type: 'string', default: '1,2,3,4,5,6,7,8,9,10' },
     steps: { type: 'string', default: '8000' },
-    nab: { type: 'string', default: process.env.NAB_DIR ?? '/work/shared/datasets/nab' },
+    nab: { type: 'string', default: process.env.NAB_DIR ?? datasetBesideCheckout('nab') },
   },
 });
 

@@ -22,9 +22,10 @@ import {
   trainRulModel,
 } from '../shared/maintenance/domain/rul-training.ts';
 import { CMAPSS_FEATURES, parseCmapss, parseCmapssTruth, phm08Score } from './cmapss.ts';
+import { datasetBesideCheckout } from './datasets.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = path.resolve(root, '../shared/datasets/cmapss');
+const shared = datasetBesideCheckout('cmapss');
 const { values } = parseArgs({
   options: {
     train: { type: 'string', default: path.join(shared, 'train_FD001.txt') },

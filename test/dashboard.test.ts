@@ -10,12 +10,11 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changePlan, setPlan } from '../infra/admin.ts';
 import { readRunningStack } from '../local/stack-file.ts';
-import { FileModelStore } from '../shared/anomalies/adapters/model-stores.ts';
 import { loadTfModel, minimumTrainingPoints, trainModel } from '../shared/ml/domain/training.ts';
 import { InfluxClient } from '../shared/timeseries/adapters/influx-client.ts';
 import { tierMoves } from '../shared/timeseries/composition.ts';
 import { startCommand } from './support/local-stack.ts';
-import { layersUpload, motorMinutes } from './support/models.ts';
+import { layersUpload, motorMinutes, recordActiveModel } from './support/models.ts';
 import { freePort, temporaryDataDir, waitUntil } from './support/servers.ts';
 
 /**
@@ -893,46 +892,21 @@ describe('the dashboard against the local stack', () => {
     );
     const earlier = { ...trained, version: `${trained.version}-earlier` };
     const current = { ...trained, version: `${trained.version}-current` };
-    const running = await readRunningStack((data as NonNullable<typeof data>).dir);
-    const store = new FileModelStore(path.join((data as NonNullable<typeof data>).dir, 'models'));
+    const dataDir = (data as NonNullable<typeof data>).dir;
+    const running = await readRunningStack(dataDir);
     const admin = new pg.Client({ connectionString: running.databaseAdminUrl });
     await admin.connect();
-    try {
-      const tenantId = (
-        await admin.query<{ tenant_id: number }>('SELECT tenant_id FROM devices WHERE id = $1', [
-          devicePk,
-        ])
-      ).rows[0]?.tenant_id;
-      await admin.query(
-        `UPDATE ml_models SET status = 'superseded'
-         WHERE device_id = $1 AND entity_id = 'temperature' AND status = 'active'`,
-        [devicePk],
+    const tenantId = await admin
+      .query<{ tenant_id: number }>('SELECT tenant_id FROM devices WHERE id = $1', [devicePk])
+      .then(({ rows }) => rows[0]?.tenant_id as number)
+      .finally(() => admin.end());
+    // The earlier one is superseded when the current one is recorded.
+    for (const model of [earlier, current]) {
+      await recordActiveModel(
+        { dataDir, databaseAdminUrl: running.databaseAdminUrl },
+        { tenantId, devicePk, entityId: 'temperature' },
+        model,
       );
-      for (const [model, status] of [
-        [earlier, 'superseded'],
-        [current, 'active'],
-      ] as const) {
-        const key = `tenant-${tenantId}/device-${devicePk}/temperature/${model.version}`;
-        await store.save(key, model);
-        await admin.query(
-          `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
-                                  training_points, metrics, trained_at, status)
-           VALUES ($1, $2, 'temperature', $3, $4, $5, $6, $7, $8, now(), $9)`,
-          [
-            tenantId,
-            devicePk,
-            model.kind,
-            model.version,
-            key,
-            model.threshold,
-            points.length,
-            model.metrics,
-            status,
-          ],
-        );
-      }
-    } finally {
-      await admin.end();
     }
 
     await page.goto(`${ready.dashboard}/#/devices/${devicePk}`);

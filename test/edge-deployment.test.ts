@@ -4,7 +4,6 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileModelStore } from '../shared/anomalies/adapters/model-stores.ts';
 import { exportEdgeModel } from '../shared/edge/domain/export.ts';
 import { crc32Hex } from '../shared/edge/domain/model-format.ts';
 import { trainModel } from '../shared/ml/domain/training.ts';
@@ -15,7 +14,7 @@ import {
   signUpOnStack,
   startLocalStack,
 } from './support/local-stack.ts';
-import { randomModel } from './support/models.ts';
+import { randomModel, recordActiveModel } from './support/models.ts';
 import { commandOf, descendantsOf } from './support/processes.ts';
 import { scoreAnomaliesOnStack } from './support/scoring.ts';
 import { unique } from './support/stack-env.ts';
@@ -185,24 +184,10 @@ describe('edge deployment to the virtual device over the real broker', () => {
     );
     version = model.version;
     trained = model;
-    const storageKey = `tenant-${tenantId}/device-${rowId}/temperature/${version}`;
-    await new FileModelStore(path.join(stack.dataDir, 'models')).save(storageKey, model);
-    await asOperator((client) =>
-      client.query(
-        `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
-                                training_points, metrics, trained_at)
-         VALUES ($1, $2, 'temperature', $3, $4, $5, $6, $7, $8, now())`,
-        [
-          tenantId,
-          rowId,
-          model.kind,
-          version,
-          storageKey,
-          model.threshold,
-          points.length,
-          model.metrics,
-        ],
-      ),
+    await recordActiveModel(
+      { dataDir: stack.dataDir, ...(await stack.details()) },
+      { tenantId, devicePk: rowId, entityId: 'temperature' },
+      model,
     );
 
     const sent = await api('POST', `/api/devices/${rowId}/edge-model`, {
@@ -365,21 +350,11 @@ describe('edge deployment to the virtual device over the real broker', () => {
   it('a newer model is sent, then the earlier one rolled back; the audit trail has both', async () => {
     // A second version, as a retraining would store it, becomes the active one.
     const newer = { ...trained, version: `${version}-next` };
-    const storageKey = `tenant-${tenantId}/device-${rowId}/temperature/${newer.version}`;
-    await new FileModelStore(path.join(stack.dataDir, 'models')).save(storageKey, newer);
-    await asOperator(async (client) => {
-      await client.query(
-        `UPDATE ml_models SET status = 'superseded'
-         WHERE device_id = $1 AND entity_id = 'temperature' AND status = 'active'`,
-        [rowId],
-      );
-      await client.query(
-        `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
-                                training_points, metrics, trained_at)
-         VALUES ($1, $2, 'temperature', $3, $4, $5, $6, 300, $7, now())`,
-        [tenantId, rowId, newer.kind, newer.version, storageKey, newer.threshold, newer.metrics],
-      );
-    });
+    await recordActiveModel(
+      { dataDir: stack.dataDir, ...(await stack.details()) },
+      { tenantId, devicePk: rowId, entityId: 'temperature' },
+      newer,
+    );
     const installedVersion = async (body: Record<string, unknown>) => {
       const from = device.events.length;
       const sent = await api('POST', `/api/devices/${rowId}/edge-model`, body);
@@ -479,15 +454,10 @@ describe('edge deployment to the virtual device over the real broker', () => {
     const route = `/api/devices/${rowId}/edge-model`;
     // A model of the setpoint (a number the device is set to, not a sensor it scores), stored
     // as the trainer would: exported and sent, and refused by the device.
-    const key = `tenant-${tenantId}/device-${rowId}/setpoint/${version}`;
-    await new FileModelStore(path.join(stack.dataDir, 'models')).save(key, trained);
-    await asOperator((client) =>
-      client.query(
-        `INSERT INTO ml_models (tenant_id, device_id, entity_id, kind, version, storage_key, threshold,
-                                training_points, metrics, trained_at)
-         VALUES ($1, $2, 'setpoint', $3, $4, $5, $6, 300, $7, now())`,
-        [tenantId, rowId, trained.kind, version, key, trained.threshold, trained.metrics],
-      ),
+    await recordActiveModel(
+      { dataDir: stack.dataDir, ...(await stack.details()) },
+      { tenantId, devicePk: rowId, entityId: 'setpoint' },
+      trained,
     );
     const from = device.events.length;
     const sent = await api('POST', route, { entity_id: 'setpoint' });

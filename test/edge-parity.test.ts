@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { datasetBesideCheckout } from '../bench/datasets.ts';
 import { edgeDetector, exportEdgeModel } from '../shared/edge/domain/export.ts';
 import { decodeEdgeModel, type WeightEncoding } from '../shared/edge/domain/model-format.ts';
 import { parseReadingsCsv } from '../shared/ml/adapters/csv.ts';
@@ -26,7 +27,7 @@ const tool = path.join(firmwareDir, 'build', 'edge-score');
 // The NAB corpus is not part of the project: NAB_DIR names a checkout, by default the one
 // beside the project, where CI has it.
 const NAB_FILE = path.join(
-  process.env.NAB_DIR ?? path.resolve(root, '../shared/datasets/nab'),
+  process.env.NAB_DIR ?? datasetBesideCheckout('nab'),
   'data/realKnownCause/machine_temperature_system_failure.csv',
 );
 const NAB_PRESENT = existsSync(NAB_FILE);

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, expect, it } from 'vitest';
 import { type CmapssUnit, parseCmapss, parseCmapssTruth } from '../bench/cmapss.ts';
+import { datasetBesideCheckout } from '../bench/datasets.ts';
 import { setPlan } from '../infra/admin.ts';
 import { invokeFunction } from '../local/iot-rules/lambda.ts';
 import { type LocalStack, startLocalStack } from './support/local-stack.ts';
@@ -49,7 +50,7 @@ interface Engines {
 }
 
 /** Where the benchmark looks for the NASA files too: beside the checkout. */
-const BESIDE_CHECKOUT = path.resolve(import.meta.dirname, '..', '..', 'shared/datasets/cmapss');
+const BESIDE_CHECKOUT = datasetBesideCheckout('cmapss');
 
 async function engines(): Promise<Engines> {
   const dir =

@@ -1,5 +1,14 @@
 import type { Value } from './types.ts';
 
+/** A span of at least a minute, roughly: "12 min", "40 h", "3 days". */
+function roughSpan(seconds: number): string {
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h`;
+  return `${Math.floor(hours / 24)} days`;
+}
+
 export function relativeTime(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return 'never';
   const then = Date.parse(iso);
@@ -7,11 +16,7 @@ export function relativeTime(iso: string | null | undefined, now = Date.now()): 
   const seconds = Math.round((now - then) / 1000);
   if (seconds < 5) return 'just now';
   if (seconds < 60) return `${seconds} s ago`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes} min ago`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours} h ago`;
-  return `${Math.floor(hours / 24)} days ago`;
+  return `${roughSpan(seconds)} ago`;
 }
 
 /** How far ahead a future time is, e.g. "in 40 h" (a past one reads "now"). */
@@ -19,11 +24,7 @@ export function timeUntil(iso: string, now = Date.now()): string {
   const seconds = Math.round((Date.parse(iso) - now) / 1000);
   if (Number.isNaN(seconds)) return 'unknown';
   if (seconds < 60) return 'now';
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `in ${minutes} min`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `in ${hours} h`;
-  return `in ${Math.floor(hours / 24)} days`;
+  return `in ${roughSpan(seconds)}`;
 }
 
 export function absoluteTime(iso: string | null | undefined): string {

@@ -37,6 +37,7 @@ import {
   expandKinesisBatch,
   LOCAL_KINESIS_BATCH_CLOSE,
   localKinesisBatchOpen,
+  mostRecordDataBytes,
   writeJsonAsRecordData,
 } from './kinesis-batch.mjs';
 import { invokeFunction, readStreamAnswer } from './lambda.ts';
@@ -413,7 +414,7 @@ class RecordData {
   constructor(readonly json: Buffer) {}
 
   get length(): number {
-    return 2 * this.json.length + 4;
+    return mostRecordDataBytes(this.json.length);
   }
 }
 

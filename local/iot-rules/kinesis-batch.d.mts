@@ -18,6 +18,7 @@ export declare function compactRecordText(
 export declare const BASE64_DATA_BYTES: number;
 export declare function compactRecordData(bytes: Buffer): string;
 export declare function writeJsonAsRecordData(json: Buffer, target: Buffer, at: number): number;
+export declare function mostRecordDataBytes(length: number): number;
 export declare function compactRecordAround(
   partitionKeyJson: string,
   sequenceNumber: string,

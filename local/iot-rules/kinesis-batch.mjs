@@ -83,6 +83,12 @@ export function compactRecordData(bytes) {
     : `[${JSON.stringify(bytes.toString('latin1'))}]`;
 }
 
+/** The most bytes `writeJsonAsRecordData` writes for JSON text of `length` bytes. */
+export function mostRecordDataBytes(length) {
+  // Every byte escaped or two bytes of UTF-8, within a list's brackets and a string's quotes.
+  return 2 * length + 4;
+}
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const OPEN_LIST = 0x5b;
@@ -93,8 +99,8 @@ const CLOSE_LIST = 0x5d;
  * as JSON.stringify writes it (a rule's output: no raw control characters, which
  * `compactRecordData` would escape otherwise), and returns where it ends. Long ASCII text is
  * copied between its quotes and backslashes, each escaped: JSON.stringify of the text took a
- * sixth of the rules emulator's time with 50-reading messages. At most `2 * json.length + 4`
- * bytes.
+ * sixth of the rules emulator's time with 50-reading messages. At most
+ * `mostRecordDataBytes(json.length)` bytes.
  */
 export function writeJsonAsRecordData(json, target, at) {
   if (json.length <= BASE64_DATA_BYTES || !isAscii(json)) {

@@ -1,6 +1,45 @@
+import path from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs';
+import pg from 'pg';
+import { FileModelStore } from '../../shared/anomalies/adapters/model-stores.ts';
+import { PostgresModelRegistry } from '../../shared/anomalies/adapters/postgres-anomalies.ts';
 import { decodeWeights, encodeFloat32, type TrainedModel } from '../../shared/ml/domain/model.ts';
 import { mulberry32 } from '../../shared/ml/domain/seeded-random.ts';
+
+/**
+ * Stores a trained model of a device's entity on a running local stack as the anomaly trainer
+ * does: its file in the stack's model store, its row through the model registry as the
+ * entity's active model (the one before it superseded).
+ */
+export async function recordActiveModel(
+  stack: { dataDir: string; databaseAdminUrl: string },
+  target: { tenantId: number; devicePk: number; entityId: string },
+  model: TrainedModel,
+): Promise<void> {
+  const { tenantId, devicePk, entityId } = target;
+  const storageKey = `tenant-${tenantId}/device-${devicePk}/${entityId}/${model.version}`;
+  await new FileModelStore(path.join(stack.dataDir, 'models')).save(storageKey, model);
+  const pool = new pg.Pool({ connectionString: stack.databaseAdminUrl, max: 1 });
+  try {
+    await new PostgresModelRegistry(pool).record(tenantId, {
+      devicePk,
+      entityId,
+      kind: model.kind,
+      version: model.version,
+      storageKey,
+      threshold: model.threshold,
+      trainingPoints: model.metrics.trainingPoints,
+      metrics: model.metrics,
+      trainedAt: model.trainedAt,
+      status: 'active',
+      statusReason: null,
+      origin: 'trained',
+      settings: {},
+    });
+  } finally {
+    await pool.end();
+  }
+}
 
 /** The model with its output bias moved by `delta` normalised units: every forecast is off. */
 export function biasedModel(trained: TrainedModel, delta: number): TrainedModel {
